@@ -41,8 +41,11 @@ def server_stayed_down(down: str, reason: str) -> str:
 
 
 def _head(template: str) -> str:
-    """A closing line's words before the first field of ``template`` (its fixed start)."""
-    return STOPPED + template.partition("{")[0]
+    """A closing line's fixed start by ``template``: its words before the first field but
+    the last (``stopped: the server stayed down``, not ``... down for ``). Why not the
+    last: a line cut short there (its disk full) still says which stop it was, as status
+    read it before the words were kept here."""
+    return STOPPED + template.partition("{")[0].rstrip().rpartition(" ")[0]
 
 
 @functools.cache

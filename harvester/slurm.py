@@ -345,14 +345,18 @@ def array_line(line: str) -> tuple[int, int | None] | None:
     return None
 
 
-#: The job states (``squeue %T``) of a job that still runs or will: pending (held too),
-#: running, suspended, starting, requeued or stopped. Why not every state squeue lists:
-#: for a moment after its end a job is still listed (``COMPLETING``, or ``STAGE_OUT``), and
-#: a ``--submit`` just as the array finished was refused as "queued or running".
-STILL_RUNS = frozenset(
+#: The job states (``squeue %T``) of a job that has ended: SLURM's end states, and the two
+#: it shows while an ended job is cleaned up (``COMPLETING``, ``STAGE_OUT``). Why: squeue
+#: lists an array for a moment after its end, and a ``--submit`` just then was refused as
+#: "queued or running". Why these, not the states that still run: SLURM adds states
+#: (``EXPEDITING``, an expedited requeue, is newer than 22.05's manual), and a state this
+#: list does not know counts as still running (``REVOKED`` too, a federation's job another
+#: cluster runs): a job taken for ended is a second array of the same shards, and a
+#: running task said to be killed; one taken for running is a refusal that says why.
+ENDED = frozenset(
     {
-        "PENDING", "RUNNING", "SUSPENDED", "CONFIGURING", "RESIZING", "SIGNALING",
-        "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SPECIAL_EXIT", "STOPPED",
+        "COMPLETING", "STAGE_OUT", "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT",
+        "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY",
     }
 )  # fmt: skip
 
@@ -385,8 +389,8 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     ``index``: DIR's index script, whose jobs (:attr:`Queue.index_jobs`) are read from the
     same listing: no second ``squeue`` on a login node.
 
-    Only jobs in a state of :data:`STILL_RUNS` (``%T``) count: not one that has ended but
-    that squeue still lists for a moment (``COMPLETING``)."""
+    A job in a state of :data:`ENDED` (``%T``) does not count: one that has ended but that
+    squeue still lists for a moment (``COMPLETING``)."""
     listed = _queue_rows([script, *([index] if index is not None else [])], "%F|%K|%T", "-r")
     if isinstance(listed, str):
         return listed
@@ -412,8 +416,8 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
 
 def _still_runs(row: str) -> bool:
     """Whether a ``%F|%K|%T`` row of :func:`script_queue` is of a job that still runs or
-    will (:data:`STILL_RUNS`)."""
-    return row.rpartition("|")[2].strip() in STILL_RUNS
+    will: any state but those of :data:`ENDED`."""
+    return row.rpartition("|")[2].strip() not in ENDED
 
 
 def queued_index_jobs(out_dir: Path) -> list[str]:
@@ -921,9 +925,17 @@ def follow_logs_command(log_dir: Path, array_id: str, tasks: int) -> str:
     already started; the rest were never followed. tail's own lines stay on the terminal:
     its "cannot open" for each log not there yet is noise, but its "has appeared" is what
     names a late task's first lines (GNU tail prints no ``==> log <==`` header before them).
+
+    Why ``bash -c``: the line is pasted into the user's login shell, and sh (dash) and tcsh
+    do not expand ``{0..N-1}``: tail waited on one file of that name, which never appears,
+    and showed nothing. bash is there wherever the script runs (``#!/bin/bash``); the
+    folder is its ``$0``, quoted once, for any shell.
     """
-    tasks_part = "0" if tasks == 1 else f"{{0..{tasks - 1}}}"
-    return f"tail -F {shlex.quote(str(log_dir))}/harvest-{array_id}_{tasks_part}.log"
+    q = shlex.quote
+    if tasks == 1:
+        return f"tail -F {q(str(log_dir / f'harvest-{array_id}_0.log'))}"
+    each = f'tail -F "$0"/harvest-{array_id}_{{0..{tasks - 1}}}.log'
+    return f"bash -c {q(each)} {q(str(log_dir))}"
 
 
 def follow_text(job: SlurmJob, sub: Submitted) -> str:

@@ -199,12 +199,15 @@ def _wait_for(lines: queue.Queue[str], wanted: str) -> list[str]:
     return seen
 
 
+@pytest.mark.parametrize("shell", ["bash", "sh"])
 def test_the_printed_logs_line_follows_a_task_that_starts_later(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shell: str
 ) -> None:
-    """--submit's `logs:` line, run in bash as printed, follows the log of a task that had
-    not started when it was run (its file created later), in a folder with a space: a glob
-    (`harvest-ID_*.log`) named only the logs already there."""
+    """--submit's `logs:` line, pasted as printed into bash or sh (dash, where braces are
+    not expanded, like tcsh), follows the log of a task that had not started when it was
+    run (its file created later), in a folder with a space: a glob
+    (`harvest-ID_*.log`) named only the logs already there, and `{0..N-1}` left to sh
+    named one file that never appears."""
     _fake_sbatch(tmp_path / "bin", tmp_path / "calls.txt")
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     j = job(tmp_path, tasks=3)
@@ -213,7 +216,7 @@ def test_the_printed_logs_line_follows_a_task_that_starts_later(
     command = next(line for line in said if line.startswith("  logs:")).split(":", 1)[1]
     (j.log_dir / "harvest-4242_0.log").write_text("task 0 started\n")
     proc = subprocess.Popen(
-        ["bash", "-c", command.strip()], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [shell, "-c", command.strip()], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, start_new_session=True,
     )  # fmt: skip
     try:
@@ -231,6 +234,20 @@ def test_the_printed_logs_line_follows_a_task_that_starts_later(
         proc.wait(timeout=30)
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+def test_the_logs_line_of_one_task_names_its_one_log_in_any_shell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An array of one task: its logs line is a plain `tail -F` of that task's log (its
+    folder quoted), no braces and no bash for any shell to expand."""
+    _fake_sbatch(tmp_path / "bin", tmp_path / "calls.txt")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    j = job(tmp_path, tasks=1)
+    write_scripts(j)
+    said = follow_text(j, submit(j)).splitlines()
+    command = next(line for line in said if line.startswith("  logs:")).split(":", 1)[1]
+    assert shlex.split(command) == ["tail", "-F", f"{j.log_dir}/harvest-4242_0.log"], command
 
 
 def test_missing_sbatch_is_a_clear_usage_error(

@@ -102,6 +102,44 @@ def test_an_array_squeue_lists_only_as_ending_does_not_refuse_a_submission(
             assert sbatched.read_text().count(str(script)) == 1  # (not run again)
 
 
+@pytest.mark.parametrize(
+    ("state", "refused"),
+    [
+        ("EXPEDITING", True),  # (newer SLURM: a task requeued to run again at once)
+        ("POWER_UP_NODE", True),  # (a state no version here prints: counts as running)
+        ("STAGE_OUT", False),
+        ("COMPLETED", False),  # (listed as with SQUEUE_STATES=all in the environment)
+        ("CANCELLED", False),
+        ("TIMEOUT", False),
+    ],
+)
+def test_a_state_not_known_to_have_ended_still_refuses_a_submission(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    state: str,
+    refused: bool,
+) -> None:
+    """Only the states SLURM says a job has ended in let a --submit through: a state of a
+    newer SLURM (EXPEDITING) or one not known here counts as still running, or a second
+    array would run each shard twice at once."""
+    out = tmp_path / "study"
+    _prepare(emulator.base_url, out)
+    script = out / "harvest.sbatch"
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|1|{state}|{script}\\n")
+    sbatched = _fake_sbatch(tmp_path)
+    capsys.readouterr()
+    if refused:
+        assert main([*_again(out), "--submit"]) == 2
+        assert capsys.readouterr().err.splitlines() == _refused(out, "4300")
+        assert not sbatched.exists()
+    else:
+        assert main([*_again(out), "--submit"]) == 0
+        assert "submitted job array 4301" in capsys.readouterr().out
+        assert sbatched.read_text().count(str(script)) == 1
+
+
 @pytest.mark.slurm
 def test_on_a_cluster_a_second_submission_is_refused_while_the_array_is_held(
     tmp_path: Path, emulator_process: EmulatorProcess, capsys: pytest.CaptureFixture[str]

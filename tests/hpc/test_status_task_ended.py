@@ -163,6 +163,37 @@ def test_a_budget_line_after_more_than_the_logs_tail_of_words_is_still_read(
     assert BUDGET_LINE in lines
 
 
+def test_a_start_line_across_the_first_reads_edge_is_still_found(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A task log (of two starts: the task ran before) whose last start line is cut by the
+    first read of its end (64 KiB), with warnings after it, not ticks: that read finds no
+    start, the next one holds it whole, and the line says the budget that stopped it."""
+    out = tmp_path / "study"
+    _budget_array(emulator.base_url, out)
+    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 8
+    log = out / "logs" / "harvest-4242_0.log"
+    start, rest = log.read_bytes().split(b"\n", 1)
+    older = start + b"\ninterrupted: every finished file is kept and journaled; resume\n"
+    # (bytes after the start line's middle: 64 KiB, so the first read begins inside it)
+    noise_size = 64 * 1024 - len(rest) - 1 - len(start) // 2
+    line = b"warning: image of this run said something long\n"
+    noise = line * (noise_size // len(line)) + b"x" * (noise_size % len(line) - 1) + b"\n"
+    log.write_bytes(older + start + b"\n" + noise + rest)
+    end = log.stat().st_size - 64 * 1024
+    cut = log.read_bytes()[end:].split(b"\n", 1)[0]
+    assert start.endswith(cut) and cut != start, (cut, start)  # (the first read's edge)
+    _queue_empty(tmp_path, monkeypatch)
+    lines, _last = _task_lines(out, capsys)
+    assert lines[1].endswith(
+        f" not reached, stopped by its --max-bytes budget (1K) (log: {log})"
+    ), lines
+    assert not [x for x in lines if "interrupted" in x], lines
+
+
 def test_a_task_queued_again_after_its_budget_is_said_queued_not_stopped(
     emulator: EmulatorThread,
     tmp_path: Path,

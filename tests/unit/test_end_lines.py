@@ -42,6 +42,7 @@ OLD_LINES = [
             None,
         ),
     ),  # fmt: skip
+    ("stopped: the server stayed down", ("server_down", None)),  # cut short: disk full
     ("done 3 (thumbnail 3), skipped 0 (already done), failed 0; 3 images found", None),
     ("stopped: the session ended (401): log in again", None),
 ]
