@@ -2145,7 +2145,10 @@ def print_summary(
                 # "32 images found" counts what the walk found; the index holds the images
                 # with a file done (a run the server's outage or its --max-bytes budget
                 # stopped was not interrupted: said as it was)
-                stopped = summary.server_down or getattr(summary, "budget_reached", "")
+                stopped = summary.server_down or (
+                    getattr(summary, "budget_reached", "")
+                    and not getattr(summary, "signalled", False)
+                )
                 stop = "the run stopped" if stopped else "the interruption"
                 rows += f": the images with a file done before {stop}, of {summary.images} found"
             labels = ""
@@ -2216,7 +2219,10 @@ def print_summary(
             f"the rest is pending: run again later: {resume}",
             file=sys.stderr,
         )
-    elif getattr(summary, "budget_reached", ""):
+    elif getattr(summary, "budget_reached", "") and not getattr(summary, "signalled", False):
+        if after := getattr(summary, "after_budget", ""):
+            # (the walk that went on to learn whether work was left: the stop is the budget's)
+            print(f"note: as the walk looked for work left, {after}", file=sys.stderr)
         print(
             f"stopped: {summary.budget_reached}; every finished file is kept and journaled, "
             f"the rest is pending: continue (with a new budget) with: {resume}",
