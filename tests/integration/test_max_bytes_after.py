@@ -158,3 +158,49 @@ def test_the_server_down_after_the_budget_is_the_budgets_stop(
     assert lines[-2].startswith("note: as the walk looked for work left, the server went down (")
     assert "stayed down" not in err
     assert _stored(out) == total
+
+
+def test_a_where_run_asks_no_annotations_after_the_budget(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A ``--where`` run whose budget is reached by dataset 51's files (image 1884803, its one
+    match, and its study files) while dataset 52's listing is held (the datasets walked one
+    at a time): once that is answered, its images' annotations, which no journal holds, are
+    not asked (they only decide images no run can fetch before a new budget, and the next
+    run asks them again): the run stops there, exit 8, storing nothing more. It asked them,
+    and went on filtering page after page until one had work."""
+    emulator = make_emulator(
+        preset="demo", faults=f"first:ok|hold,hold:{GATE},only:webclient_api_images"
+    )
+    config = tmp_path / "one-at-a-time.toml"
+    config.write_text("walk_concurrency = 1\n", encoding="utf-8")
+    common = [str(config), "--base-url", emulator.base_url, "--artifacts", ARTIFACTS]
+    common += ["--rate", "none", "--where", "Gene Symbol=BUB1B", "--dataset", "51"]
+    measured = _measured(capsys, emulator, tmp_path / "measured", *common)
+    total = _stored(measured)
+    out = tmp_path / "out"
+    command = [*common, "--dataset", "52", "--out", str(out), "--max-bytes", str(total)]
+    asked: list[int] = []
+
+    def stored_then_count() -> bool:
+        if _stored(out) != total:
+            return False
+        asked.append(_annotations(emulator))  # (dataset 51's, asked before its images)
+        return True
+
+    with released_when(emulator, GATE, stored_then_count, "stored the budget"):
+        code, _stdout, err = _harvest(capsys, *command)
+    assert code == EXIT_BUDGET, err
+    assert err.strip().splitlines()[-1].startswith("stopped: the --max-bytes budget of ")
+    assert asked == [1]
+    assert _annotations(emulator) == 1
+    assert _files(out) == _files(measured)
+    assert _files(out, "study") == _files(measured, "study")
+
+
+def _annotations(emulator: EmulatorThread) -> int:
+    """Map annotation requests the emulator answered."""
+    answers = emulator.stats()["by_route"].get("webclient_api_annotations", {})
+    return sum(answers.values())
