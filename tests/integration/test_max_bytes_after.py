@@ -204,3 +204,40 @@ def _annotations(emulator: EmulatorThread) -> int:
     """Map annotation requests the emulator answered."""
     answers = emulator.stats()["by_route"].get("webclient_api_annotations", {})
     return sum(answers.values())
+
+
+def test_study_files_are_not_saved_past_the_budget(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A plate's study files, left to save once its images are stored (its runs' listing
+    held until then), with a budget one byte short of them: they are not saved past it (the
+    run stored no more than SIZE, exit 8); the same command, with a budget of its own,
+    saves them first, fetching no image again, and ends complete. They were saved whole
+    past the budget (by up to one object's files), the run ending 0."""
+    emulator = make_emulator(
+        preset="demo", faults=f"first:hold,hold:{GATE},only:/webclient/api/plate_acquisitions/"
+    )
+    command = ["--base-url", emulator.base_url, "--plate", "7375", "--artifacts", ARTIFACTS]
+    command += ["--rate", "none", "--concurrency", str(CONCURRENCY)]
+    measured = _measured(capsys, emulator, tmp_path / "measured", *command)
+    images = sum(_files(measured).values())
+    budget = _stored(measured) - 1
+    out = tmp_path / "out"
+    budgeted = [*command, "--out", str(out), "--max-bytes", str(budget)]
+
+    def images_stored() -> bool:
+        return sum(_files(out).values()) == images
+
+    with released_when(emulator, GATE, images_stored, "stored the plate's images"):
+        code, _out, err = _harvest(capsys, *budgeted)
+    assert code == EXIT_BUDGET, err
+    assert err.strip().splitlines()[-1].startswith("stopped: the --max-bytes budget of ")
+    assert _stored(out) <= budget
+    assert _files(out, "study") != _files(measured, "study")
+    code, stdout, err = _harvest(capsys, *budgeted)
+    assert code == 0, err
+    assert stdout.startswith("done 0, skipped 16 (already done)")
+    assert _files(out, "study") == _files(measured, "study")
+    assert _files(out) == _files(measured)
