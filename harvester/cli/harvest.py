@@ -1006,7 +1006,9 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
     # spent it was this set's last (the run then ended complete: no budget_reached).
     args.bytes_spent = _spent_before(args) + summary.bytes
     limit = cfg.max_bytes
-    args.budget_stop = _budget_shared(args) and limit is not None and args.bytes_spent >= limit
+    # (or where study files that did not fit in what was left of it stopped this one)
+    spent = limit is not None and (args.bytes_spent >= limit or summary.exit_code == 8)
+    args.budget_stop = _budget_shared(args) and spent
     # (and before its error, the other sets' `not resumed:` lines: none come after it)
     notes_at_stop = getattr(args, "notes_at_stop", None)
     stop_notes = notes_at_stop() if args.credentials_stop and notes_at_stop else []
