@@ -22,7 +22,9 @@ from gate_helpers import DEADLINE_S, POLL_S, released_when
 
 import harvester.outage
 from harvester.cli import EXIT_BUDGET, main
+from harvester.config import HarvestConfig
 from harvester.emulator import EmulatorThread
+from harvester.pipeline import Harvest
 from harvester.retry import zero_waits
 
 CONCURRENCY = 4
@@ -241,3 +243,27 @@ def test_study_files_are_not_saved_past_the_budget(
     assert stdout.startswith("done 0, skipped 16 (already done)")
     assert _files(out, "study") == _files(measured, "study")
     assert _files(out) == _files(measured)
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [(403, "the session this run sent has ended"), (401, "no longer takes the credentials")],
+)
+def test_the_session_ending_after_the_budget_is_the_budgets_stop(
+    tmp_path: Path, status: int, said: str
+) -> None:
+    """The watch's verdict that what the run sent stopped working, given after the budget
+    was reached (the walk going on), stops the run as the budget's stop: exit 8, noted with
+    what to give again first, not 2 (a script would have taken it for a refusal to fix and
+    never continued). Before the budget it is 2, as always."""
+    cfg = HarvestConfig(base_url="http://127.0.0.1:9", out=tmp_path / "o", images=(1,), max_bytes=1)
+    before = Harvest(cfg)
+    before._session_ended(status, "HTTP 403 Forbidden: Not logged in")
+    assert before.summary.exit_code == 2
+    after = Harvest(cfg)
+    after._spend(1)
+    after._session_ended(status, "HTTP 403 Forbidden: Not logged in")
+    assert after.summary.exit_code == EXIT_BUDGET
+    assert not (after.summary.session_ended or after.summary.credentials_refused)
+    assert said in after.summary.after_budget
+    assert after.summary.after_budget.endswith(" first")
