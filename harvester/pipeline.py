@@ -2603,7 +2603,8 @@ class Harvest:
         stopped found none, whatever it still listed after its last file."""
         s = self.summary
         if s.interrupted:
-            logger.warning("stopping: %s", s.budget_reached)
+            if not (s.after_budget or s.signalled):  # (those said as they stopped it)
+                logger.warning("stopping: %s", s.budget_reached)
             return
         logger.info("%s with the run's last file: nothing was left to stop", s.budget_reached)
         s.budget_reached = ""
