@@ -154,6 +154,7 @@ from harvester.session import (
     CREDENTIALS_REFUSED,
     SESSION_ENDED,
     SessionWatch,
+    again_hint,
     check_at_most,
     stopped_text,
 )
@@ -389,6 +390,16 @@ class RunSummary:
     #: with a budget of its own. Empty: it did not, or the file that reached it was the
     #: run's last (the stop cut nothing short: the run ended as a complete one).
     budget_reached: str = ""
+    #: What ended the walk that went on after :attr:`budget_reached` to learn whether work
+    #: was left: the server going down, the session ending (said on a ``note:`` line before
+    #: the budget's ``stopped:`` line). The run still exits 8: the budget stopped its
+    #: fetching, everything it stored is kept, and the same command continues (where the
+    #: session ended, once logged in again). Empty: nothing did.
+    after_budget: str = ""
+    #: A signal (Ctrl-C, SIGTERM, SIGHUP) stopped the run, not the run itself (its budget,
+    #: the server down, the session's end): exit 130 even after the budget was reached,
+    #: as the person who pressed Ctrl-C expects.
+    signalled: bool = False
     #: Seconds the run paused while the server was down (:mod:`harvester.outage`).
     outage_waited: float = 0.0
     #: The pause under way when the run was interrupted: ``6.1s (HTTP 503 ...)``, how long
@@ -419,12 +430,14 @@ class RunSummary:
         2 the session ended or the credentials were refused (new ones are needed: no
         retry later can help), 8 the ``--max-bytes`` budget was reached (as rclone's
         ``--max-transfer``; not 75, which scripts retry at once, spending a new budget
-        each time, nor 130, a signal's)."""
+        each time, nor 130, a signal's; also where the server went down or the session
+        ended after it, as the walk looked for work left: :attr:`after_budget`). A signal
+        after the budget is still 130: the person who sent it stopped the run."""
         if self.session_ended or self.credentials_refused:
             return 2
         if self.server_down:
             return 75
-        if self.budget_reached:
+        if self.budget_reached and not self.signalled:
             return 8
         if self.interrupted:
             return 130
@@ -1018,12 +1031,13 @@ class StoreStudy:
         self,
         store: Store,
         on_stored: Callable[[int], None] | None = None,
-        past_budget: Callable[[], bool] | None = None,
+        past_budget: Callable[[int], bool] | None = None,
     ) -> None:
         self.store = store
         self.on_stored = on_stored
-        #: True once the run's ``--max-bytes`` budget is reached: then a save is work left,
-        #: which stops the run, and nothing is saved (see ``Harvest._spend``).
+        #: True once the run's ``--max-bytes`` budget is reached, or where the files of a
+        #: save (their bytes given) would take the run past it: then the save is work left,
+        #: which stops the run, and nothing is saved (``Harvest._study_past_budget``).
         self.past_budget = past_budget
         #: Bytes of the study files queued this run: the summary's "stored" counts them
         #: with the images' (status's total of the folder does), and so does the progress.
@@ -1040,17 +1054,30 @@ class StoreStudy:
         )
 
     async def save(self, kind: str, object_id: int, files: dict[str, bytes]) -> None:
-        if self.past_budget is not None and self.past_budget():
+        nbytes = sum(len(data) for data in files.values())
+        if self.past_budget is not None and self.past_budget(nbytes):
             await anyio.lowlevel.checkpoint()  # (the run is stopping: cancelled here)
             return
         main = f"{kind}.json"
         ordered = {main: files[main]} if main in files else {}
         ordered.update((name, data) for name, data in files.items() if name != main)
         await self.store.put_study(kind, object_id, ordered)
-        nbytes = sum(len(data) for data in ordered.values())
         self.bytes += nbytes
         if self.on_stored is not None:
             self.on_stored(nbytes)
+
+
+def _shielded(
+    record: Callable[[Mapping[str, Any] | None], Awaitable[None]],
+) -> Callable[[Mapping[str, Any] | None], Awaitable[None]]:
+    """``record`` run to its end whatever cancels its caller meanwhile (a journal write:
+    see :meth:`Harvest._fetch_within_budget`)."""
+
+    async def journal(meta: Mapping[str, Any] | None) -> None:
+        with anyio.CancelScope(shield=True):
+            await record(meta)
+
+    return journal
 
 
 def names_flag(given: str, flag: str) -> bool:
@@ -1303,9 +1330,7 @@ class Harvest:
 
     async def _run_stages(self, cfg: HarvestConfig) -> None:
         """Probe, walk and fetch (or count, for a dry run), then write index.csv."""
-        outage = Outage(
-            cfg.outage_wait, on_give_up=self._server_down, on_wait=self.progress.waiting
-        )
+        outage = Outage(cfg.outage_wait, on_give_up=self._server_down, on_wait=self._outage_waiting)
         client: Client | None = None
         fit_open_files(cfg.concurrency)  # before any request: its connections need them
         try:
@@ -2069,6 +2094,8 @@ class Harvest:
             if self._store is not None:
                 self._placing = Placing(walker.listed, settled=SeenIds())
                 walker.on_again = self._met_again
+                if cfg.max_bytes is not None:
+                    walker.past_budget = self._past_budget
             targets = cfg.walk_targets(self.summary.run_id)
             describe = self._walk_text(targets, walker.stats)
             walker.on_listed = lambda: self.progress.walking(describe)
@@ -2241,15 +2268,22 @@ class Harvest:
         checked the budget before this image's record and context (:meth:`_consume`), which
         may wait (a full store queue); reached meanwhile by another worker's file, it
         cancelled the scopes then registered, not this one, and the image was fetched whole
-        past the budget."""
+        past the budget.
+
+        Why the image's journaling (``record``, an image given by id) is shielded: it
+        comes after its imgData file (or its JSON API image) is stored, and where that
+        file was its last and reached the budget, the cancellation landed in it: a
+        complete image was counted cut short (exit 8, and its context never journaled).
+        It is one journal record, not a byte against the budget."""
         if not fetcher.pending(ref.image_id):
             return await fetcher.fetch_image(ref, record)
+        journal = None if record is None else _shielded(record)
         with anyio.CancelScope() as scope:
             if self.summary.budget_reached:
                 scope.cancel()  # (cut before its first request: pending, nothing stored)
             self._fetching.add(scope)
             try:
-                return await fetcher.fetch_image(ref, record)
+                return await fetcher.fetch_image(ref, journal)
             finally:
                 self._fetching.discard(scope)
         return None  # (reached only once the scope caught its cancellation)
@@ -2312,7 +2346,7 @@ class Harvest:
                     logger.warning(
                         "interrupted (%s): %s", signal.Signals(signum).name, self._stop_words()
                     )
-                    self.summary.interrupted = True
+                    self.summary.interrupted = self.summary.signalled = True
                     self._stopping.set()
                     (self._work_scope or whole).cancel()
                     return
@@ -2349,9 +2383,40 @@ class Harvest:
 
     def _server_down(self, reason: str) -> None:
         """The server stayed down longer than ``outage_wait``: stop as an interruption does
-        (every finished file journaled, the rest pending), to exit 75 (try again later)."""
+        (every finished file journaled, the rest pending), to exit 75 (try again later);
+        after the ``--max-bytes`` budget, exit 8 with the outage noted (:meth:`_after_budget`)."""
+        if self._after_budget(reason):
+            return
         self.summary.server_down = reason
         self._stop()
+
+    def _outage_waiting(self, reason: str | None, seconds: float, nxt: float | None) -> None:
+        """A pause for a server that is down began or goes on (``reason``; None: it ended):
+        shown on the progress line. After the ``--max-bytes`` budget the run stops there
+        (:meth:`_after_budget`): its walk only looked for work left, which no run can
+        fetch before a new budget, so waiting up to ``--outage-wait`` for that answer
+        held the budget's exit 8 back for an hour, then turned it into a 75."""
+        self.progress.waiting(reason, seconds, nxt)
+        if reason is not None and not self.summary.after_budget:
+            self._after_budget(f"the server went down ({reason})")
+
+    def _after_budget(self, what: str) -> bool:
+        """Stop a run whose ``--max-bytes`` budget is reached because of ``what`` (the
+        server down, the session ended): noted (:attr:`RunSummary.after_budget`), exit 8.
+        False, doing nothing, before the budget is reached.
+
+        Why 8 and not the stop's own code (75, 2): the budget was reached first and stopped
+        every request that would store more; what came after could only stop the walk
+        that looked for work left. Everything stored is kept, and what a script does next
+        is the budget's (continue later with a new one), not a retry at once."""
+        s = self.summary
+        if not s.budget_reached:
+            return False
+        if not s.after_budget:
+            s.after_budget = what
+            logger.warning("stopping: %s, then %s", s.budget_reached, what)
+        self._stop()
+        return True
 
     def _session_ended(self, status: int, reason: str) -> None:
         """The session this run sent has ended (403), or the server refuses the credentials
@@ -2359,6 +2424,8 @@ class Harvest:
         finished file journaled, the images not fetched pending), to exit 2 with how to
         give new ones and resume. Going on, each image, kind and listing left was refused
         in turn, and the images not reached looked failed."""
+        if self._after_budget(f"{stopped_text(status, reason)}: {again_hint(status)} first"):
+            return
         if status == CREDENTIALS_REFUSED:
             self.summary.credentials_refused = reason
         else:
@@ -2572,7 +2639,8 @@ class Harvest:
         stopped found none, whatever it still listed after its last file."""
         s = self.summary
         if s.interrupted:
-            logger.warning("stopping: %s", s.budget_reached)
+            if not (s.after_budget or s.signalled):  # (those said as they stopped it)
+                logger.warning("stopping: %s", s.budget_reached)
             return
         logger.info("%s with the run's last file: nothing was left to stop", s.budget_reached)
         s.budget_reached = ""
@@ -2592,9 +2660,9 @@ class Harvest:
         """Count ``nbytes`` against ``--max-bytes``. Once the budget is reached, the files
         being fetched are cancelled (each is stored whole or not at all), and the first
         thing that would store more stops the run as an interruption does: an image cut
-        short, an image with a file to fetch, a study file to save (:meth:`_consume`,
-        :meth:`_study_past_budget`). Every finished file is journaled and the rest stays
-        pending for the next run (exit 8).
+        short, an image with a file to fetch, a study file to save, images whose
+        annotations the walk would ask (:meth:`_consume`, :meth:`_past_budget`). Every
+        finished file is journaled and the rest stays pending for the next run (exit 8).
 
         Why not stop everything at once: a walk still listing after its last image (waiting
         for a plate's wells, comparing a saved listing) was cut too, and a run with nothing
@@ -2603,8 +2671,8 @@ class Harvest:
         bytes, and it goes on only while what it lists is done (a rerun's walk of images
         fetched before) or gone; the first image it finds with work stops it. The study
         files are no exception (their bytes count), so nothing is stored past the budget
-        but what finished as it was reached: at most one file per request in flight, or
-        one object's study files.
+        but what finished as it was reached: at most one file per request in flight (study
+        files are never saved past it: :meth:`_study_past_budget`).
 
         Why stop the images in flight rather than let them finish: an image's remaining
         files (a stack's planes) could each be large."""
@@ -2612,14 +2680,37 @@ class Harvest:
         limit = self.cfg.max_bytes
         if limit is None or self._spent < limit or self.summary.budget_reached:
             return
+        self._reach_budget(limit)
+
+    def _reach_budget(self, limit: int) -> None:
+        """The budget is reached: the files being fetched are cancelled (see :meth:`_spend`)."""
         # (said once the run is over: where it cut nothing, it is no stop; _settle_budget_stop)
         self.summary.budget_reached = end_lines.budget_reached(size_text(limit))
         for scope in self._fetching:
             scope.cancel()
 
-    def _study_past_budget(self) -> bool:
+    def _study_past_budget(self, nbytes: int) -> bool:
+        """May an object's study files, ``nbytes`` in all, not be saved? So past the budget
+        (:meth:`_past_budget`), and where they would take the run past it: then the budget
+        counts as reached (the run stops, exit 8) and the next run saves them, first.
+
+        Why: an object's study files are one record, saved whole, and known whole before
+        (unlike an image's file): saved past the budget they exceeded it by a whole set (a
+        screen plate's ``wells.json`` and well annotations). Only the first thing a run
+        stores is saved whatever its size: a set larger than the budget on its own would
+        else stop every run before it."""
+        limit = self.cfg.max_bytes
+        unfit = limit is not None and self._spent > 0 and self._spent + nbytes > limit
+        if unfit and limit is not None and not self.summary.budget_reached:
+            logger.info("study files of %s do not fit in the budget left", size_text(nbytes))
+            self._reach_budget(limit)
+        return self._past_budget()
+
+    def _past_budget(self) -> bool:
         """Is the ``--max-bytes`` budget reached? Then a study file the walk would save is
-        work left: the run stops (see :meth:`_spend`), and the caller saves nothing."""
+        work left, and so are images whose annotations it would ask (no journal knows
+        them: :meth:`Walker._labels`): the run stops (see :meth:`_spend`), and the caller
+        saves or asks nothing."""
         if not self.summary.budget_reached:
             return False
         self._stop()

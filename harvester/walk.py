@@ -939,6 +939,11 @@ class Walker:
         # --where needs those it may fetch only (select.SampleReuse), so a resume whose
         # such images are journaled asks no annotations again.
         self.labels_for = labels_for
+        #: True once the run's ``--max-bytes`` budget is reached, and then it stops the run
+        #: (None: no budget). No annotations are asked from then on: they only decide
+        #: (``--where``) or label images that no run can fetch before a new budget, and the
+        #: next run asks them again (see :meth:`_labels`).
+        self.past_budget: Callable[[], bool] | None = None
         # False when an earlier run of DIR did not ask for labels: a journaled image without
         # labels may then never have been asked (see _known_labels).
         self._empty_labels_known = empty_labels_known
@@ -1095,7 +1100,16 @@ class Walker:
         Batches of 200 ids are requested at once (the client's limits still
         apply), so a 500-image page costs one round trip, not three; results
         are merged in batch order, so the outcome does not depend on timing.
+
+        None is asked once the run's budget is reached (:attr:`past_budget`, which stops
+        the run: cancelled here). Why: the walk goes on after the budget only to learn
+        whether work is left, which its listings tell; a page of images no journal holds
+        asked their annotations, a ``--where`` run's page after page of images that do
+        not match, each request wasted (the next run, with a budget of its own, asks them
+        again). Such images are pending, so the run stops as for work left (exit 8).
         """
+        if self.past_budget is not None and self.past_budget():
+            await anyio.lowlevel.checkpoint()  # (the run is stopping: cancelled here)
         batches = list(_chunks(ids, urls.ANNOTATION_BATCH))
         bodies: list[dict[str, Any] | None] = [None] * len(batches)
         errors: list[FetchError] = []

@@ -1007,7 +1007,9 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
     # spent it was this set's last (the run then ended complete: no budget_reached).
     args.bytes_spent = _spent_before(args) + summary.bytes
     limit = cfg.max_bytes
-    args.budget_stop = _budget_shared(args) and limit is not None and args.bytes_spent >= limit
+    # (or where study files that did not fit in what was left of it stopped this one)
+    spent = limit is not None and (args.bytes_spent >= limit or summary.exit_code == 8)
+    args.budget_stop = _budget_shared(args) and spent
     # (and before its error, the other sets' `not resumed:` lines: none come after it)
     notes_at_stop = getattr(args, "notes_at_stop", None)
     stop_notes = notes_at_stop() if args.credentials_stop and notes_at_stop else []
@@ -2145,7 +2147,10 @@ def print_summary(
                 # "32 images found" counts what the walk found; the index holds the images
                 # with a file done (a run the server's outage or its --max-bytes budget
                 # stopped was not interrupted: said as it was)
-                stopped = summary.server_down or getattr(summary, "budget_reached", "")
+                stopped = summary.server_down or (
+                    getattr(summary, "budget_reached", "")
+                    and not getattr(summary, "signalled", False)
+                )
                 stop = "the run stopped" if stopped else "the interruption"
                 rows += f": the images with a file done before {stop}, of {summary.images} found"
             labels = ""
@@ -2216,7 +2221,10 @@ def print_summary(
             f"the rest is pending: run again later: {resume}",
             file=sys.stderr,
         )
-    elif getattr(summary, "budget_reached", ""):
+    elif getattr(summary, "budget_reached", "") and not getattr(summary, "signalled", False):
+        if after := getattr(summary, "after_budget", ""):
+            # (the walk that went on to learn whether work was left: the stop is the budget's)
+            print(f"note: as the walk looked for work left, {after}", file=sys.stderr)
         print(
             f"{STOPPED}{summary.budget_reached}; every finished file is kept and journaled, "
             f"the rest is pending: continue (with a new budget) with: {resume}",

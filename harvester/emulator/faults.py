@@ -34,7 +34,8 @@ item                   meaning
 ``ratelimit:N/s``      per client IP: 429 once N requests were served in the last 1 s
 ``first:K[*N]|...``    the first faultable answers, in order, before any random draw:
                        a fault kind above (``truncate``, ``html200``...), ``ok`` (the
-                       real answer) or ``hold``, ``*N`` repeating it
+                       real answer), ``hold`` or ``hold+KIND`` (held, then given that
+                       fault once released: ``hold+503``), ``*N`` repeating it
                        (``first:truncate|html200*2``)
 ``hold:NAME``          hold answers until the test releases gate NAME (see
                        :mod:`harvester.emulator.gates`): those ``first:`` says ``hold``,
@@ -243,7 +244,7 @@ def parse_faults(spec: str | None) -> FaultSpec:
     total = sum(rates.values())
     if total > 1.0 + 1e-9:
         raise ValueError(f"fault rates add up to {total:.0%}, more than 100%")
-    if "hold" in first and hold is None:
+    if any(_is_held(kind) for kind in first) and hold is None:
         raise ValueError("first: says hold but no hold:NAME names the gate")
     if durations.get("hold-timeout", 1.0) <= 0:
         raise ValueError("hold-timeout must be more than 0")
@@ -289,7 +290,10 @@ def _first(item: str, value: str) -> list[str | None]:
     kinds: list[str | None] = []
     for part in value.split("|"):
         kind, star, count = part.strip().lower().partition("*")
-        if kind not in ("ok", "hold") and kind not in RANDOM_KINDS:
+        held, plus, fault = kind.partition("+")
+        if held == "hold" and plus and fault in RANDOM_KINDS:
+            pass  # (held, then answered with that fault)
+        elif kind not in ("ok", "hold") and kind not in RANDOM_KINDS:
             raise ValueError(
                 f"bad fault item {item!r}: {kind!r} is not ok, hold or a fault kind "
                 f"({', '.join(RANDOM_KINDS)})"
@@ -303,6 +307,11 @@ def _first(item: str, value: str) -> list[str | None]:
             raise ValueError(f"bad fault item {item!r}: more than {MAX_FIRST} answers")
         kinds.extend([None if kind == "ok" else kind] * repeat)
     return kinds
+
+
+def _is_held(kind: str | None) -> bool:
+    """Does a ``first:`` kind hold its answer at the gate (``hold``, ``hold+503``)?"""
+    return kind is not None and (kind == "hold" or kind.startswith("hold+"))
 
 
 def _retry_after(item: str, value: str) -> tuple[int, tuple[str, ...]]:
@@ -424,8 +433,8 @@ class FaultInjector:
                         kind = name
                         break
             hold = self._hold(kind)
-            if kind == "hold":
-                kind = None
+            if kind is not None and _is_held(kind):
+                kind = None if kind == "hold" else kind.partition("+")[2]
             if kind in _IMGDATA_KINDS and "imgData" not in path:
                 kind = None
             if kind is None and hold is None:
@@ -439,8 +448,8 @@ class FaultInjector:
         spec = self.spec
         if spec.hold is None:
             return None
-        if "hold" in spec.first:
-            return spec.hold if kind == "hold" else None
+        if any(_is_held(k) for k in spec.first):
+            return spec.hold if _is_held(kind) else None
         return spec.hold
 
     def _eligible(self, path: str, route: str) -> bool:

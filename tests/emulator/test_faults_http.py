@@ -265,6 +265,21 @@ def test_hold_keeps_answers_until_released(make_emulator: Factory, fake_app: Any
     assert httpx.get(f"{emu.base_url}/json/", timeout=5).status_code == 200  # open now
 
 
+def test_hold_then_a_fault_answers_it_once_released(make_emulator: Factory, fake_app: Any) -> None:
+    """first:ok|hold+503,hold:NAME: the second answer waits at the gate, and once released it
+    is the fault (a 503 page), not the real answer; the answers after it are real."""
+    emu = _emu(make_emulator, fake_app, "first:ok|hold+503,hold:listing,only:/json/")
+    assert httpx.get(f"{emu.base_url}/json/", timeout=5).status_code == 200
+    answers: list[httpx.Response | BaseException] = []
+    thread = _get_in_thread(f"{emu.base_url}/json/?n=2", answers)
+    emu.wait_held("listing", 1, timeout_s=30)
+    assert answers == []
+    emu.release("listing")
+    thread.join(30)
+    assert [r.status_code for r in answers if isinstance(r, httpx.Response)] == [503]
+    assert httpx.get(f"{emu.base_url}/json/", timeout=5).status_code == 200
+
+
 def test_a_gate_never_released_fails_loudly(make_emulator: Factory, fake_app: Any) -> None:
     """hold-timeout: a held answer not released in time gets a 503 page naming the gate,
     and the late release raises GateTimeout instead of letting the test pass."""

@@ -51,6 +51,8 @@ def test_full_spec_parses() -> None:
         ("first:html200*10000000000000000000000", "more than 10000 answers"),
         ("first:ok*9999|html200*2", "more than 10000 answers"),
         ("first:ok|hold", "no hold:NAME"),
+        ("first:hold+503", "no hold:NAME"),
+        ("first:hold+boom,hold:g", "first:hold+boom"),
         ("hold:a/b", "hold:a/b"),
         ("hold:x,hold-timeout:0", "hold-timeout"),
     ],

@@ -11,7 +11,9 @@ short (pending: the run stops with exit 8).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -20,7 +22,7 @@ from harvester.config import HarvestConfig
 from harvester.emulator import EmulatorThread
 from harvester.fetch import Fetcher
 from harvester.layout import make_writer, new_run_id
-from harvester.models import Artifact, ImageRef
+from harvester.models import Artifact, ImageRef, with_meta
 from harvester.pipeline import Harvest
 from harvester.store import Store
 
@@ -83,3 +85,54 @@ async def test_an_image_begun_within_the_budget_is_fetched(
     assert todo == 1
     assert [p.name for p in _thumbnails(tmp_path / "out")] == [f"{IMAGE}.thumbnail.jpg"]
     assert emulator.stats()["by_route"]["image:thumbnail"]
+
+
+async def _journaled_as_the_budget_is_reached(
+    tmp_path: Path, emulator: EmulatorThread
+) -> int | None:
+    """An image given by id whose one pending file (imgData) is stored, then journaled with
+    the context that file tells; while its journaling waits (a full store queue: one
+    checkpoint here), another worker's file reaches the budget. Returns what the worker
+    reports (None: cut short) once the store has flushed."""
+    out = tmp_path / "out"
+    cfg = HarvestConfig(
+        base_url=emulator.base_url,
+        out=out,
+        images=(IMAGE,),
+        artifacts=(Artifact.IMGDATA,),
+        rate=None,
+        max_bytes=1 << 30,
+    )
+    harvest = Harvest(cfg)
+    run = new_run_id()
+    ref = ImageRef(image_id=IMAGE)
+    with anyio.fail_after(30):
+        async with (
+            Client(ClientSettings(emulator.base_url, rate=None)) as client,
+            Store.open(out, run_id=run, writer=make_writer(run), sync="none") as store,
+        ):
+
+            async def record(meta: Mapping[str, Any] | None) -> None:
+                harvest._spend(1 << 30)  # another worker's file reaches the budget
+                await anyio.lowlevel.checkpoint()  # (the wait for room in the store's queue)
+                await store.record_image(with_meta(ref, meta) if meta else ref)
+
+            fetcher = Fetcher(client, store, harvest._fetch_settings(), on_done=harvest._done)
+            todo = await harvest._fetch_within_budget(fetcher, ref, record)
+            await store.flush()
+            journaled = store.state.images.get(IMAGE)
+    assert journaled is not None and journaled.image_name, journaled  # its context was journaled
+    return todo
+
+
+async def test_an_image_complete_when_the_budget_is_reached_during_its_journaling_is_done(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """The budget reached (by another worker) while an image given by id is journaled after
+    its last file: the journaling ends and the image counts done (it counted cut short,
+    so the run exited 8 with nothing of it left, and its context was never journaled)."""
+    todo = await _journaled_as_the_budget_is_reached(tmp_path, emulator)
+    assert todo == 1
+    assert [p.name for p in (tmp_path / "out" / "images").rglob("*.imgdata.json")] == [
+        f"{IMAGE}.imgdata.json"
+    ]

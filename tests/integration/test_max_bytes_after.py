@@ -1,0 +1,269 @@
+"""``--max-bytes``: what happens once the budget is reached and the walk goes on.
+
+After the budget the walk goes on listing, to learn whether work is left (a run with none
+ends 0). What may meet it there: Ctrl-C (the person's stop: 130), the server going down or
+the session ending (the budget's stop still: 8, with a note), images whose annotations no
+journal holds (not asked: the run stops), an object's study files (saved only where they
+fit in the budget left). Each harvest talks to the emulator over loopback; the order of
+events is set with the emulator's gates (:mod:`gate_helpers`), never with delays.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from gate_helpers import DEADLINE_S, POLL_S, released_when
+
+import harvester.outage
+from harvester.cli import EXIT_BUDGET, main
+from harvester.config import HarvestConfig
+from harvester.emulator import EmulatorThread
+from harvester.pipeline import Harvest
+from harvester.retry import zero_waits
+
+CONCURRENCY = 4
+ARTIFACTS = "thumbnail,imgdata"
+GATE = "listing"
+ANNOTATIONS = "/webclient/api/annotations/"
+#: Dataset 51's annotations are asked first; image 1884804's labels, asked again (it is given
+#: after its dataset), come second: that answer is held until the budget is stored.
+REPEATED = ["--dataset", "51", "--image", "1884804"]
+
+
+def _harvest(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """One in-process ``harvester harvest ARGS``: exit code, stdout, stderr."""
+    code = main(["harvest", *args])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, captured.out, captured.err
+
+
+def _files(out: Path, folder: str = "images") -> dict[str, int]:
+    """DIR's files under ``folder`` (relative name -> size)."""
+    top = out / folder
+    if not top.is_dir():
+        return {}
+    return {str(p.relative_to(top)): p.stat().st_size for p in top.rglob("*") if p.is_file()}
+
+
+def _stored(out: Path) -> int:
+    """Bytes of DIR's image and study files: what a run's budget counts."""
+    return sum(_files(out).values()) + sum(_files(out, "study").values())
+
+
+def _measured(
+    capsys: pytest.CaptureFixture[str], emulator: EmulatorThread, folder: Path, *command: str
+) -> Path:
+    """``command`` harvested with no budget into ``folder`` (the emulator's gate open for it),
+    then the emulator's faults started again for the run under test."""
+    emulator.release(GATE)
+    code, _out, err = _harvest(capsys, *command, "--out", str(folder))
+    assert code == 0, err
+    emulator.reset_stats()
+    return folder
+
+
+@contextmanager
+def _signalled_when(emulator: EmulatorThread, ready: Callable[[], bool]) -> Iterator[None]:
+    """Within the block, once ``GATE`` holds an answer and ``ready()``, send this process
+    SIGINT (a Ctrl-C); the gate is released only once the block has ended, so the held
+    answer cannot end the run before the signal is handled."""
+    failure: list[str] = []
+    ended = threading.Event()
+
+    def wait_then_signal() -> None:
+        try:
+            emulator.wait_held(GATE, 1, DEADLINE_S)
+            while not ready():
+                if ended.wait(POLL_S):
+                    failure.append("the harvest ended before the budget was stored")
+                    return
+            os.kill(os.getpid(), signal.SIGINT)
+        except Exception as exc:  # handed to the test's thread
+            failure.append(repr(exc))
+
+    thread = threading.Thread(target=wait_then_signal, name="ctrl-c", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        ended.set()
+        thread.join(DEADLINE_S)
+        emulator.release(GATE)
+    assert not failure, failure[0]
+
+
+def test_ctrl_c_after_the_budget_exits_130(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """Ctrl-C while the walk goes on after the budget (a listing held) is the person's stop:
+    exit 130 and the interrupted line with the command that resumes, not the budget's 8 and
+    its ``stopped:`` line (a script looping on 8 went on after the Ctrl-C); every file
+    stored is kept."""
+    emulator = make_emulator(preset="demo", faults=f"first:ok|hold,hold:{GATE},only:{ANNOTATIONS}")
+    common = ["--base-url", emulator.base_url, *REPEATED, "--artifacts", ARTIFACTS]
+    common += ["--rate", "none", "--concurrency", str(CONCURRENCY)]
+    total = _stored(_measured(capsys, emulator, tmp_path / "measured", *common))
+    out = tmp_path / "out"
+    with _signalled_when(emulator, lambda: _stored(out) == total):
+        code, _stdout, err = _harvest(capsys, *common, "--out", str(out), "--max-bytes", str(total))
+    assert code == 130, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("interrupted: every finished file is kept and journaled; resume with:")
+    assert "stopped: the --max-bytes budget" not in err
+    assert _stored(out) == total
+
+
+def test_the_server_down_after_the_budget_is_the_budgets_stop(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server goes down (503, its API root too) as the walk goes on after the budget:
+    the run stops there, exit 8 with a note naming the outage before the budget's
+    ``stopped:`` line, not 75 after ``--outage-wait`` (a script retrying on 75 spent a new
+    budget at once), nor a wait of ``--outage-wait`` for it; every file stored is kept."""
+    monkeypatch.setattr(harvester.outage, "FIRST_CHECK", 0.2)
+    monkeypatch.setattr(harvester.outage, "CHECK_CAP", 0.5)
+    emulator = make_emulator(
+        preset="demo",
+        faults=f"first:ok*2|hold+503|503*200,hold:{GATE},only:api_versions|{ANNOTATIONS}",
+    )
+    common = ["--base-url", emulator.base_url, *REPEATED, "--artifacts", ARTIFACTS]
+    # One retry (without its wait): the held try was sent before the images were answered,
+    # which show the server up; the retry, after them, is the outage's first down sign.
+    common += ["--rate", "none", "--concurrency", str(CONCURRENCY), "--max-retries", "1"]
+    # Dataset 51 alone (image 1884804's files and labels included) meets none of the faults:
+    # its two answers of these routes are the first two. Its study files name the
+    # emulator's URL: measured on this one.
+    dataset = [c for c in common if c not in REPEATED[2:]]
+    total = _stored(_measured(capsys, emulator, tmp_path / "measured", *dataset))
+    out = tmp_path / "out"
+    command = [*common, "--out", str(out), "--max-bytes", str(total), "--outage-wait", "2s"]
+    with (
+        zero_waits(),
+        released_when(emulator, GATE, lambda: _stored(out) == total, "stored the budget"),
+    ):
+        code, _stdout, err = _harvest(capsys, *command)
+    assert code == EXIT_BUDGET, err
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("stopped: the --max-bytes budget of ")
+    assert lines[-2].startswith("note: as the walk looked for work left, the server went down (")
+    assert "stayed down" not in err
+    assert _stored(out) == total
+
+
+def test_a_where_run_asks_no_annotations_after_the_budget(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A ``--where`` run whose budget is reached by dataset 51's files (image 1884803, its one
+    match, and its study files) while dataset 52's listing is held (the datasets walked one
+    at a time): once that is answered, its images' annotations, which no journal holds, are
+    not asked (they only decide images no run can fetch before a new budget, and the next
+    run asks them again): the run stops there, exit 8, storing nothing more. It asked them,
+    and went on filtering page after page until one had work."""
+    emulator = make_emulator(
+        preset="demo", faults=f"first:ok|hold,hold:{GATE},only:webclient_api_images"
+    )
+    config = tmp_path / "one-at-a-time.toml"
+    config.write_text("walk_concurrency = 1\n", encoding="utf-8")
+    common = [str(config), "--base-url", emulator.base_url, "--artifacts", ARTIFACTS]
+    common += ["--rate", "none", "--where", "Gene Symbol=BUB1B", "--dataset", "51"]
+    measured = _measured(capsys, emulator, tmp_path / "measured", *common)
+    total = _stored(measured)
+    out = tmp_path / "out"
+    command = [*common, "--dataset", "52", "--out", str(out), "--max-bytes", str(total)]
+    asked: list[int] = []
+
+    def stored_then_count() -> bool:
+        if _stored(out) != total:
+            return False
+        asked.append(_annotations(emulator))  # (dataset 51's, asked before its images)
+        return True
+
+    with released_when(emulator, GATE, stored_then_count, "stored the budget"):
+        code, _stdout, err = _harvest(capsys, *command)
+    assert code == EXIT_BUDGET, err
+    assert err.strip().splitlines()[-1].startswith("stopped: the --max-bytes budget of ")
+    assert asked == [1]
+    assert _annotations(emulator) == 1
+    assert _files(out) == _files(measured)
+    assert _files(out, "study") == _files(measured, "study")
+
+
+def _annotations(emulator: EmulatorThread) -> int:
+    """Map annotation requests the emulator answered."""
+    answers = emulator.stats()["by_route"].get("webclient_api_annotations", {})
+    return sum(answers.values())
+
+
+def test_study_files_are_not_saved_past_the_budget(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A plate's study files, left to save once its images are stored (its runs' listing
+    held until then), with a budget one byte short of them: they are not saved past it (the
+    run stored no more than SIZE, exit 8); the same command, with a budget of its own,
+    saves them first, fetching no image again, and ends complete. They were saved whole
+    past the budget (by up to one object's files), the run ending 0."""
+    emulator = make_emulator(
+        preset="demo", faults=f"first:hold,hold:{GATE},only:/webclient/api/plate_acquisitions/"
+    )
+    command = ["--base-url", emulator.base_url, "--plate", "7375", "--artifacts", ARTIFACTS]
+    command += ["--rate", "none", "--concurrency", str(CONCURRENCY)]
+    measured = _measured(capsys, emulator, tmp_path / "measured", *command)
+    images = sum(_files(measured).values())
+    budget = _stored(measured) - 1
+    out = tmp_path / "out"
+    budgeted = [*command, "--out", str(out), "--max-bytes", str(budget)]
+
+    def images_stored() -> bool:
+        return sum(_files(out).values()) == images
+
+    with released_when(emulator, GATE, images_stored, "stored the plate's images"):
+        code, _out, err = _harvest(capsys, *budgeted)
+    assert code == EXIT_BUDGET, err
+    assert err.strip().splitlines()[-1].startswith("stopped: the --max-bytes budget of ")
+    assert _stored(out) <= budget
+    assert _files(out, "study") != _files(measured, "study")
+    code, stdout, err = _harvest(capsys, *budgeted)
+    assert code == 0, err
+    assert stdout.startswith("done 0, skipped 16 (already done)")
+    assert _files(out, "study") == _files(measured, "study")
+    assert _files(out) == _files(measured)
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [(403, "the session this run sent has ended"), (401, "no longer takes the credentials")],
+)
+def test_the_session_ending_after_the_budget_is_the_budgets_stop(
+    tmp_path: Path, status: int, said: str
+) -> None:
+    """The watch's verdict that what the run sent stopped working, given after the budget
+    was reached (the walk going on), stops the run as the budget's stop: exit 8, noted with
+    what to give again first, not 2 (a script would have taken it for a refusal to fix and
+    never continued). Before the budget it is 2, as always."""
+    cfg = HarvestConfig(base_url="http://127.0.0.1:9", out=tmp_path / "o", images=(1,), max_bytes=1)
+    before = Harvest(cfg)
+    before._session_ended(status, "HTTP 403 Forbidden: Not logged in")
+    assert before.summary.exit_code == 2
+    after = Harvest(cfg)
+    after._spend(1)
+    after._session_ended(status, "HTTP 403 Forbidden: Not logged in")
+    assert after.summary.exit_code == EXIT_BUDGET
+    assert not (after.summary.session_ended or after.summary.credentials_refused)
+    assert said in after.summary.after_budget
+    assert after.summary.after_budget.endswith(" first")
