@@ -24,6 +24,7 @@ index of 10,000 images takes about 20 ms instead of re-reading every journal (ab
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import hashlib
 import json
@@ -643,10 +644,14 @@ def changed_by_hand(out_dir: Path, target: Path) -> bool:
         return False
 
 
-#: The key of a ``written.json`` entry that holds the size and SHA-256 of the table it
+#: The key of a ``written.json`` entry that lists the size and SHA-256 of the tables it
 #: replaces, recorded with it before its rename (:func:`_record_written`): the table still
-#: there when the write was killed before the rename.
+#: there when the write was killed before the rename (and the tables writes killed so
+#: before it, or a 0.1.21 write's :data:`NEXT_KEY`, may have left there).
 PREVIOUS_KEY = "previous"
+#: At most how many replaced tables an entry lists (:data:`PREVIOUS_KEY`): writes killed
+#: before their renames, one after the other.
+PREVIOUS_KEPT = 4
 #: The key of an entry that holds the size and SHA-256 of a table about to be renamed into
 #: place, as harvester up to 0.1.21 recorded it before its rename (the entry itself being
 #: of the table it replaced): read in such a folder, no longer written.
@@ -655,14 +660,45 @@ NEXT_KEY = "next"
 
 def _as_expected(record: Mapping[str, Any], target: Path, size: int) -> bool:
     """Whether ``target`` (of ``size`` bytes) is harvester's though its record is of another
-    table: the one a write killed before its rename left (:data:`PREVIOUS_KEY`), or one an
-    older write killed after its rename made (:data:`NEXT_KEY`). Hashed only where such a
-    table is recorded and the size is its. Raises OSError."""
-    for key in (PREVIOUS_KEY, NEXT_KEY):
-        other = record.get(key)
-        if isinstance(other, dict) and other.get("size") == size:
-            return sha256_of(target) == other.get("sha256")
+    table: one a write killed before its rename left (:data:`PREVIOUS_KEY`), or one an
+    older write killed after its rename made (:data:`NEXT_KEY`). Hashed (once) only where
+    such a table is recorded and the size is its. Raises OSError."""
+    digest: str | None = None
+    for other in _other_tables(record):
+        if other.get("size") == size:
+            digest = digest or sha256_of(target)
+            if digest == other.get("sha256"):
+                return True
     return False
+
+
+def _other_tables(entry: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The fingerprints besides its own that ``entry`` (of ``written.json``) holds of tables
+    that may be in place: :data:`PREVIOUS_KEY`'s (a list; one dict as 0.1.22 development
+    builds wrote it) and :data:`NEXT_KEY`'s."""
+    previous = entry.get(PREVIOUS_KEY)
+    listed = previous if isinstance(previous, list) else [previous]
+    return [one for one in (*listed, entry.get(NEXT_KEY)) if isinstance(one, dict)]
+
+
+def _replaced_tables(old: object) -> list[dict[str, Any]]:
+    """What a table recorded over ``old`` (its entry, None: none) keeps as replaced
+    (:data:`PREVIOUS_KEY`): ``old``'s own fingerprint and those it kept itself, at most
+    :data:`PREVIOUS_KEPT`.
+
+    Why those too: a write killed before its rename leaves its entry over a table it does
+    not describe (the older one, or a 0.1.21 write's :data:`NEXT_KEY`, put in place by a
+    write killed after its rename); a second write killed so, keeping only that entry's
+    own, left harvester's table taken for a hand edit."""
+    if not isinstance(old, dict):
+        return []
+    found: list[dict[str, Any]] = []
+    for one in (old, *_other_tables(old)):
+        size, sha256 = one.get("size"), one.get("sha256")
+        table = {"size": size, "sha256": sha256}
+        if isinstance(size, int) and isinstance(sha256, str) and table not in found:
+            found.append(table)
+    return found[:PREVIOUS_KEPT]
 
 
 def since_written(out_dir: Path, target: Path) -> Literal["gone", "edited"] | None:
@@ -958,8 +994,10 @@ def _record_written(
 ) -> None:
     """Record ``target`` as written, from ``st``, the stat of its complete temp file about
     to be renamed into place (a rename keeps the size and modification time), and save
-    ``written.json`` at once; the fingerprint of the table it replaces is kept beside
-    (:data:`PREVIOUS_KEY`) until the rename is done (:func:`_renamed`).
+    ``written.json`` at once; the fingerprints of the tables it replaces are kept beside
+    (:data:`PREVIOUS_KEY`, :func:`_replaced_tables`) until the rename is done
+    (:func:`_renamed`). Under an open record (:func:`_one_record`), what another writer
+    saved meanwhile is read first (:meth:`_Record.refresh`).
 
     Why before the rename: a run killed (or a disk full for ``written.json``) between the
     rename and a record made after it left the new table beside the old record, and the
@@ -971,11 +1009,12 @@ def _record_written(
     only such a kill is then taken for an edit, and the index write's last save
     (:func:`_one_record`) tries again.
     """
+    if (open_record := _open_records().get(_record_key(out_dir))) is not None:
+        open_record.refresh()
     record = _written(out_dir)
-    old = record.get(target.name)
     entry: dict[str, Any] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
-    if isinstance(old, dict) and "size" in old and "sha256" in old:
-        entry[PREVIOUS_KEY] = {"size": old["size"], "sha256": old["sha256"]}
+    if replaced := _replaced_tables(record.get(target.name)):
+        entry[PREVIOUS_KEY] = replaced
     if partial:
         entry["partial"] = True
     if split_column is not False:
@@ -991,24 +1030,68 @@ def _record_written(
 
 
 def _renamed(out_dir: Path, target: Path) -> None:
-    """``target``, recorded by :func:`_record_written`, is in place: the fingerprint of the
-    table it replaced is dropped from the record the index write holds, to go with its
-    next save (made for each further table), not saved for it alone. Why dropped: a copy
-    of that older table put back by hand is not the table harvester wrote last."""
+    """``target``, recorded by :func:`_record_written`, is in place: the fingerprints of the
+    tables it replaced are dropped from the record the index write holds, to go with its
+    next save (made for each further table, and at its end). Why dropped: a copy of an
+    older table put back by hand is not the table harvester wrote last. (Without an open
+    record, no index lock held, they stay till the table's next write: a save of its own
+    here would be one more chance to save over another writer's record.)"""
     open_record = _open_records().get(_record_key(out_dir))
     entry = open_record.data.get(target.name) if open_record is not None else None
     if isinstance(entry, dict):
         entry.pop(PREVIOUS_KEY, None)
 
 
+#: Not in a record (:meth:`_Record.refresh`).
+_ABSENT = object()
+
+
 class _Record:
     """``written.json`` as one index write holds it (:func:`_one_record`): read once,
-    changed in memory, saved before each table's rename and once at the end."""
+    changed in memory, saved before each table's rename and at the end (:meth:`save`).
+    ``base``: the file as this write last read or saved it, which tells this write's
+    changes (``data``) from another writer's (:meth:`refresh`); ``seen``: its identity then."""
 
     def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.seen = file_identity(out_dir / WRITTEN_NAME)
         self.data = _read_written(out_dir)
-        #: Changed since its last save.
-        self.unsaved = False
+        self.base = copy.deepcopy(self.data)
+
+    def refresh(self) -> None:
+        """Take in what another writer saved since this write last read or saved the file:
+        its changes stay, this write's are laid over them, key by key (where both changed
+        one, the other's, saved later, stays). A stat when no one did.
+
+        Why: a writer holds the index lock while another goes on without it (it waited past
+        :data:`INDEX_LOCK_WAIT`, or could not open another user's lock file). Saving what
+        it had read at its start, the holder dropped the other's record of the table it
+        had just put in place, and the next write kept harvester's own table as a hand
+        edit, with a false warning."""
+        now = file_identity(self.out_dir / WRITTEN_NAME)
+        if now == self.seen:
+            return
+        self.seen = now
+        fresh = _read_written(self.out_dir)
+        merged = copy.deepcopy(fresh)
+        for key in self.data.keys() | self.base.keys():
+            mine, was = self.data.get(key, _ABSENT), self.base.get(key, _ABSENT)
+            if mine == was or fresh.get(key, _ABSENT) != was:
+                continue  # (not changed here, or changed by the other writer too)
+            if mine is _ABSENT:
+                merged.pop(key, None)
+            else:
+                merged[key] = mine
+        self.data, self.base = merged, fresh
+
+    def save(self) -> None:
+        """Save ``data`` where this write changed it (:meth:`refresh` first). Raises OSError."""
+        self.refresh()
+        if self.data == self.base:
+            return
+        _store_written(self.out_dir, self.data)
+        self.base = copy.deepcopy(self.data)
+        self.seen = file_identity(self.out_dir / WRITTEN_NAME)
 
 
 _RECORDS = threading.local()
@@ -1034,7 +1117,8 @@ def _one_record(out_dir: Path, held: bool) -> Iterator[None]:
     seven (each table twice, each warning said, the split's record), each save a temp file
     and a pending file. Only with DIR's index lock ``held``: without it (no flock, another
     user's lock file, a writer holding it past :data:`INDEX_LOCK_WAIT`) every read and save
-    goes to the file, as each did, so that a record another writer made meanwhile is kept.
+    goes to the file, as each did, so that a record another writer made meanwhile is kept;
+    with it, each save first takes in what such a writer saved (:meth:`_Record.refresh`).
     A save at the end that fails is logged (what it holds tells edits apart and which
     warnings were said: the next write, finding it missing, says them again)."""
     key = _record_key(out_dir)
@@ -1047,31 +1131,29 @@ def _one_record(out_dir: Path, held: bool) -> Iterator[None]:
         yield
     finally:
         del records[key]
-        if record.unsaved:
-            try:
-                _store_written(out_dir, record.data)
-            except OSError as exc:
-                logger.debug("could not save %s: %s", WRITTEN_NAME, exc)
+        try:
+            record.save()
+        except OSError as exc:
+            logger.debug("could not save %s: %s", WRITTEN_NAME, exc)
 
 
 def _save_written(out_dir: Path, record: dict[str, Any]) -> None:
-    """Replace ``written.json`` with ``record``: kept for the end of the index write this
-    thread holds open (:func:`_one_record`), else saved now. Raises OSError."""
+    """Replace ``written.json`` with ``record``: kept for the next save of the index write
+    this thread holds open (:func:`_one_record`), else saved now. Raises OSError."""
     open_record = _open_records().get(_record_key(out_dir))
     if open_record is None:
         _store_written(out_dir, record)
         return
     open_record.data = record
-    open_record.unsaved = True
 
 
 def _save_now(out_dir: Path) -> None:
-    """Save the record of the index write this thread holds open, if changed since its last
-    save (:func:`_record_written`); without one, :func:`_save_written` has. Raises OSError."""
+    """Save the record of the index write this thread holds open, where changed since its
+    last save (:func:`_record_written`); without one, :func:`_save_written` has. Raises
+    OSError."""
     open_record = _open_records().get(_record_key(out_dir))
-    if open_record is not None and open_record.unsaved:
-        _store_written(out_dir, open_record.data)
-        open_record.unsaved = False
+    if open_record is not None:
+        open_record.save()
 
 
 def _store_written(out_dir: Path, record: dict[str, Any]) -> None:

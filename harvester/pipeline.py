@@ -63,8 +63,8 @@ from harvester.client import (
 from harvester.config import (
     DEFAULT_BASE_URL,
     HarvestConfig,
+    normal_base_url,
     other_server_note,
-    saved_base_url,
     size_text,
     where_terms,
 )
@@ -1729,9 +1729,11 @@ class Harvest:
         if not isinstance(walked_by, str) or walked_by == self.summary.run_id:
             return False
         config = self._saved_config(walked_by)
+        # (by normal_base_url: "URL/" or its default port spelt out is the same server)
         return (
             config is not None
-            and config.get("base_url") == saved_base_url(cfg.base_url)
+            and isinstance(config.get("base_url"), str)
+            and normal_base_url(config["base_url"]) == normal_base_url(cfg.base_url)
             and self._saved_same_selection(walked_by)
         )
 

@@ -604,12 +604,12 @@ def _digits_not_id(text: str) -> str:
     (Arabic-Indic ``١٢٣``, fullwidth ``１２３``, ``²``), or more than :data:`MAX_ID_DIGITS`.
     Why said: ``int()`` read the first two as 123, so a line the ``--image`` flag refuses
     named image 123, and a 34-digit line an id no server has."""
-    shown = text if len(text) <= 40 else text[:37] + "..."
+    said = not_an_id(text, "an image id")
     if not text.isascii():
-        return f"{shown!r} is not an image id (digits other than 0-9)"
+        return f"{said} (digits other than 0-9)"
     if len(text) > MAX_ID_DIGITS:
-        return f"{shown!r} is not an image id (more than {MAX_ID_DIGITS} digits)"
-    return f"{shown!r} is not an image id"
+        return f"{said} (more than {MAX_ID_DIGITS} digits)"
+    return said
 
 
 def _link_ids(text: str, where: _Where, number: int) -> tuple[int, ...]:

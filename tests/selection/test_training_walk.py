@@ -131,6 +131,20 @@ def test_the_same_command_again_does_not_repeat_the_sample_warning(
     assert (code, warnings(stderr)) == (0, [line.format(500)]), stderr
 
 
+def test_the_same_command_with_the_server_spelt_otherwise_does_not_repeat_it(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """The server given with a trailing slash or its default port spelt out is the same
+    server: the warning said by the first run is not said again (the saved URLs were
+    compared as strings)."""
+    out = tmp_path / "all"
+    code, stderr = harvest_cli(emulator, out, "--sample", "500")
+    assert (code, len(warnings(stderr))) == (0, 1), stderr
+    slash = ("--base-url", emulator.base_url + "/")
+    code, stderr = harvest_cli(emulator, out, "--sample", "500", *slash)
+    assert (code, warnings(stderr)) == (0, []), stderr
+
+
 def test_a_sample_within_the_selection_says_nothing(
     emulator: EmulatorThread, tmp_path: Path
 ) -> None:
