@@ -326,6 +326,10 @@ class RunSummary:
     skipped: int = 0
     failed: int = 0
     bytes: int = 0
+    #: Files of ``bytes`` the store made hard links to another image's file (``paths`` of one
+    #: fileset), and their bytes: ``bytes`` counts them as ``--max-bytes`` does, not the disk.
+    linked: int = 0
+    linked_bytes: int = 0
     requests: int = 0
     retries: int = 0
     elapsed: float = 0.0
@@ -2462,6 +2466,9 @@ class Harvest:
                 # (without the lock, this run's own file is).
                 self.progress.unpublish()
             # Leaving the store flushes: every finished file is journaled.
+        # (after the last batch: the links it made are counted too)
+        self.summary.linked = store.stats.linked
+        self.summary.linked_bytes = store.stats.linked_bytes
 
     async def _work_in_store(
         self,

@@ -110,7 +110,7 @@ from harvester.shard import (
 )
 from harvester.splits import SPLIT_FILE, asked_grouping, folder_split
 from harvester.store import find_stray_temps, scrub_saved_credentials
-from harvester.text import duration_text, plural, quoted, shown, shown_url
+from harvester.text import agree, duration_text, plural, quoted, shown, shown_url
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
 
 if TYPE_CHECKING:
@@ -440,6 +440,11 @@ class StatusReport:
     runs: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     invalid: int = 0
+    #: Done files the store made hard links to another image's file (``paths`` of one
+    #: fileset: their done records say ``"linked": true``), and their bytes: counted once,
+    #: the bytes of the rows leave them out (they take no more disk).
+    linked: int = 0
+    linked_bytes: int = 0
     #: Files marked invalid (by verify, or the next run's check of an interrupted run's
     #: files: :func:`harvester.store.lost_files`) of images only a forgotten target set
     #: holds: no resume refetches them (not in ``invalid``); their set's targets given
@@ -620,6 +625,9 @@ class StatusReport:
             "failed_ids": self.failed_ids,
             "label_keys": self.label_keys,
         }
+        if self.linked:  # (only in a folder with hard links, as the pin)
+            data["totals"]["linked"] = self.linked
+            data["totals"]["linked_bytes"] = self.linked_bytes
         if self.label_ids_pinned is not None:  # (a folder without a pin keeps its shape)
             data["label_ids_pinned"] = self.label_ids_pinned
         if self.split is not None:  # (only in a folder with a split, as the pin)
@@ -1007,6 +1015,15 @@ class StatusReport:
             f"{'total':<{width}}{files.done:>10}{files.failed:>10}{files.pending:>10}"
             f"{self.bytes:>16,}"
         )
+        if self.linked:
+            from harvester.progress import human_bytes  # (no tqdm: see staged_text)
+
+            lines.append(
+                f"{plural(self.linked, 'paths file', spec=',')} "
+                f"{agree(self.linked, 'is a hard link', 'are hard links')} to another image's "
+                "(one fileset's list, one file on disk): the bytes count each file once; "
+                f"counted by every name (du -l, ls -l), {human_bytes(self.linked_bytes)} more"
+            )
         study = [f"{name}s" for name in sorted(self.kinds) if name in STUDY_KINDS]
         if study:
             named = " and ".join([", ".join(study[:-1]), study[-1]] if len(study) > 1 else study)
@@ -2419,6 +2436,11 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
         size = int(done_rec.get("size") or 0) + sum(
             int(f.get("size") or 0) for f in done_rec.get("files", ())
         )
+        if kind == Artifact.PATHS.value and done_rec.get("linked") is True:
+            # A name of another image's file: its bytes are that file's, counted there.
+            report.linked += 1
+            report.linked_bytes += size
+            size = 0
         ks = report.kinds.setdefault(kind, KindStatus())
         ks.done += 1
         ks.bytes += size

@@ -14,9 +14,11 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from harvest_helpers import harvest
 from paths_helpers import CountingApp, paths_file, served
 
+from harvester.cli import main
 from harvester.emulator import EmulatorThread
 from harvester.emulator import catalogue as c
 from harvester.emulator import catalogue_presets as presets
@@ -161,4 +163,48 @@ def test_a_filesets_failed_answer_leaves_its_other_images_to_ask(
         emu.base_url, out, datasets=(presets.SERIES_DATASET_ID,), artifacts=(Artifact.PATHS,)
     )
     assert again.failed == 0 and app.asked == [gone]
+    assert problems(out) == []
+
+
+def test_a_resume_links_a_plates_images_to_the_files_an_earlier_run_stored(
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A plate's fileset half stored by a run whose other images failed: the rerun asks the
+    failed ones and makes each a name of a file the first run stored, not one more copy.
+    status counts the bytes of each file once and says how many names are links; the
+    rerun's summary says what its stored bytes take on disk."""
+    app = CountingApp("demo")
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+
+    def failing(image_id: int) -> bool:  # half the plate's images
+        return image_id % 2 == 0
+
+    app.answer = lambda i: text_response(500, "busy") if failing(i) else None
+    first = harvest(emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,), max_retries=0)
+    images = sorted(set(app.asked))
+    assert len(images) == 8 and first.failed == 4
+    stored = [i for i in images if not failing(i)]
+    copies = {paths_file(out, i).stat().st_ino for i in stored}
+    assert 1 <= len(copies) <= 2  # (two batches in flight may each write a first copy)
+
+    app.answer = lambda i: None
+    app.asked.clear()
+    assert main(["harvest", "--base-url", emu.base_url, "--plate", str(PLATE), "--artifacts",
+                 "paths", "--rate", "none", "--out", str(out)]) == 0  # fmt: skip
+    assert sorted(app.asked) == [i for i in images if failing(i)]
+    body = served(emu.base_url, images[0])
+    assert all(paths_file(out, i).read_bytes() == body for i in images)
+    assert {paths_file(out, i).stat().st_ino for i in images} == copies  # no new copy
+    said = capsys.readouterr().out
+    assert " on disk: 4 paths files are hard links to another image's), " in said, said
+
+    report = collect_status(out)
+    assert report.kinds["paths"].done == 8
+    assert report.kinds["paths"].bytes == len(body) * len(copies)  # each file once
+    assert (report.linked, report.linked_bytes) == (8 - len(copies), (8 - len(copies)) * len(body))
+    assert f"{8 - len(copies)} paths files are hard links to another image's" in report.to_text()
+    assert report.to_dict()["totals"]["linked"] == 8 - len(copies)
     assert problems(out) == []
