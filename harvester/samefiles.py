@@ -85,18 +85,22 @@ class EarlierFiles:
     """
 
     def __init__(self, records: Iterable[tuple[bytes, int]]) -> None:
-        combined = sorted(
+        # One sort of (prefix, id) packed in one int: the first id of each prefix is kept.
+        combined = [
             (int.from_bytes(sha256[:8], "big") << 64) | image_id
             for sha256, image_id in records
             if len(sha256) == 32 and 0 <= image_id <= _MAX_ID
-        )
+        ]
+        combined.sort()
         self._keys = array("Q")
         self._ids = array("Q")
+        last = -1
         for value in combined:
             key = value >> 64
-            if not self._keys or self._keys[-1] != key:
+            if key != last:
                 self._keys.append(key)
                 self._ids.append(value & _MAX_ID)
+                last = key
 
     def __len__(self) -> int:
         return len(self._keys)

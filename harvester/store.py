@@ -1461,8 +1461,10 @@ class Store:
         self._dirs_made: dict[Path, bool] = {}  # folder -> on DIR's filesystem
         #: Shared files (put_bytes(shared=True)) stored lately, which the next can link to.
         self._recent_shared = RecentFiles()
-        #: The done records' files by SHA-256 for shared puts, built at the first of them.
+        #: The done records' files by SHA-256 for shared puts, built at the first of them
+        #: (in a thread, under the lock: seconds for a million done records).
         self._earlier: EarlierFiles | None = None
+        self._earlier_lock = anyio.Lock()
         self._root_dev = -1
         #: Added to this host's clock for each record's ``t`` (see :meth:`_now`); set at open.
         self._skew = 0.0
@@ -1773,19 +1775,28 @@ class Store:
         if shared:
             digest = hashlib.sha256(part.data or b"")
             part.sha256 = digest.hexdigest()  # (not hashed again by the commit)
-            part.earlier = self._earlier_file(kind, object_id, digest.digest())
+            part.earlier = await self._earlier_file(kind, object_id, digest.digest())
         await self._queue(_Item(kind, object_id, [part], extra=extra))
 
-    def _earlier_file(self, kind: str, object_id: int, sha256: bytes) -> str | None:
+    async def _earlier_file(self, kind: str, object_id: int, sha256: bytes) -> str | None:
         """The path of a done ``kind`` file of another object whose record has ``sha256``
         (None: none). Its name as the store gives it, never another path a journal line may
         hold; the bytes themselves are compared when it is linked to."""
         if self._earlier is None:
-            self._earlier = EarlierFiles(
-                (rec.sha256, object_key)
-                for (rec_kind, object_key), rec in self.state.done.items()
-                if rec_kind == kind and type(getattr(rec, "sha256", None)) is bytes
-            )
+            async with self._earlier_lock:
+                if self._earlier is None:
+                    # Taken here, in the event loop that changes the records; sorted apart.
+                    done = [
+                        (rec.sha256, object_key)
+                        for (rec_kind, object_key), rec in self.state.done.items()
+                        if rec_kind == kind and type(getattr(rec, "sha256", None)) is bytes
+                    ]
+                    # (none, as in a first run: no thread, no pause before this put is queued)
+                    self._earlier = (
+                        await anyio.to_thread.run_sync(EarlierFiles, done)
+                        if done
+                        else EarlierFiles(())
+                    )
         other = self._earlier.image_of(sha256)
         if other is None or other == object_id:
             return None
