@@ -1221,6 +1221,8 @@ class Harvest:
         #: The fetching stage's scope while it runs: what a signal cancels (_watch_signals).
         self._work_scope: anyio.CancelScope | None = None
         self._store: Store | None = None  # the run's store, once opened (closed after)
+        #: The run's fetcher, once made: the walk tells it the plates' images it queues.
+        self._fetcher: Fetcher | None = None
         #: The walk's targets (HarvestConfig.walk_targets) once it has ended (see _pipeline).
         self._walk_ended: str | None = None
         #: Each image's place (placing.Placing): those the walk met again under another
@@ -2004,6 +2006,23 @@ class Harvest:
             for f in (self.walk_stats.failures if self.walk_stats is not None else [])
         ]
 
+    def _on_image(self, found: Callable[[int], None] | None) -> Callable[[ImageRef], None] | None:
+        """What the walk calls for each image it queues: the progress count (``found``), and
+        in a run fetching ``paths``, the fetcher told of each plate's image whose ``paths``
+        is pending, so that it checks them in batches (:mod:`harvester.plate_filesets`)."""
+        fetcher = self._fetcher
+        if fetcher is None or Artifact.PATHS not in self.cfg.artifacts:
+            return (lambda _ref: found(1)) if found is not None else None
+        plates, done, kind = fetcher.plates, fetcher.store.state.done, Artifact.PATHS.value
+
+        def queued(ref: ImageRef) -> None:
+            if found is not None:
+                found(1)
+            if type(ref.plate_id) is int and (kind, ref.image_id) not in done:
+                plates.queued(ref.plate_id, ref.image_id)
+
+        return queued
+
     async def _produce_all(
         self,
         client: Client,
@@ -2024,7 +2043,7 @@ class Harvest:
                 walk_concurrency=cfg.walk_concurrency,
                 study=study,
                 keep=self._keep(),
-                on_image=(lambda _ref: found(1)) if found is not None else None,
+                on_image=self._on_image(found),
                 prefetched=prefetched,
                 known=known,
                 labels=cfg.labels,
@@ -2515,6 +2534,7 @@ class Harvest:
             early=early,
             watch=self._watch_credentials(client),
         )
+        self._fetcher = fetcher
         try:
             with anyio.CancelScope() as work:
                 self._work_scope = work  # what a signal cancels from now on
