@@ -110,7 +110,7 @@ from harvester.shard import (
 )
 from harvester.splits import SPLIT_FILE, asked_grouping, folder_split
 from harvester.store import find_stray_temps, scrub_saved_credentials
-from harvester.text import agree, duration_text, plural, quoted, shown, shown_url
+from harvester.text import duration_text, plural, quoted, shown, shown_url
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
 
 if TYPE_CHECKING:
@@ -1017,6 +1017,7 @@ class StatusReport:
         )
         if self.linked:
             from harvester.progress import human_bytes  # (no tqdm: see staged_text)
+            from harvester.text import agree
 
             lines.append(
                 f"{plural(self.linked, 'paths file', spec=',')} "

@@ -75,7 +75,7 @@ import anyio
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from harvester import __version__
+from harvester import __version__, samefiles
 from harvester.errors import PROBLEMS_LOGGER, StorageError, UsageError, redact_url
 from harvester.folder_settings import (
     SETTINGS_KEY,
@@ -133,7 +133,7 @@ from harvester.runlock import (
     others_may_hold,
     release_run_lock,
 )
-from harvester.samefiles import EarlierFiles, RecentFiles, link_same
+from harvester.samefiles import RecentFiles, link_same
 from harvester.text import plural
 
 logger = logging.getLogger(__name__)
@@ -1463,7 +1463,7 @@ class Store:
         self._recent_shared = RecentFiles()
         #: The done records' files by SHA-256 for shared puts, built at the first of them
         #: (in a thread, under the lock: seconds for a million done records).
-        self._earlier: EarlierFiles | None = None
+        self._earlier: samefiles.EarlierFiles | None = None
         self._earlier_lock = anyio.Lock()
         self._root_dev = -1
         #: Added to this host's clock for each record's ``t`` (see :meth:`_now`); set at open.
@@ -1793,9 +1793,9 @@ class Store:
                     ]
                     # (none, as in a first run: no thread, no pause before this put is queued)
                     self._earlier = (
-                        await anyio.to_thread.run_sync(EarlierFiles, done)
+                        await anyio.to_thread.run_sync(samefiles.EarlierFiles, done)
                         if done
-                        else EarlierFiles(())
+                        else samefiles.EarlierFiles(())
                     )
         other = self._earlier.image_of(sha256)
         if other is None or other == object_id:
