@@ -2122,6 +2122,7 @@ class Harvest:
                 return sum(1 for ref in read_plan(plan) if keep(ref.image_id))
 
             self.progress.expect(await anyio.to_thread.run_sync(count))
+        queued = self._on_image(None)  # (a plate's images checked in batches: paths)
         for ref in read_plan(plan):
             if not seen.add(ref.image_id):
                 stats.duplicates += 1
@@ -2130,6 +2131,8 @@ class Harvest:
                 stats.out_of_shard += 1
                 continue
             await send.send(ref)
+            if queued is not None:
+                queued(ref)
             stats.images += 1
             if not self._selection.active:
                 self.progress.discovered(1)

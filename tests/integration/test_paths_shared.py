@@ -299,3 +299,26 @@ def test_a_server_without_the_check_asks_each_image_and_checks_once(
     assert len(app.checked) == 1 and len(app.asked) == 8 == len(set(app.asked))
     # (served() is counted too: the images asked, copied first)
     assert all(paths_file(out, i).read_bytes() == served(emu.base_url, i) for i in list(app.asked))
+
+
+def test_a_plan_and_its_shards_check_a_plates_images_in_batches_too(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Harvested from a plan in two shards: each shard's images of the plate ask once (one
+    each) and are proven in one check each, not one check (or request) an image."""
+    app = CountingApp("demo")
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    assert main(["plan", "--base-url", emu.base_url, "--plate", str(PLATE), "--artifacts",
+                 "paths", "--rate", "none", "--out", str(out)]) == 0  # fmt: skip
+    for k in (0, 1):
+        summary = harvest(
+            emu.base_url, out, from_plan=out, shard=f"{k}/2", artifacts=(Artifact.PATHS,)
+        )
+        assert summary.failed == 0
+    assert len(app.asked) == 2 and len(app.checked) == 2
+    assert sum(len(ids) for ids in app.checked) == 8 - 2  # the others of each shard, once
+    body = served(emu.base_url, app.asked[0])
+    assert all(p.read_bytes() == body for p in (out / "images").rglob("*.paths.json"))
+    assert len(list((out / "images").rglob("*.paths.json"))) == 8
+    assert problems(out) == []
