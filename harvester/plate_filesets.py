@@ -105,7 +105,7 @@ class PlateFilesets:
         self._unproven: set[int] = set()
         #: No more checks this run (one failed, or its page did not read as the dialog's).
         self.off = False
-        #: Checks asked, and images they proved (for the tests and the log).
+        #: Checks asked, and images they proved (for the log).
         self.checks = 0
         self.proved = 0
 
@@ -187,6 +187,10 @@ class PlateFilesets:
         if proves(page, fileset, len(batch)):
             self._proven.update(dict.fromkeys(batch, fileset))
             self.proved += len(batch)
+            logger.debug(
+                "plate %s: %d images proven in fileset %s (%d in %d checks this run)",
+                plate_id, len(batch), fileset, self.proved, self.checks,
+            )  # fmt: skip
         else:
             self._unproven.update(batch)
             logger.debug(
