@@ -2312,6 +2312,38 @@ def _run_counts() -> dict[str, int]:
     }
 
 
+def _count_done(
+    report: StatusReport, w: WriterStatus, kind: str, done_rec: Mapping[str, Any], size: int
+) -> None:
+    """One done record in the table's row, its writer's line and its run's counts."""
+    ks = report.kinds.setdefault(kind, KindStatus())
+    ks.done += 1
+    ks.bytes += size
+    w.count(kind)
+    w.bytes += size
+    run = report.runs.setdefault(str(done_rec.get("run")), _run_counts())
+    run["study_done" if kind in STUDY_KINDS else "done"] += 1
+    run["bytes"] += size
+
+
+def _held_by_links_alone(
+    state: JournalState, linked: dict[Any, Mapping[str, Any]]
+) -> dict[Any, Mapping[str, Any]]:
+    """The contents (SHA-256 -> a linked record) that only linked names hold: the name first
+    stored as a file of its own was removed and fetched again as a link, so no record counts
+    the file's bytes. A second pass over the ``paths`` records, only where there are links."""
+    if not linked:
+        return {}
+    left = dict(linked)
+    paths = Artifact.PATHS.value
+    for (kind, _), done_rec in state.done.items():
+        if kind == paths and done_rec.get("linked") is not True:
+            left.pop(done_rec.get("sha256"), None)
+            if not left:
+                break
+    return left
+
+
 def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True) -> StatusReport:
     """Aggregate every journal of DIR (all shards and runs) into a :class:`StatusReport`.
 
@@ -2433,6 +2465,9 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
             writers[name] = WriterStatus(name, rec.get("run"))
         return writers[name]
 
+    # The contents of linked names (their SHA-256): counted once, below, where no name
+    # stored as a file of its own holds them (that one removed, the rest linked to it).
+    linked: dict[Any, Mapping[str, Any]] = {}
     for (kind, _), done_rec in state.done.items():
         size = int(done_rec.get("size") or 0) + sum(
             int(f.get("size") or 0) for f in done_rec.get("files", ())
@@ -2441,16 +2476,15 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
             # A name of another image's file: its bytes are that file's, counted there.
             report.linked += 1
             report.linked_bytes += size
+            linked.setdefault(done_rec.get("sha256"), done_rec)
             size = 0
-        ks = report.kinds.setdefault(kind, KindStatus())
-        ks.done += 1
-        ks.bytes += size
-        w = writer(done_rec)
-        w.count(kind)
-        w.bytes += size
-        run = report.runs.setdefault(str(done_rec.get("run")), _run_counts())
-        run["study_done" if kind in STUDY_KINDS else "done"] += 1
-        run["bytes"] += size
+        _count_done(report, writer(done_rec), kind, done_rec, size)
+    for alone in _held_by_links_alone(state, linked).values():
+        size = int(alone.get("size") or 0)
+        report.linked_bytes -= size
+        report.kinds[Artifact.PATHS.value].bytes += size
+        writer(alone).bytes += size
+        report.runs[str(alone.get("run"))]["bytes"] += size
     # What the suggested resume fetches, set by set (not every image by the newest run's
     # kinds): pending and failed count that, so that status and the resume agree.
     # Read once, for the sets' kinds and for the resume line.

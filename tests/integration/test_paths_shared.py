@@ -27,6 +27,7 @@ from harvester.emulator import catalogue_presets as presets
 from harvester.emulator.http import Response
 from harvester.emulator.routes_common import json_response, text_response
 from harvester.emulator.routes_webclient import _split_fileset_html
+from harvester.journal import JournalState
 from harvester.models import Artifact
 from harvester.status import collect_status
 from harvester.verify import verify
@@ -321,4 +322,33 @@ def test_a_plan_and_its_shards_check_a_plates_images_in_batches_too(
     body = served(emu.base_url, app.asked[0])
     assert all(p.read_bytes() == body for p in (out / "images").rglob("*.paths.json"))
     assert len(list((out / "images").rglob("*.paths.json"))) == 8
+    assert problems(out) == []
+
+
+def test_status_counts_a_file_once_when_its_first_name_was_removed_and_fetched_again(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The names written as files of their own removed, verify finds them missing and the
+    next harvest makes them links to the names left: every record now says "linked", and
+    status still counts each file on disk once (not nothing)."""
+    app = CountingApp("demo")
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    harvest(emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,))
+    images = sorted(int(r) for r in fileset_column(out))
+    state = JournalState.load(out)
+    firsts = [i for i in images if state.done[("paths", i)].get("linked") is None]
+    assert 1 <= len(firsts) < len(images)
+    for image_id in firsts:
+        paths_file(out, image_id).unlink()
+    assert problems(out) == [(i, "missing") for i in firsts]
+    again = harvest(emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,))
+    assert again.failed == 0
+    state = JournalState.load(out)
+    assert all(state.done[("paths", i)].get("linked") is True for i in images)
+    body = served(emu.base_url, images[0])
+    inodes = {paths_file(out, i).stat().st_ino for i in images}
+    report = collect_status(out)
+    assert report.kinds["paths"].bytes == len(body) * len(inodes)
+    assert report.linked == 8 and report.linked_bytes == (8 - len(inodes)) * len(body)
     assert problems(out) == []
