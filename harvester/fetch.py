@@ -80,6 +80,7 @@ from harvester.planes import (
     canvas_gib,
     refused_size,
 )
+from harvester.plate_filesets import PlateFilesets
 from harvester.session import SESSION_AGAIN
 from harvester.store import Store
 from harvester.text import plural
@@ -453,6 +454,9 @@ class Fetcher:
         self.watch = watch
         #: The ``paths`` answers of filesets the walk named, for their other images.
         self.filesets = FilesetAnswers()
+        #: The images of a plate proven in the fileset one of them named (its answer then
+        #: held in ``filesets`` for them): :mod:`harvester.plate_filesets`.
+        self.plates = PlateFilesets(client)
 
     # ------------------------------------------------------------ decisions
     def pending(self, image_id: int) -> list[Artifact]:
@@ -656,8 +660,12 @@ class Fetcher:
         check: Callable[[Fetched], None] | None,
     ) -> None:
         """The image's ``paths``: its fileset's answer this run already has, if the walk
-        named its fileset (no request; see :mod:`harvester.fileset_answers`), else asked."""
+        named its fileset (no request; see :mod:`harvester.fileset_answers`) or the server
+        proved a plate's image in it (:mod:`harvester.plate_filesets`), else asked."""
         fileset = fileset_of(ref)
+        if fileset is None and type(ref.plate_id) is int:
+            await self._plate_paths(ref.plate_id, ref.image_id, path, expect, check)
+            return
         if fileset is None:
             await self._simple(ref.image_id, Artifact.PATHS, path, expect, check)
             return
@@ -672,6 +680,31 @@ class Fetcher:
             if extra is not None and extra.get("fileset_id") == fileset:
                 # (an answer naming another fileset than the listing: kept for no other image)
                 self.filesets.keep(fileset, fetched.body)
+
+    async def _plate_paths(
+        self,
+        plate_id: int,
+        image_id: int,
+        path: str,
+        expect: Expect,
+        check: Callable[[Fetched], None] | None,
+    ) -> None:
+        """A plate's image's ``paths``: the answer held for the fileset it is proven in,
+        else asked (the fileset its answer names is then held, and the plate's other images
+        checked against it)."""
+        async with self.plates.membership(plate_id, image_id) as fileset:
+            if fileset is not None:
+                body = await self.filesets.known(fileset)
+                if body is not None:
+                    await self._put(image_id, Artifact.PATHS, body, {"fileset_id": fileset})
+                    return
+            fetched = await self._answer(path, expect, check)
+            extra = _paths_record(fetched.json())
+            await self._put(image_id, Artifact.PATHS, fetched.body, extra)
+            named = extra.get("fileset_id") if extra is not None else None
+            if type(named) is int:
+                self.filesets.keep(named, fetched.body)
+                self.plates.named(plate_id, image_id, named)
 
     async def _metadata(
         self,

@@ -5,9 +5,10 @@ Why: OMERO.web's answer for an image is its fileset's list (omero-py's
 picks the fileset), so every image of a fileset gets the same list: a plate of 3,456 images
 in one fileset asked IDR for the same 460 KB 3,456 times. When the walk's listing names an
 image's fileset (``filesetId`` of ``webclient/api/images/``, datasets only: a plate's grid
-does not name it), the answer fetched for one of its images this run is stored for the
-others without a request. An image whose fileset is being asked waits for that answer
-rather than asking too; if it fails, each asks for itself.
+does not name it), or the server proved a plate's image in the fileset another image's
+answer named (:mod:`harvester.plate_filesets`), the answer fetched for one of its images
+this run is stored for the others without a request. An image whose fileset is being
+asked waits for that answer rather than asking too; if it fails, each asks for itself.
 
 Held answers are bounded (:data:`HELD_BYTES`, their entries counted too, the oldest dropped
 first): the images of a fileset come together in a listing. A rerun asks once per fileset

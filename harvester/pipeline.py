@@ -328,6 +328,10 @@ class RunSummary:
     skipped: int = 0
     failed: int = 0
     bytes: int = 0
+    #: Files of ``bytes`` the store made hard links to another image's file (``paths`` of one
+    #: fileset), and their bytes: ``bytes`` counts them as ``--max-bytes`` does, not the disk.
+    linked: int = 0
+    linked_bytes: int = 0
     requests: int = 0
     retries: int = 0
     elapsed: float = 0.0
@@ -1248,6 +1252,8 @@ class Harvest:
         #: The fetching stage's scope while it runs: what a signal cancels (_watch_signals).
         self._work_scope: anyio.CancelScope | None = None
         self._store: Store | None = None  # the run's store, once opened (closed after)
+        #: The run's fetcher, once made: the walk tells it the plates' images it queues.
+        self._fetcher: Fetcher | None = None
         #: The walk's targets (HarvestConfig.walk_targets) once it has ended (see _pipeline).
         self._walk_ended: str | None = None
         #: Each image's place (placing.Placing): those the walk met again under another
@@ -2063,6 +2069,23 @@ class Harvest:
             for f in (self.walk_stats.failures if self.walk_stats is not None else [])
         ]
 
+    def _on_image(self, found: Callable[[int], None] | None) -> Callable[[ImageRef], None] | None:
+        """What the walk calls for each image it queues: the progress count (``found``), and
+        in a run fetching ``paths``, the fetcher told of each plate's image whose ``paths``
+        is pending, so that it checks them in batches (:mod:`harvester.plate_filesets`)."""
+        fetcher = self._fetcher
+        if fetcher is None or Artifact.PATHS not in self.cfg.artifacts:
+            return (lambda _ref: found(1)) if found is not None else None
+        plates, done, kind = fetcher.plates, fetcher.store.state.done, Artifact.PATHS.value
+
+        def queued(ref: ImageRef) -> None:
+            if found is not None:
+                found(1)
+            if type(ref.plate_id) is int and (kind, ref.image_id) not in done:
+                plates.queued(ref.plate_id, ref.image_id)
+
+        return queued
+
     async def _produce_all(
         self,
         client: Client,
@@ -2083,7 +2106,7 @@ class Harvest:
                 walk_concurrency=cfg.walk_concurrency,
                 study=study,
                 keep=self._keep(),
-                on_image=(lambda _ref: found(1)) if found is not None else None,
+                on_image=self._on_image(found),
                 prefetched=prefetched,
                 known=known,
                 labels=cfg.labels,
@@ -2164,6 +2187,7 @@ class Harvest:
                 return sum(1 for ref in read_plan(plan) if keep(ref.image_id))
 
             self.progress.expect(await anyio.to_thread.run_sync(count))
+        queued = self._on_image(None)  # (a plate's images checked in batches: paths)
         for ref in read_plan(plan):
             if not seen.add(ref.image_id):
                 stats.duplicates += 1
@@ -2172,6 +2196,8 @@ class Harvest:
                 stats.out_of_shard += 1
                 continue
             await send.send(ref)
+            if queued is not None:
+                queued(ref)
             stats.images += 1
             if not self._selection.active:
                 self.progress.discovered(1)
@@ -2567,6 +2593,9 @@ class Harvest:
                 # (without the lock, this run's own file is).
                 self.progress.unpublish()
             # Leaving the store flushes: every finished file is journaled.
+        # (after the last batch: the links it made are counted too)
+        self.summary.linked = store.stats.linked
+        self.summary.linked_bytes = store.stats.linked_bytes
 
     async def _work_in_store(
         self,
@@ -2613,6 +2642,7 @@ class Harvest:
             early=early,
             watch=self._watch_credentials(client),
         )
+        self._fetcher = fetcher
         try:
             with anyio.CancelScope() as work:
                 self._work_scope = work  # what a signal cancels from now on

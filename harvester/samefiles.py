@@ -19,12 +19,19 @@ The rules that keep it safe:
   the bytes are written, as before.
 * Only files stored recently are linked to (:data:`RECENT_FILES`): the images of a fileset
   come together in a walk, and memory stays bounded for a million single-image filesets.
+* A resume also links to a file an earlier run stored (:class:`EarlierFiles`): it went on
+  with a fileset half done and wrote one more copy of its list. Found by the SHA-256 of the
+  done records (one compact entry per distinct content, not per image), checked byte for
+  byte as any other source.
 """
 
 from __future__ import annotations
 
 import os
+from array import array
+from bisect import bisect_left
 from collections import OrderedDict
+from collections.abc import Iterable
 from contextlib import suppress
 from pathlib import Path
 
@@ -60,6 +67,51 @@ class RecentFiles:
     def forget(self, sha256: str) -> None:
         """Its file is gone or changed: the next one with these bytes is written."""
         self._paths.pop(sha256, None)
+
+
+#: Image ids above this do not fit an :class:`EarlierFiles` entry (OMERO's ids are far below).
+_MAX_ID = (1 << 64) - 1
+
+
+class EarlierFiles:
+    """Which done image holds a file of given bytes, among the done records a run found.
+
+    Why: :class:`RecentFiles` knows only what this run stored, so a resume that went on with
+    a fileset wrote one more copy of its list before linking to that. Built once from the
+    done records of one kind (their SHA-256 and image id): per distinct content, the first
+    8 bytes of its SHA-256 and one image id, in two sorted arrays (16 bytes a fileset; the
+    images of a fileset share one entry). A prefix shared by two contents finds a file with
+    other bytes: the byte-for-byte check of :func:`link_same` refuses it.
+    """
+
+    def __init__(self, records: Iterable[tuple[bytes, int]]) -> None:
+        # One sort of (prefix, id) packed in one int: the first id of each prefix is kept.
+        combined = [
+            (int.from_bytes(sha256[:8], "big") << 64) | image_id
+            for sha256, image_id in records
+            if len(sha256) == 32 and 0 <= image_id <= _MAX_ID
+        ]
+        combined.sort()
+        self._keys = array("Q")
+        self._ids = array("Q")
+        last = -1
+        for value in combined:
+            key = value >> 64
+            if key != last:
+                self._keys.append(key)
+                self._ids.append(value & _MAX_ID)
+                last = key
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def image_of(self, sha256: bytes) -> int | None:
+        """The image whose done record had (likely) these bytes (None: none)."""
+        key = int.from_bytes(sha256[:8], "big")
+        at = bisect_left(self._keys, key)
+        if at < len(self._keys) and self._keys[at] == key:
+            return self._ids[at]
+        return None
 
 
 def link_same(source: Path, tmp: Path, target: Path, data: bytes, *, check: bool) -> bool:

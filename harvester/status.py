@@ -440,6 +440,11 @@ class StatusReport:
     runs: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     invalid: int = 0
+    #: Done files the store made hard links to another image's file (``paths`` of one
+    #: fileset: their done records say ``"linked": true``), and their bytes: counted once,
+    #: the bytes of the rows leave them out (they take no more disk).
+    linked: int = 0
+    linked_bytes: int = 0
     #: Files marked invalid (by verify, or the next run's check of an interrupted run's
     #: files: :func:`harvester.store.lost_files`) of images only a forgotten target set
     #: holds: no resume refetches them (not in ``invalid``); their set's targets given
@@ -625,6 +630,9 @@ class StatusReport:
             "failed_ids": self.failed_ids,
             "label_keys": self.label_keys,
         }
+        if self.linked:  # (only in a folder with hard links, as the pin)
+            data["totals"]["linked"] = self.linked
+            data["totals"]["linked_bytes"] = self.linked_bytes
         if self.label_ids_pinned is not None:  # (a folder without a pin keeps its shape)
             data["label_ids_pinned"] = self.label_ids_pinned
         if self.split is not None:  # (only in a folder with a split, as the pin)
@@ -1016,6 +1024,16 @@ class StatusReport:
             f"{'total':<{width}}{files.done:>10}{files.failed:>10}{files.pending:>10}"
             f"{self.bytes:>16,}"
         )
+        if self.linked:
+            from harvester.progress import human_bytes  # (no tqdm: see staged_text)
+            from harvester.text import agree
+
+            lines.append(
+                f"{plural(self.linked, 'paths file', spec=',')} "
+                f"{agree(self.linked, 'is a hard link', 'are hard links')} to another image's "
+                "(one fileset's list, one file on disk): the bytes count each file once; "
+                f"counted by every name (du -l, ls -l), {human_bytes(self.linked_bytes)} more"
+            )
         study = [f"{name}s" for name in sorted(self.kinds) if name in STUDY_KINDS]
         if study:
             named = and_list(study)
@@ -2328,6 +2346,38 @@ def _run_counts() -> dict[str, int]:
     }
 
 
+def _count_done(
+    report: StatusReport, w: WriterStatus, kind: str, done_rec: Mapping[str, Any], size: int
+) -> None:
+    """One done record in the table's row, its writer's line and its run's counts."""
+    ks = report.kinds.setdefault(kind, KindStatus())
+    ks.done += 1
+    ks.bytes += size
+    w.count(kind)
+    w.bytes += size
+    run = report.runs.setdefault(str(done_rec.get("run")), _run_counts())
+    run["study_done" if kind in STUDY_KINDS else "done"] += 1
+    run["bytes"] += size
+
+
+def _held_by_links_alone(
+    state: JournalState, linked: dict[Any, Mapping[str, Any]]
+) -> dict[Any, Mapping[str, Any]]:
+    """The contents (SHA-256 -> a linked record) that only linked names hold: the name first
+    stored as a file of its own was removed and fetched again as a link, so no record counts
+    the file's bytes. A second pass over the ``paths`` records, only where there are links."""
+    if not linked:
+        return {}
+    left = dict(linked)
+    paths = Artifact.PATHS.value
+    for (kind, _), done_rec in state.done.items():
+        if kind == paths and done_rec.get("linked") is not True:
+            left.pop(done_rec.get("sha256"), None)
+            if not left:
+                break
+    return left
+
+
 def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True) -> StatusReport:
     """Aggregate every journal of DIR (all shards and runs) into a :class:`StatusReport`.
 
@@ -2449,19 +2499,26 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
             writers[name] = WriterStatus(name, rec.get("run"))
         return writers[name]
 
+    # The contents of linked names (their SHA-256): counted once, below, where no name
+    # stored as a file of its own holds them (that one removed, the rest linked to it).
+    linked: dict[Any, Mapping[str, Any]] = {}
     for (kind, _), done_rec in state.done.items():
         size = int(done_rec.get("size") or 0) + sum(
             int(f.get("size") or 0) for f in done_rec.get("files", ())
         )
-        ks = report.kinds.setdefault(kind, KindStatus())
-        ks.done += 1
-        ks.bytes += size
-        w = writer(done_rec)
-        w.count(kind)
-        w.bytes += size
-        run = report.runs.setdefault(str(done_rec.get("run")), _run_counts())
-        run["study_done" if kind in STUDY_KINDS else "done"] += 1
-        run["bytes"] += size
+        if kind == Artifact.PATHS.value and done_rec.get("linked") is True:
+            # A name of another image's file: its bytes are that file's, counted there.
+            report.linked += 1
+            report.linked_bytes += size
+            linked.setdefault(done_rec.get("sha256"), done_rec)
+            size = 0
+        _count_done(report, writer(done_rec), kind, done_rec, size)
+    for alone in _held_by_links_alone(state, linked).values():
+        size = int(alone.get("size") or 0)
+        report.linked_bytes -= size
+        report.kinds[Artifact.PATHS.value].bytes += size
+        writer(alone).bytes += size
+        report.runs[str(alone.get("run"))]["bytes"] += size
     # What the suggested resume fetches, set by set (not every image by the newest run's
     # kinds): pending and failed count that, so that status and the resume agree.
     # Read once, for the sets' kinds and for the resume line.

@@ -75,7 +75,7 @@ import anyio
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from harvester import __version__
+from harvester import __version__, samefiles
 from harvester.errors import PROBLEMS_LOGGER, StorageError, UsageError, redact_url
 from harvester.folder_settings import (
     SETTINGS_KEY,
@@ -111,6 +111,7 @@ from harvester.layout import (
     check_writer,
     ephemeral_writer,
     host_component,
+    image_path,
     is_run_id,
     journal_path,
     pending_path,
@@ -1433,6 +1434,8 @@ class StoreStats:
     records: int = 0
     #: Files made hard links to an identical file rather than written (see put_bytes).
     linked: int = 0
+    #: Their bytes, which take no more disk (counted in ``bytes`` too).
+    linked_bytes: int = 0
 
 
 @dataclass
@@ -1446,6 +1449,11 @@ class _Part:
     #: Bytes another image may hold too (a fileset's paths): a hard link where they match
     #: a file stored just before (:mod:`harvester.samefiles`).
     shared: bool = False
+    #: A file an earlier run stored with these bytes (a done record's path), linked to when
+    #: no file of this run is: a resume's first image of a fileset (:class:`EarlierFiles`).
+    earlier: str | None = None
+    #: Made a hard link to another file rather than written (its done record says so).
+    linked: bool = False
 
 
 @dataclass
@@ -1515,6 +1523,10 @@ class Store:
         self._dirs_made: dict[Path, bool] = {}  # folder -> on DIR's filesystem
         #: Shared files (put_bytes(shared=True)) stored lately, which the next can link to.
         self._recent_shared = RecentFiles()
+        #: The done records' files by SHA-256 for shared puts, built at the first of them
+        #: (in a thread, under the lock: seconds for a million done records).
+        self._earlier: samefiles.EarlierFiles | None = None
+        self._earlier_lock = anyio.Lock()
         self._root_dev = -1
         #: Added to this host's clock for each record's ``t`` (see :meth:`_now`); set at open.
         self._skew = 0.0
@@ -1817,10 +1829,47 @@ class Store:
         fields of ``extra`` in its done record).
 
         ``shared``: the same bytes are likely stored for other objects (the images of one
-        fileset): where a file stored just before with ``shared`` holds them, this one is a
-        hard link to it (:mod:`harvester.samefiles`); its done record is the same either way."""
+        fileset): where a file stored just before with ``shared`` holds them, or one an
+        earlier run stored (a done record of ``kind``), this one is a hard link to it
+        (:mod:`harvester.samefiles`); its done record is the same either way, with
+        ``"linked": true`` added."""
         part = _Part(rel_path, self._target(rel_path), data=bytes(data), shared=shared)
+        if shared:
+            digest = hashlib.sha256(part.data or b"")
+            part.sha256 = digest.hexdigest()  # (not hashed again by the commit)
+            part.earlier = await self._earlier_file(kind, object_id, digest.digest())
         await self._queue(_Item(kind, object_id, [part], extra=extra))
+
+    async def _earlier_file(self, kind: str, object_id: int, sha256: bytes) -> str | None:
+        """The path of a done ``kind`` file of another object whose record has ``sha256``
+        (None: none). Its name as the store gives it, never another path a journal line may
+        hold; the bytes themselves are compared when it is linked to."""
+        if self._earlier is None:
+            async with self._earlier_lock:
+                if self._earlier is None:
+                    # Taken here, in the event loop that changes the records; sorted apart.
+                    done = [
+                        (rec.sha256, object_key)
+                        for (rec_kind, object_key), rec in self.state.done.items()
+                        if rec_kind == kind and type(getattr(rec, "sha256", None)) is bytes
+                    ]
+                    # (none, as in a first run: no thread, no pause before this put is queued)
+                    self._earlier = (
+                        await anyio.to_thread.run_sync(samefiles.EarlierFiles, done)
+                        if done
+                        else samefiles.EarlierFiles(())
+                    )
+        other = self._earlier.image_of(sha256)
+        if other is None or other == object_id:
+            return None
+        rec = self.state.done.get((kind, other))
+        try:
+            rel = image_path(other, kind)
+        except ValueError:  # (not a per-image kind: nothing to link to)
+            return None
+        if rec is None or getattr(rec, "sha256", None) != sha256 or rec.get("path") != rel:
+            return None
+        return rel
 
     async def put_file(
         self,
@@ -2101,6 +2150,8 @@ class Store:
             self.state.apply(rec)
         self._count(batch, len(records))
         self.stats.linked += linked
+        if linked:
+            self.stats.linked_bytes += sum(rec["size"] for rec in records if rec.get("linked"))
         self._settled(item.seq for item in batch)
         self._wake()
         return True
@@ -2196,13 +2247,15 @@ class Store:
                 tmp = temp_path(part.target, tag)
                 if part.data is not None:
                     part.size = len(part.data)
-                    part.sha256 = hashlib.sha256(part.data).hexdigest()
+                    if part.sha256 is None:  # (a shared part's was taken as it was queued)
+                        part.sha256 = hashlib.sha256(part.data).hexdigest()
                     if part.shared:
                         shared.append(part)
                         if self._link_shared(part, tmp, firsts):
                             # Its bytes are durable already (a stored file) or with its twin's
                             # (a temp of this batch): only its name waits, for the folder fsync.
                             temps.append((tmp, part.target))
+                            part.linked = True
                             linked += 1
                             continue
                     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
@@ -2243,7 +2296,7 @@ class Store:
                 self._map(_fsync_dir, sorted(dirs))
             for part in all_parts:
                 winner = unique[part.target]
-                part.size, part.sha256 = winner.size, winner.sha256
+                part.size, part.sha256, part.linked = winner.size, winner.sha256, winner.linked
             records = self._records(batch)
             what = self._journal.path.relative_to(self.out_dir).as_posix()
             self._journal.append(records)
@@ -2337,12 +2390,14 @@ class Store:
         if twin is not None:
             return link_same(twin, tmp, part.target, part.data, check=False)
         rel = self._recent_shared.get(part.sha256)
-        if rel is None:
-            return False
-        linked = link_same(self._target(rel), tmp, part.target, part.data, check=True)
-        if not linked:
+        if rel is not None:
+            if link_same(self._target(rel), tmp, part.target, part.data, check=True):
+                return True
             self._recent_shared.forget(part.sha256)  # gone, changed, or no links here
-        return linked
+        if part.earlier is None:
+            return False
+        # (a resume's first image of a fileset: the file an earlier run stored for it)
+        return link_same(self._target(part.earlier), tmp, part.target, part.data, check=True)
 
     def _adopt(self, part: _Part, tmp: Path) -> None:
         assert part.src is not None
@@ -2394,6 +2449,8 @@ class Store:
             }
             if item.extra:
                 rec.update(item.extra)
+            if first.linked:  # (status counts its bytes once: they take no more disk)
+                rec["linked"] = True
             if len(item.parts) > 1:
                 rec["files"] = [
                     {"path": p.rel_path, "size": p.size, "sha256": p.sha256} for p in item.parts[1:]

@@ -119,6 +119,17 @@ def original_file_paths(image_id: int) -> str:
     return f"webgateway/original_file_paths/{image_id}/"
 
 
+#: Image ids a ``fileset_check`` asks at once: 250 ids of 10 digits and their commas are
+#: 2,750 bytes, under gunicorn's 4,094-byte request line with the rest of the URL.
+FILESET_CHECK_BATCH = 250
+
+
+def fileset_check(image_ids: Sequence[int]) -> str:
+    """The webclient's check of the filesets some images split (its delete dialog's): see
+    :mod:`harvester.plate_filesets`."""
+    return f"webclient/fileset_check/delete/?Image={','.join(map(str, image_ids))}"
+
+
 def plate_wells(plate_id: int, offset: int, limit: int = API_PAGE) -> str:
     """JSON API wells: column-major, WellSamples give images, fields and runs."""
     return f"api/v0/m/plates/{plate_id}/wells/?offset={offset}&limit={limit}"

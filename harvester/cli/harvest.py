@@ -2127,7 +2127,8 @@ def print_summary(
             file=out,
         )
         print(
-            f"{human_bytes(summary.bytes)} stored, {plural(summary.requests, 'request')}, "
+            f"{human_bytes(summary.bytes)} stored{_linked_text(summary)}, "
+            f"{plural(summary.requests, 'request')}, "
             f"{plural(summary.retries, 'retry', 'retries')}, {summary.elapsed:.1f} s"
             + _rate_text(summary)
             + (f", slowed down {summary.slowdowns}x" if summary.slowdowns else "")
@@ -2317,6 +2318,23 @@ def _print_credentials_stop(
         f"error: {stopped_text(status, reason)}: stopped asking for more; {kept}", file=sys.stderr
     )
     print(f"hint: {again_hint(status)}, then {then}", file=sys.stderr)
+
+
+def _linked_text(summary: Any) -> str:
+    """`` (52.1 KiB on disk: 7 paths files are hard links to another image's)`` for a run
+    that stored files as hard links (the images of one fileset); else "". Why: ``stored``
+    counts every name at full size (as ``--max-bytes`` does), far more than the disk took."""
+    from harvester.progress import human_bytes
+    from harvester.text import agree, plural
+
+    linked = getattr(summary, "linked", 0)
+    if not linked:
+        return ""
+    on_disk = max(summary.bytes - getattr(summary, "linked_bytes", 0), 0)
+    return (
+        f" ({human_bytes(on_disk)} on disk: {plural(linked, 'paths file')} "
+        f"{agree(linked, 'is a hard link', 'are hard links')} to another image's)"
+    )
 
 
 def _gone_text(summary: Any) -> str:

@@ -435,7 +435,106 @@ def api_annotations(site: Site, req: Request, match: re.Match[str]) -> Response:
     return json_response(body)
 
 
+def _fileset_images(site: Site, image_id: int) -> tuple[int, list[int]] | None:
+    """(fileset id, its image ids in ascending order) of an image; None: unknown image or
+    no fileset. A plate's fileset holds every image of the plate; a dataset image's holds
+    it alone, or the images of its multi-series file."""
+    cat = site.catalogue
+    loc = cat.locate(image_id)
+    if loc is None or loc.image.fileset_id is None:
+        return None
+    if loc.plate is not None:
+        ids = [i for well in cat.wells(loc.plate.id) for i in cat.well_image_ids(well)]
+    elif loc.project is not None and loc.project.spec.images_per_fileset > 1:
+        per = loc.project.spec.images_per_fileset
+        first = image_id - loc.sample % per
+        ids = list(range(first, first + per))
+    else:
+        ids = [image_id]
+    return loc.image.fileset_id, sorted(ids)
+
+
+def _split_fileset_html(action: str, fileset: int, given: list[int], others: list[int]) -> str:
+    """One split fileset as ``fileset_check_dialog_content.html`` renders it (its first 4
+    images of each side as thumbnail links)."""
+
+    def thumbs(ids: list[int]) -> str:
+        links = "".join(
+            f'\n                <a href="/webclient/?show=image-{iid}">\n'
+            f'                    <img src="/webclient/render_thumbnail/size/96/{iid}/" '
+            'class="fileset_image"/>\n                </a>'
+            for iid in ids[:4]
+        )
+        more = (
+            '\n                <div style="height:35px; float: left; line-height:65px"> ... </div>'
+            if len(ids) > 4
+            else ""
+        )
+        return links + more
+
+    plural = "" if len(given) == 1 else "s"
+    return (
+        '\n    <div class="split_fileset">\n        <div>\n'
+        f"            You tried to {action} <strong>{len(given)}</strong>\n"
+        f"            image{plural} from a fileset,\n"
+        f"            leaving <strong>{len(others)}</strong>.\n"
+        "            <!-- When we add this html to chgrp form - fileset will be included -->\n"
+        f'            <input name="fileset" value="{fileset}" style="display:none"/>\n'
+        "        </div>\n"
+        '        <div style="border: 1px solid #87ABD2; float: left">'
+        f"{thumbs(given)}\n        </div>\n"
+        '        <div style="border: 1px solid #87ABD2; float: left; margin-left:35px">'
+        f"{thumbs(others)}\n        </div>\n"
+        '        <div style="clear:both"></div>\n    \n\n    </div>\n    '
+    )
+
+
+def fileset_check(site: Site, req: Request, match: re.Match[str]) -> Response:
+    """``webclient/fileset_check/{delete|chgrp}/?Image=1,2``: the filesets the images given
+    split (hold some of them, not all), as the delete and move dialogs show them.
+
+    omero-web's ``views.fileset_check``: ``int()`` of each comma-separated id (a bad one is
+    Django's 500 page), ``IContainer.getImagesBySplitFilesets`` (unknown ids and images
+    without a fileset split nothing), the template
+    ``webclient/activities/fileset_check_dialog_content.html`` (``chgrp`` says "move").
+    ``Image`` only here: ``Dataset`` and ``Project`` are taken as not given.
+    """
+    text = req.param("Image")
+    try:
+        given = set() if text is None else {int(i) for i in text.split(",")}
+    except ValueError as exc:
+        return django_500(req, "ValueError", str(exc))
+    filesets: dict[int, tuple[list[int], list[int]]] = {}
+    for image_id in sorted(given):
+        found = _fileset_images(site, image_id)
+        if found is None or found[0] in filesets:
+            continue
+        fileset, members = found
+        inside = [i for i in members if i in given]
+        if len(inside) < len(members):
+            filesets[fileset] = (inside, [i for i in members if i not in given])
+    action = "move" if match.group("action") == "chgrp" else "delete"
+    verb = "split into 2 groups." if action == "move" else "partially deleted."
+    body = "".join(
+        _split_fileset_html(action, fileset, inside, others)
+        for fileset, (inside, others) in sorted(filesets.items())
+    )
+    page = (
+        '\n<div class="split_filesets_info">\n    <h1>\n'
+        '        <img style="vertical-align: middle; position:relative; top:-3px" '
+        'src="/static/webgateway/img/failed.png" />\n'
+        "        Multi-image filesets cannot be \n"
+        f"        \n            {verb}\n        \n    </h1>\n\n    {body}\n\n</div>"
+    )
+    return text_response(200, page)
+
+
 ROUTES: list[Route] = [
+    Route(
+        "webclient_fileset_check",
+        re.compile(r"/webclient/fileset_check/(?P<action>delete|chgrp)/"),
+        fileset_check,
+    ),
     Route(
         "webclient_api_annotations",
         re.compile(r"/webclient/api/annotations/"),

@@ -12,17 +12,27 @@ from harvester.emulator.http import Request, Response
 from harvester.layout import image_path
 
 PATHS = "/webgateway/original_file_paths/"
+CHECK = "/webclient/fileset_check/"
 
 
 class CountingApp:
-    """A preset's app; records every original_file_paths request, answers ``answer`` first."""
+    """A preset's app; records every original_file_paths request, answers ``answer`` first;
+    records the image ids of every fileset_check, answers ``check`` first."""
 
     def __init__(self, preset: str = "demo") -> None:
         self.app: App = build_app(preset)
         self.asked: list[int] = []
         self.answer: Callable[[int], Response | None] = lambda image_id: None
+        self.checked: list[list[int]] = []
+        self.check: Callable[[list[int]], Response | None] = lambda image_ids: None
 
     def handle(self, req: Request) -> Response:
+        if req.path.startswith(CHECK):
+            ids = [int(i) for i in (req.param("Image") or "").split(",") if i]
+            self.checked.append(ids)
+            own = self.check(ids)
+            if own is not None:
+                return own
         if req.path.startswith(PATHS):
             image_id = int(req.path[len(PATHS) :].strip("/"))
             self.asked.append(image_id)

@@ -1,9 +1,11 @@
-"""The images of one fileset: one ``paths`` file on disk, one request per fileset a walk names.
+"""The images of one fileset: one ``paths`` file on disk, one request per fileset a walk names
+or the server proves.
 
 Plate 7375 of the demo preset is one fileset whose 8 images each list its 8 files (a plate's
-grid does not name the fileset, so each image is asked); the ``series`` preset's dataset 6301
-lists 6 images from two multi-series files, one fileset of 3 images per file, and names each
-image's fileset (``filesetId``).
+grid does not name the fileset: one image asks, the others are proven in its fileset by one
+``webclient/fileset_check``); the ``series`` preset's dataset 6301 lists 6 images from two
+multi-series files, one fileset of 3 images per file, and names each image's fileset
+(``filesetId``).
 """
 
 from __future__ import annotations
@@ -14,13 +16,18 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from harvest_helpers import harvest
 from paths_helpers import CountingApp, paths_file, served
 
+from harvester.cli import main
 from harvester.emulator import EmulatorThread
 from harvester.emulator import catalogue as c
 from harvester.emulator import catalogue_presets as presets
-from harvester.emulator.routes_common import text_response
+from harvester.emulator.http import Response
+from harvester.emulator.routes_common import json_response, text_response
+from harvester.emulator.routes_webclient import _split_fileset_html
+from harvester.journal import JournalState
 from harvester.models import Artifact
 from harvester.status import collect_status
 from harvester.verify import verify
@@ -44,16 +51,20 @@ def fileset_column(out: Path) -> dict[int, str]:
 def test_a_plates_images_are_one_file_and_a_removed_name_breaks_none(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
-    """A plate's 8 images (one fileset) are each asked, and their 8 files are one file on
-    disk with 8 names, each the server's answer; the first name removed, the others keep
-    their bytes, verify finds that one missing and the next run asks for it alone."""
+    """A plate's 8 images (one fileset): one asks, the server proves the 7 others in its
+    fileset (one check), and their 8 files are one file on disk with 8 names, each the
+    server's answer; the first name removed, the others keep their bytes, verify finds that
+    one missing and the next run asks for it alone."""
     app = CountingApp("demo")
     emu = make_emulator(app=app)
     out = tmp_path / "out"
     summary = harvest(emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,))
     assert summary.failed == 0
-    images = sorted(app.asked)
-    assert len(images) == 8 and len(set(images)) == 8  # each image asked once
+    assert len(app.asked) == 1
+    by_route = emu.stats()["by_route"]
+    assert by_route["webclient_fileset_check"] == {"200": 1}
+    images = sorted(int(r) for r in fileset_column(out))
+    assert len(images) == 8 and app.asked[0] in images
     body = served(emu.base_url, images[0])
     for image_id in images:
         assert paths_file(out, image_id).read_bytes() == body == served(emu.base_url, image_id)
@@ -66,7 +77,7 @@ def test_a_plates_images_are_one_file_and_a_removed_name_breaks_none(
     assert problems(out) == [(images[0], "missing")]
     app.asked.clear()
     again = harvest(emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,))
-    assert again.failed == 0 and app.asked == [images[0]]
+    assert again.failed == 0 and app.asked == [images[0]]  # (alone of its plate: no check)
     assert paths_file(out, images[0]).read_bytes() == body
     assert problems(out) == []
 
@@ -80,14 +91,14 @@ def test_a_linked_file_edited_in_place_is_found_under_every_name(
     emu = make_emulator(app=app)
     out = tmp_path / "out"
     harvest(emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,))
-    images = sorted(app.asked)
+    images = sorted(int(r) for r in fileset_column(out))
     body = paths_file(out, images[0]).read_bytes()
     with open(paths_file(out, images[3]), "r+b") as f:  # same size, other bytes
         f.write(b"[")
     assert problems(out) == [(i, "damaged") for i in images]
     app.asked.clear()
     again = harvest(emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,))
-    assert again.failed == 0 and sorted(app.asked) == images
+    assert again.failed == 0 and len(app.asked) == 1 and len(app.checked) == 2
     assert all(paths_file(out, i).read_bytes() == body for i in images)
     assert problems(out) == []
 
@@ -161,4 +172,183 @@ def test_a_filesets_failed_answer_leaves_its_other_images_to_ask(
         emu.base_url, out, datasets=(presets.SERIES_DATASET_ID,), artifacts=(Artifact.PATHS,)
     )
     assert again.failed == 0 and app.asked == [gone]
+    assert problems(out) == []
+
+
+def test_a_resume_links_a_plates_images_to_the_files_an_earlier_run_stored(
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A plate's fileset half stored by a run whose other images failed: the rerun asks the
+    failed ones and makes each a name of a file the first run stored, not one more copy.
+    status counts the bytes of each file once and says how many names are links; the
+    rerun's summary says what its stored bytes take on disk."""
+    app = CountingApp("demo")
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+
+    def failing(image_id: int) -> bool:  # half the plate's images
+        return image_id % 2 == 0
+
+    app.answer = lambda i: text_response(500, "busy") if failing(i) else None
+    app.check = lambda ids: text_response(500, "busy")  # (each image asks for itself)
+    first = harvest(emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,), max_retries=0)
+    images = sorted(set(app.asked))
+    assert len(images) == 8 and first.failed == 4
+    stored = [i for i in images if not failing(i)]
+    copies = {paths_file(out, i).stat().st_ino for i in stored}
+    assert 1 <= len(copies) <= 2  # (two batches in flight may each write a first copy)
+
+    app.answer = lambda i: None
+    app.check = lambda ids: None
+    app.asked.clear()
+    assert main(["harvest", "--base-url", emu.base_url, "--plate", str(PLATE), "--artifacts",
+                 "paths", "--rate", "none", "--out", str(out)]) == 0  # fmt: skip
+    assert len(app.asked) == 1 and failing(app.asked[0])  # the others proven in its fileset
+    body = served(emu.base_url, images[0])
+    assert all(paths_file(out, i).read_bytes() == body for i in images)
+    assert {paths_file(out, i).stat().st_ino for i in images} == copies  # no new copy
+    said = capsys.readouterr().out
+    assert " on disk: 4 paths files are hard links to another image's), " in said, said
+
+    report = collect_status(out)
+    assert report.kinds["paths"].done == 8
+    assert report.kinds["paths"].bytes == len(body) * len(copies)  # each file once
+    assert (report.linked, report.linked_bytes) == (8 - len(copies), (8 - len(copies)) * len(body))
+    assert f"{8 - len(copies)} paths files are hard links to another image's" in report.to_text()
+    assert report.to_dict()["totals"]["linked"] == 8 - len(copies)
+    assert problems(out) == []
+
+
+def test_a_screens_plate_asks_once_and_the_server_proves_the_rest(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """plate384's 384 images of one fileset: one original_file_paths request and two
+    fileset checks (383 images, 250 a check), counted by the emulator; every image's file is
+    the answer the server gives it, one file on disk, and index.csv names its fileset."""
+    emu = make_emulator(preset="plate384")
+    out = tmp_path / "out"
+    summary = harvest(
+        emu.base_url, out, plates=(presets.PLATE384_PLATE_ID,), artifacts=(Artifact.PATHS,)
+    )
+    assert summary.failed == 0 and summary.done == 384
+    by_route = emu.stats()["by_route"]
+    assert by_route["webgateway_original_file_paths"] == {"200": 1}
+    assert by_route["webclient_fileset_check"] == {"200": 2}
+    filesets = fileset_column(out)
+    images = sorted(filesets)
+    assert len(images) == 384 and len(set(filesets.values())) == 1
+    body = served(emu.base_url, images[0])
+    assert all(paths_file(out, i).read_bytes() == body for i in images)
+    assert len({paths_file(out, i).stat().st_ino for i in images}) <= 2
+    assert problems(out) == []
+
+
+def two_filesets_page(ids: list[int], members: dict[int, set[int]]) -> Response:
+    """What the server's check answers for a plate whose images are in the filesets of
+    ``members`` (the template, rendered by the emulator's own helper)."""
+    given = set(ids)
+    blocks = [
+        _split_fileset_html("delete", fileset, sorted(inside), sorted(held - inside))
+        for fileset, held in sorted(members.items())
+        if (inside := held & given) and inside != held
+    ]
+    return text_response(200, '<div class="split_filesets_info">' + "".join(blocks) + "</div>")
+
+
+def test_a_plate_of_two_filesets_never_gives_one_images_list_to_another(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A plate whose even images are in another fileset (another list): the checks prove
+    nothing that is not so, and each image's file is the answer the server gives that
+    image, its fileset's list, never the other's."""
+    app = CountingApp("demo")
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    cat = c.Catalogue("demo")
+    images = sorted(i for well in cat.wells(PLATE) for i in cat.well_image_ids(well))
+    first_fileset = cat.locate(images[0]).image.fileset_id  # type: ignore[union-attr]
+    assert len(images) == 8 and isinstance(first_fileset, int)
+    other = {"repo": ["x/b.tif"], "client": ["uod/idr/filesets/x/b.tif"], "fileset": {"id": 5}}
+    members = {first_fileset: {i for i in images if i % 2}, 5: {i for i in images if not i % 2}}
+    app.answer = lambda i: None if i % 2 else json_response(other)
+    app.check = lambda ids: two_filesets_page(ids, members)
+    app.asked.clear()
+    summary = harvest(emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,))
+    assert summary.failed == 0
+    answers = {i: served(emu.base_url, i) for i in images}
+    assert len(set(answers.values())) == 2
+    for image_id in images:
+        assert paths_file(out, image_id).read_bytes() == answers[image_id]
+    filesets = fileset_column(out)
+    assert {filesets[i] for i in images if not i % 2} == {"5"}
+    assert {filesets[i] for i in images if i % 2} == {str(first_fileset)}
+
+
+def test_a_server_without_the_check_asks_each_image_and_checks_once(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A server that answers the check with a 404 (another OMERO.web, a proxy): one check,
+    then each image of the plate asks for itself, as before; nothing fails."""
+    app = CountingApp("demo")
+    emu = make_emulator(app=app)
+    app.check = lambda ids: text_response(404, "<h1>Not Found</h1>")
+    out = tmp_path / "out"
+    summary = harvest(emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,))
+    assert summary.failed == 0
+    assert len(app.checked) == 1 and len(app.asked) == 8 == len(set(app.asked))
+    # (served() is counted too: the images asked, copied first)
+    assert all(paths_file(out, i).read_bytes() == served(emu.base_url, i) for i in list(app.asked))
+
+
+def test_a_plan_and_its_shards_check_a_plates_images_in_batches_too(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Harvested from a plan in two shards: each shard's images of the plate ask once (one
+    each) and are proven in one check each, not one check (or request) an image."""
+    app = CountingApp("demo")
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    assert main(["plan", "--base-url", emu.base_url, "--plate", str(PLATE), "--artifacts",
+                 "paths", "--rate", "none", "--out", str(out)]) == 0  # fmt: skip
+    for k in (0, 1):
+        summary = harvest(
+            emu.base_url, out, from_plan=out, shard=f"{k}/2", artifacts=(Artifact.PATHS,)
+        )
+        assert summary.failed == 0
+    assert len(app.asked) == 2 and len(app.checked) == 2
+    assert sum(len(ids) for ids in app.checked) == 8 - 2  # the others of each shard, once
+    body = served(emu.base_url, app.asked[0])
+    assert all(p.read_bytes() == body for p in (out / "images").rglob("*.paths.json"))
+    assert len(list((out / "images").rglob("*.paths.json"))) == 8
+    assert problems(out) == []
+
+
+def test_status_counts_a_file_once_when_its_first_name_was_removed_and_fetched_again(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The names written as files of their own removed, verify finds them missing and the
+    next harvest makes them links to the names left: every record now says "linked", and
+    status still counts each file on disk once (not nothing)."""
+    app = CountingApp("demo")
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    harvest(emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,))
+    images = sorted(int(r) for r in fileset_column(out))
+    state = JournalState.load(out)
+    firsts = [i for i in images if state.done[("paths", i)].get("linked") is None]
+    assert 1 <= len(firsts) < len(images)
+    for image_id in firsts:
+        paths_file(out, image_id).unlink()
+    assert problems(out) == [(i, "missing") for i in firsts]
+    again = harvest(emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,))
+    assert again.failed == 0
+    state = JournalState.load(out)
+    assert all(state.done[("paths", i)].get("linked") is True for i in images)
+    body = served(emu.base_url, images[0])
+    inodes = {paths_file(out, i).stat().st_ino for i in images}
+    report = collect_status(out)
+    assert report.kinds["paths"].bytes == len(body) * len(inodes)
+    assert report.linked == 8 and report.linked_bytes == (8 - len(inodes)) * len(body)
     assert problems(out) == []

@@ -186,3 +186,68 @@ def test_recent_files_keep_the_latest_and_survive_a_forget_between_calls() -> No
     recent.forget("a")  # (twice: the other thread too)
     recent.stored("a", "5.paths.json")
     assert recent.get("a") == "5.paths.json" and recent.get("c") == "4.paths.json"
+
+
+async def run_store(out: Path, puts: list[tuple[int, bytes]]) -> tuple[int, int]:
+    """One run of a store over ``out`` putting each (image, bytes) as shared; the files it
+    linked and their bytes."""
+    run = new_run_id()
+    with anyio.fail_after(20):
+        async with Store.open(out, run_id=run, writer=make_writer(run)) as store:
+            for image_id, data in puts:
+                await put(store, image_id, data)
+    return store.stats.linked, store.stats.linked_bytes
+
+
+async def test_a_resume_links_to_the_file_an_earlier_run_stored(tmp_path: Path) -> None:
+    """A run that goes on with a fileset another run began links its images to the file
+    that run stored (it wrote one more copy); other bytes get their own file; the done
+    records of the links say so, the first's does not."""
+    other = ANSWER.replace(b"b.lif", b"c.lif")
+    assert await run_store(tmp_path, [(1, ANSWER), (2, ANSWER), (9, b"{}")]) == (1, len(ANSWER))
+    assert await run_store(tmp_path, [(3, ANSWER), (4, ANSWER), (5, other)]) == (
+        2,
+        2 * len(ANSWER),
+    )
+    assert len({paths_of(tmp_path, i).stat().st_ino for i in (1, 2, 3, 4)}) == 1
+    assert paths_of(tmp_path, 1).stat().st_nlink == 4
+    assert paths_of(tmp_path, 5).stat().st_nlink == 1
+    assert paths_of(tmp_path, 5).read_bytes() == other
+    state = JournalState.load(tmp_path)
+    assert [state.done[("paths", i)].get("linked") for i in (1, 2, 3, 4, 5)] == [
+        None,
+        True,
+        True,
+        True,
+        None,
+    ]
+    assert temp_files(tmp_path) == []
+
+
+async def test_a_resume_never_links_to_an_earlier_file_changed_since(tmp_path: Path) -> None:
+    """An earlier run's file edited by hand (same size) is not spread by the resume: the
+    resume's image gets the bytes it was given, in a file of its own, and the next links to
+    that; a file removed since is not linked to either."""
+    await run_store(tmp_path, [(1, ANSWER)])
+    edited = ANSWER.replace(b"b.lif", b"c.lif")
+    paths_of(tmp_path, 1).write_bytes(edited)
+    assert await run_store(tmp_path, [(2, ANSWER), (3, ANSWER)]) == (1, len(ANSWER))
+    assert paths_of(tmp_path, 1).read_bytes() == edited
+    assert paths_of(tmp_path, 2).read_bytes() == ANSWER
+    assert paths_of(tmp_path, 2).stat().st_ino != paths_of(tmp_path, 1).stat().st_ino
+    assert paths_of(tmp_path, 3).stat().st_ino == paths_of(tmp_path, 2).stat().st_ino
+
+    for i in (1, 2, 3):
+        paths_of(tmp_path, i).unlink()  # (their done records stay: verify's to find)
+    assert await run_store(tmp_path, [(4, ANSWER)]) == (0, 0)
+    assert paths_of(tmp_path, 4).read_bytes() == ANSWER
+
+
+def test_earlier_files_find_one_image_per_content() -> None:
+    """One entry per distinct content (the images of a fileset share it), found by its
+    SHA-256; unknown bytes find none."""
+    a, b = hashlib.sha256(b"a").digest(), hashlib.sha256(b"b").digest()
+    earlier = samefiles.EarlierFiles([(a, 7), (b, 3), (a, 5), (a, 9), (b"short", 1)])
+    assert len(earlier) == 2
+    assert earlier.image_of(a) == 5 and earlier.image_of(b) == 3
+    assert earlier.image_of(hashlib.sha256(b"c").digest()) is None

@@ -1,0 +1,216 @@
+"""Which images of a plate are in the fileset one of them named: proven by the server.
+
+Why: no listing OMERO.web serves names the fileset of a plate's images (README, ``paths``),
+so each image asked ``original_file_paths`` for the same list: 3,456 times 460 KB for a
+plate of 3,456 images in one fileset. OMERO.web's webclient answers a cheap question that
+proves membership instead: ``webclient/fileset_check/delete/?Image=1,2,3`` (the delete
+dialog's check, omero-web's ``views.fileset_check`` over OMERO's
+``IContainer.getImagesBySplitFilesets``) lists each fileset the given images *split* (hold
+some of its images, not all): its id, how many of the given images it holds and how many
+others.
+
+The proof: once the answer of one image A of the plate named fileset F, a batch of other
+images of the plate (never A) is checked. If every image of the batch is in F, F is split
+(A is left out), and the page lists F holding all of them. So a page that lists F alone,
+holding exactly as many images as the batch has, proves each of them is in F: they store
+F's answer without a request (:class:`harvester.fileset_answers.FilesetAnswers`). Any
+other page (two filesets, a count short, another page, an error) proves nothing: the
+images of that batch ask for themselves, as before. After a check that failed or read as
+no such page, none is asked again this run (a server without the view, a proxy in front).
+
+Batches are the plate's images the walk queued whose ``paths`` are pending
+(:meth:`PlateFilesets.queued`), at most :data:`urls.FILESET_CHECK_BATCH` ids a request
+(gunicorn's request line is 4,094 bytes). One event loop: no locks.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import anyio
+
+from harvester import urls
+from harvester.client import Client, Expect
+from harvester.errors import FetchError
+
+logger = logging.getLogger(__name__)
+
+#: The dialog's page: its outer ``div`` (omero-web's
+#: ``webclient/activities/fileset_check_dialog_content.html``).
+PAGE_MARK = '<div class="split_filesets_info">'
+#: One split fileset of the page, up to the next.
+_SPLIT = re.compile(r'<div class="split_fileset">(.*?)(?=<div class="split_fileset">|\Z)', re.S)
+#: "You tried to delete <strong>N</strong> image(s) from a fileset, leaving <strong>M</strong>."
+_COUNTS = re.compile(r"<strong>(\d+)</strong>.*?<strong>(\d+)</strong>", re.S)
+#: The fileset's id, in the hidden input the chgrp form sends.
+_FILESET = re.compile(r'<input name="fileset" value="(\d+)"')
+
+
+@dataclass(frozen=True, slots=True)
+class SplitFileset:
+    """One fileset the images given split: its id, how many of them it holds, how many not."""
+
+    fileset_id: int
+    given: int
+    others: int
+
+
+def parse_split_filesets(page: bytes) -> list[SplitFileset] | None:
+    """The split filesets a ``fileset_check`` page lists; None: not such a page, or one
+    whose listing does not read as the template writes it (then nothing is proven)."""
+    text = page.decode("utf-8", "replace")
+    if PAGE_MARK not in text:
+        return None
+    found = []
+    for block in _SPLIT.findall(text):
+        counts, fileset = _COUNTS.search(block), _FILESET.search(block)
+        if counts is None or fileset is None:
+            return None
+        found.append(SplitFileset(int(fileset[1]), int(counts[1]), int(counts[2])))
+    return found
+
+
+def proves(page: list[SplitFileset] | None, fileset: int, batch: int) -> bool:
+    """Whether the page proves every image of a batch of ``batch`` images (the one that
+    named ``fileset`` not among them) is in ``fileset``: it lists that fileset alone,
+    holding all of them."""
+    return (
+        page is not None and len(page) == 1 and page[0].fileset_id == fileset
+        and page[0].given == batch
+    )  # fmt: skip
+
+
+class PlateFilesets:
+    """The plates' filesets learnt this run, and the images proven in them."""
+
+    def __init__(self, client: Client, batch: int = urls.FILESET_CHECK_BATCH) -> None:
+        self.client = client
+        self._batch = batch
+        #: plate -> its images queued with ``paths`` pending, not yet checked (an ordered set).
+        self._queued: dict[int, dict[int, None]] = {}
+        #: plate -> the fileset the answer of one of its images named.
+        self._named: dict[int, int] = {}
+        #: plate -> the first ask of its images in flight (the others wait for its answer).
+        self._asking: dict[int, anyio.Event] = {}
+        #: Plates whose first ask named no fileset (failed, or ``{}``): none waits any more.
+        self._unnamed: set[int] = set()
+        #: plate -> a check in flight.
+        self._checking: dict[int, anyio.Event] = {}
+        #: image -> the fileset it is proven in; images a check did not prove (each taken once).
+        self._proven: dict[int, int] = {}
+        self._unproven: set[int] = set()
+        #: No more checks this run (one failed, or its page did not read as the dialog's).
+        self.off = False
+        #: Checks asked, and images they proved (for the log).
+        self.checks = 0
+        self.proved = 0
+
+    def queued(self, plate_id: int, image_id: int) -> None:
+        """An image of the plate was queued with its ``paths`` pending: checked in a batch."""
+        if not self.off:
+            self._queued.setdefault(plate_id, {})[image_id] = None
+
+    def named(self, plate_id: int, image_id: int, fileset: int) -> None:
+        """The answer of ``image_id`` named ``fileset``: the plate's other images are checked
+        against it (the first fileset named for the plate stays)."""
+        self._named.setdefault(plate_id, fileset)
+        self._queued.get(plate_id, {}).pop(image_id, None)
+
+    @asynccontextmanager
+    async def membership(self, plate_id: int, image_id: int) -> AsyncIterator[int | None]:
+        """The fileset ``image_id`` is proven in (None: not proven: the caller asks). The
+        plate's first image to ask holds the others until its block ends, so that they are
+        checked against its answer rather than asking beside it."""
+        fileset = await self._proven_in(plate_id, image_id)
+        first = None
+        if (
+            fileset is None
+            and not self.off
+            and plate_id not in self._named
+            and plate_id not in self._asking
+            and plate_id not in self._unnamed
+        ):
+            first = self._asking[plate_id] = anyio.Event()
+        try:
+            yield fileset
+        finally:
+            if first is not None:
+                del self._asking[plate_id]
+                if plate_id not in self._named:  # (failed: the others ask side by side)
+                    self._unnamed.add(plate_id)
+                first.set()
+
+    async def _proven_in(self, plate_id: int, image_id: int) -> int | None:
+        while True:
+            if image_id in self._proven:
+                return self._proven.pop(image_id)
+            if image_id in self._unproven:
+                self._unproven.discard(image_id)
+                return None
+            if self.off:
+                return None
+            asking = self._asking.get(plate_id)
+            if plate_id not in self._named:
+                if asking is None or plate_id in self._unnamed:
+                    return None
+                await asking.wait()  # the plate's first answer, then checked against it
+                continue
+            checking = self._checking.get(plate_id)
+            if checking is not None:
+                await checking.wait()  # this image may be in that batch
+                continue
+            await self._check(plate_id, image_id)
+
+    async def _check(self, plate_id: int, image_id: int) -> None:
+        """Check ``image_id`` and the plate's other queued images (a batch) against the
+        fileset named for the plate; each ends proven or not (:meth:`_proven_in`)."""
+        fileset = self._named[plate_id]
+        queued = self._queued.get(plate_id, {})
+        queued.pop(image_id, None)
+        batch = [image_id]
+        for other in queued:
+            if len(batch) == self._batch:
+                break
+            batch.append(other)
+        for other in batch[1:]:
+            del queued[other]
+        event = self._checking[plate_id] = anyio.Event()
+        try:
+            page = await self._ask(batch)
+        finally:
+            del self._checking[plate_id]
+            event.set()
+        if proves(page, fileset, len(batch)):
+            self._proven.update(dict.fromkeys(batch, fileset))
+            self.proved += len(batch)
+            logger.debug(
+                "plate %s: %d images proven in fileset %s (%d in %d checks this run)",
+                plate_id, len(batch), fileset, self.proved, self.checks,
+            )  # fmt: skip
+        else:
+            self._unproven.update(batch)
+            logger.debug(
+                "plate %s: %d images not proven in fileset %s", plate_id, len(batch), fileset
+            )
+
+    async def _ask(self, batch: list[int]) -> list[SplitFileset] | None:
+        """The split filesets the server lists for ``batch``; None (and no more checks this
+        run) when it fails or answers another page."""
+        self.checks += 1
+        try:
+            fetched = await self.client.get(urls.fileset_check(batch), Expect.ANY)
+        except FetchError as exc:
+            logger.info("fileset check failed (%s): each image of a plate asks its paths", exc)
+            self.off = True
+            self._queued.clear()
+            return None
+        page = parse_split_filesets(fetched.body)
+        if page is None:
+            logger.info("fileset check answered another page: each image of a plate asks its paths")
+            self.off = True
+            self._queued.clear()
+        return page
