@@ -958,6 +958,34 @@ def _toml_kind(value: object) -> str:
     return "a date or time"
 
 
+_UNCLOSED = "a text value's opening quote has no closing one on its line"
+
+#: What to write instead, by the start of tomllib's message for the syntax error. Why:
+#: ``Invalid value (at line 5, column 12)`` alone did not say that the slip was a text
+#: value without its quotes (``base_url = https://...``), the commonest one. The line is
+#: never quoted: it may hold a password or a session key.
+_TOML_FIXES = (
+    (
+        "Invalid value",
+        'a text value goes in double quotes (base_url = "https://host/", label_keys = '
+        '["Gene Symbol"]); numbers, true and false do not',
+    ),
+    ("Cannot overwrite a value", "a key is given twice, or a table twice: keep one of them"),
+    ("Expected '=' after a key", "each setting is KEY = VALUE on a line of its own"),
+    ("Unclosed array", "a list's [ has no closing ]: screens = [2302, 2303]"),
+    ("Illegal character '\\n'", _UNCLOSED),
+    ('Expected "\'"', _UNCLOSED),
+    ("Unterminated string", _UNCLOSED),
+)
+
+
+def _toml_hint(message: str) -> str:
+    """What to do about a config file that is not TOML, from tomllib's message."""
+    fix = next((fix for start, fix in _TOML_FIXES if message.startswith(start)), None)
+    every = f"see {_every_key()} for every key"
+    return f"{fix}; {every}" if fix else every
+
+
 def _folder_hint(path: Path) -> str:
     """How to name a folder: ``harvester harvest idr0056`` (the folder as ``status`` takes it)
     read it as the config file, and said only that it is a directory, with no way forward."""
@@ -1004,7 +1032,7 @@ def load_toml(path: Path) -> dict[str, Any]:
             f"config file {str(path)!r} is a directory", hint=_folder_hint(path)
         ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{path}: not valid TOML: {exc}", hint=_toml_hint(str(exc))) from None
     except OSError as exc:
         raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
     # Allow an optional [harvest] table so that one file can hold several tools' settings.

@@ -796,6 +796,67 @@ def test_an_unknown_key_with_no_near_one_names_the_example_listing_every_key(
 
 
 @pytest.mark.parametrize(
+    ("text", "error", "fix"),
+    [
+        (
+            "base_url = https://alice:s3cret@omero.example.org/\n",
+            "Invalid value (at line 1, column 12)",
+            'a text value goes in double quotes (base_url = "https://host/", label_keys = '
+            '["Gene Symbol"]); numbers, true and false do not; ',
+        ),
+        (
+            "rate = 5\nrate = 6\n",
+            "Cannot overwrite a value (at line 2, column 9)",
+            "a key is given twice, or a table twice: keep one of them; ",
+        ),
+        (
+            "concurrency 8\n",
+            "Expected '=' after a key in a key/value pair (at line 1, column 13)",
+            "each setting is KEY = VALUE on a line of its own; ",
+        ),
+        (
+            "screens = [2302\n",
+            "Unclosed array (at end of document)",
+            "a list's [ has no closing ]: screens = [2302, 2303]; ",
+        ),
+        (
+            'base_url = "https://omero.example.org/?bsession=s3cret\n',
+            "Illegal character '\\n' (at line 1, column 55)",
+            "a text value's opening quote has no closing one on its line; ",
+        ),
+        (
+            "base_url = 'https://omero.example.org/\n",
+            'Expected "\'" (at end of document)',
+            "a text value's opening quote has no closing one on its line; ",
+        ),
+        ("[headers\n", "Expected ']' at the end of a table declaration (at line 1, column 9)", ""),
+    ],
+)
+def test_a_config_file_that_is_not_toml_gets_a_hint_for_its_slip(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    error: str,
+    fix: str,
+) -> None:
+    """A TOML syntax error is one line naming where tomllib stopped, and a hint saying the
+    likely slip (a text value without quotes...) and where every key is shown, never the line
+    itself (it may hold a password); exit 2, no folder made."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.toml").write_text(text)
+    code, _out, err = run(capsys, "harvest", "c.toml", "--out", "x")
+    assert code == 2
+    every_key = Path(harvester.__file__).resolve().parents[1] / "configs" / "default.toml"
+    assert err.splitlines() == [
+        f"error: c.toml: not valid TOML: {error}",
+        f"hint: {fix}see {every_key} for every key",
+    ]
+    assert "s3cret" not in err
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
     ("config", "flags", "lines"),
     [
         (
