@@ -148,7 +148,7 @@ def _link_items(text: str, kind: str) -> list[int | str]:
     from harvester.target_text import KINDS, TargetTextError, a_kind, parse_link
 
     try:
-        link = parse_link(text)
+        link = parse_link(text, kind)
     except TargetTextError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     for other in dict.fromkeys(each for each, _id in link.shown if each != kind):

@@ -216,6 +216,27 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             ["--plate", f"http://127.0.0.1:9/iviewer/?images=1&bsession={SECRET}"],
             "the link shows image 1, not a plate: give it as --image 1",
         ),
+        (  # a flag of another kind is told the links it takes, not the image viewers'
+            ["--screen", f"http://127.0.0.1:9/search/?query=Name:idr0056&bsession={SECRET}"],
+            "'http://127.0.0.1:9/search/' is not a link harvester reads (it takes "
+            ".../webclient/?show=screen-ID links, and ids and names)",
+        ),
+        (
+            ["--plate", "http://127.0.0.1:9/webgateway/render_image/1/0/0/"],
+            "'http://127.0.0.1:9/webgateway/render_image/1/0/0/' is not a link harvester "
+            "reads (it takes .../webclient/?show=plate-ID links, and ids)",
+        ),
+        (  # IDR's study page (its gallery's study card): the study's name instead
+            ["--screen", f"https://idr.openmicroscopy.org/study/idr0056/?bsession={SECRET}"],
+            "'https://idr.openmicroscopy.org/study/idr0056/' is the page of study idr0056, "
+            "not of a screen: give the study by its name, --screen idr0056",
+        ),
+        (
+            ["--image", "https://idr.openmicroscopy.org/study/IDR0021"],
+            "'https://idr.openmicroscopy.org/study/IDR0021' is the page of study idr0021, not "
+            "of an image: give the study by its name, --screen idr0021 (its screens) or "
+            "--project idr0021 (its projects)",
+        ),
     ],
 )
 def test_bad_pasted_targets_are_one_line(
@@ -230,6 +251,29 @@ def test_bad_pasted_targets_are_one_line(
     assert err.splitlines()[0] == f"error: argument {argv[0]}: {error}"
     assert SECRET not in err
     assert not out.exists()
+
+
+def test_a_study_page_link_names_the_flag_that_harvests_the_study(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A study page's link given to --project (a server other than IDR) is refused, naming
+    the study's name and the server as flags, and that command harvests the study."""
+    out = tmp_path / "D"
+    code, err = run(
+        capsys, "harvest", "--project", f"{emulator.base_url}/study/idr0021/",
+        "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", str(out),
+    )  # fmt: skip
+    assert code == 2
+    said = err.splitlines()[0]
+    instead = f"--project idr0021 --base-url {emulator.base_url}"
+    assert said.endswith(f"give the study by its name, {instead}"), err
+    assert not out.exists()
+    code, err = run(
+        capsys, "harvest", *instead.split(), "--artifacts", "thumbnail", "--rate", "none",
+        "-q", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    assert len(thumbnails(out)) == 8  # project 51's two datasets: images 1884801 to 1884808
 
 
 def test_links_of_two_servers_are_refused(
