@@ -831,6 +831,10 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         cfg, line = folder_artifacts(cfg, given=artifacts_given(args, cfg), newest=newest)
         if line and not cfg.quiet:
             print(line, file=sys.stderr)
+    if cfg.has_targets or cfg.from_plan is not None:  # (a resume replays its own values)
+        cfg, lines = folder_kept_values(args, cfg)
+        for line in lines if not cfg.quiet else ():
+            print(line, file=sys.stderr)
     if not cfg.has_targets:  # `harvester harvest --out DIR`: its runs' settings
         if args.concurrency is not None:  # refused once, not by each set's replay in turn
             from harvester.openfiles import fit_open_files
@@ -923,6 +927,39 @@ def artifacts_given(args: argparse.Namespace, cfg: HarvestConfig) -> bool:
     if getattr(args, "artifacts", None) is not None or cfg.artifacts != DEFAULT_ARTIFACTS:
         return True
     return _in_config_file(args, "artifacts")
+
+
+def folder_kept_values(
+    args: argparse.Namespace, cfg: HarvestConfig
+) -> tuple[HarvestConfig, list[str]]:
+    """``cfg`` with the values DIR keeps (``--thumbnail-size``, ``--window``,
+    ``render_quality``) where the user gave none (:func:`harvester.folder_settings.kept_values`),
+    and the lines that say so. A folder whose marker cannot be read, or holds a value no
+    configuration takes, is left to the checks of the run as it opens DIR."""
+    from dataclasses import replace
+
+    from harvester.errors import UsageError
+    from harvester.folder_settings import kept_value_note, kept_values, recorded_settings
+    from harvester.store import read_marker
+
+    if cfg.out is None:
+        return cfg, []
+    try:
+        recorded = recorded_settings(read_marker(cfg.out))
+    except (UsageError, OSError):
+        return cfg, []
+    flags = {"thumbnail_size": getattr(args, "thumbnail_size", None),
+             "window": getattr(args, "window", None)}  # fmt: skip
+
+    def given(name: str) -> bool:
+        return flags.get(name) is not None or _in_config_file(args, name)
+
+    taken = kept_values(cfg.out, cfg, recorded, given)
+    try:
+        kept = replace(cfg, **taken)
+    except UsageError:  # (a value edited by hand into the marker: refused as DIR opens)
+        return cfg, []
+    return kept, [kept_value_note(cfg.out, name, value) for name, value in taken.items()]
 
 
 def _in_config_file(args: argparse.Namespace, key: str) -> bool:
