@@ -309,11 +309,16 @@ def add_budget_flag(parser: argparse.ArgumentParser, *, per_task: bool = False) 
 
 def add_content_flags(parser: argparse.ArgumentParser) -> None:
     """What shapes the fetched files: ``--thumbnail-size`` and the stacks' ``--window``."""
-    parser.add_argument("--thumbnail-size", type=integer_arg, metavar="N", help="default 96")
+    parser.add_argument(
+        "--thumbnail-size",
+        type=integer_arg,
+        metavar="N",
+        help="thumbnail size in px (default 96, or that of DIR's thumbnails)",
+    )
     parser.add_argument(
         "--window",
         choices=WINDOW_MODES,
-        help=f"stack intensity window (default {DEFAULT_WINDOW})",
+        help=f"stack intensity window (default {DEFAULT_WINDOW}, or that of DIR's stacks)",
     )
 
 

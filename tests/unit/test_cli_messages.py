@@ -455,7 +455,8 @@ def test_help_texts_give_the_defaults(capsys: pytest.CaptureFixture[str]) -> Non
     """--window, emulate's --seed and --mode show their defaults; demo says how long it takes."""
     code, out, _err = run(capsys, "harvest", "--help")
     assert code == 0
-    assert "stack intensity window (default rendering)" in flat(out)
+    assert "stack intensity window (default rendering, or that of DIR's stacks)" in flat(out)
+    assert "thumbnail size in px (default 96, or that of DIR's thumbnails)" in flat(out)
     code, out, _err = run(capsys, "emulate", "--help")
     assert code == 0
     assert "seed of the synthetic data (default 0)" in flat(out)
