@@ -347,6 +347,13 @@ def _shown_item(item: str) -> tuple[str, int]:
     """One ``kind-id`` of a link's ``show=`` as (kind, id)."""
     kind, _dash, number = item.partition("-")
     value = positive_id(number)
+    if kind.lower() == "well" and value is not None:
+        # (what the webclient's link says once a well of a plate is clicked: its fields
+        # are the plate's images, selected by index.csv's well_id column)
+        raise TargetTextError(
+            f"the link shows well {value}, not a target harvester takes: a well's images "
+            f"are its plate's, selected by --where: --plate PLATE --where well_id={value}"
+        )
     if kind.lower() not in KINDS or value is None:
         raise TargetTextError(
             f"the link shows {item[:40]!r}, not a target harvester takes "

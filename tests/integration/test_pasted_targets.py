@@ -173,7 +173,12 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
         ),
         (
             ["--plate", f"http://127.0.0.1:9/webclient/?show=well-5&bsession={SECRET}"],
-            "the link shows 'well-5', not a target harvester takes (screen-, project-, "
+            "the link shows well 5, not a target harvester takes: a well's images are its "
+            "plate's, selected by --where: --plate PLATE --where well_id=5",
+        ),
+        (
+            ["--plate", f"http://127.0.0.1:9/webclient/?show=tag-5&bsession={SECRET}"],
+            "the link shows 'tag-5', not a target harvester takes (screen-, project-, "
             "plate-, dataset- or image- and an id)",
         ),
         (
@@ -274,6 +279,29 @@ def test_a_study_page_link_names_the_flag_that_harvests_the_study(
     )  # fmt: skip
     assert code == 0, err
     assert len(thumbnails(out)) == 8  # project 51's two datasets: images 1884801 to 1884808
+
+
+def test_a_well_link_names_the_selection_that_harvests_the_well(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A webclient link of a well (what the plate view's link says once a well is clicked)
+    is refused with `--where well_id=ID`, and that term beside its plate harvests the
+    well's images alone."""
+    out = tmp_path / "D"
+    well = 1474512  # well A1 of plate 7361 (its one field: image 9762885)
+    code, err = run(
+        capsys, "harvest", "--plate", f"{emulator.base_url}/webclient/?show=well-{well}",
+        "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", str(out),
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines()[0].endswith(f"--plate PLATE --where well_id={well}"), err
+    assert not out.exists()
+    code, err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, "--plate", "7361", "--where",
+        f"well_id={well}", "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    assert thumbnails(out) == {9762885}
 
 
 def test_links_of_two_servers_are_refused(
