@@ -456,7 +456,8 @@ class HarvestConfig:
             # Named without its query, and without the password of a user:password@ in it
             # (an http:// forgotten left one where redact_url does not look).
             shown = redact_loose_url(self.base_url.partition("?")[0])
-            hint = "e.g. https://idr.openmicroscopy.org"
+            meant = meant_http_url(self.base_url)
+            hint = f"did you mean {meant}?" if meant else "e.g. https://idr.openmicroscopy.org"
             if "@" in self.base_url:
                 # A '/', '?' or '#' in a password cuts the URL short where it stands.
                 hint += f"; {_PERCENT_ENCODE_HINT}"
@@ -977,6 +978,40 @@ _TOML_FIXES = (
     ('Expected "\'"', _UNCLOSED),
     ("Unterminated string", _UNCLOSED),
 )
+
+
+#: A scheme typed without its ``://`` whole (``http//host``, ``https:/host``, ``http:host``).
+_CUT_SCHEME = re.compile(r"(?i)(https?)(?::/{0,2}|/{1,2})(?=[^/])")
+
+
+def meant_http_url(text: str) -> str | None:
+    """The http(s) URL a base URL that is none likely meant, else None: one typed without
+    its scheme (``127.0.0.1:8080``: ``http://`` for this machine, ``https://`` elsewhere),
+    with the ``://`` cut (``http//host``) or the scheme misspelt (``htps://host``).
+
+    Why: "is not an http(s) URL, e.g. https://idr.openmicroscopy.org" made the user find
+    the slip. Never for text with a user, password or query: those stay out of messages.
+    """
+    import difflib  # only on this error path
+
+    stripped = text.strip()
+    if "@" in stripped or "?" in stripped or "#" in stripped:
+        return None
+    scheme, sep, rest = stripped.partition("://")
+    if not sep:
+        cut = _CUT_SCHEME.match(stripped)
+        scheme, rest = (cut.group(1), stripped[cut.end() :]) if cut else ("", stripped)
+    if not scheme:
+        host = (urlsplit(f"//{rest}").hostname or "") if is_http_url(f"http://{rest}") else ""
+        here = host == "localhost" or host.startswith("127.") or host == "::1"
+        scheme = "http" if here else "https"
+    else:
+        near = difflib.get_close_matches(scheme.lower(), ("http", "https"), n=1, cutoff=0.75)
+        if not near:  # (ftp://: another protocol, not a slip)
+            return None
+        scheme = near[0]
+    meant = f"{scheme}://{rest}"
+    return meant if meant != stripped and is_http_url(meant) else None
 
 
 def _toml_hint(message: str) -> str:
