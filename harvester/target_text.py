@@ -3,7 +3,8 @@
 Users come from other tools: OMERO.downloader and the omero CLI write ``Image:123``;
 the webclient and IDR's pages give links (``https://host/webclient/?show=image-1|image-2``,
 the image viewers' ``.../webclient/img_detail/1/``, ``.../webgateway/img_detail/1/``,
-``.../iviewer/?images=1,2``); a run of ids is typed as ``100-120``. The CLI's target flags,
+``.../iviewer/?images=1,2``; an image's render or thumbnail address, copied from a page
+that shows it); a run of ids is typed as ``100-120``. The CLI's target flags,
 the ids file reader (:mod:`harvester.walk`) and the config file's target lists
 (:mod:`harvester.config`) share this module, so each form means one thing everywhere, and
 the commands harvester prints name a run of ids as the range the flags read back
@@ -190,6 +191,20 @@ LINKS_TAKEN = (
     ".../webgateway/img_detail/ID/ or .../iviewer/?images=ID links, and ids"
 )
 
+#: The addresses of one image's data under ``webgateway/`` or ``webclient/`` (what "Copy
+#: image address" gives on a page showing it), by their path segment (lower case), each
+#: followed by the image's id: read as a link to that image.
+IMAGE_ADDRESSES = frozenset(
+    {
+        "render_image",
+        "render_image_region",
+        "render_thumbnail",
+        "render_birds_eye_view",
+        "get_thumbnail",
+        "imgdata",
+    }
+)
+
 #: The host whose study pages (IDR's gallery, ``/study/idr0056/``) need no ``--base-url``.
 IDR_HOST = "idr.openmicroscopy.org"
 
@@ -231,9 +246,11 @@ def parse_link(text: str, kind: str = "image") -> Link:
     (``.../webclient/?show=image-1|plate-5``), an image viewer's page
     (``.../webclient/img_detail/1/``, ``.../webgateway/img_detail/1/``) or OMERO.iviewer's
     (``.../iviewer/?images=1,2&dataset=3``, ``.../iviewer/1/``: its images, the dataset
-    being where the viewer browses from). Anything else is a :class:`TargetTextError` that
-    names the link without its query, and the links the ``kind`` flag takes (an IDR study
-    page's, the study's name to give instead)."""
+    being where the viewer browses from), or the address of one image's data
+    (``.../webgateway/render_image/1/0/0/``, ``.../api/v0/m/images/1/``: that image).
+    Anything else is a :class:`TargetTextError` that names the link without its query, and
+    the links the ``kind`` flag takes (an IDR study page's, the study's name to give
+    instead)."""
     if not text.strip().lower().startswith(("http://", "https://")):
         raise TargetTextError(
             f"{link_shown(text)!r} is a link without its https:// (or "
@@ -254,6 +271,9 @@ def parse_link(text: str, kind: str = "image") -> Link:
     shown_as = f"{origin}{parts.path}"  # (no user, no query: they may hold credentials)
     pages = [segment.lower() for segment in segments]
     at = next((n for n, page in enumerate(pages) if page in LINK_PAGES), None)
+    if host and (address := _image_address(segments, pages, at)):
+        root, shown = address  # (its server: the address before webgateway/, api/...)
+        return Link(origin + "".join(f"/{segment}" for segment in segments[:root]), (shown,))
     if host and at is None and (study := _study_page(segments)):
         server = origin + "".join(f"/{segment}" for segment in segments[:-2])
         raise _study_link(shown_as, study, server, kind)
@@ -287,6 +307,25 @@ def _not_read(shown_as: str, kind: str = "image") -> TargetTextError:
     return TargetTextError(
         f"{shown_as!r} is not a link harvester reads (it takes {links_taken(kind)})"
     )
+
+
+def _image_address(
+    segments: list[str], pages: list[str], at: int | None
+) -> tuple[int, tuple[str, int]] | None:
+    """(where the server's address ends among ``segments``, the image) of an address of
+    one image's data: ``webgateway/`` or ``webclient/`` then a name of
+    :data:`IMAGE_ADDRESSES` and the id, or the JSON API's ``api/v0/m/images/ID/``; None for
+    any other path. Why: a render's or a thumbnail's address copied from a page ("Copy image
+    address") was refused as "not a link harvester reads", though it names one image."""
+    if at is not None and pages[at] in ("webgateway", "webclient") and len(segments) > at + 2:
+        image = positive_id(segments[at + 2])
+        if pages[at + 1] in IMAGE_ADDRESSES and image:
+            return at, ("image", image)
+    for n in range(len(pages) - 4):
+        if pages[n : n + 4] == ["api", "v0", "m", "images"]:
+            image = positive_id(segments[n + 4])
+            return (n, ("image", image)) if image else None
+    return None
 
 
 def _study_page(segments: list[str]) -> str | None:

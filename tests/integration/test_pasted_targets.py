@@ -196,11 +196,9 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             "'alice:REDACTED@idr.example/webclient/' is a link without its https:// (or "
             "http://): give the link whole, as the browser shows it",
         ),
-        (
-            ["--image", f"http://127.0.0.1:9/webgateway/render_image/1/0/0/?bsession={SECRET}"],
-            "'http://127.0.0.1:9/webgateway/render_image/1/0/0/' is not a link harvester "
-            "reads (it takes .../webclient/?show=image-ID, .../webclient/img_detail/ID/, "
-            ".../webgateway/img_detail/ID/ or .../iviewer/?images=ID links, and ids)",
+        (  # an image's render address ("Copy image address") shows that image
+            ["--plate", f"http://127.0.0.1:9/webgateway/render_image/1/0/0/?bsession={SECRET}"],
+            "the link shows image 1, not a plate: give it as --image 1",
         ),
         (
             ["--image", f"http://127.0.0.1:9/figure/?images=1&bsession={SECRET}"],
@@ -227,9 +225,9 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             ".../webclient/?show=screen-ID links, and ids and names)",
         ),
         (
-            ["--plate", "http://127.0.0.1:9/webgateway/render_image/1/0/0/"],
-            "'http://127.0.0.1:9/webgateway/render_image/1/0/0/' is not a link harvester "
-            "reads (it takes .../webclient/?show=plate-ID links, and ids)",
+            ["--plate", "http://127.0.0.1:9/figure/?plate=1"],
+            "'http://127.0.0.1:9/figure/' is not a link harvester reads (it takes "
+            ".../webclient/?show=plate-ID links, and ids)",
         ),
         (  # IDR's study page (its gallery's study card): the study's name instead
             ["--screen", f"https://idr.openmicroscopy.org/study/idr0056/?bsession={SECRET}"],
@@ -256,6 +254,34 @@ def test_bad_pasted_targets_are_one_line(
     assert err.splitlines()[0] == f"error: argument {argv[0]}: {error}"
     assert SECRET not in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "webgateway/render_thumbnail/{image}/96/?version=2&bsession=" + SECRET,
+        "webgateway/render_image/{image}/0/0/?c=1|0:255$FF0000&m=c",
+        "webclient/imgData/{image}/",
+        "api/v0/m/images/{image}/",
+    ],
+)
+def test_an_image_address_copied_from_a_page_harvests_that_image(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread, address: str
+) -> None:
+    """The address of one image's thumbnail, render, imgData or JSON API metadata (what
+    "Copy image address" gives) given to --image harvests that image from the address's
+    server, recorded as its id (never the address or its query)."""
+    out = tmp_path / "D"
+    image = 9762885
+    code, err = run(
+        capsys, "harvest", "--image", f"{emulator.base_url}/{address.format(image=image)}",
+        "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    assert thumbnails(out) == {image}
+    recorded = every_text(out)
+    assert SECRET not in recorded
+    assert "render_thumbnail" not in recorded and "render_image/" not in recorded
 
 
 def test_a_study_page_link_names_the_flag_that_harvests_the_study(
