@@ -820,6 +820,18 @@ def _check_basic_user(base_url: str) -> None:
 _TARGET_KINDS = frozenset({"screen", "project", "plate", "dataset", "image"})
 
 
+def _id_like(word: str) -> bool:
+    """Whether a bare word is an id as the target flags take it (``9762957``, ``Image:1``,
+    ``1-5``), a comma after it too."""
+    text = word.rstrip(",")
+    if typed_id(text) is not None or (text.isascii() and text.isdigit()):
+        return True
+    try:
+        return id_range(text, None, most=10**9) is not None
+    except TargetTextError:
+        return False
+
+
 def _missing_hint(path: Path) -> str | None:
     """Where a relative config path was looked for, and where the example configs live.
 
@@ -834,6 +846,12 @@ def _missing_hint(path: Path) -> str | None:
         if word.casefold().removesuffix("s") in _TARGET_KINDS:
             kind = word.casefold().removesuffix("s")
             return f"{word!r} was read as the config file: targets are flags, e.g. --{kind} ID"
+        if _id_like(word):  # `--image 1 2`, `harvest 2302`: an id without its flag
+            return (
+                f"{word!r} was read as the config file: an id goes after its flag (--plate "
+                f"{word.rstrip(',')}), and several ids of one flag in one comma list "
+                "(--image 1,2,3)"
+            )
         if word.casefold() in {*(kind.value for kind in Artifact), "all"}:
             return (
                 f"{word!r} was read as the config file: --artifacts takes one comma list,"
