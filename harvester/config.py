@@ -516,11 +516,14 @@ class HarvestConfig:
             )
         if self.window not in WINDOWS:
             raise ConfigError(
-                f"window: {self.window!r} is not one of {', '.join(WINDOWS)}", key="window"
+                f"window: {self.window!r} is not one of {', '.join(WINDOWS)}",
+                file_hint=_choice_hint("window", self.window, WINDOWS),
+                key="window",
             )
         if self.render_format not in RENDER_FORMATS:
             raise ConfigError(
                 f"render_format: {self.render_format!r} is not one of {', '.join(RENDER_FORMATS)}",
+                file_hint=_choice_hint("render_format", self.render_format, RENDER_FORMATS),
                 key="render_format",
             )
         spec = parse_shard(self.shard)
@@ -818,6 +821,17 @@ def _check_basic_user(base_url: str) -> None:
 
 #: Target kinds a new user types as a bare word (``harvest screen 2302``).
 _TARGET_KINDS = frozenset({"screen", "project", "plate", "dataset", "image"})
+
+
+def _choice_hint(key: str, value: object, choices: Sequence[str]) -> str | None:
+    """``did you mean window = "full"?`` for a config file's value that is one of the
+    ``choices`` but for case or spacing (``"Full"``), or close to one; else None. Why: the
+    flag's argparse error says the nearest choice, the file's said none."""
+    import difflib  # only on this error path
+
+    text = str(value).strip().lower()
+    near = [text] if text in choices else difflib.get_close_matches(text, choices, n=1)
+    return f'did you mean {key} = "{near[0]}"?' if near else None
 
 
 def _id_like(word: str) -> bool:

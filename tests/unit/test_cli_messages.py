@@ -889,6 +889,22 @@ def test_a_config_file_that_is_not_toml_gets_a_hint_for_its_slip(
             (),
             ["error: FILE: window: 'odd' is not one of full, rendering, minmax"],
         ),
+        (  # a choice but for its case: the file's spelling of it is the hint
+            'window = "Full"\n',
+            (),
+            [
+                "error: FILE: window: 'Full' is not one of full, rendering, minmax",
+                'hint: did you mean window = "full"?',
+            ],
+        ),
+        (
+            'render_format = "jpg"\n',
+            (),
+            [
+                "error: FILE: render_format: 'jpg' is not one of jpeg, png",
+                'hint: did you mean render_format = "jpeg"?',
+            ],
+        ),
         (
             'shard = "2/2"\n',
             (),
