@@ -9,6 +9,7 @@ count that is wrong.
 
 from __future__ import annotations
 
+import importlib.abc
 import os
 import subprocess
 import sys
@@ -1104,3 +1105,27 @@ def test_a_failure_with_status_200_does_not_lead_with_it(
     assert len(failed) == 2
     assert all("imgData Exception" in line for line in failed)
     assert not any("HTTP 200" in line for line in failed)
+
+
+class _InterruptedImport(importlib.abc.MetaPathFinder):
+    """Raises KeyboardInterrupt when ``harvester.cli`` is imported: a Ctrl-C while it loads."""
+
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name == "harvester.cli":
+            raise KeyboardInterrupt
+        return None
+
+
+def test_a_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command's entry (the console script's and ``python -m harvester``'s) stopped by
+    Ctrl-C while the CLI's modules load: exit 130 and one line, not a traceback."""
+    from harvester.__main__ import entry
+
+    monkeypatch.delitem(sys.modules, "harvester.cli")
+    monkeypatch.setattr(sys, "meta_path", [_InterruptedImport(), *sys.meta_path])
+    assert entry() == 130
+    assert capsys.readouterr().err.splitlines() == [
+        "interrupted before the command started: nothing was done"
+    ]
