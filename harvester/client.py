@@ -1486,7 +1486,20 @@ def _tls_hint(reason: str) -> str:
             "self-signed): trust it with SSL_CERT_FILE=ca.pem (that CA's certificate, PEM) "
             "before the command"
         )
+    if any(said in reason.upper() for said in _PLAIN_HTTP_REASONS):
+        # (the handshake got an answer that is no TLS record: the server speaks plain HTTP,
+        # as a local emulator or an OMERO.web without TLS does; a certificate is not at fault)
+        return (
+            "the server answered in plain HTTP, not HTTPS: give its address with http:// "
+            "instead of https://"
+        )
     return "check the base URL's scheme and the server's certificate"
+
+
+#: OpenSSL's reasons for a handshake answered by something that is no TLS record (an
+#: ``https://`` URL aimed at a plain-HTTP port): 1.1 to 3.1 say the first, later ones may
+#: say the others.
+_PLAIN_HTTP_REASONS = ("WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE")
 
 
 def _describe(exc: BaseException, secrets: tuple[str, ...]) -> str:

@@ -453,7 +453,8 @@ class HarvestConfig:
             # Named without its query, and without the password of a user:password@ in it
             # (an http:// forgotten left one where redact_url does not look).
             shown = redact_loose_url(self.base_url.partition("?")[0])
-            hint = "e.g. https://idr.openmicroscopy.org"
+            meant = meant_http_url(self.base_url)
+            hint = f"did you mean {meant}?" if meant else "e.g. https://idr.openmicroscopy.org"
             if "@" in self.base_url:
                 # A '/', '?' or '#' in a password cuts the URL short where it stands.
                 hint += f"; {_PERCENT_ENCODE_HINT}"
@@ -512,11 +513,14 @@ class HarvestConfig:
             )
         if self.window not in WINDOWS:
             raise ConfigError(
-                f"window: {self.window!r} is not one of {', '.join(WINDOWS)}", key="window"
+                f"window: {self.window!r} is not one of {', '.join(WINDOWS)}",
+                file_hint=_choice_hint("window", self.window, WINDOWS),
+                key="window",
             )
         if self.render_format not in RENDER_FORMATS:
             raise ConfigError(
                 f"render_format: {self.render_format!r} is not one of {', '.join(RENDER_FORMATS)}",
+                file_hint=_choice_hint("render_format", self.render_format, RENDER_FORMATS),
                 key="render_format",
             )
         spec = parse_shard(self.shard)
@@ -816,6 +820,29 @@ def _check_basic_user(base_url: str) -> None:
 _TARGET_KINDS = frozenset({"screen", "project", "plate", "dataset", "image"})
 
 
+def _choice_hint(key: str, value: object, choices: Sequence[str]) -> str | None:
+    """``did you mean window = "full"?`` for a config file's value that is one of the
+    ``choices`` but for case or spacing (``"Full"``), or close to one; else None. Why: the
+    flag's argparse error says the nearest choice, the file's said none."""
+    import difflib  # only on this error path
+
+    text = str(value).strip().lower()
+    near = [text] if text in choices else difflib.get_close_matches(text, choices, n=1)
+    return f'did you mean {key} = "{near[0]}"?' if near else None
+
+
+def _id_like(word: str) -> bool:
+    """Whether a bare word is an id as the target flags take it (``9762957``, ``Image:1``,
+    ``1-5``), a comma after it too."""
+    text = word.rstrip(",")
+    if typed_id(text) is not None or (text.isascii() and text.isdigit()):
+        return True
+    try:
+        return id_range(text, None, most=10**9) is not None
+    except TargetTextError:
+        return False
+
+
 def _missing_hint(path: Path) -> str | None:
     """Where a relative config path was looked for, and where the example configs live.
 
@@ -830,6 +857,12 @@ def _missing_hint(path: Path) -> str | None:
         if word.casefold().removesuffix("s") in _TARGET_KINDS:
             kind = word.casefold().removesuffix("s")
             return f"{word!r} was read as the config file: targets are flags, e.g. --{kind} ID"
+        if _id_like(word):  # `--image 1 2`, `harvest 2302`: an id without its flag
+            return (
+                f"{word!r} was read as the config file: an id goes after its flag (--plate "
+                f"{word.rstrip(',')}), and several ids of one flag in one comma list "
+                "(--image 1,2,3)"
+            )
         if word.casefold() in {*(kind.value for kind in Artifact), "all"}:
             return (
                 f"{word!r} was read as the config file: --artifacts takes one comma list,"
@@ -955,6 +988,68 @@ def _toml_kind(value: object) -> str:
     return "a date or time"
 
 
+_UNCLOSED = "a text value's opening quote has no closing one on its line"
+
+#: What to write instead, by the start of tomllib's message for the syntax error. Why:
+#: ``Invalid value (at line 5, column 12)`` alone did not say that the slip was a text
+#: value without its quotes (``base_url = https://...``), the commonest one. The line is
+#: never quoted: it may hold a password or a session key.
+_TOML_FIXES = (
+    (
+        "Invalid value",
+        'a text value goes in double quotes (base_url = "https://host/", label_keys = '
+        '["Gene Symbol"]); numbers, true and false do not',
+    ),
+    ("Cannot overwrite a value", "a key is given twice, or a table twice: keep one of them"),
+    ("Expected '=' after a key", "each setting is KEY = VALUE on a line of its own"),
+    ("Unclosed array", "a list's [ has no closing ]: screens = [2302, 2303]"),
+    ("Illegal character '\\n'", _UNCLOSED),
+    ('Expected "\'"', _UNCLOSED),
+    ("Unterminated string", _UNCLOSED),
+)
+
+
+#: A scheme typed without its ``://`` whole (``http//host``, ``https:/host``, ``http:host``).
+_CUT_SCHEME = re.compile(r"(?i)(https?)(?::/{0,2}|/{1,2})(?=[^/])")
+
+
+def meant_http_url(text: str) -> str | None:
+    """The http(s) URL a base URL that is none likely meant, else None: one typed without
+    its scheme (``127.0.0.1:8080``: ``http://`` for this machine, ``https://`` elsewhere),
+    with the ``://`` cut (``http//host``) or the scheme misspelt (``htps://host``).
+
+    Why: "is not an http(s) URL, e.g. https://idr.openmicroscopy.org" made the user find
+    the slip. Never for text with a user, password or query: those stay out of messages.
+    """
+    import difflib  # only on this error path
+
+    stripped = text.strip()
+    if "@" in stripped or "?" in stripped or "#" in stripped:
+        return None
+    scheme, sep, rest = stripped.partition("://")
+    if not sep:
+        cut = _CUT_SCHEME.match(stripped)
+        scheme, rest = (cut.group(1), stripped[cut.end() :]) if cut else ("", stripped)
+    if not scheme:
+        host = (urlsplit(f"//{rest}").hostname or "") if is_http_url(f"http://{rest}") else ""
+        here = host == "localhost" or host.startswith("127.") or host == "::1"
+        scheme = "http" if here else "https"
+    else:
+        near = difflib.get_close_matches(scheme.lower(), ("http", "https"), n=1, cutoff=0.75)
+        if not near:  # (ftp://: another protocol, not a slip)
+            return None
+        scheme = near[0]
+    meant = f"{scheme}://{rest}"
+    return meant if meant != stripped and is_http_url(meant) else None
+
+
+def _toml_hint(message: str) -> str:
+    """What to do about a config file that is not TOML, from tomllib's message."""
+    fix = next((fix for start, fix in _TOML_FIXES if message.startswith(start)), None)
+    every = f"see {_every_key()} for every key"
+    return f"{fix}; {every}" if fix else every
+
+
 def _folder_hint(path: Path) -> str:
     """How to name a folder: ``harvester harvest idr0056`` (the folder as ``status`` takes it)
     read it as the config file, and said only that it is a directory, with no way forward."""
@@ -1001,7 +1096,7 @@ def load_toml(path: Path) -> dict[str, Any]:
             f"config file {str(path)!r} is a directory", hint=_folder_hint(path)
         ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{path}: not valid TOML: {exc}", hint=_toml_hint(str(exc))) from None
     except OSError as exc:
         raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
     # Allow an optional [harvest] table so that one file can hold several tools' settings.

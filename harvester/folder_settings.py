@@ -115,6 +115,8 @@ __all__ = [
     "LabelKeysRecord",
     "Pinned",
     "carry_label_keys",
+    "kept_value_note",
+    "kept_values",
     "folder_has_label_keys",
     "label_keys_path",
     "old_label_keys_time",
@@ -283,6 +285,41 @@ def settle(
             )
         add[name] = value
     return add, warnings
+
+
+def kept_values(
+    out_dir: Path, config: Any, recorded: Mapping[str, Any], given: Callable[[str], bool]
+) -> dict[str, Any]:
+    """The kept settings a run takes from DIR for want of its own: name -> DIR's value.
+
+    Those of the kinds the run fetches whose value DIR records and the run's differs from,
+    for which ``given(name)`` says the user gave none (no flag, no config file key), and of
+    whose kind DIR holds a file (:func:`_any_done`). Why: a run given no ``--artifacts``
+    takes the folder's kinds, but one given no ``--thumbnail-size`` took the default, 96,
+    so a target added to a folder of 256 px thumbnails was refused for a value the user
+    never typed ("this run asks for --thumbnail-size 96"). A value given is checked by
+    :func:`settle`, as before; one no file was made with is the run's to re-pin
+    (:func:`repinnable`), as before.
+    """
+    values = _as_mapping(config)
+    return {
+        pin.name: recorded[pin.name]
+        for pin in PINNED
+        if pin.applies(values)
+        and pin.name in recorded
+        and recorded[pin.name] != pin.value_of(values)
+        and not given(pin.name)
+        and _any_done(out_dir, pin.suffix)
+    }
+
+
+def kept_value_note(out_dir: Path, name: str, value: Any) -> str:
+    """The one line saying a run takes DIR's value of the kept setting ``name``."""
+    pin = _pin(name)
+    return (
+        f"fetching {pin.what} with {pin.spelled(value)}, the value {out_dir} keeps for them "
+        "(a folder keeps one: another --out for another)"
+    )
 
 
 def repinnable(

@@ -572,11 +572,30 @@ def unknown_where_keys(
             "no image matches it" if any(c.op != "!=" for c in conds) else "it excludes no image"
         )
         terms = ", ".join(shown(c) for c in conds)
+        column = _near_column(key, census)
+        hint = (
+            f"did you mean {quoted(column)}, a column of index.csv's context?"
+            if column is not None
+            else census.hint(key)
+        )
         lines.append(
             f"--where key {quoted(key)} ({terms}) {census.absent(key, census.images, *seen)}, "
-            f"so {effect}; {census.hint(key)}"
+            f"so {effect}; {hint}"
         )
     return lines
+
+
+def _near_column(key: str, census: KeyCensus) -> str | None:
+    """The context column (:data:`CONTEXT_KEYS`) a missing ``where`` key is a slip of
+    (``well_colum``, ``plateid``), where no annotation key of the images is near it too;
+    else None. Why: such a key was answered with a list of annotation keys, none of them
+    the column meant."""
+    import difflib  # only when a key is missing: not on every run's start-up
+
+    close = difflib.get_close_matches(_fold(key), CONTEXT_KEYS, n=1, cutoff=0.8)
+    if not close or difflib.get_close_matches(_fold(key), list(census.keys), n=1):
+        return None
+    return close[0]
 
 
 def unplaced_line(keys: Sequence[str], left_out: int, kept: int) -> str:

@@ -211,8 +211,11 @@ def parse_split(value: object) -> tuple[tuple[str, float], ...]:
         parts.append((name, fraction))
     total = math.fsum(f for _, f in parts)
     if abs(total - 1) > SUM_TOLERANCE:
+        # (percentages without their %, ``train=80,val=20``: say the fractions they mean)
+        meant = ",".join(f"{name}={fraction / 100:g}" for name, fraction in parts)
+        percent = f": percentages? as fractions, {meant}" if abs(total - 100) < 1e-6 else ""
         raise ConfigError(
-            f"split: the fractions of {value.strip()} sum to {total:g}, not 1",
+            f"split: the fractions of {value.strip()} sum to {total:g}, not 1{percent}",
             hint=_EXAMPLE,
             file_hint=_FILE_EXAMPLE,
             key="split",

@@ -3,7 +3,8 @@
 Users come from other tools: OMERO.downloader and the omero CLI write ``Image:123``;
 the webclient and IDR's pages give links (``https://host/webclient/?show=image-1|image-2``,
 the image viewers' ``.../webclient/img_detail/1/``, ``.../webgateway/img_detail/1/``,
-``.../iviewer/?images=1,2``); a run of ids is typed as ``100-120``. The CLI's target flags,
+``.../iviewer/?images=1,2``; an image's render or thumbnail address, copied from a page
+that shows it); a run of ids is typed as ``100-120``. The CLI's target flags,
 the ids file reader (:mod:`harvester.walk`) and the config file's target lists
 (:mod:`harvester.config`) share this module, so each form means one thing everywhere, and
 the commands harvester prints name a run of ids as the range the flags read back
@@ -200,11 +201,39 @@ class Link:
 #: ends the server's address): the webclient's tree, the image viewers.
 LINK_PAGES = ("webclient", "webgateway", "iviewer")
 
-#: What a link of no page harvester reads is told it may be, in one line.
+#: What a link of no page harvester reads is told it may be, in one line (to an image
+#: flag, or an ids file's line; other flags: :func:`links_taken`).
 LINKS_TAKEN = (
     ".../webclient/?show=image-ID, .../webclient/img_detail/ID/, "
     ".../webgateway/img_detail/ID/ or .../iviewer/?images=ID links, and ids"
 )
+
+#: The addresses of one image's data under ``webgateway/`` or ``webclient/`` (what "Copy
+#: image address" gives on a page showing it), by their path segment (lower case), each
+#: followed by the image's id: read as a link to that image.
+IMAGE_ADDRESSES = frozenset(
+    {
+        "render_image",
+        "render_image_region",
+        "render_thumbnail",
+        "render_birds_eye_view",
+        "get_thumbnail",
+        "imgdata",
+    }
+)
+
+#: The host whose study pages (IDR's gallery, ``/study/idr0056/``) need no ``--base-url``.
+IDR_HOST = "idr.openmicroscopy.org"
+
+
+def links_taken(kind: str) -> str:
+    """The links (and other forms) the ``kind`` target flag takes, for a refused link. Why
+    per kind: ``--screen`` given a page of no kind was told the image viewers' links,
+    which it refuses."""
+    if kind == "image":
+        return LINKS_TAKEN
+    others = "ids and names" if kind in ("screen", "project") else "ids"
+    return f".../webclient/?show={kind}-ID links, and {others}"
 
 
 def is_link(text: str) -> bool:
@@ -229,13 +258,16 @@ def link_shown(text: str) -> str:
     return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
-def parse_link(text: str) -> Link:
+def parse_link(text: str, kind: str = "image") -> Link:
     """A link to what OMERO.web shows as a :class:`Link`: the webclient's tree
     (``.../webclient/?show=image-1|plate-5``), an image viewer's page
     (``.../webclient/img_detail/1/``, ``.../webgateway/img_detail/1/``) or OMERO.iviewer's
     (``.../iviewer/?images=1,2&dataset=3``, ``.../iviewer/1/``: its images, the dataset
-    being where the viewer browses from). Anything else is a :class:`TargetTextError` that
-    names the link without its query."""
+    being where the viewer browses from), or the address of one image's data
+    (``.../webgateway/render_image/1/0/0/``, ``.../api/v0/m/images/1/``: that image).
+    Anything else is a :class:`TargetTextError` that names the link without its query, and
+    the links the ``kind`` flag takes (an IDR study page's, the study's name to give
+    instead)."""
     if not text.strip().lower().startswith(("http://", "https://")):
         raise TargetTextError(
             f"{link_shown(text)!r} is a link without its https:// (or "
@@ -256,8 +288,14 @@ def parse_link(text: str) -> Link:
     shown_as = f"{origin}{parts.path}"  # (no user, no query: they may hold credentials)
     pages = [segment.lower() for segment in segments]
     at = next((n for n, page in enumerate(pages) if page in LINK_PAGES), None)
+    if host and (address := _image_address(segments, pages, at)):
+        root, shown = address  # (its server: the address before webgateway/, api/...)
+        return Link(origin + "".join(f"/{segment}" for segment in segments[:root]), (shown,))
+    if host and at is None and (study := _study_page(segments)):
+        server = origin + "".join(f"/{segment}" for segment in segments[:-2])
+        raise _study_link(shown_as, study, server, kind)
     if not host or at is None:
-        raise _not_read(shown_as)
+        raise _not_read(shown_as, kind)
     server = origin + "".join(f"/{segment}" for segment in segments[:at])
     page, after = pages[at], segments[at + 1 :]
     if page == "iviewer":
@@ -265,7 +303,7 @@ def parse_link(text: str) -> Link:
     if len(after) == 2 and after[0].lower() == "img_detail" and (image := positive_id(after[1])):
         return Link(server, (("image", image),))
     if page != "webclient":  # (the webclient's pages all take ?show=: userdata/ too)
-        raise _not_read(shown_as)
+        raise _not_read(shown_as, kind)
     items = [
         item.strip()
         for name, value in parse_qsl(parts.query, keep_blank_values=True)
@@ -281,9 +319,54 @@ def parse_link(text: str) -> Link:
     return Link(server, tuple(dict.fromkeys(_shown_item(item) for item in items)))
 
 
-def _not_read(shown_as: str) -> TargetTextError:
-    """The refusal of a link of no page harvester reads, naming those it does."""
-    return TargetTextError(f"{shown_as!r} is not a link harvester reads (it takes {LINKS_TAKEN})")
+def _not_read(shown_as: str, kind: str = "image") -> TargetTextError:
+    """The refusal of a link of no page harvester reads, naming those the flag takes."""
+    return TargetTextError(
+        f"{shown_as!r} is not a link harvester reads (it takes {links_taken(kind)})"
+    )
+
+
+def _image_address(
+    segments: list[str], pages: list[str], at: int | None
+) -> tuple[int, tuple[str, int]] | None:
+    """(where the server's address ends among ``segments``, the image) of an address of
+    one image's data: ``webgateway/`` or ``webclient/`` then a name of
+    :data:`IMAGE_ADDRESSES` and the id, or the JSON API's ``api/v0/m/images/ID/``; None for
+    any other path. Why: a render's or a thumbnail's address copied from a page ("Copy image
+    address") was refused as "not a link harvester reads", though it names one image."""
+    if at is not None and pages[at] in ("webgateway", "webclient") and len(segments) > at + 2:
+        image = positive_id(segments[at + 2])
+        if pages[at + 1] in IMAGE_ADDRESSES and image:
+            return at, ("image", image)
+    for n in range(len(pages) - 4):
+        if pages[n : n + 4] == ["api", "v0", "m", "images"]:
+            image = positive_id(segments[n + 4])
+            return (n, ("image", image)) if image else None
+    return None
+
+
+def _study_page(segments: list[str]) -> str | None:
+    """The study a link to IDR's study page names (``.../study/idr0056/``, what IDR's
+    gallery links a study card to), lower-cased; None for any other path."""
+    if len(segments) < 2 or segments[-2].lower() != "study":
+        return None
+    name = segments[-1].lower()
+    return name if len(name) == 7 and name.startswith("idr") and name[3:].isdigit() else None
+
+
+def _study_link(shown_as: str, study: str, server: str, kind: str) -> TargetTextError:
+    """The refusal of a study page's link, saying to give the study by its name, which the
+    screen and project flags take (a study is a screen's or a project's, and the page does
+    not say which: the flag given says it, else both are named)."""
+    base = "" if urlsplit(server).hostname == IDR_HOST else f" --base-url {server}"
+    if kind in ("screen", "project"):
+        instead = f"--{kind} {study}{base}"
+    else:
+        instead = f"--screen {study}{base} (its screens) or --project {study}{base} (its projects)"
+    return TargetTextError(
+        f"{shown_as!r} is the page of study {study}, not of {a_kind(kind)}: give the study "
+        f"by its name, {instead}"
+    )
 
 
 def _iviewer_images(after: list[str], query: str, shown_as: str) -> tuple[tuple[str, int], ...]:
@@ -320,6 +403,13 @@ def _shown_item(item: str) -> tuple[str, int]:
     """One ``kind-id`` of a link's ``show=`` as (kind, id)."""
     kind, _dash, number = item.partition("-")
     value = positive_id(number)
+    if kind.lower() == "well" and value is not None:
+        # (what the webclient's link says once a well of a plate is clicked: its fields
+        # are the plate's images, selected by index.csv's well_id column)
+        raise TargetTextError(
+            f"the link shows well {value}, not a target harvester takes: a well's images "
+            f"are its plate's, selected by --where: --plate PLATE --where well_id={value}"
+        )
     if kind.lower() not in KINDS or value is None:
         raise TargetTextError(
             f"the link shows {item[:40]!r}, not a target harvester takes "

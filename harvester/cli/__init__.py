@@ -569,6 +569,13 @@ def _interrupted_line(args: argparse.Namespace, argv: list[str]) -> str:
     plan or an index, what was kept or not written and the command to run again (see
     :func:`_plan_interrupted_line`, :func:`_index_interrupted_line`)."""
     command = getattr(args, "command", None)
+    if command == "demo":
+        # Stopped outside its harvest's own handler (which says what it kept), as while its
+        # emulator starts: a bare "interrupted" left a first-time user guessing.
+        import shlex
+
+        out = shlex.quote(str(getattr(args, "out", "harvester-demo")))
+        return f"interrupted; run again (it skips what is done): harvester demo --out {out}"
     if command not in ("harvest", "plan", "index"):
         return "interrupted"
     from harvester.cli.harvest import _resume_command

@@ -149,7 +149,7 @@ def _link_items(text: str, kind: str) -> list[int | str]:
     from harvester.target_text import KINDS, TargetTextError, a_kind, parse_link
 
     try:
-        link = parse_link(text)
+        link = parse_link(text, kind)
     except TargetTextError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     for other in dict.fromkeys(each for each, _id in link.shown if each != kind):
@@ -310,11 +310,16 @@ def add_budget_flag(parser: argparse.ArgumentParser, *, per_task: bool = False) 
 
 def add_content_flags(parser: argparse.ArgumentParser) -> None:
     """What shapes the fetched files: ``--thumbnail-size`` and the stacks' ``--window``."""
-    parser.add_argument("--thumbnail-size", type=integer_arg, metavar="N", help="default 96")
+    parser.add_argument(
+        "--thumbnail-size",
+        type=integer_arg,
+        metavar="N",
+        help="thumbnail size in px (default 96, or that of DIR's thumbnails)",
+    )
     parser.add_argument(
         "--window",
         choices=WINDOW_MODES,
-        help=f"stack intensity window (default {DEFAULT_WINDOW})",
+        help=f"stack intensity window (default {DEFAULT_WINDOW}, or that of DIR's stacks)",
     )
 
 
@@ -832,6 +837,10 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         cfg, line = folder_artifacts(cfg, given=artifacts_given(args, cfg), newest=newest)
         if line and not cfg.quiet:
             print(line, file=sys.stderr)
+    if cfg.has_targets or cfg.from_plan is not None:  # (a resume replays its own values)
+        cfg, lines = folder_kept_values(args, cfg)
+        for line in lines if not cfg.quiet else ():
+            print(line, file=sys.stderr)
     if not cfg.has_targets:  # `harvester harvest --out DIR`: its runs' settings
         if args.concurrency is not None:  # refused once, not by each set's replay in turn
             from harvester.openfiles import fit_open_files
@@ -924,6 +933,39 @@ def artifacts_given(args: argparse.Namespace, cfg: HarvestConfig) -> bool:
     if getattr(args, "artifacts", None) is not None or cfg.artifacts != DEFAULT_ARTIFACTS:
         return True
     return _in_config_file(args, "artifacts")
+
+
+def folder_kept_values(
+    args: argparse.Namespace, cfg: HarvestConfig
+) -> tuple[HarvestConfig, list[str]]:
+    """``cfg`` with the values DIR keeps (``--thumbnail-size``, ``--window``,
+    ``render_quality``) where the user gave none (:func:`harvester.folder_settings.kept_values`),
+    and the lines that say so. A folder whose marker cannot be read, or holds a value no
+    configuration takes, is left to the checks of the run as it opens DIR."""
+    from dataclasses import replace
+
+    from harvester.errors import UsageError
+    from harvester.folder_settings import kept_value_note, kept_values, recorded_settings
+    from harvester.store import read_marker
+
+    if cfg.out is None:
+        return cfg, []
+    try:
+        recorded = recorded_settings(read_marker(cfg.out))
+    except (UsageError, OSError):
+        return cfg, []
+    flags = {"thumbnail_size": getattr(args, "thumbnail_size", None),
+             "window": getattr(args, "window", None)}  # fmt: skip
+
+    def given(name: str) -> bool:
+        return flags.get(name) is not None or _in_config_file(args, name)
+
+    taken = kept_values(cfg.out, cfg, recorded, given)
+    try:
+        kept = replace(cfg, **taken)
+    except UsageError:  # (a value edited by hand into the marker: refused as DIR opens)
+        return cfg, []
+    return kept, [kept_value_note(cfg.out, name, value) for name, value in taken.items()]
 
 
 def _in_config_file(args: argparse.Namespace, key: str) -> bool:

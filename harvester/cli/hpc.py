@@ -608,6 +608,15 @@ def run_slurm(args: argparse.Namespace) -> int:
         if line:  # every task fetches those kinds, named on its command line
             print(line)
             artifacts = ",".join(a.value for a in config.artifacts)
+        from harvester.cli.harvest import folder_kept_values
+
+        given_config = config
+        config, lines = folder_kept_values(args, config)
+        for line in lines:  # every task asks with them, named on its command line
+            print(line)
+        for flag_dest in ("thumbnail_size", "window"):  # (render_quality: a file's key)
+            if getattr(config, flag_dest) != getattr(given_config, flag_dest):
+                setattr(args, flag_dest, getattr(config, flag_dest))  # (task_flags_argv)
     if args.ids_from:
         harvest_args += ["--ids-from", str(_task_ids_file(Path(args.ids_from), config.base_url))]
     plan = args.from_plan or config.from_plan  # the flag, or from_plan in the config file

@@ -181,7 +181,14 @@ def _rate(item: str, text: str) -> float:
         raise ValueError(f"bad fault item {item!r}: {text!r} is not a rate like 5% or 0.05")
     value = float(match["num"]) / (100.0 if match["pct"] else 1.0)
     if value > 1.0:
-        raise ValueError(f"bad fault item {item!r}: rate above 100%")
+        # (a bare number is a fraction: "503:5" meant 5%, said with the two ways to write it)
+        meant = (
+            ""
+            if match["pct"]
+            else f" (a bare rate is a fraction: for {text.strip()}%, write "
+            f"{text.strip()}% or {value / 100:g})"
+        )
+        raise ValueError(f"bad fault item {item!r}: rate above 100%{meant}")
     return value
 
 

@@ -175,6 +175,11 @@ def _one_error_line(capsys: pytest.CaptureFixture[str], code: int, needle: str) 
     [
         (["--preset", "nope"], "nope"),
         (["--faults", "503:5%,bogus:1"], "bogus:1"),
+        (  # a bare rate is a fraction: the 5% meant is said both ways
+            ["--faults", "503:5"],
+            "bad fault item '503:5': rate above 100% (a bare rate is a fraction: for 5%, "
+            "write 5% or 0.05)",
+        ),
         (["--faults", "first:html200*10000000000000000000000"], "more than 10000 answers"),
         (["--mode", "fast"], "fast"),
         (["--port", "70000"], "70000"),

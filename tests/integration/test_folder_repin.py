@@ -160,7 +160,7 @@ def test_one_thumbnail_made_keeps_the_refusal(emulator: EmulatorThread, tmp_path
     assert thumbnail_sizes(out) == [256]
     before = files(out)
     refused = harvest(emulator.base_url, out, "--plate", str(SMALL_PLATE), "--artifacts",
-                      "thumbnail")  # fmt: skip
+                      "thumbnail", "--thumbnail-size", "96")  # fmt: skip
     assert refused.returncode == 2
     assert f"error: {out} holds thumbnails made with --thumbnail-size 256; this run asks for " \
         "--thumbnail-size 96" in refused.stderr  # fmt: skip
@@ -172,7 +172,7 @@ def test_one_thumbnail_made_keeps_the_refusal(emulator: EmulatorThread, tmp_path
     assert checked.returncode == 1, checked.stderr
     before = files(out)
     refused = harvest(emulator.base_url, out, "--plate", str(SMALL_PLATE), "--artifacts",
-                      "thumbnail")  # fmt: skip
+                      "thumbnail", "--thumbnail-size", "96")  # fmt: skip
     assert refused.returncode == 2
     assert "holds thumbnails made with --thumbnail-size 256" in refused.stderr
     assert files(out) == before

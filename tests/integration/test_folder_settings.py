@@ -85,6 +85,42 @@ def test_another_thumbnail_size_is_refused_before_anything(
     assert len(thumbnail_sizes(out)) == 1
 
 
+def test_a_run_given_no_size_takes_the_folders(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder of 256 px thumbnails given a new target and no --thumbnail-size fetches its
+    thumbnails at 256 (one line says so) instead of being refused for the default, 96."""
+    out = tmp_path / "big"
+    image = "9762885"  # (an image of the demo screen, not on the small plate)
+    code = main(["harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate",
+                 "none", "--quiet", "--image", image, "--artifacts", "thumbnail",
+                 "--thumbnail-size", "256"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    code = main(["harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate",
+                 "none", "--plate", str(SMALL_PLATE), "--artifacts", "thumbnail"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert (
+        f"fetching thumbnails with --thumbnail-size 256, the value {out} keeps for them "
+        "(a folder keeps one: another --out for another)"
+    ) in err.splitlines()
+    assert settings(out) == {"thumbnail_size": 256}
+    assert len(list(out.rglob("*.thumbnail.jpg"))) == 9
+    assert max(max(size) for size in thumbnail_sizes(out)) == 256
+    assert all(max(size) > 96 for size in thumbnail_sizes(out))  # none at the default
+    # Given as a flag, another size is refused as before.
+    err = refused(capsys, emulator.base_url, out, "--artifacts", "thumbnail",
+                  "--thumbnail-size", "96")  # fmt: skip
+    assert "holds thumbnails made with --thumbnail-size 256; this run asks for " \
+        "--thumbnail-size 96" in err  # fmt: skip
+    # `harvester slurm` given none names the folder's on its tasks' command line.
+    code = main(["slurm", "--base-url", emulator.base_url, "--out", str(out), "--plate",
+                 str(SMALL_PLATE), "--artifacts", "thumbnail", "--tasks", "2"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert " --thumbnail-size 256 " in (out / "harvest.sbatch").read_text()
+
+
 def test_window_matters_once_a_stack_is_fetched(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

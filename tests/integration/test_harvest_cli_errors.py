@@ -292,6 +292,37 @@ def test_minus_zero_as_an_image_id_is_refused_as_zero_is(
     assert said[0] == said[1] and "negative" not in said[0]
 
 
+@pytest.mark.parametrize(
+    ("typed", "scheme"),
+    [("{host}", "http"), ("http//{host}", "http"), ("htp://{host}/", "http")],
+)
+def test_a_mistyped_base_url_is_said_as_the_url_meant(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    emulator: EmulatorThread,
+    typed: str,
+    scheme: str,
+) -> None:
+    """A base URL without its scheme, with its ``://`` cut or its scheme misspelt: exit 2,
+    nothing made, and a hint naming the URL meant, which then harvests."""
+    host = emulator.base_url.removeprefix("http://")
+    given = typed.format(host=host)
+    out = tmp_path / "D"
+    argv = ["harvest", "--plate", "7361", "--artifacts", "thumbnail", "--rate", "none",
+            "-q", "--out", str(out)]  # fmt: skip
+    code, err = run(capsys, *argv, "--base-url", given)
+    assert code == 2
+    meant = f"{scheme}://{given.partition('//')[2] or given}"
+    assert err.splitlines() == [
+        f"error: --base-url: {given!r} is not an http(s) URL",
+        f"hint: did you mean {meant}?",
+    ]
+    assert not out.exists()
+    code, err = run(capsys, *argv, "--base-url", meant)
+    assert code == 0, err
+    assert len(list(out.rglob("*.thumbnail.jpg"))) == 8
+
+
 def test_unreachable_host(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """A base URL nobody listens on is a clear 'cannot reach' error, exit 2."""
     code, err = run(

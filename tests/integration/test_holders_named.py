@@ -138,7 +138,8 @@ def test_an_https_url_aimed_at_the_plain_port_fails_as_tls_at_once(
 ) -> None:
     """``--base-url https://127.0.0.1:PORT`` at the emulator's plain-HTTP port: the emulator
     answers the ClientHello 400 at once, as nginx does, and the harvest says the TLS failure
-    (exit 2) within seconds, not after the client's 31 s timeout."""
+    (exit 2) within seconds, not after the client's 31 s timeout, with a hint to give the
+    address with http:// (it said to check the scheme and the certificate)."""
     url = emulator.base_url.replace("http://", "https://", 1)
     started = time.monotonic()
     run = run_cli("harvest", "--base-url", url, "--plate", str(SMALL_PLATE), "--out",
@@ -147,6 +148,10 @@ def test_an_https_url_aimed_at_the_plain_port_fails_as_tls_at_once(
     assert run.returncode == 2, run.stderr
     assert run.stderr.splitlines()[0] == (
         f"error: cannot reach {url}/: TLS failure: WRONG_VERSION_NUMBER"
+    ), run.stderr
+    assert run.stderr.splitlines()[1] == (  # (what to do: the scheme, not a certificate)
+        "hint: the server answered in plain HTTP, not HTTPS: give its address with http:// "
+        "instead of https://"
     ), run.stderr
     assert took < 10, took
 

@@ -90,3 +90,12 @@ def test_second_ctrl_c_lines_say_what_was_not_written(tmp_path: Path) -> None:
         f"interrupted: every finished file is kept and journaled; resume with: harvester "
         f"harvest --out {out}"
     )
+
+
+def test_a_demo_stopped_outside_its_harvest_says_how_to_go_on() -> None:
+    """A demo interrupted outside its harvest's own handler (while its emulator starts) says
+    the command that goes on, its folder quoted for the shell; it said "interrupted" alone."""
+    demo = argparse.Namespace(command="demo", out=Path("my demo"))
+    assert _interrupted_line(demo, ["demo", "--out", "my demo"]) == (
+        "interrupted; run again (it skips what is done): harvester demo --out 'my demo'"
+    )

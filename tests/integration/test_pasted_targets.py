@@ -173,7 +173,12 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
         ),
         (
             ["--plate", f"http://127.0.0.1:9/webclient/?show=well-5&bsession={SECRET}"],
-            "the link shows 'well-5', not a target harvester takes (screen-, project-, "
+            "the link shows well 5, not a target harvester takes: a well's images are its "
+            "plate's, selected by --where: --plate PLATE --where well_id=5",
+        ),
+        (
+            ["--plate", f"http://127.0.0.1:9/webclient/?show=tag-5&bsession={SECRET}"],
+            "the link shows 'tag-5', not a target harvester takes (screen-, project-, "
             "plate-, dataset- or image- and an id)",
         ),
         (
@@ -191,11 +196,9 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             "'alice:REDACTED@idr.example/webclient/' is a link without its https:// (or "
             "http://): give the link whole, as the browser shows it",
         ),
-        (
-            ["--image", f"http://127.0.0.1:9/webgateway/render_image/1/0/0/?bsession={SECRET}"],
-            "'http://127.0.0.1:9/webgateway/render_image/1/0/0/' is not a link harvester "
-            "reads (it takes .../webclient/?show=image-ID, .../webclient/img_detail/ID/, "
-            ".../webgateway/img_detail/ID/ or .../iviewer/?images=ID links, and ids)",
+        (  # an image's render address ("Copy image address") shows that image
+            ["--plate", f"http://127.0.0.1:9/webgateway/render_image/1/0/0/?bsession={SECRET}"],
+            "the link shows image 1, not a plate: give it as --image 1",
         ),
         (
             ["--image", f"http://127.0.0.1:9/figure/?images=1&bsession={SECRET}"],
@@ -216,6 +219,27 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             ["--plate", f"http://127.0.0.1:9/iviewer/?images=1&bsession={SECRET}"],
             "the link shows image 1, not a plate: give it as --image 1",
         ),
+        (  # a flag of another kind is told the links it takes, not the image viewers'
+            ["--screen", f"http://127.0.0.1:9/search/?query=Name:idr0056&bsession={SECRET}"],
+            "'http://127.0.0.1:9/search/' is not a link harvester reads (it takes "
+            ".../webclient/?show=screen-ID links, and ids and names)",
+        ),
+        (
+            ["--plate", "http://127.0.0.1:9/figure/?plate=1"],
+            "'http://127.0.0.1:9/figure/' is not a link harvester reads (it takes "
+            ".../webclient/?show=plate-ID links, and ids)",
+        ),
+        (  # IDR's study page (its gallery's study card): the study's name instead
+            ["--screen", f"https://idr.openmicroscopy.org/study/idr0056/?bsession={SECRET}"],
+            "'https://idr.openmicroscopy.org/study/idr0056/' is the page of study idr0056, "
+            "not of a screen: give the study by its name, --screen idr0056",
+        ),
+        (
+            ["--image", "https://idr.openmicroscopy.org/study/IDR0021"],
+            "'https://idr.openmicroscopy.org/study/IDR0021' is the page of study idr0021, not "
+            "of an image: give the study by its name, --screen idr0021 (its screens) or "
+            "--project idr0021 (its projects)",
+        ),
     ],
 )
 def test_bad_pasted_targets_are_one_line(
@@ -230,6 +254,80 @@ def test_bad_pasted_targets_are_one_line(
     assert err.splitlines()[0] == f"error: argument {argv[0]}: {error}"
     assert SECRET not in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "webgateway/render_thumbnail/{image}/96/?version=2&bsession=" + SECRET,
+        "webgateway/render_image/{image}/0/0/?c=1|0:255$FF0000&m=c",
+        "webclient/imgData/{image}/",
+        "api/v0/m/images/{image}/",
+    ],
+)
+def test_an_image_address_copied_from_a_page_harvests_that_image(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread, address: str
+) -> None:
+    """The address of one image's thumbnail, render, imgData or JSON API metadata (what
+    "Copy image address" gives) given to --image harvests that image from the address's
+    server, recorded as its id (never the address or its query)."""
+    out = tmp_path / "D"
+    image = 9762885
+    code, err = run(
+        capsys, "harvest", "--image", f"{emulator.base_url}/{address.format(image=image)}",
+        "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    assert thumbnails(out) == {image}
+    recorded = every_text(out)
+    assert SECRET not in recorded
+    assert "render_thumbnail" not in recorded and "render_image/" not in recorded
+
+
+def test_a_study_page_link_names_the_flag_that_harvests_the_study(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A study page's link given to --project (a server other than IDR) is refused, naming
+    the study's name and the server as flags, and that command harvests the study."""
+    out = tmp_path / "D"
+    code, err = run(
+        capsys, "harvest", "--project", f"{emulator.base_url}/study/idr0021/",
+        "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", str(out),
+    )  # fmt: skip
+    assert code == 2
+    said = err.splitlines()[0]
+    instead = f"--project idr0021 --base-url {emulator.base_url}"
+    assert said.endswith(f"give the study by its name, {instead}"), err
+    assert not out.exists()
+    code, err = run(
+        capsys, "harvest", *instead.split(), "--artifacts", "thumbnail", "--rate", "none",
+        "-q", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    assert len(thumbnails(out)) == 8  # project 51's two datasets: images 1884801 to 1884808
+
+
+def test_a_well_link_names_the_selection_that_harvests_the_well(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A webclient link of a well (what the plate view's link says once a well is clicked)
+    is refused with `--where well_id=ID`, and that term beside its plate harvests the
+    well's images alone."""
+    out = tmp_path / "D"
+    well = 1474512  # well A1 of plate 7361 (its one field: image 9762885)
+    code, err = run(
+        capsys, "harvest", "--plate", f"{emulator.base_url}/webclient/?show=well-{well}",
+        "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", str(out),
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines()[0].endswith(f"--plate PLATE --where well_id={well}"), err
+    assert not out.exists()
+    code, err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, "--plate", "7361", "--where",
+        f"well_id={well}", "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    assert thumbnails(out) == {9762885}
 
 
 def test_links_of_two_servers_are_refused(

@@ -56,7 +56,8 @@ def test_from_plan_shards_with_the_size_in_the_file_or_as_a_flag(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A plan harvested by two shards: one takes the size from the file (from_plan there
-    too), the other as a flag; both run; a third with the default is refused, changing nothing."""
+    too), the other as a flag; both run; a third given none takes the folder's, and one given
+    96 is refused, changing nothing."""
     out = tmp_path / "p"
     assert main(["plan", "--base-url", emulator.base_url, "--out", str(out),
                  "--plate", str(SMALL_PLATE), "--artifacts", "thumbnail"]) == 0  # fmt: skip
@@ -70,8 +71,11 @@ def test_from_plan_shards_with_the_size_in_the_file_or_as_a_flag(
     assert code == 0, err
     assert kept(out) == {"thumbnail_size": 128}
     assert len(list(out.rglob("*.thumbnail.jpg"))) == 8
-    before = files(out)
     code, err = harvest(capsys, emulator.base_url, out, "--from-plan", str(out), "--shard", "1/2")
+    assert code == 0, err
+    before = files(out)
+    code, err = harvest(capsys, emulator.base_url, out, "--from-plan", str(out), "--shard", "1/2",
+                        "--thumbnail-size", "96")  # fmt: skip
     assert code == 2, err
     assert "this run asks for --thumbnail-size 96" in err
     assert files(out) == before

@@ -106,6 +106,8 @@ def test_config_errors(tmp_path: Path, toml: str, message: str) -> None:
         (["--sample-per", " "], "error: --sample-per: the annotation key cannot be empty"),
         (["--where", "a=b", "--no-labels"], "error: --where: selecting by annotation needs labels"),
         (["--split", "a=0.5"], "error: --split: the fractions of a=0.5 sum to 0.5, not 1"),
+        (["--split", "train=80,val=20"], "error: --split: the fractions of train=80,val=20 "
+         "sum to 100, not 1: percentages? as fractions, train=0.8,val=0.2"),
         (["--split-by", "well"], "error: --split-by: says how to split, but no split is given"),
         (["--split-seed", "3"], "error: --split-seed: says how to split, but no split is given"),
         (["--split", "a=1", "--split-by", "x"], "error: --split-by: 'x' is not one of image"),

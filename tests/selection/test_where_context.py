@@ -88,6 +88,28 @@ def test_a_value_no_image_has_lists_the_values_there(
     ]
 
 
+def test_a_misspelt_column_is_named_as_the_column_meant(
+    make_emulator: Callable[..., EmulatorThread], tmp_path: Path
+) -> None:
+    """--where well_colum=1 selects none, exit 0, and its warning names the column meant
+    (it listed annotation keys); the column's term then selects column 1's fields."""
+    emu = make_emulator(preset="fields")
+    code, stdout, err = harvest(
+        emu, tmp_path / "x", "--plate", PLATE, "--where", "well_colum=1", "--dry-run"
+    )
+    assert code == 0, err
+    assert "selected 0 of 36 walked images" in stdout
+    warnings = [line for line in err.splitlines() if line.startswith("WARNING")]
+    assert warnings == [
+        "WARNING harvester.problems: --where key 'well_colum' (well_colum=1) is on none of the"
+        " 36 walked images, so no image matches it; did you mean 'well_column', a column of"
+        " index.csv's context?"
+    ]
+    code, _out, err = harvest(emu, tmp_path / "y", "--plate", PLATE, "--where", "well_column=1")
+    assert code == 0, err
+    assert {r["well_column"] for r in rows(tmp_path / "y")} == {"1"}
+
+
 def test_context_terms_need_no_labels(
     make_emulator: Callable[..., EmulatorThread], tmp_path: Path
 ) -> None:

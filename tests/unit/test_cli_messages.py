@@ -9,6 +9,7 @@ count that is wrong.
 
 from __future__ import annotations
 
+import importlib.abc
 import os
 import subprocess
 import sys
@@ -455,7 +456,8 @@ def test_help_texts_give_the_defaults(capsys: pytest.CaptureFixture[str]) -> Non
     """--window, emulate's --seed and --mode show their defaults; demo says how long it takes."""
     code, out, _err = run(capsys, "harvest", "--help")
     assert code == 0
-    assert "stack intensity window (default rendering)" in flat(out)
+    assert "stack intensity window (default rendering, or that of DIR's stacks)" in flat(out)
+    assert "thumbnail size in px (default 96, or that of DIR's thumbnails)" in flat(out)
     code, out, _err = run(capsys, "emulate", "--help")
     assert code == 0
     assert "seed of the synthetic data (default 0)" in flat(out)
@@ -796,6 +798,67 @@ def test_an_unknown_key_with_no_near_one_names_the_example_listing_every_key(
 
 
 @pytest.mark.parametrize(
+    ("text", "error", "fix"),
+    [
+        (
+            "base_url = https://alice:s3cret@omero.example.org/\n",
+            "Invalid value (at line 1, column 12)",
+            'a text value goes in double quotes (base_url = "https://host/", label_keys = '
+            '["Gene Symbol"]); numbers, true and false do not; ',
+        ),
+        (
+            "rate = 5\nrate = 6\n",
+            "Cannot overwrite a value (at line 2, column 9)",
+            "a key is given twice, or a table twice: keep one of them; ",
+        ),
+        (
+            "concurrency 8\n",
+            "Expected '=' after a key in a key/value pair (at line 1, column 13)",
+            "each setting is KEY = VALUE on a line of its own; ",
+        ),
+        (
+            "screens = [2302\n",
+            "Unclosed array (at end of document)",
+            "a list's [ has no closing ]: screens = [2302, 2303]; ",
+        ),
+        (
+            'base_url = "https://omero.example.org/?bsession=s3cret\n',
+            "Illegal character '\\n' (at line 1, column 55)",
+            "a text value's opening quote has no closing one on its line; ",
+        ),
+        (
+            "base_url = 'https://omero.example.org/\n",
+            'Expected "\'" (at end of document)',
+            "a text value's opening quote has no closing one on its line; ",
+        ),
+        ("[headers\n", "Expected ']' at the end of a table declaration (at line 1, column 9)", ""),
+    ],
+)
+def test_a_config_file_that_is_not_toml_gets_a_hint_for_its_slip(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    error: str,
+    fix: str,
+) -> None:
+    """A TOML syntax error is one line naming where tomllib stopped, and a hint saying the
+    likely slip (a text value without quotes...) and where every key is shown, never the line
+    itself (it may hold a password); exit 2, no folder made."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.toml").write_text(text)
+    code, _out, err = run(capsys, "harvest", "c.toml", "--out", "x")
+    assert code == 2
+    every_key = Path(harvester.__file__).resolve().parents[1] / "configs" / "default.toml"
+    assert err.splitlines() == [
+        f"error: c.toml: not valid TOML: {error}",
+        f"hint: {fix}see {every_key} for every key",
+    ]
+    assert "s3cret" not in err
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
     ("config", "flags", "lines"),
     [
         (
@@ -826,6 +889,22 @@ def test_an_unknown_key_with_no_near_one_names_the_example_listing_every_key(
             'window = "odd"\n',
             (),
             ["error: FILE: window: 'odd' is not one of full, rendering, minmax"],
+        ),
+        (  # a choice but for its case: the file's spelling of it is the hint
+            'window = "Full"\n',
+            (),
+            [
+                "error: FILE: window: 'Full' is not one of full, rendering, minmax",
+                'hint: did you mean window = "full"?',
+            ],
+        ),
+        (
+            'render_format = "jpg"\n',
+            (),
+            [
+                "error: FILE: render_format: 'jpg' is not one of jpeg, png",
+                'hint: did you mean render_format = "jpeg"?',
+            ],
         ),
         (
             'shard = "2/2"\n',
@@ -926,6 +1005,35 @@ def test_a_flag_value_read_as_the_config_file_is_said_to_be_one(
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.parametrize(
+    ("argv", "word"),
+    [
+        (["--image", "9762957", "9762958"], "9762958"),  # ids spaced out, not comma-listed
+        (["--image", "9762957,", "9762958"], "9762958"),
+        (["--plate", "7361", "Plate:7363"], "Plate:7363"),
+        (["2302"], "2302"),  # an id without its flag
+    ],
+)
+def test_an_id_read_as_the_config_file_is_said_to_go_after_its_flag(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    word: str,
+) -> None:
+    """An id left without its flag, or a second id after a space: the hint says ids go after
+    their flag and in one comma list (it said to quote a label key); exit 2, no folder."""
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = run(capsys, "harvest", *argv, "--out", "x")
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: config file {word!r} not found",
+        f"hint: {word!r} was read as the config file: an id goes after its flag (--plate "
+        f"{word}), and several ids of one flag in one comma list (--image 1,2,3)",
+    ]
+    assert not (tmp_path / "x").exists()
+
+
 def test_a_target_kind_read_as_the_config_file_is_said_to_be_a_flag(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -997,3 +1105,27 @@ def test_a_failure_with_status_200_does_not_lead_with_it(
     assert len(failed) == 2
     assert all("imgData Exception" in line for line in failed)
     assert not any("HTTP 200" in line for line in failed)
+
+
+class _InterruptedImport(importlib.abc.MetaPathFinder):
+    """Raises KeyboardInterrupt when ``harvester.cli`` is imported: a Ctrl-C while it loads."""
+
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name == "harvester.cli":
+            raise KeyboardInterrupt
+        return None
+
+
+def test_a_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command's entry (the console script's and ``python -m harvester``'s) stopped by
+    Ctrl-C while the CLI's modules load: exit 130 and one line, not a traceback."""
+    from harvester.__main__ import entry
+
+    monkeypatch.delitem(sys.modules, "harvester.cli")
+    monkeypatch.setattr(sys, "meta_path", [_InterruptedImport(), *sys.meta_path])
+    assert entry() == 130
+    assert capsys.readouterr().err.splitlines() == [
+        "interrupted before the command started: nothing was done"
+    ]

@@ -191,7 +191,7 @@ def test_the_wheel_declares_the_command_and_the_dependencies(built: Built) -> No
         entry_points = zf.read(f"{info}/entry_points.txt").decode()
         metadata = zf.read(f"{info}/METADATA").decode()
         assert f"{info}/licenses/LICENSE" in zf.namelist()
-    assert "[console_scripts]\nharvester = harvester.cli:main" in entry_points
+    assert "[console_scripts]\nharvester = harvester.__main__:entry" in entry_points
     requires = sorted(re.findall(r"^Requires-Dist: (\S+?)(?: ;.*)?$", metadata, re.M))
     assert [r for r in requires if "extra ==" not in r] == sorted(project["dependencies"])
     assert f"Requires-Python: {project['requires-python']}" in metadata

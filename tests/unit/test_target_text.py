@@ -27,6 +27,11 @@ from harvester.target_text import MAX_RANGE, TargetTextError, compact_ids, parse
         ("https://h:8443/webgateway/img_detail/12/", "https://h:8443", [12]),
         ("HTTPS://H/Webclient/img_detail/12/?dataset=3", "https://h", [12]),
         ("https://alice:pw@h/webclient/?show=image-4|image-4", "https://h", [4]),
+        # an address of one image's data, as "Copy image address" gives it
+        ("https://h/webgateway/render_image/1/0/0/?c=1", "https://h", [1]),
+        ("https://h/omero/webclient/render_thumbnail/5/96/?version=2", "https://h/omero", [5]),
+        ("https://h/webclient/imgData/7/", "https://h", [7]),
+        ("https://h/omero/api/v0/m/images/8/", "https://h/omero", [8]),
     ],
 )
 def test_image_links_of_omero_web_pages(link: str, server: str, images: list[int]) -> None:
@@ -41,7 +46,9 @@ def test_image_links_of_omero_web_pages(link: str, server: str, images: list[int
 @pytest.mark.parametrize(
     "link",
     [
-        "https://h/webgateway/render_image/1/0/0/",
+        "https://h/webgateway/render_image/x/0/0/",
+        "https://h/webgateway/render_image/",
+        "https://h/api/v0/m/images/",
         "https://h/webgateway/img_detail/x/",
         "https://h/iviewer/?well=5",
         "https://h/iviewer/1/2/",
