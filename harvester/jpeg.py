@@ -9,8 +9,13 @@ damage, which keeps both; the markers between them do, for the cost of one pass 
 * inside the entropy-coded data after each SOS, an ``FF`` is followed only by ``00`` (a stuffed
   byte) or a restart marker ``D0``..``D7``; any other ``FF xx`` ends the scan, and must then be
   a marker allowed between scans (DHT, DQT, DRI, SOS of the next scan, APPn, COM, EOI...);
-* EOI ends the body (zero padding after it is tolerated, as :func:`~harvester.planes.looks_complete`
-  does).
+* any marker may be preceded by ``FF`` fill bytes (ITU T.81 B.1.1.2), a restart marker inside
+  the scan too: the scan's data goes on after it;
+* after EOI, bytes that end with another EOI are damage (the body's own EOI is its last two
+  bytes, so one met before is ``FF D9`` made inside the scan data), unless they start a JPEG
+  of their own (a Multi-Picture Format file's further images). Other bytes after EOI (zero
+  padding, a newline or a trailer some servers and cameras append) are tolerated: libjpeg and
+  Pillow stop reading at EOI, and a false "damaged" fails a good thumbnail on every run.
 
 Damage that inverts or replaces bytes of the data makes ``FF xx`` pairs that are none of these,
 or segment lengths that lead nowhere: the emulator's ``corrupt`` fault, a third of the body
@@ -61,11 +66,14 @@ def jpeg_damage(body: bytes) -> str | None:
         if after_scan and marker not in _AFTER_SCAN and marker not in _STANDALONE:
             return f"marker 0x{marker:02x} at byte {pos} cannot follow a scan's data"
         if marker == _EOI:
-            if body[pos + 2 :].strip(b"\x00"):
-                return f"{size - pos - 2} bytes follow its EOI marker at byte {pos}"
-            return None
+            return _after_eoi(body, pos)
         if marker in _STANDALONE:
             pos += 2
+            if after_scan:  # a restart marker after fill bytes (FF FF D0): the data goes on
+                end = _scan_end(body, pos)
+                if end is None:
+                    return f"its scan data from byte {pos} runs to the end without an EOI marker"
+                pos = end
             continue
         if marker in (0x00, 0xD8) or pos + 4 > size:
             return f"marker 0x{marker:02x} at byte {pos} is not a segment"
@@ -76,7 +84,22 @@ def jpeg_damage(body: bytes) -> str | None:
         pos = end
         after_scan = marker == _SOS
         if after_scan:
-            found = _SCAN_END.search(body, pos)
+            found = _scan_end(body, pos)
             if found is None:
                 return f"its scan data from byte {pos} runs to the end without an EOI marker"
-            pos = found.start()
+            pos = found
+
+
+def _scan_end(body: bytes, pos: int) -> int | None:
+    """Where the entropy-coded data from ``pos`` ends: its first ``FF`` that is neither a
+    stuffed byte nor a restart marker (None: it runs to the end)."""
+    found = _SCAN_END.search(body, pos)
+    return None if found is None else found.start()
+
+
+def _after_eoi(body: bytes, pos: int) -> str | None:
+    """Why the bytes after the EOI marker at ``pos`` show damage, or None (see the module)."""
+    rest = body[pos + 2 :]
+    if rest.rstrip(b"\x00").endswith(b"\xff\xd9") and not rest.startswith(_SOI):
+        return f"an EOI marker at byte {pos} comes {len(rest)} bytes before the one that ends it"
+    return None
