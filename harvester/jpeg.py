@@ -29,9 +29,14 @@ it decodes many damaged JPEGs without a word (it fills what it cannot read).
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-__all__ = ["jpeg_damage"]
+from harvester.errors import InvalidBodyError
+
+if TYPE_CHECKING:  # only a type: the client imports nothing from here
+    from harvester.client import Fetched
+
+__all__ = ["check_jpeg", "jpeg_damage"]
 
 _SOI: Final = b"\xff\xd8"
 _EOI: Final = 0xD9
@@ -45,6 +50,16 @@ _AFTER_SCAN: Final = frozenset({0xC4, 0xCC, 0xDA, 0xDB, 0xDC, 0xDD, 0xDE, 0xDF, 
 )
 #: An ``FF`` in entropy-coded data that is neither a stuffed byte nor a restart marker.
 _SCAN_END: Final = re.compile(rb"\xff(?![\x00\xd0-\xd7])")
+
+
+def check_jpeg(fetched: Fetched) -> None:
+    """A client ``check`` of a JPEG answer: :class:`InvalidBodyError` (retried as any bad
+    body) where :func:`jpeg_damage` finds it damaged. Thumbnails and whole JPEG renders are
+    stored as they come, and a stack's JPEG planes and a render's JPEG regions are decoded
+    later or at once, but Pillow decodes many damaged JPEGs without a word, to wrong pixels."""
+    damage = jpeg_damage(fetched.body)
+    if damage is not None:
+        raise InvalidBodyError(f"JPEG is damaged: {damage}", url=fetched.url, status=fetched.status)
 
 
 def jpeg_damage(body: bytes) -> str | None:
