@@ -608,11 +608,15 @@ def _damaged(body: bytes, expected: tuple[int, int]) -> bool:
 
 
 def decode_staged(path: Path, expected: tuple[int, int]) -> NDArray[np.uint8]:
-    """Decode one staged file; :class:`StagedPlaneError` names it when it does not decode.
+    """Decode one staged file; :class:`StagedPlaneError` names it when it does not decode,
+    or is a JPEG whose markers show it damaged (:func:`harvester.jpeg.jpeg_damage`).
 
     Reading it is outside the ``try``: an ``OSError`` of the disk stays one.
     """
     body = path.read_bytes()
+    damage = jpeg_damage(body) if body.startswith(JPEG_MAGIC) else None
+    if damage is not None:  # (Pillow decodes some such, to wrong pixels, without a word)
+        raise StagedPlaneError(f"staged plane {path.name}: JPEG is damaged: {damage}", path)
     try:
         return decode_grey(body, expected)
     except PlaneError as exc:
