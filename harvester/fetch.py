@@ -67,7 +67,7 @@ from harvester.errors import (
     with_status,
 )
 from harvester.fileset_answers import FilesetAnswers
-from harvester.jpeg import jpeg_damage
+from harvester.jpeg import check_jpeg
 from harvester.models import Artifact, ImageRef, fileset_of
 from harvester.originals import parse_paths
 
@@ -296,16 +296,6 @@ def check_png(fetched: Fetched) -> None:
     raise InvalidBodyError(
         f"body is not a PNG image (starts with {start})", url=fetched.url, status=fetched.status
     )
-
-
-def check_jpeg(fetched: Fetched) -> None:
-    """A thumbnail or JPEG render must be a whole JPEG: nothing decodes them before they are
-    stored, so a body damaged on the way (its length, first and last bytes intact) was stored
-    as it came. Its markers are checked (:func:`harvester.jpeg.jpeg_damage`, one pass over the
-    bytes, no decoding) and a damaged one is retried as any bad body."""
-    damage = jpeg_damage(fetched.body)
-    if damage is not None:
-        raise InvalidBodyError(f"JPEG is damaged: {damage}", url=fetched.url, status=fetched.status)
 
 
 def check_metadata(image_id: int) -> Callable[[Fetched], None]:
@@ -860,6 +850,8 @@ class Fetcher:
                     got = probe_size(fetched.body)
                     if fetched.body.startswith(PNG_MAGIC):
                         check_png_chunks(fetched.body)
+                    else:  # (a JPEG: some damaged ones decode, to wrong pixels)
+                        check_jpeg(fetched)
                 except PlaneError as exc:
                     # status: the server answered, wrongly (the line said "no answer").
                     raise InvalidBodyError(

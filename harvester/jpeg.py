@@ -9,8 +9,13 @@ damage, which keeps both; the markers between them do, for the cost of one pass 
 * inside the entropy-coded data after each SOS, an ``FF`` is followed only by ``00`` (a stuffed
   byte) or a restart marker ``D0``..``D7``; any other ``FF xx`` ends the scan, and must then be
   a marker allowed between scans (DHT, DQT, DRI, SOS of the next scan, APPn, COM, EOI...);
-* EOI ends the body (zero padding after it is tolerated, as :func:`~harvester.planes.looks_complete`
-  does).
+* any marker may be preceded by ``FF`` fill bytes (ITU T.81 B.1.1.2), a restart marker inside
+  the scan too: the scan's data goes on after it;
+* after EOI, bytes that end with another EOI are damage (the body's own EOI is its last two
+  bytes, so one met before is ``FF D9`` made inside the scan data), unless they start a JPEG
+  of their own (a Multi-Picture Format file's further images). Other bytes after EOI (zero
+  padding, a newline or a trailer some servers and cameras append) are tolerated: libjpeg and
+  Pillow stop reading at EOI, and a false "damaged" fails a good thumbnail on every run.
 
 Damage that inverts or replaces bytes of the data makes ``FF xx`` pairs that are none of these,
 or segment lengths that lead nowhere: the emulator's ``corrupt`` fault, a third of the body
@@ -24,9 +29,14 @@ it decodes many damaged JPEGs without a word (it fills what it cannot read).
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-__all__ = ["jpeg_damage"]
+from harvester.errors import InvalidBodyError
+
+if TYPE_CHECKING:  # only a type: the client imports nothing from here
+    from harvester.client import Fetched
+
+__all__ = ["check_jpeg", "jpeg_damage"]
 
 _SOI: Final = b"\xff\xd8"
 _EOI: Final = 0xD9
@@ -40,6 +50,16 @@ _AFTER_SCAN: Final = frozenset({0xC4, 0xCC, 0xDA, 0xDB, 0xDC, 0xDD, 0xDE, 0xDF, 
 )
 #: An ``FF`` in entropy-coded data that is neither a stuffed byte nor a restart marker.
 _SCAN_END: Final = re.compile(rb"\xff(?![\x00\xd0-\xd7])")
+
+
+def check_jpeg(fetched: Fetched) -> None:
+    """A client ``check`` of a JPEG answer: :class:`InvalidBodyError` (retried as any bad
+    body) where :func:`jpeg_damage` finds it damaged. Thumbnails and whole JPEG renders are
+    stored as they come, and a stack's JPEG planes and a render's JPEG regions are decoded
+    later or at once, but Pillow decodes many damaged JPEGs without a word, to wrong pixels."""
+    damage = jpeg_damage(fetched.body)
+    if damage is not None:
+        raise InvalidBodyError(f"JPEG is damaged: {damage}", url=fetched.url, status=fetched.status)
 
 
 def jpeg_damage(body: bytes) -> str | None:
@@ -61,11 +81,14 @@ def jpeg_damage(body: bytes) -> str | None:
         if after_scan and marker not in _AFTER_SCAN and marker not in _STANDALONE:
             return f"marker 0x{marker:02x} at byte {pos} cannot follow a scan's data"
         if marker == _EOI:
-            if body[pos + 2 :].strip(b"\x00"):
-                return f"{size - pos - 2} bytes follow its EOI marker at byte {pos}"
-            return None
+            return _after_eoi(body, pos)
         if marker in _STANDALONE:
             pos += 2
+            if after_scan:  # a restart marker after fill bytes (FF FF D0): the data goes on
+                end = _scan_end(body, pos)
+                if end is None:
+                    return f"its scan data from byte {pos} runs to the end without an EOI marker"
+                pos = end
             continue
         if marker in (0x00, 0xD8) or pos + 4 > size:
             return f"marker 0x{marker:02x} at byte {pos} is not a segment"
@@ -76,7 +99,22 @@ def jpeg_damage(body: bytes) -> str | None:
         pos = end
         after_scan = marker == _SOS
         if after_scan:
-            found = _SCAN_END.search(body, pos)
+            found = _scan_end(body, pos)
             if found is None:
                 return f"its scan data from byte {pos} runs to the end without an EOI marker"
-            pos = found.start()
+            pos = found
+
+
+def _scan_end(body: bytes, pos: int) -> int | None:
+    """Where the entropy-coded data from ``pos`` ends: its first ``FF`` that is neither a
+    stuffed byte nor a restart marker (None: it runs to the end)."""
+    found = _SCAN_END.search(body, pos)
+    return None if found is None else found.start()
+
+
+def _after_eoi(body: bytes, pos: int) -> str | None:
+    """Why the bytes after the EOI marker at ``pos`` show damage, or None (see the module)."""
+    rest = body[pos + 2 :]
+    if rest.rstrip(b"\x00").endswith(b"\xff\xd9") and not rest.startswith(_SOI):
+        return f"an EOI marker at byte {pos} comes {len(rest)} bytes before the one that ends it"
+    return None

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from harvester import urls
+from harvester.jpeg import jpeg_damage
 from harvester.text import shown
 from harvester.window import ChannelWindow
 
@@ -578,7 +579,7 @@ def undecodable(
     again at once (a retry per file would assemble the stack again for each).
     ``check`` is called before each file (a cancellation check). A PNG is checked by
     its CRCs and header, not decoded: the scan of a big stack then costs a small part
-    of its assembly (a JPEG, which has no checksum, is decoded).
+    of its assembly (a JPEG, which has no checksum, by its markers, then decoded).
     """
     bad: list[Path] = []
     for request in requests:
@@ -598,6 +599,8 @@ def _damaged(body: bytes, expected: tuple[int, int]) -> bool:
         if image_format(body) == "png":
             check_png_chunks(body)
             return probe_size(body) != expected
+        if jpeg_damage(body) is not None:  # (Pillow decodes some such to wrong pixels)
+            return True
         decode_grey(body, expected)
     except (PlaneError, OSError, SyntaxError, ValueError):  # the body is in memory: no disk error
         return True
@@ -605,11 +608,15 @@ def _damaged(body: bytes, expected: tuple[int, int]) -> bool:
 
 
 def decode_staged(path: Path, expected: tuple[int, int]) -> NDArray[np.uint8]:
-    """Decode one staged file; :class:`StagedPlaneError` names it when it does not decode.
+    """Decode one staged file; :class:`StagedPlaneError` names it when it does not decode,
+    or is a JPEG whose markers show it damaged (:func:`harvester.jpeg.jpeg_damage`).
 
     Reading it is outside the ``try``: an ``OSError`` of the disk stays one.
     """
     body = path.read_bytes()
+    damage = jpeg_damage(body) if body.startswith(JPEG_MAGIC) else None
+    if damage is not None:  # (Pillow decodes some such, to wrong pixels, without a word)
+        raise StagedPlaneError(f"staged plane {path.name}: JPEG is damaged: {damage}", path)
     try:
         return decode_grey(body, expected)
     except PlaneError as exc:

@@ -57,10 +57,12 @@ from harvester.errors import (
     StorageError,
     redact_url,
 )
+from harvester.jpeg import check_jpeg
 from harvester.ometiff import StackMetadata, write_ome_tiff
 from harvester.planes import (
     DEFAULT_MAX_PLANE,
     DEFAULT_MAX_TILE,
+    JPEG_MAGIC,
     Geometry,
     PlaneError,
     PlaneRequest,
@@ -269,7 +271,8 @@ def _same_requests(previous: Any, record: Mapping[str, Any]) -> bool:
 
 
 def _plane_check(request: PlaneRequest, geometry: Geometry) -> Any:
-    """A client ``check``: the answer is a PNG/JPEG of exactly the asked size."""
+    """A client ``check``: the answer is a PNG/JPEG of exactly the asked size, a JPEG whole
+    by its markers (:func:`harvester.jpeg.check_jpeg`)."""
     expected = expected_size(geometry, request)
 
     def check(fetched: Fetched) -> None:
@@ -284,6 +287,10 @@ def _plane_check(request: PlaneRequest, geometry: Geometry) -> Any:
                 url=fetched.url,
                 status=fetched.status,
             )
+        if fetched.body.startswith(JPEG_MAGIC):
+            # (plain OMERO.web's planes: no checksum, and Pillow decodes some damaged
+            # ones to wrong pixels, which were stacked)
+            check_jpeg(fetched)
 
     return check
 

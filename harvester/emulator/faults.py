@@ -25,6 +25,9 @@ item                   meaning
 ``corrupt:R``          the real answer with the middle third of its body's bytes
                        inverted: same length, first and last bytes (a PNG's header
                        and trailer), as a faulty proxy, cache or memory would send it
+``trailer:R``          the real answer with CRLF appended to its body (counted in its
+                       Content-Length), as some servers and proxies send it: a JPEG's
+                       decoders stop at its EOI marker and never read it
 ``exception:R``        imgData routes only: ask the app for its 200 + "Exception" body
 ``concurrency:R``      imgData routes only: 200 ``{"ConcurrencyException": {"backOff":
                        ms}}`` (the server busy: a client retries after backOff)
@@ -94,6 +97,7 @@ RANDOM_KINDS = (
     "exception",
     "concurrency",
     "drop",
+    "trailer",
 )
 #: Kinds whose answer does not come from the application.
 REPLACING_KINDS = frozenset(

@@ -131,6 +131,10 @@ def fault_response(kind: str, retry_after: str | None) -> Response:
 _INVERTED = bytes(255 - i for i in range(256))
 
 
+#: What the ``trailer`` fault appends to a body (a server's or a proxy's stray newline).
+TRAILER = b"\r\n"
+
+
 def corrupted(resp: Response) -> Response:
     """``resp`` with the middle third of its body inverted (the ``corrupt`` fault).
 
@@ -305,6 +309,8 @@ class _Connection(asyncio.Protocol):
             resp = server.call_app(req)
             if kind == "corrupt":
                 resp = corrupted(resp)
+            elif kind == "trailer":
+                resp = replace(resp, body=resp.body + TRAILER)
         if not resp.route:
             resp.route = server.route_name(req)
         self.active = (resp.route, resp.status, req.path, kind, req.raw_path)

@@ -114,6 +114,18 @@ def test_corrupt_keeps_length_head_and_tail(make_emulator: Factory, fake_app: An
     assert emu.stats()["faults"] == {"corrupt": 1}
 
 
+def test_trailer_appends_crlf_counted_in_content_length(
+    make_emulator: Factory, fake_app: Any
+) -> None:
+    """trailer: the real answer with CRLF after it, its Content-Length counting it."""
+    emu = _emu(make_emulator, fake_app, "first:trailer")
+    with httpx.Client(base_url=emu.base_url, timeout=5) as client:
+        trailed, real = client.get("/thumb/3000/"), client.get("/thumb/3000/")
+    assert trailed.content == real.content + b"\r\n"
+    assert trailed.headers["content-length"] == "3002"
+    assert emu.stats()["faults"] == {"trailer": 1}
+
+
 def test_first_answers_are_scripted(make_emulator: Factory, fake_app: Any) -> None:
     """first:html200|ok: the first answer is an HTML page with 200, the next ones are real."""
     emu = _emu(make_emulator, fake_app, "first:html200|ok")

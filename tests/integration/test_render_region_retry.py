@@ -98,7 +98,8 @@ def test_a_jpeg_region_damaged_every_time_costs_one_retry_budget(
     assert summary.exit_code != 0
     (failure,) = summary.failures
     assert failure.kind == "render" and failure.status == 200
-    assert "JPEG region does not decode" in failure.reason and "\n" not in failure.reason
+    # (its markers show the damage before any decode: Pillow decodes some such regions)
+    assert failure.reason.startswith("JPEG is damaged: ") and "\n" not in failure.reason
     assert _region_requests(emu) == 1 + 3
     assert summary.retries == 3
     assert list((out / "images").rglob("*.render.*")) == []
@@ -124,7 +125,7 @@ def test_decode_and_network_retries_share_one_budget(
     )
     assert summary.exit_code != 0
     (failure,) = summary.failures
-    assert "does not decode" in failure.reason, failure.reason
+    assert failure.reason.startswith("JPEG is damaged: "), failure.reason
     assert emu.stats()["faults"] == {"truncate": 2, "corrupt": 2}
     assert _region_requests(emu) == 1 + 3
 

@@ -14,6 +14,7 @@ from harvest_helpers import harvest
 
 from harvester.emulator import EmulatorThread
 from harvester.emulator.catalogue import DEMO_IMAGE_ID
+from harvester.emulator.server import TRAILER
 
 
 def _asked(emu: EmulatorThread, route: str) -> int:
@@ -85,3 +86,26 @@ def test_a_jpeg_render_served_damaged_is_asked_again(
     assert summary.exit_code == 0, summary.failures
     assert _asked(emu, "image:render") == 2
     assert _stored(tmp_path / "damaged", "render.jpg") == _stored(tmp_path / "clean", "render.jpg")
+
+
+def test_a_thumbnail_with_bytes_after_its_eoi_is_stored_at_once(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A whole JPEG with a stray CRLF after its EOI (some servers, proxies) is no damage:
+    stored as served on its one request (it was asked again, then failed on every run)."""
+    clean = harvest(
+        make_emulator().base_url, tmp_path / "clean", images=(DEMO_IMAGE_ID,),
+        artifacts=("thumbnail",),
+    )  # fmt: skip
+    assert clean.exit_code == 0
+    emu = make_emulator(faults="trailer:100%,only:image:thumbnail")
+    summary = harvest(
+        emu.base_url, tmp_path / "trailer", images=(DEMO_IMAGE_ID,), artifacts=("thumbnail",)
+    )
+    assert summary.exit_code == 0, summary.failures
+    assert emu.stats()["faults"] == {"trailer": 1}
+    assert _asked(emu, "image:thumbnail") == 1
+    assert summary.retries == 0
+    assert _stored(tmp_path / "trailer", "thumbnail.jpg") == (
+        _stored(tmp_path / "clean", "thumbnail.jpg") + TRAILER
+    )

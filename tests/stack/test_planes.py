@@ -14,7 +14,9 @@ from harvester.planes import (
     Geometry,
     PlaneError,
     Region,
+    StagedPlaneError,
     decode_grey,
+    decode_staged,
     halve,
     looks_complete,
     paste_region,
@@ -231,3 +233,24 @@ def test_png_damage_that_still_decodes_is_refused() -> None:
     iend = body.rindex(b"IEND") - 4
     with pytest.raises(PlaneError, match="^PNG does not decode: its chunks end before IEND$"):
         decode_grey(body[:iend], (64, 48))
+
+
+def test_a_staged_jpeg_damaged_in_its_markers_is_refused_though_it_decodes(
+    tmp_path: Path,
+) -> None:
+    """An ``FF E1`` (a segment running past the end) made in a JPEG's scan data: Pillow
+    decodes it without a word, to wrong pixels; the staged plane is refused as damaged."""
+    plane = (np.add.outer(np.arange(200), np.arange(300)) % 256).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(plane).save(out, "JPEG", quality=90)
+    body = out.getvalue()
+    middle = len(body) // 2
+    damaged = body[:middle] + b"\xff\xe1\xff\x00" + body[middle + 4 :]
+    wrong = decode_grey(damaged, (300, 200))  # (no error: the reason for the check)
+    assert (wrong != decode_grey(body, (300, 200))).any()
+    path = tmp_path / "t00000-z00000-c000.jpg"
+    path.write_bytes(damaged)
+    with pytest.raises(StagedPlaneError, match="JPEG is damaged: segment 0xe1"):
+        decode_staged(path, (300, 200))
+    path.write_bytes(body)
+    assert (decode_staged(path, (300, 200)) == decode_grey(body, (300, 200))).all()

@@ -540,6 +540,28 @@ async def test_damaged_staged_plane_is_fetched_again_alone(
     assert (data == _truth(emu, imgdata, "rendering")).all()
 
 
+async def test_staged_jpeg_plane_that_decodes_to_wrong_pixels_is_fetched_again(
+    make_emulator: Factory, tmp_path: Path
+) -> None:
+    """Plain OMERO.web's JPEG planes: a staged one with an ``FF E1`` made in its scan data
+    decodes without a word, to wrong pixels, which were stacked; its markers show it now:
+    its one request again, and the stack a clean run stores."""
+    emu = make_emulator(preset="zstack")
+    out = tmp_path / "out"
+    staging = out / "staging" / str(ZSTACK_IMAGE_ID)
+    await _staged_then_killed(emu, out)
+    staged = sorted(staging.glob("*.jpg"))
+    assert len(staged) == ZSTACK_SIZE_Z * 2
+    body = staged[5].read_bytes()
+    middle = len(body) // 2
+    staged[5].write_bytes(body[:middle] + b"\xff\xe1\xff\x00" + body[middle + 4 :])
+    emu.reset_stats()
+    resumed, _ = await _harvest(emu, ZSTACK_IMAGE_ID, out)
+    assert _render_calls(emu) == 1
+    clean, _ = await _harvest(emu, ZSTACK_IMAGE_ID, tmp_path / "clean")
+    assert resumed.read_bytes() == clean.read_bytes()
+
+
 async def test_staged_plane_unreadable_in_the_damage_scan_is_a_storage_error(
     make_emulator: Factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

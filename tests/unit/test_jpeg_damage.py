@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -39,11 +40,43 @@ def test_the_emulators_corrupt_fault_is_caught(options: dict[str, object]) -> No
         assert jpeg_damage(damaged) is not None
 
 
-def test_cut_short_padded_or_followed_by_bytes() -> None:
-    """Cut short, or bytes after EOI, is damage; zero padding after EOI is not."""
+def test_cut_short_or_padded() -> None:
+    """Cut short is damage; zero padding after EOI is not."""
     body = _jpeg(1)
     assert "without an EOI" in str(jpeg_damage(body[:-2]))
     assert jpeg_damage(body[: len(body) // 2]) is not None
     assert jpeg_damage(body + b"\x00" * 16) is None
-    assert "follow its EOI" in str(jpeg_damage(body + b"junk"))
     assert "SOI" in str(jpeg_damage(b"\x89PNG\r\n\x1a\n"))
+
+
+@pytest.mark.parametrize(
+    "trailer", [b"\r\n", b"junk", b"\xff", b"\xffx"], ids=["crlf", "text", "ff", "ffx"]
+)
+def test_bytes_a_server_appends_after_eoi_pass(trailer: bytes) -> None:
+    """Bytes after EOI that are not the rest of the image pass: decoders stop at EOI."""
+    body = _jpeg(1) + trailer
+    Image.open(io.BytesIO(body)).load()  # (a valid JPEG to Pillow)
+    assert jpeg_damage(body) is None
+
+
+def test_a_further_image_after_eoi_passes() -> None:
+    """A JPEG followed by another (a Multi-Picture Format file) passes."""
+    assert jpeg_damage(_jpeg(1) + _jpeg(2)) is None
+
+
+def test_an_eoi_made_inside_the_scan_is_damage() -> None:
+    """``FF D9`` in the scan data, the real EOI still at the end: said damaged."""
+    body = _jpeg(3)
+    middle = len(body) // 2
+    damaged = body[:middle] + b"\xff\xd9" + body[middle + 2 :]
+    assert "comes" in str(jpeg_damage(damaged))
+
+
+def test_fill_bytes_before_restart_markers_pass() -> None:
+    """``FF FF D0`` inside the scan (fill bytes before a restart marker, as T.81 allows) passes."""
+    body = _jpeg(4, restart_marker_blocks=1)
+    filled = re.sub(rb"\xff[\xd0-\xd7]", lambda m: b"\xff\xff" + m.group(0), body)
+    assert filled != body
+    Image.open(io.BytesIO(filled)).load()  # (a valid JPEG to Pillow)
+    assert jpeg_damage(filled) is None
+    assert jpeg_damage(body[:-2] + b"\xff\xff\xff\xd9") is None  # and before EOI
