@@ -643,10 +643,15 @@ class ValueCensus:
     value, the census keeps a value of the same key equal to it but for case or spaces,
     for the warning (:meth:`lines`). Like :class:`KeyCensus`, a labels tuple shared with
     the previous image (the fields of a well) is not looked at again.
+
+    ``!=`` terms are watched too: one whose value no image has excludes nothing, so a typo
+    (``Phenotype!=mitotic arest``) or a label copied from ``labels.csv``
+    (``Phenotype!=increased DNA area;mitotic delay``: an image's values joined with ``;``)
+    left every image it was meant to remove in the training set, without a word.
     """
 
     def __init__(self, where: Sequence[Condition]) -> None:
-        self._terms = [c for c in where if c.op == "="]
+        self._terms = [c for c in where if c.op in ("=", "!=")]
         self._hit: set[Condition] = set()
         self._near: dict[Condition, str] = {}
         self._last: object = None
@@ -741,11 +746,18 @@ class ValueCensus:
             near = self._near.get(cond)
             if near in self._given.get(_fold(cond.key), ()):
                 near = None  # given in another term already: no news, as an absent value
-            if near is None and matched:
+            joined = self._joined(cond)
+            if cond.op == "!=":
+                if near is None and (line := self._excludes_none(cond, census, seen, joined)):
+                    lines.append(line)  # (a spelling but for case: OtherSpellings says it)
+                continue
+            if near is None and matched and not joined:
                 continue
             parts = [v.strip() for v in cond.value.split(",")]
             close = self._close(cond) if near is None and len(parts) == 1 else []
-            if near is not None:
+            if joined:
+                hint = self._joined_hint(cond, joined)
+            elif near is not None:
                 hint = f"did you mean {quoted(f'{cond.key}={near}')}?"
             elif names_context(cond.key) and (seen_values := self._seen(cond)):
                 hint = f"the values of {quoted(cond.key)} there: {seen_values}"
@@ -768,6 +780,55 @@ class ValueCensus:
                 f" matches no image; {hint}"
             )
         return lines
+
+    def _joined(self, cond: Condition) -> list[str]:
+        """The values of a term's value that reads as several values of its key joined as
+        index.csv writes them (``increased DNA area;mitotic delay`` in the ``label`` column,
+        ``mitotic delay | increased DNA area`` in an annotation column), each a value of the
+        key on some image seen; else none."""
+        separator = next((c for c in (VALUE_SEPARATOR, KEY_SEPARATOR) if c in cond.value), None)
+        if separator is None:
+            return []
+        parts = [v.strip() for v in cond.value.split(separator)]
+        known = set(self._values.get(_fold(cond.key), {}).values())
+        return parts if all(p in known for p in parts) else []
+
+    @staticmethod
+    def _joined_hint(cond: Condition, parts: Sequence[str]) -> str:
+        """Why several values joined match nothing, and the terms there are."""
+        if cond.op == "=":
+            does = (
+                f"--where {quoted(f'{cond.key}={parts[0]}')} takes every image with that value,"
+                " whatever others it has; to keep only images with all of them, filter"
+                " index.csv's label column when loading"
+            )
+        else:
+            terms = " ".join(f"--where {quoted(f'{cond.key}!={v}')}" for v in parts)
+            does = f"{terms} excludes every image with any of them"
+        return (
+            f"it is {len(parts)} values of the key joined, as index.csv writes an image's"
+            f" values ({VALUE_SEPARATOR!r} in its label column, ' {KEY_SEPARATOR} ' in"
+            f" annotation columns), and --where compares one value at a time: {does}"
+        )
+
+    def _excludes_none(
+        self, cond: Condition, census: KeyCensus, seen: Seen, joined: Sequence[str]
+    ) -> str | None:
+        """The warning of a ``!=`` term whose value no image has, where it looks like a
+        slip (a label of several values, a value spelt nearly like one there); a value
+        merely absent from this study (an exclusion list run over several) is no news."""
+        close = [] if joined or names_context(cond.key) else self._close(cond)
+        if joined:
+            hint = self._joined_hint(cond, joined)
+        elif close:
+            hint = "did you mean " + " or ".join(quoted(f"{cond.key}!={v}") for v in close) + "?"
+        else:
+            return None
+        return (
+            f"--where {quoted(cond)}: no value of key {quoted(cond.key)} on"
+            f" {the_counted(census.images, *seen)} is {quoted(cond.value)}, so this term"
+            f" excludes no image; {hint}"
+        )
 
 
 #: Other spellings of a term's value named in its line (the first ones seen; one more is
