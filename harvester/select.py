@@ -787,7 +787,7 @@ class ValueCensus:
         ``mitotic delay | increased DNA area`` in an annotation column), each a value of the
         key on some image seen; else none."""
         separator = next((c for c in (VALUE_SEPARATOR, KEY_SEPARATOR) if c in cond.value), None)
-        if separator is None:
+        if separator is None or names_context(cond.key):  # (a context cell is one value)
             return []
         parts = [v.strip() for v in cond.value.split(separator)]
         known = set(self._values.get(_fold(cond.key), {}).values())
