@@ -236,3 +236,16 @@ def test_an_absent_exclusion_of_no_near_value_says_nothing(
     code, stdout, lines = dry_run(emulator, tmp_path / "n", "Gene Symbol!=NOSUCHGENEXYZ")
     assert code == 0 and lines == []
     assert "selected 80 of 80 walked images" in stdout
+
+
+def test_a_context_value_with_a_semicolon_is_not_read_as_joined_values() -> None:
+    """`field=0;1` names no field, but a context cell is one number, never values joined as
+    a label: the warning lists the fields there, as for any field out of range."""
+    where = parse_where(["field=0;1"])
+    keys, values = KeyCensus(c.key for c in where), ValueCensus(where)
+    for n, field in enumerate(("0", "1")):
+        ref = ImageRef(n, labels=(("field", field),))
+        keys.see(ref)
+        values.see(ref.labels)
+    (line,) = values.lines(keys, ("image", "images"), matched=0)
+    assert line.endswith("so this term matches no image; the values of 'field' there: 0, 1")
