@@ -457,6 +457,14 @@ def in_fraction(seed: int, image_id: int, fraction: float) -> bool:
 # --------------------------------------------------------------------------- unknown keys
 #: Known keys listed in a warning when none is close to the unknown one.
 KNOWN_KEYS_SHOWN = 5
+#: index.csv's columns that harvester writes after the selection (what each holds, what to
+#: give instead): a ``--where`` or ``--sample-per`` key naming one was told only "known
+#: keys: ...", as for a typo, and a user who read ``label`` in index.csv did not learn why.
+WRITTEN_COLUMNS = {
+    "label": ("the values of the --label-key keys", "give the annotation key it is made of"),
+    "label_id": ("the rank of its label", "give the annotation key the label is made of"),
+    "split": ("the --split drawn", "keep a split by its rows of index.csv when loading"),
+}
 
 #: The images a warning counts, as one and as many: ``("walked image", "walked images")``
 #: (a count of 1 read "the 1 walked images").
@@ -543,14 +551,22 @@ class KeyCensus:
             return "these images have no annotations at all"
         import difflib  # only when a key is missing: not on every run's start-up
 
+        written = WRITTEN_COLUMNS.get(_fold(key))
         close = difflib.get_close_matches(_fold(key), list(self.keys), n=3)
-        if close:
+        if close and written is None:
             return "did you mean " + " or ".join(quoted(self.keys[k]) for k in close) + "?"
         known = sorted(self.keys.values(), key=str.casefold)
         some = ", ".join(quoted(k) for k in known[:KNOWN_KEYS_SHOWN])
         more = len(known) - KNOWN_KEYS_SHOWN
         which = "keys with values" if _fold(key) in self._blank else "known keys"
-        return f"{which}: {some}" + (f" and {more} more" if more > 0 else "")
+        keys = f"{which}: {some}" + (f" and {more} more" if more > 0 else "")
+        if written is not None:
+            holds, instead = written
+            return (
+                f"{quoted(key)} is a column harvester writes into index.csv ({holds}) after"
+                f" the selection, no annotation of the images: {instead} ({keys})"
+            )
+        return keys
 
 
 def unknown_where_keys(
