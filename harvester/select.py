@@ -70,6 +70,7 @@ import heapq
 import itertools
 import json
 import logging
+import re
 import shlex
 from collections import Counter
 from collections.abc import (
@@ -834,8 +835,15 @@ class ValueCensus:
         slip (a label of several values, a value spelt nearly like one there); a value
         merely absent from this study (an exclusion list run over several) is no news."""
         close = [] if joined or names_context(cond.key) else self._close(cond)
+        known = set(self._values.get(_fold(cond.key), {}).values())
+        listed = [v.strip() for v in cond.value.split(",")]
         if joined:
             hint = self._joined_hint(cond, joined)
+        elif len(listed) > 1 and all(v in known for v in listed):
+            # `Gene Symbol!=ECT2,PLK1`: a list, as for '=' (its "did you mean" named one)
+            hint = "to exclude several values repeat the term: " + " ".join(
+                f"--where {quoted(f'{cond.key}!={v}')}" for v in listed
+            )
         elif close:
             hint = "did you mean " + " or ".join(quoted(f"{cond.key}!={v}") for v in close) + "?"
         else:
@@ -1003,11 +1011,28 @@ class WhereParts:
             for cond in self._groups[key]:
                 if cond.op != "~":
                     continue
+                if listed := _listed_texts(cond.value, values.values()):
+                    # `Phenotype~mitotic,DNA`: a list, as other tools write one ("did you
+                    # mean 'Phenotype~mitotic dela'", a cut value, was its hint)
+                    return "for any of several texts repeat the term: " + " ".join(
+                        f"--where {quoted(f'{cond.key}~{text}')}" for text in listed
+                    )
                 close = _near_parts(fold_spaces(cond.value), values.values())
                 if close:
                     named = " or ".join(quoted(f"{cond.key}~{part}") for part in close)
                     return f"did you mean {named}?"
         return "'~' matches a part of a value in any case, '=' a whole value exactly"
+
+
+def _listed_texts(text: str, values: Iterable[str]) -> list[str]:
+    """The texts of a ``~`` term's text that lists several (joined by ``,``, ``;`` or
+    ``|``), each found in some value (case-blind, as ``~`` compares); else none."""
+    parts = [p.strip() for p in re.split(r"[,;|]", text)]
+    if len(parts) < 2 or not all(parts):
+        return []
+    folded = [v.casefold() for v in values]
+    found = all(any(p.casefold() in v for v in folded) for p in parts)
+    return parts if found else []
 
 
 #: Parts of values :func:`_near_parts` compares at most (about a second's work).

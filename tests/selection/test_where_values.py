@@ -249,3 +249,32 @@ def test_a_context_value_with_a_semicolon_is_not_read_as_joined_values() -> None
         values.see(ref.labels)
     (line,) = values.lines(keys, ("image", "images"), matched=0)
     assert line.endswith("so this term matches no image; the values of 'field' there: 0, 1")
+
+
+def test_a_list_in_a_contains_or_an_exclusion_term_gets_the_repeated_terms(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """`Phenotype~mitotic,DNA` (a list, as other tools write one) matched nothing and was
+    told "did you mean 'Phenotype~mitotic dela'", a value cut short; `Gene Symbol!=ECT2,PLK1`
+    excluded nothing. Each warning spells the repeated terms, which do what was meant."""
+    code, stdout, lines = dry_run(emulator, tmp_path / "a", "Phenotype~mitotic,DNA")
+    assert code == 0 and "selected 0 of 80 walked images" in stdout
+    assert lines == [
+        "WARNING harvester.problems: --where 'Phenotype~mitotic,DNA' matches none of the 80"
+        " walked images, so no image is selected; for any of several texts repeat the term:"
+        " --where 'Phenotype~mitotic' --where 'Phenotype~DNA'"
+    ]
+    _code, stdout, lines = dry_run(emulator, tmp_path / "b", "Phenotype~mitotic", "Phenotype~DNA")
+    assert lines == [] and "selected 26 of 80 walked images" in stdout
+    code, stdout, lines = dry_run(emulator, tmp_path / "c", "Gene Symbol!=ECT2,PLK1")
+    assert code == 0 and "selected 80 of 80 walked images" in stdout
+    assert lines == [
+        "WARNING harvester.problems: --where 'Gene Symbol!=ECT2,PLK1': no value of key 'Gene"
+        " Symbol' on the 80 walked images is 'ECT2,PLK1', so this term excludes no image; to"
+        " exclude several values repeat the term: --where 'Gene Symbol!=ECT2' --where 'Gene"
+        " Symbol!=PLK1'"
+    ]
+    _code, stdout, lines = dry_run(
+        emulator, tmp_path / "d", "Gene Symbol!=ECT2", "Gene Symbol!=PLK1"
+    )
+    assert lines == [] and "selected 80 of 80 walked images" not in stdout
