@@ -720,7 +720,7 @@ class ValueCensus:
         """Whether the ``=`` term ``cond`` matched a value of an image seen."""
         return cond in self._hit
 
-    def _close(self, cond: Condition) -> list[str]:
+    def _close(self, cond: Condition, cutoff: float = 0.6) -> list[str]:
         """Up to 3 values of the term's key spelt nearly like its value (a typo's suggestions)."""
         import difflib  # only when a term matched nothing: not on every run's start-up
 
@@ -730,7 +730,7 @@ class ValueCensus:
             for folded, value in self._values.get(_fold(cond.key), {}).items()
             if value not in given
         }
-        close = difflib.get_close_matches(fold_spaces(cond.value), list(values), n=3)
+        close = difflib.get_close_matches(fold_spaces(cond.value), list(values), n=3, cutoff=cutoff)
         return [values[v] for v in close]
 
     def _seen(self, cond: Condition) -> str:
@@ -834,7 +834,9 @@ class ValueCensus:
         """The warning of a ``!=`` term whose value no image has, where it looks like a
         slip (a label of several values, a value spelt nearly like one there); a value
         merely absent from this study (an exclusion list run over several) is no news."""
-        close = [] if joined or names_context(cond.key) else self._close(cond)
+        # (a close cutoff: an exclusion list run over several studies names absent genes,
+        # and `PLK1` is as near `PLK4`, another gene, as a typo: no line for those)
+        close = [] if joined or names_context(cond.key) else self._close(cond, cutoff=0.85)
         known = set(self._values.get(_fold(cond.key), {}).values())
         listed = [v.strip() for v in cond.value.split(",")]
         if joined:
