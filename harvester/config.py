@@ -951,12 +951,22 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
     if key == "label_keys":
         return parse_label_keys(value)
     if key == "sample":
+        if isinstance(value, str) and value.strip().isdigit():  # (not "must be at least 1")
+            _refuse_quoted_integer(key, value)
         return check_sample(value)
     if key == "sample_fraction":
         return check_fraction(value)
     if key == "sample_per":
         return check_sample_per(value)
     if key == "split":
+        if isinstance(value, Mapping) and value:
+            # `split = {train = 0.8, test = 0.2}`: TOML's natural spelling of the pairs.
+            pairs = ",".join(f"{name}={fraction}" for name, fraction in value.items())
+            raise ConfigError(
+                "split: expected a string, got a table",
+                hint=f'write split = "{pairs}"',
+                key="split",
+            )
         if not isinstance(value, str):
             raise ConfigError(f"split: expected a string, got {value!r}", key="split")
         return value
@@ -966,13 +976,19 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
         return check_split_seed(value)
     # remaining keys are integers
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            raise ConfigError(
-                f"{key}: expected an integer, got the text {value!r}",
-                hint=f"write {key} = {value.strip()} without quotes",
-            )
+        _refuse_quoted_integer(key, value)
         raise ConfigError(f"{key}: expected an integer, got {value!r}")
     return value
+
+
+def _refuse_quoted_integer(key: str, value: object) -> None:
+    """A :class:`ConfigError` for a whole number written in quotes (``seed = "1"``),
+    which TOML reads as text: the hint is the line without them."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        raise ConfigError(
+            f"{key}: expected an integer, got the text {value!r}",
+            hint=f"write {key} = {value.strip()} without quotes",
+        )
 
 
 def _toml_kind(value: object) -> str:

@@ -70,6 +70,7 @@ import heapq
 import itertools
 import json
 import logging
+import re
 import shlex
 from collections import Counter
 from collections.abc import (
@@ -457,6 +458,14 @@ def in_fraction(seed: int, image_id: int, fraction: float) -> bool:
 # --------------------------------------------------------------------------- unknown keys
 #: Known keys listed in a warning when none is close to the unknown one.
 KNOWN_KEYS_SHOWN = 5
+#: index.csv's columns that harvester writes after the selection (what each holds, what to
+#: give instead): a ``--where`` or ``--sample-per`` key naming one was told only "known
+#: keys: ...", as for a typo, and a user who read ``label`` in index.csv did not learn why.
+WRITTEN_COLUMNS = {
+    "label": ("the values of the --label-key keys", "give the annotation key it is made of"),
+    "label_id": ("the rank of its label", "give the annotation key the label is made of"),
+    "split": ("the --split drawn", "keep a split by its rows of index.csv when loading"),
+}
 
 #: The images a warning counts, as one and as many: ``("walked image", "walked images")``
 #: (a count of 1 read "the 1 walked images").
@@ -543,14 +552,22 @@ class KeyCensus:
             return "these images have no annotations at all"
         import difflib  # only when a key is missing: not on every run's start-up
 
+        written = WRITTEN_COLUMNS.get(_fold(key))
         close = difflib.get_close_matches(_fold(key), list(self.keys), n=3)
-        if close:
+        if close and written is None:
             return "did you mean " + " or ".join(quoted(self.keys[k]) for k in close) + "?"
         known = sorted(self.keys.values(), key=str.casefold)
         some = ", ".join(quoted(k) for k in known[:KNOWN_KEYS_SHOWN])
         more = len(known) - KNOWN_KEYS_SHOWN
         which = "keys with values" if _fold(key) in self._blank else "known keys"
-        return f"{which}: {some}" + (f" and {more} more" if more > 0 else "")
+        keys = f"{which}: {some}" + (f" and {more} more" if more > 0 else "")
+        if written is not None:
+            holds, instead = written
+            return (
+                f"{quoted(key)} is a column harvester writes into index.csv ({holds}) after"
+                f" the selection, no annotation of the images: {instead} ({keys})"
+            )
+        return keys
 
 
 def unknown_where_keys(
@@ -662,10 +679,15 @@ class ValueCensus:
     value, the census keeps a value of the same key equal to it but for case or spaces,
     for the warning (:meth:`lines`). Like :class:`KeyCensus`, a labels tuple shared with
     the previous image (the fields of a well) is not looked at again.
+
+    ``!=`` terms are watched too: one whose value no image has excludes nothing, so a typo
+    (``Phenotype!=mitotic arest``) or a label copied from ``labels.csv``
+    (``Phenotype!=increased DNA area;mitotic delay``: an image's values joined with ``;``)
+    left every image it was meant to remove in the training set, without a word.
     """
 
     def __init__(self, where: Sequence[Condition]) -> None:
-        self._terms = [c for c in where if c.op == "="]
+        self._terms = [c for c in where if c.op in ("=", "!=")]
         self._hit: set[Condition] = set()
         self._near: dict[Condition, str] = {}
         self._last: object = None
@@ -717,7 +739,7 @@ class ValueCensus:
         """Whether the ``=`` term ``cond`` matched a value of an image seen."""
         return cond in self._hit
 
-    def _close(self, cond: Condition) -> list[str]:
+    def _close(self, cond: Condition, cutoff: float = 0.6) -> list[str]:
         """Up to 3 values of the term's key spelt nearly like its value (a typo's suggestions)."""
         import difflib  # only when a term matched nothing: not on every run's start-up
 
@@ -727,7 +749,7 @@ class ValueCensus:
             for folded, value in self._values.get(_fold(cond.key), {}).items()
             if value not in given
         }
-        close = difflib.get_close_matches(fold_spaces(cond.value), list(values), n=3)
+        close = difflib.get_close_matches(fold_spaces(cond.value), list(values), n=3, cutoff=cutoff)
         return [values[v] for v in close]
 
     def _seen(self, cond: Condition) -> str:
@@ -760,11 +782,18 @@ class ValueCensus:
             near = self._near.get(cond)
             if near in self._given.get(_fold(cond.key), ()):
                 near = None  # given in another term already: no news, as an absent value
-            if near is None and matched:
+            joined = self._joined(cond)
+            if cond.op == "!=":
+                if near is None and (line := self._excludes_none(cond, census, seen, joined)):
+                    lines.append(line)  # (a spelling but for case: OtherSpellings says it)
+                continue
+            if near is None and matched and not joined:
                 continue
             parts = [v.strip() for v in cond.value.split(",")]
             close = self._close(cond) if near is None and len(parts) == 1 else []
-            if near is not None:
+            if joined:
+                hint = self._joined_hint(cond, joined)
+            elif near is not None:
                 hint = f"did you mean {quoted(f'{cond.key}={near}')}?"
             elif names_context(cond.key) and (seen_values := self._seen(cond)):
                 hint = f"the values of {quoted(cond.key)} there: {seen_values}"
@@ -787,6 +816,64 @@ class ValueCensus:
                 f" matches no image; {hint}"
             )
         return lines
+
+    def _joined(self, cond: Condition) -> list[str]:
+        """The values of a term's value that reads as several values of its key joined as
+        index.csv writes them (``increased DNA area;mitotic delay`` in the ``label`` column,
+        ``mitotic delay | increased DNA area`` in an annotation column), each a value of the
+        key on some image seen; else none."""
+        separator = next((c for c in (VALUE_SEPARATOR, KEY_SEPARATOR) if c in cond.value), None)
+        if separator is None or names_context(cond.key):  # (a context cell is one value)
+            return []
+        parts = [v.strip() for v in cond.value.split(separator)]
+        known = set(self._values.get(_fold(cond.key), {}).values())
+        return parts if all(p in known for p in parts) else []
+
+    @staticmethod
+    def _joined_hint(cond: Condition, parts: Sequence[str]) -> str:
+        """Why several values joined match nothing, and the terms there are."""
+        if cond.op == "=":
+            does = (
+                f"--where {quoted(f'{cond.key}={parts[0]}')} takes every image with that value,"
+                " whatever others it has; to keep only images with all of them, filter"
+                " index.csv's label column when loading"
+            )
+        else:
+            terms = " ".join(f"--where {quoted(f'{cond.key}!={v}')}" for v in parts)
+            does = f"{terms} excludes every image with any of them"
+        return (
+            f"it is {len(parts)} values of the key joined, as index.csv writes an image's"
+            f" values ({VALUE_SEPARATOR!r} in its label column, ' {KEY_SEPARATOR} ' in"
+            f" annotation columns), and --where compares one value at a time: {does}"
+        )
+
+    def _excludes_none(
+        self, cond: Condition, census: KeyCensus, seen: Seen, joined: Sequence[str]
+    ) -> str | None:
+        """The warning of a ``!=`` term whose value no image has, where it looks like a
+        slip (a label of several values, a value spelt nearly like one there); a value
+        merely absent from this study (an exclusion list run over several) is no news."""
+        # (a close cutoff: an exclusion list run over several studies names absent genes,
+        # and `PLK1` is as near `PLK4`, another gene, as a typo: no line for those)
+        close = [] if joined or names_context(cond.key) else self._close(cond, cutoff=0.85)
+        known = set(self._values.get(_fold(cond.key), {}).values())
+        listed = [v.strip() for v in cond.value.split(",")]
+        if joined:
+            hint = self._joined_hint(cond, joined)
+        elif len(listed) > 1 and all(v in known for v in listed):
+            # `Gene Symbol!=ECT2,PLK1`: a list, as for '=' (its "did you mean" named one)
+            hint = "to exclude several values repeat the term: " + " ".join(
+                f"--where {quoted(f'{cond.key}!={v}')}" for v in listed
+            )
+        elif close:
+            hint = "did you mean " + " or ".join(quoted(f"{cond.key}!={v}") for v in close) + "?"
+        else:
+            return None
+        return (
+            f"--where {quoted(cond)}: no value of key {quoted(cond.key)} on"
+            f" {the_counted(census.images, *seen)} is {quoted(cond.value)}, so this term"
+            f" excludes no image; {hint}"
+        )
 
 
 #: Other spellings of a term's value named in its line (the first ones seen; one more is
@@ -945,11 +1032,28 @@ class WhereParts:
             for cond in self._groups[key]:
                 if cond.op != "~":
                     continue
+                if listed := _listed_texts(cond.value, values.values()):
+                    # `Phenotype~mitotic,DNA`: a list, as other tools write one ("did you
+                    # mean 'Phenotype~mitotic dela'", a cut value, was its hint)
+                    return "for any of several texts repeat the term: " + " ".join(
+                        f"--where {quoted(f'{cond.key}~{text}')}" for text in listed
+                    )
                 close = _near_parts(fold_spaces(cond.value), values.values())
                 if close:
                     named = " or ".join(quoted(f"{cond.key}~{part}") for part in close)
                     return f"did you mean {named}?"
         return "'~' matches a part of a value in any case, '=' a whole value exactly"
+
+
+def _listed_texts(text: str, values: Iterable[str]) -> list[str]:
+    """The texts of a ``~`` term's text that lists several (joined by ``,``, ``;`` or
+    ``|``), each found in some value (case-blind, as ``~`` compares); else none."""
+    parts = [p.strip() for p in re.split(r"[,;|]", text)]
+    if len(parts) < 2 or not all(parts):
+        return []
+    folded = [v.casefold() for v in values]
+    found = all(any(p.casefold() in v for v in folded) for p in parts)
+    return parts if found else []
 
 
 #: Parts of values :func:`_near_parts` compares at most (about a second's work).

@@ -239,6 +239,11 @@ def _fraction(name: str, number: str) -> float:
         percent = None
     if not number:
         what = f"{name}= has no fraction after '='"
+    elif "=" in number:
+        # `train=0.8 val=0.2` or `train=0.8;val=0.2`: parts joined otherwise than by commas
+        # read as one part whose fraction is the rest ("is not a number" named no slip).
+        parts = ",".join(p for p in re.split(r"[\s;|]+", f"{name}={number}") if p)
+        what = f"{name}={number} is several parts: separate them with commas, {parts}"
     elif percent is not None:
         what = f"{name}={number} is a percentage: give it as a fraction, {name}={percent / 100:g}"
     else:

@@ -213,6 +213,11 @@ BAD_SPLITS = [
     ),
     (["--split", "train=1/2,test=1/2"], "train=1/2 is not a number: a fraction is a decimal"),
     (["--split", "train=,test=1"], "train= has no fraction after '='"),
+    (
+        ["--split", "train=0.8 val=0.1 test=0.1"],
+        "is several parts: separate them with commas, train=0.8,val=0.1,test=0.1",
+    ),
+    (["--split", "train=0.8;val=0.2"], "separate them with commas, train=0.8,val=0.2"),
     (["--split", "train:0.8,test:0.2"], "is not NAME=FRACTION"),
     (["--split", "train=0.5,Train=0.5"], "'Train' is named twice"),
     (

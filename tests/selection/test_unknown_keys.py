@@ -284,3 +284,51 @@ def test_misspelt_keys_on_a_single_image_read_as_a_sentence(
         " only walked image, so no image matches it; did you mean 'Phenotype'?"
     )
     assert "none of the 1" not in err
+
+
+def test_a_key_naming_a_column_harvester_writes_says_so(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """Found by an ML-engineer walkthrough: `--where 'label=mitotic arrest'` (index.csv's
+    `label` column) or `--sample-per label` selected nothing with only "known keys: ...", as
+    for a typo. The warning says the column is harvester's, written after the selection, and
+    what to give instead; exit 0, no image fetched."""
+    known = (
+        "(known keys: 'Gene Identifier', 'Gene Identifier URL', 'Gene Symbol', 'Phenotype',"
+        " 'Phenotype Term Accession' and 2 more)"
+    )
+    out = tmp_path / "label"
+    code, stdout, stderr = harvest_cli(
+        emulator, out, "--screen", str(DEMO_SCREEN), "--label-key", "Phenotype",
+        "--where", "label=mitotic arrest",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert warnings(stderr)[0] == (
+        "WARNING harvester.problems: --where key 'label' (label=mitotic arrest) is on none of"
+        " the 80 walked images, so no image matches it; 'label' is a column harvester writes"
+        " into index.csv (the values of the --label-key keys) after the selection, no"
+        f" annotation of the images: give the annotation key it is made of {known}"
+    )
+    assert "selected 0 of 80 walked images" in stdout and index_rows(out) == []
+    assert emulator.stats()["image_requests"] == 0
+    code, _stdout, stderr = harvest_cli(
+        emulator, tmp_path / "per", "--screen", str(DEMO_SCREEN), "--sample", "2",
+        "--sample-per", "label",
+    )  # fmt: skip
+    assert code == 0
+    assert (
+        "WARNING harvester.problems: --sample-per key 'label' is on none of the 80 walked"
+        " images, so no image has a class and none is sampled; 'label' is a column harvester"
+        " writes into index.csv (the values of the --label-key keys) after the selection, no"
+        f" annotation of the images: give the annotation key it is made of {known}"
+    ) in warnings(stderr)
+    code, _stdout, stderr = harvest_cli(
+        emulator, tmp_path / "split", "--screen", str(DEMO_SCREEN), "--where", "Split=train"
+    )
+    assert code == 0
+    assert warnings(stderr) == [
+        "WARNING harvester.problems: --where key 'Split' (Split=train) is on none of the 80"
+        " walked images, so no image matches it; 'Split' is a column harvester writes into"
+        " index.csv (the --split drawn) after the selection, no annotation of the images: keep"
+        f" a split by its rows of index.csv when loading {known}"
+    ]

@@ -7,6 +7,7 @@ and the key itself was right, so the misspelt-key warning stayed silent.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from selection_helpers import DEMO_SCREEN, run_cli
@@ -149,3 +150,134 @@ def test_value_census_skips_given_values() -> None:
         "--where 'kind=Bxy': no value of key 'kind' on the only image is 'Bxy', so this term"
         " matches no image; did you mean 'kind=Bzy'?",
     ]
+
+
+def test_a_label_of_several_values_copied_into_a_term_is_explained(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """Found by an ML-engineer walkthrough: the class `increased DNA area;mitotic delay`
+    copied from labels.csv into `--where 'Phenotype=...'` matched nothing, even beside a term
+    that matched, with no word (or, alone, "did you mean 'Phenotype=increased DNA area'", a
+    superset of that class). The warning says it is two values joined and what a term does."""
+    code, stdout, lines = dry_run(
+        emulator, tmp_path / "j", "Phenotype=mitotic arrest",
+        "Phenotype=increased DNA area;mitotic delay",
+    )  # fmt: skip
+    assert code == 0 and "selected 0 " not in stdout
+    assert lines == [
+        "WARNING harvester.problems: --where 'Phenotype=increased DNA area;mitotic delay': no"
+        " value of key 'Phenotype' on the 80 walked images is 'increased DNA area;mitotic"
+        " delay', so this term matches no image; it is 2 values of the key joined, as"
+        " index.csv writes an image's values (';' in its label column, ' | ' in annotation"
+        " columns), and --where compares one value at a time: --where 'Phenotype=increased"
+        " DNA area' takes every image with that value, whatever others it has; to keep only"
+        " images with all of them, filter index.csv's label column when loading"
+    ]
+    # The annotation column's spelling (server order, ' | ') is read the same way.
+    _code, _stdout, lines = dry_run(
+        emulator, tmp_path / "k", "Phenotype=mitotic delay | increased DNA area"
+    )
+    (line,) = lines
+    assert "it is 2 values of the key joined" in line
+    assert "--where 'Phenotype=mitotic delay' takes every image with that value" in line
+
+
+def _labels_in(out: Path) -> set[str]:
+    with open(out / "index.csv", newline="", encoding="utf-8") as f:
+        return {row["label"] for row in csv.DictReader(f)}
+
+
+def test_an_exclusion_that_excludes_nothing_is_named(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """A `!=` term whose value no image has removed nothing without a word: a typo
+    (`mitotic arest`) or a class copied from labels.csv left those images in the training
+    set. Each is named with the terms that exclude; the images stay as selected (exit 0),
+    and the terms the warning gives do take the class out."""
+    out = tmp_path / "x"
+    result = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate", "none",
+        "--screen", str(DEMO_SCREEN), "--artifacts", "thumbnail", "--label-key", "Phenotype",
+        "--where", "Phenotype!=increased DNA area;mitotic delay",
+        "--where", "Phenotype!=mitotic arest",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+    assert lines == [
+        "WARNING harvester.problems: --where 'Phenotype!=increased DNA area;mitotic delay': no"
+        " value of key 'Phenotype' on the 80 walked images is 'increased DNA area;mitotic"
+        " delay', so this term excludes no image; it is 2 values of the key joined, as"
+        " index.csv writes an image's values (';' in its label column, ' | ' in annotation"
+        " columns), and --where compares one value at a time: --where 'Phenotype!=increased"
+        " DNA area' --where 'Phenotype!=mitotic delay' excludes every image with any of them",
+        "WARNING harvester.problems: --where 'Phenotype!=mitotic arest': no value of key"
+        " 'Phenotype' on the 80 walked images is 'mitotic arest', so this term excludes no"
+        " image; did you mean 'Phenotype!=mitotic arrest'?",
+    ]
+    assert "selected 80 of 80 walked images" in result.stdout
+    assert {"increased DNA area;mitotic delay", "mitotic arrest"} <= _labels_in(out)
+    fixed = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--out", str(tmp_path / "y"),
+        "--rate", "none", "--screen", str(DEMO_SCREEN), "--artifacts", "thumbnail",
+        "--label-key", "Phenotype", "--where", "Phenotype!=increased DNA area",
+        "--where", "Phenotype!=mitotic delay", "--where", "Phenotype!=mitotic arrest",
+    )  # fmt: skip
+    assert fixed.returncode == 0, fixed.stderr
+    assert "WARNING" not in fixed.stderr
+    labels = _labels_in(tmp_path / "y")
+    assert labels and not {lab for lab in labels if "mitotic" in lab or "DNA area" in lab}
+
+
+def test_an_absent_exclusion_of_no_near_value_says_nothing(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """An exclusion list run over several studies: a value this study lacks, spelt like none
+    of its values, is no slip and gets no line; nor is a gene one letter from another gene
+    there (`PLK4` beside the study's `PLK1`: as near as a typo, and as likely another gene)."""
+    code, stdout, lines = dry_run(
+        emulator, tmp_path / "n", "Gene Symbol!=NOSUCHGENEXYZ", "Gene Symbol!=PLK4"
+    )
+    assert code == 0 and lines == []
+    assert "selected 80 of 80 walked images" in stdout
+
+
+def test_a_context_value_with_a_semicolon_is_not_read_as_joined_values() -> None:
+    """`field=0;1` names no field, but a context cell is one number, never values joined as
+    a label: the warning lists the fields there, as for any field out of range."""
+    where = parse_where(["field=0;1"])
+    keys, values = KeyCensus(c.key for c in where), ValueCensus(where)
+    for n, field in enumerate(("0", "1")):
+        ref = ImageRef(n, labels=(("field", field),))
+        keys.see(ref)
+        values.see(ref.labels)
+    (line,) = values.lines(keys, ("image", "images"), matched=0)
+    assert line.endswith("so this term matches no image; the values of 'field' there: 0, 1")
+
+
+def test_a_list_in_a_contains_or_an_exclusion_term_gets_the_repeated_terms(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """`Phenotype~mitotic,DNA` (a list, as other tools write one) matched nothing and was
+    told "did you mean 'Phenotype~mitotic dela'", a value cut short; `Gene Symbol!=ECT2,PLK1`
+    excluded nothing. Each warning spells the repeated terms, which do what was meant."""
+    code, stdout, lines = dry_run(emulator, tmp_path / "a", "Phenotype~mitotic,DNA")
+    assert code == 0 and "selected 0 of 80 walked images" in stdout
+    assert lines == [
+        "WARNING harvester.problems: --where 'Phenotype~mitotic,DNA' matches none of the 80"
+        " walked images, so no image is selected; for any of several texts repeat the term:"
+        " --where 'Phenotype~mitotic' --where 'Phenotype~DNA'"
+    ]
+    _code, stdout, lines = dry_run(emulator, tmp_path / "b", "Phenotype~mitotic", "Phenotype~DNA")
+    assert lines == [] and "selected 26 of 80 walked images" in stdout
+    code, stdout, lines = dry_run(emulator, tmp_path / "c", "Gene Symbol!=ECT2,PLK1")
+    assert code == 0 and "selected 80 of 80 walked images" in stdout
+    assert lines == [
+        "WARNING harvester.problems: --where 'Gene Symbol!=ECT2,PLK1': no value of key 'Gene"
+        " Symbol' on the 80 walked images is 'ECT2,PLK1', so this term excludes no image; to"
+        " exclude several values repeat the term: --where 'Gene Symbol!=ECT2' --where 'Gene"
+        " Symbol!=PLK1'"
+    ]
+    _code, stdout, lines = dry_run(
+        emulator, tmp_path / "d", "Gene Symbol!=ECT2", "Gene Symbol!=PLK1"
+    )
+    assert lines == [] and "selected 80 of 80 walked images" not in stdout

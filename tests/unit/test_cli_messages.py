@@ -869,6 +869,25 @@ def test_a_config_file_that_is_not_toml_gets_a_hint_for_its_slip(
                 "hint: write concurrency = 4 without quotes",
             ],
         ),
+        # Training-set keys as a user writes them (an ML-engineer walkthrough): `sample =
+        # "3"` was told "'3' must be an integer of at least 1", and a split written as the
+        # TOML table of its pairs got no hint.
+        (
+            'sample = "3"\n',
+            (),
+            [
+                "error: FILE: sample: expected an integer, got the text '3'",
+                "hint: write sample = 3 without quotes",
+            ],
+        ),
+        (
+            "split = {train = 0.8, test = 0.2}\n",
+            (),
+            [
+                "error: FILE: split: expected a string, got a table",
+                'hint: write split = "train=0.8,test=0.2"',
+            ],
+        ),
         (
             "",
             ("--rate", "-1"),
