@@ -57,6 +57,11 @@ STAGING_DIR = "staging"
 #: it (:func:`harvester.ometiff.write_ome_tiff`). A process killed meanwhile leaves both.
 ASSEMBLY_NAME = "assembly.ome.tif.tmp"
 ASSEMBLY_LEVELS = ASSEMBLY_NAME + ".levels"
+#: The imgData a stack's planes were planned from, kept in its image's staging folder
+#: (:func:`harvester.stack.prepare_staging`): a run that resumes the stack (a task
+#: resubmitted after a kill or a time limit) and does not store imgData reads it instead of
+#: asking the server again; imgData is the one image request IDR's proxy never caches.
+STAGED_IMGDATA = "imgdata.json"
 INDEX_NAME = "index.csv"
 TEMP_INFIX = ".tmp-"
 
@@ -124,6 +129,11 @@ def staging_dir(out_dir: Path, image_id: int) -> Path:
     """Per-image staging folder for stack planes (removed by its user when the stack is done)."""
     _check_id(image_id)
     return out_dir / STAGING_DIR / str(image_id)
+
+
+def staged_imgdata_path(out_dir: Path, image_id: int) -> Path:
+    """Where an unfinished stack keeps the imgData it was planned from (:data:`STAGED_IMGDATA`)."""
+    return staging_dir(out_dir, image_id) / STAGED_IMGDATA
 
 
 def finished_staging(out_dir: Path, stack_done: Callable[[int], bool]) -> list[Path]:
