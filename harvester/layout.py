@@ -157,10 +157,11 @@ def finished_staging(out_dir: Path, stack_done: Callable[[int], bool]) -> list[P
 
 
 def staged_planes(
-    out_dir: Path, stack_done: Callable[[int], bool] | None = None
+    out_dir: Path, left_out: Callable[[int], bool] | None = None
 ) -> tuple[int, int, int, int]:
     """``(stacks, planes, bytes, assembly bytes)`` in ``DIR/staging`` for stacks not finished
-    yet (``stack_done``: leaves out the staging a killed run left of a stored stack).
+    yet (``left_out``: the images whose staging is not counted, such as the staging a
+    killed run left of a stored stack, or, for a shard's summary, another shard's).
 
     A plane is one (t, z, c) of an image, however many region files it was fetched as
     (``t00000-z00000-c000-r0003.png``: its stem up to ``-r``); the bytes are every staged
@@ -174,7 +175,7 @@ def staged_planes(
         folders = [
             e
             for e in os.scandir(out_dir / STAGING_DIR)
-            if e.name.isdigit() and not (stack_done is not None and stack_done(int(e.name)))
+            if e.name.isdigit() and not (left_out is not None and left_out(int(e.name)))
         ]
     except OSError:  # none (the usual case), or unreadable: nothing to tell
         return 0, 0, 0, 0
