@@ -605,16 +605,23 @@ class Fetcher:
         return meta if isinstance(meta, dict) else None
 
     async def _imgdata(self, image_id: int, *, store: bool) -> dict[str, Any]:
-        """imgData as a dict: read from disk when stored, else fetched (stored if selected)."""
+        """imgData as a dict: read from disk when stored (or kept by the image's unfinished
+        stack), else fetched (stored if selected)."""
         record = self.store.state.done.get((Artifact.IMGDATA.value, image_id))
-        if record is not None and not store:
-            try:
-                data = await anyio.Path(self.settings.out_dir / record["path"]).read_bytes()
-                stored = json.loads(data)
+        if not store:
+            stored_path = record.get("path") if record is not None else None
+            kept = [self.settings.out_dir / stored_path] if isinstance(stored_path, str) else []
+            kept.append(layout.staged_imgdata_path(self.settings.out_dir, image_id))
+            for kept_path in kept:
+                try:
+                    stored = json.loads(await anyio.Path(kept_path).read_bytes())
+                except FileNotFoundError:
+                    continue
+                except (OSError, ValueError):
+                    logger.debug("imgData in %s unreadable; fetching it again", kept_path)
+                    continue
                 if isinstance(stored, dict) and "size" in stored:
                     return stored
-            except (OSError, ValueError, KeyError):
-                logger.debug("stored imgData of %s unreadable; fetching it again", image_id)
         path = urls.imgdata(image_id)
         try:
             fetched = await self._answer(path, Expect.JSON, check_imgdata)

@@ -57,6 +57,11 @@ STAGING_DIR = "staging"
 #: it (:func:`harvester.ometiff.write_ome_tiff`). A process killed meanwhile leaves both.
 ASSEMBLY_NAME = "assembly.ome.tif.tmp"
 ASSEMBLY_LEVELS = ASSEMBLY_NAME + ".levels"
+#: The imgData a stack's planes were planned from, kept in its image's staging folder
+#: (:func:`harvester.stack.prepare_staging`): a run that resumes the stack (a task
+#: resubmitted after a kill or a time limit) and does not store imgData reads it instead of
+#: asking the server again; imgData is the one image request IDR's proxy never caches.
+STAGED_IMGDATA = "imgdata.json"
 INDEX_NAME = "index.csv"
 TEMP_INFIX = ".tmp-"
 
@@ -126,6 +131,11 @@ def staging_dir(out_dir: Path, image_id: int) -> Path:
     return out_dir / STAGING_DIR / str(image_id)
 
 
+def staged_imgdata_path(out_dir: Path, image_id: int) -> Path:
+    """Where an unfinished stack keeps the imgData it was planned from (:data:`STAGED_IMGDATA`)."""
+    return staging_dir(out_dir, image_id) / STAGED_IMGDATA
+
+
 def finished_staging(out_dir: Path, stack_done: Callable[[int], bool]) -> list[Path]:
     """Staging folders of images whose stack is already recorded as done.
 
@@ -147,10 +157,11 @@ def finished_staging(out_dir: Path, stack_done: Callable[[int], bool]) -> list[P
 
 
 def staged_planes(
-    out_dir: Path, stack_done: Callable[[int], bool] | None = None
+    out_dir: Path, left_out: Callable[[int], bool] | None = None
 ) -> tuple[int, int, int, int]:
     """``(stacks, planes, bytes, assembly bytes)`` in ``DIR/staging`` for stacks not finished
-    yet (``stack_done``: leaves out the staging a killed run left of a stored stack).
+    yet (``left_out``: the images whose staging is not counted, such as the staging a
+    killed run left of a stored stack, or, for a shard's summary, another shard's).
 
     A plane is one (t, z, c) of an image, however many region files it was fetched as
     (``t00000-z00000-c000-r0003.png``: its stem up to ``-r``); the bytes are every staged
@@ -164,7 +175,7 @@ def staged_planes(
         folders = [
             e
             for e in os.scandir(out_dir / STAGING_DIR)
-            if e.name.isdigit() and not (stack_done is not None and stack_done(int(e.name)))
+            if e.name.isdigit() and not (left_out is not None and left_out(int(e.name)))
         ]
     except OSError:  # none (the usual case), or unreadable: nothing to tell
         return 0, 0, 0, 0

@@ -371,7 +371,8 @@ class RunSummary:
     #: their last try ("through all retries" is untrue of a run that retries nothing).
     max_retries: int | None = None
     #: ``(stacks, planes, bytes, assembly bytes)`` left in ``DIR/staging`` by an interrupted
-    #: or failed run (:func:`harvester.layout.staged_planes`): kept for the rerun, said in the
+    #: or failed run, of a shard's own images for a shard's run
+    #: (:func:`harvester.layout.staged_planes`): kept for the rerun, said in the
     #: summary (the run's "0 B stored" hid them). None: not looked at (a run that finished).
     staged: tuple[int, int, int, int] | None = None
     selection: str = ""
@@ -1327,7 +1328,12 @@ class Harvest:
                 spooled.unlink(missing_ok=True)
         summary = self.summary
         if not cfg.dry_run and (summary.interrupted or not summary.ok):
-            summary.staged = layout.staged_planes(self.out)
+            # A shard's own stacks: its resubmission resumes those, not the other tasks'
+            # (all of DIR/staging made every task of an array say the array's count).
+            mine = self._shard_images()
+            summary.staged = layout.staged_planes(
+                self.out, None if mine is None else lambda image_id: not mine(image_id)
+            )
         return summary
 
     def _watches_signals(self) -> bool:

@@ -178,8 +178,9 @@ class WorkLeft:
     walks: tuple[str, ...] = ()
     #: (not copied: status's set of a big folder's pending images can hold millions)
     ids: AbstractSet[int] = frozenset()
-    #: The shards ``(K, N)`` holding a plan's image that no run has journaled yet, for each
-    #: N of DIR's splits and job array (such an image is in no journal, so not in ``ids``).
+    #: The shards ``(K, N)`` holding a plan's image that no run has journaled yet, or has
+    #: journaled with some of the plan's kinds still to fetch, for each N of DIR's splits and
+    #: job array (the journals' pass behind ``ids`` does not count a plan's kinds).
     unreached: AbstractSet[tuple[int, int]] = frozenset()
     #: Whether ``ids`` and ``unreached`` hold all the work of a plan's split (status counted
     #: the plan; verify's ids are the bad files it names alone); else its resume names every

@@ -212,8 +212,14 @@ def _record(
     }
 
 
-def prepare_staging(staging: Path, record: Mapping[str, Any]) -> dict[str, Path]:
+def prepare_staging(
+    staging: Path, record: Mapping[str, Any], imgdata: Mapping[str, Any] | None = None
+) -> dict[str, Path]:
     """Create or reuse the staging folder; return the complete staged files by stem.
+
+    ``imgdata``, the answer the record was planned from, is kept beside it
+    (:data:`harvester.layout.STAGED_IMGDATA`) for a resume of the stack to read instead of
+    asking the server again.
 
     A half-written stack a killed process left (:func:`harvester.layout.assembly_leftovers`:
     its temp file, its levels' folder, as big as the stack) is removed: it is never resumed,
@@ -239,6 +245,9 @@ def prepare_staging(staging: Path, record: Mapping[str, Any]) -> dict[str, Path]
             staging.mkdir(parents=True, exist_ok=True)
         if previous != record:
             write_atomic(record_path, json.dumps(record, indent=1).encode())
+        imgdata_path = staging / layout.STAGED_IMGDATA
+        if imgdata is not None and not imgdata_path.exists():
+            write_atomic(imgdata_path, json.dumps(imgdata).encode())
     except OSError as exc:
         raise StorageError(f"cannot create staging folder {staging}: {exc}") from exc
     return staged_files(staging)
@@ -585,7 +594,7 @@ async def harvest_stack(
     )
     staging = layout.staging_dir(out_dir, ref.image_id)
     record = _record(geometry, window, limits, requests)
-    files = await anyio.to_thread.run_sync(prepare_staging, staging, record)
+    files = await anyio.to_thread.run_sync(prepare_staging, staging, record, imgdata)
     missing = [r for r in requests if r.stem not in files]
     logger.info(
         "stack %d: %d planes, %d requests, %d staged, %d to fetch",

@@ -2226,9 +2226,11 @@ def _count_plan(
     kinds for the images the journals hold, :meth:`_Wanted.kinds` besides, and every kind
     asked of the images no run has journaled); the failed (kind, id) pairs harvesting
     the plan asks for again; and for each N of ``split_ns`` the shards ``(K, N)`` holding
-    an image no run has journaled (a task that never ran or was killed early: its resume
-    names it, see :class:`WorkLeft`). With ``array_tasks`` (the N of DIR's job array), the
-    plan's share of each task (:attr:`PlanStatus.tasks`). The images of ``gone``
+    an image no run has journaled, or one journaled with some of the plan's kinds still to
+    fetch (a task that never ran, or was killed or cancelled mid-image: its resume names
+    it, see :class:`WorkLeft`; the journals' pass does not count a plan's kinds as work).
+    With ``array_tasks`` (the N of DIR's job array), the plan's share of each task
+    (:attr:`PlanStatus.tasks`). The images of ``gone``
     (:mod:`harvester.gone`) are asked for by no task: neither failed nor pending."""
     planned: list[str] = [a.value for a in Artifact if a.value in plan_kinds]
     plan = PlanStatus(images=info.images, artifacts=planned)
@@ -2244,13 +2246,8 @@ def _count_plan(
         reached = ref is not None
         if reached:
             wanted.in_harvested_plan(image_id)
-        elif open_ns:
-            for n in list(open_ns):
-                unreached[n].add(shard_of(image_id, n))
-                if len(unreached[n]) == n:
-                    open_ns.discard(n)
         plan.reached += reached
-        finished = failures = 0
+        finished = failures = pending = 0
         for kind in planned:
             key = (kind, image_id)
             if key in done:
@@ -2261,7 +2258,15 @@ def _count_plan(
                 failures += 1
                 failed_wanted.add(key)
             else:
-                plan.pending += 1
+                pending += 1
+        plan.pending += pending
+        if open_ns and (not reached or pending):
+            # Work no journal names as such: not reached, or reached and cut short
+            # mid-image (a task killed or cancelled as it fetched a stack's planes).
+            for n in list(open_ns):
+                unreached[n].add(shard_of(image_id, n))
+                if len(unreached[n]) == n:
+                    open_ns.discard(n)
         plan.done += finished
         plan.failed += failures
         # (a gone image is no work left: no task asks for it again; settled, not missing)
@@ -2285,7 +2290,7 @@ def _count_plan(
                 extra[kind] = extra.get(kind, 0) + 1
     plan.tasks = tasks
     left = {(k, n) for n, ks in unreached.items() for k in ks}
-    left |= {(t.task, len(tasks)) for t in tasks if t.reached < t.images}
+    left |= {(t.task, len(tasks)) for t in tasks if t.reached < t.images or t.partial}
     return plan, extra, failed_wanted, left
 
 

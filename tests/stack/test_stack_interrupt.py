@@ -85,7 +85,8 @@ async def test_cancel_during_assembly_stops_at_the_next_plane(
     assert len(decoded) == 3, f"assembly went on for {len(decoded)} of {PLANES} planes"
     assert store.done == []
     assert sorted(p.name for p in staging.iterdir() if not p.name.endswith(".png")) == [
-        "stack.json"
+        "imgdata.json",
+        "stack.json",
     ], "assembly temp file or pyramid scratch left behind"
     assert len(list(staging.glob("*.png"))) == PLANES
 
