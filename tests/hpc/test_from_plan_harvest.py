@@ -440,7 +440,7 @@ def test_a_plan_made_with_credentials_refuses_a_run_without_them(
     plain = tmp_path / "plain"
     url = f"{emulator.base_url}/?bsession=SESS-s3cr3t"
     run(harvester_cmd("plan", "--base-url", url, "--project", "51", "--out", str(plain), "-q",
-                      "--rate", "none"))
+                      "--rate", "none"))  # fmt: skip
     for folder in (out, plain):
         leaked = [p for p in folder.rglob("*") if p.is_file() and b"s3cr3t" in p.read_bytes()]
         assert leaked == []
