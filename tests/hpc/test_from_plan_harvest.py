@@ -37,7 +37,7 @@ def make_plan(
 ) -> int:
     return main(
         ["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(out),
-         "--artifacts", artifacts, "--quiet", *extra]
+         "--artifacts", artifacts, "--quiet", *extra, "--rate", "none"]
     )  # fmt: skip
 
 
@@ -75,7 +75,7 @@ def test_the_next_hint_of_plan_runs_as_written(
     out = tmp_path / "study"
     capsys.readouterr()
     assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(out),
-                 "--artifacts", "thumbnail"]) == 0  # fmt: skip
+                 "--artifacts", "thumbnail", "--rate", "none"]) == 0  # fmt: skip
     said = capsys.readouterr().out
     line = next(text for text in said.splitlines() if "harvester harvest" in text)
     command = line.split("or:", 1)[1].strip()
@@ -159,7 +159,8 @@ def test_a_plan_of_a_relative_ids_file_runs_from_any_folder(
     (made / "ids.txt").write_text("".join(f"{i}\n" for i in PROJECT_IMAGES[:3]))
     monkeypatch.chdir(made)
     assert main(["plan", "--base-url", emulator.base_url, "--ids-from", "ids.txt", "--out",
-                 "../study", "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+                 "../study", "--artifacts", "thumbnail", "--quiet",
+                 "--rate", "none"]) == 0  # fmt: skip
     out = tmp_path / "study"
     saved = json.loads((out / "plan" / "plan.json").read_text())
     assert saved["ids_from"] == str(made / "ids.txt")
@@ -373,7 +374,8 @@ def test_a_selection_given_with_a_plan_is_said_to_select_again_within_it(
     not harvested (`harvester slurm` said it; a harvest run by hand said nothing)."""
     plan = tmp_path / "plan"
     assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(plan),
-                 "--artifacts", "thumbnail", "--sample", "6", "--quiet"]) == 0  # fmt: skip
+                 "--artifacts", "thumbnail", "--sample", "6", "--quiet",
+                 "--rate", "none"]) == 0  # fmt: skip
     capsys.readouterr()
     out = tmp_path / "run"
     base = ["harvest", "--from-plan", str(plan), "--out", str(out), "--quiet", "--rate", "none"]
@@ -437,7 +439,8 @@ def test_a_plan_made_with_credentials_refuses_a_run_without_them(
     # Nor in any file of DIR (the planner's journal recorded its command line as given).
     plain = tmp_path / "plain"
     url = f"{emulator.base_url}/?bsession=SESS-s3cr3t"
-    run(harvester_cmd("plan", "--base-url", url, "--project", "51", "--out", str(plain), "-q"))
+    run(harvester_cmd("plan", "--base-url", url, "--project", "51", "--out", str(plain), "-q",
+                      "--rate", "none"))  # fmt: skip
     for folder in (out, plain):
         leaked = [p for p in folder.rglob("*") if p.is_file() and b"s3cr3t" in p.read_bytes()]
         assert leaked == []

@@ -123,7 +123,8 @@ def test_index_short_of_a_plan_harvested_by_hand_names_no_array(
     harvester index again after the resubmitted array" (there is no array)."""
     out = tmp_path / "study"
     assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
-                 str(out), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+                 str(out), "--artifacts", "thumbnail", "--quiet",
+                 "--rate", "none"]) == 0  # fmt: skip
     assert main(["harvest", "--from-plan", str(out), "--out", str(out), "--shard", "0/2",
                  "--rate", "none", "--quiet"]) == 0  # fmt: skip
     assert not (out / "harvest.sbatch").exists()
@@ -212,7 +213,8 @@ def test_slurm_says_a_selection_with_a_plan_selects_again_within_it(
     """slurm says when a selection given with a plan selects again within the plan's images."""
     plan = tmp_path / "plan"
     assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(plan),
-                 "--artifacts", "thumbnail", "--sample", "6", "--quiet"]) == 0  # fmt: skip
+                 "--artifacts", "thumbnail", "--sample", "6", "--quiet",
+                 "--rate", "none"]) == 0  # fmt: skip
     capsys.readouterr()
     base = ["slurm", "--from-plan", str(plan), "--out", str(tmp_path / "run"), "--tasks", "2"]
     assert main([*base, "--sample", "3"]) == 0
@@ -363,7 +365,7 @@ def _planned_array(emulator: EmulatorThread, tmp_path: Path, *target: str) -> Pa
     in tmp_path/run (the plan elsewhere: the script's --from-plan names it); returns run."""
     plan, out = tmp_path / "plan", tmp_path / "run"
     assert main(["plan", "--base-url", emulator.base_url, *target, "--out", str(plan),
-                 "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+                 "--artifacts", "thumbnail", "--quiet", "--rate", "none"]) == 0  # fmt: skip
     assert main(["slurm", "--from-plan", str(plan), "--out", str(out), "--tasks", "2",
                  "--rate", "none"]) == 0  # fmt: skip
     return out

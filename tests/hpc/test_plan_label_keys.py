@@ -24,7 +24,8 @@ def test_plan_next_commands_carry_the_label_keys(
     """plan's next commands carry --label-key; its harvest command, run as printed, labels rows."""
     out = tmp_path / "my plan"
     assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(out),
-                 "--artifacts", "thumbnail", "--label-key", "Gene Symbol"]) == 0  # fmt: skip
+                 "--artifacts", "thumbnail", "--label-key", "Gene Symbol",
+                 "--rate", "none"]) == 0  # fmt: skip
     lines = capsys.readouterr().out.splitlines()
     slurm = shlex.split(next(x for x in lines if x.startswith("next: ")))
     assert slurm[slurm.index("--label-key") + 1] == "Gene Symbol"

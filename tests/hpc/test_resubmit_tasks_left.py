@@ -70,7 +70,7 @@ def _queue_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _prepare(base_url: str, out: Path, *more: str) -> None:
     assert main(["plan", "--base-url", base_url, "--project", "51", "--out", str(out),
-                 "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+                 "--artifacts", "thumbnail", "--quiet", "--rate", "none"]) == 0  # fmt: skip
     assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "4",
                  "--rate", "none", *more]) == 0  # fmt: skip
 
@@ -544,7 +544,7 @@ def test_a_planned_arrays_hint_flags_go_to_slurm_with_its_plan_and_task_count(
     emu: EmulatorThread = make_emulator(preset="demo", migration_2026=True)
     out = tmp_path / "study"
     assert main(["plan", "--base-url", emu.base_url, "--project", "51", "--out", str(out),
-                 "--artifacts", "thumbnail,render", "--quiet"]) == 0  # fmt: skip
+                 "--artifacts", "thumbnail,render", "--quiet", "--rate", "none"]) == 0  # fmt: skip
     assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2",
                  "--rate", "none"]) == 0  # fmt: skip
     for task in (0, 1):

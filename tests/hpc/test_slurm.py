@@ -127,6 +127,8 @@ def test_slurm_array_equals_single_process_harvest(
             str(out),
             "--artifacts",
             ARTIFACTS,
+            "--rate",
+            "none",
             "--quiet",
         )
     )
@@ -146,7 +148,7 @@ def test_slurm_array_equals_single_process_harvest(
             "--max-parallel",
             str(TASKS),
             "--rate",
-            "40",
+            "400",
             "--submit",
         )
     )
@@ -159,7 +161,7 @@ def test_slurm_array_equals_single_process_harvest(
     assert f"squeue -j {array_id}" in submitted.stdout
     script = (out / "harvest.sbatch").read_text()
     assert f"#SBATCH --array=0-{TASKS - 1}%{TASKS}" in script
-    assert "--rate 10 " in script  # 40/s in total over 4 tasks running at once
+    assert "--rate 100 " in script  # 400/s in total over 4 tasks running at once
 
     _wait_gone([array_id, index_id])
     states = _squeue("-t", "all", "-j", array_id, "-o", "%K %T").stdout.split("\n")

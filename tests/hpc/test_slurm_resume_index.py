@@ -42,7 +42,8 @@ def test_short_array_then_resume_line_rebuilds_a_full_index(
     require_slurm_cluster()
     out = tmp_path / "study"
     run(harvester_cmd("plan", "--base-url", emulator_process.base_url, "--project", "51",
-                      "--out", str(out), "--artifacts", "thumbnail", "--quiet"))  # fmt: skip
+                      "--out", str(out), "--artifacts", "thumbnail", "--quiet",
+                      "--rate", "none"))  # fmt: skip
     run(harvester_cmd("slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2",
                       "--rate", "none", "--job-name", JOB_NAME))  # fmt: skip
 

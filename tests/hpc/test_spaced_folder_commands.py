@@ -38,7 +38,8 @@ def test_shard_and_index_commands_quote_a_folder_with_a_space(
     """Shard, index and hint commands quote a folder with a space so they run as printed."""
     out = tmp_path / "Lab Group" / "study"
     assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
-                 str(out), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+                 str(out), "--artifacts", "thumbnail", "--quiet",
+                 "--rate", "none"]) == 0  # fmt: skip
     capsys.readouterr()
 
     # A shard's summary names the index command to run once every shard has ended.

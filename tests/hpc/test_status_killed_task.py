@@ -44,7 +44,7 @@ WAIT_S = 60
 def _prepare(base_url: str, out: Path, *flags: str) -> None:
     """A plan of screen 2302 in ``out`` and its array of 4 tasks (``flags``: the tasks')."""
     assert main(["plan", "--base-url", base_url, "--screen", "2302", "--out", str(out),
-                 "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+                 "--artifacts", "thumbnail", "--quiet", "--rate", "none"]) == 0  # fmt: skip
     # --quiet: a task that ends well says nothing either, so its log is its start line too.
     assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "4",
                  "--max-parallel", "4", "--rate", "none", "--quiet", *flags]) == 0  # fmt: skip
@@ -349,7 +349,8 @@ def test_on_a_cluster_a_task_killed_mid_run_is_named_despite_slurms_line(
     require_slurm_cluster()
     out = tmp_path / "study"
     assert main(["plan", "--base-url", emulator_process.base_url, "--screen", "2302",
-                 "--out", str(out), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+                 "--out", str(out), "--artifacts", "thumbnail", "--quiet",
+                 "--rate", "none"]) == 0  # fmt: skip
     assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2",
                  "--rate", "4", "--job-name", "hv-killed"]) == 0  # fmt: skip
     array = _sbatch("--array=0", str(out / "harvest.sbatch"), cwd=out)
@@ -800,7 +801,7 @@ def test_a_task_stopped_mid_image_counts_its_partly_harvested_images(
     )
     out = tmp_path / "study"
     assert main(["plan", "--base-url", emu.base_url, "--screen", "2302", "--out", str(out),
-                 "--artifacts", "thumbnail,imgdata", "--quiet"]) == 0  # fmt: skip
+                 "--artifacts", "thumbnail,imgdata", "--quiet", "--rate", "none"]) == 0  # fmt: skip
     assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "4",
                  "--max-parallel", "4", "--rate", "none", "--quiet"]) == 0  # fmt: skip
     _kill_task_mid_run(out / "harvest.sbatch", TASK, signal.SIGTERM)

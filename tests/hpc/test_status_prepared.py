@@ -141,7 +141,8 @@ def test_status_counts_the_plan_the_job_array_names_before_and_after_a_task(
     counts the plan's images journaled ("N images known" read as contradicting the plan's 8)."""
     plan = tmp_path / "plan"
     assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
-                 str(plan), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+                 str(plan), "--artifacts", "thumbnail", "--quiet",
+                 "--rate", "none"]) == 0  # fmt: skip
     out = tmp_path / "run"
     assert main(["slurm", "--from-plan", str(plan), "--out", str(out), "--tasks", "2",
                  "--rate", "none"]) == 0  # fmt: skip
@@ -243,7 +244,8 @@ def test_status_of_a_plan_only_folder_says_what_comes_next(
     has started, with the two commands that start one."""
     out = tmp_path / "p"
     assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
-                 str(out), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+                 str(out), "--artifacts", "thumbnail", "--quiet",
+                 "--rate", "none"]) == 0  # fmt: skip
     text, data = status(out, capsys)
     assert (
         f"no harvest has started yet; next: harvester harvest --from-plan {out} --out {out}, "
@@ -433,7 +435,8 @@ def test_first_line_with_a_plan_and_other_targets_counts_both(
     image journaled and, apart, those of the plan, so neither reads as the plan's share."""
     out = tmp_path / "study"
     assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
-                 str(out), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+                 str(out), "--artifacts", "thumbnail", "--quiet",
+                 "--rate", "none"]) == 0  # fmt: skip
     assert main(["harvest", "--from-plan", str(out), "--out", str(out), "--shard", "0/2",
                  "--rate", "none", "--quiet"]) == 0  # fmt: skip
     planned = len(list((out / "images").rglob("*.thumbnail.jpg")))

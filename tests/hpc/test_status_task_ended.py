@@ -39,7 +39,7 @@ def _budget_array(base_url: str, out: Path, *more: str) -> None:
     """A plan of project 51 (8 images) and an array of 2 tasks of one request at a time,
     each with a 1K budget: a thumbnail is larger, so each task stops after its first."""
     assert main(["plan", "--base-url", base_url, "--project", "51", "--out", str(out),
-                 "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+                 "--artifacts", "thumbnail", "--quiet", "--rate", "none"]) == 0  # fmt: skip
     assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2", "--rate",
                  "none", "--concurrency", "2", "--max-bytes", "1K", *more]) == 0  # fmt: skip
 
@@ -224,7 +224,7 @@ def test_an_array_without_a_budget_keeps_the_index_note_as_it_was(
     """No --max-bytes: the note names no budget (a task of it cannot have stopped so)."""
     out = tmp_path / "study"
     assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(out),
-                 "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+                 "--artifacts", "thumbnail", "--quiet", "--rate", "none"]) == 0  # fmt: skip
     assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2",
                  "--rate", "none"]) == 0  # fmt: skip
     assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 0
@@ -241,7 +241,7 @@ def test_slurm_says_the_budget_is_each_tasks_and_what_the_array_may_store(
     file), and the per-task size for about the budget in all; one task: nothing to say."""
     out = tmp_path / "study"
     assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(out),
-                 "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+                 "--artifacts", "thumbnail", "--quiet", "--rate", "none"]) == 0  # fmt: skip
     said = (
         "--max-bytes 20G is each task's own, not split like --rate: 16 tasks may store about "
         "320G in all per submission (for about 20G in all: --max-bytes 1280M)"
@@ -317,7 +317,8 @@ def test_on_a_cluster_a_budgeted_array_says_its_tasks_stopped_by_the_budget(
     require_slurm_cluster()
     out = tmp_path / "study"
     run(harvester_cmd("plan", "--base-url", emulator_process.base_url, "--project", "51",
-                      "--out", str(out), "--artifacts", "thumbnail", "--quiet"))  # fmt: skip
+                      "--out", str(out), "--artifacts", "thumbnail", "--quiet",
+                      "--rate", "none"))  # fmt: skip
     submitted = run(harvester_cmd(
         "slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2", "--rate", "none",
         "--concurrency", "2", "--max-bytes", "1K", "--job-name", "hv-budget", "--submit",
@@ -344,7 +345,7 @@ def test_status_lists_the_newest_writers_of_a_large_array(
     writers, saying how many there are and where all are (--json keeps every one)."""
     out = tmp_path / "study"
     assert main(["plan", "--base-url", emulator.base_url, "--screen", "2302", "--out", str(out),
-                 "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+                 "--artifacts", "thumbnail", "--quiet", "--rate", "none"]) == 0  # fmt: skip
     for k in range(24):
         assert main(["harvest", "--out", str(out), "--from-plan", str(out), "--shard",
                      f"{k}/24", "--rate", "none", "--quiet"]) in (0, 1)  # fmt: skip
@@ -372,7 +373,7 @@ def test_a_task_the_server_outage_stopped_says_so(
     emu: EmulatorThread = make_emulator(preset="demo")
     out = tmp_path / "study"
     assert main(["plan", "--base-url", emu.base_url, "--project", "51", "--out", str(out),
-                 "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+                 "--artifacts", "thumbnail", "--quiet", "--rate", "none"]) == 0  # fmt: skip
     assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2", "--rate",
                  "none", "--max-retries", "1", "--outage-wait", "1s"]) == 0  # fmt: skip
     port = int(emu.base_url.rsplit(":", 1)[1])

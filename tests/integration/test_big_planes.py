@@ -34,9 +34,11 @@ GREY = 7
 
 @cache
 def grey_png(side: int) -> bytes:
-    """A ``side`` x ``side`` PNG of one grey level."""
+    """A ``side`` x ``side`` PNG of one grey level. zlib's fastest level: at 13,500 px a side
+    it takes half the CPU to encode here and to decode in the harvester (0.8 MB, not 0.2 MB,
+    over loopback), the same pixels."""
     out = io.BytesIO()
-    Image.new("L", (side, side), GREY).save(out, "PNG")
+    Image.new("L", (side, side), GREY).save(out, "PNG", compress_level=1)
     return out.getvalue()
 
 

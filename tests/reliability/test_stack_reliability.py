@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from once_per_run import once_per_run
 from reliability_helpers import (
     Harvested,
     assert_artifacts_recorded_once,
@@ -38,10 +39,15 @@ def stack_args(base_url: str, out: Path) -> list[str]:
     )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack_reference(tmp_path_factory: pytest.TempPathFactory) -> Harvested:
-    """The zstack project harvested with every artifact, stack included, without faults."""
-    out = tmp_path_factory.mktemp("stack-ref") / "harvest"
+    """The zstack project harvested with every artifact, stack included, without faults:
+    once per test run (the module's two tests may run in two xdist workers); read only."""
+    return once_per_run(tmp_path_factory, "stack_reference", _harvest_stack_reference)
+
+
+def _harvest_stack_reference(folder: Path) -> Harvested:
+    out = folder / "harvest"
     with EmulatorThread(preset="zstack") as emu:
         proc = cli(*stack_args(emu.base_url, out))
         assert proc.returncode == 0, proc.stderr
