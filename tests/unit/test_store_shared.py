@@ -251,3 +251,23 @@ def test_earlier_files_find_one_image_per_content() -> None:
     assert len(earlier) == 2
     assert earlier.image_of(a) == 5 and earlier.image_of(b) == 3
     assert earlier.image_of(hashlib.sha256(b"c").digest()) is None
+
+
+def test_earlier_files_from_done_records_take_their_kind_only() -> None:
+    """Built from the store's snapshot of done records: records of another kind, without a
+    SHA-256 or of another key shape give no entry; the smallest id of a content is kept."""
+
+    class Rec:
+        def __init__(self, sha256: object) -> None:
+            self.sha256 = sha256
+
+    a, b = hashlib.sha256(b"a").digest(), hashlib.sha256(b"b").digest()
+    done = {
+        ("paths", 9): Rec(a),
+        ("paths", 4): Rec(a),
+        ("thumbnail", 1): Rec(b),
+        ("paths", 6): Rec(None),
+        ("study", "screen-1"): Rec(b),
+    }
+    earlier = samefiles.EarlierFiles.from_done("paths", list(done), list(done.values()))
+    assert len(earlier) == 1 and earlier.image_of(a) == 4 and earlier.image_of(b) is None
