@@ -20,6 +20,7 @@ import pytest
 from harvest_helpers import harvest
 from paths_helpers import CountingApp, paths_file, served
 
+from harvester import urls
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
 from harvester.emulator import catalogue as c
@@ -331,6 +332,39 @@ def test_a_server_without_the_check_asks_each_image_and_checks_once(
     assert len(app.checked) == 1 and len(app.asked) == 8 == len(set(app.asked))
     # (served() is counted too: the images asked, copied first)
     assert all(paths_file(out, i).read_bytes() == served(emu.base_url, i) for i in list(app.asked))
+
+
+def test_a_check_that_fails_busy_leaves_the_next_checks_on_until_three_in_a_row(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checks of 2 images: the first answered 500 through its retries (none here) proves
+    nothing, its 2 images ask, and the next checks prove the rest (one failure turned the
+    checks off for the whole run). A check that always fails stops after 3 in a row."""
+    monkeypatch.setattr(urls, "FILESET_CHECK_BATCH", 2)
+    app = CountingApp("demo")
+    emu = make_emulator(app=app)
+    busy = text_response(500, "<h1>Server Error (500)</h1>")
+    app.check = lambda ids: busy if len(app.checked) == 1 else None
+    out = tmp_path / "out"
+    summary = harvest(
+        emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,), max_retries=0
+    )
+    assert summary.failed == 0
+    assert [len(ids) for ids in app.checked] == [2, 2, 2, 1]
+    assert sorted(app.asked) == sorted([app.asked[0], *app.checked[0]])
+    body = served(emu.base_url, app.asked[0])
+    assert all(p.read_bytes() == body for p in (out / "images").rglob("*.paths.json"))
+    assert len(list((out / "images").rglob("*.paths.json"))) == 8
+
+    app.checked.clear()
+    app.check = lambda ids: busy
+    app.asked.clear()
+    again = tmp_path / "again"
+    summary = harvest(
+        emu.base_url, again, plates=(PLATE,), artifacts=(Artifact.PATHS,), max_retries=0
+    )
+    assert summary.failed == 0
+    assert len(app.checked) == 3 and len(set(app.asked)) == 8 == len(app.asked)
 
 
 def test_a_plan_and_its_shards_check_a_plates_images_in_batches_too(
