@@ -15,8 +15,11 @@ images of the plate (never A) is checked. If every image of the batch is in F, F
 holding exactly as many images as the batch has, proves each of them is in F: they store
 F's answer without a request (:class:`harvester.fileset_answers.FilesetAnswers`). Any
 other page (two filesets, a count short, another page, an error) proves nothing: the
-images of that batch ask for themselves, as before. After a check that failed or read as
-no such page, none is asked again this run (a server without the view, a proxy in front).
+images of that batch ask for themselves, as before. After a check that was refused (a 4xx,
+a redirect) or read as no such page, none is asked again this run (a server without the
+view, a proxy in front); after one that failed through its retries (busy, a 500, broken
+off), the checks go on, until :data:`FAILED_IN_A_ROW` have failed so in a row: one busy
+minute of a long run turned them off for good, and every later image of a plate asked.
 
 Batches are the plate's images the walk queued whose ``paths`` are pending
 (:meth:`PlateFilesets.queued`), at most :data:`urls.FILESET_CHECK_BATCH` ids a request
@@ -35,9 +38,13 @@ import anyio
 
 from harvester import urls
 from harvester.client import Client, Expect
-from harvester.errors import FetchError
+from harvester.errors import FetchError, TransientError
 
 logger = logging.getLogger(__name__)
+
+#: Checks failed through their retries (busy, a 500, broken off) in a row that turn the
+#: checks off for the rest of the run (a view that always fails: a few checks wasted).
+FAILED_IN_A_ROW = 3
 
 #: The dialog's page: its outer ``div`` (omero-web's
 #: ``webclient/activities/fileset_check_dialog_content.html``).
@@ -87,9 +94,9 @@ def proves(page: list[SplitFileset] | None, fileset: int, batch: int) -> bool:
 class PlateFilesets:
     """The plates' filesets learnt this run, and the images proven in them."""
 
-    def __init__(self, client: Client, batch: int = urls.FILESET_CHECK_BATCH) -> None:
+    def __init__(self, client: Client, batch: int | None = None) -> None:
         self.client = client
-        self._batch = batch
+        self._batch = urls.FILESET_CHECK_BATCH if batch is None else batch
         #: plate -> its images queued with ``paths`` pending, not yet checked (an ordered set).
         self._queued: dict[int, dict[int, None]] = {}
         #: plate -> the fileset the answer of one of its images named.
@@ -105,6 +112,8 @@ class PlateFilesets:
         self._unproven: set[int] = set()
         #: No more checks this run (one failed, or its page did not read as the dialog's).
         self.off = False
+        #: Checks that failed through their retries since the last one answered.
+        self._failed_in_a_row = 0
         #: Checks asked, and images they proved (for the log).
         self.checks = 0
         self.proved = 0
@@ -198,19 +207,32 @@ class PlateFilesets:
             )
 
     async def _ask(self, batch: list[int]) -> list[SplitFileset] | None:
-        """The split filesets the server lists for ``batch``; None (and no more checks this
-        run) when it fails or answers another page."""
+        """The split filesets the server lists for ``batch``; None when it fails or answers
+        another page (then no more checks this run, unless it failed through its retries:
+        see :data:`FAILED_IN_A_ROW`)."""
         self.checks += 1
         try:
             fetched = await self.client.get(urls.fileset_check(batch), Expect.ANY)
+        except TransientError as exc:
+            self._failed_in_a_row += 1
+            if self._failed_in_a_row < FAILED_IN_A_ROW:  # (this batch's images ask)
+                logger.info("fileset check failed (%s): %d images ask their paths", exc, len(batch))
+                return None
+            logger.info("fileset check failed (%s): each image of a plate asks its paths", exc)
+            self._turn_off()
+            return None
         except FetchError as exc:
             logger.info("fileset check failed (%s): each image of a plate asks its paths", exc)
-            self.off = True
-            self._queued.clear()
+            self._turn_off()
             return None
+        self._failed_in_a_row = 0
         page = parse_split_filesets(fetched.body)
         if page is None:
             logger.info("fileset check answered another page: each image of a plate asks its paths")
-            self.off = True
-            self._queued.clear()
+            self._turn_off()
         return page
+
+    def _turn_off(self) -> None:
+        """No more checks this run: each image of a plate asks its own ``paths``."""
+        self.off = True
+        self._queued.clear()

@@ -1847,18 +1847,17 @@ class Store:
         if self._earlier is None:
             async with self._earlier_lock:
                 if self._earlier is None:
-                    # Taken here, in the event loop that changes the records; sorted apart.
-                    done = [
-                        (rec.sha256, object_key)
-                        for (rec_kind, object_key), rec in self.state.done.items()
-                        if rec_kind == kind and type(getattr(rec, "sha256", None)) is bytes
-                    ]
-                    # (none, as in a first run: no thread, no pause before this put is queued)
-                    self._earlier = (
-                        await anyio.to_thread.run_sync(samefiles.EarlierFiles, done)
-                        if done
-                        else samefiles.EarlierFiles(())
-                    )
+                    # Taken here, in the event loop that changes the records: two lists
+                    # of references, at C speed (a million records: milliseconds, 16 MB);
+                    # read and sorted in a thread (see EarlierFiles.from_done).
+                    done = self.state.done
+                    if done:
+                        keys, recs = list(done), list(done.values())
+                        self._earlier = await anyio.to_thread.run_sync(
+                            samefiles.EarlierFiles.from_done, kind, keys, recs
+                        )
+                    else:  # (a first run: no thread, no pause before this put is queued)
+                        self._earlier = samefiles.EarlierFiles(())
         other = self._earlier.image_of(sha256)
         if other is None or other == object_id:
             return None

@@ -20,6 +20,7 @@ import pytest
 from harvest_helpers import harvest
 from paths_helpers import CountingApp, paths_file, served
 
+from harvester import urls
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
 from harvester.emulator import catalogue as c
@@ -284,6 +285,37 @@ def test_a_plate_of_two_filesets_never_gives_one_images_list_to_another(
     filesets = fileset_column(out)
     assert {filesets[i] for i in images if not i % 2} == {"5"}
     assert {filesets[i] for i in images if i % 2} == {str(first_fileset)}
+    # (the checks were asked, and proved nothing: each image asked for itself)
+    assert app.checked and sorted(set(app.asked)) == images
+
+
+def test_an_image_of_a_fileset_of_its_own_is_never_proven_in_the_plates(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A plate whose last image is a fileset of its own: the check lists the plate's
+    fileset alone (a whole fileset is not split), one image short of those checked. That
+    proves nothing: every image checked asks, and the last gets its own list."""
+    app = CountingApp("demo")
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    cat = c.Catalogue("demo")
+    images = sorted(i for well in cat.wells(PLATE) for i in cat.well_image_ids(well))
+    first_fileset = cat.locate(images[0]).image.fileset_id  # type: ignore[union-attr]
+    alone = images[-1]
+    own = {"repo": ["x/own.tif"], "client": ["uod/idr/filesets/x/own.tif"], "fileset": {"id": 5}}
+    members = {first_fileset: set(images[:-1]), 5: {alone}}
+    app.answer = lambda i: json_response(own) if i == alone else None
+    app.check = lambda ids: two_filesets_page(ids, members)
+    app.asked.clear()
+    summary = harvest(emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,))
+    assert summary.failed == 0
+    assert len(app.checked) == 1 and alone in app.checked[0]
+    page = two_filesets_page(app.checked[0], members).body
+    assert page.count(b'class="split_fileset"') == 1  # (the plate's fileset alone)
+    assert sorted(set(app.asked)) == images
+    assert paths_file(out, alone).read_bytes() == served(emu.base_url, alone)
+    assert b"own.tif" not in paths_file(out, images[0]).read_bytes()
+    assert fileset_column(out)[alone] == "5"
 
 
 def test_a_server_without_the_check_asks_each_image_and_checks_once(
@@ -300,6 +332,39 @@ def test_a_server_without_the_check_asks_each_image_and_checks_once(
     assert len(app.checked) == 1 and len(app.asked) == 8 == len(set(app.asked))
     # (served() is counted too: the images asked, copied first)
     assert all(paths_file(out, i).read_bytes() == served(emu.base_url, i) for i in list(app.asked))
+
+
+def test_a_check_that_fails_busy_leaves_the_next_checks_on_until_three_in_a_row(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checks of 2 images: the first answered 500 through its retries (none here) proves
+    nothing, its 2 images ask, and the next checks prove the rest (one failure turned the
+    checks off for the whole run). A check that always fails stops after 3 in a row."""
+    monkeypatch.setattr(urls, "FILESET_CHECK_BATCH", 2)
+    app = CountingApp("demo")
+    emu = make_emulator(app=app)
+    busy = text_response(500, "<h1>Server Error (500)</h1>")
+    app.check = lambda ids: busy if len(app.checked) == 1 else None
+    out = tmp_path / "out"
+    summary = harvest(
+        emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,), max_retries=0
+    )
+    assert summary.failed == 0
+    assert [len(ids) for ids in app.checked] == [2, 2, 2, 1]
+    assert sorted(app.asked) == sorted([app.asked[0], *app.checked[0]])
+    body = served(emu.base_url, app.asked[0])
+    assert all(p.read_bytes() == body for p in (out / "images").rglob("*.paths.json"))
+    assert len(list((out / "images").rglob("*.paths.json"))) == 8
+
+    app.checked.clear()
+    app.check = lambda ids: busy
+    app.asked.clear()
+    again = tmp_path / "again"
+    summary = harvest(
+        emu.base_url, again, plates=(PLATE,), artifacts=(Artifact.PATHS,), max_retries=0
+    )
+    assert summary.failed == 0
+    assert len(app.checked) == 3 and len(set(app.asked)) == 8 == len(app.asked)
 
 
 def test_a_plan_and_its_shards_check_a_plates_images_in_batches_too(

@@ -243,6 +243,30 @@ async def test_a_resume_never_links_to_an_earlier_file_changed_since(tmp_path: P
     assert paths_of(tmp_path, 4).read_bytes() == ANSWER
 
 
+@pytest.mark.parametrize("refusal", [errno.EXDEV, errno.EPERM, errno.ENOTSUP])
+async def test_a_resume_where_links_fail_writes_each_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: int
+) -> None:
+    """A resume whose folder cannot link to the earlier run's file (another filesystem
+    mounted in DIR, one without hard links): every image's file is written with its own
+    bytes, none is a link, no temp is left, and the earlier file is untouched."""
+    await run_store(tmp_path, [(1, ANSWER)])
+    first = paths_of(tmp_path, 1).stat()
+
+    def refuse(src: object, dst: object, **kwargs: object) -> None:
+        raise OSError(refusal, os.strerror(refusal))
+
+    monkeypatch.setattr(samefiles.os, "link", refuse)
+    assert await run_store(tmp_path, [(2, ANSWER), (3, ANSWER)]) == (0, 0)
+    inodes = {paths_of(tmp_path, i).stat().st_ino for i in (1, 2, 3)}
+    assert len(inodes) == 3
+    assert all(paths_of(tmp_path, i).read_bytes() == ANSWER for i in (1, 2, 3))
+    assert paths_of(tmp_path, 1).stat().st_mtime_ns == first.st_mtime_ns
+    state = JournalState.load(tmp_path)
+    assert all(state.done[("paths", i)].get("linked") is None for i in (2, 3))
+    assert temp_files(tmp_path) == []
+
+
 def test_earlier_files_find_one_image_per_content() -> None:
     """One entry per distinct content (the images of a fileset share it), found by its
     SHA-256; unknown bytes find none."""
@@ -251,3 +275,23 @@ def test_earlier_files_find_one_image_per_content() -> None:
     assert len(earlier) == 2
     assert earlier.image_of(a) == 5 and earlier.image_of(b) == 3
     assert earlier.image_of(hashlib.sha256(b"c").digest()) is None
+
+
+def test_earlier_files_from_done_records_take_their_kind_only() -> None:
+    """Built from the store's snapshot of done records: records of another kind, without a
+    SHA-256 or of another key shape give no entry; the smallest id of a content is kept."""
+
+    class Rec:
+        def __init__(self, sha256: object) -> None:
+            self.sha256 = sha256
+
+    a, b = hashlib.sha256(b"a").digest(), hashlib.sha256(b"b").digest()
+    done = {
+        ("paths", 9): Rec(a),
+        ("paths", 4): Rec(a),
+        ("thumbnail", 1): Rec(b),
+        ("paths", 6): Rec(None),
+        ("study", "screen-1"): Rec(b),
+    }
+    earlier = samefiles.EarlierFiles.from_done("paths", list(done), list(done.values()))
+    assert len(earlier) == 1 and earlier.image_of(a) == 4 and earlier.image_of(b) is None
