@@ -16,7 +16,8 @@ Records (keys exactly these, compact JSON)::
     {"rec": "invalid", "kind", "id", "path", "reason", "t"}          (written by verify; by a
                         store's open for an interrupted run's lost files: store.lost_files)
     {"rec": "run",     "run", "writer", "shard", "started", "argv"[, "order"]}
-    {"rec": "walk",    "targets", "shard", "finished", "failures", "t", "run"[, "sample_of"]}
+    {"rec": "walk",    "targets", "shard", "finished", "failures", "t", "run"[, "sample_of"]
+                       [, "sample_draw", "sample_said"]}
 
 :class:`JournalState` folds every journal into "what is done / failed / known", ordering records
 by their timestamp ``t`` so that the order in which journals are read does not matter. A store
@@ -41,6 +42,12 @@ server answered), for ``status`` to say why; one stopped because the server refu
 credentials it sent (401), with ``"credentials_refused"``. A ``--sample`` run whose sample an
 earlier run drew first names that run (``"sample_of"``): its records replace that run's, the
 only trace of a draw stopped before any image was fetched (``pipeline._run_drew``).
+A finished walk that drew a sample keeps the digests of the sample's warnings
+(``"sample_said"``: a list, empty where there were none; ``select.sample_warning_digest``)
+and of its draw (``"sample_draw"``: the run's selection and server): the next run of the
+same draw, targets and shard says only lines not among them
+(``pipeline.Harvest._sample_said_before``). Records without them (0.1.21 and before) tell
+nothing: the warnings are said.
 ``targets`` is the run's targets as flags (:meth:`harvester.config.HarvestConfig.walk_targets`:
 an ``--ids-from`` file by its absolute path, ids read once by their run); the latest record per
 (targets, shard) is the one that counts, so a later walk of the same targets that finishes with
@@ -88,6 +95,9 @@ _CHUNK = 256 << 10
 Key = tuple[str, int]
 #: A walk's targets (as flags) and shard ("K/N", or None): see the "walk" records.
 WalkKey = tuple[str, str | None]
+#: A walk's targets and shard, and the draw its sample's warnings were said for (the
+#: ``sample_draw`` of a "walk" record: its run's selection and server, as a digest).
+SaidKey = tuple[str, str | None, str]
 #: How a walk failure that lost no image (``"study_only"``) is named after its listing, in
 #: the run's summary and in ``status``.
 STUDY_ONLY = " (study files only)"
@@ -677,6 +687,9 @@ class JournalState:
     ``labels_unasked``: the images whose latest image record says its labels were never asked
     (``"labels_asked": false``, written by ``--no-labels`` runs);
     ``walks[(targets, shard)]``: the latest "walk" record of those targets (and shard);
+    ``sample_walks[(targets, shard, draw)]``: the latest "walk" record of those that said
+    the sample's warnings of ``draw`` (``sample_draw``): one per selection and server, so
+    that another class's run between two of one class does not hide what was said;
     ``voided[(kind, id)]``: the done record a later "invalid" voided, for a state that
     :meth:`load` folded (empty in others): ``verify`` checks the file against it again, a
     file restored from a backup since being whole again.
@@ -689,6 +702,7 @@ class JournalState:
     runs: list[dict[str, Any]] = field(default_factory=list)
     labels_unasked: set[int] = field(default_factory=set)
     walks: dict[WalkKey, dict[str, Any]] = field(default_factory=dict)
+    sample_walks: dict[SaidKey, dict[str, Any]] = field(default_factory=dict)
     voided: dict[Key, DoneRecord] = field(default_factory=dict, repr=False, compare=False)
     #: The latest ``t`` of the image records folded (refs keep none): see :meth:`newest_t`.
     images_t: float = field(default=0.0, repr=False, compare=False)
@@ -907,6 +921,8 @@ class JournalState:
             self.runs.append(dict(rec))
         elif kind == "walk":
             self.walks[_walk_key(rec)] = dict(rec)
+            if (said := _said_key(rec)) is not None:
+                self.sample_walks[said] = dict(rec)
 
 
 class _Fold:
@@ -930,8 +946,11 @@ class _Fold:
         self.image_t: dict[int, Any] = {}
         self.unasked: set[int] = set()  # see JournalState.labels_unasked
         # Journal name of each kept record, by record type ("d", "i", "f", "v") and key.
-        self.source: dict[str, dict[Any, str]] = {"d": {}, "i": {}, "f": {}, "v": {}, "w": {}}
+        self.source: dict[str, dict[Any, str]] = {
+            "d": {}, "i": {}, "f": {}, "v": {}, "w": {}, "s": {}
+        }  # fmt: skip
         self.walks: dict[WalkKey, dict[str, Any]] = {}
+        self.sample_walks: dict[SaidKey, dict[str, Any]] = {}
         self.runs: dict[str, list[dict[str, Any]]] = {}  # journal name -> its run records
         self.kinds: dict[Any, Any] = {}
         self.labels: dict[Any, Any] = {}  # one tuple per distinct labels (ImageRef.from_json)
@@ -942,7 +961,7 @@ class _Fold:
         done, failed, invalid, images = self.done, self.failed, self.invalid, self.images
         image_t, kinds, labels, unasked = self.image_t, self.kinds, self.labels, self.unasked
         src_d, src_i, src_f, src_v, src_w = (self.source[k] for k in ("d", "i", "f", "v", "w"))
-        walks = self.walks
+        walks, sample_walks, src_s = self.walks, self.sample_walks, self.source["s"]
         runs = self.runs.setdefault(source, [])
         keep = self.keep
         for rec in records:
@@ -995,6 +1014,13 @@ class _Fold:
                     if prev is None or _newer(rec["t"], source, prev["t"], src_w, key_w):
                         walks[key_w] = rec
                         src_w[key_w] = source
+                    key_s = _said_key(rec)
+                    prev = sample_walks.get(key_s) if key_s is not None else None
+                    if key_s is not None and (
+                        prev is None or _newer(rec["t"], source, prev["t"], src_s, key_s)
+                    ):
+                        sample_walks[key_s] = rec
+                        src_s[key_s] = source
             except (KeyError, TypeError) as exc:
                 logger.warning("skipping malformed journal record %r (%s)", rec, exc)
 
@@ -1030,6 +1056,7 @@ class _Fold:
             runs=[dict(run) for name in sorted(self.runs) for run in self.runs[name]],
             labels_unasked=set(self.unasked),
             walks=dict(self.walks),
+            sample_walks=dict(self.sample_walks),
             voided=voided,
             images_t=_latest(self.image_t.values()),
         )
@@ -1121,6 +1148,9 @@ def _merge(live: JournalState, origin: _Origin, fold: _Fold) -> JournalState | N
     walks = dict(live.walks)
     if not _take_newer(walks, fold.walks):
         return None
+    sample_walks = dict(live.sample_walks)
+    if not _take_newer(sample_walks, fold.sample_walks):
+        return None
     unasked = set(live.labels_unasked)
     for image_id, ref in fold.images.items():
         cur_ref = images.get(image_id)
@@ -1142,6 +1172,7 @@ def _merge(live: JournalState, origin: _Origin, fold: _Fold) -> JournalState | N
         runs=[run for _, run in runs],
         labels_unasked=unasked,
         walks=walks,
+        sample_walks=sample_walks,
         images_t=max(live.images_t, _latest(fold.image_t.values())),
     )
 
@@ -1159,6 +1190,15 @@ def walk_lost_images(walk: Mapping[str, Any]) -> bool:
     return not walk.get("finished") or any(
         not f.get("study_only") for f in walk.get("failures") or ()
     )
+
+
+def _said_key(rec: Mapping[str, Any]) -> SaidKey | None:
+    """The (targets, shard, draw) of a "walk" record that kept its sample's warnings (None:
+    it kept none, as records before 0.1.22 and walks that drew no sample)."""
+    draw, said = rec.get("sample_draw"), rec.get("sample_said")
+    if not isinstance(draw, str) or not isinstance(said, list):
+        return None
+    return (*_walk_key(rec), draw)
 
 
 def _walk_key(rec: Mapping[str, Any]) -> WalkKey:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import json
 import logging
 import math
@@ -146,6 +147,7 @@ from harvester.select import (
     Selection,
     SelectStats,
     sample_per_token,
+    sample_warning_digest,
     selecting,
     unknown_label_keys,
     write_labelled_index,
@@ -1208,9 +1210,9 @@ class Harvest:
         self._said = said if said is not None else set()
         #: The run this one replays said its selection's notes (see _selection_told_before).
         self._told_before = False
-        #: An earlier run of these targets and this selection said its sample's warnings
-        #: (see _sample_told_before): the same command run again does not repeat them.
-        self._sample_told = False
+        #: The digests of the sample's warnings that the last run of these targets and
+        #: this selection said (see _sample_said_before): the same lines are not said again.
+        self._sample_told: frozenset[str] | None = None
         #: A task of a ``harvester slurm`` array: when its script was written (it records
         #: its split and pin only over older records: harvester.slurm.script_written).
         self._script_written = script_written
@@ -1390,7 +1392,9 @@ class Harvest:
         reads them (:meth:`Store.forget_run`): an hourly sync of a finished folder would
         otherwise leave two small files an hour. A run that stopped short (interrupted, a
         listing that failed) keeps them, as does the first walk of its targets and shard (a
-        shard that selected nothing: its walk record is all it leaves), and one whose config
+        shard that selected nothing: its walk record is all it leaves), one whose sample
+        warnings differ from those the last walk recorded (:meth:`_sample_record_changes`),
+        and one whose config
         a later command would take as the newest: other label keys (``harvester index``) or
         other artifact kinds (``harvester status``) than the newest earlier run's.
         """
@@ -1402,6 +1406,8 @@ class Harvest:
         before = self._walk_before
         if before is not None and not walk_listed_all(before):
             return  # this run's finished walk is what tells status the earlier one is mended
+        if self._sample_record_changes():
+            return  # its walk record tells the next run which sample warnings were said
         if before is None and self._walk_started is not None:
             # The first walk of these targets and shard: its record is what tells status
             # and index that the shard was walked. A shard whose share of a sample is empty
@@ -1697,10 +1703,11 @@ class Harvest:
         )
 
     def _selection_told_before(self) -> bool:
-        """Did the run this one replays say its selection's notes (``--sample N`` more than
-        there is, ``index.csv lists N more``) already? Only a replay whose targets' last walk
-        listed everything: a run stopped mid-walk, or whose walk failed a listing, fetched
-        no sample and said neither, and its resume is the first to walk it all. And only
+        """Did the run this one replays say its selection's index note (``index.csv lists N
+        more``) already? (Its sample's warnings: :meth:`_sample_said_before`.) Only a
+        replay whose targets' last walk listed everything: a run stopped mid-walk, or whose
+        walk failed a listing, fetched no sample and said neither, and its resume is the
+        first to walk it all. And only
         where the run it replays (or the one of that walk) saved this run's selection: a
         resume given another one now (``harvester harvest --out DIR --sample 10`` after
         ``--sample 500``) was silent about the rows of DIR it did not select, which the same
@@ -1716,38 +1723,63 @@ class Harvest:
         runs = [self.replay_of, *([walked_by] if isinstance(walked_by, str) else [])]
         return any(self._saved_same_selection(run) for run in dict.fromkeys(runs))
 
-    def _sample_told_before(self) -> bool:
-        """Did an earlier run say this run's sample warnings (``--sample 500`` more than
-        there is) already? A replay's, as :meth:`_selection_told_before` tells; or, for the
-        command typed again, the run whose walk of the same targets (and shard) last listed
-        everything, where it saved the same selection from the same server.
+    def _sample_said_before(self) -> frozenset[str] | None:
+        """The digests of the sample's warnings (``--sample 500`` more than there is) that
+        the last walk of these targets (and shard) by a run of this draw (this selection
+        from the same server) recorded; None: no such record, so every line is said. The
+        same for a resume's replay and for the command typed again.
 
-        Why: the identical command run again (to pick up what a failed run left, or from a
-        script) said the same "--sample 500 is more than the 80 walked images" on every
-        run, while its resume (``harvest --out DIR``) said it once; another selection (or
-        server) is a new question and is answered again. Only the sample's warnings: the
-        index note (``index.csv lists N more``) is about the folder, and stays said to
-        whoever types the selection. Asked before this run journals its own walk."""
-        if self._told_before:
-            return True
+        Why a record of what was said, not of which run walked: the identical command run
+        again (to pick up what a failed run left, or from a script) said the same
+        "--sample 500 is more than the 80 walked images" on every run, while its resume
+        (``harvest --out DIR``) said it once; but a count that changed since (images gone
+        from the server, ``--sample 50`` of 80 that is now of 40) is news, said again, and
+        another selection (or server) is a new question. Per draw, not the last walk's: a
+        balanced set (one ``--where`` per class into DIR) resumes each class after the
+        others' runs. Only the sample's warnings: the index note (``index.csv lists N
+        more``) is about the folder, and stays said to whoever types the selection. Walk
+        records without ``sample_said`` (an older version's) tell nothing. Asked before
+        this run journals its own walk."""
         state = self._journal_state
-        if self.replay_of is not None or state is None:
-            return False
+        if state is None:
+            return None
         cfg = self.cfg
-        before = state.walks.get((cfg.walk_targets(self.summary.run_id), cfg.shard))
-        if before is None or not walk_listed_all(before):
+        key = (cfg.walk_targets(self.summary.run_id), cfg.shard, self._sample_draw())
+        before = state.sample_walks.get(key)
+        if before is None or before.get("run") == self.summary.run_id:
+            return None
+        said = before.get("sample_said")
+        if not isinstance(said, list) or not all(isinstance(d, str) for d in said):
+            return None
+        return frozenset(said)
+
+    def _sample_draw(self) -> str:
+        """This run's selection and server as a digest (a walk record's ``sample_draw``):
+        "URL/" or its default port spelt out is the same server (normal_base_url)."""
+        mine = self.cfg.to_public()
+        what = [normal_base_url(self.cfg.base_url), {key: mine[key] for key in SELECTION_KEYS}]
+        text = json.dumps(what, sort_keys=True, default=str)
+        return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
+
+    def _sample_said(self) -> tuple[str, list[str]] | None:
+        """What this run's finished walk records of its sample's warnings: its draw and
+        their digests, said now or before (``sample_draw``, ``sample_said``); None where
+        no sample was drawn."""
+        lines = self.select_stats.sample_lines
+        if lines is None:
+            return None
+        return self._sample_draw(), [sample_warning_digest(line) for line in lines]
+
+    def _sample_record_changes(self) -> bool:
+        """Would this run's walk record tell the next run of its selection something the
+        last one's does not (:meth:`_sample_said_before`)? Then its journal is kept, though
+        it fetched nothing: removed, ``--sample 600`` after ``--sample 500`` said its
+        warning on every run, and ``--sample 50`` of 80 again after the images went back
+        to 80 from 40 kept the 40's record, which silenced the 40 said once more later."""
+        mine = self._sample_said()
+        if mine is None:
             return False
-        walked_by = before.get("run")
-        if not isinstance(walked_by, str) or walked_by == self.summary.run_id:
-            return False
-        config = self._saved_config(walked_by)
-        # (by normal_base_url: "URL/" or its default port spelt out is the same server)
-        return (
-            config is not None
-            and isinstance(config.get("base_url"), str)
-            and normal_base_url(config["base_url"]) == normal_base_url(cfg.base_url)
-            and self._saved_same_selection(walked_by)
-        )
+        return frozenset(mine[1]) != (self._sample_told or frozenset())
 
     def _gone_in_sample(self) -> GoneInSample | None:
         """This run's gone images, split for its sample (None: no sample, or none gone):
@@ -1985,7 +2017,7 @@ class Harvest:
             )
             # (before this run's walk record; it may read a saved config: not on the loop)
             self._told_before = await anyio.to_thread.run_sync(self._selection_told_before)
-            self._sample_told = await anyio.to_thread.run_sync(self._sample_told_before)
+            self._sample_told = await anyio.to_thread.run_sync(self._sample_said_before)
             gone = await anyio.to_thread.run_sync(self._gone_in_sample)
             async with selecting(
                 self._selection,
@@ -1995,7 +2027,7 @@ class Harvest:
                 on_selected=lambda _ref: self.progress.discovered(1),
                 walk_complete=lambda: not self.walk_stats or self.walk_stats.listed_every_image(),
                 reuse=self._sample_reuse,
-                replay=self._sample_told,
+                said_before=self._sample_told or frozenset(),
                 on_sampled=self._journal_sample,
                 gone=gone,
                 in_index=self._in_index(),
@@ -2064,6 +2096,7 @@ class Harvest:
                 finished=True,
                 failures=self._walk_failures(),
                 sample_of=self._sample_of,
+                sample_said=self._sample_said(),
             )
             self._walk_ended = None  # recorded: not again after the workers
 
@@ -2815,6 +2848,7 @@ class Harvest:
                 finished=True,
                 failures=self._walk_failures(),
                 sample_of=self._sample_of,
+                sample_said=self._sample_said(),
             )
             self._walk_finished = True
 
@@ -3012,7 +3046,8 @@ class Harvest:
             else JournalState()
         )
         # Read as a run's is: a replay of a run that said its selection's notes does not
-        # say them again (_selection_told_before), as the real resume it previews does not.
+        # say them again (_selection_told_before, _sample_said_before), as the real resume
+        # it previews does not.
         self._journal_state = state
         from harvester.gone import gone_ids  # (not at the top: see _work_in_store)
 

@@ -1585,6 +1585,10 @@ class SelectStats:
     #: How many walked images had a row in index.csv and were not selected by this run
     #: (None: the stage was not told the rows): the rows :meth:`index_note` is about.
     passed_over: int | None = None
+    #: The sample's warnings of this run (``--sample N`` more than there is, classes spelt
+    #: otherwise), whether said now or by an earlier run; None: no sample was drawn. Their
+    #: digests go into the walk's record (``sample_said``), for the next run to compare.
+    sample_lines: tuple[str, ...] | None = None
 
     def summary(self, failed: str = "") -> str:
         """The summary's selection line. ``failed``: why a run that stopped during its walk
@@ -1676,7 +1680,7 @@ async def run_stage(
     on_selected: Callable[[ImageRef], None] | None = None,
     walk_complete: Callable[[], bool] | None = None,
     reuse: SampleReuse | None = None,
-    replay: bool = False,
+    said_before: Collection[str] = (),
     on_sampled: Callable[[list[ImageRef]], Awaitable[None]] | None = None,
     gone: GoneInSample | None = None,
     in_index: Callable[[int], bool] | None = None,
@@ -1689,9 +1693,12 @@ async def run_stage(
     the bottom N of part of the walk differ from the bottom N of all of it, so
     fetching them would put images into DIR that a complete rerun would not
     select. ``reuse``: labels for sampled images the walk did not ask (see
-    :class:`SampleReuse`); the edge of the complete sample is recorded. ``replay``: a
-    resume's replay of a run that said already that ``--sample`` is more than there is (a
-    balanced set's small classes said it on every resume; the caller tells which runs did).
+    :class:`SampleReuse`); the edge of the complete sample is recorded. ``said_before``:
+    the digests (:func:`sample_warning_digest`) of the sample's warnings (``--sample`` more than
+    there is) that the last run of this selection said already: a line whose digest is
+    among them is not said again (a balanced set's small classes said it on every resume;
+    the caller tells which run's record counts). The lines, said or not, are left in
+    ``stats.sample_lines`` before ``on_sampled`` is called, for the walk's record.
     ``on_sampled``: given the sample's images of this shard, whole, before the first is
     forwarded (the pipeline journals them at once: see ``Harvest._journal_sample``).
     ``gone``: the images recorded as gone from the server (:class:`GoneInSample`): those
@@ -1817,20 +1824,18 @@ async def run_stage(
                 stats.gone_kept = sum(
                     1 for r in sampled if r.image_id in gone.kept and selection.in_shard(r.image_id)
                 )
+            spelt = bottom.spellings_line() if isinstance(bottom, BottomNPerClass) else ""
+            lines = tuple(line for line in (short, spelt) if line)
+            if sampled is not None:
+                stats.sample_lines = lines  # (before on_sampled: its walk record keeps them)
             if on_sampled is not None and sampled is not None:
                 await on_sampled([r for r in sampled if selection.in_shard(r.image_id)])
             # Said once the sample is journaled (on_sampled: the walk recorded as ended), not
             # before: a run stopped in between had said it, and its resume, the first to
-            # find the walk listed whole, said it again (see Harvest._selection_told_before).
-            if short and sampled is not None and not replay:
-                problems.warning("%s", short)
-            if (
-                isinstance(bottom, BottomNPerClass)
-                and sampled is not None
-                and not replay
-                and (spelt := bottom.spellings_line())
-            ):
-                problems.warning("%s", spelt)
+            # find the walk listed whole, said it again (see Harvest._sample_said_before).
+            for line in lines if sampled is not None else ():
+                if sample_warning_digest(line) not in said_before:
+                    problems.warning("%s", line)
             for ref in sampled or ():
                 await forward(ref)
 
@@ -1943,6 +1948,14 @@ def short_sample_line(n: int, stats: SelectStats, filtered: bool) -> str:
     return f"--sample {n} is more than {there}, {so}"
 
 
+def sample_warning_digest(line: str) -> str:
+    """A short digest of one of a sample's warnings, as a walk's record keeps it
+    (``sample_said``): the next run of the same selection says the line again only where
+    its text changed (another count of images, another server's), and the journal holds no
+    server-given class names twice."""
+    return hashlib.blake2b(line.encode("utf-8"), digest_size=8).hexdigest()
+
+
 @asynccontextmanager
 async def selecting(
     selection: Selection,
@@ -1953,7 +1966,7 @@ async def selecting(
     on_selected: Callable[[ImageRef], None] | None = None,
     walk_complete: Callable[[], bool] | None = None,
     reuse: SampleReuse | None = None,
-    replay: bool = False,
+    said_before: Collection[str] = (),
     on_sampled: Callable[[list[ImageRef]], Awaitable[None]] | None = None,
     gone: GoneInSample | None = None,
     in_index: Callable[[int], bool] | None = None,
@@ -1975,7 +1988,7 @@ async def selecting(
             on_selected,
             walk_complete,
             reuse,
-            replay,
+            said_before,
             on_sampled,
             gone,
             in_index,

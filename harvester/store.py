@@ -1958,6 +1958,7 @@ class Store:
         session_ended: str = "",
         credentials_refused: str = "",
         sample_of: str | None = None,
+        sample_said: tuple[str, Sequence[str]] | None = None,
     ) -> None:
         """Journal that the walk of ``targets`` started (``finished=False``) or ended.
 
@@ -1966,9 +1967,13 @@ class Store:
         because the session the run sent ended (the server's answer), for ``status`` to
         say; ``credentials_refused``: because the server refused the credentials it sent
         (a 401). ``sample_of``: the earlier run whose draw this run's sample is (see
-        ``pipeline._run_drew``). See the "walk" records in :mod:`harvester.journal`.
+        ``pipeline._run_drew``). ``sample_said``: of a walk that drew its sample, the draw
+        (its selection and server, as a digest) and the digests of the sample's warnings
+        (``harvester.select.sample_warning_digest``; none where it had none), for the next
+        run of the same draw to say only what changed.
+        See the "walk" records in :mod:`harvester.journal`.
         """
-        rec = {
+        rec: dict[str, Any] = {
             "rec": "walk",
             "targets": targets,
             "shard": shard,
@@ -1982,6 +1987,8 @@ class Store:
             rec["credentials_refused"] = redact_url(credentials_refused)
         if sample_of is not None:
             rec["sample_of"] = sample_of
+        if sample_said is not None:
+            rec["sample_draw"], rec["sample_said"] = sample_said[0], list(sample_said[1])
         self._walk_records += 1
         await self._queue(_Item(record=rec))
 

@@ -107,6 +107,13 @@ async def test_index_from_store_state_includes_other_shards_and_matches_a_full_r
     assert (out / "index.csv").read_bytes() == data
 
 
+def walk(t: float, run: str, draw: str = "", said: list[str] | None = None) -> Rec:
+    """A finished "walk" record of the same targets; with ``draw``, its sample's words."""
+    rec: Rec = {"rec": "walk", "targets": "--screen 1", "shard": None, "finished": True}
+    rec |= {"failures": [], "run": run, "t": t}
+    return rec | ({"sample_draw": draw, "sample_said": said or []} if draw else {})
+
+
 # Each case: records of the other journal before the load, this writer's records (applied
 # live), then what other journals append afterwards ({journal name: records}).
 Case = tuple[list[Rec], list[Rec], dict[str, list[Rec]]]
@@ -162,6 +169,11 @@ CASES: dict[str, Case] = {
         {"a": [image(1, 4.0, "theirs")]},
     ),
     "same image described alike": ([], [image(1, 5.0, "same")], {"a": [image(1, 4.0, "same")]}),
+    "sample warnings of two draws, and a walk that said none": (
+        [walk(1.0, "a", "draw1", ["x"])],
+        [walk(5.0, "me", "draw2", [])],
+        {"b": [walk(6.0, "b", "draw1", ["y"]), walk(7.0, "b")]},
+    ),
 }
 
 
@@ -186,6 +198,8 @@ def _same(a: JournalState, b: JournalState) -> None:
     assert a.images == b.images
     assert a.invalid == b.invalid
     assert a.runs == b.runs
+    assert a.walks == b.walks
+    assert a.sample_walks == b.sample_walks
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -193,6 +207,7 @@ def test_catch_up_equals_a_fold_of_every_journal(tmp_path: Path, name: str) -> N
     """Whatever other journals appended, the caught-up state is what a fresh load folds."""
     state = _scenario(tmp_path, CASES[name])
     _same(state.catch_up(), JournalState.from_records(read_all(tmp_path)))
+    _same(state.catch_up(), JournalState.load(tmp_path))
 
 
 def test_catch_up_with_nothing_appended_lists_runs_as_a_load_does(tmp_path: Path) -> None:
@@ -357,3 +372,13 @@ def test_csv_bytes_are_the_csv_modules(cells: list[str]) -> None:
     assert data == "".join(texts).encode("utf-8")
     assert list(csv.reader(io.StringIO(data.decode(), newline=""))) == [header, *rows]
     assert render_csv(header, []) == (",".join(header) + "\n").encode("utf-8")
+
+
+def test_each_draw_keeps_its_latest_sample_words(tmp_path: Path) -> None:
+    """The latest walk record of each draw that kept its sample's words is kept per draw
+    (a later walk of another draw, or of none, replaces it in ``walks`` only)."""
+    state = _scenario(tmp_path, CASES["sample warnings of two draws, and a walk that said none"])
+    for folded in (state.catch_up(), JournalState.load(tmp_path)):
+        said = {key: rec["sample_said"] for key, rec in folded.sample_walks.items()}
+        assert said == {("--screen 1", None, "draw1"): ["y"], ("--screen 1", None, "draw2"): []}
+        assert "sample_said" not in folded.walks[("--screen 1", None)]

@@ -1,0 +1,155 @@
+"""A sample's warning (``--sample N`` more than there is) is said again whenever its words
+change, and only then.
+
+An identical rerun stayed quiet because the last walk was by a run of the same selection,
+whatever it had said: ``--sample 50`` of 80 images (nothing to say) rerun once 40 were left
+said nothing; ``--sample 500`` rerun once 70 of 80 were left did not say the new count; and
+``--sample 600`` after ``--sample 500``, fetching nothing, kept no record and warned on every
+run. Walk records now keep digests of the words said, per selection and server. Over the
+demo emulator, through the command line; images leave the screen's well listings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from selection_helpers import DEMO_SCREEN, index_ids, run_cli
+
+from harvester.emulator import EmulatorThread, build_application
+
+PREFIX = "WARNING harvester.problems: "
+
+
+class ShrinkingApp:
+    """The demo emulator, whose plates' well listings leave out the images in ``hidden``
+    (images deleted from the screen)."""
+
+    def __init__(self) -> None:
+        self.inner: Any = build_application("demo")
+        self.hidden: set[int] = set()
+
+    def handle(self, req: Any) -> Any:
+        answer = self.inner.handle(req)
+        if self.hidden and re.fullmatch(r"/api/v0/m/plates/\d+/wells/", req.path):
+            body = json.loads(answer.body)
+            for well in body["data"]:
+                well["WellSamples"] = [
+                    ws
+                    for ws in well.get("WellSamples") or []
+                    if ws["Image"]["@id"] not in self.hidden
+                ]
+            answer = dataclasses.replace(answer, body=json.dumps(body).encode())
+        return answer
+
+    def route_name(self, req: Any) -> str:
+        return str(self.inner.route_name(req))
+
+
+def harvest(emu: EmulatorThread, out: Path, *args: str) -> tuple[int, list[str]]:
+    """``harvester harvest -q`` of the demo screen's thumbnails: exit code, warnings."""
+    result = run_cli(
+        "harvest", "--base-url", emu.base_url, "--out", str(out), "--rate", "none",
+        "--artifacts", "thumbnail", "--screen", str(DEMO_SCREEN), "-q", *args,
+    )  # fmt: skip
+    return result.returncode, warned(result.stderr)
+
+
+def resume(out: Path) -> tuple[int, list[str]]:
+    """``harvester harvest --out DIR -q``: exit code, warnings."""
+    result = run_cli("harvest", "--out", str(out), "--rate", "none", "-q")
+    return result.returncode, warned(result.stderr)
+
+
+def warned(stderr: str) -> list[str]:
+    return [line.removeprefix(PREFIX) for line in stderr.splitlines() if line.startswith(PREFIX)]
+
+
+def more_than(n: int, walked: int) -> str:
+    return (
+        f"--sample {n} is more than the {walked} walked images, so the sample is all {walked}"
+        " of them"
+    )
+
+
+def test_the_identical_rerun_and_its_resume_stay_quiet(tmp_path: Path, make_emulator: Any) -> None:
+    """--sample 500 of 80 says it once: the same command again, and `harvest --out DIR`,
+    have nothing new to say."""
+    emu = make_emulator(app=ShrinkingApp())
+    out = tmp_path / "all"
+    assert harvest(emu, out, "--sample", "500") == (0, [more_than(500, 80)])
+    assert harvest(emu, out, "--sample", "500") == (0, [])
+    assert resume(out) == (0, [])
+    assert len(index_ids(out)) == 80
+
+
+def test_a_sample_that_fitted_says_so_once_images_are_gone(
+    tmp_path: Path, make_emulator: Any
+) -> None:
+    """(a) --sample 50 of 80 has nothing to say; once 40 images left the screen, the same
+    command says that 50 is more than the 40 left, once."""
+    app = ShrinkingApp()
+    emu = make_emulator(app=app)
+    out = tmp_path / "fifty"
+    assert harvest(emu, out, "--sample", "50") == (0, [])
+    app.hidden = set(sorted(index_ids(out))[:40])
+    assert harvest(emu, out, "--sample", "50") == (0, [more_than(50, 40)])
+    assert harvest(emu, out, "--sample", "50") == (0, [])
+    assert resume(out) == (0, [])
+
+
+def test_a_new_count_is_said_again_by_the_rerun_and_by_a_resume(
+    tmp_path: Path, make_emulator: Any
+) -> None:
+    """(b) --sample 500 of 80, then 10 images leave: the rerun says 70, not nothing; then
+    5 more leave: the resume (`harvest --out DIR`) says 65; and nothing new, nothing said."""
+    app = ShrinkingApp()
+    emu = make_emulator(app=app)
+    out = tmp_path / "all"
+    assert harvest(emu, out, "--sample", "500") == (0, [more_than(500, 80)])
+    ids = sorted(index_ids(out))
+    app.hidden = set(ids[:10])
+    assert harvest(emu, out, "--sample", "500") == (0, [more_than(500, 70)])
+    assert harvest(emu, out, "--sample", "500") == (0, [])
+    app.hidden = set(ids[:15])
+    assert resume(out) == (0, [more_than(500, 65)])
+    assert resume(out) == (0, [])
+    assert harvest(emu, out, "--sample", "500") == (0, [])
+
+
+def test_a_run_that_fetches_nothing_records_what_it_said(
+    tmp_path: Path, make_emulator: Any
+) -> None:
+    """(c) --sample 600 after --sample 500 fetches nothing (all 80 are there) but says its
+    warning once, not on every run; the thumbnails are not asked again."""
+    emu = make_emulator(app=ShrinkingApp())
+    out = tmp_path / "all"
+    assert harvest(emu, out, "--sample", "500") == (0, [more_than(500, 80)])
+    asked = emu.stats()["by_route"]["image:thumbnail"]
+    assert harvest(emu, out, "--sample", "600") == (0, [more_than(600, 80)])
+    assert harvest(emu, out, "--sample", "600") == (0, [])
+    assert emu.stats()["by_route"]["image:thumbnail"] == asked
+    assert harvest(emu, out, "--sample", "600", "--seed", "1") == (0, [more_than(600, 80)])
+
+
+def test_a_walk_record_of_an_older_version_tells_nothing(
+    tmp_path: Path, make_emulator: Any
+) -> None:
+    """Journals written before walk records kept what was said (no ``sample_said``) are
+    read as before: the rerun says the warning (said twice rather than never), then
+    records it."""
+    emu = make_emulator(app=ShrinkingApp())
+    out = tmp_path / "all"
+    assert harvest(emu, out, "--sample", "500") == (0, [more_than(500, 80)])
+    for journal in (out / "journals").glob("*.jsonl"):
+        records = [json.loads(line) for line in journal.read_text().splitlines()]
+        for rec in records:
+            rec.pop("sample_said", None)
+            rec.pop("sample_draw", None)
+        journal.write_text("".join(json.dumps(rec) + "\n" for rec in records))
+    assert harvest(emu, out, "--sample", "500") == (0, [more_than(500, 80)])
+    assert harvest(emu, out, "--sample", "500") == (0, [])
+    assert run_cli("verify", str(out)).returncode == 0
