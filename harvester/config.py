@@ -1026,6 +1026,8 @@ def meant_http_url(text: str) -> str | None:
     stripped = text.strip()
     if "@" in stripped or "?" in stripped or "#" in stripped:
         return None
+    if not stripped.isprintable():  # (a line break in it made the hint two lines)
+        return None
     scheme, sep, rest = stripped.partition("://")
     if not sep:
         cut = _CUT_SCHEME.match(stripped)
