@@ -320,7 +320,8 @@ def kept_value_note(out_dir: Path, name: str, value: Any) -> str:
     """The one line saying a run takes DIR's value of the kept setting ``name``: one the
     folder's files were made with, or (none made yet) one the user may still change."""
     pin = _pin(name)
-    if not _any_done(out_dir, pin.suffix):
+    journals = (out_dir / JOURNALS_DIR).is_dir()  # (none: _any_done's doubt, not a file)
+    if not journals or not _any_done(out_dir, pin.suffix):
         return (
             f"fetching {pin.what} with {pin.spelled(value)}, the value {out_dir} is set for "
             f"(it holds no {pin.what} yet: {pin.spelled('N')} sets another)"
