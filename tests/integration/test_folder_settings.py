@@ -126,7 +126,8 @@ def test_a_size_from_a_piped_config_file_is_not_replaced_by_the_folders(
 ) -> None:
     """A config file read from a pipe (``/dev/stdin``, not read twice) saying
     ``thumbnail_size = 128`` into a folder of 256 px thumbnails is refused for 128, the value
-    given, and nothing changes: it was taken as no value given and fetched at 256."""
+    given, and nothing changes: it was taken as no value given and fetched at 256. A regular
+    file saying the default, 96, is refused for 96 too."""
     out = tmp_path / "big"
     run(capsys, emulator.base_url, out, "--artifacts", "thumbnail", "--thumbnail-size", "256")
     before = files(out)
@@ -137,6 +138,13 @@ def test_a_size_from_a_piped_config_file_is_not_replaced_by_the_folders(
     assert "holds thumbnails made with --thumbnail-size 256; this run asks for " \
         "--thumbnail-size 128" in piped.stderr  # fmt: skip
     assert "fetching thumbnails" not in piped.stderr
+    assert files(out) == before
+    # A regular file's key counts even when it says the default: refused for 96.
+    conf = tmp_path / "c.toml"
+    conf.write_text("thumbnail_size = 96\n")
+    err = refused(capsys, emulator.base_url, out, str(conf), "--artifacts", "thumbnail")
+    assert "holds thumbnails made with --thumbnail-size 256; this run asks for " \
+        "--thumbnail-size 96" in err  # fmt: skip
     assert files(out) == before
 
 
