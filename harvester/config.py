@@ -858,8 +858,11 @@ def _missing_hint(path: Path) -> str | None:
             kind = word.casefold().removesuffix("s")
             return f"{word!r} was read as the config file: targets are flags, e.g. --{kind} ID"
         if _id_like(word):  # `--image 1 2`, `harvest 2302`: an id without its flag
+            # (a typed id's own flag: `Image:5` goes after --image, not the example's --plate)
+            typed = typed_id(word.rstrip(","))
+            flag = f"--{typed[0]}" if typed else "--plate"
             return (
-                f"{word!r} was read as the config file: an id goes after its flag (--plate "
+                f"{word!r} was read as the config file: an id goes after its flag ({flag} "
                 f"{word.rstrip(',')}), and several ids of one flag in one comma list "
                 "(--image 1,2,3)"
             )
@@ -1041,6 +1044,8 @@ def meant_http_url(text: str) -> str | None:
 
     stripped = text.strip()
     if "@" in stripped or "?" in stripped or "#" in stripped:
+        return None
+    if not stripped.isprintable():  # (a line break in it made the hint two lines)
         return None
     scheme, sep, rest = stripped.partition("://")
     if not sep:

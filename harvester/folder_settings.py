@@ -12,8 +12,9 @@ refused before any request or write.
 Unless no file of that kind was ever made with the folder's value: a run stopped before
 its first one (Ctrl-C, an unknown ``--image``, a server that serves no thumbnail at that
 size) pinned a value that shaped nothing, and refusing every other value then cost the
-user the folder. Such a setting is re-pinned to the new run's value (:func:`repinnable`,
-one warning line) when, under DIR's marker lock:
+user the folder. Such a setting is re-pinned to the value a new run gives (:func:`repinnable`,
+one warning line; a run given none takes the folder's: :func:`kept_values`) when, under
+DIR's marker lock:
 
 * no journal of DIR holds a done record of the kind, not even one ``verify`` invalidated
   since (:func:`_any_done`): ``verify`` leaves a damaged file's bytes in place, made with
@@ -293,13 +294,16 @@ def kept_values(
     """The kept settings a run takes from DIR for want of its own: name -> DIR's value.
 
     Those of the kinds the run fetches whose value DIR records and the run's differs from,
-    for which ``given(name)`` says the user gave none (no flag, no config file key), and of
-    whose kind DIR holds a file (:func:`_any_done`). Why: a run given no ``--artifacts``
-    takes the folder's kinds, but one given no ``--thumbnail-size`` took the default, 96,
-    so a target added to a folder of 256 px thumbnails was refused for a value the user
-    never typed ("this run asks for --thumbnail-size 96"). A value given is checked by
-    :func:`settle`, as before; one no file was made with is the run's to re-pin
-    (:func:`repinnable`), as before.
+    for which ``given(name)`` says the user gave none (no flag, no config file key). Why: a
+    run given no ``--artifacts`` takes the folder's kinds, but one given no
+    ``--thumbnail-size`` took the default, 96, so a target added to a folder of 256 px
+    thumbnails was refused for a value the user never typed ("this run asks for
+    --thumbnail-size 96"). Taken whether or not DIR holds a file of the kind yet: the
+    marker alone decides, so the tasks of one array (or shards started by hand) agree
+    whenever each starts, before the first file or after; deciding by the files made the
+    tasks started before them ask the default, and those beside a sibling's run lock were
+    refused. A value given is checked by :func:`settle`, as before, and one no file was
+    made with is re-pinned to it (:func:`repinnable`).
     """
     values = _as_mapping(config)
     return {
@@ -309,13 +313,19 @@ def kept_values(
         and pin.name in recorded
         and recorded[pin.name] != pin.value_of(values)
         and not given(pin.name)
-        and _any_done(out_dir, pin.suffix)
     }
 
 
 def kept_value_note(out_dir: Path, name: str, value: Any) -> str:
-    """The one line saying a run takes DIR's value of the kept setting ``name``."""
+    """The one line saying a run takes DIR's value of the kept setting ``name``: one the
+    folder's files were made with, or (none made yet) one the user may still change."""
     pin = _pin(name)
+    journals = (out_dir / JOURNALS_DIR).is_dir()  # (none: _any_done's doubt, not a file)
+    if not journals or not _any_done(out_dir, pin.suffix):
+        return (
+            f"fetching {pin.what} with {pin.spelled(value)}, the value {out_dir} is set for "
+            f"(it holds no {pin.what} yet: {pin.spelled('N')} sets another)"
+        )
     return (
         f"fetching {pin.what} with {pin.spelled(value)}, the value {out_dir} keeps for them "
         "(a folder keeps one: another --out for another)"

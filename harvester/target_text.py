@@ -217,6 +217,7 @@ IMAGE_ADDRESSES = frozenset(
         "render_image_region",
         "render_thumbnail",
         "render_birds_eye_view",
+        "render_split_channel",
         "get_thumbnail",
         "imgdata",
     }
@@ -335,7 +336,9 @@ def _image_address(
     any other path. Why: a render's or a thumbnail's address copied from a page ("Copy image
     address") was refused as "not a link harvester reads", though it names one image."""
     if at is not None and pages[at] in ("webgateway", "webclient") and len(segments) > at + 2:
-        image = positive_id(segments[at + 2])
+        # (the webclient's own thumbnails are ``render_thumbnail/size/W/ID/``: the id last)
+        sized = pages[at + 1 : at + 3] == ["render_thumbnail", "size"] and len(segments) > at + 4
+        image = positive_id(segments[at + 4 if sized else at + 2])
         if pages[at + 1] in IMAGE_ADDRESSES and image:
             return at, ("image", image)
     for n in range(len(pages) - 4):

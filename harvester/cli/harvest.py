@@ -941,11 +941,20 @@ def folder_kept_values(
     """``cfg`` with the values DIR keeps (``--thumbnail-size``, ``--window``,
     ``render_quality``) where the user gave none (:func:`harvester.folder_settings.kept_values`),
     and the lines that say so. A folder whose marker cannot be read, or holds a value no
-    configuration takes, is left to the checks of the run as it opens DIR."""
+    configuration takes, is left to the checks of the run as it opens DIR.
+
+    As :func:`artifacts_given`, a value other than the default says the user gave it: a
+    config file that is no regular file (a pipe, ``<(...)``) is not read again, and its
+    ``thumbnail_size = 128`` was replaced by the folder's value."""
     from dataclasses import replace
 
     from harvester.errors import UsageError
-    from harvester.folder_settings import kept_value_note, kept_values, recorded_settings
+    from harvester.folder_settings import (
+        PINNED,
+        kept_value_note,
+        kept_values,
+        recorded_settings,
+    )
     from harvester.store import read_marker
 
     if cfg.out is None:
@@ -957,8 +966,12 @@ def folder_kept_values(
     flags = {"thumbnail_size": getattr(args, "thumbnail_size", None),
              "window": getattr(args, "window", None)}  # fmt: skip
 
+    defaults = {pin.name: pin.default for pin in PINNED}
+
     def given(name: str) -> bool:
-        return flags.get(name) is not None or _in_config_file(args, name)
+        if flags.get(name) is not None or getattr(cfg, name) != defaults[name]:
+            return True
+        return _in_config_file(args, name)
 
     taken = kept_values(cfg.out, cfg, recorded, given)
     try:

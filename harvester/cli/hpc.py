@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from harvester.client import Client
     from harvester.config import HarvestConfig, RecordedRun
     from harvester.journal import JournalState
+    from harvester.models import Artifact
     from harvester.originals import OriginalsSummary, UrlMap
     from harvester.plan import PlanInfo
     from harvester.session import SessionWatch
@@ -560,6 +561,29 @@ def _plan_next_lines(
     return [slurm, f"{harvest}  # {note}"]
 
 
+def _folder_kept_for_tasks(
+    args: argparse.Namespace, config: HarvestConfig, kinds: tuple[Artifact, ...]
+) -> HarvestConfig:
+    """``config`` with the values DIR keeps where none was given, for the tasks fetching
+    ``kinds`` (:func:`harvester.cli.harvest.folder_kept_values`), each said in one line; a
+    flag's value is put on the tasks' command line (``task_flags_argv``), so every task asks
+    with the value seen now. ``render_quality``, a config file's key, is taken by each task
+    as here (the marker decides, not the clock). Why also with a plan: ``harvester harvest
+    --from-plan`` takes them, and ``harvester slurm --from-plan`` was refused for the
+    default nobody typed."""
+    from dataclasses import replace
+
+    from harvester.cli.harvest import folder_kept_values
+
+    kept, lines = folder_kept_values(args, replace(config, artifacts=kinds))
+    for line in lines:
+        print(line)
+    for flag_dest in ("thumbnail_size", "window"):
+        if getattr(kept, flag_dest) != getattr(config, flag_dest):
+            setattr(args, flag_dest, getattr(kept, flag_dest))
+    return replace(kept, artifacts=config.artifacts)
+
+
 def run_slurm(args: argparse.Namespace) -> int:
     """``harvester slurm``: write the array script, optionally submit it."""
     from harvester.config import parse_rate, resolve
@@ -608,15 +632,6 @@ def run_slurm(args: argparse.Namespace) -> int:
         if line:  # every task fetches those kinds, named on its command line
             print(line)
             artifacts = ",".join(a.value for a in config.artifacts)
-        from harvester.cli.harvest import folder_kept_values
-
-        given_config = config
-        config, lines = folder_kept_values(args, config)
-        for line in lines:  # every task asks with them, named on its command line
-            print(line)
-        for flag_dest in ("thumbnail_size", "window"):  # (render_quality: a file's key)
-            if getattr(config, flag_dest) != getattr(given_config, flag_dest):
-                setattr(args, flag_dest, getattr(config, flag_dest))  # (task_flags_argv)
     if args.ids_from:
         harvest_args += ["--ids-from", str(_task_ids_file(Path(args.ids_from), config.base_url))]
     plan = args.from_plan or config.from_plan  # the flag, or from_plan in the config file
@@ -625,6 +640,13 @@ def run_slurm(args: argparse.Namespace) -> int:
         base_url, artifacts = _check_plan(plan, config, args.config, overrides)
         if args.from_plan:  # a config file's from_plan reaches the tasks through that file
             harvest_args += ["--from-plan", str(Path(args.from_plan).resolve())]
+    # (after the plan's kinds are known: a plan's tasks take the folder's values as others do)
+    from dataclasses import replace
+
+    from harvester.config import parse_artifacts
+
+    kinds = parse_artifacts(artifacts) if artifacts else config.artifacts
+    config = _folder_kept_for_tasks(args, config, kinds)
     harvest_args += selection_argv(args)
     harvest_args += split_argv(args)
     harvest_args += _pin_argv(args, config)
@@ -645,13 +667,9 @@ def run_slurm(args: argparse.Namespace) -> int:
     if artifacts:
         harvest_args += ["--artifacts", artifacts]
     # A folder keeps the settings that shape its files: refused now, not in every task.
-    from dataclasses import replace
-
-    from harvester.config import parse_artifacts
     from harvester.folder_settings import run_settings
     from harvester.store import check_settings, repin_settings
 
-    kinds = parse_artifacts(artifacts) if artifacts else config.artifacts
     wanted = run_settings(replace(config, artifacts=kinds))
     repins = check_settings(out, wanted)
     job = SlurmJob(

@@ -185,10 +185,11 @@ def _rate(item: str, text: str) -> float:
         raise ValueError(f"bad fault item {item!r}: {text!r} is not a rate like 5% or 0.05")
     value = float(match["num"]) / (100.0 if match["pct"] else 1.0)
     if value > 1.0:
-        # (a bare number is a fraction: "503:5" meant 5%, said with the two ways to write it)
+        # (a bare number is a fraction: "503:5" meant 5%, said with the two ways to write it;
+        # not for one over 100, "503:150", whose percentage is above 100% too)
         meant = (
             ""
-            if match["pct"]
+            if match["pct"] or value > 100
             else f" (a bare rate is a fraction: for {text.strip()}%, write "
             f"{text.strip()}% or {value / 100:g})"
         )

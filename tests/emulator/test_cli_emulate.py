@@ -194,6 +194,16 @@ def test_bad_input_is_one_line_and_exit_2(
     _one_error_line(capsys, main(argv), needle)
 
 
+def test_a_bare_rate_over_100_names_no_percentage(capsys: pytest.CaptureFixture[str]) -> None:
+    """``503:150`` is refused without the "write 150% or 1.5" a bare 5 gets: both are above
+    100% too, so the line stops at what is wrong."""
+    code = main(["--faults", "503:150"])
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: bad fault item '503:150': rate above 100%"
+    ]
+
+
 def test_port_in_use_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     """A port already taken gives `error: cannot listen ...: address already in use`, exit 2."""
     with socket.socket() as sock:

@@ -107,8 +107,8 @@ def test_a_folder_whose_size_made_nothing_takes_the_next_runs_size(
     tmp_path: Path,
     how: str,
 ) -> None:
-    """The next run, default size, re-pins the folder (one line), fetches every thumbnail
-    at 96 px and keeps the metadata; the size it set is then kept as any other."""
+    """The next run given --thumbnail-size 96 re-pins the folder (one line), fetches every
+    thumbnail at 96 px and keeps the metadata; the size it set is then kept as any other."""
     out = tmp_path / "d"
     if how == "unknown-image":
         pinned_by_unknown_image(emulator, out)
@@ -124,14 +124,14 @@ def test_a_folder_whose_size_made_nothing_takes_the_next_runs_size(
     # A dry run says it would change the setting, and changes nothing.
     before = files(out)
     dry = harvest(emulator.base_url, out, "--plate", str(SMALL_PLATE), "--artifacts",
-                  "thumbnail", "--dry-run")  # fmt: skip
+                  "thumbnail", "--thumbnail-size", "96", "--dry-run")  # fmt: skip
     assert dry.returncode == 0, dry.stderr
     assert "the folder's setting would change from --thumbnail-size 256 to --thumbnail-size " \
         "96" in dry.stderr  # fmt: skip
     assert files(out) == before
 
     done = harvest(emulator.base_url, out, "--plate", str(SMALL_PLATE), "--artifacts",
-                   "thumbnail,metadata")  # fmt: skip
+                   "thumbnail,metadata", "--thumbnail-size", "96")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert [line for line in done.stderr.splitlines() if "setting" in line] == [
         f"WARNING harvester.problems: {repinned_line(out, 256, 96)}"
@@ -189,42 +189,82 @@ def test_another_run_holding_the_folder_keeps_the_refusal(
     with run_lock_held(out, "1/2") as holder:
         before = files(out)
         refused = harvest(emulator.base_url, out, "--plate", str(SMALL_PLATE), "--artifacts",
-                          "thumbnail", "--shard", "0/2")  # fmt: skip
+                          "thumbnail", "--thumbnail-size", "96", "--shard", "0/2")  # fmt: skip
         assert refused.returncode == 2
         lines = [line for line in refused.stderr.splitlines() if line.strip()]
         assert [line.split(":")[0] for line in lines] == ["error", "hint"], refused.stderr
         assert f"error: {out} has no thumbnails yet but is set for thumbnails made with " \
             "--thumbnail-size 256; this run asks for --thumbnail-size 96" in lines[0]  # fmt: skip
         slurm = run_cli("slurm", "--base-url", emulator.base_url, "--out", str(out), "--plate",
-                        str(SMALL_PLATE), "--artifacts", "thumbnail", "--tasks", "2")  # fmt: skip
+                        str(SMALL_PLATE), "--artifacts", "thumbnail", "--thumbnail-size", "96",
+                        "--tasks", "2")  # fmt: skip
         assert slurm.returncode == 2
         assert "has no thumbnails yet but is set for" in slurm.stderr
         assert files(out) == before
         holder.kill()
         holder.communicate(timeout=30)
     done = harvest(emulator.base_url, out, "--plate", str(SMALL_PLATE), "--artifacts",
-                   "thumbnail", "--shard", "0/2")  # fmt: skip
+                   "thumbnail", "--thumbnail-size", "96", "--shard", "0/2")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert repinned_line(out, 256, 96) in done.stderr
     assert kept(out) == {"thumbnail_size": 96}
     assert thumbnail_sizes(out) == [96] * 4
 
 
+def test_tasks_given_no_size_agree_before_and_after_the_first_thumbnail(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """Shards given no --thumbnail-size on a folder set for 256 px that holds none yet: one
+    started beside a sibling's run lock (before any thumbnail) and one started after the
+    first thumbnails both fetch at 256, the size the folder is set for; `harvester slurm`
+    given none names 256 on its tasks' command line. (Deciding by the files on disk, the
+    first was refused for the default, 96, and the second took 256.)"""
+    out = tmp_path / "shards"
+    pinned_by_unknown_image(emulator, out)
+    argv = ["harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate", "none",
+            "--plate", str(SMALL_PLATE), "--artifacts", "thumbnail"]  # fmt: skip
+    with run_lock_held(out, "1/2") as holder:
+        slurm = run_cli("slurm", "--base-url", emulator.base_url, "--out", str(out), "--plate",
+                        str(SMALL_PLATE), "--artifacts", "thumbnail", "--tasks", "2")  # fmt: skip
+        assert slurm.returncode == 0, slurm.stderr
+        assert " --thumbnail-size 256 " in (out / "harvest.sbatch").read_text()
+        before = run_cli(*argv, "--shard", "0/2")
+        assert before.returncode == 0, before.stderr
+        assert (
+            f"fetching thumbnails with --thumbnail-size 256, the value {out} is set for (it "
+            "holds no thumbnails yet: --thumbnail-size N sets another)"
+        ) in before.stderr.splitlines()
+        holder.kill()
+        holder.communicate(timeout=30)
+    assert thumbnail_sizes(out) == [256] * 4
+    after = run_cli(*argv, "--shard", "1/2")
+    assert after.returncode == 0, after.stderr
+    assert (
+        f"fetching thumbnails with --thumbnail-size 256, the value {out} keeps for them (a "
+        "folder keeps one: another --out for another)"
+    ) in after.stderr.splitlines()
+    assert "setting changed" not in before.stderr + after.stderr
+    assert kept(out) == {"thumbnail_size": 256}
+    assert thumbnail_sizes(out) == [256] * 8
+
+
 def test_slurm_repins_once_for_its_tasks(emulator: EmulatorThread, tmp_path: Path) -> None:
-    """`harvester slurm` on a folder whose size made nothing, with nothing running: it sets
-    the folder's size as it writes the script, so its tasks all find their size kept."""
+    """`harvester slurm --thumbnail-size 96` on a folder whose size made nothing, with
+    nothing running: it sets the folder's size as it writes the script, so its tasks all
+    find their size kept."""
     out = tmp_path / "array"
     pinned_by_unknown_image(emulator, out)
     slurm = run_cli("slurm", "--base-url", emulator.base_url, "--out", str(out), "--plate",
-                    str(SMALL_PLATE), "--artifacts", "thumbnail", "--tasks", "2")  # fmt: skip
+                    str(SMALL_PLATE), "--artifacts", "thumbnail", "--thumbnail-size", "96",
+                    "--tasks", "2")  # fmt: skip
     assert slurm.returncode == 0, slurm.stderr
     assert repinned_line(out, 256, 96) in slurm.stderr
-    assert (out / "harvest.sbatch").is_file()
+    assert " --thumbnail-size 96 " in (out / "harvest.sbatch").read_text()
     assert kept(out) == {"thumbnail_size": 96}
     procs = [
         start_cli("harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate",
                   "none", "--quiet", "--plate", str(SMALL_PLATE), "--artifacts", "thumbnail",
-                  "--shard", f"{k}/2")
+                  "--thumbnail-size", "96", "--shard", f"{k}/2")
         for k in range(2)
     ]  # fmt: skip
     for proc in procs:

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
-from harvest_helpers import SMALL_PLATE, reaped, start_cli, temp_files
+from harvest_helpers import SMALL_PLATE, reaped, run_cli, start_cli, temp_files
 from PIL import Image
 
 from harvester.cli import main
@@ -119,6 +119,56 @@ def test_a_run_given_no_size_takes_the_folders(
                  str(SMALL_PLATE), "--artifacts", "thumbnail", "--tasks", "2"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     assert " --thumbnail-size 256 " in (out / "harvest.sbatch").read_text()
+
+
+def test_a_size_from_a_piped_config_file_is_not_replaced_by_the_folders(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A config file read from a pipe (``/dev/stdin``, not read twice) saying
+    ``thumbnail_size = 128`` into a folder of 256 px thumbnails is refused for 128, the value
+    given, and nothing changes: it was taken as no value given and fetched at 256. A regular
+    file saying the default, 96, is refused for 96 too."""
+    out = tmp_path / "big"
+    run(capsys, emulator.base_url, out, "--artifacts", "thumbnail", "--thumbnail-size", "256")
+    before = files(out)
+    piped = run_cli("harvest", "/dev/stdin", "--base-url", emulator.base_url, "--out", str(out),
+                    "--rate", "none", "--plate", str(SMALL_PLATE), "--artifacts", "thumbnail",
+                    stdin="thumbnail_size = 128\n")  # fmt: skip
+    assert piped.returncode == 2, piped.stderr
+    assert "holds thumbnails made with --thumbnail-size 256; this run asks for " \
+        "--thumbnail-size 128" in piped.stderr  # fmt: skip
+    assert "fetching thumbnails" not in piped.stderr
+    assert files(out) == before
+    # A regular file's key counts even when it says the default: refused for 96.
+    conf = tmp_path / "c.toml"
+    conf.write_text("thumbnail_size = 96\n")
+    err = refused(capsys, emulator.base_url, out, str(conf), "--artifacts", "thumbnail")
+    assert "holds thumbnails made with --thumbnail-size 256; this run asks for " \
+        "--thumbnail-size 96" in err  # fmt: skip
+    assert files(out) == before
+
+
+def test_slurm_from_a_plan_given_no_size_names_the_folders(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`harvester slurm --from-plan` given no --thumbnail-size, into a folder of 256 px
+    thumbnails, writes --thumbnail-size 256 on its tasks' command line (one line says so), as
+    `harvester harvest --from-plan` takes 256; it was refused for the default, 96."""
+    out = tmp_path / "planned"
+    run(capsys, emulator.base_url, out, "--artifacts", "thumbnail", "--thumbnail-size", "256",
+        "--shard", "0/2")  # fmt: skip
+    assert main(["plan", "--base-url", emulator.base_url, "--out", str(out), "--plate",
+                 str(SMALL_PLATE), "--artifacts", "thumbnail"]) == 0  # fmt: skip
+    capsys.readouterr()
+    code = main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2"])
+    said = capsys.readouterr()
+    assert code == 0, said.err
+    assert (
+        f"fetching thumbnails with --thumbnail-size 256, the value {out} keeps for them "
+        "(a folder keeps one: another --out for another)"
+    ) in said.out.splitlines()
+    assert " --thumbnail-size 256 " in (out / "harvest.sbatch").read_text()
+    assert settings(out) == {"thumbnail_size": 256}
 
 
 def test_window_matters_once_a_stack_is_fetched(

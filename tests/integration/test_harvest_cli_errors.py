@@ -323,6 +323,22 @@ def test_a_mistyped_base_url_is_said_as_the_url_meant(
     assert len(list(out.rglob("*.thumbnail.jpg"))) == 8
 
 
+@pytest.mark.parametrize("typed", ["htps://host\nevil", "omero.example.org\t/x"])
+def test_a_base_url_holding_a_control_character_gets_no_url_meant(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, typed: str
+) -> None:
+    """A misspelt base URL holding a line break or a tab: two lines, exit 2, its hint the
+    example URL, not a "did you mean" that the line break split over two lines."""
+    out = tmp_path / "D"
+    code, err = run(capsys, "harvest", "--base-url", typed, "--plate", "7361", "--out", str(out))
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: --base-url: {typed!r} is not an http(s) URL",
+        "hint: e.g. https://idr.openmicroscopy.org",
+    ]
+    assert not out.exists()
+
+
 def test_unreachable_host(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """A base URL nobody listens on is a clear 'cannot reach' error, exit 2."""
     code, err = run(

@@ -263,6 +263,7 @@ def test_bad_pasted_targets_are_one_line(
         "webgateway/render_image/{image}/0/0/?c=1|0:255$FF0000&m=c",
         "webclient/imgData/{image}/",
         "api/v0/m/images/{image}/",
+        "webclient/render_thumbnail/size/96/{image}/",  # (the webclient's own thumbnails)
     ],
 )
 def test_an_image_address_copied_from_a_page_harvests_that_image(

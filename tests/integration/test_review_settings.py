@@ -110,7 +110,7 @@ def test_a_kind_with_no_file_is_set_again_not_refused(
     """A run asking 256-px thumbnails that ended before any (here: an unknown --image, exit
     2) leaves the folder keeping 256; with no thumbnail made, the next run is not refused
     (the refusal's "has no thumbnails yet" words, while another run holds the folder, are
-    in test_folder_repin.py): it sets 96 and fetches the thumbnails at 96."""
+    in test_folder_repin.py): given 96, it sets 96 and fetches the thumbnails at 96."""
     out = tmp_path / "typo"
     code, err = harvest(capsys, emulator.base_url, out, "--plate", str(SMALL_PLATE),
                         "--artifacts", "metadata")  # fmt: skip
@@ -121,7 +121,7 @@ def test_a_kind_with_no_file_is_set_again_not_refused(
     assert list(out.rglob("*.thumbnail.jpg")) == []
     assert kept(out) == {"thumbnail_size": 256}
     code, err = harvest(capsys, emulator.base_url, out, "--plate", str(SMALL_PLATE),
-                        "--artifacts", "thumbnail")  # fmt: skip
+                        "--artifacts", "thumbnail", "--thumbnail-size", "96")  # fmt: skip
     assert code == 0, err
     assert "holds thumbnails made with" not in err
     assert kept(out) == {"thumbnail_size": 96}

@@ -1025,12 +1025,13 @@ def test_a_flag_value_read_as_the_config_file_is_said_to_be_one(
 
 
 @pytest.mark.parametrize(
-    ("argv", "word"),
+    ("argv", "word", "flag"),
     [
-        (["--image", "9762957", "9762958"], "9762958"),  # ids spaced out, not comma-listed
-        (["--image", "9762957,", "9762958"], "9762958"),
-        (["--plate", "7361", "Plate:7363"], "Plate:7363"),
-        (["2302"], "2302"),  # an id without its flag
+        (["--image", "9762957", "9762958"], "9762958", "--plate"),  # spaced, not comma-listed
+        (["--image", "9762957,", "9762958"], "9762958", "--plate"),
+        (["--plate", "7361", "Plate:7363"], "Plate:7363", "--plate"),
+        (["--image", "Image:1", "Image:2"], "Image:2", "--image"),  # a typed id: its own flag
+        (["2302"], "2302", "--plate"),  # an id without its flag
     ],
 )
 def test_an_id_read_as_the_config_file_is_said_to_go_after_its_flag(
@@ -1039,15 +1040,17 @@ def test_an_id_read_as_the_config_file_is_said_to_go_after_its_flag(
     monkeypatch: pytest.MonkeyPatch,
     argv: list[str],
     word: str,
+    flag: str,
 ) -> None:
     """An id left without its flag, or a second id after a space: the hint says ids go after
-    their flag and in one comma list (it said to quote a label key); exit 2, no folder."""
+    their flag (a typed id's own: ``Image:2`` after --image, not --plate) and in one comma
+    list (it said to quote a label key); exit 2, no folder."""
     monkeypatch.chdir(tmp_path)
     code, _out, err = run(capsys, "harvest", *argv, "--out", "x")
     assert code == 2
     assert err.splitlines() == [
         f"error: config file {word!r} not found",
-        f"hint: {word!r} was read as the config file: an id goes after its flag (--plate "
+        f"hint: {word!r} was read as the config file: an id goes after its flag ({flag} "
         f"{word}), and several ids of one flag in one comma list (--image 1,2,3)",
     ]
     assert not (tmp_path / "x").exists()

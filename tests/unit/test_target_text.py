@@ -32,6 +32,9 @@ from harvester.target_text import MAX_RANGE, TargetTextError, compact_ids, parse
         ("https://h/omero/webclient/render_thumbnail/5/96/?version=2", "https://h/omero", [5]),
         ("https://h/webclient/imgData/7/", "https://h", [7]),
         ("https://h/omero/api/v0/m/images/8/", "https://h/omero", [8]),
+        # the webclient's own thumbnails (size, then the id), and a split-channel render
+        ("https://h/webclient/render_thumbnail/size/96/9/", "https://h", [9]),
+        ("https://h/webgateway/render_split_channel/10/0/0/?c=1", "https://h", [10]),
     ],
 )
 def test_image_links_of_omero_web_pages(link: str, server: str, images: list[int]) -> None:
@@ -49,6 +52,7 @@ def test_image_links_of_omero_web_pages(link: str, server: str, images: list[int
         "https://h/webgateway/render_image/x/0/0/",
         "https://h/webgateway/render_image/",
         "https://h/api/v0/m/images/",
+        "https://h/webclient/render_thumbnail/size/96/",  # (no id after the size)
         "https://h/webgateway/img_detail/x/",
         "https://h/iviewer/?well=5",
         "https://h/iviewer/1/2/",
