@@ -2718,6 +2718,10 @@ class Harvest:
         """The budget is reached: the files being fetched are cancelled (see :meth:`_spend`)."""
         # (said once the run is over: where it cut nothing, it is no stop; _settle_budget_stop)
         self.summary.budget_reached = end_lines.budget_reached(size_text(limit))
+        # (--debug: the moment the run's stop began, as the walk goes on to find work left)
+        logger.info(
+            "%s; the walk goes on to learn whether work is left", self.summary.budget_reached
+        )
         for scope in self._fetching:
             scope.cancel()
 
