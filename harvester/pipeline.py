@@ -1282,6 +1282,9 @@ class Harvest:
         #: The cancel scope of each image a worker is fetching: what reaching the budget
         #: cancels (:meth:`_spend`), the walk and the other workers going on.
         self._fetching: set[anyio.CancelScope] = set()
+        #: The "mixed in" note of a run asking another server than DIR's, said once the
+        #: run holds DIR (:meth:`_say_server_note`).
+        self._server_note: str | None = None
 
     # ---------------------------------------------------------------- entry
     async def run(self) -> RunSummary:
@@ -1330,6 +1333,13 @@ class Harvest:
             summary.staged = layout.staged_planes(self.out)
         return summary
 
+    def _say_server_note(self) -> None:
+        """Warn, once, that DIR was harvested from another server than this run's (the
+        "mixed in" note, :func:`other_server_note`), if it was."""
+        note, self._server_note = self._server_note, None
+        if note is not None:
+            logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
+
     def _watches_signals(self) -> bool:
         """Signals are the run's to handle: asked for, and only Python's main thread gets them."""
         return self.handle_signals and threading.current_thread() is threading.main_thread()
@@ -1360,9 +1370,11 @@ class Harvest:
                         note = await anyio.to_thread.run_sync(
                             other_server_note, self.cfg, self.replay_of
                         )
-                        if note is not None:
-                            logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
+                        # A real run says it once it holds DIR's run lock (_work_in_store):
+                        # a run refused as DIR is busy said it first, then never harvested.
+                        self._server_note = note
                         if cfg.dry_run:
+                            self._say_server_note()
                             await self._dry_run(client)
                         else:
                             await self._real_run(client, early)
@@ -2610,6 +2622,7 @@ class Harvest:
         """:meth:`_store_run`'s work while the store is open and the progress line published."""
         cfg = self.cfg
         self._journal_state = store.state
+        self._say_server_note()
         self._note_runs_without_labels(store.state)
         self._note_damaged_journals(store.state)
         self._note_lost_files(store.lost)
