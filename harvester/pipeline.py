@@ -1036,13 +1036,17 @@ class StoreStudy:
         store: Store,
         on_stored: Callable[[int], None] | None = None,
         past_budget: Callable[[int], bool] | None = None,
+        on_unsaved: Callable[[int], None] | None = None,
     ) -> None:
         self.store = store
         self.on_stored = on_stored
         #: True once the run's ``--max-bytes`` budget is reached, or where the files of a
         #: save (their bytes given) would take the run past it: then the save is work left,
-        #: which stops the run, and nothing is saved (``Harvest._study_past_budget``).
+        #: which stops the run, and nothing is saved (``Harvest._study_past_budget``). A
+        #: save it lets through is counted as underway until ``on_stored`` (saved) or
+        #: ``on_unsaved`` (its write failed or was cancelled) is told of its bytes.
         self.past_budget = past_budget
+        self.on_unsaved = on_unsaved
         #: Bytes of the study files queued this run: the summary's "stored" counts them
         #: with the images' (status's total of the folder does), and so does the progress.
         self.bytes = 0
@@ -1065,7 +1069,12 @@ class StoreStudy:
         main = f"{kind}.json"
         ordered = {main: files[main]} if main in files else {}
         ordered.update((name, data) for name, data in files.items() if name != main)
-        await self.store.put_study(kind, object_id, ordered)
+        try:
+            await self.store.put_study(kind, object_id, ordered)
+        except BaseException:
+            if self.on_unsaved is not None:
+                self.on_unsaved(nbytes)
+            raise
         self.bytes += nbytes
         if self.on_stored is not None:
             self.on_stored(nbytes)
@@ -1282,6 +1291,9 @@ class Harvest:
         #: The cancel scope of each image a worker is fetching: what reaching the budget
         #: cancels (:meth:`_spend`), the walk and the other workers going on.
         self._fetching: set[anyio.CancelScope] = set()
+        #: Bytes of the study files being saved (let through by :meth:`_study_past_budget`,
+        #: not stored yet): what a concurrent save's budget check counts as taken.
+        self._study_underway = 0
         #: The "mixed in" note of a run asking another server than DIR's, said once the
         #: run holds DIR (:meth:`_say_server_note`).
         self._server_note: str | None = None
@@ -2644,7 +2656,11 @@ class Harvest:
             saved["replay_of"] = self.replay_of
         await store.save_run_config(saved)
         save_study = self._shard is None or self._shard[0] == 0
-        study = StoreStudy(store, self._stored, self._study_past_budget) if save_study else None
+        study = (
+            StoreStudy(store, self._stored, self._study_past_budget, self._study_unsaved)
+            if save_study
+            else None
+        )
         fetcher = Fetcher(
             client,
             store,
@@ -2698,8 +2714,14 @@ class Harvest:
     def _stored(self, nbytes: int) -> None:
         """A study file stored: shown, and spent from the budget (the summary's bytes
         count it too, so the budget and the ``stored`` figure agree)."""
+        self._study_underway -= nbytes
         self.progress.stored(nbytes)
         self._spend(nbytes)
+
+    def _study_unsaved(self, nbytes: int) -> None:
+        """Study files let through by :meth:`_study_past_budget` whose write failed or was
+        cancelled: no longer underway (nothing was stored, nothing is spent)."""
+        self._study_underway -= nbytes
 
     def _spend(self, nbytes: int) -> None:
         """Count ``nbytes`` against ``--max-bytes``. Once the budget is reached, the files
@@ -2747,13 +2769,23 @@ class Harvest:
         (unlike an image's file): saved past the budget they exceeded it by a whole set (a
         screen plate's ``wells.json`` and well annotations). Only the first thing a run
         stores is saved whatever its size: a set larger than the budget on its own would
-        else stop every run before it."""
+        else stop every run before it.
+
+        Decided and counted at once (no await between: the event loop runs one save's check
+        at a time), before the files are written: the sets let through are underway until
+        stored (:meth:`_stored`). So two objects' sets saved concurrently as a run starts
+        are not both its first (each saw nothing spent: both were saved whole past the
+        budget), and a set saved beside another counts the other's bytes."""
         limit = self.cfg.max_bytes
-        unfit = limit is not None and self._spent > 0 and self._spent + nbytes > limit
+        taken = self._spent + self._study_underway  # (stored, or being saved)
+        unfit = limit is not None and taken > 0 and taken + nbytes > limit
         if unfit and limit is not None and not self.summary.budget_reached:
             logger.info("study files of %s do not fit in the budget left", size_text(nbytes))
             self._reach_budget(limit)
-        return self._past_budget()
+        if self._past_budget():
+            return True
+        self._study_underway += nbytes
+        return False
 
     def _past_budget(self) -> bool:
         """Is the ``--max-bytes`` budget reached? Then a study file the walk would save is
