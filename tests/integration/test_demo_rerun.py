@@ -56,17 +56,19 @@ def test_demo_rerun_with_its_port_taken(tmp_path: Path) -> None:
     assert OTHER_SERVER in second.stderr
 
 
-def test_demo_into_a_folder_another_demo_holds_is_refused_alone(
-    tmp_path: Path, demo_run: DemoRun
-) -> None:
+def test_demo_into_a_folder_another_demo_holds_is_refused_alone(tmp_path: Path) -> None:
     """A demo while another holds the folder (its lock and its port taken): the refusal,
     exit 75, is all it says; it said first that the folder was harvested from another
     server (the new port), which it then never harvested."""
-    out = _first_demo_folder(demo_run, tmp_path)
+    # A first demo of its own (as the port-taken test): holding the shared `demo_run`'s
+    # port would take it from the rerun test on another xdist worker.
+    first = run_demo(tmp_path / "demo")
+    assert first.code == 0, first.stderr
+    out = first.out
     fd = acquire_run_lock(out, None)
     try:
         with socket.socket() as holder:
-            holder.bind(("127.0.0.1", _served_port(demo_run)))
+            holder.bind(("127.0.0.1", _served_port(first)))
             holder.listen()
             second = run_demo(out)
     finally:
