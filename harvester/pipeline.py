@@ -1039,13 +1039,17 @@ class StoreStudy:
         store: Store,
         on_stored: Callable[[int], None] | None = None,
         past_budget: Callable[[int], bool] | None = None,
+        on_unsaved: Callable[[int], None] | None = None,
     ) -> None:
         self.store = store
         self.on_stored = on_stored
         #: True once the run's ``--max-bytes`` budget is reached, or where the files of a
         #: save (their bytes given) would take the run past it: then the save is work left,
-        #: which stops the run, and nothing is saved (``Harvest._study_past_budget``).
+        #: which stops the run, and nothing is saved (``Harvest._study_past_budget``). A
+        #: save it lets through is counted as underway until ``on_stored`` (saved) or
+        #: ``on_unsaved`` (its write failed or was cancelled) is told of its bytes.
         self.past_budget = past_budget
+        self.on_unsaved = on_unsaved
         #: Bytes of the study files queued this run: the summary's "stored" counts them
         #: with the images' (status's total of the folder does), and so does the progress.
         self.bytes = 0
@@ -1068,7 +1072,12 @@ class StoreStudy:
         main = f"{kind}.json"
         ordered = {main: files[main]} if main in files else {}
         ordered.update((name, data) for name, data in files.items() if name != main)
-        await self.store.put_study(kind, object_id, ordered)
+        try:
+            await self.store.put_study(kind, object_id, ordered)
+        except BaseException:
+            if self.on_unsaved is not None:
+                self.on_unsaved(nbytes)
+            raise
         self.bytes += nbytes
         if self.on_stored is not None:
             self.on_stored(nbytes)
@@ -1285,6 +1294,12 @@ class Harvest:
         #: The cancel scope of each image a worker is fetching: what reaching the budget
         #: cancels (:meth:`_spend`), the walk and the other workers going on.
         self._fetching: set[anyio.CancelScope] = set()
+        #: Bytes of the study files being saved (let through by :meth:`_study_past_budget`,
+        #: not stored yet): what a concurrent save's budget check counts as taken.
+        self._study_underway = 0
+        #: The "mixed in" note of a run asking another server than DIR's, said once the
+        #: run holds DIR (:meth:`_say_server_note`).
+        self._server_note: str | None = None
 
     # ---------------------------------------------------------------- entry
     async def run(self) -> RunSummary:
@@ -1338,6 +1353,13 @@ class Harvest:
             )
         return summary
 
+    def _say_server_note(self) -> None:
+        """Warn, once, that DIR was harvested from another server than this run's (the
+        "mixed in" note, :func:`other_server_note`), if it was."""
+        note, self._server_note = self._server_note, None
+        if note is not None:
+            logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
+
     def _watches_signals(self) -> bool:
         """Signals are the run's to handle: asked for, and only Python's main thread gets them."""
         return self.handle_signals and threading.current_thread() is threading.main_thread()
@@ -1368,9 +1390,11 @@ class Harvest:
                         note = await anyio.to_thread.run_sync(
                             other_server_note, self.cfg, self.replay_of
                         )
-                        if note is not None:
-                            logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
+                        # A real run says it once it holds DIR's run lock (_work_in_store):
+                        # a run refused as DIR is busy said it first, then never harvested.
+                        self._server_note = note
                         if cfg.dry_run:
+                            self._say_server_note()
                             await self._dry_run(client)
                         else:
                             await self._real_run(client, early)
@@ -2649,6 +2673,7 @@ class Harvest:
         """:meth:`_store_run`'s work while the store is open and the progress line published."""
         cfg = self.cfg
         self._journal_state = store.state
+        self._say_server_note()
         self._note_runs_without_labels(store.state)
         self._note_damaged_journals(store.state)
         self._note_lost_files(store.lost)
@@ -2670,7 +2695,11 @@ class Harvest:
             saved["replay_of"] = self.replay_of
         await store.save_run_config(saved)
         save_study = self._shard is None or self._shard[0] == 0
-        study = StoreStudy(store, self._stored, self._study_past_budget) if save_study else None
+        study = (
+            StoreStudy(store, self._stored, self._study_past_budget, self._study_unsaved)
+            if save_study
+            else None
+        )
         fetcher = Fetcher(
             client,
             store,
@@ -2724,8 +2753,14 @@ class Harvest:
     def _stored(self, nbytes: int) -> None:
         """A study file stored: shown, and spent from the budget (the summary's bytes
         count it too, so the budget and the ``stored`` figure agree)."""
+        self._study_underway -= nbytes
         self.progress.stored(nbytes)
         self._spend(nbytes)
+
+    def _study_unsaved(self, nbytes: int) -> None:
+        """Study files let through by :meth:`_study_past_budget` whose write failed or was
+        cancelled: no longer underway (nothing was stored, nothing is spent)."""
+        self._study_underway -= nbytes
 
     def _spend(self, nbytes: int) -> None:
         """Count ``nbytes`` against ``--max-bytes``. Once the budget is reached, the files
@@ -2757,6 +2792,10 @@ class Harvest:
         """The budget is reached: the files being fetched are cancelled (see :meth:`_spend`)."""
         # (said once the run is over: where it cut nothing, it is no stop; _settle_budget_stop)
         self.summary.budget_reached = end_lines.budget_reached(size_text(limit))
+        # (--debug: the moment the run's stop began, as the walk goes on to find work left)
+        logger.info(
+            "%s; the walk goes on to learn whether work is left", self.summary.budget_reached
+        )
         for scope in self._fetching:
             scope.cancel()
 
@@ -2769,13 +2808,23 @@ class Harvest:
         (unlike an image's file): saved past the budget they exceeded it by a whole set (a
         screen plate's ``wells.json`` and well annotations). Only the first thing a run
         stores is saved whatever its size: a set larger than the budget on its own would
-        else stop every run before it."""
+        else stop every run before it.
+
+        Decided and counted at once (no await between: the event loop runs one save's check
+        at a time), before the files are written: the sets let through are underway until
+        stored (:meth:`_stored`). So two objects' sets saved concurrently as a run starts
+        are not both its first (each saw nothing spent: both were saved whole past the
+        budget), and a set saved beside another counts the other's bytes."""
         limit = self.cfg.max_bytes
-        unfit = limit is not None and self._spent > 0 and self._spent + nbytes > limit
+        taken = self._spent + self._study_underway  # (stored, or being saved)
+        unfit = limit is not None and taken > 0 and taken + nbytes > limit
         if unfit and limit is not None and not self.summary.budget_reached:
             logger.info("study files of %s do not fit in the budget left", size_text(nbytes))
             self._reach_budget(limit)
-        return self._past_budget()
+        if self._past_budget():
+            return True
+        self._study_underway += nbytes
+        return False
 
     def _past_budget(self) -> bool:
         """Is the ``--max-bytes`` budget reached? Then a study file the walk would save is

@@ -126,6 +126,7 @@ from harvester.models import ImageRef
 from harvester.processes import HOST, host_may_be_shared, process_alive, process_start
 from harvester.runlock import (
     FLOCK_UNSUPPORTED,
+    LOCKS_DIR,
     POLL,
     acquire_run_lock,
     folder_lock,
@@ -1074,6 +1075,9 @@ def prepare_out_dir(
             f"output folder {out_dir} is a file, not a folder", hint="choose another --out"
         )
     wanted = dict(settings or {})
+    # What this call makes of a folder that is no harvest yet: its own to undo on failure.
+    made = _missing_folders(out_dir)
+    had = {path for path in _start_paths(out_dir) if os.path.lexists(path)}
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         marker = read_marker(out_dir)
@@ -1092,7 +1096,66 @@ def prepare_out_dir(
                 _write_marker(out_dir, wanted, repin_if=repin_if)
         (out_dir / JOURNALS_DIR).mkdir(exist_ok=True)
     except OSError as exc:
+        if out_dir / MARKER_NAME not in had:
+            _remove_unstarted(out_dir, made, had)
         raise storage_error(exc, f"output folder {out_dir}") from exc
+
+
+def _missing_folders(out_dir: Path) -> list[Path]:
+    """DIR and its parents that do not exist yet, DIR first (empty when DIR exists)."""
+    missing: list[Path] = []
+    for folder in (out_dir, *out_dir.parents):
+        if os.path.lexists(folder):
+            break
+        missing.append(folder)
+    return missing
+
+
+def _start_paths(out_dir: Path) -> tuple[Path, ...]:
+    """What starting a harvest in DIR makes: its marker, ``journals/``, its marker lock and
+    ``locks/`` (see :func:`prepare_out_dir`)."""
+    locks = out_dir / LOCKS_DIR
+    return (out_dir / MARKER_NAME, out_dir / JOURNALS_DIR, locks / MARKER_LOCK, locks)
+
+
+def _remove_unstarted(out_dir: Path, made: Sequence[Path], had: set[Path]) -> None:
+    """Undo the start of a harvest in DIR that :func:`prepare_out_dir` could not finish (a
+    disk full as the marker was written): of what it makes (:func:`_start_paths`), what was
+    not there before (``had``), then ``made`` (DIR and the parents made for it).
+
+    Why: left, DIR looked like a harvester folder with nothing in it. Only empty folders
+    are removed (``rmdir``), the marker lock only where no other process holds it, and
+    nothing once DIR has a marker: whatever another process starting on the same folder
+    put there stays, and so does everything that was there before this run."""
+    marker, journals, lock, locks = _start_paths(out_dir)
+    if os.path.lexists(marker):
+        return  # another run took DIR meanwhile: it is a harvest now
+    if lock not in had:
+        _remove_free_lock(lock)
+    for folder in (journals, locks, *made):
+        if folder in had:
+            continue
+        try:
+            folder.rmdir()
+        except FileNotFoundError:
+            continue
+        except OSError:  # not empty: another process's files, or one of DIR's own
+            return
+
+
+def _remove_free_lock(path: Path) -> None:
+    """Remove lock file ``path`` unless another process holds it (then it stays)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path.unlink()
+    except OSError:
+        return
+    finally:
+        os.close(fd)
 
 
 def _write_marker(

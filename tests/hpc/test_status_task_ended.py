@@ -130,9 +130,7 @@ def test_a_budget_line_cut_short_is_still_the_budget_not_the_server(
     log.write_text(text[: at + len("stopped: the --max-bytes budget of 1")])
     _queue_empty(tmp_path, monkeypatch)
     lines, _last = _task_lines(out, capsys)
-    assert lines[1].endswith(f" not reached, stopped by its --max-bytes budget (log: {log})"), (
-        lines
-    )
+    assert lines[1].endswith(f" not reached, stopped by its --max-bytes budget (log: {log})"), lines
     assert BUDGET_LINE in lines
     assert "server" not in "\n".join(lines)
 
@@ -386,9 +384,7 @@ def test_a_task_the_server_outage_stopped_says_so(
     _queue_empty(tmp_path, monkeypatch)
     lines, _last = _task_lines(out, capsys)
     assert lines[1].startswith("  task 0: "), lines
-    assert lines[1].endswith(f", stopped: the server was down, as its log says (log: {log})"), (
-        lines
-    )
+    assert lines[1].endswith(f", stopped: the server was down, as its log says (log: {log})"), lines
     capsys.readouterr()
     assert main(["status", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["array_tasks"][0]["ended"] == "server_down"

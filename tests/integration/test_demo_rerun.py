@@ -9,6 +9,8 @@ from pathlib import Path
 
 from demo_helpers import DemoRun, run_demo
 
+from harvester.runlock import acquire_run_lock, release_run_lock
+
 OTHER_SERVER = "was harvested from"
 
 
@@ -52,3 +54,27 @@ def test_demo_rerun_with_its_port_taken(tmp_path: Path) -> None:
     assert "done 0, skipped 320 (already done), failed 0" in second.stdout
     assert _served_port(second) != _served_port(first)
     assert OTHER_SERVER in second.stderr
+
+
+def test_demo_into_a_folder_another_demo_holds_is_refused_alone(tmp_path: Path) -> None:
+    """A demo while another holds the folder (its lock and its port taken): the refusal,
+    exit 75, is all it says; it said first that the folder was harvested from another
+    server (the new port), which it then never harvested."""
+    # A first demo of its own (as the port-taken test): holding the shared `demo_run`'s
+    # port would take it from the rerun test on another xdist worker.
+    first = run_demo(tmp_path / "demo")
+    assert first.code == 0, first.stderr
+    out = first.out
+    fd = acquire_run_lock(out, None)
+    try:
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", _served_port(first)))
+            holder.listen()
+            second = run_demo(out)
+    finally:
+        release_run_lock(fd)
+    assert second.code == 75, second.stderr
+    assert OTHER_SERVER not in second.stderr
+    assert second.stderr.startswith(f"error: {out} is already being harvested by another "), (
+        second.stderr
+    )

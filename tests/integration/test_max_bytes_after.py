@@ -10,6 +10,7 @@ events is set with the emulator's gates (:mod:`gate_helpers`), never with delays
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -99,21 +100,37 @@ def _signalled_when(emulator: EmulatorThread, ready: Callable[[], bool]) -> Iter
     assert not failure, failure[0]
 
 
+def _budget_marked(caplog: pytest.LogCaptureFixture) -> Callable[[], bool]:
+    """Has the run marked its budget reached (its ``--debug`` line logged)? The sure sign:
+    files on disk come before the run counts them (a Ctrl-C sent between was one before
+    the budget, and the test passed whatever the run did after it)."""
+    caplog.set_level(logging.INFO, logger="harvester.pipeline")
+
+    def marked() -> bool:
+        return any(
+            r.getMessage().startswith("the --max-bytes budget of ") for r in list(caplog.records)
+        )
+
+    return marked
+
+
 def test_ctrl_c_after_the_budget_exits_130(
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
     tmp_path: Path,
     make_emulator: Callable[..., EmulatorThread],
 ) -> None:
-    """Ctrl-C while the walk goes on after the budget (a listing held) is the person's stop:
-    exit 130 and the interrupted line with the command that resumes, not the budget's 8 and
-    its ``stopped:`` line (a script looping on 8 went on after the Ctrl-C); every file
-    stored is kept."""
+    """Ctrl-C while the walk goes on after the budget (a listing held, the budget marked
+    reached) is the person's stop: exit 130 and the interrupted line with the command that
+    resumes, not the budget's 8 and its ``stopped:`` line (a script looping on 8 went on
+    after the Ctrl-C); every file stored is kept."""
     emulator = make_emulator(preset="demo", faults=f"first:ok|hold,hold:{GATE},only:{ANNOTATIONS}")
     common = ["--base-url", emulator.base_url, *REPEATED, "--artifacts", ARTIFACTS]
     common += ["--rate", "none", "--concurrency", str(CONCURRENCY)]
     total = _stored(_measured(capsys, emulator, tmp_path / "measured", *common))
     out = tmp_path / "out"
-    with _signalled_when(emulator, lambda: _stored(out) == total):
+    marked = _budget_marked(caplog)
+    with _signalled_when(emulator, lambda: _stored(out) == total and marked()):
         code, _stdout, err = _harvest(capsys, *common, "--out", str(out), "--max-bytes", str(total))
     assert code == 130, err
     last = err.strip().splitlines()[-1]

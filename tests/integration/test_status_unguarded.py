@@ -64,14 +64,15 @@ def other_run_file(out: Path) -> Path:
 
 
 def unguarded_json(out: Path) -> tuple[bool, list[str]]:
-    """``status DIR --json``: its ``commands_unguarded`` (absent: False) and the ids of the
-    runs of its ``unlocked_progress``."""
+    """``status DIR --json``: whether it says ``commands_unguarded`` (true, else absent: a
+    false one is a broken contract) and the ids of the runs of its ``unlocked_progress``."""
     result = run_cli("status", str(out), "--json")
     assert result.returncode in (0, 1), result.stderr
     data = json.loads(result.stdout)
-    assert data.get("commands_unguarded", False) in (True, False), data
+    said = "commands_unguarded" in data
+    assert not said or data["commands_unguarded"] is True, data
     runs = [live["run"] for live in data.get("unlocked_progress", [])]
-    return data.get("commands_unguarded", False), runs
+    return said, runs
 
 
 def test_unlocked_runs_that_may_go_on_get_a_note_above_the_command_no_lock_refuses(

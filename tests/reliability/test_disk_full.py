@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import resource
 import subprocess
 import sys
@@ -125,3 +127,49 @@ def test_file_size_limit_clear_error_then_rerun(
     assert rerun.returncode == 0, rerun.stderr
     assert_artifacts_recorded_once(out, 8)
     assert temp_files(out) == []
+
+
+def _fill(disk: Path) -> Path:
+    """Fill ``disk`` to its last byte with one file (unbuffered writes until ENOSPC)."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while True:
+            os.write(fd, b"\0" * 65536)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC, exc
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_first_run_on_a_full_disk_leaves_nothing_new_behind(
+    small_disk: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A first run into a new folder on a full disk: one 'error:' line, and no folder left
+    behind (it left DIR/ with journals/ and locks/: a harvester folder with nothing in
+    it); given a folder that existed, that folder and all it held stay, with nothing
+    added. With space again, the same command harvests."""
+    emu = make_emulator(preset="demo")
+    existing = small_disk / "existing"
+    (existing / "locks").mkdir(parents=True)  # (what a folder held is not the run's)
+    (existing / "notes.txt").write_text("mine\n")
+    filler = _fill(small_disk)
+    new = small_disk / "new" / "demo"
+
+    def command(out: Path) -> list[str]:
+        return harvest_args(
+            emu.base_url, out, "--project", str(DEMO_PROJECT), rate="none", artifacts="thumbnail"
+        )
+
+    for out in (new, existing):
+        full = cli(*command(out))
+        assert full.returncode != 0, full.stderr
+        assert_one_line_error(full.stderr, "disk full", str(out))
+    assert sorted(p.name for p in small_disk.iterdir()) == ["existing", "filler"]
+    assert sorted(p.name for p in existing.iterdir()) == ["locks", "notes.txt"]
+    assert list((existing / "locks").iterdir()) == []
+    filler.unlink()
+    again = cli(*command(new))
+    assert again.returncode == 0, again.stderr
+    assert sum(done_counts(new).values()) > 0
