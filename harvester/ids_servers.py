@@ -32,12 +32,13 @@ class OtherServersIds:
 
     ``runs``: the server (normal URL) of each run of DIR that saved its settings;
     ``mine``: the normal URL of the server asked now. ``left``: per other server (normal
-    URL), the distinct ids left out so far.
+    URL), the distinct ids left out so far. ``sets``: DIR's target sets, as read.
     """
 
     state: JournalState
     runs: Mapping[str, str]
     mine: str
+    sets: list[RecordedRun]
     left: dict[str, set[int]] = field(default_factory=dict)
 
     def __call__(self, image_id: int) -> bool:
@@ -55,13 +56,15 @@ class OtherServersIds:
 
 
 def other_servers_ids(
-    out_dir: Path, state: JournalState, base_url: str, sets: list[RecordedRun]
+    out_dir: Path, state: JournalState, base_url: str, run_id: str
 ) -> OtherServersIds | None:
-    """The filter for a run of ``base_url`` into DIR, whose target sets are ``sets``
-    (:func:`~harvester.config.recorded_target_sets`); None in a folder of one server (a
-    ``--base-url`` of another server there is a moved server: every id is asked)."""
-    from harvester.config import read_run_server
+    """The filter for run ``run_id`` of ``base_url`` into DIR (whose journals ``state``
+    holds); None in a folder whose target sets, ``run_id``'s left out, are of one server
+    (a ``--base-url`` of another server there is a moved server: every id is asked).
+    Reads every run's saved settings: call it in a worker thread."""
+    from harvester.config import read_run_server, recorded_target_sets
 
+    sets = recorded_target_sets(out_dir, besides=run_id)
     servers = {normal_base_url(s.base_url) for s in sets}
     if len(servers) < 2:
         return None
@@ -70,17 +73,17 @@ def other_servers_ids(
         url = read_run_server(out_dir, run)
         if url is not None:
             runs[run] = normal_base_url(url)
-    return OtherServersIds(state, runs, normal_base_url(base_url))
+    return OtherServersIds(state, runs, normal_base_url(base_url), sets)
 
 
-def left_out_note(
-    left: OtherServersIds, source: str, out_dir: Path, sets: list[RecordedRun]
-) -> str | None:
+def left_out_note(left: OtherServersIds, source: str, out_dir: Path) -> str | None:
     """The warning for the ids ``left`` left out of ``source`` (None: none): how many, of
-    which server, and the command that asks that server for them."""
+    which server, and the command that asks that server for them (``source``: the
+    ``--ids-from`` path as given, ``/dev/stdin`` said as ``-``)."""
+    source = "-" if source == "/dev/stdin" else source
     if not left.left:
         return None
-    saved = {normal_base_url(s.base_url): s.base_url for s in reversed(sets)}
+    saved = {normal_base_url(s.base_url): s.base_url for s in reversed(left.sets)}
     parts = []
     for server, ids in sorted(left.left.items()):
         url = saved.get(server, server)

@@ -63,7 +63,6 @@ from harvester.client import (
 from harvester.config import (
     DEFAULT_BASE_URL,
     HarvestConfig,
-    RecordedRun,
     normal_base_url,
     other_server_note,
     size_text,
@@ -1280,8 +1279,6 @@ class Harvest:
         #: DIR's images recorded as gone from this run's server (read as the run starts
         #: work): never asked for, so that a few deleted images do not fail every resume.
         self._gone: frozenset[int] = frozenset()
-        #: DIR's target sets, read for ``--ids-from`` in a folder of several servers.
-        self._ids_sets: list[RecordedRun] = []
         #: Bytes stored so far against ``cfg.max_bytes``: those of the earlier replays of
         #: the same resume (``spent_before``: one command, one budget), then this run's.
         self._spent = spent_before
@@ -2161,29 +2158,23 @@ class Harvest:
     async def _other_servers_ids(self, store: Store) -> OtherServersIds | None:
         """What leaves out the ``--ids-from`` ids of images DIR has from another server
         (:mod:`harvester.ids_servers`); None without ``--ids-from``, or in a folder of one
-        server. DIR's target sets are read in a worker thread (one small file per run)."""
+        server."""
         if self.cfg.ids_from is None:
             return None
-        from harvester.config import recorded_target_sets
         from harvester.ids_servers import other_servers_ids
 
-        def made() -> OtherServersIds | None:
-            self._ids_sets = recorded_target_sets(self.out, besides=self.summary.run_id)
-            return other_servers_ids(self.out, store.state, self.cfg.base_url, self._ids_sets)
-
-        return await anyio.to_thread.run_sync(made)
+        return await anyio.to_thread.run_sync(
+            other_servers_ids, self.out, store.state, self.cfg.base_url, self.summary.run_id
+        )
 
     def _say_ids_left_out(self, skip: Callable[[int], bool] | None) -> None:
         """One warning (``--quiet`` too) naming the ids :meth:`_other_servers_ids` left out."""
         from harvester.ids_servers import OtherServersIds, left_out_note
 
-        if not isinstance(skip, OtherServersIds) or self.cfg.ids_from is None:
-            return
-        source = self.cfg.ids_from
-        said = "-" if str(source) == "/dev/stdin" else str(source)
-        note = left_out_note(skip, said, self.out, self._ids_sets)
-        if note is not None:
-            logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
+        if isinstance(skip, OtherServersIds) and self.cfg.ids_from is not None:
+            note = left_out_note(skip, str(self.cfg.ids_from), self.out)
+            if note is not None:
+                logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
 
     def _met_again(self, ref: ImageRef) -> None:
         """The walk met ``ref``'s image again, under another parent: :class:`Placing` holds

@@ -118,3 +118,26 @@ def test_a_folder_of_one_server_asks_every_id_of_another(
     code, err = harvest(demo, out, "--ids-from", str(listed), "--artifacts", "metadata")
     assert code == 1 and "left out" not in err, err
     assert err.count("HTTP 404") >= 3 and not files_of(out, ".metadata.json"), err
+
+
+def test_a_plan_of_a_two_server_index_holds_the_asked_servers_images(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`harvester plan --ids-from DIR/index.csv` for demo plans demo's 80 images alone,
+    saying the 36 of fields it left out (exit 0); harvested from the plan, all 80 get
+    their metadata (exit 0), no 404."""
+    out = tmp_path / "d"
+    demo, fields = two_servers_folder(make_emulator, out)
+    index = out / "index.csv"
+    planned = cli(
+        "plan", "--base-url", demo.base_url, "--out", str(out), "--rate", "none",
+        "--ids-from", str(index), "--artifacts", "metadata",
+    )  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    (line,) = [x for x in planned.stderr.splitlines() if "left out" in x]
+    assert f"left out 36 ids of {fields.base_url}" in line, planned.stderr
+    lines = (out / "plan" / "images.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len([x for x in lines if x.startswith('{"image_id":')]) == 80
+    code, err = harvest(demo, out, "--from-plan", str(out))
+    assert code == 0 and "404" not in err, err
+    assert len(files_of(out, ".metadata.json")) == 80
