@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harvester.config import RecordedRun, normal_base_url
+from harvester.errors import redact_base_url
 from harvester.journal import JournalState
 from harvester.models import Artifact
 from harvester.text import plural
@@ -32,13 +33,15 @@ class OtherServersIds:
 
     ``runs``: the server (normal URL) of each run of DIR that saved its settings;
     ``mine``: the normal URL of the server asked now. ``left``: per other server (normal
-    URL), the distinct ids left out so far. ``sets``: DIR's target sets, as read.
+    URL), the distinct ids left out so far. ``sets``: DIR's target sets, as read;
+    ``asked``: the server asked now as messages name it (no credentials, no query).
     """
 
     state: JournalState
     runs: Mapping[str, str]
     mine: str
     sets: list[RecordedRun]
+    asked: str
     left: dict[str, set[int]] = field(default_factory=dict)
 
     def __call__(self, image_id: int) -> bool:
@@ -73,7 +76,8 @@ def other_servers_ids(
         url = read_run_server(out_dir, run)
         if url is not None:
             runs[run] = normal_base_url(url)
-    return OtherServersIds(state, runs, normal_base_url(base_url), sets)
+    asked = redact_base_url(base_url).partition("?")[0]
+    return OtherServersIds(state, runs, normal_base_url(base_url), sets, asked)
 
 
 def left_out_note(left: OtherServersIds, source: str, out_dir: Path) -> str | None:
@@ -93,6 +97,6 @@ def left_out_note(left: OtherServersIds, source: str, out_dir: Path) -> str | No
         )
     return (
         f"--ids-from {source}: left out {' and '.join(parts)}: {out_dir} holds those images "
-        f"from that server, and image ids are one server's (asked of {left.mine} they are "
+        f"from that server, and image ids are one server's (asked of {left.asked} they are "
         "other images, or none)"
     )

@@ -66,6 +66,7 @@ def test_a_two_server_index_takes_the_asked_servers_rows_and_names_the_others(
     (line,) = [x for x in err.splitlines() if "left out" in x]
     assert f"--ids-from {index}: left out 36 ids of {fields.base_url}" in line, err
     assert f"--base-url {fields.base_url})" in line, err
+    assert line.endswith(f"(asked of {demo.base_url} they are other images, or none)"), err
     assert len(files_of(out, ".metadata.json")) == 80
     assert "404" not in err, err
 
