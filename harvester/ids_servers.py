@@ -13,7 +13,7 @@ and ids of a folder of one server (its server may have moved) are asked as befor
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,21 +80,37 @@ def other_servers_ids(
     return OtherServersIds(state, runs, normal_base_url(base_url), sets, asked)
 
 
-def left_out_note(left: OtherServersIds, source: str, out_dir: Path) -> str | None:
+def left_out_note(
+    left: OtherServersIds, source: str, out_dir: Path, kinds: Iterable[str]
+) -> str | None:
     """The warning for the ids ``left`` left out of ``source`` (None: none): how many, of
-    which server, and the command that asks that server for them (``source``: the
-    ``--ids-from`` path as given, ``/dev/stdin`` said as ``-``)."""
-    source = "-" if source == "/dev/stdin" else source
+    which server, and the command that asks that server for them: ``--ids-from source``
+    with the run's ``kinds``, and ``SECRETS.toml`` or ``URL`` where that server's sets
+    sent credentials (:func:`~harvester.config.own_server_command`, whose note follows).
+    ``source``: the ``--ids-from`` path as given, ``/dev/stdin`` said as ``-`` (the same
+    ids given again)."""
+    from harvester.config import own_server_command
+
     if not left.left:
         return None
-    saved = {normal_base_url(s.base_url): s.base_url for s in reversed(left.sets)}
+    source = "-" if source == "/dev/stdin" else source
+    newest: dict[str, RecordedRun] = {}
+    for one in left.sets:  # (newest first)
+        newest.setdefault(normal_base_url(one.base_url), one)
+    fetch = f" --ids-from {shlex.quote(source)} --artifacts {','.join(kinds)}"
     parts = []
     for server, ids in sorted(left.left.items()):
-        url = saved.get(server, server)
-        parts.append(
-            f"{plural(len(ids), 'id', spec=',')} of {url} (for them: the same command with "
-            f"--base-url {shlex.quote(url)})"
+        recorded = newest.get(server)
+        if recorded is None:  # (a server of runs alone, no set left: its URL as compared)
+            url, command, note = server, "", ""
+        else:
+            url = recorded.base_url
+            command, note = own_server_command(recorded, out_dir)
+        command = command or (
+            f"harvester harvest --out {shlex.quote(str(out_dir))} --base-url {shlex.quote(url)}"
         )
+        said = f"{plural(len(ids), 'id', spec=',')} of {url} (for them: {command}{fetch}"
+        parts.append(f"{said}{f'  # {note}' if note else ''})")
     return (
         f"--ids-from {source}: left out {' and '.join(parts)}: {out_dir} holds those images "
         f"from that server, and image ids are one server's (asked of {left.asked} they are "

@@ -2172,7 +2172,8 @@ class Harvest:
         from harvester.ids_servers import OtherServersIds, left_out_note
 
         if isinstance(skip, OtherServersIds) and self.cfg.ids_from is not None:
-            note = left_out_note(skip, str(self.cfg.ids_from), self.out)
+            kinds = [a.value for a in self.cfg.artifacts]
+            note = left_out_note(skip, str(self.cfg.ids_from), self.out, kinds)
             if note is not None:
                 logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
 

@@ -988,6 +988,7 @@ def _say_ids_left_out(
     from harvester.ids_servers import OtherServersIds, left_out_note
 
     if isinstance(skip, OtherServersIds) and config.ids_from is not None:
-        note = left_out_note(skip, str(config.ids_from), out_dir)
+        kinds = [a.value for a in config.artifacts]
+        note = left_out_note(skip, str(config.ids_from), out_dir, kinds)
         if note is not None:
             logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)

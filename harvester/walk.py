@@ -1366,12 +1366,12 @@ class Walker:
         async with anyio.create_task_group() as tg:
             batch: list[int] = []
             for image_id in read_ids_file(path):
-                if skip is not None and skip(image_id):
-                    continue
                 if self._out_of_shard(image_id):
                     # Batches hold this shard's ids only, so that N shards send one labels
                     # request per 200 of their own ids, not N for every 200 ids of the file.
                     continue
+                if skip is not None and skip(image_id):
+                    continue  # (after the shard's: each shard says its own ids left out)
                 batch.append(image_id)
                 if len(batch) >= urls.ANNOTATION_BATCH:
                     await slots.acquire()
