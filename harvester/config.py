@@ -2820,6 +2820,13 @@ def failed_ids_servers(
     return servers
 
 
+def read_run_server(out_dir: Path, run: str, saved: SavedConfigs | None = None) -> str | None:
+    """The server ``run`` of DIR asked, as its saved settings name it (no credentials);
+    None when they cannot be read or are not a harvest's."""
+    recorded = _read_recorded(out_dir, run, saved)
+    return None if recorded is None else recorded.base_url
+
+
 def _secret_names(recorded: RecordedRun, key: str) -> str:
     names = recorded.config.get(key)
     listed = ", ".join(sorted(str(n) for n in names)) if isinstance(names, dict) else ""

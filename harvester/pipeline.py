@@ -44,7 +44,7 @@ from collections.abc import (
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -181,6 +181,9 @@ from harvester.walk import (
     spool_ids_file,
     standard_input_ids,
 )
+
+if TYPE_CHECKING:
+    from harvester.ids_servers import OtherServersIds
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -2182,6 +2185,7 @@ class Harvest:
             if self._store is not None:
                 self._placing = Placing(walker.listed, settled=SeenIds())
                 walker.on_again = self._met_again
+                walker.ids_skip = await self._other_servers_ids(self._store)
                 if cfg.max_bytes is not None:
                     walker.past_budget = self._past_budget
             targets = cfg.walk_targets(self.summary.run_id)
@@ -2208,10 +2212,33 @@ class Harvest:
                 images=cfg.images,
                 ids_file=self._ids_file,
             )
+            self._say_ids_left_out(walker.ids_skip)
             self._placing.final = True  # listed all it will: a kept-back place is told now
             self.progress.walking(None)
             # The walk listed all it could; journaled once every image it sent is (_pipeline).
             self._walk_ended = targets
+
+    async def _other_servers_ids(self, store: Store) -> OtherServersIds | None:
+        """What leaves out the ``--ids-from`` ids of images DIR has from another server
+        (:mod:`harvester.ids_servers`); None without ``--ids-from``, or in a folder of one
+        server."""
+        if self.cfg.ids_from is None:
+            return None
+        from harvester.ids_servers import other_servers_ids
+
+        return await anyio.to_thread.run_sync(
+            other_servers_ids, self.out, store.state, self.cfg.base_url, self.summary.run_id
+        )
+
+    def _say_ids_left_out(self, skip: Callable[[int], bool] | None) -> None:
+        """One warning (``--quiet`` too) naming the ids :meth:`_other_servers_ids` left out."""
+        from harvester.ids_servers import OtherServersIds, left_out_note
+
+        if isinstance(skip, OtherServersIds) and self.cfg.ids_from is not None:
+            kinds = [a.value for a in self.cfg.artifacts]
+            note = left_out_note(skip, str(self.cfg.ids_from), self.out, kinds)
+            if note is not None:
+                logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
 
     def _met_again(self, ref: ImageRef) -> None:
         """The walk met ``ref``'s image again, under another parent: :class:`Placing` holds

@@ -786,6 +786,12 @@ async def _walk_into_plan(
             watch=watch,
             on_again=lambda ref: keep_placed_first(again, ref),
         )
+        if config.ids_from is not None:  # (ids of DIR's other server: harvester.ids_servers)
+            from harvester.ids_servers import other_servers_ids
+
+            walker.ids_skip = await anyio.to_thread.run_sync(
+                other_servers_ids, out_dir, store.state, config.base_url, run_id
+            )
         if on_walk is not None:  # how far the walk is, worded as a harvest's (its progress)
             describe = walk_text(config.walk_targets(run_id), walker.stats, selection, selected)
             walker.on_listed = lambda: on_walk(describe)
@@ -802,6 +808,7 @@ async def _walk_into_plan(
                 )
             if on_walk is not None:
                 on_walk(None)  # listed all it could: the progress says the images found
+            _say_ids_left_out(walker.ids_skip, config, out_dir)
 
         targets = {k: v for k, v in _targets_of(config).items() if v}
         with PlanWriter(
@@ -970,3 +977,18 @@ def public_url(url: str) -> str:
         host = f"[{host}]"
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def _say_ids_left_out(
+    skip: Callable[[int], bool] | None, config: HarvestConfig, out_dir: Path
+) -> None:
+    """One warning naming the ``--ids-from`` ids of images DIR has from another server,
+    which the plan leaves out (:mod:`harvester.ids_servers`), as a harvest says it."""
+    from harvester.errors import PROBLEMS_LOGGER
+    from harvester.ids_servers import OtherServersIds, left_out_note
+
+    if isinstance(skip, OtherServersIds) and config.ids_from is not None:
+        kinds = [a.value for a in config.artifacts]
+        note = left_out_note(skip, str(config.ids_from), out_dir, kinds)
+        if note is not None:
+            logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)

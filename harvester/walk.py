@@ -944,6 +944,9 @@ class Walker:
         #: (``--where``) or label images that no run can fetch before a new budget, and the
         #: next run asks them again (see :meth:`_labels`).
         self.past_budget: Callable[[], bool] | None = None
+        #: True for an ``--ids-from`` id not to ask this server for (None: ask every id):
+        #: DIR's image of that id is another server's (:mod:`harvester.ids_servers`).
+        self.ids_skip: Callable[[int], bool] | None = None
         # False when an earlier run of DIR did not ask for labels: a journaled image without
         # labels may then never have been asked (see _known_labels).
         self._empty_labels_known = empty_labels_known
@@ -1359,6 +1362,7 @@ class Walker:
             finally:
                 slots.release()
 
+        skip = self.ids_skip
         async with anyio.create_task_group() as tg:
             batch: list[int] = []
             for image_id in read_ids_file(path):
@@ -1366,6 +1370,8 @@ class Walker:
                     # Batches hold this shard's ids only, so that N shards send one labels
                     # request per 200 of their own ids, not N for every 200 ids of the file.
                     continue
+                if skip is not None and skip(image_id):
+                    continue  # (after the shard's: each shard says its own ids left out)
                 batch.append(image_id)
                 if len(batch) >= urls.ANNOTATION_BATCH:
                     await slots.acquire()

@@ -1,0 +1,118 @@
+"""Which ids of an ``--ids-from`` source name another server's images of DIR.
+
+Image ids are one server's. In a folder harvested from two servers (say ``--plate 3001``
+from A, then ``--screen 2302`` from B), the folder's own ``index.csv``, given back as an
+ids file with ``--base-url B`` (to add an artifact, say), asked B for A's ids: B has no
+such images (404: twenty in a row stopped the run, nothing fetched, no word why) or other
+images of those ids (written as A's). The ids DIR's journals record as harvested from
+other servers only are left out instead, counted by server, and the run says so with the
+command for them (:func:`left_out_note`). Ids DIR does not know (a plain list of new ids)
+and ids of a folder of one server (its server may have moved) are asked as before.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harvester.config import RecordedRun, normal_base_url
+from harvester.errors import redact_base_url
+from harvester.journal import JournalState
+from harvester.models import Artifact
+from harvester.text import plural
+
+#: Every artifact kind a done record may name (the image's files of any run).
+_KINDS = tuple(a.value for a in Artifact)
+
+
+@dataclass
+class OtherServersIds:
+    """Tells an ``--ids-from`` id of an image DIR has only from another server.
+
+    ``runs``: the server (normal URL) of each run of DIR that saved its settings;
+    ``mine``: the normal URL of the server asked now. ``left``: per other server (normal
+    URL), the distinct ids left out so far. ``sets``: DIR's target sets, as read;
+    ``asked``: the server asked now as messages name it (no credentials, no query).
+    """
+
+    state: JournalState
+    runs: Mapping[str, str]
+    mine: str
+    sets: list[RecordedRun]
+    asked: str
+    left: dict[str, set[int]] = field(default_factory=dict)
+
+    def __call__(self, image_id: int) -> bool:
+        """True for an id whose files DIR has from other servers only (then counted)."""
+        done = self.state.done
+        servers: set[str] = set()
+        for kind in _KINDS:
+            rec = done.get((kind, image_id))
+            if rec is not None and (server := self.runs.get(str(rec.run))) is not None:
+                servers.add(server)
+        if not servers or self.mine in servers:
+            return False
+        self.left.setdefault(min(servers), set()).add(image_id)
+        return True
+
+
+def other_servers_ids(
+    out_dir: Path, state: JournalState, base_url: str, run_id: str
+) -> OtherServersIds | None:
+    """The filter for run ``run_id`` of ``base_url`` into DIR (whose journals ``state``
+    holds); None in a folder whose target sets, ``run_id``'s left out, are of one server
+    (a ``--base-url`` of another server there is a moved server: every id is asked).
+    Reads every run's saved settings: call it in a worker thread."""
+    from harvester.config import read_run_server, recorded_target_sets
+
+    sets = recorded_target_sets(out_dir, besides=run_id)
+    servers = {normal_base_url(s.base_url) for s in sets}
+    if len(servers) < 2:
+        return None
+    runs: dict[str, str] = {}
+    for run in {str(rec.run) for rec in state.done.values()}:
+        url = read_run_server(out_dir, run)
+        if url is not None:
+            runs[run] = normal_base_url(url)
+    asked = redact_base_url(base_url).partition("?")[0]
+    return OtherServersIds(state, runs, normal_base_url(base_url), sets, asked)
+
+
+def left_out_note(
+    left: OtherServersIds, source: str, out_dir: Path, kinds: Iterable[str]
+) -> str | None:
+    """The warning for the ids ``left`` left out of ``source`` (None: none): how many, of
+    which server, and the command that asks that server for them: ``--ids-from source``
+    with the run's ``kinds``, and ``SECRETS.toml`` or ``URL`` where that server's sets
+    sent credentials (:func:`~harvester.config.own_server_command`, whose note follows).
+    ``source``: the ``--ids-from`` path as given, ``/dev/stdin`` said as ``-`` (the same
+    ids given again)."""
+    from harvester.config import own_server_command
+
+    if not left.left:
+        return None
+    source = "-" if source == "/dev/stdin" else source
+    newest: dict[str, RecordedRun] = {}
+    for one in left.sets:  # (newest first)
+        newest.setdefault(normal_base_url(one.base_url), one)
+    fetch = f" --ids-from {shlex.quote(source)} --artifacts {','.join(kinds)}"
+    parts = []
+    for server, ids in sorted(left.left.items()):
+        recorded = newest.get(server)
+        if recorded is None:  # (a server of runs alone, no set left: its URL as compared)
+            url, command, note = server, "", ""
+        else:
+            url = recorded.base_url
+            command, note = own_server_command(recorded, out_dir)
+        command = command or (
+            f"harvester harvest --out {shlex.quote(str(out_dir))} --base-url {shlex.quote(url)}"
+        )
+        said = f"{plural(len(ids), 'id', spec=',')} of {url} (for them: {command}{fetch}"
+        parts.append(f"{said}{f'  # {note}' if note else ''})")
+    return (
+        f"--ids-from {source}: left out {' and '.join(parts)}: {out_dir} holds those images "
+        f"from that server, and image ids are one server's (asked of {left.asked} they are "
+        "other images, or none)"
+    )
