@@ -70,6 +70,7 @@ import heapq
 import itertools
 import json
 import logging
+import os
 import re
 import shlex
 from collections import Counter
@@ -350,6 +351,10 @@ CONTEXT_VALUES_SHOWN = 10
 #: images kept them all (some 150 MB) for a line that names 10.
 CONTEXT_VALUES_KEPT = 1000
 _CONTEXT_SET = frozenset(CONTEXT_KEYS)  # (asked per label of each image)
+#: The distinct values of an annotation key kept for a term's "did you mean", at most: a
+#: ``!=`` term whose value a study lacks (an exclusion list run over several) stays open
+#: for the whole walk, and a key of one value per image held a million of them.
+ANNOTATION_VALUES_KEPT = 100_000
 #: The prefix naming an annotation key that equals a context column (as index.csv does).
 LABEL_PREFIX = "label:"
 
@@ -718,7 +723,8 @@ class ValueCensus:
             if by_value is None:
                 continue
             kept = self._values.setdefault(_fold(key), {})
-            if len(kept) < CONTEXT_VALUES_KEPT or _fold(key) not in _CONTEXT_SET:
+            cap = CONTEXT_VALUES_KEPT if _fold(key) in _CONTEXT_SET else ANNOTATION_VALUES_KEPT
+            if len(kept) < cap:
                 kept.setdefault(fold_spaces(value), value.strip())
             conds = by_value.get(fold_spaces(value))
             if conds is None:
@@ -856,6 +862,7 @@ class ValueCensus:
         # (a close cutoff: an exclusion list run over several studies names absent genes,
         # and `PLK1` is as near `PLK4`, another gene, as a typo: no line for those)
         close = [] if joined or names_context(cond.key) else self._close(cond, cutoff=0.85)
+        close = [v for v in close if not _sibling_names(cond.value, v)]
         known = set(self._values.get(_fold(cond.key), {}).values())
         listed = [v.strip() for v in cond.value.split(",")]
         if joined:
@@ -874,6 +881,24 @@ class ValueCensus:
             f" {the_counted(census.images, *seen)} is {quoted(cond.value)}, so this term"
             f" excludes no image; {hint}"
         )
+
+
+def _sibling_names(given: str, seen: str) -> bool:
+    """Whether two near values read as two names of one series, not a typo of one: they
+    differ in digits alone (``ANAPC10``/``ANAPC11``, ``s123456``/``s123457``) or, in a
+    name of no spaces, in its last character (``KIF18A``/``KIF18B``, ``SMARCA4``).
+
+    Why: a ``!=`` list run over several studies names genes one study lacks, and at the
+    0.85 cutoff ``Gene Symbol!=ANAPC10`` on a study of ``ANAPC11`` was told "did you mean
+    'Gene Symbol!=ANAPC11'?", another gene (a typo there cannot be told from it).
+    """
+    a, b = given.casefold().strip(), seen.casefold().strip()
+    head = len(os.path.commonprefix([a, b]))
+    tail = len(os.path.commonprefix([a[head:][::-1], b[head:][::-1]]))
+    rest_a, rest_b = a[head : len(a) - tail], b[head : len(b) - tail]
+    if all(c.isdigit() for c in rest_a + rest_b):
+        return True
+    return not tail and " " not in a and len(rest_a) <= 1 and len(rest_b) <= 1
 
 
 #: Other spellings of a term's value named in its line (the first ones seen; one more is
