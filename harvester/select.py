@@ -712,6 +712,8 @@ class ValueCensus:
         for cond in where:
             if cond.op != "~":
                 self._given.setdefault(_fold(cond.key), set()).add(cond.value)
+        # folded key -> bigram -> the kept values holding it (:meth:`_sharing`, at the end)
+        self._bigram_index: dict[str, dict[str, list[str]]] = {}
 
     def see(self, labels: Labels) -> None:
         """Note the values of one image."""
@@ -746,17 +748,36 @@ class ValueCensus:
         return cond in self._hit
 
     def _close(self, cond: Condition, cutoff: float = 0.6) -> list[str]:
-        """Up to 3 values of the term's key spelt nearly like its value (a typo's suggestions)."""
+        """Up to 3 values of the term's key spelt nearly like its value (a typo's suggestions).
+
+        Above a cutoff of 0.8 (``!=``: only very close spellings) only the values sharing
+        half the bigrams of the term's value are compared: a list of 200 absent exclusions
+        on a study of 20,000 genes took 17 s of difflib at the end of the walk."""
         import difflib  # only when a term matched nothing: not on every run's start-up
 
         given = self._given.get(_fold(cond.key), set())
-        values = {
-            folded: value
-            for folded, value in self._values.get(_fold(cond.key), {}).items()
-            if value not in given
-        }
+        kept = self._values.get(_fold(cond.key), {})
+        if cutoff > 0.8:
+            kept = {folded: kept[folded] for folded in self._sharing(cond)}
+        values = {folded: value for folded, value in kept.items() if value not in given}
         close = difflib.get_close_matches(fold_spaces(cond.value), list(values), n=3, cutoff=cutoff)
         return [values[v] for v in close]
+
+    def _sharing(self, cond: Condition) -> set[str]:
+        """The kept (folded) values of the term's key that share at least half the bigrams
+        of its value: a spelling ``difflib`` rates 0.85 alike shares more (each slip breaks
+        two at most). The key's bigram index is built once, when first asked."""
+        key = _fold(cond.key)
+        index = self._bigram_index.get(key)
+        if index is None:
+            index = self._bigram_index[key] = {}
+            for folded in self._values.get(key, {}):
+                for gram in _bigrams(folded):
+                    index.setdefault(gram, []).append(folded)
+        grams = _bigrams(fold_spaces(cond.value))
+        shared = Counter(folded for gram in grams for folded in index.get(gram, ()))
+        need = max(1, len(grams) // 2)
+        return {folded for folded, count in shared.items() if count >= need}
 
     def _seen(self, cond: Condition) -> str:
         """A context column's values seen (``0, 1, 2``: a field or well row out of range is
@@ -881,6 +902,11 @@ class ValueCensus:
             f" {the_counted(census.images, *seen)} is {quoted(cond.value)}, so this term"
             f" excludes no image; {hint}"
         )
+
+
+def _bigrams(text: str) -> set[str]:
+    """The pairs of adjacent characters of ``text`` (the text itself when shorter)."""
+    return {text[i : i + 2] for i in range(len(text) - 1)} or {text}
 
 
 def _sibling_names(given: str, seen: str) -> bool:
