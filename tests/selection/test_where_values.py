@@ -8,6 +8,7 @@ and the key itself was right, so the misspelt-key warning stayed silent.
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import pytest
@@ -331,3 +332,35 @@ def test_an_open_exclusion_keeps_a_bounded_number_of_values(
     assert len(values._values["source"]) == 50
     (line,) = values.lines(keys, ("image", "images"), matched=500)
     assert "so this term excludes no image; did you mean 'Source!=plate A file 0001 okay'" in line
+
+
+def test_a_shard_decides_an_exclusion_over_the_whole_walk(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """Review of the `!=` warning: a shard fetches a part of the selection but walks all of
+    it, so a value held only by images of other shards still excludes something (no line),
+    and a slip is named once, counted over the whole walk, by each shard alike."""
+    fetched = []
+    for k in range(2):
+        out = tmp_path / f"s{k}"
+        result = run_cli(
+            "harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate", "none",
+            "--screen", str(DEMO_SCREEN), "--artifacts", "thumbnail", "--shard", f"{k}/2",
+            "--label-key", "Phenotype", "--where", "Phenotype!=increased DNA area",
+            "--where", "Phenotype!=mitotic arest",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+        assert lines == [
+            "WARNING harvester.problems: --where 'Phenotype!=mitotic arest': no value of key"
+            " 'Phenotype' on the 80 walked images is 'mitotic arest', so this term excludes no"
+            " image; did you mean 'Phenotype!=mitotic arrest'?"
+        ]
+        found = re.search(
+            r"selected (\d+) of 80 walked images .*; (\d+) selected images belong", result.stdout
+        )
+        assert found, result.stdout
+        mine, others = int(found[1]), int(found[2])
+        assert mine + others == 74  # (the demo's 6 images of 'increased DNA area' excluded)
+        fetched.append(mine)
+    assert sum(fetched) == 74 and all(fetched)
