@@ -954,7 +954,8 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
     if key == "label_keys":
         return parse_label_keys(value)
     if key == "sample":
-        if isinstance(value, str) and value.strip().isdigit():  # (not "must be at least 1")
+        # (not "must be at least 1"; `"0"` is told that: "write sample = 0" was refused next)
+        if isinstance(value, str) and value.strip().isdigit() and int(value) >= 1:
             _refuse_quoted_integer(key, value)
         return check_sample(value)
     if key == "sample_fraction":

@@ -242,7 +242,10 @@ def _fraction(name: str, number: str) -> float:
     elif "=" in number:
         # `train=0.8 val=0.2` or `train=0.8;val=0.2`: parts joined otherwise than by commas
         # read as one part whose fraction is the rest ("is not a number" named no slip).
-        parts = ",".join(p for p in re.split(r"[\s;|]+", f"{name}={number}") if p)
+        # (spaces around '=', `train = 0.8 val = 0.2`, stay with their part: the hint read
+        # `train=0.8,val,=,0.2`)
+        joined = re.sub(r"\s*=\s*", "=", f"{name}={number}")
+        parts = ",".join(p for p in re.split(r"[\s;|]+", joined) if p)
         what = f"{name}={number} is several parts: separate them with commas, {parts}"
     elif percent is not None:
         what = f"{name}={number} is a percentage: give it as a fraction, {name}={percent / 100:g}"

@@ -218,6 +218,7 @@ BAD_SPLITS = [
         "is several parts: separate them with commas, train=0.8,val=0.1,test=0.1",
     ),
     (["--split", "train=0.8;val=0.2"], "separate them with commas, train=0.8,val=0.2"),
+    (["--split", "train = 0.8 val = 0.2"], "separate them with commas, train=0.8,val=0.2"),
     (["--split", "train:0.8,test:0.2"], "is not NAME=FRACTION"),
     (["--split", "train=0.5,Train=0.5"], "'Train' is named twice"),
     (

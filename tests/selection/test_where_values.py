@@ -8,8 +8,10 @@ and the key itself was right, so the misspelt-key warning stayed silent.
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
+import pytest
 from selection_helpers import DEMO_SCREEN, run_cli
 
 from harvester.emulator import EmulatorThread
@@ -281,3 +283,84 @@ def test_a_list_in_a_contains_or_an_exclusion_term_gets_the_repeated_terms(
         emulator, tmp_path / "d", "Gene Symbol!=ECT2", "Gene Symbol!=PLK1"
     )
     assert lines == [] and "selected 80 of 80 walked images" not in stdout
+
+
+def _exclusion_lines(where_terms: list[str], genes: list[str]) -> list[str]:
+    """The warnings of ``!=`` terms over one image per gene (no image excluded)."""
+    where = parse_where(where_terms)
+    keys, values = KeyCensus(c.key for c in where), ValueCensus(where)
+    for n, gene in enumerate(genes):
+        ref = ImageRef(n, labels=(("Gene Symbol", gene),))
+        keys.see(ref)
+        values.see(ref.labels)
+    return values.lines(keys, ("image", "images"), matched=len(genes))
+
+
+def test_an_absent_exclusion_beside_a_sibling_gene_says_nothing() -> None:
+    """Found in review: an exclusion list run over several studies was told "did you mean
+    'Gene Symbol!=ANAPC11'?" for `ANAPC10` (0.86 alike, above the 0.85 cutoff), and so for
+    `SMARCA4`/`SMARCA2`, `KIF18A`/`KIF18B`, `HIST1H2BK`/`HIST1H2BJ`: names of one series,
+    other genes, no slip. A slip in a value of words is still named."""
+    genes = ["ANAPC11", "SMARCA2", "KIF18B", "HIST1H2BJ", "s123457"]
+    terms = [
+        "Gene Symbol!=ANAPC10", "Gene Symbol!=SMARCA4", "Gene Symbol!=KIF18A",
+        "Gene Symbol!=HIST1H2BK", "Gene Symbol!=s123456",
+    ]  # fmt: skip
+    assert _exclusion_lines(terms, genes) == []
+    (line,) = _exclusion_lines(["Gene Symbol!=mitotic arest"], ["mitotic arrest", "PLK1"])
+    assert line.endswith("excludes no image; did you mean 'Gene Symbol!=mitotic arrest'?")
+    # a slip inside a name of no spaces (two letters swapped) is no series: still named
+    (line,) = _exclusion_lines(["Gene Symbol!=SMARCAD1"], ["SMRACAD1", "PLK1"])
+    assert line.endswith("did you mean 'Gene Symbol!=SMRACAD1'?")
+
+
+def test_an_open_exclusion_keeps_a_bounded_number_of_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found in review: a `!=` term whose value the study lacks stays open for the whole
+    walk, and its key's every distinct value was kept (a key of one value per image: a
+    million). At most ANNOTATION_VALUES_KEPT are kept; the warning still comes from them."""
+    import harvester.select as select
+
+    monkeypatch.setattr(select, "ANNOTATION_VALUES_KEPT", 50)
+    where = parse_where(["Source!=plate A file 0001 ok"])
+    keys, values = KeyCensus(c.key for c in where), ValueCensus(where)
+    for n in range(500):
+        ref = ImageRef(n, labels=(("Source", f"plate A file {n:04d} okay"),))
+        keys.see(ref)
+        values.see(ref.labels)
+    assert len(values._values["source"]) == 50
+    (line,) = values.lines(keys, ("image", "images"), matched=500)
+    assert "so this term excludes no image; did you mean 'Source!=plate A file 0001 okay'" in line
+
+
+def test_a_shard_decides_an_exclusion_over_the_whole_walk(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """Review of the `!=` warning: a shard fetches a part of the selection but walks all of
+    it, so a value held only by images of other shards still excludes something (no line),
+    and a slip is named once, counted over the whole walk, by each shard alike."""
+    fetched = []
+    for k in range(2):
+        out = tmp_path / f"s{k}"
+        result = run_cli(
+            "harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate", "none",
+            "--screen", str(DEMO_SCREEN), "--artifacts", "thumbnail", "--shard", f"{k}/2",
+            "--label-key", "Phenotype", "--where", "Phenotype!=increased DNA area",
+            "--where", "Phenotype!=mitotic arest",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+        assert lines == [
+            "WARNING harvester.problems: --where 'Phenotype!=mitotic arest': no value of key"
+            " 'Phenotype' on the 80 walked images is 'mitotic arest', so this term excludes no"
+            " image; did you mean 'Phenotype!=mitotic arrest'?"
+        ]
+        found = re.search(
+            r"selected (\d+) of 80 walked images .*; (\d+) selected images belong", result.stdout
+        )
+        assert found, result.stdout
+        mine, others = int(found[1]), int(found[2])
+        assert mine + others == 74  # (the demo's 6 images of 'increased DNA area' excluded)
+        fetched.append(mine)
+    assert sum(fetched) == 74 and all(fetched)

@@ -881,6 +881,14 @@ def test_a_config_file_that_is_not_toml_gets_a_hint_for_its_slip(
             ],
         ),
         (
+            'sample = "0"\n',  # (not "write sample = 0 without quotes": 0 is refused too)
+            (),
+            [
+                "error: FILE: sample: '0' must be an integer of at least 1",
+                "hint: sample = N keeps N images; a share of them: sample_fraction = 0.1",
+            ],
+        ),
+        (
             "split = {train = 0.8, test = 0.2}\n",
             (),
             [
