@@ -67,6 +67,8 @@ def test_a_task_killed_with_every_image_reached_is_named_and_resubmitted_alone(
     make_emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
+    """A task killed mid-stack after every image of its share was reached is named by status
+    and its resume line resubmits that task alone (--array=K), not the whole array."""
     emu: EmulatorThread = make_emulator(
         preset="demo", faults="only:image:render,first:hold,hold:plane"
     )

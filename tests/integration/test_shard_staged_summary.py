@@ -24,6 +24,8 @@ PLANES = 4
 def test_a_shards_summary_counts_its_own_staged_stacks(
     make_emulator: type[EmulatorThread], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A --shard run cut short counts only its own stacks' staged planes in its summary, not
+    another task's in the shared staging folder."""
     # One plane answered, the other 3 refused: the run fails with 1 plane staged.
     emulator = make_emulator(preset="demo", faults=f"first:ok|500*{PLANES - 1},only:image:render")
     out = tmp_path / "out"

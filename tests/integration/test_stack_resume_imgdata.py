@@ -39,6 +39,8 @@ def _count(emulator: EmulatorThread, route: str) -> int:
 def test_resumed_stack_reads_its_staged_imgdata(
     make_emulator: type[EmulatorThread], tmp_path: Path
 ) -> None:
+    """A stack resumed from staged planes reads the imgData it started from (staging) and asks
+    the server for no imgData again, ending byte-identical to a clean run's."""
     # The first 4 renders answer (a clean harvest, the reference), then 1 more: the cut
     # run stages one plane and fails the other 3 (no retries); later renders all answer.
     emulator = make_emulator(

@@ -9,6 +9,8 @@ F = 700_001
 
 
 def test_only_the_named_fileset_alone_holding_the_whole_batch_proves_it() -> None:
+    """Only a page listing the first answer's fileset alone, holding every image checked,
+    proves the batch in it: a count short, another fileset, two, none or no page do not."""
     assert proves([SplitFileset(F, 5, 3)], F, 5)
     assert not proves([SplitFileset(F, 4, 3)], F, 5)  # one image of the batch elsewhere
     assert not proves([SplitFileset(F + 1, 5, 3)], F, 5)  # another fileset
