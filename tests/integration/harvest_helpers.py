@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -189,3 +190,20 @@ def wait_for_files(out: Path, count: int, timeout: float = 30.0) -> None:
 def spooled_copies(folder: Path) -> set[str]:
     """The copies of piped ids (``--ids-from -`` or a pipe) left in temporary ``folder``."""
     return {p.name for p in folder.glob("harvester-ids-*.txt")}
+
+
+#: A length of time as messages say it (``harvester.text.duration_text``): ``2.0s``, ``45s``,
+#: ``4m10s``.
+_DURATION = re.compile(r"(?:(?P<m>\d+)m)?(?P<s>\d+(?:\.\d+)?)s")
+
+
+def said_seconds(text: str, before: str, after: str = "") -> float:
+    """The seconds of the duration a message says between ``before`` and ``after``
+    (``said_seconds(line, "waited ", " for the server")``). Such a figure is measured: a
+    loaded machine wakes late, so tests compare it with the limit it must reach (at least
+    the ``--outage-wait`` given), never with one exact value."""
+    found = re.search(re.escape(before) + r"(\S+)" + re.escape(after), text)
+    assert found, f"no {before!r}DURATION{after!r} in {text!r}"
+    duration = _DURATION.fullmatch(found.group(1))
+    assert duration, f"{found.group(1)!r} is not a duration"
+    return 60 * int(duration["m"] or 0) + float(duration["s"])

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from harvest_helpers import reaped, start_cli
+from harvest_helpers import reaped, said_seconds, start_cli
 from test_outage_wait import CHECK_CAP, FIRST_CHECK, short_checks  # noqa: F401 (an autouse fixture)
 
 import harvester.outage
@@ -93,21 +93,22 @@ def test_a_window_longer_than_outage_wait_stops_at_start_with_exit_75(
     tmp_path: Path,
     make_emulator: Callable[..., EmulatorThread],
 ) -> None:
-    """--outage-wait 1s inside a 20 s window: exit 75 within seconds, the mid-run stop line
+    """--outage-wait 1s inside a 20 s window: exit 75 before the window ends, the mid-run stop line
     (nothing harvested yet, the command to run later) as the last line, and no folder."""
     emu = make_emulator(preset="demo", faults="maintenance:20s@0s")
     out = tmp_path / "d"
-    started = time.monotonic()
     code, _summary, err = harvest(capsys, emu.base_url, out, "--outage-wait", "1s")
     assert code == 75, err
-    assert time.monotonic() - started < 10
     last = err.strip().splitlines()[-1]
-    # (1.0s: the limit; a loaded machine may wake a tenth of a second late)
+    # (the time is measured: at least the 1 s limit, later on a loaded machine)
     assert re.match(
-        r"stopped: the server stayed down for 1\.\ds \(HTTP 503 Service Unavailable\); nothing "
+        r"stopped: the server stayed down for \S+ \(HTTP 503 Service Unavailable\); nothing "
         r"harvested yet: run again later: harvester ",
         last,
     ), err
+    # (exit 75 within the window: its 20 s were not waited out; a bound on the whole run's
+    # wall-clock time said no more, and a loaded machine could break it)
+    assert 1.0 <= said_seconds(last, "stayed down for ", " (") < 20.0, last
     assert "error:" not in err
     assert not out.exists()
 
@@ -126,11 +127,14 @@ def test_a_server_back_before_the_limit_is_checked_once_more(
     faults = f"first:429*{busy},only:api_versions,retry-after:10s"
     emu = make_emulator(preset="demo", faults=faults)
     out = tmp_path / "d"
-    started = time.monotonic()
     code, summary, err = harvest(capsys, emu.base_url, out, "--outage-wait", "2s")
     assert code == 0, err
-    assert time.monotonic() - started < 8  # not the 10 s asked: the limit came first
-    assert "failed 0" in summary and "waited 2." in summary, summary
+    # The pause is measured: at least the 2 s limit, where the last check went; not the 10 s
+    # the Retry-After asked (the limit came first). The whole run's time, harvest included,
+    # is no measure of that on a loaded machine.
+    waited = said_seconds(summary, ", waited ", " for the server")
+    assert 2.0 <= waited < 10.0, summary
+    assert "failed 0" in summary, summary
     assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == IMAGES
     # The last check at the limit answered, then the check at start asked again.
     assert emu.stats()["by_route"]["api_versions"] == {"429": busy, "200": 2}
