@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -122,6 +123,51 @@ def start_cli(*args: str, cwd: Path | None = None, stdin: bool = False) -> subpr
         env=cli_env(),
         cwd=cwd,
     )
+
+
+class StderrLines:
+    """A CLI child's stderr, read line by line as it comes (by a thread): a test waits for
+    the line that says the run reached a state (``the server looks down``) before it acts,
+    instead of sleeping a while and hoping a loaded machine got there meanwhile."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        self.proc = proc
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, name="stderr-lines", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> None:
+        """Return once a line holds ``text``; fail with what was said if the child ended (or
+        ``timeout`` passed: a bound on a broken run only) without one."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not any(text in line for line in self.lines):
+                left = deadline - time.monotonic()
+                ended = not self._reader.is_alive()
+                assert left > 0 and not ended, f"no {text!r} on stderr: {''.join(self.lines)}"
+                self._changed.wait(min(left, 1.0))
+
+    def ended(self, timeout: float = 30.0) -> tuple[str, str]:
+        """Wait for the child to end: its stdout and its whole stderr (both pipes closed, as
+        ``communicate`` leaves them)."""
+        self.proc.wait(timeout=timeout)
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        with self.proc.stdout:
+            out = self.proc.stdout.read()
+        self._reader.join(timeout)
+        self.proc.stderr.close()
+        return out, "".join(self.lines)
 
 
 @contextlib.contextmanager

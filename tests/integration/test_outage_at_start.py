@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from harvest_helpers import reaped, said_seconds, start_cli
+from harvest_helpers import StderrLines, reaped, said_seconds, start_cli
 from test_outage_wait import CHECK_CAP, FIRST_CHECK, short_checks  # noqa: F401 (an autouse fixture)
 
 import harvester.outage
@@ -32,6 +32,8 @@ SCREEN = "2302"  # the demo preset's screen: 10 plates, 80 images
 IMAGES = 80
 #: The check at start with --max-retries 1: its quick try (two tries), then the budget (two).
 PROBE_TRIES = 4
+#: What the run's log says when it pauses for a server that is down.
+PAUSED = "the server looks down"
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -236,14 +238,13 @@ def test_ctrl_c_while_waiting_at_start_says_so(
     args = ["harvest", "--base-url", emu.base_url, "--screen", SCREEN, "--out", str(out),
             "--rate", "none", "--max-retries", "0"]  # fmt: skip
     with reaped(start_cli(*args)) as proc:
-        deadline = time.monotonic() + 30
-        # The check at start's two tries, then the pause (its first check is 5 s later).
-        while emu.stats()["by_route"].get("api_versions", {}).get("503", 0) < 2:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.05)
-        time.sleep(0.5)
+        err_lines = StderrLines(proc)
+        # The check at start's two tries, then the pause (its first check is 5 s later): the
+        # signal goes once the run says it paused (a sleep after the second 503 was not
+        # always enough on a loaded machine).
+        err_lines.wait_for(PAUSED)
         proc.send_signal(signal.SIGINT)
-        summary, err = proc.communicate(timeout=30)
+        summary, err = err_lines.ended()
     assert proc.returncode == 130, err
     assert re.search(r", waited \d+\.\ds for the server$", summary, re.M), summary
     assert re.fullmatch(
@@ -267,14 +268,11 @@ def test_ctrl_c_while_a_plan_waits_says_so(
     args = ["plan", "--base-url", emu.base_url, "--screen", SCREEN, "--out", str(out),
             "--rate", "none", "--max-retries", "0"]  # fmt: skip
     with reaped(start_cli(*args)) as proc:
-        deadline = time.monotonic() + 30
+        err_lines = StderrLines(proc)
         # The plate listing's try, then the check of the API root that pauses the walk.
-        while emu.stats()["by_route"].get("api_versions", {}).get("503", 0) < 1:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.05)
-        time.sleep(0.5)
+        err_lines.wait_for(PAUSED)
         proc.send_signal(signal.SIGINT)
-        _said, err = proc.communicate(timeout=30)
+        _said, err = err_lines.ended()
     assert proc.returncode == 130, err
     assert re.fullmatch(
         r"interrupted while waiting for the server, down for \d+\.\ds \(HTTP 503 Service "
