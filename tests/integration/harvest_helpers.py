@@ -7,8 +7,10 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -123,6 +125,51 @@ def start_cli(*args: str, cwd: Path | None = None, stdin: bool = False) -> subpr
     )
 
 
+class StderrLines:
+    """A CLI child's stderr, read line by line as it comes (by a thread): a test waits for
+    the line that says the run reached a state (``the server looks down``) before it acts,
+    instead of sleeping a while and hoping a loaded machine got there meanwhile."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        self.proc = proc
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, name="stderr-lines", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> None:
+        """Return once a line holds ``text``; fail with what was said if the child ended (or
+        ``timeout`` passed: a bound on a broken run only) without one."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not any(text in line for line in self.lines):
+                left = deadline - time.monotonic()
+                ended = not self._reader.is_alive()
+                assert left > 0 and not ended, f"no {text!r} on stderr: {''.join(self.lines)}"
+                self._changed.wait(min(left, 1.0))
+
+    def ended(self, timeout: float = 30.0) -> tuple[str, str]:
+        """Wait for the child to end: its stdout and its whole stderr (both pipes closed, as
+        ``communicate`` leaves them)."""
+        self.proc.wait(timeout=timeout)
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        with self.proc.stdout:
+            out = self.proc.stdout.read()
+        self._reader.join(timeout)
+        self.proc.stderr.close()
+        return out, "".join(self.lines)
+
+
 @contextlib.contextmanager
 def reaped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
     """A CLI child that is never left running: killed and waited for if the block fails."""
@@ -189,3 +236,20 @@ def wait_for_files(out: Path, count: int, timeout: float = 30.0) -> None:
 def spooled_copies(folder: Path) -> set[str]:
     """The copies of piped ids (``--ids-from -`` or a pipe) left in temporary ``folder``."""
     return {p.name for p in folder.glob("harvester-ids-*.txt")}
+
+
+#: A length of time as messages say it (``harvester.text.duration_text``): ``2.0s``, ``45s``,
+#: ``4m10s``.
+_DURATION = re.compile(r"(?:(?P<m>\d+)m)?(?P<s>\d+(?:\.\d+)?)s")
+
+
+def said_seconds(text: str, before: str, after: str = "") -> float:
+    """The seconds of the duration a message says between ``before`` and ``after``
+    (``said_seconds(line, "waited ", " for the server")``). Such a figure is measured: a
+    loaded machine wakes late, so tests compare it with the limit it must reach (at least
+    the ``--outage-wait`` given), never with one exact value."""
+    found = re.search(re.escape(before) + r"(\S+)" + re.escape(after), text)
+    assert found, f"no {before!r}DURATION{after!r} in {text!r}"
+    duration = _DURATION.fullmatch(found.group(1))
+    assert duration, f"{found.group(1)!r} is not a duration"
+    return 60 * int(duration["m"] or 0) + float(duration["s"])
