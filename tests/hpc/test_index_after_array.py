@@ -370,9 +370,7 @@ def test_a_task_outside_the_shards_says_only_that(emulator: EmulatorThread, tmp_
     assert log.splitlines() == ["task 5 is outside shards 0..1"]
 
 
-def _planned_array(
-    emulator: EmulatorThread, tmp_path: Path, *target: str, tasks: int = 2
-) -> Path:
+def _planned_array(emulator: EmulatorThread, tmp_path: Path, *target: str, tasks: int = 2) -> Path:
     """A plan of ``target`` (thumbnails) in tmp_path/plan and a ``tasks``-task array script for it
     in tmp_path/run (the plan elsewhere: the script's --from-plan names it); returns run."""
     plan, out = tmp_path / "plan", tmp_path / "run"
