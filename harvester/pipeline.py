@@ -2649,6 +2649,26 @@ class Harvest:
         new_folder: bool,
     ) -> None:
         """The run's work in its store: its config saved, the images checked, the pipeline."""
+        try:
+            await self._in_store(client, early, run_id, writer, prefetched, new_folder)
+        finally:
+            # Every ending that prints a summary says how many files are hard links: an
+            # ending cut short (a Ctrl-C as the store closed) printed a summary without it.
+            # (After the store closed: the links of its last batch are counted too.)
+            if self._store is not None:
+                self.summary.linked = self._store.stats.linked
+                self.summary.linked_bytes = self._store.stats.linked_bytes
+
+    async def _in_store(
+        self,
+        client: Client,
+        early: EarlyAnswers,
+        run_id: str,
+        writer: str,
+        prefetched: Prefetched,
+        new_folder: bool,
+    ) -> None:
+        """:meth:`_store_run` with the store open: the progress line published, the work."""
         cfg = self.cfg
         async with Store.open(
             self.out,
@@ -2683,9 +2703,6 @@ class Harvest:
                 # (without the lock, this run's own file is).
                 self.progress.unpublish()
             # Leaving the store flushes: every finished file is journaled.
-        # (after the last batch: the links it made are counted too)
-        self.summary.linked = store.stats.linked
-        self.summary.linked_bytes = store.stats.linked_bytes
 
     async def _work_in_store(
         self,
@@ -2748,6 +2765,9 @@ class Harvest:
                 if self.replay_of is None and not new_folder:
                     await anyio.to_thread.run_sync(self._revive_forgotten_set)
                 await self._pipeline(client, store, fetcher, study, prefetched)
+            # Ended: a Ctrl-C from now on stops the whole run (it cancelled this ended
+            # scope, and was lost, while the walk's end was recorded below).
+            self._work_scope = None
             if self.summary.budget_reached:
                 self._settle_budget_stop()
             await self._record_session_end(store)

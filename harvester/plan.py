@@ -228,6 +228,26 @@ def read_plan(path: Path) -> Iterator[ImageRef]:
         yield ImageRef.from_json(record)
 
 
+def planned_done(out_dir: Path, info: PlanInfo) -> dict[str, int]:
+    """Per kind, the plan's files the journals of ``out_dir`` already hold done (empty in a
+    folder no run harvested).
+
+    Why: a plan grown over a harvested folder (``plan --force`` with a wider selection)
+    said the time of requests for every planned file, the harvested ones too; its harvest
+    skips those, so the estimate counts the work left and says how many are done."""
+    from harvester.journal import JournalState, journal_files
+
+    if not journal_files(out_dir):
+        return {}
+    done = JournalState.load(out_dir, remember=False).done
+    kinds = [kind for kind, n in info.artifacts.items() if n]
+    counts = dict.fromkeys(kinds, 0)
+    for image_id in iter_plan_ids(out_dir):
+        for kind in kinds:
+            counts[kind] += (kind, image_id) in done
+    return {kind: n for kind, n in counts.items() if n}
+
+
 # --------------------------------------------------------------------------- plan settings
 #: The settings a plan fixes for the runs that harvest it, unless the user gives them.
 PLAN_SETTINGS = ("base_url", "artifacts")

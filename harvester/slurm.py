@@ -776,7 +776,9 @@ def render_script(job: SlurmJob) -> str:
         "fi",
         'if [ "$K" -ge "$N" ]; then echo "task $K is outside shards 0..$((N - 1))" >&2; exit 2; fi',
         'if [ -n "$RESUBMITTED" ]; then',
-        '  echo "a resubmission of $RESUBMITTED task(s) of the array: task $K is shard $K/$N, '
+        "  # (SLURM's count, known only as the task starts: worded here as text.plural would)",
+        '  TASKS="tasks"; if [ "$RESUBMITTED" = 1 ]; then TASKS="task"; fi',
+        '  echo "a resubmission of $RESUBMITTED $TASKS of the array: task $K is shard $K/$N, '
         'as written" >&2',
         "fi",
         f'echo "{start} at $(date)"',

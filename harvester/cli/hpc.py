@@ -371,7 +371,7 @@ def _plan(args: argparse.Namespace, config: HarvestConfig, ids_copy: Path | None
 
     from harvester.cli.harvest import artifacts_given, base_url_given, waited_text
     from harvester.config import NewestRun, folder_artifacts, folder_server
-    from harvester.plan import check_plan_targets, plan_targets
+    from harvester.plan import check_plan_targets, plan_targets, planned_done
     from harvester.progress import Progress, request_time_line
 
     check_plan_targets(config)  # (before the folder's server and kinds are said)
@@ -408,10 +408,16 @@ def _plan(args: argparse.Namespace, config: HarvestConfig, ids_copy: Path | None
             f"planned {plural(info.images, 'image')} ({kinds}) in {out / 'plan'}"
             + waited_text(info)
         )
+        done = planned_done(out, info)
+        left = {k: n - done.get(k, 0) for k, n in info.artifacts.items()}
+        if done:  # (a plan grown over a harvested folder: its harvest skips those)
+            total = sum(info.artifacts.values())
+            print(
+                f"already harvested in {out}: {sum(done.values()):,} of the plan's "
+                f"{plural(total, 'file', spec=',')}; {sum(left.values()):,} left"
+            )
         when = request_time_line(
-            sum(info.artifacts.values()),
-            config.rate,
-            kinds=[k for k, n in info.artifacts.items() if n],
+            sum(left.values()), config.rate, kinds=[k for k, n in left.items() if n]
         )
         if when is not None:
             print(when)

@@ -347,7 +347,17 @@ def test_a_resubmitted_task_says_which_shard_it_is(
     out = _planned_array(emulator, tmp_path, "--project", "51")
     assert run_array_task(out / "harvest.sbatch", 1, 1, "79").returncode == 0
     log = (out / "logs" / "harvest-79_1.log").read_text()
-    assert "a resubmission of 1 task(s) of the array: task 1 is shard 1/2, as written" in log
+    assert "a resubmission of 1 task of the array: task 1 is shard 1/2, as written" in log
+    assert 0 < len(list((out / "images").rglob("*.thumbnail.jpg"))) < PROJECT_IMAGES
+
+
+def test_a_resubmission_of_two_tasks_says_tasks(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """`sbatch --array=0,2` of a 3-task script: the log says "2 tasks" (it said "task(s)"
+    for any count), and the task still harvests its written shard."""
+    out = _planned_array(emulator, tmp_path, "--project", "51", tasks=3)
+    assert run_array_task(out / "harvest.sbatch", 2, 2, "81").returncode == 0
+    log = (out / "logs" / "harvest-81_2.log").read_text()
+    assert "a resubmission of 2 tasks of the array: task 2 is shard 2/3, as written" in log
     assert 0 < len(list((out / "images").rglob("*.thumbnail.jpg"))) < PROJECT_IMAGES
 
 
@@ -360,12 +370,12 @@ def test_a_task_outside_the_shards_says_only_that(emulator: EmulatorThread, tmp_
     assert log.splitlines() == ["task 5 is outside shards 0..1"]
 
 
-def _planned_array(emulator: EmulatorThread, tmp_path: Path, *target: str) -> Path:
-    """A plan of ``target`` (thumbnails) in tmp_path/plan and a 2-task array script for it
+def _planned_array(emulator: EmulatorThread, tmp_path: Path, *target: str, tasks: int = 2) -> Path:
+    """A plan of ``target`` (thumbnails) in tmp_path/plan and a ``tasks``-task array script for it
     in tmp_path/run (the plan elsewhere: the script's --from-plan names it); returns run."""
     plan, out = tmp_path / "plan", tmp_path / "run"
     assert main(["plan", "--base-url", emulator.base_url, *target, "--out", str(plan),
                  "--artifacts", "thumbnail", "--quiet", "--rate", "none"]) == 0  # fmt: skip
-    assert main(["slurm", "--from-plan", str(plan), "--out", str(out), "--tasks", "2",
+    assert main(["slurm", "--from-plan", str(plan), "--out", str(out), "--tasks", str(tasks),
                  "--rate", "none"]) == 0  # fmt: skip
     return out

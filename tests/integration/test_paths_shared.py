@@ -246,6 +246,30 @@ def test_a_screens_plate_asks_once_and_the_server_proves_the_rest(
     assert problems(out) == []
 
 
+def test_a_plate_whose_check_never_lists_its_fileset_is_checked_once(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """plate384's images as the check sees a plate of another group (it answers in the
+    session's): a page that lists no split fileset. The first such page ends the plate's
+    checks (it kept asking one per 250 images); every image asks
+    its own paths and stores the server's answer."""
+    app = CountingApp("plate384")
+    app.check = lambda ids: text_response(200, '<div class="split_filesets_info">\n</div>')
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    summary = harvest(
+        emu.base_url, out, plates=(presets.PLATE384_PLATE_ID,), artifacts=(Artifact.PATHS,)
+    )
+    assert summary.failed == 0 and summary.done == 384
+    assert len(app.checked) == 1  # (answered by the app: the emulator's stats skip it)
+    assert emu.stats()["by_route"]["webgateway_original_file_paths"] == {"200": 384}
+    assert len(app.asked) == 384
+    images = sorted(fileset_column(out))
+    assert len(images) == 384
+    assert paths_file(out, images[-1]).read_bytes() == served(emu.base_url, images[-1])
+    assert problems(out) == []
+
+
 def two_filesets_page(ids: list[int], members: dict[int, set[int]]) -> Response:
     """What the server's check answers for a plate whose images are in the filesets of
     ``members`` (the template, rendered by the emulator's own helper)."""

@@ -34,6 +34,26 @@ def test_plan_prints_the_time_its_requests_take_at_the_rate(
     )
 
 
+def test_a_plan_over_a_harvested_folder_counts_only_the_work_left(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """A plan grown over a folder that harvested one plate of the screen (8 of its 80
+    images): the estimate is the 72 thumbnails left, and it says 8 are done (it counted
+    all 80, whose harvest skips 8)."""
+    out = str(tmp_path / "d")
+    common = ["--base-url", emulator.base_url, "--artifacts", "thumbnail", "--out", out]
+    first = run_cli("harvest", *common, "--plate", "7375", "--rate", "none", "--quiet")
+    assert first.returncode == 0, first.stderr
+    plan = run_cli("plan", *common, "--screen", DEMO_SCREEN, "--rate", "8", "--burst", "200")
+    assert plan.returncode == 0, plan.stderr
+    lines = plan.stdout.splitlines()
+    assert f"already harvested in {out}: 8 of the plan's 80 files; 72 left" in lines, lines
+    assert "at --rate 8/s: 9s of requests" in lines, lines  # (72 / 8; all 80: 10s)
+    again = run_cli("plan", *common, "--screen", DEMO_SCREEN, "--rate", "8", "--force")
+    assert again.returncode == 0, again.stderr
+    assert "at --rate 8/s: 9s of requests" in again.stdout.splitlines(), again.stdout
+
+
 def test_no_estimate_without_a_limit() -> None:
     """No estimate without a rate or requests; stacks and rois say "at least"; 5 days is 5d00h."""
     assert request_time_line(1000, None, kinds=()) is None
