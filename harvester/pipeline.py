@@ -2824,7 +2824,7 @@ class Harvest:
         bytes, and it goes on only while what it lists is done (a rerun's walk of images
         fetched before) or gone; the first image it finds with work stops it. The study
         files are no exception (their bytes count), so nothing is stored past the budget
-        but what finished as it was reached: at most one file per request in flight (study
+        but what finished as it was reached: at most one file per image worker (study
         files are never saved past it: :meth:`_study_past_budget`).
 
         Why stop the images in flight rather than let them finish: an image's remaining

@@ -888,8 +888,10 @@ class ValueCensus:
         listed = [v.strip() for v in cond.value.split(",")]
         if joined:
             hint = self._joined_hint(cond, joined)
-        elif len(listed) > 1 and all(v in known for v in listed):
-            # `Gene Symbol!=ECT2,PLK1`: a list, as for '=' (its "did you mean" named one)
+        elif len(listed) > 1 and all(listed) and any(v in known for v in listed):
+            # `Gene Symbol!=ECT2,PLK1`: a list, as for '=' (its "did you mean" named one);
+            # one of its values there is enough (a plate with ECT2 and no PLK1 kept its
+            # ECT2 images without a word, the list read as one value no image has)
             hint = "to exclude several values repeat the term: " + " ".join(
                 f"--where {quoted(f'{cond.key}!={v}')}" for v in listed
             )
@@ -1098,12 +1100,14 @@ class WhereParts:
 
 def _listed_texts(text: str, values: Iterable[str]) -> list[str]:
     """The texts of a ``~`` term's text that lists several (joined by ``,``, ``;`` or
-    ``|``), each found in some value (case-blind, as ``~`` compares); else none."""
+    ``|``), one of them at least found in some value (case-blind, as ``~`` compares); else
+    none. One is enough: ``Phenotype~mitotic,DNA`` on a plate with no DNA phenotype was
+    told "did you mean 'Phenotype~mitotic dela'", a value cut short."""
     parts = [p.strip() for p in re.split(r"[,;|]", text)]
     if len(parts) < 2 or not all(parts):
         return []
     folded = [v.casefold() for v in values]
-    found = all(any(p.casefold() in v for v in folded) for p in parts)
+    found = any(any(p.casefold() in v for v in folded) for p in parts)
     return parts if found else []
 
 

@@ -285,6 +285,42 @@ def test_a_list_in_a_contains_or_an_exclusion_term_gets_the_repeated_terms(
     assert lines == [] and "selected 80 of 80 walked images" not in stdout
 
 
+
+def test_a_list_with_one_value_there_gets_the_repeated_terms(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """Found in a README read: plate 7361 has ECT2 but no PLK1 and no DNA phenotype, and
+    `Gene Symbol!=ECT2,PLK1` kept its ECT2 image without a word, while
+    `Phenotype~mitotic,DNA` was told "did you mean 'Phenotype~mitotic dela'" (a value cut
+    short): a list reads as one, whichever of its values this plate lacks."""
+
+    def plate_warnings(out: Path, term: str) -> tuple[str, list[str]]:
+        result = run_cli(
+            "harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate", "none",
+            "--plate", "7361", "--dry-run", "--where", term,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout, [x for x in result.stderr.splitlines() if x.startswith("WARNING")]
+
+    stdout, lines = plate_warnings(tmp_path / "a", "Gene Symbol!=ECT2,PLK1")
+    assert "selected 8 of 8 walked images" in stdout
+    assert lines == [
+        "WARNING harvester.problems: --where 'Gene Symbol!=ECT2,PLK1': no value of key 'Gene"
+        " Symbol' on the 8 walked images is 'ECT2,PLK1', so this term excludes no image; to"
+        " exclude several values repeat the term: --where 'Gene Symbol!=ECT2' --where 'Gene"
+        " Symbol!=PLK1'"
+    ]
+    stdout, lines = plate_warnings(tmp_path / "b", "Phenotype~mitotic,DNA")
+    assert "selected 0 of 8 walked images" in stdout
+    assert lines == [
+        "WARNING harvester.problems: --where 'Phenotype~mitotic,DNA' matches none of the 8"
+        " walked images, so no image is selected; for any of several texts repeat the term:"
+        " --where 'Phenotype~mitotic' --where 'Phenotype~DNA'"
+    ]
+    # a list none of whose values is there stays silent, as an absent gene of a study
+    _stdout, lines = plate_warnings(tmp_path / "c", "Gene Symbol!=PLK1,NOSUCH")
+    assert lines == []
+
 def _exclusion_lines(where_terms: list[str], genes: list[str]) -> list[str]:
     """The warnings of ``!=`` terms over one image per gene (no image excluded)."""
     where = parse_where(where_terms)
