@@ -74,6 +74,11 @@ def cli_env() -> dict[str, str]:
             "error: unrecognized arguments: --url=http://x",
             "hint: did you mean --base-url? see 'harvester harvest --help'",
         ),
+        (  # the mistyped flag's value shown without its credentials (user:password, query)
+            ["harvest", "--screen", "1", "--out", "D", "--bse-url=https://al:s3cret@h/?key=k3y9"],
+            "error: unrecognized arguments: --bse-url=https://al:REDACTED@h/?key=REDACTED",
+            "hint: did you mean --base-url? see 'harvester harvest --help'",
+        ),
         (
             ["harvest", "--screen", "1", "--out", "D", "--retries=3"],
             "error: unrecognized arguments: --retries=3",
