@@ -13,7 +13,7 @@ and ids of a folder of one server (its server may have moved) are asked as befor
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,3 +116,20 @@ def left_out_note(
         f"from that server, and image ids are one server's (asked of {left.asked} they are "
         "other images, or none)"
     )
+
+
+def say_left_out(
+    skip: Callable[[int], bool] | None, source: object, out_dir: Path, kinds: Iterable[str]
+) -> None:
+    """One warning (``--quiet`` too) naming the ids a walk's ``skip`` (an
+    :class:`OtherServersIds`, else nothing to say) left out of ``source``, the
+    ``--ids-from`` given (None: none): :func:`left_out_note`. Why here: a harvest and a plan
+    say it alike, and each built it on its own."""
+    import logging
+
+    from harvester.errors import PROBLEMS_LOGGER
+
+    if isinstance(skip, OtherServersIds) and source is not None:
+        note = left_out_note(skip, str(source), out_dir, kinds)
+        if note is not None:
+            logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
