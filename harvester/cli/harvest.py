@@ -973,7 +973,7 @@ def folder_kept_values(
             return True
         return _in_config_file(args, name)
 
-    taken = kept_values(cfg.out, cfg, recorded, given)
+    taken = kept_values(cfg, recorded, given)
     try:
         kept = replace(cfg, **taken)
     except UsageError:  # (a value edited by hand into the marker: refused as DIR opens)
