@@ -893,6 +893,19 @@ def test_a_config_file_that_is_not_toml_gets_a_hint_for_its_slip(
                 "hint: sample = N keeps N images; a share of them: sample_fraction = 0.1",
             ],
         ),
+        (  # a digit int() refuses: the one-line refusal, not an internal error
+            'sample = "²"\n',
+            (),
+            [
+                "error: FILE: sample: '²' must be an integer of at least 1",
+                "hint: sample = N keeps N images; a share of them: sample_fraction = 0.1",
+            ],
+        ),
+        (
+            'seed = "²"\n',  # (no "write seed = ² without quotes": it is no integer)
+            (),
+            ["error: FILE: seed: expected an integer, got '²'"],
+        ),
         (
             "split = {train = 0.8, test = 0.2}\n",
             (),
