@@ -121,7 +121,10 @@ def left_out_note(
 
 
 def say_left_out(
-    skip: Callable[[int], bool] | None, source: object, out_dir: Path, kinds: Iterable[str]
+    skip: Callable[[int], bool] | None,
+    source: Path | str | None,
+    out_dir: Path,
+    kinds: Iterable[str],
 ) -> None:
     """One warning (``--quiet`` too) naming the ids a walk's ``skip`` (an
     :class:`OtherServersIds`, else nothing to say) left out of ``source``, the
