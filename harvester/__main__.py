@@ -17,7 +17,9 @@ def entry() -> int:
     try:
         from harvester.cli import main
     except KeyboardInterrupt:
-        print("interrupted before the command started: nothing was done", file=sys.stderr)
+        from harvester.end_lines import INTERRUPTED  # (the words status reads a task's end by)
+
+        print(f"{INTERRUPTED} before the command started: nothing was done", file=sys.stderr)
         return 130
     return main()
 

@@ -955,7 +955,8 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
         return parse_label_keys(value)
     if key == "sample":
         # (not "must be at least 1"; `"0"` is told that: "write sample = 0" was refused next)
-        if isinstance(value, str) and value.strip().isdigit() and int(value) >= 1:
+        # (ASCII digits, not all 0, read as text: int() refuses `"²"` and 4,300 digits)
+        if isinstance(value, str) and _is_number(value.strip()) and value.strip().strip("0"):
             _refuse_quoted_integer(key, value)
         return check_sample(value)
     if key == "sample_fraction":
@@ -988,7 +989,7 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
 def _refuse_quoted_integer(key: str, value: object) -> None:
     """A :class:`ConfigError` for a whole number written in quotes (``seed = "1"``),
     which TOML reads as text: the hint is the line without them."""
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _is_number(value.strip().lstrip("-")):
         raise ConfigError(
             f"{key}: expected an integer, got the text {value!r}",
             hint=f"write {key} = {value.strip()} without quotes",

@@ -289,9 +289,10 @@ def settle(
 
 
 def kept_values(
-    out_dir: Path, config: Any, recorded: Mapping[str, Any], given: Callable[[str], bool]
+    config: Any, recorded: Mapping[str, Any], given: Callable[[str], bool]
 ) -> dict[str, Any]:
-    """The kept settings a run takes from DIR for want of its own: name -> DIR's value.
+    """The kept settings a run takes from DIR (whose marker's settings are ``recorded``)
+    for want of its own: name -> DIR's value.
 
     Those of the kinds the run fetches whose value DIR records and the run's differs from,
     for which ``given(name)`` says the user gave none (no flag, no config file key). Why: a
@@ -320,7 +321,8 @@ def kept_value_note(out_dir: Path, name: str, value: Any) -> str:
     """The one line saying a run takes DIR's value of the kept setting ``name``: one the
     folder's files were made with, or (none made yet) one the user may still change."""
     pin = _pin(name)
-    journals = (out_dir / JOURNALS_DIR).is_dir()  # (none: _any_done's doubt, not a file)
+    # (no journals folder: no file yet, though _any_done, unable to list it, says "some")
+    journals = (out_dir / JOURNALS_DIR).is_dir()
     if not journals or not _any_done(out_dir, pin.suffix):
         return (
             f"fetching {pin.what} with {pin.spelled(value)}, the value {out_dir} is set for "

@@ -13,11 +13,17 @@ and ids of a folder of one server (its server may have moved) are asked as befor
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harvester.config import RecordedRun, normal_base_url
+from harvester.config import (
+    RecordedRun,
+    normal_base_url,
+    own_server_command,
+    read_run_server,
+    recorded_target_sets,
+)
 from harvester.errors import redact_base_url
 from harvester.journal import JournalState
 from harvester.models import Artifact
@@ -65,8 +71,6 @@ def other_servers_ids(
     holds); None in a folder whose target sets, ``run_id``'s left out, are of one server
     (a ``--base-url`` of another server there is a moved server: every id is asked).
     Reads every run's saved settings: call it in a worker thread."""
-    from harvester.config import read_run_server, recorded_target_sets
-
     sets = recorded_target_sets(out_dir, besides=run_id)
     servers = {normal_base_url(s.base_url) for s in sets}
     if len(servers) < 2:
@@ -89,8 +93,6 @@ def left_out_note(
     sent credentials (:func:`~harvester.config.own_server_command`, whose note follows).
     ``source``: the ``--ids-from`` path as given, ``/dev/stdin`` said as ``-`` (the same
     ids given again)."""
-    from harvester.config import own_server_command
-
     if not left.left:
         return None
     source = "-" if source == "/dev/stdin" else source
@@ -116,3 +118,23 @@ def left_out_note(
         f"from that server, and image ids are one server's (asked of {left.asked} they are "
         "other images, or none)"
     )
+
+
+def say_left_out(
+    skip: Callable[[int], bool] | None,
+    source: Path | str | None,
+    out_dir: Path,
+    kinds: Iterable[str],
+) -> None:
+    """One warning (``--quiet`` too) naming the ids a walk's ``skip`` (an
+    :class:`OtherServersIds`, else nothing to say) left out of ``source``, the
+    ``--ids-from`` given (None: none): :func:`left_out_note`. Why here: a harvest and a plan
+    say it alike, and each built it on its own."""
+    import logging
+
+    from harvester.errors import PROBLEMS_LOGGER
+
+    if isinstance(skip, OtherServersIds) and source is not None:
+        note = left_out_note(skip, str(source), out_dir, kinds)
+        if note is not None:
+            logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)

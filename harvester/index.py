@@ -637,8 +637,9 @@ def changed_by_hand(out_dir: Path, target: Path) -> bool:
             return not _as_expected(record, target, st.st_size)
         if st.st_mtime_ns == record.get("mtime_ns"):
             return False
-        return sha256_of(target) != record.get("sha256") and not _as_expected(
-            record, target, st.st_size
+        digest = sha256_of(target)
+        return digest != record.get("sha256") and not _as_expected(
+            record, target, st.st_size, digest
         )
     except OSError:
         return False
@@ -658,12 +659,14 @@ PREVIOUS_KEPT = 4
 NEXT_KEY = "next"
 
 
-def _as_expected(record: Mapping[str, Any], target: Path, size: int) -> bool:
+def _as_expected(
+    record: Mapping[str, Any], target: Path, size: int, digest: str | None = None
+) -> bool:
     """Whether ``target`` (of ``size`` bytes) is harvester's though its record is of another
     table: one a write killed before its rename left (:data:`PREVIOUS_KEY`), or one an
     older write killed after its rename made (:data:`NEXT_KEY`). Hashed (once) only where
-    such a table is recorded and the size is its. Raises OSError."""
-    digest: str | None = None
+    such a table is recorded and the size is its; ``digest``: its SHA-256, where the caller
+    has it already. Raises OSError."""
     for other in _other_tables(record):
         if other.get("size") == size:
             digest = digest or sha256_of(target)

@@ -2232,13 +2232,10 @@ class Harvest:
 
     def _say_ids_left_out(self, skip: Callable[[int], bool] | None) -> None:
         """One warning (``--quiet`` too) naming the ids :meth:`_other_servers_ids` left out."""
-        from harvester.ids_servers import OtherServersIds, left_out_note
+        from harvester.ids_servers import say_left_out
 
-        if isinstance(skip, OtherServersIds) and self.cfg.ids_from is not None:
-            kinds = [a.value for a in self.cfg.artifacts]
-            note = left_out_note(skip, str(self.cfg.ids_from), self.out, kinds)
-            if note is not None:
-                logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
+        kinds = [a.value for a in self.cfg.artifacts]
+        say_left_out(skip, self.cfg.ids_from, self.out, kinds)
 
     def _met_again(self, ref: ImageRef) -> None:
         """The walk met ``ref``'s image again, under another parent: :class:`Placing` holds

@@ -828,7 +828,10 @@ async def _walk_into_plan(
                 )
             if on_walk is not None:
                 on_walk(None)  # listed all it could: the progress says the images found
-            _say_ids_left_out(walker.ids_skip, config, out_dir)
+            from harvester.ids_servers import say_left_out
+
+            kinds = [a.value for a in config.artifacts]
+            say_left_out(walker.ids_skip, config.ids_from, out_dir, kinds)
 
         targets = {k: v for k, v in _targets_of(config).items() if v}
         with PlanWriter(
@@ -998,17 +1001,3 @@ def public_url(url: str) -> str:
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
-
-def _say_ids_left_out(
-    skip: Callable[[int], bool] | None, config: HarvestConfig, out_dir: Path
-) -> None:
-    """One warning naming the ``--ids-from`` ids of images DIR has from another server,
-    which the plan leaves out (:mod:`harvester.ids_servers`), as a harvest says it."""
-    from harvester.errors import PROBLEMS_LOGGER
-    from harvester.ids_servers import OtherServersIds, left_out_note
-
-    if isinstance(skip, OtherServersIds) and config.ids_from is not None:
-        kinds = [a.value for a in config.artifacts]
-        note = left_out_note(skip, str(config.ids_from), out_dir, kinds)
-        if note is not None:
-            logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)

@@ -36,6 +36,8 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from harvester.text import agree, plural
+
 #: How many recently stored files (by SHA-256) can be linked to.
 RECENT_FILES = 1024
 
@@ -190,3 +192,12 @@ def _holds(path: Path, data: bytes) -> bool:
         if os.fstat(f.fileno()).st_size != len(data):
             return False
         return f.read(len(data) + 1) == data
+
+
+def linked_files_text(n: int) -> str:
+    """``7 paths files are hard links to another image's``: how the summary and ``status``
+    name the files stored as links (one wording for both)."""
+    return (
+        f"{plural(n, 'paths file', spec=',')} "
+        f"{agree(n, 'is a hard link', 'are hard links')} to another image's"
+    )

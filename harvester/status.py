@@ -1026,11 +1026,10 @@ class StatusReport:
         )
         if self.linked:
             from harvester.progress import human_bytes  # (no tqdm: see staged_text)
-            from harvester.text import agree
+            from harvester.samefiles import linked_files_text
 
             lines.append(
-                f"{plural(self.linked, 'paths file', spec=',')} "
-                f"{agree(self.linked, 'is a hard link', 'are hard links')} to another image's "
+                f"{linked_files_text(self.linked)} "
                 "(one fileset's list, one file on disk): the bytes count each file once; "
                 f"counted by every name (du -l, ls -l), {human_bytes(self.linked_bytes)} more"
             )

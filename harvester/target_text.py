@@ -89,9 +89,14 @@ def not_an_id(item: object, what: str = "a numeric id") -> str:
     Why one: the flags and the config file each worded and cut it their own way (42
     characters of the ``repr`` there, 40 of the text here; ``1.5`` was "not a numeric id"
     in one, ``true`` "not an id" in the other)."""
-    text = item if isinstance(item, str) else repr(item)
-    cut = text if len(text) <= ID_SHOWN else text[: ID_SHOWN - 3] + "..."
+    cut = _cut(item if isinstance(item, str) else repr(item))
     return f"{repr(cut) if isinstance(item, str) else cut} is not {what}"
+
+
+def _cut(text: str) -> str:
+    """``text`` cut to :data:`ID_SHOWN` characters, ``...`` ending a cut one: a bad id or
+    range as its refusal shows it."""
+    return text if len(text) <= ID_SHOWN else text[: ID_SHOWN - 3] + "..."
 
 
 def typed_id(text: str) -> tuple[str, int] | None:
@@ -127,9 +132,8 @@ def id_range(text: str, kind: str | None = "image", *, most: int = MAX_RANGE) ->
         return None
     low, high = positive_id(first) or 0, positive_id(last) or 0
     if low <= 0 or high < low:
-        shown = text if len(text) <= 40 else text[:37] + "..."
         raise TargetTextError(
-            f"{shown!r} is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST)"
+            f"{_cut(text)!r} is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST)"
         )
     count = high - low + 1
     if count > most:

@@ -255,7 +255,11 @@ class _Parser(argparse.ArgumentParser):
         return self
 
     def error(self, message: str) -> NoReturn:
-        print(f"error: {message}", file=sys.stderr)
+        from harvester.errors import redact_text  # (only on this error path)
+
+        # (argparse names an unknown option with its value: `--bse-url=https://u:pw@host`
+        # showed the password beside the "did you mean --base-url?" its name earned)
+        print(f"error: {redact_text(message)}", file=sys.stderr)
         misplaced = self._misplaced(message)
         if misplaced is not None:
             # `harvester --debug status DIR`: the option is right, its place is not (a

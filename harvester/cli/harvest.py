@@ -973,7 +973,7 @@ def folder_kept_values(
             return True
         return _in_config_file(args, name)
 
-    taken = kept_values(cfg.out, cfg, recorded, given)
+    taken = kept_values(cfg, recorded, given)
     try:
         kept = replace(cfg, **taken)
     except UsageError:  # (a value edited by hand into the marker: refused as DIR opens)
@@ -2380,16 +2380,13 @@ def _linked_text(summary: Any) -> str:
     that stored files as hard links (the images of one fileset); else "". Why: ``stored``
     counts every name at full size (as ``--max-bytes`` does), far more than the disk took."""
     from harvester.progress import human_bytes
-    from harvester.text import agree, plural
+    from harvester.samefiles import linked_files_text
 
     linked = getattr(summary, "linked", 0)
     if not linked:
         return ""
     on_disk = max(summary.bytes - getattr(summary, "linked_bytes", 0), 0)
-    return (
-        f" ({human_bytes(on_disk)} on disk: {plural(linked, 'paths file')} "
-        f"{agree(linked, 'is a hard link', 'are hard links')} to another image's)"
-    )
+    return f" ({human_bytes(on_disk)} on disk: {linked_files_text(linked)})"
 
 
 def _gone_text(summary: Any) -> str:

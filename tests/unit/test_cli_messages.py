@@ -74,6 +74,11 @@ def cli_env() -> dict[str, str]:
             "error: unrecognized arguments: --url=http://x",
             "hint: did you mean --base-url? see 'harvester harvest --help'",
         ),
+        (  # the mistyped flag's value shown without its credentials (user:password, query)
+            ["harvest", "--screen", "1", "--out", "D", "--bse-url=https://al:s3cret@h/?key=k3y9"],
+            "error: unrecognized arguments: --bse-url=https://al:REDACTED@h/?key=REDACTED",
+            "hint: did you mean --base-url? see 'harvester harvest --help'",
+        ),
         (
             ["harvest", "--screen", "1", "--out", "D", "--retries=3"],
             "error: unrecognized arguments: --retries=3",
@@ -887,6 +892,19 @@ def test_a_config_file_that_is_not_toml_gets_a_hint_for_its_slip(
                 "error: FILE: sample: '0' must be an integer of at least 1",
                 "hint: sample = N keeps N images; a share of them: sample_fraction = 0.1",
             ],
+        ),
+        (  # a digit int() refuses: the one-line refusal, not an internal error
+            'sample = "²"\n',
+            (),
+            [
+                "error: FILE: sample: '²' must be an integer of at least 1",
+                "hint: sample = N keeps N images; a share of them: sample_fraction = 0.1",
+            ],
+        ),
+        (
+            'seed = "²"\n',  # (no "write seed = ² without quotes": it is no integer)
+            (),
+            ["error: FILE: seed: expected an integer, got '²'"],
         ),
         (
             "split = {train = 0.8, test = 0.2}\n",
