@@ -459,7 +459,8 @@ async def _stage_missing(
     """Fetch the requests not in ``files`` into ``staging``; every staged file by stem.
 
     A refusal for good before any plane came removes the staging folder (a folder with
-    only its ``stack.json`` would be kept for a resume that gets the same answer).
+    only its ``stack.json`` and staged imgData would be kept for a resume that gets the
+    same answer).
     """
     missing = [r for r in requests if r.stem not in files]
     if not missing:
