@@ -504,7 +504,9 @@ class Fetcher:
         )
         if needs_imgdata:
             try:
-                imgdata = await self._imgdata(ref.image_id, store=Artifact.IMGDATA in todo)
+                imgdata = await self._imgdata(
+                    ref.image_id, store=Artifact.IMGDATA in todo, stack=Artifact.STACK in todo
+                )
             except FetchError as exc:
                 imgdata_error = exc
                 meta = exc.meta if isinstance(exc, UnrenderableError) else None
@@ -604,14 +606,18 @@ class Fetcher:
         meta = stored.get("meta") if isinstance(stored, dict) else None
         return meta if isinstance(meta, dict) else None
 
-    async def _imgdata(self, image_id: int, *, store: bool) -> dict[str, Any]:
-        """imgData as a dict: read from disk when stored (or kept by the image's unfinished
-        stack), else fetched (stored if selected)."""
+    async def _imgdata(self, image_id: int, *, store: bool, stack: bool) -> dict[str, Any]:
+        """imgData as a dict: read from disk when stored (or, ``stack`` pending, kept by the
+        image's unfinished stack), else fetched (stored if selected).
+
+        Why only with ``stack``: only a stack's staging keeps it, and looking there cost
+        every image of a run without stacks (renders) a failed open in a worker thread."""
         record = self.store.state.done.get((Artifact.IMGDATA.value, image_id))
         if not store:
             stored_path = record.get("path") if record is not None else None
             kept = [self.settings.out_dir / stored_path] if isinstance(stored_path, str) else []
-            kept.append(layout.staged_imgdata_path(self.settings.out_dir, image_id))
+            if stack:
+                kept.append(layout.staged_imgdata_path(self.settings.out_dir, image_id))
             for kept_path in kept:
                 try:
                     stored = json.loads(await anyio.Path(kept_path).read_bytes())
