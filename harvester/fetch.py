@@ -7,7 +7,8 @@ nothing. The rest are fetched in a fixed order, imgData first, because the
 ``render`` URL and the ``stack`` planes are built from imgData's default
 plane, channel windows and colours (imgData is fetched even when not
 selected, then not stored; when it is already stored the file on disk is read
-instead of asking again). imgData's ``meta`` also tells the context (name, well, dataset)
+instead of asking again, and so is the copy an unfinished stack kept in its staging
+folder, for that stack's resume). imgData's ``meta`` also tells the context (name, well, dataset)
 of an image given by id, which the consumer journals after this step (``fetch_image``'s
 ``journal``).
 
@@ -31,7 +32,8 @@ answer for every image it has not converted to OME-Zarr), which is an
 so it is not retried. ``{"ConcurrencyException": {"backOff": ms}}`` is retried
 after the server's ``backOff``. A render asked as PNG and answered with JPEG
 (classic OMERO.web ignores ``format=png``) fails at once, saying so; metadata
-must carry the image.
+must carry the image; a thumbnail, a JPEG render and a render's JPEG region must be
+whole by their markers (:mod:`harvester.jpeg`, retried as any bad body).
 
 :func:`failure_advice` reads a run's (or a folder's) failures and says what to
 do instead when a rerun cannot help: the final report and ``harvester status``
