@@ -7,7 +7,8 @@ nothing. The rest are fetched in a fixed order, imgData first, because the
 ``render`` URL and the ``stack`` planes are built from imgData's default
 plane, channel windows and colours (imgData is fetched even when not
 selected, then not stored; when it is already stored the file on disk is read
-instead of asking again). imgData's ``meta`` also tells the context (name, well, dataset)
+instead of asking again, and so is the copy an unfinished stack kept in its staging
+folder, for that stack's resume). imgData's ``meta`` also tells the context (name, well, dataset)
 of an image given by id, which the consumer journals after this step (``fetch_image``'s
 ``journal``).
 
@@ -31,7 +32,8 @@ answer for every image it has not converted to OME-Zarr), which is an
 so it is not retried. ``{"ConcurrencyException": {"backOff": ms}}`` is retried
 after the server's ``backOff``. A render asked as PNG and answered with JPEG
 (classic OMERO.web ignores ``format=png``) fails at once, saying so; metadata
-must carry the image.
+must carry the image; a thumbnail, a JPEG render and a render's JPEG region must be
+whole by their markers (:mod:`harvester.jpeg`, retried as any bad body).
 
 :func:`failure_advice` reads a run's (or a folder's) failures and says what to
 do instead when a rerun cannot help: the final report and ``harvester status``
@@ -504,7 +506,9 @@ class Fetcher:
         )
         if needs_imgdata:
             try:
-                imgdata = await self._imgdata(ref.image_id, store=Artifact.IMGDATA in todo)
+                imgdata = await self._imgdata(
+                    ref.image_id, store=Artifact.IMGDATA in todo, stack=Artifact.STACK in todo
+                )
             except FetchError as exc:
                 imgdata_error = exc
                 meta = exc.meta if isinstance(exc, UnrenderableError) else None
@@ -604,14 +608,18 @@ class Fetcher:
         meta = stored.get("meta") if isinstance(stored, dict) else None
         return meta if isinstance(meta, dict) else None
 
-    async def _imgdata(self, image_id: int, *, store: bool) -> dict[str, Any]:
-        """imgData as a dict: read from disk when stored (or kept by the image's unfinished
-        stack), else fetched (stored if selected)."""
+    async def _imgdata(self, image_id: int, *, store: bool, stack: bool) -> dict[str, Any]:
+        """imgData as a dict: read from disk when stored (or, ``stack`` pending, kept by the
+        image's unfinished stack), else fetched (stored if selected).
+
+        Why only with ``stack``: only a stack's staging keeps it, and looking there cost
+        every image of a run without stacks (renders) a failed open in a worker thread."""
         record = self.store.state.done.get((Artifact.IMGDATA.value, image_id))
         if not store:
             stored_path = record.get("path") if record is not None else None
             kept = [self.settings.out_dir / stored_path] if isinstance(stored_path, str) else []
-            kept.append(layout.staged_imgdata_path(self.settings.out_dir, image_id))
+            if stack:
+                kept.append(layout.staged_imgdata_path(self.settings.out_dir, image_id))
             for kept_path in kept:
                 try:
                     stored = json.loads(await anyio.Path(kept_path).read_bytes())

@@ -2051,7 +2051,7 @@ class Harvest:
                 send,
                 self.select_stats,
                 buffer=self.cfg.queue_size,
-                on_selected=lambda _ref: self.progress.discovered(1),
+                on_selected=self._on_image(self.progress.discovered),
                 walk_complete=lambda: not self.walk_stats or self.walk_stats.listed_every_image(),
                 reuse=self._sample_reuse,
                 said_before=self._sample_told or frozenset(),
@@ -2136,9 +2136,14 @@ class Harvest:
         ]
 
     def _on_image(self, found: Callable[[int], None] | None) -> Callable[[ImageRef], None] | None:
-        """What the walk calls for each image it queues: the progress count (``found``), and
-        in a run fetching ``paths``, the fetcher told of each plate's image whose ``paths``
-        is pending, so that it checks them in batches (:mod:`harvester.plate_filesets`)."""
+        """What the walk (or, under a selection, the selection) calls for each image it
+        queues: the progress count (``found``), and in a run fetching ``paths``, the fetcher
+        told of each plate's image whose ``paths`` is pending, so that it checks them in
+        batches (:mod:`harvester.plate_filesets`).
+
+        Why the selection's, not the walk's, under a selection: the walk lists every image
+        (a sample's draw waits for its end), and the checks gave the server images no run
+        of that selection fetches, proved for nothing, each listed image held meanwhile."""
         fetcher = self._fetcher
         if fetcher is None or Artifact.PATHS not in self.cfg.artifacts:
             return (lambda _ref: found(1)) if found is not None else None
@@ -2172,7 +2177,8 @@ class Harvest:
                 walk_concurrency=cfg.walk_concurrency,
                 study=study,
                 keep=self._keep(),
-                on_image=self._on_image(found),
+                # (under a selection, the images it sends on are told: on_selected)
+                on_image=None if self._selection.active else self._on_image(found),
                 prefetched=prefetched,
                 known=known,
                 labels=cfg.labels,
@@ -2274,7 +2280,8 @@ class Harvest:
                 return sum(1 for ref in read_plan(plan) if keep(ref.image_id))
 
             self.progress.expect(await anyio.to_thread.run_sync(count))
-        queued = self._on_image(None)  # (a plate's images checked in batches: paths)
+        # (a plate's images checked in batches: paths; under a selection, on_selected)
+        queued = None if self._selection.active else self._on_image(None)
         for ref in read_plan(plan):
             if not seen.add(ref.image_id):
                 stats.duplicates += 1

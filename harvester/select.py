@@ -1904,7 +1904,7 @@ def has_place(bottom: BottomN | BottomNPerClass, ref: ImageRef) -> bool:
 def say_sample(bottom: BottomN | BottomNPerClass, stats: SelectStats, selection: Selection) -> str:
     """Log what the complete walk's sample takes and note a per-class sample's classes in
     ``stats``; the warning when the sample is short ("" when it is not), for the caller
-    to say (not on a replay that said it already)."""
+    to say (not where the last run of the same draw said it: ``said_before``)."""
     if isinstance(bottom, BottomNPerClass):
         stats.per_key, stats.classes = bottom.key, len(bottom.classes)
         stats.unclassed = bottom.unclassed

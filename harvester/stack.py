@@ -15,8 +15,9 @@ Flow for one image (:func:`harvest_stack`):
    plane by plane (bounded memory) to a temp file, handed to
    :meth:`Store.put_file <harvester.store.Store.put_file>`, and after the
    store has journaled it the staging folder is removed (and ``DIR/staging``
-   once empty). A staged file that does not decode (damaged as served, or on
-   disk since) stops the assembly: every staged file is checked, the damaged ones
+   once empty). A staged file that does not decode, or a JPEG whose markers show
+   it damaged (:mod:`harvester.jpeg`; damaged as served, or on disk since) stops
+   the assembly: every staged file is checked, the damaged ones
    alone are fetched again and the assembly starts over, once per file; damaged
    again, the image fails with its other planes kept. A cancellation (Ctrl-C)
    stops the assembly at the next plane and removes its temp file; once the file
@@ -25,7 +26,10 @@ Flow for one image (:func:`harvest_stack`):
 
 A ``stack.json`` in the staging folder records the request set (windows, limits,
 sizes); if a rerun would ask for different planes (another ``--window``), the
-stale staging is discarded rather than mixed.
+stale staging is discarded rather than mixed. Beside it, ``imgdata.json`` keeps the
+imgData the planes were planned from, which a resume reads instead of asking again
+(:data:`harvester.layout.STAGED_IMGDATA`); a half-written OME-TIFF a killed process left
+there is removed as the stack is staged again (:func:`prepare_staging`).
 """
 
 from __future__ import annotations
@@ -459,7 +463,8 @@ async def _stage_missing(
     """Fetch the requests not in ``files`` into ``staging``; every staged file by stem.
 
     A refusal for good before any plane came removes the staging folder (a folder with
-    only its ``stack.json`` would be kept for a resume that gets the same answer).
+    only its ``stack.json`` and staged imgData would be kept for a resume that gets the
+    same answer).
     """
     missing = [r for r in requests if r.stem not in files]
     if not missing:

@@ -1897,7 +1897,9 @@ class Store:
         (:mod:`harvester.samefiles`); its done record is the same either way, with
         ``"linked": true`` added."""
         part = _Part(rel_path, self._target(rel_path), data=bytes(data), shared=shared)
-        if shared:
+        if shared and (self._earlier is None or len(self._earlier)):
+            # (hashed here, on the event loop, only where an earlier run's file may match:
+            # a run with none, a first one, leaves it to the commit's thread, as before)
             digest = hashlib.sha256(part.data or b"")
             part.sha256 = digest.hexdigest()  # (not hashed again by the commit)
             part.earlier = await self._earlier_file(kind, object_id, digest.digest())

@@ -26,6 +26,7 @@ from harvester.emulator.catalogue import (
     OWNER_ID,
     OWNER_LAST,
     OWNER_OMENAME,
+    ImageLocation,
     MapAnn,
 )
 from harvester.emulator.http import Request, Response, Route
@@ -435,23 +436,20 @@ def api_annotations(site: Site, req: Request, match: re.Match[str]) -> Response:
     return json_response(body)
 
 
-def _fileset_images(site: Site, image_id: int) -> tuple[int, list[int]] | None:
-    """(fileset id, its image ids in ascending order) of an image; None: unknown image or
-    no fileset. A plate's fileset holds every image of the plate; a dataset image's holds
-    it alone, or the images of its multi-series file."""
+def _fileset_members(site: Site, loc: ImageLocation) -> list[int]:
+    """The image ids of the fileset of the image at ``loc`` (which has one), ascending. A
+    plate's fileset holds every image of the plate; a dataset image's holds it alone, or the
+    images of its multi-series file."""
     cat = site.catalogue
-    loc = cat.locate(image_id)
-    if loc is None or loc.image.fileset_id is None:
-        return None
     if loc.plate is not None:
         ids = [i for well in cat.wells(loc.plate.id) for i in cat.well_image_ids(well)]
     elif loc.project is not None and loc.project.spec.images_per_fileset > 1:
         per = loc.project.spec.images_per_fileset
-        first = image_id - loc.sample % per
+        first = loc.image.id - loc.sample % per
         ids = list(range(first, first + per))
     else:
-        ids = [image_id]
-    return loc.image.fileset_id, sorted(ids)
+        ids = [loc.image.id]
+    return sorted(ids)
 
 
 def _split_fileset_html(action: str, fileset: int, given: list[int], others: list[int]) -> str:
@@ -505,11 +503,14 @@ def fileset_check(site: Site, req: Request, match: re.Match[str]) -> Response:
     except ValueError as exc:
         return django_500(req, "ValueError", str(exc))
     filesets: dict[int, tuple[list[int], list[int]]] = {}
+    seen: set[int] = set()  # (each fileset's members listed once: a plate's are all its wells')
     for image_id in sorted(given):
-        found = _fileset_images(site, image_id)
-        if found is None or found[0] in filesets:
+        loc = site.catalogue.locate(image_id)
+        fileset = None if loc is None else loc.image.fileset_id
+        if loc is None or fileset is None or fileset in seen:
             continue
-        fileset, members = found
+        seen.add(fileset)
+        members = _fileset_members(site, loc)
         inside = [i for i in members if i in given]
         if len(inside) < len(members):
             filesets[fileset] = (inside, [i for i in members if i not in given])

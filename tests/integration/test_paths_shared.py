@@ -270,6 +270,31 @@ def test_a_plate_whose_check_never_lists_its_fileset_is_checked_once(
     assert problems(out) == []
 
 
+def test_a_samples_checks_name_only_the_images_it_drew(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """``--sample 5`` of plate384's 384 images: the fileset checks give the server only
+    the images the sample drew (the walk listed all 384; a batch of 249 undrawn ones proved
+    images no run of this sample fetches, and kept every listed image queued meanwhile)."""
+    app = CountingApp("plate384")
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    summary = harvest(
+        emu.base_url,
+        out,
+        plates=(presets.PLATE384_PLATE_ID,),
+        artifacts=(Artifact.PATHS,),
+        sample=5,
+    )
+    assert summary.failed == 0 and summary.done == 5
+    drawn = set(fileset_column(out))
+    assert len(drawn) == 5 and len(app.asked) == 1
+    checked = {i for ids in app.checked for i in ids}
+    assert checked <= drawn and drawn - set(app.asked) <= checked
+    body = served(emu.base_url, app.asked[0])
+    assert all(paths_file(out, i).read_bytes() == body for i in drawn)
+
+
 def two_filesets_page(ids: list[int], members: dict[int, set[int]]) -> Response:
     """What the server's check answers for a plate whose images are in the filesets of
     ``members`` (the template, rendered by the emulator's own helper)."""
