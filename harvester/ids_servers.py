@@ -39,8 +39,9 @@ class OtherServersIds:
 
     ``runs``: the server (normal URL) of each run of DIR that saved its settings;
     ``mine``: the normal URL of the server asked now. ``left``: per other server (normal
-    URL), the distinct ids left out so far. ``sets``: DIR's target sets, as read;
-    ``asked``: the server asked now as messages name it (no credentials, no query).
+    URL), the distinct ids left out so far with a kind of ``wanted`` (the run's) not done
+    yet. ``sets``: DIR's target sets, as read; ``asked``: the server asked now as messages
+    name it (no credentials, no query).
     """
 
     state: JournalState
@@ -48,10 +49,16 @@ class OtherServersIds:
     mine: str
     sets: list[RecordedRun]
     asked: str
+    wanted: tuple[str, ...] = ()
     left: dict[str, set[int]] = field(default_factory=dict)
 
     def __call__(self, image_id: int) -> bool:
-        """True for an id whose files DIR has from other servers only (then counted)."""
+        """True for an id whose files DIR has from other servers only; counted in
+        ``left`` while a kind the run wants is not done for it.
+
+        Why only then: once the other server's run has fetched those kinds, nothing is
+        left for the command the warning names, and every resume of the set (an hourly
+        sync) warned of the same ids again."""
         done = self.state.done
         servers: set[str] = set()
         for kind in _KINDS:
@@ -60,17 +67,18 @@ class OtherServersIds:
                 servers.add(server)
         if not servers or self.mine in servers:
             return False
-        self.left.setdefault(min(servers), set()).add(image_id)
+        if any((kind, image_id) not in done for kind in self.wanted):
+            self.left.setdefault(min(servers), set()).add(image_id)
         return True
 
 
 def other_servers_ids(
-    out_dir: Path, state: JournalState, base_url: str, run_id: str
+    out_dir: Path, state: JournalState, base_url: str, run_id: str, kinds: Iterable[str]
 ) -> OtherServersIds | None:
     """The filter for run ``run_id`` of ``base_url`` into DIR (whose journals ``state``
-    holds); None in a folder whose target sets, ``run_id``'s left out, are of one server
-    (a ``--base-url`` of another server there is a moved server: every id is asked).
-    Reads every run's saved settings: call it in a worker thread."""
+    holds), which fetches ``kinds``; None in a folder whose target sets, ``run_id``'s left
+    out, are of one server (a ``--base-url`` of another server there is a moved server:
+    every id is asked). Reads every run's saved settings: call it in a worker thread."""
     sets = recorded_target_sets(out_dir, besides=run_id)
     servers = {normal_base_url(s.base_url) for s in sets}
     if len(servers) < 2:
@@ -81,7 +89,7 @@ def other_servers_ids(
         if url is not None:
             runs[run] = normal_base_url(url)
     asked = redact_base_url(base_url).partition("?")[0]
-    return OtherServersIds(state, runs, normal_base_url(base_url), sets, asked)
+    return OtherServersIds(state, runs, normal_base_url(base_url), sets, asked, tuple(kinds))
 
 
 def left_out_note(

@@ -2236,8 +2236,9 @@ class Harvest:
             return None
         from harvester.ids_servers import other_servers_ids
 
+        kinds = [a.value for a in self.cfg.artifacts]
         return await anyio.to_thread.run_sync(
-            other_servers_ids, self.out, store.state, self.cfg.base_url, self.summary.run_id
+            other_servers_ids, self.out, store.state, self.cfg.base_url, self.summary.run_id, kinds
         )
 
     def _say_ids_left_out(self, skip: Callable[[int], bool] | None) -> None:
@@ -2447,15 +2448,16 @@ class Harvest:
 
         While images are being fetched it cancels that work only (``self._work_scope``): the
         store then commits every finished file and index.csv is rewritten. Before (probe,
-        store opening) it cancels the whole run. Once the fetching has ended by itself
+        store opening) it cancels the whole run. Once the fetching has ended
         (``self._work_over``) it cancels nothing: what is left is what a stop finishes (the
         walk's end, the store's last batch, index.csv, whose wait for another writer's lock
         ``self._stopping`` ends), and the run ends interrupted (exit 130). Cancelling the
-        whole run there skipped index.csv (none in a first run) and no line said so.
-        Either way it is an anyio cancellation. Before this watcher covered the whole run, SIGINT in those
-        moments went to asyncio's own handler, which cancels the main task natively; twice
-        in the soak (under heavy load, SIGINT during the store's opening) such a run went on
-        harvesting as if no signal had come, which an anyio cancel scope cannot do.
+        whole run there skipped index.csv (none in a first run) and no line said so. Either
+        way it is an anyio cancellation. Before this watcher covered the whole run, SIGINT
+        in those moments went to asyncio's own handler, which cancels the main task
+        natively; twice in the soak (under heavy load, SIGINT during the store's opening)
+        such a run went on harvesting as if no signal had come, which an anyio cancel scope
+        cannot do.
 
         When the receiver closes, asyncio puts SIGTERM back to the default (the process
         dies on the spot) and SIGINT to Python's: the handlers from before are restored
