@@ -19,6 +19,7 @@ from pathlib import Path
 
 from harvester.config import (
     RecordedRun,
+    ids_read_once,
     normal_base_url,
     own_server_command,
     read_run_server,
@@ -100,14 +101,17 @@ def left_out_note(
     with the run's ``kinds``, and ``SECRETS.toml`` or ``URL`` where that server's sets
     sent credentials (:func:`~harvester.config.own_server_command`, whose note follows).
     ``source``: the ``--ids-from`` path as given, ``/dev/stdin`` said as ``-`` (the same
-    ids given again)."""
+    ids given again); a pipe's (``<(cmd)``: ``/dev/fd/63``, gone once the run ends) as
+    ``FILE``, noted as the same ids again, as a resume's command says it."""
     if not left.left:
         return None
     source = "-" if source == "/dev/stdin" else source
+    again = source != "-" and ids_read_once(source)
     newest: dict[str, RecordedRun] = {}
     for one in left.sets:  # (newest first)
         newest.setdefault(normal_base_url(one.base_url), one)
-    fetch = f" --ids-from {shlex.quote(source)} --artifacts {','.join(kinds)}"
+    given = "FILE" if again else shlex.quote(source)
+    fetch = f" --ids-from {given} --artifacts {','.join(kinds)}"
     parts = []
     for server, ids in sorted(left.left.items()):
         recorded = newest.get(server)
@@ -116,6 +120,8 @@ def left_out_note(
         else:
             url = recorded.base_url
             command, note = own_server_command(recorded, out_dir)
+        if again:
+            note = "; ".join(filter(None, (note, "FILE: the same ids again")))
         command = command or (
             f"harvester harvest --out {shlex.quote(str(out_dir))} --base-url {shlex.quote(url)}"
         )

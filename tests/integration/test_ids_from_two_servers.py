@@ -11,10 +11,14 @@ plate 3001, 36 images).
 from __future__ import annotations
 
 import csv
+import os
 import shlex
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from harvest_helpers import cli_env
 from harvest_helpers import run_cli as cli
 
 from harvester.emulator import EmulatorThread
@@ -154,3 +158,34 @@ def test_a_plan_of_a_two_server_index_holds_the_asked_servers_images(
     code, err = harvest(demo, out, "--from-plan", str(out))
     assert code == 0 and "404" not in err, err
     assert len(files_of(out, ".metadata.json")) == 80
+
+
+def test_ids_through_a_pipe_name_file_in_the_command(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Ids given as a pipe's descriptor (``--ids-from <(cmd)``: /dev/fd/N), 3 of fields'
+    and 3 of demo's, asked of demo: demo's 3 get metadata (exit 0), and the command for
+    fields' names ``--ids-from FILE`` with the note "FILE: the same ids again" (it named
+    /dev/fd/N, gone once the run ended)."""
+    out = tmp_path / "d"
+    demo, fields = two_servers_folder(make_emulator, out)
+    theirs, mine = plate_ids(out, "3001")[:3], index_ids(out)[-3:]
+    read, write = os.pipe()
+    with os.fdopen(write, "w") as sink:
+        sink.write("".join(f"{i}\n" for i in theirs + mine))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "harvester", "harvest", "--base-url", demo.base_url,
+             "--out", str(out), "--rate", "none", "--ids-from", f"/dev/fd/{read}",
+             "--artifacts", "metadata", "-q"],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, env=cli_env(),
+            pass_fds=(read,), timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(read)
+    assert proc.returncode == 0, proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if "left out" in x]
+    assert f"left out 3 ids of {fields.base_url} (for them: harvester harvest " in line, line
+    assert "--ids-from FILE --artifacts metadata  # FILE: the same ids again)" in line, line
+    assert "--ids-from /dev/fd/" not in line.split("(for them: ", 1)[1], line
+    assert files_of(out, ".metadata.json") == set(mine)
