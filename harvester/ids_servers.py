@@ -61,15 +61,20 @@ class OtherServersIds:
         left for the command the warning names, and every resume of the set (an hourly
         sync) warned of the same ids again."""
         done = self.state.done
-        servers: set[str] = set()
-        for kind in _KINDS:
-            rec = done.get((kind, image_id))
-            if rec is not None and (server := self.runs.get(str(rec.run))) is not None:
-                servers.add(server)
-        if not servers or self.mine in servers:
+        get, runs, mine = done.get, self.runs, self.mine
+        other: str | None = None  # (the first of the other servers, by URL)
+        for kind in _KINDS:  # (once per id of a file of millions: no set built)
+            rec = get((kind, image_id))
+            if rec is None or (server := runs.get(str(rec.run))) is None:
+                continue
+            if server == mine:
+                return False
+            if other is None or server < other:
+                other = server
+        if other is None:
             return False
         if any((kind, image_id) not in done for kind in self.wanted):
-            self.left.setdefault(min(servers), set()).add(image_id)
+            self.left.setdefault(other, set()).add(image_id)
         return True
 
 
