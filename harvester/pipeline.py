@@ -1266,7 +1266,7 @@ class Harvest:
         self._unasked: Container[int] = ()
         #: The fetching stage's scope while it runs: what a signal cancels (_watch_signals).
         self._work_scope: anyio.CancelScope | None = None
-        #: The fetching ended by itself: what is left (the walk's end, the store's last
+        #: The fetching has ended (done or stopped): what is left (the walk's end, the store's last
         #: batch, index.csv) is what a stop finishes, so a signal from now on cancels
         #: nothing (_watch_signals).
         self._work_over = False
