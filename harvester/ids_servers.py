@@ -19,6 +19,7 @@ from pathlib import Path
 
 from harvester.config import (
     RecordedRun,
+    ids_read_once,
     normal_base_url,
     own_server_command,
     read_run_server,
@@ -39,8 +40,9 @@ class OtherServersIds:
 
     ``runs``: the server (normal URL) of each run of DIR that saved its settings;
     ``mine``: the normal URL of the server asked now. ``left``: per other server (normal
-    URL), the distinct ids left out so far. ``sets``: DIR's target sets, as read;
-    ``asked``: the server asked now as messages name it (no credentials, no query).
+    URL), the distinct ids left out so far with a kind of ``wanted`` (the run's) not done
+    yet. ``sets``: DIR's target sets, as read; ``asked``: the server asked now as messages
+    name it (no credentials, no query).
     """
 
     state: JournalState
@@ -48,29 +50,41 @@ class OtherServersIds:
     mine: str
     sets: list[RecordedRun]
     asked: str
+    wanted: tuple[str, ...] = ()
     left: dict[str, set[int]] = field(default_factory=dict)
 
     def __call__(self, image_id: int) -> bool:
-        """True for an id whose files DIR has from other servers only (then counted)."""
+        """True for an id whose files DIR has from other servers only; counted in
+        ``left`` while a kind the run wants is not done for it.
+
+        Why only then: once the other server's run has fetched those kinds, nothing is
+        left for the command the warning names, and every resume of the set (an hourly
+        sync) warned of the same ids again."""
         done = self.state.done
-        servers: set[str] = set()
-        for kind in _KINDS:
-            rec = done.get((kind, image_id))
-            if rec is not None and (server := self.runs.get(str(rec.run))) is not None:
-                servers.add(server)
-        if not servers or self.mine in servers:
+        get, runs, mine = done.get, self.runs, self.mine
+        other: str | None = None  # (the first of the other servers, by URL)
+        for kind in _KINDS:  # (once per id of a file of millions: no set built)
+            rec = get((kind, image_id))
+            if rec is None or (server := runs.get(str(rec.run))) is None:
+                continue
+            if server == mine:
+                return False
+            if other is None or server < other:
+                other = server
+        if other is None:
             return False
-        self.left.setdefault(min(servers), set()).add(image_id)
+        if any((kind, image_id) not in done for kind in self.wanted):
+            self.left.setdefault(other, set()).add(image_id)
         return True
 
 
 def other_servers_ids(
-    out_dir: Path, state: JournalState, base_url: str, run_id: str
+    out_dir: Path, state: JournalState, base_url: str, run_id: str, kinds: Iterable[str]
 ) -> OtherServersIds | None:
     """The filter for run ``run_id`` of ``base_url`` into DIR (whose journals ``state``
-    holds); None in a folder whose target sets, ``run_id``'s left out, are of one server
-    (a ``--base-url`` of another server there is a moved server: every id is asked).
-    Reads every run's saved settings: call it in a worker thread."""
+    holds), which fetches ``kinds``; None in a folder whose target sets, ``run_id``'s left
+    out, are of one server (a ``--base-url`` of another server there is a moved server:
+    every id is asked). Reads every run's saved settings: call it in a worker thread."""
     sets = recorded_target_sets(out_dir, besides=run_id)
     servers = {normal_base_url(s.base_url) for s in sets}
     if len(servers) < 2:
@@ -81,7 +95,7 @@ def other_servers_ids(
         if url is not None:
             runs[run] = normal_base_url(url)
     asked = redact_base_url(base_url).partition("?")[0]
-    return OtherServersIds(state, runs, normal_base_url(base_url), sets, asked)
+    return OtherServersIds(state, runs, normal_base_url(base_url), sets, asked, tuple(kinds))
 
 
 def left_out_note(
@@ -92,14 +106,17 @@ def left_out_note(
     with the run's ``kinds``, and ``SECRETS.toml`` or ``URL`` where that server's sets
     sent credentials (:func:`~harvester.config.own_server_command`, whose note follows).
     ``source``: the ``--ids-from`` path as given, ``/dev/stdin`` said as ``-`` (the same
-    ids given again)."""
+    ids given again); a pipe's (``<(cmd)``: ``/dev/fd/63``, gone once the run ends) as
+    ``FILE``, noted as the same ids again, as a resume's command says it."""
     if not left.left:
         return None
     source = "-" if source == "/dev/stdin" else source
+    again = source != "-" and ids_read_once(source)
     newest: dict[str, RecordedRun] = {}
     for one in left.sets:  # (newest first)
         newest.setdefault(normal_base_url(one.base_url), one)
-    fetch = f" --ids-from {shlex.quote(source)} --artifacts {','.join(kinds)}"
+    given = "FILE" if again else shlex.quote(source)
+    fetch = f" --ids-from {given} --artifacts {','.join(kinds)}"
     parts = []
     for server, ids in sorted(left.left.items()):
         recorded = newest.get(server)
@@ -108,6 +125,8 @@ def left_out_note(
         else:
             url = recorded.base_url
             command, note = own_server_command(recorded, out_dir)
+        if again:
+            note = "; ".join(filter(None, (note, "FILE: the same ids again")))
         command = command or (
             f"harvester harvest --out {shlex.quote(str(out_dir))} --base-url {shlex.quote(url)}"
         )

@@ -1266,6 +1266,10 @@ class Harvest:
         self._unasked: Container[int] = ()
         #: The fetching stage's scope while it runs: what a signal cancels (_watch_signals).
         self._work_scope: anyio.CancelScope | None = None
+        #: The fetching has ended (done or stopped): what is left (the walk's end, the store's last
+        #: batch, index.csv) is what a stop finishes, so a signal from now on cancels
+        #: nothing (_watch_signals).
+        self._work_over = False
         self._store: Store | None = None  # the run's store, once opened (closed after)
         #: The run's fetcher, once made: the walk tells it the plates' images it queues.
         self._fetcher: Fetcher | None = None
@@ -2232,8 +2236,9 @@ class Harvest:
             return None
         from harvester.ids_servers import other_servers_ids
 
+        kinds = [a.value for a in self.cfg.artifacts]
         return await anyio.to_thread.run_sync(
-            other_servers_ids, self.out, store.state, self.cfg.base_url, self.summary.run_id
+            other_servers_ids, self.out, store.state, self.cfg.base_url, self.summary.run_id, kinds
         )
 
     def _say_ids_left_out(self, skip: Callable[[int], bool] | None) -> None:
@@ -2443,11 +2448,16 @@ class Harvest:
 
         While images are being fetched it cancels that work only (``self._work_scope``): the
         store then commits every finished file and index.csv is rewritten. Before (probe,
-        store opening) and after (index.csv) it cancels the whole run. Either way it is an
-        anyio cancellation. Before this watcher covered the whole run, SIGINT in those
-        moments went to asyncio's own handler, which cancels the main task natively; twice
-        in the soak (under heavy load, SIGINT during the store's opening) such a run went on
-        harvesting as if no signal had come, which an anyio cancel scope cannot do.
+        store opening) it cancels the whole run. Once the fetching has ended
+        (``self._work_over``) it cancels nothing: what is left is what a stop finishes (the
+        walk's end, the store's last batch, index.csv, whose wait for another writer's lock
+        ``self._stopping`` ends), and the run ends interrupted (exit 130). Cancelling the
+        whole run there skipped index.csv (none in a first run) and no line said so. Either
+        way it is an anyio cancellation. Before this watcher covered the whole run, SIGINT
+        in those moments went to asyncio's own handler, which cancels the main task
+        natively; twice in the soak (under heavy load, SIGINT during the store's opening)
+        such a run went on harvesting as if no signal had come, which an anyio cancel scope
+        cannot do.
 
         When the receiver closes, asyncio puts SIGTERM back to the default (the process
         dies on the spot) and SIGINT to Python's: the handlers from before are restored
@@ -2470,7 +2480,8 @@ class Harvest:
                     )
                     self.summary.interrupted = self.summary.signalled = True
                     self._stopping.set()
-                    (self._work_scope or whole).cancel()
+                    if not self._work_over:
+                        (self._work_scope or whole).cancel()
                     return
         finally:
             late = held_by_cli and not self.summary.interrupted
@@ -2769,8 +2780,8 @@ class Harvest:
                 if self.replay_of is None and not new_folder:
                     await anyio.to_thread.run_sync(self._revive_forgotten_set)
                 await self._pipeline(client, store, fetcher, study, prefetched)
-            # Ended: a Ctrl-C from now on stops the whole run (it cancelled this ended
-            # scope, and was lost, while the walk's end was recorded below).
+            # Ended: a Ctrl-C from now on is told (exit 130) and lets the rest be written.
+            self._work_over = True
             self._work_scope = None
             if self.summary.budget_reached:
                 self._settle_budget_stop()

@@ -809,8 +809,9 @@ async def _walk_into_plan(
         if config.ids_from is not None:  # (ids of DIR's other server: harvester.ids_servers)
             from harvester.ids_servers import other_servers_ids
 
+            kinds = [a.value for a in config.artifacts]
             walker.ids_skip = await anyio.to_thread.run_sync(
-                other_servers_ids, out_dir, store.state, config.base_url, run_id
+                other_servers_ids, out_dir, store.state, config.base_url, run_id, kinds
             )
         if on_walk is not None:  # how far the walk is, worded as a harvest's (its progress)
             describe = walk_text(config.walk_targets(run_id), walker.stats, selection, selected)
@@ -1000,4 +1001,3 @@ def public_url(url: str) -> str:
         host = f"[{host}]"
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{host}{port}{parts.path}"
-

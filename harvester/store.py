@@ -1076,10 +1076,11 @@ def prepare_out_dir(
         )
     wanted = dict(settings or {})
     # What this call makes of a folder that is no harvest yet: its own to undo on failure.
-    made = _missing_folders(out_dir)
+    made: list[Path] = []
     had = {path for path in _start_paths(out_dir) if os.path.lexists(path)}
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        _make_folders(out_dir, made)
+        out_dir.mkdir(parents=True, exist_ok=True)  # (what is left: a file there is named)
         marker = read_marker(out_dir)
         if marker is not None and holding is None:
             recorded = recorded_settings(marker)
@@ -1101,14 +1102,25 @@ def prepare_out_dir(
         raise storage_error(exc, f"output folder {out_dir}") from exc
 
 
-def _missing_folders(out_dir: Path) -> list[Path]:
-    """DIR and its parents that do not exist yet, DIR first (empty when DIR exists)."""
+def _make_folders(out_dir: Path, made: list[Path]) -> None:
+    """Make DIR and its parents that do not exist, the outermost first; each this call
+    made goes to the front of ``made`` as it is made (DIR first: the order to undo them).
+
+    Why one ``mkdir`` each, not ``mkdir(parents=True)`` after a look at what was missing:
+    a folder another process (the user, a second run) made in between was taken for this
+    run's and removed with it; and a path through ``..`` (``new/../x``) named the same
+    folder twice, so the undo stopped at the first and left the rest behind."""
     missing: list[Path] = []
     for folder in (out_dir, *out_dir.parents):
         if os.path.lexists(folder):
             break
         missing.append(folder)
-    return missing
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue  # (made meanwhile by another, or the same folder again through ..)
+        made.insert(0, folder)
 
 
 def _start_paths(out_dir: Path) -> tuple[Path, ...]:

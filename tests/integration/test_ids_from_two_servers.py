@@ -11,10 +11,14 @@ plate 3001, 36 images).
 from __future__ import annotations
 
 import csv
+import os
 import shlex
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from harvest_helpers import cli_env
 from harvest_helpers import run_cli as cli
 
 from harvester.emulator import EmulatorThread
@@ -54,7 +58,9 @@ def test_a_two_server_index_takes_the_asked_servers_rows_and_names_the_others(
 ) -> None:
     """Each server's run with --ids-from DIR/index.csv fetches its own images' metadata
     (exit 0), leaves the other's out with one warning naming their count and server, and
-    the command it names fetches the rest: every row of index.csv ends with metadata."""
+    the command it names fetches the rest: every row of index.csv ends with metadata (it
+    names no id of demo's, whose metadata is done). Run again then, nothing is left for
+    the other server: no warning."""
     out = tmp_path / "d"
     demo, fields = two_servers_folder(make_emulator, out)
     every = index_ids(out)
@@ -76,11 +82,16 @@ def test_a_two_server_index_takes_the_asked_servers_rows_and_names_the_others(
         "--artifacts metadata"
     )
     pasted = cli(*shlex.split(command)[1:])
-    assert pasted.returncode == 0, pasted.stderr
-    (line,) = [x for x in pasted.stderr.splitlines() if "left out" in x]
-    assert f"left out 80 ids of {demo.base_url}" in line, pasted.stderr
+    # (demo's 80 ids are left out too, in silence: their metadata is done already)
+    assert pasted.returncode == 0 and "left out" not in pasted.stderr, pasted.stderr
+    assert "404" not in pasted.stderr, pasted.stderr
     assert files_of(out, ".metadata.json") == set(every)
     assert len(index_ids(out)) == len(every) and index.read_text(encoding="utf-8") != before
+
+    # Both servers' runs done: the same command again (an hourly sync, say) leaves fields'
+    # ids out in silence (it named them, with a command that had nothing left to do).
+    code, err = harvest(demo, out, "--ids-from", str(index), "--artifacts", "metadata")
+    assert code == 0 and "left out" not in err and "404" not in err, err
 
 
 def plate_ids(out: Path, plate: str) -> list[int]:
@@ -147,3 +158,34 @@ def test_a_plan_of_a_two_server_index_holds_the_asked_servers_images(
     code, err = harvest(demo, out, "--from-plan", str(out))
     assert code == 0 and "404" not in err, err
     assert len(files_of(out, ".metadata.json")) == 80
+
+
+def test_ids_through_a_pipe_name_file_in_the_command(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Ids given as a pipe's descriptor (``--ids-from <(cmd)``: /dev/fd/N), 3 of fields'
+    and 3 of demo's, asked of demo: demo's 3 get metadata (exit 0), and the command for
+    fields' names ``--ids-from FILE`` with the note "FILE: the same ids again" (it named
+    /dev/fd/N, gone once the run ended)."""
+    out = tmp_path / "d"
+    demo, fields = two_servers_folder(make_emulator, out)
+    theirs, mine = plate_ids(out, "3001")[:3], index_ids(out)[-3:]
+    read, write = os.pipe()
+    with os.fdopen(write, "w") as sink:
+        sink.write("".join(f"{i}\n" for i in theirs + mine))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "harvester", "harvest", "--base-url", demo.base_url,
+             "--out", str(out), "--rate", "none", "--ids-from", f"/dev/fd/{read}",
+             "--artifacts", "metadata", "-q"],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, env=cli_env(),
+            pass_fds=(read,), timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(read)
+    assert proc.returncode == 0, proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if "left out" in x]
+    assert f"left out 3 ids of {fields.base_url} (for them: harvester harvest " in line, line
+    assert "--ids-from FILE --artifacts metadata  # FILE: the same ids again)" in line, line
+    assert "--ids-from /dev/fd/" not in line.split("(for them: ", 1)[1], line
+    assert files_of(out, ".metadata.json") == set(mine)

@@ -148,21 +148,23 @@ def test_a_first_run_on_a_full_disk_leaves_nothing_new_behind(
 ) -> None:
     """A first run into a new folder on a full disk: one 'error:' line, and no folder left
     behind (it left DIR/ with journals/ and locks/: a harvester folder with nothing in
-    it); given a folder that existed, that folder and all it held stay, with nothing
-    added. With space again, the same command harvests."""
+    it), nor the folders of a path through ``..``; given a folder that existed, that
+    folder and all it held stay, with nothing added. With space again, the same command
+    harvests."""
     emu = make_emulator(preset="demo")
     existing = small_disk / "existing"
     (existing / "locks").mkdir(parents=True)  # (what a folder held is not the run's)
     (existing / "notes.txt").write_text("mine\n")
     filler = _fill(small_disk)
     new = small_disk / "new" / "demo"
+    through = small_disk / "made" / ".." / "other" / "demo"  # ("made" too: left behind)
 
     def command(out: Path) -> list[str]:
         return harvest_args(
             emu.base_url, out, "--project", str(DEMO_PROJECT), rate="none", artifacts="thumbnail"
         )
 
-    for out in (new, existing):
+    for out in (new, through, existing):
         full = cli(*command(out))
         assert full.returncode != 0, full.stderr
         assert_one_line_error(full.stderr, "disk full", str(out))

@@ -285,7 +285,6 @@ def test_a_list_in_a_contains_or_an_exclusion_term_gets_the_repeated_terms(
     assert lines == [] and "selected 80 of 80 walked images" not in stdout
 
 
-
 def test_a_list_with_one_value_there_gets_the_repeated_terms(
     emulator: EmulatorThread, tmp_path: Path
 ) -> None:
@@ -320,6 +319,7 @@ def test_a_list_with_one_value_there_gets_the_repeated_terms(
     # a list none of whose values is there stays silent, as an absent gene of a study
     _stdout, lines = plate_warnings(tmp_path / "c", "Gene Symbol!=PLK1,NOSUCH")
     assert lines == []
+
 
 def _exclusion_lines(where_terms: list[str], genes: list[str]) -> list[str]:
     """The warnings of ``!=`` terms over one image per gene (no image excluded)."""
