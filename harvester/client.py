@@ -1486,6 +1486,14 @@ def _tls_hint(reason: str) -> str:
             "self-signed): trust it with SSL_CERT_FILE=ca.pem (that CA's certificate, PEM) "
             "before the command"
         )
+    if _RECORD_LAYER_FAILURE in reason.upper():
+        # (OpenSSL 3.2+ says this for a plain-HTTP answer, and for a TLS record it could not
+        # read as well: a broken TLS server or a middlebox; so "may", and what else to check)
+        return (
+            "the server may have answered in plain HTTP, not HTTPS: if so, give its address "
+            "with http:// instead of https://; if it does speak HTTPS, its TLS answer was "
+            "damaged (check the server, or a proxy or firewall between)"
+        )
     if any(said in reason.upper() for said in _PLAIN_HTTP_REASONS):
         # (the handshake got an answer that is no TLS record: the server speaks plain HTTP,
         # as a local emulator or an OMERO.web without TLS does; a certificate is not at fault)
@@ -1498,8 +1506,12 @@ def _tls_hint(reason: str) -> str:
 
 #: OpenSSL's reasons for a handshake answered by something that is no TLS record (an
 #: ``https://`` URL aimed at a plain-HTTP port): 1.1 to 3.1 say the first, later ones may
-#: say the others.
-_PLAIN_HTTP_REASONS = ("WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE")
+#: say the second.
+_PLAIN_HTTP_REASONS = ("WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG")
+
+#: OpenSSL 3.2+'s reason for a plain-HTTP answer too, but also for any TLS record it could
+#: not read: its hint says the plain HTTP "may" be the cause.
+_RECORD_LAYER_FAILURE = "RECORD_LAYER_FAILURE"
 
 
 def _describe(exc: BaseException, secrets: tuple[str, ...]) -> str:

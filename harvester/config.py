@@ -455,6 +455,7 @@ class HarvestConfig:
             shown = redact_loose_url(self.base_url.partition("?")[0])
             meant = meant_http_url(self.base_url)
             hint = f"did you mean {meant}?" if meant else "e.g. https://idr.openmicroscopy.org"
+            hint = file_as_url_hint(self.base_url) or hint
             if "@" in self.base_url:
                 # A '/', '?' or '#' in a password cuts the URL short where it stands.
                 hint += f"; {_PERCENT_ENCODE_HINT}"
@@ -1064,6 +1065,39 @@ def meant_http_url(text: str) -> str | None:
         scheme = near[0]
     meant = f"{scheme}://{rest}"
     return meant if meant != stripped and is_http_url(meant) else None
+
+
+#: Suffixes of a file given where the base URL goes, and where such a file belongs.
+_FILE_SUFFIX_PLACES = {
+    ".toml": "config",
+    ".json": "config",
+    ".txt": "ids",
+    ".csv": "ids",
+}
+
+
+def file_as_url_hint(text: str) -> str | None:
+    """The hint for a base URL that is a file's name (``--base-url c.toml``), else None.
+
+    Why: ``c.toml`` made a host name, and the hint asked "did you mean https://c.toml?",
+    leading the user on to a server that does not exist. A value ending in a config's or
+    an id list's suffix, or naming a file that exists, names where it belongs instead.
+    Never for text with a user, password or query (it would be quoted).
+    """
+    stripped = text.strip()
+    if "@" in stripped or "?" in stripped or "#" in stripped or "://" in stripped:
+        return None
+    place = _FILE_SUFFIX_PLACES.get(Path(stripped).suffix.lower())
+    if place is None:
+        try:
+            if not stripped or not Path(stripped).is_file():
+                return None
+        except (OSError, ValueError):  # (a name too long, a NUL in it)
+            return None
+    config = "a config file is the command's first argument (harvester harvest c.toml ...)"
+    ids = "a file of image ids goes with --ids-from FILE"
+    where = {"config": config, "ids": ids}.get(place or "", f"{config}; {ids}")
+    return f"{stripped!r} looks like a file, not a server's address: {where}"
 
 
 def _toml_hint(message: str) -> str:

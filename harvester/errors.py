@@ -27,7 +27,7 @@ maps the top-level classes to exit codes in one place::
     │   │                          (not the pixel-buffer one: UnrenderableError)
     │   └── PermanentError         never retried: any other 4xx, refused redirects, JPEG for PNG
     │       └── UnrenderableError  the server cannot open the image's pixels (imgData Exception)
-    └── StorageError               disk full, read-only, not writable -> exit 2 (1 mid-run)
+    └── StorageError               disk full (exit 1), read-only, not writable -> exit 2 (1 mid-run)
 
 Credentials must never leak through an error message. :func:`redact_url`
 lives here (the lowest layer) so that :class:`FetchError` can redact every
@@ -423,6 +423,11 @@ class ServerUnavailableError(RemoteError):
 
 class StorageError(HarvesterError):
     """The output folder cannot take our files: full, read-only, not writable."""
+
+    #: A full disk, a quota or a file-size limit: exit 1 whenever it happens (as mid-run),
+    #: not 2, which says the command itself is wrong: the same command works once there is
+    #: space (README's exit table).
+    out_of_space: bool = False
 
 
 class FetchError(HarvesterError):

@@ -1275,6 +1275,8 @@ class Harvest:
         self._fetcher: Fetcher | None = None
         #: The walk's targets (HarvestConfig.walk_targets) once it has ended (see _pipeline).
         self._walk_ended: str | None = None
+        #: The image ids the walk sent (its walker's, once it walks; None: no walk).
+        self._walk_sent: SeenIds | None = None
         #: Each image's place (placing.Placing): those the walk met again under another
         #: parent, or whose journaled place it has not listed yet, until it can tell. The
         #: walk's own once it starts (a plan's for --from-plan); this one places by id only.
@@ -2193,6 +2195,7 @@ class Harvest:
                 filesets=Artifact.PATHS in cfg.artifacts,
             )
             if self._store is not None:
+                self._walk_sent = walker.seen
                 self._placing = Placing(walker.listed, settled=SeenIds())
                 walker.on_again = self._met_again
                 walker.ids_skip = await self._other_servers_ids(self._store)
@@ -2785,6 +2788,7 @@ class Harvest:
             self._work_scope = None
             if self.summary.budget_reached:
                 self._settle_budget_stop()
+            await self._record_walk_end_before_stop(store)
             await self._record_session_end(store)
         finally:
             self._work_scope = None
@@ -2911,6 +2915,38 @@ class Harvest:
                 at_most=check_at_most(cfg.give_up_after),
             )
         return self._watch
+
+    async def _record_walk_end_before_stop(self, store: Store) -> None:
+        """After a Ctrl-C (or SIGTERM) that cut the fetching short once the walk had ended:
+        the walk journaled as finished where every image it sent is journaled.
+
+        Why: the walk's "finished" record waits for the workers (:meth:`_after_workers`),
+        and the stop cut them: a small walk that had listed everything, each image it found
+        journaled, was "has not finished" to ``status``, which then warned of images not
+        counted when there were none. Where an image it sent is in no journal (still
+        queued, or given by id and cut before its imgData), the walk stays not finished:
+        ``status`` could not count that image. A selection's walk is left as it was (the
+        images it does not select are in no journal; a sample's end is journaled with the
+        sample: :meth:`_journal_sample`).
+        """
+        s, targets, sent = self.summary, self._walk_ended, self._walk_sent
+        if not s.signalled or targets is None or self._walk_finished or sent is None:
+            return
+        if self._selection.active or s.session_ended or s.credentials_refused:
+            return
+        await store.flush()  # (what the workers queued before the stop, committed)
+        images = store.state.images
+        if any(image_id not in images for image_id in sent):
+            return
+        await store.record_walk(
+            targets,
+            self.cfg.shard,
+            finished=True,
+            failures=self._walk_failures(),
+            sample_of=self._sample_of,
+        )
+        self._walk_finished = True
+        logger.info("the walk had listed everything before the stop: journaled as finished")
 
     async def _record_session_end(self, store: Store) -> None:
         """After a stop because the session ended or the credentials were refused: the

@@ -159,21 +159,26 @@ COMMITS_IN_FLIGHT = 2
 DRAIN_TIMEOUT = 1.5
 """On cancellation (Ctrl-C) the queued items get this long to be committed."""
 
-_RESUME_HINT = "fix the problem and re-run the same command to resume; finished files are kept"
-
 
 # --------------------------------------------------------------------------- errors
 
 
-def storage_error(exc: OSError, what: str) -> StorageError:
-    """Translate an OSError about ``what`` into a one-line StorageError with a hint."""
+def storage_error(exc: OSError, what: str, *, started: bool = True) -> StorageError:
+    """Translate an OSError about ``what`` into a one-line StorageError with a hint.
+
+    ``started``: False for a run that had not begun (its output folder being made): there
+    is nothing to resume, so a hint says to run the same command, not "to resume".
+    """
     code = exc.errno
+    again = "re-run the same command to resume" if started else "run the same command"
+    kept = f"{again}; finished files are kept" if started else again
+    out_of_space = code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
     if code == errno.ENOSPC:
         msg = f"disk full while writing {what}"
-        hint = "free some space (or choose another --out) and re-run the same command to resume"
+        hint = f"free some space (or choose another --out) and {again}"
     elif code == errno.EDQUOT:
         msg = f"disk quota exceeded while writing {what}"
-        hint = "free some space (or choose another --out) and re-run the same command to resume"
+        hint = f"free some space (or choose another --out) and {again}"
     elif code == errno.EROFS:
         msg = f"read-only filesystem: cannot write {what}"
         hint = "choose a writable --out folder"
@@ -184,25 +189,22 @@ def storage_error(exc: OSError, what: str) -> StorageError:
         msg = f"file too large for this filesystem or process limit while writing {what}"
         hint = (
             "raise the file-size limit (ulimit -f, or the batch system's) or choose another "
-            "--out, then re-run the same command to resume; finished files are kept"
+            f"--out, then {kept}"
         )
     elif code == errno.EISDIR:
         # Someone made a folder where a file goes: rename(2) cannot replace it, and a harvest
         # must not delete a folder it did not make. Named as verify names it.
         msg = f"cannot write {what}: a folder is where the file should be"
-        hint = (
-            "move that folder away (a harvest never deletes what it did not write), then "
-            "re-run the same command to resume; finished files are kept"
-        )
+        hint = "move that folder away (a harvest never deletes what it did not write), then " + kept
     elif code == errno.ENOTDIR:
         msg = f"cannot write {what}: a file is where one of its folders should be"
-        hint = (
-            "move that file away, then re-run the same command to resume; finished files are kept"
-        )
+        hint = f"move that file away, then {kept}"
     else:
         msg = f"cannot write {what}: {exc.strerror or exc}"
-        hint = _RESUME_HINT
-    return StorageError(msg, hint=hint)
+        hint = f"fix the problem and {kept}"
+    error = StorageError(msg, hint=hint)
+    error.out_of_space = out_of_space
+    return error
 
 
 # --------------------------------------------------------------------------- syncfs
@@ -1097,9 +1099,10 @@ def prepare_out_dir(
                 _write_marker(out_dir, wanted, repin_if=repin_if)
         (out_dir / JOURNALS_DIR).mkdir(exist_ok=True)
     except OSError as exc:
-        if out_dir / MARKER_NAME not in had:
+        started = out_dir / MARKER_NAME in had  # (a harvest's folder: its runs resume)
+        if not started:
             _remove_unstarted(out_dir, made, had)
-        raise storage_error(exc, f"output folder {out_dir}") from exc
+        raise storage_error(exc, f"output folder {out_dir}", started=started) from exc
 
 
 def _make_folders(out_dir: Path, made: list[Path]) -> None:

@@ -246,6 +246,15 @@ class SeenIds:
         byte, bit = divmod(image_id, 8)
         return byte < len(self._bits) and bool(self._bits[byte] & (1 << bit))
 
+    def __iter__(self) -> Iterator[int]:
+        """The ids recorded (bitmap ones ascending, then the others): for a check once a
+        walk has ended (``pipeline.Harvest``), not a hot path."""
+        for byte, value in enumerate(self._bits):
+            if value:
+                base = byte * 8
+                yield from (base + bit for bit in range(8) if value >> bit & 1)
+        yield from self._big
+
 
 def json_bytes(obj: Any) -> bytes:
     """Serialise merged metadata the way OMERO.web does (default separators)."""

@@ -1068,10 +1068,11 @@ def report_error(
     """A command's error as its one line (``error: ...``, ``hint: ...``); its exit code.
 
     A HarvesterError: 1 for a storage failure once files were being written (what is
-    journaled is kept), 75 for a server that stayed busy or a folder another run holds,
-    else 2; an OSError (not a closed output pipe: see :func:`main`): 2. Also for each replay
-    of a resume that replays several target sets (``harvester.cli.harvest``), which goes on
-    with the next.
+    journaled is kept) and for a full disk whenever it happens (the command is not at
+    fault: the same one works once there is space), 75 for a server that stayed busy or a
+    folder another run holds, else 2; an OSError (not a closed output pipe: see
+    :func:`main`): 2. Also for each replay of a resume that replays several target sets
+    (``harvester.cli.harvest``), which goes on with the next.
     """
     from harvester.errors import (
         FolderBusyError,
@@ -1090,7 +1091,7 @@ def report_error(
     print(f"error: {exc}", file=sys.stderr)
     if exc.hint:
         print(f"hint: {exc.hint}", file=sys.stderr)
-    if isinstance(exc, StorageError) and getattr(exc, "mid_run", False):
+    if isinstance(exc, StorageError) and (getattr(exc, "mid_run", False) or exc.out_of_space):
         return EXIT_FAILURES
     if isinstance(exc, ServerUnavailableError | FolderBusyError):
         return EXIT_TRY_LATER

@@ -339,6 +339,51 @@ def test_a_base_url_holding_a_control_character_gets_no_url_meant(
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("name", "where"),
+    [
+        ("c.toml", "a config file is the command's first argument"),
+        ("ids.csv", "a file of image ids goes with --ids-from FILE"),
+        ("plates", "a config file is the command's first argument (harvester harvest c.toml ...); "
+         "a file of image ids goes with --ids-from FILE"),
+    ],
+)  # fmt: skip
+def test_a_file_given_as_base_url_is_said_to_be_a_file(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: EmulatorThread,
+    name: str,
+    where: str,
+) -> None:
+    """A config file or an id list given where the base URL goes (``--base-url c.toml``):
+    exit 2, nothing made, a hint saying it looks like a file and where it belongs, not
+    "did you mean https://c.toml?"; given there, the same file harvests."""
+    monkeypatch.chdir(tmp_path)
+    config = f'base_url = "{emulator.base_url}"\nplates = [7361]\n'
+    Path(name).write_text("9762885\n" if name == "ids.csv" else config, encoding="utf-8")
+    out = tmp_path / "D"
+    common = ["--artifacts", "thumbnail", "--rate", "none", "-q", "--out", str(out)]
+    code, err = run(capsys, "harvest", "--base-url", name, "--plate", "7361", *common)
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: --base-url: {name!r} is not an http(s) URL",
+        f"hint: {name!r} looks like a file, not a server's address: {where}"
+        + ("" if name != "c.toml" else " (harvester harvest c.toml ...)"),
+    ]
+    assert "https://" not in err
+    assert not out.exists()
+    if name == "ids.csv":
+        code, err = run(capsys, "harvest", "--base-url", emulator.base_url,
+                        "--ids-from", name, *common)  # fmt: skip
+        assert code == 0, err
+        assert len(list(out.rglob("*.thumbnail.jpg"))) == 1
+    else:
+        code, err = run(capsys, "harvest", name, *common)
+        assert code == 0, err
+        assert len(list(out.rglob("*.thumbnail.jpg"))) == 8
+
+
 def test_unreachable_host(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """A base URL nobody listens on is a clear 'cannot reach' error, exit 2."""
     code, err = run(

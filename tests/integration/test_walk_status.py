@@ -446,3 +446,53 @@ def test_a_sample_run_interrupted_while_fetching_has_its_whole_sample_counted(
     text = report.format_text()
     assert "not listed yet" not in text and "has not finished" not in text
     assert f"to resume: harvester harvest --out {out}" in text
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "every_image_journaled"),
+    [("8", True), ("1", False)],
+)
+def test_a_run_interrupted_after_its_walk_ended_says_so_when_every_image_is_journaled(
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    concurrency: str,
+    every_image_journaled: bool,
+) -> None:
+    """Ctrl-C while fetching, the walk of the project's 8 images over: with 8 workers each
+    image was taken, so journaled, before the stop, and the walk is journaled as finished
+    (status said "has not finished" and warned of images not counted, when there were
+    none); one at a time, 6 images still queued are in no journal, so the walk stays
+    "has not finished: stopped" (status cannot count them). Either way the resume ends it."""
+    slow = make_emulator(preset="demo", faults=held_after(1, GATE, "image:thumbnail"))
+    out = tmp_path / "d"
+    args = ["--project", str(DEMO_PROJECT), "--artifacts", "thumbnail", "--no-labels", "-q",
+            "--concurrency", concurrency]  # fmt: skip
+    proc = start_cli("harvest", "--base-url", slow.base_url, "--out", str(out), *args)
+    with reaped(proc), holding(slow, GATE):  # (its second thumbnail held)
+        # (with 8 at once, every other thumbnail comes: the walk has long ended)
+        wait_for_files(out, len(PROJECT_IMAGES) - 1 if every_image_journaled else 1)
+        proc.send_signal(signal.SIGINT)
+        _stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+
+    report = collect_status(out)
+    text = report.format_text()
+    done = report.kinds["thumbnail"].done
+    assert f"to resume: harvester harvest --out {out}" in text
+    if every_image_journaled:
+        assert report.walks == [], text
+        assert "has not finished" not in text
+        assert (report.images, report.pending) == (8, 8 - done) and done == 7
+        assert walk_records(out)[-1]["finished"] is True
+    else:
+        assert [(w["targets"], w["finished"]) for w in report.walks] == [
+            (f"--project {DEMO_PROJECT}", False)
+        ]
+        assert "has not finished: stopped;" in text
+        assert report.images < 8
+    fast = make_emulator(preset="demo")
+    resumed = run_cli("harvest", "--out", str(out), "--base-url", fast.base_url, "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    report = collect_status(out)
+    assert report.walks == [] and report.pending == 0
+    assert report.kinds["thumbnail"].done == len(PROJECT_IMAGES)

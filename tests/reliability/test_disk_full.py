@@ -23,6 +23,7 @@ from reliability_helpers import (
     cli_env,
     content,
     done_counts,
+    error_lines,
     every_file,
     harvest_args,
     temp_files,
@@ -146,7 +147,9 @@ def _fill(disk: Path) -> Path:
 def test_a_first_run_on_a_full_disk_leaves_nothing_new_behind(
     small_disk: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
-    """A first run into a new folder on a full disk: one 'error:' line, and no folder left
+    """A first run into a new folder on a full disk: one 'error:' line, exit 1 (a full disk's
+    code, as mid-run; it was 2, bad input), its hint to run the same command (it said "to
+    resume", a run that never started), and no folder left
     behind (it left DIR/ with journals/ and locks/: a harvester folder with nothing in
     it), nor the folders of a path through ``..``; given a folder that existed, that
     folder and all it held stay, with nothing added. With space again, the same command
@@ -166,8 +169,12 @@ def test_a_first_run_on_a_full_disk_leaves_nothing_new_behind(
 
     for out in (new, through, existing):
         full = cli(*command(out))
-        assert full.returncode != 0, full.stderr
+        assert full.returncode == 1, full.stderr  # a full disk, as mid-run: not bad input
         assert_one_line_error(full.stderr, "disk full", str(out))
+        # (a run that never started has nothing to resume)
+        assert error_lines(full.stderr)[1:] == [
+            "hint: free some space (or choose another --out) and run the same command"
+        ], full.stderr
     assert sorted(p.name for p in small_disk.iterdir()) == ["existing", "filler"]
     assert sorted(p.name for p in existing.iterdir()) == ["locks", "notes.txt"]
     assert list((existing / "locks").iterdir()) == []
