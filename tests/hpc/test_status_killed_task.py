@@ -18,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,13 +40,15 @@ TASK = 1
 WAIT_S = 60
 
 
-def _prepare(base_url: str, out: Path, *flags: str) -> None:
-    """A plan of screen 2302 in ``out`` and its array of 4 tasks (``flags``: the tasks')."""
+def _prepare(base_url: str, out: Path, *flags: str, quiet: bool = True) -> None:
+    """A plan of screen 2302 in ``out`` and its array of 4 tasks (``flags``: the tasks';
+    ``quiet``: tasks that log only problems, not their warnings)."""
     assert main(["plan", "--base-url", base_url, "--screen", "2302", "--out", str(out),
                  "--artifacts", "thumbnail", "--quiet", "--rate", "none"]) == 0  # fmt: skip
     # --quiet: a task that ends well says nothing either, so its log is its start line too.
+    quieted = ["--quiet"] if quiet else []
     assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "4",
-                 "--max-parallel", "4", "--rate", "none", "--quiet", *flags]) == 0  # fmt: skip
+                 "--max-parallel", "4", "--rate", "none", *quieted, *flags]) == 0  # fmt: skip
 
 
 def _done_records(out: Path, task: int) -> int:
@@ -686,23 +687,24 @@ def test_a_time_limited_tasks_own_interrupted_line_says_to_raise_its_time(
 
 class _GoesDown:
     """The demo emulator until ``down`` is set, then 503 to everything, its API root too
-    (a maintenance window the run pauses for); ``checked`` is set once the API root has
-    been asked meanwhile (the check that pauses the run)."""
+    (a maintenance window the run pauses for)."""
 
     def __init__(self) -> None:
         self.inner = build_application("demo", 0, "omeroweb")
         self.down = False
-        self.checked = threading.Event()
 
     def handle(self, req: Request) -> Response:
         if self.down:
-            if self.inner.route_name(req) == "api_versions":
-                self.checked.set()
             return Response(503, b"<h1>maintenance</h1>", route="test:down")
         return self.inner.handle(req)
 
     def route_name(self, req: Request) -> str:
         return self.inner.route_name(req)
+
+
+#: The warning a run logs as it pauses for a server that is down (harvester.outage), once
+#: the pause has begun: the sure sign that a signal now stops a run waiting for the server.
+PAUSED = "WARNING harvester.outage: the server looks down ("
 
 
 def test_a_task_the_time_limit_ends_while_waiting_for_the_server_says_to_raise_its_time(
@@ -714,13 +716,17 @@ def test_a_task_the_time_limit_ends_while_waiting_for_the_server_says_to_raise_i
     app = _GoesDown()
     emu: EmulatorThread = make_emulator(app=app, latency_ms=100)
     out = tmp_path / "study"
-    _prepare(emu.base_url, out, "--max-retries", "0")  # (the pause comes at the first 503)
+    # Not --quiet: the task logs its warnings, the pause's among them (its sure sign); the
+    # pause comes at the first 503 (no retries).
+    _prepare(emu.base_url, out, "--max-retries", "0", quiet=False)
     script = out / "harvest.sbatch"
 
-    def pause(_log: Path) -> None:
+    def pause(log: Path) -> None:
         app.down = True
-        assert app.checked.wait(WAIT_S), "the task never checked the server's API root"
-        time.sleep(1)  # (the check's 503 pauses the run; the next check is 5 s later)
+        deadline = time.monotonic() + WAIT_S
+        while not any(x.startswith(PAUSED) for x in log.read_text().splitlines()):
+            assert time.monotonic() < deadline, "the task never paused for the server"
+            time.sleep(0.05)
 
     log = _kill_task_mid_run(script, TASK, signal.SIGTERM, TIME_LIMIT, meanwhile=pause)
     [said] = [x for x in log.read_text().splitlines() if x.startswith("interrupted")]

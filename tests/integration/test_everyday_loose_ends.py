@@ -25,7 +25,16 @@ from pathlib import Path
 
 import pytest
 from gate_helpers import held_after, holding
-from harvest_helpers import DEMO_SCREEN, SMALL_PLATE, cli_env, interrupt, reaped, run_cli, start_cli
+from harvest_helpers import (
+    DEMO_SCREEN,
+    SMALL_PLATE,
+    StderrLines,
+    cli_env,
+    interrupt,
+    reaped,
+    run_cli,
+    start_cli,
+)
 
 from harvester.emulator import EmulatorThread
 
@@ -109,13 +118,15 @@ def test_a_retry_stopped_in_its_wait_is_not_counted(
     emu = make_emulator(preset="demo", faults="429:100%,retry-after:30s,only:image:thumb*")
     proc = start_cli(
         "harvest", "--base-url", emu.base_url, "--out", str(tmp_path / "o"), "--image", KNOWN,
-        "--artifacts", "thumbnail", "--rate", "none",
+        "--artifacts", "thumbnail", "--rate", "none", "--debug",
     )  # fmt: skip
     with reaped(proc):
-        wait_until(lambda: "image:thumbnail" in emu.stats()["by_route"], "asked the thumbnail")
-        time.sleep(0.5)  # the 429 read and its retry scheduled, 30 s away
+        err_lines = StderrLines(proc)
+        # The 429 read and its retry scheduled, 30 s away: --debug's line says so (half a
+        # second after the server answered was not a sure sign on a loaded machine).
+        err_lines.wait_for("retry 1/")
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
+        stdout, stderr = err_lines.ended()
     assert proc.returncode == 130, stderr
     served = emu.stats()["requests"]
     assert emu.stats()["by_route"]["image:thumbnail"] == {"429": 1}

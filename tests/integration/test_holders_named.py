@@ -141,10 +141,8 @@ def test_an_https_url_aimed_at_the_plain_port_fails_as_tls_at_once(
     (exit 2) within seconds, not after the client's 31 s timeout, with a hint to give the
     address with http:// (it said to check the scheme and the certificate)."""
     url = emulator.base_url.replace("http://", "https://", 1)
-    started = time.monotonic()
     run = run_cli("harvest", "--base-url", url, "--plate", str(SMALL_PLATE), "--out",
                   str(tmp_path / "d"), "--artifacts", "thumbnail", "-q")  # fmt: skip
-    took = time.monotonic() - started
     assert run.returncode == 2, run.stderr
     assert run.stderr.splitlines()[0] == (
         f"error: cannot reach {url}/: TLS failure: WRONG_VERSION_NUMBER"
@@ -153,7 +151,9 @@ def test_an_https_url_aimed_at_the_plain_port_fails_as_tls_at_once(
         "hint: the server answered in plain HTTP, not HTTPS: give its address with http:// "
         "instead of https://"
     ), run.stderr
-    assert took < 10, took
+    # At once: the server's answer failed the handshake, the client's timeout never came
+    # (its error says "timed out"; a wall-clock bound said less, and load could break it).
+    assert "timed out" not in run.stderr, run.stderr
 
 
 def test_a_running_harvests_progress_file_reads_as_older_versions_read_it(

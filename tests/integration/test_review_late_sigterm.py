@@ -33,7 +33,7 @@ from harvester.emulator import EmulatorThread
 # (a function renamed) sends none, and the test says so instead of passing untested.
 _CHILD = textwrap.dedent(
     """
-    import gc, os, signal, sys, time
+    import gc, os, signal, sys
     import harvester.cli as cli
     import harvester.cli.harvest as harvest_cli
     import harvester.pipeline as pipeline
@@ -67,10 +67,13 @@ _CHILD = textwrap.dedent(
 
         def write_labelled_index(*args, **kwargs):
             terminate("index")
-            # This runs in a worker thread: give the event loop time to take the signal
-            # before the index is written and the run ends. On a loaded machine the write
-            # finished first and the run ended with its summary, exit 0 (flaky).
-            time.sleep(0.5)
+            # This runs in a worker thread: the index is written only once the event loop
+            # took the signal, which sets the run's stop (the one given here) as it cancels
+            # the run. (A fixed half-second let a loaded machine write it first: the run
+            # ended with its summary, exit 0.) Bounded: a stop never set is said below.
+            if not kwargs["stop"].wait(30):
+                with open(os.environ["SENT_LOG"], "a") as sent:
+                    sent.write("never-taken\\n")
             return real_index(*args, **kwargs)
 
         def print_summary(*args, **kwargs):
