@@ -14,9 +14,7 @@ by everyone. Two places did so:
 from __future__ import annotations
 
 import csv
-import dataclasses
 import hashlib
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -25,9 +23,10 @@ from typing import Any
 import pytest
 import tifffile
 from harvest_helpers import DEMO_PROJECT, DEMO_SCREEN, harvest
+from hiding_app import HidingApp
 
 from harvester.cli import main
-from harvester.emulator import EmulatorThread, build_application
+from harvester.emulator import EmulatorThread
 from harvester.emulator.catalogue import (
     TIMESERIES_PROJECT_ID,
     TIMESERIES_SIZE_T,
@@ -146,34 +145,6 @@ SAMPLE = 10
 #: plate 7370 whose well holds no other sampled image (well annotations).
 PROJECT_ONLY = ({"projects": (DEMO_PROJECT,)}, 3, 1884804, 1884802)
 SCREEN_TOO = ({"screens": (DEMO_SCREEN,), "projects": (DEMO_PROJECT,)}, SAMPLE, 9762963, 9762944)
-
-
-class HidingApp:
-    """The demo application, with ``hidden`` image ids left out of dataset and well listings."""
-
-    def __init__(self) -> None:
-        self.inner: Any = build_application("demo")
-        self.hidden: set[int] = set()
-
-    def handle(self, req: Any) -> Any:
-        answer = self.inner.handle(req)
-        if self.hidden and req.path.startswith("/webclient/api/images/"):
-            body = json.loads(answer.body)
-            body["images"] = [i for i in body["images"] if i.get("id") not in self.hidden]
-            answer = dataclasses.replace(answer, body=json.dumps(body).encode())
-        elif self.hidden and re.fullmatch(r"/api/v0/m/plates/\d+/wells/", req.path):
-            body = json.loads(answer.body)
-            for well in body["data"]:
-                well["WellSamples"] = [
-                    ws
-                    for ws in well.get("WellSamples") or []
-                    if ws["Image"]["@id"] not in self.hidden
-                ]
-            answer = dataclasses.replace(answer, body=json.dumps(body).encode())
-        return answer
-
-    def route_name(self, req: Any) -> str:
-        return str(self.inner.route_name(req))
 
 
 def _rows(out: Path) -> dict[str, dict[str, str]]:

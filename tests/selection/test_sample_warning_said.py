@@ -11,42 +11,16 @@ demo emulator, through the command line; images leave the screen's well listings
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import re
 from pathlib import Path
 from typing import Any
 
+from hiding_app import HidingApp
 from selection_helpers import DEMO_SCREEN, index_ids, run_cli
 
-from harvester.emulator import EmulatorThread, build_application
+from harvester.emulator import EmulatorThread
 
 PREFIX = "WARNING harvester.problems: "
-
-
-class ShrinkingApp:
-    """The demo emulator, whose plates' well listings leave out the images in ``hidden``
-    (images deleted from the screen)."""
-
-    def __init__(self) -> None:
-        self.inner: Any = build_application("demo")
-        self.hidden: set[int] = set()
-
-    def handle(self, req: Any) -> Any:
-        answer = self.inner.handle(req)
-        if self.hidden and re.fullmatch(r"/api/v0/m/plates/\d+/wells/", req.path):
-            body = json.loads(answer.body)
-            for well in body["data"]:
-                well["WellSamples"] = [
-                    ws
-                    for ws in well.get("WellSamples") or []
-                    if ws["Image"]["@id"] not in self.hidden
-                ]
-            answer = dataclasses.replace(answer, body=json.dumps(body).encode())
-        return answer
-
-    def route_name(self, req: Any) -> str:
-        return str(self.inner.route_name(req))
 
 
 def harvest(emu: EmulatorThread, out: Path, *args: str) -> tuple[int, list[str]]:
@@ -78,7 +52,7 @@ def more_than(n: int, walked: int) -> str:
 def test_the_identical_rerun_and_its_resume_stay_quiet(tmp_path: Path, make_emulator: Any) -> None:
     """--sample 500 of 80 says it once: the same command again, and `harvest --out DIR`,
     have nothing new to say."""
-    emu = make_emulator(app=ShrinkingApp())
+    emu = make_emulator(app=HidingApp())
     out = tmp_path / "all"
     assert harvest(emu, out, "--sample", "500") == (0, [more_than(500, 80)])
     assert harvest(emu, out, "--sample", "500") == (0, [])
@@ -91,7 +65,7 @@ def test_a_sample_that_fitted_says_so_once_images_are_gone(
 ) -> None:
     """(a) --sample 50 of 80 has nothing to say; once 40 images left the screen, the same
     command says that 50 is more than the 40 left, once."""
-    app = ShrinkingApp()
+    app = HidingApp()
     emu = make_emulator(app=app)
     out = tmp_path / "fifty"
     assert harvest(emu, out, "--sample", "50") == (0, [])
@@ -106,7 +80,7 @@ def test_a_new_count_is_said_again_by_the_rerun_and_by_a_resume(
 ) -> None:
     """(b) --sample 500 of 80, then 10 images leave: the rerun says 70, not nothing; then
     5 more leave: the resume (`harvest --out DIR`) says 65; and nothing new, nothing said."""
-    app = ShrinkingApp()
+    app = HidingApp()
     emu = make_emulator(app=app)
     out = tmp_path / "all"
     assert harvest(emu, out, "--sample", "500") == (0, [more_than(500, 80)])
@@ -125,7 +99,7 @@ def test_a_run_that_fetches_nothing_records_what_it_said(
 ) -> None:
     """(c) --sample 600 after --sample 500 fetches nothing (all 80 are there) but says its
     warning once, not on every run; the thumbnails are not asked again."""
-    emu = make_emulator(app=ShrinkingApp())
+    emu = make_emulator(app=HidingApp())
     out = tmp_path / "all"
     assert harvest(emu, out, "--sample", "500") == (0, [more_than(500, 80)])
     asked = emu.stats()["by_route"]["image:thumbnail"]
@@ -141,7 +115,7 @@ def test_a_walk_record_of_an_older_version_tells_nothing(
     """Journals written before walk records kept what was said (no ``sample_said``) are
     read as before: the rerun says the warning (said twice rather than never), then
     records it."""
-    emu = make_emulator(app=ShrinkingApp())
+    emu = make_emulator(app=HidingApp())
     out = tmp_path / "all"
     assert harvest(emu, out, "--sample", "500") == (0, [more_than(500, 80)])
     for journal in (out / "journals").glob("*.jsonl"):
