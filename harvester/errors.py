@@ -36,6 +36,7 @@ URL it is given, whoever builds it; ``client.py`` re-exports it.
 
 from __future__ import annotations
 
+import errno
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -428,6 +429,21 @@ class StorageError(HarvesterError):
     #: not 2, which says the command itself is wrong: the same command works once there is
     #: space (README's exit table).
     out_of_space: bool = False
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, cause: OSError | None = None
+    ) -> None:
+        """``cause``: the OSError it reports, whose errno tells :attr:`out_of_space`.
+
+        Why here: each writer that wraps an OSError (the store, a plan, SLURM scripts)
+        must tell a full disk apart, and one wrapped by hand said exit 2 for it."""
+        super().__init__(message, hint=hint)
+        if cause is not None and cause.errno in OUT_OF_SPACE_ERRNOS:
+            self.out_of_space = True
+
+
+#: The errnos of a full disk, a disk quota and a file-size limit (StorageError.out_of_space).
+OUT_OF_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 class FetchError(HarvesterError):

@@ -2230,6 +2230,7 @@ class Harvest:
             self.progress.walking(None)
             # The walk listed all it could; journaled once every image it sent is (_pipeline).
             self._walk_ended = targets
+            logger.debug("the walk listed all it could (%s)", targets or "no target")
 
     async def _other_servers_ids(self, store: Store) -> OtherServersIds | None:
         """What leaves out the ``--ids-from`` ids of images DIR has from another server
@@ -2928,6 +2929,13 @@ class Harvest:
         ``status`` could not count that image. A selection's walk is left as it was (the
         images it does not select are in no journal; a sample's end is journaled with the
         sample: :meth:`_journal_sample`).
+
+        Only this shard's images are looked for (:attr:`Walker.seen`: those it sent): the
+        other shards' were among them, and a shard's store loads its own images only, so a
+        sharded walk was never found whole. The places held (an image met under two
+        parents, :meth:`_place_held`) are journaled first, as after the workers: a stop
+        that cut that step (the last thing a big run does) left such an image in the place
+        its worker found first, under a walk that said it was over.
         """
         s, targets, sent = self.summary, self._walk_ended, self._walk_sent
         if not s.signalled or targets is None or self._walk_finished or sent is None:
@@ -2938,6 +2946,8 @@ class Harvest:
         images = store.state.images
         if any(image_id not in images for image_id in sent):
             return
+        await self._place_held(store, last=True)
+        await store.flush()  # (the places first: a kill between leaves it "not finished")
         await store.record_walk(
             targets,
             self.cfg.shard,

@@ -16,6 +16,7 @@ the totals so that a plan damaged later is reported, not half-harvested.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -460,12 +461,17 @@ class PlanWriter:
         except OSError as exc:
             from harvester.errors import StorageError
 
-            raise StorageError(f"cannot write a plan into {self.out_dir}: {exc}") from exc
+            raise StorageError(
+                f"cannot write a plan into {self.out_dir}: {exc}", cause=exc
+            ) from exc
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._fh is not None:
-            self._fh.close()
+            # (only after a failure: its temporary folder goes; a close that fails again,
+            # its buffer on a full disk still, would hide the error that said so)
+            with contextlib.suppress(OSError):
+                self._fh.close()
             self._fh = None
         if self.tmp.exists():
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -479,7 +485,12 @@ class PlanWriter:
         self._count += 1
         record = ref.to_json()
         record["artifacts"] = self.artifacts
-        self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+        try:
+            self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+        except OSError as exc:  # (a full disk: named, as commit() names it)
+            from harvester.store import storage_error
+
+            raise storage_error(exc, f"the plan in {self.out_dir}", started=False) from exc
         return True
 
     def place_again(self, best: Mapping[int, ImageRef]) -> None:
@@ -515,7 +526,18 @@ class PlanWriter:
         return json.dumps(placed, separators=(",", ":")) + "\n"
 
     def commit(self, **extra: Any) -> PlanInfo:
-        """Make the plan durable and publish it as ``DIR/plan`` in one rename."""
+        """Make the plan durable and publish it as ``DIR/plan`` in one rename.
+
+        A write that fails (a full disk, a file-size limit) is a StorageError naming the
+        plan: as a bare OSError it said only ``error: File too large``, exit 2."""
+        try:
+            return self._commit(extra)
+        except OSError as exc:
+            from harvester.store import storage_error
+
+            raise storage_error(exc, f"the plan in {self.out_dir}", started=False) from exc
+
+    def _commit(self, extra: dict[str, Any]) -> PlanInfo:
         if self._fh is None:
             raise RuntimeError("PlanWriter.commit() outside its `with` block")
         self._fh.flush()

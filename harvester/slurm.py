@@ -846,7 +846,9 @@ def write_scripts(job: SlurmJob) -> tuple[Path, Path]:
     except OSError as exc:
         from harvester.errors import StorageError
 
-        raise StorageError(f"cannot write the SLURM scripts into {job.out_dir}: {exc}") from exc
+        raise StorageError(
+            f"cannot write the SLURM scripts into {job.out_dir}: {exc}", cause=exc
+        ) from exc
     return job.script_path, job.out_dir / INDEX_SCRIPT_NAME
 
 

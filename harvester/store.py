@@ -172,7 +172,6 @@ def storage_error(exc: OSError, what: str, *, started: bool = True) -> StorageEr
     code = exc.errno
     again = "re-run the same command to resume" if started else "run the same command"
     kept = f"{again}; finished files are kept" if started else again
-    out_of_space = code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
     if code == errno.ENOSPC:
         msg = f"disk full while writing {what}"
         hint = f"free some space (or choose another --out) and {again}"
@@ -202,9 +201,7 @@ def storage_error(exc: OSError, what: str, *, started: bool = True) -> StorageEr
     else:
         msg = f"cannot write {what}: {exc.strerror or exc}"
         hint = f"fix the problem and {kept}"
-    error = StorageError(msg, hint=hint)
-    error.out_of_space = out_of_space
-    return error
+    return StorageError(msg, hint=hint, cause=exc)
 
 
 # --------------------------------------------------------------------------- syncfs
@@ -2110,7 +2107,9 @@ class Store:
 
     def _copy_error(self) -> StorageError:
         assert self._error is not None
-        return StorageError(str(self._error), hint=self._error.hint)
+        copy = StorageError(str(self._error), hint=self._error.hint)
+        copy.out_of_space = self._error.out_of_space  # (a full disk exits 1, not 2)
+        return copy
 
     async def _queue(self, item: _Item) -> None:
         if self._error is not None:

@@ -966,7 +966,11 @@ class Walker:
         self.on_image = on_image
         self.on_listed = on_listed
         self.stats = WalkStats()
+        #: The ids of the images this walk sent (this shard's only): whether a walk that
+        #: ended had each of them journaled is asked of these (``pipeline.Harvest``).
         self.seen = SeenIds()
+        #: Other shards' ids met, each counted once as out of shard (:meth:`_out_of_shard`).
+        self._others_seen = SeenIds()
         #: The study objects (kind, id) this walk saves again (:meth:`_outdated`). Why: a
         #: dataset linked from two projects is walked under each, and each walk found its
         #: saved listing outdated and saved its files again (its JSON, listing and images'
@@ -1072,7 +1076,7 @@ class Walker:
         """True for another shard's image, counted once as out of shard, then as a duplicate."""
         if self.keep is None or self.keep(image_id):
             return False
-        if self.seen.add(image_id):
+        if self._others_seen.add(image_id):
             self.stats.out_of_shard += 1
         else:
             self.stats.duplicates += 1

@@ -1071,10 +1071,13 @@ def report_error(
     journaled is kept) and for a full disk whenever it happens (the command is not at
     fault: the same one works once there is space), 75 for a server that stayed busy or a
     folder another run holds, else 2; an OSError (not a closed output pipe: see
-    :func:`main`): 2. Also for each replay of a resume that replays several target sets
+    :func:`main`): 2, but 1 for a full disk, a quota or a file-size limit, as for a
+    StorageError (a write no StorageError wraps, as a plan's lines, exited 2: bad input).
+    Also for each replay of a resume that replays several target sets
     (``harvester.cli.harvest``), which goes on with the next.
     """
     from harvester.errors import (
+        OUT_OF_SPACE_ERRNOS,
         FolderBusyError,
         HarvesterError,
         ServerUnavailableError,
@@ -1087,6 +1090,8 @@ def report_error(
         filename = getattr(exc, "filename", None)
         where = f" ({filename})" if filename else ""
         print(f"error: {getattr(exc, 'strerror', None) or exc}{where}", file=sys.stderr)
+        if getattr(exc, "errno", None) in OUT_OF_SPACE_ERRNOS:
+            return EXIT_FAILURES
         return EXIT_USAGE
     print(f"error: {exc}", file=sys.stderr)
     if exc.hint:

@@ -8,6 +8,7 @@ everything clears it.
 
 from __future__ import annotations
 
+import csv
 import errno
 import fcntl
 import json
@@ -23,6 +24,7 @@ from harvest_helpers import (
     DEMO_PROJECT,
     DEMO_SCREEN,
     SMALL_PLATE,
+    StderrLines,
     harvest,
     reaped,
     run_cli,
@@ -31,7 +33,14 @@ from harvest_helpers import (
 )
 
 from harvester.emulator import EmulatorThread
+from harvester.emulator.catalogue_presets import (
+    LINKS_DATASET_IDS,
+    LINKS_PROJECT_ID,
+    LINKS_SECOND_PROJECT_ID,
+    LINKS_SHARED_IMAGE_ID,
+)
 from harvester.emulator.http import Request, Response
+from harvester.shard import in_shard
 from harvester.status import StatusReport, collect_status
 
 #: The demo project's 8 images (1884801 to 1884808).
@@ -496,3 +505,75 @@ def test_a_run_interrupted_after_its_walk_ended_says_so_when_every_image_is_jour
     report = collect_status(out)
     assert report.walks == [] and report.pending == 0
     assert report.kinds["thumbnail"].done == len(PROJECT_IMAGES)
+
+
+#: The links preset's images: 3 in each of its two datasets, one of them in both.
+LINKS_IMAGES = 6
+#: The --debug line a run says once its walk has listed all it could (a sure sign).
+WALK_OVER = "the walk listed all it could"
+
+
+def test_a_shard_interrupted_after_its_walk_ended_has_its_walk_journaled_finished(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """``--shard 0/2``, Ctrl-C once its walk is over and each of its own images was taken:
+    its walk is journaled as finished, as an unsharded one's is (it stayed "not finished":
+    the walker's ids held the other shard's images too, met and left out, which the
+    shard's journals never hold), and status counts every image of the shard; the walk of
+    shard 1/2 is the only one status says is left."""
+    mine = [i for i in PROJECT_IMAGES if in_shard(i, 0, 2)]
+    assert 2 <= len(mine) < len(PROJECT_IMAGES)
+    slow = make_emulator(preset="demo", faults=held_after(1, GATE, "image:thumbnail"))
+    out = tmp_path / "d"
+    proc = start_cli("harvest", "--base-url", slow.base_url, "--out", str(out), "--project",
+                     str(DEMO_PROJECT), "--artifacts", "thumbnail", "--no-labels", "--debug",
+                     "--concurrency", "8", "--shard", "0/2")  # fmt: skip
+    with reaped(proc), holding(slow, GATE):  # (its second thumbnail held)
+        err_lines = StderrLines(proc)
+        err_lines.wait_for(WALK_OVER)
+        wait_for_files(out, len(mine) - 1)
+        proc.send_signal(signal.SIGINT)
+        _stdout, stderr = err_lines.ended()
+    assert proc.returncode == 130, stderr[-3000:]
+
+    assert [(w["shard"], w["finished"]) for w in walk_records(out)][-1] == ("0/2", True)
+    report = collect_status(out)
+    assert (report.images, report.kinds["thumbnail"].done) == (len(mine), len(mine) - 1)
+    assert [(w["shard"], w.get("started")) for w in report.walks] == [("1/2", False)]
+
+
+def test_an_image_met_under_two_datasets_keeps_its_place_when_stopped_after_the_walk(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The links preset walked one dataset at a time, project 2002 first: the shared image
+    is first met (and taken by its worker) under dataset 62002, then again under 62001,
+    which ranks first. Ctrl-C once the walk is over and each image was taken: the walk is
+    journaled as finished, and index.csv has the image under 62001, as an uninterrupted
+    run has it (the place held for it was left unjournaled: under 62002, in a folder whose
+    walk said it was over)."""
+    # (the thumbnail held: another image of 62001's, so the shared one has its row)
+    held = held_after(0, GATE, f"/webgateway/render_thumbnail/{LINKS_SHARED_IMAGE_ID + 1}/")
+    slow = make_emulator(preset="links", faults=held)
+    out = tmp_path / "d"
+    config = tmp_path / "one-at-a-time.toml"
+    config.write_text(
+        f'base_url = "{slow.base_url}"\nwalk_concurrency = 1\n'
+        f"projects = [{LINKS_SECOND_PROJECT_ID}, {LINKS_PROJECT_ID}]\n",
+        encoding="utf-8",
+    )
+    proc = start_cli("harvest", str(config), "--out", str(out), "--artifacts", "thumbnail",
+                     "--no-labels", "--debug", "--concurrency", "8")  # fmt: skip
+    with reaped(proc), holding(slow, GATE):
+        err_lines = StderrLines(proc)
+        err_lines.wait_for(WALK_OVER)
+        wait_for_files(out, LINKS_IMAGES - 1)
+        proc.send_signal(signal.SIGINT)
+        _stdout, stderr = err_lines.ended()
+    assert proc.returncode == 130, stderr[-3000:]
+
+    assert walk_records(out)[-1]["finished"] is True
+    with (out / "index.csv").open(newline="", encoding="utf-8") as f:
+        rows = {int(row["image_id"]): row for row in csv.DictReader(f)}
+    assert len(rows) == LINKS_IMAGES - 1  # (the held one has no file)
+    assert rows[LINKS_SHARED_IMAGE_ID]["dataset_id"] == str(LINKS_DATASET_IDS[0])
+    assert rows[LINKS_SHARED_IMAGE_ID]["project_id"] == str(LINKS_PROJECT_ID)

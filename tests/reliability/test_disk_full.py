@@ -32,6 +32,14 @@ from reliability_helpers import (
 from harvester.emulator import EmulatorThread
 
 SMALL = "3m"  # the demo screen + project need about 10 MB
+#: For a child under a file-size limit: a module compiled then would be cut short in
+#: ``__pycache__`` (a short write under the limit is no error), and every later run of the
+#: package failed to import it (``EOFError: EOF read where object expected``).
+NO_BYTECODE = {"PYTHONDONTWRITEBYTECODE": "1"}
+#: The demo project's images, each a line of its plan.
+DEMO_PROJECT_IMAGES = 8
+#: A file-size limit the demo project's plan and study files go over (its journal fits).
+PLAN_LIMIT = 3000
 LARGE = "64m"
 
 
@@ -111,7 +119,7 @@ def test_file_size_limit_clear_error_then_rerun(
         [sys.executable, "-m", "harvester", *argv],
         capture_output=True,
         text=True,
-        env=cli_env(),
+        env=cli_env() | NO_BYTECODE,
         preexec_fn=limit,
         timeout=120,
         check=False,
@@ -182,3 +190,35 @@ def test_a_first_run_on_a_full_disk_leaves_nothing_new_behind(
     again = cli(*command(new))
     assert again.returncode == 0, again.stderr
     assert sum(done_counts(new).values()) > 0
+
+
+def test_a_plan_over_the_file_size_limit_exits_1_and_the_same_command_then_plans(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """``harvester plan`` whose files go over a file-size limit (EFBIG, as a full disk):
+    one 'error:' line naming the file, exit 1 as the exit table says of a full disk or
+    file-size limit for any command (it was 2, bad input: the store's error raised again
+    lost that it was one, and the plan's own lines said only ``error: File too large``),
+    no plan published; without the limit the same command writes the plan whole."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "planned"
+    argv = ["plan", "--base-url", emu.base_url, "--project", str(DEMO_PROJECT), "--out", str(out)]
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (PLAN_LIMIT, PLAN_LIMIT))
+
+    limited = subprocess.run(
+        [sys.executable, "-m", "harvester", *argv],
+        capture_output=True,
+        text=True,
+        env=cli_env() | NO_BYTECODE,
+        preexec_fn=limit,
+        timeout=120,
+        check=False,
+    )
+    assert limited.returncode == 1, limited.stderr
+    assert_one_line_error(limited.stderr, "too large")
+    assert not (out / "plan").exists()
+    planned = cli(*argv)
+    assert planned.returncode == 0, planned.stderr
+    assert len((out / "plan" / "images.jsonl").read_text().splitlines()) == DEMO_PROJECT_IMAGES

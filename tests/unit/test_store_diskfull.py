@@ -106,12 +106,14 @@ try:
     anyio.run(main, sys.argv[1])
 except StorageError as exc:
     print("StorageError:", exc)
+    print("out_of_space:", exc.out_of_space)
     sys.exit(2)
 """
 
 
 def test_file_size_limit_is_a_clear_error(tmp_path: Path) -> None:
-    """RLIMIT_FSIZE (EFBIG) mid-run: StorageError, the earlier file stays recorded, no temp left."""
+    """RLIMIT_FSIZE (EFBIG) mid-run: StorageError, told as out of space (the CLI's exit 1),
+    the earlier file stays recorded, no temp left."""
     script = tmp_path / "w.py"
     script.write_text(FSIZE_SCRIPT)
     out = tmp_path / "out"
@@ -120,6 +122,8 @@ def test_file_size_limit_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2, proc.stderr
     assert proc.stdout.startswith("StorageError: file too large")
+    # (raised again by the store from its committer's error: still a full disk's, exit 1)
+    assert "out_of_space: True" in proc.stdout.splitlines()
     state = JournalState.load(out)
     assert set(state.done) == {("thumbnail", 1)}
     assert (out / image_path(1, "thumbnail")).read_bytes() == b"small"
