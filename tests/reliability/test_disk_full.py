@@ -43,6 +43,24 @@ PLAN_LIMIT = 3000
 LARGE = "64m"
 
 
+def run_under_file_size_limit(argv: list[str], limit: int) -> subprocess.CompletedProcess[str]:
+    """``python -m harvester ARGV`` in a child whose files may not grow past ``limit`` bytes
+    (RLIMIT_FSIZE), writing no bytecode (:data:`NO_BYTECODE`)."""
+
+    def set_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run(
+        [sys.executable, "-m", "harvester", *argv],
+        capture_output=True,
+        text=True,
+        env=cli_env() | NO_BYTECODE,
+        preexec_fn=set_limit,
+        timeout=120,
+        check=False,
+    )
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 3 MB tmpfs mounted for this test (needs root; skipped with the reason otherwise)."""
@@ -111,19 +129,7 @@ def test_file_size_limit_clear_error_then_rerun(
     recorded = every_file(out / "images")
     # The four default kinds, named: a run given none takes the folder's (thumbnail,metadata).
     argv += ["--artifacts", "thumbnail,imgdata,render,metadata"]
-
-    def limit() -> None:  # renders are ~20 KB; thumbnails and JSON fit under 8 KB
-        resource.setrlimit(resource.RLIMIT_FSIZE, (8000, 8000))
-
-    limited = subprocess.run(
-        [sys.executable, "-m", "harvester", *argv],
-        capture_output=True,
-        text=True,
-        env=cli_env() | NO_BYTECODE,
-        preexec_fn=limit,
-        timeout=120,
-        check=False,
-    )
+    limited = run_under_file_size_limit(argv, 8000)  # renders ~20 KB; thumbnails, JSON < 8 KB
     assert limited.returncode == 1, limited.stderr
     assert_one_line_error(limited.stderr, "file too large", "images/")
     assert "hint: raise the file-size limit (ulimit -f, or the batch system's)" in limited.stderr
@@ -203,19 +209,7 @@ def test_a_plan_over_the_file_size_limit_exits_1_and_the_same_command_then_plans
     emu = make_emulator(preset="demo")
     out = tmp_path / "planned"
     argv = ["plan", "--base-url", emu.base_url, "--project", str(DEMO_PROJECT), "--out", str(out)]
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (PLAN_LIMIT, PLAN_LIMIT))
-
-    limited = subprocess.run(
-        [sys.executable, "-m", "harvester", *argv],
-        capture_output=True,
-        text=True,
-        env=cli_env() | NO_BYTECODE,
-        preexec_fn=limit,
-        timeout=120,
-        check=False,
-    )
+    limited = run_under_file_size_limit(argv, PLAN_LIMIT)
     assert limited.returncode == 1, limited.stderr
     assert_one_line_error(limited.stderr, "too large")
     assert not (out / "plan").exists()
