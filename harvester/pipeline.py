@@ -2667,9 +2667,43 @@ class Harvest:
         prefetched: Prefetched,
         new_folder: bool,
     ) -> None:
-        """The run's work in its store: its config saved, the images checked, the pipeline."""
+        """The run's work in its store: its config saved, the images checked, the pipeline,
+        with the progress line published while the store is open."""
+        cfg = self.cfg
         try:
-            await self._in_store(client, early, run_id, writer, prefetched, new_folder)
+            async with Store.open(
+                self.out,
+                run_id=run_id,
+                writer=writer,
+                shard=cfg.shard,
+                argv=public_argv(self.argv),
+                lock=True,  # a second run of this DIR and shard is refused (harvester.runlock)
+                images=self._shard_images(),  # a shard holds its own images' records only
+                settings=run_settings(cfg),  # checked again and recorded under the marker lock
+            ) as store:
+                self._store_opened = self.summary.store_opened = True
+                self._store = store
+                # Beside the run lock: `harvester status` shows it while the lock is held. A
+                # run without one (no flock here) names the file by its run id: its own, which
+                # another run of the same shard running beside it neither replaces nor removes.
+                # Its time is kept fresh while it runs, so that a killed run's is told stale
+                # and removed by the next run (the stale ones found now are).
+                own = None if store.holds_run_lock else run_id
+                await anyio.to_thread.run_sync(remove_stale_progress, self.out)
+                self.progress.publish(
+                    self.out / LOCKS_DIR / progress_name(lock_name(cfg.shard), own),
+                    run=run_id,
+                    keep_fresh=None if own is None else runlock.UNLOCKED_FRESH_EVERY,
+                )
+                try:
+                    await self._work_in_store(
+                        store, client, early, run_id, writer, prefetched, new_folder
+                    )
+                finally:
+                    # Under the run lock still: a later run's line is never the one removed
+                    # (without the lock, this run's own file is).
+                    self.progress.unpublish()
+                # Leaving the store flushes: every finished file is journaled.
         finally:
             # Every ending that prints a summary says how many files are hard links: an
             # ending cut short (a Ctrl-C as the store closed) printed a summary without it.
@@ -2677,51 +2711,6 @@ class Harvest:
             if self._store is not None:
                 self.summary.linked = self._store.stats.linked
                 self.summary.linked_bytes = self._store.stats.linked_bytes
-
-    async def _in_store(
-        self,
-        client: Client,
-        early: EarlyAnswers,
-        run_id: str,
-        writer: str,
-        prefetched: Prefetched,
-        new_folder: bool,
-    ) -> None:
-        """:meth:`_store_run` with the store open: the progress line published, the work."""
-        cfg = self.cfg
-        async with Store.open(
-            self.out,
-            run_id=run_id,
-            writer=writer,
-            shard=cfg.shard,
-            argv=public_argv(self.argv),
-            lock=True,  # a second run of this DIR and shard is refused (harvester.runlock)
-            images=self._shard_images(),  # a shard holds its own images' records only
-            settings=run_settings(cfg),  # checked again and recorded under the marker lock
-        ) as store:
-            self._store_opened = self.summary.store_opened = True
-            self._store = store
-            # Beside the run lock: `harvester status` shows it while the lock is held. A
-            # run without one (no flock here) names the file by its run id: its own, which
-            # another run of the same shard running beside it neither replaces nor removes.
-            # Its time is kept fresh while it runs, so that a killed run's is told stale
-            # and removed by the next run (the stale ones found now are).
-            own = None if store.holds_run_lock else run_id
-            await anyio.to_thread.run_sync(remove_stale_progress, self.out)
-            self.progress.publish(
-                self.out / LOCKS_DIR / progress_name(lock_name(cfg.shard), own),
-                run=run_id,
-                keep_fresh=None if own is None else runlock.UNLOCKED_FRESH_EVERY,
-            )
-            try:
-                await self._work_in_store(
-                    store, client, early, run_id, writer, prefetched, new_folder
-                )
-            finally:
-                # Under the run lock still: a later run's line is never the one removed
-                # (without the lock, this run's own file is).
-                self.progress.unpublish()
-            # Leaving the store flushes: every finished file is journaled.
 
     async def _work_in_store(
         self,
