@@ -146,11 +146,15 @@ def test_a_copy_made_while_a_run_wrote_gets_the_files_its_journal_has_and_it_lac
         proc.communicate(timeout=30)
     lacking = copy / done_paths(copy)[0]
     lacking.unlink()  # (what the race leaves, made certain)
+    # The race may leave more: files the journal copied already records but the images
+    # folder, copied first, did not have in place yet. Each is said and fetched.
+    missing = [copy / p for p in done_paths(copy) if not (copy / p).is_file()]
+    said = "1 file" if len(missing) == 1 else f"{len(missing)} files"
 
     resumed = cli("harvest", "--out", str(copy), "-q")
     assert resumed.returncode == 0, resumed.stderr
-    assert "1 file recorded by the interrupted run " in resumed.stderr, resumed.stderr
-    assert lacking.is_file()
+    assert f"{said} recorded by the interrupted run " in resumed.stderr, resumed.stderr
+    assert all(path.is_file() for path in missing)
     assert len(kind_files(copy, "thumbnail")) == 80
     verified = cli("verify", str(copy))
     assert verified.returncode == 0, verified.stdout + verified.stderr
