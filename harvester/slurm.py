@@ -921,24 +921,41 @@ def submit(job: SlurmJob, *, index_job: bool = True) -> Submitted:
     return Submitted(array_id, index_id)
 
 
+#: tail's line for a log not there yet, in the C locale (``LC_ALL=C``: the words are fixed):
+#: the one message :func:`follow_logs_command` leaves out.
+_NOT_THERE_YET = "^tail: cannot open .* for reading: No such file or directory$"
+
+
 def follow_logs_command(log_dir: Path, array_id: str, tasks: int) -> str:
     """The shell line that follows the logs of every task of array ``array_id``, those not
     started yet too: ``tail -F`` waits for a missing file and follows it once it appears,
     and bash's ``{0..N-1}`` names each task's log whether it exists or not. Why: a glob
     (``harvest-ID_*.log``) is expanded once, at the prompt, to the logs of the tasks
-    already started; the rest were never followed. tail's own lines stay on the terminal:
-    its "cannot open" for each log not there yet is noise, but its "has appeared" is what
-    names a late task's first lines (GNU tail prints no ``==> log <==`` header before them).
+    already started; the rest were never followed.
+
+    Why the ``grep``: tail says ``cannot open ... No such file or directory`` once for each
+    log not there yet, a screenful for a large array of tasks still pending, and has no
+    option to keep that to itself (``-q`` drops the ``==> log <==`` headers, ``--retry``
+    is part of ``-F``). Its output and its errors go through one pipe (``2>&1``), in the
+    order tail wrote them, to a ``grep -v`` of that one message: its other lines stay, in
+    place: ``has appeared``, which names a late task's first lines where GNU tail prints no
+    header before them, and a log it cannot read (``Permission denied``), which it would
+    otherwise follow in silence. In the C locale (``LC_ALL=C``) the words are tail's
+    English ones whatever the user's language, and ``-a`` passes any byte of a log through
+    (grep stops printing a "binary" input otherwise).
 
     Why ``bash -c``: the line is pasted into the user's login shell, and sh (dash) and tcsh
     do not expand ``{0..N-1}``: tail waited on one file of that name, which never appears,
     and showed nothing. bash is there wherever the script runs (``#!/bin/bash``); the
-    folder is its ``$0``, quoted once, for any shell.
+    folder is its ``$0``, quoted once, for any shell. An array of one task keeps a plain
+    ``tail -F``: its one ``cannot open`` says the task has not started, and there is
+    nothing else to read it among.
     """
     q = shlex.quote
     if tasks == 1:
         return f"tail -F {q(str(log_dir / f'harvest-{array_id}_0.log'))}"
-    each = f'tail -F "$0"/harvest-{array_id}_{{0..{tasks - 1}}}.log'
+    logs = f'"$0"/harvest-{array_id}_{{0..{tasks - 1}}}.log'
+    each = f'export LC_ALL=C; tail -F {logs} 2>&1 | grep -av --line-buffered "{_NOT_THERE_YET}"'
     return f"bash -c {q(each)} {q(str(log_dir))}"
 
 
