@@ -352,13 +352,23 @@ def array_line(line: str) -> tuple[int, int | None] | None:
 #: (``EXPEDITING``, an expedited requeue, is newer than 22.05's manual), and a state this
 #: list does not know counts as still running (``REVOKED`` too, a federation's job another
 #: cluster runs): a job taken for ended is a second array of the same shards, and a
-#: running task said to be killed; one taken for running is a refusal that says why.
+#: running task said to be killed; one taken for running is a refusal that says why. (A task
+#: ``COMPLETING`` as SLURM requeues it is not ended: :func:`_still_runs`.)
 ENDED = frozenset(
     {
         "COMPLETING", "STAGE_OUT", "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT",
         "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY",
     }
 )  # fmt: skip
+
+#: The reasons of SLURM's ``CANCELLED AT ... DUE TO ...`` line in a task log (lower case, as
+#: status reads them) after which SLURM may queue the task again by itself: ``scontrol
+#: requeue`` (``JOB REQUEUE``), and a preemption or a node failure of a job SLURM may requeue
+#: (a batch job, by default: ``JobRequeue=1``; ``node`` where a newer slurmstepd names the
+#: node in between, ``DUE TO NODE n01 FAILURE``). Why: such a task is listed ``COMPLETING``
+#: for a moment, then ``PENDING`` again, and was taken for ended just then
+#: (:func:`_still_runs`).
+REQUEUE_REASONS = frozenset({"job requeue", "preemption", "node failure", "node"})
 
 
 @dataclass(frozen=True)
@@ -390,11 +400,13 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     same listing: no second ``squeue`` on a login node.
 
     A job in a state of :data:`ENDED` (``%T``) does not count: one that has ended but that
-    squeue still lists for a moment (``COMPLETING``)."""
+    squeue still lists for a moment (``COMPLETING``), unless it is being requeued
+    (:func:`_still_runs`)."""
     listed = _queue_rows([script, *([index] if index is not None else [])], "%F|%K|%T", "-r")
     if isinstance(listed, str):
         return listed
-    rows = [row for row in listed[0] if _still_runs(row)]
+    logs = script.parent / LOG_DIRNAME
+    rows = [row for row in listed[0] if _still_runs(row, logs)]
     jobs: list[str] = []
     tasks: set[int] | str = set()
     for row in rows:
@@ -414,10 +426,30 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     return Queue(jobs, tasks, index_jobs)
 
 
-def _still_runs(row: str) -> bool:
+def _still_runs(row: str, logs: Path | None = None) -> bool:
     """Whether a ``%F|%K|%T`` row of :func:`script_queue` is of a job that still runs or
-    will: any state but those of :data:`ENDED`."""
-    return row.rpartition("|")[2].strip() not in ENDED
+    will: any state but those of :data:`ENDED`, and a task ``COMPLETING`` that SLURM is
+    requeueing: its log (``logs/harvest-<job>_<K>.log``, ``logs`` DIR's task logs) holds
+    SLURM's line cancelling it for a reason of :data:`REQUEUE_REASONS` after its last start.
+
+    Why: squeue shows ``COMPLETING`` before any other state while a job is cleaned up, a
+    requeue's too (it is ``PENDING`` again a moment later). Taken for ended, such a task
+    let a ``--submit`` queue a second array beside it, and status called it killed and
+    gave the ``--array=K`` line that runs its shard twice. A task that ended leaves no such
+    line; the log is read only for a ``COMPLETING`` row (slurmstepd writes the line as the
+    task is signalled, so a listing made in that instant may still miss it)."""
+    state = row.rpartition("|")[2].strip()
+    if state not in ENDED:
+        return True
+    if state != "COMPLETING" or logs is None:
+        return False
+    job, _, task = row.rpartition("|")[0].partition("|")
+    job, task = job.strip(), task.strip()
+    if not (job.isdigit() and task.isdigit()):
+        return False
+    from harvester.status import task_requeued  # (read for a COMPLETING task only)
+
+    return task_requeued(logs / f"harvest-{job}_{task}.log")
 
 
 def queued_index_jobs(out_dir: Path) -> list[str]:

@@ -2041,6 +2041,23 @@ def task_cancelled_by(log: Path, shard: str) -> str | None:
     return _ended_silently(log, shard).cancelled
 
 
+def task_requeued(log: Path) -> bool:
+    """Whether SLURM's line after a task log's last start line says it cancelled the task
+    for a reason it requeues tasks for (:data:`harvester.slurm.REQUEUE_REASONS`): ``JOB
+    REQUEUE``, a preemption, a node failure; False for a log without a start line (in the
+    part read) or that cannot be read.
+
+    For the queue's ``COMPLETING`` tasks (:func:`harvester.slurm.script_queue`): one being
+    requeued is listed so too, for a moment, and is not over. Any shard's start counts: a
+    log named by its job and task is that task's."""
+    from harvester.slurm import REQUEUE_REASONS, task_start_pattern
+
+    start = task_start_pattern()
+    lines, _found = _since_last_start(log, start)
+    starts = [n for n, line in enumerate(lines) if start.match(line)]
+    return bool(starts) and _cancelled_by(lines[starts[-1] + 1 :]) in REQUEUE_REASONS
+
+
 def _tick(line: str) -> bool:
     """Whether a task log's line is no word of the harvest's end: blank, SLURM's own line
     (:data:`_SLURMSTEPD`) or a progress line (:data:`_PROGRESS_LINE`)."""
@@ -2147,13 +2164,16 @@ def _silent_ends(ends: list[SilentEnd], queue: Queue | str) -> list[SilentEnd]:
     each told whether it was killed and what tells how it ended."""
     if not ends:
         return []
+    from harvester.slurm import REQUEUE_REASONS
+
     queued = queue if isinstance(queue, str) else queue.tasks
     if isinstance(queued, str):
         for end in ends:
             end.queue_error = queued
             # SLURM's CANCELLED line in its log is proof the task ended, whatever the queue:
             # "still running on another node, or killed" was a guess where none was needed.
-            if end.cancelled is not None:
+            # Not one cancelling it to queue it again (a requeue, a preemption): it may run.
+            if end.cancelled is not None and end.cancelled not in REQUEUE_REASONS:
                 end.killed = True
     else:
         ends = [e for e in ends if e.task not in queued]  # running, or queued again
