@@ -331,7 +331,7 @@ class TaskProgress:
     #: its line was cut short (a disk full as it was written).
     max_bytes: str | None = None
     #: Its newest log was read for how it ended, and its last 1 MiB (status reads no more)
-    #: hold no start line: how it ended is unknown, said so (it went unsaid).
+    #: holds no start line: how it ended is unknown, said so (it went unsaid).
     start_unread: bool = False
 
 
@@ -1341,7 +1341,7 @@ class StatusReport:
                 parts.append("ended without its summary: see below")
             elif t.start_unread:
                 parts.append(
-                    f"how it ended is not read: its log's last {_LOG_MAX_BYTES >> 20} MiB hold "
+                    f"how it ended is not read: its log's last {_LOG_MAX_BYTES >> 20} MiB holds "
                     "no start line"
                 )
             lines.append(", ".join(parts) + (f" (log: {shlex.quote(t.log)})" if t.log else ""))
@@ -1970,7 +1970,7 @@ class _LogEnd:
     #: budget its line names when that was its ``--max-bytes``.
     ended: str | None = None
     max_bytes: str | None = None
-    #: Its last :data:`_LOG_MAX_BYTES` hold no start line (the log is longer): how it ended
+    #: Its last :data:`_LOG_MAX_BYTES` holds no start line (the log is longer): how it ended
     #: is not read, which status says rather than nothing.
     start_unread: bool = False
 
@@ -2001,8 +2001,8 @@ def _ended_silently(log: Path, shard: str) -> _LogEnd:
     from harvester.slurm import task_start_pattern  # (the start line the script echoes)
 
     start = task_start_pattern()
-    lines, found = _since_last_start(log, start)
-    if not found:
+    lines, reached = _since_last_start(log, start)
+    if not reached:
         return _LogEnd(start_unread=True)
     starts = [(n, m.group(1)) for n, line in enumerate(lines) if (m := start.match(line))]
     if not starts or starts[-1][1] != shard:
@@ -2053,7 +2053,7 @@ def task_requeued(log: Path) -> bool:
     from harvester.slurm import REQUEUE_REASONS, task_start_pattern
 
     start = task_start_pattern()
-    lines, _found = _since_last_start(log, start)
+    lines, _reached = _since_last_start(log, start)
     starts = [n for n, line in enumerate(lines) if start.match(line)]
     return bool(starts) and _cancelled_by(lines[starts[-1] + 1 :]) in REQUEUE_REASONS
 
@@ -2067,10 +2067,11 @@ def _tick(line: str) -> bool:
 
 def _since_last_start(log: Path, start: re.Pattern[str]) -> tuple[list[str], bool]:
     """The lines of a task log's end, read back far enough to hold its last start line
-    (``start``, :func:`harvester.slurm.task_start_pattern`), and whether they do or are the
-    whole log: its last :data:`_LOG_TAIL_BYTES`, then back to four times as much while that
-    holds none, up to :data:`_LOG_MAX_BYTES`. ``([], True)`` when it cannot be read; the
-    lines of its last :data:`_LOG_MAX_BYTES` and False when they hold no start line.
+    (``start``, :func:`harvester.slurm.task_start_pattern`), and whether the read reached
+    it (or the log's head): its last :data:`_LOG_TAIL_BYTES`, then back to four times as
+    much while that holds none, up to :data:`_LOG_MAX_BYTES`. ``([], True)`` when it cannot
+    be read; the lines of its last :data:`_LOG_MAX_BYTES` and False when they hold no start
+    line and the log is longer.
 
     Why grow: a task that wrote more than the tail (thousands of failures, warnings) before
     its last line had its start line out of it, and how it ended (its budget, the server

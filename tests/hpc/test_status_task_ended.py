@@ -212,7 +212,7 @@ def test_a_start_line_further_back_than_status_reads_is_said_not_found(
     _queue_empty(tmp_path, monkeypatch)
     lines, _last = _task_lines(out, capsys)
     assert lines[1].endswith(
-        " not reached, how it ended is not read: its log's last 1 MiB hold no start line "
+        " not reached, how it ended is not read: its log's last 1 MiB holds no start line "
         f"(log: {log})"
     ), lines
     assert BUDGET_LINE not in lines
