@@ -352,13 +352,23 @@ def array_line(line: str) -> tuple[int, int | None] | None:
 #: (``EXPEDITING``, an expedited requeue, is newer than 22.05's manual), and a state this
 #: list does not know counts as still running (``REVOKED`` too, a federation's job another
 #: cluster runs): a job taken for ended is a second array of the same shards, and a
-#: running task said to be killed; one taken for running is a refusal that says why.
+#: running task said to be killed; one taken for running is a refusal that says why. (A task
+#: ``COMPLETING`` as SLURM requeues it is not ended: :func:`_still_runs`.)
 ENDED = frozenset(
     {
         "COMPLETING", "STAGE_OUT", "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT",
         "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY",
     }
 )  # fmt: skip
+
+#: The reasons of SLURM's ``CANCELLED AT ... DUE TO ...`` line in a task log (lower case, as
+#: status reads them) after which SLURM may queue the task again by itself: ``scontrol
+#: requeue`` (``JOB REQUEUE``), and a preemption or a node failure of a job SLURM may requeue
+#: (a batch job, by default: ``JobRequeue=1``; ``node`` where a newer slurmstepd names the
+#: node in between, ``DUE TO NODE n01 FAILURE``). Why: such a task is listed ``COMPLETING``
+#: for a moment, then ``PENDING`` again, and was taken for ended just then
+#: (:func:`_still_runs`).
+REQUEUE_REASONS = frozenset({"job requeue", "preemption", "node failure", "node"})
 
 
 @dataclass(frozen=True)
@@ -390,11 +400,13 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     same listing: no second ``squeue`` on a login node.
 
     A job in a state of :data:`ENDED` (``%T``) does not count: one that has ended but that
-    squeue still lists for a moment (``COMPLETING``)."""
+    squeue still lists for a moment (``COMPLETING``), unless it is being requeued
+    (:func:`_still_runs`)."""
     listed = _queue_rows([script, *([index] if index is not None else [])], "%F|%K|%T", "-r")
     if isinstance(listed, str):
         return listed
-    rows = [row for row in listed[0] if _still_runs(row)]
+    logs = script.parent / LOG_DIRNAME
+    rows = [row for row in listed[0] if _still_runs(row, logs)]
     jobs: list[str] = []
     tasks: set[int] | str = set()
     for row in rows:
@@ -414,10 +426,30 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     return Queue(jobs, tasks, index_jobs)
 
 
-def _still_runs(row: str) -> bool:
+def _still_runs(row: str, logs: Path | None = None) -> bool:
     """Whether a ``%F|%K|%T`` row of :func:`script_queue` is of a job that still runs or
-    will: any state but those of :data:`ENDED`."""
-    return row.rpartition("|")[2].strip() not in ENDED
+    will: any state but those of :data:`ENDED`, and a task ``COMPLETING`` that SLURM is
+    requeueing: its log (``logs/harvest-<job>_<K>.log``, ``logs`` DIR's task logs) holds
+    SLURM's line cancelling it for a reason of :data:`REQUEUE_REASONS` after its last start.
+
+    Why: squeue shows ``COMPLETING`` before any other state while a job is cleaned up, a
+    requeue's too (it is ``PENDING`` again a moment later). Taken for ended, such a task
+    let a ``--submit`` queue a second array beside it, and status called it killed and
+    gave the ``--array=K`` line that runs its shard twice. A task that ended leaves no such
+    line; the log is read only for a ``COMPLETING`` row (slurmstepd writes the line as the
+    task is signalled, so a listing made in that instant may still miss it)."""
+    state = row.rpartition("|")[2].strip()
+    if state not in ENDED:
+        return True
+    if state != "COMPLETING" or logs is None:
+        return False
+    job, _, task = row.rpartition("|")[0].partition("|")
+    job, task = job.strip(), task.strip()
+    if not (job.isdigit() and task.isdigit()):
+        return False
+    from harvester.status import task_requeued  # (read for a COMPLETING task only)
+
+    return task_requeued(logs / f"harvest-{job}_{task}.log")
 
 
 def queued_index_jobs(out_dir: Path) -> list[str]:
@@ -921,24 +953,41 @@ def submit(job: SlurmJob, *, index_job: bool = True) -> Submitted:
     return Submitted(array_id, index_id)
 
 
+#: tail's line for a log not there yet, in the C locale (``LC_ALL=C``: the words are fixed):
+#: the one message :func:`follow_logs_command` leaves out.
+_NOT_THERE_YET = "^tail: cannot open .* for reading: No such file or directory$"
+
+
 def follow_logs_command(log_dir: Path, array_id: str, tasks: int) -> str:
     """The shell line that follows the logs of every task of array ``array_id``, those not
     started yet too: ``tail -F`` waits for a missing file and follows it once it appears,
     and bash's ``{0..N-1}`` names each task's log whether it exists or not. Why: a glob
     (``harvest-ID_*.log``) is expanded once, at the prompt, to the logs of the tasks
-    already started; the rest were never followed. tail's own lines stay on the terminal:
-    its "cannot open" for each log not there yet is noise, but its "has appeared" is what
-    names a late task's first lines (GNU tail prints no ``==> log <==`` header before them).
+    already started; the rest were never followed.
+
+    Why the ``grep``: tail says ``cannot open ... No such file or directory`` once for each
+    log not there yet, a screenful for a large array of tasks still pending, and has no
+    option to keep that to itself (``-q`` drops the ``==> log <==`` headers, ``--retry``
+    is part of ``-F``). Its output and its errors go through one pipe (``2>&1``), in the
+    order tail wrote them, to a ``grep -v`` of that one message: its other lines stay, in
+    place: ``has appeared``, which names a late task's first lines where GNU tail prints no
+    header before them, and a log it cannot read (``Permission denied``), which it would
+    otherwise follow in silence. In the C locale (``LC_ALL=C``) the words are tail's
+    English ones whatever the user's language, and ``-a`` passes any byte of a log through
+    (grep stops printing a "binary" input otherwise).
 
     Why ``bash -c``: the line is pasted into the user's login shell, and sh (dash) and tcsh
     do not expand ``{0..N-1}``: tail waited on one file of that name, which never appears,
     and showed nothing. bash is there wherever the script runs (``#!/bin/bash``); the
-    folder is its ``$0``, quoted once, for any shell.
+    folder is its ``$0``, quoted once, for any shell. An array of one task keeps a plain
+    ``tail -F``: its one ``cannot open`` says the task has not started, and there is
+    nothing else to read it among.
     """
     q = shlex.quote
     if tasks == 1:
         return f"tail -F {q(str(log_dir / f'harvest-{array_id}_0.log'))}"
-    each = f'tail -F "$0"/harvest-{array_id}_{{0..{tasks - 1}}}.log'
+    logs = f'"$0"/harvest-{array_id}_{{0..{tasks - 1}}}.log'
+    each = f'export LC_ALL=C; tail -F {logs} 2>&1 | grep -av --line-buffered "{_NOT_THERE_YET}"'
     return f"bash -c {q(each)} {q(str(log_dir))}"
 
 

@@ -330,6 +330,9 @@ class TaskProgress:
     #: With ``ended`` ``"max_bytes"``: the budget, as its log says it (``30K``); None where
     #: its line was cut short (a disk full as it was written).
     max_bytes: str | None = None
+    #: Its newest log was read for how it ended, and its last 1 MiB (status reads no more)
+    #: holds no start line: how it ended is unknown, said so (it went unsaid).
+    start_unread: bool = False
 
 
 @dataclass
@@ -1336,6 +1339,11 @@ class StatusReport:
                 parts.append("interrupted")
             elif t.task in silent:
                 parts.append("ended without its summary: see below")
+            elif t.start_unread:
+                parts.append(
+                    f"how it ended is not read: its log's last {_LOG_MAX_BYTES >> 20} MiB holds "
+                    "no start line"
+                )
             lines.append(", ".join(parts) + (f" (log: {shlex.quote(t.log)})" if t.log else ""))
         if len(left) > MAX_TASK_LINES:
             lines.append(f"  ... and {len(left) - MAX_TASK_LINES} more tasks (--json)")
@@ -1939,10 +1947,13 @@ _SLURMSTEPD = re.compile(r"slurmstepd(?:-[^\s:]+)?:")
 #: The harvest's line a minute in a log (:class:`harvester.progress.Progress`): a tick of a
 #: run going on, not a word of its end, so a task killed after hours of them is silent too.
 _PROGRESS_LINE = re.compile(r"progress \([^)]*\): ")
-#: How much of a task log's end is read first; when that holds no start line, four times
-#: as much, and so on up to :data:`_LOG_MAX_BYTES` (:func:`_since_last_start`).
+#: How much of a task log's end is read first; when that holds no start line, back to four
+#: times as much, and so on up to :data:`_LOG_MAX_BYTES` (:func:`_since_last_start`).
 _LOG_TAIL_BYTES = 64 * 1024
-_LOG_MAX_BYTES = 16 * 1024 * 1024
+#: The most of a task log's end status reads, per task: 1 MiB is thousands of warning lines,
+#: or a week of a task's minute ``progress`` lines, after its start. It was 16 MiB, read
+#: again at each step (21 MB of reads for a log without a start line in it).
+_LOG_MAX_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -1959,6 +1970,9 @@ class _LogEnd:
     #: budget its line names when that was its ``--max-bytes``.
     ended: str | None = None
     max_bytes: str | None = None
+    #: Its last :data:`_LOG_MAX_BYTES` holds no start line (the log is longer): how it ended
+    #: is not read, which status says rather than nothing.
+    start_unread: bool = False
 
 
 #: slurmstepd's line for a cancelled job: ``*** JOB 171 ON node01 CANCELLED AT <time> ***``,
@@ -1987,7 +2001,9 @@ def _ended_silently(log: Path, shard: str) -> _LogEnd:
     from harvester.slurm import task_start_pattern  # (the start line the script echoes)
 
     start = task_start_pattern()
-    lines = _since_last_start(log, start)
+    lines, reached = _since_last_start(log, start)
+    if not reached:
+        return _LogEnd(start_unread=True)
     starts = [(n, m.group(1)) for n, line in enumerate(lines) if (m := start.match(line))]
     if not starts or starts[-1][1] != shard:
         return _LogEnd()
@@ -2025,6 +2041,23 @@ def task_cancelled_by(log: Path, shard: str) -> str | None:
     return _ended_silently(log, shard).cancelled
 
 
+def task_requeued(log: Path) -> bool:
+    """Whether SLURM's line after a task log's last start line says it cancelled the task
+    for a reason it requeues tasks for (:data:`harvester.slurm.REQUEUE_REASONS`): ``JOB
+    REQUEUE``, a preemption, a node failure; False for a log without a start line (in the
+    part read) or that cannot be read.
+
+    For the queue's ``COMPLETING`` tasks (:func:`harvester.slurm.script_queue`): one being
+    requeued is listed so too, for a moment, and is not over. Any shard's start counts: a
+    log named by its job and task is that task's."""
+    from harvester.slurm import REQUEUE_REASONS, task_start_pattern
+
+    start = task_start_pattern()
+    lines, _reached = _since_last_start(log, start)
+    starts = [n for n, line in enumerate(lines) if start.match(line)]
+    return bool(starts) and _cancelled_by(lines[starts[-1] + 1 :]) in REQUEUE_REASONS
+
+
 def _tick(line: str) -> bool:
     """Whether a task log's line is no word of the harvest's end: blank, SLURM's own line
     (:data:`_SLURMSTEPD`) or a progress line (:data:`_PROGRESS_LINE`)."""
@@ -2032,35 +2065,38 @@ def _tick(line: str) -> bool:
     return not text or bool(_SLURMSTEPD.match(text) or _PROGRESS_LINE.match(text))
 
 
-def _since_last_start(log: Path, start: re.Pattern[str]) -> list[str]:
+def _since_last_start(log: Path, start: re.Pattern[str]) -> tuple[list[str], bool]:
     """The lines of a task log's end, read back far enough to hold its last start line
-    (``start``, :func:`harvester.slurm.task_start_pattern`): its last
-    :data:`_LOG_TAIL_BYTES`, then four times as much while that holds none, up to
-    :data:`_LOG_MAX_BYTES` or the whole log ([] when it cannot be read).
+    (``start``, :func:`harvester.slurm.task_start_pattern`), and whether the read reached
+    it (or the log's head): its last :data:`_LOG_TAIL_BYTES`, then back to four times as
+    much while that holds none, up to :data:`_LOG_MAX_BYTES`. ``([], True)`` when it cannot
+    be read; the lines of its last :data:`_LOG_MAX_BYTES` and False when they hold no start
+    line and the log is longer.
 
     Why grow: a task that wrote more than the tail (thousands of failures, warnings) before
     its last line had its start line out of it, and how it ended (its budget, the server
-    down, ``interrupted``), said at the end, was unknown: status said nothing of it. The
-    first read is enough for most logs; a long one is read again, never past the cap.
+    down, ``interrupted``), said at the end, was unknown: status said nothing of it. Why a
+    small cap, each byte read once: status reads the log of every task with work left, and
+    one without a start line near its end was read up to 21 MB (16 MiB, re-read at each
+    step); past the cap, the caller says the start was not found.
     """
-    size = _LOG_TAIL_BYTES
-    while True:
-        lines, whole = _log_tail(log, size)
-        # (lines[0] may be cut where the read starts mid-line: a start line so cut is not
-        # matched, and the next, larger read holds it whole)
-        if whole or size >= _LOG_MAX_BYTES or any(map(start.match, lines[1:])):
-            return lines
-        size = min(size * 4, _LOG_MAX_BYTES)
-
-
-def _log_tail(log: Path, size: int) -> tuple[list[str], bool]:
-    """The lines of a log's last ``size`` bytes ([] when it cannot be read), and whether
-    they are the whole log."""
+    size = 0
+    data = b""
     try:
         with log.open("rb") as handle:
             end = handle.seek(0, 2)
-            handle.seek(max(0, end - size))
-            return handle.read().decode("utf-8", errors="replace").splitlines(), end <= size
+            while True:
+                grown = min(max(_LOG_TAIL_BYTES, size * 4), _LOG_MAX_BYTES, end)
+                handle.seek(end - grown)
+                data = handle.read(grown - size) + data
+                size = grown
+                lines = data.decode("utf-8", errors="replace").splitlines()
+                # (lines[0] may be cut where the read starts mid-line: a start line so cut
+                # is not matched, and the next, larger read holds it whole)
+                if size >= end or any(map(start.match, lines[1:])):
+                    return lines, True
+                if size >= _LOG_MAX_BYTES:
+                    return lines, False
     except OSError:
         return [], True
 
@@ -2104,6 +2140,7 @@ def _task_ends(
             continue
         if (share := shares.get(task)) is not None and share.complete < share.images:
             share.ended, share.max_bytes = said.ended, said.max_bytes
+            share.start_unread = said.start_unread
         job = f"{m.group(1)}_{task}"
         if said.silent:
             ends.append(
@@ -2128,13 +2165,16 @@ def _silent_ends(ends: list[SilentEnd], queue: Queue | str) -> list[SilentEnd]:
     each told whether it was killed and what tells how it ended."""
     if not ends:
         return []
+    from harvester.slurm import REQUEUE_REASONS
+
     queued = queue if isinstance(queue, str) else queue.tasks
     if isinstance(queued, str):
         for end in ends:
             end.queue_error = queued
             # SLURM's CANCELLED line in its log is proof the task ended, whatever the queue:
             # "still running on another node, or killed" was a guess where none was needed.
-            if end.cancelled is not None:
+            # Not one cancelling it to queue it again (a requeue, a preemption): it may run.
+            if end.cancelled is not None and end.cancelled not in REQUEUE_REASONS:
                 end.killed = True
     else:
         ends = [e for e in ends if e.task not in queued]  # running, or queued again

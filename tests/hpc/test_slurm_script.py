@@ -175,14 +175,20 @@ def test_submit_runs_sbatch_parsable_then_the_index_job(
     assert "squeue -j 4242" in text and "harvester status" in text and "tail -F" in text
 
 
+#: What the reader of :func:`_lines_of` puts once ``proc``'s output has ended.
+_EOF = "\0 end of output"
+
+
 def _lines_of(proc: subprocess.Popen[str]) -> queue.Queue[str]:
-    """The lines ``proc`` prints, as a thread reads them (each wait on them bounded)."""
+    """The lines ``proc`` prints, as a thread reads them (each wait on them bounded), then
+    :data:`_EOF`."""
     lines: queue.Queue[str] = queue.Queue()
 
     def read() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.put(line.rstrip("\n"))
+        lines.put(_EOF)
 
     threading.Thread(target=read, daemon=True).start()
     return lines
@@ -219,8 +225,8 @@ def test_the_printed_logs_line_follows_a_task_that_starts_later(
         [shell, "-c", command.strip()], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, start_new_session=True,
     )  # fmt: skip
+    lines = _lines_of(proc)
     try:
-        lines = _lines_of(proc)
         _wait_for(lines, "task 0 started")
         with (j.log_dir / "harvest-4242_2.log").open("a") as late:
             late.write("task 2 started late\n")
@@ -228,12 +234,37 @@ def test_the_printed_logs_line_follows_a_task_that_starts_later(
         # Named before its line: by tail's header, or by its own "has appeared" line where
         # it prints no header (GNU tail, by the order it noticed the file and wrote).
         named = [line for line in seen[:-1] if f"{j.log_dir}/harvest-4242_2.log" in line]
-        assert [line for line in named if "cannot open" not in line], seen
+        assert named, seen  # (tail's other lines stay, in their place)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
-        assert proc.stdout is not None
-        proc.stdout.close()
+    # Every line it printed, to its end: not one "cannot open" (task 1's log never came,
+    # task 2's came late); tail said one for each before.
+    seen += _wait_for(lines, _EOF)
+    assert not [line for line in seen if "cannot open" in line], seen
+    assert proc.stdout is not None
+    proc.stdout.close()
+
+
+def test_the_logs_line_of_an_array_filters_only_tails_missing_file_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The logs line of an array of several tasks, as printed: bash expands the braces;
+    tail's lines, in the C locale, pass through a grep that drops its `cannot open ... No
+    such file or directory` line and nothing else; the folder is bash's $0."""
+    _fake_sbatch(tmp_path / "bin", tmp_path / "calls.txt")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    j = job(tmp_path, tasks=3)
+    write_scripts(j)
+    said = follow_text(j, submit(j)).splitlines()
+    command = next(line for line in said if line.startswith("  logs:")).split(":", 1)[1]
+    assert shlex.split(command) == [
+        "bash",
+        "-c",
+        'export LC_ALL=C; tail -F "$0"/harvest-4242_{0..2}.log 2>&1 | grep -av --line-buffered '
+        '"^tail: cannot open .* for reading: No such file or directory$"',
+        str(j.log_dir),
+    ], command
 
 
 def test_the_logs_line_of_one_task_names_its_one_log_in_any_shell(

@@ -102,6 +102,38 @@ def test_an_array_squeue_lists_only_as_ending_does_not_refuse_a_submission(
             assert sbatched.read_text().count(str(script)) == 1  # (not run again)
 
 
+def test_a_task_completing_as_slurm_requeues_it_still_refuses_a_submission(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """squeue lists task 1 COMPLETING, and SLURM's line after its last start in its log
+    says it cancelled it to queue it again (a requeue, a preemption): it will run again, so
+    --submit is refused as while it runs; an older run's requeue line, before the start
+    of the run that then ended, lets it through."""
+    out = tmp_path / "study"
+    _prepare(emulator.base_url, out)
+    script = out / "harvest.sbatch"
+    log = out / "logs" / "harvest-4300_1.log"
+    start = "harvester shard 1/4: job 4300_1 on node01 at Sat Nov 28 12:00:00 UTC 2026"
+    cancelled = "slurmstepd-node01: error: *** JOB 4301 ON node01 CANCELLED AT 2026-11-28T12:00:00"
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|1|COMPLETING|{script}\n")
+    for reason in ("JOB REQUEUE", "PREEMPTION"):
+        log.write_text(f"{start}\n{cancelled} DUE TO {reason} ***\ninterrupted\n")
+        sbatched = _fake_sbatch(tmp_path)
+        capsys.readouterr()
+        assert main([*_again(out), "--submit"]) == 2, reason
+        assert capsys.readouterr().err.splitlines() == _refused(out, "4300")
+        assert not sbatched.exists()
+
+    log.write_text(f"{start}\n{cancelled} DUE TO JOB REQUEUE ***\n{start}\n")
+    capsys.readouterr()
+    assert main([*_again(out), "--submit"]) == 0
+    assert "submitted job array 4301" in capsys.readouterr().out
+    assert sbatched.read_text().count(str(script)) == 1
+
+
 @pytest.mark.parametrize(
     ("state", "refused"),
     [

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from hpc_helpers import EmulatorProcess, run_array_task, write_tools
+from test_resubmit_tasks_left import _prepare as small_array
 from test_slurm import _logs, _wait_gone, require_slurm_cluster
 from test_slurm_resume_index import _sbatch
 
@@ -136,6 +137,13 @@ def _status(out: Path, capsys: pytest.CaptureFixture[str]) -> tuple[list[str], d
     return text, json.loads(capsys.readouterr().out)
 
 
+def _status_text(out: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """status's text lines alone."""
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    return capsys.readouterr().out.splitlines()
+
+
 @pytest.fixture
 def killed(make_emulator: Any, tmp_path: Path) -> Path:
     """An array of 4 whose task 0 finished and task 1 was SIGKILLed mid-run (2 and 3 never
@@ -204,6 +212,58 @@ def test_a_task_the_queue_holds_is_not_called_killed(
     assert not [x for x in text if x.startswith("task ")], text
     assert "ended_without_summary" not in data
     assert tasks_in_queue(script) == {TASK, 3}
+
+
+#: slurmstepd's line in a task log as SLURM requeues it (`scontrol requeue`), as 22.05 writes it.
+REQUEUED = (
+    "slurmstepd-node01: error: *** JOB 4243 ON node01 CANCELLED AT 2026-11-28T12:00:00 DUE TO "
+    "JOB REQUEUE ***"
+)
+#: The same for a plain `scancel`: the task ended.
+SCANCELLED = "slurmstepd-node01: error: *** JOB 4243 ON node01 CANCELLED AT 2026-11-28T12:00:00 ***"
+
+
+def test_a_task_squeue_lists_completing_as_slurm_requeues_it_is_not_called_ended(
+    emulator: EmulatorThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """squeue lists task 1 COMPLETING, and SLURM's line after its start says it cancelled it
+    to requeue it: the task is in the queue (it runs again), not called cancelled, and the
+    resume waits for the array; with a plain scancel's line instead, COMPLETING is its end,
+    as before; where the queue cannot be asked, a requeue's line is no proof of an end."""
+    out = tmp_path / "study"
+    small_array(emulator.base_url, out)  # (project 51: 8 images, 4 tasks)
+    script = out / "harvest.sbatch"
+    # (task 0's harvest, in this process: a run has started; task 1's log is written below)
+    assert main(["harvest", "--from-plan", str(out), "--out", str(out), "--shard", "0/4",
+                 "--rate", "none", "--quiet"]) == 0  # fmt: skip
+    log = out / "logs" / f"harvest-{JOB}_{TASK}.log"
+    started = f"harvester shard {TASK}/4: job {JOB}_{TASK} on node01 at Sat Nov 28 2026\n"
+    log.write_text(f"{started}{REQUEUED}\n")
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"{JOB}|{TASK}|COMPLETING|{script}\n")
+    assert tasks_in_queue(script) == {TASK}
+    text = _status_text(out, capsys)
+    assert not [x for x in text if x.startswith("task ")], text
+    (line,) = [x for x in text if x.startswith(f"  task {TASK}: ")]
+    assert line.endswith(f", in the queue (log: {log})"), line
+    assert f"in the queue now: job {JOB} (squeue -j {JOB})" in text, text
+    assert text[-1].startswith("to resume, once the queued job array has ended: "), text[-1]
+
+    log.write_text(f"{started}{SCANCELLED}\n")
+    assert tasks_in_queue(script) == set()
+    text = _status_text(out, capsys)
+    job = f"{JOB}_{TASK}"
+    assert [x for x in text if x.startswith("task ")] == [
+        f"task {TASK} (job {job}): ended without its summary (cancelled (scancel), as SLURM's "
+        f"line in its log says); see sacct -j {job} --format=State,ExitCode,MaxRSS"
+    ], text
+
+    log.write_text(f"{started}{REQUEUED}\n")
+    _fake_slurm(tmp_path, monkeypatch, up=False, queue="")
+    text = _status_text(out, capsys)
+    assert [x for x in text if x.startswith("task ")][0].startswith(
+        f"task {TASK} (job {job}): no summary in its log, and the queue cannot be asked here "
+    ), text
 
 
 def test_where_the_queue_cannot_be_asked_status_says_so_and_does_not_guess(

@@ -192,6 +192,38 @@ def test_a_start_line_across_the_first_reads_edge_is_still_found(
     assert not [x for x in lines if "interrupted" in x], lines
 
 
+def test_a_start_line_further_back_than_status_reads_is_said_not_found(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A task whose log holds more than 1 MiB of lines between its start line and its
+    budget's: status reads no further back than that, and its line says how it ended is
+    not read (it said nothing, after reading up to 21 MB of the log), in --json too."""
+    out = tmp_path / "study"
+    _budget_array(emulator.base_url, out)
+    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 8
+    log = out / "logs" / "harvest-4242_0.log"
+    start, rest = log.read_text().split("\n", 1)
+    noise = "warning: image of this run said something long\n" * 23_000
+    assert len(noise) > 1 << 20
+    log.write_text(f"{start}\n{noise}{rest}")
+    _queue_empty(tmp_path, monkeypatch)
+    lines, _last = _task_lines(out, capsys)
+    assert lines[1].endswith(
+        " not reached, how it ended is not read: its log's last 1 MiB holds no start line "
+        f"(log: {log})"
+    ), lines
+    assert BUDGET_LINE not in lines
+    capsys.readouterr()
+    assert main(["status", str(out), "--json"]) == 0
+    tasks = json.loads(capsys.readouterr().out)["array_tasks"]
+    assert [(t["task"], t["ended"], t["start_unread"]) for t in tasks] == [
+        (0, None, True), (1, None, False)
+    ]  # fmt: skip
+
+
 def test_a_task_queued_again_after_its_budget_is_said_queued_not_stopped(
     emulator: EmulatorThread,
     tmp_path: Path,
