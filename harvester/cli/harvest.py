@@ -953,6 +953,7 @@ def folder_kept_values(
         PINNED,
         kept_value_note,
         kept_values,
+        older_folder_values,
         recorded_settings,
     )
     from harvester.store import read_marker
@@ -960,7 +961,7 @@ def folder_kept_values(
     if cfg.out is None:
         return cfg, []
     try:
-        recorded = recorded_settings(read_marker(cfg.out))
+        marker = read_marker(cfg.out)
     except (UsageError, OSError):
         return cfg, []
     flags = {"thumbnail_size": getattr(args, "thumbnail_size", None),
@@ -973,12 +974,17 @@ def folder_kept_values(
             return True
         return _in_config_file(args, name)
 
+    recorded = recorded_settings(marker)
     taken = kept_values(cfg, recorded, given)
     try:
-        kept = replace(cfg, **taken)
+        older, lines = older_folder_values(cfg.out, cfg, marker, given)
+    except (UsageError, OSError):  # (a damaged journal: said as the run opens DIR)
+        older, lines = {}, []
+    try:
+        kept = replace(cfg, **taken, **older)
     except UsageError:  # (a value edited by hand into the marker: refused as DIR opens)
         return cfg, []
-    return kept, [kept_value_note(cfg.out, name, value) for name, value in taken.items()]
+    return kept, [kept_value_note(cfg.out, name, value) for name, value in taken.items()] + lines
 
 
 def _in_config_file(args: argparse.Namespace, key: str) -> bool:
