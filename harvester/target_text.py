@@ -214,18 +214,27 @@ LINKS_TAKEN = (
 
 #: The addresses of one image's data under ``webgateway/`` or ``webclient/`` (what "Copy
 #: image address" gives on a page showing it), by their path segment (lower case), each
-#: followed by the image's id: read as a link to that image.
+#: followed by the image's id: read as a link to that image. The ``_rdef`` renders and the
+#: ``_ngff`` thumbnails are the routes OMERO's image-region microservice serves (IDR's
+#: viewers ask them since 2024), their ids where the others have theirs.
 IMAGE_ADDRESSES = frozenset(
     {
         "render_image",
+        "render_image_rdef",
         "render_image_region",
+        "render_image_region_rdef",
         "render_thumbnail",
+        "render_thumbnail_ngff",
         "render_birds_eye_view",
         "render_split_channel",
         "get_thumbnail",
         "imgdata",
     }
 )
+
+#: The webclient's sized thumbnails, ``.../render_thumbnail/size/W/ID/`` (and the
+#: microservice's ``render_thumbnail_ngff/size/W/ID/``): the id after the size.
+SIZED_THUMBNAILS = frozenset({"render_thumbnail", "render_thumbnail_ngff"})
 
 #: The host whose study pages (IDR's gallery, ``/study/idr0056/``) need no ``--base-url``.
 IDR_HOST = "idr.openmicroscopy.org"
@@ -341,7 +350,9 @@ def _image_address(
     address") was refused as "not a link harvester reads", though it names one image."""
     if at is not None and pages[at] in ("webgateway", "webclient") and len(segments) > at + 2:
         # (the webclient's own thumbnails are ``render_thumbnail/size/W/ID/``: the id last)
-        sized = pages[at + 1 : at + 3] == ["render_thumbnail", "size"] and len(segments) > at + 4
+        sized = (
+            pages[at + 1] in SIZED_THUMBNAILS and pages[at + 2] == "size" and len(segments) > at + 4
+        )
         image = positive_id(segments[at + 4 if sized else at + 2])
         if pages[at + 1] in IMAGE_ADDRESSES and image:
             return at, ("image", image)

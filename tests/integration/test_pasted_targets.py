@@ -264,6 +264,10 @@ def test_bad_pasted_targets_are_one_line(
         "webclient/imgData/{image}/",
         "api/v0/m/images/{image}/",
         "webclient/render_thumbnail/size/96/{image}/",  # (the webclient's own thumbnails)
+        # the image-region microservice's routes, as IDR's viewers ask them
+        "webgateway/render_image_rdef/{image}/0/0/?c=1|0:255$FF0000&m=c&bsession=" + SECRET,
+        "webgateway/render_thumbnail_ngff/{image}/96/",
+        "webclient/render_thumbnail_ngff/size/96/{image}/",
     ],
 )
 def test_an_image_address_copied_from_a_page_harvests_that_image(
@@ -282,7 +286,7 @@ def test_an_image_address_copied_from_a_page_harvests_that_image(
     assert thumbnails(out) == {image}
     recorded = every_text(out)
     assert SECRET not in recorded
-    assert "render_thumbnail" not in recorded and "render_image/" not in recorded
+    assert "render_thumbnail" not in recorded and "render_image" not in recorded
 
 
 def test_a_study_page_link_names_the_flag_that_harvests_the_study(
