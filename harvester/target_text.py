@@ -260,15 +260,17 @@ def is_link(text: str) -> bool:
 
 
 def link_shown(text: str) -> str:
-    """``text``, a link, as a message may quote it: without a user, password, query or
-    fragment (each may hold a credential: ``?bsession=KEY``), at most 80 characters; one
-    pasted without its scheme (``alice:pw@host/webclient/``) with its password redacted."""
-    stripped = text.strip()
-    parts = urlsplit(stripped)
-    if parts.scheme and parts.netloc:
-        shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
-    else:
-        shown = redact_loose_url(stripped.partition("?")[0].partition("#")[0])
+    """``text``, a link, as a message may quote it: its password (or a user alone, a token)
+    as ``REDACTED`` (``https://alice:REDACTED@host/webclient/``), without its query or
+    fragment (each may hold a credential: ``?bsession=KEY``), at most 80 characters.
+
+    Why the user and the place of the password stay: a link was named without them
+    (``https://host/webclient/``), so the link a user pasted with a login in it was not
+    the one the message named. The whole text is redacted before the query is cut off,
+    so a password holding a ``/``, ``?`` or ``#`` (``alice:pa/ss@host``, which ended the
+    authority early: ``ss@host`` was shown) is hidden whole, as a base URL's is
+    (:func:`~harvester.errors.redact_loose_url`)."""
+    shown = redact_loose_url(text.strip()).partition("?")[0].partition("#")[0]
     return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
@@ -299,7 +301,7 @@ def parse_link(text: str, kind: str = "image") -> Link:
         f":{port}" if port else ""
     )
     segments = [segment for segment in parts.path.split("/") if segment]
-    shown_as = f"{origin}{parts.path}"  # (no user, no query: they may hold credentials)
+    shown_as = link_shown(text)  # (no password, no query: they may hold credentials)
     pages = [segment.lower() for segment in segments]
     at = next((n for n, page in enumerate(pages) if page in LINK_PAGES), None)
     if host and (address := _image_address(segments, pages, at)):

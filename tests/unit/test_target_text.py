@@ -135,9 +135,11 @@ def test_a_config_files_typed_screen_is_an_id_not_a_name() -> None:
 def test_a_link_of_no_valid_port_is_refused_not_read_as_the_default_port(port: str) -> None:
     """``https://h:99999/...`` was read as of ``https://h`` (the port dropped): a link of
     no server at all chose another, the default port's, to ask. Refused, naming the link
-    as given (its port, no user, no query)."""
+    as given (its port, its user, the password redacted, no query)."""
     link = f"https://alice:pw@h:{port}/webclient/?show=image-1&bsession=KEY"
     with pytest.raises(TargetTextError) as raised:
         parse_link(link)
-    assert str(raised.value) == f"'https://h:{port}/webclient/' names no valid port (1 to 65535)"
+    assert str(raised.value) == (
+        f"'https://alice:REDACTED@h:{port}/webclient/' names no valid port (1 to 65535)"
+    )
     assert parse_link("https://h:8443/webclient/?show=image-1").server == "https://h:8443"
