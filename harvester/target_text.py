@@ -33,6 +33,7 @@ __all__ = [
     "link_shown",
     "parse_link",
     "positive_id",
+    "study_page",
     "typed_id",
     "typed_like",
 ]
@@ -363,6 +364,11 @@ def _image_address(
             image = positive_id(segments[n + 4])
             return (n, ("image", image)) if image else None
     return None
+
+
+def study_page(link: str) -> str | None:
+    """The study a link to IDR's study page names (``.../study/idr0056/``), else None."""
+    return _study_page([segment for segment in urlsplit(link).path.split("/") if segment])
 
 
 def _study_page(segments: list[str]) -> str | None:

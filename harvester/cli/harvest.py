@@ -269,7 +269,13 @@ def add_request_flags(parser: argparse.ArgumentParser, *, burst_help: str) -> No
     for ``slurm``).
     """
     parser.add_argument("--burst", type=integer_arg, metavar="B", help=burst_help)
-    parser.add_argument("--max-retries", type=integer_arg, metavar="N", help="default 5")
+    parser.add_argument(
+        "--max-retries",
+        type=integer_arg,
+        metavar="N",
+        help="times a failed request is asked again (a busy server, a timeout, an answer cut "
+        "short) before its file counts as failed (default 5)",
+    )
     parser.add_argument(
         "--timeout",
         type=number_arg,
@@ -337,6 +343,7 @@ def register(subparsers: Any) -> None:
     harvest.add_argument("config", nargs="?", type=Path, help="TOML config file (optional)")
     harvest.add_argument(
         "--base-url",
+        metavar="URL",
         help="OMERO.web base URL (default: the server DIR was harvested from, else IDR)",
     )
     add_target_flags(harvest)
@@ -472,7 +479,11 @@ def _target_syntax(flag: str, *, named: bool) -> str:
     ``--screen``/``--project`` help offered ``a range FIRST-LAST``, which they take as a name
     (``2021-03``, as a server may call a project: :func:`_target_items`)."""
     span = "" if named else ", a range FIRST-LAST,"
-    viewers = ", img_detail/ID/ or iviewer/?images=..." if flag == "--image" else ""
+    viewers = (
+        ", img_detail/ID/, iviewer/?images=... or an image's render or thumbnail address"
+        if flag == "--image"
+        else ""
+    )
     return (
         f"(repeatable, or a comma list; also {flag[2:].title()}:ID{span} or a webclient link "
         f"?show=...{viewers})"
