@@ -356,6 +356,7 @@ def register(subparsers: Any) -> None:
     harvest.add_argument("--out", type=folder_arg, metavar="DIR", help="output folder")
     harvest.add_argument(
         "--artifacts",
+        metavar="LIST",
         action=JoinedCommaLists,
         type=artifacts_arg,
         help="comma list of thumbnail,imgdata,render,metadata,stack,rois,paths (or all; "

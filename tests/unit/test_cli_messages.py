@@ -1178,8 +1178,8 @@ def test_a_web_address_read_as_the_config_file_names_the_flag_it_goes_after(
 
 def test_help_says_what_max_retries_counts(capsys: pytest.CaptureFixture[str]) -> None:
     """--max-retries said only "default 5", not what is retried; --base-url's value is
-    named URL, as in slurm's and status's usage (it was BASE_URL); --image names the image
-    addresses it takes."""
+    named URL and --artifacts' LIST, as in slurm's and plan's usage (harvest's were BASE_URL
+    and ARTIFACTS); --image names the image addresses it takes."""
     for command in ("harvest", "plan", "slurm"):
         code, out, _err = run(capsys, command, "--help")
         assert code == 0
@@ -1188,6 +1188,7 @@ def test_help_says_what_max_retries_counts(capsys: pytest.CaptureFixture[str]) -
             "short) before its file counts as failed (default 5)"
         ) in flat(out), command
         assert "--base-url URL" in out and "BASE_URL" not in out, command
+        assert "--artifacts LIST" in out and "ARTIFACTS" not in out, command
     code, out, _err = run(capsys, "harvest", "--help")
     assert "img_detail/ID/, iviewer/?images=... or an image's render or thumbnail address" in (
         flat(out)
