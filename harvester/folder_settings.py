@@ -359,11 +359,12 @@ def older_folder_values(
                 )
         elif unknown:
             default = " (the default)" if own == pin.default else ""
+            keeps = "" if getattr(config, "dry_run", False) else " and the folder keeps it"
             lines.append(
                 f"note: {out_dir} was made by harvester 0.1.4 or older, which recorded no "
                 f"{pin.flag.rstrip(' =')}, and the runs that made its {pin.what} saved no "
                 f"configuration: it cannot tell their {_measure(pin)}; this run fetches "
-                f"with {pin.spelled(own)}{default} and the folder keeps it"
+                f"with {pin.spelled(own)}{default}{keeps}"
             )
     return taken, lines
 
@@ -442,11 +443,9 @@ class _History:
         runs = {run: pin.value_of(cfg) for run, cfg in self.configs.items() if pin.applies(cfg)}
         if all(value == wanted for value in runs.values()):
             return Counter()
-        made: Counter[Any] = Counter()
-        for path, run in self._done_paths():
-            if path.endswith(pin.suffix):
-                cfg = self.configs.get(run) if run is not None else None
-                made[pin.value_of(cfg) if cfg is not None else pin.default] += 1
+        made, unknown = self.origins(pin)
+        if unknown:
+            made[pin.default] += unknown
         return made
 
     def origins(self, pin: Pinned) -> tuple[Counter[Any], int]:
