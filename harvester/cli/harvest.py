@@ -412,7 +412,8 @@ def register(subparsers: Any) -> None:
         ),
     ):
         report = subparsers.add_parser(name, help=help_text, description=description)
-        report.add_argument("out", type=Path, metavar="DIR")
+        # (folder_arg: `status "$OUT"` with OUT unset read the current folder, said as ".")
+        report.add_argument("out", type=folder_arg, metavar="DIR")
         outputs = report.add_mutually_exclusive_group()
         outputs.add_argument(
             "--json",

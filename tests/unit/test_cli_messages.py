@@ -1176,6 +1176,21 @@ def test_a_web_address_read_as_the_config_file_names_the_flag_it_goes_after(
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.parametrize("command", ["status", "verify", "index"])
+def test_an_empty_folder_name_is_refused_not_read_as_the_current_folder(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """`harvester status "$OUT"` with OUT unset: one line saying the folder name is empty
+    (it was "error: . is not a harvester folder", a folder the user never named), exit 2,
+    as harvest's `--out ""` is refused."""
+    code, _out, err = run(capsys, command, "")
+    assert code == 2
+    assert err.splitlines() == [
+        "error: argument DIR: an empty folder name (an unset variable?)",
+        f"hint: see 'harvester {command} --help'",
+    ]
+
+
 def test_help_says_what_max_retries_counts(capsys: pytest.CaptureFixture[str]) -> None:
     """--max-retries said only "default 5", not what is retried; --base-url's value is
     named URL and --artifacts' LIST, as in slurm's and plan's usage (harvest's were BASE_URL
