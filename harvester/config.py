@@ -1128,6 +1128,46 @@ def check_keys(data: Mapping[str, Any], source: str) -> None:
             raise ConfigError(f"{source}: unknown key {key!r}", hint=hint)
 
 
+def _web_address(path: Path) -> str | None:
+    """The web address a config file's path was typed as, else None: ``harvester harvest
+    https://host/`` (the server, meant for --base-url) or a pasted link, which ``Path``
+    made ``https:/host`` (one ``/``)."""
+    scheme, sep, rest = str(path).partition(":/")
+    if sep and scheme.lower() in ("http", "https") and rest and not rest.startswith("/"):
+        return f"{scheme}://{rest}"
+    return None
+
+
+def _address_as_config(address: str) -> ConfigError:
+    """The refusal of a web address given where the config file goes, with the flags that
+    take it. Why: it said ``config file 'https:/host' not found`` (the ``//`` made one by
+    the path, the hint about the current folder), which did not say the address went after
+    ``--base-url``, or a link after its target's flag. The address is named without its
+    password or query (:func:`~harvester.target_text.link_shown`)."""
+    from harvester.target_text import link_shown, parse_link, study_page
+
+    try:
+        link = parse_link(address)
+    except TargetTextError:
+        if (study := study_page(address)) is not None:
+            hint = f"give the study by its name: --screen {study} or --project {study}"
+        elif base_url_holds_secret(address):  # (not to be printed: typed again by its user)
+            hint = "give a server's address after --base-url: --base-url URL"
+        else:
+            server = address.partition("?")[0].partition("#")[0].rstrip("/")
+            hint = f"give a server's address after --base-url: --base-url {server}"
+    else:
+        hint = (
+            f"give a link after the flag of what it shows: {link.as_flags()} "
+            f"--base-url {link.server}"
+        )
+    return ConfigError(
+        f"{link_shown(address)!r} is a web address, not a config file (the one argument "
+        "harvester reads without a flag)",
+        hint=hint,
+    )
+
+
 def _every_key() -> Path:
     """The example config listing every key, where this harvester has it (a relative
     ``configs/`` names nothing outside the source folder)."""
@@ -1145,6 +1185,8 @@ def load_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as handle:
             raw = tomllib.load(handle)
     except FileNotFoundError:
+        if (address := _web_address(path)) is not None:
+            raise _address_as_config(address) from None
         raise ConfigError(
             f"config file {str(path)!r} not found", hint=_missing_hint(path)
         ) from None

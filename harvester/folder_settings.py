@@ -119,6 +119,7 @@ __all__ = [
     "kept_value_note",
     "kept_values",
     "folder_has_label_keys",
+    "older_folder_values",
     "label_keys_path",
     "old_label_keys_time",
     "read_label_keys_record",
@@ -317,6 +318,62 @@ def kept_values(
     }
 
 
+def older_folder_values(
+    out_dir: Path, config: Any, marker: Mapping[str, Any] | None, given: Callable[[str], bool]
+) -> tuple[dict[str, Any], list[str]]:
+    """:func:`kept_values` for a folder made by 0.1.4 or older, whose marker (``marker``)
+    has no ``"settings"``: (name -> the value a run given none takes, the lines that say
+    so); nothing for any other folder (a later one records each value as its kind is first
+    fetched: one it lacks, no file was made with).
+
+    Why: :func:`kept_values` reads the marker alone, so a run given no ``--thumbnail-size``
+    into an old folder of 256 px thumbnails asked for the default, 96, and was refused for
+    a value nobody typed. The value is read as :func:`settle` reads it, from the runs that
+    made the folder's files (their saved configurations; the value most files were made
+    with where they disagree, and :func:`settle` warns of the others). Where those runs
+    saved no configuration, the folder cannot tell: the run keeps its own value, and one
+    ``note:`` line says so (once: the value is recorded as the run opens DIR). Reads the
+    journals only for such a folder, and a setting the user did not give.
+    """
+    if marker is None or SETTINGS_KEY in marker:
+        return {}, []
+    values = _as_mapping(config)
+    wanted = [pin for pin in PINNED if pin.applies(values) and not given(pin.name)]
+    if not wanted or not (out_dir / JOURNALS_DIR).is_dir():
+        return {}, []
+    history = _History(out_dir)
+    taken: dict[str, Any] = {}
+    lines: list[str] = []
+    for pin in wanted:
+        own = pin.value_of(values)
+        made, unknown = history.origins(pin)
+        if made:
+            value = max(made, key=lambda v: (made[v], v == own))  # (a tie: the run's own)
+            if value != own:
+                taken[pin.name] = value
+                lines.append(
+                    f"fetching {pin.what} with {pin.spelled(value)}, the value {out_dir}'s "
+                    f"{pin.what} were made with (read from the runs that made them: a folder "
+                    "of harvester 0.1.4 or older records none; a folder keeps one: another "
+                    "--out for another)"
+                )
+        elif unknown:
+            default = " (the default)" if own == pin.default else ""
+            keeps = "" if getattr(config, "dry_run", False) else " and the folder keeps it"
+            lines.append(
+                f"note: {out_dir} was made by harvester 0.1.4 or older, which recorded no "
+                f"{pin.flag.rstrip(' =')}, and the runs that made its {pin.what} saved no "
+                f"configuration: it cannot tell their {_measure(pin)}; this run fetches "
+                f"with {pin.spelled(own)}{default}{keeps}"
+            )
+    return taken, lines
+
+
+def _measure(pin: Pinned) -> str:
+    """What the setting says of a file, in a word: ``size``, ``quality``, ``window``."""
+    return {"thumbnail_size": "size", "render_quality": "quality"}.get(pin.name, pin.name)
+
+
 def kept_value_note(out_dir: Path, name: str, value: Any) -> str:
     """The one line saying a run takes DIR's value of the kept setting ``name``: one the
     folder's files were made with, or (none made yet) one the user may still change."""
@@ -386,12 +443,24 @@ class _History:
         runs = {run: pin.value_of(cfg) for run, cfg in self.configs.items() if pin.applies(cfg)}
         if all(value == wanted for value in runs.values()):
             return Counter()
+        made, unknown = self.origins(pin)
+        if unknown:
+            made[pin.default] += unknown
+        return made
+
+    def origins(self, pin: Pinned) -> tuple[Counter[Any], int]:
+        """(how many of DIR's done artifacts shaped by ``pin`` each value made, known from
+        their runs' saved configurations; how many were made by runs that saved none)."""
         made: Counter[Any] = Counter()
+        unknown = 0
         for path, run in self._done_paths():
             if path.endswith(pin.suffix):
                 cfg = self.configs.get(run) if run is not None else None
-                made[pin.value_of(cfg) if cfg is not None else pin.default] += 1
-        return made
+                if cfg is None:
+                    unknown += 1
+                else:
+                    made[pin.value_of(cfg)] += 1
+        return made, unknown
 
     def _done_paths(self) -> list[tuple[str, str | None]]:
         """(path, run) of every done artifact (folded: an artifact made invalid since is not

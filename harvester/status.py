@@ -1039,10 +1039,13 @@ class StatusReport:
         study = [f"{name}s" for name in sorted(self.kinds) if name in STUDY_KINDS]
         if study:
             named = and_list(study)
+            # (it said "(study) rows count the plates and screens saved in study/, one per
+            # object, not per file; the total and the writers leave them out of their
+            # counts, not of their bytes": a note users read twice and still asked about)
             lines.append(
-                f"{STUDY_ROW} rows count the {named} saved in study/, one per object, not per"
-                " file; the total and the writers leave them out of their counts, not of their"
-                " bytes"
+                f"rows marked {STUDY_ROW} count {named}, not files (they are saved in study/);"
+                ' the "total" row and each writer\'s "done" count only files, but their bytes'
+                " include study/ too"
             )
         return lines
 

@@ -33,6 +33,7 @@ __all__ = [
     "link_shown",
     "parse_link",
     "positive_id",
+    "study_page",
     "typed_id",
     "typed_like",
 ]
@@ -214,18 +215,27 @@ LINKS_TAKEN = (
 
 #: The addresses of one image's data under ``webgateway/`` or ``webclient/`` (what "Copy
 #: image address" gives on a page showing it), by their path segment (lower case), each
-#: followed by the image's id: read as a link to that image.
+#: followed by the image's id: read as a link to that image. The ``_rdef`` renders and the
+#: ``_ngff`` thumbnails are the routes OMERO's image-region microservice serves (IDR's
+#: viewers ask them since 2024), their ids where the others have theirs.
 IMAGE_ADDRESSES = frozenset(
     {
         "render_image",
+        "render_image_rdef",
         "render_image_region",
+        "render_image_region_rdef",
         "render_thumbnail",
+        "render_thumbnail_ngff",
         "render_birds_eye_view",
         "render_split_channel",
         "get_thumbnail",
         "imgdata",
     }
 )
+
+#: The webclient's sized thumbnails, ``.../render_thumbnail/size/W/ID/`` (and the
+#: microservice's ``render_thumbnail_ngff/size/W/ID/``): the id after the size.
+SIZED_THUMBNAILS = frozenset({"render_thumbnail", "render_thumbnail_ngff"})
 
 #: The host whose study pages (IDR's gallery, ``/study/idr0056/``) need no ``--base-url``.
 IDR_HOST = "idr.openmicroscopy.org"
@@ -251,15 +261,17 @@ def is_link(text: str) -> bool:
 
 
 def link_shown(text: str) -> str:
-    """``text``, a link, as a message may quote it: without a user, password, query or
-    fragment (each may hold a credential: ``?bsession=KEY``), at most 80 characters; one
-    pasted without its scheme (``alice:pw@host/webclient/``) with its password redacted."""
-    stripped = text.strip()
-    parts = urlsplit(stripped)
-    if parts.scheme and parts.netloc:
-        shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
-    else:
-        shown = redact_loose_url(stripped.partition("?")[0].partition("#")[0])
+    """``text``, a link, as a message may quote it: its password (or a user alone, a token)
+    as ``REDACTED`` (``https://alice:REDACTED@host/webclient/``), without its query or
+    fragment (each may hold a credential: ``?bsession=KEY``), at most 80 characters.
+
+    Why the user and the place of the password stay: a link was named without them
+    (``https://host/webclient/``), so the link a user pasted with a login in it was not
+    the one the message named. The whole text is redacted before the query is cut off,
+    so a password holding a ``/``, ``?`` or ``#`` (``alice:pa/ss@host``, which ended the
+    authority early: ``ss@host`` was shown) is hidden whole, as a base URL's is
+    (:func:`~harvester.errors.redact_loose_url`)."""
+    shown = redact_loose_url(text.strip()).partition("?")[0].partition("#")[0]
     return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
@@ -290,7 +302,7 @@ def parse_link(text: str, kind: str = "image") -> Link:
         f":{port}" if port else ""
     )
     segments = [segment for segment in parts.path.split("/") if segment]
-    shown_as = f"{origin}{parts.path}"  # (no user, no query: they may hold credentials)
+    shown_as = link_shown(text)  # (no password, no query: they may hold credentials)
     pages = [segment.lower() for segment in segments]
     at = next((n for n, page in enumerate(pages) if page in LINK_PAGES), None)
     if host and (address := _image_address(segments, pages, at)):
@@ -341,7 +353,9 @@ def _image_address(
     address") was refused as "not a link harvester reads", though it names one image."""
     if at is not None and pages[at] in ("webgateway", "webclient") and len(segments) > at + 2:
         # (the webclient's own thumbnails are ``render_thumbnail/size/W/ID/``: the id last)
-        sized = pages[at + 1 : at + 3] == ["render_thumbnail", "size"] and len(segments) > at + 4
+        sized = (
+            pages[at + 1] in SIZED_THUMBNAILS and pages[at + 2] == "size" and len(segments) > at + 4
+        )
         image = positive_id(segments[at + 4 if sized else at + 2])
         if pages[at + 1] in IMAGE_ADDRESSES and image:
             return at, ("image", image)
@@ -350,6 +364,11 @@ def _image_address(
             image = positive_id(segments[n + 4])
             return (n, ("image", image)) if image else None
     return None
+
+
+def study_page(link: str) -> str | None:
+    """The study a link to IDR's study page names (``.../study/idr0056/``), else None."""
+    return _study_page([segment for segment in urlsplit(link).path.split("/") if segment])
 
 
 def _study_page(segments: list[str]) -> str | None:

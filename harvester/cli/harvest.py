@@ -269,7 +269,13 @@ def add_request_flags(parser: argparse.ArgumentParser, *, burst_help: str) -> No
     for ``slurm``).
     """
     parser.add_argument("--burst", type=integer_arg, metavar="B", help=burst_help)
-    parser.add_argument("--max-retries", type=integer_arg, metavar="N", help="default 5")
+    parser.add_argument(
+        "--max-retries",
+        type=integer_arg,
+        metavar="N",
+        help="times a failed request is asked again (a busy server, a timeout, an answer cut "
+        "short) before its file counts as failed (default 5)",
+    )
     parser.add_argument(
         "--timeout",
         type=number_arg,
@@ -337,6 +343,7 @@ def register(subparsers: Any) -> None:
     harvest.add_argument("config", nargs="?", type=Path, help="TOML config file (optional)")
     harvest.add_argument(
         "--base-url",
+        metavar="URL",
         help="OMERO.web base URL (default: the server DIR was harvested from, else IDR)",
     )
     add_target_flags(harvest)
@@ -349,6 +356,7 @@ def register(subparsers: Any) -> None:
     harvest.add_argument("--out", type=folder_arg, metavar="DIR", help="output folder")
     harvest.add_argument(
         "--artifacts",
+        metavar="LIST",
         action=JoinedCommaLists,
         type=artifacts_arg,
         help="comma list of thumbnail,imgdata,render,metadata,stack,rois,paths (or all; "
@@ -404,7 +412,8 @@ def register(subparsers: Any) -> None:
         ),
     ):
         report = subparsers.add_parser(name, help=help_text, description=description)
-        report.add_argument("out", type=Path, metavar="DIR")
+        # (folder_arg: `status "$OUT"` with OUT unset read the current folder, said as ".")
+        report.add_argument("out", type=folder_arg, metavar="DIR")
         outputs = report.add_mutually_exclusive_group()
         outputs.add_argument(
             "--json",
@@ -472,7 +481,11 @@ def _target_syntax(flag: str, *, named: bool) -> str:
     ``--screen``/``--project`` help offered ``a range FIRST-LAST``, which they take as a name
     (``2021-03``, as a server may call a project: :func:`_target_items`)."""
     span = "" if named else ", a range FIRST-LAST,"
-    viewers = ", img_detail/ID/ or iviewer/?images=..." if flag == "--image" else ""
+    viewers = (
+        ", img_detail/ID/, iviewer/?images=... or an image's render or thumbnail address"
+        if flag == "--image"
+        else ""
+    )
     return (
         f"(repeatable, or a comma list; also {flag[2:].title()}:ID{span} or a webclient link "
         f"?show=...{viewers})"
@@ -953,6 +966,7 @@ def folder_kept_values(
         PINNED,
         kept_value_note,
         kept_values,
+        older_folder_values,
         recorded_settings,
     )
     from harvester.store import read_marker
@@ -960,7 +974,7 @@ def folder_kept_values(
     if cfg.out is None:
         return cfg, []
     try:
-        recorded = recorded_settings(read_marker(cfg.out))
+        marker = read_marker(cfg.out)
     except (UsageError, OSError):
         return cfg, []
     flags = {"thumbnail_size": getattr(args, "thumbnail_size", None),
@@ -973,12 +987,17 @@ def folder_kept_values(
             return True
         return _in_config_file(args, name)
 
+    recorded = recorded_settings(marker)
     taken = kept_values(cfg, recorded, given)
     try:
-        kept = replace(cfg, **taken)
+        older, lines = older_folder_values(cfg.out, cfg, marker, given)
+    except (UsageError, OSError):  # (a damaged journal: said as the run opens DIR)
+        older, lines = {}, []
+    try:
+        kept = replace(cfg, **taken, **older)
     except UsageError:  # (a value edited by hand into the marker: refused as DIR opens)
         return cfg, []
-    return kept, [kept_value_note(cfg.out, name, value) for name, value in taken.items()]
+    return kept, [kept_value_note(cfg.out, name, value) for name, value in taken.items()] + lines
 
 
 def _in_config_file(args: argparse.Namespace, key: str) -> bool:

@@ -264,3 +264,64 @@ def test_slurm_refuses_before_writing_the_script(
     assert code == 2, err
     assert "thumbnails made with --thumbnail-size 96; this run asks for --thumbnail-size 128" in err
     assert files(out) == before  # no harvest.sbatch
+
+
+def _make_old(out: Path) -> None:
+    """DIR's marker as 0.1.4 and before wrote it: no "settings" (the runs' saved
+    configurations and the journals' done records are as they were)."""
+    (out / "harvest.json").write_text('{"tool": "harvester", "layout": 1, "version": "0.1.4"}')
+
+
+def test_a_run_given_no_size_takes_an_older_folders(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder of 256 px thumbnails made by 0.1.4 (its marker keeps no settings) given a new
+    target and no --thumbnail-size fetches at 256, read from the runs that made its files,
+    and says so in one line; it was refused for the default, 96, which nobody typed."""
+    out = tmp_path / "old"
+    image = "9762885"  # (an image of the demo screen, not on the small plate)
+    code = main(["harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate",
+                 "none", "--quiet", "--image", image, "--artifacts", "thumbnail",
+                 "--thumbnail-size", "256"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    _make_old(out)
+    code = main(["harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate",
+                 "none", "--plate", str(SMALL_PLATE), "--artifacts", "thumbnail"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert (
+        f"fetching thumbnails with --thumbnail-size 256, the value {out}'s thumbnails were "
+        "made with (read from the runs that made them: a folder of harvester 0.1.4 or older "
+        "records none; a folder keeps one: another --out for another)"
+    ) in err.splitlines()
+    assert settings(out) == {"thumbnail_size": 256}
+    assert all(max(size) == 256 for size in thumbnail_sizes(out))
+    assert len(list(out.rglob("*.thumbnail.jpg"))) == 9
+
+
+def test_an_older_folder_that_cannot_tell_its_size_says_what_the_run_used(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An old folder whose thumbnails' runs left no saved configuration cannot tell their
+    size: a run given none says so and names the size it used (the default), once."""
+    out = tmp_path / "old"
+    run(capsys, emulator.base_url, out, "--artifacts", "thumbnail")
+    _make_old(out)
+    for config in out.glob("runs/*/config.json"):
+        config.unlink()
+    code = main(["harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate",
+                 "none", "--image", "9762885", "--artifacts", "thumbnail"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert (
+        f"note: {out} was made by harvester 0.1.4 or older, which recorded no --thumbnail-size, "
+        "and the runs that made its thumbnails saved no configuration: it cannot tell their "
+        "size; this run fetches with --thumbnail-size 96 (the default) and the folder keeps it"
+    ) in err.splitlines()
+    assert settings(out) == {"thumbnail_size": 96}
+    # Recorded now: the next run says nothing of it.
+    code = main(["harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate",
+                 "none", "--image", "9762885", "--artifacts", "thumbnail"])  # fmt: skip
+    assert code == 0
+    assert "0.1.4" not in capsys.readouterr().err

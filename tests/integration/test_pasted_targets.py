@@ -196,6 +196,21 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             "'alice:REDACTED@idr.example/webclient/' is a link without its https:// (or "
             "http://): give the link whole, as the browser shows it",
         ),
+        (  # a login in a link with its scheme: the link named as pasted, password hidden
+            ["--image", f"http://alice:{SECRET}@127.0.0.1:9/figure/?images=1"],
+            "'http://alice:REDACTED@127.0.0.1:9/figure/' is not a link harvester reads (it "
+            "takes .../webclient/?show=image-ID, .../webclient/img_detail/ID/, "
+            ".../webgateway/img_detail/ID/ or .../iviewer/?images=ID links, and ids)",
+        ),
+        (  # a token alone as the user: hidden whole
+            ["--image", f"https://{SECRET}@idr.example/webclient/?bsession={SECRET}"],
+            "the link 'https://REDACTED@idr.example/webclient/' shows no target: give one "
+            "with ?show=image-ID (or screen-, project-, plate-, dataset-)",
+        ),
+        (  # a password holding a '/' (which ends a URL's authority): hidden whole too
+            ["--image", f"https://alice:pa/{SECRET}@idr.example/webclient/?show=image-1"],
+            "'https://alice:REDACTED@idr.example/webclient/' names no valid port (1 to 65535)",
+        ),
         (  # an image's render address ("Copy image address") shows that image
             ["--plate", f"http://127.0.0.1:9/webgateway/render_image/1/0/0/?bsession={SECRET}"],
             "the link shows image 1, not a plate: give it as --image 1",
@@ -246,8 +261,8 @@ def test_bad_pasted_targets_are_one_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], error: str
 ) -> None:
     """A typed id of another kind, a range too long or backwards, a link of another kind,
-    of no target or of another page: one error line (no session key nor password in it),
-    exit 2."""
+    of no target or of another page: one error line (no session key nor password in it,
+    a link with a login named with its host and path, the password as REDACTED), exit 2."""
     out = tmp_path / "D"
     code, err = run(capsys, "harvest", "--out", str(out), *argv)
     assert code == 2
@@ -264,6 +279,10 @@ def test_bad_pasted_targets_are_one_line(
         "webclient/imgData/{image}/",
         "api/v0/m/images/{image}/",
         "webclient/render_thumbnail/size/96/{image}/",  # (the webclient's own thumbnails)
+        # the image-region microservice's routes, as IDR's viewers ask them
+        "webgateway/render_image_rdef/{image}/0/0/?c=1|0:255$FF0000&m=c&bsession=" + SECRET,
+        "webgateway/render_thumbnail_ngff/{image}/96/",
+        "webclient/render_thumbnail_ngff/size/96/{image}/",
     ],
 )
 def test_an_image_address_copied_from_a_page_harvests_that_image(
@@ -282,7 +301,7 @@ def test_an_image_address_copied_from_a_page_harvests_that_image(
     assert thumbnails(out) == {image}
     recorded = every_text(out)
     assert SECRET not in recorded
-    assert "render_thumbnail" not in recorded and "render_image/" not in recorded
+    assert "render_thumbnail" not in recorded and "render_image" not in recorded
 
 
 def test_a_study_page_link_names_the_flag_that_harvests_the_study(

@@ -170,8 +170,9 @@ def test_status_rows_of_study_objects_do_not_read_as_files(
     assert rows["thumbnail"][:3] == ["80", "0", "0"]
     assert "plate" not in rows and "screen" not in rows
     assert (
-        "(study) rows count the plates and screens saved in study/, one per object, not per"
-        " file; the total and the writers leave them out of their counts, not of their bytes"
+        "rows marked (study) count plates and screens, not files (they are saved in study/);"
+        ' the "total" row and each writer\'s "done" count only files, but their bytes include'
+        " study/ too"
     ) in status.stdout.splitlines(), status.stdout
 
 

@@ -1115,6 +1115,101 @@ def test_a_folder_read_as_the_config_file_is_said_to_go_with_out(
     assert [p.name for p in (tmp_path / "my folder").iterdir()] == ["kept.txt"]
 
 
+@pytest.mark.parametrize(
+    ("command", "address", "error", "hint"),
+    [
+        (
+            "harvest",
+            "http://127.0.0.1:8080",
+            "'http://127.0.0.1:8080'",
+            "give a server's address after --base-url: --base-url http://127.0.0.1:8080",
+        ),
+        (
+            "plan",
+            "https://idr.openmicroscopy.org/",
+            "'https://idr.openmicroscopy.org'",
+            "give a server's address after --base-url: --base-url https://idr.openmicroscopy.org",
+        ),
+        (  # a pasted link: the flag of what it shows; its login and session key unsaid
+            "harvest",
+            "https://alice:s3cretpw@idr.example/webclient/?show=screen-2302&bsession=KEY99",
+            "'https://alice:REDACTED@idr.example/webclient/'",
+            "give a link after the flag of what it shows: --screen 2302 --base-url "
+            "https://idr.example",
+        ),
+        (
+            "harvest",
+            "https://idr.openmicroscopy.org/study/idr0056/",
+            "'https://idr.openmicroscopy.org/study/idr0056'",
+            "give the study by its name: --screen idr0056 or --project idr0056",
+        ),
+        (  # a server's address holding a token: not printed back in a command
+            "harvest",
+            "https://s3cretpw@omero.example/omero/",
+            "'https://REDACTED@omero.example/omero'",
+            "give a server's address after --base-url: --base-url URL",
+        ),
+    ],
+)
+def test_a_web_address_read_as_the_config_file_names_the_flag_it_goes_after(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    address: str,
+    error: str,
+    hint: str,
+) -> None:
+    """`harvester harvest http://127.0.0.1:8080 --screen 2302` (the README's --base-url
+    typed without its flag) said "config file 'http:/127.0.0.1:8080' not found", a path
+    with one slash and a hint about the current folder: now one error line naming the
+    address as typed (password, token and query hidden), the flag it goes after, exit 2."""
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = run(capsys, command, address, "--screen", "2302", "--out", "x")
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: {error} is a web address, not a config file (the one argument harvester "
+        "reads without a flag)",
+        f"hint: {hint}",
+    ]
+    assert "s3cretpw" not in err and "KEY99" not in err
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("command", ["status", "verify", "index"])
+def test_an_empty_folder_name_is_refused_not_read_as_the_current_folder(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """`harvester status "$OUT"` with OUT unset: one line saying the folder name is empty
+    (it was "error: . is not a harvester folder", a folder the user never named), exit 2,
+    as harvest's `--out ""` is refused."""
+    code, _out, err = run(capsys, command, "")
+    assert code == 2
+    assert err.splitlines() == [
+        "error: argument DIR: an empty folder name (an unset variable?)",
+        f"hint: see 'harvester {command} --help'",
+    ]
+
+
+def test_help_says_what_max_retries_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    """--max-retries said only "default 5", not what is retried; --base-url's value is
+    named URL and --artifacts' LIST, as in slurm's and plan's usage (harvest's were BASE_URL
+    and ARTIFACTS); --image names the image addresses it takes."""
+    for command in ("harvest", "plan", "slurm"):
+        code, out, _err = run(capsys, command, "--help")
+        assert code == 0
+        assert (
+            "times a failed request is asked again (a busy server, a timeout, an answer cut "
+            "short) before its file counts as failed (default 5)"
+        ) in flat(out), command
+        assert "--base-url URL" in out and "BASE_URL" not in out, command
+        assert "--artifacts LIST" in out and "ARTIFACTS" not in out, command
+    code, out, _err = run(capsys, "harvest", "--help")
+    assert "img_detail/ID/, iviewer/?images=... or an image's render or thumbnail address" in (
+        flat(out)
+    )
+
+
 def test_a_missing_ids_file_of_a_config_file_names_the_file_and_its_key(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

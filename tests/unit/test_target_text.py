@@ -35,6 +35,13 @@ from harvester.target_text import MAX_RANGE, TargetTextError, compact_ids, parse
         # the webclient's own thumbnails (size, then the id), and a split-channel render
         ("https://h/webclient/render_thumbnail/size/96/9/", "https://h", [9]),
         ("https://h/webgateway/render_split_channel/10/0/0/?c=1", "https://h", [10]),
+        # the image-region microservice's routes (IDR's viewers): full-settings renders,
+        # OME-Zarr thumbnails (webgateway: id then size; webclient: size/W/ID)
+        ("https://h/webgateway/render_image_rdef/11/0/0/?c=1|0:255$FF0000&m=c", "https://h", [11]),
+        ("https://h/webclient/render_image_region_rdef/12/0/0/?tile=0,0,0", "https://h", [12]),
+        ("https://h/omero/webgateway/render_thumbnail_ngff/13/96/", "https://h/omero", [13]),
+        ("https://h/webclient/render_thumbnail_ngff/14/", "https://h", [14]),
+        ("https://h/webclient/render_thumbnail_ngff/size/96/15/", "https://h", [15]),
     ],
 )
 def test_image_links_of_omero_web_pages(link: str, server: str, images: list[int]) -> None:
@@ -53,6 +60,9 @@ def test_image_links_of_omero_web_pages(link: str, server: str, images: list[int
         "https://h/webgateway/render_image/",
         "https://h/api/v0/m/images/",
         "https://h/webclient/render_thumbnail/size/96/",  # (no id after the size)
+        "https://h/webclient/render_thumbnail_ngff/size/96/",
+        "https://h/webgateway/render_image_rdef/x/0/0/",
+        "https://h/webgateway/render_shape_mask/5/",  # (a shape's id, not an image's)
         "https://h/webgateway/img_detail/x/",
         "https://h/iviewer/?well=5",
         "https://h/iviewer/1/2/",
@@ -125,9 +135,11 @@ def test_a_config_files_typed_screen_is_an_id_not_a_name() -> None:
 def test_a_link_of_no_valid_port_is_refused_not_read_as_the_default_port(port: str) -> None:
     """``https://h:99999/...`` was read as of ``https://h`` (the port dropped): a link of
     no server at all chose another, the default port's, to ask. Refused, naming the link
-    as given (its port, no user, no query)."""
+    as given (its port, its user, the password redacted, no query)."""
     link = f"https://alice:pw@h:{port}/webclient/?show=image-1&bsession=KEY"
     with pytest.raises(TargetTextError) as raised:
         parse_link(link)
-    assert str(raised.value) == f"'https://h:{port}/webclient/' names no valid port (1 to 65535)"
+    assert str(raised.value) == (
+        f"'https://alice:REDACTED@h:{port}/webclient/' names no valid port (1 to 65535)"
+    )
     assert parse_link("https://h:8443/webclient/?show=image-1").server == "https://h:8443"
