@@ -674,14 +674,26 @@ class Fetcher:
         if fileset is None:
             await self._simple(ref.image_id, Artifact.PATHS, path, expect, check)
             return
+        await self._fileset_paths(ref.image_id, fileset, path, expect, check)
+
+    async def _fileset_paths(
+        self,
+        image_id: int,
+        fileset: int,
+        path: str,
+        expect: Expect,
+        check: Callable[[Fetched], None] | None,
+    ) -> None:
+        """The ``paths`` of an image known to be in ``fileset``: the answer held for it,
+        else asked, the fileset's other images waiting for that answer."""
         body = await self.filesets.known(fileset)
         if body is not None:
-            await self._put(ref.image_id, Artifact.PATHS, body, {"fileset_id": fileset})
+            await self._put(image_id, Artifact.PATHS, body, {"fileset_id": fileset})
             return
         with self.filesets.asking(fileset):
             fetched = await self._answer(path, expect, check)
             extra = _paths_record(fetched.json())
-            await self._put(ref.image_id, Artifact.PATHS, fetched.body, extra)
+            await self._put(image_id, Artifact.PATHS, fetched.body, extra)
             if extra is not None and extra.get("fileset_id") == fileset:
                 # (an answer naming another fileset than the listing: kept for no other image)
                 self.filesets.keep(fileset, fetched.body)
@@ -694,15 +706,14 @@ class Fetcher:
         expect: Expect,
         check: Callable[[Fetched], None] | None,
     ) -> None:
-        """A plate's image's ``paths``: the answer held for the fileset it is proven in,
-        else asked (the fileset its answer names is then held, and the plate's other images
-        checked against it)."""
+        """A plate's image's ``paths``: the answer held for the fileset it is proven in
+        (none held yet: the first of its images asks, the others wait for that answer, as a
+        dataset's do), else asked (the fileset its answer names is then held, and the
+        plate's other images checked)."""
         async with self.plates.membership(plate_id, image_id) as fileset:
             if fileset is not None:
-                body = await self.filesets.known(fileset)
-                if body is not None:
-                    await self._put(image_id, Artifact.PATHS, body, {"fileset_id": fileset})
-                    return
+                await self._fileset_paths(image_id, fileset, path, expect, check)
+                return
             fetched = await self._answer(path, expect, check)
             extra = _paths_record(fetched.json())
             await self._put(image_id, Artifact.PATHS, fetched.body, extra)
