@@ -494,5 +494,45 @@ def test_status_counts_a_file_once_when_its_first_name_was_removed_and_fetched_a
     inodes = {paths_file(out, i).stat().st_ino for i in images}
     report = collect_status(out)
     assert report.kinds["paths"].bytes == len(body) * len(inodes)
-    assert report.linked == 8 and report.linked_bytes == (8 - len(inodes)) * len(body)
+    # (told by the files: the names beyond each file's first)
+    assert report.linked == 8 - len(inodes)
+    assert report.linked_bytes == (8 - len(inodes)) * len(body)
+    assert problems(out) == []
+
+
+def test_status_tells_names_of_one_file_by_the_files_not_the_marks(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """status counts each file's bytes once by what the names are on disk: links without
+    the "linked" mark (as 0.1.21 made them) are counted once; a marked name made a file of
+    its own (a copy without hard links) counts as a file; a hard link made outside DIR
+    changes nothing."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "out"
+    assert harvest(emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,)).failed == 0
+    images = sorted(fileset_column(out))
+    size = len(paths_file(out, images[0]).read_bytes())
+    inodes = {paths_file(out, i).stat().st_ino for i in images}
+    assert len(images) == 8 and 1 <= len(inodes) <= 2
+
+    def counted() -> tuple[int, int, int]:
+        report = collect_status(out)
+        return report.kinds["paths"].bytes, report.linked, report.linked_bytes
+
+    files = len(inodes)
+    assert counted() == (size * files, 8 - files, size * (8 - files))
+    for journal in (out / "journals").glob("*.jsonl"):  # (as 0.1.21 wrote them)
+        journal.write_text(journal.read_text().replace(',"linked":true', ""))
+    assert 'linked"' not in "".join(p.read_text() for p in (out / "journals").glob("*.jsonl"))
+    assert counted() == (size * files, 8 - files, size * (8 - files))
+
+    (tmp_path / "mine.json").hardlink_to(paths_file(out, images[0]))  # (a user's own link)
+    assert counted() == (size * files, 8 - files, size * (8 - files))
+
+    copied = images[-1]  # a name made a file of its own, as rsync without -H does
+    data = paths_file(out, copied).read_bytes()
+    paths_file(out, copied).unlink()
+    paths_file(out, copied).write_bytes(data)
+    files = len({paths_file(out, i).stat().st_ino for i in images})
+    assert counted() == (size * files, 8 - files, size * (8 - files))
     assert problems(out) == []
