@@ -466,6 +466,21 @@ class Fetcher:
         ref: ImageRef,
         journal: Callable[[Mapping[str, Any] | None], Awaitable[None]] | None = None,
     ) -> int:
+        """Fetch every pending artifact of one image (imgData first): see :meth:`_fetch_image`.
+
+        Then a plate's image lets go of what the fileset checks held for it, whether it
+        asked its ``paths`` or not (:meth:`PlateFilesets.finished`)."""
+        try:
+            return await self._fetch_image(ref, journal)
+        finally:
+            if type(ref.plate_id) is int:
+                self.plates.finished(ref.plate_id, ref.image_id)
+
+    async def _fetch_image(
+        self,
+        ref: ImageRef,
+        journal: Callable[[Mapping[str, Any] | None], Awaitable[None]] | None = None,
+    ) -> int:
         """Fetch every pending artifact of one image (imgData first).
 
         Returns how many of its artifacts were pending (the others are skipped as done):

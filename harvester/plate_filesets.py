@@ -169,6 +169,23 @@ class PlateFilesets:
         self._named.setdefault(plate_id, fileset)
         self._queued.get(plate_id, {}).pop(image_id, None)
 
+    def finished(self, plate_id: int, image_id: int) -> None:
+        """The image's fetch is over: what is held for it goes, whether or not it asked.
+
+        Why: an image queued, or proven by a check, whose ``paths`` step never came (it
+        failed before, ``paths`` was given up on, its run stopped) held its id to the end of
+        the run, a plate's worth at most (3,456 of IDR's). One finishing while a batch that
+        holds it is being checked may still be held, a batch's worth at most (no outcome a
+        user sees either way: no test, this note)."""
+        queued = self._queued.get(plate_id)
+        if queued is not None:
+            queued.pop(image_id, None)
+            if not queued:
+                del self._queued[plate_id]
+        self._proven.pop(image_id, None)
+        self._unproven.discard(image_id)
+        self._parts.pop(image_id, None)
+
     @asynccontextmanager
     async def membership(self, plate_id: int, image_id: int) -> AsyncIterator[int | None]:
         """The fileset ``image_id`` is proven in (None: not proven: the caller asks). The
