@@ -111,6 +111,13 @@ def split_budget(batch: int) -> int:
 
 
 @dataclass(slots=True)
+class _Budget:
+    """The checks left to the parts of one batch (see :func:`split_budget`)."""
+
+    left: int
+
+
+@dataclass(slots=True)
 class _Part:
     """Images of a batch that proved nothing, to be checked again together (a half), and
     what is left of that batch's :func:`split_budget` (shared by all its parts).
@@ -120,7 +127,7 @@ class _Part:
     and halving finds each in about two checks a level."""
 
     images: list[int]
-    budget: list[int]
+    budget: _Budget
 
 
 class PlateFilesets:
@@ -272,11 +279,11 @@ class PlateFilesets:
             self._unproven.update(batch)
             self._stop_checking(plate_id)
             return
-        budget = part.budget if part is not None else [split_budget(len(batch))]
-        if page is None or len(batch) < 2 or budget[0] < 2:
+        budget = part.budget if part is not None else _Budget(split_budget(len(batch)))
+        if page is None or len(batch) < 2 or budget.left < 2:
             self._unproven.update(batch)  # (each asks)
             return
-        budget[0] -= 2
+        budget.left -= 2
         half = len(batch) // 2
         for images in (batch[:half], batch[half:]):
             self._parts.update(dict.fromkeys(images, _Part(images, budget)))
