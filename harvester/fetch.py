@@ -466,6 +466,21 @@ class Fetcher:
         ref: ImageRef,
         journal: Callable[[Mapping[str, Any] | None], Awaitable[None]] | None = None,
     ) -> int:
+        """Fetch every pending artifact of one image (imgData first): see :meth:`_fetch_image`.
+
+        Then a plate's image lets go of what the fileset checks held for it, whether it
+        asked its ``paths`` or not (:meth:`PlateFilesets.finished`)."""
+        try:
+            return await self._fetch_image(ref, journal)
+        finally:
+            if type(ref.plate_id) is int:
+                self.plates.finished(ref.plate_id, ref.image_id)
+
+    async def _fetch_image(
+        self,
+        ref: ImageRef,
+        journal: Callable[[Mapping[str, Any] | None], Awaitable[None]] | None = None,
+    ) -> int:
         """Fetch every pending artifact of one image (imgData first).
 
         Returns how many of its artifacts were pending (the others are skipped as done):
@@ -674,14 +689,26 @@ class Fetcher:
         if fileset is None:
             await self._simple(ref.image_id, Artifact.PATHS, path, expect, check)
             return
+        await self._fileset_paths(ref.image_id, fileset, path, expect, check)
+
+    async def _fileset_paths(
+        self,
+        image_id: int,
+        fileset: int,
+        path: str,
+        expect: Expect,
+        check: Callable[[Fetched], None] | None,
+    ) -> None:
+        """The ``paths`` of an image known to be in ``fileset``: the answer held for it,
+        else asked, the fileset's other images waiting for that answer."""
         body = await self.filesets.known(fileset)
         if body is not None:
-            await self._put(ref.image_id, Artifact.PATHS, body, {"fileset_id": fileset})
+            await self._put(image_id, Artifact.PATHS, body, {"fileset_id": fileset})
             return
         with self.filesets.asking(fileset):
             fetched = await self._answer(path, expect, check)
             extra = _paths_record(fetched.json())
-            await self._put(ref.image_id, Artifact.PATHS, fetched.body, extra)
+            await self._put(image_id, Artifact.PATHS, fetched.body, extra)
             if extra is not None and extra.get("fileset_id") == fileset:
                 # (an answer naming another fileset than the listing: kept for no other image)
                 self.filesets.keep(fileset, fetched.body)
@@ -694,15 +721,14 @@ class Fetcher:
         expect: Expect,
         check: Callable[[Fetched], None] | None,
     ) -> None:
-        """A plate's image's ``paths``: the answer held for the fileset it is proven in,
-        else asked (the fileset its answer names is then held, and the plate's other images
-        checked against it)."""
+        """A plate's image's ``paths``: the answer held for the fileset it is proven in
+        (none held yet: the first of its images asks, the others wait for that answer, as a
+        dataset's do), else asked (the fileset its answer names is then held, and the
+        plate's other images checked)."""
         async with self.plates.membership(plate_id, image_id) as fileset:
             if fileset is not None:
-                body = await self.filesets.known(fileset)
-                if body is not None:
-                    await self._put(image_id, Artifact.PATHS, body, {"fileset_id": fileset})
-                    return
+                await self._fileset_paths(image_id, fileset, path, expect, check)
+                return
             fetched = await self._answer(path, expect, check)
             extra = _paths_record(fetched.json())
             await self._put(image_id, Artifact.PATHS, fetched.body, extra)

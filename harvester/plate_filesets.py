@@ -9,13 +9,21 @@ dialog's check, omero-web's ``views.fileset_check`` over OMERO's
 some of its images, not all): its id, how many of the given images it holds and how many
 others.
 
-The proof: once the answer of one image A of the plate named fileset F, a batch of other
-images of the plate (never A) is checked. If every image of the batch is in F, F is split
-(A is left out), and the page lists F holding all of them. So a page that lists F alone,
-holding exactly as many images as the batch has, proves each of them is in F: they store
-F's answer without a request (:class:`harvester.fileset_answers.FilesetAnswers`). Any
-other page (two filesets, a count short, another page, an error) proves nothing: the
-images of that batch ask for themselves, as before. After a check that was refused (a 4xx,
+The proof: a page that lists one split fileset alone, holding exactly as many of the
+given images as were given, proves each of them is in that fileset (the count is of the
+given images it holds); they store its answer without a request, or, if none is held yet,
+the first of them asks and the others wait for it
+(:class:`harvester.fileset_answers.FilesetAnswers`). Once the answer of one image A of the
+plate named fileset F, batches of other images of the plate (never A) are checked, so F is
+split whenever it holds a whole batch. Any other page proves nothing for the batch as
+given: two filesets listed (a plate of several filesets), a count short, no split at all
+(a batch holding the whole of a fileset). Such a batch is checked again as two halves, and
+they as halves in turn, within :func:`split_budget` checks in all: a plate whose filesets
+each take a run of its wells is proven a run at a time, each fileset asked once; one whose
+images alternate filesets spends those few checks and its images ask for themselves, as
+before. A page that lists no split fileset, while no check of the plate has listed one,
+ends the plate's checks (:meth:`PlateFilesets._stop_checking`). Another page (an error,
+not the dialog's) proves nothing and splits nothing. After a check that was refused (a 4xx,
 a redirect) or read as no such page, none is asked again this run (a server without the
 view, a proxy in front); after one that failed through its retries (busy, a 500, broken
 off), the checks go on, until :data:`FAILED_IN_A_ROW` have failed so in a row: one busy
@@ -33,6 +41,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from itertools import islice
 
 import anyio
 
@@ -81,14 +90,44 @@ def parse_split_filesets(page: bytes) -> list[SplitFileset] | None:
     return found
 
 
-def proves(page: list[SplitFileset] | None, fileset: int, batch: int) -> bool:
-    """Whether the page proves every image of a batch of ``batch`` images (the one that
-    named ``fileset`` not among them) is in ``fileset``: it lists that fileset alone,
-    holding all of them."""
-    return (
-        page is not None and len(page) == 1 and page[0].fileset_id == fileset
-        and page[0].given == batch
-    )  # fmt: skip
+def proven_in(page: list[SplitFileset] | None, batch: int) -> int | None:
+    """The fileset the page proves every image of a batch of ``batch`` images in: it lists
+    that fileset alone, holding all of them (the count is of the images given it holds).
+    None: the page proves nothing."""
+    if page is not None and len(page) == 1 and page[0].given == batch > 0:
+        return page[0].fileset_id
+    return None
+
+
+def split_budget(batch: int) -> int:
+    """The checks a batch that proved nothing may spend on its halves, theirs, and so on:
+    four a level, as many levels as halving it to one image takes (32 for a batch of 250).
+
+    Why four: a boundary between two filesets' runs of images costs two checks a level, and
+    a batch of a plate imported in parts of a few wells each holds two or three runs; a
+    plate whose images alternate filesets wastes these 32 cheap checks, then its 250
+    images ask, as they did."""
+    return 4 * max(0, batch - 1).bit_length()
+
+
+@dataclass(slots=True)
+class _Budget:
+    """The checks left to the parts of one batch (see :func:`split_budget`)."""
+
+    left: int
+
+
+@dataclass(slots=True)
+class _Part:
+    """Images of a batch that proved nothing, to be checked again together (a half), and
+    what is left of that batch's :func:`split_budget` (shared by all its parts).
+
+    Why halves: a batch is a run of the walk's order, in which a plate's images come well
+    by well, so a plate imported in parts has few boundaries between filesets in a batch,
+    and halving finds each in about two checks a level."""
+
+    images: list[int]
+    budget: _Budget
 
 
 class PlateFilesets:
@@ -110,9 +149,14 @@ class PlateFilesets:
         #: image -> the fileset it is proven in; images a check did not prove (each taken once).
         self._proven: dict[int, int] = {}
         self._unproven: set[int] = set()
-        #: Plates no longer checked: a check of their images listed no split of the fileset
-        #: named for them (images the check cannot see: of a group other than the session's).
+        #: Plates no longer checked: a check of their images listed no split fileset, nor
+        #: had one before (images the check cannot see: of a group other than the session's).
         self._unlisted: set[int] = set()
+        #: Plates a check listed a split fileset for (a later page listing none is a batch
+        #: holding whole filesets, not a plate the check cannot see).
+        self._listed: set[int] = set()
+        #: image -> the part of a batch it is checked again with (see :class:`_Part`).
+        self._parts: dict[int, _Part] = {}
         #: No more checks this run (one failed, or its page did not read as the dialog's).
         self.off = False
         #: Checks that failed through their retries since the last one answered.
@@ -128,9 +172,26 @@ class PlateFilesets:
 
     def named(self, plate_id: int, image_id: int, fileset: int) -> None:
         """The answer of ``image_id`` named ``fileset``: the plate's other images are checked
-        against it (the first fileset named for the plate stays)."""
+        from now on (a batch never holds it, so that fileset is split by any of them)."""
         self._named.setdefault(plate_id, fileset)
         self._queued.get(plate_id, {}).pop(image_id, None)
+
+    def finished(self, plate_id: int, image_id: int) -> None:
+        """The image's fetch is over: what is held for it goes, whether or not it asked.
+
+        Why: an image queued, or proven by a check, whose ``paths`` step never came (it
+        failed before, ``paths`` was given up on, its run stopped) held its id to the end of
+        the run, a plate's worth at most (3,456 of IDR's). One finishing while a batch that
+        holds it is being checked may still be held, a batch's worth at most (no outcome a
+        user sees either way: no test, this note)."""
+        queued = self._queued.get(plate_id)
+        if queued is not None:
+            queued.pop(image_id, None)
+            if not queued:
+                del self._queued[plate_id]
+        self._proven.pop(image_id, None)
+        self._unproven.discard(image_id)
+        self._parts.pop(image_id, None)
 
     @asynccontextmanager
     async def membership(self, plate_id: int, image_id: int) -> AsyncIterator[int | None]:
@@ -164,6 +225,7 @@ class PlateFilesets:
                 self._unproven.discard(image_id)
                 return None
             if self.off or plate_id in self._unlisted:
+                self._parts.pop(image_id, None)
                 return None
             asking = self._asking.get(plate_id)
             if plate_id not in self._named:
@@ -178,42 +240,58 @@ class PlateFilesets:
             await self._check(plate_id, image_id)
 
     async def _check(self, plate_id: int, image_id: int) -> None:
-        """Check ``image_id`` and the plate's other queued images (a batch) against the
-        fileset named for the plate; each ends proven or not (:meth:`_proven_in`)."""
-        fileset = self._named[plate_id]
-        queued = self._queued.get(plate_id, {})
-        queued.pop(image_id, None)
-        batch = [image_id]
-        for other in queued:
-            if len(batch) == self._batch:
-                break
-            batch.append(other)
-        for other in batch[1:]:
-            del queued[other]
+        """Check ``image_id`` and the plate's other queued images (a batch), or the part of
+        a batch it is in, against the server; each ends proven, not, or in a part of its
+        batch checked again (:meth:`_proven_in`)."""
+        part = self._parts.get(image_id)
+        if part is not None:
+            batch = part.images
+            for other in batch:
+                self._parts.pop(other, None)
+        else:
+            # In the walk's order (the images of a fileset come together: see _Part),
+            # ``image_id`` among them.
+            queued = self._queued.get(plate_id, {})
+            batch = list(islice(queued, self._batch))
+            if image_id not in batch:
+                batch = [image_id, *batch[: self._batch - 1]]
+            for other in batch:
+                queued.pop(other, None)
         event = self._checking[plate_id] = anyio.Event()
         try:
             page = await self._ask(batch)
         finally:
             del self._checking[plate_id]
             event.set()
-        if proves(page, fileset, len(batch)):
+        if page:
+            self._listed.add(plate_id)
+        fileset = proven_in(page, len(batch))
+        if fileset is not None:
             self._proven.update(dict.fromkeys(batch, fileset))
             self.proved += len(batch)
             logger.debug(
                 "plate %s: %d images proven in fileset %s (%d in %d checks this run)",
                 plate_id, len(batch), fileset, self.proved, self.checks,
             )  # fmt: skip
-        else:
+            return
+        logger.debug("plate %s: %d images not proven in one fileset", plate_id, len(batch))
+        if page == [] and plate_id not in self._listed:
             self._unproven.update(batch)
-            logger.debug(
-                "plate %s: %d images not proven in fileset %s", plate_id, len(batch), fileset
-            )
-            if page is not None and all(split.fileset_id != fileset for split in page):
-                self._stop_checking(plate_id, fileset)
+            self._stop_checking(plate_id)
+            return
+        budget = part.budget if part is not None else _Budget(split_budget(len(batch)))
+        if page is None or len(batch) < 2 or budget.left < 2:
+            self._unproven.update(batch)  # (each asks)
+            return
+        budget.left -= 2
+        half = len(batch) // 2
+        for images in (batch[:half], batch[half:]):
+            self._parts.update(dict.fromkeys(images, _Part(images, budget)))
 
-    def _stop_checking(self, plate_id: int, fileset: int) -> None:
-        """No more checks of the plate's images: its check's page listed no split of
-        ``fileset``, so its next checks would not either (each image asks, as it would).
+    def _stop_checking(self, plate_id: int) -> None:
+        """No more checks of the plate's images: its check's page listed no split fileset,
+        nor had any before, so its next checks would not either (each image asks, as it
+        would; a plate of single-image filesets ends here too).
 
         Why: the check answers in the session's group: for the images of a plate in
         another group (a private server, a user in several groups) it lists nothing, and a
@@ -221,9 +299,9 @@ class PlateFilesets:
         self._unlisted.add(plate_id)
         self._queued.pop(plate_id, None)  # (each asks: see _proven_in)
         logger.info(
-            "plate %s: the fileset check does not list fileset %s: its images ask their paths",
-            plate_id, fileset,
-        )  # fmt: skip
+            "plate %s: the fileset check lists no fileset of its images: they ask their paths",
+            plate_id,
+        )
 
     async def _ask(self, batch: list[int]) -> list[SplitFileset] | None:
         """The split filesets the server lists for ``batch``; None when it fails or answers
@@ -255,3 +333,4 @@ class PlateFilesets:
         """No more checks this run: each image of a plate asks its own ``paths``."""
         self.off = True
         self._queued.clear()
+        self._parts.clear()

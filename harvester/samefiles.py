@@ -185,6 +185,21 @@ def link_same(source: Path, tmp: Path, target: Path, data: bytes, *, check: bool
     return same
 
 
+def already_holds(target: Path, data: bytes, source: Path | None) -> bool:
+    """Whether ``target`` (an image's own file, fetched again) already is a file of exactly
+    ``data``, one whose bytes are durable: a name of ``source``'s file (a stored file with
+    these bytes), or, with ``source`` None, a file its own done record says holds them.
+
+    Why: writing it anew made the image's name a copy of its own: a plate's other images
+    stayed names of the old file, and the bytes were twice on disk. Kept, it stays one."""
+    try:
+        if source is not None and not os.path.samefile(source, target):
+            return False
+        return _holds(target, data)
+    except OSError:
+        return False  # no such file (the usual case), a symlink, unreadable: written
+
+
 def _holds(path: Path, data: bytes) -> bool:
     """Whether the file at ``path`` holds exactly ``data`` (a symlink holds nothing: OSError)."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)

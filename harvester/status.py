@@ -57,9 +57,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import shlex
+import stat
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field, fields
@@ -89,7 +92,14 @@ from harvester.journal import (
     writer_of,
 )
 from harvester.label_ids import LABEL_IDS_FILE, DamagedPinError, read_pin
-from harvester.layout import JOURNALS_DIR, MARKER_NAME, STAGING_DIR, STUDY_KINDS, staged_planes
+from harvester.layout import (
+    JOURNALS_DIR,
+    MARKER_NAME,
+    STAGING_DIR,
+    STUDY_KINDS,
+    resolve,
+    staged_planes,
+)
 from harvester.models import DEFAULT_ARTIFACTS, Artifact, ImageRef
 from harvester.plan import PLAN_WRITER_SUFFIX, iter_plan_ids
 from harvester.runlock import (
@@ -2407,8 +2417,48 @@ def _count_done(
     run["bytes"] += size
 
 
+def _names_of_one_file(
+    out_dir: Path, state: JournalState
+) -> tuple[set[tuple[str, Any]], set[tuple[str, Any]]]:
+    """Which ``paths`` names are one file, told by the files themselves: (the done records
+    whose file was found, those of them whose file an earlier record's name is too).
+
+    Why: a record's ``"linked"`` mark says how its file was made, not what it is now: the
+    links 0.1.21 made carry none (counted at full size), and a copy that did not keep hard
+    links (``rsync`` without ``-H``) made every marked name a file of its own (counted as
+    nothing). Only the names of records holding the same bytes as another record can be one
+    file, so only those are stat'ed (a plate's; none in a folder of single-image filesets);
+    a name of a file outside DIR (a user's own hard link) is no record's, so it counts for
+    nothing here. A file not found is left to its mark."""
+    paths = Artifact.PATHS.value
+    held = Counter(
+        getattr(rec, "sha256", None) for (kind, _), rec in state.done.items() if kind == paths
+    )
+    found: set[tuple[str, Any]] = set()
+    others: set[tuple[str, Any]] = set()
+    files: set[tuple[int, int]] = set()
+    for key, rec in state.done.items():
+        if key[0] != paths or held[getattr(rec, "sha256", None)] < 2:
+            continue
+        try:
+            st = os.lstat(resolve(out_dir, str(rec.get("path"))))
+        except (OSError, ValueError):
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            continue  # (a symlink put in its place: left to its mark)
+        found.add(key)
+        file = (st.st_dev, st.st_ino)
+        if file in files:
+            others.add(key)
+        files.add(file)
+    return found, others
+
+
 def _held_by_links_alone(
-    state: JournalState, linked: dict[Any, Mapping[str, Any]]
+    state: JournalState,
+    linked: dict[Any, Mapping[str, Any]],
+    one_file: AbstractSet[tuple[str, Any]],
+    others: AbstractSet[tuple[str, Any]],
 ) -> dict[Any, Mapping[str, Any]]:
     """The contents (SHA-256 -> a linked record) that only linked names hold: the name first
     stored as a file of its own was removed and fetched again as a link, so no record counts
@@ -2417,16 +2467,26 @@ def _held_by_links_alone(
         return {}
     left = dict(linked)
     paths = Artifact.PATHS.value
-    for (kind, _), done_rec in state.done.items():
-        if kind == paths and done_rec.get("linked") is not True:
+    for key, done_rec in state.done.items():
+        if key[0] != paths:
+            continue
+        # (a record counts its file's bytes: see _names_of_one_file and collect_status)
+        if key not in others if key in one_file else done_rec.get("linked") is not True:
             left.pop(done_rec.get("sha256"), None)
             if not left:
                 break
     return left
 
 
-def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True) -> StatusReport:
+def collect_status(
+    out_dir: Path, *, ask_queue: bool = False, scrub: bool = True, by_files: bool = True
+) -> StatusReport:
     """Aggregate every journal of DIR (all shards and runs) into a :class:`StatusReport`.
+
+    ``by_files``: tell the names of one file by the files (:func:`_names_of_one_file`: a
+    stat of each ``paths`` file whose bytes another record holds); False where no byte
+    count is read (a harvest's own look at what is left, which stats no stored file), the
+    done records' marks then saying which names are links.
 
     ``ask_queue``: also ask SLURM which jobs of DIR's script are queued (``scontrol ping``,
     then ``squeue``): only ``harvester status`` says so; a resume that counts the work left
@@ -2546,21 +2606,28 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
             writers[name] = WriterStatus(name, rec.get("run"))
         return writers[name]
 
-    # The contents of linked names (their SHA-256): counted once, below, where no name
-    # stored as a file of its own holds them (that one removed, the rest linked to it).
+    # The contents of linked names whose file was not found (their SHA-256): counted once,
+    # below, where no name stored as a file of its own holds them.
     linked: dict[Any, Mapping[str, Any]] = {}
-    for (kind, _), done_rec in state.done.items():
+    one_file, others = _names_of_one_file(out_dir, state) if by_files else (set(), set())
+    for key, done_rec in state.done.items():
+        kind = key[0]
         size = int(done_rec.get("size") or 0) + sum(
             int(f.get("size") or 0) for f in done_rec.get("files", ())
         )
-        if kind == Artifact.PATHS.value and done_rec.get("linked") is True:
+        if key in one_file:
+            is_link = key in others
+        else:
+            is_link = kind == Artifact.PATHS.value and done_rec.get("linked") is True
+            if is_link:
+                linked.setdefault(done_rec.get("sha256"), done_rec)
+        if is_link:
             # A name of another image's file: its bytes are that file's, counted there.
             report.linked += 1
             report.linked_bytes += size
-            linked.setdefault(done_rec.get("sha256"), done_rec)
             size = 0
         _count_done(report, writer(done_rec), kind, done_rec, size)
-    for alone in _held_by_links_alone(state, linked).values():
+    for alone in _held_by_links_alone(state, linked, one_file, others).values():
         size = int(alone.get("size") or 0)
         report.linked_bytes -= size
         report.kinds[Artifact.PATHS.value].bytes += size

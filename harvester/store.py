@@ -134,7 +134,7 @@ from harvester.runlock import (
     others_may_hold,
     release_run_lock,
 )
-from harvester.samefiles import RecentFiles, link_same
+from harvester.samefiles import RecentFiles, already_holds, link_same
 from harvester.text import and_list, plural
 
 logger = logging.getLogger(__name__)
@@ -1529,6 +1529,10 @@ class _Part:
     earlier: str | None = None
     #: Made a hard link to another file rather than written (its done record says so).
     linked: bool = False
+    #: The object's done record says its file holds these bytes (an image fetched again),
+    #: and whether it said "linked": kept as it is if it still does (see _kept_shared).
+    own: bool = False
+    was_linked: bool = False
 
 
 @dataclass
@@ -1909,12 +1913,17 @@ class Store:
         (:mod:`harvester.samefiles`); its done record is the same either way, with
         ``"linked": true`` added."""
         part = _Part(rel_path, self._target(rel_path), data=bytes(data), shared=shared)
-        if shared and (self._earlier is None or len(self._earlier)):
-            # (hashed here, on the event loop, only where an earlier run's file may match:
-            # a run with none, a first one, leaves it to the commit's thread, as before)
+        own = self.state.done.get((kind, object_id)) if shared else None
+        if shared and (own is not None or self._earlier is None or len(self._earlier)):
+            # (hashed here, on the event loop, only where an earlier run's file may match,
+            # or the object's own: a run with none, a first one, leaves it to the commit's
+            # thread, as before)
             digest = hashlib.sha256(part.data or b"")
             part.sha256 = digest.hexdigest()  # (not hashed again by the commit)
             part.earlier = await self._earlier_file(kind, object_id, digest.digest())
+            said = getattr(own, "sha256", None)
+            if own is not None and said == digest.digest() and own.get("path") == rel_path:
+                part.own, part.was_linked = True, own.get("linked") is True
         await self._queue(_Item(kind, object_id, [part], extra=extra))
 
     async def _earlier_file(self, kind: str, object_id: int, sha256: bytes) -> str | None:
@@ -2336,6 +2345,10 @@ class Store:
                         part.sha256 = hashlib.sha256(part.data).hexdigest()
                     if part.shared:
                         shared.append(part)
+                        if self._kept_shared(part, firsts):
+                            # Its file holds these bytes, durable: left as it is, no temp.
+                            linked += part.linked
+                            continue
                         if self._link_shared(part, tmp, firsts):
                             # Its bytes are durable already (a stored file) or with its twin's
                             # (a temp of this batch): only its name waits, for the folder fsync.
@@ -2466,6 +2479,26 @@ class Store:
             hint="its finished files went with it; resume it there: harvester harvest --out "
             f"{shlex.quote(now)} (harvester verify {shlex.quote(now)} checks every file)",
         )
+
+    def _kept_shared(self, part: _Part, firsts: dict[str, Path]) -> bool:
+        """Whether ``part``'s target already is a file of its bytes (an image fetched
+        again), to be kept rather than written anew: its own done record said so, or it is a
+        name of the file stored lately, or by an earlier run, with them (checked byte for
+        byte either way). A kept part is the batch's first copy of its bytes."""
+        assert part.sha256 is not None and part.data is not None
+        if part.sha256 in firsts:
+            return False  # (linked to this batch's copy, as any other part)
+        rel = self._recent_shared.get(part.sha256) or part.earlier
+        # (not the part's own name: the last file stored lately may be its own)
+        source = self._target(rel) if rel is not None and rel != part.rel_path else None
+        if part.own and already_holds(part.target, part.data, None):
+            part.linked = part.was_linked
+        elif source is not None and already_holds(part.target, part.data, source):
+            part.linked = True  # (a name of another image's file, as a link made now is)
+        else:
+            return False
+        firsts[part.sha256] = part.target
+        return True
 
     def _link_shared(self, part: _Part, tmp: Path, firsts: Mapping[str, Path]) -> bool:
         """Make ``tmp`` a hard link to a file with ``part``'s bytes: a temp of this batch, or

@@ -662,7 +662,7 @@ def _failed_images(out: Path) -> _FailedImages:
     from harvester.status import collect_status
 
     kinds = {a.value for a in Artifact}
-    report = collect_status(out)
+    report = collect_status(out, by_files=False)  # (done counts only: no stat of files)
     done = {kind: ks.done for kind, ks in report.kinds.items()}
     judged: dict[int, list[int | None]] = {}
     latest: dict[int, int | None] = {}

@@ -1417,7 +1417,7 @@ def nothing_left(
     if out is None:
         return False
     if report is None:
-        report = collect_status(out, scrub=not dry_run)
+        report = collect_status(out, scrub=not dry_run, by_files=False)
     return report.started and not (report.failed or report.pending or report.walks)
 
 
@@ -1556,7 +1556,8 @@ def _resumed_configs(
         from harvester.status import collect_status
 
         with contextlib.suppress(HarvesterError):
-            report = collect_status(out, scrub=not cfg.dry_run)  # (a dry run writes nothing)
+            # (a dry run writes nothing; no byte count read: no stat of stored files)
+            report = collect_status(out, scrub=not cfg.dry_run, by_files=False)
             work_left = report.work_left
         slurm = report.slurm if report is not None else None
         if slurm is not None:  # status read harvest.sbatch (harvester slurm's): not again
@@ -2679,7 +2680,7 @@ def _failed_ids_listing(summary: RunSummary) -> str:
     if len(servers_of(sets)) < 2:
         return failed_ids_listing(out)
     try:
-        report = collect_status(out, scrub=False)
+        report = collect_status(out, scrub=False, by_files=False)
     except HarvesterError:  # (status names what is wrong with DIR)
         return failed_ids_listing(out)
     return failed_ids_listing(out, report.failed_servers)

@@ -1695,7 +1695,7 @@ def _refused_for_good(out: Path) -> tuple[bool, list[str], int]:
     from harvester.status import collect_status
 
     try:
-        report = collect_status(out)
+        report = collect_status(out, by_files=False)
     except HarvesterError:  # (status names what is wrong with DIR)
         return False, [], 0
     gone = len(report.gone_ids)

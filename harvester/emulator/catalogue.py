@@ -481,6 +481,15 @@ class MapAnn:
     ts: float
 
 
+def _plate_fileset(spec: ScreenSpec, plate_index: int, col: int) -> int:
+    """The fileset id of the images of a plate's wells in column ``col``: one per plate,
+    or, where the screen was imported in parts, one per ``cols_per_fileset`` columns."""
+    if spec.cols_per_fileset <= 0:
+        return 700_000 + spec.id * 10_000 + plate_index
+    part = col // spec.cols_per_fileset
+    return 800_000_000 + spec.id * 10_000 + plate_index * 100 + part
+
+
 @dataclass(frozen=True, slots=True)
 class ImageLocation:
     """Where an image sits: the parents that routes need for marshalling."""
@@ -656,6 +665,19 @@ class Catalogue:
         base = well.spec.image_base + well.sample * well.spec.fields
         return list(range(base, base + well.spec.fields))
 
+    def fileset_wells(self, plate: Plate, sample: int) -> list[Well]:
+        """The imaged wells of ``plate`` whose images are in the fileset of sample
+        ``sample``'s (every imaged well, but in a screen imported in parts:
+        ``cols_per_fileset``)."""
+        spec = plate.spec
+        _, col = spec.positions[sample % len(spec.positions)]
+        fileset = _plate_fileset(spec, plate.index, col)
+        return [
+            well
+            for well in self.wells(plate.id)
+            if well.sample is not None and _plate_fileset(spec, plate.index, well.col) == fileset
+        ]
+
     def well_sample_id(self, image_id: int) -> int | None:
         loc = self.locate(image_id)
         return None if loc is None else loc.image.well_sample_id
@@ -813,7 +835,7 @@ class Catalogue:
             well_sample_id=spec.wellsample_base + offset,
             field=fld,
             run_id=plate.run_ids[fld // spec.fields_per_run] if plate.run_ids else None,
-            fileset_id=700_000 + spec.id * 10_000 + plate_index,
+            fileset_id=_plate_fileset(spec, plate_index, col),
         )
         return ImageLocation(info, self._screen(spec), plate, well, sample=sample)
 

@@ -89,6 +89,11 @@ spellings  screen 2401: plate 5001 (8x12), 12 imaged wells (A1-C4) x 1 field
            ``Ect2``; ``increased cell size``, ``increased  cell size ``,
            ``Increased Cell Size``), each spelling its own annotation
            (:func:`respelled`); search and bulk tables keep the gene's own.
+filesets   screen 2501: plate 5101 (8x12), 24 imaged wells (A1-B12) x 2
+           fields (images 4800001-4800048), imported as 3 filesets of 4
+           columns each (A1-B4, A5-B8, A9-B12; ``cols_per_fileset``): each
+           image's ``original_file_paths`` lists its fileset's 16 files, and
+           ``fileset_check`` splits each fileset on its own.
 ========== ===================================================================
 """
 
@@ -119,6 +124,7 @@ PRESETS: tuple[str, ...] = (
     "units",
     "series",
     "spellings",
+    "filesets",
 )
 DEFAULT_PRESET = "demo"
 
@@ -208,6 +214,12 @@ SPELLINGS_SCREEN_ID = 2401
 SPELLINGS_PLATE_ID = 5001
 SPELLINGS_FIRST_IMAGE_ID = 4_700_001
 SPELLINGS_IMAGE_COUNT = 12
+FILESETS_SCREEN_ID = 2501
+FILESETS_PLATE_ID = 5101
+FILESETS_FIRST_IMAGE_ID = 4_800_001
+FILESETS_WELLS = 24
+FILESETS_FIELDS = 2
+FILESETS_COLS_PER_FILESET = 4
 PLATE384_SCREEN_ID = 1201
 PLATE384_PLATE_ID = 4001
 ZSTACK_PROJECT_ID = 1301
@@ -430,6 +442,10 @@ class ScreenSpec:
     runs_per_plate: int = 1
     #: Each gene on :data:`SPELLINGS` samples in a row, spelled each way (:func:`respelled`).
     spellings: bool = False
+    #: Columns of wells a fileset of a plate holds: 0, the whole plate is one fileset (one
+    #: import); over 0, a plate imported in parts (scanned a few columns at a time), each
+    #: part the images of that many columns' wells, a fileset id of its own.
+    cols_per_fileset: int = 0
 
     @property
     def fields_per_run(self) -> int:
@@ -1030,6 +1046,25 @@ def build_specs(name: str, seed: int) -> tuple[list[ScreenSpec], list[ProjectSpe
                     image_base=SPELLINGS_FIRST_IMAGE_ID,
                 ),
                 spellings=True,
+            )
+        ], []
+    if name == "filesets":
+        return [
+            replace(
+                _hcs(
+                    FILESETS_SCREEN_ID,
+                    "idr9018-emulated-filesets/screenA",
+                    (FILESETS_PLATE_ID,),
+                    8,
+                    12,
+                    tuple((r, c) for r in range(2) for c in range(12)),
+                    FILESETS_FIELDS,
+                    small,
+                    seed,
+                    well_base=4_790_001,
+                    image_base=FILESETS_FIRST_IMAGE_ID,
+                ),
+                cols_per_fileset=FILESETS_COLS_PER_FILESET,
             )
         ], []
     raise ValueError(f"unknown preset {name!r} (choose from {', '.join(PRESETS)})")

@@ -438,11 +438,12 @@ def api_annotations(site: Site, req: Request, match: re.Match[str]) -> Response:
 
 def _fileset_members(site: Site, loc: ImageLocation) -> list[int]:
     """The image ids of the fileset of the image at ``loc`` (which has one), ascending. A
-    plate's fileset holds every image of the plate; a dataset image's holds it alone, or the
-    images of its multi-series file."""
+    plate's fileset holds every image of the plate (of its part, in a plate imported in
+    parts); a dataset image's holds it alone, or the images of its multi-series file."""
     cat = site.catalogue
     if loc.plate is not None:
-        ids = [i for well in cat.wells(loc.plate.id) for i in cat.well_image_ids(well)]
+        wells = cat.fileset_wells(loc.plate, loc.sample)
+        ids = [i for well in wells for i in cat.well_image_ids(well)]
     elif loc.project is not None and loc.project.spec.images_per_fileset > 1:
         per = loc.project.spec.images_per_fileset
         first = loc.image.id - loc.sample % per

@@ -431,7 +431,7 @@ def _fileset_files(
         study, folder = loc.screen.name.split("/")[0], loc.plate.name
         names = [
             f"{folder}_{well.label}_s{field + 1}.tif"
-            for well in cat.wells(loc.plate.id)
+            for well in cat.fileset_wells(loc.plate, loc.sample)
             for field, _ in enumerate(cat.well_image_ids(well))
         ]
     elif loc.project is not None and loc.dataset is not None:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from api_helpers import call
 
@@ -75,3 +77,33 @@ def test_an_id_that_is_not_a_number_is_djangos_500(app: App) -> None:
     answer = call(app, "/webclient/fileset_check/delete/?Image=1,x")
     assert answer.status == 500
     assert parse_split_filesets(answer.body) is None
+
+
+def test_a_plate_imported_in_parts_splits_each_part_on_its_own() -> None:
+    """The ``filesets`` preset's plate, 3 filesets of 4 columns (8 wells x 2 fields): images
+    of two parts list both, each with its own counts; a whole part given splits nothing;
+    each image's original_file_paths names its part's fileset and lists its 16 files."""
+    app = build_app("filesets")
+    cat = c.Catalogue("filesets")
+    wells = cat.wells(presets.FILESETS_PLATE_ID)
+    parts: dict[int, list[int]] = {}
+    for image_id in (i for well in wells for i in cat.well_image_ids(well)):
+        fileset = cat.locate(image_id).image.fileset_id  # type: ignore[union-attr]
+        assert fileset is not None
+        parts.setdefault(fileset, []).append(image_id)
+    per = 2 * presets.FILESETS_COLS_PER_FILESET * presets.FILESETS_FIELDS
+    assert len(parts) == 3 and all(len(ids) == per for ids in parts.values())
+    (f0, first), (f1, second), (_, third) = sorted(parts.items())
+    ids = ",".join(map(str, [*first[:2], second[0]]))
+    assert split(app, f"/webclient/fileset_check/delete/?Image={ids}") == [
+        SplitFileset(f0, 2, per - 2),
+        SplitFileset(f1, 1, per - 1),
+    ]
+    whole = ",".join(map(str, second))
+    assert split(app, f"/webclient/fileset_check/delete/?Image={whole}") == []
+    for fileset, members in parts.items():
+        answer = call(app, f"/webgateway/original_file_paths/{members[5]}/")
+        listed = json.loads(answer.body)
+        assert listed["fileset"] == {"id": fileset} and len(set(listed["client"])) == per
+    labels = {cat.locate(i).well.label for i in third}  # type: ignore[union-attr]
+    assert labels == {f"{row}{col}" for row in "AB" for col in range(9, 13)}

@@ -1,22 +1,30 @@
 """What proves a batch of a plate's images in a fileset (harvester.plate_filesets): only a
-page listing that fileset alone, holding every image of the batch."""
+page listing one fileset alone, holding every image of the batch; and what a batch that
+proved nothing may spend on its halves."""
 
 from __future__ import annotations
 
-from harvester.plate_filesets import SplitFileset, parse_split_filesets, proves
+from harvester.plate_filesets import SplitFileset, parse_split_filesets, proven_in, split_budget
 
 F = 700_001
 
 
-def test_only_the_named_fileset_alone_holding_the_whole_batch_proves_it() -> None:
-    """Only a page listing the first answer's fileset alone, holding every image checked,
-    proves the batch in it: a count short, another fileset, two, none or no page do not."""
-    assert proves([SplitFileset(F, 5, 3)], F, 5)
-    assert not proves([SplitFileset(F, 4, 3)], F, 5)  # one image of the batch elsewhere
-    assert not proves([SplitFileset(F + 1, 5, 3)], F, 5)  # another fileset
-    assert not proves([SplitFileset(F, 5, 3), SplitFileset(F + 1, 1, 2)], F, 5)
-    assert not proves([], F, 5)  # nothing split: the whole fileset given, or none
-    assert not proves(None, F, 5)  # not the dialog's page
+def test_only_one_fileset_alone_holding_the_whole_batch_proves_it() -> None:
+    """A page listing one fileset alone, holding every image checked, proves the batch in
+    it, whichever fileset it is; a count short, two, none or no page prove nothing."""
+    assert proven_in([SplitFileset(F, 5, 3)], 5) == F
+    assert proven_in([SplitFileset(F + 1, 5, 3)], 5) == F + 1  # another fileset of the plate
+    assert proven_in([SplitFileset(F, 4, 3)], 5) is None  # one image of the batch elsewhere
+    assert proven_in([SplitFileset(F, 5, 3), SplitFileset(F + 1, 1, 2)], 5) is None
+    assert proven_in([], 5) is None  # nothing split: the whole fileset given, or none
+    assert proven_in(None, 5) is None  # not the dialog's page
+    assert proven_in([SplitFileset(F, 0, 3)], 0) is None  # (no batch: nothing to prove)
+
+
+def test_a_batch_may_be_halved_down_to_one_image_for_a_few_boundaries() -> None:
+    """Four checks a level, as many levels as halving it to one image takes."""
+    assert split_budget(1) == 0 and split_budget(2) == 4
+    assert split_budget(250) == 32 and split_budget(47) == 24
 
 
 def test_a_page_that_does_not_read_as_the_dialog_proves_nothing() -> None:

@@ -295,3 +295,39 @@ def test_earlier_files_from_done_records_take_their_kind_only() -> None:
     }
     earlier = samefiles.EarlierFiles.from_done("paths", list(done), list(done.values()))
     assert len(earlier) == 1 and earlier.image_of(a) == 4 and earlier.image_of(b) is None
+
+
+async def test_an_image_stored_again_keeps_its_file_and_adds_no_copy(tmp_path: Path) -> None:
+    """The image an earlier run stored first (the file the others link to) stored again
+    with the same bytes, by a later run and twice in one run: its name stays a name of
+    that one file (no second copy on disk), its record says no link, the others' do."""
+    assert await run_store(tmp_path, [(1, ANSWER), (2, ANSWER), (3, ANSWER)]) == (
+        2,
+        2 * len(ANSWER),
+    )
+    inode = paths_of(tmp_path, 1).stat().st_ino
+    assert await run_store(tmp_path, [(1, ANSWER)]) == (0, 0)
+    assert await run_store(tmp_path, [(2, ANSWER), (1, ANSWER), (1, ANSWER)]) == (
+        1,
+        len(ANSWER),
+    )  # (image 2's file is still a link: counted as one)
+    assert {paths_of(tmp_path, i).stat().st_ino for i in (1, 2, 3)} == {inode}
+    assert paths_of(tmp_path, 1).stat().st_nlink == 3
+    assert all(paths_of(tmp_path, i).read_bytes() == ANSWER for i in (1, 2, 3))
+    state = JournalState.load(tmp_path)
+    assert [state.done[("paths", i)].get("linked") for i in (1, 2, 3)] == [None, True, True]
+    assert temp_files(tmp_path) == []
+
+
+async def test_an_image_stored_again_over_a_file_changed_by_hand_gets_its_bytes(
+    tmp_path: Path,
+) -> None:
+    """Its own file edited since (the others' too: one file): not kept, the bytes given are
+    written as a file of their own; the other names keep the edited file."""
+    await run_store(tmp_path, [(1, ANSWER), (2, ANSWER)])
+    edited = ANSWER.replace(b"b.lif", b"c.lif")
+    paths_of(tmp_path, 1).write_bytes(edited)  # (in place: every name sees it)
+    assert await run_store(tmp_path, [(1, ANSWER)]) == (0, 0)
+    assert paths_of(tmp_path, 1).read_bytes() == ANSWER
+    assert paths_of(tmp_path, 2).read_bytes() == edited
+    assert paths_of(tmp_path, 1).stat().st_nlink == 1
