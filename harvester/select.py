@@ -714,12 +714,21 @@ class ValueCensus:
                 self._given.setdefault(_fold(cond.key), set()).add(cond.value)
         # folded key -> bigram -> the kept values holding it (:meth:`_sharing`, at the end)
         self._bigram_index: dict[str, dict[str, list[str]]] = {}
+        # The terms whose value reads as a label of several keys (``mitotic arrest|ECT2``,
+        # copied from labels.csv of an index labelled by two keys), until an image holds
+        # each part as a value of a key of its own; then their (key, value) pairs.
+        self._label_terms = [
+            c for c in self._terms if KEY_SEPARATOR in c.value and not names_context(c.key)
+        ]
+        self._keyed: dict[Condition, list[tuple[str, str]]] = {}
 
     def see(self, labels: Labels) -> None:
         """Note the values of one image."""
         if labels is self._last or not self._open:
             return
         self._last = labels
+        if self._label_terms:
+            self._see_label_terms(labels)
         for key, value in labels:
             by_value = self._open.get(_fold(key))
             if by_value is None:
@@ -742,6 +751,28 @@ class ValueCensus:
                 del by_value[fold_spaces(value)]
                 if not by_value:
                     del self._open[_fold(key)]
+
+    def _see_label_terms(self, labels: Labels) -> None:
+        """Note which key of this image holds each part of the terms of
+        :attr:`_label_terms`, where every part is a value of a key of its own (the term's
+        key first where it holds one): the terms spelt as that image's label would be."""
+        keys_of: dict[str, list[str]] = {}
+        for key, value in labels:
+            keys_of.setdefault(value.strip(), []).append(key.strip())
+        for cond in list(self._label_terms):
+            parts = [v.strip() for v in cond.value.split(KEY_SEPARATOR)]
+            if cond in self._hit or not all(part in keys_of for part in parts):
+                continue
+            pairs: list[tuple[str, str]] = []
+            for part in parts:
+                used = {_fold(k) for k, _ in pairs}
+                keys = [k for k in keys_of[part] if _fold(k) not in used]
+                mine = [k for k in keys if _fold(k) == _fold(cond.key)]
+                if keys:
+                    pairs.append(((mine or keys)[0], part))
+            if len(pairs) == len(parts):
+                self._keyed[cond] = pairs
+                self._label_terms.remove(cond)
 
     def matched(self, cond: Condition) -> bool:
         """Whether the ``=`` term ``cond`` matched a value of an image seen."""
@@ -845,21 +876,27 @@ class ValueCensus:
             )
         return lines
 
-    def _joined(self, cond: Condition) -> list[str]:
-        """The values of a term's value that reads as several values of its key joined as
-        index.csv writes them (``increased DNA area;mitotic delay`` in the ``label`` column,
-        ``mitotic delay | increased DNA area`` in an annotation column), each a value of the
-        key on some image seen; else none."""
+    def _joined(self, cond: Condition) -> list[tuple[str, str]]:
+        """The (key, value) pairs of a term's value that reads as several values joined as
+        index.csv writes them: of its key (``increased DNA area;mitotic delay`` in the
+        ``label`` column, ``mitotic delay | increased DNA area`` in an annotation column),
+        each a value of the key on some image seen; or of several keys, as the ``label``
+        column joins them (``mitotic arrest|ECT2``), held so by some image seen; else none."""
         separator = next((c for c in (VALUE_SEPARATOR, KEY_SEPARATOR) if c in cond.value), None)
         if separator is None or names_context(cond.key):  # (a context cell is one value)
             return []
         parts = [v.strip() for v in cond.value.split(separator)]
         known = set(self._values.get(_fold(cond.key), {}).values())
-        return parts if all(p in known for p in parts) else []
+        if all(p in known for p in parts):
+            return [(cond.key, part) for part in parts]
+        return self._keyed.get(cond, [])
 
     @staticmethod
-    def _joined_hint(cond: Condition, parts: Sequence[str]) -> str:
+    def _joined_hint(cond: Condition, pairs: Sequence[tuple[str, str]]) -> str:
         """Why several values joined match nothing, and the terms there are."""
+        if any(_fold(key) != _fold(cond.key) for key, _ in pairs):
+            return ValueCensus._keys_joined_hint(cond, pairs)
+        parts = [value for _, value in pairs]
         if cond.op == "=":
             does = (
                 f"--where {quoted(f'{cond.key}={parts[0]}')} takes every image with that value,"
@@ -878,8 +915,33 @@ class ValueCensus:
             f" at a time, so if it was copied from there, {does}"
         )
 
+    @staticmethod
+    def _keys_joined_hint(cond: Condition, pairs: Sequence[tuple[str, str]]) -> str:
+        """Why a label of several keys (``mitotic arrest|ECT2``: the ``label`` column of an
+        index labelled by ``Phenotype`` and ``Gene Symbol``) matches nothing, and the terms
+        that take or leave out its images. Why: its "did you mean 'Phenotype=mitotic
+        arrest'" named a term that takes every gene's images of that phenotype."""
+        of = ", ".join(f"{quoted(value)} of {quoted(key)}" for key, value in pairs)
+        if cond.op == "=":
+            terms = " ".join(f"--where {quoted(f'{key}={value}')}" for key, value in pairs)
+            does = (
+                f"{terms} takes the images with all of them (terms on different keys must all"
+                " hold)"
+            )
+        else:
+            terms = " ".join(f"--where {quoted(f'{key}!={value}')}" for key, value in pairs)
+            does = (
+                f"{terms} excludes every image with any of them; to leave out only the images"
+                " with all of them, filter index.csv's label column when loading"
+            )
+        return (
+            f"it reads as a label of {len(pairs)} keys joined by {KEY_SEPARATOR!r}, as"
+            f" index.csv's label column writes one of several --label-key keys ({of} on an"
+            f" image walked), and a term compares the values of its own key: {does}"
+        )
+
     def _excludes_none(
-        self, cond: Condition, census: KeyCensus, seen: Seen, joined: Sequence[str]
+        self, cond: Condition, census: KeyCensus, seen: Seen, joined: Sequence[tuple[str, str]]
     ) -> str | None:
         """The warning of a ``!=`` term whose value no image has, where it looks like a
         slip (a label of several values, a value spelt nearly like one there); a value

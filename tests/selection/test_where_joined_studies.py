@@ -90,3 +90,50 @@ def test_a_joined_value_there_but_for_case_is_named() -> None:
         values.see(ref.labels)
     (line,) = values.lines(keys, ("image", "images"), matched=1)
     assert line.endswith(f"did you mean 'Phenotype={JOINED.capitalize()}'?")
+
+
+def test_a_label_of_two_keys_copied_into_a_term_gets_a_term_per_key(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """Found by an ML-engineer walkthrough: `mitotic arrest|CDC20`, a class of labels.csv
+    of an index labelled by Phenotype and Gene Symbol, copied into `--where 'Phenotype=...'`
+    was told "did you mean 'Phenotype=mitotic arrest'", a term that takes every gene's
+    images of that phenotype. The line gives a term per key; those select the class."""
+
+    def dry_run_of(out: Path, *where: str) -> tuple[str, list[str]]:
+        result = run_cli(
+            "harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate", "none",
+            "--screen", str(DEMO_SCREEN), "--dry-run", "-q",
+            *(arg for term in where for arg in ("--where", term)),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout, [line for line in result.stderr.splitlines() if "WARNING" in line]
+
+    stdout, lines = dry_run_of(tmp_path / "label", "Phenotype=mitotic arrest|CDC20")
+    assert "selected 0 of 80 walked images" in stdout
+    (line,) = lines
+    assert line.endswith(
+        "it reads as a label of 2 keys joined by '|', as index.csv's label column writes one of"
+        " several --label-key keys ('mitotic arrest' of 'Phenotype', 'CDC20' of 'Gene Symbol'"
+        " on an image walked), and a term compares the values of its own key: --where"
+        " 'Phenotype=mitotic arrest' --where 'Gene Symbol=CDC20' takes the images with all of"
+        " them (terms on different keys must all hold)"
+    )
+    stdout, lines = dry_run_of(tmp_path / "terms", "Phenotype=mitotic arrest", "Gene Symbol=CDC20")
+    assert lines == [] and "selected 0 " not in stdout
+
+
+def test_a_label_of_two_keys_no_image_holds_together_is_not_read_so() -> None:
+    """The parts must be one image's values of two keys: where no image holds both, the
+    term is no label of the walk, and its line is the usual one (no terms per key)."""
+    where = parse_where(["Phenotype=mitotic arrest|ECT2"])
+    keys, values = KeyCensus(c.key for c in where), ValueCensus(where)
+    held = (
+        (("Phenotype", "mitotic arrest"), ("Gene Symbol", "CDC20")),
+        (("Phenotype", "mitotic delay"), ("Gene Symbol", "ECT2")),
+    )
+    for n, labels in enumerate(held):
+        keys.see(ImageRef(n, labels=labels))
+        values.see(labels)
+    (line,) = values.lines(keys, ("image", "images"), matched=0)
+    assert "label of 2 keys" not in line and "did you mean" in line
