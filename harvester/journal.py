@@ -96,7 +96,7 @@ _CHUNK = 256 << 10
 Key = tuple[str, int]
 #: A walk's targets (as flags) and shard ("K/N", or None): see the "walk" records.
 WalkKey = tuple[str, str | None]
-#: A walk's targets and shard, and the draw its sample's warnings were said for (the
+#: A walk's targets and shard, and the draw its selection's warnings were said for (the
 #: ``sample_draw`` of a "walk" record: its run's selection and server, as a digest).
 SaidKey = tuple[str, str | None, str]
 #: How a walk failure that lost no image (``"study_only"``) is named after its listing, in
@@ -1194,8 +1194,9 @@ def walk_lost_images(walk: Mapping[str, Any]) -> bool:
 
 
 def _said_key(rec: Mapping[str, Any]) -> SaidKey | None:
-    """The (targets, shard, draw) of a "walk" record that kept its sample's warnings (None:
-    it kept none, as records before 0.1.22 and walks that drew no sample)."""
+    """The (targets, shard, draw) of a "walk" record that kept its selection's warnings
+    (None: it kept none, as records before 0.1.22, walks under no selection, and before
+    0.1.23 walks that drew no sample)."""
     draw, said = rec.get("sample_draw"), rec.get("sample_said")
     if not isinstance(draw, str) or not isinstance(said, list):
         return None
