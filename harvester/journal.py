@@ -42,12 +42,13 @@ server answered), for ``status`` to say why; one stopped because the server refu
 credentials it sent (401), with ``"credentials_refused"``. A ``--sample`` run whose sample an
 earlier run drew first names that run (``"sample_of"``): its records replace that run's, the
 only trace of a draw stopped before any image was fetched (``pipeline._run_drew``).
-A finished walk that drew a sample keeps the digests of the sample's warnings
-(``"sample_said"``: a list, empty where there were none; ``select.sample_warning_digest``)
-and of its draw (``"sample_draw"``: the run's selection and server): the next run of the
-same draw, targets and shard says only lines not among them
-(``pipeline.Harvest._sample_said_before``). Records without them (0.1.21 and before) tell
-nothing: the warnings are said.
+A finished walk under a selection (``--where``, a sample) keeps the digests of the
+selection's warnings (``"sample_said"``: a list, empty where there were none;
+``select.warning_digest``; named for the sample's warnings, the first kept, and since
+0.1.23 also holding the ``--where`` lines) and of its draw (``"sample_draw"``: the run's
+selection and server): the next run of the same draw, targets and shard says only lines
+not among them (``pipeline.Harvest._sample_said_before``). Records without them (0.1.21
+and before) tell nothing: the warnings are said.
 ``targets`` is the run's targets as flags (:meth:`harvester.config.HarvestConfig.walk_targets`:
 an ``--ids-from`` file by its absolute path, ids read once by their run); the latest record per
 (targets, shard) is the one that counts, so a later walk of the same targets that finishes with
@@ -95,7 +96,7 @@ _CHUNK = 256 << 10
 Key = tuple[str, int]
 #: A walk's targets (as flags) and shard ("K/N", or None): see the "walk" records.
 WalkKey = tuple[str, str | None]
-#: A walk's targets and shard, and the draw its sample's warnings were said for (the
+#: A walk's targets and shard, and the draw its selection's warnings were said for (the
 #: ``sample_draw`` of a "walk" record: its run's selection and server, as a digest).
 SaidKey = tuple[str, str | None, str]
 #: How a walk failure that lost no image (``"study_only"``) is named after its listing, in
@@ -1193,8 +1194,9 @@ def walk_lost_images(walk: Mapping[str, Any]) -> bool:
 
 
 def _said_key(rec: Mapping[str, Any]) -> SaidKey | None:
-    """The (targets, shard, draw) of a "walk" record that kept its sample's warnings (None:
-    it kept none, as records before 0.1.22 and walks that drew no sample)."""
+    """The (targets, shard, draw) of a "walk" record that kept its selection's warnings
+    (None: it kept none, as records before 0.1.22, walks under no selection, and before
+    0.1.23 walks that drew no sample)."""
     draw, said = rec.get("sample_draw"), rec.get("sample_said")
     if not isinstance(draw, str) or not isinstance(said, list):
         return None

@@ -147,9 +147,9 @@ from harvester.select import (
     Selection,
     SelectStats,
     sample_per_token,
-    sample_warning_digest,
     selecting,
     unknown_label_keys,
+    warning_digest,
     write_labelled_index,
 )
 from harvester.session import (
@@ -1222,8 +1222,9 @@ class Harvest:
         self._said = said if said is not None else set()
         #: The run this one replays said its selection's notes (see _selection_told_before).
         self._told_before = False
-        #: The digests of the sample's warnings that the last run of these targets and
-        #: this selection said (see _sample_said_before): the same lines are not said again.
+        #: The digests of the selection's warnings (--where, --sample) that the last run of
+        #: these targets and this selection said (see _sample_said_before): the same lines
+        #: are not said again.
         self._sample_told: frozenset[str] | None = None
         #: A task of a ``harvester slurm`` array: when its script was written (it records
         #: its split and pin only over older records: harvester.slurm.script_written).
@@ -1757,10 +1758,12 @@ class Harvest:
         return any(self._saved_same_selection(run) for run in dict.fromkeys(runs))
 
     def _sample_said_before(self) -> frozenset[str] | None:
-        """The digests of the sample's warnings (``--sample 500`` more than there is) that
-        the last walk of these targets (and shard) by a run of this draw (this selection
-        from the same server) recorded; None: no such record, so every line is said. The
-        same for a resume's replay and for the command typed again.
+        """The digests of the selection's warnings (``--sample 500`` more than there is, a
+        ``--where`` term that matches nothing) that the last walk of these targets (and
+        shard) by a run of this draw (this selection from the same server) recorded; None:
+        no such record, so every line is said. The same for a resume's replay and for the
+        command typed again. (The ``--where`` lines joined in 0.1.23: they were said on
+        every run, a misspelt term's "did you mean" on each resume of a nightly mirror.)
 
         Why a record of what was said, not of which run walked: the identical command run
         again (to pick up what a failed run left, or from a script) said the same
@@ -1769,10 +1772,10 @@ class Harvest:
         from the server, ``--sample 50`` of 80 that is now of 40) is news, said again, and
         another selection (or server) is a new question. Per draw, not the last walk's: a
         balanced set (one ``--where`` per class into DIR) resumes each class after the
-        others' runs. Only the sample's warnings: the index note (``index.csv lists N
-        more``) is about the folder, and stays said to whoever types the selection. Walk
-        records without ``sample_said`` (an older version's) tell nothing. Asked before
-        this run journals its own walk."""
+        others' runs. Only the selection stage's warnings: the index note (``index.csv
+        lists N more``) is about the folder, said after the walk's record is written, and
+        stays said to whoever types the selection. Walk records without ``sample_said``
+        (an older version's) tell nothing. Asked before this run journals its own walk."""
         state = self._journal_state
         if state is None:
             return None
@@ -1795,13 +1798,13 @@ class Harvest:
         return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
 
     def _sample_said(self) -> tuple[str, list[str]] | None:
-        """What this run's finished walk records of its sample's warnings: its draw and
+        """What this run's finished walk records of its selection's warnings: its draw and
         their digests, said now or before (``sample_draw``, ``sample_said``); None where
-        no sample was drawn."""
-        lines = self.select_stats.sample_lines
+        the selection stage did not end its walk (no selection, or a run stopped)."""
+        lines = self.select_stats.warning_lines
         if lines is None:
             return None
-        return self._sample_draw(), [sample_warning_digest(line) for line in lines]
+        return self._sample_draw(), [warning_digest(line) for line in lines]
 
     def _sample_record_changes(self) -> bool:
         """Would this run's walk record tell the next run of its selection something the

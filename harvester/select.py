@@ -714,12 +714,21 @@ class ValueCensus:
                 self._given.setdefault(_fold(cond.key), set()).add(cond.value)
         # folded key -> bigram -> the kept values holding it (:meth:`_sharing`, at the end)
         self._bigram_index: dict[str, dict[str, list[str]]] = {}
+        # The terms whose value reads as a label of several keys (``mitotic arrest|ECT2``,
+        # copied from labels.csv of an index labelled by two keys), until an image holds
+        # each part as a value of a key of its own; then their (key, value) pairs.
+        self._label_terms = [
+            c for c in self._terms if KEY_SEPARATOR in c.value and not names_context(c.key)
+        ]
+        self._keyed: dict[Condition, list[tuple[str, str]]] = {}
 
     def see(self, labels: Labels) -> None:
         """Note the values of one image."""
         if labels is self._last or not self._open:
             return
         self._last = labels
+        if self._label_terms:
+            self._see_label_terms(labels)
         for key, value in labels:
             by_value = self._open.get(_fold(key))
             if by_value is None:
@@ -742,6 +751,28 @@ class ValueCensus:
                 del by_value[fold_spaces(value)]
                 if not by_value:
                     del self._open[_fold(key)]
+
+    def _see_label_terms(self, labels: Labels) -> None:
+        """Note which key of this image holds each part of the terms of
+        :attr:`_label_terms`, where every part is a value of a key of its own (the term's
+        key first where it holds one): the terms spelt as that image's label would be."""
+        keys_of: dict[str, list[str]] = {}
+        for key, value in labels:
+            keys_of.setdefault(value.strip(), []).append(key.strip())
+        for cond in list(self._label_terms):
+            parts = [v.strip() for v in cond.value.split(KEY_SEPARATOR)]
+            if cond in self._hit or not all(part in keys_of for part in parts):
+                continue
+            pairs: list[tuple[str, str]] = []
+            for part in parts:
+                used = {_fold(k) for k, _ in pairs}
+                keys = [k for k in keys_of[part] if _fold(k) not in used]
+                mine = [k for k in keys if _fold(k) == _fold(cond.key)]
+                if keys:
+                    pairs.append(((mine or keys)[0], part))
+            if len(pairs) == len(parts):
+                self._keyed[cond] = pairs
+                self._label_terms.remove(cond)
 
     def matched(self, cond: Condition) -> bool:
         """Whether the ``=`` term ``cond`` matched a value of an image seen."""
@@ -809,7 +840,8 @@ class ValueCensus:
             near = self._near.get(cond)
             if near in self._given.get(_fold(cond.key), ()):
                 near = None  # given in another term already: no news, as an absent value
-            joined = self._joined(cond)
+            # (a value there but for case is that value misspelt, not values joined)
+            joined = self._joined(cond) if near is None else []
             if cond.op == "!=":
                 if near is None and (line := self._excludes_none(cond, census, seen, joined)):
                     lines.append(line)  # (a spelling but for case: OtherSpellings says it)
@@ -844,21 +876,27 @@ class ValueCensus:
             )
         return lines
 
-    def _joined(self, cond: Condition) -> list[str]:
-        """The values of a term's value that reads as several values of its key joined as
-        index.csv writes them (``increased DNA area;mitotic delay`` in the ``label`` column,
-        ``mitotic delay | increased DNA area`` in an annotation column), each a value of the
-        key on some image seen; else none."""
+    def _joined(self, cond: Condition) -> list[tuple[str, str]]:
+        """The (key, value) pairs of a term's value that reads as several values joined as
+        index.csv writes them: of its key (``increased DNA area;mitotic delay`` in the
+        ``label`` column, ``mitotic delay | increased DNA area`` in an annotation column),
+        each a value of the key on some image seen; or of several keys, as the ``label``
+        column joins them (``mitotic arrest|ECT2``), held so by some image seen; else none."""
         separator = next((c for c in (VALUE_SEPARATOR, KEY_SEPARATOR) if c in cond.value), None)
         if separator is None or names_context(cond.key):  # (a context cell is one value)
             return []
         parts = [v.strip() for v in cond.value.split(separator)]
         known = set(self._values.get(_fold(cond.key), {}).values())
-        return parts if all(p in known for p in parts) else []
+        if all(p in known for p in parts):
+            return [(cond.key, part) for part in parts]
+        return self._keyed.get(cond, [])
 
     @staticmethod
-    def _joined_hint(cond: Condition, parts: Sequence[str]) -> str:
+    def _joined_hint(cond: Condition, pairs: Sequence[tuple[str, str]]) -> str:
         """Why several values joined match nothing, and the terms there are."""
+        if any(_fold(key) != _fold(cond.key) for key, _ in pairs):
+            return ValueCensus._keys_joined_hint(cond, pairs)
+        parts = [value for _, value in pairs]
         if cond.op == "=":
             does = (
                 f"--where {quoted(f'{cond.key}={parts[0]}')} takes every image with that value,"
@@ -868,14 +906,42 @@ class ValueCensus:
         else:
             terms = " ".join(f"--where {quoted(f'{cond.key}!={v}')}" for v in parts)
             does = f"{terms} excludes every image with any of them"
+        # "reads as", not "is": the value may be one value of a study this run did not walk
+        # (a list of terms run over several studies), which no image walked here holds.
         return (
-            f"it is {len(parts)} values of the key joined, as index.csv writes an image's"
-            f" values ({VALUE_SEPARATOR!r} in its label column, ' {KEY_SEPARATOR} ' in"
-            f" annotation columns), and --where compares one value at a time: {does}"
+            f"it reads as {len(parts)} values of the key joined, each a value on some of these"
+            f" images, as index.csv writes an image's values ({VALUE_SEPARATOR!r} in its label"
+            f" column, ' {KEY_SEPARATOR} ' in annotation columns); --where compares one value"
+            f" at a time, so if it was copied from there, {does}"
+        )
+
+    @staticmethod
+    def _keys_joined_hint(cond: Condition, pairs: Sequence[tuple[str, str]]) -> str:
+        """Why a label of several keys (``mitotic arrest|ECT2``: the ``label`` column of an
+        index labelled by ``Phenotype`` and ``Gene Symbol``) matches nothing, and the terms
+        that take or leave out its images. Why: its "did you mean 'Phenotype=mitotic
+        arrest'" named a term that takes every gene's images of that phenotype."""
+        of = ", ".join(f"{quoted(value)} of {quoted(key)}" for key, value in pairs)
+        if cond.op == "=":
+            terms = " ".join(f"--where {quoted(f'{key}={value}')}" for key, value in pairs)
+            does = (
+                f"{terms} takes the images with all of them (terms on different keys must all"
+                " hold)"
+            )
+        else:
+            terms = " ".join(f"--where {quoted(f'{key}!={value}')}" for key, value in pairs)
+            does = (
+                f"{terms} excludes every image with any of them; to leave out only the images"
+                " with all of them, filter index.csv's label column when loading"
+            )
+        return (
+            f"it reads as a label of {len(pairs)} keys joined by {KEY_SEPARATOR!r}, as"
+            f" index.csv's label column writes one of several --label-key keys ({of} on an"
+            f" image walked), and a term compares the values of its own key: {does}"
         )
 
     def _excludes_none(
-        self, cond: Condition, census: KeyCensus, seen: Seen, joined: Sequence[str]
+        self, cond: Condition, census: KeyCensus, seen: Seen, joined: Sequence[tuple[str, str]]
     ) -> str | None:
         """The warning of a ``!=`` term whose value no image has, where it looks like a
         slip (a label of several values, a value spelt nearly like one there); a value
@@ -1640,10 +1706,12 @@ class SelectStats:
     #: How many walked images had a row in index.csv and were not selected by this run
     #: (None: the stage was not told the rows): the rows :meth:`index_note` is about.
     passed_over: int | None = None
-    #: The sample's warnings of this run (``--sample N`` more than there is, classes spelt
-    #: otherwise), whether said now or by an earlier run; None: no sample was drawn. Their
-    #: digests go into the walk's record (``sample_said``), for the next run to compare.
-    sample_lines: tuple[str, ...] | None = None
+    #: The selection's warnings of this run (a ``--where`` term that matches nothing,
+    #: ``--sample N`` more than there is, classes spelt otherwise), whether said now or by an
+    #: earlier run; None: the walk did not end (or, for a sample, none was drawn: its lines
+    #: are left out). Their digests go into the walk's record (``sample_said``), for the
+    #: next run to compare.
+    warning_lines: tuple[str, ...] | None = None
 
     def summary(self, failed: str = "") -> str:
         """The summary's selection line. ``failed``: why a run that stopped during its walk
@@ -1749,11 +1817,13 @@ async def run_stage(
     fetching them would put images into DIR that a complete rerun would not
     select. ``reuse``: labels for sampled images the walk did not ask (see
     :class:`SampleReuse`); the edge of the complete sample is recorded. ``said_before``:
-    the digests (:func:`sample_warning_digest`) of the sample's warnings (``--sample`` more than
-    there is) that the last run of this selection said already: a line whose digest is
-    among them is not said again (a balanced set's small classes said it on every resume;
-    the caller tells which run's record counts). The lines, said or not, are left in
-    ``stats.sample_lines`` before ``on_sampled`` is called, for the walk's record.
+    the digests (:func:`warning_digest`) of the selection's warnings (a ``--where`` term
+    that matches nothing, ``--sample`` more than there is) that the last run of this
+    selection said already: a line whose digest is among them is not said again (a balanced
+    set's small classes said it on every resume, a misspelt term on every rerun; the caller
+    tells which run's record counts). The lines, said or not, are left in
+    ``stats.warning_lines`` (a sample's before ``on_sampled`` is called), for the walk's
+    record.
     ``on_sampled``: given the sample's images of this shard, whole, before the first is
     forwarded (the pipeline journals them at once: see ``Harvest._journal_sample``).
     ``gone``: the images recorded as gone from the server (:class:`GoneInSample`): those
@@ -1837,11 +1907,13 @@ async def run_stage(
             told.append(unplaced_per_line(per_by_id, unplaced_per))
         if not told and not stats.matched and (line := parts.line(stats.walked)):
             told.append(line)  # (no key nor value is missing: the terms themselves match none)
-        for line in told:
-            problems.warning("%s", line)
         if per_census is not None:
-            for line in unknown_per_key(per_census, ("walked image", "walked images")):
-                problems.warning("%s", line)
+            told += unknown_per_key(per_census, ("walked image", "walked images"))
+        # Said unless the last run of this selection said these very words (said_before);
+        # kept, said or not, for the walk's record, as the sample's lines below are.
+        recorded = list(told)
+        stats.warning_lines = tuple(recorded)
+        say_new(told, said_before)
         if bottom is not None and walk_complete is not None and not walk_complete():
             kept = bottom.result()
             stats.withheld = len(kept)
@@ -1860,10 +1932,14 @@ async def run_stage(
             short = say_sample(bottom, stats, selection)
             # (a --sample-per key on no walked image at all was said above)
             key_seen = per_census is not None and not per_census.missing()
-            if key_seen and (line := unclassed_line(bottom, stats, selection)):
-                problems.warning("%s", line)
-            if per_census is None and (line := empty_column_line(bottom, stats, unplaced_per)):
-                problems.warning("%s", line)
+            empty = [
+                unclassed_line(bottom, stats, selection) if key_seen else "",
+                empty_column_line(bottom, stats, unplaced_per) if per_census is None else "",
+            ]
+            empty = [line for line in empty if line]
+            recorded += empty
+            stats.warning_lines = tuple(recorded)
+            say_new(empty, said_before)
             sampled: list[ImageRef] | None = bottom.result()
             if reuse is not None and sampled:
                 count = len(sampled)
@@ -1882,15 +1958,14 @@ async def run_stage(
             spelt = bottom.spellings_line() if isinstance(bottom, BottomNPerClass) else ""
             lines = tuple(line for line in (short, spelt) if line)
             if sampled is not None:
-                stats.sample_lines = lines  # (before on_sampled: its walk record keeps them)
+                # (before on_sampled: its walk record keeps them)
+                stats.warning_lines = (*recorded, *lines)
             if on_sampled is not None and sampled is not None:
                 await on_sampled([r for r in sampled if selection.in_shard(r.image_id)])
             # Said once the sample is journaled (on_sampled: the walk recorded as ended), not
             # before: a run stopped in between had said it, and its resume, the first to
             # find the walk listed whole, said it again (see Harvest._sample_said_before).
-            for line in lines if sampled is not None else ():
-                if sample_warning_digest(line) not in said_before:
-                    problems.warning("%s", line)
+            say_new(lines if sampled is not None else (), said_before)
             for ref in sampled or ():
                 await forward(ref)
 
@@ -2003,12 +2078,20 @@ def short_sample_line(n: int, stats: SelectStats, filtered: bool) -> str:
     return f"--sample {n} is more than {there}, {so}"
 
 
-def sample_warning_digest(line: str) -> str:
-    """A short digest of one of a sample's warnings, as a walk's record keeps it
+def warning_digest(line: str) -> str:
+    """A short digest of one of the selection's warnings, as a walk's record keeps it
     (``sample_said``): the next run of the same selection says the line again only where
     its text changed (another count of images, another server's), and the journal holds no
     server-given class names twice."""
     return hashlib.blake2b(line.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def say_new(lines: Iterable[str], said_before: Collection[str]) -> None:
+    """Warn each of ``lines`` whose digest (:func:`warning_digest`) is not among
+    ``said_before``: the warnings the last run of this selection, targets and shard said."""
+    for line in lines:
+        if warning_digest(line) not in said_before:
+            problems.warning("%s", line)
 
 
 @asynccontextmanager

@@ -2053,10 +2053,10 @@ class Store:
         because the session the run sent ended (the server's answer), for ``status`` to
         say; ``credentials_refused``: because the server refused the credentials it sent
         (a 401). ``sample_of``: the earlier run whose draw this run's sample is (see
-        ``pipeline._run_drew``). ``sample_said``: of a walk that drew its sample, the draw
-        (its selection and server, as a digest) and the digests of the sample's warnings
-        (``harvester.select.sample_warning_digest``; none where it had none), for the next
-        run of the same draw to say only what changed.
+        ``pipeline._run_drew``). ``sample_said``: of a walk under a selection, the draw
+        (its selection and server, as a digest) and the digests of the selection's
+        warnings, ``--where`` and sample alike (``harvester.select.warning_digest``; none
+        where it had none), for the next run of the same draw to say only what changed.
         See the "walk" records in :mod:`harvester.journal`.
         """
         rec: dict[str, Any] = {

@@ -169,18 +169,19 @@ def test_a_label_of_several_values_copied_into_a_term_is_explained(
     assert lines == [
         "WARNING harvester.problems: --where 'Phenotype=increased DNA area;mitotic delay': no"
         " value of key 'Phenotype' on the 80 walked images is 'increased DNA area;mitotic"
-        " delay', so this term matches no image; it is 2 values of the key joined, as"
-        " index.csv writes an image's values (';' in its label column, ' | ' in annotation"
-        " columns), and --where compares one value at a time: --where 'Phenotype=increased"
-        " DNA area' takes every image with that value, whatever others it has; to keep only"
-        " images with all of them, filter index.csv's label column when loading"
+        " delay', so this term matches no image; it reads as 2 values of the key joined,"
+        " each a value on some of these images, as index.csv writes an image's values (';'"
+        " in its label column, ' | ' in annotation columns); --where compares one value at"
+        " a time, so if it was copied from there, --where 'Phenotype=increased DNA area'"
+        " takes every image with that value, whatever others it has; to keep only images"
+        " with all of them, filter index.csv's label column when loading"
     ]
     # The annotation column's spelling (server order, ' | ') is read the same way.
     _code, _stdout, lines = dry_run(
         emulator, tmp_path / "k", "Phenotype=mitotic delay | increased DNA area"
     )
     (line,) = lines
-    assert "it is 2 values of the key joined" in line
+    assert "it reads as 2 values of the key joined" in line
     assert "--where 'Phenotype=mitotic delay' takes every image with that value" in line
 
 
@@ -208,10 +209,11 @@ def test_an_exclusion_that_excludes_nothing_is_named(
     assert lines == [
         "WARNING harvester.problems: --where 'Phenotype!=increased DNA area;mitotic delay': no"
         " value of key 'Phenotype' on the 80 walked images is 'increased DNA area;mitotic"
-        " delay', so this term excludes no image; it is 2 values of the key joined, as"
-        " index.csv writes an image's values (';' in its label column, ' | ' in annotation"
-        " columns), and --where compares one value at a time: --where 'Phenotype!=increased"
-        " DNA area' --where 'Phenotype!=mitotic delay' excludes every image with any of them",
+        " delay', so this term excludes no image; it reads as 2 values of the key joined,"
+        " each a value on some of these images, as index.csv writes an image's values (';'"
+        " in its label column, ' | ' in annotation columns); --where compares one value at"
+        " a time, so if it was copied from there, --where 'Phenotype!=increased DNA area'"
+        " --where 'Phenotype!=mitotic delay' excludes every image with any of them",
         "WARNING harvester.problems: --where 'Phenotype!=mitotic arest': no value of key"
         " 'Phenotype' on the 80 walked images is 'mitotic arest', so this term excludes no"
         " image; did you mean 'Phenotype!=mitotic arrest'?",

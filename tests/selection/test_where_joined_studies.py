@@ -1,0 +1,139 @@
+"""The "values joined" warning of a ``--where`` value holding ``;`` is said only where the
+run's own images lack the value, and says nothing that may be untrue.
+
+A study may hold ``increased DNA area;mitotic delay`` as one value, where another holds the
+two values on their own. A list of terms run over both studies is no slip where it reads
+both (the value is there: no line), and where it reads only the other one, the line said
+"it is 2 values of the key joined", which was untrue. Over the demo emulator, whose project
+51 here carries the value as one, beside screen 2302's two values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from selection_helpers import DEMO_SCREEN, run_cli
+
+from harvester.emulator import EmulatorThread
+from harvester.emulator.app import build_app
+from harvester.emulator.catalogue import MapAnn
+from harvester.models import ImageRef
+from harvester.select import KeyCensus, ValueCensus, parse_where
+
+JOINED = "increased DNA area;mitotic delay"
+PROJECT = 51
+#: A list of terms meant for two studies: the second is one value of the project's images.
+WHERE = ("--where", "Phenotype=mitotic arrest", "--where", f"Phenotype={JOINED}")
+
+
+@pytest.fixture
+def two_studies() -> Iterator[EmulatorThread]:
+    """The demo emulator whose project images hold ``Phenotype`` = :data:`JOINED`, one value."""
+    app = build_app("demo")
+    catalogue = app.site.catalogue
+    annotations = catalogue.image_annotations
+
+    def project_value(image_id: int) -> list[MapAnn]:
+        found = annotations(image_id)
+        located = catalogue.locate(image_id)
+        if not found or located is None or located.project is None:
+            return found
+        return [replace(found[0], values=(("Phenotype", JOINED),))]
+
+    catalogue.image_annotations = project_value  # type: ignore[method-assign]
+    with EmulatorThread(app=app) as emu:
+        yield emu
+
+
+def dry_run(emu: EmulatorThread, out: Path, *targets: str) -> tuple[str, list[str]]:
+    """``harvester harvest --dry-run`` of ``targets`` with :data:`WHERE`: stdout, warnings."""
+    result = run_cli(
+        "harvest", "--base-url", emu.base_url, "--out", str(out), "--rate", "none",
+        "--dry-run", *targets, *WHERE,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout, [line for line in result.stderr.splitlines() if "WARNING" in line]
+
+
+def test_a_value_of_one_study_is_no_slip_where_the_run_reads_it(
+    two_studies: EmulatorThread, tmp_path: Path
+) -> None:
+    """Both studies walked: the project's 8 images match the value, no line; the screen
+    alone: the line says the value reads as two values joined, not that it is."""
+    project = ("--project", str(PROJECT))
+    stdout, lines = dry_run(two_studies, tmp_path / "both", "--screen", str(DEMO_SCREEN), *project)
+    assert "selected 21 of 88 walked images" in stdout  # (13 of the screen, 8 of the project)
+    assert lines == []
+    stdout, lines = dry_run(two_studies, tmp_path / "screen", "--screen", str(DEMO_SCREEN))
+    assert "selected 13 of 80 walked images" in stdout
+    (line,) = lines
+    assert (
+        f"no value of key 'Phenotype' on the 80 walked images is '{JOINED}', so this term"
+        " matches no image; it reads as 2 values of the key joined, each a value on some of"
+        " these images" in line
+    )
+    assert "it is 2 values" not in line
+
+
+def test_a_joined_value_there_but_for_case_is_named() -> None:
+    """A value with ';' that an image holds but for case is that value misspelt: its
+    "did you mean" names it, rather than the two values it would read as."""
+    where = parse_where(["Phenotype=mitotic arrest", f"Phenotype={JOINED}"])
+    keys, values = KeyCensus(c.key for c in where), ValueCensus(where)
+    held = ("mitotic arrest", "increased DNA area", "mitotic delay", JOINED.capitalize())
+    for n, value in enumerate(held):
+        ref = ImageRef(n, labels=(("Phenotype", value),))
+        keys.see(ref)
+        values.see(ref.labels)
+    (line,) = values.lines(keys, ("image", "images"), matched=1)
+    assert line.endswith(f"did you mean 'Phenotype={JOINED.capitalize()}'?")
+
+
+def test_a_label_of_two_keys_copied_into_a_term_gets_a_term_per_key(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """Found by an ML-engineer walkthrough: `mitotic arrest|CDC20`, a class of labels.csv
+    of an index labelled by Phenotype and Gene Symbol, copied into `--where 'Phenotype=...'`
+    was told "did you mean 'Phenotype=mitotic arrest'", a term that takes every gene's
+    images of that phenotype. The line gives a term per key; those select the class."""
+
+    def dry_run_of(out: Path, *where: str) -> tuple[str, list[str]]:
+        result = run_cli(
+            "harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate", "none",
+            "--screen", str(DEMO_SCREEN), "--dry-run", "-q",
+            *(arg for term in where for arg in ("--where", term)),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout, [line for line in result.stderr.splitlines() if "WARNING" in line]
+
+    stdout, lines = dry_run_of(tmp_path / "label", "Phenotype=mitotic arrest|CDC20")
+    assert "selected 0 of 80 walked images" in stdout
+    (line,) = lines
+    assert line.endswith(
+        "it reads as a label of 2 keys joined by '|', as index.csv's label column writes one of"
+        " several --label-key keys ('mitotic arrest' of 'Phenotype', 'CDC20' of 'Gene Symbol'"
+        " on an image walked), and a term compares the values of its own key: --where"
+        " 'Phenotype=mitotic arrest' --where 'Gene Symbol=CDC20' takes the images with all of"
+        " them (terms on different keys must all hold)"
+    )
+    stdout, lines = dry_run_of(tmp_path / "terms", "Phenotype=mitotic arrest", "Gene Symbol=CDC20")
+    assert lines == [] and "selected 0 " not in stdout
+
+
+def test_a_label_of_two_keys_no_image_holds_together_is_not_read_so() -> None:
+    """The parts must be one image's values of two keys: where no image holds both, the
+    term is no label of the walk, and its line is the usual one (no terms per key)."""
+    where = parse_where(["Phenotype=mitotic arrest|ECT2"])
+    keys, values = KeyCensus(c.key for c in where), ValueCensus(where)
+    held = (
+        (("Phenotype", "mitotic arrest"), ("Gene Symbol", "CDC20")),
+        (("Phenotype", "mitotic delay"), ("Gene Symbol", "ECT2")),
+    )
+    for n, labels in enumerate(held):
+        keys.see(ImageRef(n, labels=labels))
+        values.see(labels)
+    (line,) = values.lines(keys, ("image", "images"), matched=0)
+    assert "label of 2 keys" not in line and "did you mean" in line

@@ -1,0 +1,97 @@
+"""A ``--where`` warning (a term that matches nothing) is said once per folder, selection,
+targets and shard, and again only when its words change: as a sample's warning is.
+
+The sample's warnings were remembered by digests in the walk's record, but the ``--where``
+warnings were said by every run: the identical command again, and each resume of it (a
+nightly mirror's ``harvest --out DIR``), repeated ``did you mean 'Phenotype=mitotic
+delay'?``. Now both go into the walk's record (``sample_said``), and a changed count of
+walked images (images gone from the server) says the line again. Over the demo emulator,
+through the command line; images leave the screen's well listings (``HidingApp``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hiding_app import HidingApp
+from selection_helpers import DEMO_SCREEN, index_ids, run_cli
+
+from harvester.emulator import EmulatorThread
+
+PREFIX = "WARNING harvester.problems: "
+#: Matches 13 of the demo's 80 images; the second term is a slip of case ('mitotic delay').
+WHERE = ("--where", "Phenotype=mitotic arrest", "--where", "Phenotype=Mitotic delay")
+
+
+def harvest(emu: EmulatorThread, out: Path, *args: str) -> tuple[int, list[str]]:
+    """``harvester harvest -q`` of the demo screen's thumbnails: exit code, warnings."""
+    result = run_cli(
+        "harvest", "--base-url", emu.base_url, "--out", str(out), "--rate", "none",
+        "--artifacts", "thumbnail", "--screen", str(DEMO_SCREEN), "-q", *WHERE, *args,
+    )  # fmt: skip
+    return result.returncode, warned(result.stderr)
+
+
+def resume(out: Path) -> tuple[int, list[str]]:
+    """``harvester harvest --out DIR -q``: exit code, warnings."""
+    result = run_cli("harvest", "--out", str(out), "--rate", "none", "-q")
+    return result.returncode, warned(result.stderr)
+
+
+def warned(stderr: str) -> list[str]:
+    return [line.removeprefix(PREFIX) for line in stderr.splitlines() if line.startswith(PREFIX)]
+
+
+def slip(walked: int) -> str:
+    return (
+        "--where 'Phenotype=Mitotic delay': no value of key 'Phenotype' on the"
+        f" {walked} walked images is 'Mitotic delay', so this term matches no image; did you"
+        " mean 'Phenotype=mitotic delay'?"
+    )
+
+
+def test_an_unchanged_where_warning_is_not_said_again(tmp_path: Path, make_emulator: Any) -> None:
+    """Said by the first run; not by the same command again nor by its resume (a digest in
+    the walk's record, as the sample's warnings keep: not the warning's words)."""
+    emu = make_emulator(app=HidingApp())
+    out = tmp_path / "arrest"
+    assert harvest(emu, out) == (0, [slip(80)])
+    assert harvest(emu, out) == (0, [])
+    assert resume(out) == (0, [])
+    records = [
+        json.loads(line)
+        for journal in (out / "journals").glob("*.jsonl")
+        for line in journal.read_text().splitlines()
+    ]
+    said = [rec["sample_said"] for rec in records if "sample_said" in rec]
+    assert said and all(len(digests) == 1 for digests in said)
+    assert "Mitotic delay" not in json.dumps(said)
+
+
+def test_a_where_warning_whose_count_changed_is_said_again(
+    tmp_path: Path, make_emulator: Any
+) -> None:
+    """An image left the server: the rerun's line counts 79 walked images, said again; the
+    resume after it has nothing new to say."""
+    app = HidingApp()
+    emu = make_emulator(app=app)
+    out = tmp_path / "arrest"
+    assert harvest(emu, out) == (0, [slip(80)])
+    app.hidden = {min(index_ids(out))}
+    assert harvest(emu, out) == (0, [slip(79)])
+    assert resume(out) == (0, [])
+
+
+def test_another_selection_says_its_own_warnings(tmp_path: Path, make_emulator: Any) -> None:
+    """With a sample too, the --where line and the sample's line are said once each; another
+    selection (another sample) is a new question: its lines are said, the --where one too."""
+    emu = make_emulator(app=HidingApp())
+    out = tmp_path / "arrest"
+    more = "is more than the 13 of the 80 walked images that match, so the sample is all 13"
+    code, lines = harvest(emu, out, "--sample", "500")
+    assert code == 0 and lines == [slip(80), f"--sample 500 {more} of them"]
+    assert resume(out) == (0, [])
+    code, lines = harvest(emu, out, "--sample", "600")
+    assert code == 0 and lines == [slip(80), f"--sample 600 {more} of them"]
