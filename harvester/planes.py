@@ -593,14 +593,32 @@ def undecodable(
     return bad
 
 
-def _damaged(body: bytes, expected: tuple[int, int]) -> bool:
-    """Whether a staged file is not the intact image of ``expected`` size it stands for."""
+def body_damage(body: bytes) -> str | None:
+    """Why a rendered PNG or JPEG ``body`` is damaged, or None: a PNG by its chunks' CRCs
+    (:func:`check_png_chunks`), a JPEG by its markers (:func:`harvester.jpeg.jpeg_damage`).
+
+    No pixel is decoded: the check of a stack's plane as it is fetched (the client's
+    ``verify``, within the request's one retry budget), which a damaged plane staged by an
+    earlier run, found only as the stack is assembled, would cost again. One pass over the
+    bytes; damage on the way (the emulator's ``corrupt`` fault) shows either way.
+    """
     try:
         if image_format(body) == "png":
             check_png_chunks(body)
-            return probe_size(body) != expected
-        if jpeg_damage(body) is not None:  # (Pillow decodes some such to wrong pixels)
+            return None
+    except PlaneError as exc:
+        return str(exc)
+    damage = jpeg_damage(body)
+    return None if damage is None else f"JPEG is damaged: {damage}"
+
+
+def _damaged(body: bytes, expected: tuple[int, int]) -> bool:
+    """Whether a staged file is not the intact image of ``expected`` size it stands for."""
+    try:
+        if body_damage(body) is not None:  # (Pillow decodes some such to wrong pixels)
             return True
+        if image_format(body) == "png":
+            return probe_size(body) != expected
         decode_grey(body, expected)
     except (PlaneError, OSError, SyntaxError, ValueError):  # the body is in memory: no disk error
         return True
