@@ -405,13 +405,25 @@ def opened(body: bytes) -> Iterator[PILImage]:
         yield img
 
 
+#: Bytes of the decoded image copied into the plane at a time (:func:`decode_grey`).
+_STRIP_BYTES: Final = 256 * 1024
+
+
 def decode_grey(body: bytes, expected: tuple[int, int] | None = None) -> NDArray[np.uint8]:
     """Decode a greyscale render to a 2-D uint8 array (height, width).
 
     ``m=g`` renders carry R = G = B; a PNG's first band is exact, a JPEG is
-    converted to luminance, which averages the small per-band JPEG errors.
-    ``expected`` = (width, height) is checked so a wrong-sized answer is never
-    stacked.
+    decoded to its luminance alone (libjpeg's grey output, Pillow's ``draft``), which
+    averages the small per-band JPEG errors. ``expected`` = (width, height) is checked
+    so a wrong-sized answer is never stacked.
+
+    Memory, measured as RSS (``tests/unit/test_stack_plane_memory.py``; tracemalloc does
+    not see Pillow's pixels): an RGB PNG is held by Pillow at 4 bytes a pixel, and it is
+    copied into the plane a strip of rows at a time, so at its peak the answer, Pillow's
+    image and the plane are alive, about 6 bytes a pixel of the plane. It was 8: the
+    first band as a whole image of its own, and numpy's copy of it made through
+    ``tobytes`` (two more planes, its pieces and their join). A JPEG is decoded to one
+    byte a pixel (it was converted from Pillow's RGB, 4), about 3 bytes a pixel in all.
     """
     import numpy as np
 
@@ -421,17 +433,27 @@ def decode_grey(body: bytes, expected: tuple[int, int] | None = None) -> NDArray
     with _decoding(fmt.upper()), opened(body) as img:
         if expected is not None and img.size != expected:
             raise PlaneError(f"rendered plane is {img.size}, expected {expected}")
-        if img.mode == "L":
-            grey = np.asarray(img, dtype=np.uint8)
-        elif fmt == "png" and img.mode == "RGB":
-            # The first band alone: converting the whole RGB image to an array
-            # and slicing it held about 4.5 planes at once.
-            grey = np.asarray(img.getchannel(0), dtype=np.uint8)
-        elif fmt == "png":
-            grey = np.asarray(img.convert("RGB").getchannel(0), dtype=np.uint8)
-        else:
-            grey = np.asarray(img.convert("L"), dtype=np.uint8)
-    return np.ascontiguousarray(grey)
+        if fmt == "jpeg" and img.mode in ("RGB", "YCbCr"):
+            img.draft("L", img.size)  # libjpeg writes the luminance alone, at its full size
+        img.load()
+        width, height = img.size
+        plane = np.empty((height, width), dtype=np.uint8)
+        step = max(1, _STRIP_BYTES // (4 * width))
+        for top in range(0, height, step):
+            strip = img.crop((0, top, width, min(height, top + step)))
+            plane[top : top + strip.height] = np.asarray(_grey(strip, fmt), dtype=np.uint8)
+    return plane
+
+
+def _grey(strip: PILImage, fmt: str) -> PILImage:
+    """One 8-bit band of a decoded strip: itself (grey), a PNG's first band (exact: R = G =
+    B), else its luminance (a JPEG in another colour space than YCbCr, a palette PNG...)."""
+    if strip.mode == "L":
+        return strip
+    if fmt == "png":
+        rgb = strip if strip.mode == "RGB" else strip.convert("RGB")
+        return rgb.getchannel(0)
+    return strip.convert("L")
 
 
 @contextmanager
