@@ -11,8 +11,9 @@ without a server and called from worker threads:
   byte-identically on every run so that proxy caches hit;
 * staging names, atomic staging writes and a cheap completeness check;
 * :func:`decode_grey` — Pillow decoding of a rendered PNG/JPEG to one 8-bit band,
-  after :func:`check_png_chunks` (a PNG's CRCs); :func:`undecodable` finds the staged
-  files that do not decode;
+  after :func:`check_png_chunks` (a PNG's CRCs); :func:`body_damage` checks an answer
+  without decoding it (a PNG's CRCs, a JPEG's markers); :func:`undecodable` finds the
+  staged files that do not decode;
 * :func:`render_refusal` — a plane refused before any request (too big to put together
   in memory, :func:`too_big_to_assemble`, as a stack's is; too wide for a JPEG);
   :func:`paste_region` and :func:`encode_rgb` stitch the ``render`` of a plane fetched as
@@ -619,10 +620,11 @@ def body_damage(body: bytes) -> str | None:
     """Why a rendered PNG or JPEG ``body`` is damaged, or None: a PNG by its chunks' CRCs
     (:func:`check_png_chunks`), a JPEG by its markers (:func:`harvester.jpeg.jpeg_damage`).
 
-    No pixel is decoded: the check of a stack's plane as it is fetched (the client's
-    ``verify``, within the request's one retry budget), which a damaged plane staged by an
-    earlier run, found only as the stack is assembled, would cost again. One pass over the
-    bytes; damage on the way (the emulator's ``corrupt`` fault) shows either way.
+    No pixel is decoded (one pass over the bytes): it is the check of a stack's plane as it
+    arrives (the client's ``verify``: a damaged one is asked again within the request's one
+    retry budget, never staged), and the first part of :func:`undecodable`'s. Damage on the
+    way with the length and both ends intact (the emulator's ``corrupt`` fault) shows in
+    either format.
     """
     try:
         if image_format(body) == "png":
