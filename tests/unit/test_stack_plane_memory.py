@@ -80,7 +80,7 @@ def _grey_render(fmt: str, width: int, height: int) -> tuple[np.ndarray, bytes]:
     yy, xx = np.mgrid[0:height, 0:width]
     grey = ((xx // 3 + yy // 2) % 200 + (xx * yy) % 41).astype(np.uint8)
     buf = io.BytesIO()
-    rgb = Image.fromarray(np.repeat(grey[:, :, None], 3, axis=2), "RGB")
+    rgb = Image.fromarray(grey).convert("RGB")
     if fmt == "png":
         rgb.save(buf, format="PNG", compress_level=1)
     else:
