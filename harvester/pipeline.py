@@ -380,6 +380,10 @@ class RunSummary:
     #: (:func:`harvester.layout.staged_planes`): kept for the rerun, said in the
     #: summary (the run's "0 B stored" hid them). None: not looked at (a run that finished).
     staged: tuple[int, int, int, int] | None = None
+    #: Another process may be harvesting DIR as the run ends (:func:`harvester.runlock.
+    #: others_may_hold`: a lock held, or no locks here to tell): the staged planes and a
+    #: half-written stack in ``staged`` may be its work in progress, not a killed run's.
+    staged_others_running: bool = False
     selection: str = ""
     #: The run's store opened DIR (before that, an interrupted run wrote nothing).
     store_opened: bool = False
@@ -1361,6 +1365,9 @@ class Harvest:
             summary.staged = layout.staged_planes(
                 self.out, None if mine is None else lambda image_id: not mine(image_id)
             )
+            if summary.staged[1]:
+                # (this run's lock is given back by now: a run that took it since counts)
+                summary.staged_others_running = runlock.others_may_hold(self.out, None)
         return summary
 
     def _say_server_note(self) -> None:

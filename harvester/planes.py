@@ -11,8 +11,9 @@ without a server and called from worker threads:
   byte-identically on every run so that proxy caches hit;
 * staging names, atomic staging writes and a cheap completeness check;
 * :func:`decode_grey` — Pillow decoding of a rendered PNG/JPEG to one 8-bit band,
-  after :func:`check_png_chunks` (a PNG's CRCs); :func:`undecodable` finds the staged
-  files that do not decode;
+  after :func:`check_png_chunks` (a PNG's CRCs); :func:`body_damage` checks an answer
+  without decoding it (a PNG's CRCs, a JPEG's markers); :func:`undecodable` finds the
+  staged files that do not decode;
 * :func:`render_refusal` — a plane refused before any request (too big to put together
   in memory, :func:`too_big_to_assemble`, as a stack's is; too wide for a JPEG);
   :func:`paste_region` and :func:`encode_rgb` stitch the ``render`` of a plane fetched as
@@ -405,13 +406,25 @@ def opened(body: bytes) -> Iterator[PILImage]:
         yield img
 
 
+#: Bytes of the decoded image copied into the plane at a time (:func:`decode_grey`).
+_STRIP_BYTES: Final = 256 * 1024
+
+
 def decode_grey(body: bytes, expected: tuple[int, int] | None = None) -> NDArray[np.uint8]:
     """Decode a greyscale render to a 2-D uint8 array (height, width).
 
     ``m=g`` renders carry R = G = B; a PNG's first band is exact, a JPEG is
-    converted to luminance, which averages the small per-band JPEG errors.
-    ``expected`` = (width, height) is checked so a wrong-sized answer is never
-    stacked.
+    decoded to its luminance alone (libjpeg's grey output, Pillow's ``draft``), which
+    averages the small per-band JPEG errors. ``expected`` = (width, height) is checked
+    so a wrong-sized answer is never stacked.
+
+    Memory, measured as RSS (``tests/unit/test_stack_plane_memory.py``; tracemalloc does
+    not see Pillow's pixels): an RGB PNG is held by Pillow at 4 bytes a pixel, and it is
+    copied into the plane a strip of rows at a time, so at its peak the answer, Pillow's
+    image and the plane are alive, about 6 bytes a pixel of the plane. It was 8: the
+    first band as a whole image of its own, and numpy's copy of it made through
+    ``tobytes`` (two more planes, its pieces and their join). A JPEG is decoded to one
+    byte a pixel (it was converted from Pillow's RGB, 4), about 3 bytes a pixel in all.
     """
     import numpy as np
 
@@ -421,17 +434,27 @@ def decode_grey(body: bytes, expected: tuple[int, int] | None = None) -> NDArray
     with _decoding(fmt.upper()), opened(body) as img:
         if expected is not None and img.size != expected:
             raise PlaneError(f"rendered plane is {img.size}, expected {expected}")
-        if img.mode == "L":
-            grey = np.asarray(img, dtype=np.uint8)
-        elif fmt == "png" and img.mode == "RGB":
-            # The first band alone: converting the whole RGB image to an array
-            # and slicing it held about 4.5 planes at once.
-            grey = np.asarray(img.getchannel(0), dtype=np.uint8)
-        elif fmt == "png":
-            grey = np.asarray(img.convert("RGB").getchannel(0), dtype=np.uint8)
-        else:
-            grey = np.asarray(img.convert("L"), dtype=np.uint8)
-    return np.ascontiguousarray(grey)
+        if fmt == "jpeg" and img.mode in ("RGB", "YCbCr"):
+            img.draft("L", img.size)  # libjpeg writes the luminance alone, at its full size
+        img.load()
+        width, height = img.size
+        plane = np.empty((height, width), dtype=np.uint8)
+        step = max(1, _STRIP_BYTES // (4 * width))
+        for top in range(0, height, step):
+            strip = img.crop((0, top, width, min(height, top + step)))
+            plane[top : top + strip.height] = np.asarray(_grey(strip, fmt), dtype=np.uint8)
+    return plane
+
+
+def _grey(strip: PILImage, fmt: str) -> PILImage:
+    """One 8-bit band of a decoded strip: itself (grey), a PNG's first band (exact: R = G =
+    B), else its luminance (a JPEG in another colour space than YCbCr, a palette PNG...)."""
+    if strip.mode == "L":
+        return strip
+    if fmt == "png":
+        rgb = strip if strip.mode == "RGB" else strip.convert("RGB")
+        return rgb.getchannel(0)
+    return strip.convert("L")
 
 
 @contextmanager
@@ -593,14 +616,33 @@ def undecodable(
     return bad
 
 
-def _damaged(body: bytes, expected: tuple[int, int]) -> bool:
-    """Whether a staged file is not the intact image of ``expected`` size it stands for."""
+def body_damage(body: bytes) -> str | None:
+    """Why a rendered PNG or JPEG ``body`` is damaged, or None: a PNG by its chunks' CRCs
+    (:func:`check_png_chunks`), a JPEG by its markers (:func:`harvester.jpeg.jpeg_damage`).
+
+    No pixel is decoded (one pass over the bytes): it is the check of a stack's plane as it
+    arrives (the client's ``verify``: a damaged one is asked again within the request's one
+    retry budget, never staged), and the first part of :func:`undecodable`'s. Damage on the
+    way with the length and both ends intact (the emulator's ``corrupt`` fault) shows in
+    either format.
+    """
     try:
         if image_format(body) == "png":
             check_png_chunks(body)
-            return probe_size(body) != expected
-        if jpeg_damage(body) is not None:  # (Pillow decodes some such to wrong pixels)
+            return None
+    except PlaneError as exc:
+        return str(exc)
+    damage = jpeg_damage(body)
+    return None if damage is None else f"JPEG is damaged: {damage}"
+
+
+def _damaged(body: bytes, expected: tuple[int, int]) -> bool:
+    """Whether a staged file is not the intact image of ``expected`` size it stands for."""
+    try:
+        if body_damage(body) is not None:  # (Pillow decodes some such to wrong pixels)
             return True
+        if image_format(body) == "png":
+            return probe_size(body) != expected
         decode_grey(body, expected)
     except (PlaneError, OSError, SyntaxError, ValueError):  # the body is in memory: no disk error
         return True

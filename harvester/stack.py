@@ -15,11 +15,15 @@ Flow for one image (:func:`harvest_stack`):
    plane by plane (bounded memory) to a temp file, handed to
    :meth:`Store.put_file <harvester.store.Store.put_file>`, and after the
    store has journaled it the staging folder is removed (and ``DIR/staging``
-   once empty). A staged file that does not decode, or a JPEG whose markers show
-   it damaged (:mod:`harvester.jpeg`; damaged as served, or on disk since) stops
-   the assembly: every staged file is checked, the damaged ones
-   alone are fetched again and the assembly starts over, once per file; damaged
-   again, the image fails with its other planes kept. A cancellation (Ctrl-C)
+   once empty). Each answer is checked as it comes, before it is staged (a PNG's
+   CRCs, a JPEG's markers: :func:`_verify_plane`), so a plane damaged on the way
+   is asked again within the client's one retry budget (1 + ``max_retries``
+   requests a plane at most). A staged file that does not decode at assembly, or
+   a JPEG whose markers show it damaged (:mod:`harvester.jpeg`), stops the
+   assembly: one an earlier run staged (on disk since, a killed run's) is fetched
+   again, after every staged file is checked, so that the damaged ones alone are
+   fetched at once, and the assembly starts over, once per file; one fetched in
+   this run, the image fails with its other planes kept. A cancellation (Ctrl-C)
    stops the assembly at the next plane and removes its temp file; once the file
    is whole, storing it and removing the staging finish regardless, so a
    journaled stack is always counted.
@@ -61,16 +65,15 @@ from harvester.errors import (
     StorageError,
     redact_url,
 )
-from harvester.jpeg import check_jpeg
 from harvester.ometiff import StackMetadata, write_ome_tiff
 from harvester.planes import (
     DEFAULT_MAX_PLANE,
     DEFAULT_MAX_TILE,
-    JPEG_MAGIC,
     Geometry,
     PlaneError,
     PlaneRequest,
     StagedPlaneError,
+    body_damage,
     expected_size,
     extension,
     image_format,
@@ -284,8 +287,8 @@ def _same_requests(previous: Any, record: Mapping[str, Any]) -> bool:
 
 
 def _plane_check(request: PlaneRequest, geometry: Geometry) -> Any:
-    """A client ``check``: the answer is a PNG/JPEG of exactly the asked size, a JPEG whole
-    by its markers (:func:`harvester.jpeg.check_jpeg`)."""
+    """A client ``check``: the answer is a PNG/JPEG of exactly the asked size (its header
+    alone: :func:`_verify_plane` reads the rest, off the event loop)."""
     expected = expected_size(geometry, request)
 
     def check(fetched: Fetched) -> None:
@@ -300,12 +303,24 @@ def _plane_check(request: PlaneRequest, geometry: Geometry) -> Any:
                 url=fetched.url,
                 status=fetched.status,
             )
-        if fetched.body.startswith(JPEG_MAGIC):
-            # (plain OMERO.web's planes: no checksum, and Pillow decodes some damaged
-            # ones to wrong pixels, which were stacked)
-            check_jpeg(fetched)
 
     return check
+
+
+async def _verify_plane(fetched: Fetched) -> None:
+    """A client ``verify``: the answer is undamaged (:func:`harvester.planes.body_damage`:
+    a PNG's CRCs, a JPEG's markers), checked in a worker thread as it comes.
+
+    Why here and not at assembly alone: a plane damaged on the way was staged, found as
+    the stack was assembled and fetched again with a fresh retry budget, up to
+    2 x (1 + ``max_retries``) requests a plane. Raised here, it is retried by the client
+    with its backoff, within the request's one budget, and never staged. (A JPEG has no
+    checksum and Pillow decodes some damaged ones without a word, to wrong pixels.)
+    """
+    damage = await anyio.to_thread.run_sync(body_damage, fetched.body)
+    if damage is not None:
+        # status: the server answered, wrongly (the failure line would say "no answer").
+        raise InvalidBodyError(damage, url=fetched.url, status=fetched.status)
 
 
 async def fetch_missing(
@@ -329,7 +344,9 @@ async def fetch_missing(
     errors: list[FetchError | StorageError] = []
 
     async def fetch(request: PlaneRequest) -> None:
-        fetched = await client.get(request.url, Expect.IMAGE, check=_plane_check(request, geometry))
+        fetched = await client.get(
+            request.url, Expect.IMAGE, check=_plane_check(request, geometry), verify=_verify_plane
+        )
         target = staging / (request.stem + extension(image_format(fetched.body)))
         try:
             await anyio.to_thread.run_sync(write_atomic, target, fetched.body)
@@ -497,9 +514,12 @@ async def _refetch_undecodable(
 ) -> dict[str, Path]:
     """Drop every staged file that does not decode and fetch those again; the staged files.
 
-    ``found`` is the one the assembly met. A file already fetched again in this run
-    (``refetched``, updated here) that still does not decode is the server's answer, not
-    an accident: :class:`InvalidBodyError`, the image's other planes kept for the next run.
+    ``found`` is the one the assembly met. Only a file staged by an earlier run (killed, or
+    spoilt on disk since) is fetched again: one fetched in this run (``refetched``, updated
+    here) passed its checks as it came (:func:`_verify_plane`, within its retry budget), so
+    one that still does not decode is the server's answer, not an accident; asked again, it
+    cost another budget. :class:`InvalidBodyError` then, the damaged files dropped (the next
+    run asks them again) and the image's other planes kept for the next run.
     """
     try:
         bad = await anyio.to_thread.run_sync(
@@ -520,7 +540,7 @@ async def _refetch_undecodable(
         # status 200: the server answered, with a body that does not decode (the
         # failure line then says "HTTP 200", not "no answer").
         raise InvalidBodyError(
-            f"{found}, and again when fetched again ({others} other staged plane files "
+            f"{found}, as fetched in this run ({others} other staged plane files "
             "kept for the next run)",
             url=next((r.url for r in requests if r.stem == again[0]), ""),
             status=200,
@@ -638,7 +658,9 @@ async def harvest_stack(
             ("max_plane", f"{limits.max_plane} ({limits.source})"),
         ),
     )
-    refetched: set[str] = set()
+    # The planes fetched in this run were checked as they came: only an earlier run's
+    # are fetched again when the assembly finds one damaged (_refetch_undecodable).
+    refetched = {r.stem for r in missing}
     tmp = staging / ASSEMBLY_NAME
     while True:
         try:
@@ -655,9 +677,10 @@ async def harvest_stack(
             )
             break
         except StagedPlaneError as exc:
-            # A damaged file (served so, or spoilt on disk since) costs its request
-            # again, not the whole staging: that held every plane of the image. The
-            # others are checked now, so that all the damaged ones are fetched at once.
+            # A damaged file an earlier run staged (spoilt on disk since, or served so
+            # before planes were checked as they came) costs its request again, not the
+            # whole staging: that held every plane of the image. The others are checked
+            # now, so that all the damaged ones are fetched at once.
             files = await _refetch_undecodable(
                 client,
                 geometry,

@@ -1450,8 +1450,9 @@ def staged_text(
     meanwhile; "0 B stored" and the table's bytes (journaled files only) said neither.
     ``assembly``: bytes of ``size`` that a process killed while assembling a stack left (its
     half-written file, its levels' folder), said apart: they are no work kept, and were
-    counted nowhere. ``running``: a harvest runs in DIR now, whose stacks in progress they
-    may be (a half-written file too, then)."""
+    counted nowhere. ``running``: a harvest runs in DIR now, or may (a run lock held by
+    another process, or no lock to tell: a harvest's summary then), whose stacks in progress
+    they may be (a half-written file too, then): worded true either way."""
     from harvester.progress import human_bytes  # (no tqdm: that is imported when a bar is)
 
     kept = "in progress or kept for the rerun" if running else "kept for the rerun"

@@ -2214,7 +2214,9 @@ def print_summary(
             from harvester.layout import STAGING_DIR
             from harvester.status import staged_text
 
-            print(staged_text(*staged, staging=summary.out_dir / STAGING_DIR), file=out)
+            running = bool(getattr(summary, "staged_others_running", False))
+            staging = summary.out_dir / STAGING_DIR
+            print(staged_text(*staged, staging=staging, running=running), file=out)
         if summary.selection:
             print(summary.selection, file=out)
         if summary.index_rows is not None:

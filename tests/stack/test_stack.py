@@ -41,7 +41,8 @@ from harvester.emulator.render import render_plane
 from harvester.emulator.server import corrupted
 from harvester.models import ImageRef
 from harvester.ometiff import OME_XSD
-from harvester.stack import RenderLimits, harvest_stack
+from harvester.retry import zero_waits
+from harvester.stack import ASSEMBLY_NAME, RenderLimits, harvest_stack
 from harvester.window import choose_windows
 
 ZSTACK_IMAGE_ID = 1_300_001
@@ -570,9 +571,10 @@ async def test_staged_plane_unreadable_in_the_damage_scan_is_a_storage_error(
     import harvester.stack as stack_module
     from harvester.errors import StorageError
 
-    emu = make_emulator(
-        preset="zstack", mode="microservice", faults="first:corrupt,only:image:render"
-    )
+    emu = make_emulator(preset="zstack", mode="microservice")
+    await _staged_then_killed(emu, tmp_path / "out")
+    staging = tmp_path / "out" / "staging" / str(ZSTACK_IMAGE_ID)
+    _damage(sorted(staging.glob("*.png"))[0])  # an earlier run's: the assembly finds it
     real_scan = stack_module.undecodable
 
     def scan_after_a_plane_vanished(*args: Any, **kwargs: Any) -> list[Path]:
@@ -581,7 +583,6 @@ async def test_staged_plane_unreadable_in_the_damage_scan_is_a_storage_error(
         return real_scan(*args, **kwargs)
 
     monkeypatch.setattr(stack_module, "undecodable", scan_after_a_plane_vanished)
-    staging = tmp_path / "out" / "staging" / str(ZSTACK_IMAGE_ID)
     with pytest.raises(StorageError, match=f"^cannot read the staged planes in {staging}: "):
         await _harvest(emu, ZSTACK_IMAGE_ID, tmp_path / "out")
 
@@ -602,56 +603,60 @@ async def test_staged_planes_kept_when_only_the_limits_changed(
     assert _recorded_limit(path) == "4000 (config)"
 
 
+@pytest.mark.parametrize("mode", ["microservice", "omeroweb"])
 async def test_plane_served_damaged_is_fetched_again(
-    make_emulator: Factory, tmp_path: Path
+    make_emulator: Factory, tmp_path: Path, mode: str
 ) -> None:
-    """A plane served damaged (header and trailer intact) is asked once more; the stack is exact."""
-    emu = make_emulator(
-        preset="zstack", mode="microservice", faults="first:corrupt,only:image:render"
-    )
-    path, imgdata = await _harvest(emu, ZSTACK_IMAGE_ID, tmp_path / "out")
+    """A plane served damaged (header and trailer intact) is asked once more as it comes, by
+    the client's retry: never staged, so the assembly finds nothing to fetch again. The
+    stack is exact (PNG), or a clean run's byte for byte (JPEG)."""
+    emu = make_emulator(preset="zstack", mode=mode, faults="first:corrupt,only:image:render")
+    out = tmp_path / "out"
+    with zero_waits():
+        path, imgdata = await _harvest(emu, ZSTACK_IMAGE_ID, out)
     assert emu.stats()["faults"] == {"corrupt": 1}
     assert _render_calls(emu) == ZSTACK_SIZE_Z * 2 + 1
-    data, _, _, _ = _read(path)
-    assert (data == _truth(emu, imgdata, "rendering")).all()
+    if mode == "microservice":
+        data, _, _, _ = _read(path)
+        assert (data == _truth(emu, imgdata, "rendering")).all()
+    else:
+        clean, _ = await _harvest(emu, ZSTACK_IMAGE_ID, tmp_path / "clean")
+        assert path.read_bytes() == clean.read_bytes()
 
 
-async def test_plane_served_damaged_twice_fails_and_keeps_the_others(
+async def test_plane_served_damaged_on_every_try_fails_within_one_budget(
     make_emulator: Factory, tmp_path: Path
 ) -> None:
-    """Damaged again when fetched again: the image fails, its other planes stay for the rerun."""
+    """Damaged on each of its 1 + max_retries tries: the image fails after those requests
+    (they were 2 x (1 + max_retries), staged and found at assembly, then asked again with a
+    fresh budget), nothing of that plane staged; the rerun makes the exact stack."""
     from harvester.errors import InvalidBodyError
 
-    planes = ZSTACK_SIZE_Z * 2
     emu = make_emulator(
-        preset="zstack",
-        mode="microservice",
-        faults=f"first:corrupt|ok*{planes - 1}|corrupt,only:image:render",
+        preset="zstack", mode="microservice", faults="first:corrupt*3,only:image:render"
     )
     out = tmp_path / "out"
     staging = out / "staging" / str(ZSTACK_IMAGE_ID)
-    settings = ClientSettings(base_url=emu.base_url, concurrency=4, rate=None)
-    with anyio.fail_after(120):
+    settings = ClientSettings(base_url=emu.base_url, concurrency=4, rate=None, max_retries=2)
+    store = DirStore(out)
+    with anyio.fail_after(120), zero_waits():
         async with Client(settings) as client:
             imgdata = (
                 await client.get(f"webgateway/imgData/{ZSTACK_IMAGE_ID}/", Expect.JSON)
             ).json()
-            expected = r"does not decode.*again when fetched again \(23 other staged plane files"
-            with pytest.raises(InvalidBodyError, match=expected):
+            with pytest.raises(InvalidBodyError, match="^PNG does not decode: .* CRC") as failed:
                 await harvest_stack(
-                    client,
-                    DirStore(out),
-                    ImageRef(ZSTACK_IMAGE_ID),
-                    imgdata,
-                    window="rendering",
+                    client, store, ImageRef(ZSTACK_IMAGE_ID), imgdata, window="rendering",
                     out_dir=out,
-                )
-    assert _render_calls(emu) == planes + 1
-    assert len(list(staging.glob("*.png"))) == planes - 1
-    assert not (staging / "t00000-z00000-c000-r0000.png").exists()
-    # No reset_stats: it would start the scripted answers again.
-    path, _ = await _harvest(emu, ZSTACK_IMAGE_ID, out)
-    assert _render_calls(emu) == planes + 2
+                )  # fmt: skip
+    assert failed.value.status == 200
+    # The first plane is asked alone: its three tries, and no other plane.
+    assert _render_calls(emu) == 1 + 2
+    assert store.done == []
+    assert not list(staging.glob("*.png"))
+    assert not (staging / ASSEMBLY_NAME).exists()
+    with zero_waits():
+        path, _ = await _harvest(emu, ZSTACK_IMAGE_ID, out)
     data, _, _, _ = _read(path)
     assert (data == _truth(emu, imgdata, "rendering")).all()
 
@@ -675,3 +680,45 @@ async def test_single_plane_without_pixel_size(make_emulator: Factory, tmp_path:
     with tifffile.TiffFile(path) as tif:  # no scale in the tags either: 1/1, no unit
         assert tif.pages[0].resolution == (1.0, 1.0)
         assert tif.pages[0].resolutionunit == tifffile.RESUNIT.NONE
+
+
+async def test_plane_fetched_in_this_run_that_does_not_decode_fails_without_asking_again(
+    make_emulator: Factory, tmp_path: Path
+) -> None:
+    """A plane that passed its checks as it came and does not decode at assembly (spoilt on
+    the disk since, here as each is staged) is not asked again in this run: its one retry
+    budget was spent on it. The image fails in one line, that file is dropped and the
+    others are kept; the rerun asks that plane alone and makes the exact stack."""
+    from harvester.errors import InvalidBodyError
+
+    emu = make_emulator(preset="zstack", mode="microservice")
+    out = tmp_path / "out"
+    staging = out / "staging" / str(ZSTACK_IMAGE_ID)
+    first = staging / "t00000-z00000-c000-r0000.png"
+
+    def spoil_the_first() -> None:
+        if first.exists() and not hasattr(spoil_the_first, "done"):
+            _damage(first)
+            spoil_the_first.done = True  # type: ignore[attr-defined]
+
+    settings = ClientSettings(base_url=emu.base_url, concurrency=4, rate=None)
+    with anyio.fail_after(120):
+        async with Client(settings) as client:
+            imgdata = (
+                await client.get(f"webgateway/imgData/{ZSTACK_IMAGE_ID}/", Expect.JSON)
+            ).json()
+            expected = r"^staged plane t00000-z00000-c000-r0000\.png: PNG does not decode.*, as "
+            expected += r"fetched in this run \(23 other staged plane files kept for the next run"
+            with pytest.raises(InvalidBodyError, match=expected):
+                await harvest_stack(
+                    client, DirStore(out), ImageRef(ZSTACK_IMAGE_ID), imgdata,
+                    window="rendering", out_dir=out, on_staged=spoil_the_first,
+                )  # fmt: skip
+    planes = ZSTACK_SIZE_Z * 2
+    assert _render_calls(emu) == planes
+    assert not first.exists() and len(list(staging.glob("*.png"))) == planes - 1
+    assert not (staging / ASSEMBLY_NAME).exists()
+    path, _ = await _harvest(emu, ZSTACK_IMAGE_ID, out)
+    assert _render_calls(emu) == planes + 1
+    data, _, _, _ = _read(path)
+    assert (data == _truth(emu, imgdata, "rendering")).all()
