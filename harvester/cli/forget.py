@@ -100,7 +100,20 @@ def register(subparsers: Any) -> None:
 
 def run_forget_command(args: argparse.Namespace) -> int:
     """``harvester forget DIR TARGETS``: 0 forgotten (or already), 2 no such set or DIR,
-    75 another harvest of DIR runs (wait for it: it may be running this very set)."""
+    75 another harvest of DIR runs (wait for it: it may be running this very set), 1 a
+    full disk (its hint: free space, then run the same command again; forget resumes
+    nothing)."""
+    from harvester.errors import StorageError
+    from harvester.store import retold_storage_error
+
+    try:
+        return _forget(args)
+    except StorageError as exc:
+        raise retold_storage_error(exc) from exc.__cause__
+
+
+def _forget(args: argparse.Namespace) -> int:
+    """:func:`run_forget_command`, its storage errors worded as a harvest's."""
     from datetime import UTC, datetime  # (not at the top: only forget needs it)
 
     from harvester.config import (

@@ -1062,6 +1062,18 @@ def _check_plan(
 
 
 def run_index(args: argparse.Namespace) -> int:
+    """``harvester index DIR``: :func:`_index`, a full disk's hint in its own words (free
+    space, then run the same command again: the index writer's are a harvest's, "resume")."""
+    from harvester.errors import StorageError
+    from harvester.store import retold_storage_error
+
+    try:
+        return _index(args)
+    except StorageError as exc:
+        raise retold_storage_error(exc) from exc.__cause__
+
+
+def _index(args: argparse.Namespace) -> int:
     """``harvester index DIR``: rebuild index.csv from all journals.
 
     Label keys given here (``--label-key``, or none with ``--no-label-key``) are recorded in
