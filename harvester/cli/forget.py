@@ -118,8 +118,9 @@ def _forget(args: argparse.Namespace) -> int:
 
     from harvester.config import (
         RecordedRun,
+        normal_base_url,
+        recorded_runs_of_set,
         recorded_target_sets,
-        runs_of_set,
         target_flags,
         target_set,
     )
@@ -186,23 +187,64 @@ def _forget(args: argparse.Namespace) -> int:
         if not found:
             why = f" ({NAMES_NOT_LOOKED_UP})" if _has_names(named) else ""
             raise UsageError(f"{out} has no target set {flags}{why}", hint=_sets_hint(out, flags))
+        runs = recorded_runs_of_set(out, key)
+        found = _newest_of_each_server(found[0], runs)
         _check_link_server(args, out, flags, found, sets)
-        entry = ForgottenSet(key, flags, tuple(runs_of_set(out, key)), datetime.now(UTC))
+        forgetting = _set_of_link_server(args, found)
+        server = normal_base_url(forgetting.base_url)
+        mine = tuple(run.run for run in runs if normal_base_url(run.base_url) == server)
+        entry = ForgottenSet(key, flags, mine, datetime.now(UTC), forgetting.base_url)
         try:
             added = add_forgotten(out, entry)
         except OSError as exc:
             raise storage_error(exc, str(out / FORGOTTEN_NAME)) from exc
     finally:
         release_run_lock(lock)
-    again = _again_command(out, found[0])
+    again = _again_command(out, forgetting)
+    # (ids are one server's: where another server's runs had the same targets, that set
+    # stays as it was, and the line says whose was forgotten)
+    of = f" of {forgetting.base_url}" if len(found) > 1 else ""
     if not added:
-        print(f"{out}: the target set {flags} is forgotten already; to resume it again: {again}")
+        print(
+            f"{out}: the target set {flags}{of} is forgotten already; to resume it again: {again}"
+        )
         return 0
     print(
-        f"{out}: forgot the target set {flags}: resumes and status leave it out, its files, "
-        f"journals and index.csv rows stay; to undo, run its targets again: {again}"
+        f"{out}: forgot the target set {flags}{of}: resumes and status leave it out, its "
+        f"files, journals and index.csv rows stay; to undo, run its targets again: {again}"
     )
     return 0
+
+
+def _newest_of_each_server(newest: RecordedRun, runs: list[RecordedRun]) -> list[RecordedRun]:
+    """The newest run of a target set for each server its ``runs`` (oldest first) were of:
+    ``newest`` (the one resumes see) first, the others' newest by run id.
+
+    Why: a target set is named by its ids, and ids are one server's: ``--project 51`` of
+    two servers harvested into one folder is two sets of images, forgotten each on its own
+    (forgetting one forgot both, and a run of either took both back)."""
+    from harvester.config import normal_base_url
+
+    each = {normal_base_url(newest.base_url): newest}
+    for run in reversed(runs):
+        each.setdefault(normal_base_url(run.base_url), run)
+    return list(each.values())
+
+
+def _set_of_link_server(args: argparse.Namespace, found: list[RecordedRun]) -> RecordedRun:
+    """Of ``found`` (a set's newest run of each server, the one resumes see first), the one
+    of the server of the targets' links (``--project URL``: checked by
+    :func:`_check_link_server`), else the first."""
+    from harvester.cli.harvest import _one_link_server
+    from harvester.config import normal_base_url
+
+    links = getattr(args, "target_links", None) or []
+    if links:
+        server = normal_base_url(_one_link_server(links))
+        for recorded in found:
+            if normal_base_url(recorded.base_url) == server:
+                return recorded
+    return found[0]
 
 
 def _check_link_server(
