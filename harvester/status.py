@@ -473,6 +473,9 @@ class StatusReport:
     #: (:func:`harvester.config.failed_ids_servers`) part ``--failed-ids`` of a folder of
     #: two servers. Not in ``--json``.
     failed_runs: dict[int, set[str]] = field(default_factory=dict, repr=False)
+    #: The run that journaled each of ``failures``, in their order: whose server failed
+    #: it (``forget --gone-ids-from`` records an image gone per server). Not in ``--json``.
+    failure_runs: list[str] = field(default_factory=list, repr=False)
     #: The servers (as saved) of the failed images when two or more (:func:`failing_servers`):
     #: ``--failed-ids`` is then one server's at a time, each with ``--base-url``. Not in
     #: ``--json``.
@@ -2642,6 +2645,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
                 "url": rec.get("url"),
             }
         )
+        report.failure_runs.append(str(rec.get("run")))
     report.not_asked_commands = _not_asked_commands(out_dir, sets, dropped_by_set)
     pending = dict.fromkeys(report.selected, 0)
     done_pairs, failed_pairs = state.done, state.failed
