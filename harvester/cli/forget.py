@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
     from harvester.config import RecordedRun
+    from harvester.gone import GoneImage
     from harvester.walk import LinkServers
 
 __all__ = ["register"]
@@ -962,7 +963,30 @@ def _record_gone(
         if left
         else ""
     )
-    return line, note
+    recorded_for = {entry.image_id for entry in entries}
+    return line, "\n".join(filter(None, (note, _other_server_note(recorded_for, failed, entries))))
+
+
+def _other_server_note(ids: set[int], failed: _FailedImages, entries: list[GoneImage]) -> str:
+    """The ``note:`` line naming the ids of ``ids`` recorded gone from some servers of
+    DIR but not from another whose failures of them do not say they are gone ("" for none):
+    that server's image of the id is another image, still asked for. Said, as the ids
+    left are, so that "recorded" is not read as every server's."""
+    from harvester.config import normal_base_url
+
+    recorded = {(e.image_id, normal_base_url(e.server)) for e in entries}
+    others: dict[str, list[int]] = {}
+    for image_id in sorted(ids):
+        for server in failed.servers[image_id]:
+            if (image_id, normal_base_url(server)) not in recorded:
+                others.setdefault(server, []).append(image_id)
+    return "\n".join(
+        f"note: {_plural_ids(listed)} not recorded as gone from {server}, whose failures of "
+        f"{'it' if len(listed) == 1 else 'them'} do not say so (its image of "
+        f"{'that id' if len(listed) == 1 else 'those ids'} is another image, still asked "
+        f"for): {_listed(listed)}"
+        for server, listed in others.items()
+    )
 
 
 def _gone_servers(

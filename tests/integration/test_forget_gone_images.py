@@ -1013,3 +1013,33 @@ def test_an_id_two_servers_failed_is_recorded_gone_from_each_in_one_pipe(
     again = cli("harvest", "--out", str(out), "--base-url", demo.base_url, "-q")
     assert again.returncode == 0, again.stderr
     assert thumbnails_asked(demo) == 0
+
+
+def test_an_id_one_server_failed_with_a_503_is_recorded_gone_from_the_other_alone(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An id server A failed with 404 and server B with 503 (down for a moment) is
+    recorded gone from A alone, and a note line names B's as not recorded (B's image of
+    that id is another image, still asked for); before, the two servers' failures were
+    weighed as one image's, and the pipe was refused (exit 2, nothing recorded)."""
+    demo = make_emulator(preset="demo")
+    gone = GONE[0]
+    fields = make_emulator(preset="fields", seed=7, faults=f"503:100%,only:/api/v0/m/images/{gone}")
+    out = tmp_path / "d"
+    for emu, kind in ((demo, "thumbnail"), (fields, "metadata")):
+        ids = tmp_path / f"{kind}.txt"
+        ids.write_text(f"{gone}\n")
+        failed = cli(
+            "harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
+            "--artifacts", kind, "--rate", "none", "--no-labels", "--max-retries", "0", "-q",
+        )  # fmt: skip
+        assert failed.returncode == 1, failed.stderr
+    forgot = cli("forget", str(out), "--gone-ids-from", "-", stdin=f"{gone}\n")
+    assert forgot.returncode == 0, forgot.stderr
+    assert "recorded 1 image as gone" in forgot.stdout
+    assert forgot.stderr == (
+        f"note: 1 id not recorded as gone from {fields.base_url}, whose failures of it do not "
+        f"say so (its image of that id is another image, still asked for): {gone}\n"
+    )
+    saved = json.loads((out / "gone_images.json").read_text())["images"]
+    assert [(e["id"], e["server"]) for e in saved] == [(gone, demo.base_url)]
