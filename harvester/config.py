@@ -90,7 +90,7 @@ from harvester.window import DEFAULT_WINDOW as DEFAULT_WINDOW
 from harvester.window import WINDOW_MODES as WINDOWS
 
 if TYPE_CHECKING:
-    from harvester.forgotten import ForgottenSet
+    from harvester.forgotten import ForgottenKey, ForgottenSet
     from harvester.journal import SavedConfigs
 
 DEFAULT_BASE_URL = "https://idr.openmicroscopy.org"
@@ -2083,15 +2083,25 @@ def damaged_run_config_note(
     )
 
 
-def forgotten_entry(newest: RecordedRun, gone: Mapping[str, ForgottenSet]) -> ForgottenSet | None:
+def forgotten_entry(
+    newest: RecordedRun, gone: Mapping[ForgottenKey, ForgottenSet]
+) -> ForgottenSet | None:
     """The entry of DIR's forgotten sets (``gone``: :func:`harvester.forgotten.read_forgotten`)
-    that holds the target set whose newest run is ``newest``; None when that set is live.
+    that holds the target set whose newest run is ``newest``, of that run's server (or an
+    older entry of any server); None when that set is live.
 
     Only while its newest run is one the set had when it was forgotten: a run given its
     targets since (which takes the entry off as it starts, :func:`harvester.forgotten.revive_set`)
-    makes it live even where taking the entry off failed."""
-    entry = gone.get(target_set(newest)) if gone else None
-    return entry if entry is not None and newest.run in entry.runs else None
+    makes it live even where taking the entry off failed. Why the server: ids are one
+    server's, and another server's set of the same ids was forgotten (and taken back) with
+    it."""
+    if not gone:
+        return None
+    key = target_set(newest)
+    for entry in (gone.get((key, normal_base_url(newest.base_url))), gone.get((key, ""))):
+        if entry is not None and newest.run in entry.runs:
+            return entry
+    return None
 
 
 def target_flags(recorded: RecordedRun) -> list[str]:

@@ -438,6 +438,9 @@ class StorageError(HarvesterError):
         Why here: each writer that wraps an OSError (the store, a plan, SLURM scripts)
         must tell a full disk apart, and one wrapped by hand said exit 2 for it."""
         super().__init__(message, hint=hint)
+        #: The errno of ``cause`` (None: none): a command that harvests nothing words the
+        #: hint again by it (``store.retold_storage_error``).
+        self.cause_errno = None if cause is None else cause.errno
         if cause is not None and cause.errno in OUT_OF_SPACE_ERRNOS:
             self.out_of_space = True
 

@@ -9,8 +9,14 @@ only lists the set here, and the readers of DIR's target sets
 
     DIR/forgotten.json
       {"sets": [{"key": <harvester.config.target_set>, "targets": "--image 5",
-                 "runs": [<every run of the set when it was forgotten>],
+                 "server": "https://idr.openmicroscopy.org",
+                 "runs": [<every run of the set and server when it was forgotten>],
                  "at": <when, ISO 8601 UTC: "2026-11-27T15:04:03+00:00">}]}
+
+``server`` is the server of the set's runs (as saved: no credentials): ids are one
+server's, so in a folder of two servers ``--project 51`` of each is another set of images,
+each forgotten (and taken back by a run of its targets) on its own. An entry without one
+(written before 0.1.23) holds the runs of every server, as it was written.
 
 A set stays forgotten while its newest run is one of ``runs``: a later run given the same
 targets that passed its target check removes the entry (:func:`revive_set`), and one that
@@ -42,6 +48,7 @@ __all__ = [
     "DamagedForgottenError",
     "FORGOTTEN_LOCK",
     "FORGOTTEN_NAME",
+    "ForgottenKey",
     "ForgottenSet",
     "add_forgotten",
     "read_forgotten",
@@ -62,22 +69,37 @@ class DamagedForgottenError(ValueError):
     what, in a few words (for the one line that names the file)."""
 
 
+#: An entry's place in :func:`read_forgotten`'s answer: its set's key and its server
+#: (:func:`harvester.config.normal_base_url`; "" for an entry of every server, as written
+#: before 0.1.23).
+ForgottenKey = tuple[str, str]
+
+
 @dataclass(frozen=True)
 class ForgottenSet:
     """One forgotten target set: its key (:func:`harvester.config.target_set`), its targets
     as flags (what ``status`` and ``forget`` say), the runs it had and when it was forgotten
-    (aware, UTC)."""
+    (aware, UTC), and the server of those runs (as saved; "": an older entry, of any)."""
 
     key: str
     targets: str
     runs: tuple[str, ...]
     at: datetime
+    server: str = ""
+
+    @property
+    def slot(self) -> ForgottenKey:
+        """The entry's place in :func:`read_forgotten`'s answer (:data:`ForgottenKey`)."""
+        from harvester.config import normal_base_url
+
+        return self.key, normal_base_url(self.server) if self.server else ""
 
     def to_json(self) -> dict[str, Any]:
         """The entry as saved: ``at`` as ISO 8601 text, read by a person opening the file."""
         return {
             "key": self.key,
             "targets": self.targets,
+            **({"server": self.server} if self.server else {}),
             "runs": list(self.runs),
             "at": self.at.astimezone(UTC).isoformat(timespec="seconds"),
         }
@@ -93,8 +115,15 @@ class ForgottenSet:
             raise DamagedForgottenError("an entry has no key")
         if not isinstance(runs, list) or not all(isinstance(run, str) for run in runs):
             raise DamagedForgottenError("an entry's runs are not a list of run ids")
+        server = data.get("server", "")
+        if not isinstance(server, str):
+            raise DamagedForgottenError("an entry's server is not a URL")
         return cls(
-            key, targets if isinstance(targets, str) else "", tuple(runs), _when(data.get("at"))
+            key,
+            targets if isinstance(targets, str) else "",
+            tuple(runs),
+            _when(data.get("at")),
+            server,
         )
 
 
@@ -121,8 +150,9 @@ def _shown(value: object) -> str:
 _SAID_DAMAGED: set[Path] = set()
 
 
-def read_forgotten(out_dir: Path) -> dict[str, ForgottenSet]:
-    """DIR's forgotten sets by key; none when there is no list, or it cannot be read.
+def read_forgotten(out_dir: Path) -> dict[ForgottenKey, ForgottenSet]:
+    """DIR's forgotten sets by key and server (:attr:`ForgottenSet.slot`); none when there
+    is no list, or it cannot be read.
 
     A list that cannot be read (edited by hand) forgets nothing: the sets are resumed
     again, and a refused one's hint says how to forget it again (which writes a new list).
@@ -140,7 +170,7 @@ def read_forgotten(out_dir: Path) -> dict[str, ForgottenSet]:
     except (OSError, ValueError, RecursionError) as exc:  # (DamagedForgottenError too)
         _say_damaged(path, exc)
         return {}
-    return {entry.key: entry for entry in entries}
+    return {entry.slot: entry for entry in entries}
 
 
 def _say_damaged(path: Path, exc: BaseException) -> None:
@@ -160,36 +190,40 @@ def _say_damaged(path: Path, exc: BaseException) -> None:
 
 
 def add_forgotten(out_dir: Path, entry: ForgottenSet) -> bool:
-    """Add ``entry`` to DIR's forgotten sets; False when its set is forgotten already (the
-    list unchanged). Raises OSError when the list cannot be written."""
+    """Add ``entry`` to DIR's forgotten sets; False when its set is forgotten already for
+    its server (the list unchanged). Raises OSError when the list cannot be written."""
     from harvester.runlock import folder_lock
 
     with folder_lock(out_dir, FORGOTTEN_LOCK):
         sets = read_forgotten(out_dir)
-        if entry.key in sets:
+        if entry.slot in sets:
             return False
-        sets[entry.key] = entry
+        sets[entry.slot] = entry
         _write(out_dir, sets)
     return True
 
 
-def revive_set(out_dir: Path, key: str) -> ForgottenSet | None:
-    """Take target set ``key`` off DIR's forgotten sets (a run given its targets); the entry
-    removed, None when it was not forgotten. Reads nothing more than the list; raises
-    OSError when it cannot be written."""
+def revive_set(out_dir: Path, key: str, server: str) -> ForgottenSet | None:
+    """Take target set ``key`` of ``server`` (a run's base URL) off DIR's forgotten sets (a
+    run given its targets), and an older entry of the set without a server; the entry
+    removed, None when it was not forgotten. The set of another server stays forgotten:
+    ids are one server's. Reads nothing more than the list; raises OSError when it cannot
+    be written."""
     if not (out_dir / FORGOTTEN_NAME).is_file():
         return None  # (every run given targets asks: no lock file made for nothing)
+    from harvester.config import normal_base_url
     from harvester.runlock import folder_lock
 
     with folder_lock(out_dir, FORGOTTEN_LOCK):
         sets = read_forgotten(out_dir)
-        entry = sets.pop(key, None)
-        if entry is not None:
+        mine = sets.pop((key, normal_base_url(server)), None)
+        older = sets.pop((key, ""), None)
+        if mine is not None or older is not None:
             _write(out_dir, sets)
-    return entry
+    return mine or older
 
 
-def _write(out_dir: Path, sets: dict[str, ForgottenSet]) -> None:
+def _write(out_dir: Path, sets: dict[ForgottenKey, ForgottenSet]) -> None:
     """Replace the list in one step (temp file, fsync, rename); none left: remove it."""
     from harvester.store import atomic_write_bytes
 

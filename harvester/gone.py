@@ -315,10 +315,11 @@ CHECK_TIMEOUT = 30.0
 CHECK_RETRIES = 1
 
 
-def ask_server(servers: dict[int, str]) -> dict[int, int | None]:
-    """Ask each image's server (``servers``: image id -> its URL as saved, no credentials)
-    for the image at its JSON API (``api/v0/m/images/ID/``, what ``metadata`` fetches):
-    image id -> the HTTP status it answered (None: no answer).
+def ask_server(asked: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int | None]:
+    """Ask each image's server (``asked``: image id and its server's URL as saved, no
+    credentials; an id of two servers once for each) for the image at its JSON API
+    (``api/v0/m/images/ID/``, what ``metadata`` fetches): (image id, server) -> the HTTP
+    status it answered (None: no answer).
 
     Why that endpoint: it answers 404 for an image the server lacks, where imgData (and
     so ``imgdata``, ``render`` and ``stack``) answers a deleted image 403, as it answers a
@@ -327,18 +328,18 @@ def ask_server(servers: dict[int, str]) -> dict[int, int | None]:
     bounded (:data:`CHECK_TIMEOUT`, :data:`CHECK_RETRIES`)."""
     import anyio
 
-    return anyio.run(_ask_all, servers)
+    return anyio.run(_ask_all, list(asked))
 
 
-async def _ask_all(servers: dict[int, str]) -> dict[int, int | None]:
+async def _ask_all(asked: list[tuple[int, str]]) -> dict[tuple[int, str], int | None]:
     """:func:`ask_server` in the event loop: one client per server."""
     from harvester.client import Client, ClientSettings, Expect
     from harvester.errors import FetchError, HarvesterError
     from harvester.urls import image_metadata
 
-    answers: dict[int, int | None] = {}
+    answers: dict[tuple[int, str], int | None] = {}
     by_server: dict[str, list[int]] = {}
-    for image_id, server in servers.items():
+    for image_id, server in asked:
         by_server.setdefault(server, []).append(image_id)
     for server, ids in by_server.items():
         settings = ClientSettings(server, max_retries=CHECK_RETRIES, timeout=CHECK_TIMEOUT)
@@ -347,9 +348,9 @@ async def _ask_all(servers: dict[int, str]) -> dict[int, int | None]:
                 try:
                     fetched = await client.get(image_metadata(image_id), Expect.JSON)
                 except FetchError as exc:
-                    answers[image_id] = exc.status
+                    answers[image_id, server] = exc.status
                 except HarvesterError:  # (a refused TLS, a proxy: no answer from the server)
-                    answers[image_id] = None
+                    answers[image_id, server] = None
                 else:
-                    answers[image_id] = fetched.status
+                    answers[image_id, server] = fetched.status
     return answers

@@ -102,14 +102,34 @@ def left_out_note(
     left: OtherServersIds, source: str, out_dir: Path, kinds: Iterable[str]
 ) -> str | None:
     """The warning for the ids ``left`` left out of ``source`` (None: none): how many, of
-    which server, and the command that asks that server for them: ``--ids-from source``
-    with the run's ``kinds``, and ``SECRETS.toml`` or ``URL`` where that server's sets
-    sent credentials (:func:`~harvester.config.own_server_command`, whose note follows).
-    ``source``: the ``--ids-from`` path as given, ``/dev/stdin`` said as ``-`` (the same
-    ids given again); a pipe's (``<(cmd)``: ``/dev/fd/63``, gone once the run ends) as
-    ``FILE``, noted as the same ids again, as a resume's command says it."""
+    which server, and the command that asks that server for them
+    (:func:`left_out_commands`)."""
     if not left.left:
         return None
+    source = "-" if source == "/dev/stdin" else source
+    parts = [
+        f"{plural(count, 'id', spec=',')} of {url} (for them: {command})"
+        for url, count, command in left_out_commands(left, source, out_dir, kinds)
+    ]
+    return (
+        f"--ids-from {source}: left out {' and '.join(parts)}: {out_dir} holds those images "
+        f"from that server, and image ids are one server's (asked of {left.asked} they are "
+        "other images, or none)"
+    )
+
+
+def left_out_commands(
+    left: OtherServersIds, source: str, out_dir: Path, kinds: Iterable[str]
+) -> list[tuple[str, int, str]]:
+    """For each other server whose ids ``left`` left out of ``source``: its URL (as its
+    newest set saved it), how many ids, and the command that asks it for them:
+    ``--ids-from source`` with the run's ``kinds``, and ``SECRETS.toml`` or ``URL`` where
+    that server's sets sent credentials (:func:`~harvester.config.own_server_command`, whose
+    note follows as a shell comment). ``source``: the ``--ids-from`` path as given,
+    ``/dev/stdin`` said as ``-`` (the same ids given again); a pipe's (``<(cmd)``:
+    ``/dev/fd/63``, gone once the run ends) as ``FILE``, noted as the same ids again, as a
+    resume's command says it. Why apart: a run's warning and ``status``'s resume line (whose
+    resume leaves those ids out again) name the same commands."""
     source = "-" if source == "/dev/stdin" else source
     again = source != "-" and ids_read_once(source)
     newest: dict[str, RecordedRun] = {}
@@ -117,7 +137,7 @@ def left_out_note(
         newest.setdefault(normal_base_url(one.base_url), one)
     given = "FILE" if again else shlex.quote(source)
     fetch = f" --ids-from {given} --artifacts {','.join(kinds)}"
-    parts = []
+    found = []
     for server, ids in sorted(left.left.items()):
         recorded = newest.get(server)
         if recorded is None:  # (a server of runs alone, no set left: its URL as compared)
@@ -130,13 +150,8 @@ def left_out_note(
         command = command or (
             f"harvester harvest --out {shlex.quote(str(out_dir))} --base-url {shlex.quote(url)}"
         )
-        said = f"{plural(len(ids), 'id', spec=',')} of {url} (for them: {command}{fetch}"
-        parts.append(f"{said}{f'  # {note}' if note else ''})")
-    return (
-        f"--ids-from {source}: left out {' and '.join(parts)}: {out_dir} holds those images "
-        f"from that server, and image ids are one server's (asked of {left.asked} they are "
-        "other images, or none)"
-    )
+        found.append((url, len(ids), f"{command}{fetch}{f'  # {note}' if note else ''}"))
+    return found
 
 
 def say_left_out(

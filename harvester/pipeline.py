@@ -2658,7 +2658,7 @@ class Harvest:
 
         key = target_set(RecordedRun(self.summary.run_id, self.cfg.to_public()))
         try:
-            entry = revive_set(self.out, key)
+            entry = revive_set(self.out, key, self.cfg.base_url)
         except OSError as exc:  # (this run's config, once it records something, does it too)
             logger.debug("could not take the set off %s's forgotten sets: %s", self.out, exc)
             return

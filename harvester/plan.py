@@ -28,6 +28,7 @@ import uuid
 from collections.abc import (
     AsyncIterable,
     Callable,
+    Collection,
     Container,
     Iterable,
     Iterator,
@@ -75,6 +76,9 @@ class PlanInfo:
     #: Seconds the walk that wrote the plan paused while the server was down (for the
     #: line ``harvester plan`` ends with, as a harvest's summary says it); not in plan.json.
     outage_waited: float = 0.0
+    #: Per kind, the planned files DIR's journals held done when the plan was made
+    #: (:func:`planned_done`); not in plan.json.
+    done: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the on-disk form of ``plan.json``)."""
@@ -229,18 +233,19 @@ def read_plan(path: Path) -> Iterator[ImageRef]:
         yield ImageRef.from_json(record)
 
 
-def planned_done(out_dir: Path, info: PlanInfo) -> dict[str, int]:
-    """Per kind, the plan's files the journals of ``out_dir`` already hold done (empty in a
-    folder no run harvested).
+def planned_done(
+    out_dir: Path, info: PlanInfo, done: Collection[tuple[str, int]]
+) -> dict[str, int]:
+    """Per kind, the files of DIR's plan (``info``) that ``done`` (the done records of
+    DIR's journals, as the plan's walk loaded them: ``JournalState.done``) holds; empty
+    when none is done.
 
     Why: a plan grown over a harvested folder (``plan --force`` with a wider selection)
     said the time of requests for every planned file, the harvested ones too; its harvest
-    skips those, so the estimate counts the work left and says how many are done."""
-    from harvester.journal import JournalState, journal_files
-
-    if not journal_files(out_dir):
+    skips those, so the estimate counts the work left and says how many are done. Why the
+    walk's records: read again here, the journals of a huge folder were loaded twice."""
+    if not done:
         return {}
-    done = JournalState.load(out_dir, remember=False).done
     kinds = [kind for kind, n in info.artifacts.items() if n]
     counts = dict.fromkeys(kinds, 0)
     for image_id in iter_plan_ids(out_dir):
@@ -918,7 +923,10 @@ async def _walk_into_plan(
                     "classes": selected.classes,
                     "unclassed": selected.unclassed,
                 }
-            return writer.commit(**extra)
+            info = writer.commit(**extra)
+        # (the store's records, loaded as it opened: plans journal no image files)
+        done = await anyio.to_thread.run_sync(planned_done, out_dir, info, store.state.done)
+        return replace(info, done=done)
 
 
 class _PlanStop:

@@ -486,6 +486,9 @@ class StatusReport:
     #: (:func:`harvester.config.failed_ids_servers`) part ``--failed-ids`` of a folder of
     #: two servers. Not in ``--json``.
     failed_runs: dict[int, set[str]] = field(default_factory=dict, repr=False)
+    #: The run that journaled each of ``failures``, in their order: whose server failed
+    #: it (``forget --gone-ids-from`` records an image gone per server). Not in ``--json``.
+    failure_runs: list[str] = field(default_factory=list, repr=False)
     #: The servers (as saved) of the failed images when two or more (:func:`failing_servers`):
     #: ``--failed-ids`` is then one server's at a time, each with ``--base-url``. Not in
     #: ``--json``.
@@ -2753,6 +2756,7 @@ def collect_status(
                 "url": rec.get("url"),
             }
         )
+        report.failure_runs.append(str(rec.get("run")))
     report.not_asked_commands = _not_asked_commands(out_dir, sets, dropped_by_set)
     pending = dict.fromkeys(report.selected, 0)
     done_pairs, failed_pairs = state.done, state.failed
@@ -2834,12 +2838,48 @@ def collect_status(
             resubmits=slurm.resubmit_resumes() if slurm is not None else None,
             array=slurm.array if slurm is not None else None,
         )
+        report.resume += "".join(_left_out_commands(out_dir, state, sets))
         report.forget_gone = _gone_plan_command(out_dir, report, sets, plan_failed)
     if report.forget_gone is None:
         report.forget_gone_ids = _gone_images_hint(out_dir, report)
         if queue is not None and slurm is not None:
             report.silent_ends, report.time_limited = _task_ends(report, slurm, queue)
     return report
+
+
+def _left_out_commands(out_dir: Path, state: JournalState, sets: list[_TargetKinds]) -> list[str]:
+    """For the resume line: the commands that fetch what an ``--ids-from`` set's replay
+    leaves out, each an ``also:`` line (none in a folder of one server): the ids of its
+    file that DIR holds from another server only, with kinds of the set not done
+    (:mod:`harvester.ids_servers`), asked of that server, with a note saying which ids.
+
+    Why: status counted those kinds as pending and said "to resume: harvester harvest
+    --out DIR", whose replay of the set leaves them out again (only its warning, under
+    the run's summary, named the command)."""
+    from harvester.config import ALSO, commented, servers_of
+    from harvester.ids_servers import left_out_commands, other_servers_ids
+
+    runs = [t.recorded for t in sets if t.recorded is not None]
+    if len(servers_of(runs)) < 2:
+        return []
+    lines = []
+    for target in sets:
+        recorded = target.recorded
+        source = None if recorded is None else recorded.config.get("ids_from")
+        if recorded is None or not target.ids or not isinstance(source, str):
+            continue
+        kinds = [kind for kind in (a.value for a in Artifact) if kind in target.kinds]
+        skip = other_servers_ids(out_dir, state, recorded.base_url, recorded.run, kinds)
+        if skip is None:
+            continue
+        for image_id in sorted(target.ids):
+            skip(image_id)
+        for url, count, command in left_out_commands(skip, source, out_dir, kinds):
+            ids = f"{plural(count, 'id', spec=',')} of {url}"
+            about = f"the {ids} that the resume leaves out of --ids-from {source}"
+            command, _, note = command.partition("  # ")  # (one comment: the notes joined)
+            lines.append(ALSO + commented(command, "; ".join(filter(None, (about, note)))))
+    return lines
 
 
 def _gone_images_hint(out_dir: Path, report: StatusReport) -> str | None:

@@ -167,41 +167,69 @@ def storage_error(exc: OSError, what: str, *, started: bool = True) -> StorageEr
     """Translate an OSError about ``what`` into a one-line StorageError with a hint.
 
     ``started``: False for a run that had not begun (its output folder being made): there
-    is nothing to resume, so a hint says to run the same command, not "to resume".
+    is nothing to resume, so a hint says to run the same command, not "to resume". A
+    command that harvests nothing words the hint its own way: :func:`retold_storage_error`.
     """
     code = exc.errno
-    again = "re-run the same command to resume" if started else "run the same command"
-    kept = f"{again}; finished files are kept" if started else again
-    if code == errno.ENOSPC:
-        msg = f"disk full while writing {what}"
-        hint = f"free some space (or choose another --out) and {again}"
-    elif code == errno.EDQUOT:
-        msg = f"disk quota exceeded while writing {what}"
-        hint = f"free some space (or choose another --out) and {again}"
-    elif code == errno.EROFS:
-        msg = f"read-only filesystem: cannot write {what}"
-        hint = "choose a writable --out folder"
-    elif code in (errno.EACCES, errno.EPERM):
-        msg = f"permission denied: cannot write {what}"
-        hint = "choose a writable --out folder or fix its permissions"
-    elif code == errno.EFBIG:
-        msg = f"file too large for this filesystem or process limit while writing {what}"
-        hint = (
-            "raise the file-size limit (ulimit -f, or the batch system's) or choose another "
-            f"--out, then {kept}"
-        )
-    elif code == errno.EISDIR:
-        # Someone made a folder where a file goes: rename(2) cannot replace it, and a harvest
-        # must not delete a folder it did not make. Named as verify names it.
-        msg = f"cannot write {what}: a folder is where the file should be"
-        hint = "move that folder away (a harvest never deletes what it did not write), then " + kept
-    elif code == errno.ENOTDIR:
-        msg = f"cannot write {what}: a file is where one of its folders should be"
-        hint = f"move that file away, then {kept}"
+    said = _storage_failure(code, what) or f"cannot write {what}: {exc.strerror or exc}"
+    return StorageError(said, hint=_storage_hint(code, started), cause=exc)
+
+
+def _storage_failure(code: int | None, what: str) -> str:
+    """The one line :func:`storage_error` says for an OSError of errno ``code``."""
+    return {
+        errno.ENOSPC: f"disk full while writing {what}",
+        errno.EDQUOT: f"disk quota exceeded while writing {what}",
+        errno.EROFS: f"read-only filesystem: cannot write {what}",
+        errno.EACCES: f"permission denied: cannot write {what}",
+        errno.EPERM: f"permission denied: cannot write {what}",
+        errno.EFBIG: f"file too large for this filesystem or process limit while writing {what}",
+        # (a folder someone made where a file goes: rename(2) cannot replace it, and a
+        # harvest must not delete a folder it did not make; named as verify names it)
+        errno.EISDIR: f"cannot write {what}: a folder is where the file should be",
+        errno.ENOTDIR: f"cannot write {what}: a file is where one of its folders should be",
+    }.get(code or 0, "")
+
+
+def _storage_hint(code: int | None, started: bool, again: str | None = None) -> str:
+    """The hint of :func:`storage_error` for errno ``code``; ``again``: the words for doing
+    it again (:func:`retold_storage_error`), else a harvest's (see :func:`storage_error`)."""
+    # (a command given DIR, not --out, has no other folder to choose: it writes DIR's)
+    other = " (or choose another --out)" if again is None else ""
+    if again is None:
+        again = "re-run the same command to resume" if started else "run the same command"
+        kept = f"{again}; finished files are kept" if started else again
     else:
-        msg = f"cannot write {what}: {exc.strerror or exc}"
-        hint = f"fix the problem and {kept}"
-    return StorageError(msg, hint=hint, cause=exc)
+        kept = again
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return f"free some space{other} and {again}"
+    if code == errno.EROFS:
+        return "choose a writable --out folder"
+    if code in (errno.EACCES, errno.EPERM):
+        return "choose a writable --out folder or fix its permissions"
+    if code == errno.EFBIG:
+        limit = "raise the file-size limit (ulimit -f, or the batch system's)"
+        return f"{limit}{' or choose another --out' if other else ''}, then {kept}"
+    if code == errno.EISDIR:
+        return "move that folder away (a harvest never deletes what it did not write), then " + kept
+    if code == errno.ENOTDIR:
+        return f"move that file away, then {kept}"
+    return f"fix the problem and {kept}"
+
+
+#: What a command that harvests nothing says to do once there is space (or a limit raised).
+RUN_AGAIN = "run the same command again"
+
+
+def retold_storage_error(exc: StorageError, again: str = RUN_AGAIN) -> StorageError:
+    """``exc`` (a :func:`storage_error`) with its hint worded for a command that harvests
+    nothing (``forget``, ``index``): ``again`` where a harvest's says "re-run the same
+    command to resume; finished files are kept" (that command resumes nothing, and keeps
+    no files: ``index`` writes through the harvest's own index writer). A StorageError
+    made otherwise is left as it is."""
+    if exc.cause_errno is not None:
+        exc.hint = _storage_hint(exc.cause_errno, True, again)
+    return exc
 
 
 # --------------------------------------------------------------------------- syncfs

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
     from harvester.config import RecordedRun
+    from harvester.gone import GoneImage
     from harvester.walk import LinkServers
 
 __all__ = ["register"]
@@ -100,13 +101,27 @@ def register(subparsers: Any) -> None:
 
 def run_forget_command(args: argparse.Namespace) -> int:
     """``harvester forget DIR TARGETS``: 0 forgotten (or already), 2 no such set or DIR,
-    75 another harvest of DIR runs (wait for it: it may be running this very set)."""
+    75 another harvest of DIR runs (wait for it: it may be running this very set), 1 a
+    full disk (its hint: free space, then run the same command again; forget resumes
+    nothing)."""
+    from harvester.errors import StorageError
+    from harvester.store import retold_storage_error
+
+    try:
+        return _forget(args)
+    except StorageError as exc:
+        raise retold_storage_error(exc) from exc.__cause__
+
+
+def _forget(args: argparse.Namespace) -> int:
+    """:func:`run_forget_command`, its storage errors worded as a harvest's."""
     from datetime import UTC, datetime  # (not at the top: only forget needs it)
 
     from harvester.config import (
         RecordedRun,
+        normal_base_url,
+        recorded_runs_of_set,
         recorded_target_sets,
-        runs_of_set,
         target_flags,
         target_set,
     )
@@ -173,23 +188,64 @@ def run_forget_command(args: argparse.Namespace) -> int:
         if not found:
             why = f" ({NAMES_NOT_LOOKED_UP})" if _has_names(named) else ""
             raise UsageError(f"{out} has no target set {flags}{why}", hint=_sets_hint(out, flags))
+        runs = recorded_runs_of_set(out, key)
+        found = _newest_of_each_server(found[0], runs)
         _check_link_server(args, out, flags, found, sets)
-        entry = ForgottenSet(key, flags, tuple(runs_of_set(out, key)), datetime.now(UTC))
+        forgetting = _set_of_link_server(args, found)
+        server = normal_base_url(forgetting.base_url)
+        mine = tuple(run.run for run in runs if normal_base_url(run.base_url) == server)
+        entry = ForgottenSet(key, flags, mine, datetime.now(UTC), forgetting.base_url)
         try:
             added = add_forgotten(out, entry)
         except OSError as exc:
             raise storage_error(exc, str(out / FORGOTTEN_NAME)) from exc
     finally:
         release_run_lock(lock)
-    again = _again_command(out, found[0])
+    again = _again_command(out, forgetting)
+    # (ids are one server's: where another server's runs had the same targets, that set
+    # stays as it was, and the line says whose was forgotten)
+    of = f" of {forgetting.base_url}" if len(found) > 1 else ""
     if not added:
-        print(f"{out}: the target set {flags} is forgotten already; to resume it again: {again}")
+        print(
+            f"{out}: the target set {flags}{of} is forgotten already; to resume it again: {again}"
+        )
         return 0
     print(
-        f"{out}: forgot the target set {flags}: resumes and status leave it out, its files, "
-        f"journals and index.csv rows stay; to undo, run its targets again: {again}"
+        f"{out}: forgot the target set {flags}{of}: resumes and status leave it out, its "
+        f"files, journals and index.csv rows stay; to undo, run its targets again: {again}"
     )
     return 0
+
+
+def _newest_of_each_server(newest: RecordedRun, runs: list[RecordedRun]) -> list[RecordedRun]:
+    """The newest run of a target set for each server its ``runs`` (oldest first) were of:
+    ``newest`` (the one resumes see) first, the others' newest by run id.
+
+    Why: a target set is named by its ids, and ids are one server's: ``--project 51`` of
+    two servers harvested into one folder is two sets of images, forgotten each on its own
+    (forgetting one forgot both, and a run of either took both back)."""
+    from harvester.config import normal_base_url
+
+    each = {normal_base_url(newest.base_url): newest}
+    for run in reversed(runs):
+        each.setdefault(normal_base_url(run.base_url), run)
+    return list(each.values())
+
+
+def _set_of_link_server(args: argparse.Namespace, found: list[RecordedRun]) -> RecordedRun:
+    """Of ``found`` (a set's newest run of each server, the one resumes see first), the one
+    of the server of the targets' links (``--project URL``: checked by
+    :func:`_check_link_server`), else the first."""
+    from harvester.cli.harvest import _one_link_server
+    from harvester.config import normal_base_url
+
+    links = getattr(args, "target_links", None) or []
+    if links:
+        server = normal_base_url(_one_link_server(links))
+        for recorded in found:
+            if normal_base_url(recorded.base_url) == server:
+                return recorded
+    return found[0]
 
 
 def _check_link_server(
@@ -579,8 +635,8 @@ def _image_servers(out: Path, *, undo: bool) -> Callable[[int], frozenset[str]]:
             for server, image_id in read_gone(out):
                 found.setdefault(image_id, set()).add(normal_base_url(server))
         else:
-            for image_id, server in _failed_images(out).servers.items():
-                found.setdefault(image_id, set()).add(normal_base_url(server))
+            for image_id, servers in _failed_images(out).servers.items():
+                found.setdefault(image_id, set()).update(map(normal_base_url, servers))
         return {image_id: frozenset(urls) for image_id, urls in found.items()}
 
     return lambda image_id: servers().get(image_id, frozenset())
@@ -634,8 +690,11 @@ class _FailedImages:
     judged: dict[int, list[int | None]]
     #: image id -> the HTTP status of its latest failure as answered (None: no answer).
     latest: dict[int, int | None]
-    #: image id -> its server, as saved (no credentials).
-    servers: dict[int, str]
+    #: image id -> each server whose runs failed it (as saved, no credentials) -> the
+    #: statuses of ``judged`` that server's failures gave. Why per server: ids are one
+    #: server's, and an id two servers of DIR failed was recorded gone for one of them
+    #: alone (the newest's), the other's every resume asking for its image again.
+    servers: dict[int, dict[str, list[int | None]]]
     #: image id -> the cause another hint names for its 404 (a thumbnail size this server
     #: does not serve: the image answers other requests), for those with one.
     explained: dict[int, str]
@@ -648,14 +707,22 @@ class _FailedImages:
         latest = self.latest[image_id]
         return f"{image_id} ({f'HTTP {latest}' if latest else 'no answer'})"
 
+    def gone_from(self, image_id: int) -> dict[str, int]:
+        """The servers whose failures of ``image_id`` say it is gone (each server's own,
+        by :func:`harvester.gone.gone_status`), and the 404 (410) each said."""
+        from harvester.gone import gone_status
+
+        found = {s: gone_status(said) for s, said in self.servers[image_id].items()}
+        return {server: status for server, status in found.items() if status is not None}
+
 
 def _failed_images(out: Path) -> _FailedImages:
     """DIR's failed images: each one's latest failures (:class:`_FailedImages`), and its
-    server: that of the run that failed it, else DIR's (a folder whose runs saved no
+    servers: those of the runs that failed it, else DIR's (a folder whose runs saved no
     settings: IDR's, the default then). A 404 another hint explains is judged as
     ``status`` judges it for its hint (:func:`harvester.fetch.known_cause`), so that
     ``forget`` records no image the hint did not name."""
-    from harvester.config import DEFAULT_BASE_URL, failed_ids_servers, folder_server_url
+    from harvester.config import DEFAULT_BASE_URL, folder_server_url, read_run_server
     from harvester.fetch import known_cause
     from harvester.gone import GONE_STATUSES, IMGDATA_KINDS
     from harvester.models import Artifact
@@ -666,9 +733,13 @@ def _failed_images(out: Path) -> _FailedImages:
     done = {kind: ks.done for kind, ks in report.kinds.items()}
     judged: dict[int, list[int | None]] = {}
     latest: dict[int, int | None] = {}
+    servers: dict[int, dict[str, list[int | None]]] = {}
     explained: dict[int, str] = {}
     not_forbidden: set[int] = set()
-    for failure in report.failures:  # (oldest first: the last one is the latest)
+    run_servers: dict[str, str] = {}
+    folder: str | None = None
+    # (oldest first: the last one is the latest)
+    for failure, run in zip(report.failures, report.failure_runs, strict=True):
         if failure["kind"] not in kinds:
             continue
         image_id = int(failure["id"])
@@ -676,15 +747,18 @@ def _failed_images(out: Path) -> _FailedImages:
         status = raw if isinstance(raw, int) else None
         cause = known_cause(failure, done)
         judged.setdefault(image_id, []).append(None if cause else status)
+        if run not in run_servers:
+            url = read_run_server(out, run, report.saved_configs)
+            if url is None:  # (a run that saved no settings: an older folder, one server's)
+                folder = folder or folder_server_url(out) or DEFAULT_BASE_URL
+            run_servers[run] = url or folder or DEFAULT_BASE_URL
+        by_server = servers.setdefault(image_id, {})
+        by_server.setdefault(run_servers[run], []).append(None if cause else status)
         latest[image_id] = status
         if cause and status in GONE_STATUSES:
             explained[image_id] = cause.partition(":")[0]
         if status != 403 or failure["kind"] not in IMGDATA_KINDS:
             not_forbidden.add(image_id)
-    servers = failed_ids_servers(out, report.failed_runs)
-    if len(servers) < len(judged):
-        folder = folder_server_url(out) or DEFAULT_BASE_URL
-        servers = {image_id: servers.get(image_id, folder) for image_id in judged}
     forbidden = frozenset(judged.keys() - not_forbidden)
     return _FailedImages(judged, latest, servers, explained, forbidden)
 
@@ -789,14 +863,27 @@ def _no_answer(status: int | None) -> bool:
     return status is None or status >= 500 or status == 429
 
 
-def _check_left(left: list[int], failed: _FailedImages) -> dict[int, int | None]:
+def _check_left(left: list[int], failed: _FailedImages) -> dict[tuple[int, str], int | None]:
     """``--check-server``: of ``left``, those whose failures cannot tell a deleted image
-    from a private one (imgData's 403 alone), asked of their server once each at its JSON
-    API (:func:`harvester.gone.ask_server`): image id -> the status it answers now."""
+    from a private one (imgData's 403 alone), asked of each server that failed them once
+    each at its JSON API (:func:`harvester.gone.ask_server`): (image id, server) -> the
+    status it answers now."""
     from harvester.gone import ask_server
 
-    unsure = {i: failed.servers[i] for i in left if i in failed.forbidden}
+    unsure = [(i, server) for i in left if i in failed.forbidden for server in failed.servers[i]]
     return ask_server(unsure) if unsure else {}
+
+
+def _said_now(checked: dict[tuple[int, str], int | None]) -> dict[int, int | None]:
+    """``--check-server``'s answers by image id, as messages say them: a 404 (410) where a
+    server answered one, else the first server's answer."""
+    from harvester.gone import GONE_STATUSES
+
+    said: dict[int, int | None] = {}
+    for (image_id, _server), status in checked.items():
+        if image_id not in said or status in GONE_STATUSES:
+            said[image_id] = status
+    return said
 
 
 def _record_gone(
@@ -817,7 +904,6 @@ def _record_gone(
         GONE_STATUSES,
         GoneImage,
         add_gone,
-        gone_status,
         read_gone,
     )
 
@@ -834,10 +920,12 @@ def _record_gone(
             f"no failed image of {out}: {_listed(unknown)} (nothing recorded)",
             hint=f"give the ids harvester status {q} --failed-ids lists",
         )
-    left = [] if force else [i for i in asked if gone_status(judged[i]) is None]
-    checked = _check_left(left, failed) if check else {}
-    found = {i: status for i, status in checked.items() if status in GONE_STATUSES}
-    left = [i for i in left if i not in found]
+    # (each server's failures of an id judged apart: ids are one server's)
+    left = [] if force else [i for i in asked if not failed.gone_from(i)]
+    answers = _check_left(left, failed) if check else {}
+    checked = _said_now(answers)
+    found = {key: status for key, status in answers.items() if status in GONE_STATUSES}
+    left = [i for i in left if not any(image_id == i for image_id, _server in found)]
     if left and len(left) == len(ids):
         reasons = _left_reasons(left, failed, checked, refusal=True)
         said = f" {reasons[0]}" if len(reasons) == 1 else ": " + "; ".join(reasons)
@@ -848,17 +936,16 @@ def _record_gone(
         )
     now = datetime.now(UTC)
     entries = [
-        GoneImage(
-            i, failed.servers[i], found.get(i) or gone_status(judged[i]) or failed.latest[i], now
-        )
+        GoneImage(i, server, status, now)
         for i in asked
         if i not in left
+        for server, status in _gone_servers(i, failed, found, force).items()
     ]
-    added = add_gone(out, entries)
-    already = len(ids) - len(asked) + len(entries) - len(added)
+    added = list(dict.fromkeys(add_gone(out, entries)))  # (an id of two servers said once)
+    already = len(ids) - len(left) - len(added)
     also = f" ({already} recorded already)" if already else ""
     if found:
-        also += f" ({len(found)} answering 404 at the server's JSON API now)"
+        also += f" ({len({i for i, _server in found})} answering 404 at the server's JSON API now)"
     them = _them(added)
     line = (
         f"{out}: recorded {_plural_ids(added, 'image')} as gone from the server{also} in "
@@ -876,7 +963,48 @@ def _record_gone(
         if left
         else ""
     )
-    return line, note
+    recorded_for = {entry.image_id for entry in entries}
+    return line, "\n".join(filter(None, (note, _other_server_note(recorded_for, failed, entries))))
+
+
+def _other_server_note(ids: set[int], failed: _FailedImages, entries: list[GoneImage]) -> str:
+    """The ``note:`` line naming the ids of ``ids`` recorded gone from some servers of
+    DIR but not from another whose failures of them do not say they are gone ("" for none):
+    that server's image of the id is another image, still asked for. Said, as the ids
+    left are, so that "recorded" is not read as every server's."""
+    from harvester.config import normal_base_url
+
+    recorded = {(e.image_id, normal_base_url(e.server)) for e in entries}
+    others: dict[str, list[int]] = {}
+    for image_id in sorted(ids):
+        for server in failed.servers[image_id]:
+            if (image_id, normal_base_url(server)) not in recorded:
+                others.setdefault(server, []).append(image_id)
+    return "\n".join(
+        f"note: {_plural_ids(listed)} not recorded as gone from {server}, whose failures of "
+        f"{'it' if len(listed) == 1 else 'them'} do not say so (its image of "
+        f"{'that id' if len(listed) == 1 else 'those ids'} is another image, still asked "
+        f"for): {_listed(listed)}"
+        for server, listed in others.items()
+    )
+
+
+def _gone_servers(
+    image_id: int, failed: _FailedImages, found: Mapping[tuple[int, str], int], force: bool
+) -> dict[str, int | None]:
+    """The servers (as saved) ``image_id`` is recorded as gone from, each with the status
+    recorded: those whose own failures say so, or whose JSON API answered 404 now
+    (``found``: ``--check-server``'s); with ``force``, every server that failed it, its
+    latest failure's status where none says gone. Another server's failures of that id
+    (a 503) are another image's, which its runs still ask for."""
+    gone: dict[str, int | None] = dict(failed.gone_from(image_id))
+    for (i, server), status in found.items():
+        if i == image_id:
+            gone[server] = status
+    if force:
+        for server in failed.servers[image_id]:
+            gone.setdefault(server, failed.latest[image_id])
+    return gone
 
 
 def _take_back(out: Path, ids: list[int], source: str) -> str:

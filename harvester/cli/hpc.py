@@ -371,7 +371,7 @@ def _plan(args: argparse.Namespace, config: HarvestConfig, ids_copy: Path | None
 
     from harvester.cli.harvest import artifacts_given, base_url_given, waited_text
     from harvester.config import NewestRun, folder_artifacts, folder_server
-    from harvester.plan import check_plan_targets, plan_targets, planned_done
+    from harvester.plan import check_plan_targets, plan_targets
     from harvester.progress import Progress, request_time_line
 
     check_plan_targets(config)  # (before the folder's server and kinds are said)
@@ -408,7 +408,7 @@ def _plan(args: argparse.Namespace, config: HarvestConfig, ids_copy: Path | None
             f"planned {plural(info.images, 'image')} ({kinds}) in {out / 'plan'}"
             + waited_text(info)
         )
-        done = planned_done(out, info)
+        done = info.done
         left = {k: n - done.get(k, 0) for k, n in info.artifacts.items()}
         if done:  # (a plan grown over a harvested folder: its harvest skips those)
             total = sum(info.artifacts.values())
@@ -1062,6 +1062,18 @@ def _check_plan(
 
 
 def run_index(args: argparse.Namespace) -> int:
+    """``harvester index DIR``: :func:`_index`, a full disk's hint in its own words (free
+    space, then run the same command again: the index writer's are a harvest's, "resume")."""
+    from harvester.errors import StorageError
+    from harvester.store import retold_storage_error
+
+    try:
+        return _index(args)
+    except StorageError as exc:
+        raise retold_storage_error(exc) from exc.__cause__
+
+
+def _index(args: argparse.Namespace) -> int:
     """``harvester index DIR``: rebuild index.csv from all journals.
 
     Label keys given here (``--label-key``, or none with ``--no-label-key``) are recorded in

@@ -980,3 +980,66 @@ def test_in_a_folder_of_two_servers_a_link_must_be_of_its_images_server(
     undo = cli("forget", str(out), "--gone-ids-from", "-", "--undo", stdin=link(fields, GONE[1]))
     assert undo.returncode == 0, undo.stderr
     assert recorded(out) == [GONE[0]]
+
+
+def test_an_id_two_servers_failed_is_recorded_gone_from_each_in_one_pipe(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An id that server A failed (its thumbnail, 404) and server B failed too (its
+    metadata, 404) is recorded gone from each by one pipe of B's failed ids (it was
+    recorded for B alone, the newest, and A's every resume asked for its image again,
+    exit 1); A's resume then asks nothing and exits 0."""
+    demo = make_emulator(preset="demo")
+    fields = make_emulator(preset="fields", seed=7)
+    out, gone = tmp_path / "d", GONE[0]
+    for emu, kind in ((demo, "thumbnail"), (fields, "metadata")):
+        ids = tmp_path / f"{kind}.txt"  # (a set of each server's: two files)
+        ids.write_text(f"{gone}\n")
+        failed = cli(
+            "harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
+            "--artifacts", kind, "--rate", "none", "--no-labels", "-q",
+        )  # fmt: skip
+        assert failed.returncode == 1, failed.stderr
+    listed = cli("status", str(out), "--failed-ids", "--base-url", fields.base_url)
+    assert listed.stdout == f"{gone}\n", listed.stderr
+    forgot = cli("forget", str(out), "--gone-ids-from", "-", stdin=listed.stdout)
+    assert forgot.returncode == 0, forgot.stderr
+    assert "recorded 1 image as gone" in forgot.stdout and forgot.stderr == ""
+    saved = json.loads((out / "gone_images.json").read_text())["images"]
+    assert sorted((e["id"], e["server"], e["status"]) for e in saved) == sorted(
+        [(gone, demo.base_url, 404), (gone, fields.base_url, 404)]
+    )
+    demo.reset_stats()
+    again = cli("harvest", "--out", str(out), "--base-url", demo.base_url, "-q")
+    assert again.returncode == 0, again.stderr
+    assert thumbnails_asked(demo) == 0
+
+
+def test_an_id_one_server_failed_with_a_503_is_recorded_gone_from_the_other_alone(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An id server A failed with 404 and server B with 503 (down for a moment) is
+    recorded gone from A alone, and a note line names B's as not recorded (B's image of
+    that id is another image, still asked for); before, the two servers' failures were
+    weighed as one image's, and the pipe was refused (exit 2, nothing recorded)."""
+    demo = make_emulator(preset="demo")
+    gone = GONE[0]
+    fields = make_emulator(preset="fields", seed=7, faults=f"503:100%,only:/api/v0/m/images/{gone}")
+    out = tmp_path / "d"
+    for emu, kind in ((demo, "thumbnail"), (fields, "metadata")):
+        ids = tmp_path / f"{kind}.txt"
+        ids.write_text(f"{gone}\n")
+        failed = cli(
+            "harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
+            "--artifacts", kind, "--rate", "none", "--no-labels", "--max-retries", "0", "-q",
+        )  # fmt: skip
+        assert failed.returncode == 1, failed.stderr
+    forgot = cli("forget", str(out), "--gone-ids-from", "-", stdin=f"{gone}\n")
+    assert forgot.returncode == 0, forgot.stderr
+    assert "recorded 1 image as gone" in forgot.stdout
+    assert forgot.stderr == (
+        f"note: 1 id not recorded as gone from {fields.base_url}, whose failures of it do not "
+        f"say so (its image of that id is another image, still asked for): {gone}\n"
+    )
+    saved = json.loads((out / "gone_images.json").read_text())["images"]
+    assert [(e["id"], e["server"]) for e in saved] == [(gone, demo.base_url)]

@@ -829,3 +829,47 @@ def test_a_link_names_the_set_of_its_own_server_only(
     forgot = cli("forget", str(out), "--plate", link(spelt))
     assert forgot.returncode == 0, forgot.stderr
     assert forgot.stdout.startswith(f"{out}: forgot the target set --plate {GONE}: ")
+
+
+def forgotten_servers(out: Path) -> dict[str, list[str]]:
+    """server -> runs of each entry of DIR's forgotten.json (all of one target set here)."""
+    entries = json.loads((out / "forgotten.json").read_text())["sets"]
+    return {entry["server"]: entry["runs"] for entry in entries}
+
+
+def test_one_target_set_of_two_servers_is_forgotten_and_taken_back_per_server(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """``--project 51`` of server A (demo: 8 images) and of server B (idclash: 4 others)
+    harvested into one folder are two sets of images: forget forgets the one resumes see
+    (B's, the newest) naming its server, a link of A forgets A's alone (it was refused,
+    and the set's one entry held both servers' runs), and a run of A's targets takes back
+    A's alone: B's stays forgotten (it took back both)."""
+    a, b = make_emulator(preset="demo"), make_emulator(preset="idclash")
+    out = tmp_path / "d"
+    runs: dict[str, str] = {}
+    for emu in (a, b):
+        before = {p.name for p in (out / "runs").glob("*")} if out.exists() else set()
+        proc = cli("harvest", "--base-url", emu.base_url, "--project", "51", "--out", str(out),
+                   "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q")  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        (runs[emu.base_url],) = {p.name for p in (out / "runs").glob("*")} - before
+
+    forgot = cli("forget", str(out), "--project", "51")
+    assert forgot.returncode == 0, forgot.stderr
+    assert forgot.stdout.startswith(f"{out}: forgot the target set --project 51 of {b.base_url}:")
+    assert forgotten_servers(out) == {b.base_url: [runs[b.base_url]]}
+    by_link = cli("forget", str(out), "--project", f"{a.base_url}/webclient/?show=project-51")
+    assert by_link.returncode == 0, by_link.stderr
+    assert by_link.stdout.startswith(f"{out}: forgot the target set --project 51 of {a.base_url}:")
+    assert forgotten_servers(out) == {
+        b.base_url: [runs[b.base_url]],
+        a.base_url: [runs[a.base_url]],
+    }
+
+    again = cli("harvest", "--base-url", a.base_url, "--project", "51", "--out", str(out),
+                "--artifacts", "metadata", "--rate", "none", "--no-labels")  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert f"{out}: the target set --project 51 is resumed again" in again.stderr
+    assert forgotten_servers(out) == {b.base_url: [runs[b.base_url]]}
+    assert "forgotten" not in cli("status", str(out)).stdout  # (A's run, the newest: live)

@@ -189,3 +189,36 @@ def test_ids_through_a_pipe_name_file_in_the_command(
     assert "--ids-from FILE --artifacts metadata  # FILE: the same ids again)" in line, line
     assert "--ids-from /dev/fd/" not in line.split("(for them: ", 1)[1], line
     assert files_of(out, ".metadata.json") == set(mine)
+
+
+def test_status_names_the_other_servers_command_beside_the_resume(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """After demo's run of --ids-from DIR/index.csv (fields' 36 ids left out), status
+    counts their metadata pending and its resume line, whose replay leaves them out again,
+    names on an ``also:`` line the command that asks fields for them; pasted, it fetches
+    them, and status then has nothing left to resume."""
+    out = tmp_path / "d"
+    demo, fields = two_servers_folder(make_emulator, out)
+    index = out / "index.csv"
+    code, err = harvest(demo, out, "--ids-from", str(index), "--artifacts", "metadata", "-q")
+    assert code == 0, err
+    status = cli("status", str(out))
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    (pending,) = [line for line in lines if line.startswith("metadata ")]
+    assert pending.split()[1:4] == ["80", "0", "36"], status.stdout
+    start = lines.index(f"to resume: harvester harvest --out {out}")
+    command = (
+        f"harvester harvest --out {out} --base-url {fields.base_url} --ids-from {index} "
+        "--artifacts metadata"
+    )
+    assert lines[start + 1] == (
+        f"  also: {command}  # the 36 ids of {fields.base_url} that the resume leaves out of "
+        f"--ids-from {index}"
+    ), status.stdout
+    pasted = cli(*shlex.split(command)[1:])
+    assert pasted.returncode == 0, pasted.stderr
+    assert files_of(out, ".metadata.json") == set(index_ids(out))
+    after = cli("status", str(out))
+    assert "to resume" not in after.stdout and "also:" not in after.stdout, after.stdout

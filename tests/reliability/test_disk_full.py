@@ -216,3 +216,77 @@ def test_a_plan_over_the_file_size_limit_exits_1_and_the_same_command_then_plans
     planned = cli(*argv)
     assert planned.returncode == 0, planned.stderr
     assert len((out / "plan" / "images.jsonl").read_text().splitlines()) == DEMO_PROJECT_IMAGES
+
+
+#: A file-size limit ``forgotten.json`` (a target set's entry) and index.csv go over.
+TINY_LIMIT = 100
+#: What ``forget`` and ``index`` say to do once there is space: neither resumes anything,
+#: nor keeps "finished files" (a harvest's words, which they said).
+RUN_AGAIN = "run the same command again"
+
+
+def _small_plate_folder(emu: EmulatorThread, out: Path) -> list[str]:
+    """DIR with SMALL_PLATE's thumbnails; the harvest's argv."""
+    argv = harvest_args(emu.base_url, out, "--plate", "7375", rate="none", artifacts="thumbnail")
+    done = cli(*argv)
+    assert done.returncode == 0, done.stderr
+    return argv
+
+
+def test_forget_and_index_over_the_file_size_limit_say_to_run_them_again(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """``forget`` and ``index`` stopped by a file-size limit: exit 1, one 'error:' line, and
+    a hint to raise the limit, then run the same command again (they said "re-run the same
+    command to resume; finished files are kept": a harvest's words); without the limit the
+    same commands do their work."""
+    out = tmp_path / "d"
+    _small_plate_folder(make_emulator(preset="demo"), out)
+    for argv, needle in (
+        (["forget", str(out), "--plate", "7375"], "forgotten.json"),
+        (["index", str(out)], "index.csv"),
+    ):
+        limited = run_under_file_size_limit(argv, TINY_LIMIT)
+        assert limited.returncode == 1, limited.stderr
+        assert_one_line_error(limited.stderr, "file too large", needle)
+        assert error_lines(limited.stderr)[1:] == [
+            f"hint: raise the file-size limit (ulimit -f, or the batch system's), then {RUN_AGAIN}"
+        ], limited.stderr
+        assert "resume" not in limited.stderr, limited.stderr
+        again = cli(*argv)
+        assert again.returncode == 0, again.stderr
+    assert (out / "forgotten.json").is_file()
+
+
+def test_forget_and_index_on_a_full_disk_say_to_free_space_and_run_them_again(
+    small_disk: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """``forget`` (a target set, and gone images) and ``index`` on a full disk: exit 1, one
+    'error:' line, the hint to free some space and run the same command again (not "to
+    resume"); nothing recorded; with space again the same commands work."""
+    emu = make_emulator(preset="demo")
+    out = small_disk / "d"
+    gone = small_disk / "gone.txt"
+    gone.write_text("99999991\n")  # (an id the server lacks: 404, a gone image)
+    argv = harvest_args(emu.base_url, out, "--ids-from", str(gone), rate="none")
+    assert cli(*argv, "--artifacts", "thumbnail").returncode == 1
+    (out / "index.csv").unlink()
+    filler = _fill(small_disk)
+    commands = (  # (the set forgotten last: its failed image is then no failure of DIR)
+        (["forget", str(out), "--gone-ids-from", str(gone)], "gone_images.json"),
+        (["index", str(out)], "index.csv"),
+        (["forget", str(out), "--ids-from", str(gone)], "forgotten.json"),
+    )
+    for command, needle in commands:
+        full = cli(*command)
+        assert full.returncode == 1, full.stderr
+        assert_one_line_error(full.stderr, "disk full", needle)
+        assert error_lines(full.stderr)[1:] == [f"hint: free some space and {RUN_AGAIN}"], (
+            full.stderr
+        )
+        assert not (out / needle).exists()
+    filler.unlink()
+    for command, needle in commands:
+        again = cli(*command)
+        assert again.returncode == 0, again.stderr
+        assert (out / needle).is_file()
