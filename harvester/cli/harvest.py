@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harvester.end_lines import INTERRUPTED, STOPPED
+from harvester.end_lines import AFTER_BUDGET, INTERRUPTED, STOPPED
 from harvester.text import and_list, plural, shown_url
 from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
@@ -2302,7 +2302,7 @@ def print_summary(
     elif getattr(summary, "budget_reached", "") and not getattr(summary, "signalled", False):
         if after := getattr(summary, "after_budget", ""):
             # (the walk that went on to learn whether work was left: the stop is the budget's)
-            print(f"note: as the walk looked for work left, {after}", file=sys.stderr)
+            print(f"{AFTER_BUDGET}{after}", file=sys.stderr)
         print(
             f"{STOPPED}{summary.budget_reached}; every finished file is kept and journaled, "
             f"the rest is pending: continue (with a new budget) with: {resume}",

@@ -10,6 +10,7 @@ events is set with the emulator's gates (:mod:`gate_helpers`), never with delays
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -177,6 +178,31 @@ def test_the_server_down_after_the_budget_is_the_budgets_stop(
     assert lines[-2].startswith("note: as the walk looked for work left, the server went down (")
     assert "stayed down" not in err
     assert _stored(out) == total
+    # status says both: the budget stopped it, then the server went down (it said "stopped")
+    (walk,) = _status_walks(capsys, out)
+    assert walk["max_bytes"] == str(total) and walk["server_down"].startswith("HTTP 503 ")
+    said = _status_text(capsys, out)
+    assert (
+        f"has not finished: stopped by its --max-bytes budget ({total}), then, as it looked for "
+        "work left, the server went down (HTTP 503 "
+    ) in said
+    assert "once it answers again, resume (a new budget of that size)" in said
+    assert said.splitlines()[-1] == f"to resume: harvester harvest --out {out}"
+
+
+def _status_text(capsys: pytest.CaptureFixture[str], out: Path) -> str:
+    """``harvester status DIR``'s text."""
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    return capsys.readouterr().out
+
+
+def _status_walks(capsys: pytest.CaptureFixture[str], out: Path) -> list[dict[str, object]]:
+    """``harvester status DIR --json``'s unfinished walks (none: [])."""
+    capsys.readouterr()
+    assert main(["status", str(out), "--json"]) == 0
+    walks: list[dict[str, object]] = json.loads(capsys.readouterr().out).get("walks", [])
+    return walks
 
 
 def test_a_where_run_asks_no_annotations_after_the_budget(
