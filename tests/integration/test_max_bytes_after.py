@@ -205,28 +205,39 @@ def _status_walks(capsys: pytest.CaptureFixture[str], out: Path) -> list[dict[st
     return walks
 
 
-def test_a_where_run_asks_no_annotations_after_the_budget(
+def _where_run(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> tuple[EmulatorThread, list[str]]:
+    """The emulator, whose second dataset listing (of each run, after :func:`_measured`) is
+    held at the gate, and the options of a ``--where`` run whose one match is image 1884803
+    of dataset 51, its datasets walked one at a time (so that dataset 52's listing comes
+    once dataset 51's files are stored)."""
+    faults = f"first:ok|hold,hold:{GATE},only:webclient_api_images"
+    emulator = make_emulator(preset="demo", faults=faults)
+    config = tmp_path / "one-at-a-time.toml"
+    config.write_text("walk_concurrency = 1\n", encoding="utf-8")
+    common = [str(config), "--base-url", emulator.base_url, "--artifacts", ARTIFACTS]
+    common += ["--rate", "none", "--where", "Gene Symbol=BUB1B"]
+    return emulator, common
+
+
+def test_a_where_run_filters_past_the_budget_and_stops_at_study_files_left(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
     make_emulator: Callable[..., EmulatorThread],
 ) -> None:
     """A ``--where`` run whose budget is reached by dataset 51's files (image 1884803, its one
-    match, and its study files) while dataset 52's listing is held (the datasets walked one
-    at a time): once that is answered, its images' annotations, which no journal holds, are
-    not asked (they only decide images no run can fetch before a new budget, and the next
-    run asks them again): the run stops there, exit 8, storing nothing more. It asked them,
-    and went on filtering page after page until one had work."""
-    emulator = make_emulator(
-        preset="demo", faults=f"first:ok|hold,hold:{GATE},only:webclient_api_images"
-    )
-    config = tmp_path / "one-at-a-time.toml"
-    config.write_text("walk_concurrency = 1\n", encoding="utf-8")
-    common = [str(config), "--base-url", emulator.base_url, "--artifacts", ARTIFACTS]
-    common += ["--rate", "none", "--where", "Gene Symbol=BUB1B", "--dataset", "51"]
-    measured = _measured(capsys, emulator, tmp_path / "measured", *common)
+    match, and its study files) while dataset 52's listing is held: once that is answered,
+    its images' annotations are asked (they decide whether they are work: none matches),
+    and the run stops at dataset 52's study files, left to save (exit 8, storing nothing
+    more); the rerun saves them alone and ends 0. Not asked, the images were taken for work
+    left: see the next test."""
+    emulator, common = _where_run(tmp_path, make_emulator)
+    measured = _measured(capsys, emulator, tmp_path / "measured", *common, "--dataset", "51")
     total = _stored(measured)
     out = tmp_path / "out"
-    command = [*common, "--dataset", "52", "--out", str(out), "--max-bytes", str(total)]
+    command = [*common, "--dataset", "51", "--dataset", "52", "--out", str(out)]
+    command += ["--max-bytes", str(total)]
     asked: list[int] = []
 
     def stored_then_count() -> bool:
@@ -240,9 +251,48 @@ def test_a_where_run_asks_no_annotations_after_the_budget(
     assert code == EXIT_BUDGET, err
     assert err.strip().splitlines()[-1].startswith("stopped: the --max-bytes budget of ")
     assert asked == [1]
-    assert _annotations(emulator) == 1
+    assert _annotations(emulator) == 2  # (dataset 52's images filtered)
     assert _files(out) == _files(measured)
     assert _files(out, "study") == _files(measured, "study")
+    code, stdout, err = _harvest(capsys, *command)
+    assert code == 0, err
+    assert stdout.startswith("done 0, skipped 2 (already done), failed 0; 1 image found")
+    assert _files(out) == _files(measured)
+    assert len(_files(out, "study")) > len(_files(measured, "study"))
+
+
+def test_a_where_run_whose_rest_does_not_match_ends_as_complete(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """Dataset 52's study files saved before (a run of it alone, which matched none of its
+    images), the budget reached by dataset 51's files while dataset 52's listing is held:
+    the run filters dataset 52's images past the budget, none matches, and it ends as a
+    complete run (exit 0, no word of the budget, status with nothing pending), as its rerun
+    does, storing nothing. It exited 8 saying the rest was pending, and the rerun, filtering
+    those images, stored nothing and ended 0: a script looping on 8 ran it for nothing."""
+    emulator, common = _where_run(tmp_path, make_emulator)
+    measured = _measured(capsys, emulator, tmp_path / "measured", *common, "--dataset", "51")
+    total = _stored(measured)
+    out = tmp_path / "out"
+    before = _stored(_measured(capsys, emulator, out, *common, "--dataset", "52"))
+    assert not _files(out)  # (no image of dataset 52 matches)
+    command = [*common, "--dataset", "51", "--dataset", "52", "--out", str(out)]
+    command += ["--max-bytes", str(total)]
+    with released_when(emulator, GATE, lambda: _stored(out) == before + total, "stored it"):
+        code, stdout, err = _harvest(capsys, *command)
+    assert code == 0, err
+    assert "budget" not in err and "pending" not in err
+    assert stdout.startswith("done 2 (imgdata 1, thumbnail 1), skipped 0 (already done)")
+    assert _files(out) == _files(measured)
+    assert not _status_walks(capsys, out)
+    assert "pending" not in _status_text(capsys, out).splitlines()[-1]
+    code, stdout, err = _harvest(capsys, *command)
+    assert code == 0, err
+    assert stdout.startswith(
+        "done 0, skipped 2 (already done), failed 0; 1 image found\n0 B stored"
+    )
 
 
 def _annotations(emulator: EmulatorThread) -> int:
