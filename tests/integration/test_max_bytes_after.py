@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import anyio
 import pytest
 from gate_helpers import DEADLINE_S, POLL_S, released_when
 
@@ -26,8 +27,10 @@ import harvester.outage
 from harvester.cli import EXIT_BUDGET, main
 from harvester.config import HarvestConfig
 from harvester.emulator import EmulatorThread
+from harvester.layout import make_writer, new_run_id
 from harvester.pipeline import Harvest
 from harvester.retry import zero_waits
+from harvester.store import Store
 
 CONCURRENCY = 4
 ARTIFACTS = "thumbnail,imgdata"
@@ -360,3 +363,46 @@ def test_the_session_ending_after_the_budget_is_the_budgets_stop(
     assert not (after.summary.session_ended or after.summary.credentials_refused)
     assert said in after.summary.after_budget
     assert after.summary.after_budget.endswith(" first")
+
+
+@pytest.mark.parametrize(
+    ("status", "said", "again"),
+    [
+        (403, "the session its run sent had ended", "log in to OMERO.web again"),
+        (
+            401,
+            "the server no longer took the credentials its run sent",
+            "renew the token or password",
+        ),
+    ],
+)
+def test_status_says_the_budget_then_the_session_end(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, status: int, said: str, again: str
+) -> None:
+    """A walk the budget stopped, whose session then ended as it looked for work left, as the
+    run journals it: status says both, and that the resume needs a new login first (text and
+    ``--json``). It said a plain budget stop ("stopped", the resume line alone), though that
+    resume would refuse to start before one."""
+    out = tmp_path / "o"
+    cfg = HarvestConfig(base_url="http://127.0.0.1:9", out=out, images=(1,), max_bytes=1)
+    run = Harvest(cfg)
+    run._spend(1)
+    run._session_ended(status, "HTTP 403 Forbidden: Not logged in")
+    run._walk_started = cfg.walk_targets(run.summary.run_id)
+
+    async def journal() -> None:
+        run_id = new_run_id()
+        async with Store.open(out, run_id=run_id, writer=make_writer(run_id)) as store:
+            await store.save_run_config({"run": run_id, "config": {"artifacts": ["thumbnail"]}})
+            await run._record_stop(store)
+
+    anyio.run(journal)
+    (walk,) = _status_walks(capsys, out)
+    key = "session_ended" if status == 403 else "credentials_refused"
+    assert (walk["max_bytes"], walk[key]) == ("1", "HTTP 403 Forbidden: Not logged in")
+    text = _status_text(capsys, out)
+    assert (
+        f"has not finished: stopped by its --max-bytes budget (1), then, as it looked for work "
+        f"left, {said} (HTTP 403 Forbidden: Not logged in): {again}"
+    ) in text
+    assert "then resume (a new budget of that size)" in text
