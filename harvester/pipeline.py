@@ -2146,6 +2146,8 @@ class Harvest:
                 sample_said=self._sample_said(),
             )
             self._walk_ended = None  # recorded: not again after the workers
+            # (nor as not finished by a stop: a budget's or a session's, _record_stop)
+            self._walk_finished = True
 
     def _walk_failures(self) -> list[dict[str, Any]]:
         """The walk's failed listings, as its "walk" record keeps them."""

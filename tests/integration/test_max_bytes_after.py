@@ -406,3 +406,30 @@ def test_status_says_the_budget_then_the_session_end(
         f"left, {said} (HTTP 403 Forbidden: Not logged in): {again}"
     ) in text
     assert "then resume (a new budget of that size)" in text
+
+
+def test_a_sample_chosen_before_the_budget_has_no_unfinished_walk(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A ``--sample`` run whose budget is reached by its first image file, after its walk
+    ended and its sample was chosen (and journaled whole): status counts the sample, the
+    images not fetched pending, with no ``has not finished`` walk line (the budget's stop
+    journaled no unfinished walk over the sample's finished one)."""
+    emulator = make_emulator(preset="demo")
+    common = ["--base-url", emulator.base_url, "--project", "51", "--sample", "4"]
+    common += ["--artifacts", ARTIFACTS, "--rate", "none", "--concurrency", "1"]
+    study = sum(
+        _files(_measured(capsys, emulator, tmp_path / "measured", *common), "study").values()
+    )
+    out = tmp_path / "out"
+    code, _stdout, err = _harvest(capsys, *common, "--out", str(out), "--max-bytes", str(study + 1))
+    assert code == EXIT_BUDGET, err
+    assert not _status_walks(capsys, out)
+    text = _status_text(capsys, out)
+    assert "has not finished" not in text
+    assert (
+        "\nthumbnail " in text
+        and text.splitlines()[-1] == f"to resume: harvester harvest --out {out}"
+    )
