@@ -2994,7 +2994,8 @@ class Harvest:
         budget = ""
         if summary.budget_reached and not summary.signalled and self.cfg.max_bytes is not None:
             budget = size_text(self.cfg.max_bytes)
-        then = dict([self._after_budget_cause]) if budget and self._after_budget_cause else {}
+        cause = self._after_budget_cause if budget else None
+        then = {cause[0]: cause[1]} if cause is not None else {}
         ended = summary.session_ended or then.get("session_ended", "")
         refused = summary.credentials_refused or then.get("credentials_refused", "")
         if ended or refused or budget:

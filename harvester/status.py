@@ -373,8 +373,9 @@ class TaskProgress:
     #: holds no start line: how it ended is unknown, said so (it went unsaid).
     start_unread: bool = False
     #: With ``ended`` ``"max_bytes"``: what ended the walk that then looked for work left, as
-    #: its log's note says (:func:`harvester.end_lines.after_budget`): ``"server_down"``, or
-    #: ``"session_ended"`` (a new login before it is resubmitted); None where nothing did.
+    #: its log's note says (:func:`harvester.end_lines.after_budget`): ``"server_down"``,
+    #: ``"session_ended"`` or ``"credentials_refused"`` (a new login, or new credentials,
+    #: before it is resubmitted); None where nothing did.
     after_budget: str | None = None
 
 
@@ -1403,8 +1404,8 @@ class StatusReport:
                 "  a task its --max-bytes budget stopped exits 8, which SLURM calls FAILED: "
                 "nothing failed; the resume line below continues it with a new budget of that size"
                 + (
-                    " (once logged in again where its session ended)"
-                    if any(t.after_budget == "session_ended" for t in spent)
+                    " (where its line says so, after a new login or new credentials)"
+                    if any(t.after_budget in _NEW_LOGIN for t in spent)
                     else ""
                 )
             )
@@ -2172,7 +2173,16 @@ _TASK_THEN: dict[str | None, str] = {
     "session_ended": (
         ", then its session ended as it looked for work left: log in again before the resume"
     ),
+    "credentials_refused": (
+        ", then the server refused its credentials as it looked for work left: renew them "
+        "before the resume"
+    ),
 }
+
+
+#: The ends after a budget (:attr:`TaskProgress.after_budget`) whose resume needs a new
+#: login or new credentials first.
+_NEW_LOGIN = frozenset({"session_ended", "credentials_refused"})
 
 
 def _budget_spent(task: TaskProgress, running: AbstractSet[int], queued: AbstractSet[int]) -> bool:

@@ -178,7 +178,8 @@ def test_a_budget_stop_then_the_server_or_session_says_both(
     assert lines[1].endswith(
         f" not reached, stopped by its --max-bytes budget (1K){said} (log: {log})"
     ), lines
-    login = " (once logged in again where its session ended)" if then == "session_ended" else ""
+    login = " (where its line says so, after a new login or new credentials)"
+    login = login if then == "session_ended" else ""
     assert lines[-1] == BUDGET_LINE + login, lines
     capsys.readouterr()
     assert main(["status", str(out), "--json"]) == 0

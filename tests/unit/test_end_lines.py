@@ -14,12 +14,14 @@ import pytest
 
 from harvester.cli.harvest import _time_limit_line, dry_run_interrupted_line
 from harvester.end_lines import (
+    AFTER_BUDGET,
     STOPPED,
     after_budget,
     budget_reached,
     how_it_ended,
     server_stayed_down,
 )
+from harvester.session import stopped_text
 
 #: Closing lines as harvester 0.1.21 wrote them into task logs, verbatim.
 OLD_LINES = [
@@ -87,8 +89,11 @@ def test_the_lines_the_harvest_prints_are_the_ones_read_back() -> None:
         ("note: as the walk looked for work left, the session this run sent has ended (HTTP 403 "
          "Forbidden: Not logged in): log in to OMERO.web again ... first", "session_ended"),
         ("note: as the walk looked for work left, the server no longer takes the credentials "
-         "this run sent (HTTP 401 Unauthorized): renew the token ... first", "session_ended"),
+         "this run sent (HTTP 401 Unauthorized): renew the token ... first", "credentials_refused"),
         ("note: index.csv lists 2 of the plan's 8 images", None),
+        # (the words the run prints now, from where it makes them)
+        (AFTER_BUDGET + stopped_text(401, "HTTP 401 Unauthorized"), "credentials_refused"),
+        (AFTER_BUDGET + stopped_text(403, "HTTP 403 Forbidden"), "session_ended"),
     ],
 )  # fmt: skip
 def test_the_note_before_a_budget_line_says_what_ended_the_walk_after_it(
