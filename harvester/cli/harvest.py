@@ -1188,7 +1188,9 @@ def _replay_each(
     :func:`worst_exit`'s, at least 1 when a set was not resumed, so a script notices.
     A ``--max-bytes`` given now is the command's budget, not each replay's: once the
     replays spent it, the sets after them are not replayed (exit 8: the same command
-    continues them). One a set's run saved is that set's replay's own (:func:`_budget_shared`).
+    continues them), unless DIR has nothing left to do (:func:`nothing_left`: each of them
+    is complete, and the same command would end 0). One a set's run saved is that set's
+    replay's own (:func:`_budget_shared`).
     """
     from harvester.cli import (
         EXIT_BUDGET,
@@ -1235,6 +1237,10 @@ def _replay_each(
         codes.append(code)
         if getattr(args, "budget_stop", False):
             left = len(replays) - n - 1
+            if left and nothing_left(cfg.out):
+                # (every set after it is complete: its replay would fetch nothing, and end
+                # 0, so the resume ends as the replays did, not 8 "the rest is pending")
+                left = 0
             _say_budget_stop(left)
             if left:  # (pending, though the replay that spent it ended complete)
                 codes.append(EXIT_BUDGET)
