@@ -25,6 +25,15 @@ BUDGET_REACHED = "the --max-bytes budget of {size} was reached"
 #: The reason a server down longer than ``--outage-wait`` gives (exit 75): for how long,
 #: and what it answered.
 SERVER_STAYED_DOWN = "the server stayed down for {down} ({reason})"
+#: What the line before a budget's closing line starts with where the server went down or
+#: the session ended as the walk looked for work left after the budget (still exit 8),
+#: followed by what did (:data:`AFTER_BUDGET_SERVER_DOWN`, else the session's words).
+AFTER_BUDGET = "note: as the walk looked for work left, "
+#: How that note names the server going down (``the server went down (HTTP 503 ...)``).
+AFTER_BUDGET_SERVER_DOWN = "the server went down"
+#: How that note names credentials refused (:func:`harvester.session.stopped_text`'s words;
+#: anything else it names is the session's end).
+AFTER_BUDGET_CREDENTIALS = "the server no longer takes the credentials"
 #: What a closing line starts with after a signal (SIGTERM from ``scancel`` or a time
 #: limit, Ctrl-C): exit 130.
 INTERRUPTED = "interrupted"
@@ -72,3 +81,18 @@ def how_it_ended(line: str) -> tuple[str, str | None] | None:
     if line.startswith(INTERRUPTED):
         return "interrupted", None
     return None
+
+
+def after_budget(line: str) -> str | None:
+    """What a harvest's line (stripped) says ended the walk after its budget, as a walk
+    record names it: ``"server_down"``, ``"session_ended"`` (a new login first) or
+    ``"credentials_refused"`` (new credentials first); None for any other line. Why:
+    status called such a task a plain budget stop, and gave the line that resubmits it,
+    which refuses to start before a new login."""
+    if not line.startswith(AFTER_BUDGET):
+        return None
+    what = line[len(AFTER_BUDGET) :]
+    stayed = _head(SERVER_STAYED_DOWN).removeprefix(STOPPED)  # (a give-up's words, at the limit)
+    if what.startswith((AFTER_BUDGET_SERVER_DOWN, stayed)):
+        return "server_down"
+    return "credentials_refused" if what.startswith(AFTER_BUDGET_CREDENTIALS) else "session_ended"

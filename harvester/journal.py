@@ -39,7 +39,10 @@ listed before a run stopped, were never journaled, so without these ``status`` w
 none of them as pending and call the folder complete. A run stopped because the session it
 sent ended journals one more ``"finished": false`` record, with ``"session_ended"`` (what the
 server answered), for ``status`` to say why; one stopped because the server refused the
-credentials it sent (401), with ``"credentials_refused"``. A ``--sample`` run whose sample an
+credentials it sent (401), with ``"credentials_refused"``; one its ``--max-bytes`` budget
+stopped, with ``"max_bytes"`` (the budget, ``20G``) and, where the server then went down or
+the session ended as the walk looked for work left, ``"server_down"`` (what it answered),
+``"session_ended"`` or ``"credentials_refused"``. A ``--sample`` run whose sample an
 earlier run drew first names that run (``"sample_of"``): its records replace that run's, the
 only trace of a draw stopped before any image was fetched (``pipeline._run_drew``).
 A finished walk under a selection (``--where``, a sample) keeps the digests of the

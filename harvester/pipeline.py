@@ -1311,6 +1311,10 @@ class Harvest:
         #: Bytes of the study files being saved (let through by :meth:`_study_past_budget`,
         #: not stored yet): what a concurrent save's budget check counts as taken.
         self._study_underway = 0
+        #: What ended the walk after the budget (:meth:`_after_budget`), by the walk record's
+        #: key that names it (``server_down``, ``session_ended``, ``credentials_refused``)
+        #: and what the server answered: journaled with the budget's stop for ``status``.
+        self._after_budget_cause: tuple[str, str] | None = None
         #: The "mixed in" note of a run asking another server than DIR's, said once the
         #: run holds DIR (:meth:`_say_server_note`).
         self._server_note: str | None = None
@@ -2142,6 +2146,8 @@ class Harvest:
                 sample_said=self._sample_said(),
             )
             self._walk_ended = None  # recorded: not again after the workers
+            # (nor as not finished by a stop: a budget's or a session's, _record_stop)
+            self._walk_finished = True
 
     def _walk_failures(self) -> list[dict[str, Any]]:
         """The walk's failed listings, as its "walk" record keeps them."""
@@ -2209,7 +2215,9 @@ class Harvest:
                 self._placing = Placing(walker.listed, settled=SeenIds())
                 walker.on_again = self._met_again
                 walker.ids_skip = await self._other_servers_ids(self._store)
-                if cfg.max_bytes is not None:
+                if cfg.max_bytes is not None and not self._selection.where:
+                    # (a --where run's annotations tell whether an image is work left: asked
+                    # past the budget too, see _past_budget)
                     walker.past_budget = self._past_budget
             targets = cfg.walk_targets(self.summary.run_id)
             describe = self._walk_text(targets, walker.stats)
@@ -2532,7 +2540,7 @@ class Harvest:
         """The server stayed down longer than ``outage_wait``: stop as an interruption does
         (every finished file journaled, the rest pending), to exit 75 (try again later);
         after the ``--max-bytes`` budget, exit 8 with the outage noted (:meth:`_after_budget`)."""
-        if self._after_budget(reason):
+        if self._after_budget(reason, ("server_down", reason)):
             return
         self.summary.server_down = reason
         self._stop()
@@ -2545,12 +2553,14 @@ class Harvest:
         held the budget's exit 8 back for an hour, then turned it into a 75."""
         self.progress.waiting(reason, seconds, nxt)
         if reason is not None and not self.summary.after_budget:
-            self._after_budget(f"the server went down ({reason})")
+            down = f"{end_lines.AFTER_BUDGET_SERVER_DOWN} ({reason})"
+            self._after_budget(down, ("server_down", reason))
 
-    def _after_budget(self, what: str) -> bool:
+    def _after_budget(self, what: str, cause: tuple[str, str]) -> bool:
         """Stop a run whose ``--max-bytes`` budget is reached because of ``what`` (the
         server down, the session ended): noted (:attr:`RunSummary.after_budget`), exit 8.
-        False, doing nothing, before the budget is reached.
+        False, doing nothing, before the budget is reached. ``cause``: the walk record's
+        key for it and the server's answer (journaled: :meth:`_record_stop`).
 
         Why 8 and not the stop's own code (75, 2): the budget was reached first and stopped
         every request that would store more; what came after could only stop the walk
@@ -2561,6 +2571,7 @@ class Harvest:
             return False
         if not s.after_budget:
             s.after_budget = what
+            self._after_budget_cause = cause
             logger.warning("stopping: %s, then %s", s.budget_reached, what)
         self._stop()
         return True
@@ -2571,7 +2582,10 @@ class Harvest:
         finished file journaled, the images not fetched pending), to exit 2 with how to
         give new ones and resume. Going on, each image, kind and listing left was refused
         in turn, and the images not reached looked failed."""
-        if self._after_budget(f"{stopped_text(status, reason)}: {again_hint(status)} first"):
+        key = "credentials_refused" if status == CREDENTIALS_REFUSED else "session_ended"
+        if self._after_budget(
+            f"{stopped_text(status, reason)}: {again_hint(status)} first", (key, reason)
+        ):
             return
         if status == CREDENTIALS_REFUSED:
             self.summary.credentials_refused = reason
@@ -2789,7 +2803,7 @@ class Harvest:
             if self.summary.budget_reached:
                 self._settle_budget_stop()
             await self._record_walk_end_before_stop(store)
-            await self._record_session_end(store)
+            await self._record_stop(store)
         finally:
             self._work_scope = None
             self._collect(fetcher, client, study)
@@ -2896,7 +2910,15 @@ class Harvest:
         """Is the ``--max-bytes`` budget reached? Then a study file the walk would save is
         work left, and so are images whose annotations it would ask (no journal knows
         them: :meth:`Walker._labels`): the run stops (see :meth:`_spend`), and the caller
-        saves or asks nothing."""
+        saves or asks nothing.
+
+        Not asked of a ``--where`` run's annotations: they decide whether its images are
+        work at all. Taken as work left, pages of images that would not have matched
+        stopped the run (exit 8, "the rest is pending") where its rerun, filtering them,
+        found nothing to fetch and ended 0; a script looping on 8 ran it for nothing.
+        Filtered, the run stops at the first image that matches (or a study file to save),
+        and ends as a complete run where none does: a page's annotations are one request
+        (200 images), asked again by the next run only where it stopped."""
         if not self.summary.budget_reached:
             return False
         self._stop()
@@ -2957,20 +2979,34 @@ class Harvest:
         self._walk_finished = True
         logger.info("the walk had listed everything before the stop: journaled as finished")
 
-    async def _record_session_end(self, store: Store) -> None:
-        """After a stop because the session ended or the credentials were refused: the
-        walk, unfinished, says so in the journal, for ``status`` to say why it stopped and
-        how to resume."""
+    async def _record_stop(self, store: Store) -> None:
+        """After a stop because the session ended, the credentials were refused or the
+        ``--max-bytes`` budget was reached (and what then ended the walk that looked for
+        work left: the server down, the session ended): the walk, unfinished, says so in
+        the journal, for ``status`` to say why it stopped and how to go on.
+
+        Why the budget too: ``status`` said such a walk had "stopped", as after a kill, and
+        one the session's end cut short after the budget as a plain budget stop, when the
+        same command then refuses to start before a new login."""
         summary, targets = self.summary, self._walk_started
         if targets is None or self._walk_finished:
             return
-        if summary.session_ended or summary.credentials_refused:
+        budget = ""
+        if summary.budget_reached and not summary.signalled and self.cfg.max_bytes is not None:
+            budget = size_text(self.cfg.max_bytes)
+        cause = self._after_budget_cause if budget else None
+        then = {cause[0]: cause[1]} if cause is not None else {}
+        ended = summary.session_ended or then.get("session_ended", "")
+        refused = summary.credentials_refused or then.get("credentials_refused", "")
+        if ended or refused or budget:
             await store.record_walk(
                 targets,
                 self.cfg.shard,
                 finished=False,
-                session_ended=summary.session_ended,
-                credentials_refused=summary.credentials_refused,
+                session_ended=ended,
+                credentials_refused=refused,
+                max_bytes=budget,
+                server_down=then.get("server_down", ""),
                 sample_of=self._sample_of,
             )
 

@@ -157,15 +157,44 @@ def _stopped_walk_state(ended: str, refused: str) -> str:
     (``ended``, the answer that showed it) or the credentials were refused (``refused``),
     and what to do, in the words of the run's own hint (:func:`harvester.session.again_hint`:
     one text, where ``status`` said it its own shorter way)."""
+    said, again = _session_stop(ended, refused)
+    return f"stopped, {said}: {again}, then resume"
+
+
+def _session_stop(ended: str, refused: str) -> tuple[str, str]:
+    """What the server said of the session (``ended``) or credentials (``refused``) a
+    walk's run sent, and what to do before resuming (:func:`harvester.session.again_hint`)."""
     from harvester.session import CREDENTIALS_REFUSED, SESSION_ENDED, again_hint  # (rare)
 
     if ended:
-        said = f"the session its run sent had ended ({ended})"
-        status = SESSION_ENDED
-    else:
-        said = f"the server no longer took the credentials its run sent ({refused})"
-        status = CREDENTIALS_REFUSED
-    return f"stopped, {said}: {again_hint(status)}, then resume"
+        return f"the session its run sent had ended ({ended})", again_hint(SESSION_ENDED)
+    said = f"the server no longer took the credentials its run sent ({refused})"
+    return said, again_hint(CREDENTIALS_REFUSED)
+
+
+def _budget_walk_state(walk: Mapping[str, Any]) -> str:
+    """What became of a walk its run's ``--max-bytes`` budget stopped (its ``max_bytes``),
+    and of the walk that then went on to look for work left where the server went down or
+    the session ended (``server_down``, ``session_ended``, ``credentials_refused``): the
+    budget's stop (the run exited 8: nothing failed), and what the resume line needs first.
+
+    Why: such a walk read "stopped", as after a kill, and one whose session ended after the
+    budget read as a plain budget stop, though the resume would refuse to start before a
+    new login."""
+    stopped = f"stopped by its --max-bytes budget ({walk['max_bytes']})"
+    ended, refused = walk.get("session_ended", ""), walk.get("credentials_refused", "")
+    if ended or refused:
+        said, again = _session_stop(ended, refused)
+        return (
+            f"{stopped}, then, as it looked for work left, {said}: {again}, then resume "
+            "(a new budget of that size)"
+        )
+    if down := walk.get("server_down", ""):
+        return (
+            f"{stopped}, then, as it looked for work left, the server went down ({down}): "
+            "once it answers again, resume (a new budget of that size)"
+        )
+    return f"{stopped}, the rest pending: resume (a new budget of that size)"
 
 
 def _walk_of(targets: str, *, run_named: bool = False) -> str:
@@ -343,6 +372,11 @@ class TaskProgress:
     #: Its newest log was read for how it ended, and its last 1 MiB (status reads no more)
     #: holds no start line: how it ended is unknown, said so (it went unsaid).
     start_unread: bool = False
+    #: With ``ended`` ``"max_bytes"``: what ended the walk that then looked for work left, as
+    #: its log's note says (:func:`harvester.end_lines.after_budget`): ``"server_down"``,
+    #: ``"session_ended"`` or ``"credentials_refused"`` (a new login, or new credentials,
+    #: before it is resubmitted); None where nothing did.
+    after_budget: str | None = None
 
 
 @dataclass
@@ -1286,7 +1320,10 @@ class StatusReport:
             refused = next(
                 (w["credentials_refused"] for w in walks if w.get("credentials_refused")), ""
             )
-            if ended or refused:
+            budget = next((w for w in walks if w.get("max_bytes")), None)
+            if budget is not None:
+                state = _budget_walk_state(budget)
+            elif ended or refused:
                 state = _stopped_walk_state(ended, refused)
             lines.append(
                 f"{what} {where} has not finished: {state}; the images "
@@ -1346,7 +1383,7 @@ class StatusReport:
                 parts.append("in the queue")
             elif t.ended == "max_bytes":
                 size = f" ({t.max_bytes})" if t.max_bytes else ""
-                parts.append(f"stopped by its --max-bytes budget{size}")
+                parts.append(f"stopped by its --max-bytes budget{size}{_TASK_THEN[t.after_budget]}")
             elif t.ended == "server_down":
                 parts.append("stopped: the server was down, as its log says")
             elif t.task in timed:
@@ -1363,11 +1400,17 @@ class StatusReport:
             lines.append(", ".join(parts) + (f" (log: {shlex.quote(t.log)})" if t.log else ""))
         if len(left) > MAX_TASK_LINES:
             lines.append(f"  ... and {len(left) - MAX_TASK_LINES} more tasks (--json)")
-        if any(_budget_spent(t, running, self.queued_tasks) for t in left):
+        spent = [t for t in left if _budget_spent(t, running, self.queued_tasks)]
+        if spent:
             # SLURM lists such a task as FAILED (exit code 8): read as a failure to look into.
             lines.append(
                 "  a task its --max-bytes budget stopped exits 8, which SLURM calls FAILED: "
                 "nothing failed; the resume line below continues it with a new budget of that size"
+                + (
+                    " (where its line says so, after a new login or new credentials)"
+                    if any(t.after_budget in _NEW_LOGIN for t in spent)
+                    else ""
+                )
             )
         return lines
 
@@ -1990,6 +2033,8 @@ class _LogEnd:
     #: Its last :data:`_LOG_MAX_BYTES` holds no start line (the log is longer): how it ended
     #: is not read, which status says rather than nothing.
     start_unread: bool = False
+    #: What ended its walk after the budget, as its note says (:attr:`TaskProgress.after_budget`).
+    after_budget: str | None = None
 
 
 #: slurmstepd's line for a cancelled job: ``*** JOB 171 ON node01 CANCELLED AT <time> ***``,
@@ -2027,25 +2072,30 @@ def _ended_silently(log: Path, shard: str) -> _LogEnd:
     after = [line.strip() for line in lines[starts[-1][0] + 1 :] if line.strip()]
     if not all(_tick(line) for line in after):
         # The harvest spoke (SIGTERM: "interrupted"), but SLURM's line still says why.
-        ended, budget = _harvest_end(after)
-        return _LogEnd(cancelled=_cancelled_by(after), ended=ended, max_bytes=budget)
+        ended, budget, then = _harvest_end(after)
+        return _LogEnd(
+            cancelled=_cancelled_by(after), ended=ended, max_bytes=budget, after_budget=then
+        )
     oom = any("oom" in line.lower() for line in after if _SLURMSTEPD.match(line))
     return _LogEnd(True, oom, _cancelled_by(after))
 
 
-def _harvest_end(after: list[str]) -> tuple[str | None, str | None]:
+def _harvest_end(after: list[str]) -> tuple[str | None, str | None, str | None]:
     """How a task's harvest said it ended, from its log's lines after its last start line
-    (stripped): ``("max_bytes", "30K")`` for its budget spent, ``("server_down", None)``
-    for a server down longer than its ``--outage-wait`` (exit 75), ``("interrupted", None)``
-    for a SIGTERM or Ctrl-C, else ``(None, None)`` (a summary alone, failures, an error).
+    (stripped): ``("max_bytes", "30K", then)`` for its budget spent, ``then`` what its note
+    before that line says ended the walk after it (``"server_down"``, ``"session_ended"``;
+    None: no note), ``("server_down", None, None)`` for a server down longer than its
+    ``--outage-wait`` (exit 75), ``("interrupted", None, None)`` for a SIGTERM or Ctrl-C,
+    else all None (a summary alone, failures, an error).
     Why: SLURM calls a task its budget stopped FAILED (exit 8), and a task ``scancel``
     interrupted read in status like one that never ran; its log said which."""
-    from harvester.end_lines import how_it_ended  # (the words the harvest prints them in)
+    from harvester.end_lines import after_budget, how_it_ended  # (the harvest's words)
 
-    for line in reversed(after):
-        if (ended := how_it_ended(line)) is not None:
-            return ended
-    return None, None
+    for n in range(len(after) - 1, -1, -1):
+        if (ended := how_it_ended(after[n])) is not None:
+            then = after_budget(after[n - 1]) if n and ended[0] == "max_bytes" else None
+            return ended[0], ended[1], then
+    return None, None, None
 
 
 def task_cancelled_by(log: Path, shard: str) -> str | None:
@@ -2118,6 +2168,26 @@ def _since_last_start(log: Path, start: re.Pattern[str]) -> tuple[list[str], boo
         return [], True
 
 
+#: What a task's line adds to its budget's stop for what then ended its walk (its log's
+#: note: :attr:`TaskProgress.after_budget`).
+_TASK_THEN: dict[str | None, str] = {
+    None: "",
+    "server_down": ", then the server went down as it looked for work left",
+    "session_ended": (
+        ", then its session ended as it looked for work left: log in again before the resume"
+    ),
+    "credentials_refused": (
+        ", then the server refused its credentials as it looked for work left: renew them "
+        "before the resume"
+    ),
+}
+
+
+#: The ends after a budget (:attr:`TaskProgress.after_budget`) whose resume needs a new
+#: login or new credentials first.
+_NEW_LOGIN = frozenset({"session_ended", "credentials_refused"})
+
+
 def _budget_spent(task: TaskProgress, running: AbstractSet[int], queued: AbstractSet[int]) -> bool:
     """Whether a task's line says its --max-bytes budget stopped it: ended so, and neither
     running nor queued again."""
@@ -2158,6 +2228,7 @@ def _task_ends(
         if (share := shares.get(task)) is not None and share.complete < share.images:
             share.ended, share.max_bytes = said.ended, said.max_bytes
             share.start_unread = said.start_unread
+            share.after_budget = said.after_budget
         job = f"{m.group(1)}_{task}"
         if said.silent:
             ends.append(
@@ -3352,6 +3423,10 @@ def unfinished_walks(state: JournalState) -> list[dict[str, Any]]:
         refused = rec.get("credentials_refused")
         if isinstance(refused, str) and refused and not walk["finished"]:
             walk["credentials_refused"] = refused
+        for key in ("max_bytes", "server_down"):  # (the budget stopped it, and what then)
+            said = rec.get(key)
+            if isinstance(said, str) and said and not walk["finished"]:
+                walk[key] = said
         found.append(walk)
     for targets, shard in _unwalked_shards(state):
         found.append(

@@ -2071,6 +2071,8 @@ class Store:
         failures: Sequence[Mapping[str, Any]] = (),
         session_ended: str = "",
         credentials_refused: str = "",
+        max_bytes: str = "",
+        server_down: str = "",
         sample_of: str | None = None,
         sample_said: tuple[str, Sequence[str]] | None = None,
     ) -> None:
@@ -2080,7 +2082,10 @@ class Store:
         ``reason``; URLs redacted here). ``session_ended``: the walk stopped unfinished
         because the session the run sent ended (the server's answer), for ``status`` to
         say; ``credentials_refused``: because the server refused the credentials it sent
-        (a 401). ``sample_of``: the earlier run whose draw this run's sample is (see
+        (a 401). ``max_bytes``: because the run's ``--max-bytes`` budget (this size) was
+        reached, and ``server_down`` (what the server answered), ``session_ended`` or
+        ``credentials_refused`` say what then ended the walk that looked for work left.
+        ``sample_of``: the earlier run whose draw this run's sample is (see
         ``pipeline._run_drew``). ``sample_said``: of a walk under a selection, the draw
         (its selection and server, as a digest) and the digests of the selection's
         warnings, ``--where`` and sample alike (``harvester.select.warning_digest``; none
@@ -2099,6 +2104,10 @@ class Store:
             rec["session_ended"] = redact_url(session_ended)
         if credentials_refused:
             rec["credentials_refused"] = redact_url(credentials_refused)
+        if max_bytes:
+            rec["max_bytes"] = max_bytes
+        if server_down:
+            rec["server_down"] = redact_url(server_down)
         if sample_of is not None:
             rec["sample_of"] = sample_of
         if sample_said is not None:

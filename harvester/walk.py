@@ -949,9 +949,10 @@ class Walker:
         # such images are journaled asks no annotations again.
         self.labels_for = labels_for
         #: True once the run's ``--max-bytes`` budget is reached, and then it stops the run
-        #: (None: no budget). No annotations are asked from then on: they only decide
-        #: (``--where``) or label images that no run can fetch before a new budget, and the
-        #: next run asks them again (see :meth:`_labels`).
+        #: (None: no budget, or a ``--where`` run, whose annotations decide whether an
+        #: image is work left). No annotations are asked from then on: they only label
+        #: images that no run can fetch before a new budget, and the next run asks them
+        #: again (see :meth:`_labels`).
         self.past_budget: Callable[[], bool] | None = None
         #: True for an ``--ids-from`` id not to ask this server for (None: ask every id):
         #: DIR's image of that id is another server's (:mod:`harvester.ids_servers`).
@@ -1120,9 +1121,10 @@ class Walker:
         None is asked once the run's budget is reached (:attr:`past_budget`, which stops
         the run: cancelled here). Why: the walk goes on after the budget only to learn
         whether work is left, which its listings tell; a page of images no journal holds
-        asked their annotations, a ``--where`` run's page after page of images that do
-        not match, each request wasted (the next run, with a budget of its own, asks them
-        again). Such images are pending, so the run stops as for work left (exit 8).
+        asked their annotations, each request wasted (the next run, with a budget of its
+        own, asks them again). Such images are pending, so the run stops as for work left
+        (exit 8). A ``--where`` run has no :attr:`past_budget`: its annotations decide
+        whether its images are work at all (``Harvest._past_budget``).
         """
         if self.past_budget is not None and self.past_budget():
             await anyio.lowlevel.checkpoint()  # (the run is stopping: cancelled here)

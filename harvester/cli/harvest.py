@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harvester.end_lines import INTERRUPTED, STOPPED
+from harvester.end_lines import AFTER_BUDGET, INTERRUPTED, STOPPED
 from harvester.text import and_list, plural, shown_url
 from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
@@ -1188,7 +1188,9 @@ def _replay_each(
     :func:`worst_exit`'s, at least 1 when a set was not resumed, so a script notices.
     A ``--max-bytes`` given now is the command's budget, not each replay's: once the
     replays spent it, the sets after them are not replayed (exit 8: the same command
-    continues them). One a set's run saved is that set's replay's own (:func:`_budget_shared`).
+    continues them), unless DIR has nothing left to do (:func:`nothing_left`: each of them
+    is complete, and the same command would end 0). One a set's run saved is that set's
+    replay's own (:func:`_budget_shared`).
     """
     from harvester.cli import (
         EXIT_BUDGET,
@@ -1235,6 +1237,10 @@ def _replay_each(
         codes.append(code)
         if getattr(args, "budget_stop", False):
             left = len(replays) - n - 1
+            if left and nothing_left(cfg.out):
+                # (every set after it is complete: its replay would fetch nothing, and end
+                # 0, so the resume ends as the replays did, not 8 "the rest is pending")
+                left = 0
             _say_budget_stop(left)
             if left:  # (pending, though the replay that spent it ended complete)
                 codes.append(EXIT_BUDGET)
@@ -2302,7 +2308,7 @@ def print_summary(
     elif getattr(summary, "budget_reached", "") and not getattr(summary, "signalled", False):
         if after := getattr(summary, "after_budget", ""):
             # (the walk that went on to learn whether work was left: the stop is the budget's)
-            print(f"note: as the walk looked for work left, {after}", file=sys.stderr)
+            print(f"{AFTER_BUDGET}{after}", file=sys.stderr)
         print(
             f"{STOPPED}{summary.budget_reached}; every finished file is kept and journaled, "
             f"the rest is pending: continue (with a new budget) with: {resume}",

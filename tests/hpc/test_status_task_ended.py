@@ -27,6 +27,8 @@ from test_status_killed_task import killed as killed  # noqa: F401 (a fixture, u
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
+from harvester.end_lines import AFTER_BUDGET
+from harvester.session import again_hint, stopped_text
 
 #: What status says under the task lines when a budget stopped one of them.
 BUDGET_LINE = (
@@ -133,6 +135,56 @@ def test_a_budget_line_cut_short_is_still_the_budget_not_the_server(
     assert lines[1].endswith(f" not reached, stopped by its --max-bytes budget (log: {log})"), lines
     assert BUDGET_LINE in lines
     assert "server" not in "\n".join(lines)
+
+
+@pytest.mark.parametrize(
+    ("note", "then", "said"),
+    [
+        (
+            "the server went down (HTTP 503 Service Unavailable)",
+            "server_down",
+            ", then the server went down as it looked for work left",
+        ),
+        (
+            f"{stopped_text(403, 'HTTP 403 Forbidden: Not logged in')}: {again_hint(403)} first",
+            "session_ended",
+            ", then its session ended as it looked for work left: log in again before the resume",
+        ),
+    ],
+    ids=["server-down", "session-ended"],
+)
+def test_a_budget_stop_then_the_server_or_session_says_both(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    note: str,
+    then: str,
+    said: str,
+) -> None:
+    """A task its budget stopped whose walk then met the server down or the session's end
+    (the harvest's note before its budget line, as it prints it): its line says both, and
+    where the session ended, that the resume needs a new login first (``--json``:
+    ``after_budget``). It read as a plain budget stop, resubmitted as it was."""
+    out = tmp_path / "study"
+    _budget_array(emulator.base_url, out)
+    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 8
+    log = out / "logs" / "harvest-4242_0.log"
+    text = log.read_text()
+    at = text.index("stopped: the --max-bytes budget of 1K was reached")
+    log.write_text(f"{text[:at]}{AFTER_BUDGET}{note}\n{text[at:]}")
+    _queue_empty(tmp_path, monkeypatch)
+    lines, _last = _task_lines(out, capsys)
+    assert lines[1].endswith(
+        f" not reached, stopped by its --max-bytes budget (1K){said} (log: {log})"
+    ), lines
+    login = " (where its line says so, after a new login or new credentials)"
+    login = login if then == "session_ended" else ""
+    assert lines[-1] == BUDGET_LINE + login, lines
+    capsys.readouterr()
+    assert main(["status", str(out), "--json"]) == 0
+    task = json.loads(capsys.readouterr().out)["array_tasks"][0]
+    assert (task["ended"], task["max_bytes"], task["after_budget"]) == ("max_bytes", "1K", then)
 
 
 def test_a_budget_line_after_more_than_the_logs_tail_of_words_is_still_read(

@@ -373,6 +373,39 @@ def test_a_set_whose_last_file_spends_the_commands_budget_ends_the_resume(
     assert {p for p in _files(out) if p.name.split(".")[0] in big_ids} == big_files
 
 
+def test_a_budget_spent_with_the_other_sets_complete_ends_the_resume_complete(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    reference: Reference,
+    emulator: EmulatorThread,
+) -> None:
+    """As above, but the other set is complete: nothing is left in DIR once the first set's
+    last file spends the budget, so the resume ends 0 with no ``not replayed`` line, as the
+    same command then does. It exited 8 saying the same command continued the other set,
+    which its rerun found complete."""
+    out = tmp_path / "out"
+    small, big = _two_sets(reference, tmp_path, big_first=False)
+    code, _out, err = _harvest(
+        capsys,
+        "--base-url", emulator.base_url, "--ids-from", str(big), "--out", str(out),
+        "--artifacts", ARTIFACTS, "--rate", "none", "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    _start_sets(capsys, emulator, out, small)  # (the newest: replayed first)
+    small_ids = small.read_text(encoding="utf-8").split()
+    stored = sum(s.st_size for p, s in _files(out).items() if p.name.split(".")[0] in small_ids)
+    left = _measured(capsys, emulator, small, tmp_path / "measured") - stored
+    resume = ["--out", str(out), "--rate", "none", "--max-bytes", str(left), "-q"]
+    code, _out, err = _harvest(capsys, *resume)
+    assert code == 0, err
+    assert "not replayed" not in err and "stopped:" not in err
+    assert len([p for p in _files(out) if p.name.split(".")[0] in small_ids]) == 20
+    files = _files(out)
+    code, _out, err = _harvest(capsys, *resume)
+    assert code == 0, err
+    assert _files(out) == files
+
+
 def test_a_sets_saved_budget_is_its_own_in_a_resume(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,

@@ -10,6 +10,7 @@ events is set with the emulator's gates (:mod:`gate_helpers`), never with delays
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import anyio
 import pytest
 from gate_helpers import DEADLINE_S, POLL_S, released_when
 
@@ -25,8 +27,10 @@ import harvester.outage
 from harvester.cli import EXIT_BUDGET, main
 from harvester.config import HarvestConfig
 from harvester.emulator import EmulatorThread
+from harvester.layout import make_writer, new_run_id
 from harvester.pipeline import Harvest
 from harvester.retry import zero_waits
+from harvester.store import Store
 
 CONCURRENCY = 4
 ARTIFACTS = "thumbnail,imgdata"
@@ -177,30 +181,66 @@ def test_the_server_down_after_the_budget_is_the_budgets_stop(
     assert lines[-2].startswith("note: as the walk looked for work left, the server went down (")
     assert "stayed down" not in err
     assert _stored(out) == total
+    # status says both: the budget stopped it, then the server went down (it said "stopped")
+    (walk,) = _status_walks(capsys, out)
+    assert walk["max_bytes"] == str(total) and walk["server_down"].startswith("HTTP 503 ")
+    said = _status_text(capsys, out)
+    assert (
+        f"has not finished: stopped by its --max-bytes budget ({total}), then, as it looked for "
+        "work left, the server went down (HTTP 503 "
+    ) in said
+    assert "once it answers again, resume (a new budget of that size)" in said
+    assert said.splitlines()[-1] == f"to resume: harvester harvest --out {out}"
 
 
-def test_a_where_run_asks_no_annotations_after_the_budget(
+def _status_text(capsys: pytest.CaptureFixture[str], out: Path) -> str:
+    """``harvester status DIR``'s text."""
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    return capsys.readouterr().out
+
+
+def _status_walks(capsys: pytest.CaptureFixture[str], out: Path) -> list[dict[str, object]]:
+    """``harvester status DIR --json``'s unfinished walks (none: [])."""
+    capsys.readouterr()
+    assert main(["status", str(out), "--json"]) == 0
+    walks: list[dict[str, object]] = json.loads(capsys.readouterr().out).get("walks", [])
+    return walks
+
+
+def _where_run(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> tuple[EmulatorThread, list[str]]:
+    """The emulator, whose second dataset listing (of each run, after :func:`_measured`) is
+    held at the gate, and the options of a ``--where`` run whose one match is image 1884803
+    of dataset 51, its datasets walked one at a time (so that dataset 52's listing comes
+    once dataset 51's files are stored)."""
+    faults = f"first:ok|hold,hold:{GATE},only:webclient_api_images"
+    emulator = make_emulator(preset="demo", faults=faults)
+    config = tmp_path / "one-at-a-time.toml"
+    config.write_text("walk_concurrency = 1\n", encoding="utf-8")
+    common = [str(config), "--base-url", emulator.base_url, "--artifacts", ARTIFACTS]
+    common += ["--rate", "none", "--where", "Gene Symbol=BUB1B"]
+    return emulator, common
+
+
+def test_a_where_run_filters_past_the_budget_and_stops_at_study_files_left(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
     make_emulator: Callable[..., EmulatorThread],
 ) -> None:
     """A ``--where`` run whose budget is reached by dataset 51's files (image 1884803, its one
-    match, and its study files) while dataset 52's listing is held (the datasets walked one
-    at a time): once that is answered, its images' annotations, which no journal holds, are
-    not asked (they only decide images no run can fetch before a new budget, and the next
-    run asks them again): the run stops there, exit 8, storing nothing more. It asked them,
-    and went on filtering page after page until one had work."""
-    emulator = make_emulator(
-        preset="demo", faults=f"first:ok|hold,hold:{GATE},only:webclient_api_images"
-    )
-    config = tmp_path / "one-at-a-time.toml"
-    config.write_text("walk_concurrency = 1\n", encoding="utf-8")
-    common = [str(config), "--base-url", emulator.base_url, "--artifacts", ARTIFACTS]
-    common += ["--rate", "none", "--where", "Gene Symbol=BUB1B", "--dataset", "51"]
-    measured = _measured(capsys, emulator, tmp_path / "measured", *common)
+    match, and its study files) while dataset 52's listing is held: once that is answered,
+    its images' annotations are asked (they decide whether they are work: none matches),
+    and the run stops at dataset 52's study files, left to save (exit 8, storing nothing
+    more); the rerun saves them alone and ends 0. Not asked, the images were taken for work
+    left: see the next test."""
+    emulator, common = _where_run(tmp_path, make_emulator)
+    measured = _measured(capsys, emulator, tmp_path / "measured", *common, "--dataset", "51")
     total = _stored(measured)
     out = tmp_path / "out"
-    command = [*common, "--dataset", "52", "--out", str(out), "--max-bytes", str(total)]
+    command = [*common, "--dataset", "51", "--dataset", "52", "--out", str(out)]
+    command += ["--max-bytes", str(total)]
     asked: list[int] = []
 
     def stored_then_count() -> bool:
@@ -214,9 +254,48 @@ def test_a_where_run_asks_no_annotations_after_the_budget(
     assert code == EXIT_BUDGET, err
     assert err.strip().splitlines()[-1].startswith("stopped: the --max-bytes budget of ")
     assert asked == [1]
-    assert _annotations(emulator) == 1
+    assert _annotations(emulator) == 2  # (dataset 52's images filtered)
     assert _files(out) == _files(measured)
     assert _files(out, "study") == _files(measured, "study")
+    code, stdout, err = _harvest(capsys, *command)
+    assert code == 0, err
+    assert stdout.startswith("done 0, skipped 2 (already done), failed 0; 1 image found")
+    assert _files(out) == _files(measured)
+    assert len(_files(out, "study")) > len(_files(measured, "study"))
+
+
+def test_a_where_run_whose_rest_does_not_match_ends_as_complete(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """Dataset 52's study files saved before (a run of it alone, which matched none of its
+    images), the budget reached by dataset 51's files while dataset 52's listing is held:
+    the run filters dataset 52's images past the budget, none matches, and it ends as a
+    complete run (exit 0, no word of the budget, status with nothing pending), as its rerun
+    does, storing nothing. It exited 8 saying the rest was pending, and the rerun, filtering
+    those images, stored nothing and ended 0: a script looping on 8 ran it for nothing."""
+    emulator, common = _where_run(tmp_path, make_emulator)
+    measured = _measured(capsys, emulator, tmp_path / "measured", *common, "--dataset", "51")
+    total = _stored(measured)
+    out = tmp_path / "out"
+    before = _stored(_measured(capsys, emulator, out, *common, "--dataset", "52"))
+    assert not _files(out)  # (no image of dataset 52 matches)
+    command = [*common, "--dataset", "51", "--dataset", "52", "--out", str(out)]
+    command += ["--max-bytes", str(total)]
+    with released_when(emulator, GATE, lambda: _stored(out) == before + total, "stored it"):
+        code, stdout, err = _harvest(capsys, *command)
+    assert code == 0, err
+    assert "budget" not in err and "pending" not in err
+    assert stdout.startswith("done 2 (imgdata 1, thumbnail 1), skipped 0 (already done)")
+    assert _files(out) == _files(measured)
+    assert not _status_walks(capsys, out)
+    assert "pending" not in _status_text(capsys, out).splitlines()[-1]
+    code, stdout, err = _harvest(capsys, *command)
+    assert code == 0, err
+    assert stdout.startswith(
+        "done 0, skipped 2 (already done), failed 0; 1 image found\n0 B stored"
+    )
 
 
 def _annotations(emulator: EmulatorThread) -> int:
@@ -284,3 +363,73 @@ def test_the_session_ending_after_the_budget_is_the_budgets_stop(
     assert not (after.summary.session_ended or after.summary.credentials_refused)
     assert said in after.summary.after_budget
     assert after.summary.after_budget.endswith(" first")
+
+
+@pytest.mark.parametrize(
+    ("status", "said", "again"),
+    [
+        (403, "the session its run sent had ended", "log in to OMERO.web again"),
+        (
+            401,
+            "the server no longer took the credentials its run sent",
+            "renew the token or password",
+        ),
+    ],
+)
+def test_status_says_the_budget_then_the_session_end(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, status: int, said: str, again: str
+) -> None:
+    """A walk the budget stopped, whose session then ended as it looked for work left, as the
+    run journals it: status says both, and that the resume needs a new login first (text and
+    ``--json``). It said a plain budget stop ("stopped", the resume line alone), though that
+    resume would refuse to start before one."""
+    out = tmp_path / "o"
+    cfg = HarvestConfig(base_url="http://127.0.0.1:9", out=out, images=(1,), max_bytes=1)
+    run = Harvest(cfg)
+    run._spend(1)
+    run._session_ended(status, "HTTP 403 Forbidden: Not logged in")
+    run._walk_started = cfg.walk_targets(run.summary.run_id)
+
+    async def journal() -> None:
+        run_id = new_run_id()
+        async with Store.open(out, run_id=run_id, writer=make_writer(run_id)) as store:
+            await store.save_run_config({"run": run_id, "config": {"artifacts": ["thumbnail"]}})
+            await run._record_stop(store)
+
+    anyio.run(journal)
+    (walk,) = _status_walks(capsys, out)
+    key = "session_ended" if status == 403 else "credentials_refused"
+    assert (walk["max_bytes"], walk[key]) == ("1", "HTTP 403 Forbidden: Not logged in")
+    text = _status_text(capsys, out)
+    assert (
+        f"has not finished: stopped by its --max-bytes budget (1), then, as it looked for work "
+        f"left, {said} (HTTP 403 Forbidden: Not logged in): {again}"
+    ) in text
+    assert "then resume (a new budget of that size)" in text
+
+
+def test_a_sample_chosen_before_the_budget_has_no_unfinished_walk(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A ``--sample`` run whose budget is reached by its first image file, after its walk
+    ended and its sample was chosen (and journaled whole): status counts the sample, the
+    images not fetched pending, with no ``has not finished`` walk line (the budget's stop
+    journaled no unfinished walk over the sample's finished one)."""
+    emulator = make_emulator(preset="demo")
+    common = ["--base-url", emulator.base_url, "--project", "51", "--sample", "4"]
+    common += ["--artifacts", ARTIFACTS, "--rate", "none", "--concurrency", "1"]
+    study = sum(
+        _files(_measured(capsys, emulator, tmp_path / "measured", *common), "study").values()
+    )
+    out = tmp_path / "out"
+    code, _stdout, err = _harvest(capsys, *common, "--out", str(out), "--max-bytes", str(study + 1))
+    assert code == EXIT_BUDGET, err
+    assert not _status_walks(capsys, out)
+    text = _status_text(capsys, out)
+    assert "has not finished" not in text
+    assert (
+        "\nthumbnail " in text
+        and text.splitlines()[-1] == f"to resume: harvester harvest --out {out}"
+    )

@@ -13,7 +13,15 @@ from types import SimpleNamespace
 import pytest
 
 from harvester.cli.harvest import _time_limit_line, dry_run_interrupted_line
-from harvester.end_lines import STOPPED, budget_reached, how_it_ended, server_stayed_down
+from harvester.end_lines import (
+    AFTER_BUDGET,
+    STOPPED,
+    after_budget,
+    budget_reached,
+    how_it_ended,
+    server_stayed_down,
+)
+from harvester.session import stopped_text
 
 #: Closing lines as harvester 0.1.21 wrote them into task logs, verbatim.
 OLD_LINES = [
@@ -68,3 +76,30 @@ def test_the_lines_the_harvest_prints_are_the_ones_read_back() -> None:
     summary = SimpleNamespace(store_opened=True, paused_when_stopped="")
     line = _time_limit_line(summary, "/s/harvest.sbatch", "sbatch --array=1 /s/harvest.sbatch")
     assert how_it_ended(line) == ("interrupted", None)
+
+
+@pytest.mark.parametrize(
+    ("note", "then"),
+    [
+        # (0.1.22's words, verbatim: status must read the notes older logs hold too)
+        ("note: as the walk looked for work left, the server went down (HTTP 503 Service "
+         "Unavailable, its API root too)", "server_down"),
+        ("note: as the walk looked for work left, the server stayed down for 1h00m (HTTP 503 "
+         "Service Unavailable)", "server_down"),
+        ("note: as the walk looked for work left, the session this run sent has ended (HTTP 403 "
+         "Forbidden: Not logged in): log in to OMERO.web again ... first", "session_ended"),
+        ("note: as the walk looked for work left, the server no longer takes the credentials "
+         "this run sent (HTTP 401 Unauthorized): renew the token ... first", "credentials_refused"),
+        ("note: index.csv lists 2 of the plan's 8 images", None),
+        # (the words the run prints now, from where it makes them)
+        (AFTER_BUDGET + stopped_text(401, "HTTP 401 Unauthorized"), "credentials_refused"),
+        (AFTER_BUDGET + stopped_text(403, "HTTP 403 Forbidden"), "session_ended"),
+    ],
+)  # fmt: skip
+def test_the_note_before_a_budget_line_says_what_ended_the_walk_after_it(
+    note: str, then: str | None
+) -> None:
+    """The note a harvest prints before its budget's closing line where the server went
+    down or the session ended after the budget is read back as which (status's task line
+    says it, and that a new login comes first); any other note is none of them."""
+    assert after_budget(note) == then
