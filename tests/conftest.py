@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from collect_gate import collection_slot
 from demo_helpers import DemoRun, run_demo
 from once_per_run import once_per_run
 
@@ -61,6 +62,14 @@ def _compile_once_per_run() -> None:
 
 
 _compile_once_per_run()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session: pytest.Session) -> Iterator[object]:
+    """Under xdist, no more workers collect (compile the test modules) at once than there
+    are cores; the later ones collect from the bytecode the first wrote (collect_gate.py)."""
+    with collection_slot(session.config.option.basetemp):
+        return (yield)
 
 
 @pytest.fixture(autouse=True)
