@@ -2072,9 +2072,9 @@ def _since_last_start(log: Path, start: re.Pattern[str]) -> tuple[list[str], boo
     """The lines of a task log's end, read back far enough to hold its last start line
     (``start``, :func:`harvester.slurm.task_start_pattern`), and whether the read reached
     it (or the log's head): its last :data:`_LOG_TAIL_BYTES`, then back to four times as
-    much while that holds none, up to :data:`_LOG_MAX_BYTES`. ``([], True)`` when it cannot
-    be read; the lines of its last :data:`_LOG_MAX_BYTES` and False when they hold no start
-    line and the log is longer.
+    much while that holds none, up to :data:`_LOG_MAX_BYTES`; of a part of the log, its whole
+    lines alone. ``([], True)`` when it cannot be read; the lines of its last
+    :data:`_LOG_MAX_BYTES` and False when they hold no start line and the log is longer.
 
     Why grow: a task that wrote more than the tail (thousands of failures, warnings) before
     its last line had its start line out of it, and how it ended (its budget, the server
@@ -2084,22 +2084,26 @@ def _since_last_start(log: Path, start: re.Pattern[str]) -> tuple[list[str], boo
     step); past the cap, the caller says the start was not found.
     """
     size = 0
-    data = b""
+    data = b""  # (the log's last ``size`` bytes, and the one before them where there is one)
     try:
         with log.open("rb") as handle:
             end = handle.seek(0, 2)
             while True:
-                grown = min(max(_LOG_TAIL_BYTES, size * 4), _LOG_MAX_BYTES, end)
-                handle.seek(end - grown)
-                data = handle.read(grown - size) + data
-                size = grown
+                size = min(max(_LOG_TAIL_BYTES, size * 4), _LOG_MAX_BYTES, end)
+                begin = max(0, end - size - 1)
+                handle.seek(begin)
+                data = handle.read(end - begin - len(data)) + data
                 lines = data.decode("utf-8", errors="replace").splitlines()
-                # (lines[0] may be cut where the read starts mid-line: a start line so cut
-                # is not matched, and the next, larger read holds it whole)
-                if size >= end or any(map(start.match, lines[1:])):
+                if begin == 0:  # the whole log
                     return lines, True
+                # The byte before the window makes lines[0] a line cut where the window
+                # starts, or empty where a line starts there: the lines after it are whole,
+                # a start line at the window's first byte too (it was said not found).
+                whole = lines[1:]
+                if any(map(start.match, whole)):
+                    return whole, True
                 if size >= _LOG_MAX_BYTES:
-                    return lines, False
+                    return whole, False
     except OSError:
         return [], True
 
