@@ -364,11 +364,11 @@ ENDED = frozenset(
 #: The reasons of SLURM's ``CANCELLED AT ... DUE TO ...`` line in a task log (lower case, as
 #: status reads them) after which SLURM may queue the task again by itself: ``scontrol
 #: requeue`` (``JOB REQUEUE``), and a preemption or a node failure of a job SLURM may requeue
-#: (a batch job, by default: ``JobRequeue=1``; ``node`` where a newer slurmstepd names the
-#: node in between, ``DUE TO NODE n01 FAILURE``). Why: such a task is listed ``COMPLETING``
-#: for a moment, then ``PENDING`` again, and was taken for ended just then
-#: (:func:`_still_runs`).
-REQUEUE_REASONS = frozenset({"job requeue", "preemption", "node failure", "node"})
+#: (a batch job, by default: ``JobRequeue=1``; ``node failure`` too where an older
+#: slurmstepd names the node in between, ``DUE TO NODE n01 FAILURE``). Why: such a task is
+#: listed ``COMPLETING`` for a moment, then ``PENDING`` again, and was taken for ended just
+#: then (:func:`_still_runs`).
+REQUEUE_REASONS = frozenset({"job requeue", "preemption", "node failure"})
 
 
 @dataclass(frozen=True)

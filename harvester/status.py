@@ -1983,11 +1983,20 @@ class _LogEnd:
 _CANCELLED = re.compile(r"\*\*\* .*\bCANCELLED\b(?:.*\bDUE TO ([A-Z][A-Z ]*[A-Z]))?")
 
 
+#: slurmstepd's reason for a node failure, the node named in it (``DUE TO NODE n01
+#: FAILURE``, older SLURM) or not (``DUE TO NODE FAILURE, SEE SLURMCTLD LOG ...``).
+_NODE_FAILURE = re.compile(r"\bDUE TO NODE (?:\S+ )?FAILURE\b")
+
+
 def _cancelled_by(lines: list[str]) -> str | None:
-    """``scancel``, or the reason SLURM gives (``time limit``), when one of SLURM's lines
-    (:data:`_SLURMSTEPD`) says the job was cancelled; None when none does."""
+    """``scancel``, or the reason SLURM gives (``time limit``, ``node failure``), when one
+    of SLURM's lines (:data:`_SLURMSTEPD`) says the job was cancelled; None when none does.
+    (A node failure is named so whatever the node's name: one in capitals, ``NODE CN01
+    FAILURE``, read as the reason ``node cn``, which no requeue rule knew.)"""
     for line in lines:
         if _SLURMSTEPD.match(line) and (m := _CANCELLED.search(line)):
+            if _NODE_FAILURE.search(line):
+                return "node failure"
             return m.group(1).lower() if m.group(1) else "scancel"
     return None
 
