@@ -364,11 +364,11 @@ ENDED = frozenset(
 #: The reasons of SLURM's ``CANCELLED AT ... DUE TO ...`` line in a task log (lower case, as
 #: status reads them) after which SLURM may queue the task again by itself: ``scontrol
 #: requeue`` (``JOB REQUEUE``), and a preemption or a node failure of a job SLURM may requeue
-#: (a batch job, by default: ``JobRequeue=1``; ``node`` where a newer slurmstepd names the
-#: node in between, ``DUE TO NODE n01 FAILURE``). Why: such a task is listed ``COMPLETING``
-#: for a moment, then ``PENDING`` again, and was taken for ended just then
-#: (:func:`_still_runs`).
-REQUEUE_REASONS = frozenset({"job requeue", "preemption", "node failure", "node"})
+#: (a batch job, by default: ``JobRequeue=1``; ``node failure`` too where an older
+#: slurmstepd names the node in between, ``DUE TO NODE n01 FAILURE``). Why: such a task is
+#: listed ``COMPLETING`` for a moment, then ``PENDING`` again, and was taken for ended just
+#: then (:func:`_still_runs`).
+REQUEUE_REASONS = frozenset({"job requeue", "preemption", "node failure"})
 
 
 @dataclass(frozen=True)
@@ -953,9 +953,17 @@ def submit(job: SlurmJob, *, index_job: bool = True) -> Submitted:
     return Submitted(array_id, index_id)
 
 
-#: tail's line for a log not there yet, in the C locale (``LC_ALL=C``: the words are fixed):
-#: the one message :func:`follow_logs_command` leaves out.
-_NOT_THERE_YET = "^tail: cannot open .* for reading: No such file or directory$"
+def _not_there_yet(array_id: str) -> str:
+    """tail's line for a log of array ``array_id`` not there yet, in the C locale
+    (``LC_ALL=C``: the words are fixed), as a ``grep`` pattern: the one message
+    :func:`follow_logs_command` leaves out. The log's name ends it, before tail's closing
+    quote, whatever the folder (tail quotes a name with a ``'`` in ``"``, and writes a
+    non-ASCII byte as ``$'\\303'``). Why the name: a task's own line that begins
+    ``tail: cannot open`` (a line of one of its logs: grep sees them all) was dropped too."""
+    return (
+        f"^tail: cannot open .*/harvest-{array_id}_[0-9]*\\.log. for reading: "
+        "No such file or directory$"
+    )
 
 
 def follow_logs_command(log_dir: Path, array_id: str, tasks: int) -> str:
@@ -969,7 +977,8 @@ def follow_logs_command(log_dir: Path, array_id: str, tasks: int) -> str:
     log not there yet, a screenful for a large array of tasks still pending, and has no
     option to keep that to itself (``-q`` drops the ``==> log <==`` headers, ``--retry``
     is part of ``-F``). Its output and its errors go through one pipe (``2>&1``), in the
-    order tail wrote them, to a ``grep -v`` of that one message: its other lines stay, in
+    order tail wrote them, to a ``grep -v`` of that one message (:func:`_not_there_yet`,
+    naming this array's logs: a log's own line like it stays): its other lines stay, in
     place: ``has appeared``, which names a late task's first lines where GNU tail prints no
     header before them, and a log it cannot read (``Permission denied``), which it would
     otherwise follow in silence. In the C locale (``LC_ALL=C``) the words are tail's
@@ -987,7 +996,8 @@ def follow_logs_command(log_dir: Path, array_id: str, tasks: int) -> str:
     if tasks == 1:
         return f"tail -F {q(str(log_dir / f'harvest-{array_id}_0.log'))}"
     logs = f'"$0"/harvest-{array_id}_{{0..{tasks - 1}}}.log'
-    each = f'export LC_ALL=C; tail -F {logs} 2>&1 | grep -av --line-buffered "{_NOT_THERE_YET}"'
+    quiet = f'grep -av --line-buffered "{_not_there_yet(array_id)}"'
+    each = f"export LC_ALL=C; tail -F {logs} 2>&1 | {quiet}"
     return f"bash -c {q(each)} {q(str(log_dir))}"
 
 

@@ -2011,9 +2011,15 @@ _PROGRESS_LINE = re.compile(r"progress \([^)]*\): ")
 #: times as much, and so on up to :data:`_LOG_MAX_BYTES` (:func:`_since_last_start`).
 _LOG_TAIL_BYTES = 64 * 1024
 #: The most of a task log's end status reads, per task: 1 MiB is thousands of warning lines,
-#: or a week of a task's minute ``progress`` lines, after its start. It was 16 MiB, read
-#: again at each step (21 MB of reads for a log without a start line in it).
+#: or about five days of a task's minute ``progress`` lines (130 bytes or so), after its
+#: start. It was 16 MiB, read again at each step (21 MB of reads for a log without a start
+#: line in it).
 _LOG_MAX_BYTES = 1024 * 1024
+#: The most of its own log a task reads as it ends (:func:`task_cancelled_by`): once, for
+#: itself, not for every task as status does; a task with a week's time limit writes more
+#: than :data:`_LOG_MAX_BYTES` of minute progress lines alone, and its ``interrupted``
+#: line stopped naming the time limit that cut it short.
+_OWN_LOG_MAX_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -2042,16 +2048,25 @@ class _LogEnd:
 _CANCELLED = re.compile(r"\*\*\* .*\bCANCELLED\b(?:.*\bDUE TO ([A-Z][A-Z ]*[A-Z]))?")
 
 
+#: slurmstepd's reason for a node failure, the node named in it (``DUE TO NODE n01
+#: FAILURE``, older SLURM) or not (``DUE TO NODE FAILURE, SEE SLURMCTLD LOG ...``).
+_NODE_FAILURE = re.compile(r"\bDUE TO NODE (?:\S+ )?FAILURE\b")
+
+
 def _cancelled_by(lines: list[str]) -> str | None:
-    """``scancel``, or the reason SLURM gives (``time limit``), when one of SLURM's lines
-    (:data:`_SLURMSTEPD`) says the job was cancelled; None when none does."""
+    """``scancel``, or the reason SLURM gives (``time limit``, ``node failure``), when one
+    of SLURM's lines (:data:`_SLURMSTEPD`) says the job was cancelled; None when none does.
+    (A node failure is named so whatever the node's name: one in capitals, ``NODE CN01
+    FAILURE``, read as the reason ``node cn``, which no requeue rule knew.)"""
     for line in lines:
         if _SLURMSTEPD.match(line) and (m := _CANCELLED.search(line)):
+            if _NODE_FAILURE.search(line):
+                return "node failure"
             return m.group(1).lower() if m.group(1) else "scancel"
     return None
 
 
-def _ended_silently(log: Path, shard: str) -> _LogEnd:
+def _ended_silently(log: Path, shard: str, cap: int = _LOG_MAX_BYTES) -> _LogEnd:
     """Whether a task log's last start line, of ``shard`` (``K/N``), has nothing from the
     harvest after it (only :func:`_tick` lines: blank, SLURM's own, progress lines), and
     whether one of SLURM's reports an oom_kill or a cancellation (read also where the
@@ -2059,11 +2074,11 @@ def _ended_silently(log: Path, shard: str) -> _LogEnd:
     line after it (a summary, an error, a note) says the harvest spoke: not said to be
     killed; nor is a start of another shard (a log of an older array of another task
     count, which the script's task K never wrote). Not silent for a log that cannot be
-    read."""
+    read. ``cap``: the most of the log's end read (:func:`_since_last_start`)."""
     from harvester.slurm import task_start_pattern  # (the start line the script echoes)
 
     start = task_start_pattern()
-    lines, reached = _since_last_start(log, start)
+    lines, reached = _since_last_start(log, start, cap)
     if not reached:
         return _LogEnd(start_unread=True)
     starts = [(n, m.group(1)) for n, line in enumerate(lines) if (m := start.match(line))]
@@ -2104,8 +2119,9 @@ def task_cancelled_by(log: Path, shard: str) -> str | None:
     follows its last start line (or the log cannot be read).
 
     For the task itself: cut short by its time limit, it says ``interrupted`` and names its
-    ``--array=K`` resubmission, which the same ``#SBATCH --time`` would cut short again."""
-    return _ended_silently(log, shard).cancelled
+    ``--array=K`` resubmission, which the same ``#SBATCH --time`` would cut short again. It
+    reads back up to its log's last :data:`_OWN_LOG_MAX_BYTES`, not status's 1 MiB."""
+    return _ended_silently(log, shard, _OWN_LOG_MAX_BYTES).cancelled
 
 
 def task_requeued(log: Path) -> bool:
@@ -2132,13 +2148,15 @@ def _tick(line: str) -> bool:
     return not text or bool(_SLURMSTEPD.match(text) or _PROGRESS_LINE.match(text))
 
 
-def _since_last_start(log: Path, start: re.Pattern[str]) -> tuple[list[str], bool]:
+def _since_last_start(
+    log: Path, start: re.Pattern[str], cap: int = _LOG_MAX_BYTES
+) -> tuple[list[str], bool]:
     """The lines of a task log's end, read back far enough to hold its last start line
     (``start``, :func:`harvester.slurm.task_start_pattern`), and whether the read reached
     it (or the log's head): its last :data:`_LOG_TAIL_BYTES`, then back to four times as
-    much while that holds none, up to :data:`_LOG_MAX_BYTES`. ``([], True)`` when it cannot
-    be read; the lines of its last :data:`_LOG_MAX_BYTES` and False when they hold no start
-    line and the log is longer.
+    much while that holds none, up to ``cap`` bytes (:data:`_LOG_MAX_BYTES`); of a part of
+    the log, its whole lines alone. ``([], True)`` when it cannot be read; the lines of its
+    last ``cap`` bytes and False when they hold no start line and the log is longer.
 
     Why grow: a task that wrote more than the tail (thousands of failures, warnings) before
     its last line had its start line out of it, and how it ended (its budget, the server
@@ -2148,22 +2166,26 @@ def _since_last_start(log: Path, start: re.Pattern[str]) -> tuple[list[str], boo
     step); past the cap, the caller says the start was not found.
     """
     size = 0
-    data = b""
+    data = b""  # (the log's last ``size`` bytes, and the one before them where there is one)
     try:
         with log.open("rb") as handle:
             end = handle.seek(0, 2)
             while True:
-                grown = min(max(_LOG_TAIL_BYTES, size * 4), _LOG_MAX_BYTES, end)
-                handle.seek(end - grown)
-                data = handle.read(grown - size) + data
-                size = grown
+                size = min(max(_LOG_TAIL_BYTES, size * 4), cap, end)
+                begin = max(0, end - size - 1)
+                handle.seek(begin)
+                data = handle.read(end - begin - len(data)) + data
                 lines = data.decode("utf-8", errors="replace").splitlines()
-                # (lines[0] may be cut where the read starts mid-line: a start line so cut
-                # is not matched, and the next, larger read holds it whole)
-                if size >= end or any(map(start.match, lines[1:])):
+                if begin == 0:  # the whole log
                     return lines, True
-                if size >= _LOG_MAX_BYTES:
-                    return lines, False
+                # The byte before the window makes lines[0] a line cut where the window
+                # starts, or empty where a line starts there: the lines after it are whole,
+                # a start line at the window's first byte too (it was said not found).
+                whole = lines[1:]
+                if any(map(start.match, whole)):
+                    return whole, True
+                if size >= cap:
+                    return whole, False
     except OSError:
         return [], True
 

@@ -211,37 +211,41 @@ def test_the_printed_logs_line_follows_a_task_that_starts_later(
 ) -> None:
     """--submit's `logs:` line, pasted as printed into bash or sh (dash, where braces are
     not expanded, like tcsh), follows the log of a task that had not started when it was
-    run (its file created later), in a folder with a space: a glob
-    (`harvest-ID_*.log`) named only the logs already there, and `{0..N-1}` left to sh
-    named one file that never appears."""
+    run (its file created later), in a folder with a space, a quote, a `$` and a
+    non-ASCII letter: a glob (`harvest-ID_*.log`) named only the logs already there, and
+    `{0..N-1}` left to sh named one file that never appears. tail's `cannot open` for a
+    log not there yet is dropped, a log's own line like it is not."""
     _fake_sbatch(tmp_path / "bin", tmp_path / "calls.txt")
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    j = job(tmp_path, tasks=3)
+    j = job(tmp_path, tasks=3, out_dir=tmp_path / "out dir 'é$HOME")
     write_scripts(j)
     said = follow_text(j, submit(j)).splitlines()
     command = next(line for line in said if line.startswith("  logs:")).split(":", 1)[1]
-    (j.log_dir / "harvest-4242_0.log").write_text("task 0 started\n")
+    own = "tail: cannot open 'x' for reading: No such file or directory"  # (a task's line)
+    (j.log_dir / "harvest-4242_0.log").write_text(f"{own}\ntask 0 started\n")
     proc = subprocess.Popen(
         [shell, "-c", command.strip()], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, start_new_session=True,
+        encoding="utf-8", errors="replace", start_new_session=True,
     )  # fmt: skip
     lines = _lines_of(proc)
     try:
-        _wait_for(lines, "task 0 started")
+        seen = _wait_for(lines, "task 0 started")
         with (j.log_dir / "harvest-4242_2.log").open("a") as late:
             late.write("task 2 started late\n")
-        seen = _wait_for(lines, "task 2 started late")
+        seen += _wait_for(lines, "task 2 started late")
         # Named before its line: by tail's header, or by its own "has appeared" line where
         # it prints no header (GNU tail, by the order it noticed the file and wrote).
-        named = [line for line in seen[:-1] if f"{j.log_dir}/harvest-4242_2.log" in line]
+        # (the header names the path as it is; "has appeared" quotes it, $'\303\251' for é)
+        named = [line for line in seen[:-1] if "/harvest-4242_2.log" in line]
         assert named, seen  # (tail's other lines stay, in their place)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
-    # Every line it printed, to its end: not one "cannot open" (task 1's log never came,
-    # task 2's came late); tail said one for each before.
+    # Every line it printed, to its end: no "cannot open" of tail's (task 1's log never
+    # came, task 2's came late; tail said one for each before), task 0's own line kept.
     seen += _wait_for(lines, _EOF)
-    assert not [line for line in seen if "cannot open" in line], seen
+    assert [line for line in seen if "cannot open" in line] == [own], seen
+    assert f"==> {j.log_dir}/harvest-4242_0.log <==" in seen, seen
     assert proc.stdout is not None
     proc.stdout.close()
 
@@ -262,7 +266,8 @@ def test_the_logs_line_of_an_array_filters_only_tails_missing_file_lines(
         "bash",
         "-c",
         'export LC_ALL=C; tail -F "$0"/harvest-4242_{0..2}.log 2>&1 | grep -av --line-buffered '
-        '"^tail: cannot open .* for reading: No such file or directory$"',
+        '"^tail: cannot open .*/harvest-4242_[0-9]*\\.log. for reading: No such file or '
+        'directory$"',
         str(j.log_dir),
     ], command
 

@@ -109,9 +109,9 @@ def test_a_task_completing_as_slurm_requeues_it_still_refuses_a_submission(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """squeue lists task 1 COMPLETING, and SLURM's line after its last start in its log
-    says it cancelled it to queue it again (a requeue, a preemption): it will run again, so
-    --submit is refused as while it runs; an older run's requeue line, before the start
-    of the run that then ended, lets it through."""
+    says it cancelled it to queue it again (a requeue, a preemption, a node failure): it
+    will run again, so --submit is refused as while it runs; an older run's requeue line,
+    before the start of the run that then ended, lets it through."""
     out = tmp_path / "study"
     _prepare(emulator.base_url, out)
     script = out / "harvest.sbatch"
@@ -119,7 +119,9 @@ def test_a_task_completing_as_slurm_requeues_it_still_refuses_a_submission(
     start = "harvester shard 1/4: job 4300_1 on node01 at Sat Nov 28 12:00:00 UTC 2026"
     cancelled = "slurmstepd-node01: error: *** JOB 4301 ON node01 CANCELLED AT 2026-11-28T12:00:00"
     _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|1|COMPLETING|{script}\n")
-    for reason in ("JOB REQUEUE", "PREEMPTION"):
+    # (a node failure as older and newer SLURM word it, the node named in capitals or not)
+    node = ("NODE CN01 FAILURE", "NODE FAILURE, SEE SLURMCTLD LOG FOR DETAILS")
+    for reason in ("JOB REQUEUE", "PREEMPTION", *node):
         log.write_text(f"{start}\n{cancelled} DUE TO {reason} ***\ninterrupted\n")
         sbatched = _fake_sbatch(tmp_path)
         capsys.readouterr()

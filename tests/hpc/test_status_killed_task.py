@@ -835,6 +835,24 @@ def test_a_time_limited_task_with_a_long_log_is_still_said_cut_short_by_it(
         "more tasks (--tasks N) so each does less" in text  # fmt: skip
 
 
+def test_a_time_limited_task_with_more_than_a_mib_of_log_says_so_itself(
+    make_emulator: Any, tmp_path: Path
+) -> None:
+    """A task cut short by its time limit after more than 1 MiB of its own lines (a week's
+    limit writes that in minute progress lines alone): its own interrupted line still says
+    the time limit (it read no more of its log than status does, 1 MiB, and said a plain
+    interruption)."""
+    emu: EmulatorThread = make_emulator(preset="demo", latency_ms=100)
+    out = tmp_path / "study"
+    _prepare(emu.base_url, out)
+    script = out / "harvest.sbatch"
+    week = "\n".join([LONG_RUN] * 14)
+    log = _kill_task_mid_run(script, TASK, signal.SIGTERM, f"{week}\n{TIME_LIMIT}")
+    assert log.stat().st_size > 1 << 20
+    said = log.read_text().splitlines()
+    assert any(x.startswith("interrupted by SLURM's time limit") for x in said), said[-3:]
+
+
 def test_a_time_limited_task_queued_again_gets_no_time_advice(
     make_emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

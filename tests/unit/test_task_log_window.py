@@ -42,3 +42,31 @@ def test_a_start_line_within_the_cap_is_found_with_every_line_after_it(tmp_path:
         [WARNING.strip(), "interrupted"],
         True,
     )
+
+
+def _lines_of_size(size: int) -> str:
+    """Short lines of ``size`` bytes in all, the last one ending it."""
+    pad = "w" * 99 + "\n"
+    text = pad * ((size - 1) // len(pad))
+    return text + "x" * (size - len(text) - 1) + "\n"
+
+
+def test_a_start_line_that_begins_the_last_mib_exactly_is_found(tmp_path: Path) -> None:
+    """A start line whose first byte is the first byte of the log's last 1 MiB (the line
+    before it ends just outside): it is whole in what is read, so found, not said unread
+    (it was); a CRLF the window's edge splits gives back no empty or cut line."""
+    after = _lines_of_size(_LOG_MAX_BYTES - len(START) - 1)
+    log = tmp_path / "harvest-182_1.log"
+    log.write_text(WARNING * 100 + f"{START}\n{after}")
+    assert log.stat().st_size == len(WARNING) * 100 + _LOG_MAX_BYTES
+    lines, found = _since_last_start(log, task_start_pattern())
+    assert found
+    assert lines == [START, *after.splitlines()]
+
+    after = _lines_of_size(_LOG_MAX_BYTES - 1)
+    crlf = tmp_path / "harvest-182_2.log"
+    crlf.write_bytes(f"{WARNING * 100}{START}\r\n{after}".encode())
+    assert crlf.read_bytes()[-_LOG_MAX_BYTES - 1 :].startswith(b"\r\n")  # (CR | LF ...)
+    lines, found = _since_last_start(crlf, task_start_pattern())
+    assert not found
+    assert lines == after.splitlines()
