@@ -1101,6 +1101,8 @@ def prepare_out_dir(
         raise StorageError(
             f"output folder {out_dir} is a file, not a folder", hint="choose another --out"
         )
+    if not (out_dir / MARKER_NAME).exists():
+        _refuse_harvest_inside_harvest(out_dir)
     wanted = dict(settings or {})
     # What this call makes of a folder that is no harvest yet: its own to undo on failure.
     made: list[Path] = []
@@ -1128,6 +1130,36 @@ def prepare_out_dir(
         if not started:
             _remove_unstarted(out_dir, made, had)
         raise storage_error(exc, f"output folder {out_dir}", started=started) from exc
+
+
+def _refuse_harvest_inside_harvest(out_dir: Path) -> None:
+    """Refuse to start a harvest in a folder inside another harvest's folder (a UsageError,
+    exit 2, naming the outer one); nothing otherwise.
+
+    Why: ``--out DIR/study`` or ``--out DIR/images/x`` (a typo, a path completed one level too
+    deep) mixed a second harvest's files into the first's: its study files, images and
+    temporary files where the outer run writes, sweeps leftovers and counts what is on disk.
+    Only a folder that is no harvest yet is checked: one an older version nested keeps working.
+    """
+    for parent in Path(os.path.abspath(out_dir)).parents:
+        if _is_harvest_marker(parent / MARKER_NAME):
+            shown = parent if out_dir.is_absolute() else Path(os.path.relpath(parent))
+            raise UsageError(
+                f"output folder {out_dir} is inside the harvest folder {shown}",
+                hint=f"choose an --out folder outside {shown} (beside it, for example), or "
+                f"--out {shown} to go on with that harvest",
+            )
+
+
+def _is_harvest_marker(path: Path) -> bool:
+    """Whether ``path`` is a harvest.json harvester wrote (any layout version): a foreign
+    file of that name, or a ``journals`` folder of the user's, makes no harvest folder."""
+    try:
+        with path.open("rb") as handle:
+            marker = json.loads(handle.read(1 << 20))
+    except (OSError, ValueError):
+        return False
+    return isinstance(marker, dict) and marker.get("tool") == TOOL_NAME
 
 
 def _make_folders(out_dir: Path, made: list[Path]) -> None:

@@ -227,6 +227,17 @@ def folder_arg(text: str) -> Path:
     return Path(text)
 
 
+def config_arg(text: str) -> Path:
+    """A config file; an empty name is refused, not taken as the current folder.
+
+    ``harvester harvest "$CONFIG"`` with CONFIG unset is ``harvest ""``, which as a Path is
+    ``.``: it was said to be "config file '.' is a directory", naming no variable.
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty config file name (an unset variable?)")
+    return Path(text)
+
+
 def number_arg(text: str) -> float:
     try:
         return float(text)
@@ -340,7 +351,7 @@ def register(subparsers: Any) -> None:
         "DIR's runs were given, each with the settings of its newest run (flags given now "
         "override them).",
     )
-    harvest.add_argument("config", nargs="?", type=Path, help="TOML config file (optional)")
+    harvest.add_argument("config", nargs="?", type=config_arg, help="TOML config file (optional)")
     harvest.add_argument(
         "--base-url",
         metavar="URL",
@@ -2728,6 +2739,8 @@ def run_status_command(args: argparse.Namespace) -> int:
     report = collect_status(args.out, ask_queue=True)
     if args.gone_ids:
         print("\n".join(map(str, report.gone_ids)), end="\n" if report.gone_ids else "")
+        if not report.gone_ids:  # (typed by hand, an empty answer read as a hang or a fault)
+            print(f"note: no image of {args.out} is recorded as gone", file=sys.stderr)
         return 0
     if args.failed_ids:
         # stdout holds the ids and nothing else (`> retry.txt`); failed study files have no
@@ -2760,6 +2773,12 @@ def run_status_command(args: argparse.Namespace) -> int:
                 f"status {q} names them): the images under them have no id here; {again}",
                 file=sys.stderr,
             )
+        if not ids and not study and not lost:
+            # stdout stays empty (`> retry.txt`); typed by hand, nothing at all read as a fault.
+            from harvester.errors import redact_url
+
+            of = f" from {redact_url(args.base_url)}" if args.base_url else ""
+            print(f"note: no image of {args.out}{of} has a failed artifact", file=sys.stderr)
         return 0
     if args.json:
         print(json.dumps(_as_jsonable(report), indent=2, default=str))

@@ -32,6 +32,7 @@ from harvester.cli.harvest import (
     add_target_flags,
     apply_target_links,
     artifacts_arg,
+    config_arg,
     folder_arg,
     integer_arg,
     refuse_targets_with_plan,
@@ -76,7 +77,7 @@ TASK_VALUE_FLAGS = (
 
 
 def _add_common(parser: argparse.ArgumentParser, *, ids_help: str) -> None:
-    parser.add_argument("config", nargs="?", type=Path, help="TOML config file (optional)")
+    parser.add_argument("config", nargs="?", type=config_arg, help="TOML config file (optional)")
     parser.add_argument(
         "--out", type=folder_arg, required=True, metavar="DIR", help="output folder DIR"
     )

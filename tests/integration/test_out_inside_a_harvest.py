@@ -1,0 +1,141 @@
+"""Small refusals and notes a new user meets by mistake, over the emulator.
+
+- ``--out DIR/study/x`` (a harvest folder inside another harvest's folder) mixed a second
+  harvest's files into the first's: refused in one line, the outer harvest untouched.
+- ``harvester harvest "$CONFIG"`` with CONFIG unset read ``.`` as the config file.
+- ``status DIR --failed-ids`` (and ``--gone-ids``) with nothing to list printed nothing at
+  all: typed by hand, that read as a fault; a note on stderr says so, stdout stays empty.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
+
+IMAGE = 1884801  # an image of the emulator's demo screen
+
+
+def _harvest(base_url: str, out: Path, *extra: str) -> int:
+    return main(
+        ["harvest", "--base-url", base_url, "--image", str(IMAGE), "--out", str(out),
+         "--rate", "none", "--artifacts", "thumbnail", "--quiet", *extra]
+    )  # fmt: skip
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` by relative path, with its bytes."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and "locks" not in path.parts
+    }
+
+
+@pytest.mark.parametrize("inner", ["study/x", "images/more", "fresh"])
+def test_a_harvest_inside_another_harvests_folder_is_refused(
+    tmp_path: Path, emulator: EmulatorThread, capsys: pytest.CaptureFixture[str], inner: str
+) -> None:
+    """A second harvest whose --out lies inside a first's folder exits 2 with one line
+    naming the outer folder; nothing is created there and the outer harvest is unchanged."""
+    outer = tmp_path / "outer"
+    assert _harvest(emulator.base_url, outer) == 0
+    before = _tree(outer)
+    capsys.readouterr()
+
+    code = _harvest(emulator.base_url, outer / inner)
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.splitlines()[0] == (
+        f"error: output folder {outer / inner} is inside the harvest folder {outer}"
+    )
+    assert f"--out {outer} to go on with that harvest" in err
+    assert "Traceback" not in err
+    assert not (outer / inner).exists()
+    assert _tree(outer) == before
+
+
+def test_a_folder_under_a_foreign_harvest_json_is_no_harvest_inside_a_harvest(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """Only harvester's own harvest.json makes a harvest folder: a file of that name that
+    another tool wrote (or a user's ``journals`` folder) does not refuse a harvest below."""
+    parent = tmp_path / "project"
+    parent.mkdir()
+    (parent / "harvest.json").write_text(json.dumps({"tool": "another"}))
+    (parent / "journals").mkdir()
+
+    assert _harvest(emulator.base_url, parent / "data") == 0
+    assert list((parent / "data" / "images").rglob("*.jpg"))
+
+
+def test_the_folder_itself_resumes_and_a_sibling_starts(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """The refusal is of folders inside a harvest only: the harvest's own folder resumes
+    (given as DIR or as DIR/../DIR) and a folder beside it starts a harvest of its own."""
+    outer = tmp_path / "outer"
+    assert _harvest(emulator.base_url, outer) == 0
+    assert _harvest(emulator.base_url, outer / ".." / "outer") == 0
+    assert _harvest(emulator.base_url, tmp_path / "beside") == 0
+    assert list((tmp_path / "beside" / "images").rglob("*.jpg"))
+
+
+@pytest.mark.parametrize("command", ["harvest", "plan", "slurm"])
+def test_an_empty_config_argument_is_said_to_be_empty(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    """`harvester COMMAND ""` (an unset $CONFIG) is an empty name, not the folder '.'."""
+    code = main([command, "", "--out", str(tmp_path / "h")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.splitlines()[0] == (
+        "error: argument config: an empty config file name (an unset variable?)"
+    )
+    assert "directory" not in err
+    assert not (tmp_path / "h").exists()
+
+
+def test_no_failed_or_gone_ids_is_said_on_stderr_only(
+    tmp_path: Path, emulator: EmulatorThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With nothing to list, stdout stays empty (``> retry.txt`` makes an empty file) and
+    stderr says there is nothing, so a hand-typed command does not look like a hang."""
+    out = tmp_path / "h"
+    assert _harvest(emulator.base_url, out) == 0
+    capsys.readouterr()
+
+    assert main(["status", str(out), "--failed-ids"]) == 0
+    failed = capsys.readouterr()
+    assert main(["status", str(out), "--gone-ids"]) == 0
+    gone = capsys.readouterr()
+
+    assert failed.out == "" and gone.out == ""
+    assert failed.err == f"note: no image of {out} has a failed artifact\n"
+    assert gone.err == f"note: no image of {out} is recorded as gone\n"
+
+
+def test_failed_ids_of_a_failing_image_print_no_nothing_note(
+    tmp_path: Path, emulator: EmulatorThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With a failure recorded (an id the server does not know, from an ids file), stdout
+    lists its id and the nothing-to-list note is not said."""
+    out = tmp_path / "h"
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{IMAGE}\n999999999\n")
+    code = main(
+        ["harvest", "--base-url", emulator.base_url, "--ids-from", str(ids), "--out", str(out),
+         "--rate", "none", "--artifacts", "thumbnail", "--quiet"]
+    )  # fmt: skip
+    assert code == 1
+    capsys.readouterr()
+
+    assert main(["status", str(out), "--failed-ids"]) == 0
+    listed = capsys.readouterr()
+    assert listed.out == "999999999\n"
+    assert "no image of" not in listed.err
