@@ -1370,8 +1370,11 @@ class Harvest:
                 self.out, None if mine is None else lambda image_id: not mine(image_id)
             )
             if summary.staged[1]:
-                # (this run's lock is given back by now: a run that took it since counts)
-                summary.staged_others_running = runlock.others_may_hold(self.out, None)
+                # (this run's lock is given back by now: a run that took it since counts;
+                # a shard's siblings in its array do not, as they never take its images)
+                summary.staged_others_running = runlock.others_may_harvest_shard(
+                    self.out, cfg.shard
+                )
         return summary
 
     def _say_server_note(self) -> None:

@@ -34,7 +34,7 @@ import shlex
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
@@ -439,10 +439,31 @@ def others_may_hold(out_dir: Path, own: str | None) -> bool:
     shard of the same array writes into the same folder. No ``locks`` folder: no run
     ever took a lock here, so none holds one.
     """
+    return _may_hold(out_dir, lambda name: name != own)
+
+
+def others_may_harvest_shard(out_dir: Path, shard: str | None) -> bool:
+    """Might another run be harvesting images of ``shard`` (None: the whole set) in DIR now?
+
+    Asked once this run gave its own lock back (a failed or interrupted run's summary of
+    the stacks it left staged): as :func:`others_may_hold`, every doubt answering True,
+    but the other shards of ``shard``'s own split are left out, as they never harvest its
+    images. Why: a shard ending while the rest of its job array runs called its own
+    half-written stack "being assembled or a killed run's", which no running task could be
+    assembling. Still probed: ``shard``'s own lock (a resubmission of this task) and every
+    lock of another split (the whole set, another split's shards), whose images overlap.
+    """
+    mine, split = lock_name(shard), _split_of(lock_name(shard))
+    return _may_hold(out_dir, lambda name: name == mine or _split_of(name) != split)
+
+
+def _may_hold(out_dir: Path, probed: Callable[[str], bool]) -> bool:
+    """Whether a run lock file of DIR that ``probed`` names is held, or may be (no flock,
+    unreadable); False when no ``locks`` folder exists."""
     folder = out_dir / LOCKS_DIR
     try:
         with os.scandir(folder) as entries:
-            names = [e.name for e in entries if _split_of(e.name) is not None and e.name != own]
+            names = [e.name for e in entries if _split_of(e.name) is not None and probed(e.name)]
     except FileNotFoundError:
         return False
     except OSError:

@@ -25,6 +25,7 @@ from harvester.cli import main
 from harvester.emulator import EmulatorThread
 from harvester.layout import ASSEMBLY_NAME
 from harvester.progress import human_bytes
+from harvester.shard import in_shard
 
 ZSTACK_IMAGE_ID = 1_300_001
 #: The image whose stack the other process is assembling (any id but the run's).
@@ -46,10 +47,10 @@ def _others_stack_in_progress(out: Path) -> int:
 
 
 @contextmanager
-def _live_holder(out: Path, live: bool) -> Iterator[None]:
-    """A process holding shard 0/2's run lock of ``out`` for the block (``live``), or only
-    the lock file it left, as a killed one does."""
-    lock = out / "locks" / "shard-0-of-2.lock"
+def _live_holder(out: Path, live: bool, name: str = "shard-0-of-2.lock") -> Iterator[None]:
+    """A process holding the run lock ``name`` (shard 0/2's) of ``out`` for the block
+    (``live``), or only the lock file it left, as a killed one does."""
+    lock = out / "locks" / name
     holder = subprocess.Popen(
         [sys.executable, "-c", _HOLDER, str(lock)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=cli_env(),
@@ -73,6 +74,43 @@ def test_the_summary_tells_a_live_process_stack_from_a_killed_run(
 ) -> None:
     """While another process holds a lock of DIR, the summary says the half-written stack
     may be its, being assembled, not a killed run's; once it is gone, a killed run's."""
+    _check_staged_line(capsys, tmp_path, make_emulator, live=live, hedged=live)
+
+
+@pytest.mark.parametrize(
+    ("lock", "hedged"),
+    [("shard-1-of-2.lock", False), ("all.lock", True)],
+    ids=["sibling-shard", "whole-set"],
+)
+def test_a_shards_summary_heeds_only_runs_that_may_take_its_images(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    lock: str,
+    hedged: bool,
+) -> None:
+    """Shard 0/2 (both images' shard) ends failed while another process holds ``lock``:
+    the other task of its array never takes its images, so its half-written stack is a
+    killed run's (the line hedged as "being assembled" before); a whole-set run's lock
+    still hedges it."""
+    assert in_shard(ZSTACK_IMAGE_ID, 0, 2) and in_shard(OTHERS_IMAGE_ID, 0, 2)
+    _check_staged_line(
+        capsys, tmp_path, make_emulator, live=True, hedged=hedged, lock=lock, shard="0/2"
+    )
+
+
+def _check_staged_line(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    *,
+    live: bool,
+    hedged: bool,
+    lock: str = "shard-0-of-2.lock",
+    shard: str | None = None,
+) -> None:
+    """A run failing its stack while another process holds ``lock`` (``live``) or left it;
+    its summary's staged line hedged (``hedged``) or saying a killed run's."""
     emu = make_emulator(
         preset="zstack", mode="microservice", faults="first:hold+503,hold:g,only:image:render"
     )
@@ -84,7 +122,7 @@ def test_the_summary_tells_a_live_process_stack_from_a_killed_run(
         try:
             emu.wait_held("g", 1, DEADLINE_S)
             others.append(_others_stack_in_progress(out))
-            with _live_holder(out, live):
+            with _live_holder(out, live, lock):
                 ready.set()
                 done.wait(DEADLINE_S)
         except BaseException as exc:  # handed to the test's thread
@@ -100,6 +138,7 @@ def test_the_summary_tells_a_live_process_stack_from_a_killed_run(
         code = main([
             "harvest", "--base-url", emu.base_url, "--image", str(ZSTACK_IMAGE_ID),
             "--out", str(out), "--artifacts", "stack", "--rate", "none", "--max-retries", "0",
+            *(["--shard", shard] if shard else []),
         ])  # fmt: skip
         said = capsys.readouterr().out
     finally:
@@ -110,7 +149,7 @@ def test_the_summary_tells_a_live_process_stack_from_a_killed_run(
     assert code == 1
     (line,) = [x for x in said.splitlines() if " staged (" in x]
     half = human_bytes(others[0])
-    if live:
+    if hedged:
         assert f"{half} of it half-written stacks, being assembled or a killed run's)" in line
         assert line.endswith(", in progress or kept for the rerun"), line
     else:
