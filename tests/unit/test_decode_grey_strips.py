@@ -98,6 +98,7 @@ def _strip_wise(body: bytes, rows: int, monkeypatch: pytest.MonkeyPatch) -> np.n
 
 @pytest.mark.parametrize("kind", list(PNGS))
 def test_png_strips_make_the_exact_plane(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every PNG kind decoded three rows at a time (and in one strip) is the exact plane."""
     truth = _truth()
     body = PNGS[kind](truth)
     assert (_strip_wise(body, 3, monkeypatch) == truth).all()
@@ -114,6 +115,8 @@ def test_the_adam7_png_is_interlaced() -> None:
 def test_jpeg_strips_make_the_whole_decode_within_a_level_of_0_1_22s(
     kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Every JPEG kind decoded three rows at a time is its whole decode, and within one grey
+    level of 0.1.22's RGB-then-convert decode."""
     truth = _truth()
     body = JPEGS[kind](truth)
     stripped = _strip_wise(body, 3, monkeypatch)

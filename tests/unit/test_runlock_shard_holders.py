@@ -44,6 +44,7 @@ def out(tmp_path: Path) -> Path:
 
 
 def test_no_lock_held_is_no_other_run(out: Path) -> None:
+    """Lock files nobody holds (killed runs') are no other run, for a shard or the whole set."""
     assert not others_may_harvest_shard(out, "0/2")
     assert not others_may_harvest_shard(out, None)
 
@@ -67,9 +68,11 @@ def test_a_sibling_shard_running_never_works_on_this_shards_images(out: Path) ->
     ],
 )
 def test_a_run_that_may_take_this_shards_images_counts(out: Path, name: str) -> None:
+    """This shard resubmitted, a whole-set run or another split's shard may take its images."""
     with held(out, name):
         assert others_may_harvest_shard(out, "0/2")
 
 
 def test_no_locks_folder_is_no_other_run(tmp_path: Path) -> None:
+    """A folder without a locks folder holds no other run."""
     assert not others_may_harvest_shard(tmp_path, "0/2")
