@@ -1134,7 +1134,9 @@ def _address_as_config(address: str) -> ConfigError:
     except TargetTextError:
         if (study := study_page(address)) is not None:
             hint = f"give the study by its name: --screen {study} or --project {study}"
-        elif base_url_holds_secret(address):  # (not to be printed: typed again by its user)
+        elif "@" in address or base_url_holds_secret(address):
+            # (not to be printed: typed again by its user; an '@' after a '/' or '?' ends a
+            # user or password cut short there, which no redaction finds: alice:pa/ss@host)
             hint = "give a server's address after --base-url: --base-url URL"
         else:
             server = address.partition("?")[0].partition("#")[0].rstrip("/")

@@ -1149,6 +1149,16 @@ def test_a_folder_read_as_the_config_file_is_said_to_go_with_out(
             "'https://REDACTED@omero.example/omero'",
             "give a server's address after --base-url: --base-url URL",
         ),
+        *(  # a password (or a token) a '/' or '?' cut short: not printed in the hint either
+            (
+                "harvest",
+                f"https://{login}{cut}s3cretpw@omero.example/",
+                f"'https://{shown}@omero.example'",
+                "give a server's address after --base-url: --base-url URL",
+            )
+            for login, shown in (("alice:pa", "alice:REDACTED"), ("TOK", "REDACTED"))
+            for cut in "/?"
+        ),
     ],
 )
 def test_a_web_address_read_as_the_config_file_names_the_flag_it_goes_after(
@@ -1172,7 +1182,7 @@ def test_a_web_address_read_as_the_config_file_names_the_flag_it_goes_after(
         "reads without a flag)",
         f"hint: {hint}",
     ]
-    assert "s3cretpw" not in err and "KEY99" not in err
+    assert "s3cretpw" not in err and "KEY99" not in err and "TOK" not in err
     assert not (tmp_path / "x").exists()
 
 
