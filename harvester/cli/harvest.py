@@ -371,7 +371,7 @@ def register(subparsers: Any) -> None:
     add_budget_flag(harvest)
     add_content_flags(harvest)
     harvest.add_argument("--shard", metavar="K/N", help="only images of shard K (0-based) of N")
-    harvest.add_argument("--from-plan", type=Path, metavar="DIR", help="read the plan of DIR")
+    harvest.add_argument("--from-plan", type=folder_arg, metavar="DIR", help="read the plan of DIR")
     harvest.add_argument(
         "--no-labels",
         dest="no_labels",

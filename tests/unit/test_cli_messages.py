@@ -1201,6 +1201,34 @@ def test_an_empty_folder_name_is_refused_not_read_as_the_current_folder(
     ]
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["harvest", "--from-plan", "", "--out", "x"],
+        ["slurm", "--from-plan", "", "--out", "x", "--tasks", "2"],
+        ["forget", "x", "--from-plan", ""],
+    ],
+    ids=["harvest", "slurm", "forget"],
+)
+def test_an_empty_plan_folder_is_refused_not_read_as_the_current_folder(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+) -> None:
+    """`--from-plan "$PLAN"` with PLAN unset: one line saying the folder name is empty (it
+    was "no harvest plan in . (plan/plan.json not found)", a folder never named), exit 2,
+    nothing written."""
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = run(capsys, *argv)
+    assert code == 2
+    assert err.splitlines() == [
+        "error: argument --from-plan: an empty folder name (an unset variable?)",
+        f"hint: see 'harvester {argv[0]} --help'",
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_help_says_what_max_retries_counts(capsys: pytest.CaptureFixture[str]) -> None:
     """--max-retries said only "default 5", not what is retried; --base-url's value is
     named URL and --artifacts' LIST, as in slurm's and plan's usage (harvest's were BASE_URL
