@@ -281,12 +281,14 @@ def link_shown(text: str) -> str:
 
 def _cut_token_shown(text: str) -> str | None:
     """``https://REDACTED@host/...`` for a link whose user alone (a token) a ``/``, ``?``
-    or ``#`` cut short (:func:`~harvester.errors.cut_user_shown`), else None. A ``:``
+    or ``#`` cut short (:func:`~harvester.errors.cut_user_shown`), or a password holding an
+    ``@`` too (``alice:p@ss/word@host``: read as the host ``ss``), else None. A ``:`` alone
     before the cut is a password's (``alice:pa/ss@host``): the "port" :func:`parse_link`
     refuses, and :func:`~harvester.errors.redact_loose_url` hides whole, keeping the user."""
     rest = text.partition("://")[2]
     cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    return None if ":" in rest[:cut] else cut_user_shown(text)
+    before = rest[:cut]
+    return None if ":" in before and "@" not in before else cut_user_shown(text)
 
 
 def parse_link(text: str, kind: str = "image") -> Link:

@@ -220,6 +220,12 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             )
             for cut in "?#/"
         ),
+        (  # a password holding an '@' and a '/': its tail is no host, its head no user
+            ["--image", f"https://alice:p@{SECRET}/{SECRET}@idr.example/webclient/?show=image-1"],
+            "'https://REDACTED@idr.example/webclient/': a '/', '?' or '#' in its user or "
+            "password cuts the link short there (percent-encode it as %2F, %3F, %23; or "
+            "give the login with --base-url)",
+        ),
         (  # an image's render address ("Copy image address") shows that image
             ["--plate", f"http://127.0.0.1:9/webgateway/render_image/1/0/0/?bsession={SECRET}"],
             "the link shows image 1, not a plate: give it as --image 1",
