@@ -36,7 +36,7 @@ from harvester.errors import (
     ConfigError,
     UsageError,
     base_url_holds_secret,
-    ends_user,
+    cut_user_shown,
     redact_base_url,
     redact_loose_url,
     redact_url,
@@ -771,33 +771,16 @@ _PERCENT_ENCODE_HINT = (
 
 
 def _check_cut_userinfo(base_url: str) -> None:
-    """Refuse a base URL whose user (or password) a '/', '?' or '#' cut short.
-
-    Why: ``http://TOK/EN@host`` (a token given as the user, base64 holds '/') parses as the
-    host ``TOK`` with ``/EN@host`` its path, a valid URL: nothing hid the token, and the
-    error of a host that does not resolve printed it (``cannot reach http://TOK/EN@host``).
-    A ':' before the cut (a password) was refused as not a URL already, by its port. An '@'
-    after a '/' or '#' and before a host is no OMERO.web path; after a '?' it is taken for a
-    cut only where no '=' comes between them (base64 padding aside): ``?email=a@b.org``
-    stays.
-    """
-    from harvester.errors import REDACTED
-
-    scheme, sep, rest = base_url.partition("://")
-    at = rest.rfind("@")
-    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=-1)
-    if not sep or at < 0 or cut < 0 or cut > at:
-        return  # (an '@' in the authority: the userinfo is whole, redact_url hides it)
-    if not ends_user(rest, at):
-        return  # no host after the '@', or a query value holding one: not a token
-    host = rest[at + 1 :]
-    shown = f"{scheme}://{REDACTED}@{host.partition('?')[0]}"
-    raise ConfigError(
-        f"base_url: {shown!r}: a '/', '?' or '#' in its user or password cuts the URL short "
-        "there (it would be read as the host)",
-        hint=_PERCENT_ENCODE_HINT,
-        key="base_url",
-    )
+    """Refuse a base URL whose user (or password) a '/', '?' or '#' cut short
+    (:func:`~harvester.errors.cut_user_shown` says why and how it is told)."""
+    shown = cut_user_shown(base_url)
+    if shown is not None:
+        raise ConfigError(
+            f"base_url: {shown!r}: a '/', '?' or '#' in its user or password cuts the URL "
+            "short there (it would be read as the host)",
+            hint=_PERCENT_ENCODE_HINT,
+            key="base_url",
+        )
 
 
 def _check_basic_user(base_url: str) -> None:
@@ -1151,7 +1134,9 @@ def _address_as_config(address: str) -> ConfigError:
     except TargetTextError:
         if (study := study_page(address)) is not None:
             hint = f"give the study by its name: --screen {study} or --project {study}"
-        elif base_url_holds_secret(address):  # (not to be printed: typed again by its user)
+        elif "@" in address or base_url_holds_secret(address):
+            # (not to be printed: typed again by its user; an '@' after a '/' or '?' ends a
+            # user or password cut short there, which no redaction finds: alice:pa/ss@host)
             hint = "give a server's address after --base-url: --base-url URL"
         else:
             server = address.partition("?")[0].partition("#")[0].rstrip("/")

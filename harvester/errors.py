@@ -67,6 +67,7 @@ __all__ = [
     "UnrenderableError",
     "UsageError",
     "base_url_holds_secret",
+    "cut_user_shown",
     "ends_user",
     "is_secret_name",
     "redact_base_url",
@@ -220,6 +221,30 @@ def ends_user(text: str, at: int) -> bool:
         return False
     query = text.find("?")
     return not (0 <= query < at and "=" in text[query + 1 : at].rstrip("="))
+
+
+def cut_user_shown(url: str) -> str | None:
+    """``scheme://REDACTED@host...`` (no query) for an ``http(s)://`` URL whose user (or
+    password) a ``/``, ``?`` or ``#`` cut short, else None.
+
+    Why: ``https://TOK/EN@host`` (a token given as the user, base64 holds '/') parses as the
+    host ``TOK`` with ``/EN@host`` its path, a valid URL, so nothing hid the token: a base
+    URL so typed printed it in the error of a host that does not resolve, and a pasted
+    link's message named ``https://TOK`` (its first part) when a '?' or '#' cut it. A ':'
+    before the cut (a password) is a port that is no number, refused by that. An '@' after
+    a '/' or '#' and before a host is no OMERO.web path; after a '?' it is taken for a cut
+    only where no '=' comes between them (base64 padding aside): ``?email=a@b.org`` stays.
+    Shared by the refusal of such a base URL (:mod:`harvester.config`) and of such a link
+    (:mod:`harvester.target_text`).
+    """
+    scheme, sep, rest = url.partition("://")
+    at = rest.rfind("@")
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=-1)
+    if not sep or at < 0 or cut < 0 or cut > at:
+        return None  # (an '@' in the authority: the userinfo is whole, redact_url hides it)
+    if not ends_user(rest, at):
+        return None  # no host after the '@', or a query value holding one: not a token
+    return f"{scheme}://{REDACTED}@{rest[at + 1 :].partition('?')[0].partition('#')[0]}"
 
 
 def _hide_cut_user(text: str, shown: str) -> str:

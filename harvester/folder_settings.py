@@ -89,7 +89,7 @@ import os
 import shlex
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -322,9 +322,10 @@ def older_folder_values(
     out_dir: Path, config: Any, marker: Mapping[str, Any] | None, given: Callable[[str], bool]
 ) -> tuple[dict[str, Any], list[str]]:
     """:func:`kept_values` for a folder made by 0.1.4 or older, whose marker (``marker``)
-    has no ``"settings"``: (name -> the value a run given none takes, the lines that say
-    so); nothing for any other folder (a later one records each value as its kind is first
-    fetched: one it lacks, no file was made with).
+    has no ``"settings"``, or none for a kind its runs of then made (a later version's run
+    of another kind recorded only its own): (name -> the value a run given none takes, the
+    lines that say so); nothing for any other folder (a later one records each value as its
+    kind is first fetched: one it lacks, no file was made with).
 
     Why: :func:`kept_values` reads the marker alone, so a run given no ``--thumbnail-size``
     into an old folder of 256 px thumbnails asked for the default, 96, and was refused for
@@ -333,12 +334,20 @@ def older_folder_values(
     with where they disagree, and :func:`settle` warns of the others). Where those runs
     saved no configuration, the folder cannot tell: the run keeps its own value, and one
     ``note:`` line says so (once: the value is recorded as the run opens DIR). Reads the
-    journals only for such a folder, and a setting the user did not give.
+    journals only for such a folder, and a setting the user did not give; for a marker that
+    has ``"settings"`` (and lacks this one), only where a saved configuration holds another
+    value than the run's (a later folder's first run of a kind reads no journal).
     """
-    if marker is None or SETTINGS_KEY in marker:
+    if marker is None:
         return {}, []
+    recorded = recorded_settings(marker)
+    upgraded = SETTINGS_KEY in marker  # (a run of 0.1.5 or later recorded some settings)
     values = _as_mapping(config)
-    wanted = [pin for pin in PINNED if pin.applies(values) and not given(pin.name)]
+    wanted = [
+        pin
+        for pin in PINNED
+        if pin.applies(values) and pin.name not in recorded and not given(pin.name)
+    ]
     if not wanted or not (out_dir / JOURNALS_DIR).is_dir():
         return {}, []
     history = _History(out_dir)
@@ -346,6 +355,8 @@ def older_folder_values(
     lines: list[str] = []
     for pin in wanted:
         own = pin.value_of(values)
+        if upgraded and not history.other_value(pin, own):
+            continue
         made, unknown = history.origins(pin)
         if made:
             value = max(made, key=lambda v: (made[v], v == own))  # (a tie: the run's own)
@@ -440,13 +451,17 @@ class _History:
         default (a configuration was saved before any fetch since 0.1.0; this only
         covers hand-made journals).
         """
-        runs = {run: pin.value_of(cfg) for run, cfg in self.configs.items() if pin.applies(cfg)}
-        if all(value == wanted for value in runs.values()):
+        if not self.other_value(pin, wanted):
             return Counter()
         made, unknown = self.origins(pin)
         if unknown:
             made[pin.default] += unknown
         return made
+
+    def other_value(self, pin: Pinned, wanted: Any) -> bool:
+        """Did an earlier run that fetched ``pin``'s kind save a configuration with another
+        value than ``wanted``? (Their configurations alone: no journal is read.)"""
+        return any(pin.value_of(cfg) != wanted for cfg in self.configs.values() if pin.applies(cfg))
 
     def origins(self, pin: Pinned) -> tuple[Counter[Any], int]:
         """(how many of DIR's done artifacts shaped by ``pin`` each value made, known from
@@ -456,10 +471,13 @@ class _History:
         for path, run in self._done_paths():
             if path.endswith(pin.suffix):
                 cfg = self.configs.get(run) if run is not None else None
-                if cfg is None:
+                value = pin.value_of(cfg) if cfg is not None else None
+                # (a list or object edited by hand into its config.json: no value, not a
+                # TypeError of the Counter's)
+                if value is None or not isinstance(value, Hashable):
                     unknown += 1
                 else:
-                    made[pin.value_of(cfg)] += 1
+                    made[value] += 1
         return made, unknown
 
     def _done_paths(self) -> list[tuple[str, str | None]]:

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
-from harvester.errors import redact_loose_url
+from harvester.errors import cut_user_shown, redact_loose_url
 
 __all__ = [
     "KINDS",
@@ -270,9 +270,25 @@ def link_shown(text: str) -> str:
     the one the message named. The whole text is redacted before the query is cut off,
     so a password holding a ``/``, ``?`` or ``#`` (``alice:pa/ss@host``, which ended the
     authority early: ``ss@host`` was shown) is hidden whole, as a base URL's is
-    (:func:`~harvester.errors.redact_loose_url`)."""
-    shown = redact_loose_url(text.strip()).partition("?")[0].partition("#")[0]
+    (:func:`~harvester.errors.redact_loose_url`); and one given as the user alone (a token)
+    holding one (``https://TOK?EN@host/``, read as the host ``TOK``) as ``REDACTED@host``:
+    ``https://TOK`` was shown (:func:`~harvester.errors.cut_user_shown`)."""
+    stripped = text.strip()
+    shown = _cut_token_shown(stripped) or redact_loose_url(stripped)
+    shown = shown.partition("?")[0].partition("#")[0]
     return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
+def _cut_token_shown(text: str) -> str | None:
+    """``https://REDACTED@host/...`` for a link whose user alone (a token) a ``/``, ``?``
+    or ``#`` cut short (:func:`~harvester.errors.cut_user_shown`), or a password holding an
+    ``@`` too (``alice:p@ss/word@host``: read as the host ``ss``), else None. A ``:`` alone
+    before the cut is a password's (``alice:pa/ss@host``): the "port" :func:`parse_link`
+    refuses, and :func:`~harvester.errors.redact_loose_url` hides whole, keeping the user."""
+    rest = text.partition("://")[2]
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    before = rest[:cut]
+    return None if ":" in before and "@" not in before else cut_user_shown(text)
 
 
 def parse_link(text: str, kind: str = "image") -> Link:
@@ -289,6 +305,12 @@ def parse_link(text: str, kind: str = "image") -> Link:
         raise TargetTextError(
             f"{link_shown(text)!r} is a link without its https:// (or "
             "http://): give the link whole, as the browser shows it"
+        )
+    if _cut_token_shown(text.strip()) is not None:  # (its host: the token's first part)
+        raise TargetTextError(
+            f"{link_shown(text)!r}: a '/', '?' or '#' in its user or password cuts the link "
+            "short there (percent-encode it as %2F, %3F, %23; or give the login with "
+            "--base-url)"
         )
     parts = urlsplit(text.strip())
     try:

@@ -62,7 +62,7 @@ def register(subparsers: Any) -> None:
     forget.add_argument("out", type=folder_arg, metavar="DIR", help="the harvest folder")
     add_target_flags(forget)
     forget.add_argument("--ids-from", type=Path, metavar="FILE", help="the set's ids file")
-    forget.add_argument("--from-plan", type=Path, metavar="DIR", help="the set's plan")
+    forget.add_argument("--from-plan", type=folder_arg, metavar="DIR", help="the set's plan")
     forget.add_argument(
         "--where", action="append", metavar="KEY=VALUE", help="the set's --where terms"
     )

@@ -382,7 +382,7 @@ def register(subparsers: Any) -> None:
     add_budget_flag(harvest)
     add_content_flags(harvest)
     harvest.add_argument("--shard", metavar="K/N", help="only images of shard K (0-based) of N")
-    harvest.add_argument("--from-plan", type=Path, metavar="DIR", help="read the plan of DIR")
+    harvest.add_argument("--from-plan", type=folder_arg, metavar="DIR", help="read the plan of DIR")
     harvest.add_argument(
         "--no-labels",
         dest="no_labels",
@@ -1001,14 +1001,16 @@ def folder_kept_values(
     recorded = recorded_settings(marker)
     taken = kept_values(cfg, recorded, given)
     try:
-        older, lines = older_folder_values(cfg.out, cfg, marker, given)
-    except (UsageError, OSError):  # (a damaged journal: said as the run opens DIR)
-        older, lines = {}, []
-    try:
-        kept = replace(cfg, **taken, **older)
+        kept = replace(cfg, **taken)
     except UsageError:  # (a value edited by hand into the marker: refused as DIR opens)
         return cfg, []
-    return kept, [kept_value_note(cfg.out, name, value) for name, value in taken.items()] + lines
+    notes = [kept_value_note(cfg.out, name, value) for name, value in taken.items()]
+    try:  # (settings the marker lacks: none of those ``taken``)
+        older, lines = older_folder_values(cfg.out, kept, marker, given)
+        kept = replace(kept, **older)
+    except (UsageError, OSError):  # (a damaged journal, or a value edited by hand into a
+        return kept, notes  # run's config.json: said, or refused, as the run opens DIR)
+    return kept, notes + lines
 
 
 def _in_config_file(args: argparse.Namespace, key: str) -> bool:

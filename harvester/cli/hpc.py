@@ -251,7 +251,7 @@ def register(subparsers: Any) -> None:
         "largest; every task records it in DIR/label_ids.json, which the index job keeps",
     )
     add_split_flags(slurm)
-    slurm.add_argument("--from-plan", type=Path, metavar="DIR", help="use a plan (no walk)")
+    slurm.add_argument("--from-plan", type=folder_arg, metavar="DIR", help="use a plan (no walk)")
     slurm.add_argument(
         "--tasks", type=integer_arg, required=True, metavar="N", help="number of shards N"
     )

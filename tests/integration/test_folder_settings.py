@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -266,18 +267,26 @@ def test_slurm_refuses_before_writing_the_script(
     assert files(out) == before  # no harvest.sbatch
 
 
-def _make_old(out: Path) -> None:
+def _make_old(out: Path, settings: str | None = None) -> None:
     """DIR's marker as 0.1.4 and before wrote it: no "settings" (the runs' saved
-    configurations and the journals' done records are as they were)."""
-    (out / "harvest.json").write_text('{"tool": "harvester", "layout": 1, "version": "0.1.4"}')
+    configurations and the journals' done records are as they were); or, ``settings``
+    given, as a later version wrote it into such a folder on a run of another kind."""
+    kept = "" if settings is None else f', "settings": {settings}'
+    (out / "harvest.json").write_text(
+        f'{{"tool": "harvester", "layout": 1, "version": "0.1.4"{kept}}}'
+    )
 
 
+# (upgraded: a render run of 0.1.5 or later recorded its render_quality, not the thumbnails'
+# size; the thumbnails' runs are 0.1.4's still, and the run was refused for the default, 96)
+@pytest.mark.parametrize("marker", [None, '{"render_quality": 0.9}'], ids=["old", "upgraded"])
 def test_a_run_given_no_size_takes_an_older_folders(
-    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str], marker: str | None
 ) -> None:
-    """A folder of 256 px thumbnails made by 0.1.4 (its marker keeps no settings) given a new
-    target and no --thumbnail-size fetches at 256, read from the runs that made its files,
-    and says so in one line; it was refused for the default, 96, which nobody typed."""
+    """A folder of 256 px thumbnails made by 0.1.4 (its marker keeps no settings, or none
+    for thumbnails) given a new target and no --thumbnail-size fetches at 256, read from the
+    runs that made its files, and says so in one line; it was refused for the default, 96,
+    which nobody typed."""
     out = tmp_path / "old"
     image = "9762885"  # (an image of the demo screen, not on the small plate)
     code = main(["harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate",
@@ -285,7 +294,7 @@ def test_a_run_given_no_size_takes_an_older_folders(
                  "--thumbnail-size", "256"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     capsys.readouterr()
-    _make_old(out)
+    _make_old(out, marker)
     code = main(["harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate",
                  "none", "--plate", str(SMALL_PLATE), "--artifacts", "thumbnail"])  # fmt: skip
     err = capsys.readouterr().err
@@ -295,21 +304,37 @@ def test_a_run_given_no_size_takes_an_older_folders(
         "made with (read from the runs that made them: a folder of harvester 0.1.4 or older "
         "records none; a folder keeps one: another --out for another)"
     ) in err.splitlines()
-    assert settings(out) == {"thumbnail_size": 256}
+    assert settings(out) == {
+        "thumbnail_size": 256,
+        **({} if marker is None else {"render_quality": 0.9}),
+    }
     assert all(max(size) == 256 for size in thumbnail_sizes(out))
     assert len(list(out.rglob("*.thumbnail.jpg"))) == 9
 
 
+def _damage(config: Path) -> None:
+    """A run's saved configuration with its thumbnail_size edited by hand into a list."""
+    data = json.loads(config.read_bytes())
+    data.get("config", data)["thumbnail_size"] = [256]
+    config.write_text(json.dumps(data))
+
+
+# (damaged: such a value was counted by the Counter, a TypeError: "internal error")
+@pytest.mark.parametrize("lose", [Path.unlink, _damage], ids=["removed", "damaged"])
 def test_an_older_folder_that_cannot_tell_its_size_says_what_the_run_used(
-    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    lose: Callable[[Path], None],
 ) -> None:
-    """An old folder whose thumbnails' runs left no saved configuration cannot tell their
-    size: a run given none says so and names the size it used (the default), once."""
+    """An old folder whose thumbnails' runs left no saved configuration (or one whose size
+    is no value) cannot tell their size: a run given none says so and names the size it
+    used (the default), once."""
     out = tmp_path / "old"
     run(capsys, emulator.base_url, out, "--artifacts", "thumbnail")
     _make_old(out)
     for config in out.glob("runs/*/config.json"):
-        config.unlink()
+        lose(config)
     code = main(["harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate",
                  "none", "--image", "9762885", "--artifacts", "thumbnail"])  # fmt: skip
     err = capsys.readouterr().err

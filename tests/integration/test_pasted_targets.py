@@ -211,6 +211,21 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             ["--image", f"https://alice:pa/{SECRET}@idr.example/webclient/?show=image-1"],
             "'https://alice:REDACTED@idr.example/webclient/' names no valid port (1 to 65535)",
         ),
+        *(  # a token as the user cut by a '?', '#' or '/': no part of it is the host shown
+            (
+                ["--image", f"https://TOK{cut}{SECRET}@idr.example/webclient/?show=image-1"],
+                "'https://REDACTED@idr.example/webclient/': a '/', '?' or '#' in its user or "
+                "password cuts the link short there (percent-encode it as %2F, %3F, %23; or "
+                "give the login with --base-url)",
+            )
+            for cut in "?#/"
+        ),
+        (  # a password holding an '@' and a '/': its tail is no host, its head no user
+            ["--image", f"https://alice:p@{SECRET}/{SECRET}@idr.example/webclient/?show=image-1"],
+            "'https://REDACTED@idr.example/webclient/': a '/', '?' or '#' in its user or "
+            "password cuts the link short there (percent-encode it as %2F, %3F, %23; or "
+            "give the login with --base-url)",
+        ),
         (  # an image's render address ("Copy image address") shows that image
             ["--plate", f"http://127.0.0.1:9/webgateway/render_image/1/0/0/?bsession={SECRET}"],
             "the link shows image 1, not a plate: give it as --image 1",
@@ -267,7 +282,7 @@ def test_bad_pasted_targets_are_one_line(
     code, err = run(capsys, "harvest", "--out", str(out), *argv)
     assert code == 2
     assert err.splitlines()[0] == f"error: argument {argv[0]}: {error}"
-    assert SECRET not in err
+    assert SECRET not in err and "TOK" not in err
     assert not out.exists()
 
 

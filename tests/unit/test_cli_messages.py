@@ -1149,6 +1149,16 @@ def test_a_folder_read_as_the_config_file_is_said_to_go_with_out(
             "'https://REDACTED@omero.example/omero'",
             "give a server's address after --base-url: --base-url URL",
         ),
+        *(  # a password (or a token) a '/' or '?' cut short: not printed in the hint either
+            (
+                "harvest",
+                f"https://{login}{cut}s3cretpw@omero.example/",
+                f"'https://{shown}@omero.example'",
+                "give a server's address after --base-url: --base-url URL",
+            )
+            for login, shown in (("alice:pa", "alice:REDACTED"), ("TOK", "REDACTED"))
+            for cut in "/?"
+        ),
     ],
 )
 def test_a_web_address_read_as_the_config_file_names_the_flag_it_goes_after(
@@ -1172,7 +1182,7 @@ def test_a_web_address_read_as_the_config_file_names_the_flag_it_goes_after(
         "reads without a flag)",
         f"hint: {hint}",
     ]
-    assert "s3cretpw" not in err and "KEY99" not in err
+    assert "s3cretpw" not in err and "KEY99" not in err and "TOK" not in err
     assert not (tmp_path / "x").exists()
 
 
@@ -1189,6 +1199,34 @@ def test_an_empty_folder_name_is_refused_not_read_as_the_current_folder(
         "error: argument DIR: an empty folder name (an unset variable?)",
         f"hint: see 'harvester {command} --help'",
     ]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["harvest", "--from-plan", "", "--out", "x"],
+        ["slurm", "--from-plan", "", "--out", "x", "--tasks", "2"],
+        ["forget", "x", "--from-plan", ""],
+    ],
+    ids=["harvest", "slurm", "forget"],
+)
+def test_an_empty_plan_folder_is_refused_not_read_as_the_current_folder(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+) -> None:
+    """`--from-plan "$PLAN"` with PLAN unset: one line saying the folder name is empty (it
+    was "no harvest plan in . (plan/plan.json not found)", a folder never named), exit 2,
+    nothing written."""
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = run(capsys, *argv)
+    assert code == 2
+    assert err.splitlines() == [
+        "error: argument --from-plan: an empty folder name (an unset variable?)",
+        f"hint: see 'harvester {argv[0]} --help'",
+    ]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_help_says_what_max_retries_counts(capsys: pytest.CaptureFixture[str]) -> None:
