@@ -361,3 +361,25 @@ async def test_a_name_an_unjournaled_run_linked_is_kept_and_its_folder_fsynced(
     assert paths_of(tmp_path, 2).parent in synced
     assert JournalState.load(tmp_path).done[("paths", 2)].get("linked") is True
     assert temp_files(tmp_path) == []
+
+
+async def test_a_fileset_stored_again_in_one_batch_leaves_no_temp_and_one_file(
+    tmp_path: Path,
+) -> None:
+    """Every image of a fileset stored again in one batch (names of one file): each name is
+    kept, none renamed over a name of the same file (which rename(2) does not do: the link
+    made for it stayed in DIR as a temp), the records' marks as before."""
+    await run_store(tmp_path, [(1, ANSWER), (2, ANSWER), (3, ANSWER)])
+    inode = paths_of(tmp_path, 1).stat().st_ino
+    run = new_run_id()
+    with anyio.fail_after(20):
+        async with Store.open(tmp_path, run_id=run, writer=make_writer(run)) as store:
+            for image_id in (1, 2, 3):
+                await put(store, image_id, ANSWER, flush=False)
+            await store.flush()
+    assert temp_files(tmp_path) == []
+    assert {paths_of(tmp_path, i).stat().st_ino for i in (1, 2, 3)} == {inode}
+    assert paths_of(tmp_path, 1).stat().st_nlink == 3
+    assert (store.stats.linked, store.stats.linked_bytes) == (2, 2 * len(ANSWER))
+    state = JournalState.load(tmp_path)
+    assert [state.done[("paths", i)].get("linked") for i in (1, 2, 3)] == [None, True, True]
