@@ -2466,8 +2466,8 @@ def _file_ids(out_dir: Path, folder: str, names: AbstractSet[str]) -> dict[str, 
     path relative to DIR; none where it is not a safe one, or cannot be read).
 
     The inodes are the folder listing's (no stat a name), trusted where one name's stat
-    agrees (a union filesystem, overlayfs without ``xino``, may list other numbers: each
-    name is then stat'ed)."""
+    agrees (a filesystem whose listing gives other numbers than its stat, as overlayfs may
+    in some set-ups: each name is then stat'ed)."""
     try:
         where = resolve(out_dir, folder)
         listed: dict[str, int] = {}
@@ -2480,12 +2480,10 @@ def _file_ids(out_dir: Path, folder: str, names: AbstractSet[str]) -> dict[str, 
     if not listed:
         return {}
     first = next(iter(listed))
-    try:
+    with contextlib.suppress(OSError):
         st = os.lstat(where / first)
-    except OSError:
-        return {}
-    if stat.S_ISREG(st.st_mode) and st.st_ino == listed[first]:
-        return {name: (st.st_dev, inode) for name, inode in listed.items()}
+        if stat.S_ISREG(st.st_mode) and st.st_ino == listed[first]:
+            return {name: (st.st_dev, inode) for name, inode in listed.items()}
     ids = {}
     for name in listed:
         with contextlib.suppress(OSError):
