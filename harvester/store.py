@@ -2414,9 +2414,12 @@ class Store:
                         part.sha256 = hashlib.sha256(part.data).hexdigest()
                     if part.shared:
                         shared.append(part)
-                        if self._kept_shared(part, firsts):
+                        kept = self._kept_shared(part, firsts)
+                        if kept is not None:
                             # Its file holds these bytes, durable: left as it is, no temp.
                             linked += part.linked
+                            if kept:  # (a name no record of it says: its folder's fsync)
+                                dirs.add(part.target.parent)
                             continue
                         if self._link_shared(part, tmp, firsts):
                             # Its bytes are durable already (a stored file) or with its twin's
@@ -2549,25 +2552,36 @@ class Store:
             f"{shlex.quote(now)} (harvester verify {shlex.quote(now)} checks every file)",
         )
 
-    def _kept_shared(self, part: _Part, firsts: dict[str, Path]) -> bool:
+    def _kept_shared(self, part: _Part, firsts: dict[str, Path]) -> bool | None:
         """Whether ``part``'s target already is a file of its bytes (an image fetched
-        again), to be kept rather than written anew: its own done record said so, or it is a
-        name of the file stored lately, or by an earlier run, with them (checked byte for
-        byte either way). A kept part is the batch's first copy of its bytes."""
+        again), to be kept rather than written anew: its own done record said so (False),
+        or it is a name of the file stored lately, or by an earlier run, with them (True);
+        checked byte for byte either way, or a name of the file this batch kept for another
+        image (True). None: written, or linked, as any other part. A kept part is the
+        batch's first copy of its bytes, unless the batch has one.
+
+        Why True is told apart: a name no done record of its object says may be one a run
+        that stopped before its journal line made, its folder never fsynced: the caller
+        fsyncs that folder before this run's done record says it (the bytes are the stored
+        file's, durable already). Why a name of the file kept for another image is kept
+        too: linked to it, the name was renamed over one of the same file, which rename(2)
+        does not do, and the link was left in DIR as a temp file (a plate fetched again in
+        one batch left one a batch)."""
         assert part.sha256 is not None and part.data is not None
-        if part.sha256 in firsts:
-            return False  # (linked to this batch's copy, as any other part)
-        rel = self._recent_shared.get(part.sha256) or part.earlier
-        # (not the part's own name: the last file stored lately may be its own)
-        source = self._target(rel) if rel is not None and rel != part.rel_path else None
+        source = firsts.get(part.sha256)  # (this batch's copy: a temp, or a file kept)
+        if source is None:
+            rel = self._recent_shared.get(part.sha256) or part.earlier
+            # (not the part's own name: the last file stored lately may be its own)
+            source = self._target(rel) if rel is not None and rel != part.rel_path else None
         if part.own and already_holds(part.target, part.data, None):
-            part.linked = part.was_linked
+            part.linked, unsaid = part.was_linked, False
         elif source is not None and already_holds(part.target, part.data, source):
-            part.linked = True  # (a name of another image's file, as a link made now is)
+            # (a name of another image's file, as a link made now is)
+            part.linked, unsaid = True, True
         else:
-            return False
-        firsts[part.sha256] = part.target
-        return True
+            return None
+        firsts.setdefault(part.sha256, part.target)
+        return unsaid
 
     def _link_shared(self, part: _Part, tmp: Path, firsts: Mapping[str, Path]) -> bool:
         """Make ``tmp`` a hard link to a file with ``part``'s bytes: a temp of this batch, or

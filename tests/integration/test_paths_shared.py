@@ -273,6 +273,44 @@ def test_a_plate_of_three_filesets_asks_once_per_fileset(
     assert problems(out) == []
 
 
+def test_a_proven_filesets_asker_failing_leaves_the_others_to_ask_not_hang(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The ``filesets`` preset's plate: the first image proven in the second fileset asks
+    for the others, and its request fails (a 500, through every retry). The images that
+    waited for its answer do not hang, nor get another fileset's list: they ask for
+    themselves (the other filesets are asked once each); only the image whose request
+    failed fails."""
+    app = CountingApp("filesets")
+    cat = c.Catalogue("filesets")
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    images = [i for well in cat.wells(presets.FILESETS_PLATE_ID) for i in cat.well_image_ids(well)]
+    fileset = {i: cat.locate(i).image.fileset_id for i in images}  # type: ignore[union-attr]
+    second = sorted(set(fileset.values()))[1]
+    failing: list[int] = []
+
+    def answer(image_id: int) -> Response | None:
+        if fileset[image_id] == second and failing in ([], [image_id]):
+            failing[:] = [image_id]
+            return text_response(500, "busy")
+        return None
+
+    app.answer = answer
+    summary = harvest(
+        emu.base_url, out, plates=(presets.FILESETS_PLATE_ID,), artifacts=(Artifact.PATHS,)
+    )
+    assert failing and summary.failed == 1 and summary.done == len(images) - 1
+    # (the others of the second fileset each ask after the failure, as many as waited)
+    asked = Counter(fileset[i] for i in app.asked if i != failing[0])
+    assert sorted(asked.values())[:2] == [1, 1] and asked[second] >= 1
+    assert not paths_file(out, failing[0]).exists()
+    for image_id in images:
+        if image_id != failing[0]:
+            assert paths_file(out, image_id).read_bytes() == served(emu.base_url, image_id)
+    assert problems(out) == []
+
+
 def test_a_plate_whose_check_never_lists_its_fileset_is_checked_once(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:

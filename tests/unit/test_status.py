@@ -10,7 +10,7 @@ import pytest
 from harvester.errors import UsageError
 from harvester.layout import image_path, make_writer, new_run_id
 from harvester.models import ImageRef
-from harvester.status import collect_status
+from harvester.status import _file_ids, collect_status
 from harvester.store import Store
 
 
@@ -65,3 +65,33 @@ def test_status_of_a_folder_that_is_not_a_harvest_is_refused(tmp_path: Path) -> 
         collect_status(tmp_path)
     with pytest.raises(UsageError):
         collect_status(tmp_path / "missing")
+
+
+def test_file_ids_come_from_a_folders_listing_and_name_hard_links_as_one(tmp_path: Path) -> None:
+    """What status tells names of one file by: the (device, inode) of the names asked for
+    that are regular files, hard links across folders alike; a symlink, a folder, a name
+    not there, or a folder path that would leave DIR, give none."""
+    a, b = tmp_path / "images" / "000" / "000", tmp_path / "images" / "000" / "001"
+    a.mkdir(parents=True)
+    b.mkdir(parents=True)
+    (a / "1.paths.json").write_bytes(b"x")
+    (a / "2.paths.json").hardlink_to(a / "1.paths.json")
+    (b / "1001.paths.json").hardlink_to(a / "1.paths.json")
+    (a / "3.paths.json").write_bytes(b"x")
+    (a / "4.paths.json").symlink_to(a / "3.paths.json")
+    (a / "5.paths.json").mkdir()
+    asked = {f"{i}.paths.json" for i in range(1, 7)}
+    first = _file_ids(tmp_path, "images/000/000", asked)
+    other = _file_ids(tmp_path, "images/000/001", {"1001.paths.json"})
+    st1, st3 = (a / "1.paths.json").stat(), (a / "3.paths.json").stat()
+    assert first == {
+        "1.paths.json": (st1.st_dev, st1.st_ino),
+        "2.paths.json": (st1.st_dev, st1.st_ino),
+        "3.paths.json": (st3.st_dev, st3.st_ino),
+    }
+    assert other == {"1001.paths.json": (st1.st_dev, st1.st_ino)}
+    assert _file_ids(tmp_path, "images/000/000", {"2.paths.json"}) == {
+        "2.paths.json": (st1.st_dev, st1.st_ino)
+    }
+    assert _file_ids(tmp_path, "images/../..", asked) == {}
+    assert _file_ids(tmp_path, "images/000/002", asked) == {}

@@ -11,6 +11,7 @@ import anyio
 import pytest
 
 from harvester import samefiles
+from harvester import store as store_module
 from harvester.journal import JournalState
 from harvester.layout import image_path, make_writer, new_run_id
 from harvester.store import Store
@@ -331,3 +332,54 @@ async def test_an_image_stored_again_over_a_file_changed_by_hand_gets_its_bytes(
     assert paths_of(tmp_path, 1).read_bytes() == ANSWER
     assert paths_of(tmp_path, 2).read_bytes() == edited
     assert paths_of(tmp_path, 1).stat().st_nlink == 1
+
+
+async def test_a_name_an_unjournaled_run_linked_is_kept_and_its_folder_fsynced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that linked image 2's name to image 1's file but stopped before its journal
+    line (image 2 has no done record): the next run stores image 2 again and keeps that
+    name (no copy), records it as a link, and fsyncs its folder first (the stopped run never
+    did: the record must not say a name a power loss could take)."""
+    await run_store(tmp_path, [(1, ANSWER), (2, ANSWER)])
+    for journal in (tmp_path / "journals").glob("*.jsonl"):  # (image 2's line never written)
+        lines = journal.read_text().splitlines(keepends=True)
+        journal.write_text("".join(line for line in lines if '"id":2,' not in line))
+    assert ("paths", 2) not in JournalState.load(tmp_path).done
+    inode = paths_of(tmp_path, 1).stat().st_ino
+    synced: list[Path] = []
+    real = store_module._fsync_dir
+
+    def fsync_dir(path: Path) -> None:
+        synced.append(path)
+        real(path)
+
+    monkeypatch.setattr(store_module, "_fsync_dir", fsync_dir)
+    assert await run_store(tmp_path, [(2, ANSWER)]) == (1, len(ANSWER))
+    assert paths_of(tmp_path, 2).stat().st_ino == inode
+    assert paths_of(tmp_path, 1).stat().st_nlink == 2
+    assert paths_of(tmp_path, 2).parent in synced
+    assert JournalState.load(tmp_path).done[("paths", 2)].get("linked") is True
+    assert temp_files(tmp_path) == []
+
+
+async def test_a_fileset_stored_again_in_one_batch_leaves_no_temp_and_one_file(
+    tmp_path: Path,
+) -> None:
+    """Every image of a fileset stored again in one batch (names of one file): each name is
+    kept, none renamed over a name of the same file (which rename(2) does not do: the link
+    made for it stayed in DIR as a temp), the records' marks as before."""
+    await run_store(tmp_path, [(1, ANSWER), (2, ANSWER), (3, ANSWER)])
+    inode = paths_of(tmp_path, 1).stat().st_ino
+    run = new_run_id()
+    with anyio.fail_after(20):
+        async with Store.open(tmp_path, run_id=run, writer=make_writer(run)) as store:
+            for image_id in (1, 2, 3):
+                await put(store, image_id, ANSWER, flush=False)
+            await store.flush()
+    assert temp_files(tmp_path) == []
+    assert {paths_of(tmp_path, i).stat().st_ino for i in (1, 2, 3)} == {inode}
+    assert paths_of(tmp_path, 1).stat().st_nlink == 3
+    assert (store.stats.linked, store.stats.linked_bytes) == (2, 2 * len(ANSWER))
+    state = JournalState.load(tmp_path)
+    assert [state.done[("paths", i)].get("linked") for i in (1, 2, 3)] == [None, True, True]
