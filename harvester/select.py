@@ -187,6 +187,14 @@ def parse_condition(text: object) -> Condition:
     return Condition(key, op, value)
 
 
+def term_can_name(key: str) -> bool:
+    """Can a ``--where`` term name annotation key ``key``? Not one holding ``=`` or ``~``
+    (:func:`parse_condition` cuts the term at the first), nor one ending in ``!`` (read as
+    ``!=``), nor a blank one: a term suggested on such a key would compare another key."""
+    key = key.strip()
+    return bool(key) and "=" not in key and "~" not in key and not key.endswith("!")
+
+
 def parse_where(value: object) -> tuple[Condition, ...]:
     """A string or a list of strings -> conditions (config key ``where``)."""
     items = [value] if isinstance(value, str) else value
@@ -758,21 +766,42 @@ class ValueCensus:
         key first where it holds one): the terms spelt as that image's label would be."""
         keys_of: dict[str, list[str]] = {}
         for key, value in labels:
-            keys_of.setdefault(value.strip(), []).append(key.strip())
+            if term_can_name(key):  # (a key no term can name is no key to suggest)
+                keys_of.setdefault(value.strip(), []).append(key.strip())
         for cond in list(self._label_terms):
-            parts = [v.strip() for v in cond.value.split(KEY_SEPARATOR)]
-            if cond in self._hit or not all(part in keys_of for part in parts):
+            if cond in self._hit:
                 continue
-            pairs: list[tuple[str, str]] = []
-            for part in parts:
-                used = {_fold(k) for k, _ in pairs}
-                keys = [k for k in keys_of[part] if _fold(k) not in used]
-                mine = [k for k in keys if _fold(k) == _fold(cond.key)]
-                if keys:
-                    pairs.append(((mine or keys)[0], part))
-            if len(pairs) == len(parts):
+            pairs = self._label_pairs(cond, keys_of)
+            if pairs:
                 self._keyed[cond] = pairs
                 self._label_terms.remove(cond)
+
+    @staticmethod
+    def _label_pairs(
+        cond: Condition, keys_of: Mapping[str, Sequence[str]]
+    ) -> list[tuple[str, str]]:
+        """The (key, value) pairs of a term's value read as one image's label of several
+        keys (``keys_of``: its keys by value): a part per key (``|``), of one or more values
+        of that key (``;``, as the label column joins them: ``increased DNA area;mitotic
+        delay|KIF18A``); each part's values on one key, each part on another; else none.
+        An empty part (an image without that key) is no term: none either."""
+        pairs: list[tuple[str, str]] = []
+        for part in cond.value.split(KEY_SEPARATOR):
+            values = [v.strip() for v in part.split(VALUE_SEPARATOR)]
+            if not all(values):
+                return []
+            used = {_fold(k) for k, _ in pairs}
+            keys = [
+                k
+                for k in dict.fromkeys(keys_of.get(values[0], ()))
+                if _fold(k) not in used
+                and all(_fold(k) in map(_fold, keys_of.get(v, ())) for v in values)
+            ]
+            if not keys:
+                return []
+            mine = [k for k in keys if _fold(k) == _fold(cond.key)]
+            pairs += [((mine or keys)[0], value) for value in values]
+        return pairs
 
     def matched(self, cond: Condition) -> bool:
         """Whether the ``=`` term ``cond`` matched a value of an image seen."""
@@ -887,7 +916,9 @@ class ValueCensus:
             return []
         parts = [v.strip() for v in cond.value.split(separator)]
         known = set(self._values.get(_fold(cond.key), {}).values())
-        if all(p in known for p in parts):
+        # (all, and not blank: a blank value seen made `a;` two values, and its terms held
+        # `--where 'Phenotype!='`, which the command line refuses)
+        if all(parts) and all(p in known for p in parts):
             return [(cond.key, part) for part in parts]
         return self._keyed.get(cond, [])
 
@@ -920,14 +951,28 @@ class ValueCensus:
         """Why a label of several keys (``mitotic arrest|ECT2``: the ``label`` column of an
         index labelled by ``Phenotype`` and ``Gene Symbol``) matches nothing, and the terms
         that take or leave out its images. Why: its "did you mean 'Phenotype=mitotic
-        arrest'" named a term that takes every gene's images of that phenotype."""
+        arrest'" named a term that takes every gene's images of that phenotype.
+
+        A key of several values in the label (``increased DNA area;mitotic delay|KIF18A``)
+        has its first one's term for ``=``: terms on one key take any of their values, so
+        its other values' terms would take images with only one of them."""
         of = ", ".join(f"{quoted(value)} of {quoted(key)}" for key, value in pairs)
+        first: dict[str, tuple[str, str]] = {}
+        for key, value in pairs:
+            first.setdefault(_fold(key), (key, value))
         if cond.op == "=":
-            terms = " ".join(f"--where {quoted(f'{key}={value}')}" for key, value in pairs)
-            does = (
-                f"{terms} takes the images with all of them (terms on different keys must all"
-                " hold)"
-            )
+            terms = " ".join(f"--where {quoted(f'{key}={value}')}" for key, value in first.values())
+            if len(first) == len(pairs):
+                does = (
+                    f"{terms} takes the images with all of them (terms on different keys must"
+                    " all hold)"
+                )
+            else:
+                does = (
+                    f"{terms} takes every image with those values, whatever others it has; to"
+                    " keep only images with all of them, filter index.csv's label column when"
+                    " loading"
+                )
         else:
             terms = " ".join(f"--where {quoted(f'{key}!={value}')}" for key, value in pairs)
             does = (
@@ -935,7 +980,7 @@ class ValueCensus:
                 " with all of them, filter index.csv's label column when loading"
             )
         return (
-            f"it reads as a label of {len(pairs)} keys joined by {KEY_SEPARATOR!r}, as"
+            f"it reads as a label of {len(first)} keys joined by {KEY_SEPARATOR!r}, as"
             f" index.csv's label column writes one of several --label-key keys ({of} on an"
             f" image walked), and a term compares the values of its own key: {does}"
         )
