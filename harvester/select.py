@@ -922,11 +922,10 @@ class ValueCensus:
             return [(cond.key, part) for part in parts]
         return self._keyed.get(cond, [])
 
-    @staticmethod
-    def _joined_hint(cond: Condition, pairs: Sequence[tuple[str, str]]) -> str:
+    def _joined_hint(self, cond: Condition, pairs: Sequence[tuple[str, str]]) -> str:
         """Why several values joined match nothing, and the terms there are."""
-        if any(_fold(key) != _fold(cond.key) for key, _ in pairs):
-            return ValueCensus._keys_joined_hint(cond, pairs)
+        if _several_keys(cond, pairs):
+            return self._keys_joined_hint(cond, pairs, mixes=self._labels_of_keys() > 1)
         parts = [value for _, value in pairs]
         if cond.op == "=":
             does = (
@@ -946,8 +945,18 @@ class ValueCensus:
             f" at a time, so if it was copied from there, {does}"
         )
 
+    def _labels_of_keys(self) -> int:
+        """How many ``=`` terms matched nothing and read as a label of several keys."""
+        return sum(
+            1
+            for cond, pairs in self._keyed.items()
+            if cond.op == "=" and cond not in self._hit and _several_keys(cond, pairs)
+        )
+
     @staticmethod
-    def _keys_joined_hint(cond: Condition, pairs: Sequence[tuple[str, str]]) -> str:
+    def _keys_joined_hint(
+        cond: Condition, pairs: Sequence[tuple[str, str]], *, mixes: bool = False
+    ) -> str:
         """Why a label of several keys (``mitotic arrest|ECT2``: the ``label`` column of an
         index labelled by ``Phenotype`` and ``Gene Symbol``) matches nothing, and the terms
         that take or leave out its images. Why: its "did you mean 'Phenotype=mitotic
@@ -955,7 +964,10 @@ class ValueCensus:
 
         A key of several values in the label (``increased DNA area;mitotic delay|KIF18A``)
         has its first one's term for ``=``: terms on one key take any of their values, so
-        its other values' terms would take images with only one of them."""
+        its other values' terms would take images with only one of them. ``mixes``: another
+        ``=`` term reads so too (several classes copied from labels.csv): their terms
+        together, ``--where`` ORing each key's, would take the classes' mixes as well
+        (``mitotic arrest`` with the other class's gene), said so."""
         of = ", ".join(f"{quoted(value)} of {quoted(key)}" for key, value in pairs)
         first: dict[str, tuple[str, str]] = {}
         for key, value in pairs:
@@ -972,6 +984,12 @@ class ValueCensus:
                     f"{terms} takes every image with those values, whatever others it has; to"
                     " keep only images with all of them, filter index.csv's label column when"
                     " loading"
+                )
+            if mixes:
+                does += (
+                    "; beside another such label's terms they would also take images mixing"
+                    " the labels (terms on one key take any of its values): a run per class"
+                    " into DIR keeps the classes apart"
                 )
         else:
             terms = " ".join(f"--where {quoted(f'{key}!={value}')}" for key, value in pairs)
@@ -1015,6 +1033,11 @@ class ValueCensus:
             f" {the_counted(census.images, *seen)} is {quoted(cond.value)}, so this term"
             f" excludes no image; {hint}"
         )
+
+
+def _several_keys(cond: Condition, pairs: Sequence[tuple[str, str]]) -> bool:
+    """Do the (key, value) pairs a term's value reads as hold a key other than its own?"""
+    return any(_fold(key) != _fold(cond.key) for key, _ in pairs)
 
 
 def _bigrams(text: str) -> set[str]:

@@ -213,3 +213,26 @@ def test_a_blank_part_is_no_term() -> None:
         lines = values_lines([term], blank)
         assert not any("'Phenotype!='" in line or "=''" in line for line in lines), lines
         assert not any("joined" in line for line in lines), lines
+
+
+def test_two_labels_of_two_keys_are_told_their_terms_mix() -> None:
+    """Found in review: two classes copied from labels.csv were each told their terms;
+    given together, those terms (each key's ORed) also take an image of one class's
+    phenotype and the other's gene, a class neither named. The line says so."""
+    where = ["Phenotype=mitotic arrest|CDC20", "Phenotype=mitotic delay|BUB1B"]
+    images = (
+        (("Phenotype", "mitotic arrest"), ("Gene Symbol", "CDC20")),
+        (("Phenotype", "mitotic delay"), ("Gene Symbol", "BUB1B")),
+    )
+    lines = values_lines(where, *images)
+    assert len(lines) == 2
+    assert all(
+        line.endswith(
+            "(terms on different keys must all hold); beside another such label's terms they"
+            " would also take images mixing the labels (terms on one key take any of its"
+            " values): a run per class into DIR keeps the classes apart"
+        )
+        for line in lines
+    ), lines
+    (line,) = values_lines(where[:1], *images)
+    assert line.endswith("(terms on different keys must all hold)")
