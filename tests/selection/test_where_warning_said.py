@@ -95,3 +95,24 @@ def test_another_selection_says_its_own_warnings(tmp_path: Path, make_emulator: 
     assert resume(out) == (0, [])
     code, lines = harvest(emu, out, "--sample", "600")
     assert code == 0 and lines == [slip(80), f"--sample 600 {more} of them"]
+
+
+def test_a_dry_run_records_nothing_and_an_older_record_tells_nothing(
+    tmp_path: Path, make_emulator: Any
+) -> None:
+    """A ``--dry-run`` preview says the line and keeps no record: the run after it says it
+    too. Walk records without digests (0.1.22 wrote none for a walk that drew no sample)
+    tell nothing: the line is said once more, then not again."""
+    emu = make_emulator(app=HidingApp())
+    out = tmp_path / "arrest"
+    assert harvest(emu, out, "--dry-run") == (0, [slip(80)])
+    assert harvest(emu, out) == (0, [slip(80)])
+    assert harvest(emu, out) == (0, [])
+    for journal in (out / "journals").glob("*.jsonl"):
+        records = [json.loads(line) for line in journal.read_text().splitlines()]
+        for rec in records:
+            rec.pop("sample_said", None)
+            rec.pop("sample_draw", None)
+        journal.write_text("".join(json.dumps(rec) + "\n" for rec in records))
+    assert harvest(emu, out) == (0, [slip(80)])
+    assert harvest(emu, out) == (0, [])
