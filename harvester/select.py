@@ -1063,6 +1063,9 @@ def _sibling_names(given: str, seen: str) -> bool:
     return not tail and " " not in a and len(rest_a) <= 1 and len(rest_b) <= 1
 
 
+#: Other spellings of a term's value whose images are counted apart (the rest together).
+_HELD_KEPT = 64
+
 #: Other spellings of a term's value named in its line (the first ones seen; one more is
 #: looked for, to say that the terms suggested are not all it takes).
 SPELLINGS_SHOWN = 3
@@ -1092,13 +1095,23 @@ class OtherSpellings:
             self._given.add((_fold(cond.key), cond.value))
         self._where = tuple(where)
         self._others: dict[Condition, dict[str, None]] = {}
+        # term -> other spelling -> the images holding it (past _HELD_KEPT spellings, under
+        # ""): the count in the line, so that more images spelt so say it again (its words
+        # were the same for 1 image as for 300, and a run that said it once stayed silent)
+        self._held: dict[Condition, Counter[str]] = {}
         self._last: object = None
+        self._last_held: list[tuple[Condition, str]] = []
 
     def see(self, labels: Labels) -> None:
         """Note the values of one image."""
-        if labels is self._last or not self._watch:
+        if not self._watch:
+            return
+        if labels is self._last:  # (another field of the well: held as the last one)
+            for cond, value in self._last_held:
+                self._held[cond][value] += 1
             return
         self._last = labels
+        self._last_held = []
         for key, value in labels:
             by_value = self._watch.get(_fold(key))
             conds = by_value.get(fold_spaces(value)) if by_value is not None else None
@@ -1108,6 +1121,7 @@ class OtherSpellings:
             if (_fold(key), value) in self._given:  # (a spelling a term gives: no news)
                 continue
             for cond in conds:
+                self._hold(cond, value)
                 # (a spelling already named, or enough named: not asked again, as for every
                 # one of a million images spelt ``ect2`` two whole matches were run)
                 others = self._others.get(cond, {})
@@ -1115,6 +1129,19 @@ class OtherSpellings:
                     continue
                 if self._decides(labels, key, value, cond):
                     self._others.setdefault(cond, others).setdefault(value, None)
+
+    def _hold(self, cond: Condition, value: str) -> None:
+        """Count this image as holding ``value``, a spelling of ``cond``'s value otherwise."""
+        held = self._held.setdefault(cond, Counter())
+        if value not in held and len(held) >= _HELD_KEPT:
+            value = ""  # (memory bound: spellings past those kept are counted together)
+        held[value] += 1
+        self._last_held.append((cond, value))
+
+    def _holding(self, cond: Condition, named: Iterable[str], more: bool) -> int:
+        """The images seen holding the spellings ``named`` (``more``: any other spelling)."""
+        held = self._held.get(cond, Counter())
+        return held.total() if more else sum(held[v] for v in named)
 
     def _decides(self, labels: Labels, key: str, value: str, cond: Condition) -> bool:
         """Whether the image with ``labels`` is selected otherwise than if its ``value`` of
@@ -1141,10 +1168,16 @@ class OtherSpellings:
             fate = "left out" if cond.op == "=" else "kept"
             verb = "select" if cond.op == "=" else "exclude"
             terms = " ".join(f"--where {quoted(f'{cond.key}{cond.op}{v}')}" for v in named)
+            count = self._holding(cond, named, more)
+            them = agree(len(named) + more, "it", "them")
+            hold = (
+                f"{plural(count, 'walked image', spec=',')} {agree(count, 'holds', 'hold')} {them}"
+            )
             lines.append(
                 f"--where {quoted(cond)}: {quoted(cond.op)} is exact and case-sensitive, so "
                 f"images whose {quoted(cond.key)} is {spelt}{' or another spelling' * more} "
-                f"(the same but for case or spacing) are {fate}; to {verb} them too, add "
+                f"(the same but for case or spacing; {hold})"
+                f" are {fate}; to {verb} them too, add "
                 f"{terms}{' and one such term for each other spelling' * more}"
             )
         return lines

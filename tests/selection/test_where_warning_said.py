@@ -116,3 +116,37 @@ def test_a_dry_run_records_nothing_and_an_older_record_tells_nothing(
         journal.write_text("".join(json.dumps(rec) + "\n" for rec in records))
     assert harvest(emu, out) == (0, [slip(80)])
     assert harvest(emu, out) == (0, [])
+
+
+def test_a_spelling_line_whose_images_changed_is_said_again(
+    tmp_path: Path, make_emulator: Any
+) -> None:
+    """Found in review: the line naming another spelling of a term's value had no count, so
+    its words were the same for 1 image as for 300, and once said it stayed unsaid however
+    many images came to hold the spelling. It counts them now: a changed count is said."""
+    app = HidingApp()
+    emu = make_emulator(app=app)
+
+    def run(out: Path, term: str) -> list[str]:
+        result = run_cli(
+            "harvest", "--base-url", emu.base_url, "--out", str(out), "--rate", "none",
+            "--artifacts", "thumbnail", "--screen", str(DEMO_SCREEN), "-q", "--where", term,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return warned(result.stderr)
+
+    def kept(count: int) -> str:
+        return (
+            "--where 'Phenotype!=Mitotic arrest': '!=' is exact and case-sensitive, so images"
+            " whose 'Phenotype' is 'mitotic arrest' (the same but for case or spacing;"
+            f" {count} walked images hold it) are kept; to exclude them too, add --where"
+            " 'Phenotype!=mitotic arrest'"
+        )
+
+    assert run(tmp_path / "arrest", "Phenotype=mitotic arrest") == []
+    arrest = index_ids(tmp_path / "arrest")
+    out = tmp_path / "others"
+    assert run(out, "Phenotype!=Mitotic arrest") == [kept(len(arrest))]
+    assert run(out, "Phenotype!=Mitotic arrest") == []
+    app.hidden = {min(arrest)}
+    assert run(out, "Phenotype!=Mitotic arrest") == [kept(len(arrest) - 1)]
