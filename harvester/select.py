@@ -2011,7 +2011,9 @@ async def run_stage(
         if per_census is not None:
             told += unknown_per_key(per_census, ("walked image", "walked images"))
         # Said unless the last run of this selection said these very words (said_before);
-        # kept, said or not, for the walk's record, as the sample's lines below are.
+        # kept, said or not, for the walk's record, as the sample's lines below are. Once
+        # each: a term given twice (`--where A=x --where A=x`) had its line said twice.
+        told = list(dict.fromkeys(told))
         recorded = list(told)
         stats.warning_lines = tuple(recorded)
         say_new(told, said_before)

@@ -19,6 +19,7 @@ from hiding_app import HidingApp
 from selection_helpers import DEMO_SCREEN, index_ids, run_cli
 
 from harvester.emulator import EmulatorThread
+from harvester.select import warning_digest
 
 PREFIX = "WARNING harvester.problems: "
 #: Matches 13 of the demo's 80 images; the second term is a slip of case ('mitotic delay').
@@ -150,3 +151,17 @@ def test_a_spelling_line_whose_images_changed_is_said_again(
     assert run(out, "Phenotype!=Mitotic arrest") == []
     app.hidden = {min(arrest)}
     assert run(out, "Phenotype!=Mitotic arrest") == [kept(len(arrest) - 1)]
+
+
+def test_a_term_given_twice_is_told_once(tmp_path: Path, make_emulator: Any) -> None:
+    """Found in review: a term repeated (a list of terms pasted twice) had its line said
+    twice, and its digest kept twice in the walk's record."""
+    emu = make_emulator(app=HidingApp())
+    out = tmp_path / "arrest"
+    assert harvest(emu, out, *WHERE) == (0, [slip(80)])
+    said = [
+        json.loads(line).get("sample_said")
+        for journal in (out / "journals").glob("*.jsonl")
+        for line in journal.read_text().splitlines()
+    ]
+    assert [digests for digests in said if digests] == [[warning_digest(slip(80))]]
