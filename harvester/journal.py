@@ -692,7 +692,7 @@ class JournalState:
     (``"labels_asked": false``, written by ``--no-labels`` runs);
     ``walks[(targets, shard)]``: the latest "walk" record of those targets (and shard);
     ``sample_walks[(targets, shard, draw)]``: the latest "walk" record of those that said
-    the sample's warnings of ``draw`` (``sample_draw``): one per selection and server, so
+    the selection's warnings of ``draw`` (``sample_draw``): one per selection and server, so
     that another class's run between two of one class does not hide what was said;
     ``voided[(kind, id)]``: the done record a later "invalid" voided, for a state that
     :meth:`load` folded (empty in others): ``verify`` checks the file against it again, a

@@ -187,6 +187,14 @@ def parse_condition(text: object) -> Condition:
     return Condition(key, op, value)
 
 
+def term_can_name(key: str) -> bool:
+    """Can a ``--where`` term name annotation key ``key``? Not one holding ``=`` or ``~``
+    (:func:`parse_condition` cuts the term at the first), nor one ending in ``!`` (read as
+    ``!=``), nor a blank one: a term suggested on such a key would compare another key."""
+    key = key.strip()
+    return bool(key) and "=" not in key and "~" not in key and not key.endswith("!")
+
+
 def parse_where(value: object) -> tuple[Condition, ...]:
     """A string or a list of strings -> conditions (config key ``where``)."""
     items = [value] if isinstance(value, str) else value
@@ -758,21 +766,42 @@ class ValueCensus:
         key first where it holds one): the terms spelt as that image's label would be."""
         keys_of: dict[str, list[str]] = {}
         for key, value in labels:
-            keys_of.setdefault(value.strip(), []).append(key.strip())
+            if term_can_name(key):  # (a key no term can name is no key to suggest)
+                keys_of.setdefault(value.strip(), []).append(key.strip())
         for cond in list(self._label_terms):
-            parts = [v.strip() for v in cond.value.split(KEY_SEPARATOR)]
-            if cond in self._hit or not all(part in keys_of for part in parts):
+            if cond in self._hit:
                 continue
-            pairs: list[tuple[str, str]] = []
-            for part in parts:
-                used = {_fold(k) for k, _ in pairs}
-                keys = [k for k in keys_of[part] if _fold(k) not in used]
-                mine = [k for k in keys if _fold(k) == _fold(cond.key)]
-                if keys:
-                    pairs.append(((mine or keys)[0], part))
-            if len(pairs) == len(parts):
+            pairs = self._label_pairs(cond, keys_of)
+            if pairs:
                 self._keyed[cond] = pairs
                 self._label_terms.remove(cond)
+
+    @staticmethod
+    def _label_pairs(
+        cond: Condition, keys_of: Mapping[str, Sequence[str]]
+    ) -> list[tuple[str, str]]:
+        """The (key, value) pairs of a term's value read as one image's label of several
+        keys (``keys_of``: its keys by value): a part per key (``|``), of one or more values
+        of that key (``;``, as the label column joins them: ``increased DNA area;mitotic
+        delay|KIF18A``); each part's values on one key, each part on another; else none.
+        An empty part (an image without that key) is no term: none either."""
+        pairs: list[tuple[str, str]] = []
+        for part in cond.value.split(KEY_SEPARATOR):
+            values = [v.strip() for v in part.split(VALUE_SEPARATOR)]
+            if not all(values):
+                return []
+            used = {_fold(k) for k, _ in pairs}
+            keys = [
+                k
+                for k in dict.fromkeys(keys_of.get(values[0], ()))
+                if _fold(k) not in used
+                and all(_fold(k) in map(_fold, keys_of.get(v, ())) for v in values)
+            ]
+            if not keys:
+                return []
+            mine = [k for k in keys if _fold(k) == _fold(cond.key)]
+            pairs += [((mine or keys)[0], value) for value in values]
+        return pairs
 
     def matched(self, cond: Condition) -> bool:
         """Whether the ``=`` term ``cond`` matched a value of an image seen."""
@@ -887,15 +916,16 @@ class ValueCensus:
             return []
         parts = [v.strip() for v in cond.value.split(separator)]
         known = set(self._values.get(_fold(cond.key), {}).values())
-        if all(p in known for p in parts):
+        # (all, and not blank: a blank value seen made `a;` two values, and its terms held
+        # `--where 'Phenotype!='`, which the command line refuses)
+        if all(parts) and all(p in known for p in parts):
             return [(cond.key, part) for part in parts]
         return self._keyed.get(cond, [])
 
-    @staticmethod
-    def _joined_hint(cond: Condition, pairs: Sequence[tuple[str, str]]) -> str:
+    def _joined_hint(self, cond: Condition, pairs: Sequence[tuple[str, str]]) -> str:
         """Why several values joined match nothing, and the terms there are."""
-        if any(_fold(key) != _fold(cond.key) for key, _ in pairs):
-            return ValueCensus._keys_joined_hint(cond, pairs)
+        if _several_keys(cond, pairs):
+            return self._keys_joined_hint(cond, pairs, mixes=self._labels_of_keys() > 1)
         parts = [value for _, value in pairs]
         if cond.op == "=":
             does = (
@@ -915,19 +945,52 @@ class ValueCensus:
             f" at a time, so if it was copied from there, {does}"
         )
 
+    def _labels_of_keys(self) -> int:
+        """How many ``=`` terms matched nothing and read as a label of several keys."""
+        return sum(
+            1
+            for cond, pairs in self._keyed.items()
+            if cond.op == "=" and cond not in self._hit and _several_keys(cond, pairs)
+        )
+
     @staticmethod
-    def _keys_joined_hint(cond: Condition, pairs: Sequence[tuple[str, str]]) -> str:
+    def _keys_joined_hint(
+        cond: Condition, pairs: Sequence[tuple[str, str]], *, mixes: bool = False
+    ) -> str:
         """Why a label of several keys (``mitotic arrest|ECT2``: the ``label`` column of an
         index labelled by ``Phenotype`` and ``Gene Symbol``) matches nothing, and the terms
         that take or leave out its images. Why: its "did you mean 'Phenotype=mitotic
-        arrest'" named a term that takes every gene's images of that phenotype."""
+        arrest'" named a term that takes every gene's images of that phenotype.
+
+        A key of several values in the label (``increased DNA area;mitotic delay|KIF18A``)
+        has its first one's term for ``=``: terms on one key take any of their values, so
+        its other values' terms would take images with only one of them. ``mixes``: another
+        ``=`` term reads so too (several classes copied from labels.csv): their terms
+        together, ``--where`` ORing each key's, would take the classes' mixes as well
+        (``mitotic arrest`` with the other class's gene), said so."""
         of = ", ".join(f"{quoted(value)} of {quoted(key)}" for key, value in pairs)
+        first: dict[str, tuple[str, str]] = {}
+        for key, value in pairs:
+            first.setdefault(_fold(key), (key, value))
         if cond.op == "=":
-            terms = " ".join(f"--where {quoted(f'{key}={value}')}" for key, value in pairs)
-            does = (
-                f"{terms} takes the images with all of them (terms on different keys must all"
-                " hold)"
-            )
+            terms = " ".join(f"--where {quoted(f'{key}={value}')}" for key, value in first.values())
+            if len(first) == len(pairs):
+                does = (
+                    f"{terms} takes the images with all of them (terms on different keys must"
+                    " all hold)"
+                )
+            else:
+                does = (
+                    f"{terms} takes every image with those values, whatever others it has; to"
+                    " keep only images with all of them, filter index.csv's label column when"
+                    " loading"
+                )
+            if mixes:
+                does += (
+                    "; beside another such label's terms they would also take images mixing"
+                    " the labels (terms on one key take any of its values): a run per class"
+                    " into DIR keeps the classes apart"
+                )
         else:
             terms = " ".join(f"--where {quoted(f'{key}!={value}')}" for key, value in pairs)
             does = (
@@ -935,7 +998,7 @@ class ValueCensus:
                 " with all of them, filter index.csv's label column when loading"
             )
         return (
-            f"it reads as a label of {len(pairs)} keys joined by {KEY_SEPARATOR!r}, as"
+            f"it reads as a label of {len(first)} keys joined by {KEY_SEPARATOR!r}, as"
             f" index.csv's label column writes one of several --label-key keys ({of} on an"
             f" image walked), and a term compares the values of its own key: {does}"
         )
@@ -972,6 +1035,11 @@ class ValueCensus:
         )
 
 
+def _several_keys(cond: Condition, pairs: Sequence[tuple[str, str]]) -> bool:
+    """Do the (key, value) pairs a term's value reads as hold a key other than its own?"""
+    return any(_fold(key) != _fold(cond.key) for key, _ in pairs)
+
+
 def _bigrams(text: str) -> set[str]:
     """The pairs of adjacent characters of ``text`` (the text itself when shorter)."""
     return {text[i : i + 2] for i in range(len(text) - 1)} or {text}
@@ -994,6 +1062,9 @@ def _sibling_names(given: str, seen: str) -> bool:
         return True
     return not tail and " " not in a and len(rest_a) <= 1 and len(rest_b) <= 1
 
+
+#: Other spellings of a term's value whose images are counted apart (the rest together).
+_HELD_KEPT = 64
 
 #: Other spellings of a term's value named in its line (the first ones seen; one more is
 #: looked for, to say that the terms suggested are not all it takes).
@@ -1024,13 +1095,23 @@ class OtherSpellings:
             self._given.add((_fold(cond.key), cond.value))
         self._where = tuple(where)
         self._others: dict[Condition, dict[str, None]] = {}
+        # term -> other spelling -> the images holding it (past _HELD_KEPT spellings, under
+        # ""): the count in the line, so that more images spelt so say it again (its words
+        # were the same for 1 image as for 300, and a run that said it once stayed silent)
+        self._held: dict[Condition, Counter[str]] = {}
         self._last: object = None
+        self._last_held: list[tuple[Condition, str]] = []
 
     def see(self, labels: Labels) -> None:
         """Note the values of one image."""
-        if labels is self._last or not self._watch:
+        if not self._watch:
+            return
+        if labels is self._last:  # (another field of the well: held as the last one)
+            for cond, value in self._last_held:
+                self._held[cond][value] += 1
             return
         self._last = labels
+        self._last_held = []
         for key, value in labels:
             by_value = self._watch.get(_fold(key))
             conds = by_value.get(fold_spaces(value)) if by_value is not None else None
@@ -1040,6 +1121,7 @@ class OtherSpellings:
             if (_fold(key), value) in self._given:  # (a spelling a term gives: no news)
                 continue
             for cond in conds:
+                self._hold(cond, value)
                 # (a spelling already named, or enough named: not asked again, as for every
                 # one of a million images spelt ``ect2`` two whole matches were run)
                 others = self._others.get(cond, {})
@@ -1047,6 +1129,19 @@ class OtherSpellings:
                     continue
                 if self._decides(labels, key, value, cond):
                     self._others.setdefault(cond, others).setdefault(value, None)
+
+    def _hold(self, cond: Condition, value: str) -> None:
+        """Count this image as holding ``value``, a spelling of ``cond``'s value otherwise."""
+        held = self._held.setdefault(cond, Counter())
+        if value not in held and len(held) >= _HELD_KEPT:
+            value = ""  # (memory bound: spellings past those kept are counted together)
+        held[value] += 1
+        self._last_held.append((cond, value))
+
+    def _holding(self, cond: Condition, named: Iterable[str], more: bool) -> int:
+        """The images seen holding the spellings ``named`` (``more``: any other spelling)."""
+        held = self._held.get(cond, Counter())
+        return held.total() if more else sum(held[v] for v in named)
 
     def _decides(self, labels: Labels, key: str, value: str, cond: Condition) -> bool:
         """Whether the image with ``labels`` is selected otherwise than if its ``value`` of
@@ -1073,10 +1168,16 @@ class OtherSpellings:
             fate = "left out" if cond.op == "=" else "kept"
             verb = "select" if cond.op == "=" else "exclude"
             terms = " ".join(f"--where {quoted(f'{cond.key}{cond.op}{v}')}" for v in named)
+            count = self._holding(cond, named, more)
+            them = agree(len(named) + more, "it", "them")
+            hold = (
+                f"{plural(count, 'walked image', spec=',')} {agree(count, 'holds', 'hold')} {them}"
+            )
             lines.append(
                 f"--where {quoted(cond)}: {quoted(cond.op)} is exact and case-sensitive, so "
                 f"images whose {quoted(cond.key)} is {spelt}{' or another spelling' * more} "
-                f"(the same but for case or spacing) are {fate}; to {verb} them too, add "
+                f"(the same but for case or spacing; {hold})"
+                f" are {fate}; to {verb} them too, add "
                 f"{terms}{' and one such term for each other spelling' * more}"
             )
         return lines
@@ -1910,7 +2011,9 @@ async def run_stage(
         if per_census is not None:
             told += unknown_per_key(per_census, ("walked image", "walked images"))
         # Said unless the last run of this selection said these very words (said_before);
-        # kept, said or not, for the walk's record, as the sample's lines below are.
+        # kept, said or not, for the walk's record, as the sample's lines below are. Once
+        # each: a term given twice (`--where A=x --where A=x`) had its line said twice.
+        told = list(dict.fromkeys(told))
         recorded = list(told)
         stats.warning_lines = tuple(recorded)
         say_new(told, said_before)

@@ -177,8 +177,9 @@ def test_where_equals_names_the_spellings_it_left_out(
     assert index_ids(tmp_path / "a") == {SPELLINGS_FIRST_IMAGE_ID}
     assert lines == [
         f"{SAID}--where 'Gene Symbol=ECT2': '=' is exact and case-sensitive, so images whose"
-        " 'Gene Symbol' is 'ect2' or 'Ect2' (the same but for case or spacing) are left out;"
-        " to select them too, add --where 'Gene Symbol=ect2' --where 'Gene Symbol=Ect2'"
+        " 'Gene Symbol' is 'ect2' or 'Ect2' (the same but for case or spacing; 2 walked images"
+        " hold them) are left out; to select them too, add --where 'Gene Symbol=ect2' --where"
+        " 'Gene Symbol=Ect2'"
     ]
     terms = ["--where", f"{GENE}=ECT2", "--where", f"{GENE}=ect2", "--where", f"{GENE}=Ect2"]
     code, _stdout, lines = harvest(spellings, tmp_path / "b", *terms)
@@ -199,8 +200,8 @@ def test_where_not_equals_names_the_spellings_it_kept(
     assert lines == [
         f"{SAID}--where 'Phenotype!=mitotic delay': '!=' is exact and case-sensitive, so images"
         " whose 'Phenotype' is 'Mitotic Delay' or 'mitotic  delay' (the same but for case or"
-        " spacing) are kept; to exclude them too, add --where 'Phenotype!=Mitotic Delay'"
-        " --where 'Phenotype!=mitotic  delay'"
+        " spacing; 2 walked images hold them) are kept; to exclude them too, add --where"
+        " 'Phenotype!=Mitotic Delay' --where 'Phenotype!=mitotic  delay'"
     ]
     code, _stdout, lines = harvest(
         spellings, tmp_path / "b", "--where", f"{GENE}=BUB1B", "--where", f"{GENE}=Bub1B",
@@ -271,14 +272,14 @@ def test_where_line_says_when_there_are_more_spellings_than_named() -> None:
     assert spellings.lines(lambda _cond: True) == [
         "--where 'Gene Symbol=ECT2': '=' is exact and case-sensitive, so images whose"
         " 'Gene Symbol' is 'ect2', 'Ect2', 'eCT2' or another spelling (the same but for case"
-        " or spacing) are left out; to select them too, add --where 'Gene Symbol=ect2'"
-        " --where 'Gene Symbol=Ect2' --where 'Gene Symbol=eCT2' and one such term for each"
-        " other spelling"
+        " or spacing; 6 walked images hold them) are left out; to select them too, add"
+        " --where 'Gene Symbol=ect2' --where 'Gene Symbol=Ect2' --where 'Gene Symbol=eCT2'"
+        " and one such term for each other spelling"
     ]
     few = OtherSpellings([parse_condition(f"{GENE}=ECT2")])
     for value in ("ect2", "Ect2", "ect2"):
         few.see(((GENE, value),))
     assert few.lines(lambda _cond: True)[0].endswith(
-        "is 'ect2' or 'Ect2' (the same but for case or spacing) are left out; to select them"
-        " too, add --where 'Gene Symbol=ect2' --where 'Gene Symbol=Ect2'"
+        "is 'ect2' or 'Ect2' (the same but for case or spacing; 3 walked images hold them) are"
+        " left out; to select them too, add --where 'Gene Symbol=ect2' --where 'Gene Symbol=Ect2'"
     )

@@ -19,6 +19,7 @@ from hiding_app import HidingApp
 from selection_helpers import DEMO_SCREEN, index_ids, run_cli
 
 from harvester.emulator import EmulatorThread
+from harvester.select import warning_digest
 
 PREFIX = "WARNING harvester.problems: "
 #: Matches 13 of the demo's 80 images; the second term is a slip of case ('mitotic delay').
@@ -95,3 +96,72 @@ def test_another_selection_says_its_own_warnings(tmp_path: Path, make_emulator: 
     assert resume(out) == (0, [])
     code, lines = harvest(emu, out, "--sample", "600")
     assert code == 0 and lines == [slip(80), f"--sample 600 {more} of them"]
+
+
+def test_a_dry_run_records_nothing_and_an_older_record_tells_nothing(
+    tmp_path: Path, make_emulator: Any
+) -> None:
+    """A ``--dry-run`` preview says the line and keeps no record: the run after it says it
+    too. Walk records without digests (0.1.22 wrote none for a walk that drew no sample)
+    tell nothing: the line is said once more, then not again."""
+    emu = make_emulator(app=HidingApp())
+    out = tmp_path / "arrest"
+    assert harvest(emu, out, "--dry-run") == (0, [slip(80)])
+    assert harvest(emu, out) == (0, [slip(80)])
+    assert harvest(emu, out) == (0, [])
+    for journal in (out / "journals").glob("*.jsonl"):
+        records = [json.loads(line) for line in journal.read_text().splitlines()]
+        for rec in records:
+            rec.pop("sample_said", None)
+            rec.pop("sample_draw", None)
+        journal.write_text("".join(json.dumps(rec) + "\n" for rec in records))
+    assert harvest(emu, out) == (0, [slip(80)])
+    assert harvest(emu, out) == (0, [])
+
+
+def test_a_spelling_line_whose_images_changed_is_said_again(
+    tmp_path: Path, make_emulator: Any
+) -> None:
+    """Found in review: the line naming another spelling of a term's value had no count, so
+    its words were the same for 1 image as for 300, and once said it stayed unsaid however
+    many images came to hold the spelling. It counts them now: a changed count is said."""
+    app = HidingApp()
+    emu = make_emulator(app=app)
+
+    def run(out: Path, term: str) -> list[str]:
+        result = run_cli(
+            "harvest", "--base-url", emu.base_url, "--out", str(out), "--rate", "none",
+            "--artifacts", "thumbnail", "--screen", str(DEMO_SCREEN), "-q", "--where", term,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return warned(result.stderr)
+
+    def kept(count: int) -> str:
+        return (
+            "--where 'Phenotype!=Mitotic arrest': '!=' is exact and case-sensitive, so images"
+            " whose 'Phenotype' is 'mitotic arrest' (the same but for case or spacing;"
+            f" {count} walked images hold it) are kept; to exclude them too, add --where"
+            " 'Phenotype!=mitotic arrest'"
+        )
+
+    assert run(tmp_path / "arrest", "Phenotype=mitotic arrest") == []
+    arrest = index_ids(tmp_path / "arrest")
+    out = tmp_path / "others"
+    assert run(out, "Phenotype!=Mitotic arrest") == [kept(len(arrest))]
+    assert run(out, "Phenotype!=Mitotic arrest") == []
+    app.hidden = {min(arrest)}
+    assert run(out, "Phenotype!=Mitotic arrest") == [kept(len(arrest) - 1)]
+
+
+def test_a_term_given_twice_is_told_once(tmp_path: Path, make_emulator: Any) -> None:
+    """Found in review: a term repeated (a list of terms pasted twice) had its line said
+    twice, and its digest kept twice in the walk's record."""
+    emu = make_emulator(app=HidingApp())
+    out = tmp_path / "arrest"
+    assert harvest(emu, out, *WHERE) == (0, [slip(80)])
+    said = [
+        json.loads(line).get("sample_said")
+        for journal in (out / "journals").glob("*.jsonl")
+        for line in journal.read_text().splitlines()
+    ]
+    assert [digests for digests in said if digests] == [[warning_digest(slip(80))]]
