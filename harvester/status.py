@@ -2007,6 +2007,11 @@ _SLURMSTEPD = re.compile(r"slurmstepd(?:-[^\s:]+)?:")
 #: The harvest's line a minute in a log (:class:`harvester.progress.Progress`): a tick of a
 #: run going on, not a word of its end, so a task killed after hours of them is silent too.
 _PROGRESS_LINE = re.compile(r"progress \([^)]*\): ")
+#: A record of the harvest's loggers as the CLI formats it (``WARNING harvester.ratelimit:
+#: server overloaded: slowing down ...``): said mid-run, never its end, which the CLI prints
+#: (a summary, ``error:``, ``interrupted``). A task that logged a retry or a slow-down and was
+#: then killed (``kill -9``, out of memory) read as one that spoke, and went unnamed.
+_LOG_RECORD = re.compile(r"(?:DEBUG|INFO|WARNING) harvester(?:\.\w+)*: ")
 #: How much of a task log's end is read first; when that holds no start line, back to four
 #: times as much, and so on up to :data:`_LOG_MAX_BYTES` (:func:`_since_last_start`).
 _LOG_TAIL_BYTES = 64 * 1024
@@ -2026,7 +2031,8 @@ _OWN_LOG_MAX_BYTES = 16 * 1024 * 1024
 class _LogEnd:
     """How a task log ends after its last start line (:func:`_ended_silently`)."""
 
-    #: Nothing from the harvest after it: only blank, SLURM's own and progress lines.
+    #: Nothing from the harvest after it: only blank, SLURM's own, progress and logged
+    #: warning lines.
     silent: bool = False
     #: One of SLURM's lines reports an oom_kill.
     out_of_memory: bool = False
@@ -2068,9 +2074,10 @@ def _cancelled_by(lines: list[str]) -> str | None:
 
 def _ended_silently(log: Path, shard: str, cap: int = _LOG_MAX_BYTES) -> _LogEnd:
     """Whether a task log's last start line, of ``shard`` (``K/N``), has nothing from the
-    harvest after it (only :func:`_tick` lines: blank, SLURM's own, progress lines), and
-    whether one of SLURM's reports an oom_kill or a cancellation (read also where the
-    harvest spoke after it: a time limit's SIGTERM lets it say ``interrupted``). Any other
+    harvest after it (only :func:`_tick` lines: blank, SLURM's own, progress lines, the
+    warnings its loggers wrote mid-run), and whether one of SLURM's reports an oom_kill or
+    a cancellation (read also where the harvest spoke after it: a time limit's SIGTERM lets
+    it say ``interrupted``). Any other
     line after it (a summary, an error, a note) says the harvest spoke: not said to be
     killed; nor is a start of another shard (a log of an older array of another task
     count, which the script's task K never wrote). Not silent for a log that cannot be
@@ -2143,9 +2150,12 @@ def task_requeued(log: Path) -> bool:
 
 def _tick(line: str) -> bool:
     """Whether a task log's line is no word of the harvest's end: blank, SLURM's own line
-    (:data:`_SLURMSTEPD`) or a progress line (:data:`_PROGRESS_LINE`)."""
+    (:data:`_SLURMSTEPD`), a progress line (:data:`_PROGRESS_LINE`) or a warning its
+    loggers wrote mid-run (:data:`_LOG_RECORD`)."""
     text = line.strip()
-    return not text or bool(_SLURMSTEPD.match(text) or _PROGRESS_LINE.match(text))
+    return not text or bool(
+        _SLURMSTEPD.match(text) or _PROGRESS_LINE.match(text) or _LOG_RECORD.match(text)
+    )
 
 
 def _since_last_start(

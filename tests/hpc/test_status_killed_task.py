@@ -506,6 +506,35 @@ def test_a_task_killed_after_its_progress_lines_is_named(
     assert [e["task"] for e in data["ended_without_summary"]] == [TASK]
 
 
+def test_a_task_killed_after_logging_warnings_is_named(
+    make_emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """A task without --quiet that logged warnings (retries of a flaky server, a slow-down)
+    and was then SIGKILLed ended without its summary all the same: it was not named, its
+    warnings read as the harvest's last words."""
+    emu: EmulatorThread = make_emulator(preset="demo", latency_ms=100, faults="503:15%,seed:3")
+    out = tmp_path / "study"
+    _prepare(emu.base_url, out, quiet=False)
+
+    def warned(log: Path) -> None:
+        deadline = time.monotonic() + WAIT_S
+        while "WARNING harvester." not in log.read_text():
+            assert time.monotonic() < deadline, "the task logged no warning in time"
+            time.sleep(0.05)
+
+    log = _kill_task_mid_run(out / "harvest.sbatch", TASK, meanwhile=warned)
+    after_start = log.read_text().splitlines()[1:]
+    assert after_start and all(x.startswith("WARNING harvester.") for x in after_start)
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
+    text, data = _status(out, capsys)
+    assert [x for x in text if x.startswith("task ")] == [
+        f"task {TASK} (job {JOB}_{TASK}): ended without its summary (killed: out of memory, "
+        f"kill -9 or node failure?); see sacct -j {JOB}_{TASK} --format=State,ExitCode,MaxRSS"
+    ]
+    assert [e["task"] for e in data["ended_without_summary"]] == [TASK]
+
+
 def test_status_asks_the_queue_once_for_a_killed_task(
     killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
