@@ -406,6 +406,8 @@ class HarvestConfig:
     cookies: Mapping[str, str] = field(default_factory=dict)
     follow_redirects: bool = False
     labels: bool = True
+    #: Ask the labels of journaled images again (``--refresh-labels``), not only new ones'.
+    refresh_labels: bool = False
     queue_size: int = DEFAULT_QUEUE_SIZE
     walk_concurrency: int = DEFAULT_WALK_CONCURRENCY
     give_up_after: int = DEFAULT_GIVE_UP_AFTER
@@ -544,6 +546,13 @@ class HarvestConfig:
                 hint="remove --no-labels",
                 key="labels",
                 file_hint="remove labels = false",
+            )
+        if self.refresh_labels and not self.labels:
+            raise ConfigError(
+                "refresh_labels: asks the labels again, which --no-labels skips",
+                hint="leave out --no-labels (or --refresh-labels)",
+                key="refresh_labels",
+                file_hint="remove labels = false (or refresh_labels = true)",
             )
         self._check_where_by_id()
         self._check_sample_per()
@@ -881,7 +890,7 @@ _NAMES_KEYS = tuple(NAMED_TARGETS.values())
 KEYS: tuple[str, ...] = tuple(
     f.name for f in fields(HarvestConfig) if f.name not in (*_NAMES_KEYS, "names_file")
 )
-_BOOL_KEYS = ("dry_run", "quiet", "debug", "follow_redirects", "labels")
+_BOOL_KEYS = ("dry_run", "quiet", "debug", "follow_redirects", "labels", "refresh_labels")
 _MAPPING_KEYS = ("headers", "cookies")
 
 
@@ -1414,6 +1423,7 @@ _TRAINING_FLAGS = {
     "split": "--split",
     "split_by": "--split-by",
     "split_seed": "--split-seed",
+    "refresh_labels": "--refresh-labels",
 }
 
 
@@ -1510,6 +1520,7 @@ NOT_REPLAYED = (
     "dry_run",
     "quiet",
     "debug",
+    "refresh_labels",
     "label_keys",
     "label_ids_from",
     "split",

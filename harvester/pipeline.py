@@ -2207,6 +2207,7 @@ class Harvest:
                 prefetched=prefetched,
                 known=known,
                 labels=cfg.labels,
+                refresh_labels=cfg.refresh_labels,
                 empty_labels_known=self._empty_labels_known,
                 labels_for=self._sample_reuse.needed if self._sample_reuse else None,
                 said_in_summary=True,

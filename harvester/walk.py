@@ -914,6 +914,7 @@ class Walker:
         prefetched: dict[tuple[str, int], Any] | None = None,
         known: Mapping[int, ImageRef] | None = None,
         labels: bool = True,
+        refresh_labels: bool = False,
         empty_labels_known: Callable[[int], bool] | None = None,
         labels_for: Callable[[int], bool] | None = None,
         said_in_summary: bool = False,
@@ -944,6 +945,10 @@ class Walker:
         # each failed file: a warning as well printed it twice. Then it is a debug line.
         self._fail_level = logging.DEBUG if said_in_summary else logging.WARNING
         self.labels = labels
+        #: Ask every page's labels again, those journaled too (``--refresh-labels``): a
+        #: curator's edit of an annotation on the server reaches index.csv, which a resume
+        #: taking journaled labels never asks for.
+        self.refresh_labels = refresh_labels
         # Images whose labels this run needs (None: every kept one): a sample without
         # --where needs those it may fetch only (select.SampleReuse), so a resume whose
         # such images are journaled asks no annotations again.
@@ -1168,6 +1173,7 @@ class Walker:
         journaled without labels counts as known only if every earlier run asked
         for labels (``empty_labels_known(image_id)``, None: every one): an image a
         ``--no-labels`` run journaled without asking is asked when labels are turned on.
+        With ``refresh_labels`` none is known: every page's labels are asked again.
         """
         if not self.labels:
             # Labels not wanted: no request. Those an earlier run journaled stay (the
@@ -1177,6 +1183,8 @@ class Walker:
                 image_id: list(ref.labels) if (ref := known.get(image_id)) is not None else []
                 for image_id in image_ids
             }
+        if self.refresh_labels:
+            return None
         keep, needed = self.keep, self.labels_for
         if not image_ids or (not self._known and keep is None and needed is None):
             return None

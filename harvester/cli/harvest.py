@@ -389,6 +389,13 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="skip the map-annotation requests made only for index.csv labels",
     )
+    harvest.add_argument(
+        "--refresh-labels",
+        dest="refresh_labels",
+        action="store_true",
+        help="ask the labels of images already harvested again, so that annotations edited "
+        "on the server reach index.csv (one request a page of wells or images)",
+    )
     add_selection_flags(harvest).add_argument(
         "--label-ids-from",
         type=Path,
@@ -798,6 +805,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
             values[flag] = True
     if args.no_labels:
         values["labels"] = False
+    if args.refresh_labels:
+        values["refresh_labels"] = True
     return values
 
 

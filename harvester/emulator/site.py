@@ -71,8 +71,10 @@ class Site:
     prefix: str = ""
     session_key: str | None = None
     session_expires_after: int | None = None
-    #: Answers given with ``session_key`` so far (``session_expires_after`` counts them).
+    #: Answers given with ``session_key`` so far (``session_expires_after`` counts them);
+    #: set ``session_key`` to a new key (a new login) and the count starts again for it.
     session_uses: int = field(default=0, compare=False)
+    _counted_session: str | None = field(default=None, init=False, compare=False, repr=False)
     request_line_limit: int = REQUEST_LINE_LIMIT
 
     def __post_init__(self) -> None:
@@ -137,9 +139,12 @@ class Site:
         """Whether ``key`` opens a session now (counted as one use when it does).
 
         An expired session stays expired: OMERO closed it, and a new key is a new session
-        (the emulator knows only one, so a test restarts it with another key)."""
+        (the emulator knows only one, so a test gives it another key: a new login, whose
+        answers ``session_expires_after`` counts from zero, as for new ``basic_auth``)."""
         if self.session_key is None:
             return True
+        if self._counted_session != self.session_key:
+            self._counted_session, self.session_uses = self.session_key, 0
         if key != self.session_key:
             return False
         limit = self.session_expires_after

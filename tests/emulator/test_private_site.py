@@ -67,6 +67,27 @@ def test_session_expires_after_n_answers(make_emulator: Callable[..., EmulatorTh
     assert codes == [200, 200, 200, 403, 403]
 
 
+def test_a_new_session_key_counts_its_answers_from_zero(
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A new key set from Python is a new login: its own answers, not the old key's,
+    count towards --session-expires-after (it was expired from its first answer), and the
+    old key stays refused."""
+    emu = make_emulator(preset="demo", session_key=KEY, session_expires_after=2)
+    url = f"{emu.base_url}/api/v0/m/projects/"
+    assert [httpx.get(url, params={"bsession": KEY}).status_code for _ in range(3)] == [
+        200,
+        200,
+        403,
+    ]
+    app = emu.app
+    assert isinstance(app, App)
+    app.site.session_key = "key-2"
+    codes = [httpx.get(url, params={"bsession": "key-2"}).status_code for _ in range(3)]
+    assert codes == [200, 200, 403]
+    assert httpx.get(url, params={"bsession": KEY}).status_code == 403
+
+
 def test_basic_auth_expires_after_n_answers(make_emulator: Callable[..., EmulatorThread]) -> None:
     """--basic-auth-expires-after 2: two answers with the token, then the proxy's 401 (api/
     too); new credentials set from Python count from zero, the old stay refused."""

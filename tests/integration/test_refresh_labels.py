@@ -1,0 +1,113 @@
+"""``--refresh-labels``: an annotation edited on the server reaches index.csv on a resume.
+
+A resume takes the labels of journaled images from the journal (no annotation request for a
+folder already labelled), so a nightly mirror never saw a curator's fix of a gene symbol or a
+phenotype: index.csv kept the value of the night the image was first harvested. With
+``--refresh-labels`` the walk asks every page's labels again; images whose labels changed are
+journaled again and index.csv shows the new value, while no image file is fetched again.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harvest_helpers import harvest
+
+from harvester.cli import main
+from harvester.emulator import EmulatorThread, build_application
+from harvester.emulator.catalogue import DEMO_PROJECT_ID, DEMO_SCREEN_ID
+
+TARGETS: dict[str, Any] = {"screens": (DEMO_SCREEN_ID,), "projects": (DEMO_PROJECT_ID,)}
+OLD, NEW = "increased cell size", "increased cell volume"
+
+
+class Curated:
+    """The demo application whose map annotations say ``NEW`` where they said ``OLD``
+    once ``edited`` is set: a curator's fix of a value on the server."""
+
+    def __init__(self) -> None:
+        self.inner: Any = build_application("demo")
+        self.edited = False
+
+    def handle(self, req: Any) -> Any:
+        resp = self.inner.handle(req)
+        if self.edited and req.path.startswith("/webclient/api/annotations/"):
+            return dataclasses.replace(resp, body=resp.body.replace(OLD.encode(), NEW.encode()))
+        return resp
+
+    def route_name(self, req: Any) -> str:
+        return str(self.inner.route_name(req))
+
+
+def _phenotypes(out: Path) -> list[str]:
+    with open(out / "index.csv", newline="", encoding="utf-8") as handle:
+        return [row["Phenotype"] for row in csv.DictReader(handle)]
+
+
+def _annotation_requests(emu: EmulatorThread) -> int:
+    return sum((emu.stats()["by_route"].get("webclient_api_annotations") or {}).values())
+
+
+def test_an_edited_annotation_reaches_index_csv_with_refresh_labels(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Without the flag a resume keeps the journaled value; with it, the server's new one."""
+    app = Curated()
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    assert harvest(emu.base_url, out, artifacts=("metadata",), **TARGETS).exit_code == 0
+    first = _phenotypes(out)
+    assert sum(OLD in value for value in first) >= 2  # a screen's well and a project's image
+
+    app.edited = True
+    emu.reset_stats()
+    assert harvest(emu.base_url, out, artifacts=("metadata",), **TARGETS).exit_code == 0
+    assert _annotation_requests(emu) == 0  # a plain resume asks no labels: the old value stays
+    assert _phenotypes(out) == first
+
+    emu.reset_stats()
+    summary = harvest(emu.base_url, out, artifacts=("metadata",), refresh_labels=True, **TARGETS)
+    assert summary.exit_code == 0
+    assert _annotation_requests(emu) > 0
+    assert emu.stats()["image_requests"] == 0  # no file is fetched again
+    refreshed = _phenotypes(out)
+    assert refreshed == [value.replace(OLD, NEW) for value in first]
+
+    emu.reset_stats()  # the next plain resume keeps what the refresh journaled
+    assert harvest(emu.base_url, out, artifacts=("metadata",), **TARGETS).exit_code == 0
+    assert _phenotypes(out) == refreshed
+
+
+def test_a_resume_given_refresh_labels_on_the_command_line(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """``harvester harvest --out DIR --refresh-labels`` (a cron line) refreshes every set."""
+    app = Curated()
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    for target in (["--screen", str(DEMO_SCREEN_ID)], ["--project", str(DEMO_PROJECT_ID)]):
+        argv = ["harvest", "--base-url", emu.base_url, "--rate", "none", "-q", *target]
+        assert main([*argv, "--artifacts", "metadata", "--out", str(out)]) == 0
+    app.edited = True
+    assert main(["harvest", "--out", str(out), "-q", "--refresh-labels"]) == 0
+    phenotypes = _phenotypes(out)
+    assert not any(OLD in value for value in phenotypes)
+    assert sum(NEW in value for value in phenotypes) >= 2
+
+
+def test_refresh_labels_with_no_labels_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
+) -> None:
+    """Two flags that contradict each other: one error line, exit 2, no folder made."""
+    out = tmp_path / "out"
+    argv = ["harvest", "--base-url", emulator.base_url, "--screen", str(DEMO_SCREEN_ID)]
+    assert main([*argv, "--out", str(out), "--no-labels", "--refresh-labels"]) == 2
+    err = capsys.readouterr().err
+    assert "error: " in err and "--refresh-labels" in err and "--no-labels" in err
+    assert "Traceback" not in err
+    assert not out.exists()
