@@ -1116,3 +1116,26 @@ def test_the_undo_printed_leaves_another_servers_earlier_record(
     undone = run_undo(command)
     assert undone.returncode == 0, undone.stderr
     assert gone_servers(out) == [(gone, demo.base_url)]
+
+
+def test_one_servers_record_leaves_the_other_servers_failure_a_failure(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An id both servers failed with 404, recorded gone from server B alone (B's link):
+    status still counts A's failure of it, and ``--failed-ids`` lists it, so the plain
+    pipe then records it for A too (judged by id, B's record hid A's failure: "nothing
+    new to record", A's every resume failing it again)."""
+    demo = make_emulator(preset="demo")
+    fields = make_emulator(preset="fields", seed=7)
+    out, gone = tmp_path / "d", GONE[0]
+    _failed_on(tmp_path, out, gone, demo, "thumbnail")
+    _failed_on(tmp_path, out, gone, fields, "metadata")
+    link = f"{fields.base_url}/webclient/?show=image-{gone}\n"
+    assert cli("forget", str(out), "--gone-ids-from", "-", stdin=link).returncode == 0
+    listed = cli("status", str(out), "--failed-ids")
+    assert listed.stdout == f"{gone}\n", listed.stderr
+    forgot = cli("forget", str(out), "--gone-ids-from", "-", stdin=listed.stdout)
+    assert forgot.returncode == 0, forgot.stderr
+    assert "recorded 1 image as gone" in forgot.stdout, forgot.stdout
+    assert gone_servers(out) == sorted([(gone, demo.base_url), (gone, fields.base_url)])
+    assert cli("status", str(out), "--failed-ids").stdout == ""
