@@ -3047,7 +3047,7 @@ def _failure_gone(
     from harvester.config import normal_base_url, read_run_server
 
     listed: dict[int, set[str]] = {}
-    for server, image_id in read_gone(out_dir) if gone_images else ():
+    for server, image_id in read_gone(out_dir):  # (all: gone_images leaves some out)
         listed.setdefault(image_id, set()).add(server)
     servers: dict[str, str | None] = {}
 

@@ -1139,3 +1139,31 @@ def test_one_servers_record_leaves_the_other_servers_failure_a_failure(
     assert "recorded 1 image as gone" in forgot.stdout, forgot.stdout
     assert gone_servers(out) == sorted([(gone, demo.base_url), (gone, fields.base_url)])
     assert cli("status", str(out), "--failed-ids").stdout == ""
+
+
+def test_a_record_from_the_server_that_failed_first_hides_its_failure_alone(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An id server A failed with 404 (recorded gone from A), then server B with 503:
+    status counts B's failure alone (A's is gone: its runs no longer ask), and
+    ``--failed-ids --base-url A`` lists nothing (it listed the id, B's failing last)."""
+    demo = make_emulator(preset="demo")
+    gone = GONE[0]
+    fields = make_emulator(preset="fields", seed=7, faults=f"503:100%,only:/api/v0/m/images/{gone}")
+    out = tmp_path / "d"
+    _failed_on(tmp_path, out, gone, demo, "thumbnail")
+    assert cli("forget", str(out), "--gone-ids-from", "-", stdin=f"{gone}\n").returncode == 0
+    ids = tmp_path / "b.txt"
+    ids.write_text(f"{gone}\n")
+    failed = cli(
+        "harvest", "--base-url", fields.base_url, "--ids-from", str(ids), "--out", str(out),
+        "--artifacts", "metadata", "--rate", "none", "--no-labels", "--max-retries", "0", "-q",
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    failures = json.loads(cli("status", str(out), "--json").stdout)["failures"]
+    assert [(f["kind"], f["status"]) for f in failures] == [("metadata", 503)], failures
+    mine = cli("status", str(out), "--failed-ids", "--base-url", demo.base_url)
+    assert mine.stdout == "", mine.stderr
+    assert cli("status", str(out), "--failed-ids", "--base-url", fields.base_url).stdout == (
+        f"{gone}\n"
+    )
