@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -213,15 +214,26 @@ def add_gone(out_dir: Path, entries: list[GoneImage]) -> list[int]:
     return [entry.image_id for entry in added]
 
 
-def remove_gone(out_dir: Path, ids: list[int]) -> list[int]:
-    """Take ``ids`` off DIR's gone images (for every server); the ids removed (the others
-    were not listed). Raises OSError when the list cannot be written."""
+def remove_gone(
+    out_dir: Path, ids: list[int], only: Mapping[int, AbstractSet[str]] | None = None
+) -> list[int]:
+    """Take ``ids`` off DIR's gone images (for every server, or, for an id of ``only``,
+    for those servers alone: normal URLs, an image link's); the ids removed (the others
+    were not listed). Raises OSError when the list cannot be written.
+
+    Why ``only``: ids are one server's; a link of one server's image took back the other
+    server's image of that id too, and so did the undo a recording prints."""
     from harvester.runlock import folder_lock
 
+    only = only or {}
     with folder_lock(out_dir, FORGOTTEN_LOCK):
         gone = read_gone(out_dir)
         asked = set(ids)
-        taken = {key for key in gone if key[1] in asked}
+        taken = {
+            key
+            for key in gone
+            if key[1] in asked and (key[1] not in only or key[0] in only[key[1]])
+        }
         listed = {image_id for _server, image_id in taken}
         removed = [image_id for image_id in ids if image_id in listed]
         if taken:

@@ -63,7 +63,7 @@ import shlex
 import stat
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -2790,6 +2790,7 @@ def collect_status(
     recorded_sets, gone = _live_and_forgotten(out_dir, every)
     # Images `forget --gone-ids-from` recorded: no harvest asks for them (counted apart).
     gone_images = _gone_here(out_dir, state)
+    failure_gone = _failure_gone(out_dir, gone_images, saved)
     report.forgotten = [entry.targets for _recorded, entry in gone]
     sets = _target_kinds(recorded_sets, plan_at) if recorded_sets is not None else []
     report.sent_session = any(
@@ -2854,7 +2855,7 @@ def collect_status(
     artifact_kinds = {a.value for a in Artifact}
     for (kind, object_id), rec in sorted(state.failed.items(), key=lambda kv: kv[1]["t"]):
         run = report.runs.setdefault(str(rec.get("run")), _run_counts())
-        if kind in artifact_kinds and object_id in gone_images:
+        if kind in artifact_kinds and failure_gone(object_id, rec):
             # Counted below, as gone: no harvest asks for it again. Its writer's and run's
             # lines count it apart too, as the totals do (not as a failure to act on).
             writer(rec).gone += 1
@@ -3100,6 +3101,38 @@ def _gone_here(out_dir: Path, state: JournalState) -> frozenset[int]:
         for server, image_id in gone
         if image_id not in failed_from or normal_base_url(failed_from[image_id]) == server
     )
+
+
+def _failure_gone(
+    out_dir: Path, gone_images: frozenset[int], saved: SavedConfigs | None
+) -> Callable[[int, Mapping[str, Any]], bool]:
+    """Is a failure record (image id, record) one of an image recorded gone from the
+    server of the run that failed it? A run whose settings name no server (an older
+    folder's, one server's) by :func:`_gone_here`'s ids, as before.
+
+    Why per record: ids are one server's, and ``forget --gone-ids-from`` records an id
+    gone per server; judged by id, the failure of one server's image counted as gone
+    where the other server's was recorded (and was left out of ``--failed-ids``, so it
+    could not be recorded in turn), or another server's record hid nothing, by which
+    server failed the id last."""
+    from harvester.config import normal_base_url, read_run_server
+
+    listed: dict[int, set[str]] = {}
+    for server, image_id in read_gone(out_dir):  # (all: gone_images leaves some out)
+        listed.setdefault(image_id, set()).add(server)
+    servers: dict[str, str | None] = {}
+
+    def gone(image_id: int, rec: Mapping[str, Any]) -> bool:
+        if image_id not in listed:
+            return False
+        run = str(rec.get("run"))
+        if run not in servers:
+            url = read_run_server(out_dir, run, saved)
+            servers[run] = None if url is None else normal_base_url(url)
+        server = servers[run]
+        return image_id in gone_images if server is None else server in listed[image_id]
+
+    return gone
 
 
 def gone_undo_command(out_dir: Path) -> str:

@@ -416,12 +416,16 @@ class LinkServers:
     :func:`~harvester.config.normal_base_url` gives them) the folder's image of an id came
     from (empty: none the folder knows of, not in question); a link's image must be of
     one of those, not merely of one of ``urls`` (another server's image 123 is another
-    image)."""
+    image). ``linked``: where given, filled as the file is read: each id a link line
+    named -> the servers (normal URLs) of those links, for a reader that acts on the
+    link's server's image alone (``forget --gone-ids-from``: the other server's image of
+    that id is another image)."""
 
     urls: tuple[str, ...]
     said: str
     hint: str | None = None
     image_of: Callable[[int], AbstractSet[str]] | None = None
+    linked: dict[int, set[str]] | None = field(default=None, hash=False, compare=False)
 
 
 def read_ids_file(
@@ -665,6 +669,9 @@ def _link_ids(text: str, where: _Where, number: int) -> tuple[int, ...]:
                     f"{theirs or 'another server'} (of {servers.said})",
                     hint=servers.hint,
                 )
+    if servers is not None and servers.linked is not None:
+        for image_id in ids:
+            servers.linked.setdefault(image_id, set()).add(normal_base_url(link.server))
     return ids
 
 

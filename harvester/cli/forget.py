@@ -26,7 +26,7 @@ import argparse
 import contextlib
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,7 @@ from harvester.cli.harvest import add_target_flags, folder_arg, target_overrides
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Set as AbstractSet
 
     from harvester.config import RecordedRun
     from harvester.gone import GoneImage
@@ -541,7 +542,9 @@ def _forget_gone_images(
     from harvester.runlock import release_run_lock
     from harvester.store import storage_error
 
-    ids = _gone_ids_given(source, _folder_link_servers(out, undo=undo))
+    servers = _folder_link_servers(out, undo=undo)
+    ids = _gone_ids_given(source, servers)
+    linked = servers.linked or {}  # (ids given as links: their server's image alone)
     if not ids:
         done = "nothing changed" if undo else "nothing recorded"
         print(f"{out}: {_source_name(source)} holds no image id: {done}")
@@ -551,9 +554,9 @@ def _forget_gone_images(
     try:
         try:
             if undo:
-                line = _take_back(out, ids, source)
+                line = _take_back(out, ids, source, linked)
             else:
-                line, note = _record_gone(out, ids, source, force, check)
+                line, note = _record_gone(out, ids, source, force, check, linked)
         except OSError as exc:
             raise storage_error(exc, str(out / GONE_NAME)) from exc
         if undo:
@@ -606,7 +609,7 @@ def _folder_link_servers(out: Path, *, undo: bool = False) -> LinkServers:
         f"{out}'s; give the ids harvester status {shlex.quote(str(out))} --failed-ids lists"
     )
     image_of = _image_servers(out, undo=undo) if len(urls) > 1 else None
-    return LinkServers(urls, said, hint, image_of)
+    return LinkServers(urls, said, hint, image_of, linked={})
 
 
 def _servers_said(out: Path, urls: Iterable[str]) -> str:
@@ -887,7 +890,12 @@ def _said_now(checked: dict[tuple[int, str], int | None]) -> dict[int, int | Non
 
 
 def _record_gone(
-    out: Path, ids: list[int], source: str, force: bool, check: bool = False
+    out: Path,
+    ids: list[int],
+    source: str,
+    force: bool,
+    check: bool = False,
+    linked: Mapping[int, AbstractSet[str]] | None = None,
 ) -> tuple[str, str]:
     """Record ``ids`` as gone: the line that says what was recorded, and the ``note:``
     line naming those left out ("" for none): without ``force``, those whose latest
@@ -895,7 +903,9 @@ def _record_gone(
     hint explains. Refused, nothing recorded, when an id is no failed image of DIR (a
     wrong file or folder), or when every id given is left out (none recorded already:
     a pipe run again after it recorded some says nothing new, exit 0). ``check``: ask
-    the server about those whose failures cannot tell (:func:`_check_left`)."""
+    the server about those whose failures cannot tell (:func:`_check_left`). ``linked``:
+    the ids given as image links, with their links' servers: recorded for those alone.
+    """
     from datetime import UTC, datetime  # (not at the top: only forget needs it)
 
     from harvester.errors import UsageError
@@ -904,12 +914,14 @@ def _record_gone(
         GONE_STATUSES,
         GoneImage,
         add_gone,
+        gone_key,
         read_gone,
     )
 
     q = shlex.quote(str(out))
-    before = {image_id for _server, image_id in read_gone(out)}
-    failed = _failed_images(out)
+    listed = set(read_gone(out))
+    before = {image_id for _server, image_id in listed}
+    failed = _linked_only(_failed_images(out), linked or {})
     judged = failed.judged
     # (an id recorded gone from one server that another still fails is asked for there)
     asked = [image_id for image_id in ids if image_id in judged or image_id not in before]
@@ -942,6 +954,7 @@ def _record_gone(
         for server, status in _gone_servers(i, failed, found, force).items()
     ]
     added = list(dict.fromkeys(add_gone(out, entries)))  # (an id of two servers said once)
+    new = list({gone_key(e): e for e in entries if gone_key(e) not in listed}.values())
     already = len(ids) - len(left) - len(added)
     also = f" ({already} recorded already)" if already else ""
     if found:
@@ -950,7 +963,7 @@ def _record_gone(
     line = (
         f"{out}: recorded {_plural_ids(added, 'image')} as gone from the server{also} in "
         f"{out / GONE_NAME}: no harvest asks for {them}, status counts {them} apart; to ask "
-        f"for {them} again: {_undo_command(out, source, ids, added)}"
+        f"for {them} again: {_undo_command(out, source, ids, added, _undo_links(new, before))}"
         if added
         else f"{out}: nothing new to record: {already} already recorded as gone from the "
         f"server in {out / GONE_NAME}"
@@ -965,6 +978,44 @@ def _record_gone(
     )
     recorded_for = {entry.image_id for entry in entries}
     return line, "\n".join(filter(None, (note, _other_server_note(recorded_for, failed, entries))))
+
+
+def _linked_only(failed: _FailedImages, linked: Mapping[int, AbstractSet[str]]) -> _FailedImages:
+    """``failed`` with each id given as an image link (``linked``: its links' servers,
+    normal URLs) weighed by the failures of those servers alone (where they have any).
+
+    Why: ids are one server's, and a link names its server's image; an id both servers
+    of DIR failed with 404 was recorded gone from each, the other server's image too,
+    given one server's link."""
+    if not linked:
+        return failed
+    from harvester.config import normal_base_url
+
+    servers = dict(failed.servers)
+    for image_id, named in linked.items():
+        by_server = servers.get(image_id)
+        if by_server is None:
+            continue
+        mine = {s: said for s, said in by_server.items() if normal_base_url(s) in named}
+        if mine:
+            servers[image_id] = mine
+    return replace(failed, servers=servers)
+
+
+def _undo_links(new: list[GoneImage], before: AbstractSet[int]) -> list[str] | None:
+    """The undo's lines as image links (``SERVER/webclient/?show=image-ID``, the server as
+    saved: no credentials), one for each entry recorded now (``new``), where an id of
+    them was recorded gone from another server before (``before``: the ids listed then);
+    None where plain ids take back exactly what was recorded.
+
+    Why: an undo of plain ids takes an id back for every server, so the undo of a record
+    for server B took back the record of that id for server A made earlier."""
+    if not any(entry.image_id in before for entry in new):
+        return None
+    return [
+        f"{entry.server.rstrip('/')}/webclient/?show=image-{entry.image_id}"
+        for entry in sorted(new, key=lambda e: (e.image_id, e.server))
+    ]
 
 
 def _other_server_note(ids: set[int], failed: _FailedImages, entries: list[GoneImage]) -> str:
@@ -1007,9 +1058,12 @@ def _gone_servers(
     return gone
 
 
-def _take_back(out: Path, ids: list[int], source: str) -> str:
+def _take_back(
+    out: Path, ids: list[int], source: str, linked: Mapping[int, AbstractSet[str]] | None = None
+) -> str:
     """Take ``ids`` off DIR's gone images (refusing, nothing changed, ids not on it); the
-    line that says so."""
+    line that says so. ``linked``: the ids given as image links, with their links'
+    servers: taken back for those alone (another server's image of the id stays gone)."""
     from harvester.errors import UsageError
     from harvester.gone import read_gone, remove_gone
 
@@ -1022,7 +1076,7 @@ def _take_back(out: Path, ids: list[int], source: str) -> str:
             f"not recorded as gone in {out}: {_listed(unknown)} (nothing changed)",
             hint=f"harvester status {q} --gone-ids lists those that are",
         )
-    removed = remove_gone(out, ids)
+    removed = remove_gone(out, ids, linked)
     return (
         f"{out}: {_plural_ids(removed, 'image')} no longer taken as gone: the next "
         f"harvest asks for {_them(removed)} again (harvester harvest --out {q})"
@@ -1043,7 +1097,9 @@ def _them(ids: list[int]) -> str:
     return agree(len(ids), "it", "them")
 
 
-def _undo_command(out: Path, source: str, ids: list[int], added: list[int]) -> str:
+def _undo_command(
+    out: Path, source: str, ids: list[int], added: list[int], links: list[str] | None = None
+) -> str:
     """``forget``'s undo of exactly the ids it recorded (``added`` of those given,
     ``ids``): the same file with ``--undo`` when it recorded every id of a file; else
     those ids piped back in, up to :data:`MAX_UNDO_IDS` on the command line, more written
@@ -1051,20 +1107,22 @@ def _undo_command(out: Path, source: str, ids: list[int], added: list[int]) -> s
     and every gone image's undo (``status --gone-ids``), as was said, took back those
     that earlier commands recorded too; a file with ids left out or recorded before is
     no exact undo either. Should that file not be written, every gone image's undo is
-    said, as status says it (the ids are recorded all the same)."""
+    said, as status says it (the ids are recorded all the same). ``links``: the lines to
+    give back instead of ``added`` (:func:`_undo_links`: each image of its server)."""
     from harvester.status import gone_undo_command
 
     # DIR and the ids file both absolute: the undo is pasted later, from another folder
     # (DIR as typed, beside an absolute file, undid nothing there, or another folder's).
     where = str(out.absolute())
-    if source != "-" and added == ids:
+    if source != "-" and added == ids and links is None:
         given = str(Path(source).absolute())
         return shlex.join(["harvester", "forget", where, "--gone-ids-from", given, "--undo"])
     tail = shlex.join(["harvester", "forget", where, "--gone-ids-from", "-", "--undo"])
-    if len(added) <= MAX_UNDO_IDS:
-        return f"printf '%s\\n' {' '.join(map(str, added))} | {tail}"
+    lines = links if links is not None else list(map(str, added))
+    if len(lines) <= MAX_UNDO_IDS:
+        return f"printf '%s\\n' {' '.join(map(shlex.quote, lines))} | {tail}"
     try:
-        path = _write_undo_ids(out, added)
+        path = _write_undo_ids(out, lines)
     except OSError:
         return gone_undo_command(out.absolute())
     return shlex.join(["harvester", "forget", where, "--gone-ids-from", str(path), "--undo"])
@@ -1088,10 +1146,10 @@ def _remove_spent_undo_file(out: Path, source: str) -> None:
 _UNDO_FILE = re.compile(r"gone_images\.[0-9]{8}T[0-9]{6}\.[0-9]{6}Z\.txt")
 
 
-def _write_undo_ids(out: Path, ids: list[int]) -> Path:
-    """Write ``ids`` (one a line) to ``DIR/gone_images.<UTC time>.txt``, atomically, for
-    the undo of the command that recorded them; the file's path (absolute). Raises
-    OSError when it cannot be written."""
+def _write_undo_ids(out: Path, ids: list[str]) -> Path:
+    """Write ``ids`` (ids or image links, one a line) to ``DIR/gone_images.<UTC
+    time>.txt``, atomically, for the undo of the command that recorded them; the file's
+    path (absolute). Raises OSError when it cannot be written."""
     from datetime import UTC, datetime  # (not at the top: only forget needs it)
 
     from harvester.store import atomic_write_bytes

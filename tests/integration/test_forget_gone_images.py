@@ -1043,3 +1043,127 @@ def test_an_id_one_server_failed_with_a_503_is_recorded_gone_from_the_other_alon
     )
     saved = json.loads((out / "gone_images.json").read_text())["images"]
     assert [(e["id"], e["server"]) for e in saved] == [(gone, demo.base_url)]
+
+
+def _failed_on(tmp_path: Path, out: Path, gone: int, emu: EmulatorThread, kind: str) -> None:
+    """``emu`` harvests ``gone`` (an image it lacks: 404) into ``out``, its ``kind`` only
+    (two servers failing one kind of one id: DIR's journals keep the later), exit 1."""
+    ids = tmp_path / f"{kind}.txt"
+    ids.write_text(f"{gone}\n")
+    failed = cli(
+        "harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
+        "--artifacts", kind, "--rate", "none", "--no-labels", "-q",
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+
+
+def gone_servers(out: Path) -> list[tuple[int, str]]:
+    """(id, server) of each entry of DIR/gone_images.json ([] without one)."""
+    path = out / "gone_images.json"
+    if not path.exists():
+        return []
+    return sorted((e["id"], e["server"]) for e in json.loads(path.read_text())["images"])
+
+
+def test_a_link_records_and_takes_back_its_servers_image_alone(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An id both servers of DIR failed with 404, given as server B's image link, is
+    recorded gone from B alone (it was recorded for both: A's image of that id too), and
+    an undo given A's link takes back A's record alone (it took back B's too)."""
+    demo = make_emulator(preset="demo")
+    fields = make_emulator(preset="fields", seed=7)
+    out, gone = tmp_path / "d", GONE[0]
+    _failed_on(tmp_path, out, gone, demo, "thumbnail")
+    _failed_on(tmp_path, out, gone, fields, "metadata")
+
+    def link(emu: EmulatorThread) -> str:
+        return f"{emu.base_url}/webclient/?show=image-{gone}\n"
+
+    forgot = cli("forget", str(out), "--gone-ids-from", "-", stdin=link(fields))
+    assert forgot.returncode == 0, forgot.stderr
+    assert gone_servers(out) == [(gone, fields.base_url)]
+    undo = cli("forget", str(out), "--gone-ids-from", "-", "--undo", stdin=link(fields))
+    assert undo.returncode == 0, undo.stderr
+    assert gone_servers(out) == []
+    both = cli("forget", str(out), "--gone-ids-from", "-", stdin=f"{gone}\n")
+    assert both.returncode == 0, both.stderr
+    assert gone_servers(out) == sorted([(gone, demo.base_url), (gone, fields.base_url)])
+    undo = cli("forget", str(out), "--gone-ids-from", "-", "--undo", stdin=link(demo))
+    assert undo.returncode == 0, undo.stderr
+    assert gone_servers(out) == [(gone, fields.base_url)]
+
+
+def test_the_undo_printed_leaves_another_servers_earlier_record(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An id recorded gone from server A, then from server B by B's pipe: the undo B's
+    pipe prints (B's image link) takes back B's record alone, A's stays (the undo of plain
+    ids took back both, though it was said to take back exactly what the pipe recorded)."""
+    demo = make_emulator(preset="demo")
+    fields = make_emulator(preset="fields", seed=7)
+    out, gone = tmp_path / "d", GONE[0]
+    _failed_on(tmp_path, out, gone, demo, "thumbnail")
+    assert cli("forget", str(out), "--gone-ids-from", "-", stdin=f"{gone}\n").returncode == 0
+    _failed_on(tmp_path, out, gone, fields, "metadata")
+    listed = cli("status", str(out), "--failed-ids", "--base-url", fields.base_url)
+    assert listed.stdout == f"{gone}\n", listed.stderr
+    forgot = cli("forget", str(out), "--gone-ids-from", "-", stdin=listed.stdout)
+    assert forgot.returncode == 0, forgot.stderr
+    assert gone_servers(out) == sorted([(gone, demo.base_url), (gone, fields.base_url)])
+    command = undo_said(forgot.stdout)
+    assert f"{fields.base_url}/webclient/?show=image-{gone}" in command, command
+    undone = run_undo(command)
+    assert undone.returncode == 0, undone.stderr
+    assert gone_servers(out) == [(gone, demo.base_url)]
+
+
+def test_one_servers_record_leaves_the_other_servers_failure_a_failure(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An id both servers failed with 404, recorded gone from server B alone (B's link):
+    status still counts A's failure of it, and ``--failed-ids`` lists it, so the plain
+    pipe then records it for A too (judged by id, B's record hid A's failure: "nothing
+    new to record", A's every resume failing it again)."""
+    demo = make_emulator(preset="demo")
+    fields = make_emulator(preset="fields", seed=7)
+    out, gone = tmp_path / "d", GONE[0]
+    _failed_on(tmp_path, out, gone, demo, "thumbnail")
+    _failed_on(tmp_path, out, gone, fields, "metadata")
+    link = f"{fields.base_url}/webclient/?show=image-{gone}\n"
+    assert cli("forget", str(out), "--gone-ids-from", "-", stdin=link).returncode == 0
+    listed = cli("status", str(out), "--failed-ids")
+    assert listed.stdout == f"{gone}\n", listed.stderr
+    forgot = cli("forget", str(out), "--gone-ids-from", "-", stdin=listed.stdout)
+    assert forgot.returncode == 0, forgot.stderr
+    assert "recorded 1 image as gone" in forgot.stdout, forgot.stdout
+    assert gone_servers(out) == sorted([(gone, demo.base_url), (gone, fields.base_url)])
+    assert cli("status", str(out), "--failed-ids").stdout == ""
+
+
+def test_a_record_from_the_server_that_failed_first_hides_its_failure_alone(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An id server A failed with 404 (recorded gone from A), then server B with 503:
+    status counts B's failure alone (A's is gone: its runs no longer ask), and
+    ``--failed-ids --base-url A`` lists nothing (it listed the id, B's failing last)."""
+    demo = make_emulator(preset="demo")
+    gone = GONE[0]
+    fields = make_emulator(preset="fields", seed=7, faults=f"503:100%,only:/api/v0/m/images/{gone}")
+    out = tmp_path / "d"
+    _failed_on(tmp_path, out, gone, demo, "thumbnail")
+    assert cli("forget", str(out), "--gone-ids-from", "-", stdin=f"{gone}\n").returncode == 0
+    ids = tmp_path / "b.txt"
+    ids.write_text(f"{gone}\n")
+    failed = cli(
+        "harvest", "--base-url", fields.base_url, "--ids-from", str(ids), "--out", str(out),
+        "--artifacts", "metadata", "--rate", "none", "--no-labels", "--max-retries", "0", "-q",
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    failures = json.loads(cli("status", str(out), "--json").stdout)["failures"]
+    assert [(f["kind"], f["status"]) for f in failures] == [("metadata", 503)], failures
+    mine = cli("status", str(out), "--failed-ids", "--base-url", demo.base_url)
+    assert mine.stdout == "", mine.stderr
+    assert cli("status", str(out), "--failed-ids", "--base-url", fields.base_url).stdout == (
+        f"{gone}\n"
+    )
