@@ -67,6 +67,12 @@ def register(subparsers: Any) -> None:
         "--where", action="append", metavar="KEY=VALUE", help="the set's --where terms"
     )
     forget.add_argument("--sample-per", metavar="KEY", help="the set's --sample-per key")
+    forget.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="the set's server, where two servers' runs had the same targets (default: the "
+        "server of the set's newest run)",
+    )
     gone = forget.add_argument_group(
         "images gone from the server (instead of a target set)",
         "Stop asking for some failed images of DIR (deleted from the server: they answer "
@@ -162,6 +168,12 @@ def _forget(args: argparse.Namespace) -> int:
     scrub_folder_credentials(out)  # a token saved before 0.1.13 (its runs are read below)
     named = _named_set(args)
     if args.gone_ids_from is not None:
+        if args.base_url:
+            raise UsageError(
+                "--base-url names a target set's server, not --gone-ids-from's: give one or "
+                "the other",
+                hint="the ids recorded are each of the server whose runs failed them",
+            )
         if named is not None:
             raise UsageError(
                 "--gone-ids-from names images, not a target set: give one or the other",
@@ -191,6 +203,7 @@ def _forget(args: argparse.Namespace) -> int:
         runs = recorded_runs_of_set(out, key)
         found = _newest_of_each_server(found[0], runs)
         _check_link_server(args, out, flags, found, sets)
+        _check_given_server(args, out, flags, found)
         forgetting = _set_of_link_server(args, found)
         server = normal_base_url(forgetting.base_url)
         mine = tuple(run.run for run in runs if normal_base_url(run.base_url) == server)
@@ -240,8 +253,9 @@ def _set_of_link_server(args: argparse.Namespace, found: list[RecordedRun]) -> R
     from harvester.config import normal_base_url
 
     links = getattr(args, "target_links", None) or []
-    if links:
-        server = normal_base_url(_one_link_server(links))
+    given = getattr(args, "base_url", None)
+    if links or given:
+        server = normal_base_url(_one_link_server(links) if links else str(given))
         for recorded in found:
             if normal_base_url(recorded.base_url) == server:
                 return recorded
@@ -279,6 +293,38 @@ def _check_link_server(
         hint="image ids are one server's: the link's objects are another server's, not those "
         f"of {out}; give a link of the set's server, or its ids",
     )
+
+
+def _check_given_server(
+    args: argparse.Namespace, out: Path, flags: str, found: list[RecordedRun]
+) -> None:
+    """Refuse (UsageError, nothing forgotten) a ``--base-url`` none of whose runs of the set
+    (``found``, each server's newest) asked, or one beside a link of another server.
+
+    Why ``--base-url``: a server that moved (its targets harvested again from its new
+    address) left a set of its old address that each resume replays in vain; its
+    ``not resumed:`` line names this command to retire it."""
+    from harvester.cli.harvest import _one_link_server
+    from harvester.config import normal_base_url, servers_of
+    from harvester.errors import UsageError, redact_base_url
+
+    given = getattr(args, "base_url", None)
+    if not given:
+        return
+    links = getattr(args, "target_links", None) or []
+    if links and normal_base_url(_one_link_server(links)) != normal_base_url(given):
+        raise UsageError(
+            f"--base-url {redact_base_url(given)} is not the server of the link given to "
+            f"{links[0].flag}",
+            hint="give one of them",
+        )
+    theirs = servers_of(found)
+    if normal_base_url(given) not in theirs:
+        raise UsageError(
+            f"{out} has no target set {flags} harvested from {redact_base_url(given)}: it was "
+            f"harvested from {' and '.join(theirs.values())}",
+            hint=f"give --base-url {' or '.join(theirs.values())}, or leave it out",
+        )
 
 
 def _lock_folder(out: Path) -> int | None:
@@ -504,7 +550,7 @@ def _again_command(out: Path, recorded: RecordedRun) -> str:
 
 def _sets_hint(out: Path, given: str | None) -> str:
     """The hint of a refusal: DIR's target sets, each as the command that forgets it."""
-    from harvester.config import forgotten_entry, recorded_target_sets, target_flags
+    from harvester.config import forgotten_entry, recorded_target_sets, target_flags, target_set
     from harvester.forgotten import read_forgotten
 
     sets = recorded_target_sets(out, forgotten=True)
@@ -512,8 +558,11 @@ def _sets_hint(out: Path, given: str | None) -> str:
         return f"{out} has no target set to forget (no run saved its settings in {out / 'runs'})"
     gone = read_forgotten(out)
     named = []
-    for recorded in sets[:MAX_LISTED_SETS]:
+    keys = [target_set(recorded) for recorded in sets]
+    for n, recorded in enumerate(sets[:MAX_LISTED_SETS]):
         flags = shlex.join(target_flags(recorded)) or f"(run {recorded.run})"
+        if keys[n] in keys[:n]:  # (another server's set of these targets is said first)
+            flags += f" --base-url {shlex.quote(recorded.base_url)}"
         said = "" if forgotten_entry(recorded, gone) is None else " (forgotten)"
         named.append(f"harvester forget {shlex.quote(str(out))} {flags}{said}")
     more = len(sets) - len(named)

@@ -1212,7 +1212,12 @@ def _replay_each(
         _outcome_open_again,
         report_error,
     )
-    from harvester.errors import FolderBusyError, HarvesterError, SplitHeldError
+    from harvester.errors import (
+        FolderBusyError,
+        HarvesterError,
+        SplitHeldError,
+        UnreachableServerError,
+    )
 
     codes: list[int] = []
     first = replays[0][0]
@@ -1243,6 +1248,13 @@ def _replay_each(
                 stopped = _stop_on_busy_folder(exc, args, len(replays) - n - 1, first, notes, why)
                 return worst_exit([*codes, stopped])  # (an earlier set's 2 stays the worst)
             code = report_error(exc, args)
+        except UnreachableServerError as exc:
+            moved = _maybe_moved_line(cfg, origin, exc)
+            if moved is None:
+                code = report_error(exc, args)
+            else:
+                print(moved, file=sys.stderr)
+                code = EXIT_FAILURES
         except (HarvesterError, OSError) as exc:
             code = report_error(exc, args)
         if code == EXIT_INTERRUPTED or getattr(args, "credentials_stop", False):
@@ -1264,6 +1276,46 @@ def _replay_each(
     if said:
         codes.append(EXIT_FAILURES)
     return worst_exit(codes)
+
+
+def _maybe_moved_line(cfg: HarvestConfig, origin: str, exc: Exception) -> str | None:
+    """The ``not resumed:`` line of a replayed set whose server did not answer at all
+    (``exc``), where DIR holds the same targets from another server: with the command that
+    retires the old address. None where DIR holds them from no other server (its error is
+    said as it is).
+
+    Why: a server that moved to a new URL, its targets harvested again from there, left
+    DIR a set of its dead address; replayed on every resume, each ended in an error and a
+    hint to start a server there (exit 2). A server merely down looks the same, so the set
+    is not dropped: the line says both, exit 1."""
+    from harvester.config import (
+        RecordedRun,
+        normal_base_url,
+        recorded_target_sets,
+        target_flags,
+        target_set,
+    )
+
+    assert cfg.out is not None  # (a resume's replay)
+    mine = RecordedRun(origin, cfg.to_public())
+    key, server = target_set(mine), normal_base_url(mine.base_url)
+    others = [
+        s.base_url
+        for s in recorded_target_sets(cfg.out)
+        if target_set(s) == key and normal_base_url(s.base_url) != server
+    ]
+    if not others:
+        return None
+    flags = shlex.join(target_flags(mine))
+    forget = shlex.join(
+        ["harvester", "forget", str(cfg.out), *target_flags(mine), "--base-url", mine.base_url]
+    )
+    return (
+        f"not resumed: the target set {flags} of {mine.base_url}: {exc}; "
+        f"{cfg.out} holds its targets from {' and '.join(others)} too: if the server moved "
+        f"there, stop resuming its old address (its files stay): {forget}; if it is down, "
+        "run this command again once it answers"
+    )
 
 
 def _say_budget_stop(left: int) -> None:
