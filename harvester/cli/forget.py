@@ -353,6 +353,11 @@ def _lock_folder(out: Path) -> int | None:
         raise FolderBusyError(
             f"{out} is being harvested by another process {holder}", hint=wait
         ) from None
+    except OSError as exc:  # (a read-only DIR, one not ours: said with forget's own hint)
+        from harvester.runlock import LOCKS_DIR
+        from harvester.store import storage_error
+
+        raise storage_error(exc, str(out / LOCKS_DIR)) from exc
 
 
 def _named_set(args: argparse.Namespace) -> dict[str, Any] | None:
