@@ -213,15 +213,18 @@ def add_gone(out_dir: Path, entries: list[GoneImage]) -> list[int]:
     return [entry.image_id for entry in added]
 
 
-def remove_gone(out_dir: Path, ids: list[int]) -> list[int]:
-    """Take ``ids`` off DIR's gone images (for every server); the ids removed (the others
-    were not listed). Raises OSError when the list cannot be written."""
+def remove_gone(out_dir: Path, ids: list[int], server: str | None = None) -> list[int]:
+    """Take ``ids`` off DIR's gone images (for every server; with ``server``, a base URL,
+    for that server alone: another server's image of that id stays gone); the ids removed
+    (the others were not listed). Raises OSError when the list cannot be written."""
+    from harvester.config import normal_base_url
     from harvester.runlock import folder_lock
 
+    mine = normal_base_url(server) if server is not None else None
     with folder_lock(out_dir, FORGOTTEN_LOCK):
         gone = read_gone(out_dir)
         asked = set(ids)
-        taken = {key for key in gone if key[1] in asked}
+        taken = {key for key in gone if key[1] in asked and mine in (None, key[0])}
         listed = {image_id for _server, image_id in taken}
         removed = [image_id for image_id in ids if image_id in listed]
         if taken:

@@ -168,10 +168,10 @@ def _forget(args: argparse.Namespace) -> int:
     scrub_folder_credentials(out)  # a token saved before 0.1.13 (its runs are read below)
     named = _named_set(args)
     if args.gone_ids_from is not None:
-        if args.base_url:
+        if args.base_url and not args.undo:
             raise UsageError(
-                "--base-url names a target set's server, not --gone-ids-from's: give one or "
-                "the other",
+                "--base-url goes with --gone-ids-from only beside --undo (take back that "
+                "server's records alone)",
                 hint="the ids recorded are each of the server whose runs failed them",
             )
         if named is not None:
@@ -181,7 +181,12 @@ def _forget(args: argparse.Namespace) -> int:
                 "targets without --gone-ids-from",
             )
         return _forget_gone_images(
-            out, args.gone_ids_from, force=args.force, undo=args.undo, check=args.check_server
+            out,
+            args.gone_ids_from,
+            force=args.force,
+            undo=args.undo,
+            check=args.check_server,
+            server=args.base_url,
         )
     if named is None:
         raise UsageError("name the target set to forget by its targets", hint=_sets_hint(out, None))
@@ -584,7 +589,13 @@ MAX_UNDO_IDS = 10
 
 
 def _forget_gone_images(
-    out: Path, source: str, *, force: bool, undo: bool, check: bool = False
+    out: Path,
+    source: str,
+    *,
+    force: bool,
+    undo: bool,
+    check: bool = False,
+    server: str | None = None,
 ) -> int:
     """``forget DIR --gone-ids-from FILE [--force | --check-server | --undo]``: record
     (take back) images gone from the server; 0 done (some may be left, said on a
@@ -605,7 +616,7 @@ def _forget_gone_images(
     try:
         try:
             if undo:
-                line = _take_back(out, ids, source)
+                line = _take_back(out, ids, source, server)
             else:
                 line, note = _record_gone(out, ids, source, force, check)
         except OSError as exc:
@@ -813,8 +824,58 @@ def _failed_images(out: Path) -> _FailedImages:
             explained[image_id] = cause.partition(":")[0]
         if status != 403 or failure["kind"] not in IMGDATA_KINDS:
             not_forbidden.add(image_id)
+    _add_hidden_failures(out, report, servers, run_servers, done)
     forbidden = frozenset(judged.keys() - not_forbidden)
     return _FailedImages(judged, latest, servers, explained, forbidden)
+
+
+def _add_hidden_failures(
+    out: Path,
+    report: Any,
+    servers: dict[int, dict[str, list[int | None]]],
+    run_servers: dict[str, str],
+    done: Any,
+) -> None:
+    """Into ``servers`` (image id -> server -> statuses), the failures of another server
+    than the latest's of each failed kind, which the journals' fold hides (it keeps one
+    failure per kind and id): each server's own latest of that kind. In a folder of one
+    server, nothing (no journal is read again).
+
+    Why: both servers of a folder failed an id (each its own image of it, 404), and the
+    pipe of the older server's ``status --failed-ids --base-url`` recorded it as gone from
+    the newer server alone: the older server's every resume asked for it again."""
+    from harvester.config import (
+        normal_base_url,
+        read_run_server,
+        recorded_target_sets,
+        servers_of,
+    )
+    from harvester.fetch import known_cause
+    from harvester.journal import failure_records
+    from harvester.models import Artifact
+
+    if len(servers_of(recorded_target_sets(out, forgotten=True))) < 2:
+        return
+    kinds = {a.value for a in Artifact}
+    latest = {
+        (str(f["kind"]), int(f["id"])): run
+        for f, run in zip(report.failures, report.failure_runs, strict=True)
+        if f["kind"] in kinds
+    }
+    for key, records in failure_records(out, latest).items():
+        newest = normal_base_url(run_servers.get(latest[key], ""))
+        own: dict[str, dict[str, Any]] = {}
+        for rec in records:  # (oldest first: each server's last one stays)
+            run = str(rec.get("run"))
+            if run not in run_servers:
+                run_servers[run] = read_run_server(out, run, report.saved_configs) or ""
+            if run_servers[run] and normal_base_url(run_servers[run]) != newest:
+                own[run_servers[run]] = rec
+        for url, rec in own.items():
+            raw = rec.get("status")
+            status = raw if isinstance(raw, int) else None
+            said = servers.setdefault(key[1], {}).setdefault(url, [])
+            said.append(None if known_cause(rec, done) else status)
 
 
 def _left_reasons(
@@ -1061,26 +1122,45 @@ def _gone_servers(
     return gone
 
 
-def _take_back(out: Path, ids: list[int], source: str) -> str:
+def _take_back(out: Path, ids: list[int], source: str, server: str | None = None) -> str:
     """Take ``ids`` off DIR's gone images (refusing, nothing changed, ids not on it); the
-    line that says so."""
-    from harvester.errors import UsageError
+    line that says so. ``server`` (``--base-url``): that server's records alone.
+
+    Why: an id recorded for both servers of a folder (each failed its own image of it)
+    was taken back for both, and the other server's image, still gone, asked again on
+    every resume; the line now names both servers and the ``--base-url`` of one."""
+    from harvester.config import normal_base_url
+    from harvester.errors import UsageError, redact_url
     from harvester.gone import read_gone, remove_gone
 
     q = shlex.quote(str(out))
-    listed = {image_id for _server, image_id in read_gone(out)}
+    gone = read_gone(out)
+    mine = normal_base_url(server) if server is not None else None
+    listed = {image_id for url, image_id in gone if mine in (None, url)}
     unknown = [image_id for image_id in ids if image_id not in listed]
     if unknown:
+        of = f" from {redact_url(server)}" if server is not None else ""
+        lists = f" --base-url {shlex.quote(server)}" if server is not None else ""
         raise UsageError(
             f"{_plural_ids(unknown)} of {len(ids)} given {'is' if len(unknown) == 1 else 'are'} "
-            f"not recorded as gone in {out}: {_listed(unknown)} (nothing changed)",
-            hint=f"harvester status {q} --gone-ids lists those that are",
+            f"not recorded as gone{of} in {out}: {_listed(unknown)} (nothing changed)",
+            hint=f"harvester status {q} --gone-ids{lists} lists those that are",
         )
-    removed = remove_gone(out, ids)
-    return (
-        f"{out}: {_plural_ids(removed, 'image')} no longer taken as gone: the next "
-        f"harvest asks for {_them(removed)} again (harvester harvest --out {q})"
+    asked = set(ids)
+    servers = {entry.server for (url, i), entry in gone.items() if i in asked}
+    removed = remove_gone(out, ids, server)
+    line = (
+        f"{out}: {_plural_ids(removed, 'image')} no longer taken as gone"
+        + (f" from {redact_url(str(server))}" if server is not None else "")
+        + f": the next harvest asks for {_them(removed)} again (harvester harvest --out {q})"
     )
+    if server is None and len(servers) > 1:
+        named = " and ".join(sorted(servers))
+        line += (
+            f"; taken back for each server they were recorded for, {named} (to take back "
+            "one server's alone, add --base-url URL)"
+        )
+    return line
 
 
 def _plural_ids(ids: list[int], word: str = "id") -> str:
