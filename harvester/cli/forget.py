@@ -71,7 +71,8 @@ def register(subparsers: Any) -> None:
         "--base-url",
         metavar="URL",
         help="the set's server, where two servers' runs had the same targets (default: the "
-        "server of the set's newest run)",
+        "server of the set's newest run); with --gone-ids-from and --undo, take back that "
+        "server's records alone",
     )
     gone = forget.add_argument_group(
         "images gone from the server (instead of a target set)",
