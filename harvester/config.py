@@ -1946,6 +1946,43 @@ def target_set(recorded: RecordedRun) -> str:
     return json.dumps(key, sort_keys=True)
 
 
+def server_set(recorded: RecordedRun) -> tuple[str, str]:
+    """The run's target set (:func:`target_set`) and its server (:func:`normal_base_url`):
+    what a resume replays once, as the newest run of it.
+
+    Why the server: ids are one server's, so ``--project 51`` harvested from A and from B
+    into one DIR is two sets of images. Keyed by targets alone, a resume replayed the newer
+    server's set only, and the older one's failures and pending images were never asked
+    for again (``status`` went on counting them)."""
+    return target_set(recorded), normal_base_url(recorded.base_url)
+
+
+def _moved_sets(
+    readable: Mapping[str, RecordedRun],
+    sets: Mapping[tuple[str, str], RecordedRun],
+    order: _RunOrder,
+) -> set[tuple[str, str]]:
+    """The keys of ``sets`` (:func:`server_set`) whose server moved: a resume given another
+    server's ``--base-url`` (``harvester harvest --out DIR --base-url NEW``) replayed the set
+    on NEW after the set's newest run of its old server. Such a replay saves the run it
+    replays (``replay_of``), of the old server: the runs say the two are one set.
+
+    Why: replayed on each server, a server that moved (its old address dead) cost an error
+    on every resume. A set run again on its old server since the move is its own again."""
+    moved: set[tuple[str, str]] = set()
+    for recorded in readable.values():
+        origin = readable.get(recorded.replay_of or "")
+        if origin is None:
+            continue
+        key, server = server_set(recorded)
+        old = (key, normal_base_url(origin.base_url))
+        if old[1] == server or old not in sets or old in moved:
+            continue
+        if order.key(sets[old].run) < order.key(recorded.run):
+            moved.add(old)
+    return moved
+
+
 def where_terms(saved: object) -> list[str]:
     """Saved ``--where`` terms as a sorted set, folded as the selection compares them: keys
     always (``gene symbol=ECT2`` is ``Gene Symbol=ECT2``), a ``~`` term's text too, which
@@ -1969,8 +2006,9 @@ def recorded_target_sets(
     saved: SavedConfigs | None = None,
     forgotten: bool = False,
 ) -> list[RecordedRun]:
-    """The newest run of each distinct target set of DIR (:func:`target_set`), newest first:
-    what ``harvester harvest --out DIR`` given no target replays, one after another.
+    """The newest run of each distinct target set of DIR of each server (:func:`server_set`;
+    but a set whose server moved, :func:`_moved_sets`), newest first: what ``harvester
+    harvest --out DIR`` given no target replays, one after another.
 
     Resuming the newest run alone was a trap: after ``--screen 2302`` and then ``--ids-from
     retry.txt`` (its failures, as ``status --failed-ids`` suggests), the screen's pending
@@ -1995,9 +2033,11 @@ def recorded_target_sets(
                 readable[run] = recorded
     order = _RunOrder(out_dir, seconds, True)
     order.prime(set(readable))
-    out: dict[str, RecordedRun] = {}
+    out: dict[tuple[str, str], RecordedRun] = {}
     for run in sorted(readable, key=order.key, reverse=True):
-        out.setdefault(target_set(readable[run]), readable[run])
+        out.setdefault(server_set(readable[run]), readable[run])
+    for moved in _moved_sets(readable, out, order):
+        del out[moved]
     # Each set as its newest run has it, the sets by where the user's own commands placed
     # them (:func:`replay_origin`): a resume leaves their order as it found it.
     sets = sorted(out.values(), key=order.rank, reverse=True)

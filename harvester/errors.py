@@ -412,6 +412,13 @@ class NotOmeroError(RemoteError):
     it to each task (a class, so that no caller matches the message's words)."""
 
 
+class UnreachableServerError(RemoteError):
+    """The server check got no answer at all (nothing listening, no route, no such host):
+    a resume of a folder holding the same targets from another server tells it apart from
+    the other failures, as a server that may have moved there (a class, so that no caller
+    matches the message's words)."""
+
+
 class UntrustedServerError(RemoteError):
     """The server check's TLS handshake failed (a certificate of a CA not trusted, for
     another name, or no TLS): the server was never heard, yet unlike a host not reached it

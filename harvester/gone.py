@@ -215,24 +215,32 @@ def add_gone(out_dir: Path, entries: list[GoneImage]) -> list[int]:
 
 
 def remove_gone(
-    out_dir: Path, ids: list[int], only: Mapping[int, AbstractSet[str]] | None = None
+    out_dir: Path,
+    ids: list[int],
+    only: Mapping[int, AbstractSet[str]] | None = None,
+    server: str | None = None,
 ) -> list[int]:
     """Take ``ids`` off DIR's gone images (for every server, or, for an id of ``only``,
-    for those servers alone: normal URLs, an image link's); the ids removed (the others
-    were not listed). Raises OSError when the list cannot be written.
+    for those servers alone: normal URLs, an image link's; with ``server``, a base URL, for
+    that server alone: another server's image of that id stays gone); the ids removed (the
+    others were not listed). Raises OSError when the list cannot be written.
 
-    Why ``only``: ids are one server's; a link of one server's image took back the other
-    server's image of that id too, and so did the undo a recording prints."""
+    Why ``only`` and ``server``: ids are one server's; a link of one server's image took
+    back the other server's image of that id too, and so did the undo a recording prints."""
+    from harvester.config import normal_base_url
     from harvester.runlock import folder_lock
 
     only = only or {}
+    mine = normal_base_url(server) if server is not None else None
     with folder_lock(out_dir, FORGOTTEN_LOCK):
         gone = read_gone(out_dir)
         asked = set(ids)
         taken = {
             key
             for key in gone
-            if key[1] in asked and (key[1] not in only or key[0] in only[key[1]])
+            if key[1] in asked
+            and mine in (None, key[0])
+            and (key[1] not in only or key[0] in only[key[1]])
         }
         listed = {image_id for _server, image_id in taken}
         removed = [image_id for image_id in ids if image_id in listed]

@@ -440,6 +440,44 @@ def read_all(out_dir: Path) -> Iterator[dict[str, Any]]:
         yield from read_journal(path)
 
 
+def failure_records(out_dir: Path, keys: Collection[Key]) -> dict[Key, list[dict[str, Any]]]:
+    """Every failure record of each of ``keys`` (kind, id), oldest first (by ``t``), not
+    only the latest one that :class:`JournalState` keeps.
+
+    Why: the fold keeps one failure per kind and id, whichever server made it. In a folder
+    of two servers whose runs both failed an id (each its own image of it), the older
+    server's failure was hidden by the newer one's: ``status --failed-ids --base-url`` of
+    the older server left its image out, and ``forget --gone-ids-from`` recorded it gone
+    from the newer one alone. Reads every journal once: for those commands alone, in a
+    folder of two servers."""
+    wanted = set(keys)
+    found: dict[Key, list[dict[str, Any]]] = {}
+    for rec in read_all(out_dir):
+        if rec.get("rec") != "failed":
+            continue
+        key = (rec.get("kind"), rec.get("id"))
+        if key in wanted:
+            found.setdefault(key, []).append(rec)
+    for records in found.values():
+        records.sort(key=_record_t)
+    return found
+
+
+def _record_t(rec: Mapping[str, Any]) -> float:
+    """A record's ``t`` (0 where it has none)."""
+    t = rec.get("t")
+    return float(t) if isinstance(t, int | float) else 0.0
+
+
+def failure_runs(out_dir: Path, keys: Collection[Key]) -> dict[Key, set[str]]:
+    """Each run whose journal recorded a failure of each of ``keys`` (kind, id), not only
+    the latest (see :func:`failure_records`)."""
+    return {
+        key: {str(rec.get("run")) for rec in records}
+        for key, records in failure_records(out_dir, keys).items()
+    }
+
+
 def writer_of(path: Path) -> str:
     """The writer name of a journal file."""
     return path.name[: -len(JOURNAL_SUFFIX)]

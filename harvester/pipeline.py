@@ -89,6 +89,7 @@ from harvester.errors import (
     StorageError,
     TargetNotFoundError,
     TLSError,
+    UnreachableServerError,
     UntrustedServerError,
     UsageError,
     redact_base_url,
@@ -680,7 +681,7 @@ async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick:
                 raise _failing_at_start(shown, exc, client.proxy) from None
             if client.proxy is None:
                 hint = _unreachable_hint(settings.base_url, hint)
-            raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=hint) from None
+            raise UnreachableServerError(f"cannot reach {shown}: {exc.reason}", hint=hint) from None
 
 
 @contextlib.asynccontextmanager
@@ -1513,12 +1514,12 @@ class Harvest:
         """Did the newest earlier run of this run's target set ask for other kinds (or is
         there none)? Reads every saved config once: only a run that did nothing and asked
         for other kinds than DIR's newest run gets here."""
-        from harvester.config import RecordedRun, recorded_target_sets, target_set
+        from harvester.config import RecordedRun, recorded_target_sets, server_set
 
         run = self.summary.run_id
-        key = target_set(RecordedRun(run, mine))
+        key = server_set(RecordedRun(run, mine))
         for recorded in recorded_target_sets(self.out, besides=run, forgotten=True):
-            if target_set(recorded) == key:
+            if server_set(recorded) == key:
                 return bool(recorded.config.get("artifacts") != mine["artifacts"])
         return True
 

@@ -2791,7 +2791,7 @@ def collect_status(
     # Images `forget --gone-ids-from` recorded: no harvest asks for them (counted apart).
     gone_images = _gone_here(out_dir, state)
     failure_gone = _failure_gone(out_dir, gone_images, saved)
-    report.forgotten = [entry.targets for _recorded, entry in gone]
+    report.forgotten = _forgotten_said(every or [], gone)
     sets = _target_kinds(recorded_sets, plan_at) if recorded_sets is not None else []
     report.sent_session = any(
         kinds.recorded is not None and kinds.recorded.sent_session for kinds in sets
@@ -3078,6 +3078,22 @@ def _http_status(failure: Mapping[str, Any]) -> int | None:
     """A failure's HTTP status as journaled (None: no answer)."""
     status = failure.get("status")
     return status if isinstance(status, int) else None
+
+
+def _forgotten_said(
+    every: list[RecordedRun], gone: list[tuple[RecordedRun, ForgottenSet]]
+) -> list[str]:
+    """How status names DIR's forgotten sets (``gone``: each with its entry): by their
+    targets, with ``of URL`` where DIR holds those targets from another server too (two
+    sets of one name, one forgotten: ``--project 51 of B``)."""
+    from harvester.config import normal_base_url, target_set
+
+    said = []
+    for recorded, entry in gone:
+        key, server = target_set(recorded), normal_base_url(recorded.base_url)
+        twin = any(target_set(r) == key and normal_base_url(r.base_url) != server for r in every)
+        said.append(f"{entry.targets} of {recorded.base_url}" if twin else entry.targets)
+    return said
 
 
 def _gone_here(out_dir: Path, state: JournalState) -> frozenset[int]:

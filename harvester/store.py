@@ -204,8 +204,12 @@ def _storage_hint(code: int | None, started: bool, again: str | None = None) -> 
     if code in (errno.ENOSPC, errno.EDQUOT):
         return f"free some space{other} and {again}"
     if code == errno.EROFS:
+        if not other:  # (forget, index: DIR is what they write, given as an argument)
+            return f"remount DIR writable, or give a writable copy of it as DIR, then {kept}"
         return "choose a writable --out folder"
     if code in (errno.EACCES, errno.EPERM):
+        if not other:
+            return f"fix DIR's permissions (or run as its owner), then {kept}"
         return "choose a writable --out folder or fix its permissions"
     if code == errno.EFBIG:
         limit = "raise the file-size limit (ulimit -f, or the batch system's)"

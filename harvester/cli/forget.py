@@ -68,6 +68,13 @@ def register(subparsers: Any) -> None:
         "--where", action="append", metavar="KEY=VALUE", help="the set's --where terms"
     )
     forget.add_argument("--sample-per", metavar="KEY", help="the set's --sample-per key")
+    forget.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="the set's server, where two servers' runs had the same targets (default: the "
+        "server of the set's newest run); with --gone-ids-from and --undo, take back that "
+        "server's records alone",
+    )
     gone = forget.add_argument_group(
         "images gone from the server (instead of a target set)",
         "Stop asking for some failed images of DIR (deleted from the server: they answer "
@@ -163,6 +170,12 @@ def _forget(args: argparse.Namespace) -> int:
     scrub_folder_credentials(out)  # a token saved before 0.1.13 (its runs are read below)
     named = _named_set(args)
     if args.gone_ids_from is not None:
+        if args.base_url and not args.undo:
+            raise UsageError(
+                "--base-url goes with --gone-ids-from only beside --undo (take back that "
+                "server's records alone)",
+                hint="the ids recorded are each of the server whose runs failed them",
+            )
         if named is not None:
             raise UsageError(
                 "--gone-ids-from names images, not a target set: give one or the other",
@@ -170,7 +183,12 @@ def _forget(args: argparse.Namespace) -> int:
                 "targets without --gone-ids-from",
             )
         return _forget_gone_images(
-            out, args.gone_ids_from, force=args.force, undo=args.undo, check=args.check_server
+            out,
+            args.gone_ids_from,
+            force=args.force,
+            undo=args.undo,
+            check=args.check_server,
+            server=args.base_url,
         )
     if named is None:
         raise UsageError("name the target set to forget by its targets", hint=_sets_hint(out, None))
@@ -192,6 +210,7 @@ def _forget(args: argparse.Namespace) -> int:
         runs = recorded_runs_of_set(out, key)
         found = _newest_of_each_server(found[0], runs)
         _check_link_server(args, out, flags, found, sets)
+        _check_given_server(args, out, flags, found)
         forgetting = _set_of_link_server(args, found)
         server = normal_base_url(forgetting.base_url)
         mine = tuple(run.run for run in runs if normal_base_url(run.base_url) == server)
@@ -241,8 +260,9 @@ def _set_of_link_server(args: argparse.Namespace, found: list[RecordedRun]) -> R
     from harvester.config import normal_base_url
 
     links = getattr(args, "target_links", None) or []
-    if links:
-        server = normal_base_url(_one_link_server(links))
+    given = getattr(args, "base_url", None)
+    if links or given:
+        server = normal_base_url(_one_link_server(links) if links else str(given))
         for recorded in found:
             if normal_base_url(recorded.base_url) == server:
                 return recorded
@@ -282,6 +302,38 @@ def _check_link_server(
     )
 
 
+def _check_given_server(
+    args: argparse.Namespace, out: Path, flags: str, found: list[RecordedRun]
+) -> None:
+    """Refuse (UsageError, nothing forgotten) a ``--base-url`` none of whose runs of the set
+    (``found``, each server's newest) asked, or one beside a link of another server.
+
+    Why ``--base-url``: a server that moved (its targets harvested again from its new
+    address) left a set of its old address that each resume replays in vain; its
+    ``not resumed:`` line names this command to retire it."""
+    from harvester.cli.harvest import _one_link_server
+    from harvester.config import normal_base_url, servers_of
+    from harvester.errors import UsageError, redact_base_url
+
+    given = getattr(args, "base_url", None)
+    if not given:
+        return
+    links = getattr(args, "target_links", None) or []
+    if links and normal_base_url(_one_link_server(links)) != normal_base_url(given):
+        raise UsageError(
+            f"--base-url {redact_base_url(given)} is not the server of the link given to "
+            f"{links[0].flag}",
+            hint="give one of them",
+        )
+    theirs = servers_of(found)
+    if normal_base_url(given) not in theirs:
+        raise UsageError(
+            f"{out} has no target set {flags} harvested from {redact_base_url(given)}: it was "
+            f"harvested from {' and '.join(theirs.values())}",
+            hint=f"give --base-url {' or '.join(theirs.values())}, or leave it out",
+        )
+
+
 def _lock_folder(out: Path) -> int | None:
     """DIR's run lock (without ``--shard``), so that no harvest runs or starts meanwhile:
     none is replaying the set or running its targets again while it is forgotten.
@@ -308,6 +360,11 @@ def _lock_folder(out: Path) -> int | None:
         raise FolderBusyError(
             f"{out} is being harvested by another process {holder}", hint=wait
         ) from None
+    except OSError as exc:  # (a read-only DIR, one not ours: said with forget's own hint)
+        from harvester.runlock import LOCKS_DIR
+        from harvester.store import storage_error
+
+        raise storage_error(exc, str(out / LOCKS_DIR)) from exc
 
 
 def _named_set(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -505,7 +562,7 @@ def _again_command(out: Path, recorded: RecordedRun) -> str:
 
 def _sets_hint(out: Path, given: str | None) -> str:
     """The hint of a refusal: DIR's target sets, each as the command that forgets it."""
-    from harvester.config import forgotten_entry, recorded_target_sets, target_flags
+    from harvester.config import forgotten_entry, recorded_target_sets, target_flags, target_set
     from harvester.forgotten import read_forgotten
 
     sets = recorded_target_sets(out, forgotten=True)
@@ -513,8 +570,11 @@ def _sets_hint(out: Path, given: str | None) -> str:
         return f"{out} has no target set to forget (no run saved its settings in {out / 'runs'})"
     gone = read_forgotten(out)
     named = []
-    for recorded in sets[:MAX_LISTED_SETS]:
+    keys = [target_set(recorded) for recorded in sets]
+    for n, recorded in enumerate(sets[:MAX_LISTED_SETS]):
         flags = shlex.join(target_flags(recorded)) or f"(run {recorded.run})"
+        if keys[n] in keys[:n]:  # (another server's set of these targets is said first)
+            flags += f" --base-url {shlex.quote(recorded.base_url)}"
         said = "" if forgotten_entry(recorded, gone) is None else " (forgotten)"
         named.append(f"harvester forget {shlex.quote(str(out))} {flags}{said}")
     more = len(sets) - len(named)
@@ -531,7 +591,13 @@ MAX_UNDO_IDS = 10
 
 
 def _forget_gone_images(
-    out: Path, source: str, *, force: bool, undo: bool, check: bool = False
+    out: Path,
+    source: str,
+    *,
+    force: bool,
+    undo: bool,
+    check: bool = False,
+    server: str | None = None,
 ) -> int:
     """``forget DIR --gone-ids-from FILE [--force | --check-server | --undo]``: record
     (take back) images gone from the server; 0 done (some may be left, said on a
@@ -554,7 +620,7 @@ def _forget_gone_images(
     try:
         try:
             if undo:
-                line = _take_back(out, ids, source, linked)
+                line = _take_back(out, ids, source, linked, server)
             else:
                 line, note = _record_gone(out, ids, source, force, check, linked)
         except OSError as exc:
@@ -762,8 +828,58 @@ def _failed_images(out: Path) -> _FailedImages:
             explained[image_id] = cause.partition(":")[0]
         if status != 403 or failure["kind"] not in IMGDATA_KINDS:
             not_forbidden.add(image_id)
+    _add_hidden_failures(out, report, servers, run_servers, done)
     forbidden = frozenset(judged.keys() - not_forbidden)
     return _FailedImages(judged, latest, servers, explained, forbidden)
+
+
+def _add_hidden_failures(
+    out: Path,
+    report: Any,
+    servers: dict[int, dict[str, list[int | None]]],
+    run_servers: dict[str, str],
+    done: Any,
+) -> None:
+    """Into ``servers`` (image id -> server -> statuses), the failures of another server
+    than the latest's of each failed kind, which the journals' fold hides (it keeps one
+    failure per kind and id): each server's own latest of that kind. In a folder of one
+    server, nothing (no journal is read again).
+
+    Why: both servers of a folder failed an id (each its own image of it, 404), and the
+    pipe of the older server's ``status --failed-ids --base-url`` recorded it as gone from
+    the newer server alone: the older server's every resume asked for it again."""
+    from harvester.config import (
+        normal_base_url,
+        read_run_server,
+        recorded_target_sets,
+        servers_of,
+    )
+    from harvester.fetch import known_cause
+    from harvester.journal import failure_records
+    from harvester.models import Artifact
+
+    if len(servers_of(recorded_target_sets(out, forgotten=True))) < 2:
+        return
+    kinds = {a.value for a in Artifact}
+    latest = {
+        (str(f["kind"]), int(f["id"])): run
+        for f, run in zip(report.failures, report.failure_runs, strict=True)
+        if f["kind"] in kinds
+    }
+    for key, records in failure_records(out, latest).items():
+        newest = normal_base_url(run_servers.get(latest[key], ""))
+        own: dict[str, dict[str, Any]] = {}
+        for rec in records:  # (oldest first: each server's last one stays)
+            run = str(rec.get("run"))
+            if run not in run_servers:
+                run_servers[run] = read_run_server(out, run, report.saved_configs) or ""
+            if run_servers[run] and normal_base_url(run_servers[run]) != newest:
+                own[run_servers[run]] = rec
+        for url, rec in own.items():
+            raw = rec.get("status")
+            status = raw if isinstance(raw, int) else None
+            said = servers.setdefault(key[1], {}).setdefault(url, [])
+            said.append(None if known_cause(rec, done) else status)
 
 
 def _left_reasons(
@@ -1059,28 +1175,52 @@ def _gone_servers(
 
 
 def _take_back(
-    out: Path, ids: list[int], source: str, linked: Mapping[int, AbstractSet[str]] | None = None
+    out: Path,
+    ids: list[int],
+    source: str,
+    linked: Mapping[int, AbstractSet[str]] | None = None,
+    server: str | None = None,
 ) -> str:
     """Take ``ids`` off DIR's gone images (refusing, nothing changed, ids not on it); the
     line that says so. ``linked``: the ids given as image links, with their links'
-    servers: taken back for those alone (another server's image of the id stays gone)."""
-    from harvester.errors import UsageError
+    servers: taken back for those alone (another server's image of the id stays gone).
+    ``server`` (``--base-url``): that server's records alone.
+
+    Why: an id recorded for both servers of a folder (each failed its own image of it)
+    was taken back for both, and the other server's image, still gone, asked again on
+    every resume; the line now names both servers and the ``--base-url`` of one."""
+    from harvester.config import normal_base_url
+    from harvester.errors import UsageError, redact_url
     from harvester.gone import read_gone, remove_gone
 
     q = shlex.quote(str(out))
-    listed = {image_id for _server, image_id in read_gone(out)}
+    gone = read_gone(out)
+    mine = normal_base_url(server) if server is not None else None
+    listed = {image_id for url, image_id in gone if mine in (None, url)}
     unknown = [image_id for image_id in ids if image_id not in listed]
     if unknown:
+        of = f" from {redact_url(server)}" if server is not None else ""
+        lists = f" --base-url {shlex.quote(server)}" if server is not None else ""
         raise UsageError(
             f"{_plural_ids(unknown)} of {len(ids)} given {'is' if len(unknown) == 1 else 'are'} "
-            f"not recorded as gone in {out}: {_listed(unknown)} (nothing changed)",
-            hint=f"harvester status {q} --gone-ids lists those that are",
+            f"not recorded as gone{of} in {out}: {_listed(unknown)} (nothing changed)",
+            hint=f"harvester status {q} --gone-ids{lists} lists those that are",
         )
-    removed = remove_gone(out, ids, linked)
-    return (
-        f"{out}: {_plural_ids(removed, 'image')} no longer taken as gone: the next "
-        f"harvest asks for {_them(removed)} again (harvester harvest --out {q})"
+    asked = set(ids)
+    servers = {entry.server for (url, i), entry in gone.items() if i in asked}
+    removed = remove_gone(out, ids, linked, server)
+    line = (
+        f"{out}: {_plural_ids(removed, 'image')} no longer taken as gone"
+        + (f" from {redact_url(str(server))}" if server is not None else "")
+        + f": the next harvest asks for {_them(removed)} again (harvester harvest --out {q})"
     )
+    if server is None and len(servers) > 1:
+        named = " and ".join(sorted(servers))
+        line += (
+            f"; taken back for each server they were recorded for, {named} (to take back "
+            "one server's alone, add --base-url URL)"
+        )
+    return line
 
 
 def _plural_ids(ids: list[int], word: str = "id") -> str:

@@ -455,7 +455,8 @@ def register(subparsers: Any) -> None:
                 "--base-url",
                 metavar="URL",
                 help="with --failed-ids: only the failed images of that server's target sets "
-                "(needed where DIR's failures are of two servers: ids are one server's)",
+                "(needed where DIR's failures are of two servers: ids are one server's); with "
+                "--gone-ids: only those recorded as gone from that server",
             )
         report.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
         report.set_defaults(run=run)
@@ -1221,7 +1222,12 @@ def _replay_each(
         _outcome_open_again,
         report_error,
     )
-    from harvester.errors import FolderBusyError, HarvesterError, SplitHeldError
+    from harvester.errors import (
+        FolderBusyError,
+        HarvesterError,
+        SplitHeldError,
+        UnreachableServerError,
+    )
 
     codes: list[int] = []
     first = replays[0][0]
@@ -1252,6 +1258,13 @@ def _replay_each(
                 stopped = _stop_on_busy_folder(exc, args, len(replays) - n - 1, first, notes, why)
                 return worst_exit([*codes, stopped])  # (an earlier set's 2 stays the worst)
             code = report_error(exc, args)
+        except UnreachableServerError as exc:
+            moved = _maybe_moved_line(cfg, origin, exc)
+            if moved is None:
+                code = report_error(exc, args)
+            else:
+                print(moved, file=sys.stderr)
+                code = EXIT_FAILURES
         except (HarvesterError, OSError) as exc:
             code = report_error(exc, args)
         if code == EXIT_INTERRUPTED or getattr(args, "credentials_stop", False):
@@ -1273,6 +1286,46 @@ def _replay_each(
     if said:
         codes.append(EXIT_FAILURES)
     return worst_exit(codes)
+
+
+def _maybe_moved_line(cfg: HarvestConfig, origin: str, exc: Exception) -> str | None:
+    """The ``not resumed:`` line of a replayed set whose server did not answer at all
+    (``exc``), where DIR holds the same targets from another server: with the command that
+    retires the old address. None where DIR holds them from no other server (its error is
+    said as it is).
+
+    Why: a server that moved to a new URL, its targets harvested again from there, left
+    DIR a set of its dead address; replayed on every resume, each ended in an error and a
+    hint to start a server there (exit 2). A server merely down looks the same, so the set
+    is not dropped: the line says both, exit 1."""
+    from harvester.config import (
+        RecordedRun,
+        normal_base_url,
+        recorded_target_sets,
+        target_flags,
+        target_set,
+    )
+
+    assert cfg.out is not None  # (a resume's replay)
+    mine = RecordedRun(origin, cfg.to_public())
+    key, server = target_set(mine), normal_base_url(mine.base_url)
+    others = [
+        s.base_url
+        for s in recorded_target_sets(cfg.out)
+        if target_set(s) == key and normal_base_url(s.base_url) != server
+    ]
+    if not others:
+        return None
+    flags = shlex.join(target_flags(mine))
+    forget = shlex.join(
+        ["harvester", "forget", str(cfg.out), *target_flags(mine), "--base-url", mine.base_url]
+    )
+    return (
+        f"not resumed: the target set {flags} of {mine.base_url}: {exc}; "
+        f"{cfg.out} holds its targets from {' and '.join(others)} too: if the server moved "
+        f"there, stop resuming its old address (its files stay): {forget}; if it is down, "
+        "run this command again once it answers"
+    )
 
 
 def _say_budget_stop(left: int) -> None:
@@ -2739,18 +2792,23 @@ def run_status_command(args: argparse.Namespace) -> int:
     from harvester.models import Artifact
     from harvester.status import collect_status
 
-    if args.base_url is not None and not args.failed_ids:
+    if args.base_url is not None and not (args.failed_ids or args.gone_ids):
         from harvester.errors import UsageError
 
         raise UsageError(
-            "--base-url goes with --failed-ids (the failed images of that server's target sets)",
+            "--base-url goes with --failed-ids or --gone-ids (the images of that server)",
             hint=f"harvester status {shlex.quote(str(args.out))} --failed-ids --base-url URL",
         )
     # (a wrong DIR: see harvester.store.check_existing_out_dir)
     report = collect_status(args.out, ask_queue=True)
     if args.gone_ids:
-        print("\n".join(map(str, report.gone_ids)), end="\n" if report.gone_ids else "")
-        if not report.gone_ids:  # (typed by hand, an empty answer read as a hang or a fault)
+        gone = report.gone_ids
+        if args.base_url is not None:  # (that server's records: its undo's pipe)
+            from harvester.gone import gone_ids
+
+            gone = sorted(gone_ids(args.out, args.base_url))
+        print("\n".join(map(str, gone)), end="\n" if gone else "")
+        if not gone:  # (typed by hand, an empty answer read as a hang or a fault)
             print(f"note: no image of {args.out} is recorded as gone", file=sys.stderr)
         return 0
     if args.failed_ids:
@@ -2828,7 +2886,11 @@ def _failed_ids_to_list(out: Path, report: StatusReport, given_url: str | None) 
             raise no_set_of_server(out, given_url, known, f"give one of theirs: {example}")
         if unknown:
             print(f"note: not in this list: {unknown}", file=sys.stderr)
-        return failing.get(normal_base_url(given_url), [])
+        mine = failing.get(normal_base_url(given_url), [])
+        hidden = _failed_before_by(out, report, given_url, set(mine), saved)
+        if hidden:
+            _say_failed_before(given_url, hidden)
+        return sorted({*mine, *hidden})
     urls = [url for key, url in known.items() if key in failing]
     if len(urls) > 1:
         raise _failed_of_servers_error(
@@ -2848,6 +2910,65 @@ def _failed_ids_to_list(out: Path, report: StatusReport, given_url: str | None) 
     elif unknown:
         print(f"note: in this list, {unknown}", file=sys.stderr)
     return report.failed_ids
+
+
+def _failed_before_by(
+    out: Path, report: StatusReport, server: str, listed: set[int], saved: SavedConfigs
+) -> dict[int, str]:
+    """DIR's failed images (not ``listed``: those whose latest failure is ``server``'s) of
+    which a run of ``server`` recorded a failure too, before another server's run failed
+    the same kind of that id; each with that other server (as saved). Those recorded as
+    gone from ``server`` are left out, as the listing leaves them out.
+
+    Why: the journal keeps one failure per kind and id, whichever server made it, so
+    ``--failed-ids --base-url`` of the older server left out its own image of that id,
+    still failed, which no other command listed for it."""
+    from harvester.config import normal_base_url, read_run_server
+    from harvester.gone import read_gone
+    from harvester.journal import failure_runs
+
+    wanted = normal_base_url(server)
+    others = set(report.failed_ids) - listed
+    latest = {
+        (str(f["kind"]), int(f["id"])): run
+        for f, run in zip(report.failures, report.failure_runs, strict=True)
+        if int(f["id"]) in others
+    }
+    if not latest:
+        return {}
+    gone = {image_id for url, image_id in read_gone(out) if url == wanted}
+    servers: dict[str, str | None] = {}
+
+    def server_of(run: str) -> str | None:
+        if run not in servers:
+            servers[run] = read_run_server(out, run, saved)
+        return servers[run]
+
+    hidden: dict[int, str] = {}
+    for key, runs in failure_runs(out, latest).items():
+        if key[1] in gone or key[1] in hidden:
+            continue
+        if any((url := server_of(run)) and normal_base_url(url) == wanted for run in runs):
+            other = server_of(latest.get(key, ""))
+            hidden[key[1]] = other or "another server"
+    return hidden
+
+
+def _say_failed_before(server: str, hidden: dict[int, str]) -> None:
+    """The ``note:`` of :func:`_failed_before_by`'s ids, listed for ``server`` too."""
+    from harvester.errors import redact_url
+
+    others = sorted(set(hidden.values()))
+    named = ", ".join(map(str, sorted(hidden)[:UNKNOWN_IDS_NAMED]))
+    if len(hidden) > UNKNOWN_IDS_NAMED:
+        named += f" and {len(hidden) - UNKNOWN_IDS_NAMED} more"
+    print(
+        f"note: listed for {redact_url(server)} too: {plural(len(hidden), 'failed image')} "
+        f"({named}) whose latest failure is {' and '.join(others)}'s: a run of "
+        f"{redact_url(server)} failed its own image of each id first (image ids are one "
+        "server's: each server's list has them)",
+        file=sys.stderr,
+    )
 
 
 #: How many ids of no known server :func:`_of_no_known_server` names (the rest counted).

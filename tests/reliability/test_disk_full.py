@@ -290,3 +290,36 @@ def test_forget_and_index_on_a_full_disk_say_to_free_space_and_run_them_again(
         again = cli(*command)
         assert again.returncode == 0, again.stderr
         assert (out / needle).is_file()
+
+
+def test_forget_and_index_in_a_read_only_folder_say_what_to_do_with_dir(
+    small_disk: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """``forget`` and ``index`` in a DIR remounted read-only: exit 2, one 'error:' line, and
+    a hint about DIR, the argument they were given (they said "choose a writable --out
+    folder": neither has --out); remounted writable, the same commands work."""
+    emu = make_emulator(preset="demo")
+    out = small_disk / "d"
+    _small_plate_folder(emu, out)
+    (out / "index.csv").unlink()
+    remount = ["mount", "-o", "remount,ro", str(small_disk)]
+    subprocess.run(remount, check=True, capture_output=True)
+    commands = (
+        (["forget", str(out), "--plate", "7375"], "forgotten.json"),
+        (["index", str(out)], "index.csv"),
+    )
+    try:
+        for command, needle in commands:
+            refused = cli(*command)
+            assert refused.returncode == 2, refused.stderr
+            assert_one_line_error(refused.stderr, "read-only")
+            assert "--out" not in refused.stderr, refused.stderr
+            hint = f"remount DIR writable, or give a writable copy of it as DIR, then {RUN_AGAIN}"
+            assert error_lines(refused.stderr)[1:] == [f"hint: {hint}"], refused.stderr
+            assert not (out / needle).exists()
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    for command, needle in commands:
+        again = cli(*command)
+        assert again.returncode == 0, again.stderr
+        assert (out / needle).is_file()

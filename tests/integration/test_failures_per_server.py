@@ -1,0 +1,110 @@
+"""Failures and gone images of one id failed by both servers of a folder.
+
+The journals' fold keeps one failure per kind and id, whichever server made it. So where
+two servers of one folder each failed their own image of an id, ``status --failed-ids
+--base-url`` of the older server left it out, ``forget --gone-ids-from`` recorded it gone
+from the newer server alone, and ``--undo`` took it back for every server. Each server's
+failures are now found in the journals, and ``--base-url`` picks one server's gone
+records (``status --gone-ids``, ``forget --gone-ids-from ... --undo``). Each command runs
+as its own process against two emulators over real sockets (demo preset, the same ids).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from harvest_helpers import run_cli as cli
+
+from harvester.emulator import EmulatorThread
+
+THUMBNAILS_FAIL = "500:100%,only:/webgateway/render_thumbnail/"
+MISSING = "99999991"  # (no such image on either server: each answers 404)
+
+
+def harvest(emu: EmulatorThread, out: Path, *targets: str) -> None:
+    """Thumbnails of ``targets`` from ``emu`` into DIR, no retry: every one fails (exit 1)."""
+    proc = cli(
+        "harvest", "--base-url", emu.base_url, *targets, "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q", "--max-retries", "0",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+
+
+def listed(out: Path, emu: EmulatorThread, what: str = "--failed-ids") -> list[str]:
+    proc = cli("status", str(out), what, "--base-url", emu.base_url)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.split()
+
+
+def test_each_servers_failed_ids_list_has_the_ids_both_servers_failed(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Project 51's thumbnails failed by A, then by B: A's list has the 8 ids (it had none:
+    B's failures hid A's), with a note saying B failed them last; B's has them too."""
+    a = make_emulator(preset="demo", faults=THUMBNAILS_FAIL)
+    b = make_emulator(preset="demo", faults=THUMBNAILS_FAIL, seed=7)
+    out = tmp_path / "d"
+    harvest(a, out, "--project", "51")
+    harvest(b, out, "--project", "51")
+    ids = listed(out, b)
+    assert len(ids) == 8, ids
+    proc = cli("status", str(out), "--failed-ids", "--base-url", a.base_url)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ids
+    assert proc.stderr.startswith(
+        f"note: listed for {a.base_url} too: 8 failed images ({', '.join(ids[:5])}"
+    ), proc.stderr
+    assert f"whose latest failure is {b.base_url}'s: a run of {a.base_url} failed" in proc.stderr
+
+
+def test_an_id_both_servers_failed_404_is_gone_from_each_and_taken_back_per_server(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An id neither server has (404 from each): the pipe records it gone from both (it
+    was from the newer alone); `--gone-ids --base-url` lists each server's record, and
+    `--undo --base-url A` takes back A's alone, so B's record stays (it took back both)."""
+    a, b = make_emulator(preset="demo"), make_emulator(preset="demo", seed=7)
+    out = tmp_path / "d"
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{MISSING}\n")
+    harvest(a, out, "--ids-from", str(ids))
+    harvest(b, out, "--ids-from", str(ids))
+    forgot = cli("forget", str(out), "--gone-ids-from", str(ids))
+    assert forgot.returncode == 0, forgot.stderr
+    assert listed(out, a, "--gone-ids") == [MISSING]
+    assert listed(out, b, "--gone-ids") == [MISSING]
+    both = cli("status", str(out), "--gone-ids")
+    assert both.stdout.split() == [MISSING], both.stderr
+    undo = cli("forget", str(out), "--gone-ids-from", str(ids), "--undo", "--base-url", a.base_url)
+    assert undo.returncode == 0, undo.stderr
+    assert undo.stdout.startswith(f"{out}: 1 image no longer taken as gone from {a.base_url}:")
+    assert listed(out, a, "--gone-ids") == []
+    assert listed(out, b, "--gone-ids") == [MISSING]
+    again = cli("forget", str(out), "--gone-ids-from", str(ids), "--undo", "--base-url", a.base_url)
+    assert again.returncode == 2, again.stderr
+    assert f"not recorded as gone from {a.base_url} in {out}" in again.stderr
+
+
+def test_a_plain_undo_of_an_id_of_two_servers_says_both_and_how_to_take_back_one(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`--undo` without `--base-url` of an id recorded for both servers takes back both,
+    and its line names both servers and `--base-url URL` for one server's alone."""
+    a, b = make_emulator(preset="demo"), make_emulator(preset="demo", seed=7)
+    out = tmp_path / "d"
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{MISSING}\n")
+    harvest(a, out, "--ids-from", str(ids))
+    harvest(b, out, "--ids-from", str(ids))
+    assert cli("forget", str(out), "--gone-ids-from", str(ids)).returncode == 0
+    undo = cli("forget", str(out), "--gone-ids-from", str(ids), "--undo")
+    assert undo.returncode == 0, undo.stderr
+    servers = " and ".join(sorted((a.base_url, b.base_url)))
+    assert undo.stdout.rstrip().endswith(
+        f"; taken back for each server they were recorded for, {servers} (to take back one "
+        "server's alone, add --base-url URL)"
+    ), undo.stdout
+    assert listed(out, a, "--gone-ids") == [] and listed(out, b, "--gone-ids") == []
+    refused = cli("forget", str(out), "--gone-ids-from", str(ids), "--base-url", a.base_url)
+    assert refused.returncode == 2 and "beside --undo" in refused.stderr, refused.stderr
