@@ -570,6 +570,8 @@ def apply_target_links(args: argparse.Namespace) -> None:
         argv[:] = _argv_without_links(argv, links)
     if given is None:
         args.base_url = base_url
+        # (for a refusal of the login that names where it was given: slurm's script)
+        args.login_link_flag = links[0].flag if base_url != server else None
         if argv is not None:
             argv += ["--base-url", base_url]
 

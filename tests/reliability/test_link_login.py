@@ -120,3 +120,23 @@ def test_an_ids_file_link_of_another_server_names_its_login_redacted(tmp_path: P
         "give --base-url https://alice:REDACTED@idr.example, with the link's login for REDACTED"
     ) in proc.stderr
     assert PASSWORD not in proc.stdout + proc.stderr
+
+
+def test_slurm_refuses_a_links_login_naming_the_link(tmp_path: Path) -> None:
+    """`harvester slurm --image LINK` whose link holds a login: refused as a --base-url
+    holding one is (its script would spell it out), naming the link, not a --base-url the
+    user never gave; exit 2, no script, the password in no line."""
+    out = tmp_path / "out"
+    proc = cli(
+        "slurm", "--image", _login_link("https://idr.example", f"alice:{PASSWORD}"),
+        "--out", str(out), "--tasks", "2",
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "error: the link given to --image holds a login, which harvest.sbatch would spell out"
+        " on every task's command line",
+        "hint: give the link without its login, and base_url with it in the config file (the"
+        " script passes the file by name); keep that file private",
+    ]
+    assert PASSWORD not in proc.stdout + proc.stderr
+    assert not (out / "harvest.sbatch").exists()
