@@ -613,6 +613,14 @@ def _base_url_link(args: argparse.Namespace) -> Link | None:
         return None
 
 
+def _link_base_url_hint(args: argparse.Namespace, server: str) -> str:
+    """``--base-url SERVER`` for the hint to a ``--base-url`` that is a link, the link's
+    login kept (REDACTED, said to be put back): it was dropped without a word."""
+    from harvester.target_text import ask_hint, with_login
+
+    return ask_hint(with_login(str(args.base_url), server))
+
+
 def _normal(url: str) -> str:
     """A server's address as two spellings of it compare (:func:`normal_base_url`)."""
     from harvester.config import normal_base_url
@@ -1572,7 +1580,7 @@ def _resumed_configs(
             hint = (
                 f"--base-url is {link.described()}, not the server's address: give what it "
                 "shows to the target flags: "
-                f"{link.as_flags()} --base-url {link.server}"
+                f"{link.as_flags()} {_link_base_url_hint(args, link.server)}"
             )
         elif (out / "plan" / "plan.json").is_file():
             hint = f"harvest the plan in {out}: harvester harvest --from-plan {q} --out {q}"

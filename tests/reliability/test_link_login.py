@@ -140,3 +140,36 @@ def test_slurm_refuses_a_links_login_naming_the_link(tmp_path: Path) -> None:
     ]
     assert PASSWORD not in proc.stdout + proc.stderr
     assert not (out / "harvest.sbatch").exists()
+
+
+def test_a_link_given_as_the_base_url_keeps_its_login_redacted_in_the_hint(
+    tmp_path: Path,
+) -> None:
+    """``--base-url LINK`` (a login in it) and no target: the hint's --base-url keeps the
+    login's place, its password REDACTED and said to be put back (it was left out without
+    a word); exit 2, the password in no line."""
+    link = _login_link("https://idr.example", f"alice:{PASSWORD}")
+    proc = cli("harvest", "--base-url", link, "--out", str(tmp_path / "D"))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        "hint: --base-url is a link to an image, not the server's address: give what it shows"
+        f" to the target flags: --image {IMAGE} --base-url https://alice:REDACTED@idr.example,"
+        " with the link's login for REDACTED"
+    )
+    assert PASSWORD not in proc.stdout + proc.stderr
+
+
+def test_a_link_in_a_config_file_keeps_its_login_redacted_in_the_hint(tmp_path: Path) -> None:
+    """``images = [LINK]`` in a config file (a login in the link): the hint's base_url keeps
+    the login's place, its password REDACTED and said to be put back; exit 2."""
+    config = tmp_path / "c.toml"
+    link = _login_link("https://idr.example", f"alice:{PASSWORD}")
+    config.write_text(f'images = ["{link}"]\n', encoding="utf-8")
+    proc = cli("harvest", str(config), "--out", str(tmp_path / "D"))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        f"hint: give the ids it shows: images = [{IMAGE}], base_url = "
+        "'https://alice:REDACTED@idr.example', with the link's login for REDACTED (a link is"
+        " taken by --image LINK)"
+    )
+    assert PASSWORD not in proc.stdout + proc.stderr

@@ -1161,12 +1161,13 @@ def test_a_folder_read_as_the_config_file_is_said_to_go_with_out(
             "'https://idr.openmicroscopy.org'",
             "give a server's address after --base-url: --base-url https://idr.openmicroscopy.org",
         ),
-        (  # a pasted link: the flag of what it shows; its login and session key unsaid
+        (  # a pasted link: the flag of what it shows; its password REDACTED, said so
+            # (the login was left out without a word), its session key unsaid
             "harvest",
             "https://alice:s3cretpw@idr.example/webclient/?show=screen-2302&bsession=KEY99",
             "'https://alice:REDACTED@idr.example/webclient/'",
             "give a link after the flag of what it shows: --screen 2302 --base-url "
-            "https://idr.example",
+            "https://alice:REDACTED@idr.example, with the link's login for REDACTED",
         ),
         (
             "harvest",
