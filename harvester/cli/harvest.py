@@ -561,10 +561,12 @@ def apply_target_links(args: argparse.Namespace) -> None:
             hint=f"give a link of the server asked, or ask the link's: {ask_hint(base_url)}",
         )
     if given is not None and base_url != server and _login(base_url) != _login(given):
-        say_line(
-            f"note: the login in the link given to {links[0].flag} is not used: the run asks"
-            f" with {named}'s (a run asks with one login)"
+        used = (
+            f"the run asks with {named}'s (a run asks with one login)"
+            if _login(given)
+            else f"{named} holds none, and the run asks without one (give it there to use it)"
         )
+        say_line(f"note: the login in the link given to {links[0].flag} is not used: {used}")
     argv: list[str] | None = getattr(args, "command_argv", None)
     if argv is not None:
         argv[:] = _argv_without_links(argv, links)

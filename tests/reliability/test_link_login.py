@@ -105,6 +105,27 @@ def test_a_links_login_beside_another_base_url_login_is_said_unused(
     assert PASSWORD not in text and "WRONG-SECRET-6" not in text
 
 
+def test_a_links_login_beside_a_base_url_without_one_is_said_unused(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """--base-url with no login and a link of that server holding one: the run asks
+    without it (as --base-url says) and one note says the link's login is not used and
+    where to give it; the password in no line."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "out"
+    proc = cli(
+        "harvest", "--image", _login_link(emu.base_url, f"alice:{PASSWORD}"),
+        "--base-url", emu.base_url, "--out", str(out), "--artifacts", "metadata",
+        "--rate", "none",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "note: the login in the link given to --image is not used: --base-url "
+        f"{emu.base_url} holds none, and the run asks without one (give it there to use it)"
+    ) in proc.stderr.splitlines()
+    assert PASSWORD not in proc.stdout + proc.stderr
+
+
 def test_an_ids_file_link_of_another_server_names_its_login_redacted(tmp_path: Path) -> None:
     """An ids file's link holding a login, of another server than the run's: the hint to
     ask the link's server keeps the login's place, its password REDACTED; exit 2."""
