@@ -284,12 +284,15 @@ def with_login(text: str, server: str) -> str:
     ``--base-url`` takes one (``https://alice:pw@host``); ``server`` itself when the link
     holds none. Why: a pasted link's login was dropped, the run and the hints that name its
     server asking without it, while the same login given in ``--base-url`` is used."""
-    netloc = urlsplit(text.strip()).netloc
-    login, at, _host = netloc.rpartition("@")
-    if not at or not login:
-        return server
+    login = login_of(text)
     scheme, sep, rest = server.partition("://")
-    return f"{scheme}{sep}{login}@{rest}" if sep else server
+    return f"{scheme}{sep}{login}@{rest}" if login and sep else server
+
+
+def login_of(url: str) -> str:
+    """The ``user:password`` (or token) of a URL or link, as written ('': none)."""
+    login, at, _host = urlsplit(url.strip()).netloc.rpartition("@")
+    return login if at else ""
 
 
 def ask_hint(base_url: str) -> str:

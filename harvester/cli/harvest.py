@@ -547,7 +547,7 @@ def apply_target_links(args: argparse.Namespace) -> None:
     key, and a saved query would be a leaked one.
     """
     from harvester.errors import UsageError
-    from harvester.target_text import ask_hint
+    from harvester.target_text import ask_hint, login_of
 
     links: list[LinkTargets] = getattr(args, "target_links", None) or []
     if not links:
@@ -560,10 +560,10 @@ def apply_target_links(args: argparse.Namespace) -> None:
             f"the link given to {links[0].flag} is of {server}, not of {named}",
             hint=f"give a link of the server asked, or ask the link's: {ask_hint(base_url)}",
         )
-    if given is not None and base_url != server and _login(base_url) != _login(given):
+    if given is not None and base_url != server and login_of(base_url) != login_of(given):
         used = (
             f"the run asks with {named}'s (a run asks with one login)"
-            if _login(given)
+            if login_of(given)
             else f"{named} holds none, and the run asks without one (give it there to use it)"
         )
         say_line(f"note: the login in the link given to {links[0].flag} is not used: {used}")
@@ -576,14 +576,6 @@ def apply_target_links(args: argparse.Namespace) -> None:
         args.login_link_flag = links[0].flag if base_url != server else None
         if argv is not None:
             argv += ["--base-url", base_url]
-
-
-def _login(url: str) -> str:
-    """The ``user:password`` (or token) of a URL, as written ('': none)."""
-    from urllib.parse import urlsplit
-
-    login, at, _host = urlsplit(url.strip()).netloc.rpartition("@")
-    return login if at else ""
 
 
 def _one_link_login(links: Sequence[LinkTargets], server: str) -> str:
