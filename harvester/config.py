@@ -120,7 +120,7 @@ def _refuse_link(key: str, item: object) -> None:
     the link's server becoming the base URL), the file does not; ``images = [LINK]`` was
     "not a numeric id" with the whole link, key and all, and ``screens = [LINK]`` a name
     looked up on the server, said back as not found."""
-    from harvester.target_text import is_link, link_shown, parse_link
+    from harvester.target_text import is_link, link_shown, parse_link, with_login
 
     if not (isinstance(item, str) and is_link(item)):
         return
@@ -131,7 +131,10 @@ def _refuse_link(key: str, item: object) -> None:
         shows = ""
     else:
         ids = ", ".join(map(str, link.ids_of(kind)))
-        shows = f": {key} = [{ids}], base_url = {link.server!r}" if ids else ""
+        base_url = with_login(item, link.server)  # (its login REDACTED, said so)
+        shown = redact_base_url(base_url)
+        login = ", with the link's login for REDACTED" if shown != base_url else ""
+        shows = f": {key} = [{ids}], base_url = {shown!r}{login}" if ids else ""
     raise ConfigError(
         f"{key}: {link_shown(item)!r} is a link; a config file takes ids",
         hint=f"give the ids it shows{shows} (a link is taken by {KINDS[kind][1]} LINK)",
@@ -1136,7 +1139,7 @@ def _address_as_config(address: str) -> ConfigError:
     the path, the hint about the current folder), which did not say the address went after
     ``--base-url``, or a link after its target's flag. The address is named without its
     password or query (:func:`~harvester.target_text.link_shown`)."""
-    from harvester.target_text import link_shown, parse_link, study_page
+    from harvester.target_text import ask_hint, link_shown, parse_link, study_page, with_login
 
     try:
         link = parse_link(address)
@@ -1151,10 +1154,8 @@ def _address_as_config(address: str) -> ConfigError:
             server = address.partition("?")[0].partition("#")[0].rstrip("/")
             hint = f"give a server's address after --base-url: --base-url {server}"
     else:
-        hint = (
-            f"give a link after the flag of what it shows: {link.as_flags()} "
-            f"--base-url {link.server}"
-        )
+        base_url = ask_hint(with_login(address, link.server))  # (its login kept, REDACTED)
+        hint = f"give a link after the flag of what it shows: {link.as_flags()} {base_url}"
     return ConfigError(
         f"{link_shown(address)!r} is a web address, not a config file (the one argument "
         "harvester reads without a flag)",

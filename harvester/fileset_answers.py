@@ -8,7 +8,11 @@ image's fileset (``filesetId`` of ``webclient/api/images/``, datasets only: a pl
 does not name it), or the server proved a plate's image in the fileset another image's
 answer named (:mod:`harvester.plate_filesets`), the answer fetched for one of its images
 this run is stored for the others without a request. An image whose fileset is being
-asked waits for that answer rather than asking too; if it fails, each asks for itself.
+asked waits for that answer rather than asking too. If the asker fails (through all its
+retries), the next waiter asks and the others keep waiting: a failing fileset costs one
+request at a time, not a burst of all its waiting images at once (13 of 15 on a plate). A
+fileset whose askers failed :data:`ASKERS_TRIED` times is left to each image to ask for
+itself: one that always fails does not make every image wait its turn behind the others.
 
 Held answers are bounded (:data:`HELD_BYTES`, their entries counted too, the oldest dropped
 first): the images of a fileset come together in a listing. A rerun asks once per fileset
@@ -30,6 +34,9 @@ HELD_BYTES = 32 * 1024 * 1024
 #: :data:`HELD_BYTES`. Why: a dataset of single-image filesets holds many answers of ~100
 #: bytes, whose entries alone took twice their bytes: the bound was a third of the memory.
 ENTRY_COST = 256
+#: Askers of one fileset that may fail in turn before its other images stop waiting and
+#: each asks for itself (a fileset whose every request fails: a server's broken fileset).
+ASKERS_TRIED = 3
 
 
 class FilesetAnswers:
@@ -40,32 +47,44 @@ class FilesetAnswers:
         self._held: OrderedDict[int, bytes] = OrderedDict()
         self._size = 0
         self._asking: dict[int, anyio.Event] = {}
+        #: Askers of a fileset whose block ended with no answer held (cleared by one).
+        self._failed: dict[int, int] = {}
 
     async def known(self, fileset: int) -> bytes | None:
         """The answer held for ``fileset``, after waiting for one being asked (None: none;
-        the caller then asks, inside :meth:`asking`)."""
-        event = self._asking.get(fileset)
-        if event is not None:
+        the caller then asks, inside :meth:`asking`, with no await in between).
+
+        A waiter woken by a failed asker looks again: when another waiter woke first and
+        took the turn to ask, it waits for that one (one request at a time); when
+        :data:`ASKERS_TRIED` askers failed, it asks for itself.
+        """
+        while True:
+            body = self._held.get(fileset)
+            if body is not None:
+                self._held.move_to_end(fileset)
+                return body
+            event = self._asking.get(fileset)
+            if event is None or self._failed.get(fileset, 0) >= ASKERS_TRIED:
+                return None
             await event.wait()
-        body = self._held.get(fileset)
-        if body is not None:
-            self._held.move_to_end(fileset)
-        return body
 
     @contextmanager
     def asking(self, fileset: int) -> Iterator[None]:
         """Mark ``fileset`` as being asked: images of it wait (:meth:`known`) until the end
-        of the block, whether it gave an answer (:meth:`keep`) or failed."""
+        of the block, whether it gave an answer (:meth:`keep`) or failed (counted)."""
         event = self._asking.setdefault(fileset, anyio.Event())
         try:
             yield
         finally:
+            if fileset not in self._held:
+                self._failed[fileset] = self._failed.get(fileset, 0) + 1
             if self._asking.get(fileset) is event:
                 del self._asking[fileset]
             event.set()
 
     def keep(self, fileset: int, body: bytes) -> None:
         """Hold ``body``, the server's answer naming ``fileset``, for its other images."""
+        self._failed.pop(fileset, None)
         old = self._held.pop(fileset, None)
         if old is not None:
             self._size -= len(old) + ENTRY_COST

@@ -336,7 +336,8 @@ def older_folder_values(
     ``note:`` line says so (once: the value is recorded as the run opens DIR). Reads the
     journals only for such a folder, and a setting the user did not give; for a marker that
     has ``"settings"`` (and lacks this one), only where a saved configuration holds another
-    value than the run's (a later folder's first run of a kind reads no journal).
+    value than the run's, or a run's configuration cannot be read (a later folder's first
+    run of a kind reads no journal while every run's configuration can be read).
     """
     if marker is None:
         return {}, []
@@ -355,7 +356,9 @@ def older_folder_values(
     lines: list[str] = []
     for pin in wanted:
         own = pin.value_of(values)
-        if upgraded and not history.other_value(pin, own):
+        # (a run whose configuration is lost may have made files of the kind: the
+        # journals say, and then the folder cannot tell their value; it was said nothing)
+        if upgraded and not history.other_value(pin, own) and not history.unread:
             continue
         made, unknown = history.origins(pin)
         if made:
@@ -439,7 +442,10 @@ class _History:
 
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = out_dir
-        self.configs = dict(_saved_configs(out_dir))
+        #: Run folders whose configuration cannot be read: what they made, only the
+        #: journals can say (and its value, nothing).
+        self.unread: list[str] = []
+        self.configs = dict(_saved_configs(out_dir, self.unread))
         self._done: list[tuple[str, str | None]] | None = None
 
     def values_made(self, pin: Pinned, wanted: Any) -> Counter[Any]:
@@ -520,11 +526,14 @@ def _any_done(out_dir: Path, suffix: str) -> bool:
     return False
 
 
-def _saved_configs(out_dir: Path) -> Iterator[tuple[str, Mapping[str, Any]]]:
+def _saved_configs(
+    out_dir: Path, unread: list[str] | None = None
+) -> Iterator[tuple[str, Mapping[str, Any]]]:
     """(run id, resolved configuration) of every ``runs/<run>/config.json`` of DIR.
 
     One listing of ``runs/``; a config that cannot be read is skipped (a run killed
-    before saving it fetched nothing). Read as :func:`~harvester.journal.run_config_of` reads it.
+    before saving it fetched nothing), its run folder's name added to ``unread`` when
+    given. Read as :func:`~harvester.journal.run_config_of` reads it.
     """
     try:
         names, _others = run_folders(out_dir)  # (not a user's runs/notes)
@@ -534,8 +543,10 @@ def _saved_configs(out_dir: Path) -> Iterator[tuple[str, Mapping[str, Any]]]:
         try:
             data = json.loads((out_dir / RUNS_DIR / name / "config.json").read_bytes())
         except (OSError, ValueError):
-            continue
+            data = None
         if not isinstance(data, dict):
+            if unread is not None:
+                unread.append(name)
             continue
         config = run_config_of(data)
         run = data.get("run") if isinstance(data.get("run"), str) else name

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
-from harvester.errors import cut_user_shown, redact_loose_url
+from harvester.errors import cut_user_shown, redact_base_url, redact_loose_url
 
 __all__ = [
     "KINDS",
@@ -277,6 +277,31 @@ def link_shown(text: str) -> str:
     shown = _cut_token_shown(stripped) or redact_loose_url(stripped)
     shown = shown.partition("?")[0].partition("#")[0]
     return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
+def with_login(text: str, server: str) -> str:
+    """``server`` (a :class:`Link`'s, of the link ``text``) with the link's login, as
+    ``--base-url`` takes one (``https://alice:pw@host``); ``server`` itself when the link
+    holds none. Why: a pasted link's login was dropped, the run and the hints that name its
+    server asking without it, while the same login given in ``--base-url`` is used."""
+    login = login_of(text)
+    scheme, sep, rest = server.partition("://")
+    return f"{scheme}{sep}{login}@{rest}" if login and sep else server
+
+
+def login_of(url: str) -> str:
+    """The ``user:password`` (or token) of a URL or link, as written ('': none)."""
+    login, at, _host = urlsplit(url.strip()).netloc.rpartition("@")
+    return login if at else ""
+
+
+def ask_hint(base_url: str) -> str:
+    """``--base-url URL`` for a hint that says to ask a link's server, its login's secret
+    ``REDACTED`` and said to be put back (the link's login was dropped without a word)."""
+    shown = redact_base_url(base_url)
+    if shown == base_url:
+        return f"--base-url {base_url}"
+    return f"--base-url {shown}, with the link's login for REDACTED"
 
 
 def _cut_token_shown(text: str) -> str | None:

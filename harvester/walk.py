@@ -71,12 +71,14 @@ from harvester.target_text import (
     MAX_ID_DIGITS,
     TargetTextError,
     a_kind,
+    ask_hint,
     id_range,
     is_link,
     not_an_id,
     parse_link,
     positive_id,
     typed_id,
+    with_login,
 )
 from harvester.text import and_list, plural
 
@@ -652,8 +654,8 @@ def _link_ids(text: str, where: _Where, number: int) -> tuple[int, ...]:
         raise UsageError(
             f"{line}: the link is of {link.server}, not of {servers.said}",
             hint=servers.hint
-            or f"an ids file's links are of the run's server: to ask the link's, give "
-            f"--base-url {link.server}",
+            or "an ids file's links are of the run's server: to ask the link's, give "
+            + ask_hint(with_login(text, link.server)),
         )
     ids = tuple(link.ids_of("image"))
     if servers is not None and servers.image_of is not None:

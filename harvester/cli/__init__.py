@@ -337,14 +337,18 @@ class _Parser(argparse.ArgumentParser):
 
     def _bare_target(self, message: str) -> str | None:
         """``--plate 7361`` for ``plate 7361`` typed without the dashes, where ``7361`` is
-        an argument argparse could not place (``plate`` was taken for the config file)."""
+        an argument argparse could not place (``plate`` was taken for the config file).
+
+        An option is never the value: ``forget screen --out x`` said "targets are flags:
+        --screen --out"."""
         unknown = message.removeprefix("unrecognized arguments: ")
         if unknown == message:
             return None
         left = set(unknown.split())
         for word, value in zip(self._given, self._given[1:], strict=False):
             flag = f"--{word.casefold().removesuffix('s')}"
-            if value in left and flag in TARGET_WORDS and flag in self._option_string_actions:
+            placed = value in left and not value.startswith("-")
+            if placed and flag in TARGET_WORDS and flag in self._option_string_actions:
                 return f"{flag} {value}"
         return None
 

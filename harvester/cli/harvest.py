@@ -121,8 +121,13 @@ class LinkTargets(list[int | str]):
     :func:`apply_target_links`)."""
 
     def __init__(self, ids: list[int | str], *, server: str, given: str, flag: str) -> None:
+        from harvester.target_text import with_login
+
         super().__init__(ids)
         self.server = server
+        #: The server with the link's login (``server`` when it holds none): what the run
+        #: asks when no --base-url is given, as that login given in --base-url would be.
+        self.base_url = with_login(given, server)
         self.given = given
         self.flag = flag
 
@@ -541,30 +546,58 @@ def apply_target_links(args: argparse.Namespace) -> None:
     command's ``--base-url``, and each link replaced by its ids in the command's record.
 
     A link names its server, and its ids are that server's alone: given no ``--base-url``
-    (nor ``base_url`` in the config file) the run asks the link's server, as if it had been
-    given; given one, the link must be of it (another server's image 123 is another image).
-    The record (journals, ``runs/``, resume lines) keeps the ids and ``--base-url``, never
-    the link: its query may hold a session key, and a saved query would be a leaked one.
+    (nor ``base_url`` in the config file) the run asks the link's server, with the link's
+    login if it holds one (``https://alice:pw@host/webclient/...``), as if it had been
+    given as ``--base-url``, so redacted and withheld as that one is; given one, the link
+    must be of it (another server's image 123 is another image), and its login is the one
+    used (a note says so when the link's differs). The record (journals, ``runs/``, resume
+    lines) keeps the ids and ``--base-url``, never the link: its query may hold a session
+    key, and a saved query would be a leaked one.
     """
     from harvester.errors import UsageError
+    from harvester.target_text import ask_hint, login_of
 
     links: list[LinkTargets] = getattr(args, "target_links", None) or []
     if not links:
         return
     server = _one_link_server(links)
+    base_url = _one_link_login(links, server)
     given, named = _named_server(args)
     if given is not None and _normal(given) != _normal(server):
         raise UsageError(  # (the links are all of one server: _one_link_server)
             f"the link given to {links[0].flag} is of {server}, not of {named}",
-            hint=f"give a link of the server asked, or ask the link's: --base-url {server}",
+            hint=f"give a link of the server asked, or ask the link's: {ask_hint(base_url)}",
         )
+    if given is not None and base_url != server and login_of(base_url) != login_of(given):
+        used = (
+            f"the run asks with {named}'s (a run asks with one login)"
+            if login_of(given)
+            else f"{named} holds none, and the run asks without one (give it there to use it)"
+        )
+        say_line(f"note: the login in the link given to {links[0].flag} is not used: {used}")
     argv: list[str] | None = getattr(args, "command_argv", None)
     if argv is not None:
         argv[:] = _argv_without_links(argv, links)
     if given is None:
-        args.base_url = server
+        args.base_url = base_url
+        # (for a refusal of the login that names where it was given: slurm's script)
+        args.login_link_flag = links[0].flag if base_url != server else None
         if argv is not None:
-            argv += ["--base-url", server]
+            argv += ["--base-url", base_url]
+
+
+def _one_link_login(links: Sequence[LinkTargets], server: str) -> str:
+    """The server with the one login the links hold (``server``: none); links holding two
+    logins are a UsageError (a run asks with one)."""
+    from harvester.errors import UsageError
+
+    logins = {link.base_url for link in links if link.base_url != link.server}
+    if len(logins) > 1:
+        raise UsageError(
+            f"the links given hold two logins for {server}: a run asks with one",
+            hint="give the links without their login, and the login with --base-url",
+        )
+    return next(iter(logins)) if logins else server
 
 
 def _base_url_link(args: argparse.Namespace) -> Link | None:
@@ -580,6 +613,14 @@ def _base_url_link(args: argparse.Namespace) -> Link | None:
         return parse_link(base_url)
     except TargetTextError:
         return None
+
+
+def _link_base_url_hint(args: argparse.Namespace, server: str) -> str:
+    """``--base-url SERVER`` for the hint to a ``--base-url`` that is a link, the link's
+    login kept (REDACTED, said to be put back): it was dropped without a word."""
+    from harvester.target_text import ask_hint, with_login
+
+    return ask_hint(with_login(str(args.base_url), server))
 
 
 def _normal(url: str) -> str:
@@ -1595,7 +1636,7 @@ def _resumed_configs(
             hint = (
                 f"--base-url is {link.described()}, not the server's address: give what it "
                 "shows to the target flags: "
-                f"{link.as_flags()} --base-url {link.server}"
+                f"{link.as_flags()} {_link_base_url_hint(args, link.server)}"
             )
         elif (out / "plan" / "plan.json").is_file():
             hint = f"harvest the plan in {out}: harvester harvest --from-plan {q} --out {q}"

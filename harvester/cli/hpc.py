@@ -663,6 +663,14 @@ def run_slurm(args: argparse.Namespace) -> int:
             # The script is a plain file other people may read (and sbatch keeps a copy):
             # credentials go through the config file, which the script names, not copies.
             # Any query counts: what a resume would need again (withheld) is a credential.
+            flag = getattr(args, "login_link_flag", None)
+            if flag is not None and base_url == args.base_url:  # (a pasted link's login)
+                raise UsageError(
+                    f"the link given to {flag} holds a login, which harvest.sbatch would spell"
+                    " out on every task's command line",
+                    hint="give the link without its login, and base_url with it in the config"
+                    " file (the script passes the file by name); keep that file private",
+                )
             raise UsageError(
                 "--base-url holds a user or password, or a query (a user alone, as a token, "
                 "and every query value count as credentials), which harvest.sbatch would spell "

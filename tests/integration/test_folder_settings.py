@@ -319,20 +319,23 @@ def _damage(config: Path) -> None:
     config.write_text(json.dumps(data))
 
 
-# (damaged: such a value was counted by the Counter, a TypeError: "internal error")
+# (damaged: such a value was counted by the Counter, a TypeError: "internal error";
+# upgraded: a later render run recorded its render_quality only, and the run said nothing)
 @pytest.mark.parametrize("lose", [Path.unlink, _damage], ids=["removed", "damaged"])
+@pytest.mark.parametrize("marker", [None, '{"render_quality": 0.9}'], ids=["old", "upgraded"])
 def test_an_older_folder_that_cannot_tell_its_size_says_what_the_run_used(
     emulator: EmulatorThread,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     lose: Callable[[Path], None],
+    marker: str | None,
 ) -> None:
     """An old folder whose thumbnails' runs left no saved configuration (or one whose size
     is no value) cannot tell their size: a run given none says so and names the size it
-    used (the default), once."""
+    used (the default), once; so does such a folder a later render-only run upgraded."""
     out = tmp_path / "old"
     run(capsys, emulator.base_url, out, "--artifacts", "thumbnail")
-    _make_old(out)
+    _make_old(out, marker)
     for config in out.glob("runs/*/config.json"):
         lose(config)
     code = main(["harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate",
@@ -344,7 +347,10 @@ def test_an_older_folder_that_cannot_tell_its_size_says_what_the_run_used(
         "and the runs that made its thumbnails saved no configuration: it cannot tell their "
         "size; this run fetches with --thumbnail-size 96 (the default) and the folder keeps it"
     ) in err.splitlines()
-    assert settings(out) == {"thumbnail_size": 96}
+    assert settings(out) == {
+        "thumbnail_size": 96,
+        **({} if marker is None else {"render_quality": 0.9}),
+    }
     # Recorded now: the next run says nothing of it.
     code = main(["harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate",
                  "none", "--image", "9762885", "--artifacts", "thumbnail"])  # fmt: skip

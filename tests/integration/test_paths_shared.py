@@ -28,6 +28,7 @@ from harvester.emulator import catalogue_presets as presets
 from harvester.emulator.http import Response
 from harvester.emulator.routes_common import json_response, text_response
 from harvester.emulator.routes_webclient import _split_fileset_html
+from harvester.fileset_answers import ASKERS_TRIED
 from harvester.journal import JournalState
 from harvester.models import Artifact
 from harvester.plate_filesets import split_budget
@@ -278,9 +279,9 @@ def test_a_proven_filesets_asker_failing_leaves_the_others_to_ask_not_hang(
 ) -> None:
     """The ``filesets`` preset's plate: the first image proven in the second fileset asks
     for the others, and its request fails (a 500, through every retry). The images that
-    waited for its answer do not hang, nor get another fileset's list: they ask for
-    themselves (the other filesets are asked once each); only the image whose request
-    failed fails."""
+    waited for its answer do not hang, nor get another fileset's list: the next of them
+    asks, once, and the rest take its answer (13 of 15 asked at once); the other filesets
+    are asked once each; only the image whose request failed fails."""
     app = CountingApp("filesets")
     cat = c.Catalogue("filesets")
     emu = make_emulator(app=app)
@@ -301,14 +302,57 @@ def test_a_proven_filesets_asker_failing_leaves_the_others_to_ask_not_hang(
         emu.base_url, out, plates=(presets.FILESETS_PLATE_ID,), artifacts=(Artifact.PATHS,)
     )
     assert failing and summary.failed == 1 and summary.done == len(images) - 1
-    # (the others of the second fileset each ask after the failure, as many as waited)
     asked = Counter(fileset[i] for i in app.asked if i != failing[0])
-    assert sorted(asked.values())[:2] == [1, 1] and asked[second] >= 1
+    assert sorted(asked.values()) == [1, 1, 1]  # (one request for the second's others)
     assert not paths_file(out, failing[0]).exists()
     for image_id in images:
         if image_id != failing[0]:
             assert paths_file(out, image_id).read_bytes() == served(emu.base_url, image_id)
     assert problems(out) == []
+
+
+def runs_of(asked: list[int]) -> list[tuple[int, int]]:
+    """(image, how many requests in a row) of the order the emulator was asked in."""
+    runs: list[tuple[int, int]] = []
+    for image_id in asked:
+        if runs and runs[-1][0] == image_id:
+            runs[-1] = (image_id, runs[-1][1] + 1)
+        else:
+            runs.append((image_id, 1))
+    return runs
+
+
+def test_a_fileset_that_always_fails_is_asked_one_image_at_a_time_then_by_each(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The ``filesets`` preset's plate, its second fileset answered 500 every time: its
+    first askers take turns, each through all its tries before the next asks (in the order
+    the emulator saw them: no burst of every waiting image at once), and after
+    ASKERS_TRIED failed the rest ask for themselves: nothing hangs, every image of it is
+    tried and fails, and the other filesets are stored."""
+    app = CountingApp("filesets")
+    cat = c.Catalogue("filesets")
+    emu = make_emulator(app=app)
+    images = [i for well in cat.wells(presets.FILESETS_PLATE_ID) for i in cat.well_image_ids(well)]
+    fileset = {i: cat.locate(i).image.fileset_id for i in images}  # type: ignore[union-attr]
+    second = sorted(set(fileset.values()))[1]
+    app.answer = lambda i: text_response(500, "busy") if fileset[i] == second else None
+    tries = 3  # (max_retries 2)
+    summary = harvest(
+        emu.base_url,
+        tmp_path / "out",
+        plates=(presets.FILESETS_PLATE_ID,),
+        artifacts=(Artifact.PATHS,),
+        max_retries=tries - 1,
+    )
+    failing = sorted(i for i in images if fileset[i] == second)
+    assert sorted(f.image_id for f in summary.failures) == failing
+    assert summary.done == len(images) - len(failing)
+    asked = [i for i in app.asked if fileset[i] == second]
+    assert sorted(asked) == sorted(failing * tries)  # (each image its tries, no more)
+    turns = runs_of(asked)[:ASKERS_TRIED]
+    assert [n for _image, n in turns] == [tries] * ASKERS_TRIED, runs_of(asked)
+    assert len({image for image, _n in turns}) == ASKERS_TRIED
 
 
 def test_a_plate_whose_check_never_lists_its_fileset_is_checked_once(

@@ -1082,19 +1082,50 @@ def test_an_id_read_as_the_config_file_is_said_to_go_after_its_flag(
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.parametrize(
+    ("command", "word", "flag"),
+    [
+        (["harvest"], "screen", "--screen"),
+        (["plan"], "plates", "--plate"),
+        (["slurm", "--tasks", "2"], "Image", "--image"),
+    ],
+)
 def test_a_target_kind_read_as_the_config_file_is_said_to_be_a_flag(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+    word: str,
+    flag: str,
 ) -> None:
-    """`harvester harvest screen --out x` (no id): the hint says targets are flags, not
-    how to quote a value; exit 2, no folder."""
+    """`harvester harvest screen --out x` (no id), and plan's and slurm's: the hint says
+    targets are flags (the kind's own, singular), not how to quote a value; exit 2, no
+    folder."""
     monkeypatch.chdir(tmp_path)
-    code, _out, err = run(capsys, "harvest", "screen", "--out", "x")
+    code, _out, err = run(capsys, *command, word, "--out", "x")
     assert code == 2
     assert err.splitlines() == [
-        "error: config file 'screen' not found",
-        "hint: 'screen' was read as the config file: targets are flags, e.g. --screen ID",
+        f"error: config file {word!r} not found",
+        f"hint: {word!r} was read as the config file: targets are flags, e.g. {flag} ID",
     ]
     assert not (tmp_path / "x").exists()
+
+
+def test_a_target_kind_before_an_option_is_not_said_to_take_the_option(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`harvester forget screen --out x` (forget takes DIR, no config file): the hint named
+    the option as the target's id ("targets are flags: --screen --out"); it says where
+    --out belongs instead, and nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = run(capsys, "forget", "screen", "--out", "x")
+    assert code == 2
+    assert err.splitlines() == [
+        "error: unrecognized arguments: --out x",
+        "hint: --out belongs to harvester harvest, demo, plan and slurm, not to harvester"
+        " forget; see 'harvester forget --help'",
+    ]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_folder_read_as_the_config_file_is_said_to_go_with_out(
@@ -1130,12 +1161,13 @@ def test_a_folder_read_as_the_config_file_is_said_to_go_with_out(
             "'https://idr.openmicroscopy.org'",
             "give a server's address after --base-url: --base-url https://idr.openmicroscopy.org",
         ),
-        (  # a pasted link: the flag of what it shows; its login and session key unsaid
+        (  # a pasted link: the flag of what it shows; its password REDACTED, said so
+            # (the login was left out without a word), its session key unsaid
             "harvest",
             "https://alice:s3cretpw@idr.example/webclient/?show=screen-2302&bsession=KEY99",
             "'https://alice:REDACTED@idr.example/webclient/'",
             "give a link after the flag of what it shows: --screen 2302 --base-url "
-            "https://idr.example",
+            "https://alice:REDACTED@idr.example, with the link's login for REDACTED",
         ),
         (
             "harvest",
