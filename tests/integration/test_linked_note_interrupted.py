@@ -42,8 +42,8 @@ sys.exit(main(sys.argv[1:]))
 """
 
 #: Ctrl-C once the fetching has ended, the store still open (as the run records how its
-#: walk ended: ``Harvest._record_session_end``).
-CTRL_C_AS_THE_STORE_CLOSES = CTRL_C_AT.replace("METHOD", "_record_session_end")
+#: walk ended: ``Harvest._record_stop``).
+CTRL_C_AS_THE_STORE_CLOSES = CTRL_C_AT.replace("METHOD", "_record_stop")
 
 
 def index_ids(out: Path) -> list[int]:
