@@ -5,14 +5,15 @@ Why: OMERO.web's answer for an image is its fileset's list (omero-py's
 picks the fileset), so every image of a fileset gets the same list: a plate of 3,456 images
 in one fileset asked IDR for the same 460 KB 3,456 times. When the walk's listing names an
 image's fileset (``filesetId`` of ``webclient/api/images/``, datasets only: a plate's grid
-does not name it), or the server proved a plate's image in the fileset another image's
-answer named (:mod:`harvester.plate_filesets`), the answer fetched for one of its images
-this run is stored for the others without a request. An image whose fileset is being
-asked waits for that answer rather than asking too. If the asker fails (through all its
-retries), the next waiter asks and the others keep waiting: a failing fileset costs one
-request at a time, not a burst of all its waiting images at once (13 of 15 on a plate). A
-fileset whose askers failed :data:`ASKERS_TRIED` times is left to each image to ask for
-itself: one that always fails does not make every image wait its turn behind the others.
+does not name it), or the server proved a plate's image in a fileset (the one another
+image's answer named, or another of the plate's: :mod:`harvester.plate_filesets`), the
+answer fetched for one of its images this run is stored for the others without a request.
+An image whose fileset is being asked waits for that answer rather than asking too. If the
+asker fails (through all its retries), the next waiter asks and the others keep waiting: a
+failing fileset costs one request at a time, not a burst of all its waiting images at once
+(13 of 15 on a plate). A fileset whose askers failed :data:`ASKERS_TRIED` times is left to
+each image to ask for itself: one that always fails does not make every image wait its turn
+behind the others.
 
 Held answers are bounded (:data:`HELD_BYTES`, their entries counted too, the oldest dropped
 first): the images of a fileset come together in a listing. A rerun asks once per fileset

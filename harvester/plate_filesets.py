@@ -182,8 +182,10 @@ class PlateFilesets:
         Why: an image queued, or proven by a check, whose ``paths`` step never came (it
         failed before, ``paths`` was given up on, its run stopped) held its id to the end of
         the run, a plate's worth at most (3,456 of IDR's). One finishing while a batch that
-        holds it is being checked may still be held, a batch's worth at most (no outcome a
-        user sees either way: no test, this note)."""
+        holds it is being checked, or while it is in a part of a batch still to be checked
+        again (:class:`_Part`: its id stays in the part's list, asked with the part and held
+        as proven), may still be held, a batch's worth at most (no outcome a user sees either
+        way: no test, this note)."""
         queued = self._queued.get(plate_id)
         if queued is not None:
             queued.pop(image_id, None)
