@@ -1403,6 +1403,12 @@ def resolve(
     )
     if refusal is not None:
         raise refusal
+    if values.get("refresh_labels") and "labels" in from_folder and values.get("labels") is False:
+        # A resume's replay of a set harvested with --no-labels: it has no labels to ask
+        # again. Refused, `harvester harvest --out DIR --refresh-labels` (a nightly cron
+        # line) ended 2 every night for that one set, told to leave out a --no-labels
+        # nobody typed.
+        values["refresh_labels"] = False
     try:
         return HarvestConfig(**values)
     except ConfigError as error:
