@@ -602,6 +602,9 @@ class StatusReport:
     #: The targets of each set ``harvester forget`` took out of DIR's resumes (as flags):
     #: not resumed, and their images' failures, pending kinds and walks not counted.
     forgotten: list[str] = field(default_factory=list)
+    #: Each of ``forgotten``'s server where it is another than the one a harvest of DIR
+    #: given no ``--base-url`` asks (as saved, no credentials), else "". Not in ``--json``.
+    forgotten_servers: list[str] = field(default_factory=list, repr=False)
     #: ``harvester forget DIR --from-plan PLAN`` for a plan whose every image asked for
     #: answered 404, none done (:func:`_gone_plan_command`); None: not so.
     forget_gone: str | None = None
@@ -973,10 +976,22 @@ class StatusReport:
         lines += self._walk_lines()
         if self.forgotten:
             q = shlex.quote(self.out_dir)
+            # (a set of another server than DIR's: its targets alone asked DIR's server, which
+            # refused ids it does not have)
+            servers = self.forgotten_servers or [""] * len(self.forgotten)
+            named = [
+                f"{targets} (of {server})" if server else targets
+                for targets, server in zip(self.forgotten, servers, strict=True)
+            ]
+            other = (
+                ", with --base-url and the server named for one of another server"
+                if any(servers)
+                else ""
+            )
             lines.append(
                 f"forgotten (`harvester forget`: not resumed, failed and pending not counted): "
-                f"{'; '.join(self.forgotten)}; to take one back, give its targets to "
-                f"harvester harvest --out {q}"
+                f"{'; '.join(named)}; to take one back, give its targets to "
+                f"harvester harvest --out {q}{other}"
             )
         if self.gone_ids:
             lines.append(
@@ -1670,6 +1685,19 @@ def _forgotten_kinds(
             target.kinds, target.forgotten = frozenset(), True
             out.append(target)
     return out
+
+
+def _forgotten_servers(out_dir: Path, forgotten: list[RecordedRun]) -> list[str]:
+    """Each forgotten set's server (as saved) where it is not the one a harvest of DIR given
+    no ``--base-url`` asks (:func:`harvester.config.folder_server_url`), else "". Why: in a
+    folder of two servers, the status line's "give its targets" asked DIR's server for the
+    other's set, refused (exit 2) for ids it does not have."""
+    if not forgotten:
+        return []
+    from harvester.config import folder_server_url, other_server
+
+    folder = folder_server_url(out_dir)
+    return [recorded.base_url if other_server(recorded, folder) else "" for recorded in forgotten]
 
 
 def _plan_forgotten(
@@ -2792,6 +2820,7 @@ def collect_status(
     gone_images = _gone_here(out_dir, state)
     failure_gone = _failure_gone(out_dir, gone_images, saved)
     report.forgotten = [entry.targets for _recorded, entry in gone]
+    report.forgotten_servers = _forgotten_servers(out_dir, [recorded for recorded, _ in gone])
     sets = _target_kinds(recorded_sets, plan_at) if recorded_sets is not None else []
     report.sent_session = any(
         kinds.recorded is not None and kinds.recorded.sent_session for kinds in sets
