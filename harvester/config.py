@@ -1518,7 +1518,10 @@ _SHARD_SUFFIX = re.compile(r"-shard-\d+-of-\d+$")
 #: keys given last, which may be newer than that run (``harvester index --label-key``,
 #: ``folder_settings.remembered_label_keys``) -- replaying the run's keys would undo them;
 #: ``label_ids_from``: the pin is recorded in ``DIR/label_ids.json`` and may have been
-#: dropped since (``harvester index --no-label-ids-from``), which a replay would undo.
+#: dropped since (``harvester index --no-label-ids-from``), which a replay would undo;
+#: ``refresh_labels``: a run's own (one label request a page), never a nightly cost left
+#: behind by one run given it (a resume given it refreshes every set it replays, but one
+#: harvested with ``--no-labels``: :func:`resolve`).
 NOT_REPLAYED = (
     "out",
     "headers",
