@@ -1404,6 +1404,12 @@ def resolve(
     )
     if refusal is not None:
         raise refusal
+    if values.get("refresh_labels") and "labels" in from_folder and values.get("labels") is False:
+        # A resume's replay of a set harvested with --no-labels: it has no labels to ask
+        # again. Refused, `harvester harvest --out DIR --refresh-labels` (a nightly cron
+        # line) ended 2 every night for that one set, told to leave out a --no-labels
+        # nobody typed.
+        values["refresh_labels"] = False
     try:
         return HarvestConfig(**values)
     except ConfigError as error:
@@ -1513,7 +1519,10 @@ _SHARD_SUFFIX = re.compile(r"-shard-\d+-of-\d+$")
 #: keys given last, which may be newer than that run (``harvester index --label-key``,
 #: ``folder_settings.remembered_label_keys``) -- replaying the run's keys would undo them;
 #: ``label_ids_from``: the pin is recorded in ``DIR/label_ids.json`` and may have been
-#: dropped since (``harvester index --no-label-ids-from``), which a replay would undo.
+#: dropped since (``harvester index --no-label-ids-from``), which a replay would undo;
+#: ``refresh_labels``: a run's own (one label request a page), never a nightly cost left
+#: behind by one run given it (a resume given it refreshes every set it replays, but one
+#: harvested with ``--no-labels``: :func:`resolve`).
 NOT_REPLAYED = (
     "out",
     "headers",

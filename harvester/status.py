@@ -602,6 +602,9 @@ class StatusReport:
     #: The targets of each set ``harvester forget`` took out of DIR's resumes (as flags):
     #: not resumed, and their images' failures, pending kinds and walks not counted.
     forgotten: list[str] = field(default_factory=list)
+    #: Each of ``forgotten``'s server where it is another than the one a harvest of DIR
+    #: given no ``--base-url`` asks (as saved, no credentials), else "". Not in ``--json``.
+    forgotten_servers: list[str] = field(default_factory=list, repr=False)
     #: ``harvester forget DIR --from-plan PLAN`` for a plan whose every image asked for
     #: answered 404, none done (:func:`_gone_plan_command`); None: not so.
     forget_gone: str | None = None
@@ -973,10 +976,22 @@ class StatusReport:
         lines += self._walk_lines()
         if self.forgotten:
             q = shlex.quote(self.out_dir)
+            # (a set of another server than DIR's: its targets alone asked DIR's server, which
+            # refused ids it does not have)
+            servers = self.forgotten_servers or [""] * len(self.forgotten)
+            named = [
+                f"{targets} (of {server})" if server else targets
+                for targets, server in zip(self.forgotten, servers, strict=True)
+            ]
+            other = (
+                ", with --base-url and the server named for one of another server"
+                if any(servers)
+                else ""
+            )
             lines.append(
                 f"forgotten (`harvester forget`: not resumed, failed and pending not counted): "
-                f"{'; '.join(self.forgotten)}; to take one back, give its targets to "
-                f"harvester harvest --out {q}"
+                f"{'; '.join(named)}; to take one back, give its targets to "
+                f"harvester harvest --out {q}{other}"
             )
         if self.gone_ids:
             lines.append(
@@ -1670,6 +1685,30 @@ def _forgotten_kinds(
             target.kinds, target.forgotten = frozenset(), True
             out.append(target)
     return out
+
+
+def _forgotten_servers(
+    out_dir: Path, every: list[RecordedRun], gone: list[tuple[RecordedRun, ForgottenSet]]
+) -> list[str]:
+    """Each forgotten set's server (as saved) where status names it, else "": where it is
+    not the one a harvest of DIR given no ``--base-url`` asks
+    (:func:`harvester.config.folder_server_url`), or where DIR holds the set's targets from
+    another server too (two sets of one name, one forgotten: ``--project 51 (of B)``).
+
+    Why: in a folder of two servers, the status line's "give its targets" asked DIR's server
+    for the other's set, refused (exit 2) for ids it does not have; and of two sets of one
+    name, the line did not say which one was forgotten."""
+    if not gone:
+        return []
+    from harvester.config import folder_server_url, normal_base_url, other_server, target_set
+
+    folder = folder_server_url(out_dir)
+    servers = []
+    for recorded, _entry in gone:
+        key, server = target_set(recorded), normal_base_url(recorded.base_url)
+        twin = any(target_set(r) == key and normal_base_url(r.base_url) != server for r in every)
+        servers.append(recorded.base_url if twin or other_server(recorded, folder) else "")
+    return servers
 
 
 def _plan_forgotten(
@@ -2791,7 +2830,8 @@ def collect_status(
     # Images `forget --gone-ids-from` recorded: no harvest asks for them (counted apart).
     gone_images = _gone_here(out_dir, state)
     failure_gone = _failure_gone(out_dir, gone_images, saved)
-    report.forgotten = _forgotten_said(every or [], gone)
+    report.forgotten = [entry.targets for _recorded, entry in gone]
+    report.forgotten_servers = _forgotten_servers(out_dir, every or [], gone)
     sets = _target_kinds(recorded_sets, plan_at) if recorded_sets is not None else []
     report.sent_session = any(
         kinds.recorded is not None and kinds.recorded.sent_session for kinds in sets
@@ -3078,22 +3118,6 @@ def _http_status(failure: Mapping[str, Any]) -> int | None:
     """A failure's HTTP status as journaled (None: no answer)."""
     status = failure.get("status")
     return status if isinstance(status, int) else None
-
-
-def _forgotten_said(
-    every: list[RecordedRun], gone: list[tuple[RecordedRun, ForgottenSet]]
-) -> list[str]:
-    """How status names DIR's forgotten sets (``gone``: each with its entry): by their
-    targets, with ``of URL`` where DIR holds those targets from another server too (two
-    sets of one name, one forgotten: ``--project 51 of B``)."""
-    from harvester.config import normal_base_url, target_set
-
-    said = []
-    for recorded, entry in gone:
-        key, server = target_set(recorded), normal_base_url(recorded.base_url)
-        twin = any(target_set(r) == key and normal_base_url(r.base_url) != server for r in every)
-        said.append(f"{entry.targets} of {recorded.base_url}" if twin else entry.targets)
-    return said
 
 
 def _gone_here(out_dir: Path, state: JournalState) -> frozenset[int]:

@@ -207,10 +207,13 @@ class Link:
 LINK_PAGES = ("webclient", "webgateway", "iviewer")
 
 #: What a link of no page harvester reads is told it may be, in one line (to an image
-#: flag, or an ids file's line; other flags: :func:`links_taken`).
+#: flag, or an ids file's line; other flags: :func:`links_taken`). The image addresses of
+#: :data:`IMAGE_ADDRESSES` are named too: a thumbnail's address with a piece missing was told
+#: only the page links, as if no such address were taken.
 LINKS_TAKEN = (
     ".../webclient/?show=image-ID, .../webclient/img_detail/ID/, "
-    ".../webgateway/img_detail/ID/ or .../iviewer/?images=ID links, and ids"
+    ".../webgateway/img_detail/ID/ or .../iviewer/?images=ID links, an image's "
+    "render or thumbnail address (.../webgateway/render_thumbnail/ID/), and ids"
 )
 
 #: The addresses of one image's data under ``webgateway/`` or ``webclient/`` (what "Copy

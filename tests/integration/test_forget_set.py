@@ -730,6 +730,31 @@ def test_a_forgotten_set_of_another_server_is_taken_back_from_that_server(
     assert cli("verify", str(out)).returncode == 0
 
 
+def test_status_names_the_server_of_a_forgotten_set_of_another_server(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A folder of two servers, the older server's set forgotten: status's forgotten line
+    names that set's server, and its targets given with that --base-url take it back (exit
+    0); given alone, as the line said before, they asked DIR's server, which has no such
+    plate (exit 2)."""
+    out = tmp_path / "d"
+    demo, fields = make_emulator(preset="demo"), make_emulator(preset="fields")
+    assert harvest(fields.base_url, out, GONE) == (0, "")
+    assert harvest(demo.base_url, out, KEPT)[0] == 0
+    assert cli("forget", str(out), "--plate", GONE).returncode == 0
+    said = [line for line in cli("status", str(out)).stdout.splitlines() if "forgotten (" in line]
+    assert said == [
+        "forgotten (`harvester forget`: not resumed, failed and pending not counted): "
+        f"--plate {GONE} (of {fields.base_url}); to take one back, give its targets to "
+        f"harvester harvest --out {out}, with --base-url and the server named for one of "
+        "another server"
+    ]
+    assert cli("harvest", "--out", str(out), "--plate", GONE, "-q").returncode == 2
+    taken = cli("harvest", "--out", str(out), "--base-url", fields.base_url, "--plate", GONE, "-q")
+    assert taken.returncode == 0, taken.stderr
+    assert "forgotten (" not in cli("status", str(out)).stdout
+
+
 def test_a_run_taking_the_folders_kinds_names_the_run_it_took_them_from(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
@@ -875,4 +900,4 @@ def test_one_target_set_of_two_servers_is_forgotten_and_taken_back_per_server(
     # (A's set live, resumed; B's, of the same targets, still forgotten, and said so: each
     # server's set is its own, not hidden behind the newest run's)
     (line,) = [x for x in cli("status", str(out)).stdout.splitlines() if "forgotten" in x]
-    assert f"): --project 51 of {b.base_url}; to take one back" in line, line
+    assert f"): --project 51 (of {b.base_url}); to take one back" in line, line

@@ -200,7 +200,8 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             ["--image", f"http://alice:{SECRET}@127.0.0.1:9/figure/?images=1"],
             "'http://alice:REDACTED@127.0.0.1:9/figure/' is not a link harvester reads (it "
             "takes .../webclient/?show=image-ID, .../webclient/img_detail/ID/, "
-            ".../webgateway/img_detail/ID/ or .../iviewer/?images=ID links, and ids)",
+            ".../webgateway/img_detail/ID/ or .../iviewer/?images=ID links, an image's "
+            "render or thumbnail address (.../webgateway/render_thumbnail/ID/), and ids)",
         ),
         (  # a token alone as the user: hidden whole
             ["--image", f"https://{SECRET}@idr.example/webclient/?bsession={SECRET}"],
@@ -226,6 +227,14 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             "password cuts the link short there (percent-encode it as %2F, %3F, %23; or "
             "give the login with --base-url)",
         ),
+        (  # a thumbnail's address without its id: told such addresses are taken
+            ["--image", "http://127.0.0.1:9/webgateway/render_thumbnail/size/96/"],
+            "'http://127.0.0.1:9/webgateway/render_thumbnail/size/96/' is not a link "
+            "harvester reads (it takes .../webclient/?show=image-ID, "
+            ".../webclient/img_detail/ID/, .../webgateway/img_detail/ID/ or "
+            ".../iviewer/?images=ID links, an image's render or thumbnail address "
+            "(.../webgateway/render_thumbnail/ID/), and ids)",
+        ),
         (  # an image's render address ("Copy image address") shows that image
             ["--plate", f"http://127.0.0.1:9/webgateway/render_image/1/0/0/?bsession={SECRET}"],
             "the link shows image 1, not a plate: give it as --image 1",
@@ -234,7 +243,8 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             ["--image", f"http://127.0.0.1:9/figure/?images=1&bsession={SECRET}"],
             "'http://127.0.0.1:9/figure/' is not a link harvester reads (it takes "
             ".../webclient/?show=image-ID, .../webclient/img_detail/ID/, "
-            ".../webgateway/img_detail/ID/ or .../iviewer/?images=ID links, and ids)",
+            ".../webgateway/img_detail/ID/ or .../iviewer/?images=ID links, an image's "
+            "render or thumbnail address (.../webgateway/render_thumbnail/ID/), and ids)",
         ),
         (
             ["--image", f"http://127.0.0.1:9/iviewer/?dataset=5&bsession={SECRET}"],

@@ -111,3 +111,23 @@ def test_refresh_labels_with_no_labels_is_refused(
     assert "error: " in err and "--refresh-labels" in err and "--no-labels" in err
     assert "Traceback" not in err
     assert not out.exists()
+
+
+def test_a_resume_given_refresh_labels_replays_a_set_without_labels_as_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A set harvested with ``--no-labels`` beside one with labels: the cron line refreshes
+    the labelled set and replays the other as it was (it was refused, exit 2 every night,
+    told to leave out a ``--no-labels`` nobody typed)."""
+    app = Curated()
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    argv = ["harvest", "--base-url", emu.base_url, "--rate", "none", "-q", "--out", str(out)]
+    metadata = ["--artifacts", "metadata"]
+    assert main([*argv, *metadata, "--screen", str(DEMO_SCREEN_ID)]) == 0
+    assert main([*argv, *metadata, "--project", str(DEMO_PROJECT_ID), "--no-labels"]) == 0
+    app.edited = True
+    capsys.readouterr()
+    assert main(["harvest", "--out", str(out), "-q", "--refresh-labels"]) == 0
+    assert "error:" not in capsys.readouterr().err
+    assert sum(NEW in value for value in _phenotypes(out)) >= 1
