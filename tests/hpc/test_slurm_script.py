@@ -179,6 +179,16 @@ def test_submit_runs_sbatch_parsable_then_the_index_job(
 _EOF = "\0 end of output"
 
 
+def _printed_logs_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, j: SlurmJob) -> str:
+    """The command of the ``logs:`` line ``--submit`` prints for ``j`` (its scripts written,
+    a fake sbatch on PATH): what a user pastes into a shell."""
+    _fake_sbatch(tmp_path / "bin", tmp_path / "calls.txt")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    write_scripts(j)
+    said = follow_text(j, submit(j)).splitlines()
+    return next(line for line in said if line.startswith("  logs:")).split(":", 1)[1]
+
+
 def _lines_of(proc: subprocess.Popen[str]) -> queue.Queue[str]:
     """The lines ``proc`` prints, as a thread reads them (each wait on them bounded), then
     :data:`_EOF`."""
@@ -215,12 +225,8 @@ def test_the_printed_logs_line_follows_a_task_that_starts_later(
     non-ASCII letter: a glob (`harvest-ID_*.log`) named only the logs already there, and
     `{0..N-1}` left to sh named one file that never appears. tail's `cannot open` for a
     log not there yet is dropped, a log's own line like it is not."""
-    _fake_sbatch(tmp_path / "bin", tmp_path / "calls.txt")
-    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     j = job(tmp_path, tasks=3, out_dir=tmp_path / "out dir 'é$HOME")
-    write_scripts(j)
-    said = follow_text(j, submit(j)).splitlines()
-    command = next(line for line in said if line.startswith("  logs:")).split(":", 1)[1]
+    command = _printed_logs_command(tmp_path, monkeypatch, j)
     own = "tail: cannot open 'x' for reading: No such file or directory"  # (a task's line)
     (j.log_dir / "harvest-4242_0.log").write_text(f"{own}\ntask 0 started\n")
     proc = subprocess.Popen(
@@ -256,12 +262,8 @@ def test_the_logs_line_of_an_array_filters_only_tails_missing_file_lines(
     """The logs line of an array of several tasks, as printed: bash expands the braces;
     tail's lines, in the C locale, pass through a grep that drops its `cannot open ... No
     such file or directory` line and nothing else; the folder is bash's $0."""
-    _fake_sbatch(tmp_path / "bin", tmp_path / "calls.txt")
-    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     j = job(tmp_path, tasks=3)
-    write_scripts(j)
-    said = follow_text(j, submit(j)).splitlines()
-    command = next(line for line in said if line.startswith("  logs:")).split(":", 1)[1]
+    command = _printed_logs_command(tmp_path, monkeypatch, j)
     assert shlex.split(command) == [
         "bash",
         "-c",
@@ -277,12 +279,8 @@ def test_the_logs_line_of_one_task_names_its_one_log_in_any_shell(
 ) -> None:
     """An array of one task: its logs line is a plain `tail -F` of that task's log (its
     folder quoted), no braces and no bash for any shell to expand."""
-    _fake_sbatch(tmp_path / "bin", tmp_path / "calls.txt")
-    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     j = job(tmp_path, tasks=1)
-    write_scripts(j)
-    said = follow_text(j, submit(j)).splitlines()
-    command = next(line for line in said if line.startswith("  logs:")).split(":", 1)[1]
+    command = _printed_logs_command(tmp_path, monkeypatch, j)
     assert shlex.split(command) == ["tail", "-F", f"{j.log_dir}/harvest-4242_0.log"], command
 
 

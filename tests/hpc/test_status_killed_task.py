@@ -37,6 +37,11 @@ from harvester.slurm import tasks_in_queue
 JOB = "4242"
 #: Screen 2302 of the demo preset: 80 images; of 4 shards, task 1 holds 28.
 TASK = 1
+#: status's line for task TASK killed without a word of why (none in its log, nor SLURM's).
+KILLED_UNSAID = (
+    f"task {TASK} (job {JOB}_{TASK}): ended without its summary (killed: out of memory, kill -9 "
+    f"or node failure?); see sacct -j {JOB}_{TASK} --format=State,ExitCode,MaxRSS"
+)
 #: Bounds every wait of a test (a task's journal filling, a killed process reaped).
 WAIT_S = 60
 
@@ -171,10 +176,7 @@ def test_status_names_a_task_killed_mid_run_and_the_resume_redoes_it(
     text, data = _status(out, capsys)
     job = f"{JOB}_{TASK}"
     named = [x for x in text if x.startswith("task ")]
-    assert named == [
-        f"task {TASK} (job {job}): ended without its summary (killed: out of memory, kill -9 "
-        f"or node failure?); see sacct -j {job} --format=State,ExitCode,MaxRSS"
-    ]
+    assert named == [KILLED_UNSAID]
     assert (
         "  the resume line below runs it again; if sacct says OUT_OF_MEMORY, raise "
         f"#SBATCH --mem in {script} first"
@@ -388,11 +390,7 @@ def test_without_a_plan_a_task_killed_while_walking_is_named(
     _kill_task_mid_run(out / "harvest.sbatch", TASK)
     _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
     text, data = _status(out, capsys)
-    job = f"{JOB}_{TASK}"
-    assert [x for x in text if x.startswith("task ")] == [
-        f"task {TASK} (job {job}): ended without its summary (killed: out of memory, kill -9 "
-        f"or node failure?); see sacct -j {job} --format=State,ExitCode,MaxRSS"
-    ]
+    assert [x for x in text if x.startswith("task ")] == [KILLED_UNSAID]
     assert [e["task"] for e in data["ended_without_summary"]] == [TASK]
     assert text[-1].startswith(f"to resume: jid=$(sbatch --parsable {out}/harvest.sbatch) && ")
 
@@ -499,10 +497,7 @@ def test_a_task_killed_after_its_progress_lines_is_named(
     assert log.stat().st_size > 64 * 1024
     _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
     text, data = _status(killed, capsys)
-    assert [x for x in text if x.startswith("task ")] == [
-        f"task {TASK} (job {JOB}_{TASK}): ended without its summary (killed: out of memory, "
-        f"kill -9 or node failure?); see sacct -j {JOB}_{TASK} --format=State,ExitCode,MaxRSS"
-    ]
+    assert [x for x in text if x.startswith("task ")] == [KILLED_UNSAID]
     assert [e["task"] for e in data["ended_without_summary"]] == [TASK]
 
 
@@ -528,10 +523,7 @@ def test_a_task_killed_after_logging_warnings_is_named(
     assert after_start and all(x.startswith("WARNING harvester.") for x in after_start)
     _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
     text, data = _status(out, capsys)
-    assert [x for x in text if x.startswith("task ")] == [
-        f"task {TASK} (job {JOB}_{TASK}): ended without its summary (killed: out of memory, "
-        f"kill -9 or node failure?); see sacct -j {JOB}_{TASK} --format=State,ExitCode,MaxRSS"
-    ]
+    assert [x for x in text if x.startswith("task ")] == [KILLED_UNSAID]
     assert [e["task"] for e in data["ended_without_summary"]] == [TASK]
 
 

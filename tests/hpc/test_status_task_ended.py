@@ -46,6 +46,14 @@ def _budget_array(base_url: str, out: Path, *more: str) -> None:
                  "none", "--concurrency", "2", "--max-bytes", "1K", *more]) == 0  # fmt: skip
 
 
+def _budget_stopped_task_log(base_url: str, out: Path) -> Path:
+    """``_budget_array``'s task 0 run until its budget stops it (exit 8): its log, for a
+    test to write as a task's end could have left it."""
+    _budget_array(base_url, out)
+    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 8
+    return out / "logs" / "harvest-4242_0.log"
+
+
 def _task_lines(out: Path, capsys: pytest.CaptureFixture[str]) -> tuple[list[str], str]:
     """status's job-array lines and its last line."""
     capsys.readouterr()
@@ -124,9 +132,7 @@ def test_a_budget_line_cut_short_is_still_the_budget_not_the_server(
     for): its line still says the budget stopped it, naming no size it cannot read, not
     that the server was down (any `stopped: ` line was taken for that)."""
     out = tmp_path / "study"
-    _budget_array(emulator.base_url, out)
-    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 8
-    log = out / "logs" / "harvest-4242_0.log"
+    log = _budget_stopped_task_log(emulator.base_url, out)
     text = log.read_text()
     at = text.index("stopped: the --max-bytes budget of 1K was reached")
     log.write_text(text[: at + len("stopped: the --max-bytes budget of 1")])
@@ -167,9 +173,7 @@ def test_a_budget_stop_then_the_server_or_session_says_both(
     where the session ended, that the resume needs a new login first (``--json``:
     ``after_budget``). It read as a plain budget stop, resubmitted as it was."""
     out = tmp_path / "study"
-    _budget_array(emulator.base_url, out)
-    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 8
-    log = out / "logs" / "harvest-4242_0.log"
+    log = _budget_stopped_task_log(emulator.base_url, out)
     text = log.read_text()
     at = text.index("stopped: the --max-bytes budget of 1K was reached")
     log.write_text(f"{text[:at]}{AFTER_BUDGET}{note}\n{text[at:]}")
@@ -197,9 +201,7 @@ def test_a_budget_line_after_more_than_the_logs_tail_of_words_is_still_read(
     its last: its line still says its budget stopped it (the start line out of the log's
     last 64 KB, how it ended went unsaid); as do both tasks' lines in --json."""
     out = tmp_path / "study"
-    _budget_array(emulator.base_url, out)
-    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 8
-    log = out / "logs" / "harvest-4242_0.log"
+    log = _budget_stopped_task_log(emulator.base_url, out)
     start, rest = log.read_text().split("\n", 1)
     assert start.startswith("harvester shard 0/2: "), start
     noise = "".join(f"warning: image {n} of this run said something long\n" for n in range(4000))
@@ -223,9 +225,7 @@ def test_a_start_line_across_the_first_reads_edge_is_still_found(
     first read of its end (64 KiB), with warnings after it, not ticks: that read finds no
     start, the next one holds it whole, and the line says the budget that stopped it."""
     out = tmp_path / "study"
-    _budget_array(emulator.base_url, out)
-    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 8
-    log = out / "logs" / "harvest-4242_0.log"
+    log = _budget_stopped_task_log(emulator.base_url, out)
     start, rest = log.read_bytes().split(b"\n", 1)
     older = start + b"\ninterrupted: every finished file is kept and journaled; resume\n"
     # (bytes after the start line's middle: 64 KiB, so the first read begins inside it)
@@ -254,9 +254,7 @@ def test_a_start_line_further_back_than_status_reads_is_said_not_found(
     budget's: status reads no further back than that, and its line says how it ended is
     not read (it said nothing, after reading up to 21 MB of the log), in --json too."""
     out = tmp_path / "study"
-    _budget_array(emulator.base_url, out)
-    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 8
-    log = out / "logs" / "harvest-4242_0.log"
+    log = _budget_stopped_task_log(emulator.base_url, out)
     start, rest = log.read_text().split("\n", 1)
     noise = "warning: image of this run said something long\n" * 23_000
     assert len(noise) > 1 << 20

@@ -21,10 +21,14 @@ from harvester.cli import main
 from harvester.emulator import EmulatorThread
 
 
-def run(capsys: pytest.CaptureFixture[str], base_url: str, out: Path, *extra: str) -> str:
-    """``harvester harvest`` of the small plate; asserts exit 0, returns standard error."""
+def run(
+    capsys: pytest.CaptureFixture[str], base_url: str, out: Path, *extra: str, quiet: bool = True
+) -> str:
+    """``harvester harvest`` of the small plate (``--quiet`` unless ``quiet`` is false, for
+    its info lines); asserts exit 0, returns standard error."""
     code = main(["harvest", "--base-url", base_url, "--out", str(out), "--rate", "none",
-                 "--quiet", "--plate", str(SMALL_PLATE), *extra])  # fmt: skip
+                 *(["--quiet"] if quiet else []), "--plate", str(SMALL_PLATE),
+                 *extra])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 0, err
     return err
@@ -56,6 +60,16 @@ def thumbnail_sizes(out: Path) -> set[tuple[int, int]]:
 
 def settings(out: Path) -> dict[str, object]:
     return json.loads((out / "harvest.json").read_bytes())["settings"]  # type: ignore[no-any-return]
+
+
+def one_thumbnail_at_256(capsys: pytest.CaptureFixture[str], base_url: str, out: Path) -> None:
+    """A folder of one 256 px thumbnail: an image of the demo screen, not on the small plate
+    (whose thumbnails a test's next run fetches)."""
+    code = main(["harvest", "--base-url", base_url, "--out", str(out), "--rate", "none",
+                 "--quiet", "--image", "9762885", "--artifacts", "thumbnail",
+                 "--thumbnail-size", "256"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
 
 
 def test_another_thumbnail_size_is_refused_before_anything(
@@ -92,16 +106,8 @@ def test_a_run_given_no_size_takes_the_folders(
     """A folder of 256 px thumbnails given a new target and no --thumbnail-size fetches its
     thumbnails at 256 (one line says so) instead of being refused for the default, 96."""
     out = tmp_path / "big"
-    image = "9762885"  # (an image of the demo screen, not on the small plate)
-    code = main(["harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate",
-                 "none", "--quiet", "--image", image, "--artifacts", "thumbnail",
-                 "--thumbnail-size", "256"])  # fmt: skip
-    assert code == 0, capsys.readouterr().err
-    capsys.readouterr()
-    code = main(["harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate",
-                 "none", "--plate", str(SMALL_PLATE), "--artifacts", "thumbnail"])  # fmt: skip
-    err = capsys.readouterr().err
-    assert code == 0, err
+    one_thumbnail_at_256(capsys, emulator.base_url, out)
+    err = run(capsys, emulator.base_url, out, "--artifacts", "thumbnail", quiet=False)
     assert (
         f"fetching thumbnails with --thumbnail-size 256, the value {out} keeps for them "
         "(a folder keeps one: another --out for another)"
@@ -288,17 +294,9 @@ def test_a_run_given_no_size_takes_an_older_folders(
     runs that made its files, and says so in one line; it was refused for the default, 96,
     which nobody typed."""
     out = tmp_path / "old"
-    image = "9762885"  # (an image of the demo screen, not on the small plate)
-    code = main(["harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate",
-                 "none", "--quiet", "--image", image, "--artifacts", "thumbnail",
-                 "--thumbnail-size", "256"])  # fmt: skip
-    assert code == 0, capsys.readouterr().err
-    capsys.readouterr()
+    one_thumbnail_at_256(capsys, emulator.base_url, out)
     _make_old(out, marker)
-    code = main(["harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate",
-                 "none", "--plate", str(SMALL_PLATE), "--artifacts", "thumbnail"])  # fmt: skip
-    err = capsys.readouterr().err
-    assert code == 0, err
+    err = run(capsys, emulator.base_url, out, "--artifacts", "thumbnail", quiet=False)
     assert (
         f"fetching thumbnails with --thumbnail-size 256, the value {out}'s thumbnails were "
         "made with (read from the runs that made them: a folder of harvester 0.1.4 or older "

@@ -992,14 +992,8 @@ def test_an_id_two_servers_failed_is_recorded_gone_from_each_in_one_pipe(
     demo = make_emulator(preset="demo")
     fields = make_emulator(preset="fields", seed=7)
     out, gone = tmp_path / "d", GONE[0]
-    for emu, kind in ((demo, "thumbnail"), (fields, "metadata")):
-        ids = tmp_path / f"{kind}.txt"  # (a set of each server's: two files)
-        ids.write_text(f"{gone}\n")
-        failed = cli(
-            "harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
-            "--artifacts", kind, "--rate", "none", "--no-labels", "-q",
-        )  # fmt: skip
-        assert failed.returncode == 1, failed.stderr
+    _failed_on(tmp_path, out, gone, demo, "thumbnail")
+    _failed_on(tmp_path, out, gone, fields, "metadata")
     listed = cli("status", str(out), "--failed-ids", "--base-url", fields.base_url)
     assert listed.stdout == f"{gone}\n", listed.stderr
     forgot = cli("forget", str(out), "--gone-ids-from", "-", stdin=listed.stdout)
@@ -1026,14 +1020,8 @@ def test_an_id_one_server_failed_with_a_503_is_recorded_gone_from_the_other_alon
     gone = GONE[0]
     fields = make_emulator(preset="fields", seed=7, faults=f"503:100%,only:/api/v0/m/images/{gone}")
     out = tmp_path / "d"
-    for emu, kind in ((demo, "thumbnail"), (fields, "metadata")):
-        ids = tmp_path / f"{kind}.txt"
-        ids.write_text(f"{gone}\n")
-        failed = cli(
-            "harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
-            "--artifacts", kind, "--rate", "none", "--no-labels", "--max-retries", "0", "-q",
-        )  # fmt: skip
-        assert failed.returncode == 1, failed.stderr
+    _failed_on(tmp_path, out, gone, demo, "thumbnail")
+    _failed_on(tmp_path, out, gone, fields, "metadata", "--max-retries", "0")
     forgot = cli("forget", str(out), "--gone-ids-from", "-", stdin=f"{gone}\n")
     assert forgot.returncode == 0, forgot.stderr
     assert "recorded 1 image as gone" in forgot.stdout
@@ -1045,14 +1033,17 @@ def test_an_id_one_server_failed_with_a_503_is_recorded_gone_from_the_other_alon
     assert [(e["id"], e["server"]) for e in saved] == [(gone, demo.base_url)]
 
 
-def _failed_on(tmp_path: Path, out: Path, gone: int, emu: EmulatorThread, kind: str) -> None:
-    """``emu`` harvests ``gone`` (an image it lacks: 404) into ``out``, its ``kind`` only
-    (two servers failing one kind of one id: DIR's journals keep the later), exit 1."""
+def _failed_on(
+    tmp_path: Path, out: Path, gone: int, emu: EmulatorThread, kind: str, *more: str
+) -> None:
+    """``emu`` fails to harvest ``gone`` (an image it lacks, 404, or one its faults refuse)
+    into ``out``, its ``kind`` only, ``more`` options added (two servers failing one kind of
+    one id: DIR's journals keep the later), exit 1."""
     ids = tmp_path / f"{kind}.txt"
     ids.write_text(f"{gone}\n")
     failed = cli(
         "harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
-        "--artifacts", kind, "--rate", "none", "--no-labels", "-q",
+        "--artifacts", kind, "--rate", "none", "--no-labels", *more, "-q",
     )  # fmt: skip
     assert failed.returncode == 1, failed.stderr
 

@@ -284,13 +284,20 @@ def _measured(
 ) -> int:
     """Bytes the images of ``ids`` take on disk: harvested once, with no budget, into
     ``folder`` (the same emulator serves the same bytes to every run)."""
+    _harvest_whole(capsys, emulator, ids, folder)
+    return sum(stat.st_size for stat in _files(folder).values())
+
+
+def _harvest_whole(
+    capsys: pytest.CaptureFixture[str], emulator: EmulatorThread, ids: Path, out: Path
+) -> None:
+    """One run of the ``--ids-from`` file ``ids`` into ``out``, with no budget: exit 0."""
     code, _out, err = _harvest(
         capsys,
-        "--base-url", emulator.base_url, "--ids-from", str(ids), "--out", str(folder),
+        "--base-url", emulator.base_url, "--ids-from", str(ids), "--out", str(out),
         "--artifacts", ARTIFACTS, "--rate", "none", "-q",
     )  # fmt: skip
     assert code == 0, err
-    return sum(stat.st_size for stat in _files(folder).values())
 
 
 def test_a_run_whose_last_file_reaches_the_budget_ends_complete(
@@ -385,12 +392,7 @@ def test_a_budget_spent_with_the_other_sets_complete_ends_the_resume_complete(
     which its rerun found complete."""
     out = tmp_path / "out"
     small, big = _two_sets(reference, tmp_path, big_first=False)
-    code, _out, err = _harvest(
-        capsys,
-        "--base-url", emulator.base_url, "--ids-from", str(big), "--out", str(out),
-        "--artifacts", ARTIFACTS, "--rate", "none", "-q",
-    )  # fmt: skip
-    assert code == 0, err
+    _harvest_whole(capsys, emulator, big, out)
     _start_sets(capsys, emulator, out, small)  # (the newest: replayed first)
     small_ids = small.read_text(encoding="utf-8").split()
     stored = sum(s.st_size for p, s in _files(out).items() if p.name.split(".")[0] in small_ids)

@@ -177,3 +177,31 @@ def harvest_thumbnails(emu: Any, out: Path, *args: str) -> tuple[int, str, str]:
         "--artifacts", "thumbnail", *args,
     )  # fmt: skip
     return result.returncode, result.stdout, result.stderr
+
+
+# --------------------------------------------------------------------------- warnings said once
+# (tests/selection/test_sample_warning_said.py and test_where_warning_said.py: which of a run's
+# selection warnings it says, run after run)
+
+PROBLEMS = "WARNING harvester.problems: "
+
+
+def problems_said(stderr: str) -> list[str]:
+    """The ``harvester.problems`` warning lines of a run's stderr, without their prefix."""
+    lines = stderr.splitlines()
+    return [line.removeprefix(PROBLEMS) for line in lines if line.startswith(PROBLEMS)]
+
+
+def harvest_said(emu: Any, out: Path, *args: str) -> tuple[int, list[str]]:
+    """``harvester harvest -q`` of the demo screen's thumbnails: exit code, warnings."""
+    result = run_cli(
+        "harvest", "--base-url", emu.base_url, "--out", str(out), "--rate", "none",
+        "--artifacts", "thumbnail", "--screen", str(DEMO_SCREEN), "-q", *args,
+    )  # fmt: skip
+    return result.returncode, problems_said(result.stderr)
+
+
+def resume_said(out: Path) -> tuple[int, list[str]]:
+    """``harvester harvest --out DIR -q`` (the resume of DIR's run): exit code, warnings."""
+    result = run_cli("harvest", "--out", str(out), "--rate", "none", "-q")
+    return result.returncode, problems_said(result.stderr)

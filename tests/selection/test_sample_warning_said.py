@@ -16,30 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hiding_app import HidingApp
-from selection_helpers import DEMO_SCREEN, index_ids, run_cli
-
-from harvester.emulator import EmulatorThread
-
-PREFIX = "WARNING harvester.problems: "
-
-
-def harvest(emu: EmulatorThread, out: Path, *args: str) -> tuple[int, list[str]]:
-    """``harvester harvest -q`` of the demo screen's thumbnails: exit code, warnings."""
-    result = run_cli(
-        "harvest", "--base-url", emu.base_url, "--out", str(out), "--rate", "none",
-        "--artifacts", "thumbnail", "--screen", str(DEMO_SCREEN), "-q", *args,
-    )  # fmt: skip
-    return result.returncode, warned(result.stderr)
-
-
-def resume(out: Path) -> tuple[int, list[str]]:
-    """``harvester harvest --out DIR -q``: exit code, warnings."""
-    result = run_cli("harvest", "--out", str(out), "--rate", "none", "-q")
-    return result.returncode, warned(result.stderr)
-
-
-def warned(stderr: str) -> list[str]:
-    return [line.removeprefix(PREFIX) for line in stderr.splitlines() if line.startswith(PREFIX)]
+from selection_helpers import harvest_said, index_ids, resume_said, run_cli
 
 
 def more_than(n: int, walked: int) -> str:
@@ -54,9 +31,9 @@ def test_the_identical_rerun_and_its_resume_stay_quiet(tmp_path: Path, make_emul
     have nothing new to say."""
     emu = make_emulator(app=HidingApp())
     out = tmp_path / "all"
-    assert harvest(emu, out, "--sample", "500") == (0, [more_than(500, 80)])
-    assert harvest(emu, out, "--sample", "500") == (0, [])
-    assert resume(out) == (0, [])
+    assert harvest_said(emu, out, "--sample", "500") == (0, [more_than(500, 80)])
+    assert harvest_said(emu, out, "--sample", "500") == (0, [])
+    assert resume_said(out) == (0, [])
     assert len(index_ids(out)) == 80
 
 
@@ -68,11 +45,11 @@ def test_a_sample_that_fitted_says_so_once_images_are_gone(
     app = HidingApp()
     emu = make_emulator(app=app)
     out = tmp_path / "fifty"
-    assert harvest(emu, out, "--sample", "50") == (0, [])
+    assert harvest_said(emu, out, "--sample", "50") == (0, [])
     app.hidden = set(sorted(index_ids(out))[:40])
-    assert harvest(emu, out, "--sample", "50") == (0, [more_than(50, 40)])
-    assert harvest(emu, out, "--sample", "50") == (0, [])
-    assert resume(out) == (0, [])
+    assert harvest_said(emu, out, "--sample", "50") == (0, [more_than(50, 40)])
+    assert harvest_said(emu, out, "--sample", "50") == (0, [])
+    assert resume_said(out) == (0, [])
 
 
 def test_a_new_count_is_said_again_by_the_rerun_and_by_a_resume(
@@ -83,15 +60,15 @@ def test_a_new_count_is_said_again_by_the_rerun_and_by_a_resume(
     app = HidingApp()
     emu = make_emulator(app=app)
     out = tmp_path / "all"
-    assert harvest(emu, out, "--sample", "500") == (0, [more_than(500, 80)])
+    assert harvest_said(emu, out, "--sample", "500") == (0, [more_than(500, 80)])
     ids = sorted(index_ids(out))
     app.hidden = set(ids[:10])
-    assert harvest(emu, out, "--sample", "500") == (0, [more_than(500, 70)])
-    assert harvest(emu, out, "--sample", "500") == (0, [])
+    assert harvest_said(emu, out, "--sample", "500") == (0, [more_than(500, 70)])
+    assert harvest_said(emu, out, "--sample", "500") == (0, [])
     app.hidden = set(ids[:15])
-    assert resume(out) == (0, [more_than(500, 65)])
-    assert resume(out) == (0, [])
-    assert harvest(emu, out, "--sample", "500") == (0, [])
+    assert resume_said(out) == (0, [more_than(500, 65)])
+    assert resume_said(out) == (0, [])
+    assert harvest_said(emu, out, "--sample", "500") == (0, [])
 
 
 def test_a_run_that_fetches_nothing_records_what_it_said(
@@ -101,12 +78,12 @@ def test_a_run_that_fetches_nothing_records_what_it_said(
     warning once, not on every run; the thumbnails are not asked again."""
     emu = make_emulator(app=HidingApp())
     out = tmp_path / "all"
-    assert harvest(emu, out, "--sample", "500") == (0, [more_than(500, 80)])
+    assert harvest_said(emu, out, "--sample", "500") == (0, [more_than(500, 80)])
     asked = emu.stats()["by_route"]["image:thumbnail"]
-    assert harvest(emu, out, "--sample", "600") == (0, [more_than(600, 80)])
-    assert harvest(emu, out, "--sample", "600") == (0, [])
+    assert harvest_said(emu, out, "--sample", "600") == (0, [more_than(600, 80)])
+    assert harvest_said(emu, out, "--sample", "600") == (0, [])
     assert emu.stats()["by_route"]["image:thumbnail"] == asked
-    assert harvest(emu, out, "--sample", "600", "--seed", "1") == (0, [more_than(600, 80)])
+    assert harvest_said(emu, out, "--sample", "600", "--seed", "1") == (0, [more_than(600, 80)])
 
 
 def test_a_walk_record_of_an_older_version_tells_nothing(
@@ -117,13 +94,13 @@ def test_a_walk_record_of_an_older_version_tells_nothing(
     records it."""
     emu = make_emulator(app=HidingApp())
     out = tmp_path / "all"
-    assert harvest(emu, out, "--sample", "500") == (0, [more_than(500, 80)])
+    assert harvest_said(emu, out, "--sample", "500") == (0, [more_than(500, 80)])
     for journal in (out / "journals").glob("*.jsonl"):
         records = [json.loads(line) for line in journal.read_text().splitlines()]
         for rec in records:
             rec.pop("sample_said", None)
             rec.pop("sample_draw", None)
         journal.write_text("".join(json.dumps(rec) + "\n" for rec in records))
-    assert harvest(emu, out, "--sample", "500") == (0, [more_than(500, 80)])
-    assert harvest(emu, out, "--sample", "500") == (0, [])
+    assert harvest_said(emu, out, "--sample", "500") == (0, [more_than(500, 80)])
+    assert harvest_said(emu, out, "--sample", "500") == (0, [])
     assert run_cli("verify", str(out)).returncode == 0

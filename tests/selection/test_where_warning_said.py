@@ -16,33 +16,26 @@ from pathlib import Path
 from typing import Any
 
 from hiding_app import HidingApp
-from selection_helpers import DEMO_SCREEN, index_ids, run_cli
+from selection_helpers import (
+    DEMO_SCREEN,
+    harvest_said,
+    index_ids,
+    problems_said,
+    resume_said,
+    run_cli,
+)
 
 from harvester.emulator import EmulatorThread
 from harvester.select import warning_digest
 
-PREFIX = "WARNING harvester.problems: "
 #: Matches 13 of the demo's 80 images; the second term is a slip of case ('mitotic delay').
 WHERE = ("--where", "Phenotype=mitotic arrest", "--where", "Phenotype=Mitotic delay")
 
 
 def harvest(emu: EmulatorThread, out: Path, *args: str) -> tuple[int, list[str]]:
-    """``harvester harvest -q`` of the demo screen's thumbnails: exit code, warnings."""
-    result = run_cli(
-        "harvest", "--base-url", emu.base_url, "--out", str(out), "--rate", "none",
-        "--artifacts", "thumbnail", "--screen", str(DEMO_SCREEN), "-q", *WHERE, *args,
-    )  # fmt: skip
-    return result.returncode, warned(result.stderr)
-
-
-def resume(out: Path) -> tuple[int, list[str]]:
-    """``harvester harvest --out DIR -q``: exit code, warnings."""
-    result = run_cli("harvest", "--out", str(out), "--rate", "none", "-q")
-    return result.returncode, warned(result.stderr)
-
-
-def warned(stderr: str) -> list[str]:
-    return [line.removeprefix(PREFIX) for line in stderr.splitlines() if line.startswith(PREFIX)]
+    """``harvester harvest -q`` of the demo screen's thumbnails, its ``WHERE`` terms first:
+    exit code, warnings."""
+    return harvest_said(emu, out, *WHERE, *args)
 
 
 def slip(walked: int) -> str:
@@ -60,7 +53,7 @@ def test_an_unchanged_where_warning_is_not_said_again(tmp_path: Path, make_emula
     out = tmp_path / "arrest"
     assert harvest(emu, out) == (0, [slip(80)])
     assert harvest(emu, out) == (0, [])
-    assert resume(out) == (0, [])
+    assert resume_said(out) == (0, [])
     records = [
         json.loads(line)
         for journal in (out / "journals").glob("*.jsonl")
@@ -82,7 +75,7 @@ def test_a_where_warning_whose_count_changed_is_said_again(
     assert harvest(emu, out) == (0, [slip(80)])
     app.hidden = {min(index_ids(out))}
     assert harvest(emu, out) == (0, [slip(79)])
-    assert resume(out) == (0, [])
+    assert resume_said(out) == (0, [])
 
 
 def test_another_selection_says_its_own_warnings(tmp_path: Path, make_emulator: Any) -> None:
@@ -93,7 +86,7 @@ def test_another_selection_says_its_own_warnings(tmp_path: Path, make_emulator: 
     more = "is more than the 13 of the 80 walked images that match, so the sample is all 13"
     code, lines = harvest(emu, out, "--sample", "500")
     assert code == 0 and lines == [slip(80), f"--sample 500 {more} of them"]
-    assert resume(out) == (0, [])
+    assert resume_said(out) == (0, [])
     code, lines = harvest(emu, out, "--sample", "600")
     assert code == 0 and lines == [slip(80), f"--sample 600 {more} of them"]
 
@@ -134,7 +127,7 @@ def test_a_spelling_line_whose_images_changed_is_said_again(
             "--artifacts", "thumbnail", "--screen", str(DEMO_SCREEN), "-q", "--where", term,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
-        return warned(result.stderr)
+        return problems_said(result.stderr)
 
     def kept(count: int) -> str:
         return (
