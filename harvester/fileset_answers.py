@@ -72,13 +72,23 @@ class FilesetAnswers:
     @contextmanager
     def asking(self, fileset: int) -> Iterator[None]:
         """Mark ``fileset`` as being asked: images of it wait (:meth:`known`) until the end
-        of the block, whether it gave an answer (:meth:`keep`) or failed (counted)."""
+        of the block, whether it gave an answer (:meth:`keep`) or failed (counted). A block
+        that ends without error and without an answer held for the fileset lets its waiters
+        ask for themselves at once."""
         event = self._asking.setdefault(fileset, anyio.Event())
         try:
             yield
-        finally:
+        except BaseException:
             if fileset not in self._held:
                 self._failed[fileset] = self._failed.get(fileset, 0) + 1
+            raise
+        else:
+            if fileset not in self._held:
+                # Answered, but held for no other image (it named another fileset, or is
+                # over the bound): a waiter's turn would only ask the same again, one image
+                # at a time, so they all ask now, as before the turns.
+                self._failed[fileset] = ASKERS_TRIED
+        finally:
             if self._asking.get(fileset) is event:
                 del self._asking[fileset]
             event.set()

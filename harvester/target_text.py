@@ -340,7 +340,15 @@ def parse_link(text: str, kind: str = "image") -> Link:
             "short there (percent-encode it as %2F, %3F, %23; or give the login with "
             "--base-url)"
         )
-    parts = urlsplit(text.strip())
+    try:
+        parts = urlsplit(text.strip())
+    except ValueError:  # (an unmatched '[' or ']': urllib's "Invalid IPv6 URL")
+        # argparse said it as "invalid image target value: 'LINK'", the password spelt out
+        raise TargetTextError(
+            f"{link_shown(text)!r}: a '[' or ']' in its user, password or host is not a "
+            "web address (percent-encode one in a login as %5B, %5D; or give the login with "
+            "--base-url)"
+        ) from None
     try:
         port = parts.port
     except ValueError:  # (not a number, or above 65535)
@@ -417,8 +425,13 @@ def _image_address(
 
 
 def study_page(link: str) -> str | None:
-    """The study a link to IDR's study page names (``.../study/idr0056/``), else None."""
-    return _study_page([segment for segment in urlsplit(link).path.split("/") if segment])
+    """The study a link to IDR's study page names (``.../study/idr0056/``), else None
+    (so for text that is no web address: an unmatched '[' in its login)."""
+    try:
+        path = urlsplit(link).path
+    except ValueError:
+        return None
+    return _study_page([segment for segment in path.split("/") if segment])
 
 
 def _study_page(segments: list[str]) -> str | None:

@@ -194,3 +194,32 @@ def test_a_link_in_a_config_file_keeps_its_login_redacted_in_the_hint(tmp_path: 
         " taken by --image LINK)"
     )
     assert PASSWORD not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("given", ["flag", "ids file", "config file", "as the config file"])
+def test_a_link_whose_login_holds_a_bracket_is_refused_redacted(tmp_path: Path, given: str) -> None:
+    """A link whose password holds an unmatched '[' (urllib's "Invalid IPv6 URL"): one
+    error naming the link with its password REDACTED, exit 2, wherever it is given. It was
+    ``invalid image target value: 'https://alice:p[...'`` (the password spelt out) after
+    --image, and an internal error in an ids file, a config file, or as the config file."""
+    link = _login_link("https://idr.example", f"alice:p[{PASSWORD}")
+    out = str(tmp_path / "D")
+    if given == "flag":
+        proc = cli("harvest", "--image", link, "--out", out)
+    elif given == "ids file":
+        (tmp_path / "ids.txt").write_text(link + "\n", encoding="utf-8")
+        proc = cli(
+            "harvest", "--ids-from", str(tmp_path / "ids.txt"),
+            "--base-url", "https://idr.example", "--out", out,
+        )  # fmt: skip
+    elif given == "config file":
+        (tmp_path / "c.toml").write_text(f'images = ["{link}"]\n', encoding="utf-8")
+        proc = cli("harvest", str(tmp_path / "c.toml"), "--out", out)
+    else:
+        proc = cli("harvest", link, "--out", out)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["error", "hint"], lines
+    assert "'https://alice:REDACTED@idr.example/webclient/'" in lines[0], lines
+    assert PASSWORD not in proc.stdout + proc.stderr
+    assert not (tmp_path / "D").exists()

@@ -3,7 +3,10 @@ within their memory bound, whatever the size of each answer."""
 
 from __future__ import annotations
 
+import contextlib
 import tracemalloc
+
+import anyio
 
 from harvester.fileset_answers import FilesetAnswers
 
@@ -34,3 +37,52 @@ def test_many_small_answers_hold_no_more_memory_than_the_bound() -> None:
     last = 900_099_999
     assert held._held.get(last) == _answer(last)
     assert 900_000_000 not in held._held
+
+
+async def _asks_after_waiting(
+    answers: FilesetAnswers, fileset: int, inside: list[int], gate: anyio.Event
+) -> None:
+    """An image of ``fileset`` as the fetcher runs one: waits for an answer held, else asks
+    (held inside its block until ``gate``), its turn recorded in ``inside``."""
+    if await answers.known(fileset) is None:
+        with answers.asking(fileset):
+            inside.append(fileset)
+            await gate.wait()
+
+
+async def test_an_answer_held_for_no_other_image_lets_every_waiter_ask_at_once() -> None:
+    """An asker whose answer is not held (it named another fileset than the listing's):
+    the images that waited all ask at once rather than in turns (each turn would only ask
+    the same again, one image at a time behind the others)."""
+    answers = FilesetAnswers(held_bytes=LIMIT)
+    inside: list[int] = []
+    gate = anyio.Event()
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            with answers.asking(7):
+                for _ in range(3):
+                    tg.start_soon(_asks_after_waiting, answers, 7, inside, gate)
+                await anyio.wait_all_tasks_blocked()
+                answers.keep(8, _answer(8))  # (the answer named fileset 8)
+            await anyio.wait_all_tasks_blocked()
+            assert inside == [7, 7, 7]
+            gate.set()
+
+
+async def test_a_failed_asker_hands_the_question_to_one_waiter() -> None:
+    """An asker that fails: one waiter asks next, the others keep waiting for its answer."""
+    answers = FilesetAnswers(held_bytes=LIMIT)
+    inside: list[int] = []
+    gate = anyio.Event()
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            with contextlib.suppress(OSError), answers.asking(7):
+                for _ in range(3):
+                    tg.start_soon(_asks_after_waiting, answers, 7, inside, gate)
+                await anyio.wait_all_tasks_blocked()
+                raise OSError("the request failed through its retries")
+            await anyio.wait_all_tasks_blocked()
+            assert inside == [7]
+            answers.keep(7, _answer(7))
+            gate.set()
+    assert inside == [7]
