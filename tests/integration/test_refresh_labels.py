@@ -20,7 +20,7 @@ from harvest_helpers import harvest
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread, build_application
-from harvester.emulator.catalogue import DEMO_PROJECT_ID, DEMO_SCREEN_ID
+from harvester.emulator.catalogue import DEMO_PROJECT_ID, DEMO_PROJECT_IMAGE_IDS, DEMO_SCREEN_ID
 
 TARGETS: dict[str, Any] = {"screens": (DEMO_SCREEN_ID,), "projects": (DEMO_PROJECT_ID,)}
 OLD, NEW = "increased cell size", "increased cell volume"
@@ -111,3 +111,46 @@ def test_refresh_labels_with_no_labels_is_refused(
     assert "error: " in err and "--refresh-labels" in err and "--no-labels" in err
     assert "Traceback" not in err
     assert not out.exists()
+
+
+class Unanswered(Curated):
+    """The demo application whose annotation requests fail (HTTP 500) once ``broken`` is
+    set: the server down for that one view on the night of a refresh."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken = False
+
+    def handle(self, req: Any) -> Any:
+        resp = self.inner.handle(req)
+        if self.broken and req.path.startswith("/webclient/api/annotations/"):
+            return dataclasses.replace(resp, status=500, body=b"server error")
+        return resp
+
+
+@pytest.mark.parametrize(
+    "targets",
+    [{"images": (DEMO_PROJECT_IMAGE_IDS[0],)}, {"projects": (DEMO_PROJECT_ID,)}],
+    ids=["image", "project"],
+)
+def test_a_refresh_whose_annotation_requests_fail_keeps_the_labels(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], targets: dict[str, Any]
+) -> None:
+    """A refresh that cannot ask the labels is a failure (exit 1) that leaves index.csv's
+    labels as they were, also after the next plain resume. An image given by id was journaled
+    with none (its annotation request failed), which erased its labels for good."""
+    app = Unanswered()
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    run = {"artifacts": ("metadata",), "max_retries": 0, **targets}
+    assert harvest(emu.base_url, out, **run).exit_code == 0
+    first = _phenotypes(out)
+    assert any(OLD in value for value in first)
+
+    app.broken = True
+    assert harvest(emu.base_url, out, refresh_labels=True, **run).exit_code == 1
+    assert _phenotypes(out) == first
+
+    app.broken = False
+    assert harvest(emu.base_url, out, **run).exit_code == 0
+    assert _phenotypes(out) == first
