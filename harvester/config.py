@@ -548,11 +548,14 @@ class HarvestConfig:
                 file_hint="remove labels = false",
             )
         if self.refresh_labels and not self.labels:
+            # Keyed by labels, as where's: a resume of a --no-labels folder (a replayed
+            # labels = false) is then told the folder's setting, not to leave out a flag
+            # it never typed (resolve: as_saved).
             raise ConfigError(
                 "refresh_labels: asks the labels again, which --no-labels skips",
                 hint="leave out --no-labels (or --refresh-labels)",
-                key="refresh_labels",
-                file_hint="remove labels = false (or refresh_labels = true)",
+                key="labels",
+                file_hint="remove labels = false (or leave out refresh_labels)",
             )
         self._check_where_by_id()
         self._check_sample_per()

@@ -154,3 +154,37 @@ def test_a_refresh_whose_annotation_requests_fail_keeps_the_labels(
     app.broken = False
     assert harvest(emu.base_url, out, **run).exit_code == 0
     assert _phenotypes(out) == first
+
+
+def test_refresh_labels_on_a_resume_of_a_no_labels_folder_names_the_folders_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
+) -> None:
+    """A cron line's resume given --refresh-labels, of a folder harvested with --no-labels,
+    is refused (exit 2) with a hint naming the folder's saved --no-labels: it said to leave
+    out --no-labels, which the user never typed (the resume replays it)."""
+    out = tmp_path / "out"
+    argv = ["harvest", "--base-url", emulator.base_url, "--project", str(DEMO_PROJECT_ID)]
+    assert main([*argv, "--out", str(out), "--artifacts", "metadata", "--no-labels", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["harvest", "--out", str(out), "-q", "--refresh-labels"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[0].startswith("error: --refresh-labels: ")
+    assert "hint: a resume replays --no-labels (saved in the folder)" in err
+    assert "leave out --no-labels" not in err
+
+
+def test_refresh_labels_with_labels_false_in_a_config_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
+) -> None:
+    """The two settings in one config file: exit 2, the file named, nothing made."""
+    config = tmp_path / "nightly.toml"
+    config.write_text(
+        f'base_url = "{emulator.base_url}"\nprojects = [{DEMO_PROJECT_ID}]\n'
+        "labels = false\nrefresh_labels = true\n"
+    )
+    out = tmp_path / "out"
+    assert main(["harvest", str(config), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[0].startswith(f"error: {config}: refresh_labels: ")
+    assert "hint: remove labels = false" in err
+    assert not out.exists()
