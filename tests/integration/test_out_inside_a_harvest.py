@@ -139,3 +139,34 @@ def test_failed_ids_of_a_failing_image_print_no_nothing_note(
     listed = capsys.readouterr()
     assert listed.out == "999999999\n"
     assert "no image of" not in listed.err
+
+
+def test_where_the_folder_really_is_decides_through_symlinks(
+    tmp_path: Path, emulator: EmulatorThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A path through a symlink into a harvest (``link/x``, or ``link/../x`` whose ``..``
+    the system takes in the harvest) is refused: it was made there, inside the harvest,
+    as the path was judged by its words only. A harvest's symlink to a folder elsewhere
+    leads outside it: a harvest there starts."""
+    outer = tmp_path / "outer"
+    assert _harvest(emulator.base_url, outer) == 0
+    real_outer = outer.resolve()
+    (tmp_path / "into").symlink_to(outer / "study", target_is_directory=True)
+    (tmp_path / "images-link").symlink_to(outer / "images", target_is_directory=True)
+    before = _tree(outer)
+    capsys.readouterr()
+
+    for given in (tmp_path / "into" / "x", tmp_path / "images-link" / ".." / "new"):
+        assert _harvest(emulator.base_url, given) == 2
+        err = capsys.readouterr().err
+        assert err.splitlines()[0] == (
+            f"error: output folder {given} is inside the harvest folder {real_outer}"
+        )
+    assert not (outer / "study" / "x").exists() and not (outer / "new").exists()
+    assert _tree(outer) == before
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (outer / "away").symlink_to(elsewhere, target_is_directory=True)
+    assert _harvest(emulator.base_url, outer / "away" / "h") == 0
+    assert list((elsewhere / "h" / "images").rglob("*.jpg"))
