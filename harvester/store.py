@@ -1143,14 +1143,22 @@ def _refuse_harvest_inside_harvest(out_dir: Path) -> None:
     Where the folder really is decides (:func:`_real_parents`): a symlink into a harvest is
     inside it, one from a harvest to elsewhere is not.
     """
+    shown = harvest_folder_above(out_dir)
+    if shown is not None:
+        raise UsageError(
+            f"output folder {out_dir} is inside the harvest folder {shown}",
+            hint=f"choose an --out folder outside {shown} (beside it, for example), or "
+            f"--out {shown} to go on with that harvest",
+        )
+
+
+def harvest_folder_above(out_dir: Path) -> Path | None:
+    """The harvest folder that holds folder ``out_dir`` (as the user's path names it), the
+    nearest; None when none does (:func:`_refuse_harvest_inside_harvest`)."""
     for parent in _real_parents(out_dir):
         if _is_harvest_marker(parent / MARKER_NAME):
-            shown = _as_given(out_dir, parent)
-            raise UsageError(
-                f"output folder {out_dir} is inside the harvest folder {shown}",
-                hint=f"choose an --out folder outside {shown} (beside it, for example), or "
-                f"--out {shown} to go on with that harvest",
-            )
+            return _as_given(out_dir, parent)
+    return None
 
 
 def _real_parents(out_dir: Path) -> Iterator[Path]:
@@ -1178,10 +1186,12 @@ def _real_parents(out_dir: Path) -> Iterator[Path]:
 
 def _as_given(out_dir: Path, real: Path) -> Path:
     """Folder ``real`` as the user's path to ``out_dir`` names it where one of its parents
-    is that folder (relative when the path was), else ``real`` itself."""
+    is that folder (relative when the path was, but the current folder by its path: "the
+    harvest folder ." read as a slip), else ``real`` itself."""
     for parent in Path(os.path.abspath(out_dir)).parents:
         if os.path.realpath(parent) == str(real):
-            return parent if out_dir.is_absolute() else Path(os.path.relpath(parent))
+            relative = Path(os.path.relpath(parent))
+            return parent if out_dir.is_absolute() or relative == Path(".") else relative
     return real
 
 
