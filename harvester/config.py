@@ -557,6 +557,18 @@ class HarvestConfig:
                 key="labels",
                 file_hint="remove labels = false (or leave out refresh_labels)",
             )
+        if self.refresh_labels and self.from_plan is not None:
+            # A run from a plan walks nothing: its labels are the plan's, asked when it was
+            # made. Taken, the flag asked nothing and said nothing (exit 0, old labels kept).
+            raise ConfigError(
+                "refresh_labels: a run from a plan asks no labels: it takes the plan's, "
+                "asked when the plan was made",
+                hint="make the plan again to ask them again (harvester plan ... --force), "
+                "or leave out --refresh-labels",
+                key="from_plan",
+                file_hint="make the plan again (harvester plan ... --force), or remove "
+                "refresh_labels = true",
+            )
         self._check_where_by_id()
         self._check_sample_per()
         self._check_split()

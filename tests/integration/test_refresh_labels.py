@@ -188,3 +188,30 @@ def test_refresh_labels_with_labels_false_in_a_config_file_is_refused(
     assert err.splitlines()[0].startswith(f"error: {config}: refresh_labels: ")
     assert "hint: remove labels = false" in err
     assert not out.exists()
+
+
+def test_refresh_labels_with_a_plan_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
+) -> None:
+    """A run from a plan walks nothing (its labels are the plan's): --refresh-labels there
+    asked nothing and said nothing, exit 0. Refused, exit 2, given with --from-plan or on a
+    resume replaying one, whose hint names the folder's saved --from-plan."""
+    out = tmp_path / "plan"
+    plan = ["plan", "--base-url", emulator.base_url, "--project", str(DEMO_PROJECT_ID)]
+    assert main([*plan, "--out", str(out), "--artifacts", "metadata", "-q", "--rate", "none"]) == 0
+    run = ["harvest", "--out", str(out), "-q", "--rate", "none"]
+    assert main([*run, "--from-plan", str(out)]) == 0
+    capsys.readouterr()
+
+    assert main([*run, "--from-plan", str(out), "--refresh-labels"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == (
+        "error: --refresh-labels: a run from a plan asks no labels: it takes the plan's, "
+        "asked when the plan was made"
+    )
+    assert "harvester plan ... --force" in err
+
+    assert main([*run, "--refresh-labels"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[0].startswith("error: --refresh-labels: a run from a plan ")
+    assert f"hint: a resume replays --from-plan {out} (saved in the folder)" in err
