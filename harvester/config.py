@@ -551,11 +551,26 @@ class HarvestConfig:
                 file_hint="remove labels = false",
             )
         if self.refresh_labels and not self.labels:
+            # Keyed by labels, as where's: a resume of a --no-labels folder (a replayed
+            # labels = false) is then told the folder's setting, not to leave out a flag
+            # it never typed (resolve: as_saved).
             raise ConfigError(
                 "refresh_labels: asks the labels again, which --no-labels skips",
                 hint="leave out --no-labels (or --refresh-labels)",
-                key="refresh_labels",
-                file_hint="remove labels = false (or refresh_labels = true)",
+                key="labels",
+                file_hint="remove labels = false (or leave out refresh_labels)",
+            )
+        if self.refresh_labels and self.from_plan is not None:
+            # A run from a plan walks nothing: its labels are the plan's, asked when it was
+            # made. Taken, the flag asked nothing and said nothing (exit 0, old labels kept).
+            raise ConfigError(
+                "refresh_labels: a run from a plan asks no labels: it takes the plan's, "
+                "asked when the plan was made",
+                hint="make the plan again to ask them again (harvester plan ... --force), "
+                "or leave out --refresh-labels",
+                key="from_plan",
+                file_hint="make the plan again (harvester plan ... --force), or remove "
+                "refresh_labels = true",
             )
         self._check_where_by_id()
         self._check_sample_per()
@@ -1409,6 +1424,11 @@ def resolve(
         # again. Refused, `harvester harvest --out DIR --refresh-labels` (a nightly cron
         # line) ended 2 every night for that one set, told to leave out a --no-labels
         # nobody typed.
+        values["refresh_labels"] = False
+    if values.get("refresh_labels") and "from_plan" in from_folder and values.get("from_plan"):
+        # A resume's replay of a set harvested from a plan: its labels are the plan's (a run
+        # from a plan walks nothing), replayed as it was, as a --no-labels set is. Typed with
+        # --from-plan, the flag is refused (HarvestConfig.validate).
         values["refresh_labels"] = False
     try:
         return HarvestConfig(**values)

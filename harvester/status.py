@@ -2049,8 +2049,10 @@ _PROGRESS_LINE = re.compile(r"progress \([^)]*\): ")
 #: A record of the harvest's loggers as the CLI formats it (``WARNING harvester.ratelimit:
 #: server overloaded: slowing down ...``): said mid-run, never its end, which the CLI prints
 #: (a summary, ``error:``, ``interrupted``). A task that logged a retry or a slow-down and was
-#: then killed (``kill -9``, out of memory) read as one that spoke, and went unnamed.
-_LOG_RECORD = re.compile(r"(?:DEBUG|INFO|WARNING) harvester(?:\.\w+)*: ")
+#: then killed (``kill -9``, out of memory) read as one that spoke, and went unnamed. Any
+#: logger's, not only harvester's: a task debugged (``debug = true``) logs asyncio's
+#: ``DEBUG asyncio: Using selector`` as it starts, which read as its last words too.
+_LOG_RECORD = re.compile(r"(?:DEBUG|INFO|WARNING) \w+(?:\.\w+)*: ")
 #: How much of a task log's end is read first; when that holds no start line, back to four
 #: times as much, and so on up to :data:`_LOG_MAX_BYTES` (:func:`_since_last_start`).
 _LOG_TAIL_BYTES = 64 * 1024

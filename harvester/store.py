@@ -1144,15 +1144,59 @@ def _refuse_harvest_inside_harvest(out_dir: Path) -> None:
     deep) mixed a second harvest's files into the first's: its study files, images and
     temporary files where the outer run writes, sweeps leftovers and counts what is on disk.
     Only a folder that is no harvest yet is checked: one an older version nested keeps working.
+    Where the folder really is decides (:func:`_real_parents`): a symlink into a harvest is
+    inside it, one from a harvest to elsewhere is not.
     """
-    for parent in Path(os.path.abspath(out_dir)).parents:
+    shown = harvest_folder_above(out_dir)
+    if shown is not None:
+        raise UsageError(
+            f"output folder {out_dir} is inside the harvest folder {shown}",
+            hint=f"choose an --out folder outside {shown} (beside it, for example), or "
+            f"--out {shown} to go on with that harvest",
+        )
+
+
+def harvest_folder_above(out_dir: Path) -> Path | None:
+    """The harvest folder that holds folder ``out_dir`` (as the user's path names it), the
+    nearest; None when none does (:func:`_refuse_harvest_inside_harvest`)."""
+    for parent in _real_parents(out_dir):
         if _is_harvest_marker(parent / MARKER_NAME):
-            shown = parent if out_dir.is_absolute() else Path(os.path.relpath(parent))
-            raise UsageError(
-                f"output folder {out_dir} is inside the harvest folder {shown}",
-                hint=f"choose an --out folder outside {shown} (beside it, for example), or "
-                f"--out {shown} to go on with that harvest",
-            )
+            return _as_given(out_dir, parent)
+    return None
+
+
+def _real_parents(out_dir: Path) -> Iterator[Path]:
+    """The folders that really hold ``out_dir`` (symlinks and ``..`` resolved, as the
+    system resolves them when the folder is made), the nearest first, up to the edge of the
+    file system its nearest existing folder is on.
+
+    Why the edge: a harvest's folders are on its own file system, and asking above it
+    looks names up in folders such as an automounter's ``/home`` or ``/net``, where a
+    name that is not there (``/home/harvest.json``) is a mount attempted over the network,
+    once for each new folder (git stops its search for ``.git`` there too).
+    """
+    device: int | None = None
+    for parent in Path(os.path.realpath(out_dir)).parents:
+        try:
+            here = parent.stat().st_dev
+        except OSError:
+            continue  # not made yet (or not to be looked in): no harvest's
+        if device is None:
+            device = here
+        elif here != device:
+            return
+        yield parent
+
+
+def _as_given(out_dir: Path, real: Path) -> Path:
+    """Folder ``real`` as the user's path to ``out_dir`` names it where one of its parents
+    is that folder (relative when the path was, but the current folder by its path: "the
+    harvest folder ." read as a slip), else ``real`` itself."""
+    for parent in Path(os.path.abspath(out_dir)).parents:
+        if os.path.realpath(parent) == str(real):
+            relative = Path(os.path.relpath(parent))
+            return parent if out_dir.is_absolute() or relative == Path(".") else relative
+    return real
 
 
 def _is_harvest_marker(path: Path) -> bool:

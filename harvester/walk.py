@@ -1211,6 +1211,25 @@ class Walker:
                 return None
         return found
 
+    def _labels_kept(
+        self,
+        image_id: int,
+        labels: Mapping[int, list[tuple[str, str]]],
+        fetched: AbstractSet[int],
+    ) -> Labels:
+        """An image's labels as asked or known (``labels``; none when asked, ``fetched``,
+        and the server has none), else those journaled for it, else none.
+
+        Why: an image whose annotation request failed is in neither; with
+        ``--refresh-labels`` (which takes no journaled labels) it was emitted with none and
+        journaled again so, which erased labels a first run had stored, for good (its empty
+        labels then read as asked). The failure is the walk's (exit 1); the old labels stay.
+        """
+        if image_id in labels or image_id in fetched:
+            return tuple(labels.get(image_id, ()))
+        ref = self._known.get(image_id)
+        return ref.labels if ref is not None else ()
+
     def _trusted(self, image_id: int) -> ImageRef | None:
         """The journaled ref of an image whose labels the journal knows, else None.
 
@@ -1773,9 +1792,8 @@ class Walker:
             elif image_id in self._known:
                 name = self._known[image_id].image_name
             make = AskedRef if image_id in fetched else ImageRef
-            await self._emit(
-                make(image_id=image_id, image_name=name, labels=tuple(labels.get(image_id, ())))
-            )
+            kept = self._labels_kept(image_id, labels, fetched)
+            await self._emit(make(image_id=image_id, image_name=name, labels=kept))
         self._listed()  # (a batch of an ids file: once per 200 ids, not once an image)
 
 

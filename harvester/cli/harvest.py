@@ -3182,8 +3182,18 @@ def run_demo_command(args: argparse.Namespace) -> int:
 
     from harvester.cli import _outcome_decided
     from harvester.demo import DEMO_SCREEN_ID, run_demo
+    from harvester.errors import UsageError
+    from harvester.layout import MARKER_NAME
     from harvester.progress import Progress
+    from harvester.store import harvest_folder_above
 
+    if not (args.out / MARKER_NAME).exists() and (outer := harvest_folder_above(args.out)):
+        # Said before the emulator starts, and without the harvest's "--out DIR to go on
+        # with that harvest": the demo's images in a harvest of a real server's.
+        raise UsageError(
+            f"output folder {args.out} is inside the harvest folder {outer}",
+            hint=f"give the demo a folder outside {outer}: harvester demo --out PATH",
+        )
     progress = Progress(enabled=not args.quiet)
     print(f"starting the IDR emulator and harvesting its demo screen {DEMO_SCREEN_ID} ...")
     with progress.shown():

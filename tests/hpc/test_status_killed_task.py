@@ -527,6 +527,34 @@ def test_a_task_killed_after_logging_warnings_is_named(
     assert [e["task"] for e in data["ended_without_summary"]] == [TASK]
 
 
+def test_a_debugging_task_killed_mid_run_is_named(
+    make_emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """A task debugged through its config file (``debug = true``) logs other libraries'
+    records too (``DEBUG asyncio: Using selector``): killed mid-run, it ended without its
+    summary all the same, yet went unnamed, asyncio's line read as its last words."""
+    emu: EmulatorThread = make_emulator(preset="demo", latency_ms=100)
+    out = tmp_path / "study"
+    config = tmp_path / "debug.toml"
+    config.write_text("debug = true\n")
+    assert main(["plan", "--base-url", emu.base_url, "--screen", "2302", "--out", str(out),
+                 "--artifacts", "thumbnail", "--quiet", "--rate", "none"]) == 0  # fmt: skip
+    assert main(["slurm", str(config), "--out", str(out), "--from-plan", str(out),
+                 "--tasks", "4", "--max-parallel", "4", "--rate", "none"]) == 0  # fmt: skip
+
+    log = _kill_task_mid_run(out / "harvest.sbatch", TASK)
+    after_start = log.read_text().splitlines()[1:]
+    assert any(x.startswith("DEBUG asyncio: ") for x in after_start)
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
+    text, data = _status(out, capsys)
+    assert [x for x in text if x.startswith("task ")] == [
+        f"task {TASK} (job {JOB}_{TASK}): ended without its summary (killed: out of memory, "
+        f"kill -9 or node failure?); see sacct -j {JOB}_{TASK} --format=State,ExitCode,MaxRSS"
+    ]
+    assert [e["task"] for e in data["ended_without_summary"]] == [TASK]
+
+
 def test_status_asks_the_queue_once_for_a_killed_task(
     killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

@@ -139,3 +139,67 @@ def test_failed_ids_of_a_failing_image_print_no_nothing_note(
     listed = capsys.readouterr()
     assert listed.out == "999999999\n"
     assert "no image of" not in listed.err
+
+
+def test_where_the_folder_really_is_decides_through_symlinks(
+    tmp_path: Path, emulator: EmulatorThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A path through a symlink into a harvest (``link/x``, or ``link/../x`` whose ``..``
+    the system takes in the harvest) is refused: it was made there, inside the harvest,
+    as the path was judged by its words only. A harvest's symlink to a folder elsewhere
+    leads outside it: a harvest there starts."""
+    outer = tmp_path / "outer"
+    assert _harvest(emulator.base_url, outer) == 0
+    real_outer = outer.resolve()
+    (tmp_path / "into").symlink_to(outer / "study", target_is_directory=True)
+    (tmp_path / "images-link").symlink_to(outer / "images", target_is_directory=True)
+    before = _tree(outer)
+    capsys.readouterr()
+
+    for given in (tmp_path / "into" / "x", tmp_path / "images-link" / ".." / "new"):
+        assert _harvest(emulator.base_url, given) == 2
+        err = capsys.readouterr().err
+        assert err.splitlines()[0] == (
+            f"error: output folder {given} is inside the harvest folder {real_outer}"
+        )
+    assert not (outer / "study" / "x").exists() and not (outer / "new").exists()
+    assert _tree(outer) == before
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (outer / "away").symlink_to(elsewhere, target_is_directory=True)
+    assert _harvest(emulator.base_url, outer / "away" / "h") == 0
+    assert list((elsewhere / "h" / "images").rglob("*.jpg"))
+
+
+def test_the_demo_inside_a_harvest_folder_is_refused_without_go_on_hint(
+    tmp_path: Path,
+    emulator: EmulatorThread,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``harvester demo`` run in a harvest's folder (its default ./harvester-demo inside it)
+    is refused before the emulator starts, the folder named by its path, not ``.``; the hint
+    no longer says ``--out .`` to go on: that put the demo's images into the user's harvest.
+    A harvest's relative --out there names the folder by its path too."""
+    outer = tmp_path / "outer"
+    assert _harvest(emulator.base_url, outer) == 0
+    before = _tree(outer)
+    monkeypatch.chdir(outer)
+    capsys.readouterr()
+
+    assert main(["demo", "-q"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        f"error: output folder harvester-demo is inside the harvest folder {outer.resolve()}",
+        f"hint: give the demo a folder outside {outer.resolve()}: harvester demo --out PATH",
+    ]
+    assert not (outer / "harvester-demo").exists()
+
+    assert _harvest(emulator.base_url, Path("sub")) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == (
+        f"error: output folder sub is inside the harvest folder {outer.resolve()}"
+    )
+    assert _tree(outer) == before

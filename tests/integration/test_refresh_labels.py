@@ -20,7 +20,7 @@ from harvest_helpers import harvest
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread, build_application
-from harvester.emulator.catalogue import DEMO_PROJECT_ID, DEMO_SCREEN_ID
+from harvester.emulator.catalogue import DEMO_PROJECT_ID, DEMO_PROJECT_IMAGE_IDS, DEMO_SCREEN_ID
 
 TARGETS: dict[str, Any] = {"screens": (DEMO_SCREEN_ID,), "projects": (DEMO_PROJECT_ID,)}
 OLD, NEW = "increased cell size", "increased cell volume"
@@ -131,3 +131,90 @@ def test_a_resume_given_refresh_labels_replays_a_set_without_labels_as_it_was(
     assert main(["harvest", "--out", str(out), "-q", "--refresh-labels"]) == 0
     assert "error:" not in capsys.readouterr().err
     assert sum(NEW in value for value in _phenotypes(out)) >= 1
+
+
+class Unanswered(Curated):
+    """The demo application whose annotation requests fail (HTTP 500) once ``broken`` is
+    set: the server down for that one view on the night of a refresh."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken = False
+
+    def handle(self, req: Any) -> Any:
+        resp = self.inner.handle(req)
+        if self.broken and req.path.startswith("/webclient/api/annotations/"):
+            return dataclasses.replace(resp, status=500, body=b"server error")
+        return resp
+
+
+@pytest.mark.parametrize(
+    "targets",
+    [{"images": (DEMO_PROJECT_IMAGE_IDS[0],)}, {"projects": (DEMO_PROJECT_ID,)}],
+    ids=["image", "project"],
+)
+def test_a_refresh_whose_annotation_requests_fail_keeps_the_labels(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], targets: dict[str, Any]
+) -> None:
+    """A refresh that cannot ask the labels is a failure (exit 1) that leaves index.csv's
+    labels as they were, also after the next plain resume. An image given by id was journaled
+    with none (its annotation request failed), which erased its labels for good."""
+    app = Unanswered()
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    run = {"artifacts": ("metadata",), "max_retries": 0, **targets}
+    assert harvest(emu.base_url, out, **run).exit_code == 0
+    first = _phenotypes(out)
+    assert any(OLD in value for value in first)
+
+    app.broken = True
+    assert harvest(emu.base_url, out, refresh_labels=True, **run).exit_code == 1
+    assert _phenotypes(out) == first
+
+    app.broken = False
+    assert harvest(emu.base_url, out, **run).exit_code == 0
+    assert _phenotypes(out) == first
+
+
+def test_refresh_labels_with_labels_false_in_a_config_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
+) -> None:
+    """The two settings in one config file: exit 2, the file named, nothing made."""
+    config = tmp_path / "nightly.toml"
+    config.write_text(
+        f'base_url = "{emulator.base_url}"\nprojects = [{DEMO_PROJECT_ID}]\n'
+        "labels = false\nrefresh_labels = true\n"
+    )
+    out = tmp_path / "out"
+    assert main(["harvest", str(config), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[0].startswith(f"error: {config}: refresh_labels: ")
+    assert "hint: remove labels = false" in err
+    assert not out.exists()
+
+
+def test_refresh_labels_with_a_plan_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
+) -> None:
+    """A run from a plan walks nothing (its labels are the plan's): --refresh-labels there
+    asked nothing and said nothing, exit 0. Refused, exit 2, given with --from-plan; a
+    resume replaying the plan's set replays it as it was (exit 0)."""
+    out = tmp_path / "plan"
+    plan = ["plan", "--base-url", emulator.base_url, "--project", str(DEMO_PROJECT_ID)]
+    assert main([*plan, "--out", str(out), "--artifacts", "metadata", "-q", "--rate", "none"]) == 0
+    run = ["harvest", "--out", str(out), "-q", "--rate", "none"]
+    assert main([*run, "--from-plan", str(out)]) == 0
+    capsys.readouterr()
+
+    assert main([*run, "--from-plan", str(out), "--refresh-labels"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == (
+        "error: --refresh-labels: a run from a plan asks no labels: it takes the plan's, "
+        "asked when the plan was made"
+    )
+    assert "harvester plan ... --force" in err
+
+    # A resume replaying the plan's set (a nightly cron line) replays it as it was, as a set
+    # harvested with --no-labels: refused, the cron line ended 2 every night for that set.
+    assert main([*run, "--refresh-labels"]) == 0
+    assert "error:" not in capsys.readouterr().err
