@@ -127,3 +127,27 @@ def test_forget_given_a_base_url_of_no_run_of_the_set_is_refused(
     ), proc.stderr
     assert a.base_url in proc.stderr and b.base_url in proc.stderr
     assert not (out / "forgotten.json").exists()
+
+
+def test_a_server_moved_twice_is_asked_at_its_newest_address_alone(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A folder of A resumed with `--base-url B`, then with `--base-url C` (moved twice):
+    with A and B gone, the bare resume asks C alone, exit 0, nothing said of B (the runs
+    remember the first person's run only, so B's set was replayed in vain)."""
+    a, b, c = (make_emulator(preset="demo") for _ in range(3))
+    out = tmp_path / "d"
+    harvest(a, out, "thumbnail")
+    for emu, kinds in ((b, "metadata"), (c, "rois")):  # (work to do: the runs are kept)
+        moved = cli(
+            "harvest", "--out", str(out), "--base-url", emu.base_url, "--artifacts", kinds,
+            *QUICK,
+        )  # fmt: skip
+        assert moved.returncode == 0, moved.stderr
+    a.stop()
+    b.stop()
+    c.reset_stats()
+    proc = cli("harvest", "--out", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "", proc.stderr
+    assert c.stats()["requests"] > 0
