@@ -1197,12 +1197,12 @@ def _take_back(
     gone = read_gone(out)
     mine = normal_base_url(server) if server is not None else None
     only = linked or {}
-    named = {  # (the records both the links and --base-url name: those taken back)
+    taken = {  # (the records both the links and --base-url name: those taken back)
         (url, image_id)
         for url, image_id in gone
         if mine in (None, url) and (image_id not in only or url in only[image_id])
     }
-    listed = {image_id for _url, image_id in named}
+    listed = {image_id for _url, image_id in taken}
     unknown = [image_id for image_id in ids if image_id not in listed]
     if unknown:
         of = f" from {redact_url(server)}" if server is not None else ""
@@ -1213,7 +1213,7 @@ def _take_back(
             hint=f"harvester status {q} --gone-ids{lists} lists those that are",
         )
     asked = set(ids)
-    servers = {entry.server for key, entry in gone.items() if key in named and key[1] in asked}
+    servers = {entry.server for key, entry in gone.items() if key in taken and key[1] in asked}
     removed = remove_gone(out, ids, linked, server)
     line = (
         f"{out}: {_plural_ids(removed, 'image')} no longer taken as gone"

@@ -81,6 +81,8 @@ def test_an_id_both_servers_failed_404_is_gone_from_each_and_taken_back_per_serv
     assert undo.stdout.startswith(f"{out}: 1 image no longer taken as gone from {a.base_url}:")
     assert listed(out, a, "--gone-ids") == []
     assert listed(out, b, "--gone-ids") == [MISSING]
+    none = cli("status", str(out), "--gone-ids", "--base-url", a.base_url)
+    assert none.stderr == f"note: no image of {out} is recorded as gone from {a.base_url}\n"
     again = cli("forget", str(out), "--gone-ids-from", str(ids), "--undo", "--base-url", a.base_url)
     assert again.returncode == 2, again.stderr
     assert f"not recorded as gone from {a.base_url} in {out}" in again.stderr
