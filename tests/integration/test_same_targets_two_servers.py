@@ -17,6 +17,8 @@ import shlex
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+from harvest_helpers import refused_port
 from harvest_helpers import run_cli as cli
 
 from harvester.emulator import EmulatorThread
@@ -151,3 +153,22 @@ def test_a_server_moved_twice_is_asked_at_its_newest_address_alone(
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == "", proc.stderr
     assert c.stats()["requests"] > 0
+
+
+def test_a_proxy_that_does_not_answer_is_an_error_not_a_moved_server(
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both servers up, the proxy of the environment down: the resume says the proxy's
+    error, exit 2; no `not resumed:` line offers to forget either server's set (each was
+    said as a server that may have moved, with the forget command of each)."""
+    out, _a, _b = two_servers(tmp_path, make_emulator)
+    for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with refused_port() as dead:
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{dead}")
+        proc = cli("harvest", "--out", str(out), "-q")
+    assert proc.returncode == 2, proc.stderr
+    assert not not_resumed(proc.stderr), proc.stderr
+    assert f"proxy 127.0.0.1:{dead}" in proc.stderr, proc.stderr
