@@ -1190,7 +1190,7 @@ def _take_back(
     was taken back for both, and the other server's image, still gone, asked again on
     every resume; the line now names both servers and the ``--base-url`` of one."""
     from harvester.config import normal_base_url
-    from harvester.errors import UsageError, redact_url
+    from harvester.errors import UsageError, redact_base_url
     from harvester.gone import read_gone, remove_gone
 
     q = shlex.quote(str(out))
@@ -1205,8 +1205,8 @@ def _take_back(
     listed = {image_id for _url, image_id in taken}
     unknown = [image_id for image_id in ids if image_id not in listed]
     if unknown:
-        of = f" from {redact_url(server)}" if server is not None else ""
-        lists = f" --base-url {shlex.quote(server)}" if server is not None else ""
+        of = f" from {redact_base_url(server)}" if server is not None else ""
+        lists = f" --base-url {shlex.quote(redact_base_url(server))}" if server is not None else ""
         raise UsageError(
             f"{_plural_ids(unknown)} of {len(ids)} given {'is' if len(unknown) == 1 else 'are'} "
             f"not recorded as gone{of} in {out}: {_listed(unknown)} (nothing changed)",
@@ -1217,7 +1217,7 @@ def _take_back(
     removed = remove_gone(out, ids, linked, server)
     line = (
         f"{out}: {_plural_ids(removed, 'image')} no longer taken as gone"
-        + (f" from {redact_url(str(server))}" if server is not None else "")
+        + (f" from {redact_base_url(str(server))}" if server is not None else "")
         + f": the next harvest asks for {_them(removed)} again (harvester harvest --out {q})"
     )
     if server is None and len(servers) > 1:

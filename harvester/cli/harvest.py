@@ -2850,9 +2850,9 @@ def run_status_command(args: argparse.Namespace) -> int:
             gone = sorted(gone_ids(args.out, args.base_url))
         print("\n".join(map(str, gone)), end="\n" if gone else "")
         if not gone:  # (typed by hand, an empty answer read as a hang or a fault)
-            from harvester.errors import redact_url
+            from harvester.errors import redact_base_url
 
-            of = "" if args.base_url is None else f" from {redact_url(args.base_url)}"
+            of = "" if args.base_url is None else f" from {redact_base_url(args.base_url)}"
             print(f"note: no image of {args.out} is recorded as gone{of}", file=sys.stderr)
         return 0
     if args.failed_ids:

@@ -86,6 +86,10 @@ def test_an_id_both_servers_failed_404_is_gone_from_each_and_taken_back_per_serv
     again = cli("forget", str(out), "--gone-ids-from", str(ids), "--undo", "--base-url", a.base_url)
     assert again.returncode == 2, again.stderr
     assert f"not recorded as gone from {a.base_url} in {out}" in again.stderr
+    secret = a.base_url.replace("://", "://user:pw-SECRET-3@")  # (its hint named it)
+    told = cli("forget", str(out), "--gone-ids-from", str(ids), "--undo", "--base-url", secret)
+    assert told.returncode == 2 and "not recorded as gone from" in told.stderr, told.stderr
+    assert "pw-SECRET-3" not in told.stdout + told.stderr, told.stderr
 
 
 def test_a_plain_undo_of_an_id_of_two_servers_says_both_and_how_to_take_back_one(
