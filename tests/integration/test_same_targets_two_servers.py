@@ -172,3 +172,19 @@ def test_a_proxy_that_does_not_answer_is_an_error_not_a_moved_server(
     assert proc.returncode == 2, proc.stderr
     assert not not_resumed(proc.stderr), proc.stderr
     assert f"proxy 127.0.0.1:{dead}" in proc.stderr, proc.stderr
+
+
+def test_both_servers_not_answering_are_errors_not_moved_servers(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A and B both stopped (the network down): neither set moved to the other, so each
+    is its error (exit 2); no `not resumed:` line offers to forget either (each did)."""
+    out, a, b = two_servers(tmp_path, make_emulator)
+    a.stop()
+    b.stop()
+    proc = cli("harvest", "--out", str(out), "-q")
+    assert proc.returncode == 2, proc.stderr
+    assert not not_resumed(proc.stderr), proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 2, proc.stderr
+    assert all("cannot reach" in line for line in errors), proc.stderr
