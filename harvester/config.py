@@ -1994,22 +1994,28 @@ def _moved_sets(
 ) -> set[tuple[str, str]]:
     """The keys of ``sets`` (:func:`server_set`) whose server moved: a resume given another
     server's ``--base-url`` (``harvester harvest --out DIR --base-url NEW``) replayed the set
-    on NEW after the set's newest run of its old server. Such a replay saves the run it
-    replays (``replay_of``), of the old server: the runs say the two are one set.
+    on NEW after the set's newest run of its old server. Such a replay saves the run a
+    person ran that it replays (``replay_of``, passed on from replay to replay): a set of
+    another server whose newest run has that origin too, older than the replay, is the
+    same set at an address left since.
 
     Why: replayed on each server, a server that moved (its old address dead) cost an error
-    on every resume. A set run again on its old server since the move is its own again."""
+    on every resume. Why the origin, not the replay's own server: ``replay_of`` names the
+    first run of the chain, so a server moved twice (A, then B, then C) left B's set
+    replayed at its dead address. A set run again on its old server since the move is its
+    own again; two servers' sets of the same targets, each a person's command, have two
+    origins and are both kept."""
+    by_origin: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for set_key, newest in sets.items():
+        by_origin.setdefault((set_key[0], replay_origin(newest)), []).append(set_key)
     moved: set[tuple[str, str]] = set()
     for recorded in readable.values():
-        origin = readable.get(recorded.replay_of or "")
-        if origin is None:
+        if recorded.replay_of is None:
             continue
         key, server = server_set(recorded)
-        old = (key, normal_base_url(origin.base_url))
-        if old[1] == server or old not in sets or old in moved:
-            continue
-        if order.key(sets[old].run) < order.key(recorded.run):
-            moved.add(old)
+        for old in by_origin.get((key, replay_origin(recorded)), []):
+            if old[1] != server and order.key(sets[old].run) < order.key(recorded.run):
+                moved.add(old)
     return moved
 
 

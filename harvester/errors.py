@@ -416,7 +416,8 @@ class UnreachableServerError(RemoteError):
     """The server check got no answer at all (nothing listening, no route, no such host):
     a resume of a folder holding the same targets from another server tells it apart from
     the other failures, as a server that may have moved there (a class, so that no caller
-    matches the message's words)."""
+    matches the message's words). Not through a proxy: a proxy that does not answer says
+    nothing of the server, and each server's set was offered to be forgotten."""
 
 
 class UntrustedServerError(RemoteError):

@@ -679,8 +679,9 @@ async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick:
                 # own (or its proxy's), not of the command: exit 75 (try again later), as a
                 # busy server's.
                 raise _failing_at_start(shown, exc, client.proxy) from None
-            if client.proxy is None:
-                hint = _unreachable_hint(settings.base_url, hint)
+            if client.proxy is not None:  # (the proxy not answering: no sign of a move)
+                raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=hint) from None
+            hint = _unreachable_hint(settings.base_url, hint)
             raise UnreachableServerError(f"cannot reach {shown}: {exc.reason}", hint=hint) from None
 
 

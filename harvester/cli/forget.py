@@ -1190,28 +1190,34 @@ def _take_back(
     was taken back for both, and the other server's image, still gone, asked again on
     every resume; the line now names both servers and the ``--base-url`` of one."""
     from harvester.config import normal_base_url
-    from harvester.errors import UsageError, redact_url
+    from harvester.errors import UsageError, redact_base_url
     from harvester.gone import read_gone, remove_gone
 
     q = shlex.quote(str(out))
     gone = read_gone(out)
     mine = normal_base_url(server) if server is not None else None
-    listed = {image_id for url, image_id in gone if mine in (None, url)}
+    only = linked or {}
+    taken = {  # (the records both the links and --base-url name: those taken back)
+        (url, image_id)
+        for url, image_id in gone
+        if mine in (None, url) and (image_id not in only or url in only[image_id])
+    }
+    listed = {image_id for _url, image_id in taken}
     unknown = [image_id for image_id in ids if image_id not in listed]
     if unknown:
-        of = f" from {redact_url(server)}" if server is not None else ""
-        lists = f" --base-url {shlex.quote(server)}" if server is not None else ""
+        of = f" from {redact_base_url(server)}" if server is not None else ""
+        lists = f" --base-url {shlex.quote(redact_base_url(server))}" if server is not None else ""
         raise UsageError(
             f"{_plural_ids(unknown)} of {len(ids)} given {'is' if len(unknown) == 1 else 'are'} "
             f"not recorded as gone{of} in {out}: {_listed(unknown)} (nothing changed)",
             hint=f"harvester status {q} --gone-ids{lists} lists those that are",
         )
     asked = set(ids)
-    servers = {entry.server for (url, i), entry in gone.items() if i in asked}
+    servers = {entry.server for key, entry in gone.items() if key in taken and key[1] in asked}
     removed = remove_gone(out, ids, linked, server)
     line = (
         f"{out}: {_plural_ids(removed, 'image')} no longer taken as gone"
-        + (f" from {redact_url(str(server))}" if server is not None else "")
+        + (f" from {redact_base_url(str(server))}" if server is not None else "")
         + f": the next harvest asks for {_them(removed)} again (harvester harvest --out {q})"
     )
     if server is None and len(servers) > 1:

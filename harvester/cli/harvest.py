@@ -22,6 +22,7 @@ from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
 if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every start-up
     from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Set as AbstractSet
 
     from harvester.config import HarvestConfig, RecordedRun, ReplayProblem
     from harvester.errors import FolderBusyError, SplitHeldError, UsageError
@@ -1278,6 +1279,7 @@ def _replay_each(
     args.budget_shared = getattr(args, "max_bytes", None) is not None or _in_config_file(
         args, "max_bytes"
     )
+    unreached: list[tuple[int, HarvestConfig, str, Exception]] = []
     for n, (cfg, line, origin) in enumerate(replays):
         if n:
             _outcome_open_again()  # the last summary ignored SIGTERM: this harvest stops on it
@@ -1290,21 +1292,22 @@ def _replay_each(
         except FolderBusyError as exc:
             why = _folder_wide(exc, cfg, [c for c, _line, _origin in replays[n + 1 :]])
             if why:  # every set after it is refused the same
+                _say_unreached(args, unreached, codes)
                 stopped = _stop_on_busy_folder(exc, args, len(replays) - n - 1, first, notes, why)
                 return worst_exit([*codes, stopped])  # (an earlier set's 2 stays the worst)
             code = report_error(exc, args)
         except SplitHeldError as exc:
             if exc.whole_set:  # (every shard of every set is refused beside it, exit 2)
                 why = "the lock is the whole folder's"
+                _say_unreached(args, unreached, codes)
                 stopped = _stop_on_busy_folder(exc, args, len(replays) - n - 1, first, notes, why)
                 return worst_exit([*codes, stopped])  # (an earlier set's 2 stays the worst)
             code = report_error(exc, args)
         except UnreachableServerError as exc:
-            moved = _maybe_moved_line(cfg, origin, exc)
-            if moved is None:
+            if _maybe_moved_line(cfg, origin, exc) is None:
                 code = report_error(exc, args)
-            else:
-                print(moved, file=sys.stderr)
+            else:  # (said once every set was tried: its other server may not answer either)
+                unreached.append((len(codes), cfg, origin, exc))
                 code = EXIT_FAILURES
         except (HarvesterError, OSError) as exc:
             code = report_error(exc, args)
@@ -1321,6 +1324,7 @@ def _replay_each(
             if left:  # (pending, though the replay that spent it ended complete)
                 codes.append(EXIT_BUDGET)
             break
+    _say_unreached(args, unreached, codes)
     said = _notes_to_say(first, notes)
     for note in said:
         print(note, file=sys.stderr)
@@ -1329,11 +1333,37 @@ def _replay_each(
     return worst_exit(codes)
 
 
-def _maybe_moved_line(cfg: HarvestConfig, origin: str, exc: Exception) -> str | None:
+def _say_unreached(
+    args: argparse.Namespace,
+    unreached: list[tuple[int, HarvestConfig, str, Exception]],
+    codes: list[int],
+) -> None:
+    """The sets of a resume whose server did not answer while DIR holds their targets from
+    another server (each with its place in ``codes``): a ``not resumed:`` line each
+    (:func:`_maybe_moved_line`) where one of those other servers was not unreached too,
+    else its error as it is (exit 2).
+
+    Why after every set was tried: with the network down, both servers of ``--project 51``
+    did not answer, and each set's line offered to forget it as moved to the other."""
+    from harvester.cli import report_error
+    from harvester.config import normal_base_url
+
+    down = {normal_base_url(cfg.base_url) for _at, cfg, _origin, _exc in unreached}
+    for at, cfg, origin, exc in unreached:
+        moved = _maybe_moved_line(cfg, origin, exc, down)
+        if moved is None:
+            codes[at] = report_error(exc, args)
+        else:
+            print(moved, file=sys.stderr)
+
+
+def _maybe_moved_line(
+    cfg: HarvestConfig, origin: str, exc: Exception, down: AbstractSet[str] = frozenset()
+) -> str | None:
     """The ``not resumed:`` line of a replayed set whose server did not answer at all
     (``exc``), where DIR holds the same targets from another server: with the command that
     retires the old address. None where DIR holds them from no other server (its error is
-    said as it is).
+    said as it is), or from none but those ``down`` (normal URLs that did not answer).
 
     Why: a server that moved to a new URL, its targets harvested again from there, left
     DIR a set of its dead address; replayed on every resume, each ended in an error and a
@@ -1353,7 +1383,7 @@ def _maybe_moved_line(cfg: HarvestConfig, origin: str, exc: Exception) -> str | 
     others = [
         s.base_url
         for s in recorded_target_sets(cfg.out)
-        if target_set(s) == key and normal_base_url(s.base_url) != server
+        if target_set(s) == key and normal_base_url(s.base_url) not in {server, *down}
     ]
     if not others:
         return None
@@ -2850,7 +2880,10 @@ def run_status_command(args: argparse.Namespace) -> int:
             gone = sorted(gone_ids(args.out, args.base_url))
         print("\n".join(map(str, gone)), end="\n" if gone else "")
         if not gone:  # (typed by hand, an empty answer read as a hang or a fault)
-            print(f"note: no image of {args.out} is recorded as gone", file=sys.stderr)
+            from harvester.errors import redact_base_url
+
+            of = "" if args.base_url is None else f" from {redact_base_url(args.base_url)}"
+            print(f"note: no image of {args.out} is recorded as gone{of}", file=sys.stderr)
         return 0
     if args.failed_ids:
         # stdout holds the ids and nothing else (`> retry.txt`); failed study files have no

@@ -81,9 +81,15 @@ def test_an_id_both_servers_failed_404_is_gone_from_each_and_taken_back_per_serv
     assert undo.stdout.startswith(f"{out}: 1 image no longer taken as gone from {a.base_url}:")
     assert listed(out, a, "--gone-ids") == []
     assert listed(out, b, "--gone-ids") == [MISSING]
+    none = cli("status", str(out), "--gone-ids", "--base-url", a.base_url)
+    assert none.stderr == f"note: no image of {out} is recorded as gone from {a.base_url}\n"
     again = cli("forget", str(out), "--gone-ids-from", str(ids), "--undo", "--base-url", a.base_url)
     assert again.returncode == 2, again.stderr
     assert f"not recorded as gone from {a.base_url} in {out}" in again.stderr
+    secret = a.base_url.replace("://", "://user:pw-SECRET-3@")  # (its hint named it)
+    told = cli("forget", str(out), "--gone-ids-from", str(ids), "--undo", "--base-url", secret)
+    assert told.returncode == 2 and "not recorded as gone from" in told.stderr, told.stderr
+    assert "pw-SECRET-3" not in told.stdout + told.stderr, told.stderr
 
 
 def test_a_plain_undo_of_an_id_of_two_servers_says_both_and_how_to_take_back_one(
@@ -108,3 +114,36 @@ def test_a_plain_undo_of_an_id_of_two_servers_says_both_and_how_to_take_back_one
     assert listed(out, a, "--gone-ids") == [] and listed(out, b, "--gone-ids") == []
     refused = cli("forget", str(out), "--gone-ids-from", str(ids), "--base-url", a.base_url)
     assert refused.returncode == 2 and "beside --undo" in refused.stderr, refused.stderr
+
+
+def test_an_undo_given_a_link_and_a_base_url_takes_back_what_both_name_or_nothing(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An id recorded gone from A and from B. `--undo --base-url B` given A's image link
+    names no record (A's link, B's server): refused, exit 2, nothing changed (it said
+    `0 images no longer taken as gone`, exit 0). A's link alone takes back A's record
+    alone, its line naming no second server (it named both)."""
+    a, b = make_emulator(preset="demo"), make_emulator(preset="demo", seed=7)
+    out = tmp_path / "d"
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{MISSING}\n")
+    harvest(a, out, "--ids-from", str(ids))
+    harvest(b, out, "--ids-from", str(ids))
+    assert cli("forget", str(out), "--gone-ids-from", str(ids)).returncode == 0
+    a_link = f"{a.base_url}/webclient/?show=image-{MISSING}\n"
+    crossed = cli(
+        "forget", str(out), "--gone-ids-from", "-", "--undo", "--base-url", b.base_url,
+        stdin=a_link,
+    )  # fmt: skip
+    assert crossed.returncode == 2, crossed.stdout + crossed.stderr
+    assert f"not recorded as gone from {b.base_url} in {out}" in crossed.stderr, crossed.stderr
+    assert listed(out, a, "--gone-ids") == [MISSING] and listed(out, b, "--gone-ids") == [MISSING]
+    mine = cli("forget", str(out), "--gone-ids-from", "-", "--undo", stdin=a_link)
+    assert mine.returncode == 0, mine.stderr
+    assert mine.stdout.startswith(f"{out}: 1 image no longer taken as gone:"), mine.stdout
+    assert "taken back for each server" not in mine.stdout, mine.stdout  # (A's alone)
+    assert listed(out, a, "--gone-ids") == [] and listed(out, b, "--gone-ids") == [MISSING]
+    again = cli("forget", str(out), "--gone-ids-from", "-", "--undo", stdin=a_link)
+    assert again.returncode == 2, again.stdout + again.stderr
+    assert f"the link is of {a.base_url}, but image {MISSING} came from" in again.stderr
+    assert listed(out, b, "--gone-ids") == [MISSING]

@@ -17,6 +17,8 @@ import shlex
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+from harvest_helpers import refused_port
 from harvest_helpers import run_cli as cli
 
 from harvester.emulator import EmulatorThread
@@ -127,3 +129,62 @@ def test_forget_given_a_base_url_of_no_run_of_the_set_is_refused(
     ), proc.stderr
     assert a.base_url in proc.stderr and b.base_url in proc.stderr
     assert not (out / "forgotten.json").exists()
+
+
+def test_a_server_moved_twice_is_asked_at_its_newest_address_alone(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A folder of A resumed with `--base-url B`, then with `--base-url C` (moved twice):
+    with A and B gone, the bare resume asks C alone, exit 0, nothing said of B (the runs
+    remember the first person's run only, so B's set was replayed in vain)."""
+    a, b, c = (make_emulator(preset="demo") for _ in range(3))
+    out = tmp_path / "d"
+    harvest(a, out, "thumbnail")
+    for emu, kinds in ((b, "metadata"), (c, "rois")):  # (work to do: the runs are kept)
+        moved = cli(
+            "harvest", "--out", str(out), "--base-url", emu.base_url, "--artifacts", kinds,
+            *QUICK,
+        )  # fmt: skip
+        assert moved.returncode == 0, moved.stderr
+    a.stop()
+    b.stop()
+    c.reset_stats()
+    proc = cli("harvest", "--out", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "", proc.stderr
+    assert c.stats()["requests"] > 0
+
+
+def test_a_proxy_that_does_not_answer_is_an_error_not_a_moved_server(
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both servers up, the proxy of the environment down: the resume says the proxy's
+    error, exit 2; no `not resumed:` line offers to forget either server's set (each was
+    said as a server that may have moved, with the forget command of each)."""
+    out, _a, _b = two_servers(tmp_path, make_emulator)
+    for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with refused_port() as dead:
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{dead}")
+        proc = cli("harvest", "--out", str(out), "-q")
+    assert proc.returncode == 2, proc.stderr
+    assert not not_resumed(proc.stderr), proc.stderr
+    assert f"proxy 127.0.0.1:{dead}" in proc.stderr, proc.stderr
+
+
+def test_both_servers_not_answering_are_errors_not_moved_servers(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A and B both stopped (the network down): neither set moved to the other, so each
+    is its error (exit 2); no `not resumed:` line offers to forget either (each did)."""
+    out, a, b = two_servers(tmp_path, make_emulator)
+    a.stop()
+    b.stop()
+    proc = cli("harvest", "--out", str(out), "-q")
+    assert proc.returncode == 2, proc.stderr
+    assert not not_resumed(proc.stderr), proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 2, proc.stderr
+    assert all("cannot reach" in line for line in errors), proc.stderr

@@ -160,12 +160,13 @@ def test_target_sets_newest_first_each_once_as_its_newest_run(tmp_path: Path) ->
     unreadable settings passed over."""
     anyio.run(partial(run, tmp_path, "20261126T080000Z-aaaaaa", "http://a", screens=(1, 2)))
     anyio.run(partial(run, tmp_path, "20261126T080001Z-aaaaaa", "http://b", plates=(7,)))
-    anyio.run(partial(run, tmp_path, FIRST, "http://c", screens=(2, 1)))  # same set as the first
-    anyio.run(partial(run, tmp_path, SECOND, "http://d", plates=(7,)))  # started later
+    # (each set of one server: the same targets of another server are another set)
+    anyio.run(partial(run, tmp_path, FIRST, "http://a", screens=(2, 1)))  # same set as the first
+    anyio.run(partial(run, tmp_path, SECOND, "http://b/", plates=(7,)))  # started later
     anyio.run(partial(run, tmp_path, "20261126T100000Z-aaaaaa", "http://e", plates=(8,)))
     (tmp_path / "runs" / "20261126T100000Z-aaaaaa" / "config.json").write_text("{")
     sets = recorded_target_sets(tmp_path)
-    assert [(r.run, r.base_url) for r in sets] == [(SECOND, "http://d"), (FIRST, "http://c")]
+    assert [(r.run, r.base_url) for r in sets] == [(SECOND, "http://b/"), (FIRST, "http://a")]
     assert recorded_target_sets(tmp_path / "nowhere") == []
 
 
