@@ -2222,42 +2222,31 @@ def id_flags(key: str, values: Sequence[object]) -> list[str]:
 
 
 def take_back_flags(recorded: RecordedRun, folder_server: str | None = None) -> list[str]:
-    """The flags of a harvest that takes a forgotten set back: its :func:`target_flags`,
-    with its sample's flags (:func:`_draw_flags`: the ``--sample N`` a ``--sample-per`` is
-    refused without, the seed it was drawn with), and ``--base-url URL`` when the
-    set's URL held credentials (never saved: without it, a harvest is refused as needing
-    them; :func:`take_back_note` says what URL stands for), and ``SECRETS.toml`` first when
-    its runs sent headers or cookies (a config file's, not saved either).
+    """The flags of a harvest that takes a forgotten set back, as its resumes would have
+    replayed them: its newest run's flags (:func:`recorded_flags`: targets, sample, kinds,
+    rate...) but ``--shard`` (given a shard's flags, the set came back as one shard of it,
+    the others' images left to nobody). One helper for ``forget``, ``status``, ``verify``
+    and a resume of a folder of forgotten sets: they printed different commands, the short
+    one (targets and sample only) taking the set back with the folder's kinds, not its own.
 
-    ``folder_server``: the URL a harvest of DIR given none asks (:func:`folder_server_url`).
-    A set harvested from another server (a folder of two) gets ``--base-url`` with its own:
-    without it, the command asked DIR's server for the set's ids."""
-    words = target_flags(recorded) + _draw_flags(recorded.config)
+    ``--base-url URL`` when the set's URL held credentials (never saved: without it a
+    harvest is refused as needing them; :func:`take_back_note` says what URL stands for),
+    and ``SECRETS.toml`` first when its runs sent headers or cookies (a config file's, not
+    saved either). ``folder_server``: the URL a harvest of DIR given none asks
+    (:func:`folder_server_url`): a set harvested from another server (a folder of two) gets
+    ``--base-url`` with its own, or the command asked DIR's server for the set's ids."""
+    from dataclasses import replace
+
+    words = recorded_flags(replace(recorded, config={**recorded.config, "shard": None}))
     if "base_url" in recorded.withheld:
-        words = ["--base-url", "URL", *words]
-    elif other_server(recorded, folder_server):
+        if "--base-url" in words:
+            words[words.index("--base-url") + 1] = "URL"
+        else:
+            words = ["--base-url", "URL", *words]
+    elif "--base-url" not in words and other_server(recorded, folder_server):
         words = ["--base-url", recorded.base_url, *words]
     if any(key in SECRET_KEYS for key in recorded.withheld):
         words = ["SECRETS.toml", *words]
-    return words
-
-
-def _draw_flags(config: Mapping[str, Any]) -> list[str]:
-    """The flags of a saved set's sample that its targets do not say: ``--sample N``,
-    ``--sample-fraction F`` and, with either, ``--seed S`` where not 0.
-
-    Why: a set's key leaves them out (another ``--sample`` or ``--seed`` is the same set),
-    so the take-back command named its targets alone: ``--plate 3001 --sample-per well_id
-    --sample 1`` drew another sample than the forgotten one's ``--seed 3`` (19 of its 24
-    images new), and a plain ``--sample 5`` set's command harvested the whole plate."""
-    words: list[str] = []
-    sample, fraction, seed = (config.get(k) for k in ("sample", "sample_fraction", "seed"))
-    if isinstance(sample, int) and not isinstance(sample, bool):
-        words += ["--sample", str(sample)]
-    if isinstance(fraction, int | float) and not isinstance(fraction, bool):
-        words += ["--sample-fraction", str(fraction)]
-    if words and isinstance(seed, int) and not isinstance(seed, bool) and seed:
-        words += ["--seed", str(seed)]
     return words
 
 

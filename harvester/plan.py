@@ -111,8 +111,15 @@ class PlanInfo:
 
 
 def plan_dir(path: Path) -> Path:
-    """The plan folder for ``path``: the harvest DIR (-> DIR/plan) or the plan folder itself."""
+    """The plan folder for ``path``: the harvest DIR (-> DIR/plan), the plan folder itself, or
+    one of the plan's files (``DIR/plan/plan.json``).
+
+    Why the file: ``--from-plan DIR/plan/plan.json`` was read as ``plan.json/plan/plan.json``
+    and refused with a bare "Not a directory"; the file names its plan unambiguously.
+    """
     path = Path(path)
+    if path.is_file() and (path.parent / META_FILE).is_file():
+        return path.parent
     if (path / META_FILE).is_file() and not (path / PLAN_DIRNAME / META_FILE).is_file():
         return path
     return path / PLAN_DIRNAME

@@ -530,34 +530,14 @@ def _argv_targets(argv: tuple[str, ...]) -> dict[str, tuple[frozenset[int], froz
 
 
 def _again_command(out: Path, recorded: RecordedRun) -> str:
-    """The command that takes the set back: its newest run's flags but ``--shard``, DIR as
-    ``--out`` (with ``URL`` for a base URL whose credentials were not saved, as resumes
-    say it). Without ``--shard``: given a shard's flags, the undo took the set back and
-    harvested one shard of it, the other shards' images left to nobody."""
-    from dataclasses import replace
+    """The command that takes the set back (:func:`harvester.config.take_back_flags`, as
+    ``status`` and a resume say it), DIR as ``--out``."""
+    from harvester.config import commented, folder_server_url, take_back_flags, take_back_note
 
-    from harvester.config import (
-        SECRET_KEYS,
-        commented,
-        folder_server_url,
-        other_server,
-        recorded_flags,
-        secrets_again_note,
-    )
-
-    flags = recorded_flags(replace(recorded, config={**recorded.config, "shard": None}))
-    withheld = recorded.withheld
-    if "base_url" in withheld and "--base-url" in flags:
-        flags[flags.index("--base-url") + 1] = "URL"
-    elif "--base-url" not in flags and other_server(recorded, folder_server_url(out)):
-        # The set's server is the default (IDR, left out of its flags), DIR's is not (its
-        # other sets' since): without it, the command asked DIR's server for the set's ids.
-        flags = ["--base-url", recorded.base_url, *flags]
-    # Headers and cookies (a config file's) were not saved either: without SECRETS.toml the
-    # undo asked the server as nobody, refused (401) or shown none of the set's images.
-    head = ["SECRETS.toml"] if any(key in SECRET_KEYS for key in withheld) else []
-    command = shlex.join(["harvester", "harvest", *head, "--out", str(out), *flags])
-    return commented(command, secrets_again_note(withheld, shown=recorded.base_url))
+    flags = take_back_flags(recorded, folder_server_url(out))
+    head = flags[:1] if flags[:1] == ["SECRETS.toml"] else []
+    command = shlex.join(["harvester", "harvest", *head, "--out", str(out), *flags[len(head):]])
+    return commented(command, take_back_note(recorded))
 
 
 def _sets_hint(out: Path, given: str | None) -> str:

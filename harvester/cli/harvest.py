@@ -1598,6 +1598,22 @@ def _split_counted(recorded: RecordedRun, out: Path) -> bool:
     return named is not None and plan == plan_dir(Path(named)).resolve()
 
 
+def _given_now(now: list[str], *, refreshed: bool) -> str:
+    """The ``; given now: ...`` end of a resume's line for one target set.
+
+    Why ``refreshed``: a set harvested with ``--no-labels`` is replayed without the
+    ``--refresh-labels`` given now (it has no labels to ask again: config.resolve), so the
+    line must not say the flag applies to it.
+    """
+    from harvester.pipeline import public_argv
+
+    words = now if refreshed else [word for word in now if word != "--refresh-labels"]
+    text = f"; given now: {shlex.join(public_argv(words))}" if words else ""  # (?bsession=)
+    if len(words) < len(now):
+        text += "; labels not refreshed (this set was harvested with --no-labels)"
+    return text
+
+
 def _resumed_configs(
     args: argparse.Namespace, cfg: HarvestConfig
 ) -> tuple[list[tuple[HarvestConfig, str, str]], list[tuple[str, bool]]]:
@@ -1643,7 +1659,7 @@ def _resumed_configs(
     from harvester.errors import ConfigError, HarvesterError, UsageError
     from harvester.journal import SavedConfigs
     from harvester.layout import JOURNALS_DIR, MARKER_NAME
-    from harvester.pipeline import public_argv, resolve_config
+    from harvester.pipeline import resolve_config
 
     out = cfg.out
     assert out is not None  # checked by the caller
@@ -1834,8 +1850,7 @@ def _resumed_configs(
         if from_file:  # replayed too, though no flag says them
             flags += f"{' ' if flags else ''}({', '.join(from_file)})"
         line += (f": {flags}" if flags else " (all defaults)") + training.said(resumed)
-        if now:
-            line += f"; given now: {shlex.join(public_argv(now))}"  # (?bsession=)
+        line += _given_now(now, refreshed=resumed.refresh_labels)
         said.append((resumed, line, origin))
     seed_note = training.seed_note(given.get("seed"))
     for n, (resumed, line, origin) in enumerate(said):

@@ -133,6 +133,13 @@ def _add_task_flags(parser: argparse.ArgumentParser) -> None:
         help="skip the map-annotation requests made only for index.csv labels",
     )
     parser.add_argument(
+        "--refresh-labels",
+        dest="refresh_labels",
+        action="store_true",
+        help="each task asks the labels of its images already harvested again, so that "
+        "annotations edited on the server reach index.csv (every run of the script does)",
+    )
+    parser.add_argument(
         "-q",
         "--quiet",
         action="store_true",
@@ -170,6 +177,8 @@ def _task_overrides(args: argparse.Namespace) -> dict[str, Any]:
         values["label_ids_from"] = str(args.label_ids_from)
     if args.no_labels:
         values["labels"] = False
+    if args.refresh_labels:  # (refused beside --no-labels now, as each task would be)
+        values["refresh_labels"] = True
     if args.quiet:
         values["quiet"] = True
     return values
@@ -208,6 +217,8 @@ def task_flags_argv(args: argparse.Namespace) -> list[str]:
     out = _flags_given(args, TASK_VALUE_FLAGS)
     if args.no_labels:
         out.append("--no-labels")
+    if args.refresh_labels:
+        out.append("--refresh-labels")
     if args.quiet:
         out.append("--quiet")
     return out

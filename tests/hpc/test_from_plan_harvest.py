@@ -490,3 +490,22 @@ def test_a_plan_given_as_dir_and_as_dir_plan_is_resumed_once(
     )
     n = len(PROJECT_IMAGES)
     assert kinds_stored(out) == {"thumbnail": n, "metadata": n}
+
+
+def test_the_plan_file_itself_is_taken_as_its_plan(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--from-plan DIR/plan/plan.json`` (the file, where DIR goes) names the plan: harvest,
+    slurm and forget take it, not ``plan.json/plan/plan.json`` ("Not a directory")."""
+    out = tmp_path / "study"
+    assert make_plan(emulator, out) == 0
+    plan_file = str(out / "plan" / "plan.json")
+    code = main(["harvest", "--out", str(out), "--from-plan", plan_file, "--rate", "none", "-q"])
+    assert code == 0, capsys.readouterr().err
+    assert kinds_stored(out) == {"thumbnail": 8, "metadata": 8}
+    capsys.readouterr()
+    assert main(["slurm", "--out", str(out), "--from-plan", plan_file, "--tasks", "2"]) == 0
+    assert "Not a directory" not in capsys.readouterr().err
+    assert main(["forget", str(out), "--from-plan", plan_file]) == 0
+    said = capsys.readouterr()
+    assert "Not a directory" not in said.err and "forgot" in (said.out + said.err).lower(), said

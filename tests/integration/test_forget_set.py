@@ -314,7 +314,12 @@ def test_a_folder_whose_every_set_is_forgotten_has_nothing_to_resume(
     assert resumed.returncode == 0
     (line,) = resumed.stderr.splitlines()
     assert line.startswith(f"nothing to resume: every target set of {out} is forgotten")
-    assert f"harvester harvest --out {out} --plate " in line
+    again = shlex.split(line.split("e.g. ", 1)[1])
+    # The set as its resumes replayed it: its kinds too, not the folder's defaults.
+    assert again[:4] == ["harvester", "harvest", "--out", str(out)], again
+    assert "--plate" in again and again[again.index("--artifacts") + 1] == "thumbnail", again
+    assert cli(*again[1:], "-q").returncode == 0  # run as printed: the set is back
+    assert not cli("harvest", "--out", str(out), "-q").stderr.startswith("nothing to resume")
 
 
 def test_forget_waits_for_a_shard_of_a_split_holding_the_folder(
@@ -349,11 +354,14 @@ def test_verify_names_the_targets_of_a_forgotten_sets_damaged_file(
     (out / gone_thumb).write_bytes(b"junk")
     verified = cli("verify", str(out))
     assert verified.returncode == 1, verified.stderr
-    again = f"harvester harvest --out {out} --plate {GONE}"
-    assert verified.stdout.splitlines()[-1] == (
-        f"1 damaged or missing files: to refetch exactly those: {again}  # 1 file of a "
-        "forgotten target set, which a resume leaves out: its targets given again take it back"
-    )
+    said = "1 damaged or missing files: to refetch exactly those: "
+    last = verified.stdout.splitlines()[-1]
+    assert last.startswith(said) and last.endswith(
+        "  # 1 file of a forgotten target set, which a resume leaves out: its targets given "
+        "again take it back"
+    ), last
+    again = last[len(said) :].split("  # ", 1)[0]  # the set's targets and its own settings
+    assert again.startswith(f"harvester harvest --out {out} ") and f"--plate {GONE}" in again
     kept_thumb = next(r for r in rows if r["plate_id"] == KEPT)["thumbnail_path"]
     (out / kept_thumb).write_bytes(b"junk")
     verified = cli("verify", str(out))
@@ -389,7 +397,7 @@ def test_a_sample_per_set_is_forgotten_by_the_command_its_refusal_names(
     resumed = cli("harvest", "--out", str(out), "-q")
     assert resumed.returncode == 0, resumed.stderr
     again = resumed.stderr.rsplit("e.g. ", 1)[1].strip()
-    assert "--sample-per 'Gene Symbol' --sample 1" in again
+    assert "--sample-per 'Gene Symbol'" in again and "--sample 1" in again, again
     # Accepted as a harvest (not refused for its flags): it reaches the server's check.
     taken = cli(*shlex.split(again)[1:], "-q")
     assert taken.returncode == 2
@@ -400,8 +408,8 @@ def test_a_sample_per_set_is_forgotten_by_the_command_its_refusal_names(
     thumb.write_bytes(b"junk")
     verified = cli("verify", str(out))
     assert verified.returncode == 1, verified.stderr
-    back = f"harvester harvest --out {out} --plate {GONE} --sample-per 'Gene Symbol' --sample 1"
-    assert f"{back}  # 1 file of a forgotten target set" in verified.stdout, verified.stdout
+    # verify names the very command the resume did (one helper builds both)
+    assert f"{again}  # 1 file of a forgotten target set" in verified.stdout, verified.stdout
 
 
 def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
@@ -618,9 +626,10 @@ def test_verify_names_the_plan_of_a_forgotten_plan_sets_damaged_file(
     verified = cli("verify", str(out))
     assert verified.returncode == 1, verified.stderr
     last = verified.stdout.splitlines()[-1]
-    again = f"harvester harvest --out {out} --from-plan {out}"
     said = "1 damaged or missing files: to refetch exactly those: "
-    assert last.startswith(f"{said}{again}  # 1 file of a forgotten target set"), last
+    assert last.startswith(said) and "  # 1 file of a forgotten target set" in last, last
+    again = last[len(said) :].split("  # ", 1)[0]
+    assert again.startswith(f"harvester harvest --out {out} ") and f"--from-plan {out}" in again
     refetched = cli(*shlex.split(again)[1:], "-q")
     assert refetched.returncode == 0, refetched.stderr
     assert cli("verify", str(out)).returncode == 0
@@ -810,9 +819,8 @@ def test_the_take_back_command_draws_the_forgotten_sample_again(
     resumed = cli("harvest", "--out", str(out), "-q")
     assert resumed.returncode == 0, resumed.stderr
     again = resumed.stderr.rsplit("e.g. ", 1)[1].strip()
-    assert again.endswith(
-        " ".join(draw[draw.index("--sample") :] if "--sample-per" in draw else draw)
-    )
+    for flag, value in zip(draw[::2], draw[1::2], strict=True):
+        assert f"{flag} {value}" in again, again
     emu.reset_stats()
     taken = cli(*shlex.split(again)[1:], "--rate", "none", "-q")
     assert taken.returncode == 0, taken.stderr

@@ -331,9 +331,10 @@ def test_a_take_back_command_names_a_run_of_ids_as_a_range_that_takes_them_back(
     assert code == 0, err
     (line,) = err.splitlines()
     command = line.partition("e.g. ")[2]
-    assert command == shlex.join(
-        ["harvester", "harvest", "--out", str(out), "--image", f"{IMAGES[0]}-{IMAGES[2]}"]
-    )
+    words = shlex.split(command)
+    assert words[:4] == ["harvester", "harvest", "--out", str(out)], words
+    assert words[words.index("--image") + 1] == f"{IMAGES[0]}-{IMAGES[2]}", words
+    assert words.count("--image") == 1, words
     code, err = run(capsys, *shlex.split(command)[1:], *HARVEST)
     assert code == 0, err
     runs = sorted(out.glob("runs/*/config.json"), key=lambda path: path.stat().st_mtime_ns)

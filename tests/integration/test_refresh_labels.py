@@ -218,3 +218,25 @@ def test_refresh_labels_with_a_plan_is_refused(
     # harvested with --no-labels: refused, the cron line ended 2 every night for that set.
     assert main([*run, "--refresh-labels"]) == 0
     assert "error:" not in capsys.readouterr().err
+
+
+def test_the_resume_line_of_a_set_without_labels_does_not_say_it_is_refreshed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
+) -> None:
+    """The set harvested with ``--no-labels`` is not refreshed: its resuming line leaves
+    ``--refresh-labels`` out of "given now" and says so; the labelled set's line keeps it."""
+    out = tmp_path / "out"
+    argv = ["harvest", "--base-url", emulator.base_url, "--rate", "none", "-q", "--out", str(out)]
+    metadata = ["--artifacts", "metadata"]
+    assert main([*argv, *metadata, "--screen", str(DEMO_SCREEN_ID)]) == 0
+    assert main([*argv, *metadata, "--project", str(DEMO_PROJECT_ID), "--no-labels"]) == 0
+    capsys.readouterr()
+    assert main(["harvest", "--out", str(out), "--refresh-labels", "--rate", "none"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("resuming")]
+    unlabelled = [line for line in lines if "--no-labels" in line.split("; given now")[0]]
+    labelled = [line for line in lines if line not in unlabelled]
+    assert len(unlabelled) == 1 and len(labelled) == 1, lines
+    assert labelled[0].endswith("; given now: --rate none --refresh-labels"), labelled
+    assert unlabelled[0].split("; given now: ")[1].startswith("--rate none;"), unlabelled
+    assert "--refresh-labels" not in unlabelled[0], unlabelled
+    assert "labels not refreshed (this set was harvested with --no-labels)" in unlabelled[0]
