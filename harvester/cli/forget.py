@@ -1177,6 +1177,8 @@ def _take_back(
     gone = read_gone(out)
     mine = normal_base_url(server) if server is not None else None
     only = linked or {}
+    if server is not None:
+        _refuse_crossed_links(ids, only, server, gone)
     taken = {  # (the records both the links and --base-url name: those taken back)
         (url, image_id)
         for url, image_id in gone
@@ -1207,6 +1209,38 @@ def _take_back(
             "one server's alone, add --base-url URL)"
         )
     return line
+
+
+def _refuse_crossed_links(
+    ids: list[int],
+    only: Mapping[int, AbstractSet[str]],
+    server: str,
+    gone: Mapping[tuple[str, int], GoneImage],
+) -> None:
+    """Refuse (a :class:`UsageError`, nothing changed) an undo whose image links (``only``:
+    each linked id's link servers, normal URLs) are of another server than its
+    ``--base-url`` (``server``).
+
+    Why: the two name no record together, and the refusal said the id was "not recorded
+    as gone from" the ``--base-url`` server, and that ``status --gone-ids --base-url`` listed
+    those that are, which listed that very id where it is gone from both servers."""
+    from harvester.config import normal_base_url
+    from harvester.errors import UsageError, redact_base_url
+
+    mine = normal_base_url(server)
+    crossed = [image_id for image_id in ids if image_id in only and mine not in only[image_id]]
+    if not crossed:
+        return
+    saved = {url: entry.server for (url, _image_id), entry in gone.items()}
+    links = sorted({redact_base_url(saved.get(url, url)) for i in crossed for url in only[i]})
+    one = len(crossed) == 1
+    raise UsageError(
+        f"the image {'link' if one else 'links'} of {_listed(crossed)} "
+        f"{'is' if one else 'are'} of {' and '.join(links)}, not of --base-url "
+        f"{redact_base_url(server)} (nothing changed)",
+        hint="give the link without --base-url (its server's record alone is taken back), "
+        "or the plain id with --base-url",
+    )
 
 
 def _plural_ids(ids: list[int], word: str = "id") -> str:

@@ -1598,19 +1598,24 @@ def _split_counted(recorded: RecordedRun, out: Path) -> bool:
     return named is not None and plan == plan_dir(Path(named)).resolve()
 
 
-def _given_now(now: list[str], *, refreshed: bool) -> str:
-    """The ``; given now: ...`` end of a resume's line for one target set.
+def _given_now(now: list[str], resumed: HarvestConfig) -> str:
+    """The ``; given now: ...`` end of a resume's line for one target set (``resumed``:
+    its replay's settings).
 
-    Why ``refreshed``: a set harvested with ``--no-labels`` is replayed without the
-    ``--refresh-labels`` given now (it has no labels to ask again: config.resolve), so the
-    line must not say the flag applies to it.
+    Why: a set harvested with ``--no-labels``, or from a plan (whose labels are the
+    plan's), is replayed without the ``--refresh-labels`` given now (it has no labels to
+    ask again: config.resolve), so the line must not say the flag applies to it, and says
+    why of the two it is not refreshed (a plan's set was said to be a --no-labels one).
     """
     from harvester.pipeline import public_argv
 
+    refreshed = resumed.refresh_labels
     words = now if refreshed else [word for word in now if word != "--refresh-labels"]
     text = f"; given now: {shlex.join(public_argv(words))}" if words else ""  # (?bsession=)
     if len(words) < len(now):
-        text += "; labels not refreshed (this set was harvested with --no-labels)"
+        plan = resumed.from_plan is not None
+        why = "its labels are its plan's" if plan else "this set was harvested with --no-labels"
+        text += f"; labels not refreshed ({why})"
     return text
 
 
@@ -1850,7 +1855,7 @@ def _resumed_configs(
         if from_file:  # replayed too, though no flag says them
             flags += f"{' ' if flags else ''}({', '.join(from_file)})"
         line += (f": {flags}" if flags else " (all defaults)") + training.said(resumed)
-        line += _given_now(now, refreshed=resumed.refresh_labels)
+        line += _given_now(now, resumed)
         said.append((resumed, line, origin))
     seed_note = training.seed_note(given.get("seed"))
     for n, (resumed, line, origin) in enumerate(said):

@@ -653,6 +653,8 @@ def run_slurm(args: argparse.Namespace) -> int:
     if args.ids_from:
         harvest_args += ["--ids-from", str(_task_ids_file(Path(args.ids_from), config.base_url))]
     plan = args.from_plan or config.from_plan  # the flag, or from_plan in the config file
+    if plan and config.refresh_labels:
+        raise _refresh_with_plan(args)
     if plan:
         # The tasks take the plan's server and artifacts (resolve_config): so do the checks.
         base_url, artifacts = _check_plan(plan, config, args.config, overrides)
@@ -1056,6 +1058,22 @@ def _submit_lines(script: Path, index_script: Path) -> list[str]:
         f"both at once: jid=$(sbatch --parsable {array}) && "
         f"sbatch --dependency=afterany:${{jid%%;*}} {index}",
     ]
+
+
+def _refresh_with_plan(args: argparse.Namespace) -> UsageError:
+    """The refusal of ``--refresh-labels`` (or a config file's ``refresh_labels``) beside
+    a plan, worded as each task's harvest words it.
+
+    Why: ``slurm --from-plan PLAN --refresh-labels`` wrote the script, and every task of
+    the array ended 2 in the queue (a harvest from a plan refuses the flag: it asks no
+    labels, its labels are the plan's)."""
+    said = "--refresh-labels" if args.refresh_labels else f"{args.config}: refresh_labels"
+    return UsageError(
+        f"{said}: a run from a plan asks no labels: it takes the plan's, asked when the plan "
+        "was made (each task would be refused)",
+        hint="make the plan again to ask them again (harvester plan ... --force), or leave "
+        "out --refresh-labels",
+    )
 
 
 def _check_plan(

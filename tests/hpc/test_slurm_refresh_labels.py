@@ -38,3 +38,21 @@ def test_slurm_refresh_labels_beside_no_labels_is_one_line(
     err = capsys.readouterr().err
     assert "error: --refresh-labels: asks the labels again, which --no-labels skips" in err, err
     assert not (out / "harvest.sbatch").exists()
+
+
+def test_slurm_refresh_labels_with_a_plan_is_refused_before_the_script(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--refresh-labels with --from-plan: refused now, exit 2, no script (it wrote one
+    whose every task a harvest from a plan refused, exit 2, in the queue)."""
+    out = tmp_path / "study"
+    plan = ["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(out)]
+    assert main([*plan, "--artifacts", "thumbnail", "-q", "--rate", "none"]) == 0
+    capsys.readouterr()
+    code = main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2",
+                 "--refresh-labels"])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --refresh-labels: a run from a plan asks no labels"), err
+    assert "Traceback" not in err
+    assert not (out / "harvest.sbatch").exists()

@@ -120,8 +120,9 @@ def test_an_undo_given_a_link_and_a_base_url_takes_back_what_both_name_or_nothin
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """An id recorded gone from A and from B. `--undo --base-url B` given A's image link
-    names no record (A's link, B's server): refused, exit 2, nothing changed (it said
-    `0 images no longer taken as gone`, exit 0). A's link alone takes back A's record
+    names no record (A's link, B's server): refused, exit 2, nothing changed, naming both
+    servers (it said `0 images no longer taken as gone`, exit 0, then that the id, gone from
+    B, was not recorded as gone from B). A's link alone takes back A's record
     alone, its line naming no second server (it named both)."""
     a, b = make_emulator(preset="demo"), make_emulator(preset="demo", seed=7)
     out = tmp_path / "d"
@@ -136,7 +137,13 @@ def test_an_undo_given_a_link_and_a_base_url_takes_back_what_both_name_or_nothin
         stdin=a_link,
     )  # fmt: skip
     assert crossed.returncode == 2, crossed.stdout + crossed.stderr
-    assert f"not recorded as gone from {b.base_url} in {out}" in crossed.stderr, crossed.stderr
+    # (the id is recorded as gone from B: the refusal names the two servers given, not a
+    # record it says is missing)
+    assert crossed.stderr.startswith(
+        f"error: the image link of {MISSING} is of {a.base_url}, not of --base-url "
+        f"{b.base_url} (nothing changed)\n"
+    ), crossed.stderr
+    assert "not recorded as gone" not in crossed.stderr, crossed.stderr
     assert listed(out, a, "--gone-ids") == [MISSING] and listed(out, b, "--gone-ids") == [MISSING]
     mine = cli("forget", str(out), "--gone-ids-from", "-", "--undo", stdin=a_link)
     assert mine.returncode == 0, mine.stderr

@@ -240,3 +240,23 @@ def test_the_resume_line_of_a_set_without_labels_does_not_say_it_is_refreshed(
     assert unlabelled[0].split("; given now: ")[1].startswith("--rate none;"), unlabelled
     assert "--refresh-labels" not in unlabelled[0], unlabelled
     assert "labels not refreshed (this set was harvested with --no-labels)" in unlabelled[0]
+
+
+def test_the_resume_line_of_a_plan_set_says_its_labels_are_the_plans(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
+) -> None:
+    """A plan's set replayed by a resume given ``--refresh-labels``: its resuming line
+    leaves the flag out of "given now" and says the labels are the plan's (it said the set
+    was harvested with ``--no-labels``, which nobody gave)."""
+    out = tmp_path / "plan"
+    plan = ["plan", "--base-url", emulator.base_url, "--project", str(DEMO_PROJECT_ID)]
+    assert main([*plan, "--out", str(out), "--artifacts", "metadata", "-q", "--rate", "none"]) == 0
+    run = ["harvest", "--out", str(out), "--rate", "none"]
+    assert main([*run, "-q", "--from-plan", str(out)]) == 0
+    capsys.readouterr()
+    assert main([*run, "--refresh-labels"]) == 0
+    err = capsys.readouterr().err
+    (line,) = [line for line in err.splitlines() if line.startswith("resuming")]
+    said = "; given now: --rate none; labels not refreshed (its labels are its plan's)"
+    assert line.endswith(said), line
+    assert "--no-labels" not in line, line
