@@ -31,6 +31,20 @@ def harvest(emu: EmulatorThread, out: Path, *targets: str) -> None:
     assert proc.returncode == 1, proc.stderr
 
 
+def failed_404_by_both(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> tuple[EmulatorThread, EmulatorThread, Path, Path]:
+    """Two demo servers A and B (different ids), DIR, and an ids file of MISSING, which each
+    server's harvest into DIR failed with 404: (A, B, DIR, the ids file)."""
+    a, b = make_emulator(preset="demo"), make_emulator(preset="demo", seed=7)
+    out = tmp_path / "d"
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{MISSING}\n")
+    harvest(a, out, "--ids-from", str(ids))
+    harvest(b, out, "--ids-from", str(ids))
+    return a, b, out, ids
+
+
 def listed(out: Path, emu: EmulatorThread, what: str = "--failed-ids") -> list[str]:
     proc = cli("status", str(out), what, "--base-url", emu.base_url)
     assert proc.returncode == 0, proc.stderr
@@ -64,12 +78,7 @@ def test_an_id_both_servers_failed_404_is_gone_from_each_and_taken_back_per_serv
     """An id neither server has (404 from each): the pipe records it gone from both (it
     was from the newer alone); `--gone-ids --base-url` lists each server's record, and
     `--undo --base-url A` takes back A's alone, so B's record stays (it took back both)."""
-    a, b = make_emulator(preset="demo"), make_emulator(preset="demo", seed=7)
-    out = tmp_path / "d"
-    ids = tmp_path / "ids.txt"
-    ids.write_text(f"{MISSING}\n")
-    harvest(a, out, "--ids-from", str(ids))
-    harvest(b, out, "--ids-from", str(ids))
+    a, b, out, ids = failed_404_by_both(tmp_path, make_emulator)
     forgot = cli("forget", str(out), "--gone-ids-from", str(ids))
     assert forgot.returncode == 0, forgot.stderr
     assert listed(out, a, "--gone-ids") == [MISSING]
@@ -97,12 +106,7 @@ def test_a_plain_undo_of_an_id_of_two_servers_says_both_and_how_to_take_back_one
 ) -> None:
     """`--undo` without `--base-url` of an id recorded for both servers takes back both,
     and its line names both servers and `--base-url URL` for one server's alone."""
-    a, b = make_emulator(preset="demo"), make_emulator(preset="demo", seed=7)
-    out = tmp_path / "d"
-    ids = tmp_path / "ids.txt"
-    ids.write_text(f"{MISSING}\n")
-    harvest(a, out, "--ids-from", str(ids))
-    harvest(b, out, "--ids-from", str(ids))
+    a, b, out, ids = failed_404_by_both(tmp_path, make_emulator)
     assert cli("forget", str(out), "--gone-ids-from", str(ids)).returncode == 0
     undo = cli("forget", str(out), "--gone-ids-from", str(ids), "--undo")
     assert undo.returncode == 0, undo.stderr
@@ -124,12 +128,7 @@ def test_an_undo_given_a_link_and_a_base_url_takes_back_what_both_name_or_nothin
     servers (it said `0 images no longer taken as gone`, exit 0, then that the id, gone from
     B, was not recorded as gone from B). A's link alone takes back A's record
     alone, its line naming no second server (it named both)."""
-    a, b = make_emulator(preset="demo"), make_emulator(preset="demo", seed=7)
-    out = tmp_path / "d"
-    ids = tmp_path / "ids.txt"
-    ids.write_text(f"{MISSING}\n")
-    harvest(a, out, "--ids-from", str(ids))
-    harvest(b, out, "--ids-from", str(ids))
+    a, b, out, ids = failed_404_by_both(tmp_path, make_emulator)
     assert cli("forget", str(out), "--gone-ids-from", str(ids)).returncode == 0
     a_link = f"{a.base_url}/webclient/?show=image-{MISSING}\n"
     crossed = cli(
