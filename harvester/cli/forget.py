@@ -536,7 +536,7 @@ def _again_command(out: Path, recorded: RecordedRun) -> str:
 
     flags = take_back_flags(recorded, folder_server_url(out))
     head = flags[:1] if flags[:1] == ["SECRETS.toml"] else []
-    command = shlex.join(["harvester", "harvest", *head, "--out", str(out), *flags[len(head):]])
+    command = shlex.join(["harvester", "harvest", *head, "--out", str(out), *flags[len(head) :]])
     return commented(command, take_back_note(recorded))
 
 
