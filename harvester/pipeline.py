@@ -2141,18 +2141,10 @@ class Harvest:
             placed = self._placing.peek(ref, journaled)
             await _record(store, placed, journaled, unasked, asked_now)
         if whole:
-            await store.flush()  # the images first: a kill between leaves it "not finished"
-            await store.record_walk(
-                targets,
-                self.cfg.shard,
-                finished=True,
-                failures=self._walk_failures(),
-                sample_of=self._sample_of,
-                sample_said=self._sample_said(),
-            )
+            # (the images first: a kill between leaves it "not finished")
+            await self._record_walk_finished(store, targets)
             self._walk_ended = None  # recorded: not again after the workers
             # (nor as not finished by a stop: a budget's or a session's, _record_stop)
-            self._walk_finished = True
 
     def _walk_failures(self) -> list[dict[str, Any]]:
         """The walk's failed listings, as its "walk" record keeps them."""
@@ -2974,15 +2966,8 @@ class Harvest:
         if any(image_id not in images for image_id in sent):
             return
         await self._place_held(store, last=True)
-        await store.flush()  # (the places first: a kill between leaves it "not finished")
-        await store.record_walk(
-            targets,
-            self.cfg.shard,
-            finished=True,
-            failures=self._walk_failures(),
-            sample_of=self._sample_of,
-        )
-        self._walk_finished = True
+        # (the places first: a kill between leaves it "not finished")
+        await self._record_walk_finished(store, targets)
         logger.info("the walk had listed everything before the stop: journaled as finished")
 
     async def _record_stop(self, store: Store) -> None:
@@ -3032,23 +3017,32 @@ class Harvest:
 
     async def _after_workers(self, store: Store) -> None:
         """Once the workers are over: every held place journaled, then the walk as finished."""
-        cfg = self.cfg
         await self._place_held(store, last=True)
         if self._walk_ended is not None and not self._walk_finished:
             # After the workers, and after what they queued is journaled (the store commits
             # batches side by side, so queue order alone is no journal order): a run killed
             # before this record leaves the walk "not finished" (images the walk sent but no
             # worker took yet are in no journal: status cannot count them).
-            await store.flush()
-            await store.record_walk(
-                self._walk_ended,
-                cfg.shard,
-                finished=True,
-                failures=self._walk_failures(),
-                sample_of=self._sample_of,
-                sample_said=self._sample_said(),
-            )
-            self._walk_finished = True
+            await self._record_walk_finished(store, self._walk_ended)
+
+    async def _record_walk_finished(self, store: Store, targets: str) -> None:
+        """Journal the walk of ``targets`` as finished, after everything queued before it
+        (a flush first: a kill between leaves the walk "not finished", never finished with
+        images missing), with its failures and selection warnings; once a run.
+
+        Why one place: the walk is recorded finished at three moments (the walk seen whole,
+        after the workers, after a stop that came once it had ended), and the stop's copy
+        lacked the selection's warnings record the other two wrote."""
+        await store.flush()
+        await store.record_walk(
+            targets,
+            self.cfg.shard,
+            finished=True,
+            failures=self._walk_failures(),
+            sample_of=self._sample_of,
+            sample_said=self._sample_said(),
+        )
+        self._walk_finished = True
 
     async def _place_held(self, store: Store, *, last: bool = False) -> None:
         """Journal the place of each image :class:`Placing` holds and can tell now (met
