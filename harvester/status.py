@@ -10,7 +10,9 @@ replays each set with its newest run's settings, plus a plan's kinds for the pla
 
 * done: artifacts journaled done and not invalidated by ``verify``, with their bytes;
 * failed: the latest failure of something that is not done, of a kind still asked for (the
-  others are ``not_asked``: a hint followed, ``render`` dropped);
+  others are ``not_asked``: a hint followed, ``render`` dropped); in a folder of two
+  servers, each server's own latest failure of an image's kind and id (ids are one
+  server's: :func:`other_servers_failures`);
 * pending: images the walk journaled whose kinds are neither done nor failed;
 * walks that did not list everything (their "walk" records, :mod:`harvester.journal`): a
   listing that failed for good, or a run stopped before its end. Their images are in no
