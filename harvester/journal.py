@@ -469,15 +469,6 @@ def _record_t(rec: Mapping[str, Any]) -> float:
     return float(t) if isinstance(t, int | float) else 0.0
 
 
-def failure_runs(out_dir: Path, keys: Collection[Key]) -> dict[Key, set[str]]:
-    """Each run whose journal recorded a failure of each of ``keys`` (kind, id), not only
-    the latest (see :func:`failure_records`)."""
-    return {
-        key: {str(rec.get("run")) for rec in records}
-        for key, records in failure_records(out_dir, keys).items()
-    }
-
-
 def writer_of(path: Path) -> str:
     """The writer name of a journal file."""
     return path.name[: -len(JOURNAL_SUFFIX)]

@@ -1203,6 +1203,7 @@ class Harvest:
         ids_copy: Path | None = None,
         say: Callable[[str], None] | None = None,
         replay_of: str | None = None,
+        moves_server: bool = False,
         said: set[str] | None = None,
         script_written: float | None = None,
         spent_before: int = 0,
@@ -1223,6 +1224,10 @@ class Harvest:
         self.say = say
         #: A resume's replay: the run whose place it takes (harvester.config.replay_origin).
         self.replay_of = replay_of
+        #: A replay that asks another server than its set's newest run asked (a --base-url
+        #: given now: the server moved). Its saved run is what tells later resumes so
+        #: (harvester.config._moved_sets), so it is kept though it fetched nothing.
+        self.moves_server = moves_server
         #: Notes about DIR itself said already by this command (a damaged journal line):
         #: a resume's replays share it, so that each is said once, not once per replay.
         self._said = said if said is not None else set()
@@ -1444,6 +1449,7 @@ class Harvest:
         listing that failed) keeps them, as does the first walk of its targets and shard (a
         shard that selected nothing: its walk record is all it leaves), one whose sample
         warnings differ from those the last walk recorded (:meth:`_sample_record_changes`),
+        a resume's replay at a server its set's newest run did not ask (``moves_server``),
         and one whose config
         a later command would take as the newest: other label keys (``harvester index``) or
         other artifact kinds (``harvester status``) than the newest earlier run's.
@@ -1458,6 +1464,11 @@ class Harvest:
             return  # this run's finished walk is what tells status the earlier one is mended
         if self._sample_record_changes():
             return  # its walk record tells the next run which sample warnings were said
+        if self.moves_server:
+            # Removed, the move was forgotten: the next resume given no --base-url asked
+            # the old address again (an error once it is gone). Kept once per move: a
+            # replay at the same server again has that run as its set's newest.
+            return
         if before is None and self._walk_started is not None:
             # The first walk of these targets and shard: its record is what tells status
             # and index that the shard was walked. A shard whose share of a sample is empty
@@ -3464,6 +3475,7 @@ async def run_harvest(
     ids_copy: Path | None = None,
     say: Callable[[str], None] | None = None,
     replay_of: str | None = None,
+    moves_server: bool = False,
     said: set[str] | None = None,
     script_written: float | None = None,
     spent_before: int = 0,
@@ -3475,7 +3487,9 @@ async def run_harvest(
     informational lines go (the CLI's standard error; what a screen name resolved to).
     ``replay_of``: this run replays a target set for ``harvester harvest --out DIR``, and
     takes that run's place among DIR's runs (saved with its config; see
-    :func:`harvester.config.replay_origin`). ``said``: notes about DIR said already by this
+    :func:`harvester.config.replay_origin`). ``moves_server``: that replay asks another
+    server than its set's newest run asked (the server moved), and keeps its run, the
+    record of the move, though it fetches nothing. ``said``: notes about DIR said already by this
     command (the replays of one resume share it); this run adds those it says.
     ``script_written``: a task of a ``harvester slurm`` array, whose script was written
     then (:func:`harvester.slurm.script_written`). ``spent_before``: bytes the earlier
@@ -3489,6 +3503,7 @@ async def run_harvest(
         ids_copy=ids_copy,
         say=say,
         replay_of=replay_of,
+        moves_server=moves_server,
         said=said,
         script_written=script_written,
         spent_before=spent_before,

@@ -10,7 +10,9 @@ replays each set with its newest run's settings, plus a plan's kinds for the pla
 
 * done: artifacts journaled done and not invalidated by ``verify``, with their bytes;
 * failed: the latest failure of something that is not done, of a kind still asked for (the
-  others are ``not_asked``: a hint followed, ``render`` dropped);
+  others are ``not_asked``: a hint followed, ``render`` dropped); in a folder of two
+  servers, each server's own latest failure of an image's kind and id (ids are one
+  server's: :func:`other_servers_failures`);
 * pending: images the walk journaled whose kinds are neither done nor failed;
 * walks that did not list everything (their "walk" records, :mod:`harvester.journal`): a
   listing that failed for good, or a run stopped before its end. Their images are in no
@@ -139,6 +141,10 @@ GONE_FOR_GOOD = (
 )
 #: Failures listed by the text form (``--json`` and ``--failed-ids`` have all of them).
 MAX_FAILURE_SAMPLES = 20
+
+#: One kind and id's failures by server (:func:`other_servers_failures`): the server's
+#: normal URL -> (its URL as saved, its latest failure record).
+FailuresByServer = dict[str, tuple[str, dict[str, Any]]]
 #: Running harvests or shards a line of the text form names before it cuts the list short.
 MAX_NAMED = 10
 #: The job-array tasks with work left that ``status`` lists one line each.
@@ -523,6 +529,14 @@ class StatusReport:
     #: The run that journaled each of ``failures``, in their order: whose server failed
     #: it (``forget --gone-ids-from`` records an image gone per server). Not in ``--json``.
     failure_runs: list[str] = field(default_factory=list, repr=False)
+    #: (kind, image id) -> the run of its latest failure (the journals' fold keeps that
+    #: one) and the failures of other servers that the fold hides, still failed (not of an
+    #: image recorded gone from their server), by server (:func:`_other_servers_failed`):
+    #: each counted in the totals, and listed by ``--failed-ids --base-url`` of its server.
+    #: Empty but in a folder of two servers. Not in ``--json``.
+    other_servers_failed: dict[tuple[str, int], tuple[str, FailuresByServer]] = field(
+        default_factory=dict, repr=False
+    )
     #: The servers (as saved) of the failed images when two or more (:func:`failing_servers`):
     #: ``--failed-ids`` is then one server's at a time, each with ``--base-url``. Not in
     #: ``--json``.
@@ -602,9 +616,11 @@ class StatusReport:
     #: The targets of each set ``harvester forget`` took out of DIR's resumes (as flags):
     #: not resumed, and their images' failures, pending kinds and walks not counted.
     forgotten: list[str] = field(default_factory=list)
-    #: Each of ``forgotten``'s server where it is another than the one a harvest of DIR
-    #: given no ``--base-url`` asks (as saved, no credentials), else "". Not in ``--json``.
+    #: Each of ``forgotten``'s server (as saved, credentials redacted): ``--json``'s
+    #: ``forgotten_servers``, which tells two sets of one name (one per server) apart.
     forgotten_servers: list[str] = field(default_factory=list, repr=False)
+    #: Whether the text names each of ``forgotten``'s server (:func:`_forgotten_servers`).
+    forgotten_named: list[bool] = field(default_factory=list, repr=False)
     #: ``harvester forget DIR --from-plan PLAN`` for a plan whose every image asked for
     #: answered 404, none done (:func:`_gone_plan_command`); None: not so.
     forget_gone: str | None = None
@@ -742,6 +758,7 @@ class StatusReport:
             data["not_asked_commands"] = self.not_asked_commands
         if self.forgotten:
             data["forgotten"] = self.forgotten
+            data["forgotten_servers"] = self.forgotten_servers
         if self.forget_gone is not None:
             data["forget_gone"] = self.forget_gone
         if self.forget_gone_ids is not None:
@@ -978,7 +995,10 @@ class StatusReport:
             q = shlex.quote(self.out_dir)
             # (a set of another server than DIR's: its targets alone asked DIR's server, which
             # refused ids it does not have)
-            servers = self.forgotten_servers or [""] * len(self.forgotten)
+            servers = [
+                server if said else ""
+                for server, said in zip(self.forgotten_servers, self.forgotten_named, strict=True)
+            ] or [""] * len(self.forgotten)
             named = [
                 f"{targets} (of {server})" if server else targets
                 for targets, server in zip(self.forgotten, servers, strict=True)
@@ -1689,15 +1709,16 @@ def _forgotten_kinds(
 
 def _forgotten_servers(
     out_dir: Path, every: list[RecordedRun], gone: list[tuple[RecordedRun, ForgottenSet]]
-) -> list[str]:
-    """Each forgotten set's server (as saved) where status names it, else "": where it is
-    not the one a harvest of DIR given no ``--base-url`` asks
+) -> list[tuple[str, bool]]:
+    """Each forgotten set's server (as saved, credentials redacted), and whether status's
+    line names it: where it is not the one a harvest of DIR given no ``--base-url`` asks
     (:func:`harvester.config.folder_server_url`), or where DIR holds the set's targets from
     another server too (two sets of one name, one forgotten: ``--project 51 (of B)``).
 
     Why: in a folder of two servers, the status line's "give its targets" asked DIR's server
     for the other's set, refused (exit 2) for ids it does not have; and of two sets of one
-    name, the line did not say which one was forgotten."""
+    name, the line did not say which one was forgotten, nor did ``--json`` (which has every
+    set's server)."""
     if not gone:
         return []
     from harvester.config import folder_server_url, normal_base_url, other_server, target_set
@@ -1707,7 +1728,7 @@ def _forgotten_servers(
     for recorded, _entry in gone:
         key, server = target_set(recorded), normal_base_url(recorded.base_url)
         twin = any(target_set(r) == key and normal_base_url(r.base_url) != server for r in every)
-        servers.append(recorded.base_url if twin or other_server(recorded, folder) else "")
+        servers.append((recorded.base_url, twin or other_server(recorded, folder)))
     return servers
 
 
@@ -2833,7 +2854,9 @@ def collect_status(
     gone_images = _gone_here(out_dir, state)
     failure_gone = _failure_gone(out_dir, gone_images, saved)
     report.forgotten = [entry.targets for _recorded, entry in gone]
-    report.forgotten_servers = _forgotten_servers(out_dir, every or [], gone)
+    servers = _forgotten_servers(out_dir, every or [], gone)
+    report.forgotten_servers = [server for server, _named in servers]
+    report.forgotten_named = [named for _server, named in servers]
     sets = _target_kinds(recorded_sets, plan_at) if recorded_sets is not None else []
     report.sent_session = any(
         kinds.recorded is not None and kinds.recorded.sent_session for kinds in sets
@@ -2895,11 +2918,17 @@ def collect_status(
         asked = frozenset().union(*(t.kinds for t in sets), plan_kinds)
         report.selected = [a.value for a in Artifact if a.value in asked]
     artifact_kinds = {a.value for a in Artifact}
+    # (an image's failed file counted, or gone: -> the run of the failure the fold keeps)
+    weighed: dict[tuple[str, int], str] = {}
     for (kind, object_id), rec in sorted(state.failed.items(), key=lambda kv: kv[1]["t"]):
         run = report.runs.setdefault(str(rec.get("run")), _run_counts())
         if kind in artifact_kinds and failure_gone(object_id, rec):
             # Counted below, as gone: no harvest asks for it again. Its writer's and run's
             # lines count it apart too, as the totals do (not as a failure to act on).
+            # (Gone from that run's server: another server's image of that id, of a set
+            # still resumed, is not: _other_servers_failed.)
+            if not wanted.sets or kind in wanted.kinds(object_id, state.images.get(object_id)):
+                weighed[(kind, int(object_id))] = str(rec.get("run"))
             writer(rec).gone += 1
             run["gone"] += 1
             continue
@@ -2930,6 +2959,7 @@ def collect_status(
         report.kinds.setdefault(kind, KindStatus()).failed += 1
         if kind in artifact_kinds:
             report.failed_runs.setdefault(int(object_id), set()).add(str(rec.get("run")))
+            weighed[(kind, int(object_id))] = str(rec.get("run"))
         # Every failure (``--json`` is where a script gets them all); the text shows the
         # first MAX_FAILURE_SAMPLES and says how to get the rest.
         report.failures.append(
@@ -2942,6 +2972,15 @@ def collect_status(
             }
         )
         report.failure_runs.append(str(rec.get("run")))
+    report.other_servers_failed = _other_servers_failed(
+        out_dir, weighed, every, failure_gone, saved
+    )
+    for (kind, _image_id), (_run, own) in report.other_servers_failed.items():
+        for _url, rec in own.values():
+            # Another server's image of that id, failed too: a failed file of its own.
+            writer(rec).count(kind, failed=True)
+            report.runs.setdefault(str(rec.get("run")), _run_counts())["failed"] += 1
+            report.kinds.setdefault(kind, KindStatus()).failed += 1
     report.not_asked_commands = _not_asked_commands(out_dir, sets, dropped_by_set)
     pending = dict.fromkeys(report.selected, 0)
     done_pairs, failed_pairs = state.done, state.failed
@@ -3204,6 +3243,78 @@ def _gone_plan_command(
     if not failed or any(f["status"] != 404 for f in failed):
         return None
     return shlex.join(["harvester", "forget", str(out_dir), *target_flags(holder.recorded)])
+
+
+def _other_servers_failed(
+    out_dir: Path,
+    weighed: Mapping[tuple[str, int], str],
+    every: list[RecordedRun] | None,
+    failure_gone: Callable[[int, Mapping[str, Any]], bool],
+    saved: SavedConfigs,
+) -> dict[tuple[str, int], tuple[str, FailuresByServer]]:
+    """The failed files ``status`` counts beside those of the journals' fold, in a folder
+    of two servers (``every``: DIR's target sets): of each image's failed kind and id it
+    weighed (``weighed``: -> the run of the failure the fold keeps; counted, or gone from
+    that run's server), another server's failures of them that the fold hides
+    (:func:`other_servers_failures`), but those of an image recorded as gone from that
+    server; each key with its ``weighed`` run and those failures by server.
+
+    Why: ids are one server's, so an id both servers of DIR failed is two failed images:
+    the totals counted one, and where the fold's failure was of an image gone from its
+    server, none (``--failed-ids --base-url`` of the other server left it out too).
+    """
+    from harvester.config import read_run_server, servers_of
+
+    if not weighed or every is None or len(servers_of(every)) < 2:
+        return {}
+
+    def server_of(run: str) -> str | None:
+        return read_run_server(out_dir, run, saved)
+
+    found: dict[tuple[str, int], tuple[str, FailuresByServer]] = {}
+    for key, own in other_servers_failures(out_dir, weighed, server_of).items():
+        failed = {
+            server: (url, rec)
+            for server, (url, rec) in own.items()
+            if not failure_gone(key[1], rec)
+        }
+        if failed:
+            found[key] = (weighed[key], failed)
+    return found
+
+
+def other_servers_failures(
+    out_dir: Path,
+    latest: Mapping[tuple[str, int], str],
+    server_of: Callable[[str], str | None],
+) -> dict[tuple[str, int], FailuresByServer]:
+    """The failures the journals' fold hides: of each failed kind and id of ``latest`` (->
+    the run of its latest failure, the one the fold keeps), those of servers other than
+    that run's, each server's own latest, by server (:func:`harvester.config.normal_base_url`
+    -> its URL as saved, the record). ``server_of``: a run's server as saved (None: its
+    settings cannot be read, and its failures are no known server's: left out). Reads
+    every journal once (:func:`harvester.journal.failure_records`): for a folder of two
+    servers alone.
+
+    Why one function, keyed by the normal URL: ids are one server's, so an id two servers
+    of DIR failed is two failed images. ``status --failed-ids --base-url``, ``forget
+    --gone-ids-from`` and ``status``'s totals each read them; grouped by the URL as typed,
+    one server saved as ``http://h`` and ``http://h:80/`` counted as two."""
+    from harvester.config import normal_base_url
+    from harvester.journal import failure_records
+
+    found: dict[tuple[str, int], FailuresByServer] = {}
+    for key, records in failure_records(out_dir, latest).items():
+        newest = server_of(latest[key])
+        skip = normal_base_url(newest) if newest is not None else None
+        own: FailuresByServer = {}
+        for rec in records:  # (oldest first: each server's last one stays)
+            url = server_of(str(rec.get("run")))
+            if url is not None and (server := normal_base_url(url)) != skip:
+                own[server] = (own[server][0] if server in own else url, rec)
+        if own:
+            found[key] = own
+    return found
 
 
 def failed_by_server(

@@ -771,7 +771,12 @@ def _failed_images(out: Path) -> _FailedImages:
     settings: IDR's, the default then). A 404 another hint explains is judged as
     ``status`` judges it for its hint (:func:`harvester.fetch.known_cause`), so that
     ``forget`` records no image the hint did not name."""
-    from harvester.config import DEFAULT_BASE_URL, folder_server_url, read_run_server
+    from harvester.config import (
+        DEFAULT_BASE_URL,
+        folder_server_url,
+        normal_base_url,
+        read_run_server,
+    )
     from harvester.fetch import known_cause
     from harvester.gone import GONE_STATUSES, IMGDATA_KINDS
     from harvester.models import Artifact
@@ -786,6 +791,9 @@ def _failed_images(out: Path) -> _FailedImages:
     explained: dict[int, str] = {}
     not_forbidden: set[int] = set()
     run_servers: dict[str, str] = {}
+    # (each server by its normal URL, spelt as first met: ids are one server's, and one
+    # saved as http://h by one run and as http://h:80/ by another is one server)
+    spelt: dict[str, str] = {}
     folder: str | None = None
     # (oldest first: the last one is the latest)
     for failure, run in zip(report.failures, report.failure_runs, strict=True):
@@ -800,7 +808,8 @@ def _failed_images(out: Path) -> _FailedImages:
             url = read_run_server(out, run, report.saved_configs)
             if url is None:  # (a run that saved no settings: an older folder, one server's)
                 folder = folder or folder_server_url(out) or DEFAULT_BASE_URL
-            run_servers[run] = url or folder or DEFAULT_BASE_URL
+            url = url or folder or DEFAULT_BASE_URL
+            run_servers[run] = spelt.setdefault(normal_base_url(url), url)
         by_server = servers.setdefault(image_id, {})
         by_server.setdefault(run_servers[run], []).append(None if cause else status)
         latest[image_id] = status
@@ -808,7 +817,7 @@ def _failed_images(out: Path) -> _FailedImages:
             explained[image_id] = cause.partition(":")[0]
         if status != 403 or failure["kind"] not in IMGDATA_KINDS:
             not_forbidden.add(image_id)
-    _add_hidden_failures(out, report, servers, run_servers, done)
+    _add_hidden_failures(out, report, servers, spelt, done)
     forbidden = frozenset(judged.keys() - not_forbidden)
     return _FailedImages(judged, latest, servers, explained, forbidden)
 
@@ -817,26 +826,25 @@ def _add_hidden_failures(
     out: Path,
     report: Any,
     servers: dict[int, dict[str, list[int | None]]],
-    run_servers: dict[str, str],
+    spelt: dict[str, str],
     done: Any,
 ) -> None:
-    """Into ``servers`` (image id -> server -> statuses), the failures of another server
-    than the latest's of each failed kind, which the journals' fold hides (it keeps one
-    failure per kind and id): each server's own latest of that kind. In a folder of one
-    server, nothing (no journal is read again).
+    """Into ``servers`` (image id -> server, spelt as in ``spelt``, normal URL -> the URL
+    first met -> statuses), the failures of another server than the latest's of each
+    failed kind, which the journals' fold hides (it keeps one failure per kind and id):
+    each server's own latest of that kind (:func:`harvester.status.other_servers_failures`,
+    servers compared by their normal URL). In a folder of one server, nothing (no journal
+    is read again).
 
     Why: both servers of a folder failed an id (each its own image of it, 404), and the
     pipe of the older server's ``status --failed-ids --base-url`` recorded it as gone from
     the newer server alone: the older server's every resume asked for it again."""
-    from harvester.config import (
-        normal_base_url,
-        read_run_server,
-        recorded_target_sets,
-        servers_of,
-    )
+    from functools import cache
+
+    from harvester.config import read_run_server, recorded_target_sets, servers_of
     from harvester.fetch import known_cause
-    from harvester.journal import failure_records
     from harvester.models import Artifact
+    from harvester.status import other_servers_failures
 
     if len(servers_of(recorded_target_sets(out, forgotten=True))) < 2:
         return
@@ -846,19 +854,16 @@ def _add_hidden_failures(
         for f, run in zip(report.failures, report.failure_runs, strict=True)
         if f["kind"] in kinds
     }
-    for key, records in failure_records(out, latest).items():
-        newest = normal_base_url(run_servers.get(latest[key], ""))
-        own: dict[str, dict[str, Any]] = {}
-        for rec in records:  # (oldest first: each server's last one stays)
-            run = str(rec.get("run"))
-            if run not in run_servers:
-                run_servers[run] = read_run_server(out, run, report.saved_configs) or ""
-            if run_servers[run] and normal_base_url(run_servers[run]) != newest:
-                own[run_servers[run]] = rec
-        for url, rec in own.items():
+
+    @cache
+    def server_of(run: str) -> str | None:
+        return read_run_server(out, run, report.saved_configs)
+
+    for key, own in other_servers_failures(out, latest, server_of).items():
+        for server, (url, rec) in own.items():
             raw = rec.get("status")
             status = raw if isinstance(raw, int) else None
-            said = servers.setdefault(key[1], {}).setdefault(url, [])
+            said = servers.setdefault(key[1], {}).setdefault(spelt.setdefault(server, url), [])
             said.append(None if known_cause(rec, done) else status)
 
 

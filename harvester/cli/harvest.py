@@ -931,10 +931,10 @@ def run_harvest_command(args: argparse.Namespace) -> int:
             return 0
         if len(replays) > 1 or notes:
             return _replay_each(args, replays, notes)
-        cfg, line, origin = replays[0]
+        cfg, line, origin, moves = replays[0]
         if line:
             print(line, file=sys.stderr)
-        return _replay(args, cfg, origin)
+        return _replay(args, cfg, origin, moves=moves)
     return _harvest(args, cfg)
 
 
@@ -1091,9 +1091,16 @@ def recorded_argv(argv: list[str], config: Path | None) -> list[str]:
     return argv
 
 
-def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | None = None) -> int:
+def _harvest(
+    args: argparse.Namespace,
+    cfg: HarvestConfig,
+    *,
+    replay_of: str | None = None,
+    moves_server: bool = False,
+) -> int:
     """One harvest of ``cfg`` under the run's signal rules, its summary printed; its exit code.
-    ``replay_of``: it replays a target set of DIR (see :func:`_resumed_configs`)."""
+    ``replay_of``: it replays a target set of DIR (see :func:`_resumed_configs`);
+    ``moves_server``: at another server than that set's newest run asked."""
     import anyio
 
     from harvester.cli import _outcome_decided, drop_late_signals, hold_signals, restore_signals
@@ -1126,6 +1133,7 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
                     ids_copy=ids_copy,
                     say=None if cfg.quiet else say_line,
                     replay_of=replay_of,
+                    moves_server=moves_server,
                     said=said,
                     script_written=_script_written(),
                     spent_before=_spent_before(args),
@@ -1237,7 +1245,7 @@ def worst_exit(codes: list[int]) -> int:
 
 def _replay_each(
     args: argparse.Namespace,
-    replays: list[tuple[HarvestConfig, str, str]],
+    replays: list[tuple[HarvestConfig, str, str, bool]],
     notes: list[tuple[str, bool]],
 ) -> int:
     """``harvester harvest --out DIR`` where DIR's runs asked for several target sets: each
@@ -1280,17 +1288,17 @@ def _replay_each(
         args, "max_bytes"
     )
     unreached: list[tuple[int, HarvestConfig, str, Exception]] = []
-    for n, (cfg, line, origin) in enumerate(replays):
+    for n, (cfg, line, origin, moves) in enumerate(replays):
         if n:
             _outcome_open_again()  # the last summary ignored SIGTERM: this harvest stops on it
         if line:
             print(line, file=sys.stderr)
         try:
-            code = _replay(args, cfg, origin)
+            code = _replay(args, cfg, origin, moves=moves)
         except BrokenPipeError:
             raise  # our output was closed: main() ends quietly
         except FolderBusyError as exc:
-            why = _folder_wide(exc, cfg, [c for c, _line, _origin in replays[n + 1 :]])
+            why = _folder_wide(exc, cfg, [c for c, *_rest in replays[n + 1 :]])
             if why:  # every set after it is refused the same
                 _say_unreached(args, unreached, codes)
                 stopped = _stop_on_busy_folder(exc, args, len(replays) - n - 1, first, notes, why)
@@ -1479,8 +1487,11 @@ def _notes_to_say(first: HarvestConfig, notes: list[tuple[str, bool]]) -> list[s
     return [note for note, _moot in notes]
 
 
-def _replay(args: argparse.Namespace, cfg: HarvestConfig, origin: str) -> int:
-    """A resume's replay of one target set (:func:`_harvest`); its exit code.
+def _replay(
+    args: argparse.Namespace, cfg: HarvestConfig, origin: str, *, moves: bool = False
+) -> int:
+    """A resume's replay of one target set (:func:`_harvest`); its exit code. ``moves``:
+    it asks another server than the set's newest run asked (see :func:`_resumed_configs`).
 
     A set refused for a target the server does not have, whose runs never did any work
     (a typo such as ``--image 1``, kept by 0.1.11), is dropped from DIR with a note naming
@@ -1493,7 +1504,7 @@ def _replay(args: argparse.Namespace, cfg: HarvestConfig, origin: str) -> int:
 
     try:
         try:
-            return _harvest(args, cfg, replay_of=origin)
+            return _harvest(args, cfg, replay_of=origin, moves_server=moves)
         except BaseExceptionGroup as group:
             raise _first_meaningful(group) from group
     except TargetNotFoundError as exc:
@@ -1621,11 +1632,14 @@ def _given_now(now: list[str], resumed: HarvestConfig) -> str:
 
 def _resumed_configs(
     args: argparse.Namespace, cfg: HarvestConfig
-) -> tuple[list[tuple[HarvestConfig, str, str]], list[tuple[str, bool]]]:
+) -> tuple[list[tuple[HarvestConfig, str, str, bool]], list[tuple[str, bool]]]:
     """The configurations of ``harvester harvest --out DIR`` given no target, one per target
     set of DIR's runs (:func:`harvester.config.recorded_target_sets`, newest first), each
     with the line that says it (empty with ``--quiet``) and the run whose place among DIR's
-    runs its replay takes (:func:`harvester.config.replay_origin`); and a ``not resumed:`` line per
+    runs its replay takes (:func:`harvester.config.replay_origin`), and whether it asks
+    another server than the set's newest run asked (a ``--base-url`` given now: the server
+    moved; that replay's run is kept, the record of the move, though it fetches nothing);
+    and a ``not resumed:`` line per
     set that cannot be replayed, with whether a folder with nothing left makes it moot
     (:func:`nothing_left`; a split's only where status sees all its images:
     :func:`_split_counted`).
@@ -1652,6 +1666,7 @@ def _resumed_configs(
         SECRET_KEYS,
         load_toml,
         merged_problem,
+        normal_base_url,
         recorded_file_settings,
         recorded_flags,
         recorded_overrides,
@@ -1840,12 +1855,13 @@ def _resumed_configs(
         else:
             for item in value if isinstance(value, list) else [value]:
                 now += [flag, str(item)]
-    said: list[tuple[HarvestConfig, str, str]] = []
+    said: list[tuple[HarvestConfig, str, str, bool]] = []
     training = _FolderTraining(out, configs, given)  # (read once, for every set's line)
     for n, (resumed, recorded) in enumerate(replays):
         origin = replay_origin(recorded)
+        moves = normal_base_url(resumed.base_url) != normal_base_url(recorded.base_url)
         if resumed.quiet:
-            said.append((resumed, "", origin))
+            said.append((resumed, "", origin, moves))
             continue
         whose = "its newest run" if recorded is sets[0] else "its newest run of these targets"
         which = f" (target set {n + 1} of {len(replays)})" if len(replays) > 1 else ""
@@ -1856,11 +1872,11 @@ def _resumed_configs(
             flags += f"{' ' if flags else ''}({', '.join(from_file)})"
         line += (f": {flags}" if flags else " (all defaults)") + training.said(resumed)
         line += _given_now(now, resumed)
-        said.append((resumed, line, origin))
+        said.append((resumed, line, origin, moves))
     seed_note = training.seed_note(given.get("seed"))
-    for n, (resumed, line, origin) in enumerate(said):
+    for n, (resumed, line, origin, moves) in enumerate(said):
         if seed_note and line:  # under the first line said (none with --quiet), once
-            said[n] = (resumed, f"{line}\n{seed_note}", origin)
+            said[n] = (resumed, f"{line}\n{seed_note}", origin, moves)
             break
     return said, [(note, moot) for _error, note, moot in refused]
 
@@ -3011,40 +3027,22 @@ def _failed_before_by(
 ) -> dict[int, str]:
     """DIR's failed images (not ``listed``: those whose latest failure is ``server``'s) of
     which a run of ``server`` recorded a failure too, before another server's run failed
-    the same kind of that id; each with that other server (as saved). Those recorded as
-    gone from ``server`` are left out, as the listing leaves them out.
+    the same kind of that id (``report.other_servers_failed``, as status counts them);
+    each with that other server (as saved). Those recorded as gone from ``server`` are
+    left out, as the listing leaves them out.
 
     Why: the journal keeps one failure per kind and id, whichever server made it, so
     ``--failed-ids --base-url`` of the older server left out its own image of that id,
-    still failed, which no other command listed for it."""
+    still failed, which no other command listed for it (also where the other server's
+    image of that id was recorded gone)."""
     from harvester.config import normal_base_url, read_run_server
-    from harvester.gone import read_gone
-    from harvester.journal import failure_runs
 
     wanted = normal_base_url(server)
-    others = set(report.failed_ids) - listed
-    latest = {
-        (str(f["kind"]), int(f["id"])): run
-        for f, run in zip(report.failures, report.failure_runs, strict=True)
-        if int(f["id"]) in others
-    }
-    if not latest:
-        return {}
-    gone = {image_id for url, image_id in read_gone(out) if url == wanted}
-    servers: dict[str, str | None] = {}
-
-    def server_of(run: str) -> str | None:
-        if run not in servers:
-            servers[run] = read_run_server(out, run, saved)
-        return servers[run]
-
     hidden: dict[int, str] = {}
-    for key, runs in failure_runs(out, latest).items():
-        if key[1] in gone or key[1] in hidden:
+    for (_kind, image_id), (run, failed_by) in report.other_servers_failed.items():
+        if image_id in listed or image_id in hidden or wanted not in failed_by:
             continue
-        if any((url := server_of(run)) and normal_base_url(url) == wanted for run in runs):
-            other = server_of(latest.get(key, ""))
-            hidden[key[1]] = other or "another server"
+        hidden[image_id] = read_run_server(out, run, saved) or "another server"
     return hidden
 
 

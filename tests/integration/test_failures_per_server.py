@@ -11,6 +11,7 @@ as its own process against two emulators over real sockets (demo preset, the sam
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,6 +52,15 @@ def listed(out: Path, emu: EmulatorThread, what: str = "--failed-ids") -> list[s
     return proc.stdout.split()
 
 
+def failed_total(out: Path) -> int:
+    """``status --json``'s failed files, checked against its thumbnail row and its runs."""
+    report = json.loads(cli("status", str(out), "--json").stdout)
+    failed = report["totals"]["failed"]
+    assert report["kinds"]["thumbnail"]["failed"] == failed, report
+    assert sum(run["failed"] for run in report["runs"].values()) == failed, report
+    return int(failed)
+
+
 def test_each_servers_failed_ids_list_has_the_ids_both_servers_failed(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
@@ -75,12 +85,17 @@ def test_each_servers_failed_ids_list_has_the_ids_both_servers_failed(
 def test_an_id_both_servers_failed_404_is_gone_from_each_and_taken_back_per_server(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
-    """An id neither server has (404 from each): the pipe records it gone from both (it
-    was from the newer alone); `--gone-ids --base-url` lists each server's record, and
-    `--undo --base-url A` takes back A's alone, so B's record stays (it took back both)."""
+    """An id neither server has (404 from each): status counts 2 failed files, one per
+    server's image (it counted 1); the pipe records it gone from both (it was from the
+    newer alone), 0 failed; `--gone-ids --base-url` lists each server's record, and
+    `--undo --base-url A` takes back A's alone, so B's record stays (it took back both):
+    A's image is failed again, counted (1) and in A's `--failed-ids` (it was in neither,
+    B's failure, the journals' latest, being of an image gone from B)."""
     a, b, out, ids = failed_404_by_both(tmp_path, make_emulator)
+    assert failed_total(out) == 2
     forgot = cli("forget", str(out), "--gone-ids-from", str(ids))
     assert forgot.returncode == 0, forgot.stderr
+    assert failed_total(out) == 0
     assert listed(out, a, "--gone-ids") == [MISSING]
     assert listed(out, b, "--gone-ids") == [MISSING]
     both = cli("status", str(out), "--gone-ids")
@@ -90,6 +105,8 @@ def test_an_id_both_servers_failed_404_is_gone_from_each_and_taken_back_per_serv
     assert undo.stdout.startswith(f"{out}: 1 image no longer taken as gone from {a.base_url}:")
     assert listed(out, a, "--gone-ids") == []
     assert listed(out, b, "--gone-ids") == [MISSING]
+    assert failed_total(out) == 1
+    assert (listed(out, a), listed(out, b)) == ([MISSING], [])
     none = cli("status", str(out), "--gone-ids", "--base-url", a.base_url)
     assert none.stderr == f"note: no image of {out} is recorded as gone from {a.base_url}\n"
     again = cli("forget", str(out), "--gone-ids-from", str(ids), "--undo", "--base-url", a.base_url)
@@ -153,3 +170,39 @@ def test_an_undo_given_a_link_and_a_base_url_takes_back_what_both_name_or_nothin
     assert again.returncode == 2, again.stdout + again.stderr
     assert f"the link is of {a.base_url}, but image {MISSING} came from" in again.stderr
     assert listed(out, b, "--gone-ids") == [MISSING]
+
+
+def test_one_server_saved_in_two_spellings_is_one_server_to_forget_and_status(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A (saved as `http://h:p`) failed an id with 404, then A (restarted, answering 500,
+    saved as `http://h:p/`), then B with 404, last. A's latest failure is the 500: the
+    pipe records the id gone from B alone and notes A (two spellings were two servers:
+    the 404 recorded it gone from A too), and status counts 2 failed files, one per
+    server (it counted 1; per spelling it would be 3), then A's alone."""
+    a, b = make_emulator(preset="demo"), make_emulator(preset="demo", seed=7)
+    out = tmp_path / "d"
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{MISSING}\n")
+    harvest(a, out, "--ids-from", str(ids))
+    port = int(a.base_url.rsplit(":", 1)[1])
+    a.stop()
+    failing = make_emulator(preset="demo", port=port, faults=THUMBNAILS_FAIL)
+    proc = cli(
+        "harvest", "--base-url", f"{failing.base_url}/", "--ids-from", str(ids), "--out",
+        str(out), "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q",
+        "--max-retries", "0",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    harvest(b, out, "--ids-from", str(ids))
+    spellings = {json.loads(p.read_text())["config"]["base_url"] for p in out.glob("runs/*/*.json")}
+    assert {a.base_url, f"{a.base_url}/"} <= spellings, spellings  # (two spellings saved)
+    assert failed_total(out) == 2
+    forgot = cli("forget", str(out), "--gone-ids-from", str(ids))
+    assert forgot.returncode == 0, forgot.stderr
+    assert forgot.stderr.startswith(f"note: 1 id not recorded as gone from {a.base_url}"), (
+        forgot.stderr
+    )
+    assert listed(out, a, "--gone-ids") == [] and listed(out, b, "--gone-ids") == [MISSING]
+    assert failed_total(out) == 1
+    assert (listed(out, a), listed(out, b)) == ([MISSING], [])

@@ -876,8 +876,9 @@ def test_one_target_set_of_two_servers_is_forgotten_and_taken_back_per_server(
     """``--project 51`` of server A (demo: 8 images) and of server B (idclash: 4 others)
     harvested into one folder are two sets of images: forget forgets the one resumes see
     (B's, the newest) naming its server, a link of A forgets A's alone (it was refused,
-    and the set's one entry held both servers' runs), and a run of A's targets takes back
-    A's alone: B's stays forgotten (it took back both)."""
+    and the set's one entry held both servers' runs), `status --json` names each forgotten
+    set's server (two `--project 51` it could not tell apart), and a run of A's targets
+    takes back A's alone: B's stays forgotten (it took back both)."""
     a, b = make_emulator(preset="demo"), make_emulator(preset="idclash")
     out = tmp_path / "d"
     runs: dict[str, str] = {}
@@ -899,6 +900,10 @@ def test_one_target_set_of_two_servers_is_forgotten_and_taken_back_per_server(
         b.base_url: [runs[b.base_url]],
         a.base_url: [runs[a.base_url]],
     }
+    report = json.loads(cli("status", str(out), "--json").stdout)
+    assert sorted(zip(report["forgotten"], report["forgotten_servers"], strict=True)) == [
+        ("--project 51", url) for url in sorted((a.base_url, b.base_url))
+    ], report
 
     again = cli("harvest", "--base-url", a.base_url, "--project", "51", "--out", str(out),
                 "--artifacts", "metadata", "--rate", "none", "--no-labels")  # fmt: skip

@@ -114,6 +114,30 @@ def test_a_server_moved_by_a_resume_given_its_new_url_is_not_asked_at_its_old_on
     assert b.stats()["requests"] > 0
 
 
+def test_a_move_with_nothing_to_fetch_is_remembered_once(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A finished folder of A resumed with `--base-url B` (the server moved; nothing left to
+    fetch) keeps that one run, the record of the move (it recorded none: the bare resume
+    asked A again, an error once A was gone); the same resume again adds no run; with A
+    gone, the bare resume asks B alone, exit 0, nothing said."""
+    a, b = make_emulator(preset="demo"), make_emulator(preset="demo")
+    out = tmp_path / "d"
+    harvest(a, out, "thumbnail")
+    moved = cli("harvest", "--out", str(out), "--base-url", b.base_url, "-q")
+    assert moved.returncode == 0, moved.stderr
+    assert b.stats()["requests"] > 0  # (it walked the set there: nothing to fetch)
+    assert len(list((out / "runs").iterdir())) == 2
+    again = cli("harvest", "--out", str(out), "--base-url", b.base_url, "-q")
+    assert (again.returncode, again.stderr) == (0, "")
+    assert len(list((out / "runs").iterdir())) == 2  # (no run kept per resume)
+    a.stop()
+    b.reset_stats()
+    proc = cli("harvest", "--out", str(out), "-q")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert b.stats()["requests"] > 0
+
+
 def test_forget_given_a_base_url_of_no_run_of_the_set_is_refused(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
