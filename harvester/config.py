@@ -126,9 +126,15 @@ def _refuse_link(key: str, item: object) -> None:
         return
     kind = next((k for k, (each, _flag) in KINDS.items() if each == key), "image")
     try:
-        link = parse_link(item)
-    except TargetTextError:
-        shows = ""
+        link = parse_link(item, kind)
+    except TargetTextError as exc:
+        # (a page of no target, a study's or a mapr page: the flag refuses it too, so the
+        # refusal's own words say what to give, not "a link is taken by --screen LINK")
+        raise ConfigError(
+            f"{key}: {link_shown(item)!r} is a link; a config file takes ids",
+            hint=str(exc).replace(f"{link_shown(item)!r} ", "it ", 1),
+            key=key,
+        ) from None
     else:
         ids = ", ".join(map(str, link.ids_of(kind)))
         base_url = with_login(item, link.server)  # (its login REDACTED, said so)
