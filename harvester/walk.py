@@ -478,6 +478,12 @@ def read_ids_file(
                     continue
             if first:
                 first = False
+                if text.startswith(("{", "[")):
+                    raise UsageError(
+                        f"{path}: line {number}: JSON, not one image id a line "
+                        "(an answer of IDR's search engine?)",
+                        hint=_json_hint(path),
+                    )
                 column = _id_column(line)
                 if column is not None:
                     yield from _csv_ids(where, handle, number, *column)
@@ -492,6 +498,23 @@ def read_ids_file(
                     yield from _line_ids(text, where, number, _NO_ID_COLUMN_HINT)
                     continue
             yield from _line_ids(text, where, number, _PLAIN_HINT)
+
+
+def _json_hint(path: Path) -> str:
+    """The hint for an ids file that is JSON: the jq filter that takes the image ids out
+    of a search engine answer, for that file or (``/dev/stdin``, ``/dev/fd/63``) in the
+    pipe. Why: the README's search engine line pipes the answer through jq; a user
+    without jq saved (or piped) the answer itself, whose first line was called "not an
+    image id" with a hint about CSV columns, which said neither."""
+    import shlex
+
+    take = "jq '.results.results[].id'"
+    if str(path).startswith("/dev/"):
+        return f"take the image ids out of it first, one a line: ... | {take} | harvester ..."
+    return (
+        f"take the image ids out of it first, one a line: {take} {shlex.quote(str(path))} "
+        "> ids.txt, then --ids-from ids.txt"
+    )
 
 
 #: The hint for a junk line of a plain ids file.
