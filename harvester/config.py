@@ -860,6 +860,32 @@ def _id_like(word: str) -> bool:
         return False
 
 
+def _is_artifact_word(word: str) -> bool:
+    """Whether a bare word is an artifact kind (``stack``: ``--artifacts thumbnail stack``)."""
+    return word.casefold() in {*(kind.value for kind in Artifact), "all"}
+
+
+def folder_word_hint(path: Path) -> str | None:
+    """The hint for a run given no output folder whose config file is a bare word that
+    names nothing (``harvester harvest --screen 2302 idr0056``): the word is the folder
+    meant, to give with ``--out``; None for any other config path (an id, a target kind or
+    an artifact left without its flag keeps :func:`_missing_hint`'s words). Why: it said
+    to quote a value with spaces and to comma-list artifacts, neither of which was the
+    slip, and a run given its config file then asked for ``--out``."""
+    word = str(path)
+    if path.exists() or len(path.parts) != 1 or path.suffix or _web_address(path) is not None:
+        return None
+    if word.casefold().removesuffix("s") in _TARGET_KINDS or _id_like(word):
+        return None
+    if _is_artifact_word(word) or word.startswith("-"):
+        return None
+    return (
+        f"{word!r} was read as the config file: the output folder is given with --out "
+        f"(--out {shlex.quote(word)}), and a value with spaces in quotes (--label-key "
+        "'Gene Symbol')"
+    )
+
+
 def _missing_hint(path: Path) -> str | None:
     """Where a relative config path was looked for, and where the example configs live.
 
@@ -883,7 +909,7 @@ def _missing_hint(path: Path) -> str | None:
                 f"{word.rstrip(',')}), and several ids of one flag in one comma list "
                 "(--image 1,2,3)"
             )
-        if word.casefold() in {*(kind.value for kind in Artifact), "all"}:
+        if _is_artifact_word(word):
             return (
                 f"{word!r} was read as the config file: --artifacts takes one comma list,"
                 " e.g. --artifacts thumbnail,stack"

@@ -869,6 +869,19 @@ def refuse_targets_with_plan(args: argparse.Namespace) -> None:
         )
 
 
+def refuse_a_folder_as_config(args: argparse.Namespace) -> None:
+    """A run given no ``--out`` whose config file is a bare word naming nothing: the folder
+    meant, said with ``--out`` (:func:`harvester.config.folder_word_hint`)."""
+    from harvester.config import folder_word_hint
+    from harvester.errors import ConfigError
+
+    if args.config is None or getattr(args, "out", None) is not None:
+        return
+    hint = folder_word_hint(Path(args.config))
+    if hint is not None:
+        raise ConfigError(f"config file {str(args.config)!r} not found", hint=hint)
+
+
 def run_harvest_command(args: argparse.Namespace) -> int:
     """``harvester harvest``."""
     from harvester.cli import start_up
@@ -883,6 +896,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     # Ctrl-C must be able to end that wait.
     refuse_targets_with_plan(args)
     apply_target_links(args)
+    refuse_a_folder_as_config(args)
     cfg = resolve_config(args.config, overrides_from_args(args))
     if cfg.debug:  # `debug = true` in the config file counts like --debug
         args.debug = True
