@@ -33,6 +33,7 @@ __all__ = [
     "link_shown",
     "parse_link",
     "positive_id",
+    "several_ids",
     "study_page",
     "typed_id",
     "typed_like",
@@ -92,6 +93,18 @@ def not_an_id(item: object, what: str = "a numeric id") -> str:
     in one, ``true`` "not an id" in the other)."""
     cut = _cut(item if isinstance(item, str) else repr(item))
     return f"{repr(cut) if isinstance(item, str) else cut} is not {what}"
+
+
+def several_ids(text: str) -> str | None:
+    """``text``'s ids as one comma list when it is two or more ids separated by spaces,
+    tabs, ``;`` or ``,`` (``9762957 9762958``: a column pasted as a row, a list typed in
+    quotes), its first three and ``...`` past :data:`ID_SHOWN` characters; else None.
+    Why: such a value was "not a numeric id", as if a flag took one id only."""
+    parts = text.replace(",", " ").replace(";", " ").split()
+    if len(parts) < 2 or any(positive_id(part) is None for part in parts):
+        return None
+    listed = ",".join(parts)
+    return listed if len(listed) <= ID_SHOWN else ",".join(parts[:3]) + ",..."
 
 
 def _cut(text: str) -> str:

@@ -77,6 +77,7 @@ from harvester.target_text import (
     not_an_id,
     parse_link,
     positive_id,
+    several_ids,
     typed_id,
     with_login,
 )
@@ -634,6 +635,12 @@ def _line_ids(text: str, where: _Where, number: int, hint: str) -> Iterable[int]
         ) from None
     if ids is not None:
         return ids
+    if several_ids(text) is not None:  # (a row of ids: a CSV hint would not say it)
+        raise UsageError(
+            f"{path}: line {number}: {not_an_id(text, 'one image id')} but several",
+            hint="an ids file takes one image id a line, or a CSV or TSV whose first line "
+            "names an image_id column",
+        )
     raise UsageError(f"{path}: line {number}: {not_an_id(text, 'an image id')}", hint=hint)
 
 

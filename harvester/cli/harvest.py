@@ -82,6 +82,7 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
         id_range,
         not_an_id,
         positive_id,
+        several_ids,
         typed_id,
         typed_like,
     )
@@ -105,6 +106,11 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
             out.extend(ids)
         elif (number := positive_id(value)) is not None:
             out.append(number)
+        elif (listed := several_ids(value)) is not None:  # (`--image "1 2"`: not a name)
+            raise argparse.ArgumentTypeError(
+                f"{not_an_id(value, 'one id')} but several: give them as one comma list, "
+                f"{KINDS[kind][1]} {listed}"
+            )
         elif named and not (value.isascii() and value.isdigit()) and not typed_like(value):
             out.append(value)  # (neither '0' nor 'Screen:0' is a name)
         else:

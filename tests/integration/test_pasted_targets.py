@@ -275,6 +275,16 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             "'https://idr.openmicroscopy.org/study/idr0056/' is the page of study idr0056, "
             "not of a screen: give the study by its name, --screen idr0056",
         ),
+        (  # a list typed (or a column pasted) with spaces: the comma list to give
+            ["--image", "9762957 9762958"],
+            "'9762957 9762958' is not one id but several: give them as one comma list, "
+            "--image 9762957,9762958",
+        ),
+        (
+            ["--screen", "2302; 2303"],  # (not looked up as a screen's name)
+            "'2302; 2303' is not one id but several: give them as one comma list, "
+            "--screen 2302,2303",
+        ),
         (  # IDR's gene search leads to a mapr page: the --where term that takes its images
             ["--screen", f"https://idr.openmicroscopy.org/mapr/gene/?value=ECT2&bsession={SECRET}"],
             "'https://idr.openmicroscopy.org/mapr/gene/' is a mapr page (the images with gene "
