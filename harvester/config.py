@@ -2443,9 +2443,12 @@ def recorded_overrides(recorded: RecordedRun) -> dict[str, Any]:
     version may hold others). ``rate``: None was "no limit" (an override of None means
     "not given"), so it is replayed as ``"none"``; other None values are defaults.
     """
+    from harvester.folder_settings import unused_settings
+
     out: dict[str, Any] = {}
+    unused = unused_settings(recorded.config)  # (DIR's value then, not the run's)
     for key, value in recorded.config.items():
-        if key not in KEYS or key in NOT_REPLAYED:
+        if key not in KEYS or key in NOT_REPLAYED or key in unused:
             continue
         if key == "rate" and value is None:
             value = "none"
@@ -2795,9 +2798,14 @@ def recorded_flags(recorded: RecordedRun) -> list[str]:
     """The run's settings as the flags of a command line, those that differ from the
     defaults: what a resume replays, said in the user's words. Settings without a flag
     (set in a config file) are left out."""
+    from harvester.folder_settings import unused_settings
+
     words: list[str] = []
     config = recorded.config
+    unused = unused_settings(config)  # (a kept setting of a kind the run did not fetch)
     for key, flag in FLAGS.items():
+        if key in unused:
+            continue
         value = config.get(key)
         if key == "artifacts" and isinstance(value, list):
             if value == [a.value for a in DEFAULT_ARTIFACTS]:
@@ -2840,10 +2848,13 @@ _FILE_ONLY = (
 def recorded_file_settings(recorded: RecordedRun) -> list[str]:
     """The run's settings that no flag can give (from its config file), ``key=value``,
     those that differ from the defaults: a resume replays them too, and says so."""
+    from harvester.folder_settings import unused_settings
+
     out = []
+    unused = unused_settings(recorded.config)
     for key in _FILE_ONLY:
         value = recorded.config.get(key)
-        if key in recorded.config and value != _default_of(key):
+        if key in recorded.config and key not in unused and value != _default_of(key):
             out.append(f"{key}={json.dumps(value)}")
     return out
 
