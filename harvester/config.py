@@ -1066,6 +1066,11 @@ _TOML_FIXES = (
     ),
     ("Cannot overwrite a value", "a key is given twice, or a table twice: keep one of them"),
     ("Expected '=' after a key", "each setting is KEY = VALUE on a line of its own"),
+    (  # (`max_bytes = 20G`: TOML read the number 20, then a G it did not expect)
+        "Expected newline or end of document after a statement",
+        'text values go in double quotes (max_bytes = "20G", rate = "none"), and each '
+        "setting on a line of its own",
+    ),
     ("Unclosed array", "a list's [ has no closing ]: screens = [2302, 2303]"),
     ("Illegal character '\\n'", _UNCLOSED),
     ('Expected "\'"', _UNCLOSED),

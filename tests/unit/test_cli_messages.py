@@ -821,6 +821,12 @@ def test_an_unknown_key_with_no_near_one_names_the_example_listing_every_key(
             "Expected '=' after a key in a key/value pair (at line 1, column 13)",
             "each setting is KEY = VALUE on a line of its own; ",
         ),
+        (  # a size without its quotes: TOML reads 20, then stops at the G
+            "max_bytes = 20G\n",
+            "Expected newline or end of document after a statement (at line 1, column 15)",
+            'text values go in double quotes (max_bytes = "20G", rate = "none"), and each '
+            "setting on a line of its own; ",
+        ),
         (
             "screens = [2302\n",
             "Unclosed array (at end of document)",
