@@ -126,9 +126,15 @@ def _refuse_link(key: str, item: object) -> None:
         return
     kind = next((k for k, (each, _flag) in KINDS.items() if each == key), "image")
     try:
-        link = parse_link(item)
-    except TargetTextError:
-        shows = ""
+        link = parse_link(item, kind)
+    except TargetTextError as exc:
+        # (a page of no target, a study's or a mapr page: the flag refuses it too, so the
+        # refusal's own words say what to give, not "a link is taken by --screen LINK")
+        raise ConfigError(
+            f"{key}: {link_shown(item)!r} is a link; a config file takes ids",
+            hint=str(exc).replace(f"{link_shown(item)!r} ", "it ", 1),
+            key=key,
+        ) from None
     else:
         ids = ", ".join(map(str, link.ids_of(kind)))
         base_url = with_login(item, link.server)  # (its login REDACTED, said so)
@@ -854,6 +860,32 @@ def _id_like(word: str) -> bool:
         return False
 
 
+def _is_artifact_word(word: str) -> bool:
+    """Whether a bare word is an artifact kind (``stack``: ``--artifacts thumbnail stack``)."""
+    return word.casefold() in {*(kind.value for kind in Artifact), "all"}
+
+
+def folder_word_hint(path: Path) -> str | None:
+    """The hint for a run given no output folder whose config file is a bare word that
+    names nothing (``harvester harvest --screen 2302 idr0056``): the word is the folder
+    meant, to give with ``--out``; None for any other config path (an id, a target kind or
+    an artifact left without its flag keeps :func:`_missing_hint`'s words). Why: it said
+    to quote a value with spaces and to comma-list artifacts, neither of which was the
+    slip, and a run given its config file then asked for ``--out``."""
+    word = str(path)
+    if path.exists() or len(path.parts) != 1 or path.suffix or _web_address(path) is not None:
+        return None
+    if word.casefold().removesuffix("s") in _TARGET_KINDS or _id_like(word):
+        return None
+    if _is_artifact_word(word) or word.startswith("-"):
+        return None
+    return (
+        f"{word!r} was read as the config file: the output folder is given with --out "
+        f"(--out {shlex.quote(word)}), and a value with spaces in quotes (--label-key "
+        "'Gene Symbol')"
+    )
+
+
 def _missing_hint(path: Path) -> str | None:
     """Where a relative config path was looked for, and where the example configs live.
 
@@ -877,7 +909,7 @@ def _missing_hint(path: Path) -> str | None:
                 f"{word.rstrip(',')}), and several ids of one flag in one comma list "
                 "(--image 1,2,3)"
             )
-        if word.casefold() in {*(kind.value for kind in Artifact), "all"}:
+        if _is_artifact_word(word):
             return (
                 f"{word!r} was read as the config file: --artifacts takes one comma list,"
                 " e.g. --artifacts thumbnail,stack"
@@ -1034,6 +1066,11 @@ _TOML_FIXES = (
     ),
     ("Cannot overwrite a value", "a key is given twice, or a table twice: keep one of them"),
     ("Expected '=' after a key", "each setting is KEY = VALUE on a line of its own"),
+    (  # (`max_bytes = 20G`: TOML read the number 20, then a G it did not expect)
+        "Expected newline or end of document after a statement",
+        'text values go in double quotes (max_bytes = "20G", rate = "none"), and each '
+        "setting on a line of its own",
+    ),
     ("Unclosed array", "a list's [ has no closing ]: screens = [2302, 2303]"),
     ("Illegal character '\\n'", _UNCLOSED),
     ('Expected "\'"', _UNCLOSED),
@@ -2411,9 +2448,12 @@ def recorded_overrides(recorded: RecordedRun) -> dict[str, Any]:
     version may hold others). ``rate``: None was "no limit" (an override of None means
     "not given"), so it is replayed as ``"none"``; other None values are defaults.
     """
+    from harvester.folder_settings import unused_settings
+
     out: dict[str, Any] = {}
+    unused = unused_settings(recorded.config)  # (DIR's value then, not the run's)
     for key, value in recorded.config.items():
-        if key not in KEYS or key in NOT_REPLAYED:
+        if key not in KEYS or key in NOT_REPLAYED or key in unused:
             continue
         if key == "rate" and value is None:
             value = "none"
@@ -2763,9 +2803,14 @@ def recorded_flags(recorded: RecordedRun) -> list[str]:
     """The run's settings as the flags of a command line, those that differ from the
     defaults: what a resume replays, said in the user's words. Settings without a flag
     (set in a config file) are left out."""
+    from harvester.folder_settings import unused_settings
+
     words: list[str] = []
     config = recorded.config
+    unused = unused_settings(config)  # (a kept setting of a kind the run did not fetch)
     for key, flag in FLAGS.items():
+        if key in unused:
+            continue
         value = config.get(key)
         if key == "artifacts" and isinstance(value, list):
             if value == [a.value for a in DEFAULT_ARTIFACTS]:
@@ -2808,10 +2853,13 @@ _FILE_ONLY = (
 def recorded_file_settings(recorded: RecordedRun) -> list[str]:
     """The run's settings that no flag can give (from its config file), ``key=value``,
     those that differ from the defaults: a resume replays them too, and says so."""
+    from harvester.folder_settings import unused_settings
+
     out = []
+    unused = unused_settings(recorded.config)
     for key in _FILE_ONLY:
         value = recorded.config.get(key)
-        if key in recorded.config and value != _default_of(key):
+        if key in recorded.config and key not in unused and value != _default_of(key):
             out.append(f"{key}={json.dumps(value)}")
     return out
 

@@ -210,6 +210,21 @@ def run_settings(config: Any) -> dict[str, Any]:
     return {pin.name: pin.value_of(values) for pin in PINNED if pin.applies(values)}
 
 
+def unused_settings(config: Mapping[str, Any]) -> frozenset[str]:
+    """The kept settings a saved run's configuration holds for kinds it did not fetch
+    (``--thumbnail-size 256`` beside ``--artifacts render``): they shaped none of its
+    files, so a command replaying the run leaves them out and takes DIR's value.
+
+    Why: such a run is accepted whatever the folder keeps (only the kinds a run fetches
+    count), but its saved value was replayed as given, so its resume with ``--artifacts
+    thumbnail,render``, and the commands ``status`` and ``verify`` print to refetch a
+    thumbnail of its set, asked for 256 px in a folder of 96 px thumbnails and were
+    refused. A configuration naming no kinds is left whole (nothing says which applied)."""
+    if "artifacts" not in config:
+        return frozenset()
+    return frozenset(pin.name for pin in PINNED if not pin.applies(config))
+
+
 def recorded_settings(marker: Mapping[str, Any] | None) -> dict[str, Any]:
     """The settings a marker keeps (none for a folder made before they were kept)."""
     kept = marker.get(SETTINGS_KEY) if marker is not None else None

@@ -33,6 +33,7 @@ __all__ = [
     "link_shown",
     "parse_link",
     "positive_id",
+    "several_ids",
     "study_page",
     "typed_id",
     "typed_like",
@@ -92,6 +93,18 @@ def not_an_id(item: object, what: str = "a numeric id") -> str:
     in one, ``true`` "not an id" in the other)."""
     cut = _cut(item if isinstance(item, str) else repr(item))
     return f"{repr(cut) if isinstance(item, str) else cut} is not {what}"
+
+
+def several_ids(text: str) -> str | None:
+    """``text``'s ids as one comma list when it is two or more ids separated by spaces,
+    tabs, ``;`` or ``,`` (``9762957 9762958``: a column pasted as a row, a list typed in
+    quotes), its first three and ``...`` past :data:`ID_SHOWN` characters; else None.
+    Why: such a value was "not a numeric id", as if a flag took one id only."""
+    parts = text.replace(",", " ").replace(";", " ").split()
+    if len(parts) < 2 or any(positive_id(part) is None for part in parts):
+        return None
+    listed = ",".join(parts)
+    return listed if len(listed) <= ID_SHOWN else ",".join(parts[:3]) + ",..."
 
 
 def _cut(text: str) -> str:
@@ -369,6 +382,8 @@ def parse_link(text: str, kind: str = "image") -> Link:
     if host and at is None and (study := _study_page(segments)):
         server = origin + "".join(f"/{segment}" for segment in segments[:-2])
         raise _study_link(shown_as, study, server, kind)
+    if host and at is None and (mapr := _mapr_page(pages)) is not None:
+        raise _mapr_link(shown_as, pages[mapr + 1], parts.query, origin, kind)
     if not host or at is None:
         raise _not_read(shown_as, kind)
     server = origin + "".join(f"/{segment}" for segment in segments[:at])
@@ -456,6 +471,55 @@ def _study_link(shown_as: str, study: str, server: str, kind: str) -> TargetText
         f"{shown_as!r} is the page of study {study}, not of {a_kind(kind)}: give the study "
         f"by its name, {instead}"
     )
+
+
+#: The annotation key a mapr page's menu (``.../mapr/gene/?value=ECT2``) matches its value
+#: on, as IDR's images carry it (index.csv's column, ``--where``'s key). Why these alone:
+#: the menus a biologist browses IDR by; another menu's link is told ``--where KEY=VALUE``.
+MAPR_KEYS = {
+    "gene": "Gene Symbol",
+    "phenotype": "Phenotype",
+    "sirna": "siRNA Identifier",
+    "compound": "Compound Name",
+    "organism": "Organism",
+    "cellline": "Cell Line",
+    "antibody": "Antibody Identifier",
+}
+
+
+def _mapr_page(pages: list[str]) -> int | None:
+    """Where ``mapr`` is among a link's (lower-cased) path segments when the link is one of
+    omero-mapr's pages (``.../mapr/gene/?value=ECT2``: IDR's "search by gene" results),
+    else None."""
+    at = next((n for n, page in enumerate(pages) if page == "mapr"), None)
+    return at if at is not None and len(pages) > at + 1 else None
+
+
+def _mapr_link(shown_as: str, menu: str, query: str, origin: str, kind: str) -> TargetTextError:
+    """The refusal of a mapr page's link (the images of one gene, phenotype... across
+    studies), saying how to take those images: a ``--where`` term beside the study's
+    target and, on IDR, their ids from its search engine. Why: it was "not a link harvester
+    reads", naming webclient links, though the page is where IDR's gene search leads. The
+    query's ``value`` alone is read (what the page shows; the rest may hold a session)."""
+    import shlex
+
+    value = next((v for name, v in parse_qsl(query) if name == "value"), "")
+    value = " ".join("".join(c if c.isprintable() else " " for c in value).split())[:60]
+    key = MAPR_KEYS.get(menu, "KEY")
+    term = shlex.quote(f"{key}={value or 'VALUE'}")
+    what = f"{menu} {value!r}" if value else f"one {menu}"
+    said = (
+        f"{shown_as!r} is a mapr page (the images with {what}, across studies), not "
+        f"{a_kind(kind)}: take them with --where {term} beside the study's --screen or "
+        "--project"
+    )
+    if urlsplit(origin).hostname == IDR_HOST:
+        # (the search engine's URL is not spelt here: messages redact a URL's query)
+        said += (
+            ", or every study's by id from IDR's search engine (README, Harvesting: "
+            "curl ... | jq ... | harvester harvest --ids-from - --out DIR)"
+        )
+    return TargetTextError(said)
 
 
 def _iviewer_images(after: list[str], query: str, shown_as: str) -> tuple[tuple[str, int], ...]:

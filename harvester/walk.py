@@ -77,6 +77,7 @@ from harvester.target_text import (
     not_an_id,
     parse_link,
     positive_id,
+    several_ids,
     typed_id,
     with_login,
 )
@@ -478,6 +479,12 @@ def read_ids_file(
                     continue
             if first:
                 first = False
+                if text.startswith(("{", "[")):
+                    raise UsageError(
+                        f"{path}: line {number}: JSON, not one image id a line "
+                        "(an answer of IDR's search engine?)",
+                        hint=_json_hint(path),
+                    )
                 column = _id_column(line)
                 if column is not None:
                     yield from _csv_ids(where, handle, number, *column)
@@ -492,6 +499,23 @@ def read_ids_file(
                     yield from _line_ids(text, where, number, _NO_ID_COLUMN_HINT)
                     continue
             yield from _line_ids(text, where, number, _PLAIN_HINT)
+
+
+def _json_hint(path: Path) -> str:
+    """The hint for an ids file that is JSON: the jq filter that takes the image ids out
+    of a search engine answer, for that file or (``/dev/stdin``, ``/dev/fd/63``) in the
+    pipe. Why: the README's search engine line pipes the answer through jq; a user
+    without jq saved (or piped) the answer itself, whose first line was called "not an
+    image id" with a hint about CSV columns, which said neither."""
+    import shlex
+
+    take = "jq '.results.results[].id'"
+    if str(path).startswith("/dev/"):
+        return f"take the image ids out of it first, one a line: ... | {take} | harvester ..."
+    return (
+        f"take the image ids out of it first, one a line: {take} {shlex.quote(str(path))} "
+        "> ids.txt, then --ids-from ids.txt"
+    )
 
 
 #: The hint for a junk line of a plain ids file.
@@ -611,6 +635,12 @@ def _line_ids(text: str, where: _Where, number: int, hint: str) -> Iterable[int]
         ) from None
     if ids is not None:
         return ids
+    if several_ids(text) is not None:  # (a row of ids: a CSV hint would not say it)
+        raise UsageError(
+            f"{path}: line {number}: {not_an_id(text, 'one image id')} but several",
+            hint="an ids file takes one image id a line, or a CSV or TSV whose first line "
+            "names an image_id column",
+        )
     raise UsageError(f"{path}: line {number}: {not_an_id(text, 'an image id')}", hint=hint)
 
 

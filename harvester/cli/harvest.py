@@ -82,6 +82,7 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
         id_range,
         not_an_id,
         positive_id,
+        several_ids,
         typed_id,
         typed_like,
     )
@@ -105,6 +106,11 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
             out.extend(ids)
         elif (number := positive_id(value)) is not None:
             out.append(number)
+        elif (listed := several_ids(value)) is not None:  # (`--image "1 2"`: not a name)
+            raise argparse.ArgumentTypeError(
+                f"{not_an_id(value, 'one id')} but several: give them as one comma list, "
+                f"{KINDS[kind][1]} {listed}"
+            )
         elif named and not (value.isascii() and value.isdigit()) and not typed_like(value):
             out.append(value)  # (neither '0' nor 'Screen:0' is a name)
         else:
@@ -869,6 +875,19 @@ def refuse_targets_with_plan(args: argparse.Namespace) -> None:
         )
 
 
+def refuse_a_folder_as_config(args: argparse.Namespace) -> None:
+    """A run given no ``--out`` whose config file is a bare word naming nothing: the folder
+    meant, said with ``--out`` (:func:`harvester.config.folder_word_hint`)."""
+    from harvester.config import folder_word_hint
+    from harvester.errors import ConfigError
+
+    if args.config is None or getattr(args, "out", None) is not None:
+        return
+    hint = folder_word_hint(Path(args.config))
+    if hint is not None:
+        raise ConfigError(f"config file {str(args.config)!r} not found", hint=hint)
+
+
 def run_harvest_command(args: argparse.Namespace) -> int:
     """``harvester harvest``."""
     from harvester.cli import start_up
@@ -883,6 +902,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     # Ctrl-C must be able to end that wait.
     refuse_targets_with_plan(args)
     apply_target_links(args)
+    refuse_a_folder_as_config(args)
     cfg = resolve_config(args.config, overrides_from_args(args))
     if cfg.debug:  # `debug = true` in the config file counts like --debug
         args.debug = True

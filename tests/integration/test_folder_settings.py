@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -176,6 +177,31 @@ def test_slurm_from_a_plan_given_no_size_names_the_folders(
     ) in said.out.splitlines()
     assert " --thumbnail-size 256 " in (out / "harvest.sbatch").read_text()
     assert settings(out) == {"thumbnail_size": 256}
+
+
+def test_a_size_given_to_a_run_without_thumbnails_is_not_replayed(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run of renders alone given --thumbnail-size 256 in a folder of 96 px thumbnails
+    (accepted: it fetches none): its resume with thumbnails added, and the command verify
+    prints for a thumbnail of its set gone missing, take the folder's 96 and run (both
+    named 256 and were refused); the folder keeps one size."""
+    out = tmp_path / "thumbs"
+    run(capsys, emulator.base_url, out, "--artifacts", "thumbnail,render")
+    run(capsys, emulator.base_url, out, "--artifacts", "render", "--thumbnail-size", "256")
+    assert settings(out)["thumbnail_size"] == 96
+    code = main(["harvest", "--out", str(out), "--artifacts", "thumbnail,render", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    next(out.rglob("*.thumbnail.jpg")).unlink()
+    assert main(["verify", str(out)]) == 1
+    said = capsys.readouterr().out.splitlines()[-1]
+    command = said.partition("to refetch exactly those: ")[2].partition("  #")[0]
+    assert command.startswith("harvester harvest --out ") and "--thumbnail-size" not in command
+    code = main([*shlex.split(command)[1:], "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert len(list(out.rglob("*.thumbnail.jpg"))) == 8
+    assert thumbnail_sizes(out) and all(max(size) <= 96 for size in thumbnail_sizes(out))
 
 
 def test_window_matters_once_a_stack_is_fetched(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -262,6 +263,50 @@ def test_an_excel_workbook_as_ids_file_says_to_save_it_as_csv(
     assert "hint: save the sheet as CSV UTF-8 with an image_id column" in err
     assert "PK" not in err
     assert not (tmp_path / "D").exists()
+
+
+#: An answer of IDR's search engine (image resource), as curl saves it without jq.
+SEARCH_ANSWER = json.dumps(
+    {"results": {"results": [{"id": 9762957, "name": "a.tif"}, {"id": 9762958}], "size": 2}}
+)
+
+
+def test_a_search_engine_answer_as_ids_file_says_to_take_its_ids_with_jq(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A search engine answer saved as the ids file (or given through a pipe) without the
+    README's jq: exit 2 before any request, one error calling it JSON and a hint with the
+    jq filter for that file (for a pipe: in the pipe); no folder made."""
+    answer = tmp_path / "ect2.json"
+    answer.write_text(SEARCH_ANSWER + "\n", encoding="utf-8")
+    out = tmp_path / "D"
+    code, err = run(
+        capsys, "harvest", "--ids-from", str(answer), "--out", str(out),
+        "--base-url", "http://127.0.0.1:9",
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: {answer}: line 1: JSON, not one image id a line (an answer of IDR's "
+        "search engine?)",
+        "hint: take the image ids out of it first, one a line: jq '.results.results[].id' "
+        f"{answer} > ids.txt, then --ids-from ids.txt",
+    ]
+    reading, writing = os.pipe()  # (what the shell gives for <(curl ...))
+    try:
+        os.write(writing, SEARCH_ANSWER.encode())
+        os.close(writing)
+        code, err = run(
+            capsys, "harvest", "--ids-from", f"/dev/fd/{reading}", "--out", str(out),
+            "--base-url", "http://127.0.0.1:9",
+        )  # fmt: skip
+    finally:
+        os.close(reading)
+    assert code == 2
+    assert err.splitlines()[1] == (
+        "hint: take the image ids out of it first, one a line: ... | jq "
+        "'.results.results[].id' | harvester ..."
+    )
+    assert not out.exists()
 
 
 def test_minus_zero_as_an_image_id_is_refused_as_zero_is(

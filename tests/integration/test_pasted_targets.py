@@ -7,6 +7,7 @@ what the folder keeps (ids and the server, never a link's query).
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -274,6 +275,24 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             "'https://idr.openmicroscopy.org/study/idr0056/' is the page of study idr0056, "
             "not of a screen: give the study by its name, --screen idr0056",
         ),
+        (  # a list typed (or a column pasted) with spaces: the comma list to give
+            ["--image", "9762957 9762958"],
+            "'9762957 9762958' is not one id but several: give them as one comma list, "
+            "--image 9762957,9762958",
+        ),
+        (
+            ["--screen", "2302; 2303"],  # (not looked up as a screen's name)
+            "'2302; 2303' is not one id but several: give them as one comma list, "
+            "--screen 2302,2303",
+        ),
+        (  # IDR's gene search leads to a mapr page: the --where term that takes its images
+            ["--screen", f"https://idr.openmicroscopy.org/mapr/gene/?value=ECT2&bsession={SECRET}"],
+            "'https://idr.openmicroscopy.org/mapr/gene/' is a mapr page (the images with gene "
+            "'ECT2', across studies), not a screen: take them with --where 'Gene Symbol=ECT2' "
+            "beside the study's --screen or --project, or every study's by id from IDR's "
+            "search engine (README, Harvesting: curl ... | jq ... | harvester harvest "
+            "--ids-from - --out DIR)",
+        ),
         (
             ["--image", "https://idr.openmicroscopy.org/study/IDR0021"],
             "'https://idr.openmicroscopy.org/study/IDR0021' is the page of study idr0021, not "
@@ -373,6 +392,46 @@ def test_a_well_link_names_the_selection_that_harvests_the_well(
     )  # fmt: skip
     assert code == 0, err
     assert thumbnails(out) == {9762885}
+
+
+def test_a_mapr_link_names_the_selection_that_harvests_its_images(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A mapr page's link (the images of one gene) given to --screen is refused with the
+    `--where` term that takes them, and that term beside the screen harvests exactly the
+    images of that gene; in a config file's target list it is the refusal's hint."""
+    out = tmp_path / "D"
+    link = f"{emulator.base_url}/mapr/gene/?value=ECT2&bsession={SECRET}"
+    code, err = run(
+        capsys, "harvest", "--screen", link,
+        "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", str(out),
+    )  # fmt: skip
+    assert code == 2
+    said = err.splitlines()[0]
+    assert said.endswith("take them with --where 'Gene Symbol=ECT2' beside the study's "
+                         "--screen or --project"), err  # fmt: skip
+    assert SECRET not in err
+    assert not out.exists()
+    config = tmp_path / "study.toml"
+    config.write_text(f'base_url = "{emulator.base_url}"\nscreens = ["{link}"]\n')
+    code, err = run(capsys, "harvest", str(config), "--out", str(out), "--rate", "none")
+    assert code == 2
+    assert err.splitlines()[1] == (
+        "hint: it is a mapr page (the images with gene 'ECT2', across studies), not a "
+        "screen: take them with --where 'Gene Symbol=ECT2' beside the study's --screen or "
+        "--project"
+    )
+    assert not out.exists()
+    code, err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, "--screen", "2302", "--where",
+        "Gene Symbol=ECT2", "--artifacts", "thumbnail", "--rate", "none", "-q",
+        "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    with (out / "index.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and {row["Gene Symbol"] for row in rows} == {"ECT2"}
+    assert thumbnails(out) == {int(row["image_id"]) for row in rows}
 
 
 def test_links_of_two_servers_are_refused(

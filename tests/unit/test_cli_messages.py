@@ -821,6 +821,12 @@ def test_an_unknown_key_with_no_near_one_names_the_example_listing_every_key(
             "Expected '=' after a key in a key/value pair (at line 1, column 13)",
             "each setting is KEY = VALUE on a line of its own; ",
         ),
+        (  # a size without its quotes: TOML reads 20, then stops at the G
+            "max_bytes = 20G\n",
+            "Expected newline or end of document after a statement (at line 1, column 15)",
+            'text values go in double quotes (max_bytes = "20G", rate = "none"), and each '
+            "setting on a line of its own; ",
+        ),
         (
             "screens = [2302\n",
             "Unclosed array (at end of document)",
@@ -1048,6 +1054,26 @@ def test_a_flag_value_read_as_the_config_file_is_said_to_be_one(
         " thumbnail,stack)",
     ]
     assert not (tmp_path / "x").exists()
+
+
+def test_a_folder_given_without_out_is_said_to_go_after_out(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`harvester harvest --screen 2302 mydata` (no --out): the word is the folder meant,
+    and the hint says to give it with --out (it said to quote values and comma-list
+    artifacts); exit 2, no folder made. Beside --out, the word keeps its old hint."""
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = run(capsys, "harvest", "--screen", "2302", "mydata")
+    assert code == 2
+    assert err.splitlines() == [
+        "error: config file 'mydata' not found",
+        "hint: 'mydata' was read as the config file: the output folder is given with --out"
+        " (--out mydata), and a value with spaces in quotes (--label-key 'Gene Symbol')",
+    ]
+    code, _out, err = run(capsys, "harvest", "--screen", "2302", "--out", "x", "mydata")
+    assert code == 2
+    assert "quote a value with spaces" in err.splitlines()[1]
+    assert not (tmp_path / "mydata").exists() and not (tmp_path / "x").exists()
 
 
 @pytest.mark.parametrize(

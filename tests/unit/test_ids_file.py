@@ -200,6 +200,19 @@ def test_a_bad_csv_row_is_named_by_its_line(tmp_path: Path) -> None:
         list(read_ids_file(path))
 
 
+@pytest.mark.parametrize("line", ["9762957 9762958", "9762957;9762958", "9762957,\t9762958"])
+def test_a_line_of_several_ids_says_one_a_line(tmp_path: Path, line: str) -> None:
+    """A line of several ids (a row pasted, a list typed) is named as several ids, with a
+    hint of one id a line; the up-front check and the walk say the same."""
+    path = tmp_path / "ids.txt"
+    path.write_text(f"9762950\n{line}\n", encoding="utf-8")
+    with pytest.raises(UsageError) as caught:
+        check_ids_file(path)
+    assert str(caught.value) == f"{path}: line 2: {line!r} is not one image id but several"
+    assert (caught.value.hint or "").startswith("an ids file takes one image id a line")
+    assert _verdict(check_ids_file, path) == _verdict(_walk_reading, path)
+
+
 def test_a_header_without_an_id_column_is_still_a_junk_line(tmp_path: Path) -> None:
     """A header without an image_id column is a junk line, named as line 1."""
     path = tmp_path / "chosen.csv"
