@@ -32,6 +32,7 @@ from harvester.fileset_answers import ASKERS_TRIED
 from harvester.journal import JournalState
 from harvester.models import Artifact
 from harvester.plate_filesets import split_budget
+from harvester.shard import shard_of
 from harvester.status import collect_status
 from harvester.verify import verify
 
@@ -561,6 +562,20 @@ def test_a_plan_and_its_shards_check_a_plates_images_in_batches_too(
     assert problems(out) == []
     report = collect_status(out)
     assert report.kinds["paths"].bytes == len(body)  # one file's bytes, counted once
+
+    # A copy a run of shard 1 left (killed before its end): its next run, which has work,
+    # makes it one with the rest too (one name removed: fetched again).
+    mine = [p for p in names if shard_of(int(p.name.split(".")[0]), 2) == 1]
+    copy, removed = mine[0], mine[1]
+    copy.unlink()
+    copy.write_bytes(body)  # (its own file now, as a task of 0.1.23 left it)
+    removed.unlink()
+    assert len({p.stat().st_ino for p in names if p.exists()}) == 2
+    assert problems(out) == [(int(removed.name.split(".")[0]), "missing")]
+    again = harvest(emu.base_url, out, from_plan=out, shard="1/2", artifacts=(Artifact.PATHS,))
+    assert again.failed == 0 and again.done == 1
+    assert len({p.stat().st_ino for p in names}) == 1
+    assert problems(out) == []
 
 
 def test_a_shards_copy_is_never_linked_to_a_registered_file_changed_by_hand(
