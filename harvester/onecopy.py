@@ -45,7 +45,7 @@ from collections.abc import Set as AbstractSet
 from contextlib import suppress
 from pathlib import Path
 
-from harvester.layout import resolve
+from harvester.layout import IMAGES_DIR, resolve
 from harvester.runlock import LOCKS_DIR, folder_lock
 
 logger = logging.getLogger(__name__)
@@ -167,8 +167,8 @@ def _holding(out_dir: Path, rel: str, sha256: bytes) -> tuple[str, bytes] | None
 def read_register(out_dir: Path, wanted: AbstractSet[bytes]) -> dict[bytes, str]:
     """SHA-256 -> the registered name (the last line of each wins), for the SHA-256s of
     ``wanted`` only (read line by line: a folder of many filesets has a long register);
-    lines that do not read as ``<64 hex digits>\t<safe path>`` are skipped (a line cut
-    short by a full disk)."""
+    lines that do not read as ``<64 hex digits>\t<safe path under images/>`` are skipped
+    (a line cut short by a full disk, one edited by hand)."""
     found: dict[bytes, str] = {}
     try:
         f = (out_dir / LOCKS_DIR / REGISTER).open(encoding="utf-8", errors="replace")
@@ -181,7 +181,8 @@ def read_register(out_dir: Path, wanted: AbstractSet[bytes]) -> dict[bytes, str]
                 continue
             try:
                 key = bytes.fromhex(digest)
-                if key in wanted:
+                # (an image's file: never one a command rewrites, nor one outside DIR)
+                if key in wanted and rel.startswith(f"{IMAGES_DIR}/"):
                     resolve(out_dir, rel)
                     found[key] = rel
             except ValueError:
