@@ -31,7 +31,8 @@ The rules that keep it safe:
   single-image filesets); the last line of a SHA-256 wins.
 
 What is left: a run killed (``kill -9``, out of memory) ends without this step, so its
-copies stay until its shard's next run (the task resubmitted) ends.
+copies stay until a later run of its shard that stores a shared file ends (the task
+resubmitted, with work left): a run that stores none does not look.
 """
 
 from __future__ import annotations
