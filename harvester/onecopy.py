@@ -107,7 +107,10 @@ def _under_lock(out_dir: Path, names: Mapping[bytes, list[str]], relink: Relink)
         gone += made
         gone_bytes += made * len(source[1])
     if new:
-        _register(out_dir, new)
+        try:
+            _register(out_dir, new)
+        except OSError as exc:  # (a full disk: the links made stand; a later run registers)
+            logger.debug("%s not written: %s", REGISTER, exc)
     return gone, gone_bytes
 
 
