@@ -384,6 +384,11 @@ class Queue:
     #: The job ids of DIR's index job (``index.sbatch``) in the same listing, when asked:
     #: ``status`` then says that job writes a missing ``index.csv``.
     index_jobs: list[str] = field(default_factory=list)
+    #: Task K -> the job (``%F``) it is queued or running as. Why: a resubmitted array
+    #: reuses its task numbers, so a task waiting in the queue has no log of its own yet,
+    #: and its newest ``harvest-<job>_<K>.log`` is an earlier job's: ``status`` showed that
+    #: log beside ``in the queue`` as if it were the queued task's.
+    task_jobs: dict[int, str] = field(default_factory=dict)
 
 
 def script_queue(script: Path, index: Path | None = None) -> Queue | str:
@@ -409,6 +414,7 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     rows = [row for row in listed[0] if _still_runs(row, logs)]
     jobs: list[str] = []
     tasks: set[int] | str = set()
+    task_jobs: dict[int, str] = {}
     for row in rows:
         job, task, _ = (part.strip() for part in row.split("|"))
         if job and job not in jobs:
@@ -417,13 +423,14 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
             continue
         if task.isdigit():
             tasks.add(int(task))
+            task_jobs[int(task)] = job
         else:  # (not one task a line: which ones is unknown)
             tasks = f"squeue names its tasks {task!r}"
     index_jobs: list[str] = []
     for row in listed[1] if index is not None else []:
         if _still_runs(row) and (job := row.partition("|")[0].strip()) and job not in index_jobs:
             index_jobs.append(job)
-    return Queue(jobs, tasks, index_jobs)
+    return Queue(jobs, tasks, index_jobs, {} if isinstance(tasks, str) else task_jobs)
 
 
 def _still_runs(row: str, logs: Path | None = None) -> bool:

@@ -383,6 +383,10 @@ class TaskProgress:
     #: ``"session_ended"`` or ``"credentials_refused"`` (a new login, or new credentials,
     #: before it is resubmitted); None where nothing did.
     after_budget: str | None = None
+    #: ``<job>_<K>``, the task the queue lists (pending or running) as it, where status
+    #: asked the queue; None where it lists none. Why: a resubmitted array reuses its task
+    #: numbers, so ``log`` (the newest) may be an earlier job's: its line says so.
+    queued_as: str | None = None
 
 
 @dataclass
@@ -1415,7 +1419,9 @@ class StatusReport:
             if t.task in running:
                 parts.append("running")
             elif t.task in self.queued_tasks:
-                parts.append("in the queue")
+                parts.append("in the queue" + _queued_task_log(t))
+                lines.append(", ".join(parts))
+                continue
             elif t.ended == "max_bytes":
                 size = f" ({t.max_bytes})" if t.max_bytes else ""
                 parts.append(f"stopped by its --max-bytes budget{size}{_TASK_THEN[t.after_budget]}")
@@ -2039,12 +2045,42 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
 _TASK_LOG = re.compile(r"harvest-(\d+)_(\d+)\.log")
 
 
-def _name_task_logs(tasks: list[TaskProgress], log_files: list[tuple[float, str]]) -> None:
+def _name_task_logs(
+    tasks: list[TaskProgress],
+    log_files: list[tuple[float, str]],
+    queued: Mapping[int, str] | None = None,
+) -> None:
     """Set the newest log of each task with work left, from the listing of the task logs
-    :func:`read_slurm_script` made (``SlurmStatus.log_files``)."""
+    :func:`read_slurm_script` made (``SlurmStatus.log_files``), and the job each one the
+    queue lists is queued as (``queued``: task K -> its job, :attr:`Queue.task_jobs`)."""
     left = {t.task: t for t in tasks if t.complete < t.images}
     for task, log in _newest_task_logs(log_files, set(left)).items():
         left[task].log = log
+    for task, job in (queued or {}).items():
+        if task in left:
+            left[task].queued_as = f"{job}_{task}"
+
+
+def _log_job(log: str) -> str | None:
+    """``<job>_<K>`` of a task log's name (``harvest-<job>_<K>.log``), None for another."""
+    m = _TASK_LOG.fullmatch(Path(log).name)
+    return f"{m.group(1)}_{m.group(2)}" if m is not None else None
+
+
+def _queued_task_log(task: TaskProgress) -> str:
+    """What follows ``in the queue`` on a queued task's line: nothing, or its log.
+
+    Why: a resubmitted array reuses its task numbers, and a task still waiting has no log
+    of its own yet: its newest log was an earlier job's, shown as ``(log: ...)`` as if the
+    queued task had written it (its end, its errors). That log is named as the earlier
+    job's; a task the queue lists as the job its log is of (requeued) keeps its plain
+    ``(log: ...)``."""
+    if task.log is None:
+        return ""
+    written = _log_job(task.log)
+    if task.queued_as is None or written is None or written == task.queued_as:
+        return f" (log: {shlex.quote(task.log)})"
+    return f" as job {task.queued_as} (log of the earlier job {written}: {shlex.quote(task.log)})"
 
 
 def _newest_task_logs(
@@ -2314,12 +2350,15 @@ def _task_ends(
     timed: list[TimeLimited] = []
     candidates = set(range(n)) - running
     shares = {t.task: t for t in report.plan.tasks} if report.plan is not None else {}
+    # (a task queued again: its newest log is an earlier job's, whose end is not its own)
+    waiting = set() if isinstance(queue, str) or isinstance(queue.tasks, str) else queue.tasks
     for task, log in sorted(_newest_task_logs(slurm.log_files, candidates).items()):
         said = _ended_silently(Path(log), f"{task}/{n}")
         m = _TASK_LOG.fullmatch(Path(log).name)
         if m is None:
             continue
-        if (share := shares.get(task)) is not None and share.complete < share.images:
+        share = shares.get(task)
+        if share is not None and share.complete < share.images and task not in waiting:
             share.ended, share.max_bytes = said.ended, said.max_bytes
             share.start_unread = said.start_unread
             share.after_budget = said.after_budget
@@ -2910,7 +2949,11 @@ def collect_status(
                 slurm.tasks if slurm is not None and slurm.elsewhere is None else None,
                 gone_images,
             )
-            _name_task_logs(report.plan.tasks, slurm.log_files if slurm is not None else [])
+            _name_task_logs(
+                report.plan.tasks,
+                slurm.log_files if slurm is not None else [],
+                None if queue is None or isinstance(queue, str) else queue.task_jobs,
+            )
         except UsageError as exc:  # found as images.jsonl is read (its line count, last)
             report.plan_error = str(exc)
             wanted.forget_plan()

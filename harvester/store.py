@@ -75,7 +75,7 @@ import anyio
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from harvester import __version__, samefiles
+from harvester import __version__, onecopy, samefiles
 from harvester.errors import PROBLEMS_LOGGER, StorageError, UsageError, redact_url
 from harvester.folder_settings import (
     SETTINGS_KEY,
@@ -1710,6 +1710,13 @@ class Store:
         self._dirs_made: dict[Path, bool] = {}  # folder -> on DIR's filesystem
         #: Shared files (put_bytes(shared=True)) stored lately, which the next can link to.
         self._recent_shared = RecentFiles()
+        #: The kinds this run stored shared files of, and the SHA-256s of those it linked
+        #: (proven shared): what :meth:`_one_copy_sync` makes one file of as the run ends.
+        self._shared_kinds: set[str] = set()
+        self._proven_shared: set[bytes] = set()
+        #: Other processes may store into DIR beside this one (a shard's run: the other
+        #: tasks of its job array), each its own copies of the shared files.
+        self._beside_others = False
         #: The done records' files by SHA-256 for shared puts, built at the first of them
         #: (in a thread, under the lock: seconds for a million done records).
         self._earlier: samefiles.EarlierFiles | None = None
@@ -1818,6 +1825,7 @@ class Store:
         # that a setting re-pinned by another run (prepare_out_dir) is seen or refused:
         # in a new DIR a second time, after the lock (another run may have taken DIR and
         # re-pinned it between this run's marker and its lock).
+        self._beside_others = shard is not None
         try:
             early = lock and read_marker(self.out_dir) is not None
         except OSError:
@@ -1928,6 +1936,13 @@ class Store:
 
     def _close_sync(self) -> None:
         self._release_claims()  # (an open that failed while it held them)
+        if (
+            self._shared_kinds
+            and self._journal is not None
+            and self._error is None
+            and self._committer_done.is_set()  # (nothing of this run is written any more)
+        ):
+            self._one_copy_sync()
         if self._journal is not None:
             self._journal.close()
             journal = self._journal
@@ -1954,6 +1969,54 @@ class Store:
             self._pool = None
         release_run_lock(self._lock_fd)  # last: nothing of this run is left to write
         self._lock_fd = None
+
+    def _one_copy_sync(self) -> None:
+        """Make this run's names of shared files names of one file in DIR, where other
+        processes (the tasks of a job array, running at once) stored copies of the same
+        bytes, or this run's two batches in flight each stored one: see
+        :mod:`harvester.onecopy`. Counted as links in the run's summary.
+
+        Only the names of its own images' done records (under its run lock: no other run
+        writes them), an earlier run's too (a task killed before this step left its
+        copies): in a shard run, of every SHA-256 (another task may hold more names of
+        it); in a run of the whole set, which no other run stores beside, of those this
+        run linked (proven shared). One pass over its done records; no stat for an image
+        of a fileset of its own."""
+        if not (self._beside_others or self._proven_shared):
+            return
+        names: dict[bytes, list[str]] = {}
+        for (kind, _id), rec in self.state.done.items():
+            if kind not in self._shared_kinds:
+                continue
+            digest = getattr(rec, "sha256", None)
+            if type(digest) is bytes and (self._beside_others or digest in self._proven_shared):
+                names.setdefault(digest, []).append(str(rec.get("path")))
+        gone, gone_bytes = onecopy.one_copy(self.out_dir, names, self._relink_sync)
+        self.stats.linked += gone
+        self.stats.linked_bytes += gone_bytes
+
+    def _relink_sync(self, source: Path, target: Path, data: bytes) -> bool:
+        """Make ``target`` (a name of this run's) a hard link to ``source`` (a file of
+        ``data``, checked through the link) as a link is stored: a temp name listed in the
+        pending file, renamed over the name. Whether it did (no links here, bytes changed)."""
+        if not self._pendings:
+            return False
+        pending = self._pendings[0]
+        tmp = temp_path(target, pending.writer)
+        try:
+            pending.begin([tmp.relative_to(self.out_dir).as_posix()])
+            if not link_same(source, tmp, target, data, check=True):
+                return False
+            os.replace(tmp, target)
+            return True
+        except OSError as exc:
+            logger.debug("%s not made a link to %s: %s", target, source, exc)
+            with suppress(OSError):
+                tmp.unlink()
+            return False
+        finally:
+            with suppress(OSError):
+                pending.end()
 
     @property
     def journaled_nothing(self) -> bool:
@@ -2022,6 +2085,8 @@ class Store:
         ``"linked": true`` added."""
         part = _Part(rel_path, self._target(rel_path), data=bytes(data), shared=shared)
         own = self.state.done.get((kind, object_id)) if shared else None
+        if shared:
+            self._shared_kinds.add(kind)
         if shared and (own is not None or self._earlier is None or len(self._earlier)):
             # (hashed here, on the event loop, only where an earlier run's file may match,
             # or the object's own: a run with none, a first one, leaves it to the commit's
@@ -2522,6 +2587,8 @@ class Store:
             for part in shared:
                 assert part.sha256 is not None
                 self._recent_shared.stored(part.sha256, part.rel_path)
+                if part.linked:
+                    self._proven_shared.add(bytes.fromhex(part.sha256))
             return records, linked
         except OSError as exc:
             if renaming and renamed < len(temps):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import signal
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from hpc_helpers import (
+    ARTIFACTS,
     EmulatorProcess,
     assert_each_image_fetched_once,
     assert_same_output,
@@ -86,16 +88,20 @@ def test_killed_and_restarted_shards_equal_a_single_process_run(
 def test_unkilled_shards_fetch_every_image_exactly_once(
     tmp_path: Path, emulator_process: EmulatorProcess
 ) -> None:
-    """Four shards run side by side fetch exactly the image requests of one process."""
+    """Four shards run side by side fetch exactly the image requests of one process, and
+    end with one file of each fileset's ``paths`` list, as one process does: each stored
+    its own copies, which it made links to one as it ended (a shared folder held a copy
+    a task or two, one for each of the store's two batches in flight)."""
     emu = emulator_process
     reference = tmp_path / "single"
-    run(harvest_args(emu.base_url, reference))
+    with_paths = ("--artifacts", f"{ARTIFACTS},paths")
+    run(harvest_args(emu.base_url, reference, *with_paths))
     assert_each_image_fetched_once(image_request_counts(emu.stats()))
     emu.reset()
     shared = tmp_path / "shared"
     procs = [
         subprocess.Popen(
-            harvest_args(emu.base_url, shared, "--shard", f"{k}/{SHARDS}"),
+            harvest_args(emu.base_url, shared, "--shard", f"{k}/{SHARDS}", *with_paths),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
@@ -107,3 +113,24 @@ def test_unkilled_shards_fetch_every_image_exactly_once(
     run(harvester_cmd("index", str(shared)))
     assert_same_output(reference, shared)
     assert_each_image_fetched_once(image_request_counts(emu.stats()))
+    files = _files_per_content(shared)
+    assert files == _files_per_content(reference) == dict.fromkeys(files, 1)
+    assert max(_names_per_content(shared).values()) > 1  # (shared files there are)
+
+
+def _files_per_content(out: Path) -> dict[str, int]:
+    """SHA-256 of each ``paths`` content under DIR -> how many files on disk hold it."""
+    files: dict[str, set[int]] = {}
+    for path in (out / "images").rglob("*.paths.json"):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        files.setdefault(digest, set()).add(path.stat().st_ino)
+    return {digest: len(inodes) for digest, inodes in files.items()}
+
+
+def _names_per_content(out: Path) -> dict[str, int]:
+    """SHA-256 of each ``paths`` content under DIR -> how many names it has."""
+    names: dict[str, int] = {}
+    for path in (out / "images").rglob("*.paths.json"):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        names[digest] = names.get(digest, 0) + 1
+    return names

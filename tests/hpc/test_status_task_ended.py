@@ -281,7 +281,10 @@ def test_a_task_queued_again_after_its_budget_is_said_queued_not_stopped(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Resubmitted and waiting in the queue, a task's line says so, and no line says a
-    budget stopped it: its next run may finish."""
+    budget stopped it: its next run may finish. The log it shows is the earlier job's (a
+    resubmitted array reuses task numbers; the queued task has none yet), and its line
+    says so: it showed that log as the queued task's own. In --json, the job it is queued
+    as, and no end read from the earlier job's log."""
     out = tmp_path / "study"
     _budget_array(emulator.base_url, out)
     assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 8
@@ -291,11 +294,22 @@ def test_a_task_queued_again_after_its_budget_is_said_queued_not_stopped(
     ))  # fmt: skip
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     lines, _last = _task_lines(out, capsys)
-    assert lines[1].endswith(f" not reached, in the queue (log: {out}/logs/harvest-4242_0.log)"), (
-        lines
-    )
+    assert lines[1].endswith(
+        " not reached, in the queue as job 4300_0 (log of the earlier job 4242_0: "
+        f"{out}/logs/harvest-4242_0.log)"
+    ), lines
     assert BUDGET_LINE not in lines
     assert "--max-bytes" not in "\n".join(lines)
+    capsys.readouterr()
+    assert main(["status", str(out), "--json"]) == 0
+    task = json.loads(capsys.readouterr().out)["array_tasks"][0]
+    assert (task["queued_as"], task["log"]) == ("4300_0", f"{out}/logs/harvest-4242_0.log")
+    assert (task["ended"], task["max_bytes"]) == (None, None), task
+
+    # Its own job's log once it starts (SLURM makes it at the start): named as any task's.
+    (out / "logs" / "harvest-4300_0.log").write_text("harvester shard 0/2: job 4300_0 ...\n")
+    lines, _last = _task_lines(out, capsys)
+    assert lines[1].endswith(f", in the queue (log: {out}/logs/harvest-4300_0.log)"), lines
 
 
 def test_an_array_without_a_budget_keeps_the_index_note_as_it_was(

@@ -32,6 +32,7 @@ from harvester.fileset_answers import ASKERS_TRIED
 from harvester.journal import JournalState
 from harvester.models import Artifact
 from harvester.plate_filesets import split_budget
+from harvester.shard import shard_of
 from harvester.status import collect_status
 from harvester.verify import verify
 
@@ -532,23 +533,83 @@ def test_a_plan_and_its_shards_check_a_plates_images_in_batches_too(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """Harvested from a plan in two shards: each shard's images of the plate ask once (one
-    each) and are proven in one check each, not one check (or request) an image."""
+    each) and are proven in one check each, not one check (or request) an image. The two
+    shards' copies of the list end as one file: shard 1, which cannot see shard 0's
+    images as it stores, writes its own and, as it ends, makes its names links to the
+    file shard 0 registered (each shard stored a copy: the tasks of a job array left one
+    per task, two with the store's two batches in flight)."""
     app = CountingApp("demo")
     emu = make_emulator(app=app)
     out = tmp_path / "out"
     assert main(["plan", "--base-url", emu.base_url, "--plate", str(PLATE), "--artifacts",
                  "paths", "--rate", "none", "--out", str(out)]) == 0  # fmt: skip
-    for k in (0, 1):
-        summary = harvest(
-            emu.base_url, out, from_plan=out, shard=f"{k}/2", artifacts=(Artifact.PATHS,)
-        )
-        assert summary.failed == 0
+    summaries = [
+        harvest(emu.base_url, out, from_plan=out, shard=f"{k}/2", artifacts=(Artifact.PATHS,))
+        for k in (0, 1)
+    ]
+    assert [s.failed for s in summaries] == [0, 0]
     assert len(app.asked) == 2 and len(app.checked) == 2
     assert sum(len(ids) for ids in app.checked) == 8 - 2  # the others of each shard, once
     body = served(emu.base_url, app.asked[0])
-    assert all(p.read_bytes() == body for p in (out / "images").rglob("*.paths.json"))
-    assert len(list((out / "images").rglob("*.paths.json"))) == 8
+    names = list((out / "images").rglob("*.paths.json"))
+    assert all(p.read_bytes() == body for p in names)
+    assert len(names) == 8
+    assert len({p.stat().st_ino for p in names}) == 1  # (it was 2: one a shard)
+    assert names[0].stat().st_nlink == 8
+    # Shard 1's every name is a link to shard 0's file: its summary says so (no byte on disk).
+    assert summaries[1].linked == summaries[1].done > 0
+    assert summaries[1].linked_bytes == summaries[1].bytes
     assert problems(out) == []
+    report = collect_status(out)
+    assert report.kinds["paths"].bytes == len(body)  # one file's bytes, counted once
+
+    # A copy a run of shard 1 left (killed before its end): its next run, which has work,
+    # makes it one with the rest too (one name removed: fetched again).
+    mine = [p for p in names if shard_of(int(p.name.split(".")[0]), 2) == 1]
+    copy, removed = mine[0], mine[1]
+    copy.unlink()
+    copy.write_bytes(body)  # (its own file now, as a task of 0.1.23 left it)
+    removed.unlink()
+    assert len({p.stat().st_ino for p in names if p.exists()}) == 2
+    assert problems(out) == [(int(removed.name.split(".")[0]), "missing")]
+    again = harvest(emu.base_url, out, from_plan=out, shard="1/2", artifacts=(Artifact.PATHS,))
+    assert again.failed == 0 and again.done == 1
+    assert len({p.stat().st_ino for p in names}) == 1
+    assert problems(out) == []
+
+
+def test_a_shards_copy_is_never_linked_to_a_registered_file_changed_by_hand(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Shard 0's file of the plate's list, registered as the one to link to, is then
+    edited by hand: shard 1 keeps its own copy (registered in its place) and writes none
+    of shard 0's names (verify still finds them changed); a later shard links to shard
+    1's file, never to the edited one."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "out"
+    assert main(["plan", "--base-url", emu.base_url, "--plate", str(PLATE), "--artifacts",
+                 "paths", "--rate", "none", "--out", str(out)]) == 0  # fmt: skip
+    assert harvest(emu.base_url, out, from_plan=out, shard="0/3", artifacts=(Artifact.PATHS,))
+    first = {p: p.stat().st_ino for p in (out / "images").rglob("*.paths.json")}
+    assert len(set(first.values())) == 1, first
+    edited = next(iter(first))
+    body = edited.read_bytes()
+    with open(edited, "r+b") as f:  # same size, other bytes: every name of shard 0's file
+        f.write(b"[")
+    for k in (1, 2):
+        assert (
+            harvest(
+                emu.base_url, out, from_plan=out, shard=f"{k}/3", artifacts=(Artifact.PATHS,)
+            ).failed
+            == 0
+        )
+    names = list((out / "images").rglob("*.paths.json"))
+    others = [p for p in names if p not in first]
+    assert len(names) == 8 and others
+    assert all(p.read_bytes() != body and p.stat().st_ino == first[p] for p in first)
+    assert all(p.read_bytes() == body for p in others)
+    assert len({p.stat().st_ino for p in others}) == 1  # shard 2's names: links to shard 1's
+    assert {p.id for p in verify(out).problems} == {int(p.name.split(".")[0]) for p in first}
 
 
 def test_status_counts_a_file_once_when_its_first_name_was_removed_and_fetched_again(

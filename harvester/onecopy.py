@@ -1,0 +1,209 @@
+"""One copy of a shared file per folder, across the processes that store into it.
+
+Why: :mod:`harvester.samefiles` links an image's ``paths`` file to an identical one that
+*this process* stored (or an earlier run's, found in the done records it read at open).
+The tasks of a job array run at the same time, each its own process, and a plate's images
+are spread over all of them: each task stored its own first copy of the plate's list (two,
+as two batches are written at once), so a shared folder held 2 x N copies where one run
+holds one or two. None can see the others' files as it stores (no task knows which images
+another task holds, nor their done records), and a lock on the way to the disk would slow
+every task for a rare file.
+
+So each run, as it ends, makes its names of such a file names of one file the folder
+already holds: the first run to end with a SHA-256 registers one of its names for it in
+``locks/same-files.tsv``; every run that ends later makes its own names of those bytes hard
+links to it (the file checked byte for byte, a temp link renamed over the name, as the
+store makes links). The register is read and written under ``locks/same-files.lock`` (an
+exclusive ``flock``), so that two runs ending together agree on one file. A run of the
+whole set (no other run stores beside it) does this for the files it linked only: its two
+batches in flight may each have stored a first copy.
+
+The rules that keep it safe:
+
+* Only the run's own names are replaced: those its done records name, of its own images
+  (its shard's), under its run lock. Another run's file is only ever linked to.
+* A name is replaced only while its file holds the very bytes its record says (a hand edit
+  is kept), by a link to a file that holds them too (a registered name removed or changed
+  since is not used, and one of this run's names is registered in its place).
+* No lock (a filesystem without ``flock``), no hard links: nothing is changed.
+* The register is read line by line, keeping the lines of the run's own SHA-256s (a
+  line per distinct file of a shard's run: about 100 bytes an image for a folder of
+  single-image filesets); the last line of a SHA-256 wins.
+
+What is left: a run killed (``kill -9``, out of memory) ends without this step, so its
+copies stay until a later run of its shard that stores a shared file ends (the task
+resubmitted, with work left): a run that stores none does not look.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat
+from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
+from contextlib import suppress
+from pathlib import Path
+
+from harvester.layout import IMAGES_DIR, resolve
+from harvester.runlock import LOCKS_DIR, folder_lock
+
+logger = logging.getLogger(__name__)
+
+#: ``DIR/locks/<REGISTER>``: ``<sha256 hex>\t<path in DIR>`` lines, the file of those bytes
+#: runs link their own names to.
+REGISTER = "same-files.tsv"
+#: ``DIR/locks/<LOCK>``: held while the register is read and written, and names relinked.
+LOCK = "same-files.lock"
+#: How long a run waits for another ending at the same time (seconds); then nothing is done.
+LOCK_WAIT = 60.0
+
+#: ``relink(source, target, data)``: make ``target`` (a name of this run) a hard link to
+#: ``source``, which holds ``data`` (checked again through the link); whether it did.
+Relink = Callable[[Path, Path, bytes], bool]
+
+
+def one_copy(out_dir: Path, names: Mapping[bytes, list[str]], relink: Relink) -> tuple[int, int]:
+    """Make this run's ``names`` (SHA-256 -> its names in DIR of files with those bytes)
+    names of one file per SHA-256: the registered one, else the one of its own files that
+    has the most of them, registered. Returns how many of this run's copies are no more
+    (each name of them made a link) and their bytes, which the run's summary adds to its
+    links. Errors are logged, never raised: the files are whole either way."""
+    if not names:
+        return 0, 0
+    try:
+        with folder_lock(out_dir, LOCK, wait=LOCK_WAIT) as held:
+            if not held:
+                return 0, 0
+            return _under_lock(out_dir, names, relink)
+    except OSError as exc:  # (a read-only folder, a lock file that cannot be made)
+        logger.debug("shared files not made one: %s", exc)
+        return 0, 0
+
+
+def _under_lock(out_dir: Path, names: Mapping[bytes, list[str]], relink: Relink) -> tuple[int, int]:
+    registered = read_register(out_dir, names.keys())
+    new: dict[bytes, str] = {}
+    gone = gone_bytes = 0
+    for sha256, rels in names.items():
+        rel = registered.get(sha256)
+        if len(rels) == 1 and (rel is None or rel == rels[0]):
+            # One name, its own or none registered (an image of a fileset of its own, the
+            # usual case): no stat, no read; registered for the runs that end later.
+            if rel is None:
+                new[sha256] = rels[0]
+            continue
+        files = _by_file(out_dir, rels)
+        source = _holding(out_dir, rel, sha256) if rel is not None else None
+        if source is None:  # (none registered, or its file gone or changed since)
+            for group in sorted(files.values(), key=lambda g: (-len(g), g[0])):
+                if (source := _holding(out_dir, group[0], sha256)) is not None:
+                    break
+            if source is None:
+                continue
+            new[sha256] = source[0]
+        made = _link_names(out_dir, files, source, sha256, relink)
+        gone += made
+        gone_bytes += made * len(source[1])
+    if new:
+        try:
+            _register(out_dir, new)
+        except OSError as exc:  # (a full disk: the links made stand; a later run registers)
+            logger.debug("%s not written: %s", REGISTER, exc)
+    return gone, gone_bytes
+
+
+def _link_names(
+    out_dir: Path,
+    files: Mapping[tuple[int, int], list[str]],
+    source: tuple[str, bytes],
+    sha256: bytes,
+    relink: Relink,
+) -> int:
+    """Make each name of ``files`` that is not ``source``'s file a link to it, file by file,
+    each file's bytes checked first (one changed by hand keeps its names); how many files
+    of this run's are no more (all their names made links): the copies the folder lost.
+    (Their names but one were counted as links as they were stored.)"""
+    path = resolve(out_dir, source[0])
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return 0
+    gone = 0
+    for key, rels in files.items():
+        if key == (st.st_dev, st.st_ino) or _holding(out_dir, rels[0], sha256) is None:
+            continue
+        made = sum(relink(path, resolve(out_dir, rel), source[1]) for rel in rels)
+        gone += made == len(rels)
+    return gone
+
+
+def _by_file(out_dir: Path, rels: Iterable[str]) -> dict[tuple[int, int], list[str]]:
+    """The names grouped by the file they name ((device, inode)); names that are gone, are
+    no regular file (a symlink) or unsafe are left out."""
+    files: dict[tuple[int, int], list[str]] = {}
+    for rel in rels:
+        try:
+            st = os.lstat(resolve(out_dir, rel))
+        except (OSError, ValueError):
+            continue
+        if stat.S_ISREG(st.st_mode):
+            files.setdefault((st.st_dev, st.st_ino), []).append(rel)
+    return files
+
+
+def _holding(out_dir: Path, rel: str, sha256: bytes) -> tuple[str, bytes] | None:
+    """``(rel, its bytes)`` when the file at ``rel`` holds bytes of this SHA-256 (not
+    through a symlink), else None."""
+    try:
+        fd = os.open(resolve(out_dir, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except (OSError, ValueError):
+        return None
+    with open(fd, "rb") as f:
+        try:
+            data = f.read()
+        except OSError:
+            return None
+    return (rel, data) if hashlib.sha256(data).digest() == sha256 else None
+
+
+def read_register(out_dir: Path, wanted: AbstractSet[bytes]) -> dict[bytes, str]:
+    """SHA-256 -> the registered name (the last line of each wins), for the SHA-256s of
+    ``wanted`` only (read line by line: a folder of many filesets has a long register);
+    lines that do not read as ``<64 hex digits>\t<safe path under images/>`` are skipped
+    (a line cut short by a full disk, one edited by hand)."""
+    found: dict[bytes, str] = {}
+    try:
+        f = (out_dir / LOCKS_DIR / REGISTER).open(encoding="utf-8", errors="replace")
+    except OSError:
+        return found
+    with f:
+        for line in f:
+            digest, tab, rel = line.rstrip("\n").partition("\t")
+            if not tab or len(digest) != 64:
+                continue
+            try:
+                key = bytes.fromhex(digest)
+                # (an image's file: never one a command rewrites, nor one outside DIR)
+                if key in wanted and rel.startswith(f"{IMAGES_DIR}/"):
+                    resolve(out_dir, rel)
+                    found[key] = rel
+            except ValueError:
+                continue
+    return found
+
+
+def _register(out_dir: Path, new: Mapping[bytes, str]) -> None:
+    """Append ``new``'s lines to the register (one write; no fsync: a line lost to a power
+    loss only leaves a copy that a later run registers again)."""
+    lines = "".join(f"{sha256.hex()}\t{rel}\n" for sha256, rel in new.items())
+    path = out_dir / LOCKS_DIR / REGISTER
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    try:
+        data = memoryview(lines.encode("utf-8"))
+        while data:
+            data = data[os.write(fd, data) :]
+    finally:
+        with suppress(OSError):
+            os.close(fd)

@@ -1,0 +1,77 @@
+"""One copy of a shared file per folder (harvester.onecopy): the register and its rules,
+on real files (the store's own use is tested with shards in test_paths_shared.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from harvester import onecopy
+from harvester.layout import image_path
+from harvester.samefiles import link_same
+
+BODY = b'{"repo": ["a/b.tif"], "client": ["b.tif"], "fileset": {"id": 7}}'
+SHA = hashlib.sha256(BODY).digest()
+
+
+def _relink(source: Path, target: Path, data: bytes) -> bool:
+    """What the store does: a temp link, checked, renamed over the name."""
+    tmp = target.with_name(target.name + ".tmp-test")
+    if not link_same(source, tmp, target, data, check=True):
+        return False
+    os.replace(tmp, target)
+    return True
+
+
+def _write(out: Path, image_id: int, data: bytes = BODY) -> str:
+    rel = image_path(image_id, "paths")
+    (out / rel).parent.mkdir(parents=True, exist_ok=True)
+    (out / rel).write_bytes(data)
+    return rel
+
+
+def test_the_register_keeps_the_last_line_of_each_file_and_skips_the_rest(tmp_path: Path) -> None:
+    """Junk, a path outside images/ (or DIR) and files not asked for are skipped; a later
+    line of a SHA-256 replaces an earlier one."""
+    (tmp_path / "locks").mkdir()
+    other = hashlib.sha256(b"other").hexdigest()
+    (tmp_path / "locks" / onecopy.REGISTER).write_text(
+        "junk\n"
+        f"{SHA.hex()}\timages/001/000/1000001.paths.json\n"
+        f"{SHA.hex()}\timages/001/000/1000002.paths.json\n"
+        f"{other}\timages/001/000/1000003.paths.json\n"
+        f"{SHA.hex()}\tharvest.json\n"
+        f"{SHA.hex()}\timages/../../etc/passwd\n"
+        f"{SHA.hex()[:-2]}\timages/001/000/1000004.paths.json\n"
+    )
+    assert onecopy.read_register(tmp_path, {SHA}) == {SHA: "images/001/000/1000002.paths.json"}
+
+
+def test_copies_become_one_registered_file_and_a_hand_edit_is_kept(tmp_path: Path) -> None:
+    """Three copies of the same bytes (two names on one of them) end as one file, the one
+    with the most names, registered; a name whose file was edited by hand is kept as it
+    is; a later run's copy is linked to the registered file."""
+    a, b = _write(tmp_path, 1000001), _write(tmp_path, 1000002)
+    os.link(tmp_path / a, tmp_path / "x")
+    os.replace(tmp_path / "x", tmp_path / b)  # (a and b: one file, two names)
+    c = _write(tmp_path, 1000003)
+    edited = _write(tmp_path, 1000004, BODY.replace(b"a/b", b"a/c"))
+    gone, gone_bytes = onecopy.one_copy(tmp_path, {SHA: [a, b, c, edited]}, _relink)
+    assert (gone, gone_bytes) == (1, len(BODY))  # c's copy
+    assert len({(tmp_path / r).stat().st_ino for r in (a, b, c)}) == 1
+    assert (tmp_path / a).stat().st_nlink == 3
+    assert (tmp_path / edited).read_bytes() != BODY
+    assert onecopy.read_register(tmp_path, {SHA}) == {SHA: a}
+
+    later = _write(tmp_path, 1000005)  # another task's copy, ending after
+    assert onecopy.one_copy(tmp_path, {SHA: [later]}, _relink) == (1, len(BODY))
+    assert (tmp_path / later).stat().st_ino == (tmp_path / a).stat().st_ino
+
+    # The registered file changed by hand: never linked to; the next copy is registered.
+    (tmp_path / a).unlink()
+    (tmp_path / a).write_bytes(b"edited")
+    last = _write(tmp_path, 1000006)
+    assert onecopy.one_copy(tmp_path, {SHA: [last]}, _relink) == (0, 0)
+    assert (tmp_path / last).read_bytes() == BODY
+    assert onecopy.read_register(tmp_path, {SHA}) == {SHA: last}
