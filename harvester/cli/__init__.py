@@ -36,6 +36,7 @@ from types import FrameType
 from typing import Any, NoReturn, TextIO, cast
 
 from harvester import __version__
+from harvester.shell_words import shell_quote
 
 EXIT_OK = 0
 EXIT_FAILURES = 1
@@ -580,9 +581,7 @@ def _interrupted_line(args: argparse.Namespace, argv: list[str]) -> str:
     if command == "demo":
         # Stopped outside its harvest's own handler (which says what it kept), as while its
         # emulator starts: a bare "interrupted" left a first-time user guessing.
-        import shlex
-
-        out = shlex.quote(str(getattr(args, "out", "harvester-demo")))
+        out = shell_quote(str(getattr(args, "out", "harvester-demo")))
         return f"interrupted; run again (it skips what is done): harvester demo --out {out}"
     if command not in ("harvest", "plan", "index"):
         return "interrupted"

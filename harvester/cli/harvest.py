@@ -11,12 +11,12 @@ import argparse
 import contextlib
 import json
 import logging
-import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harvester.end_lines import AFTER_BUDGET, INTERRUPTED, STOPPED
+from harvester.shell_words import shell_join, shell_quote
 from harvester.text import and_list, plural, shown_url
 from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
@@ -979,7 +979,7 @@ def kept_split_seed_note(seed: int, out: Path, spec: SplitSpec) -> str | None:
         return None
     from dataclasses import replace
 
-    flags = shlex.join(replace(spec, seed=seed).flags)
+    flags = shell_join(replace(spec, seed=seed).flags)
     return (
         f"note: --seed {seed} is the sample's seed, not the split's: {out} keeps its split"
         f" ({out / 'split.json'}), drawn with --split-seed {spec.seed}; to draw it with {seed},"
@@ -1387,8 +1387,8 @@ def _maybe_moved_line(
     ]
     if not others:
         return None
-    flags = shlex.join(target_flags(mine))
-    forget = shlex.join(
+    flags = shell_join(target_flags(mine))
+    forget = shell_join(
         ["harvester", "forget", str(cfg.out), *target_flags(mine), "--base-url", mine.base_url]
     )
     return (
@@ -1524,7 +1524,7 @@ def _forget_command(out: Path, cfg: HarvestConfig) -> str:
     from harvester.config import RecordedRun, target_flags
 
     flags = target_flags(RecordedRun("", cfg.to_public()))
-    return shlex.join(["harvester", "forget", str(out), *flags])
+    return shell_join(["harvester", "forget", str(out), *flags])
 
 
 def _dropped_set_note(cfg: HarvestConfig, origin: str, exc: Exception) -> str | None:
@@ -1543,7 +1543,7 @@ def _dropped_set_note(cfg: HarvestConfig, origin: str, exc: Exception) -> str | 
     # Redacted again: a version before 0.1.12 saved a base URL's query values whose names
     # did not look secret (``?sid=``), which no message may spell out now.
     argv = public_argv(first.argv)
-    command = shlex.join(["harvester", *argv]) if argv else f"run {first.run}"
+    command = shell_join(["harvester", *argv]) if argv else f"run {first.run}"
     runs = ", ".join(run.run for run in dropped)
     return (
         f"dropped a target set refused before it did any work ({exc}): {command}; "
@@ -1611,7 +1611,7 @@ def _given_now(now: list[str], resumed: HarvestConfig) -> str:
 
     refreshed = resumed.refresh_labels
     words = now if refreshed else [word for word in now if word != "--refresh-labels"]
-    text = f"; given now: {shlex.join(public_argv(words))}" if words else ""  # (?bsession=)
+    text = f"; given now: {shell_join(public_argv(words))}" if words else ""  # (?bsession=)
     if len(words) < len(now):
         plan = resumed.from_plan is not None
         why = "its labels are its plan's" if plan else "this set was harvested with --no-labels"
@@ -1668,7 +1668,7 @@ def _resumed_configs(
 
     out = cfg.out
     assert out is not None  # checked by the caller
-    q = shlex.quote(str(out))
+    q = shell_quote(str(out))
     configs = SavedConfigs()  # each run's config read once, for its set and its damage
     sets = recorded_target_sets(out, saved=configs) if out.is_dir() else []
     if not sets and (gone := _all_forgotten(out)):
@@ -1850,7 +1850,7 @@ def _resumed_configs(
         whose = "its newest run" if recorded is sets[0] else "its newest run of these targets"
         which = f" (target set {n + 1} of {len(replays)})" if len(replays) > 1 else ""
         line = f"resuming {out}{which} with the settings of {whose}, {recorded.run}"
-        flags = shlex.join(recorded_flags(recorded))
+        flags = shell_join(recorded_flags(recorded))
         from_file = recorded_file_settings(recorded)
         if from_file:  # replayed too, though no flag says them
             flags += f"{' ' if flags else ''}({', '.join(from_file)})"
@@ -1971,7 +1971,7 @@ def _other_servers_sets(sets: list[RecordedRun], given_url: str, out: Path) -> s
             servers,
             hint=(
                 f"resume every set from its own server: harvester harvest --out "
-                f"{shlex.quote(str(out))}; or one server's sets: give its --base-url; or, to "
+                f"{shell_quote(str(out))}; or one server's sets: give its --base-url; or, to "
                 "ask another server for a set, give its targets with that --base-url"
             ),
         )
@@ -1999,7 +1999,7 @@ def _elsewhere_note(recorded: RecordedRun, out: Path, which: str) -> str:
     from harvester.config import commented, own_server_command, target_flags
 
     command, needs = own_server_command(recorded, out)
-    targets = shlex.join(target_flags(recorded)) or "its targets"
+    targets = shell_join(target_flags(recorded)) or "its targets"
     return (
         f"not resumed: {which} ({recorded.run}) harvested {targets} from another server, "
         f"{recorded.base_url}; run: {commented(command, needs)}"
@@ -2023,7 +2023,7 @@ def _all_forgotten(out: Path) -> str | None:
     if not sets:
         return None
     flags = take_back_flags(sets[0], folder_server_url(out))
-    again = shlex.join(["harvester", "harvest", "--out", str(out), *flags])
+    again = shell_join(["harvester", "harvest", "--out", str(out), *flags])
     return commented(
         f"nothing to resume: every target set of {out} is forgotten (`harvester forget`); "
         f"to resume one again, give its targets, e.g. {again}",
@@ -2095,7 +2095,7 @@ def _resume_command(
         if (value == "-" or _read_once(value)) and finished and out is not None:
             words[n : n + (1 if eq else 2)] = [f"{flag}=-"] if eq else [flag, "-"]
             listing = failed_ids_command(out) + _server_of_mixed_folder(out, base_url)
-            return commented(f"{listing} | harvester {shlex.join(words)}", secret_url)
+            return commented(f"{listing} | harvester {shell_join(words)}", secret_url)
         if value == "-":
             read_once = "the same ids on standard input again"
         elif _read_once(value):
@@ -2106,7 +2106,7 @@ def _resume_command(
             words[n : n + (1 if eq else 2)] = [f"{flag}={IDS_AGAIN}"] if eq else [flag, IDS_AGAIN]
         break
     notes = "; ".join(note for note in (secret_url, read_once) if note)
-    return commented("harvester " + shlex.join(words), notes)
+    return commented("harvester " + shell_join(words), notes)
 
 
 def _script_written() -> float | None:
@@ -2139,7 +2139,7 @@ def _slurm_task_resume(argv: list[str], out: Path | None) -> str | None:
 
     if not ((out / SCRIPT_NAME).is_file() and (out / INDEX_SCRIPT_NAME).is_file()):
         return None
-    others = f"this task only; every task with work left: harvester status {shlex.quote(str(out))}"
+    others = f"this task only; every task with work left: harvester status {shell_quote(str(out))}"
     return commented(resume_line(out, task), others)
 
 
@@ -2167,7 +2167,7 @@ def _time_limited_task(argv: list[str], out: Path) -> str | None:
     log = out / LOG_DIRNAME / f"harvest-{job}_{task}.log"
     if task_cancelled_by(log, shard) != "time limit":
         return None
-    return shlex.quote(str(out / SCRIPT_NAME))
+    return shell_quote(str(out / SCRIPT_NAME))
 
 
 def _array_plan(cfg: HarvestConfig) -> tuple[str, int] | None:
@@ -2418,7 +2418,7 @@ def print_summary(
         elif summary.index_deferred:
             print(
                 "index: not rebuilt by a shard; once every shard has ended run "
-                f"`harvester index {shlex.quote(str(summary.out_dir))}` "
+                f"`harvester index {shell_quote(str(summary.out_dir))}` "
                 "(`harvester slurm --submit` queues it after the array)",
                 file=out,
             )
@@ -2429,7 +2429,7 @@ def print_summary(
                 f"index: {summary.out_dir / 'index.csv'} not rewritten: stopped while another "
                 f"index write held {summary.out_dir / 'locks' / 'index.lock'}; the next one "
                 "(the resume below, or "
-                f"`harvester index {shlex.quote(str(summary.out_dir))}`) brings it up to date",
+                f"`harvester index {shell_quote(str(summary.out_dir))}`) brings it up to date",
                 file=out,
             )
     for kind, why in sorted(summary.given_up.items()):
@@ -2445,7 +2445,7 @@ def print_summary(
         )
     hidden = summary.failed - min(summary.failed, MAX_LISTED_FAILURES)
     if hidden > 0:
-        q = shlex.quote(str(summary.out_dir))
+        q = shell_quote(str(summary.out_dir))
         print(
             f"... and {plural(hidden, 'more failure')} (all: harvester status {q} --json; "
             f"their image ids{_failed_ids_listing(summary)})",
@@ -2708,7 +2708,7 @@ def _own_failed_ids(out: Path, base_url: str) -> str:
     saved = servers.get(normal_base_url(base_url))
     if len(servers) < 2 or saved is None:
         return listing
-    return f"{listing} --base-url {shlex.quote(saved)}"
+    return f"{listing} --base-url {shell_quote(saved)}"
 
 
 def _refused_for_good(summary: Any) -> bool:
@@ -2769,7 +2769,7 @@ def _journaled_targets_command(out: Path) -> str | None:
         if targets.startswith("--ids-from ") and ids_read_once(targets.split(" ", 1)[1]):
             continue
         words = [str(w) for w in argv[1:]]  # (argv[0]: the subcommand)
-        head = f" {shlex.quote(words[0])}" if words and not words[0].startswith("-") else ""
+        head = f" {shell_quote(words[0])}" if words and not words[0].startswith("-") else ""
         base = next(
             (
                 words[n + 1] if w == "--base-url" else w.partition("=")[2]
@@ -2778,7 +2778,7 @@ def _journaled_targets_command(out: Path) -> str | None:
             ),
             None,
         )
-        q = shlex.quote(str(out))
+        q = shell_quote(str(out))
         command = f"harvester harvest{head} --out {q} {targets}{fetch}"
         # A config path recorded as typed (by a run before they were recorded absolute).
         relative = bool(head) and not Path(words[0]).is_absolute()
@@ -2786,7 +2786,7 @@ def _journaled_targets_command(out: Path) -> str | None:
         if base is not None:
             # (a run before 0.1.12 journaled query values whose names did not look secret)
             hidden = REDACTED in base or base_url_holds_secret(base)
-            url = "URL" if hidden else shlex.quote(base)
+            url = "URL" if hidden else shell_quote(base)
             return commented(f"{command} --base-url {url}", typed)
         if head:
             return commented(command, typed)  # (its server is the config file's, or IDR)
@@ -2867,7 +2867,7 @@ def _server_of_mixed_folder(out: Path, base_url: str) -> str:
 
     if not base_url or len(servers_of(recorded_target_sets(out))) < 2:
         return ""
-    return f" --base-url {shlex.quote(saved_base_url(base_url))}"
+    return f" --base-url {shell_quote(saved_base_url(base_url))}"
 
 
 def _as_text(report: Any) -> str:
@@ -2888,7 +2888,7 @@ def run_status_command(args: argparse.Namespace) -> int:
 
         raise UsageError(
             "--base-url goes with --failed-ids or --gone-ids (the images of that server)",
-            hint=f"harvester status {shlex.quote(str(args.out))} --failed-ids --base-url URL",
+            hint=f"harvester status {shell_quote(str(args.out))} --failed-ids --base-url URL",
         )
     # (a wrong DIR: see harvester.store.check_existing_out_dir)
     report = collect_status(args.out, ask_queue=True)
@@ -2925,7 +2925,7 @@ def run_status_command(args: argparse.Namespace) -> int:
         if lost:
             # The ids of the images under a failed or unfinished listing are unknown: an
             # empty list with nothing said read as "nothing failed" (`> retry.txt`).
-            q = shlex.quote(str(args.out))
+            q = shell_quote(str(args.out))
             again = (
                 f"to walk them again: {report.resume}"
                 if report.resume
@@ -2996,7 +2996,7 @@ def _failed_ids_to_list(out: Path, report: StatusReport, given_url: str | None) 
         these = "these are" if not unknown else "the others are"
         also = f"; in this list, {unknown}" if unknown else ""
         print(
-            f"note: {these} failed images of {urls[0]} ({shlex.quote(str(out))} holds "
+            f"note: {these} failed images of {urls[0]} ({shell_quote(str(out))} holds "
             f"target sets of {len(known)} servers): {server_failed_ids_recipe(out, sets, urls[0])}"
             f"{also}",
             file=sys.stderr,
@@ -3089,7 +3089,7 @@ def _of_no_known_server(
     named = ", ".join(map(str, ids[:UNKNOWN_IDS_NAMED]))
     if len(ids) > UNKNOWN_IDS_NAMED:
         named += f" and {len(ids) - UNKNOWN_IDS_NAMED} more"
-    q = shlex.quote(str(out))
+    q = shell_quote(str(out))
     return (
         f"{plural(len(ids), 'failed image')} of no known server ({named}): the saved settings "
         f"of the runs that recorded their failures cannot be read ({files}{more}), so they "
@@ -3112,7 +3112,7 @@ def _failed_of_servers_error(
     urls = list(failing)
     named = ", ".join(f"{url} ({plural(len(ids), 'image')})" for url, ids in failing.items())
     return UsageError(
-        f"the failed images of {shlex.quote(str(out))} are of {len(urls)} servers, {named}: one "
+        f"the failed images of {shell_quote(str(out))} are of {len(urls)} servers, {named}: one "
         "list of their ids, piped into harvest --ids-from, would ask one server for the "
         "other's ids",
         hint=(
@@ -3206,7 +3206,7 @@ def _forgotten_refetch(out: Path, found: list[Any], gone: dict[int, str], resume
     takes the set back), after the resume when other bad files are a live set's; one
     command a line (``  also: CMD``), pasted as is."""
     targets = list(dict.fromkeys(gone[p.id] for p in found if p.id in gone))
-    again = [f"harvester harvest --out {shlex.quote(str(out))} {flags}" for flags in targets]
+    again = [f"harvester harvest --out {shell_quote(str(out))} {flags}" for flags in targets]
     files = sum(p.id in gone for p in found)
     which = "a forgotten target set" if len(targets) == 1 else "forgotten target sets"
     # (URL: a set's --base-url held credentials, never saved; said once, after them all)
@@ -3256,10 +3256,10 @@ def run_demo_command(args: argparse.Namespace) -> int:
     finished = summary.exit_code == 0
     if not finished and summary.store_opened:
         _print_demo_files(args.out)
-    report_summary(summary, resume=f"harvester demo --out {shlex.quote(str(args.out))}")
+    report_summary(summary, resume=f"harvester demo --out {shell_quote(str(args.out))}")
     if finished:
         _print_demo_files(args.out)
-        print(f"next: harvester status {shlex.quote(str(args.out))}")
+        print(f"next: harvester status {shell_quote(str(args.out))}")
     return int(summary.exit_code)
 
 
