@@ -10,9 +10,9 @@ split here as a shell would split it, and must name the folder as one argument.
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
-import shlex
 from pathlib import Path
 
 import pytest
