@@ -2201,7 +2201,7 @@ def _read_once(path: str) -> bool:
 
 
 def report_summary(
-    summary: Any,
+    summary: RunSummary,
     *,
     quiet: bool = False,
     resume: str = "",
@@ -2255,7 +2255,7 @@ def report_summary(
 RATE_UP_AT_LEAST_S = 1.0
 
 
-def _rate_text(summary: Any) -> str:
+def _rate_text(summary: RunSummary) -> str:
     """The summary's mean rate, after its time: over the time the server was up where the
     run paused for it down, and not at all where that was under :data:`RATE_UP_AT_LEAST_S`.
     Why: a run that found the server down at its start and waited it out said `3 requests,
@@ -2268,7 +2268,7 @@ def _rate_text(summary: Any) -> str:
     return f", {summary.rate:.1f} requests/s while the server was up"
 
 
-def _time_limit_line(summary: Any, script: str, resume: str) -> str:
+def _time_limit_line(summary: RunSummary, script: str, resume: str) -> str:
     """The last line of a job array's task SLURM's time limit interrupted (``script``: the
     array's ``DIR/harvest.sbatch``): its ``--array=K`` resubmission (``resume``) would meet
     the same limit, so the line says to raise ``#SBATCH --time`` (or run more tasks) first.
@@ -2307,7 +2307,7 @@ def dry_run_interrupted_line(again: str, paused: str | None = None) -> str:
 
 
 def print_summary(
-    summary: Any,
+    summary: RunSummary,
     *,
     quiet: bool = False,
     resume: str = "",
@@ -2382,11 +2382,11 @@ def print_summary(
             + waited_text(summary),
             file=out,
         )
-        if (staged := getattr(summary, "staged", None)) and staged[1]:
+        if (staged := summary.staged) and staged[1]:
             from harvester.layout import STAGING_DIR
             from harvester.status import staged_text
 
-            running = bool(getattr(summary, "staged_others_running", False))
+            running = summary.staged_others_running
             staging = summary.out_dir / STAGING_DIR
             print(staged_text(*staged, staging=staging, running=running), file=out)
         if summary.selection:
@@ -2397,18 +2397,15 @@ def print_summary(
                 # "32 images found" counts what the walk found; the index holds the images
                 # with a file done (a run the server's outage or its --max-bytes budget
                 # stopped was not interrupted: said as it was)
-                stopped = summary.server_down or (
-                    getattr(summary, "budget_reached", "")
-                    and not getattr(summary, "signalled", False)
-                )
+                stopped = summary.server_down or (summary.budget_reached and not summary.signalled)
                 stop = "the run stopped" if stopped else "the interruption"
                 rows += f": the images with a file done before {stop}, of {summary.images} found"
             labels = ""
             if summary.labels_file:  # (how many classes: the first thing a model needs)
-                listed = plural(getattr(summary, "labels_listed", 0), "label")
+                listed = plural(summary.labels_listed, "label")
                 labels = f" and {summary.labels_file} ({listed})"
             print(f"index: {summary.out_dir / 'index.csv'} ({rows}){labels}", file=out)
-            if getattr(summary, "originals_line", ""):
+            if summary.originals_line:
                 print(summary.originals_line, file=out)
             if summary.split_line:
                 print(
@@ -2422,7 +2419,7 @@ def print_summary(
                 "(`harvester slurm --submit` queues it after the array)",
                 file=out,
             )
-        elif getattr(summary, "index_left", False):
+        elif summary.index_left:
             # Stopped while another index write held the lock: "rewrites index.csv" is
             # what an interruption promises, so say that it did not, and what will.
             print(
@@ -2451,14 +2448,12 @@ def print_summary(
             f"their image ids{_failed_ids_listing(summary)})",
             file=sys.stderr,
         )
-    if (getattr(summary, "session_ended", "") or getattr(summary, "credentials_refused", "")) and (
-        not summary.store_opened
-    ):
+    if (summary.session_ended or summary.credentials_refused) and (not summary.store_opened):
         # Stopped by a lookup before the walk (the targets' check): nothing was harvested.
         _print_credentials_stop(
             summary, f"run it again: {resume}", kept="nothing harvested yet", notes=stop_notes
         )
-    elif getattr(summary, "session_ended", "") or getattr(summary, "credentials_refused", ""):
+    elif summary.session_ended or summary.credentials_refused:
         _print_credentials_stop(summary, f"resume: {resume}", notes=stop_notes)
     elif summary.server_down and not summary.store_opened:
         print(
@@ -2471,8 +2466,8 @@ def print_summary(
             f"the rest is pending: run again later: {resume}",
             file=sys.stderr,
         )
-    elif getattr(summary, "budget_reached", "") and not getattr(summary, "signalled", False):
-        if after := getattr(summary, "after_budget", ""):
+    elif summary.budget_reached and not summary.signalled:
+        if after := summary.after_budget:
             # (the walk that went on to learn whether work was left: the stop is the budget's)
             print(f"{AFTER_BUDGET}{after}", file=sys.stderr)
         print(
@@ -2509,7 +2504,7 @@ def print_summary(
 
         # A failed listing's status counts for the hints (a 401 wants credentials wherever
         # it came), not for a rerun said useless: the rerun walks it again.
-        walked = [{"status": status} for status in getattr(summary, "walk_statuses", ())]
+        walked = [{"status": status} for status in summary.walk_statuses]
         advice = failure_advice(
             [*summary.failures, *walked],
             complete=len(summary.failures) == summary.failed and not summary.walk_failures,
@@ -2523,9 +2518,7 @@ def print_summary(
         if advice.rerun_helps and _refused_for_good(summary):
             from harvester.fetch import REFUSED_CLOSING, REFUSED_NOTE, SESSION_ENDED_NOTE
 
-            ended = getattr(summary, "session_sent", False) and any(
-                f.status == 403 for f in summary.failures
-            )
+            ended = summary.session_sent and any(f.status == 403 for f in summary.failures)
             print(f"note: {SESSION_ENDED_NOTE if ended else REFUSED_NOTE}", file=sys.stderr)
             # Not "rerun to retry the failures" right below "gets the same answer again".
             closing = f"{REFUSED_CLOSING}: {resume}"
@@ -2542,7 +2535,7 @@ def print_summary(
 
 
 def _print_credentials_stop(
-    summary: Any,
+    summary: RunSummary,
     then: str,
     *,
     kept: str = "every finished file is kept and journaled, the rest is pending",
@@ -2569,24 +2562,24 @@ def _print_credentials_stop(
     print(f"hint: {again_hint(status)}, then {then}", file=sys.stderr)
 
 
-def _linked_text(summary: Any) -> str:
+def _linked_text(summary: RunSummary) -> str:
     """`` (52.1 KiB on disk: 7 paths files are hard links to another image's)`` for a run
     that stored files as hard links (the images of one fileset); else "". Why: ``stored``
     counts every name at full size (as ``--max-bytes`` does), far more than the disk took."""
     from harvester.progress import human_bytes
     from harvester.samefiles import linked_files_text
 
-    linked = getattr(summary, "linked", 0)
+    linked = summary.linked
     if not linked:
         return ""
-    on_disk = max(summary.bytes - getattr(summary, "linked_bytes", 0), 0)
+    on_disk = max(summary.bytes - summary.linked_bytes, 0)
     return f" ({human_bytes(on_disk)} on disk: {linked_files_text(linked)})"
 
 
-def _gone_text(summary: Any) -> str:
+def _gone_text(summary: RunSummary) -> str:
     """``, gone (forgotten) N`` for a run that found images ``harvester forget
     --gone-ids-from`` recorded as gone (not asked for, not failed); else ""."""
-    gone = getattr(summary, "gone", 0)
+    gone = summary.gone
     return f", gone (forgotten) {gone}" if gone else ""
 
 
@@ -2608,7 +2601,7 @@ def _failure_text(failure: Any) -> str:
     return with_status(failure.status, str(failure.reason))
 
 
-def _forget_line(cfg: HarvestConfig, summary: Any, *, replayed: bool) -> str:
+def _forget_line(cfg: HarvestConfig, summary: RunSummary, *, replayed: bool) -> str:
     """The closing line naming ``harvester forget`` for the run's target set when every image
     it asked for answered 404 and none was done before ("" otherwise): its images are gone
     from the server, and every resume of DIR would ask for them again.
@@ -2643,7 +2636,7 @@ def _forget_line(cfg: HarvestConfig, summary: Any, *, replayed: bool) -> str:
     )
 
 
-def _gone_images_line(cfg: HarvestConfig, summary: Any, said: set[str]) -> str:
+def _gone_images_line(cfg: HarvestConfig, summary: RunSummary, said: set[str]) -> str:
     """``hint: if the 2 images not found (HTTP 404 or 410) are gone from the server for
     good, stop asking for them: harvester status DIR --failed-ids | harvester forget DIR
     --gone-ids-from -`` for a run some of whose failed images are not there (the rule
@@ -2711,7 +2704,7 @@ def _own_failed_ids(out: Path, base_url: str) -> str:
     return f"{listing} --base-url {shell_quote(saved)}"
 
 
-def _refused_for_good(summary: Any) -> bool:
+def _refused_for_good(summary: RunSummary) -> bool:
     """Did the run fail only on answers a rerun gets again (4xx other than 408 and 429)?"""
     from harvester.fetch import all_refused
 
@@ -2796,15 +2789,15 @@ def _journaled_targets_command(out: Path) -> str | None:
     return None
 
 
-def _tries_said(summary: Any) -> str:
+def _tries_said(summary: RunSummary) -> str:
     """How often the busy failures were asked: through all retries, or, for a run of
     ``--max-retries 0``, once (the note said "through all retries" of a run that made none)."""
-    if getattr(summary, "max_retries", None) == 0:
+    if summary.max_retries == 0:
         return " to its only try (--max-retries 0)"
     return ", through all retries"
 
 
-def _busy_throughout(summary: Any) -> str:
+def _busy_throughout(summary: RunSummary) -> str:
     """``HTTP 503`` (the statuses, joined) when every failed file got a busy answer (429,
     502, 503, 504) to its last try; empty otherwise.
 
@@ -2816,9 +2809,10 @@ def _busy_throughout(summary: Any) -> str:
     if not failures or len(failures) != summary.failed:
         return ""
     statuses = {f.status for f in failures}
-    if not statuses <= SERVER_BUSY:
+    busy = {status for status in statuses if status is not None and status in SERVER_BUSY}
+    if busy != statuses:
         return ""
-    return " or ".join(f"HTTP {status}" for status in sorted(statuses))
+    return " or ".join(f"HTTP {status}" for status in sorted(busy))
 
 
 # --------------------------------------------------------------------------- status / verify
