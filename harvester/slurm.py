@@ -986,6 +986,13 @@ def follow_logs_command(log_dir: Path, array_id: str, tasks: int) -> str:
     English ones whatever the user's language, and ``-a`` passes any byte of a log through
     (grep stops printing a "binary" input otherwise).
 
+    A log's last line shows once its newline is written (``--line-buffered``), not before:
+    grep can only tell tail's message (anchored at the line's end) from a task's own line
+    once the line is whole. Nothing is held for long by that: a task writes whole lines
+    (Python's stderr is line-buffered, its progress lines are printed with ``flush``, a log
+    record is one write), so a line lacks its newline only between two writes of it, or
+    for good where a task was killed in the middle of one (SLURM's next line then ends it).
+
     Why ``bash -c``: the line is pasted into the user's login shell, and sh (dash) and tcsh
     do not expand ``{0..N-1}``: tail waited on one file of that name, which never appears,
     and showed nothing. bash is there wherever the script runs (``#!/bin/bash``); the
