@@ -1594,7 +1594,8 @@ class Harvest:
             # A shard writes no index, so no line says what the pin did: its index will.
             self.say(
                 f"label_ids pinned to {pin.source}, recorded in {label_ids_path(self.out)}: "
-                f"the index (harvester index {self.out}, the SLURM index job) says what it did"
+                f"the index (harvester index {shell_quote(str(self.out))}, the SLURM index job) "
+                "says what it did"
             )
 
     async def _record_split(self) -> None:
