@@ -248,7 +248,7 @@ class _Parser(argparse.ArgumentParser):
             # --out belongs, which names the folder meant)
             command.refuse_target_as_folder(getattr(parsed, "out", None))
         if extras:
-            self._command_parser(parsed).error(f"unrecognized arguments: {' '.join(extras)}")
+            command.error(f"unrecognized arguments: {' '.join(extras)}")
         return parsed
 
     def _command_parser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
@@ -268,7 +268,8 @@ class _Parser(argparse.ArgumentParser):
         not exist", or "unrecognized arguments: 3" (which a command that takes targets
         answered "targets are flags: --screen 3": given so, DIR was missing still). Only a
         word that names a target kind, and no file or folder here: a folder named
-        ``screen`` is a DIR like any other.
+        ``screen`` is a DIR like any other (looked for only when the word names a kind: a
+        parse that is not refused stats nothing).
         """
         if folder is None or not self._takes_folder_first():
             return
