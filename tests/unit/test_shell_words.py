@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
+import harvester
 from harvester.shell_words import shell_join, shell_quote
 
 #: Words at the edges of the quoting: a `!` alone, first, last, doubled, beside a `'`;
@@ -45,3 +48,19 @@ def test_words_without_a_bang_are_quoted_as_shlex_quotes_them() -> None:
     assert shell_quote("a b'$c") == "'a b'\"'\"'$c'"
     assert shell_quote("plain/path") == "plain/path"
     assert shell_quote("run!2") == "'run'\\!'2'"
+
+
+def test_no_module_quotes_a_command_with_shlex_itself() -> None:
+    """Every command line the harvester prints quotes its words with shell_words (the
+    emulator, which never imports the harvester's core, aside): a new shlex.quote of a DIR
+    with a `!` pasted into tcsh said "Event not found" and ran nothing."""
+    package = Path(harvester.__file__).parent
+    quoting = re.compile(r"\bshlex\.(quote|join)\b")
+    offenders = [
+        f"{path.relative_to(package)}:{number}"
+        for path in sorted(package.rglob("*.py"))
+        if "emulator" not in path.parts and path.name != "shell_words.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if quoting.search(line)
+    ]
+    assert offenders == [], "use harvester.shell_words.shell_quote/shell_join instead"
