@@ -37,7 +37,6 @@ import json
 import logging
 import os
 import re
-import shlex
 import ssl
 import time
 import zlib
@@ -89,6 +88,7 @@ from harvester.retry import (
     set_testing,
     zero_waits,
 )
+from harvester.shell_words import shell_quote
 from harvester.text import shown
 
 __all__ = [
@@ -1475,7 +1475,7 @@ def _tls_hint(reason: str) -> str:
             if name == "SSL_CERT_DIR":  # (OpenSSL looks a CA up there by its hash's name only)
                 return (
                     f"{said} the usual CAs): put the CA that issued the server's certificate "
-                    f"in it, in PEM, then run: openssl rehash {shlex.quote(value)}"
+                    f"in it, in PEM, then run: openssl rehash {shell_quote(value)}"
                 )
             return (
                 f"{said} the usual CAs): set it to the CA that issued the server's certificate, "

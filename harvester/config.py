@@ -18,7 +18,6 @@ import json
 import math
 import os
 import re
-import shlex
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, fields, replace
@@ -65,6 +64,7 @@ from harvester.select import (
 from harvester.shard import MAX_SHARDS_NAMED as MAX_SHARDS_NAMED
 from harvester.shard import WorkLeft, shard_commands, shard_pair, split_count
 from harvester.shard import parse_shard as shard_spec
+from harvester.shell_words import shell_join, shell_quote
 from harvester.splits import (
     DEFAULT_SPLIT_BY,
     NO_SPLIT,
@@ -726,7 +726,7 @@ class HarvestConfig:
                 words += ["--ids-from", path, f"(run {run})"]
             else:
                 words += ["--ids-from", str(self.ids_from.absolute())]
-        return shlex.join(words)
+        return shell_join(words)
 
     def to_public(self) -> dict[str, Any]:
         """A JSON-ready dict of every key, with secret values replaced by ``<redacted>``.
@@ -1157,7 +1157,7 @@ def _toml_hint(message: str) -> str:
 def _folder_hint(path: Path) -> str:
     """How to name a folder: ``harvester harvest idr0056`` (the folder as ``status`` takes it)
     read it as the config file, and said only that it is a directory, with no way forward."""
-    shown = shlex.quote(str(path))
+    shown = shell_quote(str(path))
     return (
         f"{str(path)!r} was read as the config file, a TOML file: a folder is given with"
         f" --out, e.g. --out {shown}"
@@ -1298,7 +1298,7 @@ def _warn_if_others_read_secrets(path: Path, secret_tables: Sequence[str]) -> No
         path,
         ", ".join(secret_tables),
         who,
-        shlex.quote(str(path)),
+        shell_quote(str(path)),
     )
 
 
@@ -1530,7 +1530,7 @@ def saved_named(key: str, value: Any) -> str:
         words = f"{key}={json.dumps(value, default=str)}"
     else:
         items = value if isinstance(value, list | tuple) else [value]
-        words = shlex.join(
+        words = shell_join(
             word
             for item in items
             for word in (flag, f"{item:g}" if isinstance(item, float) else str(item))
@@ -2158,7 +2158,7 @@ def damaged_run_config_note(
     from harvester.errors import REDACTED, base_url_holds_secret
     from harvester.layout import RUNS_DIR
 
-    q = shlex.quote(str(out_dir))
+    q = shell_quote(str(out_dir))
     targets = next(
         (
             str(walk["targets"])
@@ -2185,7 +2185,7 @@ def damaged_run_config_note(
     elif REDACTED in base or base_url_holds_secret(base):
         server = " --base-url URL (with its credentials again)"
     else:
-        server = f" --base-url {shlex.quote(base)}"
+        server = f" --base-url {shell_quote(base)}"
     return (
         f"{head}; unless another run names its targets ({targets}), give them again: "
         f"harvester harvest --out {q} {targets}{fetch}{server}{gone}"
@@ -2316,9 +2316,9 @@ def own_server_command(recorded: RecordedRun, out_dir: Path) -> tuple[str, str]:
     held credentials, never saved), and the note saying what ``URL`` and ``SECRETS.toml``
     stand for ("" for none). For a set that a resume given another server's
     ``--base-url`` leaves out (:func:`harvester.cli.harvest` replays that server's alone)."""
-    command, needs = _secrets_again(recorded, shlex.quote(str(out_dir)))
+    command, needs = _secrets_again(recorded, shell_quote(str(out_dir)))
     if "base_url" not in recorded.withheld:
-        command += f" --base-url {shlex.quote(recorded.base_url)}"
+        command += f" --base-url {shell_quote(recorded.base_url)}"
     return command, needs
 
 
@@ -2936,7 +2936,7 @@ def secrets_again_note(
 
 def failed_ids_command(out_dir: Path) -> str:
     """``harvester status DIR --failed-ids``: DIR's failed image ids, one a line."""
-    return f"harvester status {shlex.quote(str(out_dir))} --failed-ids"
+    return f"harvester status {shell_quote(str(out_dir))} --failed-ids"
 
 
 def failed_ids_listing(out_dir: Path, servers: Sequence[str] = ()) -> str:
@@ -2948,7 +2948,7 @@ def failed_ids_listing(out_dir: Path, servers: Sequence[str] = ()) -> str:
     plain = failed_ids_command(out_dir)
     if len(servers) < 2:
         return f": {plain}"
-    each = [f"{plain} --base-url {shlex.quote(server)}" for server in servers]
+    each = [f"{plain} --base-url {shell_quote(server)}" for server in servers]
     return f", one server's at a time: {' and '.join(each)}"
 
 
@@ -2965,11 +2965,11 @@ def failed_ids_recipe(out_dir: Path, head: str = "", url: str = "", server: str 
     (``status --failed-ids --base-url S``: that server's failed images alone). Why: one
     list of both servers' ids, harvested from one, fetched the other's ids from it (other
     images, or failures); ``status`` now refuses that list."""
-    q = shlex.quote(str(out_dir))
+    q = shell_quote(str(out_dir))
     listing = failed_ids_command(out_dir)
     if server:
-        listing += f" --base-url {shlex.quote(server)}"
-        url = url or shlex.quote(server)
+        listing += f" --base-url {shell_quote(server)}"
+        url = url or shell_quote(server)
     harvest = f"harvester harvest{head} --out {q}" + (f" --base-url {url}" if url else "")
     return f"{listing} | {harvest} --ids-from -"
 
@@ -3076,7 +3076,7 @@ def replay_problem(
     lacking either was refused in turn with a hint lacking the other, back and forth.
     """
 
-    q = shlex.quote(str(out_dir))
+    q = shell_quote(str(out_dir))
     run = recorded.run
     shard = recorded.shard
     if shard is not None and not shard_given:
@@ -3110,7 +3110,7 @@ def replay_problem(
         if "--ids-from" in flags:
             flags[flags.index("--ids-from") + 1] = "-" if once == "-" else "FILE"
         head, flags, secrets = _credentials_again(recorded, flags, config_file)
-        command = f"harvester harvest{head} --out {q} {shlex.join(flags)}"
+        command = f"harvester harvest{head} --out {q} {shell_join(flags)}"
         if once == "-":
             what = "standard input"
             needs = "the same ids on standard input again"
@@ -3158,7 +3158,7 @@ def _credentials_again(
     withheld = recorded.withheld
     in_file = [key for key in withheld if key in SECRET_KEYS]
     if config_file is not None:  # (what the file given now holds is the user's word)
-        head, in_file = f" {shlex.quote(str(config_file))}", []
+        head, in_file = f" {shell_quote(str(config_file))}", []
     else:
         head = " SECRETS.toml" if in_file else ""
     said = in_file + (["base_url"] if "base_url" in withheld else [])
@@ -3282,7 +3282,7 @@ def resume_command(
     if not sets:
         return (
             "the harvest command that made it, again (no run's settings are saved in "
-            f"{shlex.quote(str(out_dir / 'runs'))})"
+            f"{shell_quote(str(out_dir / 'runs'))})"
         )
     if resubmits is None and any(r.shard is not None for r in sets):
         from harvester.slurm import resubmit_resumes
@@ -3304,11 +3304,11 @@ def resume_command(
     said = said_once([p for p in problems if p is not None])
     more = len(said) - MAX_RESUME_COMMANDS
     if more > 0:  # (ids read once are a set per run: a folder may hold dozens)
-        q = shlex.quote(str(out_dir))
+        q = shell_quote(str(out_dir))
         said[MAX_RESUME_COMMANDS:] = [
             f"{more} more target sets that cannot be replayed (harvester harvest --out {q} "
             "names each)"
         ]
     if any(p is None for p in problems):
-        said.insert(0, f"harvester harvest --out {shlex.quote(str(out_dir))}")
+        said.insert(0, f"harvester harvest --out {shell_quote(str(out_dir))}")
     return ALSO.join(said)

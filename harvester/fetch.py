@@ -50,7 +50,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shlex
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +83,7 @@ from harvester.planes import (
 )
 from harvester.plate_filesets import PlateFilesets
 from harvester.session import SESSION_AGAIN
+from harvester.shell_words import shell_quote
 from harvester.store import Store
 from harvester.text import plural
 from harvester.window import WindowError, choose_windows
@@ -1157,10 +1157,10 @@ def no_rerun_line(
     above = "the hint above" if hints <= 1 else "the hints above"
     where = ""
     if array is not None:
-        words = f" --from-plan {shlex.quote(plan[0])} --tasks {plan[1]}" if plan else ""
+        words = f" --from-plan {shell_quote(plan[0])} --tasks {plan[1]}" if plan else ""
         where = (
             f" (for the job array: a flag it names goes to harvester slurm --out "
-            f"{shlex.quote(array)}{words} ..., which writes the script anew; resubmitted as "
+            f"{shell_quote(array)}{words} ..., which writes the script anew; resubmitted as "
             "it is, the script asks the same)"
         )
     when = f", once {until}," if until is not None else ""

@@ -86,7 +86,6 @@ import json
 import logging
 import math
 import os
-import shlex
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Hashable, Iterator, Mapping, Sequence
@@ -103,6 +102,7 @@ from harvester.layout import (
     run_folders,
     sanitize_component,
 )
+from harvester.shell_words import shell_quote
 from harvester.text import quoted
 
 if TYPE_CHECKING:
@@ -297,7 +297,7 @@ def settle(
             warnings.append(
                 f"{out_dir} already holds {pin.what} made with other settings ({listed}); "
                 f"keeping {pin.spelled(value)} for this folder from now on. To fetch those "
-                f"again: delete their files, run `harvester verify {shlex.quote(str(out_dir))}`, "
+                f"again: delete their files, run `harvester verify {shell_quote(str(out_dir))}`, "
                 "then harvest again"
             )
         add[name] = value

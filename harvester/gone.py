@@ -38,6 +38,7 @@ from typing import Any
 
 from harvester.errors import PROBLEMS_LOGGER
 from harvester.forgotten import FORGOTTEN_LOCK
+from harvester.shell_words import shell_quote
 
 __all__ = [
     "GONE_NAME",
@@ -304,9 +305,7 @@ def gone_images_hint(
     ``--check-server``, which asks the server's JSON API about those (404 for an image it
     lacks): without it the pipe refused them, and only that refusal named the flag, so an
     imgdata-only folder of deleted images was never pointed at it."""
-    import shlex
-
-    q = shlex.quote(str(out_dir))
+    q = shell_quote(str(out_dir))
     check = " --check-server" if refused != 0 else ""
     pipes = " and ".join(f"{ls} | harvester forget {q} --gone-ids-from -{check}" for ls in listings)
     if refused == 0:

@@ -12,7 +12,6 @@ and ids of a folder of one server (its server may have moved) are asked as befor
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from harvester.config import (
 from harvester.errors import redact_base_url
 from harvester.journal import JournalState
 from harvester.models import Artifact
+from harvester.shell_words import shell_quote
 from harvester.text import plural
 
 #: Every artifact kind a done record may name (the image's files of any run).
@@ -135,7 +135,7 @@ def left_out_commands(
     newest: dict[str, RecordedRun] = {}
     for one in left.sets:  # (newest first)
         newest.setdefault(normal_base_url(one.base_url), one)
-    given = "FILE" if again else shlex.quote(source)
+    given = "FILE" if again else shell_quote(source)
     fetch = f" --ids-from {given} --artifacts {','.join(kinds)}"
     found = []
     for server, ids in sorted(left.left.items()):
@@ -148,7 +148,7 @@ def left_out_commands(
         if again:
             note = "; ".join(filter(None, (note, "FILE: the same ids again")))
         command = command or (
-            f"harvester harvest --out {shlex.quote(str(out_dir))} --base-url {shlex.quote(url)}"
+            f"harvester harvest --out {shell_quote(str(out_dir))} --base-url {shell_quote(url)}"
         )
         found.append((url, len(ids), f"{command}{fetch}{f'  # {note}' if note else ''}"))
     return found

@@ -46,7 +46,6 @@ import json
 import logging
 import os
 import re
-import shlex
 import stat
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
@@ -57,6 +56,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from harvester.errors import ConfigError, redact_loose_url, redact_url
+from harvester.shell_words import shell_quote
 
 logger = logging.getLogger(__name__)
 
@@ -690,7 +690,7 @@ def originals_line(out_dir: Path, summary: OriginalsSummary) -> str:
     if summary.missing:  # (deleted since done: verify voids them, a harvest fetches them)
         unread += (
             f"; {plural(summary.missing, 'paths file')} missing "
-            f"(harvester verify {shlex.quote(str(out_dir))} has the next harvest fetch "
+            f"(harvester verify {shell_quote(str(out_dir))} has the next harvest fetch "
             f"{agree(summary.missing, 'it', 'them')} again)"
         )
     return f"wrote {tsv} ({files}; {where}{unread})"

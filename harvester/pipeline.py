@@ -26,7 +26,6 @@ import json
 import logging
 import math
 import os
-import shlex
 import shutil
 import signal
 import threading
@@ -161,6 +160,7 @@ from harvester.session import (
     check_at_most,
     stopped_text,
 )
+from harvester.shell_words import shell_join, shell_quote
 from harvester.splits import (
     SplitTally,
     read_split_record,
@@ -1605,7 +1605,8 @@ class Harvest:
             # A shard writes no index, so no line says what the pin did: its index will.
             self.say(
                 f"label_ids pinned to {pin.source}, recorded in {label_ids_path(self.out)}: "
-                f"the index (harvester index {self.out}, the SLURM index job) says what it did"
+                f"the index (harvester index {shell_quote(str(self.out))}, the SLURM index job) "
+                "says what it did"
             )
 
     async def _record_split(self) -> None:
@@ -1652,8 +1653,6 @@ class Harvest:
         ``HARVESTER_SCRIPT_WRITTEN`` line says, which a hand edit of the script keeps (an
         edited ``--split`` was kept out "as recorded after the script", which the user had
         just edited); and the command that records the flag all the same."""
-        import shlex
-
         from harvester.folder_settings import recorded_by, utc_text
         from harvester.slurm import SCRIPT_WRITTEN_ENV
 
@@ -1668,9 +1667,9 @@ class Harvest:
             f"{who}, " if who else "",
             written,
             SCRIPT_WRITTEN_ENV,
-            shlex.join(given),
-            shlex.quote(str(self.out)),
-            shlex.join(given),
+            shell_join(given),
+            shell_quote(str(self.out)),
+            shell_join(given),
         )
 
     def _check_plan(self) -> None:
@@ -2643,7 +2642,7 @@ class Harvest:
         run = holder_run(self.out, self.cfg.shard)
         if run is None or self._saved_same_work(run):
             return exc
-        out = shlex.quote(str(self.out))
+        out = shell_quote(str(self.out))
         return FolderBusyError(
             str(exc),
             hint=f"the run already going (run {run}) harvests other targets, artifacts or "

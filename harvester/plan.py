@@ -20,7 +20,6 @@ import contextlib
 import json
 import logging
 import os
-import shlex
 import shutil
 import socket
 import time
@@ -43,6 +42,7 @@ from typing import IO, TYPE_CHECKING, Any
 from harvester.errors import RemoteError, SessionEndedError, UsageError
 from harvester.journal import flush_drive
 from harvester.models import Artifact, ImageRef, keep_placed_first, placed_before
+from harvester.shell_words import shell_quote
 from harvester.text import plural
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ def plan_dir(path: Path) -> Path:
 
 
 def _plan_error(message: str, where: Path) -> UsageError:
-    out = shlex.quote(str(where))
+    out = shell_quote(str(where))
     return UsageError(
         message, hint=f"write a plan first: harvester plan [CONFIG] [targets] --out {out}"
     )
@@ -353,7 +353,7 @@ def _check_plan_credentials(
     url_flag = "base_url" in missing and not url_in_file
     in_file = any(key in SECRET_KEYS for key in missing) or ("base_url" in missing and url_in_file)
     words = [f"harvester {command}"] + (["SECRETS.toml"] if in_file else [])
-    words += ["--out", shlex.quote(str(config.out)), "--from-plan", shlex.quote(str(plan_path))]
+    words += ["--out", shell_quote(str(config.out)), "--from-plan", shell_quote(str(plan_path))]
     if url_flag:
         words += ["--base-url", "URL"]
     note = secrets_again_note(missing, url_in_file=url_in_file, shown=info.base_url)
@@ -1011,7 +1011,7 @@ def refuse_while_harvests_run(out_dir: Path) -> None:
     from harvester.runlock import held_run_locks, is_harvest_holder
 
     running = held_run_locks(out_dir)
-    q = shlex.quote(str(out_dir))
+    q = shell_quote(str(out_dir))
     if running and not any(is_harvest_holder(text) for text in running):
         # (harvester forget, for a moment: "harvests ... are running" named none that was)
         raise UsageError(

@@ -30,7 +30,6 @@ import fcntl
 import logging
 import os
 import re
-import shlex
 import socket
 import threading
 import time
@@ -42,6 +41,7 @@ from typing import Literal
 from harvester.errors import FolderBusyError, FolderInUseError, SplitHeldError
 from harvester.layout import RUN_ID_PATTERN
 from harvester.shard import parse_shard
+from harvester.shell_words import shell_quote
 
 __all__ = [
     "FLOCK_HELD",
@@ -179,7 +179,7 @@ def _held_by_command(out_dir: Path, holder: str, doing: str) -> FolderInUseError
         # nothing" sent its user back into "already being harvested".
         hint = (
             "it resumes DIR's other target sets next: run this command again once that "
-            f"resume has ended (harvester status {shlex.quote(str(out_dir))} shows how it goes)"
+            f"resume has ended (harvester status {shell_quote(str(out_dir))} shows how it goes)"
         )
     return FolderInUseError(
         f"{out_dir} is in use by another process: {who}, which holds it while it records "
@@ -222,7 +222,7 @@ def _busy_hint(out_dir: Path, shard: str | None, holder: str) -> str:
     who = f"the run already going ({holder})" if holder else "the run already going"
     return (
         f"{who} is doing {work}: {NOTHING_LEFT}; harvester status "
-        f"{shlex.quote(str(out_dir))} shows how it goes (and the line that resumes it, if "
+        f"{shell_quote(str(out_dir))} shows how it goes (and the line that resumes it, if "
         "it stops short)"
     )
 

@@ -72,7 +72,6 @@ import json
 import logging
 import os
 import re
-import shlex
 from collections import Counter
 from collections.abc import (
     AsyncIterator,
@@ -95,6 +94,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from harvester.errors import PROBLEMS_LOGGER, ConfigError
 from harvester.models import ImageRef, has_context
+from harvester.shell_words import shell_quote
 from harvester.splits import (
     SPLITS_FILE,
     SplitSpec,
@@ -172,7 +172,7 @@ def parse_condition(text: object) -> Condition:
         example = f"Gene Symbol{op}{value or 'ECT2'}"
         raise ConfigError(
             f"where: {quoted(text)} has no key before {op!r}",
-            hint=f"put the annotation key first, e.g. --where {shlex.quote(example)}",
+            hint=f"put the annotation key first, e.g. --where {shell_quote(example)}",
             file_hint=f"put the annotation key first, e.g. where = [{example!r}]",
         )
     if not value:
@@ -180,7 +180,7 @@ def parse_condition(text: object) -> Condition:
         example = f"{key}{op}VALUE"
         raise ConfigError(
             f"where: {quoted(text)} has no value after {op!r}",
-            hint=f"put the value after {op!r}, e.g. --where {shlex.quote(example)} (an empty "
+            hint=f"put the value after {op!r}, e.g. --where {shell_quote(example)} (an empty "
             "value: a shell variable that is not set?)",
             file_hint=f"put the value after {op!r}, e.g. where = [{example!r}]",
         )

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harvester.errors import HarvesterError, UsageError
+from harvester.shell_words import shell_quote
 from harvester.text import plural
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ class SlurmJob:
             # SLURM turns its filename patterns off for a path holding a backslash: every
             # task would log into one file literally named harvest-%A_%a.log.
             raise UsageError(
-                f"output folder {shlex.quote(str(self.out_dir))} contains a backslash, which "
+                f"output folder {shell_quote(str(self.out_dir))} contains a backslash, which "
                 "turns off SLURM's filename patterns (%A_%a) in the script's #SBATCH --output "
                 "line: every task would log into one file",
                 # (not a symlink: the script names the folder's real path, links resolved)
@@ -267,7 +268,7 @@ def resume_command(job: SlurmJob) -> str:
 def resume_line(out_dir: Path, tasks: str | None = None) -> str:
     """:func:`resume_command` for the scripts in ``out_dir``; ``tasks``: only these array
     tasks (``--array=3``: what an interrupted task's own log says to run again)."""
-    q = shlex.quote
+    q = shell_quote
     array, index = q(str(out_dir / SCRIPT_NAME)), q(str(out_dir / INDEX_SCRIPT_NAME))
     only = f" --array={q(tasks)}" if tasks else ""
     return (
@@ -303,7 +304,7 @@ def new_script_command(
     wanted = {FLAGS[key] for key in IMAGE_KEYS}
     words = [word for word in recorded_flags(recorded) if word != "--no-labels"]
     flags = [
-        f"{flag} {shlex.quote(value)}"
+        f"{flag} {shell_quote(value)}"
         for flag, value in zip(words[::2], words[1::2], strict=True)
         if flag in wanted
     ]
@@ -311,12 +312,12 @@ def new_script_command(
     # as printed without one, the command was refused in turn as needing them.
     withheld = recorded.withheld
     if server and "base_url" not in withheld:
-        flags.insert(0, f"--base-url {shlex.quote(recorded.base_url)}")
+        flags.insert(0, f"--base-url {shell_quote(recorded.base_url)}")
     if artifacts is not None:
-        flags.append(f"--artifacts {shlex.quote(artifacts)}")
+        flags.append(f"--artifacts {shell_quote(artifacts)}")
     secrets = " SECRETS.toml" if withheld else ""
     note = f"  # {secrets_again_note(withheld, url_in_file=True)}" if withheld else ""
-    q = shlex.quote(str(out))
+    q = shell_quote(str(out))
     return f"harvester slurm{secrets} --out {q} {' '.join(flags)} --tasks {tasks}", note
 
 
@@ -730,7 +731,7 @@ def resubmit_resumes(out_dir: Path) -> bool:
 
 def moved_script_note(out_dir: Path, elsewhere: str) -> str:
     """What to do about a ``harvest.sbatch`` that harvests into ``elsewhere``, not DIR."""
-    q = shlex.quote
+    q = shell_quote
     return (
         f"{out_dir / SCRIPT_NAME} harvests into {elsewhere}, not {out_dir} (the folder was "
         "moved or copied since harvester slurm wrote it): do not submit it; write it again "
@@ -760,7 +761,7 @@ def task_start_pattern() -> re.Pattern[str]:
 def render_script(job: SlurmJob) -> str:
     """The sbatch array script, meant to be read (and edited) by a person."""
     out = job.out_dir
-    q = shlex.quote
+    q = shell_quote
     sb = [
         f"#SBATCH --job-name={job.job_name}",
         f"#SBATCH --array=0-{job.tasks - 1}%{job.parallel}",
@@ -853,7 +854,7 @@ def script_written() -> float | None:
 
 def render_index_script(job: SlurmJob) -> str:
     """A one-task job that rebuilds index.csv after the array (submitted as a dependency)."""
-    q = shlex.quote
+    q = shell_quote
     return "\n".join(
         [
             "#!/bin/bash",
@@ -953,7 +954,7 @@ def submit(job: SlurmJob, *, index_job: bool = True) -> Submitted:
             if exc.hint is None:
                 exc.hint = (
                     f"the array is queued as job {array_id}; index.csv is rebuilt by the "
-                    f"index job: sbatch --dependency=afterany:{array_id} {shlex.quote(index)}"
+                    f"index job: sbatch --dependency=afterany:{array_id} {shell_quote(index)}"
                 )
             raise
     log.info("submitted array %s (index job %s)", array_id, index_id)
@@ -992,6 +993,13 @@ def follow_logs_command(log_dir: Path, array_id: str, tasks: int) -> str:
     English ones whatever the user's language, and ``-a`` passes any byte of a log through
     (grep stops printing a "binary" input otherwise).
 
+    A log's last line shows once its newline is written (``--line-buffered``), not before:
+    grep can only tell tail's message (anchored at the line's end) from a task's own line
+    once the line is whole. Nothing is held for long by that: a task writes whole lines
+    (Python's stderr is line-buffered, its progress lines are printed with ``flush``, a log
+    record is one write), so a line lacks its newline only between two writes of it, or
+    for good where a task was killed in the middle of one (SLURM's next line then ends it).
+
     Why ``bash -c``: the line is pasted into the user's login shell, and sh (dash) and tcsh
     do not expand ``{0..N-1}``: tail waited on one file of that name, which never appears,
     and showed nothing. bash is there wherever the script runs (``#!/bin/bash``); the
@@ -999,7 +1007,7 @@ def follow_logs_command(log_dir: Path, array_id: str, tasks: int) -> str:
     ``tail -F``: its one ``cannot open`` says the task has not started, and there is
     nothing else to read it among.
     """
-    q = shlex.quote
+    q = shell_quote
     if tasks == 1:
         return f"tail -F {q(str(log_dir / f'harvest-{array_id}_0.log'))}"
     logs = f'"$0"/harvest-{array_id}_{{0..{tasks - 1}}}.log'
@@ -1010,7 +1018,7 @@ def follow_logs_command(log_dir: Path, array_id: str, tasks: int) -> str:
 
 def follow_text(job: SlurmJob, sub: Submitted) -> str:
     """How to follow a submitted array (printed by the CLI)."""
-    q = shlex.quote
+    q = shell_quote
     out = q(str(job.out_dir))
     lines = [
         f"submitted job array {sub.array_id}: {plural(job.tasks, 'task')}, "

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from harvester.errors import PROBLEMS_LOGGER, ConfigError
 from harvester.models import ImageRef
+from harvester.shell_words import shell_quote
 from harvester.text import agree, plural, quoted
 
 if TYPE_CHECKING:
@@ -478,7 +479,7 @@ class SplitRecord:
             return None
         return (
             f"{self.damaged}: index.csv gets no split column; record it again "
-            f"with harvester index {out_dir} --split NAME=FRACTION,..."
+            f"with harvester index {shell_quote(str(out_dir))} --split NAME=FRACTION,..."
         )
 
 

@@ -61,7 +61,6 @@ import contextlib
 import logging
 import os
 import re
-import shlex
 import stat
 import time
 from collections import Counter
@@ -120,6 +119,7 @@ from harvester.shard import (
     shard_of,
     shard_pair,
 )
+from harvester.shell_words import shell_join, shell_quote
 from harvester.splits import SPLIT_FILE, asked_grouping, folder_split
 from harvester.store import find_stray_temps, scrub_saved_credentials
 from harvester.text import and_list, duration_text, plural, quoted, shown, shown_url
@@ -852,7 +852,7 @@ class StatusReport:
         kinds' line and the invalid files' line alike): status gives them once what holds
         DIR has ended, named as it is (the job array, or the harvests running in DIR, which
         may be the array's tasks where the queue cannot be asked)."""
-        q = shlex.quote(self.out_dir)
+        q = shell_quote(self.out_dir)
         what = (
             "the command"
             if len(self.not_asked_commands) == 1
@@ -967,7 +967,7 @@ class StatusReport:
         if len(self.writers) > MAX_WRITER_LINES:
             lines.append(
                 f"writers (the newest {MAX_WRITER_LINES} of {len(self.writers)}; all: harvester "
-                f"status {shlex.quote(self.out_dir)} --json):"
+                f"status {shell_quote(self.out_dir)} --json):"
             )
             lines += [w.text() for w in self.writers[-MAX_WRITER_LINES:]]
         elif self.writers:
@@ -978,7 +978,7 @@ class StatusReport:
             if len(samples) < len(self.failures):
                 from harvester.config import failed_ids_listing
 
-                q = shlex.quote(self.out_dir)
+                q = shell_quote(self.out_dir)
                 lines.append(
                     f"failures (first {len(samples)} of {len(self.failures)}; all: harvester "
                     f"status {q} --json, their image ids"
@@ -996,7 +996,7 @@ class StatusReport:
                 lines.append(f"  {shown(f['kind'])} {shown(f['id'])}: {reason}{url}")
         lines += self._walk_lines()
         if self.forgotten:
-            q = shlex.quote(self.out_dir)
+            q = shell_quote(self.out_dir)
             # (a set of another server than DIR's: its targets alone asked DIR's server, which
             # refused ids it does not have)
             servers = [
@@ -1273,7 +1273,7 @@ class StatusReport:
         if len(ends) > MAX_TASK_LINES:
             lines.append(f"  ... and {len(ends) - MAX_TASK_LINES} more tasks (--json)")
         if self.resume is not None and any(e.killed for e in ends):
-            script = shlex.quote(self.slurm.script) if self.slurm is not None else "the script"
+            script = shell_quote(self.slurm.script) if self.slurm is not None else "the script"
             them = "them" if sum(1 for e in ends if e.killed) > 1 else "it"
             when = (
                 "if sacct says OUT_OF_MEMORY"
@@ -1304,14 +1304,14 @@ class StatusReport:
             return []
         lines = [
             f"task {t.task} (job {t.job}): cancelled (time limit), as SLURM's line in its log "
-            f"says (log: {shlex.quote(t.log)})"
+            f"says (log: {shell_quote(t.log)})"
             for t in timed[:MAX_TASK_LINES]
         ]
         if len(timed) > MAX_TASK_LINES:
             lines.append(f"  ... and {len(timed) - MAX_TASK_LINES} more tasks (--json)")
         if any(e.killed and e.cancelled == "time limit" for e in self.silent_ends):
             return lines  # (the advice is under the silent tasks' lines already)
-        script = shlex.quote(self.slurm.script) if self.slurm is not None else "the script"
+        script = shell_quote(self.slurm.script) if self.slurm is not None else "the script"
         them = "them" if len(timed) > 1 else "it"
         lines.append(
             f"  a time limit may cancel {them} again: raise #SBATCH --time in {script},"
@@ -1438,7 +1438,7 @@ class StatusReport:
                     f"how it ended is not read: its log's last {_LOG_MAX_BYTES >> 20} MiB holds "
                     "no start line"
                 )
-            lines.append(", ".join(parts) + (f" (log: {shlex.quote(t.log)})" if t.log else ""))
+            lines.append(", ".join(parts) + (f" (log: {shell_quote(t.log)})" if t.log else ""))
         if len(left) > MAX_TASK_LINES:
             lines.append(f"  ... and {len(left) - MAX_TASK_LINES} more tasks (--json)")
         spent = [t for t in left if _budget_spent(t, running, self.queued_tasks)]
@@ -1457,7 +1457,7 @@ class StatusReport:
 
     def _not_started_lines(self) -> list[str]:
         """What a folder no harvest run has started in holds, and what comes next."""
-        q = shlex.quote
+        q = shell_quote
         s = self.slurm
         if s is None:
             if self.plan is None:  # no plan either: journals removed by hand, an early stop
@@ -3179,7 +3179,7 @@ def _gone_images_hint(out_dir: Path, report: StatusReport) -> str | None:
         return None
     listing = failed_ids_command(out_dir)
     listings = [
-        f"{listing} --base-url {shlex.quote(s)}"
+        f"{listing} --base-url {shell_quote(s)}"
         for s in _servers_of(out_dir, report, [*gone, *refused])
     ]
     return gone_images_hint(len(gone), listings or [listing], out_dir, len(refused))
@@ -3261,7 +3261,7 @@ def _failure_gone(
 
 def gone_undo_command(out_dir: Path) -> str:
     """The command that asks for DIR's gone images again (``forget``'s undo of them all)."""
-    q = shlex.quote(str(out_dir))
+    q = shell_quote(str(out_dir))
     return f"harvester status {q} --gone-ids | harvester forget {q} --gone-ids-from - --undo"
 
 
@@ -3285,7 +3285,7 @@ def _gone_plan_command(
     failed = [f for f in report.failures if (f["kind"], f["id"]) in plan_failed]
     if not failed or any(f["status"] != 404 for f in failed):
         return None
-    return shlex.join(["harvester", "forget", str(out_dir), *target_flags(holder.recorded)])
+    return shell_join(["harvester", "forget", str(out_dir), *target_flags(holder.recorded)])
 
 
 def _other_servers_failed(
@@ -3453,7 +3453,7 @@ def forgotten_images(
     for image_id in ids:
         holder = wanted.holder(image_id, images.get(image_id))
         if holder is not None and holder.forgotten and holder.recorded is not None:
-            found[image_id] = shlex.join(take_back_flags(holder.recorded, server))
+            found[image_id] = shell_join(take_back_flags(holder.recorded, server))
     return found
 
 
@@ -3495,7 +3495,7 @@ def _not_asked_commands(
     line names them), and ``--base-url URL`` or ``SECRETS.toml`` with what they must hold."""
     if not dropped:
         return []
-    q = shlex.quote(str(out_dir))
+    q = shell_quote(str(out_dir))
 
     def widened(n: int) -> str:
         kinds = sets[n].kinds | dropped.get(n, set())
@@ -3536,7 +3536,7 @@ def _not_asked_commands(
             note = f"  # {secrets_again_note(recorded.withheld, shown=recorded.base_url)}"
         shard = recorded.shard if recorded is not None else None
         if shard is None or "--shard" not in flags:
-            commands.append(f"harvester harvest --out {q} {shlex.join(flags)}{note}")
+            commands.append(f"harvester harvest --out {q} {shell_join(flags)}{note}")
             continue
         if array_folder and recorded is not None:
             commands.append(_array_not_asked_command(out_dir, recorded, widened(n), sets))
@@ -3546,7 +3546,7 @@ def _not_asked_commands(
         at = flags.index("--shard") + 1
 
         def each(s: str, f: list[str] = flags, a: int = at) -> str:
-            return f"harvester harvest --out {q} {shlex.join([*f[:a], s, *f[a + 1 :]])}"
+            return f"harvester harvest --out {q} {shell_join([*f[:a], s, *f[a + 1 :]])}"
 
         commands.append(shard_commands(each, shard, None, note))
     return commands
@@ -3601,7 +3601,7 @@ def _resume_line(
         return resume_command(
             out_dir, work_left, sets=recorded_sets, resubmits=resubmits, array=array
         )
-    q = shlex.quote(str(out_dir))
+    q = shell_quote(str(out_dir))
     plan_command = f"harvester harvest --out {q} --from-plan {q}"
     if not sets_left:
         return plan_command

@@ -58,7 +58,6 @@ import json
 import logging
 import os
 import re
-import shlex
 import shutil
 import stat
 import sys
@@ -135,6 +134,7 @@ from harvester.runlock import (
     release_run_lock,
 )
 from harvester.samefiles import RecentFiles, already_holds, link_same
+from harvester.shell_words import shell_quote
 from harvester.text import and_list, plural
 
 logger = logging.getLogger(__name__)
@@ -1506,7 +1506,7 @@ def refuse_unstarted_array(out: Path, command: str) -> None:
     if slurm is None:
         return
     where = f"; their logs: {slurm.logs}" if slurm.task_logs and slurm.logs else ""
-    quoted = shlex.quote(str(out))
+    quoted = shell_quote(str(out))
     raise UsageError(
         f"nothing to {command} in {out}: no task of its job array has started a harvest yet "
         f"(no {MARKER_NAME}){where}",
@@ -2664,7 +2664,7 @@ class Store:
         return StorageError(
             f"{self.out_dir} was moved to {now} while this run wrote to it (cannot write {what})",
             hint="its finished files went with it; resume it there: harvester harvest --out "
-            f"{shlex.quote(now)} (harvester verify {shlex.quote(now)} checks every file)",
+            f"{shell_quote(now)} (harvester verify {shell_quote(now)} checks every file)",
         )
 
     def _kept_shared(self, part: _Part, firsts: dict[str, Path]) -> bool | None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shlex
 import stat
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -48,6 +47,7 @@ from harvester.layout import (
     run_folders,
 )
 from harvester.models import ImageRef
+from harvester.shell_words import shell_quote
 from harvester.store import (
     DamagedMarkerError,
     StrayTemps,
@@ -289,7 +289,7 @@ def damaged_journal_lines(
     journals are append-only: nothing rewrites them), so each command says it once, in its
     own terms; the bytes are for ``--debug``.
     """
-    q = shlex.quote(str(out_dir))
+    q = shell_quote(str(out_dir))
     lines = []
     for name, count in sorted(damaged_lines.items()):
         what = agree(count, "it", "they")
@@ -361,7 +361,7 @@ def folder_notes(
             "deleted or left out of a copy?): they cannot be checked, and a harvest would "
             "fetch everything again"
         )
-    rebuild = f"rebuild it with harvester index {shlex.quote(str(out_dir))}"
+    rebuild = f"rebuild it with harvester index {shell_quote(str(out_dir))}"
     if state.images:
         try:
             with open(out_dir / INDEX_NAME, "rb") as fh:
@@ -538,7 +538,7 @@ def stray_notes(
         them = agree(strays.removable, "it", "them")
         notes.append(
             some(strays.removable, "was", "were") + f" {left_by(strays.removable)}: harvester "
-            f"verify {shlex.quote(str(out_dir))} hands {them} to the next harvest, which "
+            f"verify {shell_quote(str(out_dir))} hands {them} to the next harvest, which "
             f"removes {them}"
         )
         handed_over = strays.removable  # not "left": said above
@@ -580,14 +580,14 @@ def stray_removal_command(out_dir: Path, paths: Sequence[str]) -> str:
             top = True
         else:  # images/..., study/..., runs/<run id>/...
             roots.add("/".join(parts[:2]) if parts[0] == RUNS_DIR else parts[0])
-    name = shlex.quote(f"*{TEMP_INFIX}*")
+    name = shell_quote(f"*{TEMP_INFIX}*")
     commands = []
     if roots:
-        folders = " ".join(shlex.quote(str(out_dir / root)) for root in sorted(roots))
+        folders = " ".join(shell_quote(str(out_dir / root)) for root in sorted(roots))
         commands.append(f"find {folders} -type f -name {name} -delete")
     if top:
         commands.append(
-            f"find {shlex.quote(str(out_dir))} -maxdepth 1 -type f -name {name} -delete"
+            f"find {shell_quote(str(out_dir))} -maxdepth 1 -type f -name {name} -delete"
         )
     return "; ".join(commands)
 

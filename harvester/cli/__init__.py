@@ -36,6 +36,7 @@ from types import FrameType
 from typing import Any, NoReturn, TextIO, cast
 
 from harvester import __version__
+from harvester.shell_words import shell_join, shell_quote
 
 EXIT_OK = 0
 EXIT_FAILURES = 1
@@ -241,8 +242,13 @@ class _Parser(argparse.ArgumentParser):
         knows the options the user can have meant (``--json``) and has the right help.
         """
         parsed, extras = self.parse_known_args(args, namespace)
+        command = self._command_parser(parsed)
+        if isinstance(command, _Parser) and not any(word.startswith("-") for word in extras):
+            # (an option left over is said as such: `forget screen --out x` is told where
+            # --out belongs, which names the folder meant)
+            command.refuse_target_as_folder(getattr(parsed, "out", None))
         if extras:
-            self._command_parser(parsed).error(f"unrecognized arguments: {' '.join(extras)}")
+            command.error(f"unrecognized arguments: {' '.join(extras)}")
         return parsed
 
     def _command_parser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
@@ -254,9 +260,74 @@ class _Parser(argparse.ArgumentParser):
                     return chosen
         return self
 
+    def refuse_target_as_folder(self, folder: object) -> None:
+        """Refuse a DIR that is a target typed before it (``forget screen 3``, ``status
+        Plate:7``): the line :meth:`_folder_first_line` says, exit 2.
+
+        Why: argparse took the target's kind for DIR, and the user was told "screen does
+        not exist", or "unrecognized arguments: 3" (which a command that takes targets
+        answered "targets are flags: --screen 3": given so, DIR was missing still). Only a
+        word that names a target kind, and no file or folder here: a folder named
+        ``screen`` is a DIR like any other (looked for only when the word names a kind: a
+        parse that is not refused stats nothing).
+        """
+        if folder is None or not self._takes_folder_first():
+            return
+        word = str(folder)
+        if TARGET_AS_WORD.fullmatch(word) is not None and not os.path.lexists(word):
+            self._say_folder_first()
+
+    def _takes_folder_first(self) -> bool:
+        """Whether this command's first argument is the harvest folder (status, verify,
+        index, forget: their positional ``out``, DIR)."""
+        return "out" in self._positional_dests()
+
+    def _say_folder_first(self) -> NoReturn:
+        from harvester.errors import redact_text  # (only on this error path)
+
+        # (the words are echoed: a --base-url's password must not be)
+        print(f"error: {redact_text(self._folder_first_line())}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+    def _folder_first_line(self) -> str:
+        """``forget needs the output folder first: harvester forget DIR --screen 3``: the
+        words given, after DIR; a target typed as a word (``screen 3``, ``Screen:3``) as
+        its flag where the command takes targets, else left out, and said so (``status``
+        takes none: ``status takes the output folder, not a target: harvester status DIR``)."""
+        takes_targets = "--screen" in self._option_string_actions
+        given, at, dropped = self._given, 0, False
+        rest: list[str] = []
+        while at < len(given):
+            word = given[at]
+            is_value = at > 0 and self._takes_value(given[at - 1])
+            target = None if is_value else TARGET_AS_WORD.fullmatch(word)
+            at += 1
+            if target is None:
+                rest.append(word)
+                continue
+            value = target["id"]
+            if value is None and at < len(given) and not given[at].startswith("-"):
+                value, at = given[at], at + 1
+            if takes_targets:
+                rest += [f"--{target['kind'].casefold()}", value or "ID"]
+            dropped = not takes_targets
+        shape = f"{self.prog} DIR {shell_join(rest)}".rstrip()
+        command = self.prog.split()[-1]
+        if dropped:
+            return f"{command} takes the output folder, not a target: {shape}"
+        return f"{command} needs the output folder{' first' if rest else ''}: {shape}"
+
+    def _takes_value(self, word: str) -> bool:
+        """Whether ``word`` is an option of this parser whose value is the next word."""
+        action = self._option_string_actions.get(word)
+        return action is not None and action.nargs != 0
+
     def error(self, message: str) -> NoReturn:
         from harvester.errors import redact_text  # (only on this error path)
 
+        missing = message.removeprefix("the following arguments are required: ")
+        if missing != message and "DIR" in missing.split(", ") and self._takes_folder_first():
+            self._say_folder_first()  # (`forget --screen 3`: the folder forgotten)
         # (argparse names an unknown option with its value: `--bse-url=https://u:pw@host`
         # showed the password beside the "did you mean --base-url?" its name earned)
         print(f"error: {redact_text(message)}", file=sys.stderr)
@@ -404,6 +475,12 @@ class _Parser(argparse.ArgumentParser):
         near = difflib.get_close_matches(typed, choices, n=1)
         return near[0] if near else None
 
+
+#: A target typed as a word where a command's DIR goes (``forget screen 3``, ``status
+#: Plate:7``): its kind, and its id where it has one (see ``_Parser.refuse_target_as_folder``).
+TARGET_AS_WORD = re.compile(
+    r"(?P<kind>screen|project|plate|dataset|image)s?(?::(?P<id>\S+))?", re.IGNORECASE
+)
 
 #: Target flags a new user types as words (``harvest plate 7361``): see ``_bare_target``.
 TARGET_WORDS = frozenset({"--screen", "--project", "--plate", "--dataset", "--image"})
@@ -580,9 +657,7 @@ def _interrupted_line(args: argparse.Namespace, argv: list[str]) -> str:
     if command == "demo":
         # Stopped outside its harvest's own handler (which says what it kept), as while its
         # emulator starts: a bare "interrupted" left a first-time user guessing.
-        import shlex
-
-        out = shlex.quote(str(getattr(args, "out", "harvester-demo")))
+        out = shell_quote(str(getattr(args, "out", "harvester-demo")))
         return f"interrupted; run again (it skips what is done): harvester demo --out {out}"
     if command not in ("harvest", "plan", "index"):
         return "interrupted"

@@ -25,12 +25,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import re
-import shlex
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harvester.cli.harvest import add_target_flags, folder_arg, target_overrides
+from harvester.shell_words import shell_join, shell_quote
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -148,7 +148,7 @@ def _forget(args: argparse.Namespace) -> int:
         flag = "--force" if args.force else "--undo" if args.undo else "--check-server"
         raise UsageError(
             f"{flag} goes with --gone-ids-from FILE (images gone from the server)",
-            hint=f"harvester forget {shlex.quote(str(out))} --gone-ids-from FILE {flag}",
+            hint=f"harvester forget {shell_quote(str(out))} --gone-ids-from FILE {flag}",
         )
     chosen = [
         flag
@@ -193,7 +193,7 @@ def _forget(args: argparse.Namespace) -> int:
     if named is None:
         raise UsageError("name the target set to forget by its targets", hint=_sets_hint(out, None))
     key = target_set(RecordedRun("", named))
-    flags = shlex.join(target_flags(RecordedRun("", named)))
+    flags = shell_join(target_flags(RecordedRun("", named)))
     lock = _lock_folder(out)
     try:
         sets = recorded_target_sets(out, forgotten=True)
@@ -203,7 +203,7 @@ def _forget(args: argparse.Namespace) -> int:
         ):
             # Named as one of its runs named it, or as DIR's study records name its
             # screens: the set is said by its ids, as saved.
-            key, flags = target_set(found[0]), shlex.join(target_flags(found[0]))
+            key, flags = target_set(found[0]), shell_join(target_flags(found[0]))
         if not found:
             why = f" ({NAMES_NOT_LOOKED_UP})" if _has_names(named) else ""
             raise UsageError(f"{out} has no target set {flags}{why}", hint=_sets_hint(out, flags))
@@ -536,7 +536,7 @@ def _again_command(out: Path, recorded: RecordedRun) -> str:
 
     flags = take_back_flags(recorded, folder_server_url(out))
     head = flags[:1] if flags[:1] == ["SECRETS.toml"] else []
-    command = shlex.join(["harvester", "harvest", *head, "--out", str(out), *flags[len(head) :]])
+    command = shell_join(["harvester", "harvest", *head, "--out", str(out), *flags[len(head) :]])
     return commented(command, take_back_note(recorded))
 
 
@@ -552,11 +552,11 @@ def _sets_hint(out: Path, given: str | None) -> str:
     named = []
     keys = [target_set(recorded) for recorded in sets]
     for n, recorded in enumerate(sets[:MAX_LISTED_SETS]):
-        flags = shlex.join(target_flags(recorded)) or f"(run {recorded.run})"
+        flags = shell_join(target_flags(recorded)) or f"(run {recorded.run})"
         if keys[n] in keys[:n]:  # (another server's set of these targets is said first)
-            flags += f" --base-url {shlex.quote(recorded.base_url)}"
+            flags += f" --base-url {shell_quote(recorded.base_url)}"
         said = "" if forgotten_entry(recorded, gone) is None else " (forgotten)"
-        named.append(f"harvester forget {shlex.quote(str(out))} {flags}{said}")
+        named.append(f"harvester forget {shell_quote(str(out))} {flags}{said}")
     more = len(sets) - len(named)
     tail = f"; and {more} more" if more > 0 else ""
     which = "its target sets" if given is None else "name one of its target sets instead"
@@ -652,7 +652,7 @@ def _folder_link_servers(out: Path, *, undo: bool = False) -> LinkServers:
     said = _servers_said(out, urls)
     hint = (
         "image ids are one server's: the link's image is another server's, not one of "
-        f"{out}'s; give the ids harvester status {shlex.quote(str(out))} --failed-ids lists"
+        f"{out}'s; give the ids harvester status {shell_quote(str(out))} --failed-ids lists"
     )
     image_of = _image_servers(out, undo=undo) if len(urls) > 1 else None
     return LinkServers(urls, said, hint, image_of, linked={})
@@ -1019,7 +1019,7 @@ def _record_gone(
         read_gone,
     )
 
-    q = shlex.quote(str(out))
+    q = shell_quote(str(out))
     listed = set(read_gone(out))
     before = {image_id for _server, image_id in listed}
     failed = _linked_only(_failed_images(out), linked or {})
@@ -1178,7 +1178,7 @@ def _take_back(
     from harvester.errors import UsageError, redact_base_url
     from harvester.gone import read_gone, remove_gone
 
-    q = shlex.quote(str(out))
+    q = shell_quote(str(out))
     gone = read_gone(out)
     mine = normal_base_url(server) if server is not None else None
     only = linked or {}
@@ -1193,7 +1193,7 @@ def _take_back(
     unknown = [image_id for image_id in ids if image_id not in listed]
     if unknown:
         of = f" from {redact_base_url(server)}" if server is not None else ""
-        lists = f" --base-url {shlex.quote(redact_base_url(server))}" if server is not None else ""
+        lists = f" --base-url {shell_quote(redact_base_url(server))}" if server is not None else ""
         raise UsageError(
             f"{_plural_ids(unknown)} of {len(ids)} given {'is' if len(unknown) == 1 else 'are'} "
             f"not recorded as gone{of} in {out}: {_listed(unknown)} (nothing changed)",
@@ -1281,16 +1281,16 @@ def _undo_command(
     where = str(out.absolute())
     if source != "-" and added == ids and links is None:
         given = str(Path(source).absolute())
-        return shlex.join(["harvester", "forget", where, "--gone-ids-from", given, "--undo"])
-    tail = shlex.join(["harvester", "forget", where, "--gone-ids-from", "-", "--undo"])
+        return shell_join(["harvester", "forget", where, "--gone-ids-from", given, "--undo"])
+    tail = shell_join(["harvester", "forget", where, "--gone-ids-from", "-", "--undo"])
     lines = links if links is not None else list(map(str, added))
     if len(lines) <= MAX_UNDO_IDS:
-        return f"printf '%s\\n' {' '.join(map(shlex.quote, lines))} | {tail}"
+        return f"printf '%s\\n' {' '.join(map(shell_quote, lines))} | {tail}"
     try:
         path = _write_undo_ids(out, lines)
     except OSError:
         return gone_undo_command(out.absolute())
-    return shlex.join(["harvester", "forget", where, "--gone-ids-from", str(path), "--undo"])
+    return shell_join(["harvester", "forget", where, "--gone-ids-from", str(path), "--undo"])
 
 
 def _remove_spent_undo_file(out: Path, source: str) -> None:

@@ -11,12 +11,12 @@ import argparse
 import contextlib
 import json
 import logging
-import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harvester.end_lines import AFTER_BUDGET, INTERRUPTED, STOPPED
+from harvester.shell_words import shell_join, shell_quote
 from harvester.text import and_list, plural, shown_url
 from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
@@ -999,7 +999,7 @@ def kept_split_seed_note(seed: int, out: Path, spec: SplitSpec) -> str | None:
         return None
     from dataclasses import replace
 
-    flags = shlex.join(replace(spec, seed=seed).flags)
+    flags = shell_join(replace(spec, seed=seed).flags)
     return (
         f"note: --seed {seed} is the sample's seed, not the split's: {out} keeps its split"
         f" ({out / 'split.json'}), drawn with --split-seed {spec.seed}; to draw it with {seed},"
@@ -1415,8 +1415,8 @@ def _maybe_moved_line(
     ]
     if not others:
         return None
-    flags = shlex.join(target_flags(mine))
-    forget = shlex.join(
+    flags = shell_join(target_flags(mine))
+    forget = shell_join(
         ["harvester", "forget", str(cfg.out), *target_flags(mine), "--base-url", mine.base_url]
     )
     return (
@@ -1555,7 +1555,7 @@ def _forget_command(out: Path, cfg: HarvestConfig) -> str:
     from harvester.config import RecordedRun, target_flags
 
     flags = target_flags(RecordedRun("", cfg.to_public()))
-    return shlex.join(["harvester", "forget", str(out), *flags])
+    return shell_join(["harvester", "forget", str(out), *flags])
 
 
 def _dropped_set_note(cfg: HarvestConfig, origin: str, exc: Exception) -> str | None:
@@ -1574,7 +1574,7 @@ def _dropped_set_note(cfg: HarvestConfig, origin: str, exc: Exception) -> str | 
     # Redacted again: a version before 0.1.12 saved a base URL's query values whose names
     # did not look secret (``?sid=``), which no message may spell out now.
     argv = public_argv(first.argv)
-    command = shlex.join(["harvester", *argv]) if argv else f"run {first.run}"
+    command = shell_join(["harvester", *argv]) if argv else f"run {first.run}"
     runs = ", ".join(run.run for run in dropped)
     return (
         f"dropped a target set refused before it did any work ({exc}): {command}; "
@@ -1642,7 +1642,7 @@ def _given_now(now: list[str], resumed: HarvestConfig) -> str:
 
     refreshed = resumed.refresh_labels
     words = now if refreshed else [word for word in now if word != "--refresh-labels"]
-    text = f"; given now: {shlex.join(public_argv(words))}" if words else ""  # (?bsession=)
+    text = f"; given now: {shell_join(public_argv(words))}" if words else ""  # (?bsession=)
     if len(words) < len(now):
         plan = resumed.from_plan is not None
         why = "its labels are its plan's" if plan else "this set was harvested with --no-labels"
@@ -1703,7 +1703,7 @@ def _resumed_configs(
 
     out = cfg.out
     assert out is not None  # checked by the caller
-    q = shlex.quote(str(out))
+    q = shell_quote(str(out))
     configs = SavedConfigs()  # each run's config read once, for its set and its damage
     sets = recorded_target_sets(out, saved=configs) if out.is_dir() else []
     if not sets and (gone := _all_forgotten(out)):
@@ -1886,7 +1886,7 @@ def _resumed_configs(
         whose = "its newest run" if recorded is sets[0] else "its newest run of these targets"
         which = f" (target set {n + 1} of {len(replays)})" if len(replays) > 1 else ""
         line = f"resuming {out}{which} with the settings of {whose}, {recorded.run}"
-        flags = shlex.join(recorded_flags(recorded))
+        flags = shell_join(recorded_flags(recorded))
         from_file = recorded_file_settings(recorded)
         if from_file:  # replayed too, though no flag says them
             flags += f"{' ' if flags else ''}({', '.join(from_file)})"
@@ -2007,7 +2007,7 @@ def _other_servers_sets(sets: list[RecordedRun], given_url: str, out: Path) -> s
             servers,
             hint=(
                 f"resume every set from its own server: harvester harvest --out "
-                f"{shlex.quote(str(out))}; or one server's sets: give its --base-url; or, to "
+                f"{shell_quote(str(out))}; or one server's sets: give its --base-url; or, to "
                 "ask another server for a set, give its targets with that --base-url"
             ),
         )
@@ -2035,7 +2035,7 @@ def _elsewhere_note(recorded: RecordedRun, out: Path, which: str) -> str:
     from harvester.config import commented, own_server_command, target_flags
 
     command, needs = own_server_command(recorded, out)
-    targets = shlex.join(target_flags(recorded)) or "its targets"
+    targets = shell_join(target_flags(recorded)) or "its targets"
     return (
         f"not resumed: {which} ({recorded.run}) harvested {targets} from another server, "
         f"{recorded.base_url}; run: {commented(command, needs)}"
@@ -2059,7 +2059,7 @@ def _all_forgotten(out: Path) -> str | None:
     if not sets:
         return None
     flags = take_back_flags(sets[0], folder_server_url(out))
-    again = shlex.join(["harvester", "harvest", "--out", str(out), *flags])
+    again = shell_join(["harvester", "harvest", "--out", str(out), *flags])
     return commented(
         f"nothing to resume: every target set of {out} is forgotten (`harvester forget`); "
         f"to resume one again, give its targets, e.g. {again}",
@@ -2131,7 +2131,7 @@ def _resume_command(
         if (value == "-" or _read_once(value)) and finished and out is not None:
             words[n : n + (1 if eq else 2)] = [f"{flag}=-"] if eq else [flag, "-"]
             listing = failed_ids_command(out) + _server_of_mixed_folder(out, base_url)
-            return commented(f"{listing} | harvester {shlex.join(words)}", secret_url)
+            return commented(f"{listing} | harvester {shell_join(words)}", secret_url)
         if value == "-":
             read_once = "the same ids on standard input again"
         elif _read_once(value):
@@ -2142,7 +2142,7 @@ def _resume_command(
             words[n : n + (1 if eq else 2)] = [f"{flag}={IDS_AGAIN}"] if eq else [flag, IDS_AGAIN]
         break
     notes = "; ".join(note for note in (secret_url, read_once) if note)
-    return commented("harvester " + shlex.join(words), notes)
+    return commented("harvester " + shell_join(words), notes)
 
 
 def _script_written() -> float | None:
@@ -2175,7 +2175,7 @@ def _slurm_task_resume(argv: list[str], out: Path | None) -> str | None:
 
     if not ((out / SCRIPT_NAME).is_file() and (out / INDEX_SCRIPT_NAME).is_file()):
         return None
-    others = f"this task only; every task with work left: harvester status {shlex.quote(str(out))}"
+    others = f"this task only; every task with work left: harvester status {shell_quote(str(out))}"
     return commented(resume_line(out, task), others)
 
 
@@ -2203,7 +2203,7 @@ def _time_limited_task(argv: list[str], out: Path) -> str | None:
     log = out / LOG_DIRNAME / f"harvest-{job}_{task}.log"
     if task_cancelled_by(log, shard) != "time limit":
         return None
-    return shlex.quote(str(out / SCRIPT_NAME))
+    return shell_quote(str(out / SCRIPT_NAME))
 
 
 def _array_plan(cfg: HarvestConfig) -> tuple[str, int] | None:
@@ -2237,7 +2237,7 @@ def _read_once(path: str) -> bool:
 
 
 def report_summary(
-    summary: Any,
+    summary: RunSummary,
     *,
     quiet: bool = False,
     resume: str = "",
@@ -2291,7 +2291,7 @@ def report_summary(
 RATE_UP_AT_LEAST_S = 1.0
 
 
-def _rate_text(summary: Any) -> str:
+def _rate_text(summary: RunSummary) -> str:
     """The summary's mean rate, after its time: over the time the server was up where the
     run paused for it down, and not at all where that was under :data:`RATE_UP_AT_LEAST_S`.
     Why: a run that found the server down at its start and waited it out said `3 requests,
@@ -2304,7 +2304,7 @@ def _rate_text(summary: Any) -> str:
     return f", {summary.rate:.1f} requests/s while the server was up"
 
 
-def _time_limit_line(summary: Any, script: str, resume: str) -> str:
+def _time_limit_line(summary: RunSummary, script: str, resume: str) -> str:
     """The last line of a job array's task SLURM's time limit interrupted (``script``: the
     array's ``DIR/harvest.sbatch``): its ``--array=K`` resubmission (``resume``) would meet
     the same limit, so the line says to raise ``#SBATCH --time`` (or run more tasks) first.
@@ -2343,7 +2343,7 @@ def dry_run_interrupted_line(again: str, paused: str | None = None) -> str:
 
 
 def print_summary(
-    summary: Any,
+    summary: RunSummary,
     *,
     quiet: bool = False,
     resume: str = "",
@@ -2418,11 +2418,11 @@ def print_summary(
             + waited_text(summary),
             file=out,
         )
-        if (staged := getattr(summary, "staged", None)) and staged[1]:
+        if (staged := summary.staged) and staged[1]:
             from harvester.layout import STAGING_DIR
             from harvester.status import staged_text
 
-            running = bool(getattr(summary, "staged_others_running", False))
+            running = summary.staged_others_running
             staging = summary.out_dir / STAGING_DIR
             print(staged_text(*staged, staging=staging, running=running), file=out)
         if summary.selection:
@@ -2433,18 +2433,15 @@ def print_summary(
                 # "32 images found" counts what the walk found; the index holds the images
                 # with a file done (a run the server's outage or its --max-bytes budget
                 # stopped was not interrupted: said as it was)
-                stopped = summary.server_down or (
-                    getattr(summary, "budget_reached", "")
-                    and not getattr(summary, "signalled", False)
-                )
+                stopped = summary.server_down or (summary.budget_reached and not summary.signalled)
                 stop = "the run stopped" if stopped else "the interruption"
                 rows += f": the images with a file done before {stop}, of {summary.images} found"
             labels = ""
             if summary.labels_file:  # (how many classes: the first thing a model needs)
-                listed = plural(getattr(summary, "labels_listed", 0), "label")
+                listed = plural(summary.labels_listed, "label")
                 labels = f" and {summary.labels_file} ({listed})"
             print(f"index: {summary.out_dir / 'index.csv'} ({rows}){labels}", file=out)
-            if getattr(summary, "originals_line", ""):
+            if summary.originals_line:
                 print(summary.originals_line, file=out)
             if summary.split_line:
                 print(
@@ -2454,18 +2451,18 @@ def print_summary(
         elif summary.index_deferred:
             print(
                 "index: not rebuilt by a shard; once every shard has ended run "
-                f"`harvester index {shlex.quote(str(summary.out_dir))}` "
+                f"`harvester index {shell_quote(str(summary.out_dir))}` "
                 "(`harvester slurm --submit` queues it after the array)",
                 file=out,
             )
-        elif getattr(summary, "index_left", False):
+        elif summary.index_left:
             # Stopped while another index write held the lock: "rewrites index.csv" is
             # what an interruption promises, so say that it did not, and what will.
             print(
                 f"index: {summary.out_dir / 'index.csv'} not rewritten: stopped while another "
                 f"index write held {summary.out_dir / 'locks' / 'index.lock'}; the next one "
                 "(the resume below, or "
-                f"`harvester index {shlex.quote(str(summary.out_dir))}`) brings it up to date",
+                f"`harvester index {shell_quote(str(summary.out_dir))}`) brings it up to date",
                 file=out,
             )
     for kind, why in sorted(summary.given_up.items()):
@@ -2481,20 +2478,18 @@ def print_summary(
         )
     hidden = summary.failed - min(summary.failed, MAX_LISTED_FAILURES)
     if hidden > 0:
-        q = shlex.quote(str(summary.out_dir))
+        q = shell_quote(str(summary.out_dir))
         print(
             f"... and {plural(hidden, 'more failure')} (all: harvester status {q} --json; "
             f"their image ids{_failed_ids_listing(summary)})",
             file=sys.stderr,
         )
-    if (getattr(summary, "session_ended", "") or getattr(summary, "credentials_refused", "")) and (
-        not summary.store_opened
-    ):
+    if (summary.session_ended or summary.credentials_refused) and (not summary.store_opened):
         # Stopped by a lookup before the walk (the targets' check): nothing was harvested.
         _print_credentials_stop(
             summary, f"run it again: {resume}", kept="nothing harvested yet", notes=stop_notes
         )
-    elif getattr(summary, "session_ended", "") or getattr(summary, "credentials_refused", ""):
+    elif summary.session_ended or summary.credentials_refused:
         _print_credentials_stop(summary, f"resume: {resume}", notes=stop_notes)
     elif summary.server_down and not summary.store_opened:
         print(
@@ -2507,8 +2502,8 @@ def print_summary(
             f"the rest is pending: run again later: {resume}",
             file=sys.stderr,
         )
-    elif getattr(summary, "budget_reached", "") and not getattr(summary, "signalled", False):
-        if after := getattr(summary, "after_budget", ""):
+    elif summary.budget_reached and not summary.signalled:
+        if after := summary.after_budget:
             # (the walk that went on to learn whether work was left: the stop is the budget's)
             print(f"{AFTER_BUDGET}{after}", file=sys.stderr)
         print(
@@ -2545,7 +2540,7 @@ def print_summary(
 
         # A failed listing's status counts for the hints (a 401 wants credentials wherever
         # it came), not for a rerun said useless: the rerun walks it again.
-        walked = [{"status": status} for status in getattr(summary, "walk_statuses", ())]
+        walked = [{"status": status} for status in summary.walk_statuses]
         advice = failure_advice(
             [*summary.failures, *walked],
             complete=len(summary.failures) == summary.failed and not summary.walk_failures,
@@ -2559,9 +2554,7 @@ def print_summary(
         if advice.rerun_helps and _refused_for_good(summary):
             from harvester.fetch import REFUSED_CLOSING, REFUSED_NOTE, SESSION_ENDED_NOTE
 
-            ended = getattr(summary, "session_sent", False) and any(
-                f.status == 403 for f in summary.failures
-            )
+            ended = summary.session_sent and any(f.status == 403 for f in summary.failures)
             print(f"note: {SESSION_ENDED_NOTE if ended else REFUSED_NOTE}", file=sys.stderr)
             # Not "rerun to retry the failures" right below "gets the same answer again".
             closing = f"{REFUSED_CLOSING}: {resume}"
@@ -2578,7 +2571,7 @@ def print_summary(
 
 
 def _print_credentials_stop(
-    summary: Any,
+    summary: RunSummary,
     then: str,
     *,
     kept: str = "every finished file is kept and journaled, the rest is pending",
@@ -2605,24 +2598,24 @@ def _print_credentials_stop(
     print(f"hint: {again_hint(status)}, then {then}", file=sys.stderr)
 
 
-def _linked_text(summary: Any) -> str:
+def _linked_text(summary: RunSummary) -> str:
     """`` (52.1 KiB on disk: 7 paths files are hard links to another image's)`` for a run
     that stored files as hard links (the images of one fileset); else "". Why: ``stored``
     counts every name at full size (as ``--max-bytes`` does), far more than the disk took."""
     from harvester.progress import human_bytes
     from harvester.samefiles import linked_files_text
 
-    linked = getattr(summary, "linked", 0)
+    linked = summary.linked
     if not linked:
         return ""
-    on_disk = max(summary.bytes - getattr(summary, "linked_bytes", 0), 0)
+    on_disk = max(summary.bytes - summary.linked_bytes, 0)
     return f" ({human_bytes(on_disk)} on disk: {linked_files_text(linked)})"
 
 
-def _gone_text(summary: Any) -> str:
+def _gone_text(summary: RunSummary) -> str:
     """``, gone (forgotten) N`` for a run that found images ``harvester forget
     --gone-ids-from`` recorded as gone (not asked for, not failed); else ""."""
-    gone = getattr(summary, "gone", 0)
+    gone = summary.gone
     return f", gone (forgotten) {gone}" if gone else ""
 
 
@@ -2644,7 +2637,7 @@ def _failure_text(failure: Any) -> str:
     return with_status(failure.status, str(failure.reason))
 
 
-def _forget_line(cfg: HarvestConfig, summary: Any, *, replayed: bool) -> str:
+def _forget_line(cfg: HarvestConfig, summary: RunSummary, *, replayed: bool) -> str:
     """The closing line naming ``harvester forget`` for the run's target set when every image
     it asked for answered 404 and none was done before ("" otherwise): its images are gone
     from the server, and every resume of DIR would ask for them again.
@@ -2679,7 +2672,7 @@ def _forget_line(cfg: HarvestConfig, summary: Any, *, replayed: bool) -> str:
     )
 
 
-def _gone_images_line(cfg: HarvestConfig, summary: Any, said: set[str]) -> str:
+def _gone_images_line(cfg: HarvestConfig, summary: RunSummary, said: set[str]) -> str:
     """``hint: if the 2 images not found (HTTP 404 or 410) are gone from the server for
     good, stop asking for them: harvester status DIR --failed-ids | harvester forget DIR
     --gone-ids-from -`` for a run some of whose failed images are not there (the rule
@@ -2744,10 +2737,10 @@ def _own_failed_ids(out: Path, base_url: str) -> str:
     saved = servers.get(normal_base_url(base_url))
     if len(servers) < 2 or saved is None:
         return listing
-    return f"{listing} --base-url {shlex.quote(saved)}"
+    return f"{listing} --base-url {shell_quote(saved)}"
 
 
-def _refused_for_good(summary: Any) -> bool:
+def _refused_for_good(summary: RunSummary) -> bool:
     """Did the run fail only on answers a rerun gets again (4xx other than 408 and 429)?"""
     from harvester.fetch import all_refused
 
@@ -2805,7 +2798,7 @@ def _journaled_targets_command(out: Path) -> str | None:
         if targets.startswith("--ids-from ") and ids_read_once(targets.split(" ", 1)[1]):
             continue
         words = [str(w) for w in argv[1:]]  # (argv[0]: the subcommand)
-        head = f" {shlex.quote(words[0])}" if words and not words[0].startswith("-") else ""
+        head = f" {shell_quote(words[0])}" if words and not words[0].startswith("-") else ""
         base = next(
             (
                 words[n + 1] if w == "--base-url" else w.partition("=")[2]
@@ -2814,7 +2807,7 @@ def _journaled_targets_command(out: Path) -> str | None:
             ),
             None,
         )
-        q = shlex.quote(str(out))
+        q = shell_quote(str(out))
         command = f"harvester harvest{head} --out {q} {targets}{fetch}"
         # A config path recorded as typed (by a run before they were recorded absolute).
         relative = bool(head) and not Path(words[0]).is_absolute()
@@ -2822,7 +2815,7 @@ def _journaled_targets_command(out: Path) -> str | None:
         if base is not None:
             # (a run before 0.1.12 journaled query values whose names did not look secret)
             hidden = REDACTED in base or base_url_holds_secret(base)
-            url = "URL" if hidden else shlex.quote(base)
+            url = "URL" if hidden else shell_quote(base)
             return commented(f"{command} --base-url {url}", typed)
         if head:
             return commented(command, typed)  # (its server is the config file's, or IDR)
@@ -2832,15 +2825,15 @@ def _journaled_targets_command(out: Path) -> str | None:
     return None
 
 
-def _tries_said(summary: Any) -> str:
+def _tries_said(summary: RunSummary) -> str:
     """How often the busy failures were asked: through all retries, or, for a run of
     ``--max-retries 0``, once (the note said "through all retries" of a run that made none)."""
-    if getattr(summary, "max_retries", None) == 0:
+    if summary.max_retries == 0:
         return " to its only try (--max-retries 0)"
     return ", through all retries"
 
 
-def _busy_throughout(summary: Any) -> str:
+def _busy_throughout(summary: RunSummary) -> str:
     """``HTTP 503`` (the statuses, joined) when every failed file got a busy answer (429,
     502, 503, 504) to its last try; empty otherwise.
 
@@ -2852,9 +2845,10 @@ def _busy_throughout(summary: Any) -> str:
     if not failures or len(failures) != summary.failed:
         return ""
     statuses = {f.status for f in failures}
-    if not statuses <= SERVER_BUSY:
+    busy = {status for status in statuses if status is not None and status in SERVER_BUSY}
+    if busy != statuses:
         return ""
-    return " or ".join(f"HTTP {status}" for status in sorted(statuses))
+    return " or ".join(f"HTTP {status}" for status in sorted(busy))
 
 
 # --------------------------------------------------------------------------- status / verify
@@ -2903,7 +2897,7 @@ def _server_of_mixed_folder(out: Path, base_url: str) -> str:
 
     if not base_url or len(servers_of(recorded_target_sets(out))) < 2:
         return ""
-    return f" --base-url {shlex.quote(saved_base_url(base_url))}"
+    return f" --base-url {shell_quote(saved_base_url(base_url))}"
 
 
 def _as_text(report: Any) -> str:
@@ -2924,7 +2918,7 @@ def run_status_command(args: argparse.Namespace) -> int:
 
         raise UsageError(
             "--base-url goes with --failed-ids or --gone-ids (the images of that server)",
-            hint=f"harvester status {shlex.quote(str(args.out))} --failed-ids --base-url URL",
+            hint=f"harvester status {shell_quote(str(args.out))} --failed-ids --base-url URL",
         )
     # (a wrong DIR: see harvester.store.check_existing_out_dir)
     report = collect_status(args.out, ask_queue=True)
@@ -2961,7 +2955,7 @@ def run_status_command(args: argparse.Namespace) -> int:
         if lost:
             # The ids of the images under a failed or unfinished listing are unknown: an
             # empty list with nothing said read as "nothing failed" (`> retry.txt`).
-            q = shlex.quote(str(args.out))
+            q = shell_quote(str(args.out))
             again = (
                 f"to walk them again: {report.resume}"
                 if report.resume
@@ -3032,7 +3026,7 @@ def _failed_ids_to_list(out: Path, report: StatusReport, given_url: str | None) 
         these = "these are" if not unknown else "the others are"
         also = f"; in this list, {unknown}" if unknown else ""
         print(
-            f"note: {these} failed images of {urls[0]} ({shlex.quote(str(out))} holds "
+            f"note: {these} failed images of {urls[0]} ({shell_quote(str(out))} holds "
             f"target sets of {len(known)} servers): {server_failed_ids_recipe(out, sets, urls[0])}"
             f"{also}",
             file=sys.stderr,
@@ -3107,7 +3101,7 @@ def _of_no_known_server(
     named = ", ".join(map(str, ids[:UNKNOWN_IDS_NAMED]))
     if len(ids) > UNKNOWN_IDS_NAMED:
         named += f" and {len(ids) - UNKNOWN_IDS_NAMED} more"
-    q = shlex.quote(str(out))
+    q = shell_quote(str(out))
     return (
         f"{plural(len(ids), 'failed image')} of no known server ({named}): the saved settings "
         f"of the runs that recorded their failures cannot be read ({files}{more}), so they "
@@ -3130,7 +3124,7 @@ def _failed_of_servers_error(
     urls = list(failing)
     named = ", ".join(f"{url} ({plural(len(ids), 'image')})" for url, ids in failing.items())
     return UsageError(
-        f"the failed images of {shlex.quote(str(out))} are of {len(urls)} servers, {named}: one "
+        f"the failed images of {shell_quote(str(out))} are of {len(urls)} servers, {named}: one "
         "list of their ids, piped into harvest --ids-from, would ask one server for the "
         "other's ids",
         hint=(
@@ -3224,7 +3218,7 @@ def _forgotten_refetch(out: Path, found: list[Any], gone: dict[int, str], resume
     takes the set back), after the resume when other bad files are a live set's; one
     command a line (``  also: CMD``), pasted as is."""
     targets = list(dict.fromkeys(gone[p.id] for p in found if p.id in gone))
-    again = [f"harvester harvest --out {shlex.quote(str(out))} {flags}" for flags in targets]
+    again = [f"harvester harvest --out {shell_quote(str(out))} {flags}" for flags in targets]
     files = sum(p.id in gone for p in found)
     which = "a forgotten target set" if len(targets) == 1 else "forgotten target sets"
     # (URL: a set's --base-url held credentials, never saved; said once, after them all)
@@ -3274,10 +3268,10 @@ def run_demo_command(args: argparse.Namespace) -> int:
     finished = summary.exit_code == 0
     if not finished and summary.store_opened:
         _print_demo_files(args.out)
-    report_summary(summary, resume=f"harvester demo --out {shlex.quote(str(args.out))}")
+    report_summary(summary, resume=f"harvester demo --out {shell_quote(str(args.out))}")
     if finished:
         _print_demo_files(args.out)
-        print(f"next: harvester status {shlex.quote(str(args.out))}")
+        print(f"next: harvester status {shell_quote(str(args.out))}")
     return int(summary.exit_code)
 
 

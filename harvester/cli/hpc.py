@@ -44,6 +44,7 @@ from harvester.cli.harvest import (
     target_overrides,
 )
 from harvester.errors import HarvesterError, UsageError, base_url_holds_secret
+from harvester.shell_words import shell_join, shell_quote
 from harvester.text import agree, plural, quoted
 
 if TYPE_CHECKING:
@@ -494,11 +495,9 @@ def _empty_plan_line(selected: bool, where_file: Path | None = None) -> str:
     told, and the warnings above it scrolled away. ``where_file``: the config file the
     terms came from (no ``--where`` given), whose ``where`` key is what to change.
     """
-    import shlex
-
     change = "the targets"
     if where_file is not None:
-        change = f"where = [...] in {shlex.quote(str(where_file))} (see the warnings above)"
+        change = f"where = [...] in {shell_quote(str(where_file))} (see the warnings above)"
     elif selected:
         change = "the --where terms (see the warnings above)"
     return (
@@ -556,15 +555,13 @@ def _plan_next_lines(
     holding it (the commands as printed were refused, each with its own hint).
     ``run_flags``: the run settings given to ``plan`` (:func:`plan_run_flags`), for both.
     """
-    import shlex
-
     from harvester.config import url_again_note
 
-    conf = f"{shlex.quote(str(config))} " if config is not None else ""
-    where = f"--out {shlex.quote(str(out))} --from-plan {shlex.quote(str(out))}"
-    where += "".join(f" --label-key {shlex.quote(key)}" for key in label_keys)
+    conf = f"{shell_quote(str(config))} " if config is not None else ""
+    where = f"--out {shell_quote(str(out))} --from-plan {shell_quote(str(out))}"
+    where += "".join(f" --label-key {shell_quote(key)}" for key in label_keys)
     if run_flags:
-        where += " " + shlex.join(run_flags)
+        where += " " + shell_join(run_flags)
     slurm = f"next: harvester slurm {conf}{where} --tasks N --submit"
     harvest = f"  or: harvester harvest {conf}{where}"
     note = "one process; add --shard K/N for shard K of N"
@@ -994,8 +991,6 @@ def _refuse_queued_array(out: Path, tasks: int, *, submit: bool) -> str | None:
     SLURM's words), and the tasks running at once, twice the M the script's share of the
     total ``--rate`` was cut for, asking the server at twice that rate (found by another).
     """
-    import shlex
-
     from harvester.slurm import SCRIPT_NAME, queued_jobs, script_array
 
     array = script_array(out)
@@ -1021,7 +1016,7 @@ def _refuse_queued_array(out: Path, tasks: int, *, submit: bool) -> str | None:
         "would run each shard twice at once (one of the two refused where they meet), "
         "its tasks together asking the server at up to twice the --rate",
         hint=f"wait for it to end (squeue -j {ids}): harvester status "
-        f"{shlex.quote(str(out))} then gives the line that resubmits the tasks with work "
+        f"{shell_quote(str(out))} then gives the line that resubmits the tasks with work "
         f"left; or cancel it (scancel {' '.join(jobs)}) and submit again",
     )
 
@@ -1048,9 +1043,7 @@ def _task_ids_file(path: Path, server: str) -> Path:
 def _submit_lines(script: Path, index_script: Path) -> list[str]:
     """How to submit what ``slurm`` wrote without ``--submit``: the array, then the job
     that rebuilds index.csv once every task has ended (what ``--submit`` queues itself)."""
-    import shlex
-
-    array, index = shlex.quote(str(script)), shlex.quote(str(index_script))
+    array, index = shell_quote(str(script)), shell_quote(str(index_script))
     return [
         f"submit with: sbatch {array}  # or rerun with --submit",
         f"then queue the index job (rebuilds index.csv when the array ends): "
@@ -1220,12 +1213,10 @@ def _index(args: argparse.Namespace) -> int:
 
             mark_written_partial(out, labels)
     elif lost:
-        import shlex
-
         print(
             f"note: index.csv lacks the images of {lost} that did not list everything "
             f"(one still running or stopped, a shard not run yet, or a listing that failed: "
-            f"harvester status {shlex.quote(str(out))} names them)"
+            f"harvester status {shell_quote(str(out))} names them)"
         )
     return 0
 
@@ -1377,8 +1368,6 @@ def _sets_of_server(out: Path, given_url: str) -> list[RecordedRun] | None:
     The others' ``not resumed:`` lines, each with the ``harvester slurm`` command of its
     own set, are printed here; a URL of none of them is refused (UsageError), naming them.
     """
-    import shlex
-
     from harvester.cli.harvest import no_set_of_server
     from harvester.config import (
         normal_base_url,
@@ -1403,7 +1392,7 @@ def _sets_of_server(out: Path, given_url: str) -> list[RecordedRun] | None:
         if recorded.ids_read_once is not None:
             print(_read_once_elsewhere(out, recorded, replay_which(n)), file=sys.stderr)
             continue
-        targets = shlex.join(target_flags(recorded)) or "its targets"
+        targets = shell_join(target_flags(recorded)) or "its targets"
         print(
             f"not resumed: {replay_which(n)} ({recorded.run}) harvested {targets} from another "
             f"server, {recorded.base_url}; run: {_set_command(out, recorded)}",
@@ -1418,7 +1407,6 @@ def _read_once_elsewhere(out: Path, recorded: RecordedRun, which: str) -> str:
     regular file), and how to fill FILE with the failed images of that server's sets (the
     listing is per server, not per set). Why: such a set got no line at all, so a resume of
     one server's sets dropped it without a word."""
-    import shlex
     from dataclasses import replace
 
     from harvester.config import failed_ids_command
@@ -1428,7 +1416,7 @@ def _read_once_elsewhere(out: Path, recorded: RecordedRun, which: str) -> str:
     as_file = replace(recorded, config={**recorded.config, "ids_from": "FILE"})
     command, note = _set_command_and_note(out, as_file, server=True)
     server = recorded.base_url
-    listing = f"{failed_ids_command(out)} --base-url {shlex.quote(server)} > FILE"
+    listing = f"{failed_ids_command(out)} --base-url {shell_quote(server)} > FILE"
     return (
         f"not resumed: {which} ({recorded.run}) read its image ids from {what}, which cannot "
         f"be read again, from another server, {server}; run, with the same ids in "
@@ -1453,12 +1441,10 @@ def _new_script_hint(out: Path, own: list[RecordedRun] | None = None) -> str | N
     again, ...`` with those of DIR's newest run whose ids a file holds; None without either.
     ``own``: the sets of the server given, in a folder of two (:func:`_sets_of_server`):
     the newest of those, with its ``--base-url``."""
-    import shlex
-
     from harvester.config import recorded_target_sets, secrets_again_note
     from harvester.plan import META_FILE, plan_dir
 
-    q = shlex.quote(str(out))
+    q = shell_quote(str(out))
     if (plan_dir(out) / META_FILE).is_file():
         # A plan made with credentials: never saved, so they go in a config file (as for a
         # folder's targets below); without one the command was refused as needing them.
@@ -1608,8 +1594,6 @@ def _given_label_keys(out: Path, args: argparse.Namespace) -> tuple[str, ...] | 
     An empty key is refused rather than read as "no keys": ``--label-key "$KEY"`` with
     ``KEY`` unset would otherwise drop the labels of DIR for good, as a typo.
     """
-    import shlex
-
     from harvester.errors import ConfigError
     from harvester.select import parse_label_keys
 
@@ -1622,7 +1606,7 @@ def _given_label_keys(out: Path, args: argparse.Namespace) -> tuple[str, ...] | 
     except ConfigError:
         raise UsageError(
             "--label-key: an annotation key cannot be empty",
-            hint=f"to drop the label columns: harvester index {shlex.quote(str(out))} "
+            hint=f"to drop the label columns: harvester index {shell_quote(str(out))} "
             "--no-label-key",
         ) from None
 
@@ -1660,8 +1644,6 @@ def _plan_shortfall(out: Path, rows: int) -> _Shortfall | None:
     answers: the note says so, and where their ids are, instead of "run again after the
     resubmitted array"; the index is then final.
     """
-    import shlex
-
     from harvester.plan import META_FILE, plan_dir, read_plan_info
     from harvester.status import plan_forgotten, read_slurm_script
 
@@ -1680,7 +1662,7 @@ def _plan_shortfall(out: Path, rows: int) -> _Shortfall | None:
     if rows >= planned:
         return None
     missing = planned - rows
-    q = shlex.quote(str(out))
+    q = shell_quote(str(out))
     head = (
         f"note: index.csv lists {rows} of the plan's {plural(planned, 'image')}; {missing} "
         f"{agree(missing)} not in it"

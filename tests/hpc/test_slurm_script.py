@@ -224,7 +224,8 @@ def test_the_printed_logs_line_follows_a_task_that_starts_later(
     run (its file created later), in a folder with a space, a quote, a `$` and a
     non-ASCII letter: a glob (`harvest-ID_*.log`) named only the logs already there, and
     `{0..N-1}` left to sh named one file that never appears. tail's `cannot open` for a
-    log not there yet is dropped, a log's own line like it is not."""
+    log not there yet is dropped, a log's own line like it is not; a line written in two
+    pieces shows, whole, once its newline is written."""
     j = job(tmp_path, tasks=3, out_dir=tmp_path / "out dir 'é$HOME")
     command = _printed_logs_command(tmp_path, monkeypatch, j)
     own = "tail: cannot open 'x' for reading: No such file or directory"  # (a task's line)
@@ -236,6 +237,14 @@ def test_the_printed_logs_line_follows_a_task_that_starts_later(
     lines = _lines_of(proc)
     try:
         seen = _wait_for(lines, "task 0 started")
+        # A task's line written in two pieces (its newline last): grep, which must see a
+        # line whole to filter it, passes it on whole as soon as its newline is written,
+        # with nothing after it to push it through (--line-buffered).
+        with (j.log_dir / "harvest-4242_0.log").open("a") as log:
+            log.write("progress (1m00s): 10 images")
+            log.flush()
+            log.write(" found\n")
+        seen += _wait_for(lines, "progress (1m00s): 10 images found")
         with (j.log_dir / "harvest-4242_2.log").open("a") as late:
             late.write("task 2 started late\n")
         seen += _wait_for(lines, "task 2 started late")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -76,3 +78,62 @@ def test_missing_plan_hint_quotes_the_folder(
     hint = capsys.readouterr().err.splitlines()[-1]
     assert _after(hint, "[targets] ") == ["--out", str(where)]
     assert not (tmp_path / "o").exists()
+
+
+#: Shells a printed command is pasted into, each as it reads a typed line: bash and zsh
+#: with history expansion on (as at their prompts), tcsh (whose history expands a `!` even
+#: inside single quotes), sh. Each prints the words it was given, one a line.
+PASTED_INTO = {
+    "bash": ["bash", "--norc", "-H", "-o", "history", "-s"],
+    "zsh": ["zsh", "-f", "-i", "-s"],
+    "tcsh": ["tcsh", "-f", "-c"],
+    "sh": ["sh", "-s"],
+}
+
+
+def _words_in(shell: list[str], line: str) -> list[str]:
+    """The words a shell reads in ``line`` (its ``harvester`` replaced by printf)."""
+    command = "printf '[%s]\\n' " + line.removeprefix("harvester ")
+    typed = shell[-1] == "-s"
+    proc = subprocess.run(
+        shell if typed else [*shell, command], input=f"{command}\n" if typed else None,
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert proc.returncode == 0, (shell, proc.stderr)
+    return re.findall(r"^\[(.*)\]$", proc.stdout, re.M)
+
+
+def _bang_in_quotes(line: str) -> bool:
+    """Whether a `!` of ``line`` stands inside single or double quotes (tcsh expands it)."""
+    quote = ""
+    for char in line:
+        if quote and char == quote:
+            quote = ""
+        elif not quote and char in "'\"":
+            quote = char
+        elif quote and char == "!":
+            return True
+    return False
+
+
+def test_a_printed_command_pastes_into_bash_zsh_tcsh_and_sh(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """status's next command for a folder with a space, a `'`, a `$` and a `!`: each shell
+    (history on) reads back the folder as it is; no `!` stands in quotes, which tcsh would
+    expand ("Event not found") whatever the quotes."""
+    out = tmp_path / "it's $HOME! run"
+    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
+                 str(out), "--artifacts", "thumbnail", "--quiet",
+                 "--rate", "none"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    said = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("no harvest"))
+    line = said.split("next: ", 1)[1].split(", or ", 1)[0]
+    words = ["harvest", "--from-plan", str(out), "--out", str(out)]
+    assert shlex.split(line) == ["harvester", *words], line
+    assert not _bang_in_quotes(line), line
+    shells = [name for name in PASTED_INTO if shutil.which(name)]
+    assert "bash" in shells and "sh" in shells
+    for name in shells:
+        assert _words_in(PASTED_INTO[name], line) == words, (name, line)

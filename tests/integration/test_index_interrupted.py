@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from child_scripts import checked
 from harvest_helpers import cli_env, run_cli, temp_files
 from label_keys_helpers import GENE, harvest, labels
 
@@ -22,7 +23,7 @@ from harvester.emulator import EmulatorThread
 #: ``harvester ARGV[2:]`` that sends itself SIGINT (Ctrl-C) at the point argv[1] names:
 #: ``lock`` as its index write is about to take DIR's index lock (nothing written yet),
 #: ``written`` right after ``index.csv`` was written (its other tables and records not).
-INTERRUPTED_AT = """
+INTERRUPTED_AT = checked("""
 import os, signal, sys
 import harvester.index as index
 from harvester.cli import main
@@ -38,7 +39,7 @@ def at_table(out_dir, target, *args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)
 index.index_lock, index.write_table = at_lock, at_table
 sys.exit(main(sys.argv[2:]))
-"""
+""")
 
 
 def interrupted_at(at: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from child_scripts import checked
 from harvest_helpers import SMALL_PLATE, cli_env, reaped
 from harvest_helpers import run_cli as cli
 from label_keys_helpers import GENE, labels, rows
@@ -36,7 +37,7 @@ WAIT = 60.0
 
 #: ``harvester index`` that stops just after reading ``split.json`` (touching argv[1]) until
 #: argv[2] exists (at most WAIT seconds), then goes on.
-HELD_AFTER_READ = f"""
+HELD_AFTER_READ = checked(f"""
 import sys, time
 from pathlib import Path
 import harvester.select as select
@@ -52,11 +53,11 @@ def held(out_dir):
     return record
 select.read_split_record = held
 sys.exit(main(sys.argv[3:]))
-"""
+""")
 
 #: ``harvester index`` that stops just before its index write takes DIR's index lock
 #: (touching argv[1]) until argv[2] exists (at most WAIT seconds), then goes on.
-HELD_BEFORE_WRITE = f"""
+HELD_BEFORE_WRITE = checked(f"""
 import sys, time
 from pathlib import Path
 import harvester.index as index
@@ -71,11 +72,11 @@ def held(*args, **kwargs):
     return real(*args, **kwargs)
 index.index_lock = held
 sys.exit(main(sys.argv[3:]))
-"""
+""")
 
 #: ``harvester index`` that stops once its index is written, just before it records the label
 #: keys it was given (touching argv[1]) until argv[2] exists (at most WAIT seconds).
-HELD_BEFORE_RECORD = f"""
+HELD_BEFORE_RECORD = checked(f"""
 import sys, time
 from pathlib import Path
 import harvester.cli.hpc as hpc
@@ -90,10 +91,10 @@ def held(*args, **kwargs):
     return real(*args, **kwargs)
 hpc._record_label_keys = held
 sys.exit(main(sys.argv[3:]))
-"""
+""")
 
 #: ``harvester index`` that touches argv[1] when it finds a lock of DIR held (and waits).
-SAYS_WHEN_WAITING = """
+SAYS_WHEN_WAITING = checked("""
 import fcntl, sys
 from pathlib import Path
 import harvester.runlock as runlock
@@ -109,7 +110,7 @@ def watched(fd, wait, *, poll, stop=None):
     real(fd, wait, poll=poll, stop=stop)
 runlock.flock_exclusive = watched
 sys.exit(main(sys.argv[2:]))
-"""
+""")
 
 
 @pytest.fixture(scope="module")

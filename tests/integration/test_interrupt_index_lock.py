@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from child_scripts import checked
 from gate_helpers import held_after, holding
 from harvest_helpers import (
     SMALL_PLATE,
@@ -56,7 +57,7 @@ assert WAIT < INDEX_LOCK_WAIT
 #: Run first by the child scripts below: takes its argv[1] (removed from argv), a file it
 #: touches once an attempt to take DIR's index lock found it held by another process: the
 #: command is in its wait for the lock from then on (a signal now must cut that wait short).
-WAITING_SIGN = """
+WAITING_SIGN = checked("""
 import fcntl, sys
 from pathlib import Path
 import harvester.runlock as runlock
@@ -78,7 +79,7 @@ def flock(fd, operation):
             waiting.touch()
         raise
 runlock._flock_within, fcntl.flock = within, flock
-"""
+""")
 
 #: ``harvester ARGV[2:]`` that touches argv[1] once it waits for DIR's index lock.
 AT_INDEX_LOCK = (
@@ -92,7 +93,7 @@ sys.exit(main(sys.argv[1:]))
 #: ``harvester ARGV[5:]`` (as the process's own command) whose Nth wait for DIR's index lock
 #: (N = argv[4]) first touches argv[2], then waits (at most a minute) until argv[3] exists:
 #: the test has another process take the lock meanwhile; argv[1] is touched once it waits.
-AT_NTH_INDEX_LOCK = (
+AT_NTH_INDEX_LOCK = checked(
     WAITING_SIGN
     + """
 import time

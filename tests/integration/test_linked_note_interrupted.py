@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from child_scripts import checked
 from harvest_helpers import cli_env
 
 from harvester.emulator import EmulatorThread
@@ -43,7 +44,10 @@ sys.exit(main(sys.argv[1:]))
 
 #: Ctrl-C once the fetching has ended, the store still open (as the run records how its
 #: walk ended: ``Harvest._record_stop``).
-CTRL_C_AS_THE_STORE_CLOSES = CTRL_C_AT.replace("METHOD", "_record_stop")
+CTRL_C_AS_THE_STORE_CLOSES = checked(CTRL_C_AT.replace("METHOD", "_record_stop"))
+
+#: Ctrl-C as the run writes index.csv (``Harvest._write_index``).
+CTRL_C_AT_THE_INDEX = checked(CTRL_C_AT.replace("METHOD", "_write_index"))
 
 
 def index_ids(out: Path) -> list[int]:
@@ -83,7 +87,7 @@ def test_a_ctrl_c_just_before_the_index_write_still_writes_it(
     args = ["--base-url", emulator.base_url, "--plate", str(c.DEMO_PLATE_ID)]
     args += ["--artifacts", "thumbnail", "--out", str(out), "--rate", "none"]
     done = subprocess.run(
-        [sys.executable, "-c", CTRL_C_AT.replace("METHOD", "_write_index"), "harvest", *args],
+        [sys.executable, "-c", CTRL_C_AT_THE_INDEX, "harvest", *args],
         stdin=subprocess.DEVNULL, capture_output=True, text=True, env=cli_env(), timeout=120,
         check=False,
     )  # fmt: skip

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from child_scripts import checked
 from gate_helpers import held_after, holding
 from harvest_helpers import SMALL_PLATE, cli_env, harvest, kind_files, reaped, start_cli
 from harvest_helpers import run_cli as cli
@@ -34,13 +35,13 @@ GATE = "in-flight"
 #: Three thumbnails answered, the fourth held until the run is killed: it cannot end first.
 FOURTH_HELD = held_after(3, GATE, "image:thumbnail")
 #: ``harvester ARGV[1:]`` with its pending files refreshed every 0.2 s (not ten minutes).
-FAST_REFRESH = """
+FAST_REFRESH = checked("""
 import sys
 import harvester.store
 harvester.store.PENDING_FRESH_EVERY = 0.2
 from harvester.cli import main
 sys.exit(main(sys.argv[1:]))
-"""
+""")
 
 
 def run_marks(out: Path) -> list[Path]:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from child_scripts import checked
 from harvest_helpers import DEMO_PROJECT, cli_env, harvest, interrupt, reaped
 
 from harvester.emulator import EmulatorThread
@@ -31,8 +32,9 @@ from harvester.emulator import EmulatorThread
 #            so the second SIGTERM had not been sent for a while).
 # Each SIGTERM sent is named in the file $SENT_LOG first: a moment the CLI no longer reaches
 # (a function renamed) sends none, and the test says so instead of passing untested.
-_CHILD = textwrap.dedent(
-    """
+_CHILD = checked(
+    textwrap.dedent(
+        """
     import gc, os, signal, sys
     import harvester.cli as cli
     import harvester.cli.harvest as harvest_cli
@@ -85,6 +87,7 @@ _CHILD = textwrap.dedent(
     sys.argv[0] = "harvester"
     sys.exit(cli.main())
     """
+    )
 )
 
 
@@ -136,8 +139,9 @@ def test_a_second_sigterm_while_the_interruption_is_reported(
 
 # `harvester index`, with index.csv written one row at a time: SIGTERM while the third
 # piece is rendered (the temporary file half written).
-_INDEX_CHILD = textwrap.dedent(
-    """
+_INDEX_CHILD = checked(
+    textwrap.dedent(
+        """
     import os, signal, sys
     import harvester.cli as cli
     import harvester.index as index
@@ -155,6 +159,7 @@ _INDEX_CHILD = textwrap.dedent(
     sys.argv[0] = "harvester"
     sys.exit(cli.main())
     """
+    )
 )
 
 
@@ -185,8 +190,9 @@ def test_sigterm_midway_through_a_pieced_index_keeps_the_old_one(
 
 
 # `harvester emulate`: a second SIGTERM while the server closes after the first.
-_EMULATE_CHILD = textwrap.dedent(
-    """
+_EMULATE_CHILD = checked(
+    textwrap.dedent(
+        """
     import os, signal, sys
     import harvester.cli as cli
     from harvester.emulator.server import EmulatorServer
@@ -203,6 +209,7 @@ _EMULATE_CHILD = textwrap.dedent(
     sys.argv[0] = "harvester"
     sys.exit(cli.main())
     """
+    )
 )
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from child_scripts import checked
 from harvest_helpers import DEMO_PROJECT, cli_env, harvest, interrupt, reaped
 
 from harvester.cli import main
@@ -28,8 +29,9 @@ from harvester.emulator import EmulatorThread
 
 # Runs the CLI as `python -m harvester` does, with a SIGTERM sent to itself at the moment
 # index.csv is written: after the run's signal watcher has ended.
-_TERMINATED_AT_THE_INDEX = textwrap.dedent(
-    """
+_TERMINATED_AT_THE_INDEX = checked(
+    textwrap.dedent(
+        """
     import os, signal, sys
     import harvester.pipeline as pipeline
     from harvester.cli import main
@@ -44,6 +46,7 @@ _TERMINATED_AT_THE_INDEX = textwrap.dedent(
     sys.argv[0] = "harvester"
     sys.exit(main())
     """
+    )
 )
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from child_scripts import checked
 from harvest_helpers import cli_env, kind_files, reaped, run_cli, temp_files
 from test_interrupted_run_files import SCREEN, done_paths
 
@@ -37,7 +38,7 @@ from harvester.store import DRAIN_TIMEOUT
 #: Each SIGTERM the CLI's own handler takes (those after the run's watcher took the first)
 #: adds a character to ARGV[1] + ".signals", before that handler acts on it; ARGV[1] + ".ready"
 #: is made once that handler is SIGTERM's again (the watcher gone: a signal now is the CLI's).
-HELD_SYNC = """
+HELD_SYNC = checked("""
 import os, signal, sys, time
 from pathlib import Path
 import harvester.store
@@ -70,7 +71,7 @@ harvester.cli._terminate_like_ctrl_c = handler
 sys.argv = ["harvester", *sys.argv[4:]]
 from harvester.cli import main
 main()
-"""
+""")
 
 
 def wait_until(what: Callable[[], bool], timeout: float = 30.0) -> None:

@@ -1154,6 +1154,74 @@ def test_a_target_kind_before_an_option_is_not_said_to_take_the_option(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (  # the folder forgotten, the target typed where it goes
+            ["forget", "screen", "3"],
+            "forget needs the output folder first: harvester forget DIR --screen 3",
+        ),
+        (
+            ["forget", "Screen:3", "--force"],
+            "forget needs the output folder first: harvester forget DIR --screen 3 --force",
+        ),
+        (
+            ["forget", "plates"],
+            "forget needs the output folder first: harvester forget DIR --plate ID",
+        ),
+        (  # typed as a flag, the folder still forgotten
+            ["forget", "--screen", "3"],
+            "forget needs the output folder first: harvester forget DIR --screen 3",
+        ),
+        (  # the words are echoed, a password not
+            ["forget", "--base-url", "https://u:hunter2@h/", "project", "idr0021"],
+            "forget needs the output folder first: harvester forget DIR --base-url "
+            "https://u:REDACTED@h/ --project idr0021",
+        ),
+        (  # commands that take no targets say so
+            ["status", "screen", "3"],
+            "status takes the output folder, not a target: harvester status DIR",
+        ),
+        (
+            ["verify", "plate", "7361", "--json"],
+            "verify takes the output folder, not a target: harvester verify DIR --json",
+        ),
+        (
+            ["index", "dataset", "5", "--split", "train=0.8,test=0.2"],
+            "index takes the output folder, not a target: harvester index DIR --split "
+            "train=0.8,test=0.2",
+        ),
+        (["status"], "status needs the output folder: harvester status DIR"),
+    ],
+)
+def test_a_target_typed_before_the_folder_is_told_the_commands_shape(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    said: str,
+) -> None:
+    """`harvester forget screen 3` (DIR forgotten: "screen" was taken for it): one line that
+    says the folder goes first, and the command's shape with the target as its flag; exit
+    2, nothing written. It said "screen does not exist", or "unrecognized arguments: 3"."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [f"error: {said}"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_named_as_a_target_kind_is_still_the_folder(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder that is there is DIR whatever its name: `status screen` reads ./screen."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "screen").mkdir()
+    code, _out, err = run(capsys, "status", "screen")
+    assert code == 2
+    assert err.splitlines()[0] == "error: screen is not a harvester folder (no harvest.json)"
+
+
 def test_a_folder_read_as_the_config_file_is_said_to_go_with_out(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from child_scripts import checked
 
 from harvester import originals
 from harvester.journal import JournalState
@@ -242,7 +243,7 @@ def test_the_list_is_written_a_piece_at_a_time(tmp_path: Path) -> None:
 #: The write measured by the test above, in a child interpreter: argv = DIR, the records'
 #: JSON, the mirror URL; prints tracemalloc's peak of a write from the cache, once one
 #: write has warmed it up.
-_MEASURE = """
+_MEASURE = checked("""
 import json, sys, tracemalloc
 from pathlib import Path
 from harvester import originals
@@ -256,7 +257,7 @@ write_originals(out, state.done, maps)  # (its modules and caches loaded: not me
 tracemalloc.start()
 write_originals(out, state.done, maps)
 print(tracemalloc.get_traced_memory()[1])
-"""
+""")
 
 
 def test_a_cache_that_cannot_be_written_leaves_the_lists_whole(

@@ -16,11 +16,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from child_scripts import checked
 
 from harvester.emulator import EmulatorThread
 
-CHILD = textwrap.dedent(
-    """
+CHILD = checked(
+    textwrap.dedent(
+        """
     import os, signal, sys, time
     import harvester.cli as cli
 
@@ -36,6 +38,7 @@ CHILD = textwrap.dedent(
     except KeyboardInterrupt:
         print("interrupted after:", steps)
     """
+    )
 )
 
 
@@ -60,8 +63,9 @@ def test_in_process_callers_keep_their_signals() -> None:
         assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
 
 
-HARVEST_CHILD = textwrap.dedent(
-    """
+HARVEST_CHILD = checked(
+    textwrap.dedent(
+        """
     import os, signal, sys
     import anyio
     from harvester.cli import main
@@ -78,6 +82,7 @@ HARVEST_CHILD = textwrap.dedent(
     sys.argv = ["harvester", *sys.argv[2:]]
     sys.exit(main())
     """
+    )
 )
 
 
@@ -100,8 +105,9 @@ def test_a_signal_while_the_event_loop_starts_reaches_the_runs_watcher(
     assert "interrupted before any file was harvested" in result.stderr
 
 
-LATE_CHILD = textwrap.dedent(
-    """
+LATE_CHILD = checked(
+    textwrap.dedent(
+        """
     import os, signal, sys
     from harvester import pipeline
     from harvester.cli import main
@@ -120,6 +126,7 @@ LATE_CHILD = textwrap.dedent(
     sys.argv = ["harvester", *sys.argv[2:]]
     sys.exit(main())
     """
+    )
 )
 
 
@@ -216,8 +223,9 @@ def test_ctrl_c_while_the_process_waits_for_a_thread_ends_it_with_its_code(
     assert "Traceback" not in result.stderr and result.stderr.startswith("error: ")
 
 
-LOGGING_CHILD = textwrap.dedent(
-    """
+LOGGING_CHILD = checked(
+    textwrap.dedent(
+        """
     import os, signal, sys, time
     import harvester.cli as cli
 
@@ -234,6 +242,7 @@ LOGGING_CHILD = textwrap.dedent(
     sys.argv = ["harvester", "status", sys.argv[2]]
     sys.exit(cli.main())
     """
+    )
 )
 
 

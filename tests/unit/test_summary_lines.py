@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from harvester.cli.harvest import print_summary
+from harvester.layout import STAGING_DIR
 from harvester.pipeline import RunSummary
+from harvester.status import staged_text
 
 
 def test_an_interrupted_run_says_what_its_index_holds(
@@ -80,3 +82,21 @@ def test_a_run_stopped_by_an_outage_says_so_on_its_index_line(
         f"index: {tmp_path / 'index.csv'} (14 rows: the images with a file done before "
         "the run stopped, of 32 found)\n"
     ) in capsys.readouterr().out
+
+
+def test_the_staged_planes_and_originals_lines_are_read_from_the_summary(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The fields the summary once read by name, with a default (``getattr``), reach its lines:
+    staged planes of a stack another run may be assembling, the originals line. A field
+    renamed read its default, and the line vanished without a word; now mypy names it."""
+    summary = RunSummary(
+        out_dir=tmp_path, images=4, done=2, index_rows=2, interrupted=True,
+        staged=(1, 12, 3_000_000, 0), staged_others_running=True,
+        originals_line="originals: 2 files listed in originals.tsv",
+    )  # fmt: skip
+    print_summary(summary)
+    printed = capsys.readouterr().out.splitlines()
+    staged = staged_text(1, 12, 3_000_000, 0, staging=tmp_path / STAGING_DIR, running=True)
+    assert staged in printed and "in progress or kept for the rerun" in staged
+    assert "originals: 2 files listed in originals.tsv" in printed

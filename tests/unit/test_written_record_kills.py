@@ -22,6 +22,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from child_scripts import checked
 
 from harvester import index
 from harvester.errors import PROBLEMS_LOGGER
@@ -35,7 +36,7 @@ SAME_SIZE = tuple(f"image_id\n{n}\n".encode() for n in (1, 2, 3, 4))
 #: ``record`` as written.json is about to be saved (every byte of the table's temp file
 #: written), ``rename`` once it is saved, the table not renamed into place, ``renamed`` once
 #: it is in place (before anything else is saved).
-KILLED_WRITE = """
+KILLED_WRITE = checked("""
 import os, sys
 from pathlib import Path
 from harvester import index, store
@@ -62,7 +63,7 @@ store.os.replace = replace
 index._store_written = save
 index.write_table(out, out / "index.csv", data)
 os._exit(0)
-"""
+""")
 
 STEPS = ("record", "rename", "renamed")
 

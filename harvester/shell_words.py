@@ -1,0 +1,38 @@
+"""Words of the command lines the harvester prints for a person to paste into a shell.
+
+Every printed command (``resume with: harvester harvest --out DIR ...``, ``harvester forget
+DIR ...``, a script's ``# Submit:`` line) quotes its words here, so that bash, zsh, sh and
+tcsh each read it back as the words it was made of, whatever DIR holds.
+
+Why not :func:`shlex.quote` alone: its single quotes keep spaces, quotes and ``$`` literal
+in every shell, but tcsh and csh expand ``!`` history even inside single quotes (pasted,
+``'/data/run!2'`` said "2: Event not found" and ran nothing). Each ``!`` is therefore left
+outside the quotes, escaped: ``'/data/run'\\!'2'``. bash, zsh and sh read ``\\!`` as ``!``
+too (an escaped ``!`` is no history event in an interactive bash or zsh either), and a
+script's ``shlex.split`` reads it back unchanged.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable
+
+
+def shell_quote(word: str) -> str:
+    """``word`` as one shell word that bash, zsh, sh and tcsh all read back as ``word``
+    (:func:`shlex.quote`'s form, each ``!`` outside the quotes, escaped)."""
+    quoted = shlex.quote(word)
+    if "!" not in word:
+        return quoted
+    # shlex quoted it (``!`` is not among the characters it leaves bare): each ``!`` sits
+    # between single quotes, closed before it and opened again after it.
+    escaped = quoted.replace("!", "'\\!'")
+    # (``'!x'`` became ``''\!'x'``: the empty quotes at either end say nothing)
+    escaped = escaped.removeprefix("''") if len(escaped) > 2 else escaped
+    return escaped.removesuffix("''") if escaped.endswith("\\!''") else escaped
+
+
+def shell_join(words: Iterable[str]) -> str:
+    """The command line of ``words``, each quoted by :func:`shell_quote` (as
+    :func:`shlex.join` joins them)."""
+    return " ".join(shell_quote(word) for word in words)

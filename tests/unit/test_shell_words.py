@@ -1,0 +1,66 @@
+"""Printed commands' words read back as they were in bash, zsh, tcsh and sh."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import harvester
+from harvester.shell_words import shell_join, shell_quote
+
+#: Words at the edges of the quoting: a `!` alone, first, last, doubled, beside a `'`;
+#: a backslash before one; `$`, backquotes and spaces; an empty word.
+WORDS = ["!", "a!b", "!x", "x!", "!!", "'a!", "a!'", "it's $HOME !! x", "é!$x`ls`", "a\\!b",
+         "plain", "", "sp ace"]  # fmt: skip
+
+#: Each shell reading a typed line, history expansion on where it has one.
+SHELLS = {
+    "bash": ["bash", "--norc", "-H", "-o", "history", "-s"],
+    "zsh": ["zsh", "-f", "-i", "-s"],
+    "tcsh": ["tcsh", "-f", "-c"],
+    "sh": ["sh", "-s"],
+}
+
+
+@pytest.mark.parametrize("shell", sorted(SHELLS))
+def test_every_word_reads_back_whole_in_each_shell(shell: str) -> None:
+    """`printf` given the joined words, pasted into the shell, prints each word as it was."""
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
+    line = "printf '[%s]\\n' " + shell_join(WORDS)
+    argv = SHELLS[shell]
+    typed = argv[-1] == "-s"
+    proc = subprocess.run(
+        argv if typed else [*argv, line], input=f"{line}\n" if typed else None,
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "".join(f"[{word}]\n" for word in WORDS), proc.stderr
+
+
+def test_words_without_a_bang_are_quoted_as_shlex_quotes_them() -> None:
+    """Only a `!` changes the quoting: every other word is shlex's (scripts and tests that
+    read them back with shlex see what they saw)."""
+    assert shell_quote("a b'$c") == "'a b'\"'\"'$c'"
+    assert shell_quote("plain/path") == "plain/path"
+    assert shell_quote("run!2") == "'run'\\!'2'"
+
+
+def test_no_module_quotes_a_command_with_shlex_itself() -> None:
+    """Every command line the harvester prints quotes its words with shell_words (the
+    emulator, which never imports the harvester's core, aside): a new shlex.quote of a DIR
+    with a `!` pasted into tcsh said "Event not found" and ran nothing."""
+    package = Path(harvester.__file__).parent
+    quoting = re.compile(r"\bshlex\.(quote|join)\b")
+    offenders = [
+        f"{path.relative_to(package)}:{number}"
+        for path in sorted(package.rglob("*.py"))
+        if "emulator" not in path.parts and path.name != "shell_words.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if quoting.search(line)
+    ]
+    assert offenders == [], "use harvester.shell_words.shell_quote/shell_join instead"
