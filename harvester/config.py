@@ -881,7 +881,7 @@ def folder_word_hint(path: Path) -> str | None:
         return None
     return (
         f"{word!r} was read as the config file: the output folder is given with --out "
-        f"(--out {shlex.quote(word)}), and a value with spaces in quotes (--label-key "
+        f"(--out {shell_quote(word)}), and a value with spaces in quotes (--label-key "
         "'Gene Symbol')"
     )
 

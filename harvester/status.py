@@ -2079,8 +2079,8 @@ def _queued_task_log(task: TaskProgress) -> str:
         return ""
     written = _log_job(task.log)
     if task.queued_as is None or written is None or written == task.queued_as:
-        return f" (log: {shlex.quote(task.log)})"
-    return f" as job {task.queued_as} (log of the earlier job {written}: {shlex.quote(task.log)})"
+        return f" (log: {shell_quote(task.log)})"
+    return f" as job {task.queued_as} (log of the earlier job {written}: {shell_quote(task.log)})"
 
 
 def _newest_task_logs(

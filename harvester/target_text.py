@@ -501,12 +501,12 @@ def _mapr_link(shown_as: str, menu: str, query: str, origin: str, kind: str) -> 
     target and, on IDR, their ids from its search engine. Why: it was "not a link harvester
     reads", naming webclient links, though the page is where IDR's gene search leads. The
     query's ``value`` alone is read (what the page shows; the rest may hold a session)."""
-    import shlex
+    from harvester.shell_words import shell_quote
 
     value = next((v for name, v in parse_qsl(query) if name == "value"), "")
     value = " ".join("".join(c if c.isprintable() else " " for c in value).split())[:60]
     key = MAPR_KEYS.get(menu, "KEY")
-    term = shlex.quote(f"{key}={value or 'VALUE'}")
+    term = shell_quote(f"{key}={value or 'VALUE'}")
     what = f"{menu} {value!r}" if value else f"one {menu}"
     said = (
         f"{shown_as!r} is a mapr page (the images with {what}, across studies), not "

@@ -507,13 +507,13 @@ def _json_hint(path: Path) -> str:
     pipe. Why: the README's search engine line pipes the answer through jq; a user
     without jq saved (or piped) the answer itself, whose first line was called "not an
     image id" with a hint about CSV columns, which said neither."""
-    import shlex
+    from harvester.shell_words import shell_quote
 
     take = "jq '.results.results[].id'"
     if str(path).startswith("/dev/"):
         return f"take the image ids out of it first, one a line: ... | {take} | harvester ..."
     return (
-        f"take the image ids out of it first, one a line: {take} {shlex.quote(str(path))} "
+        f"take the image ids out of it first, one a line: {take} {shell_quote(str(path))} "
         "> ids.txt, then --ids-from ids.txt"
     )
 
