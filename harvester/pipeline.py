@@ -171,13 +171,13 @@ from harvester.splits import (
 from harvester.store import LostFiles, Store, check_settings
 from harvester.text import agree, duration_text, plural
 from harvester.walk import (
-    AskedRef,
     SeenIds,
     Walker,
     WalkFailure,
     WalkStats,
     check_ids_file,
     first_ids,
+    labels_were_asked,
     preflight,
     spool_ids_file,
     standard_input_ids,
@@ -2134,7 +2134,7 @@ class Harvest:
                 continue
             if ref.image_id in self._gone:
                 continue  # (no worker journals it either: it keeps its record, _met_again)
-            asked_now = self.cfg.labels or isinstance(ref, AskedRef)
+            asked_now = labels_were_asked(ref, self.cfg.labels)
             journaled = state.images.get(ref.image_id)
             unasked = ref.image_id in state.labels_unasked
             # Placed as its worker will, marking nothing: the worker places it (Placing.peek).
@@ -2335,7 +2335,8 @@ class Harvest:
         limiter = fetcher.client.limiter
         # Were this run's labels asked? (A plan's were, when it was made.) An image journaled
         # by a --no-labels run is journaled again once they are, without the "not asked" mark.
-        # A --no-labels walk asks them too where it saves the study files (an AskedRef).
+        # A --no-labels walk asks them too where it saves the study files (an AskedRef);
+        # an image whose annotation request failed was not asked (an UnaskedRef).
         labels_asked = self.cfg.labels or self.cfg.from_plan is not None
         async with receive:
             while True:
@@ -2365,7 +2366,7 @@ class Harvest:
                 state = store.state
                 journaled = state.images.get(ref.image_id)
                 unasked = ref.image_id in state.labels_unasked
-                asked_now = labels_asked or isinstance(ref, AskedRef)
+                asked_now = labels_were_asked(ref, labels_asked)
                 if not has_context(ref):
                     ref = await self._context_of(ref, journaled, fetcher)
                 placing = self._placing
@@ -3065,7 +3066,7 @@ class Harvest:
             state = store.state
             for placed, journaled in list(placing.decide(state.images, image_ids)):
                 unasked = placed.image_id in state.labels_unasked
-                asked_now = self.cfg.labels or isinstance(placed, AskedRef)
+                asked_now = labels_were_asked(placed, self.cfg.labels)
                 await _record(store, placed, journaled, unasked, asked_now)
         finally:
             self._placing_held = False
@@ -3318,7 +3319,8 @@ async def _record(
     """Journal ``ref`` unless the journal has it already (``journaled``, its record's
     ``unasked`` mark): a finished rerun writes no image record.
 
-    ``asked_now``: this run asked for its labels (labels on, a plan's, or an ``AskedRef``).
+    ``asked_now``: this run asked for its labels (labels on, a plan's, or an ``AskedRef``;
+    not an ``UnaskedRef``: :func:`~harvester.walk.labels_were_asked`).
     ``meta``: imgData's, which completes an image given by id first (:func:`with_meta`).
     ``placing``: the run's, which keeps the place the journal has for the image where
     that ranks first (it is in several datasets, say), unless this run listed that place

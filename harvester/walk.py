@@ -118,6 +118,38 @@ class AskedFilesetRef(FilesetRef, AskedRef):
     __slots__ = ()
 
 
+class UnaskedRef(ImageRef):
+    """An :class:`ImageRef` whose labels this walk could not ask: the annotation request
+    failed through its retries (an image given by id, ``--image`` or ``--ids-from``, is
+    sent all the same: its files do not need its labels).
+
+    The pipeline journals it as not asked (``"labels_asked": false``, as a ``--no-labels``
+    run's image), so the next run asks again. Why: journaled as a run with labels journals
+    its images, its empty labels read as "asked, none", and no later run asked them: the
+    image kept an empty label in index.csv for good. Where the journal holds its labels
+    already, the ref carries those (:meth:`Walker._labels_kept`) and nothing changes.
+    Compares and hashes as the plain ref with the same values, as :class:`AskedRef` does.
+    """
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ImageRef):
+            return bool(FIELD_VALUES(self) == FIELD_VALUES(other))
+        return NotImplemented
+
+    __hash__ = ImageRef.__hash__
+
+
+def labels_were_asked(ref: ImageRef, wanted: bool) -> bool:
+    """Did the run that sent ``ref`` ask for its labels? ``wanted``: the run asks labels
+    (labels on, or a plan's, asked when it was made). An :class:`AskedRef` was asked
+    anyway (study files), an :class:`UnaskedRef` was not (its request failed)."""
+    if isinstance(ref, UnaskedRef):
+        return False
+    return wanted or isinstance(ref, AskedRef)
+
+
 def _with_fileset(ref: ImageRef, fileset: object) -> ImageRef:
     """``ref`` keeping the fileset its listing named (``filesetId``, omitted when null), of
     the :class:`FilesetRef` class matching its own; ``ref`` itself where none was named.
@@ -1774,8 +1806,9 @@ class Walker:
         # The ids whose labels were asked for here (not taken from the journal): at most the
         # ids given, which are held already.
         fetched: set[int] = set()
+        failed = False
+        labels: dict[int, list[tuple[str, str]]] = {}
         try:
-            labels: dict[int, list[tuple[str, str]]] = {}
             for batch in _chunks(asked, urls.ANNOTATION_BATCH):
                 known = self._known_labels(batch)
                 if known is None:
@@ -1783,6 +1816,7 @@ class Walker:
                     fetched.update(batch)
                 labels.update(known)
         except FetchError as exc:
+            failed = True
             self._fail(f"labels of {plural(len(asked), 'image')}", exc)
         for image_id in todo:
             name = ""
@@ -1792,6 +1826,8 @@ class Walker:
             elif image_id in self._known:
                 name = self._known[image_id].image_name
             make = AskedRef if image_id in fetched else ImageRef
+            if failed and image_id not in fetched and image_id not in labels:
+                make = UnaskedRef  # (journaled as not asked: the next run asks again)
             kept = self._labels_kept(image_id, labels, fetched)
             await self._emit(make(image_id=image_id, image_name=name, labels=kept))
         self._listed()  # (a batch of an ids file: once per 200 ids, not once an image)

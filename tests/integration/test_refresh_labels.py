@@ -176,6 +176,36 @@ def test_a_refresh_whose_annotation_requests_fail_keeps_the_labels(
     assert _phenotypes(out) == first
 
 
+@pytest.mark.parametrize("given", ["images", "ids_from"])
+def test_a_first_run_whose_annotation_request_fails_leaves_them_to_the_next_run(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], given: str
+) -> None:
+    """An image given by id whose annotation request fails on the folder's first run: the
+    run fails (exit 1, the labels named), its row has no labels, and the next plain resume
+    asks again and fills them. It was journaled as "asked, none": never asked again."""
+    app = Unanswered()
+    emu = make_emulator(app=app)
+    out, ids = tmp_path / "out", tmp_path / "ids.txt"
+    ids.write_text(f"{DEMO_PROJECT_IMAGE_IDS[0]}\n")
+    targets = {"images": (DEMO_PROJECT_IMAGE_IDS[0],)} if given == "images" else {"ids_from": ids}
+    run = {"artifacts": ("metadata",), "max_retries": 0, **targets}
+    app.broken = True
+    summary = harvest(emu.base_url, out, **run)
+    assert summary.exit_code == 1
+    assert [w.split(":")[0] for w in summary.walk_failures] == ["labels of 1 image"]
+    assert summary.done == 1  # (its file does not need its labels)
+    assert b"Phenotype" not in (out / "index.csv").read_bytes()
+
+    app.broken = False
+    emu.reset_stats()
+    assert harvest(emu.base_url, out, **run).exit_code == 0
+    assert _annotation_requests(emu) == 1
+    assert any(OLD in value for value in _phenotypes(out))
+    emu.reset_stats()  # asked once: the resume after it asks nothing
+    assert harvest(emu.base_url, out, **run).exit_code == 0
+    assert _annotation_requests(emu) == 0
+
+
 def test_refresh_labels_with_labels_false_in_a_config_file_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
 ) -> None:
