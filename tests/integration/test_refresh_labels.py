@@ -21,6 +21,7 @@ from harvest_helpers import harvest
 from harvester.cli import main
 from harvester.emulator import EmulatorThread, build_application
 from harvester.emulator.catalogue import DEMO_PROJECT_ID, DEMO_PROJECT_IMAGE_IDS, DEMO_SCREEN_ID
+from harvester.errors import PROBLEMS_LOGGER
 
 TARGETS: dict[str, Any] = {"screens": (DEMO_SCREEN_ID,), "projects": (DEMO_PROJECT_ID,)}
 OLD, NEW = "increased cell size", "increased cell volume"
@@ -131,6 +132,93 @@ def test_a_resume_given_refresh_labels_replays_a_set_without_labels_as_it_was(
     assert main(["harvest", "--out", str(out), "-q", "--refresh-labels"]) == 0
     assert "error:" not in capsys.readouterr().err
     assert sum(NEW in value for value in _phenotypes(out)) >= 1
+
+
+def _rows(out: Path) -> dict[str, str]:
+    """index.csv's image ids, each with its Phenotype."""
+    with open(out / "index.csv", newline="", encoding="utf-8") as handle:
+        return {row["image_id"]: row.get("Phenotype", "") for row in csv.DictReader(handle)}
+
+
+CELL_SIZE, CENTROSOME = "Phenotype~cell size", "Phenotype~centrosome"
+NO_LONGER = (
+    "5 images no longer match {terms} (labels changed on the server): their rows left"
+    " index.csv, their files kept"
+)
+
+
+def _problems(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The problem lines logged (what ``-q`` still prints), and forget them."""
+    said = [r.getMessage() for r in caplog.records if r.name == PROBLEMS_LOGGER]
+    caplog.clear()
+    return said
+
+
+def test_images_whose_refreshed_labels_no_longer_match_leave_index_csv(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A refresh whose edited labels no longer match --where: those rows leave index.csv and
+    labels.csv (one line says so, -q too), their files stay; `harvester index` keeps them
+    out, and a selection that matches them lists them again, fetching nothing. They kept
+    their rows with the labels that had matched, listed as selected."""
+    app = Curated()
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    where = ["--where", CELL_SIZE, "--where", CENTROSOME]
+    argv = ["harvest", "--base-url", emu.base_url, "--rate", "none", "-q", "--out", str(out)]
+    targets = ["--screen", str(DEMO_SCREEN_ID), "--project", str(DEMO_PROJECT_ID)]
+    labelled = [*targets, "--artifacts", "metadata", "--label-key", "Phenotype"]
+    assert main([*argv, *labelled, *where]) == 0
+    first = _rows(out)
+    moved = sorted(image for image, value in first.items() if OLD in value)
+    assert len(moved) == 5 and len(first) == 16
+
+    app.edited = True
+    caplog.clear()
+    assert main(["harvest", "--out", str(out), "-q", "--refresh-labels"]) == 0
+    terms = "--where 'Phenotype~cell size' --where 'Phenotype~centrosome'"
+    assert NO_LONGER.format(terms=terms) in _problems(caplog)
+    kept = {image: value for image, value in first.items() if image not in moved}
+    assert _rows(out) == kept
+    assert OLD not in (out / "labels.csv").read_text()
+    assert all((out / "images").rglob(f"{image}.metadata.json") for image in moved)
+
+    assert main(["index", str(out)]) == 0  # (from the journals: still out)
+    assert _rows(out) == kept
+    caplog.clear()
+    assert main(["harvest", "--out", str(out), "-q"]) == 0  # (said once)
+    assert not any("no longer match" in line for line in _problems(caplog))
+    assert _rows(out) == kept
+
+    emu.reset_stats()  # a selection of the new value lists them again, fetching nothing
+    assert main([*argv, *labelled, "--where", "Phenotype~cell volume"]) == 0
+    assert emu.stats()["image_requests"] == 0
+    assert _rows(out) == kept | {image: first[image].replace(OLD, NEW) for image in moved}
+
+
+@pytest.mark.parametrize("first", [CELL_SIZE, CENTROSOME])
+def test_a_refresh_of_a_folder_of_one_run_per_class(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    make_emulator: Callable[..., EmulatorThread],
+    first: str,
+) -> None:
+    """One run per class into one folder: the class whose images' labels changed loses
+    their rows, whichever set the resume replays first (the other set, which never
+    selected them, leaves them to it); the other class keeps its rows."""
+    app = Curated()
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    argv = ["harvest", "--base-url", emu.base_url, "--rate", "none", "-q", "--out", str(out)]
+    targets = ["--screen", str(DEMO_SCREEN_ID), "--project", str(DEMO_PROJECT_ID)]
+    for term in (first, CENTROSOME if first == CELL_SIZE else CELL_SIZE):
+        assert main([*argv, *targets, "--artifacts", "metadata", "--where", term]) == 0
+    before = _rows(out)
+    app.edited = True
+    caplog.clear()
+    assert main(["harvest", "--out", str(out), "-q", "--refresh-labels"]) == 0
+    assert NO_LONGER.format(terms="--where 'Phenotype~cell size'") in _problems(caplog)
+    assert _rows(out) == {image: value for image, value in before.items() if OLD not in value}
 
 
 class Unanswered(Curated):
