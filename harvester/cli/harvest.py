@@ -1619,6 +1619,34 @@ def _given_now(now: list[str], resumed: HarvestConfig) -> str:
     return text
 
 
+def _nothing_refreshed(out: Path, replays: Sequence[HarvestConfig]) -> str:
+    """The warning of a resume given ``--refresh-labels`` none of whose target sets it
+    refreshes: each was harvested with ``--no-labels`` or from a plan (``replays``: their
+    settings, the flag dropped from each: config.resolve).
+
+    Why a warning: each set's ``resuming`` line says ``labels not refreshed (...)``, but
+    ``--quiet`` hides those lines, and a nightly ``harvester harvest --out DIR -q
+    --refresh-labels`` of such a folder refreshed nothing, every night, without a word."""
+    plans = sum(resumed.from_plan is not None for resumed in replays)
+    if plans == len(replays):
+        why = (
+            f"{'its target set is' if plans == 1 else 'every target set of it is'} a plan's,"
+            " whose labels are the plan's (make the plan again, harvester plan ... --force,"
+            " to ask them again)"
+        )
+    elif not plans:
+        why = (
+            f"{'its target set was' if len(replays) == 1 else 'every target set of it was'}"
+            " harvested with --no-labels (harvest the targets again without it to ask labels)"
+        )
+    else:
+        why = (
+            "every target set of it was harvested with --no-labels or from a plan (whose"
+            " labels are the plan's)"
+        )
+    return f"--refresh-labels refreshed no labels of {out}: {why}"
+
+
 def _resumed_configs(
     args: argparse.Namespace, cfg: HarvestConfig
 ) -> tuple[list[tuple[HarvestConfig, str, str]], list[tuple[str, bool]]]:
@@ -1857,6 +1885,11 @@ def _resumed_configs(
         line += (f": {flags}" if flags else " (all defaults)") + training.said(resumed)
         line += _given_now(now, resumed)
         said.append((resumed, line, origin))
+    if cfg.refresh_labels and not any(resumed.refresh_labels for resumed, _r in replays):
+        from harvester.errors import PROBLEMS_LOGGER
+
+        note = _nothing_refreshed(out, [resumed for resumed, _r in replays])
+        logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
     seed_note = training.seed_note(given.get("seed"))
     for n, (resumed, line, origin) in enumerate(said):
         if seed_note and line:  # under the first line said (none with --quiet), once

@@ -115,7 +115,10 @@ def test_refresh_labels_with_no_labels_is_refused(
 
 
 def test_a_resume_given_refresh_labels_replays_a_set_without_labels_as_it_was(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], make_emulator: Callable[..., EmulatorThread]
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    make_emulator: Callable[..., EmulatorThread],
 ) -> None:
     """A set harvested with ``--no-labels`` beside one with labels: the cron line refreshes
     the labelled set and replays the other as it was (it was refused, exit 2 every night,
@@ -129,9 +132,29 @@ def test_a_resume_given_refresh_labels_replays_a_set_without_labels_as_it_was(
     assert main([*argv, *metadata, "--project", str(DEMO_PROJECT_ID), "--no-labels"]) == 0
     app.edited = True
     capsys.readouterr()
+    caplog.clear()
     assert main(["harvest", "--out", str(out), "-q", "--refresh-labels"]) == 0
     assert "error:" not in capsys.readouterr().err
     assert sum(NEW in value for value in _phenotypes(out)) >= 1
+    assert not any("refreshed no labels" in line for line in _problems(caplog))
+
+
+def test_a_quiet_refresh_of_a_folder_harvested_without_labels_says_it_refreshed_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, emulator: EmulatorThread
+) -> None:
+    """Every set harvested with --no-labels: the quiet cron line refreshes nothing, and says
+    so in one warning line (-q hides the resuming lines that said it), exit 0."""
+    out = tmp_path / "out"
+    argv = ["harvest", "--base-url", emulator.base_url, "--rate", "none", "-q", "--out", str(out)]
+    metadata = ["--artifacts", "metadata", "--no-labels"]
+    assert main([*argv, *metadata, "--project", str(DEMO_PROJECT_ID)]) == 0
+    assert main([*argv, *metadata, "--image", str(DEMO_PROJECT_IMAGE_IDS[0])]) == 0
+    caplog.clear()
+    assert main(["harvest", "--out", str(out), "-q", "--refresh-labels"]) == 0
+    assert _problems(caplog) == [
+        f"--refresh-labels refreshed no labels of {out}: every target set of it was harvested"
+        " with --no-labels (harvest the targets again without it to ask labels)"
+    ]
 
 
 def _rows(out: Path) -> dict[str, str]:
@@ -312,11 +335,15 @@ def test_refresh_labels_with_labels_false_in_a_config_file_is_refused(
 
 
 def test_refresh_labels_with_a_plan_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    emulator: EmulatorThread,
 ) -> None:
     """A run from a plan walks nothing (its labels are the plan's): --refresh-labels there
     asked nothing and said nothing, exit 0. Refused, exit 2, given with --from-plan; a
-    resume replaying the plan's set replays it as it was (exit 0)."""
+    resume replaying the plan's set replays it as it was (exit 0), and -q says in one
+    warning line that nothing was refreshed."""
     out = tmp_path / "plan"
     plan = ["plan", "--base-url", emulator.base_url, "--project", str(DEMO_PROJECT_ID)]
     assert main([*plan, "--out", str(out), "--artifacts", "metadata", "-q", "--rate", "none"]) == 0
@@ -334,8 +361,14 @@ def test_refresh_labels_with_a_plan_is_refused(
 
     # A resume replaying the plan's set (a nightly cron line) replays it as it was, as a set
     # harvested with --no-labels: refused, the cron line ended 2 every night for that set.
+    caplog.clear()
     assert main([*run, "--refresh-labels"]) == 0
     assert "error:" not in capsys.readouterr().err
+    assert _problems(caplog) == [
+        f"--refresh-labels refreshed no labels of {out}: its target set is a plan's, whose"
+        " labels are the plan's (make the plan again, harvester plan ... --force, to ask"
+        " them again)"
+    ]
 
 
 def test_the_resume_line_of_a_set_without_labels_does_not_say_it_is_refreshed(
