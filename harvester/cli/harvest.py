@@ -923,6 +923,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
 
             fit_open_files(cfg.concurrency)
         replays, notes = _resumed_configs(args, cfg)  # (flags given now on top)
+        _warn_nothing_refreshed(cfg, [replay[0] for replay in replays])
         if not replays:  # only sets that cannot be replayed, and nothing left to do
             # (or only forgotten sets: the line that says so)
             lines = [note for note, _moot in notes]
@@ -1619,14 +1620,18 @@ def _given_now(now: list[str], resumed: HarvestConfig) -> str:
     return text
 
 
-def _nothing_refreshed(out: Path, replays: Sequence[HarvestConfig]) -> str:
-    """The warning of a resume given ``--refresh-labels`` none of whose target sets it
-    refreshes: each was harvested with ``--no-labels`` or from a plan (``replays``: their
-    settings, the flag dropped from each: config.resolve).
+def _warn_nothing_refreshed(cfg: HarvestConfig, replays: Sequence[HarvestConfig]) -> None:
+    """One warning where a resume is given ``--refresh-labels`` (``cfg``: the command's
+    settings) and none of its target sets refreshes: each was harvested with ``--no-labels``
+    or from a plan (``replays``: their settings, the flag dropped from each: config.resolve).
 
     Why a warning: each set's ``resuming`` line says ``labels not refreshed (...)``, but
     ``--quiet`` hides those lines, and a nightly ``harvester harvest --out DIR -q
     --refresh-labels`` of such a folder refreshed nothing, every night, without a word."""
+    if not (cfg.refresh_labels and replays) or any(r.refresh_labels for r in replays):
+        return
+    from harvester.errors import PROBLEMS_LOGGER
+
     plans = sum(resumed.from_plan is not None for resumed in replays)
     if plans == len(replays):
         why = (
@@ -1644,7 +1649,8 @@ def _nothing_refreshed(out: Path, replays: Sequence[HarvestConfig]) -> str:
             "every target set of it was harvested with --no-labels or from a plan (whose"
             " labels are the plan's)"
         )
-    return f"--refresh-labels refreshed no labels of {out}: {why}"
+    note = f"--refresh-labels refreshed no labels of {cfg.out}: {why}"
+    logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
 
 
 def _resumed_configs(
@@ -1885,11 +1891,6 @@ def _resumed_configs(
         line += (f": {flags}" if flags else " (all defaults)") + training.said(resumed)
         line += _given_now(now, resumed)
         said.append((resumed, line, origin))
-    if cfg.refresh_labels and not any(resumed.refresh_labels for resumed, _r in replays):
-        from harvester.errors import PROBLEMS_LOGGER
-
-        note = _nothing_refreshed(out, [resumed for resumed, _r in replays])
-        logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
     seed_note = training.seed_note(given.get("seed"))
     for n, (resumed, line, origin) in enumerate(said):
         if seed_note and line:  # under the first line said (none with --quiet), once
