@@ -2128,14 +2128,17 @@ class Harvest:
         counted it: a training set whose labels said what the server no longer says. Its
         files stay, and a run that selects it again lists it again (:func:`_record`). An
         image that matched none of these terms before is left as it is: its row is another
-        selection's (a folder of one run per class), whose run decides (journaled here
-        with the labels now, that run found them unchanged, and kept a row that no longer
-        matched its terms), as is one unlisted already. Only the labels change:
+        selection's (a folder of one run per class), whose run decides (were its labels
+        journaled here, that run would find them unchanged and keep a row that no longer
+        matches its terms), as is one unlisted already. Only the labels change:
         the record is the journaled one (its place, its name), so a move is the
-        placing's to journal. Nothing in a dry run (no store), nor for labels the walk
-        could not ask (an ``UnaskedRef`` carries the journaled ones)."""
+        placing's to journal. Nothing in a dry run (no store), a run from a plan (its
+        labels are the plan's, not the server's now), nor for labels the walk could not
+        ask (an ``UnaskedRef`` carries the journaled ones)."""
         store = self._store
-        if store is None or not labels_were_asked(ref, self.cfg.labels):
+        if store is None or self.cfg.from_plan is not None:
+            return False  # (a plan's labels were asked when it was made: not news)
+        if not labels_were_asked(ref, self.cfg.labels):
             return False
         state = store.state
         journaled = state.images.get(ref.image_id)
