@@ -1435,7 +1435,7 @@ class Harvest:
                 # index, from the whole folder's journals that it does not hold (its
                 # store loads its own images only). `harvester index` writes it once.
                 self.summary.index_deferred = True
-            # (after the index, whose rows now show their labels: said even by a replay)
+            # (after the index, which no longer lists them; by a replay too: news each time)
             note = self.select_stats.no_longer_match_note(self._selection.where)
             if note:
                 logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)

@@ -20,7 +20,8 @@ Sources used (cheapest complete ones):
 * labels: ``webclient/api/annotations/?type=map&well=..`` (or ``image=``) in
   batches of at most 200 ids; pairs are kept in server order, duplicates too.
   An image whose labels this walk asked for is sent as an :class:`AskedRef`
-  (also without labels wanted, where the study files needed the annotations).
+  (also without labels wanted, where the study files needed the annotations); one
+  given by id whose annotation request failed, as an :class:`UnaskedRef`.
 
 Study metadata (screen/project JSON with annotations, plate JSON with runs,
 grids, wells and well annotations, dataset JSON with images and image
@@ -90,7 +91,22 @@ logger = logging.getLogger(__name__)
 Labels = tuple[tuple[str, str], ...]
 
 
-class AskedRef(ImageRef):
+class _LabelsFactRef(ImageRef):
+    """An :class:`ImageRef` carrying a fact about its labels on the queued item, not in a
+    field: it compares and hashes equal to the plain ref with the same values (the
+    journal's, a plan's), being the same image in the same context."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ImageRef):
+            return bool(FIELD_VALUES(self) == FIELD_VALUES(other))
+        return NotImplemented
+
+    __hash__ = ImageRef.__hash__
+
+
+class AskedRef(_LabelsFactRef):
     """An :class:`ImageRef` whose labels this walk asked the server for.
 
     A ``--no-labels`` walk still fetches the map annotations of the plates and datasets
@@ -104,13 +120,6 @@ class AskedRef(ImageRef):
 
     __slots__ = ()
 
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, ImageRef):
-            return bool(FIELD_VALUES(self) == FIELD_VALUES(other))
-        return NotImplemented
-
-    __hash__ = ImageRef.__hash__
-
 
 class AskedFilesetRef(FilesetRef, AskedRef):
     """An :class:`AskedRef` whose fileset the listing named (:class:`FilesetRef`)."""
@@ -118,7 +127,7 @@ class AskedFilesetRef(FilesetRef, AskedRef):
     __slots__ = ()
 
 
-class UnaskedRef(ImageRef):
+class UnaskedRef(_LabelsFactRef):
     """An :class:`ImageRef` whose labels this walk could not ask: the annotation request
     failed through its retries (an image given by id, ``--image`` or ``--ids-from``, is
     sent all the same: its files do not need its labels).
@@ -128,17 +137,9 @@ class UnaskedRef(ImageRef):
     its images, its empty labels read as "asked, none", and no later run asked them: the
     image kept an empty label in index.csv for good. Where the journal holds its labels
     already, the ref carries those (:meth:`Walker._labels_kept`) and nothing changes.
-    Compares and hashes as the plain ref with the same values, as :class:`AskedRef` does.
     """
 
     __slots__ = ()
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, ImageRef):
-            return bool(FIELD_VALUES(self) == FIELD_VALUES(other))
-        return NotImplemented
-
-    __hash__ = ImageRef.__hash__
 
 
 def labels_were_asked(ref: ImageRef, wanted: bool) -> bool:
