@@ -187,7 +187,8 @@ class IndexRows:
     Why: holding every row of a folder before writing it was the biggest cost of
     ``harvester index`` beside the state itself (~45 MB per 100,000 labelled images, as
     much again as the rows' text). Making an ``IndexRows`` is the first pass over the state:
-    which images get a row (those with at least one done artifact, by id) and which label
+    which images get a row (those with at least one done artifact, by id, but those no
+    longer matching the ``--where`` that selected them: ``JournalState.unlisted``) and which label
     columns there are (one per annotation key of any image: the header depends on every
     row, so it is known before the first row is made). Iterating is the second pass: each
     row is built from the state when it is asked for and can be dropped once written.
@@ -206,6 +207,8 @@ class IndexRows:
                 if kind in ARTIFACT_FILES:
                     kinds.add(kind)
                     ids.add(object_id)
+            # (images that no longer match the --where that selected them: files kept)
+            ids -= state.unlisted
             self._ids = sorted(ids)
             del ids
             # Only the path kinds some image has are looked up per row (thumbnails only:
@@ -755,7 +758,9 @@ def images_not_indexed(out_dir: Path, state: JournalState) -> int:
     recorded = entry.get(IMAGES_KEY) if isinstance(entry, dict) else None
     if not isinstance(recorded, int) or isinstance(recorded, bool):
         return 0
-    now = len({object_id for kind, object_id in state.done if kind in ARTIFACT_FILES})
+    now = len(
+        {object_id for kind, object_id in state.done if kind in ARTIFACT_FILES} - state.unlisted
+    )
     return max(0, now - recorded)
 
 

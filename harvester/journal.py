@@ -12,7 +12,7 @@ Records (keys exactly these, compact JSON)::
 
     {"rec": "done",    "kind", "id", "path", "size", "sha256", "t", "run"[, "files"][, "roi_count"]}
     {"rec": "failed",  "kind", "id", "url", "status", "reason", "t", "run"}
-    {"rec": "image",   "ref": ImageRef.to_json(), "t"[, "labels_asked": false]}
+    {"rec": "image",   "ref": ImageRef.to_json(), "t"[, "labels_asked": false][, "unlisted": true]}
     {"rec": "invalid", "kind", "id", "path", "reason", "t"}          (written by verify; by a
                         store's open for an interrupted run's lost files: store.lost_files)
     {"rec": "run",     "run", "writer", "shard", "started", "argv"[, "order"]}
@@ -28,6 +28,12 @@ clock), so a run's records outrank those of every run before it whatever the hos
 empty labels mean "never asked", not "asked, none", so a later run with labels asks for them
 (and journals the image again, without the mark). Journals of 0.1.3 and before lack the mark
 (see ``Harvest._note_runs_without_labels``).
+
+``"unlisted": true`` marks an image whose labels no longer match the ``--where`` terms that
+selected it (a curator edited them on the server, ``--refresh-labels`` asked them again): its
+record holds the labels now, its files stay, and index.csv has no row of it
+(:class:`harvester.index.IndexRows`) until a run selects it again and journals it without
+the mark (``Harvest._relabel_passed_over``).
 
 "walk" records say whether a run's walk of its targets listed everything: one with
 ``"finished": false`` when the walk starts, one with ``"finished": true`` and the listings that
@@ -719,6 +725,8 @@ class JournalState:
     ``runs``: every "run" record;
     ``labels_unasked``: the images whose latest image record says its labels were never asked
     (``"labels_asked": false``, written by ``--no-labels`` runs);
+    ``unlisted``: the images whose latest image record says they left index.csv
+    (``"unlisted": true``: they no longer match the ``--where`` that selected them);
     ``walks[(targets, shard)]``: the latest "walk" record of those targets (and shard);
     ``sample_walks[(targets, shard, draw)]``: the latest "walk" record of those that said
     the selection's warnings of ``draw`` (``sample_draw``): one per selection and server, so
@@ -734,6 +742,7 @@ class JournalState:
     invalid: dict[Key, dict[str, Any]] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=list)
     labels_unasked: set[int] = field(default_factory=set)
+    unlisted: set[int] = field(default_factory=set)
     walks: dict[WalkKey, dict[str, Any]] = field(default_factory=dict)
     sample_walks: dict[SaidKey, dict[str, Any]] = field(default_factory=dict)
     voided: dict[Key, DoneRecord] = field(default_factory=dict, repr=False, compare=False)
@@ -946,6 +955,10 @@ class JournalState:
                 self.labels_unasked.add(ref.image_id)
             else:
                 self.labels_unasked.discard(ref.image_id)
+            if rec.get("unlisted") is True:
+                self.unlisted.add(ref.image_id)
+            else:
+                self.unlisted.discard(ref.image_id)
         elif kind == "invalid":
             key = (rec["kind"], rec["id"])
             self.invalid[key] = dict(rec)
@@ -978,6 +991,7 @@ class _Fold:
         self.images: dict[int, ImageRef] = {}
         self.image_t: dict[int, Any] = {}
         self.unasked: set[int] = set()  # see JournalState.labels_unasked
+        self.unlisted: set[int] = set()  # see JournalState.unlisted
         # Journal name of each kept record, by record type ("d", "i", "f", "v") and key.
         self.source: dict[str, dict[Any, str]] = {
             "d": {}, "i": {}, "f": {}, "v": {}, "w": {}, "s": {}
@@ -993,6 +1007,7 @@ class _Fold:
         # Runs once per record of every journal: locals, no call per record but from_json.
         done, failed, invalid, images = self.done, self.failed, self.invalid, self.images
         image_t, kinds, labels, unasked = self.image_t, self.kinds, self.labels, self.unasked
+        unlisted = self.unlisted
         src_d, src_i, src_f, src_v, src_w = (self.source[k] for k in ("d", "i", "f", "v", "w"))
         walks, sample_walks, src_s = self.walks, self.sample_walks, self.source["s"]
         runs = self.runs.setdefault(source, [])
@@ -1027,6 +1042,10 @@ class _Fold:
                             unasked.add(image_id)
                         else:
                             unasked.discard(image_id)
+                        if rec.get("unlisted") is True:
+                            unlisted.add(image_id)
+                        else:
+                            unlisted.discard(image_id)
                 elif kind == "failed":
                     key = (rec["kind"], rec["id"])
                     prev = failed.get(key)
@@ -1088,6 +1107,7 @@ class _Fold:
             invalid=dict(self.invalid),
             runs=[dict(run) for name in sorted(self.runs) for run in self.runs[name]],
             labels_unasked=set(self.unasked),
+            unlisted=set(self.unlisted),
             walks=dict(self.walks),
             sample_walks=dict(self.sample_walks),
             voided=voided,
@@ -1184,15 +1204,22 @@ def _merge(live: JournalState, origin: _Origin, fold: _Fold) -> JournalState | N
     sample_walks = dict(live.sample_walks)
     if not _take_newer(sample_walks, fold.sample_walks):
         return None
-    unasked = set(live.labels_unasked)
+    unasked, unlisted = set(live.labels_unasked), set(live.unlisted)
     for image_id, ref in fold.images.items():
         cur_ref = images.get(image_id)
         other_unasked = image_id in fold.unasked
-        if cur_ref is not None and (cur_ref != ref or (image_id in unasked) != other_unasked):
+        other_unlisted = image_id in fold.unlisted
+        if cur_ref is not None and (
+            cur_ref != ref
+            or (image_id in unasked) != other_unasked
+            or (image_id in unlisted) != other_unlisted
+        ):
             return None  # which is newer needs the time of live's record, not kept
         images[image_id] = ref
         if other_unasked:
             unasked.add(image_id)
+        if other_unlisted:
+            unlisted.add(image_id)
     runs = sorted(
         zip(origin.run_sources + fold.run_sources(), live.runs + fold.state().runs, strict=True),
         key=lambda pair: pair[0],
@@ -1204,6 +1231,7 @@ def _merge(live: JournalState, origin: _Origin, fold: _Fold) -> JournalState | N
         invalid=invalid,
         runs=[run for _, run in runs],
         labels_unasked=unasked,
+        unlisted=unlisted,
         walks=walks,
         sample_walks=sample_walks,
         images_t=max(live.images_t, _latest(fold.image_t.values())),

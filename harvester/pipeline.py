@@ -171,13 +171,13 @@ from harvester.splits import (
 from harvester.store import LostFiles, Store, check_settings
 from harvester.text import agree, duration_text, plural
 from harvester.walk import (
-    AskedRef,
     SeenIds,
     Walker,
     WalkFailure,
     WalkStats,
     check_ids_file,
     first_ids,
+    labels_were_asked,
     preflight,
     spool_ids_file,
     standard_input_ids,
@@ -1440,6 +1440,10 @@ class Harvest:
                 # index, from the whole folder's journals that it does not hold (its
                 # store loads its own images only). `harvester index` writes it once.
                 self.summary.index_deferred = True
+            # (after the index, which no longer lists them; by a replay too: news each time)
+            note = self.select_stats.no_longer_match_note(self._selection.where)
+            if note:
+                logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
             await self._forget_if_nothing_done()
 
     async def _forget_if_nothing_done(self) -> None:
@@ -2093,6 +2097,7 @@ class Harvest:
                 on_sampled=self._journal_sample,
                 gone=gone,
                 in_index=self._in_index(),
+                relabel=self._relabel_passed_over if self._selection.where else None,
             ) as inner:
                 await self._produce_all(client, inner, study, prefetched, known)
         else:
@@ -2115,10 +2120,48 @@ class Harvest:
         done = state.done
         kinds = tuple(layout.ARTIFACT_FILES)
 
+        unlisted = state.unlisted
+
         def in_index(image_id: int) -> bool:
-            return any((kind, image_id) in done for kind in kinds)
+            return image_id not in unlisted and any((kind, image_id) in done for kind in kinds)
 
         return in_index
+
+    async def _relabel_passed_over(self, ref: ImageRef) -> bool:
+        """Journal the labels walked of an image ``--where`` left out, where the journal
+        holds others; and where the journaled ones matched the terms, journal it as
+        unlisted (no row in index.csv): whether it was.
+
+        Why: no worker journals an image that is not selected, so an image whose labels a
+        curator edited on the server (asked again by ``--refresh-labels``) so that it no
+        longer matches kept its row, with the labels that had matched, and labels.csv
+        counted it: a training set whose labels said what the server no longer says. Its
+        files stay, and a run that selects it again lists it again (:func:`_record`). An
+        image that matched none of these terms before is left as it is: its row is another
+        selection's (a folder of one run per class), whose run decides (were its labels
+        journaled here, that run would find them unchanged and keep a row that no longer
+        matches its terms), as is one unlisted already. Only the labels change:
+        the record is the journaled one (its place, its name), so a move is the
+        placing's to journal. Nothing in a dry run (no store), a run from a plan (its
+        labels are the plan's, not the server's now), nor for labels the walk could not
+        ask (an ``UnaskedRef`` carries the journaled ones)."""
+        store = self._store
+        if store is None or self.cfg.from_plan is not None:
+            return False  # (a plan's labels were asked when it was made: not news)
+        if not labels_were_asked(ref, self.cfg.labels):
+            return False
+        state = store.state
+        journaled = state.images.get(ref.image_id)
+        if journaled is None or journaled.labels == ref.labels:
+            return False
+        if ref.image_id in state.unlisted or ref.image_id in state.labels_unasked:
+            # (unlisted already; or labels never asked, a --no-labels run's: they matched
+            # nothing, being unknown)
+            return False
+        if not self._selection.admits(journaled):
+            return False
+        await store.record_image(dataclasses.replace(journaled, labels=ref.labels), unlisted=True)
+        return True
 
     async def _journal_sample(self, refs: list[ImageRef]) -> None:
         """Journal a chosen sample's images (this shard's) at once, then its walk as ended.
@@ -2144,7 +2187,7 @@ class Harvest:
                 continue
             if ref.image_id in self._gone:
                 continue  # (no worker journals it either: it keeps its record, _met_again)
-            asked_now = self.cfg.labels or isinstance(ref, AskedRef)
+            asked_now = labels_were_asked(ref, self.cfg.labels)
             journaled = state.images.get(ref.image_id)
             unasked = ref.image_id in state.labels_unasked
             # Placed as its worker will, marking nothing: the worker places it (Placing.peek).
@@ -2345,7 +2388,8 @@ class Harvest:
         limiter = fetcher.client.limiter
         # Were this run's labels asked? (A plan's were, when it was made.) An image journaled
         # by a --no-labels run is journaled again once they are, without the "not asked" mark.
-        # A --no-labels walk asks them too where it saves the study files (an AskedRef).
+        # A --no-labels walk asks them too where it saves the study files (an AskedRef);
+        # an image whose annotation request failed was not asked (an UnaskedRef).
         labels_asked = self.cfg.labels or self.cfg.from_plan is not None
         async with receive:
             while True:
@@ -2375,13 +2419,15 @@ class Harvest:
                 state = store.state
                 journaled = state.images.get(ref.image_id)
                 unasked = ref.image_id in state.labels_unasked
-                asked_now = labels_asked or isinstance(ref, AskedRef)
+                unlisted = state.unlisted
+                asked_now = labels_were_asked(ref, labels_asked)
                 if not has_context(ref):
                     ref = await self._context_of(ref, journaled, fetcher)
                 placing = self._placing
                 record = None
                 if has_context(ref):
-                    if journaled != ref or (asked_now and unasked):  # (no call on a rerun)
+                    # (no call on a rerun; an unlisted image selected again: listed again)
+                    if journaled != ref or (asked_now and unasked) or ref.image_id in unlisted:
                         await _record(store, ref, journaled, unasked, asked_now, placing=placing)
                     else:
                         placing.settled(ref.image_id)
@@ -3075,8 +3121,10 @@ class Harvest:
             state = store.state
             for placed, journaled in list(placing.decide(state.images, image_ids)):
                 unasked = placed.image_id in state.labels_unasked
-                asked_now = self.cfg.labels or isinstance(placed, AskedRef)
-                await _record(store, placed, journaled, unasked, asked_now)
+                asked_now = labels_were_asked(placed, self.cfg.labels)
+                # (an image held here was selected, and its worker listed it again, or not
+                # selected: an unlisted one stays so)
+                await _record(store, placed, journaled, unasked, asked_now, selected=False)
         finally:
             self._placing_held = False
 
@@ -3324,25 +3372,31 @@ async def _record(
     meta: Mapping[str, Any] | None = None,
     *,
     placing: Placing | None = None,
+    selected: bool = True,
 ) -> None:
     """Journal ``ref`` unless the journal has it already (``journaled``, its record's
     ``unasked`` mark): a finished rerun writes no image record.
 
-    ``asked_now``: this run asked for its labels (labels on, a plan's, or an ``AskedRef``).
+    ``asked_now``: this run asked for its labels (labels on, a plan's, or an ``AskedRef``;
+    not an ``UnaskedRef``: :func:`~harvester.walk.labels_were_asked`).
     ``meta``: imgData's, which completes an image given by id first (:func:`with_meta`).
     ``placing``: the run's, which keeps the place the journal has for the image where
     that ranks first (it is in several datasets, say), unless this run listed that place
     and did not find it there (it moved: :meth:`Placing.place`); None: ``ref`` is placed.
+    ``selected``: this run selected it, so an image journaled as unlisted (it no longer
+    matched the ``--where`` that selected it) is journaled again, listed; False (the
+    placing's record of an image met under two parents): its mark is kept as it is.
     """
     if meta is not None:
         ref = with_meta(ref, meta)
     if placing is not None:
         ref = placing.place(ref, journaled)
-    if journaled != ref or (asked_now and unasked):
+    unlisted = ref.image_id in store.state.unlisted
+    if journaled != ref or (asked_now and unasked) or (selected and unlisted):
         # Without labels the walker gives an image the labels journaled for it
         # (Walker._known_labels): those of an unmarked image were asked.
         asked = asked_now or bool(ref.labels) or (journaled is not None and not unasked)
-        await store.record_image(ref, labels_asked=asked)
+        await store.record_image(ref, labels_asked=asked, unlisted=unlisted and not selected)
 
 
 def _stopping_signals() -> tuple[signal.Signals, ...]:

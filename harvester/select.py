@@ -1807,6 +1807,10 @@ class SelectStats:
     #: How many walked images had a row in index.csv and were not selected by this run
     #: (None: the stage was not told the rows): the rows :meth:`index_note` is about.
     passed_over: int | None = None
+    #: Walked images journaled with labels the ``--where`` terms admitted, whose labels
+    #: the server changed so that they no longer match: journaled with the labels the
+    #: server gives, as unlisted (``run_stage``'s ``relabel``): no row in index.csv.
+    no_longer_match: int = 0
     #: The selection's warnings of this run (a ``--where`` term that matches nothing,
     #: ``--sample N`` more than there is, classes spelt otherwise), whether said now or by an
     #: earlier run; None: the walk did not end (or, for a sample, none was drawn: its lines
@@ -1855,6 +1859,25 @@ class SelectStats:
                 " of part of the walk is not the sample (rerun when the listings answer)"
             )
         return text
+
+    def no_longer_match_note(self, where: Sequence[Condition]) -> str:
+        """A line when images of index.csv no longer match ``where`` (their labels changed
+        on the server: ``--refresh-labels`` asked them again), else "".
+
+        Why: such an image is not selected, so no worker journals it, and its row kept the
+        labels that had matched, listed as one of the selection: a training set whose
+        labels said what the server no longer says, with nothing said. Its record now
+        holds the labels asked, and its row left index.csv (labels.csv no longer counts
+        it); its files stay, and a run that selects it again lists it again."""
+        n = self.no_longer_match
+        if not n:
+            return ""
+        terms = " ".join(f"--where {shlex.quote(str(cond))}" for cond in where)
+        return (
+            f"{plural(n, 'image')} no longer {agree(n, 'matches', 'match')} {terms} (labels"
+            f" changed on the server): {agree(n, 'its row', 'their rows')} left index.csv,"
+            f" {agree(n, 'its files', 'their files')} kept"
+        )
 
     def index_note(self, index_rows: int | None) -> str:
         """A line when index.csv lists more images than this (unsharded) run selected.
@@ -1908,6 +1931,7 @@ async def run_stage(
     on_sampled: Callable[[list[ImageRef]], Awaitable[None]] | None = None,
     gone: GoneInSample | None = None,
     in_index: Callable[[int], bool] | None = None,
+    relabel: Callable[[ImageRef], Awaitable[bool]] | None = None,
 ) -> None:
     """Forward the selected images of ``receive`` to ``send``, then close both.
 
@@ -1933,6 +1957,12 @@ async def run_stage(
     and are not selected are counted in :attr:`SelectStats.passed_over` (for its note):
     counted, not kept (a set of the ids of a rerun of a million-image folder given a
     narrow ``--where`` held each of them, about 60 MB, for one number).
+    ``relabel``: given each walked image of this shard that ``where`` (or the fraction)
+    leaves out and that has a row (every one, where ``in_index`` is not given): journals
+    the labels walked where the journal holds others, and says whether it left index.csv
+    (its journaled labels matched: counted in :attr:`SelectStats.no_longer_match`). Why: no
+    worker journals an image not selected, so its row kept labels the server no longer
+    gives, listed as one of the selection.
     """
     stats.description = selection.describe()
     stats.passed_over = 0 if in_index is not None else None
@@ -1987,6 +2017,13 @@ async def run_stage(
             if by_id_keys and not has_context(ref):
                 unplaced[admitted] += 1
             if not admitted:
+                if (
+                    relabel is not None
+                    and (had_row or in_index is None)
+                    and selection.in_shard(ref.image_id)
+                    and await relabel(ref)
+                ):
+                    stats.no_longer_match += 1
                 continue
             stats.matched += 1
             if per_by_id and not has_context(ref):
@@ -2211,6 +2248,7 @@ async def selecting(
     on_sampled: Callable[[list[ImageRef]], Awaitable[None]] | None = None,
     gone: GoneInSample | None = None,
     in_index: Callable[[int], bool] | None = None,
+    relabel: Callable[[ImageRef], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[ObjectSendStream[ImageRef]]:
     """A send stream for the walker whose images reach ``send`` only if selected.
 
@@ -2233,6 +2271,7 @@ async def selecting(
             on_sampled,
             gone,
             in_index,
+            relabel,
         )
         async with inner_send:
             yield inner_send

@@ -2182,15 +2182,21 @@ class Store:
         except OSError:
             return b""
 
-    async def record_image(self, ref: ImageRef, *, labels_asked: bool = True) -> None:
+    async def record_image(
+        self, ref: ImageRef, *, labels_asked: bool = True, unlisted: bool = False
+    ) -> None:
         """Journal an image and its context (for index.csv and ``status``'s pending count).
 
         ``labels_asked=False``: its labels were not asked for (a ``--no-labels`` run), so
         its empty labels are not "none" (see :class:`~harvester.journal.JournalState`).
+        ``unlisted=True``: it no longer matches the ``--where`` that selected it, so
+        index.csv has no row of it (its files stay).
         """
         record: dict[str, Any] = {"rec": "image", "ref": ref.to_json()}
         if not labels_asked:
             record["labels_asked"] = False
+        if unlisted:
+            record["unlisted"] = True
         await self._queue(_Item(record=record))
 
     async def record_failure(

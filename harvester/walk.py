@@ -20,7 +20,8 @@ Sources used (cheapest complete ones):
 * labels: ``webclient/api/annotations/?type=map&well=..`` (or ``image=``) in
   batches of at most 200 ids; pairs are kept in server order, duplicates too.
   An image whose labels this walk asked for is sent as an :class:`AskedRef`
-  (also without labels wanted, where the study files needed the annotations).
+  (also without labels wanted, where the study files needed the annotations); one
+  given by id whose annotation request failed, as an :class:`UnaskedRef`.
 
 Study metadata (screen/project JSON with annotations, plate JSON with runs,
 grids, wells and well annotations, dataset JSON with images and image
@@ -91,7 +92,22 @@ logger = logging.getLogger(__name__)
 Labels = tuple[tuple[str, str], ...]
 
 
-class AskedRef(ImageRef):
+class _LabelsFactRef(ImageRef):
+    """An :class:`ImageRef` carrying a fact about its labels on the queued item, not in a
+    field: it compares and hashes equal to the plain ref with the same values (the
+    journal's, a plan's), being the same image in the same context."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ImageRef):
+            return bool(FIELD_VALUES(self) == FIELD_VALUES(other))
+        return NotImplemented
+
+    __hash__ = ImageRef.__hash__
+
+
+class AskedRef(_LabelsFactRef):
     """An :class:`ImageRef` whose labels this walk asked the server for.
 
     A ``--no-labels`` walk still fetches the map annotations of the plates and datasets
@@ -105,18 +121,35 @@ class AskedRef(ImageRef):
 
     __slots__ = ()
 
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, ImageRef):
-            return bool(FIELD_VALUES(self) == FIELD_VALUES(other))
-        return NotImplemented
-
-    __hash__ = ImageRef.__hash__
-
 
 class AskedFilesetRef(FilesetRef, AskedRef):
     """An :class:`AskedRef` whose fileset the listing named (:class:`FilesetRef`)."""
 
     __slots__ = ()
+
+
+class UnaskedRef(_LabelsFactRef):
+    """An :class:`ImageRef` whose labels this walk could not ask: the annotation request
+    failed through its retries (an image given by id, ``--image`` or ``--ids-from``, is
+    sent all the same: its files do not need its labels).
+
+    The pipeline journals it as not asked (``"labels_asked": false``, as a ``--no-labels``
+    run's image), so the next run asks again. Why: journaled as a run with labels journals
+    its images, its empty labels read as "asked, none", and no later run asked them: the
+    image kept an empty label in index.csv for good. Where the journal holds its labels
+    already, the ref carries those (:meth:`Walker._labels_kept`) and nothing changes.
+    """
+
+    __slots__ = ()
+
+
+def labels_were_asked(ref: ImageRef, wanted: bool) -> bool:
+    """Did the run that sent ``ref`` ask for its labels? ``wanted``: the run asks labels
+    (labels on, or a plan's, asked when it was made). An :class:`AskedRef` was asked
+    anyway (study files), an :class:`UnaskedRef` was not (its request failed)."""
+    if isinstance(ref, UnaskedRef):
+        return False
+    return wanted or isinstance(ref, AskedRef)
 
 
 def _with_fileset(ref: ImageRef, fileset: object) -> ImageRef:
@@ -1804,8 +1837,9 @@ class Walker:
         # The ids whose labels were asked for here (not taken from the journal): at most the
         # ids given, which are held already.
         fetched: set[int] = set()
+        failed = False
+        labels: dict[int, list[tuple[str, str]]] = {}
         try:
-            labels: dict[int, list[tuple[str, str]]] = {}
             for batch in _chunks(asked, urls.ANNOTATION_BATCH):
                 known = self._known_labels(batch)
                 if known is None:
@@ -1813,6 +1847,7 @@ class Walker:
                     fetched.update(batch)
                 labels.update(known)
         except FetchError as exc:
+            failed = True
             self._fail(f"labels of {plural(len(asked), 'image')}", exc)
         for image_id in todo:
             name = ""
@@ -1822,6 +1857,8 @@ class Walker:
             elif image_id in self._known:
                 name = self._known[image_id].image_name
             make = AskedRef if image_id in fetched else ImageRef
+            if failed and image_id not in fetched and image_id not in labels:
+                make = UnaskedRef  # (journaled as not asked: the next run asks again)
             kept = self._labels_kept(image_id, labels, fetched)
             await self._emit(make(image_id=image_id, image_name=name, labels=kept))
         self._listed()  # (a batch of an ids file: once per 200 ids, not once an image)

@@ -943,6 +943,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
 
             fit_open_files(cfg.concurrency)
         replays, notes = _resumed_configs(args, cfg)  # (flags given now on top)
+        _warn_nothing_refreshed(cfg, [replay[0] for replay in replays])
         if not replays:  # only sets that cannot be replayed, and nothing left to do
             # (or only forgotten sets: the line that says so)
             lines = [note for note, _moot in notes]
@@ -1648,6 +1649,39 @@ def _given_now(now: list[str], resumed: HarvestConfig) -> str:
         why = "its labels are its plan's" if plan else "this set was harvested with --no-labels"
         text += f"; labels not refreshed ({why})"
     return text
+
+
+def _warn_nothing_refreshed(cfg: HarvestConfig, replays: Sequence[HarvestConfig]) -> None:
+    """One warning where a resume is given ``--refresh-labels`` (``cfg``: the command's
+    settings) and none of its target sets refreshes: each was harvested with ``--no-labels``
+    or from a plan (``replays``: their settings, the flag dropped from each: config.resolve).
+
+    Why a warning: each set's ``resuming`` line says ``labels not refreshed (...)``, but
+    ``--quiet`` hides those lines, and a nightly ``harvester harvest --out DIR -q
+    --refresh-labels`` of such a folder refreshed nothing, every night, without a word."""
+    if not (cfg.refresh_labels and replays) or any(r.refresh_labels for r in replays):
+        return
+    from harvester.errors import PROBLEMS_LOGGER
+
+    plans = sum(resumed.from_plan is not None for resumed in replays)
+    if plans == len(replays):
+        why = (
+            f"{'its target set is' if plans == 1 else 'every target set of it is'} a plan's,"
+            " whose labels are the plan's (make the plan again, harvester plan ... --force,"
+            " to ask them again)"
+        )
+    elif not plans:
+        why = (
+            f"{'its target set was' if len(replays) == 1 else 'every target set of it was'}"
+            " harvested with --no-labels (harvest the targets again without it to ask labels)"
+        )
+    else:
+        why = (
+            "every target set of it was harvested with --no-labels or from a plan (whose"
+            " labels are the plan's)"
+        )
+    note = f"--refresh-labels refreshed no labels of {cfg.out}: {why}"
+    logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
 
 
 def _resumed_configs(

@@ -21,6 +21,7 @@ from harvest_helpers import harvest
 from harvester.cli import main
 from harvester.emulator import EmulatorThread, build_application
 from harvester.emulator.catalogue import DEMO_PROJECT_ID, DEMO_PROJECT_IMAGE_IDS, DEMO_SCREEN_ID
+from harvester.errors import PROBLEMS_LOGGER
 
 TARGETS: dict[str, Any] = {"screens": (DEMO_SCREEN_ID,), "projects": (DEMO_PROJECT_ID,)}
 OLD, NEW = "increased cell size", "increased cell volume"
@@ -114,7 +115,10 @@ def test_refresh_labels_with_no_labels_is_refused(
 
 
 def test_a_resume_given_refresh_labels_replays_a_set_without_labels_as_it_was(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], make_emulator: Callable[..., EmulatorThread]
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    make_emulator: Callable[..., EmulatorThread],
 ) -> None:
     """A set harvested with ``--no-labels`` beside one with labels: the cron line refreshes
     the labelled set and replays the other as it was (it was refused, exit 2 every night,
@@ -128,9 +132,113 @@ def test_a_resume_given_refresh_labels_replays_a_set_without_labels_as_it_was(
     assert main([*argv, *metadata, "--project", str(DEMO_PROJECT_ID), "--no-labels"]) == 0
     app.edited = True
     capsys.readouterr()
+    caplog.clear()
     assert main(["harvest", "--out", str(out), "-q", "--refresh-labels"]) == 0
     assert "error:" not in capsys.readouterr().err
     assert sum(NEW in value for value in _phenotypes(out)) >= 1
+    assert not any("refreshed no labels" in line for line in _problems(caplog))
+
+
+def test_a_quiet_refresh_of_a_folder_harvested_without_labels_says_it_refreshed_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, emulator: EmulatorThread
+) -> None:
+    """Every set harvested with --no-labels: the quiet cron line refreshes nothing, and says
+    so in one warning line (-q hides the resuming lines that said it), exit 0."""
+    out = tmp_path / "out"
+    argv = ["harvest", "--base-url", emulator.base_url, "--rate", "none", "-q", "--out", str(out)]
+    metadata = ["--artifacts", "metadata", "--no-labels"]
+    assert main([*argv, *metadata, "--project", str(DEMO_PROJECT_ID)]) == 0
+    assert main([*argv, *metadata, "--image", str(DEMO_PROJECT_IMAGE_IDS[0])]) == 0
+    caplog.clear()
+    assert main(["harvest", "--out", str(out), "-q", "--refresh-labels"]) == 0
+    assert _problems(caplog) == [
+        f"--refresh-labels refreshed no labels of {out}: every target set of it was harvested"
+        " with --no-labels (harvest the targets again without it to ask labels)"
+    ]
+
+
+def _rows(out: Path) -> dict[str, str]:
+    """index.csv's image ids, each with its Phenotype."""
+    with open(out / "index.csv", newline="", encoding="utf-8") as handle:
+        return {row["image_id"]: row.get("Phenotype", "") for row in csv.DictReader(handle)}
+
+
+CELL_SIZE, CENTROSOME = "Phenotype~cell size", "Phenotype~centrosome"
+NO_LONGER = (
+    "5 images no longer match {terms} (labels changed on the server): their rows left"
+    " index.csv, their files kept"
+)
+
+
+def _problems(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The problem lines logged (what ``-q`` still prints), and forget them."""
+    said = [r.getMessage() for r in caplog.records if r.name == PROBLEMS_LOGGER]
+    caplog.clear()
+    return said
+
+
+def test_images_whose_refreshed_labels_no_longer_match_leave_index_csv(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A refresh whose edited labels no longer match --where: those rows leave index.csv and
+    labels.csv (one line says so, -q too), their files stay; `harvester index` keeps them
+    out, and a selection that matches them lists them again, fetching nothing. They kept
+    their rows with the labels that had matched, listed as selected."""
+    app = Curated()
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    where = ["--where", CELL_SIZE, "--where", CENTROSOME]
+    argv = ["harvest", "--base-url", emu.base_url, "--rate", "none", "-q", "--out", str(out)]
+    targets = ["--screen", str(DEMO_SCREEN_ID), "--project", str(DEMO_PROJECT_ID)]
+    labelled = [*targets, "--artifacts", "metadata", "--label-key", "Phenotype"]
+    assert main([*argv, *labelled, *where]) == 0
+    first = _rows(out)
+    moved = sorted(image for image, value in first.items() if OLD in value)
+    assert len(moved) == 5 and len(first) == 16
+
+    app.edited = True
+    caplog.clear()
+    assert main(["harvest", "--out", str(out), "-q", "--refresh-labels"]) == 0
+    terms = "--where 'Phenotype~cell size' --where 'Phenotype~centrosome'"
+    assert NO_LONGER.format(terms=terms) in _problems(caplog)
+    kept = {image: value for image, value in first.items() if image not in moved}
+    assert _rows(out) == kept
+    assert OLD not in (out / "labels.csv").read_text()
+    assert all((out / "images").rglob(f"{image}.metadata.json") for image in moved)
+
+    assert main(["index", str(out)]) == 0  # (from the journals: still out)
+    assert _rows(out) == kept
+    caplog.clear()
+    assert main(["harvest", "--out", str(out), "-q"]) == 0  # (said once)
+    assert not any("no longer match" in line for line in _problems(caplog))
+    assert _rows(out) == kept
+
+    emu.reset_stats()  # a selection of the new value lists them again, fetching nothing
+    assert main([*argv, *labelled, "--where", "Phenotype~cell volume"]) == 0
+    assert emu.stats()["image_requests"] == 0
+    assert _rows(out) == kept | {image: first[image].replace(OLD, NEW) for image in moved}
+
+
+def test_a_refresh_of_a_folder_of_one_run_per_class(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """One run per class into one folder: the class whose images' labels changed loses
+    their rows; the other class keeps its rows. The resume replays the newest set first,
+    the one that never selected those images: it leaves them to the other (journaled with
+    their labels now, that set found them unchanged and kept them)."""
+    app = Curated()
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    argv = ["harvest", "--base-url", emu.base_url, "--rate", "none", "-q", "--out", str(out)]
+    targets = ["--screen", str(DEMO_SCREEN_ID), "--project", str(DEMO_PROJECT_ID)]
+    for term in (CELL_SIZE, CENTROSOME):  # (the newest set is replayed first)
+        assert main([*argv, *targets, "--artifacts", "metadata", "--where", term]) == 0
+    before = _rows(out)
+    app.edited = True
+    caplog.clear()
+    assert main(["harvest", "--out", str(out), "-q", "--refresh-labels"]) == 0
+    assert NO_LONGER.format(terms="--where 'Phenotype~cell size'") in _problems(caplog)
+    assert _rows(out) == {image: value for image, value in before.items() if OLD not in value}
 
 
 class Unanswered(Curated):
@@ -176,6 +284,36 @@ def test_a_refresh_whose_annotation_requests_fail_keeps_the_labels(
     assert _phenotypes(out) == first
 
 
+@pytest.mark.parametrize("given", ["images", "ids_from"])
+def test_a_first_run_whose_annotation_request_fails_leaves_them_to_the_next_run(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], given: str
+) -> None:
+    """An image given by id whose annotation request fails on the folder's first run: the
+    run fails (exit 1, the labels named), its row has no labels, and the next plain resume
+    asks again and fills them. It was journaled as "asked, none": never asked again."""
+    app = Unanswered()
+    emu = make_emulator(app=app)
+    out, ids = tmp_path / "out", tmp_path / "ids.txt"
+    ids.write_text(f"{DEMO_PROJECT_IMAGE_IDS[0]}\n")
+    targets = {"images": (DEMO_PROJECT_IMAGE_IDS[0],)} if given == "images" else {"ids_from": ids}
+    run = {"artifacts": ("metadata",), "max_retries": 0, **targets}
+    app.broken = True
+    summary = harvest(emu.base_url, out, **run)
+    assert summary.exit_code == 1
+    assert [w.split(":")[0] for w in summary.walk_failures] == ["labels of 1 image"]
+    assert summary.done == 1  # (its file does not need its labels)
+    assert b"Phenotype" not in (out / "index.csv").read_bytes()
+
+    app.broken = False
+    emu.reset_stats()
+    assert harvest(emu.base_url, out, **run).exit_code == 0
+    assert _annotation_requests(emu) == 1
+    assert any(OLD in value for value in _phenotypes(out))
+    emu.reset_stats()  # asked once: the resume after it asks nothing
+    assert harvest(emu.base_url, out, **run).exit_code == 0
+    assert _annotation_requests(emu) == 0
+
+
 def test_refresh_labels_with_labels_false_in_a_config_file_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
 ) -> None:
@@ -194,11 +332,15 @@ def test_refresh_labels_with_labels_false_in_a_config_file_is_refused(
 
 
 def test_refresh_labels_with_a_plan_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    emulator: EmulatorThread,
 ) -> None:
     """A run from a plan walks nothing (its labels are the plan's): --refresh-labels there
     asked nothing and said nothing, exit 0. Refused, exit 2, given with --from-plan; a
-    resume replaying the plan's set replays it as it was (exit 0)."""
+    resume replaying the plan's set replays it as it was (exit 0), and -q says in one
+    warning line that nothing was refreshed."""
     out = tmp_path / "plan"
     plan = ["plan", "--base-url", emulator.base_url, "--project", str(DEMO_PROJECT_ID)]
     assert main([*plan, "--out", str(out), "--artifacts", "metadata", "-q", "--rate", "none"]) == 0
@@ -216,8 +358,14 @@ def test_refresh_labels_with_a_plan_is_refused(
 
     # A resume replaying the plan's set (a nightly cron line) replays it as it was, as a set
     # harvested with --no-labels: refused, the cron line ended 2 every night for that set.
+    caplog.clear()
     assert main([*run, "--refresh-labels"]) == 0
     assert "error:" not in capsys.readouterr().err
+    assert _problems(caplog) == [
+        f"--refresh-labels refreshed no labels of {out}: its target set is a plan's, whose"
+        " labels are the plan's (make the plan again, harvester plan ... --force, to ask"
+        " them again)"
+    ]
 
 
 def test_the_resume_line_of_a_set_without_labels_does_not_say_it_is_refreshed(
