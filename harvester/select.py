@@ -1872,7 +1872,7 @@ class SelectStats:
         n = self.no_longer_match
         if not n:
             return ""
-        terms = " ".join(f"--where {shlex.quote(str(cond))}" for cond in where)
+        terms = " ".join(f"--where {shell_quote(str(cond))}" for cond in where)
         return (
             f"{plural(n, 'image')} no longer {agree(n, 'matches', 'match')} {terms} (labels"
             f" changed on the server): {agree(n, 'its row', 'their rows')} left index.csv,"
