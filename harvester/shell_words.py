@@ -14,22 +14,29 @@ script's ``shlex.split`` reads it back unchanged.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Iterable
 
 
 def shell_quote(word: str) -> str:
     """``word`` as one shell word that bash, zsh, sh and tcsh all read back as ``word``
-    (:func:`shlex.quote`'s form, each ``!`` outside the quotes, escaped)."""
+    (:func:`shlex.quote`'s form, each ``!`` tcsh would expand outside the quotes, escaped)."""
     quoted = shlex.quote(word)
     if "!" not in word:
         return quoted
-    # shlex quoted it (``!`` is not among the characters it leaves bare): each ``!`` sits
-    # between single quotes, closed before it and opened again after it.
-    escaped = quoted.replace("!", "'\\!'")
-    # (``'!x'`` became ``''\!'x'``: the empty quotes at either end say nothing)
-    escaped = escaped.removeprefix("''") if len(escaped) > 2 else escaped
-    return escaped.removesuffix("''") if escaped.endswith("\\!''") else escaped
+    # shlex quoted it (``!`` is not among the characters it leaves bare): each ``!`` that
+    # tcsh would read as a history event sits between single quotes, closed before it and
+    # opened again after it. One followed by a blank, ``=``, ``(`` or a quote (the word's
+    # end) is no event in tcsh either, and stays as typed: ``'Gene Symbol!=PLK1'``.
+    escaped = _EVENT.sub("'\\\\!'", quoted)
+    # (``'!x'`` became ``''\!'x'``: the empty quotes at its start say nothing)
+    return escaped.removeprefix("''") if escaped.startswith("''\\!") else escaped
+
+
+#: A ``!`` that tcsh expands inside single quotes: any not followed by a blank, ``=``, ``(``
+#: or a single quote (csh's history exceptions; the quote closes the word or a part of it).
+_EVENT = re.compile(r"!(?=[^ \t\n=('])")
 
 
 def shell_join(words: Iterable[str]) -> str:

@@ -104,14 +104,15 @@ def _words_in(shell: list[str], line: str) -> list[str]:
 
 
 def _bang_in_quotes(line: str) -> bool:
-    """Whether a `!` of ``line`` stands inside single or double quotes (tcsh expands it)."""
+    """Whether a `!` of ``line`` that tcsh expands stands inside single or double quotes
+    (one followed by a blank, `=`, `(` or a quote is no history event there)."""
     quote = ""
-    for char in line:
+    for n, char in enumerate(line):
         if quote and char == quote:
             quote = ""
         elif not quote and char in "'\"":
             quote = char
-        elif quote and char == "!":
+        elif quote and char == "!" and line[n + 1 : n + 2] not in (" ", "\t", "=", "(", "'"):
             return True
     return False
 
