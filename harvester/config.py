@@ -130,9 +130,12 @@ def _refuse_link(key: str, item: object) -> None:
     except TargetTextError as exc:
         # (a page of no target, a study's or a mapr page: the flag refuses it too, so the
         # refusal's own words say what to give, not "a link is taken by --screen LINK")
+        said, shown = str(exc), repr(link_shown(item))
+        # ("the link 'X' shows no target" as "it shows no target", not "the link it shows")
+        named = f"the link {shown} " if said.startswith(f"the link {shown} ") else f"{shown} "
         raise ConfigError(
-            f"{key}: {link_shown(item)!r} is a link; a config file takes ids",
-            hint=str(exc).replace(f"{link_shown(item)!r} ", "it ", 1),
+            f"{key}: {shown} is a link; a config file takes ids",
+            hint=said.replace(named, "it ", 1),
             key=key,
         ) from None
     else:
