@@ -3484,7 +3484,6 @@ def _not_asked_commands(
     if len({widened(n) for n in range(len(sets))}) == 1 and not own:
         return [f"harvester harvest --out {q} --artifacts {widened(0)}"]
     from harvester.config import SECRET_KEYS, RecordedRun, recorded_flags, secrets_again_note
-    from harvester.folder_settings import unused_settings
     from harvester.slurm import resubmit_resumes
 
     # A job array's folder (DIR/harvest.sbatch, which its resume resubmits): a split's
@@ -3494,8 +3493,6 @@ def _not_asked_commands(
     for n in sorted(dropped):
         recorded = sets[n].recorded
         config = dict(recorded.config) if recorded is not None else {}
-        for key in unused_settings(config):  # (shaped none of its files: DIR's value then)
-            config.pop(key, None)
         config.pop("artifacts", None)  # (said below, always: none given takes DIR's newest)
         flags = recorded_flags(RecordedRun(recorded.run if recorded else "", config))
         flags += ["--artifacts", widened(n)]
