@@ -130,9 +130,12 @@ def _refuse_link(key: str, item: object) -> None:
     except TargetTextError as exc:
         # (a page of no target, a study's or a mapr page: the flag refuses it too, so the
         # refusal's own words say what to give, not "a link is taken by --screen LINK")
+        said, shown = str(exc), repr(link_shown(item))
+        # ("the link 'X' shows no target" as "it shows no target", not "the link it shows")
+        named = f"the link {shown} " if said.startswith(f"the link {shown} ") else f"{shown} "
         raise ConfigError(
-            f"{key}: {link_shown(item)!r} is a link; a config file takes ids",
-            hint=str(exc).replace(f"{link_shown(item)!r} ", "it ", 1),
+            f"{key}: {shown} is a link; a config file takes ids",
+            hint=said.replace(named, "it ", 1),
             key=key,
         ) from None
     else:
@@ -1726,6 +1729,24 @@ def _runs_by_second(out_dir: Path) -> dict[str, list[str]]:
     return seconds
 
 
+def _unused_left_out(config: dict[str, Any], out_dir: Path, saved: SavedConfigs) -> dict[str, Any]:
+    """A saved run's configuration without the kept settings of kinds it did not fetch
+    whose value DIR keeps otherwise (:func:`harvester.folder_settings.unused_settings`):
+    every command that replays the run, or prints a command that does (a resume, the
+    refetch commands of ``status`` and ``verify``), takes DIR's value. A copy where one is
+    left out (``saved`` shares its values)."""
+    from harvester.folder_settings import idle_settings, recorded_settings, unused_settings
+    from harvester.layout import MARKER_NAME
+
+    if not idle_settings(config):
+        return config
+    marker = saved.read(out_dir / MARKER_NAME)
+    unused = unused_settings(
+        config, recorded_settings(marker if isinstance(marker, dict) else None)
+    )
+    return {k: v for k, v in config.items() if k not in unused} if unused else config
+
+
 def _read_recorded(
     out_dir: Path, run: str, saved: SavedConfigs | None = None
 ) -> RecordedRun | None:
@@ -1747,7 +1768,7 @@ def _read_recorded(
     words = tuple(str(w) for w in argv) if isinstance(argv, list) else ()
     origin = data.get("replay_of")
     replay_of = origin if isinstance(origin, str) and origin else None
-    config = moved_with_folder(config, out_dir)
+    config = _unused_left_out(moved_with_folder(config, out_dir), out_dir, saved)
     recorded = RecordedRun(str(data.get("run") or run), config, words, replay_of)
     if base_url_holds_secret(recorded.base_url):
         # Saved before 0.1.13 (a token as the URL's user), and not scrubbed yet (the scrub
@@ -2448,12 +2469,9 @@ def recorded_overrides(recorded: RecordedRun) -> dict[str, Any]:
     version may hold others). ``rate``: None was "no limit" (an override of None means
     "not given"), so it is replayed as ``"none"``; other None values are defaults.
     """
-    from harvester.folder_settings import unused_settings
-
     out: dict[str, Any] = {}
-    unused = unused_settings(recorded.config)  # (DIR's value then, not the run's)
     for key, value in recorded.config.items():
-        if key not in KEYS or key in NOT_REPLAYED or key in unused:
+        if key not in KEYS or key in NOT_REPLAYED:
             continue
         if key == "rate" and value is None:
             value = "none"
@@ -2803,14 +2821,9 @@ def recorded_flags(recorded: RecordedRun) -> list[str]:
     """The run's settings as the flags of a command line, those that differ from the
     defaults: what a resume replays, said in the user's words. Settings without a flag
     (set in a config file) are left out."""
-    from harvester.folder_settings import unused_settings
-
     words: list[str] = []
     config = recorded.config
-    unused = unused_settings(config)  # (a kept setting of a kind the run did not fetch)
     for key, flag in FLAGS.items():
-        if key in unused:
-            continue
         value = config.get(key)
         if key == "artifacts" and isinstance(value, list):
             if value == [a.value for a in DEFAULT_ARTIFACTS]:
@@ -2853,13 +2866,10 @@ _FILE_ONLY = (
 def recorded_file_settings(recorded: RecordedRun) -> list[str]:
     """The run's settings that no flag can give (from its config file), ``key=value``,
     those that differ from the defaults: a resume replays them too, and says so."""
-    from harvester.folder_settings import unused_settings
-
     out = []
-    unused = unused_settings(recorded.config)
     for key in _FILE_ONLY:
         value = recorded.config.get(key)
-        if key in recorded.config and key not in unused and value != _default_of(key):
+        if key in recorded.config and value != _default_of(key):
             out.append(f"{key}={json.dumps(value)}")
     return out
 

@@ -210,19 +210,32 @@ def run_settings(config: Any) -> dict[str, Any]:
     return {pin.name: pin.value_of(values) for pin in PINNED if pin.applies(values)}
 
 
-def unused_settings(config: Mapping[str, Any]) -> frozenset[str]:
+def unused_settings(config: Mapping[str, Any], kept: Mapping[str, Any]) -> frozenset[str]:
     """The kept settings a saved run's configuration holds for kinds it did not fetch
-    (``--thumbnail-size 256`` beside ``--artifacts render``): they shaped none of its
-    files, so a command replaying the run leaves them out and takes DIR's value.
+    (``--thumbnail-size 256`` beside ``--artifacts render``) whose value DIR keeps otherwise
+    (``kept``: :func:`recorded_settings`): they shaped none of its files, so a command
+    replaying the run leaves them out and takes DIR's value.
 
     Why: such a run is accepted whatever the folder keeps (only the kinds a run fetches
     count), but its saved value was replayed as given, so its resume with ``--artifacts
     thumbnail,render``, and the commands ``status`` and ``verify`` print to refetch a
     thumbnail of its set, asked for 256 px in a folder of 96 px thumbnails and were
-    refused. A configuration naming no kinds is left whole (nothing says which applied)."""
+    refused. A value DIR keeps none of is the user's choice, still replayed: left out, a
+    resume adding thumbnails made them at the default size, and DIR kept that one for good.
+    A configuration naming no kinds is left whole (nothing says which applied)."""
     if "artifacts" not in config:
         return frozenset()
-    return frozenset(pin.name for pin in PINNED if not pin.applies(config))
+    return frozenset(
+        pin.name
+        for pin in PINNED
+        if not pin.applies(config) and pin.name in kept and kept[pin.name] != pin.value_of(config)
+    )
+
+
+def idle_settings(config: Mapping[str, Any]) -> bool:
+    """Whether a saved run's configuration holds a kept setting of a kind it did not fetch
+    (:func:`unused_settings` needs DIR's kept settings then: read them only so)."""
+    return "artifacts" in config and any(not pin.applies(config) for pin in PINNED)
 
 
 def recorded_settings(marker: Mapping[str, Any] | None) -> dict[str, Any]:

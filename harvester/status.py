@@ -3016,7 +3016,12 @@ def collect_status(
         )
         report.failure_runs.append(str(rec.get("run")))
     report.other_servers_failed = _other_servers_failed(
-        out_dir, weighed, every, failure_gone, saved
+        out_dir,
+        weighed,
+        every,
+        failure_gone,
+        saved,
+        frozenset(run for _recorded, entry in gone for run in entry.runs),
     )
     for (kind, _image_id), (_run, own) in report.other_servers_failed.items():
         for _url, rec in own.values():
@@ -3294,17 +3299,20 @@ def _other_servers_failed(
     every: list[RecordedRun] | None,
     failure_gone: Callable[[int, Mapping[str, Any]], bool],
     saved: SavedConfigs,
+    forgotten_runs: AbstractSet[str] = frozenset(),
 ) -> dict[tuple[str, int], tuple[str, FailuresByServer]]:
     """The failed files ``status`` counts beside those of the journals' fold, in a folder
     of two servers (``every``: DIR's target sets): of each image's failed kind and id it
     weighed (``weighed``: -> the run of the failure the fold keeps; counted, or gone from
     that run's server), another server's failures of them that the fold hides
     (:func:`other_servers_failures`), but those of an image recorded as gone from that
-    server; each key with its ``weighed`` run and those failures by server.
+    server and those of a run of a forgotten set (``forgotten_runs``: no resume asks for
+    them again); each key with its ``weighed`` run and those failures by server.
 
     Why: ids are one server's, so an id both servers of DIR failed is two failed images:
     the totals counted one, and where the fold's failure was of an image gone from its
-    server, none (``--failed-ids --base-url`` of the other server left it out too).
+    server, none (``--failed-ids --base-url`` of the other server left it out too). A
+    forgotten set's failure counted so was a failure to act on again, after ``forget``.
     """
     from harvester.config import read_run_server, servers_of
 
@@ -3319,7 +3327,7 @@ def _other_servers_failed(
         failed = {
             server: (url, rec)
             for server, (url, rec) in own.items()
-            if not failure_gone(key[1], rec)
+            if not failure_gone(key[1], rec) and str(rec.get("run")) not in forgotten_runs
         }
         if failed:
             found[key] = (weighed[key], failed)
@@ -3346,15 +3354,25 @@ def other_servers_failures(
     from harvester.config import normal_base_url
     from harvester.journal import failure_records
 
+    # (each run's server read once: a run fails thousands of ids, and its saved settings
+    # read per record made status of a folder of 3,000 failed ids a second slower)
+    servers: dict[str, tuple[str, str] | None] = {}
+
+    def server(run: str) -> tuple[str, str] | None:
+        if run not in servers:
+            url = server_of(run)
+            servers[run] = None if url is None else (normal_base_url(url), url)
+        return servers[run]
+
     found: dict[tuple[str, int], FailuresByServer] = {}
     for key, records in failure_records(out_dir, latest).items():
-        newest = server_of(latest[key])
-        skip = normal_base_url(newest) if newest is not None else None
+        newest = server(latest[key])
+        skip = newest[0] if newest is not None else None
         own: FailuresByServer = {}
         for rec in records:  # (oldest first: each server's last one stays)
-            url = server_of(str(rec.get("run")))
-            if url is not None and (server := normal_base_url(url)) != skip:
-                own[server] = (own[server][0] if server in own else url, rec)
+            known = server(str(rec.get("run")))
+            if known is not None and (normal := known[0]) != skip:
+                own[normal] = (own[normal][0] if normal in own else known[1], rec)
         if own:
             found[key] = own
     return found
@@ -3509,7 +3527,6 @@ def _not_asked_commands(
     if len({widened(n) for n in range(len(sets))}) == 1 and not own:
         return [f"harvester harvest --out {q} --artifacts {widened(0)}"]
     from harvester.config import SECRET_KEYS, RecordedRun, recorded_flags, secrets_again_note
-    from harvester.folder_settings import unused_settings
     from harvester.slurm import resubmit_resumes
 
     # A job array's folder (DIR/harvest.sbatch, which its resume resubmits): a split's
@@ -3519,8 +3536,6 @@ def _not_asked_commands(
     for n in sorted(dropped):
         recorded = sets[n].recorded
         config = dict(recorded.config) if recorded is not None else {}
-        for key in unused_settings(config):  # (shaped none of its files: DIR's value then)
-            config.pop(key, None)
         config.pop("artifacts", None)  # (said below, always: none given takes DIR's newest)
         flags = recorded_flags(RecordedRun(recorded.run if recorded else "", config))
         flags += ["--artifacts", widened(n)]

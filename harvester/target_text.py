@@ -383,7 +383,8 @@ def parse_link(text: str, kind: str = "image") -> Link:
         server = origin + "".join(f"/{segment}" for segment in segments[:-2])
         raise _study_link(shown_as, study, server, kind)
     if host and at is None and (mapr := _mapr_page(pages)) is not None:
-        raise _mapr_link(shown_as, pages[mapr + 1], parts.query, origin, kind)
+        server = origin + "".join(f"/{segment}" for segment in segments[:mapr])
+        raise _mapr_link(shown_as, pages[mapr + 1], parts.query, server, kind)
     if not host or at is None:
         raise _not_read(shown_as, kind)
     server = origin + "".join(f"/{segment}" for segment in segments[:at])
@@ -495,10 +496,11 @@ def _mapr_page(pages: list[str]) -> int | None:
     return at if at is not None and len(pages) > at + 1 else None
 
 
-def _mapr_link(shown_as: str, menu: str, query: str, origin: str, kind: str) -> TargetTextError:
+def _mapr_link(shown_as: str, menu: str, query: str, server: str, kind: str) -> TargetTextError:
     """The refusal of a mapr page's link (the images of one gene, phenotype... across
     studies), saying how to take those images: a ``--where`` term beside the study's
-    target and, on IDR, their ids from its search engine. Why: it was "not a link harvester
+    target (and, of another server than IDR, its ``--base-url``: given none, a run asks
+    IDR) and, on IDR, their ids from its search engine. Why: it was "not a link harvester
     reads", naming webclient links, though the page is where IDR's gene search leads. The
     query's ``value`` alone is read (what the page shows; the rest may hold a session)."""
     from harvester.shell_words import shell_quote
@@ -508,12 +510,13 @@ def _mapr_link(shown_as: str, menu: str, query: str, origin: str, kind: str) -> 
     key = MAPR_KEYS.get(menu, "KEY")
     term = shell_quote(f"{key}={value or 'VALUE'}")
     what = f"{menu} {value!r}" if value else f"one {menu}"
+    idr = urlsplit(server).hostname == IDR_HOST
     said = (
         f"{shown_as!r} is a mapr page (the images with {what}, across studies), not "
         f"{a_kind(kind)}: take them with --where {term} beside the study's --screen or "
-        "--project"
+        f"--project{'' if idr else f' and --base-url {server}'}"
     )
-    if urlsplit(origin).hostname == IDR_HOST:
+    if idr:
         # (the search engine's URL is not spelt here: messages redact a URL's query)
         said += (
             ", or every study's by id from IDR's search engine (README, Harvesting: "

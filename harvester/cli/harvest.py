@@ -3087,10 +3087,13 @@ def _failed_before_by(
 
     wanted = normal_base_url(server)
     hidden: dict[int, str] = {}
+    servers: dict[str, str] = {}  # (each run's read once: one run failed thousands of ids)
     for (_kind, image_id), (run, failed_by) in report.other_servers_failed.items():
         if image_id in listed or image_id in hidden or wanted not in failed_by:
             continue
-        hidden[image_id] = read_run_server(out, run, saved) or "another server"
+        if run not in servers:
+            servers[run] = read_run_server(out, run, saved) or "another server"
+        hidden[image_id] = servers[run]
     return hidden
 
 

@@ -65,7 +65,9 @@ def test_each_servers_failed_ids_list_has_the_ids_both_servers_failed(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """Project 51's thumbnails failed by A, then by B: A's list has the 8 ids (it had none:
-    B's failures hid A's), with a note saying B failed them last; B's has them too."""
+    B's failures hid A's), with a note saying B failed them last; B's has them too. With
+    A's set forgotten, status counts B's 8 failed files alone (it counted A's too, which
+    no resume asks for again)."""
     a = make_emulator(preset="demo", faults=THUMBNAILS_FAIL)
     b = make_emulator(preset="demo", faults=THUMBNAILS_FAIL, seed=7)
     out = tmp_path / "d"
@@ -80,6 +82,9 @@ def test_each_servers_failed_ids_list_has_the_ids_both_servers_failed(
         f"note: listed for {a.base_url} too: 8 failed images ({', '.join(ids[:5])}"
     ), proc.stderr
     assert f"whose latest failure is {b.base_url}'s: a run of {a.base_url} failed" in proc.stderr
+    forgot = cli("forget", str(out), "--project", "51", "--base-url", a.base_url)
+    assert forgot.returncode == 0, forgot.stderr
+    assert failed_total(out) == 8
 
 
 def test_an_id_both_servers_failed_404_is_gone_from_each_and_taken_back_per_server(

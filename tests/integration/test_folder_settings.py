@@ -204,6 +204,21 @@ def test_a_size_given_to_a_run_without_thumbnails_is_not_replayed(
     assert thumbnail_sizes(out) and all(max(size) <= 96 for size in thumbnail_sizes(out))
 
 
+def test_a_size_given_to_a_run_without_thumbnails_is_replayed_where_dir_keeps_none(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder's first run, of renders alone, given --thumbnail-size 256 (DIR keeps no
+    size): its resume with thumbnails added fetches them at 256, the size the user gave,
+    and DIR keeps 256 (the value was left out: 96 px thumbnails, and DIR kept 96)."""
+    out = tmp_path / "renders"
+    run(capsys, emulator.base_url, out, "--artifacts", "render", "--thumbnail-size", "256")
+    assert "thumbnail_size" not in settings(out)
+    code = main(["harvest", "--out", str(out), "--artifacts", "thumbnail,render", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert settings(out)["thumbnail_size"] == 256
+    assert thumbnail_sizes(out) and all(max(size) > 96 for size in thumbnail_sizes(out))
+
+
 def test_window_matters_once_a_stack_is_fetched(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

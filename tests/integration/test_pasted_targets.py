@@ -398,8 +398,10 @@ def test_a_mapr_link_names_the_selection_that_harvests_its_images(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
 ) -> None:
     """A mapr page's link (the images of one gene) given to --screen is refused with the
-    `--where` term that takes them, and that term beside the screen harvests exactly the
-    images of that gene; in a config file's target list it is the refusal's hint."""
+    `--where` term that takes them and, not being IDR's, the link's server (given none, a
+    run asked IDR), and that term beside the screen harvests exactly the images of that
+    gene; in a config file's target list it is the refusal's hint, and so is a link of no
+    target's refusal, said of "it" (it was "the link it shows no target")."""
     out = tmp_path / "D"
     link = f"{emulator.base_url}/mapr/gene/?value=ECT2&bsession={SECRET}"
     code, err = run(
@@ -408,8 +410,10 @@ def test_a_mapr_link_names_the_selection_that_harvests_its_images(
     )  # fmt: skip
     assert code == 2
     said = err.splitlines()[0]
-    assert said.endswith("take them with --where 'Gene Symbol=ECT2' beside the study's "
-                         "--screen or --project"), err  # fmt: skip
+    assert said.endswith(
+        "take them with --where 'Gene Symbol=ECT2' beside the study's --screen or --project "
+        f"and --base-url {emulator.base_url}"
+    ), err
     assert SECRET not in err
     assert not out.exists()
     config = tmp_path / "study.toml"
@@ -419,8 +423,13 @@ def test_a_mapr_link_names_the_selection_that_harvests_its_images(
     assert err.splitlines()[1] == (
         "hint: it is a mapr page (the images with gene 'ECT2', across studies), not a "
         "screen: take them with --where 'Gene Symbol=ECT2' beside the study's --screen or "
-        "--project"
+        f"--project and --base-url {emulator.base_url}"
     )
+    config.write_text(f'screens = ["{emulator.base_url}/webclient/?bsession={SECRET}"]\n')
+    code, err = run(capsys, "harvest", str(config), "--out", str(out), "--rate", "none")
+    assert code == 2
+    assert err.splitlines()[1].startswith("hint: it shows no target: give one with ?show="), err
+    assert SECRET not in err
     assert not out.exists()
     code, err = run(
         capsys, "harvest", "--base-url", emulator.base_url, "--screen", "2302", "--where",
