@@ -68,12 +68,21 @@ LOCK_WAIT = 60.0
 Relink = Callable[[Path, Path, bytes], bool]
 
 
-def one_copy(out_dir: Path, names: Mapping[bytes, list[str]], relink: Relink) -> tuple[int, int]:
+def one_copy(
+    out_dir: Path,
+    names: Mapping[bytes, list[str]],
+    relink: Relink,
+    stored: AbstractSet[str] | None = None,
+) -> tuple[int, int]:
     """Make this run's ``names`` (SHA-256 -> its names in DIR of files with those bytes)
     names of one file per SHA-256: the registered one, else the one of its own files that
     has the most of them, registered. Returns how many of this run's copies are no more
     (each name of them made a link) and their bytes, which the run's summary adds to its
-    links. Errors are logged, never raised: the files are whole either way."""
+    links: of the copies whose every name is of ``stored`` (the names this run stored,
+    whose bytes its summary counts; None: every name). Why: a copy an earlier run left (a
+    task killed before its end) is made one too, but its bytes are not this run's: counted,
+    its summary's ``on disk`` took them off the bytes it stored (0 B on disk for a run
+    that wrote a new file). Errors are logged, never raised: the files are whole either way."""
     if not names:
         return 0, 0
     # Most of the register read before the lock, the lines appended since under it. Why: it
@@ -86,7 +95,7 @@ def one_copy(out_dir: Path, names: Mapping[bytes, list[str]], relink: Relink) ->
             if not held:
                 return 0, 0
             registered.update(_read_register(out_dir, names.keys(), read_to)[0])
-            return _under_lock(out_dir, names, relink, registered)
+            return _under_lock(out_dir, names, relink, registered, stored)
     except OSError as exc:  # (a read-only folder, a lock file that cannot be made)
         logger.debug("shared files not made one: %s", exc)
         return 0, 0
@@ -97,6 +106,7 @@ def _under_lock(
     names: Mapping[bytes, list[str]],
     relink: Relink,
     registered: Mapping[bytes, str],
+    stored: AbstractSet[str] | None,
 ) -> tuple[int, int]:
     new: dict[bytes, str] = {}
     gone = gone_bytes = 0
@@ -117,7 +127,7 @@ def _under_lock(
             if source is None:
                 continue
             new[sha256] = source[0]
-        made = _link_names(out_dir, files, source, sha256, relink)
+        made = _link_names(out_dir, files, source, sha256, relink, stored)
         gone += made
         gone_bytes += made * len(source[1])
     if new:
@@ -134,11 +144,12 @@ def _link_names(
     source: tuple[str, bytes],
     sha256: bytes,
     relink: Relink,
+    stored: AbstractSet[str] | None,
 ) -> int:
     """Make each name of ``files`` that is not ``source``'s file a link to it, file by file,
     each file's bytes checked first (one changed by hand keeps its names); how many files
-    of this run's are no more (all their names made links): the copies the folder lost.
-    (Their names but one were counted as links as they were stored.)"""
+    of this run's are no more (all their names made links, all of ``stored``): the copies
+    the folder lost. (Their names but one were counted as links as they were stored.)"""
     path = resolve(out_dir, source[0])
     try:
         st = os.lstat(path)
@@ -149,7 +160,7 @@ def _link_names(
         if key == (st.st_dev, st.st_ino) or _holding(out_dir, rels[0], sha256) is None:
             continue
         made = sum(relink(path, resolve(out_dir, rel), source[1]) for rel in rels)
-        gone += made == len(rels)
+        gone += made == len(rels) and (stored is None or all(rel in stored for rel in rels))
     return gone
 
 
