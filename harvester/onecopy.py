@@ -35,7 +35,8 @@ The rules that keep it safe:
 
 What is left: a run killed (``kill -9``, out of memory) ends without this step, so its
 copies stay until a later run of its shard that stores a shared file ends (the task
-resubmitted, with work left): a run that stores none does not look.
+resubmitted, with work left): a run that stores none does not look. So do those of a run
+stopped (Ctrl-C, SIGTERM: a time limit) while another run held the lock: it does not wait.
 """
 
 from __future__ import annotations
@@ -44,13 +45,14 @@ import hashlib
 import logging
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from contextlib import suppress
 from pathlib import Path
 
 from harvester.layout import IMAGES_DIR, check_relative, resolve
-from harvester.runlock import LOCKS_DIR, folder_lock
+from harvester.runlock import LOCKS_DIR, LockWaitStopped, folder_lock
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ def one_copy(
     names: Mapping[bytes, list[str]],
     relink: Relink,
     stored: AbstractSet[str] | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[int, int]:
     """Make this run's ``names`` (SHA-256 -> its names in DIR of files with those bytes)
     names of one file per SHA-256: the registered one, else the one of its own files that
@@ -82,7 +85,12 @@ def one_copy(
     whose bytes its summary counts; None: every name). Why: a copy an earlier run left (a
     task killed before its end) is made one too, but its bytes are not this run's: counted,
     its summary's ``on disk`` took them off the bytes it stored (0 B on disk for a run
-    that wrote a new file). Errors are logged, never raised: the files are whole either way."""
+    that wrote a new file). ``stop``: set, the run is stopping (Ctrl-C, SIGTERM): a lock
+    another run holds is not waited for (the copies stay, as a killed task's do). Why: the
+    tasks of an array that reach their time limit get SIGTERM at once, and SLURM kills each
+    ``KillWait`` seconds later (30 by default): a wait of LOCK_WAIT ended in the kill,
+    before the task's summary. Errors are logged, never raised: the files are whole either
+    way."""
     if not names:
         return 0, 0
     # Most of the register read before the lock, the lines appended since under it. Why: it
@@ -91,12 +99,12 @@ def one_copy(
     # queued behind each other's reads, and those still waiting after LOCK_WAIT gave up.
     registered, read_to = _read_register(out_dir, names.keys(), 0)
     try:
-        with folder_lock(out_dir, LOCK, wait=LOCK_WAIT) as held:
+        with folder_lock(out_dir, LOCK, wait=LOCK_WAIT, stop=stop) as held:
             if not held:
                 return 0, 0
             registered.update(_read_register(out_dir, names.keys(), read_to)[0])
             return _under_lock(out_dir, names, relink, registered, stored)
-    except OSError as exc:  # (a read-only folder, a lock file that cannot be made)
+    except (OSError, LockWaitStopped) as exc:  # (a read-only folder; a stop while waiting)
         logger.debug("shared files not made one: %s", exc)
         return 0, 0
 

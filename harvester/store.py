@@ -1717,6 +1717,9 @@ class Store:
         #: Other processes may store into DIR beside this one (a shard's run: the other
         #: tasks of its job array), each its own copies of the shared files.
         self._beside_others = False
+        #: Set by the run as it stops (Ctrl-C, SIGTERM): as the store closes, another run's
+        #: hold of the lock of :mod:`harvester.onecopy` is not waited for.
+        self.stop_waits: threading.Event | None = None
         #: The done records' files by SHA-256 for shared puts, built at the first of them
         #: (in a thread, under the lock: seconds for a million done records).
         self._earlier: samefiles.EarlierFiles | None = None
@@ -1996,7 +1999,9 @@ class Store:
                 names.setdefault(digest, []).append(rel)
                 if rec.get("run") == self.run_id:
                     stored.add(rel)
-        gone, gone_bytes = onecopy.one_copy(self.out_dir, names, self._relink_sync, stored)
+        gone, gone_bytes = onecopy.one_copy(
+            self.out_dir, names, self._relink_sync, stored, stop=self.stop_waits
+        )
         self.stats.linked += gone
         self.stats.linked_bytes += gone_bytes
 

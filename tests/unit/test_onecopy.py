@@ -3,9 +3,13 @@ on real files (the store's own use is tested with shards in test_paths_shared.py
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
+import threading
 from pathlib import Path
+
+import pytest
 
 from harvester import onecopy
 from harvester.layout import image_path
@@ -112,3 +116,32 @@ def test_the_lines_appended_since_a_first_read_are_read_from_where_it_ended(
         {SHA: "images/001/000/1000001.paths.json"},
         register.stat().st_size,
     )
+
+
+def test_a_stopping_run_does_not_wait_for_another_runs_hold_of_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another run holds the lock (another task ending): a run that is stopping (SIGTERM:
+    SLURM kills it KillWait seconds later) leaves its copy and returns while the lock is
+    still held, where it waited up to LOCK_WAIT (60 s); with the lock free it still makes
+    its copy one."""
+    monkeypatch.setattr(onecopy, "LOCK_WAIT", 3600.0)  # (a wait that would outlast the join)
+    a, b = _write(tmp_path, 1000001), _write(tmp_path, 1000002)
+    assert onecopy.one_copy(tmp_path, {SHA: [a]}, _relink) == (0, 0)  # (a registered)
+    stop = threading.Event()
+    stop.set()
+    got: list[tuple[int, int]] = []
+    fd = os.open(tmp_path / "locks" / onecopy.LOCK, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # (an open file of its own: as another process)
+        ending = threading.Thread(
+            target=lambda: got.append(onecopy.one_copy(tmp_path, {SHA: [b]}, _relink, stop=stop))
+        )
+        ending.start()
+        ending.join(60)  # (a bound, not a measure: it returns at once, or waits the hour)
+        assert got == [(0, 0)]  # (returned, the lock still held)
+        assert (tmp_path / b).stat().st_ino != (tmp_path / a).stat().st_ino
+    finally:
+        os.close(fd)
+    assert onecopy.one_copy(tmp_path, {SHA: [b]}, _relink, stop=stop) == (1, len(BODY))
+    assert (tmp_path / b).stat().st_ino == (tmp_path / a).stat().st_ino
