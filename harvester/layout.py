@@ -266,12 +266,19 @@ def resolve(out_dir: Path, rel_path: str) -> Path:
     Raises ValueError for absolute paths, ``..``/``.``/empty parts, backslashes, NUL or control
     characters: relative paths come from our own layout functions, so anything else is a bug.
     """
+    check_relative(rel_path)
+    return out_dir.joinpath(*rel_path.split("/"))
+
+
+def check_relative(rel_path: str) -> None:
+    """:func:`resolve`'s check alone (ValueError for a path that could leave DIR), with no
+    path made: a million names read from a file (:mod:`harvester.onecopy`'s register) were
+    seconds of ``Path`` objects."""
     if not rel_path or rel_path.startswith("/") or "\\" in rel_path:
         raise ValueError(f"not a safe relative path: {rel_path!r}")
     parts = rel_path.split("/")
     if _CONTROL_CHAR.search(rel_path) or any(part in ("", ".", "..") for part in parts):
         raise ValueError(f"not a safe relative path: {rel_path!r}")
-    return out_dir.joinpath(*parts)
 
 
 def _is_unsafe_char(ch: str) -> bool:

@@ -13,8 +13,10 @@ So each run, as it ends, makes its names of such a file names of one file the fo
 already holds: the first run to end with a SHA-256 registers one of its names for it in
 ``locks/same-files.tsv``; every run that ends later makes its own names of those bytes hard
 links to it (the file checked byte for byte, a temp link renamed over the name, as the
-store makes links). The register is read and written under ``locks/same-files.lock`` (an
-exclusive ``flock``), so that two runs ending together agree on one file. A run of the
+store makes links). The register is written, and the lines appended since a run's first
+read of it are read, under ``locks/same-files.lock`` (an exclusive ``flock``), so that two
+runs ending together agree on one file; the bulk of it is read before the lock (a long
+register read under it kept the tasks ending together waiting on each other). A run of the
 whole set (no other run stores beside it) does this for the files it linked only: its two
 batches in flight may each have stored a first copy.
 
@@ -28,11 +30,13 @@ The rules that keep it safe:
 * No lock (a filesystem without ``flock``), no hard links: nothing is changed.
 * The register is read line by line, keeping the lines of the run's own SHA-256s (a
   line per distinct file of a shard's run: about 100 bytes an image for a folder of
-  single-image filesets); the last line of a SHA-256 wins.
+  single-image filesets, about a second a million lines); the last line of a SHA-256
+  wins; a line not ended by a newline is not read.
 
 What is left: a run killed (``kill -9``, out of memory) ends without this step, so its
 copies stay until a later run of its shard that stores a shared file ends (the task
-resubmitted, with work left): a run that stores none does not look.
+resubmitted, with work left): a run that stores none does not look. So do those of a run
+stopped (Ctrl-C, SIGTERM: a time limit) while another run held the lock: it does not wait.
 """
 
 from __future__ import annotations
@@ -41,20 +45,22 @@ import hashlib
 import logging
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from contextlib import suppress
 from pathlib import Path
 
-from harvester.layout import IMAGES_DIR, resolve
-from harvester.runlock import LOCKS_DIR, folder_lock
+from harvester.layout import IMAGES_DIR, check_relative, resolve
+from harvester.runlock import LOCKS_DIR, LockWaitStopped, folder_lock
 
 logger = logging.getLogger(__name__)
 
 #: ``DIR/locks/<REGISTER>``: ``<sha256 hex>\t<path in DIR>`` lines, the file of those bytes
 #: runs link their own names to.
 REGISTER = "same-files.tsv"
-#: ``DIR/locks/<LOCK>``: held while the register is read and written, and names relinked.
+#: ``DIR/locks/<LOCK>``: held while the register's new lines are read, it is written, and
+#: names relinked.
 LOCK = "same-files.lock"
 #: How long a run waits for another ending at the same time (seconds); then nothing is done.
 LOCK_WAIT = 60.0
@@ -64,26 +70,52 @@ LOCK_WAIT = 60.0
 Relink = Callable[[Path, Path, bytes], bool]
 
 
-def one_copy(out_dir: Path, names: Mapping[bytes, list[str]], relink: Relink) -> tuple[int, int]:
+def one_copy(
+    out_dir: Path,
+    names: Mapping[bytes, list[str]],
+    relink: Relink,
+    stored: AbstractSet[str] | None = None,
+    stop: threading.Event | None = None,
+) -> tuple[int, int]:
     """Make this run's ``names`` (SHA-256 -> its names in DIR of files with those bytes)
     names of one file per SHA-256: the registered one, else the one of its own files that
     has the most of them, registered. Returns how many of this run's copies are no more
     (each name of them made a link) and their bytes, which the run's summary adds to its
-    links. Errors are logged, never raised: the files are whole either way."""
+    links: of the copies whose every name is of ``stored`` (the names this run stored,
+    whose bytes its summary counts; None: every name). Why: a copy an earlier run left (a
+    task killed before its end) is made one too, but its bytes are not this run's: counted,
+    its summary's ``on disk`` took them off the bytes it stored (0 B on disk for a run
+    that wrote a new file). ``stop``: set, the run is stopping (Ctrl-C, SIGTERM): a lock
+    another run holds is not waited for (the copies stay, as a killed task's do). Why: the
+    tasks of an array that reach their time limit get SIGTERM at once, and SLURM kills each
+    ``KillWait`` seconds later (30 by default): a wait of LOCK_WAIT ended in the kill,
+    before the task's summary. Errors are logged, never raised: the files are whole either
+    way."""
     if not names:
         return 0, 0
+    # Most of the register read before the lock, the lines appended since under it. Why: it
+    # holds a line per distinct file of every shard's run (100 MB for a million single-image
+    # filesets, seconds to read): read under the lock, the tasks of an array ending together
+    # queued behind each other's reads, and those still waiting after LOCK_WAIT gave up.
+    registered, read_to = _read_register(out_dir, names.keys(), 0)
     try:
-        with folder_lock(out_dir, LOCK, wait=LOCK_WAIT) as held:
+        with folder_lock(out_dir, LOCK, wait=LOCK_WAIT, stop=stop) as held:
             if not held:
                 return 0, 0
-            return _under_lock(out_dir, names, relink)
-    except OSError as exc:  # (a read-only folder, a lock file that cannot be made)
+            registered.update(_read_register(out_dir, names.keys(), read_to)[0])
+            return _under_lock(out_dir, names, relink, registered, stored)
+    except (OSError, LockWaitStopped) as exc:  # (a read-only folder; a stop while waiting)
         logger.debug("shared files not made one: %s", exc)
         return 0, 0
 
 
-def _under_lock(out_dir: Path, names: Mapping[bytes, list[str]], relink: Relink) -> tuple[int, int]:
-    registered = read_register(out_dir, names.keys())
+def _under_lock(
+    out_dir: Path,
+    names: Mapping[bytes, list[str]],
+    relink: Relink,
+    registered: Mapping[bytes, str],
+    stored: AbstractSet[str] | None,
+) -> tuple[int, int]:
     new: dict[bytes, str] = {}
     gone = gone_bytes = 0
     for sha256, rels in names.items():
@@ -103,7 +135,7 @@ def _under_lock(out_dir: Path, names: Mapping[bytes, list[str]], relink: Relink)
             if source is None:
                 continue
             new[sha256] = source[0]
-        made = _link_names(out_dir, files, source, sha256, relink)
+        made = _link_names(out_dir, files, source, sha256, relink, stored)
         gone += made
         gone_bytes += made * len(source[1])
     if new:
@@ -120,11 +152,12 @@ def _link_names(
     source: tuple[str, bytes],
     sha256: bytes,
     relink: Relink,
+    stored: AbstractSet[str] | None,
 ) -> int:
     """Make each name of ``files`` that is not ``source``'s file a link to it, file by file,
     each file's bytes checked first (one changed by hand keeps its names); how many files
-    of this run's are no more (all their names made links): the copies the folder lost.
-    (Their names but one were counted as links as they were stored.)"""
+    of this run's are no more (all their names made links, all of ``stored``): the copies
+    the folder lost. (Their names but one were counted as links as they were stored.)"""
     path = resolve(out_dir, source[0])
     try:
         st = os.lstat(path)
@@ -135,7 +168,7 @@ def _link_names(
         if key == (st.st_dev, st.st_ino) or _holding(out_dir, rels[0], sha256) is None:
             continue
         made = sum(relink(path, resolve(out_dir, rel), source[1]) for rel in rels)
-        gone += made == len(rels)
+        gone += made == len(rels) and (stored is None or all(rel in stored for rel in rels))
     return gone
 
 
@@ -171,33 +204,54 @@ def _holding(out_dir: Path, rel: str, sha256: bytes) -> tuple[str, bytes] | None
 def read_register(out_dir: Path, wanted: AbstractSet[bytes]) -> dict[bytes, str]:
     """SHA-256 -> the registered name (the last line of each wins), for the SHA-256s of
     ``wanted`` only (read line by line: a folder of many filesets has a long register);
-    lines that do not read as ``<64 hex digits>\t<safe path under images/>`` are skipped
+    lines that do not read as ``<64 hex digits>\t<safe path under images/>\n`` are skipped
     (a line cut short by a full disk, one edited by hand)."""
+    return _read_register(out_dir, wanted, 0)[0]
+
+
+def _read_register(
+    out_dir: Path, wanted: AbstractSet[bytes], start: int
+) -> tuple[dict[bytes, str], int]:
+    """:func:`read_register` from byte ``start`` on, and the byte its last whole line ends
+    at: a line not ended yet (being written by a run that holds the lock) is read again
+    from there. Only the lines of ``wanted`` SHA-256s are decoded and checked: the rest of
+    a long register costs a set look-up a line."""
     found: dict[bytes, str] = {}
+    keys = {sha256.hex().encode("ascii"): sha256 for sha256 in wanted}
     try:
-        f = (out_dir / LOCKS_DIR / REGISTER).open(encoding="utf-8", errors="replace")
+        f = (out_dir / LOCKS_DIR / REGISTER).open("rb")
     except OSError:
-        return found
+        return found, start
+    read_to = start
     with f:
-        for line in f:
-            digest, tab, rel = line.rstrip("\n").partition("\t")
-            if not tab or len(digest) != 64:
-                continue
-            try:
-                key = bytes.fromhex(digest)
+        try:
+            f.seek(start)
+            for line in f:
+                if not line.endswith(b"\n"):
+                    break  # (being written, or cut short: a later line starts on a new one)
+                read_to += len(line)
+                key = keys.get(line[:64])
+                if key is None or line[64:65] != b"\t":
+                    continue
+                rel = line[65:-1].decode("utf-8", errors="replace")
                 # (an image's file: never one a command rewrites, nor one outside DIR)
-                if key in wanted and rel.startswith(f"{IMAGES_DIR}/"):
-                    resolve(out_dir, rel)
+                if rel.startswith(f"{IMAGES_DIR}/"):
+                    try:
+                        check_relative(rel)
+                    except ValueError:
+                        continue
                     found[key] = rel
-            except ValueError:
-                continue
-    return found
+        except OSError as exc:  # (what was read stands: the rest is only copies left)
+            logger.debug("%s not read to its end: %s", REGISTER, exc)
+    return found, read_to
 
 
 def _register(out_dir: Path, new: Mapping[bytes, str]) -> None:
     """Append ``new``'s lines to the register (one write; no fsync: a line lost to a power
     loss only leaves a copy that a later run registers again)."""
-    lines = "".join(f"{sha256.hex()}\t{rel}\n" for sha256, rel in new.items())
+    # (a new line first: a line cut short before, by a full disk, ends there, not at the
+    # start of this run's first; an empty line is skipped)
+    lines = "\n" + "".join(f"{sha256.hex()}\t{rel}\n" for sha256, rel in new.items())
     path = out_dir / LOCKS_DIR / REGISTER
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
     try:

@@ -2761,6 +2761,7 @@ class Harvest:
             ) as store:
                 self._store_opened = self.summary.store_opened = True
                 self._store = store
+                store.stop_waits = self._stopping  # (its end's wait: see harvester.onecopy)
                 # Beside the run lock: `harvester status` shows it while the lock is held. A
                 # run without one (no flock here) names the file by its run id: its own, which
                 # another run of the same shard running beside it neither replaces nor removes.

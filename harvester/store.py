@@ -1717,6 +1717,9 @@ class Store:
         #: Other processes may store into DIR beside this one (a shard's run: the other
         #: tasks of its job array), each its own copies of the shared files.
         self._beside_others = False
+        #: Set by the run as it stops (Ctrl-C, SIGTERM): as the store closes, another run's
+        #: hold of the lock of :mod:`harvester.onecopy` is not waited for.
+        self.stop_waits: threading.Event | None = None
         #: The done records' files by SHA-256 for shared puts, built at the first of them
         #: (in a thread, under the lock: seconds for a million done records).
         self._earlier: samefiles.EarlierFiles | None = None
@@ -1974,7 +1977,8 @@ class Store:
         """Make this run's names of shared files names of one file in DIR, where other
         processes (the tasks of a job array, running at once) stored copies of the same
         bytes, or this run's two batches in flight each stored one: see
-        :mod:`harvester.onecopy`. Counted as links in the run's summary.
+        :mod:`harvester.onecopy`. Counted as links in the run's summary: the copies it
+        stored (an earlier run's copy made one is no byte of this run's).
 
         Only the names of its own images' done records (under its run lock: no other run
         writes them), an earlier run's too (a task killed before this step left its
@@ -1985,13 +1989,19 @@ class Store:
         if not (self._beside_others or self._proven_shared):
             return
         names: dict[bytes, list[str]] = {}
+        stored: set[str] = set()  # (this run's: its summary counts their bytes)
         for (kind, _id), rec in self.state.done.items():
             if kind not in self._shared_kinds:
                 continue
             digest = getattr(rec, "sha256", None)
             if type(digest) is bytes and (self._beside_others or digest in self._proven_shared):
-                names.setdefault(digest, []).append(str(rec.get("path")))
-        gone, gone_bytes = onecopy.one_copy(self.out_dir, names, self._relink_sync)
+                rel = str(rec.get("path"))
+                names.setdefault(digest, []).append(rel)
+                if rec.get("run") == self.run_id:
+                    stored.add(rel)
+        gone, gone_bytes = onecopy.one_copy(
+            self.out_dir, names, self._relink_sync, stored, stop=self.stop_waits
+        )
         self.stats.linked += gone
         self.stats.linked_bytes += gone_bytes
 

@@ -574,6 +574,9 @@ def test_a_plan_and_its_shards_check_a_plates_images_in_batches_too(
     assert problems(out) == [(int(removed.name.split(".")[0]), "missing")]
     again = harvest(emu.base_url, out, from_plan=out, shard="1/2", artifacts=(Artifact.PATHS,))
     assert again.failed == 0 and again.done == 1
+    # Its summary counts the one name it stored (a link: no byte on disk), not the earlier
+    # run's copy it made one: that run's bytes (it said 0 B on disk for any file it wrote).
+    assert (again.linked, again.linked_bytes) == (1, again.bytes)
     assert len({p.stat().st_ino for p in names}) == 1
     assert problems(out) == []
 

@@ -3,9 +3,13 @@ on real files (the store's own use is tested with shards in test_paths_shared.py
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
+import threading
 from pathlib import Path
+
+import pytest
 
 from harvester import onecopy
 from harvester.layout import image_path
@@ -75,3 +79,69 @@ def test_copies_become_one_registered_file_and_a_hand_edit_is_kept(tmp_path: Pat
     assert onecopy.one_copy(tmp_path, {SHA: [last]}, _relink) == (0, 0)
     assert (tmp_path / last).read_bytes() == BODY
     assert onecopy.read_register(tmp_path, {SHA}) == {SHA: last}
+
+
+def test_a_line_cut_short_is_skipped_and_the_next_run_s_line_is_read(tmp_path: Path) -> None:
+    """A register line a full disk cut short (no newline) names nothing, and the next
+    run's line, appended after it, is read as its own line (it was glued to the cut one:
+    the next run's file was never found, and every run after registered its own)."""
+    (tmp_path / "locks").mkdir()
+    register = tmp_path / "locks" / onecopy.REGISTER
+    register.write_text(f"{SHA.hex()}\timages/001/000/10000")  # (cut short)
+    assert onecopy.read_register(tmp_path, {SHA}) == {}
+    a = _write(tmp_path, 1000001)
+    assert onecopy.one_copy(tmp_path, {SHA: [a]}, _relink) == (0, 0)
+    assert onecopy.read_register(tmp_path, {SHA}) == {SHA: a}
+    later = _write(tmp_path, 1000002)
+    assert onecopy.one_copy(tmp_path, {SHA: [later]}, _relink) == (1, len(BODY))
+    assert (tmp_path / later).stat().st_ino == (tmp_path / a).stat().st_ino
+
+
+def test_the_lines_appended_since_a_first_read_are_read_from_where_it_ended(
+    tmp_path: Path,
+) -> None:
+    """The register is read before the lock, then from where that read ended under it:
+    a line another run appended in between is found, and a line still being written at
+    the first read (no newline yet) is read whole the second time."""
+    (tmp_path / "locks").mkdir()
+    register = tmp_path / "locks" / onecopy.REGISTER
+    other = hashlib.sha256(b"other").hexdigest()
+    first = f"{other}\timages/001/000/1000009.paths.json\n"
+    register.write_text(first + f"{SHA.hex()}\timages/001/0")
+    found, read_to = onecopy._read_register(tmp_path, {SHA}, 0)
+    assert (found, read_to) == ({}, len(first))
+    with register.open("a") as f:
+        f.write("00/1000001.paths.json\n")
+    assert onecopy._read_register(tmp_path, {SHA}, read_to) == (
+        {SHA: "images/001/000/1000001.paths.json"},
+        register.stat().st_size,
+    )
+
+
+def test_a_stopping_run_does_not_wait_for_another_runs_hold_of_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another run holds the lock (another task ending): a run that is stopping (SIGTERM:
+    SLURM kills it KillWait seconds later) leaves its copy and returns while the lock is
+    still held, where it waited up to LOCK_WAIT (60 s); with the lock free it still makes
+    its copy one."""
+    monkeypatch.setattr(onecopy, "LOCK_WAIT", 3600.0)  # (a wait that would outlast the join)
+    a, b = _write(tmp_path, 1000001), _write(tmp_path, 1000002)
+    assert onecopy.one_copy(tmp_path, {SHA: [a]}, _relink) == (0, 0)  # (a registered)
+    stop = threading.Event()
+    stop.set()
+    got: list[tuple[int, int]] = []
+    fd = os.open(tmp_path / "locks" / onecopy.LOCK, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # (an open file of its own: as another process)
+        ending = threading.Thread(
+            target=lambda: got.append(onecopy.one_copy(tmp_path, {SHA: [b]}, _relink, stop=stop))
+        )
+        ending.start()
+        ending.join(60)  # (a bound, not a measure: it returns at once, or waits the hour)
+        assert got == [(0, 0)]  # (returned, the lock still held)
+        assert (tmp_path / b).stat().st_ino != (tmp_path / a).stat().st_ino
+    finally:
+        os.close(fd)
+    assert onecopy.one_copy(tmp_path, {SHA: [b]}, _relink, stop=stop) == (1, len(BODY))
+    assert (tmp_path / b).stat().st_ino == (tmp_path / a).stat().st_ino
