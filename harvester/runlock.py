@@ -122,7 +122,7 @@ def acquire_run_lock(out_dir: Path, shard: str | None, doing: str | None = None)
     path = folder / lock_name(shard)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        flock_exclusive(fd, PROBE_WAIT, poll=0.01)
+        _flock_polled(fd, PROBE_WAIT, poll=0.01)
     except OSError as exc:
         holder, theirs = _read_lock_file(fd)
         os.close(fd)
@@ -279,33 +279,103 @@ class LockWaitStopped(Exception):
 def flock_exclusive(
     fd: int, wait: float | None, *, poll: float, stop: threading.Event | None = None
 ) -> None:
-    """``flock(LOCK_EX)`` on ``fd``, tried again every ``poll`` seconds for ``wait`` seconds
+    """``flock(LOCK_EX)`` on ``fd``, waited for in the kernel's queue for ``wait`` seconds
     while another process holds it (None: until it is free).
 
     Raises the OSError otherwise: errno in :data:`FLOCK_HELD` when still held after ``wait``,
     in :data:`FLOCK_UNSUPPORTED` when the filesystem cannot lock; the caller decides.
     ``stop``: raises :class:`LockWaitStopped` once it is set while the lock is still held
-    (at once if set before: a free lock is still taken). Why: a harvest's index write waits
-    in a worker thread, which no cancellation reaches; Ctrl-C waited out the 2 minutes that
-    ``harvester index`` could hold the lock.
+    (at once if set before: a free lock is still taken), looked at every ``poll`` seconds.
+    Why: a harvest's index write waits in a worker thread, which no cancellation reaches;
+    Ctrl-C waited out the 2 minutes that ``harvester index`` could hold the lock.
+
+    Queued, not tried again every ``poll`` seconds: a try between turns of others that each
+    hold the lock for milliseconds found it held at every look (eight processes writing
+    ``servers.json`` at once), and gave up at its deadline while they all had theirs
+    (:class:`_QueuedFlock`). A free lock costs one ``flock`` call, as before.
     """
     if wait is None and stop is None:
         fcntl.flock(fd, fcntl.LOCK_EX)
         return
-    deadline = None if wait is None else time.monotonic() + wait
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except OSError as exc:
+        if exc.errno not in FLOCK_HELD or (wait is not None and wait <= 0):
+            raise
+    if stop is not None and stop.is_set():
+        raise LockWaitStopped(f"fd {fd}: the wait for its lock was stopped")
+    _QueuedFlock(fd).wait(wait, poll=poll, stop=stop)
+
+
+class _QueuedFlock:
+    """A blocking ``flock(LOCK_EX)`` on a duplicate of ``fd`` in a daemon thread, which the
+    caller waits for with a deadline and a ``stop``, neither of which a blocking ``flock``
+    has.
+
+    A duplicate shares ``fd``'s open file, which is what ``flock`` locks: taken through it,
+    the lock is ``fd``'s, and the thread closes its duplicate (the lock stays while ``fd``
+    is open). Given up on (the deadline, ``stop``), the thread stays queued until the lock
+    is free, takes it and closes its duplicate: the lock goes when the caller's ``fd`` has
+    been closed too, so a caller that goes on unlocked holds it for the rest of that block
+    at most (as if it had had it: never a write unguarded that would have been guarded).
+    Never used for a run lock, whose probes (:func:`_probe`) must not see a waiter that
+    gave up take it for an instant: :func:`_flock_polled`.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._error: OSError | None = None
+        self._done = threading.Event()
+        duplicate = os.dup(fd)  # (not inherited by children: Python makes it so)
+        threading.Thread(
+            target=self._take, args=(duplicate,), name=f"flock-{fd}", daemon=True
+        ).start()
+
+    def _take(self, duplicate: int) -> None:
+        try:
+            fcntl.flock(duplicate, fcntl.LOCK_EX)
+        except OSError as exc:
+            self._error = exc
+        finally:
+            os.close(duplicate)
+            self._done.set()
+
+    def wait(self, wait: float | None, *, poll: float, stop: threading.Event | None) -> None:
+        """Until the thread has the lock (returns) or failed (its OSError); an OSError
+        ``EWOULDBLOCK`` after ``wait`` seconds, :class:`LockWaitStopped` once ``stop`` is
+        set (looked at every ``poll`` seconds)."""
+        deadline = None if wait is None else time.monotonic() + wait
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            look = left if stop is None else poll if left is None else min(poll, left)
+            if self._done.wait(look):
+                break
+            if stop is not None and stop.is_set():
+                raise LockWaitStopped("the wait for a lock was stopped")
+        if not self._done.is_set():
+            raise BlockingIOError(errno.EWOULDBLOCK, f"still held after {wait} s")
+        if self._error is not None:
+            raise self._error
+
+
+def _flock_polled(fd: int, wait: float, *, poll: float) -> None:
+    """:func:`flock_exclusive` without a queue: ``LOCK_NB`` tried every ``poll`` seconds.
+
+    For a run lock (:func:`acquire_run_lock`), waited for only while another split's probe
+    holds it for an instant: a waiter given up on in a queue would take it for an instant
+    after its holder ends, and ``status`` (:func:`_probe`) see a run going that is not.
+    """
+    deadline = time.monotonic() + wait
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except OSError as exc:
-            if exc.errno not in FLOCK_HELD or (
-                deadline is not None and time.monotonic() >= deadline
-            ):
+            if exc.errno not in FLOCK_HELD or time.monotonic() >= deadline:
                 raise
-        if stop is None:
-            time.sleep(poll)
-        elif stop.wait(poll):  # (True at once when set)
-            raise LockWaitStopped(f"fd {fd}: the wait for its lock was stopped")
+        time.sleep(poll)
 
 
 #: How often a wait on another process looks again: its lock (:func:`folder_lock` with a
