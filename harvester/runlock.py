@@ -324,12 +324,17 @@ class _QueuedFlock:
     """
 
     def __init__(self, fd: int) -> None:
+        self._fd = fd
         self._error: OSError | None = None
         self._done = threading.Event()
         duplicate = os.dup(fd)  # (not inherited by children: Python makes it so)
-        threading.Thread(
-            target=self._take, args=(duplicate,), name=f"flock-{fd}", daemon=True
-        ).start()
+        try:
+            threading.Thread(
+                target=self._take, args=(duplicate,), name=f"flock-{fd}", daemon=True
+            ).start()
+        except BaseException:  # (no thread to be had: the duplicate is not left open)
+            os.close(duplicate)
+            raise
 
     def _take(self, duplicate: int) -> None:
         try:
@@ -353,9 +358,9 @@ class _QueuedFlock:
             if self._done.wait(look):
                 break
             if stop is not None and stop.is_set():
-                raise LockWaitStopped("the wait for a lock was stopped")
+                raise LockWaitStopped(f"fd {self._fd}: the wait for its lock was stopped")
         if not self._done.is_set():
-            raise BlockingIOError(errno.EWOULDBLOCK, f"still held after {wait} s")
+            raise BlockingIOError(errno.EWOULDBLOCK, f"fd {self._fd}: still held after {wait} s")
         if self._error is not None:
             raise self._error
 

@@ -17,18 +17,18 @@ from pathlib import Path
 from harvester.runlock import LOCKS_DIR, folder_lock
 
 LOCK = "fair.lock"
-#: Each waiter's deadline: at least a hundred of the holders' turns.
+#: Each waiter's deadline: a hundred of the holders' turns.
 WAIT = 3.0
 
 
 def hold_in_turns(path: Path, done: threading.Event) -> None:
-    """Take the lock (blocking), hold it 10 ms, give it back, 5 ms later queue again: two
+    """Take the lock (blocking), hold it 30 ms, give it back, 5 ms later queue again: two
     of these keep it held but for the instant one hands it to the other."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         while not done.is_set():
             fcntl.flock(fd, fcntl.LOCK_EX)
-            time.sleep(0.01)
+            time.sleep(0.03)
             fcntl.flock(fd, fcntl.LOCK_UN)
             time.sleep(0.005)
     finally:
@@ -36,7 +36,7 @@ def hold_in_turns(path: Path, done: threading.Event) -> None:
 
 
 def test_waiters_get_a_lock_taken_in_turns_by_others(tmp_path: Path) -> None:
-    """Six waiters with a deadline, while two holders take the lock in turns: each holds
+    """Eight waiters with a deadline, while two holders take the lock in turns: each holds
     it before its deadline (a poller found it held at every look and ran unlocked)."""
     (tmp_path / LOCKS_DIR).mkdir()
     done = threading.Event()
@@ -52,7 +52,7 @@ def test_waiters_get_a_lock_taken_in_turns_by_others(tmp_path: Path) -> None:
         with folder_lock(tmp_path, LOCK, wait=WAIT) as got:
             held.append(got)
 
-    waiters = [threading.Thread(target=wait_for_it) for _ in range(6)]
+    waiters = [threading.Thread(target=wait_for_it) for _ in range(8)]
     try:
         time.sleep(0.05)  # (the holders' turns have begun)
         for waiter in waiters:
@@ -64,4 +64,4 @@ def test_waiters_get_a_lock_taken_in_turns_by_others(tmp_path: Path) -> None:
         for holder in holders:
             holder.join(30)
     assert not any(t.is_alive() for t in waiters + holders)
-    assert held == [True] * 6
+    assert held == [True] * 8
