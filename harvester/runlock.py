@@ -383,8 +383,9 @@ def _flock_polled(fd: int, wait: float, *, poll: float) -> None:
         time.sleep(poll)
 
 
-#: How often a wait on another process looks again: its lock (:func:`folder_lock` with a
-#: wait), its removal of DIR (``Store._still_there_a_while``).
+#: How often a wait on another process looks again: its removal of DIR
+#: (``Store._still_there_a_while``); a wait for its lock (:func:`folder_lock`), queued, at
+#: its ``stop`` (the lock itself is not tried again: see :func:`flock_exclusive`).
 POLL = 0.05
 
 
