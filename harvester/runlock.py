@@ -285,7 +285,9 @@ def flock_exclusive(
     Raises the OSError otherwise: errno in :data:`FLOCK_HELD` when still held after ``wait``,
     in :data:`FLOCK_UNSUPPORTED` when the filesystem cannot lock; the caller decides.
     ``stop``: raises :class:`LockWaitStopped` once it is set while the lock is still held
-    (at once if set before: a free lock is still taken), looked at every ``poll`` seconds.
+    (at once if set before: a free lock is still taken, and so is one that a wait of this
+    process given up before takes for an instant on its way out, :func:`_queued_here_end`),
+    looked at every ``poll`` seconds.
     Why: a harvest's index write waits in a worker thread, which no cancellation reaches;
     Ctrl-C waited out the 2 minutes that ``harvester index`` could hold the lock.
 
@@ -304,8 +306,43 @@ def flock_exclusive(
         if exc.errno not in FLOCK_HELD or (wait is not None and wait <= 0):
             raise
     if stop is not None and stop.is_set():
+        if _queued_here_end(fd, GIVEN_UP_GRACE):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except OSError as exc:
+                if exc.errno not in FLOCK_HELD:
+                    raise
         raise LockWaitStopped(f"fd {fd}: the wait for its lock was stopped")
     _QueuedFlock(fd).wait(wait, poll=poll, stop=stop)
+
+
+#: How long a wait with its ``stop`` set already gives the waits this process queued before
+#: for the same lock file (:class:`_QueuedFlock`) to end, when it finds the lock held.
+GIVEN_UP_GRACE = 0.25
+
+#: This process's :class:`_QueuedFlock` threads not yet ended, by lock file (device, inode):
+#: each one's event, set once it has ended and closed its duplicate.
+_queued: dict[tuple[int, int], set[threading.Event]] = {}
+_queued_guard = threading.Lock()
+
+
+def _queued_here_end(fd: int, within: float) -> bool:
+    """Whether waits of this process queued for ``fd``'s lock file (given up on: a wait
+    with its ``stop`` set now) were there and have all ended within ``within`` seconds.
+
+    Why: one given up on stays queued, and when the holder ends it takes the lock for an
+    instant (then lets it go): a harvest stopped while ``harvester index`` held the index
+    lock, trying to write its index again as that ended, found it held, took that for
+    another writer's and, its ``stop`` set, wrote nothing. One still queued after
+    ``within`` seconds waits behind a real holder."""
+    st = os.fstat(fd)
+    with _queued_guard:
+        pending = list(_queued.get((st.st_dev, st.st_ino), ()))
+    deadline = time.monotonic() + within
+    return bool(pending) and all(
+        done.wait(max(0.0, deadline - time.monotonic())) for done in pending
+    )
 
 
 class _QueuedFlock:
@@ -327,13 +364,17 @@ class _QueuedFlock:
         self._fd = fd
         self._error: OSError | None = None
         self._done = threading.Event()
+        st = os.fstat(fd)
+        self._file = (st.st_dev, st.st_ino)
         duplicate = os.dup(fd)  # (not inherited by children: Python makes it so)
+        with _queued_guard:
+            _queued.setdefault(self._file, set()).add(self._done)
         try:
             threading.Thread(
                 target=self._take, args=(duplicate,), name=f"flock-{fd}", daemon=True
             ).start()
         except BaseException:  # (no thread to be had: the duplicate is not left open)
-            os.close(duplicate)
+            self._ended(duplicate)
             raise
 
     def _take(self, duplicate: int) -> None:
@@ -342,8 +383,17 @@ class _QueuedFlock:
         except OSError as exc:
             self._error = exc
         finally:
-            os.close(duplicate)
-            self._done.set()
+            self._ended(duplicate)
+
+    def _ended(self, duplicate: int) -> None:
+        """Close the duplicate (the lock goes if the caller's fd is closed), then say so."""
+        os.close(duplicate)
+        with _queued_guard:
+            pending = _queued[self._file]
+            pending.discard(self._done)
+            if not pending:
+                del _queued[self._file]
+        self._done.set()
 
     def wait(self, wait: float | None, *, poll: float, stop: threading.Event | None) -> None:
         """Until the thread has the lock (returns) or failed (its OSError); an OSError
