@@ -333,9 +333,9 @@ def _queued_here_end(fd: int, within: float) -> bool:
 
     Why: one given up on stays queued, and when the holder ends it takes the lock for an
     instant (then lets it go): a harvest stopped while ``harvester index`` held the index
-    lock, trying to write its index again as that ended, found it held, took that for
-    another writer's and, its ``stop`` set, wrote nothing. One still queued after
-    ``within`` seconds waits behind a real holder."""
+    lock, writing its index as that ended, could find the lock held by its own given-up
+    wait and, its ``stop`` set, write nothing (a free lock refused: test_folder_lock_reentry
+    caught it). One still queued after ``within`` seconds waits behind a real holder."""
     st = os.fstat(fd)
     with _queued_guard:
         pending = list(_queued.get((st.st_dev, st.st_ino), ()))
