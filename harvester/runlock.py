@@ -122,7 +122,7 @@ def acquire_run_lock(out_dir: Path, shard: str | None, doing: str | None = None)
     path = folder / lock_name(shard)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        flock_exclusive(fd, PROBE_WAIT, poll=0.01)
+        _flock_polled(fd, PROBE_WAIT, poll=0.01)
     except OSError as exc:
         holder, theirs = _read_lock_file(fd)
         os.close(fd)
@@ -279,37 +279,163 @@ class LockWaitStopped(Exception):
 def flock_exclusive(
     fd: int, wait: float | None, *, poll: float, stop: threading.Event | None = None
 ) -> None:
-    """``flock(LOCK_EX)`` on ``fd``, tried again every ``poll`` seconds for ``wait`` seconds
+    """``flock(LOCK_EX)`` on ``fd``, waited for in the kernel's queue for ``wait`` seconds
     while another process holds it (None: until it is free).
 
     Raises the OSError otherwise: errno in :data:`FLOCK_HELD` when still held after ``wait``,
     in :data:`FLOCK_UNSUPPORTED` when the filesystem cannot lock; the caller decides.
     ``stop``: raises :class:`LockWaitStopped` once it is set while the lock is still held
-    (at once if set before: a free lock is still taken). Why: a harvest's index write waits
-    in a worker thread, which no cancellation reaches; Ctrl-C waited out the 2 minutes that
-    ``harvester index`` could hold the lock.
+    (at once if set before: a free lock is still taken, and so is one that a wait of this
+    process given up before takes for an instant on its way out, :func:`_queued_here_end`),
+    looked at every ``poll`` seconds.
+    Why: a harvest's index write waits in a worker thread, which no cancellation reaches;
+    Ctrl-C waited out the 2 minutes that ``harvester index`` could hold the lock.
+
+    Queued, not tried again every ``poll`` seconds: a try between turns of others that each
+    hold the lock for milliseconds found it held at every look (eight processes writing
+    ``servers.json`` at once), and gave up at its deadline while they all had theirs
+    (:class:`_QueuedFlock`). A free lock costs one ``flock`` call, as before.
     """
     if wait is None and stop is None:
         fcntl.flock(fd, fcntl.LOCK_EX)
         return
-    deadline = None if wait is None else time.monotonic() + wait
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except OSError as exc:
+        if exc.errno not in FLOCK_HELD or (wait is not None and wait <= 0):
+            raise
+    if stop is not None and stop.is_set():
+        if _queued_here_end(fd, GIVEN_UP_GRACE):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except OSError as exc:
+                if exc.errno not in FLOCK_HELD:
+                    raise
+        raise LockWaitStopped(f"fd {fd}: the wait for its lock was stopped")
+    _QueuedFlock(fd).wait(wait, poll=poll, stop=stop)
+
+
+#: How long a wait with its ``stop`` set already gives the waits this process queued before
+#: for the same lock file (:class:`_QueuedFlock`) to end, when it finds the lock held.
+GIVEN_UP_GRACE = 0.25
+
+#: This process's :class:`_QueuedFlock` threads not yet ended, by lock file (device, inode):
+#: each one's event, set once it has ended and closed its duplicate.
+_queued: dict[tuple[int, int], set[threading.Event]] = {}
+_queued_guard = threading.Lock()
+
+
+def _queued_here_end(fd: int, within: float) -> bool:
+    """Whether waits of this process queued for ``fd``'s lock file (given up on: a wait
+    with its ``stop`` set now) were there and have all ended within ``within`` seconds.
+
+    Why: one given up on stays queued, and when the holder ends it takes the lock for an
+    instant (then lets it go): a harvest stopped while ``harvester index`` held the index
+    lock, writing its index as that ended, could find the lock held by its own given-up
+    wait and, its ``stop`` set, write nothing (a free lock refused: test_folder_lock_reentry
+    caught it). One still queued after ``within`` seconds waits behind a real holder."""
+    st = os.fstat(fd)
+    with _queued_guard:
+        pending = list(_queued.get((st.st_dev, st.st_ino), ()))
+    deadline = time.monotonic() + within
+    return bool(pending) and all(
+        done.wait(max(0.0, deadline - time.monotonic())) for done in pending
+    )
+
+
+class _QueuedFlock:
+    """A blocking ``flock(LOCK_EX)`` on a duplicate of ``fd`` in a daemon thread, which the
+    caller waits for with a deadline and a ``stop``, neither of which a blocking ``flock``
+    has.
+
+    A duplicate shares ``fd``'s open file, which is what ``flock`` locks: taken through it,
+    the lock is ``fd``'s, and the thread closes its duplicate (the lock stays while ``fd``
+    is open). Given up on (the deadline, ``stop``), the thread stays queued until the lock
+    is free, takes it and closes its duplicate: the lock goes when the caller's ``fd`` has
+    been closed too, so a caller that goes on unlocked holds it for the rest of that block
+    at most (as if it had had it: never a write unguarded that would have been guarded).
+    Never used for a run lock, whose probes (:func:`_probe`) must not see a waiter that
+    gave up take it for an instant: :func:`_flock_polled`.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._error: OSError | None = None
+        self._done = threading.Event()
+        st = os.fstat(fd)
+        self._file = (st.st_dev, st.st_ino)
+        duplicate = os.dup(fd)  # (not inherited by children: Python makes it so)
+        with _queued_guard:
+            _queued.setdefault(self._file, set()).add(self._done)
+        try:
+            threading.Thread(
+                target=self._take, args=(duplicate,), name=f"flock-{fd}", daemon=True
+            ).start()
+        except BaseException:  # (no thread to be had: the duplicate is not left open)
+            self._ended(duplicate)
+            raise
+
+    def _take(self, duplicate: int) -> None:
+        try:
+            fcntl.flock(duplicate, fcntl.LOCK_EX)
+        except OSError as exc:
+            self._error = exc
+        finally:
+            self._ended(duplicate)
+
+    def _ended(self, duplicate: int) -> None:
+        """Close the duplicate (the lock goes if the caller's fd is closed), then say so."""
+        os.close(duplicate)
+        with _queued_guard:
+            pending = _queued[self._file]
+            pending.discard(self._done)
+            if not pending:
+                del _queued[self._file]
+        self._done.set()
+
+    def wait(self, wait: float | None, *, poll: float, stop: threading.Event | None) -> None:
+        """Until the thread has the lock (returns) or failed (its OSError); an OSError
+        ``EWOULDBLOCK`` after ``wait`` seconds, :class:`LockWaitStopped` once ``stop`` is
+        set (looked at every ``poll`` seconds)."""
+        deadline = None if wait is None else time.monotonic() + wait
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            look = left if stop is None else poll if left is None else min(poll, left)
+            if self._done.wait(look):
+                break
+            if stop is not None and stop.is_set():
+                raise LockWaitStopped(f"fd {self._fd}: the wait for its lock was stopped")
+        if not self._done.is_set():
+            raise BlockingIOError(errno.EWOULDBLOCK, f"fd {self._fd}: still held after {wait} s")
+        if self._error is not None:
+            raise self._error
+
+
+def _flock_polled(fd: int, wait: float, *, poll: float) -> None:
+    """:func:`flock_exclusive` without a queue: ``LOCK_NB`` tried every ``poll`` seconds.
+
+    For a run lock (:func:`acquire_run_lock`), waited for only while another split's probe
+    holds it for an instant: a waiter given up on in a queue would take it for an instant
+    after its holder ends, and ``status`` (:func:`_probe`) see a run going that is not.
+    """
+    deadline = time.monotonic() + wait
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except OSError as exc:
-            if exc.errno not in FLOCK_HELD or (
-                deadline is not None and time.monotonic() >= deadline
-            ):
+            if exc.errno not in FLOCK_HELD or time.monotonic() >= deadline:
                 raise
-        if stop is None:
-            time.sleep(poll)
-        elif stop.wait(poll):  # (True at once when set)
-            raise LockWaitStopped(f"fd {fd}: the wait for its lock was stopped")
+        time.sleep(poll)
 
 
-#: How often a wait on another process looks again: its lock (:func:`folder_lock` with a
-#: wait), its removal of DIR (``Store._still_there_a_while``).
+#: How often a wait on another process looks again: its removal of DIR
+#: (``Store._still_there_a_while``); a wait for its lock (:func:`folder_lock`), queued, at
+#: its ``stop`` (the lock itself is not tried again: see :func:`flock_exclusive`).
 POLL = 0.05
 
 

@@ -31,6 +31,12 @@ from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from pathlib import Path
 
+# At the top, not in _write: imported there the first time, under the lock, a quarter of a
+# second on a loaded machine that every other writer of an array waited out (and, past
+# LOCK_WAIT, wrote unlocked). Imported late anyway: config imports this module where used.
+from harvester.errors import redact_url
+from harvester.store import atomic_write_bytes
+
 __all__ = ["LOCK_WAIT", "SERVERS_LOCK", "SERVERS_NAME", "read_servers", "record_servers"]
 
 logger = logging.getLogger(__name__)
@@ -81,9 +87,6 @@ def _write(out_dir: Path, servers: Mapping[str, str]) -> None:
     Each URL redacted (:func:`harvester.errors.redact_url`): a run saved before 0.1.13 kept
     a ``--base-url`` user (``https://TOKEN@host``), which only its own record may hold
     until it is scrubbed; the server compares the same without it."""
-    from harvester.errors import redact_url
-    from harvester.store import atomic_write_bytes
-
     path = out_dir / SERVERS_NAME
     by_url: dict[str, list[str]] = {}
     for run, url in sorted(servers.items()):
