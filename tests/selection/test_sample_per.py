@@ -318,6 +318,28 @@ def test_refusals_exit_2_before_any_request(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("command", ["harvest", "plan"])
+def test_two_keys_are_refused_not_the_last_taken(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """--sample-per 'Gene Symbol' --sample-per Phenotype: exit 2 naming both, nothing asked or
+    written (the last key was taken without a word); one key in two cases is that key."""
+    out = tmp_path / "never"
+    flags = ["--base-url", emulator.base_url, "--screen", str(DEMO_SCREEN), "--out", str(out),
+             "--sample", "2", "--sample-per", "Gene Symbol"]  # fmt: skip
+    assert main([command, *flags, "--sample-per", KEY]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == (
+        "error: argument --sample-per: given twice ('Gene Symbol', then 'Phenotype'): a sample"
+        " is balanced over the classes of one key, so give --sample-per once (--label-key may"
+        " name both keys for the labels)"
+    )
+    assert lines[1].startswith("hint: ") and len(lines) == 2
+    assert emulator.stats()["requests"] == 0 and not out.exists()
+    args = build_parser().parse_args([command, *flags, "--sample-per", "gene symbol"])
+    assert args.sample_per == "Gene Symbol"
+
+
 @pytest.mark.parametrize(
     ("config", "flags", "lines"),
     [
