@@ -268,6 +268,16 @@ def check_sample_per(value: object) -> str | None:
     """
     if value is None:
         return None
+    if isinstance(value, list | tuple) and all(isinstance(key, str) for key in value):
+        # (`sample_per = ["Gene Symbol", "Phenotype"]` read as classes of both keys)
+        raise ConfigError(
+            f"sample_per: expected one annotation key, got {value!r}: a sample is balanced"
+            " over the classes of one key",
+            hint="give one, e.g. --sample-per 'Gene Symbol' (--label-key may name both keys"
+            " for the labels)",
+            file_hint='give one, e.g. sample_per = "Gene Symbol" (label_keys may name both'
+            " keys for the labels)",
+        )
     if not isinstance(value, str):
         raise ConfigError(f"sample_per: expected an annotation key, got {value!r}")
     if not value.strip():

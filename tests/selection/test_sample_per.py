@@ -382,6 +382,16 @@ def test_two_keys_are_refused_not_the_last_taken(
             ],
         ),
         (
+            f'sample = 5\nsample_per = ["{KEY}", "Gene Symbol"]\n',
+            [],
+            [
+                "error: FILE: sample_per: expected one annotation key, got ['Phenotype',"
+                " 'Gene Symbol']: a sample is balanced over the classes of one key",
+                'hint: give one, e.g. sample_per = "Gene Symbol" (label_keys may name both'
+                " keys for the labels)",
+            ],
+        ),
+        (
             "labels = false\n",
             ["--sample", "5", "--sample-per", KEY],
             ["error: --sample-per: sampling per class needs labels", "hint: remove labels = false"],
