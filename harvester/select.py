@@ -1292,6 +1292,67 @@ class WhereParts:
         return "'~' matches a part of a value in any case, '=' a whole value exactly"
 
 
+class ContainsSlips:
+    """The ``~`` terms on annotation keys that matched no walked image, in a selection that
+    matched some, whose text reads as a slip of a part of a value there.
+
+    Why: ``--where 'Phenotype~mitotic' --where 'Phenotype~centrosme'`` selected the mitotic
+    images and left out every centrosome one without a word: :class:`WhereParts` speaks
+    only where nothing matched, and terms on one key mean "any of". A text merely absent
+    stays unsaid (a list of texts run over several studies names some a study lacks), as
+    an absent ``=`` value does (:meth:`ValueCensus._slips`). Like :class:`KeyCensus`, a
+    labels tuple shared with the previous image (the fields of a well) is looked at once.
+    """
+
+    #: How alike a part of a value must be to the text (difflib's ratio) to be named.
+    CUTOFF = 0.85
+
+    def __init__(self, where: Sequence[Condition]) -> None:
+        self._open = [c for c in where if c.op == "~" and not names_context(c.key)]
+        # folded key -> folded value -> a spelling seen (bounded as WhereParts keeps them)
+        self._values: dict[str, dict[str, str]] = {_fold(c.key): {} for c in self._open}
+        self._last: object = None
+
+    def see(self, labels: Labels) -> None:
+        """Note the values of one image, and the terms they match."""
+        if labels is self._last or not self._open:
+            return
+        self._last = labels
+        for key, value in labels:
+            kept = self._values.get(_fold(key))
+            if kept is None or not value.strip():
+                continue
+            if len(kept) < WhereParts.VALUES_KEPT:
+                kept.setdefault(fold_spaces(value), value.strip())
+            self._open = [
+                c for c in self._open if not (_fold(c.key) == _fold(key) and _holds(c, value))
+            ]
+
+    def lines(self, walked: int) -> list[str]:
+        """One warning per ``~`` term on no image whose text is spelt nearly like a part of
+        a value of its key; none for a key no image has (its own warning names it)."""
+        import difflib  # only for a term that matched nothing
+
+        lines = []
+        for cond in self._open:
+            values = self._values.get(_fold(cond.key), {})
+            text = fold_spaces(cond.value)
+            close = [
+                part
+                for part in (_near_parts(text, values.values()) if values else [])
+                if difflib.SequenceMatcher(None, text, part.casefold()).ratio() >= self.CUTOFF
+                and not _sibling_names(cond.value, part)
+            ]
+            if close:
+                named = " or ".join(quoted(f"{cond.key}~{part}") for part in close)
+                lines.append(
+                    f"--where {quoted(cond)}: no value of key {quoted(cond.key)} on"
+                    f" {the_counted(walked, 'walked image')} holds {quoted(cond.value)}, so"
+                    f" this term matches no image; did you mean {named}?"
+                )
+        return lines
+
+
 def _listed_texts(text: str, values: Iterable[str]) -> list[str]:
     """The texts of a ``~`` term's text that lists several (joined by ``,``, ``;`` or
     ``|``), one of them at least found in some value (case-blind, as ``~`` compares); else
@@ -1975,6 +2036,7 @@ async def run_stage(
     values = ValueCensus(selection.where)
     spellings = OtherSpellings(selection.where)
     parts = WhereParts(selection.where)
+    slips = ContainsSlips(selection.where)
     # Images given by id beside a walk (a run of ids alone is refused: HarvestConfig) have
     # none of these columns when selected: counted, for a warning (else left out unsaid).
     by_id_keys = unknown_by_id(selection.where)
@@ -2006,6 +2068,7 @@ async def run_stage(
             census.see(ref, labels)
             values.see(labels)
             spellings.see(labels)
+            slips.see(labels)
             if not stats.matched:  # (its line is said only where no image matched: once one
                 parts.see(labels)  # has, each image's terms matched for nothing)
             if per_census is not None:
@@ -2029,6 +2092,8 @@ async def run_stage(
         told = unknown_where_keys(selection.where, census, ("walked image", "walked images"), said)
         told += values.lines(census, ("walked image", "walked images"), stats.matched)
         told += spellings.lines(values.matched)
+        if stats.matched:  # (where none matched, WhereParts names the term, below)
+            told += slips.lines(stats.walked)
         if any(unplaced):
             told.append(unplaced_line(by_id_keys, *unplaced))
         if unplaced_per:

@@ -61,18 +61,23 @@ def test_absent_value_warns_only_when_nothing_matched(
 def test_a_misspelt_class_beside_one_that_matched_is_named(
     emulator: EmulatorThread, tmp_path: Path
 ) -> None:
-    """Two classes asked, one misspelt (`mitotic dleay`): its images were left out of the
-    training set without a word, as the other term matched; now one warning names it with
-    the study's spelling. A series name (`PLK4` beside `PLK1`) stays silent, as for `!=`."""
+    """Classes asked, two misspelt (`=mitotic dleay`, `~centrosme`): their images were left
+    out of the training set without a word, as another term of the key matched; now one
+    warning each names the study's spelling. A series name (`PLK4` beside `PLK1`) or a text
+    merely absent stays silent, as for `!=`."""
     code, stdout, lines = dry_run(
-        emulator, tmp_path / "m", "Phenotype=mitotic arrest", "Phenotype=mitotic dleay"
-    )
+        emulator, tmp_path / "m", "Phenotype=mitotic arrest", "Phenotype=mitotic dleay",
+        "Phenotype~centrosme", "Phenotype~apoptosis",
+    )  # fmt: skip
     assert code == 0
     assert "selected 13 of 80 walked images" in stdout  # the 'mitotic arrest' images alone
     assert lines == [
         "WARNING harvester.problems: --where 'Phenotype=mitotic dleay': no value of key"
         " 'Phenotype' on the 80 walked images is 'mitotic dleay', so this term matches no"
-        " image; did you mean 'Phenotype=mitotic delay'?"
+        " image; did you mean 'Phenotype=mitotic delay'?",
+        "WARNING harvester.problems: --where 'Phenotype~centrosme': no value of key"
+        " 'Phenotype' on the 80 walked images holds 'centrosme', so this term matches no"
+        " image; did you mean 'Phenotype~centrosome'?",
     ]
     where = parse_where(["Gene Symbol=CDC20", "Gene Symbol=PLK4", "Gene Symbol=NOSUCH"])
     keys, values = KeyCensus(c.key for c in where), ValueCensus(where)
