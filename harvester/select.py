@@ -658,9 +658,29 @@ def unknown_per_key(census: KeyCensus, seen: Seen) -> list[str]:
     image is then without a class, and the sample is empty."""
     return [
         f"--sample-per key {quoted(key)} {census.absent(key, census.images, *seen)}, so no image"
-        f" has a class and none is sampled; {census.hint(key)}"
+        f" has a class and none is sampled; {_term_per_hint(key, census) or census.hint(key)}"
         for key in census.missing()
     ]
+
+
+def _term_per_hint(key: str, census: KeyCensus) -> str | None:
+    """For a ``--sample-per`` KEY written as a ``--where`` term of a key there
+    (``Phenotype=mitotic arrest``), the flags that say what it reads as; else None.
+
+    Why: its warning listed the known keys, ``Phenotype`` among them, and left the user
+    to see that a class is chosen by ``--where`` and balanced by ``--sample-per``."""
+    try:
+        cond = parse_condition(key)
+    except ConfigError:
+        return None
+    known = census.keys.get(_fold(cond.key))
+    if known is None:
+        return None
+    return (
+        f"--sample-per takes a key alone, whose values are the classes: --where"
+        f" {quoted(str(cond))} keeps the images of that term, and --sample-per {quoted(known)}"
+        " samples each class of the key"
+    )
 
 
 def unknown_label_keys(census: KeyCensus, seen: Seen) -> list[str]:

@@ -272,17 +272,32 @@ def test_sample_per_key_is_part_of_the_target_set(emulator: EmulatorThread, tmp_
     assert len(recorded_target_sets(tmp_path)) == 2
 
 
-def test_a_misspelt_key_is_named(emulator: EmulatorThread, tmp_path: Path) -> None:
-    """--sample-per Phenotyp: exit 0, nothing fetched, one warning naming the nearest key."""
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [
+        ("Phenotyp", "did you mean 'Phenotype'?"),
+        (
+            "Phenotype=mitotic arrest",
+            "--sample-per takes a key alone, whose values are the classes: --where"
+            " 'Phenotype=mitotic arrest' keeps the images of that term, and --sample-per"
+            " 'Phenotype' samples each class of the key",
+        ),
+    ],
+)
+def test_a_misspelt_key_is_named(
+    emulator: EmulatorThread, tmp_path: Path, key: str, hint: str
+) -> None:
+    """--sample-per Phenotyp: exit 0, nothing fetched, one warning naming the nearest key; a
+    --where term given as the key (it listed the known keys) is told the flags it reads as."""
     result = run_cli(
         "harvest", "--base-url", emulator.base_url, "--screen", str(DEMO_SCREEN),
         "--out", str(tmp_path / "typo"), "--rate", "none", "--artifacts", "thumbnail",
-        "--quiet", "--sample", "5", "--sample-per", "Phenotyp",
+        "--quiet", "--sample", "5", "--sample-per", key,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert [line for line in result.stderr.splitlines() if line.startswith("WARNING")] == [
-        "WARNING harvester.problems: --sample-per key 'Phenotyp' is on none of the 80 walked"
-        " images, so no image has a class and none is sampled; did you mean 'Phenotype'?"
+        f"WARNING harvester.problems: --sample-per key '{key}' is on none of the 80 walked"
+        f" images, so no image has a class and none is sampled; {hint}"
     ]
     assert emulator.stats()["image_requests"] == 0
 
