@@ -241,8 +241,10 @@ def test_cli_resume_fetches_nothing_and_keeps_label_keys_given_since(
 def test_cli_resume_given_another_key_labels_by_it(
     emulator: EmulatorThread, tmp_path: Path
 ) -> None:
-    """`harvest --out DIR --sample 2 --sample-per Phenotype` on a per-gene folder labels the
-    index by Phenotype, as the same flags with the targets typed out do (it kept the genes)."""
+    """`harvest --out DIR --sample-per Phenotype` on a per-gene folder of `--sample 2`
+    samples 2 per phenotype and labels the index by Phenotype, as the same flags with the
+    targets typed out do (it kept the genes; and it was refused as needing --sample, the
+    folder's not counted). A folder whose run had no --sample is refused so, exit 2."""
     out = tmp_path / "balanced"
     first = run_cli(
         "harvest", "--base-url", emulator.base_url, "--screen", str(DEMO_SCREEN),
@@ -251,13 +253,23 @@ def test_cli_resume_given_another_key_labels_by_it(
     )  # fmt: skip
     assert first.returncode == 0, first.stderr
     assert len(labels_csv(out)) == 24  # the genes
-    again = run_cli("harvest", "--out", str(out), "--rate", "none", "-q", "--sample", "2",
-                    "--sample-per", KEY)  # fmt: skip
+    again = run_cli("harvest", "--out", str(out), "--rate", "none", "--sample-per", KEY)
     assert again.returncode == 0, again.stderr
+    assert "(sample 2 per Phenotype, seed 0); 11 classes of 'Phenotype'" in again.stdout
     phenotypes = labels_csv(out)
     assert len(phenotypes) == 11 and "mitotic arrest" in phenotypes
     status = run_cli("status", str(out))
     assert f"label keys (index.csv's label column): '{KEY}'" in status.stdout
+    whole = tmp_path / "whole"
+    assert main(["harvest", "--base-url", emulator.base_url, "--image", "9762887", "--out",
+                 str(whole), "--rate", "none", "--artifacts", "thumbnail", "-q"]) == 0  # fmt: skip
+    refused = run_cli("harvest", "--out", str(whole), "--sample-per", KEY)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines()[-2:] == [
+        "error: --sample-per: sampling per class needs a sample size: how many images of each"
+        " class",
+        "hint: add --sample N, e.g. --sample 50 --sample-per 'Gene Symbol'",
+    ]
 
 
 def test_sample_per_key_is_part_of_the_target_set(emulator: EmulatorThread, tmp_path: Path) -> None:
