@@ -530,6 +530,29 @@ def test_how_to_split_without_a_split_is_said_alike_by_harvest_and_index(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_index_seed_without_a_split_names_the_folders_split_to_draw(
+    screen: Path, copy_of: Callable[[Path], Path]
+) -> None:
+    """``harvester index DIR --split-seed 3`` in a folder with a split: refused (exit 2,
+    nothing changed) with the command that draws the folder's split with that seed, not
+    an example's fractions (typed as shown, they replaced the split); that command works."""
+    out = copy_of(screen)
+    before = (out / "split.json").read_bytes()
+    result = cli("index", str(out), "--split-seed", "3")
+    assert result.returncode == 2
+    command = f"harvester index {out} --split {SPLIT} --split-seed 3"
+    assert result.stderr.splitlines() == [
+        "error: --split-seed: says how to split, but no split is given",
+        f"hint: add the split to draw; {out / 'split.json'} records --split {SPLIT}: {command}",
+    ]
+    assert (out / "split.json").read_bytes() == before
+    again = cli(*command.split()[1:])
+    assert again.returncode == 0, again.stderr
+    assert "(by well, seed 3)" in again.stdout
+    recorded = json.loads((out / "split.json").read_text(encoding="utf-8"))
+    assert (recorded["split"], recorded["split_seed"]) == (SPLIT, 3)
+
+
 def test_index_how_to_split_with_split_none_names_the_flag_given(tmp_path: Path) -> None:
     """``harvester index DIR --split none --split-seed 3``: refused naming the flag given
     and the split dropped, in the words of ``--no-split``'s refusal (not both flags)."""
