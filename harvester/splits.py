@@ -518,6 +518,30 @@ def read_split_record(out_dir: Path) -> SplitRecord:
     )
 
 
+def redraw_hint(out_dir: Path, flag: str, value: object) -> str:
+    """The hint of a ``--split-by``/``--split-seed`` given without ``--split`` (to
+    ``harvester index DIR``, or to a resume of DIR): the command that draws DIR's recorded
+    split so, its other settings kept, where it has one; else an example.
+
+    Why: ``harvester index DIR --split-seed 1`` (the split drawn again with another seed)
+    was told ``e.g. --split train=0.8,val=0.1,test=0.1``, fractions that need not be the
+    folder's: typed as shown, they replaced its split with another one."""
+    import shlex
+
+    recorded = read_split_record(out_dir).spec
+    if recorded is None:
+        return "add --split NAME=FRACTION,..., e.g. --split train=0.8,val=0.1,test=0.1"
+    words = recorded.flags  # (its --split-by and --split-seed kept, but for the one given)
+    if flag in words:
+        del words[words.index(flag) : words.index(flag) + 2]
+    kept = " ".join(shlex.quote(word) for word in recorded.flags)
+    again = " ".join(shlex.quote(word) for word in [*words, flag, str(value)])
+    return (
+        f"add the split to draw; {split_path(out_dir)} records {kept}: harvester index"
+        f" {shlex.quote(str(out_dir))} {again}"
+    )
+
+
 def replaced_split(out_dir: Path) -> str | None:
     """The split the recorded one replaced (``split ... by well, seed 0``), or None."""
     return read_split_record(out_dir).replaced

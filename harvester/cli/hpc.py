@@ -1558,6 +1558,7 @@ def _given_split(args: argparse.Namespace) -> SplitSpec | None | Literal[False]:
         check_split_by,
         check_split_seed,
         parse_split,
+        redraw_hint,
     )
 
     try:
@@ -1575,7 +1576,7 @@ def _given_split(args: argparse.Namespace) -> SplitSpec | None | Literal[False]:
                     )
                 raise UsageError(
                     f"{flag}: says how to split, but no split is given",
-                    hint=_split_to_redraw(Path(args.out), flag, by or args.split_seed),
+                    hint=redraw_hint(Path(args.out), flag, by or args.split_seed),
                 )
             return None if dropped else False
         # The seed's range is checked as a harvest's is: out of range, it was recorded and
@@ -1586,31 +1587,6 @@ def _given_split(args: argparse.Namespace) -> SplitSpec | None | Literal[False]:
         flag = "--" + (exc.key or "split").replace("_", "-")
         message = str(exc).removeprefix(f"{exc.key}: ") if exc.key else str(exc)
         raise UsageError(f"{flag}: {message}", hint=exc.hint) from None
-
-
-def _split_to_redraw(out: Path, flag: str, value: object) -> str:
-    """The hint of a ``--split-by``/``--split-seed`` given without ``--split``: the command
-    that draws the folder's recorded split so, where it has one.
-
-    Why: ``harvester index DIR --split-seed 1`` (the split drawn again with another seed)
-    was told ``e.g. --split train=0.8,val=0.1,test=0.1``, fractions that need not be the
-    folder's: typed as shown, they replaced its split with another one."""
-    import shlex
-
-    from harvester.splits import read_split_record, split_path
-
-    recorded = read_split_record(out).spec
-    if recorded is None:
-        return "add --split NAME=FRACTION,..., e.g. --split train=0.8,val=0.1,test=0.1"
-    words = recorded.flags  # (its --split-by and --split-seed kept, but for the one given)
-    if flag in words:
-        del words[words.index(flag) : words.index(flag) + 2]
-    kept = " ".join(shlex.quote(word) for word in recorded.flags)
-    again = " ".join(shlex.quote(word) for word in [*words, flag, str(value)])
-    return (
-        f"add the split to draw; {split_path(out)} records {kept}: harvester index"
-        f" {shlex.quote(str(out))} {again}"
-    )
 
 
 def _say_split(out: Path, split: SplitSpec | None | Literal[False], tally: SplitTally) -> None:

@@ -533,18 +533,20 @@ def test_how_to_split_without_a_split_is_said_alike_by_harvest_and_index(
 def test_index_seed_without_a_split_names_the_folders_split_to_draw(
     screen: Path, copy_of: Callable[[Path], Path]
 ) -> None:
-    """``harvester index DIR --split-seed 3`` in a folder with a split: refused (exit 2,
-    nothing changed) with the command that draws the folder's split with that seed, not
-    an example's fractions (typed as shown, they replaced the split); that command works."""
+    """``harvester index DIR --split-seed 3`` in a folder with a split, or a resume given
+    it: refused (exit 2, nothing changed) with the command that draws the folder's split
+    with that seed, not an example's fractions (typed as shown, they replaced the split);
+    that command works."""
     out = copy_of(screen)
     before = (out / "split.json").read_bytes()
-    result = cli("index", str(out), "--split-seed", "3")
-    assert result.returncode == 2
     command = f"harvester index {out} --split {SPLIT} --split-seed 3"
-    assert result.stderr.splitlines() == [
-        "error: --split-seed: says how to split, but no split is given",
-        f"hint: add the split to draw; {out / 'split.json'} records --split {SPLIT}: {command}",
-    ]
+    for words in (["index", str(out)], ["harvest", "--out", str(out)]):
+        result = cli(*words, "--split-seed", "3")
+        assert result.returncode == 2
+        assert result.stderr.splitlines() == [
+            "error: --split-seed: says how to split, but no split is given",
+            f"hint: add the split to draw; {out / 'split.json'} records --split {SPLIT}: {command}",
+        ]
     assert (out / "split.json").read_bytes() == before
     again = cli(*command.split()[1:])
     assert again.returncode == 0, again.stderr
