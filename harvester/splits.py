@@ -542,6 +542,20 @@ def redraw_hint(out_dir: Path, flag: str, value: object) -> str:
     )
 
 
+def with_redraw_hint(error: ConfigError, given: Mapping[str, object]) -> ConfigError:
+    """``error`` with the hint of :func:`redraw_hint` where it refuses a ``split_by`` or
+    ``split_seed`` given (``given``: the settings given as flags) without a split, into
+    an ``out`` folder that records one (``harvester harvest --out DIR --split-seed 3``: a
+    resume replays no split, as ``split.json`` keeps it); any other error as it is."""
+    key = error.key if error.key in ("split_by", "split_seed") else None
+    value = given.get(key) if key else None
+    out = given.get("out")
+    if value is None or out is None or not str(error).endswith("no split is given"):
+        return error
+    flag = "--" + key.replace("_", "-") if key else ""
+    return ConfigError(str(error), hint=redraw_hint(Path(str(out)), flag, value), key=key)
+
+
 def replaced_split(out_dir: Path) -> str | None:
     """The split the recorded one replaced (``split ... by well, seed 0``), or None."""
     return read_split_record(out_dir).replaced

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every s
     from collections.abc import Set as AbstractSet
 
     from harvester.config import HarvestConfig, RecordedRun, ReplayProblem
-    from harvester.errors import ConfigError, FolderBusyError, SplitHeldError, UsageError
+    from harvester.errors import FolderBusyError, SplitHeldError, UsageError
     from harvester.journal import SavedConfigs
     from harvester.pipeline import RunSummary
     from harvester.plan import PlanInfo
@@ -898,22 +898,6 @@ def refuse_targets_with_plan(args: argparse.Namespace) -> None:
         )
 
 
-def with_redraw_hint(error: ConfigError, args: argparse.Namespace) -> ConfigError:
-    """``error`` with the hint of :func:`harvester.splits.redraw_hint` where it refuses a
-    ``--split-by``/``--split-seed`` flag given without a split into a folder that records
-    one (``harvester harvest --out DIR --split-seed 3``: a resume replays no split, as
-    ``split.json`` keeps it); any other error as it is."""
-    from harvester.errors import ConfigError
-    from harvester.splits import redraw_hint
-
-    key = error.key if error.key in ("split_by", "split_seed") else None
-    value = getattr(args, key, None) if key else None
-    if value is None or args.out is None or not str(error).endswith("no split is given"):
-        return error
-    flag = "--" + str(key).replace("_", "-")
-    return ConfigError(str(error), hint=redraw_hint(args.out, flag, value), key=key)
-
-
 def run_harvest_command(args: argparse.Namespace) -> int:
     """``harvester harvest``."""
     from harvester.cli import start_up
@@ -921,17 +905,14 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     args.harvest_begun = False  # an interrupt before anyio.run finds nothing written yet
     with start_up():  # the imports below are most of a harvest's start-up (anyio too)
         import harvester.progress  # noqa: F401 (for _harvest: loaded while start-up is held)
-        from harvester.errors import ConfigError, UsageError
+        from harvester.errors import UsageError
         from harvester.pipeline import resolve_config
 
     # Outside the held block: reading a config file may block (a FIFO, a slow mount), and
     # Ctrl-C must be able to end that wait.
     refuse_targets_with_plan(args)
     apply_target_links(args)
-    try:
-        cfg = resolve_config(args.config, overrides_from_args(args))
-    except ConfigError as exc:
-        raise with_redraw_hint(exc, args) from None
+    cfg = resolve_config(args.config, overrides_from_args(args))
     if cfg.debug:  # `debug = true` in the config file counts like --debug
         args.debug = True
         logging.getLogger().setLevel(logging.DEBUG)
