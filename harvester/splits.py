@@ -185,8 +185,18 @@ def parse_split(value: object) -> tuple[tuple[str, float], ...]:
             file_hint=_FILE_EXAMPLE,
             key="split",
         )
+    # (a blank part, `train=0.8,val=0.2,` as a list is often typed, is no part: it was
+    # refused as "'' is not NAME=FRACTION", naming nothing the user could see)
+    items = [item for item in value.split(",") if item.strip()]
+    if not items:
+        raise ConfigError(
+            f"split: expected NAME=FRACTION,... got {value!r}",
+            hint=_EXAMPLE,
+            file_hint=_FILE_EXAMPLE,
+            key="split",
+        )
     parts: list[tuple[str, float]] = []
-    for item in value.split(","):
+    for item in items:
         name, eq, number = (s.strip() for s in item.partition("="))
         if not eq or not _NAME.fullmatch(name):
             raise ConfigError(
@@ -197,7 +207,7 @@ def parse_split(value: object) -> tuple[tuple[str, float], ...]:
                 key="split",
             )
         fraction = _fraction(name, number)
-        if not math.isfinite(fraction) or fraction <= 0:
+        if fraction <= 0:
             raise ConfigError(
                 f"split: {name}={number} must be a fraction above 0",
                 hint=_EXAMPLE,
@@ -230,9 +240,16 @@ def _fraction(name: str, number: str) -> float:
     Why: those were refused as "must be a fraction above 0", which an 80 is.
     """
     try:
-        return float(number)
+        fraction = float(number)
     except ValueError:
         pass
+    else:
+        if math.isfinite(fraction):
+            return fraction
+        # `train=inf`, `train=nan`: float() reads them, but they are no fraction (they were
+        # told "must be a fraction above 0", which an infinity is)
+        what = f"{name}={number} is not a number: a fraction is a decimal such as 0.8"
+        raise ConfigError(f"split: {what}", hint=_EXAMPLE, file_hint=_FILE_EXAMPLE, key="split")
     try:
         percent: float | None = float(number.removesuffix("%")) if number[-1:] == "%" else None
     except ValueError:

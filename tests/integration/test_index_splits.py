@@ -220,6 +220,7 @@ BAD_SPLITS = [
     (["--split", "train=0.8;val=0.2"], "separate them with commas, train=0.8,val=0.2"),
     (["--split", "train = 0.8 val = 0.2"], "separate them with commas, train=0.8,val=0.2"),
     (["--split", "train:0.8,test:0.2"], "is not NAME=FRACTION"),
+    (["--split", "train=inf,test=0.2"], "train=inf is not a number: a fraction is a decimal"),
     (["--split", "train=0.5,Train=0.5"], "'Train' is named twice"),
     (
         ["--split", SPLIT, "--split-by", "field"],
