@@ -670,7 +670,11 @@ class HarvestConfig:
         """Refuse a ``sample_per`` that cannot mean what it says (:func:`sample_per_refusal`;
         :func:`resolve` refuses it first, in the terms the user wrote it in)."""
         refusal = sample_per_refusal(
-            self.sample_per, self.sample, self.sample_fraction, labels=self.labels
+            self.sample_per,
+            self.sample,
+            self.sample_fraction,
+            labels=self.labels,
+            resume=not self.has_targets,
         )
         if refusal is not None:
             raise refusal
@@ -1314,8 +1318,16 @@ def sample_per_refusal(
     given: Mapping[str, str] | None = None,
     file_keys: AbstractSet[str] = frozenset(),
     saved: AbstractSet[str] = frozenset(),
+    resume: bool = False,
 ) -> ConfigError | None:
     """Why a ``sample_per`` cannot mean what it says (exit 2, before any request), or None.
+
+    ``resume``: no target is given (``harvester harvest --out DIR --sample-per KEY``), so
+    the sample size may be the folder's: each set's replay, its saved settings under the
+    flags given now, is checked again and refused there if none of them has one. Why: a
+    resume given ``--sample-per 'Gene Symbol'`` alone was refused as needing ``--sample``
+    while the folder's run had ``--sample 3``, where a resume given ``--sample 4`` alone
+    kept the folder's ``--sample-per``.
 
     Without ``sample`` there is no number of images per class; with ``sample_fraction``
     the fraction already keeps the same share of each class, and the two together read
@@ -1340,7 +1352,7 @@ def sample_per_refusal(
         if "labels" in saved:
             hint = saved_hint(names.get("labels", "labels = false"), per)
         return ConfigError(f"{per}: sampling per class needs labels", hint=hint, key="sample_per")
-    if sample is None:
+    if sample is None and not resume:
         in_file = "sample_per" in file_keys
         return ConfigError(
             f"{per}: sampling per class needs a sample size: how many images of each class",
@@ -1456,6 +1468,7 @@ def resolve(
         | from_folder,
         file_keys=file_keys,
         saved=set(from_folder),
+        resume=not any(values.get(key) for key in TARGET_KEYS),
     )
     if refusal is not None:
         raise refusal

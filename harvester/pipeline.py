@@ -72,6 +72,7 @@ from harvester.early import EarlyAnswers, EarlyRequest
 from harvester.errors import (
     PROBLEMS_LOGGER,
     SERVER_BUSY,
+    ConfigError,
     CredentialsError,
     FetchError,
     FolderBusyError,
@@ -477,9 +478,13 @@ def resolve_config(
     before anything is sent or written. Without a plan, exactly ``resolve``.
     """
     from harvester.config import resolve
+    from harvester.splits import with_redraw_hint
 
     given = dict(overrides or {})
-    cfg = resolve(config_file, given, typed=typed, saved=saved)
+    try:
+        cfg = resolve(config_file, given, typed=typed, saved=saved)
+    except ConfigError as exc:  # (a --split-seed without --split: DIR's split, if any)
+        raise with_redraw_hint(exc, given) from None
     if cfg.from_plan is None:
         return cfg
     from harvester.plan import apply_plan, given_settings

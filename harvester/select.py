@@ -268,6 +268,16 @@ def check_sample_per(value: object) -> str | None:
     """
     if value is None:
         return None
+    if isinstance(value, list | tuple) and all(isinstance(key, str) for key in value):
+        # (`sample_per = ["Gene Symbol", "Phenotype"]` read as classes of both keys)
+        raise ConfigError(
+            f"sample_per: expected one annotation key, got {value!r}: a sample is balanced"
+            " over the classes of one key",
+            hint="give one, e.g. --sample-per 'Gene Symbol' (--label-key may name both keys"
+            " for the labels)",
+            file_hint='give one, e.g. sample_per = "Gene Symbol" (label_keys may name both'
+            " keys for the labels)",
+        )
     if not isinstance(value, str):
         raise ConfigError(f"sample_per: expected an annotation key, got {value!r}")
     if not value.strip():
@@ -648,9 +658,29 @@ def unknown_per_key(census: KeyCensus, seen: Seen) -> list[str]:
     image is then without a class, and the sample is empty."""
     return [
         f"--sample-per key {quoted(key)} {census.absent(key, census.images, *seen)}, so no image"
-        f" has a class and none is sampled; {census.hint(key)}"
+        f" has a class and none is sampled; {_term_per_hint(key, census) or census.hint(key)}"
         for key in census.missing()
     ]
+
+
+def _term_per_hint(key: str, census: KeyCensus) -> str | None:
+    """For a ``--sample-per`` KEY written as a ``--where`` term of a key there
+    (``Phenotype=mitotic arrest``), the flags that say what it reads as; else None.
+
+    Why: its warning listed the known keys, ``Phenotype`` among them, and left the user
+    to see that a class is chosen by ``--where`` and balanced by ``--sample-per``."""
+    try:
+        cond = parse_condition(key)
+    except ConfigError:
+        return None
+    known = census.keys.get(_fold(cond.key))
+    if known is None:
+        return None
+    return (
+        f"--sample-per takes a key alone, whose values are the classes: --where"
+        f" {quoted(str(cond))} keeps the images of that term, and --sample-per {quoted(known)}"
+        " samples each class of the key"
+    )
 
 
 def unknown_label_keys(census: KeyCensus, seen: Seen) -> list[str]:
@@ -823,6 +853,16 @@ class ValueCensus:
         close = difflib.get_close_matches(fold_spaces(cond.value), list(values), n=3, cutoff=cutoff)
         return [values[v] for v in close]
 
+    def _slips(self, cond: Condition) -> list[str]:
+        """The values of the term's key its value reads as a slip of: very near spellings
+        (a 0.85 cutoff), not another name of a series (:func:`_sibling_names`: ``PLK4``
+        beside ``PLK1`` is as likely another gene), and none for a context column (a field
+        out of range is no typo). For a term whose absent value is news only if a slip: a
+        list of genes or exclusions run over several studies names genes one lacks."""
+        if names_context(cond.key):
+            return []
+        return [v for v in self._close(cond, cutoff=0.85) if not _sibling_names(cond.value, v)]
+
     def _sharing(self, cond: Condition) -> set[str]:
         """The kept (folded) values of the term's key that share at least half the bigrams
         of its value: a spelling ``difflib`` rates 0.85 alike shares more (each slip breaks
@@ -856,8 +896,9 @@ class ValueCensus:
         """One warning per ``=`` term whose key is known but whose value no image has.
 
         A value that is there but for case or spaces is named whatever else matched; a value
-        simply absent is reported only when no image matched at all (``matched`` 0): a list
-        of genes run over several studies would otherwise warn for each gene a study lacks.
+        simply absent is reported only when no image matched at all (``matched`` 0), or
+        where it reads as a slip of a value there (:meth:`_slips`): a list of genes run over
+        several studies would otherwise warn for each gene a study lacks.
         """
         if not census.images:
             return []
@@ -875,10 +916,17 @@ class ValueCensus:
                 if near is None and (line := self._excludes_none(cond, census, seen, joined)):
                     lines.append(line)  # (a spelling but for case: OtherSpellings says it)
                 continue
-            if near is None and matched and not joined:
-                continue
             parts = [v.strip() for v in cond.value.split(",")]
-            close = self._close(cond) if near is None and len(parts) == 1 else []
+            if near is None and matched and not joined:
+                # Absent beside terms that matched: a gene a study lacks is no news, but a
+                # value spelt nearly like one there is a slip that left its class out of the
+                # set without a word (`Phenotype=mitotic dleay` beside `=mitotic arrest`),
+                # told as a '!=' slip is.
+                close = self._slips(cond) if len(parts) == 1 else []
+                if not close:
+                    continue
+            else:
+                close = self._close(cond) if near is None and len(parts) == 1 else []
             if joined:
                 hint = self._joined_hint(cond, joined)
             elif near is not None:
@@ -1011,8 +1059,7 @@ class ValueCensus:
         merely absent from this study (an exclusion list run over several) is no news."""
         # (a close cutoff: an exclusion list run over several studies names absent genes,
         # and `PLK1` is as near `PLK4`, another gene, as a typo: no line for those)
-        close = [] if joined or names_context(cond.key) else self._close(cond, cutoff=0.85)
-        close = [v for v in close if not _sibling_names(cond.value, v)]
+        close = [] if joined else self._slips(cond)
         known = set(self._values.get(_fold(cond.key), {}).values())
         listed = [v.strip() for v in cond.value.split(",")]
         if joined:
@@ -1263,6 +1310,67 @@ class WhereParts:
                     named = " or ".join(quoted(f"{cond.key}~{part}") for part in close)
                     return f"did you mean {named}?"
         return "'~' matches a part of a value in any case, '=' a whole value exactly"
+
+
+class ContainsSlips:
+    """The ``~`` terms on annotation keys that matched no walked image, in a selection that
+    matched some, whose text reads as a slip of a part of a value there.
+
+    Why: ``--where 'Phenotype~mitotic' --where 'Phenotype~centrosme'`` selected the mitotic
+    images and left out every centrosome one without a word: :class:`WhereParts` speaks
+    only where nothing matched, and terms on one key mean "any of". A text merely absent
+    stays unsaid (a list of texts run over several studies names some a study lacks), as
+    an absent ``=`` value does (:meth:`ValueCensus._slips`). Like :class:`KeyCensus`, a
+    labels tuple shared with the previous image (the fields of a well) is looked at once.
+    """
+
+    #: How alike a part of a value must be to the text (difflib's ratio) to be named.
+    CUTOFF = 0.85
+
+    def __init__(self, where: Sequence[Condition]) -> None:
+        self._open = [c for c in where if c.op == "~" and not names_context(c.key)]
+        # folded key -> folded value -> a spelling seen (bounded as WhereParts keeps them)
+        self._values: dict[str, dict[str, str]] = {_fold(c.key): {} for c in self._open}
+        self._last: object = None
+
+    def see(self, labels: Labels) -> None:
+        """Note the values of one image, and the terms they match."""
+        if labels is self._last or not self._open:
+            return
+        self._last = labels
+        for key, value in labels:
+            kept = self._values.get(_fold(key))
+            if kept is None or not value.strip():
+                continue
+            if len(kept) < WhereParts.VALUES_KEPT:
+                kept.setdefault(fold_spaces(value), value.strip())
+            self._open = [
+                c for c in self._open if not (_fold(c.key) == _fold(key) and _holds(c, value))
+            ]
+
+    def lines(self, walked: int) -> list[str]:
+        """One warning per ``~`` term on no image whose text is spelt nearly like a part of
+        a value of its key; none for a key no image has (its own warning names it)."""
+        import difflib  # only for a term that matched nothing
+
+        lines = []
+        for cond in self._open:
+            values = self._values.get(_fold(cond.key), {})
+            text = fold_spaces(cond.value)
+            close = [
+                part
+                for part in (_near_parts(text, values.values()) if values else [])
+                if difflib.SequenceMatcher(None, text, part.casefold()).ratio() >= self.CUTOFF
+                and not _sibling_names(cond.value, part)
+            ]
+            if close:
+                named = " or ".join(quoted(f"{cond.key}~{part}") for part in close)
+                lines.append(
+                    f"--where {quoted(cond)}: no value of key {quoted(cond.key)} on"
+                    f" {the_counted(walked, 'walked image')} holds {quoted(cond.value)}, so"
+                    f" this term matches no image; did you mean {named}?"
+                )
+        return lines
 
 
 def _listed_texts(text: str, values: Iterable[str]) -> list[str]:
@@ -1978,6 +2086,7 @@ async def run_stage(
     values = ValueCensus(selection.where)
     spellings = OtherSpellings(selection.where)
     parts = WhereParts(selection.where)
+    slips = ContainsSlips(selection.where)
     # Images given by id beside a walk (a run of ids alone is refused: HarvestConfig) have
     # none of these columns when selected: counted, for a warning (else left out unsaid).
     by_id_keys = unknown_by_id(selection.where)
@@ -2009,6 +2118,7 @@ async def run_stage(
             census.see(ref, labels)
             values.see(labels)
             spellings.see(labels)
+            slips.see(labels)
             if not stats.matched:  # (its line is said only where no image matched: once one
                 parts.see(labels)  # has, each image's terms matched for nothing)
             if per_census is not None:
@@ -2039,6 +2149,8 @@ async def run_stage(
         told = unknown_where_keys(selection.where, census, ("walked image", "walked images"), said)
         told += values.lines(census, ("walked image", "walked images"), stats.matched)
         told += spellings.lines(values.matched)
+        if stats.matched:  # (where none matched, WhereParts names the term, below)
+            told += slips.lines(stats.walked)
         if any(unplaced):
             told.append(unplaced_line(by_id_keys, *unplaced))
         if unplaced_per:

@@ -186,8 +186,18 @@ def parse_split(value: object) -> tuple[tuple[str, float], ...]:
             file_hint=_FILE_EXAMPLE,
             key="split",
         )
+    # (a blank part, `train=0.8,val=0.2,` as a list is often typed, is no part: it was
+    # refused as "'' is not NAME=FRACTION", naming nothing the user could see)
+    items = [item for item in value.split(",") if item.strip()]
+    if not items:
+        raise ConfigError(
+            f"split: expected NAME=FRACTION,... got {value!r}",
+            hint=_EXAMPLE,
+            file_hint=_FILE_EXAMPLE,
+            key="split",
+        )
     parts: list[tuple[str, float]] = []
-    for item in value.split(","):
+    for item in items:
         name, eq, number = (s.strip() for s in item.partition("="))
         if not eq or not _NAME.fullmatch(name):
             raise ConfigError(
@@ -198,7 +208,7 @@ def parse_split(value: object) -> tuple[tuple[str, float], ...]:
                 key="split",
             )
         fraction = _fraction(name, number)
-        if not math.isfinite(fraction) or fraction <= 0:
+        if fraction <= 0:
             raise ConfigError(
                 f"split: {name}={number} must be a fraction above 0",
                 hint=_EXAMPLE,
@@ -231,9 +241,16 @@ def _fraction(name: str, number: str) -> float:
     Why: those were refused as "must be a fraction above 0", which an 80 is.
     """
     try:
-        return float(number)
+        fraction = float(number)
     except ValueError:
         pass
+    else:
+        if math.isfinite(fraction):
+            return fraction
+        # `train=inf`, `train=nan`: float() reads them, but they are no fraction (they were
+        # told "must be a fraction above 0", which an infinity is)
+        what = f"{name}={number} is not a number: a fraction is a decimal such as 0.8"
+        raise ConfigError(f"split: {what}", hint=_EXAMPLE, file_hint=_FILE_EXAMPLE, key="split")
     try:
         percent: float | None = float(number.removesuffix("%")) if number[-1:] == "%" else None
     except ValueError:
@@ -517,6 +534,44 @@ def read_split_record(out_dir: Path) -> SplitRecord:
         at=record_time(data),
         script=record_time(data, SCRIPT_KEY),
     )
+
+
+def redraw_hint(out_dir: Path, flag: str, value: object) -> str:
+    """The hint of a ``--split-by``/``--split-seed`` given without ``--split`` (to
+    ``harvester index DIR``, or to a resume of DIR): the command that draws DIR's recorded
+    split so, its other settings kept, where it has one; else an example.
+
+    Why: ``harvester index DIR --split-seed 1`` (the split drawn again with another seed)
+    was told ``e.g. --split train=0.8,val=0.1,test=0.1``, fractions that need not be the
+    folder's: typed as shown, they replaced its split with another one."""
+    import shlex
+
+    recorded = read_split_record(out_dir).spec
+    if recorded is None:
+        return "add --split NAME=FRACTION,..., e.g. --split train=0.8,val=0.1,test=0.1"
+    words = recorded.flags  # (its --split-by and --split-seed kept, but for the one given)
+    if flag in words:
+        del words[words.index(flag) : words.index(flag) + 2]
+    kept = " ".join(shlex.quote(word) for word in recorded.flags)
+    again = " ".join(shlex.quote(word) for word in [*words, flag, str(value)])
+    return (
+        f"add the split to draw; {split_path(out_dir)} records {kept}: harvester index"
+        f" {shlex.quote(str(out_dir))} {again}"
+    )
+
+
+def with_redraw_hint(error: ConfigError, given: Mapping[str, object]) -> ConfigError:
+    """``error`` with the hint of :func:`redraw_hint` where it refuses a ``split_by`` or
+    ``split_seed`` given (``given``: the settings given as flags) without a split, into
+    an ``out`` folder that records one (``harvester harvest --out DIR --split-seed 3``: a
+    resume replays no split, as ``split.json`` keeps it); any other error as it is."""
+    key = error.key if error.key in ("split_by", "split_seed") else None
+    value = given.get(key) if key else None
+    out = given.get("out")
+    if value is None or out is None or not str(error).endswith("no split is given"):
+        return error
+    flag = "--" + key.replace("_", "-") if key else ""
+    return ConfigError(str(error), hint=redraw_hint(Path(str(out)), flag, value), key=key)
 
 
 def replaced_split(out_dir: Path) -> str | None:

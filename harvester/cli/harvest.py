@@ -202,6 +202,34 @@ class JoinedCommaLists(argparse.Action):
         setattr(namespace, self.dest, f"{earlier},{values}" if earlier else values)
 
 
+class OneSampleKey(argparse.Action):
+    """``--sample-per``: one key, given once (or again in another case: keys compare so).
+
+    Why: ``--sample-per 'Gene Symbol' --sample-per Phenotype`` reads as classes of both
+    keys, and argparse let the last win without a word: the run sampled per phenotype
+    alone, and genes the user meant to balance were left as they fell.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        earlier = getattr(namespace, self.dest, None)
+        same = earlier is None or str(earlier).strip().casefold() == str(values).strip().casefold()
+        if not same:
+            raise argparse.ArgumentError(
+                self,
+                f"given twice ({earlier!r}, then {values!r}): a sample is balanced over the "
+                "classes of one key, so give --sample-per once (--label-key may name both "
+                "keys for the labels)",
+            )
+        if earlier is None:
+            setattr(namespace, self.dest, values)
+
+
 def sample_count(text: str) -> int:
     """``--sample N``; a share (``10%``, ``0.1``) is ``--sample-fraction``'s, and said so."""
     value = text.strip()
@@ -717,6 +745,7 @@ def add_selection_flags(parser: argparse.ArgumentParser) -> argparse._ArgumentGr
     )
     group.add_argument(
         "--sample-per",
+        action=OneSampleKey,
         metavar="KEY",
         help="with --sample N: N images of each value of annotation KEY (a balanced set; "
         "the index is labelled by KEY unless --label-key is given), or of an index.csv "

@@ -1544,6 +1544,7 @@ def _given_split(args: argparse.Namespace) -> SplitSpec | None | Literal[False]:
         check_split_by,
         check_split_seed,
         parse_split,
+        redraw_hint,
     )
 
     try:
@@ -1561,7 +1562,7 @@ def _given_split(args: argparse.Namespace) -> SplitSpec | None | Literal[False]:
                     )
                 raise UsageError(
                     f"{flag}: says how to split, but no split is given",
-                    hint="add --split NAME=FRACTION,..., e.g. --split train=0.8,val=0.1,test=0.1",
+                    hint=redraw_hint(Path(args.out), flag, by or args.split_seed),
                 )
             return None if dropped else False
         # The seed's range is checked as a harvest's is: out of range, it was recorded and

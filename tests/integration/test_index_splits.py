@@ -220,6 +220,7 @@ BAD_SPLITS = [
     (["--split", "train=0.8;val=0.2"], "separate them with commas, train=0.8,val=0.2"),
     (["--split", "train = 0.8 val = 0.2"], "separate them with commas, train=0.8,val=0.2"),
     (["--split", "train:0.8,test:0.2"], "is not NAME=FRACTION"),
+    (["--split", "train=inf,test=0.2"], "train=inf is not a number: a fraction is a decimal"),
     (["--split", "train=0.5,Train=0.5"], "'Train' is named twice"),
     (
         ["--split", SPLIT, "--split-by", "field"],
@@ -528,6 +529,31 @@ def test_how_to_split_without_a_split_is_said_alike_by_harvest_and_index(
         assert result.returncode == 2
         assert result.stderr.splitlines()[0] == line, result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_index_seed_without_a_split_names_the_folders_split_to_draw(
+    screen: Path, copy_of: Callable[[Path], Path]
+) -> None:
+    """``harvester index DIR --split-seed 3`` in a folder with a split, or a resume given
+    it: refused (exit 2, nothing changed) with the command that draws the folder's split
+    with that seed, not an example's fractions (typed as shown, they replaced the split);
+    that command works."""
+    out = copy_of(screen)
+    before = (out / "split.json").read_bytes()
+    command = f"harvester index {out} --split {SPLIT} --split-seed 3"
+    for words in (["index", str(out)], ["harvest", "--out", str(out)]):
+        result = cli(*words, "--split-seed", "3")
+        assert result.returncode == 2
+        assert result.stderr.splitlines() == [
+            "error: --split-seed: says how to split, but no split is given",
+            f"hint: add the split to draw; {out / 'split.json'} records --split {SPLIT}: {command}",
+        ]
+    assert (out / "split.json").read_bytes() == before
+    again = cli(*command.split()[1:])
+    assert again.returncode == 0, again.stderr
+    assert "(by well, seed 3)" in again.stdout
+    recorded = json.loads((out / "split.json").read_text(encoding="utf-8"))
+    assert (recorded["split"], recorded["split_seed"]) == (SPLIT, 3)
 
 
 def test_index_how_to_split_with_split_none_names_the_flag_given(tmp_path: Path) -> None:

@@ -241,8 +241,10 @@ def test_cli_resume_fetches_nothing_and_keeps_label_keys_given_since(
 def test_cli_resume_given_another_key_labels_by_it(
     emulator: EmulatorThread, tmp_path: Path
 ) -> None:
-    """`harvest --out DIR --sample 2 --sample-per Phenotype` on a per-gene folder labels the
-    index by Phenotype, as the same flags with the targets typed out do (it kept the genes)."""
+    """`harvest --out DIR --sample-per Phenotype` on a per-gene folder of `--sample 2`
+    samples 2 per phenotype and labels the index by Phenotype, as the same flags with the
+    targets typed out do (it kept the genes; and it was refused as needing --sample, the
+    folder's not counted). A folder whose run had no --sample is refused so, exit 2."""
     out = tmp_path / "balanced"
     first = run_cli(
         "harvest", "--base-url", emulator.base_url, "--screen", str(DEMO_SCREEN),
@@ -251,13 +253,23 @@ def test_cli_resume_given_another_key_labels_by_it(
     )  # fmt: skip
     assert first.returncode == 0, first.stderr
     assert len(labels_csv(out)) == 24  # the genes
-    again = run_cli("harvest", "--out", str(out), "--rate", "none", "-q", "--sample", "2",
-                    "--sample-per", KEY)  # fmt: skip
+    again = run_cli("harvest", "--out", str(out), "--rate", "none", "--sample-per", KEY)
     assert again.returncode == 0, again.stderr
+    assert "(sample 2 per Phenotype, seed 0); 11 classes of 'Phenotype'" in again.stdout
     phenotypes = labels_csv(out)
     assert len(phenotypes) == 11 and "mitotic arrest" in phenotypes
     status = run_cli("status", str(out))
     assert f"label keys (index.csv's label column): '{KEY}'" in status.stdout
+    whole = tmp_path / "whole"
+    assert main(["harvest", "--base-url", emulator.base_url, "--image", "9762887", "--out",
+                 str(whole), "--rate", "none", "--artifacts", "thumbnail", "-q"]) == 0  # fmt: skip
+    refused = run_cli("harvest", "--out", str(whole), "--sample-per", KEY)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines()[-2:] == [
+        "error: --sample-per: sampling per class needs a sample size: how many images of each"
+        " class",
+        "hint: add --sample N, e.g. --sample 50 --sample-per 'Gene Symbol'",
+    ]
 
 
 def test_sample_per_key_is_part_of_the_target_set(emulator: EmulatorThread, tmp_path: Path) -> None:
@@ -272,17 +284,32 @@ def test_sample_per_key_is_part_of_the_target_set(emulator: EmulatorThread, tmp_
     assert len(recorded_target_sets(tmp_path)) == 2
 
 
-def test_a_misspelt_key_is_named(emulator: EmulatorThread, tmp_path: Path) -> None:
-    """--sample-per Phenotyp: exit 0, nothing fetched, one warning naming the nearest key."""
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [
+        ("Phenotyp", "did you mean 'Phenotype'?"),
+        (
+            "Phenotype=mitotic arrest",
+            "--sample-per takes a key alone, whose values are the classes: --where"
+            " 'Phenotype=mitotic arrest' keeps the images of that term, and --sample-per"
+            " 'Phenotype' samples each class of the key",
+        ),
+    ],
+)
+def test_a_misspelt_key_is_named(
+    emulator: EmulatorThread, tmp_path: Path, key: str, hint: str
+) -> None:
+    """--sample-per Phenotyp: exit 0, nothing fetched, one warning naming the nearest key; a
+    --where term given as the key (it listed the known keys) is told the flags it reads as."""
     result = run_cli(
         "harvest", "--base-url", emulator.base_url, "--screen", str(DEMO_SCREEN),
         "--out", str(tmp_path / "typo"), "--rate", "none", "--artifacts", "thumbnail",
-        "--quiet", "--sample", "5", "--sample-per", "Phenotyp",
+        "--quiet", "--sample", "5", "--sample-per", key,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert [line for line in result.stderr.splitlines() if line.startswith("WARNING")] == [
-        "WARNING harvester.problems: --sample-per key 'Phenotyp' is on none of the 80 walked"
-        " images, so no image has a class and none is sampled; did you mean 'Phenotype'?"
+        f"WARNING harvester.problems: --sample-per key '{key}' is on none of the 80 walked"
+        f" images, so no image has a class and none is sampled; {hint}"
     ]
     assert emulator.stats()["image_requests"] == 0
 
@@ -316,6 +343,28 @@ def test_refusals_exit_2_before_any_request(
     assert "Traceback" not in result.stderr
     assert emulator.stats()["requests"] == 0
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["harvest", "plan"])
+def test_two_keys_are_refused_not_the_last_taken(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """--sample-per 'Gene Symbol' --sample-per Phenotype: exit 2 naming both, nothing asked or
+    written (the last key was taken without a word); one key in two cases is that key."""
+    out = tmp_path / "never"
+    flags = ["--base-url", emulator.base_url, "--screen", str(DEMO_SCREEN), "--out", str(out),
+             "--sample", "2", "--sample-per", "Gene Symbol"]  # fmt: skip
+    assert main([command, *flags, "--sample-per", KEY]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == (
+        "error: argument --sample-per: given twice ('Gene Symbol', then 'Phenotype'): a sample"
+        " is balanced over the classes of one key, so give --sample-per once (--label-key may"
+        " name both keys for the labels)"
+    )
+    assert lines[1].startswith("hint: ") and len(lines) == 2
+    assert emulator.stats()["requests"] == 0 and not out.exists()
+    args = build_parser().parse_args([command, *flags, "--sample-per", "gene symbol"])
+    assert args.sample_per == "Gene Symbol"
 
 
 @pytest.mark.parametrize(
@@ -357,6 +406,16 @@ def test_refusals_exit_2_before_any_request(
                 "error: FILE: sample_per: sampling per class needs a sample size: how many"
                 " images of each class",
                 "hint: add sample = N, e.g. sample = 50",
+            ],
+        ),
+        (
+            f'sample = 5\nsample_per = ["{KEY}", "Gene Symbol"]\n',
+            [],
+            [
+                "error: FILE: sample_per: expected one annotation key, got ['Phenotype',"
+                " 'Gene Symbol']: a sample is balanced over the classes of one key",
+                'hint: give one, e.g. sample_per = "Gene Symbol" (label_keys may name both'
+                " keys for the labels)",
             ],
         ),
         (

@@ -58,6 +58,36 @@ def test_absent_value_warns_only_when_nothing_matched(
                          " value in any case")  # fmt: skip
 
 
+def test_a_misspelt_class_beside_one_that_matched_is_named(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """Classes asked, two misspelt (`=mitotic dleay`, `~centrosme`): their images were left
+    out of the training set without a word, as another term of the key matched; now one
+    warning each names the study's spelling. A series name (`PLK4` beside `PLK1`) or a text
+    merely absent stays silent, as for `!=`."""
+    code, stdout, lines = dry_run(
+        emulator, tmp_path / "m", "Phenotype=mitotic arrest", "Phenotype=mitotic dleay",
+        "Phenotype~centrosme", "Phenotype~apoptosis",
+    )  # fmt: skip
+    assert code == 0
+    assert "selected 13 of 80 walked images" in stdout  # the 'mitotic arrest' images alone
+    assert lines == [
+        "WARNING harvester.problems: --where 'Phenotype=mitotic dleay': no value of key"
+        " 'Phenotype' on the 80 walked images is 'mitotic dleay', so this term matches no"
+        " image; did you mean 'Phenotype=mitotic delay'?",
+        "WARNING harvester.problems: --where 'Phenotype~centrosme': no value of key"
+        " 'Phenotype' on the 80 walked images holds 'centrosme', so this term matches no"
+        " image; did you mean 'Phenotype~centrosome'?",
+    ]
+    where = parse_where(["Gene Symbol=CDC20", "Gene Symbol=PLK4", "Gene Symbol=NOSUCH"])
+    keys, values = KeyCensus(c.key for c in where), ValueCensus(where)
+    for n, gene in enumerate(["CDC20", "PLK1"]):
+        ref = ImageRef(n, labels=(("Gene Symbol", gene),))
+        keys.see(ref)
+        values.see(ref.labels)
+    assert values.lines(keys, ("image", "images"), matched=1) == []
+
+
 def test_a_comma_list_gets_the_repeated_terms(emulator: EmulatorThread, tmp_path: Path) -> None:
     """`Gene Symbol=CDC20,PLK1` (a list, as other tools write one) matches no single value:
     the warning spells the repeated terms that mean "any of"."""

@@ -60,6 +60,15 @@ def test_fractions_summing_to_one_within_tolerance_are_taken(text: str) -> None:
     ]
 
 
+def test_a_blank_part_is_no_part() -> None:
+    """`train=0.8,val=0.2,` (a list's trailing comma) is the split of its parts: it was
+    refused as "'' is not NAME=FRACTION"; nothing but commas is still refused."""
+    assert parse_split("train=0.8,val=0.2,") == parse_split("train=0.8, ,val=0.2")
+    assert SplitSpec(parse_split("train=0.8,val=0.2,")).text == "train=0.8,val=0.2"
+    with pytest.raises(ConfigError, match="expected NAME=FRACTION"):
+        parse_split(" , ")
+
+
 @pytest.mark.parametrize("text", ["a=0.5,b=0.500001", "a=0.5,b=nan", "a=inf", "", "=1", "1a=1"])
 def test_bad_splits_are_refused(text: str) -> None:
     """A sum off by more than 1e-9, a fraction that is no number, a bad name: a ConfigError."""
