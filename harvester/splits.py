@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from harvester.errors import PROBLEMS_LOGGER, ConfigError
 from harvester.models import ImageRef
-from harvester.shell_words import shell_quote
+from harvester.shell_words import shell_join, shell_quote
 from harvester.text import agree, plural, quoted
 
 if TYPE_CHECKING:
@@ -544,19 +544,17 @@ def redraw_hint(out_dir: Path, flag: str, value: object) -> str:
     Why: ``harvester index DIR --split-seed 1`` (the split drawn again with another seed)
     was told ``e.g. --split train=0.8,val=0.1,test=0.1``, fractions that need not be the
     folder's: typed as shown, they replaced its split with another one."""
-    import shlex
-
     recorded = read_split_record(out_dir).spec
     if recorded is None:
         return "add --split NAME=FRACTION,..., e.g. --split train=0.8,val=0.1,test=0.1"
     words = recorded.flags  # (its --split-by and --split-seed kept, but for the one given)
     if flag in words:
         del words[words.index(flag) : words.index(flag) + 2]
-    kept = " ".join(shlex.quote(word) for word in recorded.flags)
-    again = " ".join(shlex.quote(word) for word in [*words, flag, str(value)])
+    kept = shell_join(recorded.flags)
+    again = shell_join([*words, flag, str(value)])
     return (
         f"add the split to draw; {split_path(out_dir)} records {kept}: harvester index"
-        f" {shlex.quote(str(out_dir))} {again}"
+        f" {shell_quote(str(out_dir))} {again}"
     )
 
 
