@@ -314,7 +314,13 @@ def flock_exclusive(
                 if exc.errno not in FLOCK_HELD:
                     raise
         raise LockWaitStopped(f"fd {fd}: the wait for its lock was stopped")
-    _QueuedFlock(fd).wait(wait, poll=poll, stop=stop)
+    try:
+        queued = _QueuedFlock(fd)
+    except RuntimeError:  # no thread to be had (a cap on a user's threads): as before
+        logger.debug("fd %d: no thread to queue for its lock; trying it every %s s", fd, poll)
+        _flock_polled(fd, wait, poll=poll, stop=stop)
+        return
+    queued.wait(wait, poll=poll, stop=stop)
 
 
 #: How long a wait with its ``stop`` set already gives the waits this process queued before
@@ -364,6 +370,9 @@ class _QueuedFlock:
         self._fd = fd
         self._error: OSError | None = None
         self._done = threading.Event()
+        # Who closes the duplicate: the thread, or the caller when its start fails; the
+        # first to take this, never both (see below).
+        self._owned = threading.Lock()
         st = os.fstat(fd)
         self._file = (st.st_dev, st.st_ino)
         duplicate = os.dup(fd)  # (not inherited by children: Python makes it so)
@@ -373,11 +382,18 @@ class _QueuedFlock:
             threading.Thread(
                 target=self._take, args=(duplicate,), name=f"flock-{fd}", daemon=True
             ).start()
-        except BaseException:  # (no thread to be had: the duplicate is not left open)
-            self._ended(duplicate)
+        except BaseException:
+            # No thread to be had (RuntimeError), or a Ctrl-C raised in ``start`` while it
+            # waited for a thread that already runs: that one may be in its ``flock`` on the
+            # duplicate, and closed it again once done, by then maybe the number of another
+            # file of the process. So the duplicate is closed here only when not yet its.
+            if self._owned.acquire(blocking=False):
+                self._ended(duplicate)
             raise
 
     def _take(self, duplicate: int) -> None:
+        if not self._owned.acquire(blocking=False):
+            return  # (closed by the caller, whose start failed)
         try:
             fcntl.flock(duplicate, fcntl.LOCK_EX)
         except OSError as exc:
@@ -387,24 +403,33 @@ class _QueuedFlock:
 
     def _ended(self, duplicate: int) -> None:
         """Close the duplicate (the lock goes if the caller's fd is closed), then say so."""
-        os.close(duplicate)
-        with _queued_guard:
-            pending = _queued[self._file]
-            pending.discard(self._done)
-            if not pending:
-                del _queued[self._file]
-        self._done.set()
+        try:
+            os.close(duplicate)
+        finally:
+            with _queued_guard:
+                pending = _queued[self._file]
+                pending.discard(self._done)
+                if not pending:
+                    del _queued[self._file]
+            self._done.set()
 
     def wait(self, wait: float | None, *, poll: float, stop: threading.Event | None) -> None:
         """Until the thread has the lock (returns) or failed (its OSError); an OSError
         ``EWOULDBLOCK`` after ``wait`` seconds, :class:`LockWaitStopped` once ``stop`` is
-        set (looked at every ``poll`` seconds)."""
+        set (looked at every ``poll`` seconds).
+
+        Never more than ``poll`` seconds in one wait for the thread, ``stop`` or not. Why: a
+        main thread blocked in that wait sees a signal only if the kernel hands it to that
+        very thread; one taken by another (macOS may pick any thread, this one among them;
+        Linux does when the main thread has a signal pending) ran its Ctrl-C handler only
+        when the wait ended, 2 minutes on for ``harvester index``. Python runs the handlers
+        between the main thread's steps, so every ``poll`` seconds at the latest."""
         deadline = None if wait is None else time.monotonic() + wait
         while True:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 break
-            look = left if stop is None else poll if left is None else min(poll, left)
+            look = poll if left is None else min(poll, left)
             if self._done.wait(look):
                 break
             if stop is not None and stop.is_set():
@@ -415,27 +440,37 @@ class _QueuedFlock:
             raise self._error
 
 
-def _flock_polled(fd: int, wait: float, *, poll: float) -> None:
-    """:func:`flock_exclusive` without a queue: ``LOCK_NB`` tried every ``poll`` seconds.
+def _flock_polled(
+    fd: int, wait: float | None, *, poll: float, stop: threading.Event | None = None
+) -> None:
+    """:func:`flock_exclusive` without a queue: ``LOCK_NB`` tried every ``poll`` seconds
+    for ``wait`` seconds (None: until it is free), until ``stop`` is set.
 
     For a run lock (:func:`acquire_run_lock`), waited for only while another split's probe
     holds it for an instant: a waiter given up on in a queue would take it for an instant
     after its holder ends, and ``status`` (:func:`_probe`) see a run going that is not.
+    And for a wait that can have no thread to queue it (:func:`flock_exclusive`).
     """
-    deadline = time.monotonic() + wait
+    deadline = None if wait is None else time.monotonic() + wait
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except OSError as exc:
-            if exc.errno not in FLOCK_HELD or time.monotonic() >= deadline:
+            if exc.errno not in FLOCK_HELD or (
+                deadline is not None and time.monotonic() >= deadline
+            ):
                 raise
-        time.sleep(poll)
+        if stop is None:
+            time.sleep(poll)
+        elif stop.wait(poll):  # (True at once when set)
+            raise LockWaitStopped(f"fd {fd}: the wait for its lock was stopped")
 
 
 #: How often a wait on another process looks again: its removal of DIR
 #: (``Store._still_there_a_while``); a wait for its lock (:func:`folder_lock`), queued, at
-#: its ``stop`` (the lock itself is not tried again: see :func:`flock_exclusive`).
+#: its ``stop`` and for signals (the lock itself is not tried again: see
+#: :func:`flock_exclusive`).
 POLL = 0.05
 
 
