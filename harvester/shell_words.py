@@ -35,8 +35,10 @@ def shell_quote(word: str) -> str:
 
 
 #: A ``!`` that tcsh expands inside single quotes: any not followed by a blank, ``=``, ``(``
-#: or a single quote (csh's history exceptions; the quote closes the word or a part of it).
-_EVENT = re.compile(r"!(?=[^ \t\n=('])")
+#: or a single quote (csh's history exceptions; the quote closes the word or a part of it);
+#: and any after a backslash, which tcsh takes as that ``!``'s escape even inside single
+#: quotes (``'a\!'`` read back as ``a!``, the backslash lost).
+_EVENT = re.compile(r"(?<=\\)!|!(?=[^ \t\n=('])")
 
 
 def shell_join(words: Iterable[str]) -> str:

@@ -13,8 +13,10 @@ import harvester
 from harvester.shell_words import shell_join, shell_quote
 
 #: Words at the edges of the quoting: a `!` alone, first, last, doubled, beside a `'`;
-#: a backslash before one; `$`, backquotes and spaces; an empty word.
+#: a backslash before one (tcsh took `'a\!'` as an escaped `!`: `a!`); `!` before a quote,
+#: `=`, `(` or a blank; `$`, backquotes and spaces; an empty word.
 WORDS = ["!", "a!b", "!x", "x!", "!!", "'a!", "a!'", "it's $HOME !! x", "é!$x`ls`", "a\\!b",
+         "a\\!", "a\\!=b", "a!'b", 'a!"b', "x!=y", "x!(y", "x! y",
          "plain", "", "sp ace"]  # fmt: skip
 
 #: Each shell reading a typed line, history expansion on where it has one.
