@@ -21,8 +21,14 @@ from collections.abc import Iterable
 
 def shell_quote(word: str) -> str:
     """``word`` as one shell word that bash, zsh, sh and tcsh all read back as ``word``
-    (:func:`shlex.quote`'s form, each ``!`` tcsh would expand outside the quotes, escaped)."""
+    (:func:`shlex.quote`'s form, each ``!`` tcsh would expand outside the quotes, escaped).
+
+    A word starting with ``=`` is quoted although shlex leaves it bare: zsh reads a bare
+    ``=ls`` as the path of the command ``ls`` (``=data``: "data not found"), and tcsh a bare
+    ``=1`` as its directory stack's entry ("Directory stack not that deep")."""
     quoted = shlex.quote(word)
+    if quoted.startswith("="):  # (bare, so it holds no quote to escape)
+        quoted = f"'{quoted}'"
     if "!" not in word:
         return quoted
     # shlex quoted it (``!`` is not among the characters it leaves bare): each ``!`` that
@@ -35,8 +41,10 @@ def shell_quote(word: str) -> str:
 
 
 #: A ``!`` that tcsh expands inside single quotes: any not followed by a blank, ``=``, ``(``
-#: or a single quote (csh's history exceptions; the quote closes the word or a part of it).
-_EVENT = re.compile(r"!(?=[^ \t\n=('])")
+#: or a single quote (csh's history exceptions; the quote closes the word or a part of it);
+#: and any after a backslash, which tcsh takes as that ``!``'s escape even inside single
+#: quotes (``'a\!'`` read back as ``a!``, the backslash lost).
+_EVENT = re.compile(r"(?<=\\)!|!(?=[^ \t\n=('])")
 
 
 def shell_join(words: Iterable[str]) -> str:

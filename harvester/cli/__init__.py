@@ -283,10 +283,7 @@ class _Parser(argparse.ArgumentParser):
         return "out" in self._positional_dests()
 
     def _say_folder_first(self) -> NoReturn:
-        from harvester.errors import redact_text  # (only on this error path)
-
-        # (the words are echoed: a --base-url's password must not be)
-        print(f"error: {redact_text(self._folder_first_line())}", file=sys.stderr)
+        print(f"error: {self._folder_first_line()}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
     def _folder_first_line(self) -> str:
@@ -311,7 +308,11 @@ class _Parser(argparse.ArgumentParser):
             if takes_targets:
                 rest += [f"--{target['kind'].casefold()}", value or "ID"]
             dropped = not takes_targets
-        shape = f"{self.prog} DIR {shell_join(rest)}".rstrip()
+        # The words are echoed, a --base-url's password not: each redacted as typed, before
+        # it is quoted (quoted, a password's `!` is written `'\!'`, where a redaction of the
+        # line found the URL cut short at the quote and printed the password whole).
+        shown = [_redacted(word, given) for word in rest]
+        shape = f"{self.prog} DIR {shell_join(shown)}".rstrip()
         command = self.prog.split()[-1]
         if dropped:
             return f"{command} takes the output folder, not a target: {shape}"

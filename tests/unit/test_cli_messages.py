@@ -1178,6 +1178,16 @@ def test_a_target_kind_before_an_option_is_not_said_to_take_the_option(
             "forget needs the output folder first: harvester forget DIR --base-url "
             "https://u:REDACTED@h/ --project idr0021",
         ),
+        (  # a password's `!` (quoted outside the quotes for tcsh) does not bare it
+            ["forget", "screen", "3", "--base-url", "https://u:pa!ss@h/", "--force"],
+            "forget needs the output folder first: harvester forget DIR --screen 3 --base-url "
+            "https://u:REDACTED@h/ --force",
+        ),
+        (
+            ["forget", "--base-url=https://h/?bsession=ab!cd", "plate", "7"],
+            "forget needs the output folder first: harvester forget DIR "
+            "'--base-url=https://h/?bsession=REDACTED' --plate 7",
+        ),
         (  # commands that take no targets say so
             ["status", "screen", "3"],
             "status takes the output folder, not a target: harvester status DIR",

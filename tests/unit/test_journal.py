@@ -443,3 +443,23 @@ LISTING = {"what": "plate 6"}
 def test_walk_lost_images(walk: dict[str, Any], lost: bool) -> None:
     """A walk lost images when it did not finish or a listing other than study files failed."""
     assert walk_lost_images(walk) is lost
+
+
+def test_a_walk_journaled_before_bang_quoting_is_the_same_walk(tmp_path: Path) -> None:
+    """A walk of a screen named with a `!` journaled unfinished by 0.1.23 (`--screen 'a!b'`)
+    is cleared by the finished walk of its resume, which quotes the `!` outside the quotes
+    (`--screen 'a'\\!'b'`): it was another walk, said unfinished by status ever after."""
+    from harvester.config import HarvestConfig
+    from harvester.status import unfinished_walks
+
+    walk = {"rec": "walk", "shard": None, "failures": []}
+    now = HarvestConfig(screen_names=["idr!0001"], plates=[3]).walk_targets("r2")
+    assert now == "--plate 3 --screen 'idr'\\!'0001'"  # (as this version journals it)
+    with Journal(tmp_path, "old") as old:
+        old.append([walk | {"targets": "--plate 3 --screen 'idr!0001'", "run": "r1", "t": 1.0}])
+    assert [w["run"] for w in unfinished_walks(JournalState.load(tmp_path))] == ["r1"]
+    with Journal(tmp_path, "new") as new:
+        new.append([walk | {"targets": now, "finished": True, "run": "r2", "t": 2.0}])
+    state = JournalState.load(tmp_path)
+    assert unfinished_walks(state) == []
+    assert list(state.walks) == [(now, None)]

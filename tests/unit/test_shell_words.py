@@ -13,8 +13,11 @@ import harvester
 from harvester.shell_words import shell_join, shell_quote
 
 #: Words at the edges of the quoting: a `!` alone, first, last, doubled, beside a `'`;
-#: a backslash before one; `$`, backquotes and spaces; an empty word.
+#: a backslash before one (tcsh took `'a\!'` as an escaped `!`: `a!`); `!` before a quote,
+#: `=`, `(` or a blank; one starting with `=` (zsh read `=ls` as ls's path, tcsh `=1` as
+#: its directory stack's); `$`, backquotes and spaces; an empty word.
 WORDS = ["!", "a!b", "!x", "x!", "!!", "'a!", "a!'", "it's $HOME !! x", "é!$x`ls`", "a\\!b",
+         "a\\!", "a\\!=b", "a!'b", 'a!"b', "x!=y", "x!(y", "x! y", "=ls", "=1", "=a!b",
          "plain", "", "sp ace"]  # fmt: skip
 
 #: Each shell reading a typed line, history expansion on where it has one.
@@ -43,11 +46,12 @@ def test_every_word_reads_back_whole_in_each_shell(shell: str) -> None:
 
 
 def test_words_without_a_bang_are_quoted_as_shlex_quotes_them() -> None:
-    """Only a `!` changes the quoting: every other word is shlex's (scripts and tests that
-    read them back with shlex see what they saw)."""
+    """Only a `!` or a leading `=` changes the quoting: every other word is shlex's (scripts
+    and tests that read them back with shlex see what they saw)."""
     assert shell_quote("a b'$c") == "'a b'\"'\"'$c'"
     assert shell_quote("plain/path") == "plain/path"
     assert shell_quote("run!2") == "'run'\\!'2'"
+    assert (shell_quote("a=b"), shell_quote("=ls")) == ("a=b", "'=ls'")
 
 
 def test_no_module_quotes_a_command_with_shlex_itself() -> None:
