@@ -61,9 +61,6 @@ from harvester.select import (
     per_column,
     unknown_by_id,
 )
-from harvester.shard import MAX_SHARDS_NAMED as MAX_SHARDS_NAMED
-from harvester.shard import WorkLeft, shard_commands, shard_pair, split_count
-from harvester.shard import parse_shard as shard_spec
 from harvester.shell_words import shell_join, shell_quote
 from harvester.splits import (
     DEFAULT_SPLIT_BY,
@@ -92,6 +89,7 @@ from harvester.window import WINDOW_MODES as WINDOWS
 if TYPE_CHECKING:
     from harvester.forgotten import ForgottenKey, ForgottenSet
     from harvester.journal import SavedConfigs
+    from harvester.shard import WorkLeft
 
 DEFAULT_BASE_URL = "https://idr.openmicroscopy.org"
 DEFAULT_RENDER_FORMAT = "jpeg"
@@ -356,6 +354,10 @@ def parse_shard(value: object) -> tuple[int, int] | None:
     """``"K/N"`` (0-based K) -> ``(K, N)``; the rules and messages are :mod:`harvester.shard`'s."""
     if value is None:
         return None
+    # (Here, not with this module: most runs are no shard, and every run's start-up imports
+    # this module.)
+    from harvester.shard import parse_shard as shard_spec
+
     try:
         shard = shard_spec(str(value).strip(), setting="shard")
     except UsageError as error:
@@ -3098,6 +3100,7 @@ def replay_problem(
     ``--base-url URL``) whether given now or not, and one for a shard keeps it: a command
     lacking either was refused in turn with a hint lacking the other, back and forth.
     """
+    from harvester.shard import MAX_SHARDS_NAMED, shard_commands, split_count
 
     q = shell_quote(str(out_dir))
     run = recorded.run
@@ -3214,6 +3217,7 @@ def _array_tasks(
     (the whole array) when that is every task, or when the work left is not known by the
     script's shards (a walk of another split that did not list everything). ``array``: the
     script's array line as the caller read it; None: read here."""
+    from harvester.shard import shard_pair
     from harvester.slurm import array_spec, script_array
 
     if work_left is None:

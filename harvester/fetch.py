@@ -70,18 +70,16 @@ from harvester.errors import (
 from harvester.fileset_answers import FilesetAnswers
 from harvester.jpeg import check_jpeg
 from harvester.models import Artifact, ImageRef, fileset_of
-from harvester.originals import parse_paths
 
-# What the hints of planes refused for their size key on and say (light: planes loads
-# numpy and Pillow only to decode).
-from harvester.planes import (
+# What the hints of planes refused for their size key on and say (not from planes, which a
+# thumbnails-only harvest never needs: see plane_limits).
+from harvester.plane_limits import (
     JPEG_MAX_SIDE,
     TOO_BIG_TO_ASSEMBLE,
     TOO_WIDE_FOR_JPEG,
     canvas_gib,
     refused_size,
 )
-from harvester.plate_filesets import PlateFilesets
 from harvester.session import SESSION_AGAIN
 from harvester.shell_words import shell_quote
 from harvester.store import Store
@@ -316,6 +314,8 @@ def check_metadata(image_id: int) -> Callable[[Fetched], None]:
 
 def check_paths(fetched: Fetched) -> None:
     """original_file_paths must be ``{}`` or name a fileset and lists of paths."""
+    from harvester.originals import parse_paths  # (not at start-up: paths are asked later)
+
     try:
         parse_paths(fetched.json())
     except ValueError as exc:
@@ -444,6 +444,10 @@ class Fetcher:
         #: once refusals say its session ended or its credentials are refused (None: a run
         #: without any).
         self.watch = watch
+        # (Imported here, not with this module: a fetcher is made once the first requests
+        # are out, and a harvest's start-up waits for every module it imports.)
+        from harvester.plate_filesets import PlateFilesets
+
         #: The ``paths`` answers of filesets the walk named, for their other images.
         self.filesets = FilesetAnswers()
         #: The images of a plate proven in the fileset one of them named (its answer then
@@ -1024,6 +1028,8 @@ class Fetcher:
 def _paths_record(answer: Any) -> dict[str, Any] | None:
     """The fileset id for a ``paths`` done record (None: no fileset), so that the index and
     the list of originals know it without reading the file (:mod:`harvester.originals`)."""
+    from harvester.originals import parse_paths
+
     fileset = parse_paths(answer).fileset_id  # (checked by check_paths already)
     return None if fileset is None else {"fileset_id": fileset}
 

@@ -6,9 +6,12 @@ and Pillow (~90 ms) are needed only to decode or stitch planes, tifffile only
 to write stacks, the emulator package only for ``harvester emulate``, and
 httpx (~17 ms) only for its TLS context on https, tenacity (~4 ms) only once
 a request has failed; a fault-free plain-http thumbnails-only harvest must not
-load any of them. Others are needed only once the first requests are out (gone
-images, pinned label ids, the index) or only by other commands and failures
-(``datetime``, ``random``): the first request must not wait for them. These tests check which
+load any of them, nor the planning of planes (``harvester.planes``) or shards. The other
+commands' modules are not imported either: a command line that starts with a command
+builds that command's parser only. Others are needed only once the first requests are out
+(gone images, pinned label ids, the index, the paths of filesets) or only by other commands
+and failures (``datetime``, ``random``): the first request must not wait for them. These
+tests check which
 modules a fresh process loaded (not how long it took), so they fail only when
 an import creeps back, whatever the machine's speed.
 """
@@ -31,7 +34,17 @@ from harvester.cli import SUBCOMMANDS_OF, YOUNG_GENERATION_THRESHOLD, build_pars
 from harvester.emulator import EmulatorThread
 
 #: Modules a plain-http thumbnails-only harvest never calls into.
-NOT_FOR_THUMBNAILS = ("numpy", "PIL", "tifffile", "harvester.emulator", "httpx", "tqdm", "tenacity")
+NOT_FOR_THUMBNAILS = (
+    "numpy",
+    "PIL",
+    "tifffile",
+    "harvester.emulator",
+    "httpx",
+    "tqdm",
+    "tenacity",
+    "harvester.planes",  # (renders and stacks; fetch's hints take plane_limits)
+    "harvester.shard",  # (a run given --shard, and resume lines of shards)
+)
 
 #: The other commands' modules: a harvest builds only its own command's parser, so it never
 #: imports them (``harvester --help`` and usage errors that name other commands do).
@@ -44,6 +57,8 @@ NOT_BEFORE_FIRST_REQUEST = (
     "harvester.forgotten",
     "harvester.label_ids",
     "harvester.index",
+    "harvester.originals",
+    "harvester.plate_filesets",
     "csv",
     "calendar",
     "datetime",
