@@ -305,7 +305,8 @@ def parse_rate(value: object) -> float | None:
 
 #: Binary units (``du -h``'s, as the summary counts bytes): ``500M`` is 500 MiB.
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
-_SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([KMGTP]?)(?:I?B|I)?", re.IGNORECASE)
+#: (A pattern, compiled by ``re`` when a budget is given: most runs have none.)
+_SIZE = r"(\d+(?:\.\d*)?|\.\d+)\s*([KMGTP]?)(?:I?B|I)?"
 _SIZE_HINT = "e.g. 500M, 20G, 1.5T (binary units: 1K = 1024 bytes) or plain bytes; none: no budget"
 
 
@@ -321,7 +322,7 @@ def parse_size(value: object) -> int | None:
     text = str(value).strip()
     if text.lower() in ("none", "off", "unlimited"):
         return None
-    match = _SIZE.fullmatch(text)
+    match = re.fullmatch(_SIZE, text, re.IGNORECASE)
     size = float(match[1]) * _SIZE_UNITS[match[2].upper()] if match else math.nan
     if not math.isfinite(size) or size < 1:
         said = f"{text!r} is not a size" if not match else f"{text!r} must be at least 1 byte"

@@ -170,7 +170,9 @@ class FetchStats:
 
 
 #: A path in a failure's reason (up to a space or punctuation that ends it).
-_PATH_TOKEN = re.compile(r"/[^\s;,()<>\"']*")
+#: (A pattern, compiled by ``re`` on first use, as the others that only failures meet: a
+#: harvest's start-up compiles none of them.)
+_PATH_TOKEN = r"/[^\s;,()<>\"']*"
 
 
 class GiveUp:
@@ -189,7 +191,7 @@ class GiveUp:
         (``/OMERO/ManagedRepo/.../Plate1-Blue-A-12-Scene-3.czi``), letters and all; it is
         the same answer for every image all the same.
         """
-        blanked = _PATH_TOKEN.sub("/*", reason)
+        blanked = re.sub(_PATH_TOKEN, "/*", reason)
         return f"{status}|{re.sub(r'[0-9]+', '#', blanked)[:200]}"
 
     def success(self, kind: str) -> None:
@@ -214,10 +216,8 @@ class GiveUp:
 #: words it "Error instantiating pixel buffer: /OMERO/ManagedRepo/..." (idr-api.md §6: IDR
 #: in 2026 for every image not converted to OME-Zarr); matched loosely (case, "pixels",
 #: "pixel_buffer", the exception class before it), as versions word it a little differently.
-_PIXEL_BUFFER = re.compile(r"pixels?[\s_-]*buffer", re.IGNORECASE)
-_CANNOT = re.compile(
-    r"instantiat|creat|open|initiali[sz]|cannot|can't|could not|unable|error|fail", re.IGNORECASE
-)
+_PIXEL_BUFFER = r"pixels?[\s_-]*buffer"
+_CANNOT = r"instantiat|creat|open|initiali[sz]|cannot|can't|could not|unable|error|fail"
 
 #: The reason of a PNG render answered with JPEG (kept verbatim: :func:`failure_advice`
 #: recognises it in journals).
@@ -226,8 +226,8 @@ PNG_IGNORED = "this server ignores format=png and answers JPEG"
 
 def pixels_unreadable(message: str) -> bool:
     """Whether an imgData ``Exception`` message says the pixels cannot be opened at all."""
-    found = _PIXEL_BUFFER.search(message)
-    return found is not None and _CANNOT.search(message) is not None
+    found = re.search(_PIXEL_BUFFER, message, re.IGNORECASE)
+    return found is not None and re.search(_CANNOT, message, re.IGNORECASE) is not None
 
 
 def _back_off(value: Any) -> float | None:
@@ -1114,7 +1114,7 @@ def too_wide_hint(width: int, height: int) -> str:
     )
 
 
-_SIZED_THUMBNAIL = re.compile(r"/render_thumbnail/[0-9]+/([0-9]+)/")
+_SIZED_THUMBNAIL = r"/render_thumbnail/[0-9]+/([0-9]+)/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -1240,7 +1240,7 @@ def _cause(failure: Failure | Mapping[str, Any]) -> str | None:
     if kind == "render" and reason.startswith(PNG_IGNORED):
         return HINT_PNG_IGNORED
     if kind == "thumbnail" and status == 404:
-        sized = _SIZED_THUMBNAIL.search(str(_field(failure, "url") or ""))
+        sized = re.search(_SIZED_THUMBNAIL, str(_field(failure, "url") or ""))
         if sized is not None and int(sized.group(1)) != 96:
             return HINT_THUMBNAIL_96
     return None
