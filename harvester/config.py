@@ -61,9 +61,6 @@ from harvester.select import (
     per_column,
     unknown_by_id,
 )
-from harvester.shard import MAX_SHARDS_NAMED as MAX_SHARDS_NAMED
-from harvester.shard import WorkLeft, shard_commands, shard_pair, split_count
-from harvester.shard import parse_shard as shard_spec
 from harvester.shell_words import shell_join, shell_quote
 from harvester.splits import (
     DEFAULT_SPLIT_BY,
@@ -92,6 +89,7 @@ from harvester.window import WINDOW_MODES as WINDOWS
 if TYPE_CHECKING:
     from harvester.forgotten import ForgottenKey, ForgottenSet
     from harvester.journal import SavedConfigs
+    from harvester.shard import WorkLeft
 
 DEFAULT_BASE_URL = "https://idr.openmicroscopy.org"
 DEFAULT_RENDER_FORMAT = "jpeg"
@@ -307,7 +305,8 @@ def parse_rate(value: object) -> float | None:
 
 #: Binary units (``du -h``'s, as the summary counts bytes): ``500M`` is 500 MiB.
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
-_SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([KMGTP]?)(?:I?B|I)?", re.IGNORECASE)
+#: (A pattern, compiled by ``re`` when a budget is given: most runs have none.)
+_SIZE = r"(\d+(?:\.\d*)?|\.\d+)\s*([KMGTP]?)(?:I?B|I)?"
 _SIZE_HINT = "e.g. 500M, 20G, 1.5T (binary units: 1K = 1024 bytes) or plain bytes; none: no budget"
 
 
@@ -323,7 +322,7 @@ def parse_size(value: object) -> int | None:
     text = str(value).strip()
     if text.lower() in ("none", "off", "unlimited"):
         return None
-    match = _SIZE.fullmatch(text)
+    match = re.fullmatch(_SIZE, text, re.IGNORECASE)
     size = float(match[1]) * _SIZE_UNITS[match[2].upper()] if match else math.nan
     if not math.isfinite(size) or size < 1:
         said = f"{text!r} is not a size" if not match else f"{text!r} must be at least 1 byte"
@@ -356,6 +355,10 @@ def parse_shard(value: object) -> tuple[int, int] | None:
     """``"K/N"`` (0-based K) -> ``(K, N)``; the rules and messages are :mod:`harvester.shard`'s."""
     if value is None:
         return None
+    # (Here, not with this module: most runs are no shard, and every run's start-up imports
+    # this module.)
+    from harvester.shard import parse_shard as shard_spec
+
     try:
         shard = shard_spec(str(value).strip(), setting="shard")
     except UsageError as error:
@@ -3098,6 +3101,7 @@ def replay_problem(
     ``--base-url URL``) whether given now or not, and one for a shard keeps it: a command
     lacking either was refused in turn with a hint lacking the other, back and forth.
     """
+    from harvester.shard import MAX_SHARDS_NAMED, shard_commands, split_count
 
     q = shell_quote(str(out_dir))
     run = recorded.run
@@ -3214,6 +3218,7 @@ def _array_tasks(
     (the whole array) when that is every task, or when the work left is not known by the
     script's shards (a walk of another split that did not list everything). ``array``: the
     script's array line as the caller read it; None: read here."""
+    from harvester.shard import shard_pair
     from harvester.slurm import array_spec, script_array
 
     if work_left is None:

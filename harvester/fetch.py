@@ -70,18 +70,16 @@ from harvester.errors import (
 from harvester.fileset_answers import FilesetAnswers
 from harvester.jpeg import check_jpeg
 from harvester.models import Artifact, ImageRef, fileset_of
-from harvester.originals import parse_paths
 
-# What the hints of planes refused for their size key on and say (light: planes loads
-# numpy and Pillow only to decode).
-from harvester.planes import (
+# What the hints of planes refused for their size key on and say (not from planes, which a
+# thumbnails-only harvest never needs: see plane_limits).
+from harvester.plane_limits import (
     JPEG_MAX_SIDE,
     TOO_BIG_TO_ASSEMBLE,
     TOO_WIDE_FOR_JPEG,
     canvas_gib,
     refused_size,
 )
-from harvester.plate_filesets import PlateFilesets
 from harvester.session import SESSION_AGAIN
 from harvester.shell_words import shell_quote
 from harvester.store import Store
@@ -172,7 +170,9 @@ class FetchStats:
 
 
 #: A path in a failure's reason (up to a space or punctuation that ends it).
-_PATH_TOKEN = re.compile(r"/[^\s;,()<>\"']*")
+#: (A pattern, compiled by ``re`` on first use, as the others that only failures meet: a
+#: harvest's start-up compiles none of them.)
+_PATH_TOKEN = r"/[^\s;,()<>\"']*"
 
 
 class GiveUp:
@@ -191,7 +191,7 @@ class GiveUp:
         (``/OMERO/ManagedRepo/.../Plate1-Blue-A-12-Scene-3.czi``), letters and all; it is
         the same answer for every image all the same.
         """
-        blanked = _PATH_TOKEN.sub("/*", reason)
+        blanked = re.sub(_PATH_TOKEN, "/*", reason)
         return f"{status}|{re.sub(r'[0-9]+', '#', blanked)[:200]}"
 
     def success(self, kind: str) -> None:
@@ -216,10 +216,8 @@ class GiveUp:
 #: words it "Error instantiating pixel buffer: /OMERO/ManagedRepo/..." (idr-api.md §6: IDR
 #: in 2026 for every image not converted to OME-Zarr); matched loosely (case, "pixels",
 #: "pixel_buffer", the exception class before it), as versions word it a little differently.
-_PIXEL_BUFFER = re.compile(r"pixels?[\s_-]*buffer", re.IGNORECASE)
-_CANNOT = re.compile(
-    r"instantiat|creat|open|initiali[sz]|cannot|can't|could not|unable|error|fail", re.IGNORECASE
-)
+_PIXEL_BUFFER = r"pixels?[\s_-]*buffer"
+_CANNOT = r"instantiat|creat|open|initiali[sz]|cannot|can't|could not|unable|error|fail"
 
 #: The reason of a PNG render answered with JPEG (kept verbatim: :func:`failure_advice`
 #: recognises it in journals).
@@ -228,8 +226,8 @@ PNG_IGNORED = "this server ignores format=png and answers JPEG"
 
 def pixels_unreadable(message: str) -> bool:
     """Whether an imgData ``Exception`` message says the pixels cannot be opened at all."""
-    found = _PIXEL_BUFFER.search(message)
-    return found is not None and _CANNOT.search(message) is not None
+    found = re.search(_PIXEL_BUFFER, message, re.IGNORECASE)
+    return found is not None and re.search(_CANNOT, message, re.IGNORECASE) is not None
 
 
 def _back_off(value: Any) -> float | None:
@@ -316,6 +314,8 @@ def check_metadata(image_id: int) -> Callable[[Fetched], None]:
 
 def check_paths(fetched: Fetched) -> None:
     """original_file_paths must be ``{}`` or name a fileset and lists of paths."""
+    from harvester.originals import parse_paths  # (not at start-up: paths are asked later)
+
     try:
         parse_paths(fetched.json())
     except ValueError as exc:
@@ -444,6 +444,10 @@ class Fetcher:
         #: once refusals say its session ended or its credentials are refused (None: a run
         #: without any).
         self.watch = watch
+        # (Imported here, not with this module: a fetcher is made once the first requests
+        # are out, and a harvest's start-up waits for every module it imports.)
+        from harvester.plate_filesets import PlateFilesets
+
         #: The ``paths`` answers of filesets the walk named, for their other images.
         self.filesets = FilesetAnswers()
         #: The images of a plate proven in the fileset one of them named (its answer then
@@ -1024,6 +1028,8 @@ class Fetcher:
 def _paths_record(answer: Any) -> dict[str, Any] | None:
     """The fileset id for a ``paths`` done record (None: no fileset), so that the index and
     the list of originals know it without reading the file (:mod:`harvester.originals`)."""
+    from harvester.originals import parse_paths
+
     fileset = parse_paths(answer).fileset_id  # (checked by check_paths already)
     return None if fileset is None else {"fileset_id": fileset}
 
@@ -1108,7 +1114,7 @@ def too_wide_hint(width: int, height: int) -> str:
     )
 
 
-_SIZED_THUMBNAIL = re.compile(r"/render_thumbnail/[0-9]+/([0-9]+)/")
+_SIZED_THUMBNAIL = r"/render_thumbnail/[0-9]+/([0-9]+)/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -1234,7 +1240,7 @@ def _cause(failure: Failure | Mapping[str, Any]) -> str | None:
     if kind == "render" and reason.startswith(PNG_IGNORED):
         return HINT_PNG_IGNORED
     if kind == "thumbnail" and status == 404:
-        sized = _SIZED_THUMBNAIL.search(str(_field(failure, "url") or ""))
+        sized = re.search(_SIZED_THUMBNAIL, str(_field(failure, "url") or ""))
         if sized is not None and int(sized.group(1)) != 96:
             return HINT_THUMBNAIL_96
     return None

@@ -126,7 +126,6 @@ from harvester.models import (
     with_meta,
 )
 from harvester.openfiles import fit_open_files
-from harvester.originals import OriginalsSummary
 from harvester.outage import Outage
 from harvester.placing import Listed, Placing
 from harvester.ratelimit import AdaptiveLimiter
@@ -186,6 +185,7 @@ from harvester.walk import (
 
 if TYPE_CHECKING:
     from harvester.ids_servers import OtherServersIds
+    from harvester.originals import OriginalsSummary
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)

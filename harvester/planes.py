@@ -32,7 +32,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import re
 import struct
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -43,6 +42,14 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from harvester import urls
 from harvester.jpeg import jpeg_damage
+
+# (The refusals' limits and words live apart, for fetch's hints: see plane_limits.)
+from harvester.plane_limits import (
+    JPEG_MAX_SIDE,
+    TOO_BIG_TO_ASSEMBLE,
+    TOO_WIDE_FOR_JPEG,
+    canvas_gib,
+)
 from harvester.text import shown
 from harvester.window import ChannelWindow
 
@@ -60,9 +67,6 @@ DEFAULT_MAX_PLANE: Final = 3192
 #: Its ``maxTileLength``; regions are never asked bigger than this.
 DEFAULT_MAX_TILE: Final = 2048
 
-#: The widest or tallest image a JPEG holds (libjpeg's limit, which Pillow enforces: a
-#: wider one fails as "broken data stream when writing image file").
-JPEG_MAX_SIDE: Final = 65500
 #: The widest or tallest plane asked in one request, whatever ``max_plane`` says: a wider
 #: one is asked as regions. OMERO.web answers every render as JPEG (``format=png`` is IDR's
 #: microservice's alone, which renders 3192 px at most), so no server answers a whole plane
@@ -75,10 +79,6 @@ MAX_WHOLE_SIDE: Final = JPEG_MAX_SIDE
 #: 100,000 x 100,000 px would need tens of GB: killed for memory after thousands of
 #: region requests, and again on every rerun.
 MAX_PLANE_PIXELS: Final = 2 * 1024**3
-#: Said in the failure of a plane over :data:`MAX_PLANE_PIXELS` (its hint keys on it).
-TOO_BIG_TO_ASSEMBLE: Final = "too big to put together in memory"
-#: Said in the failure of a JPEG render over :data:`JPEG_MAX_SIDE` (its hint keys on it).
-TOO_WIDE_FOR_JPEG: Final = "wider or taller than a JPEG holds"
 
 PNG_MAGIC: Final = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC: Final = b"\xff\xd8"
@@ -215,16 +215,6 @@ def region_grid(size_x: int, size_y: int, max_plane: int, max_tile: int) -> list
     ]
 
 
-def canvas_gib(width: int, height: int) -> float:
-    """GiB of the RGB canvas a stitched ``render`` of ``width`` x ``height`` px holds.
-
-    Pillow keeps an RGB canvas at 4 bytes a pixel (measured), not 3. Said by the refusal
-    of a plane too big to stitch and by the hint that offers a PNG render instead of a
-    JPEG one (:func:`render_refusal`), so both give the same figure.
-    """
-    return width * height * 4 / 1024**3
-
-
 def too_big_to_assemble(width: int, height: int, kind: Literal["render", "stack"]) -> str | None:
     """Why a ``width`` x ``height`` plane is not put together for a ``render`` (stitched
     from regions, a canvas of 4 bytes a pixel) or a ``stack`` (assembled at a byte a pixel,
@@ -262,21 +252,6 @@ def render_refusal(width: int, height: int, fmt: str) -> str | None:
             f"the plane is {width}x{height} px, {TOO_WIDE_FOR_JPEG} ({JPEG_MAX_SIDE:,} px a side)"
         )
     return None
-
-
-#: How each :func:`render_refusal` begins: the plane's size, read back by :func:`refused_size`.
-_REFUSED_SIZE: Final = re.compile(r"the plane is ([0-9]+)x([0-9]+) px")
-
-
-def refused_size(reason: str) -> tuple[int, int] | None:
-    """(width, height) of the plane a :func:`render_refusal` ``reason`` refused, else None.
-
-    The refusal is all a failure keeps of the plane (in the run's summary and in the
-    journal that ``harvester status`` reads): the hint that offers a PNG render reads the
-    size back from it to say the memory that render needs.
-    """
-    match = _REFUSED_SIZE.match(reason)
-    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def channel_spec(windows: Sequence[ChannelWindow], active: int) -> str:

@@ -40,7 +40,6 @@ from typing import Literal
 
 from harvester.errors import FolderBusyError, FolderInUseError, SplitHeldError
 from harvester.layout import RUN_ID_PATTERN
-from harvester.shard import parse_shard
 from harvester.shell_words import shell_quote
 
 __all__ = [
@@ -96,6 +95,8 @@ def lock_name(shard: str | None) -> str:
     or split check read as a lock, so a run of ``0/4`` (or of ``0/2``) ran beside it."""
     if not shard:
         return "all.lock"
+    from harvester.shard import parse_shard  # (only a shard's run: not at every start-up)
+
     parsed = parse_shard(shard)
     return f"shard-{parsed.k}-of-{parsed.n}.lock"
 
@@ -218,6 +219,8 @@ def _busy_hint(out_dir: Path, shard: str | None, holder: str) -> str:
     """What a second copy of a run says (a task of a job array started twice, say): the
     copy already going does the work. Why: "run again to resume", read in a task's log,
     asked for a run the running copy makes needless."""
+    from harvester.shard import parse_shard
+
     work = f"shard {parse_shard(shard)}'s work" if shard else "this work"
     who = f"the run already going ({holder})" if holder else "the run already going"
     return (

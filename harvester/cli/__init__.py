@@ -538,8 +538,18 @@ ELSEWHERE_ADVICE: dict[str, str] = dict.fromkeys(
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every available subcommand registered."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser with every available subcommand registered.
+
+    Given ``command``, the word a command line starts with (see :func:`command_word`), only
+    the module of that command is imported and registered. Why: a harvest's start-up
+    imported and built every command's parser (``plan``, ``slurm``, ``index``, ``forget``:
+    two more modules and over a hundred options) before its first request, for nothing. The
+    top-level parser then parses as it does with all of them: the command's own words go to
+    its parser whichever others exist, and ``--help``, a command missing or unknown (which
+    list every command) take the full build. A usage error of the command that looks for the
+    command taking a flag (``_Parser._commands_taking``) builds the others then.
+    """
     parser = _Parser(
         prog="harvester",
         description="Mirror image data out of IDR and any OMERO.web server: "
@@ -549,7 +559,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(
         title="commands", dest="command", metavar="COMMAND", parser_class=_Parser
     )
-    for name in SUBCOMMAND_MODULES:
+    modules = [name for name, names in SUBCOMMANDS_OF.items() if command in names]
+    for name in modules or SUBCOMMAND_MODULES:
         try:
             module = importlib.import_module(name)
         # A module missing or broken must not stop the rest: not only an ImportError, also
@@ -560,10 +571,55 @@ def build_parser() -> argparse.ArgumentParser:
             _register_unavailable(subparsers, name, SUBCOMMANDS_OF.get(name, ()), why)
             continue
         module.register(subparsers)
-    for command in subparsers.choices.values():
-        if isinstance(command, _Parser):
-            command.commands = subparsers.choices
+    commands: Mapping[str, argparse.ArgumentParser] = (
+        _AllCommands(subparsers.choices) if modules else subparsers.choices
+    )
+    for chosen in subparsers.choices.values():
+        if isinstance(chosen, _Parser):
+            chosen.commands = commands
     return parser
+
+
+def command_word(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` runs when its first word names one (``harvest``), else None.
+
+    Only the first word: before the command, argparse reads options of the top-level parser
+    (``--help`` and ``--version``, which act before any command) and takes an unknown one's
+    value for the command, so anything else there is left to the full parser.
+    """
+    if argv and any(argv[0] in names for names in SUBCOMMANDS_OF.values()):
+        return argv[0]
+    return None
+
+
+class _AllCommands(Mapping[str, argparse.ArgumentParser]):
+    """Every command's parser, for a parser built for its own command only (see
+    :func:`build_parser`): the others are built the first time they are looked at (a usage
+    error naming the command that takes a flag), and the parsers already built stand for
+    their own names."""
+
+    def __init__(self, built: Mapping[str, argparse.ArgumentParser]) -> None:
+        self._built = built
+        self._all: dict[str, argparse.ArgumentParser] | None = None
+
+    def _commands(self) -> dict[str, argparse.ArgumentParser]:
+        if self._all is None:
+            full = build_parser()
+            every: Mapping[str, argparse.ArgumentParser] = {}
+            for action in full._actions:
+                if isinstance(action, argparse._SubParsersAction):
+                    every = action.choices
+            self._all = {name: self._built.get(name, other) for name, other in every.items()}
+        return self._all
+
+    def __getitem__(self, name: str) -> argparse.ArgumentParser:
+        return self._commands()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._commands())
+
+    def __len__(self) -> int:
+        return len(self._commands())
 
 
 def _import_failure(exc: Exception) -> str:
@@ -1034,7 +1090,7 @@ def _main(argv: list[str] | None) -> int:
         _take_hangup()
     try:
         with start_up():
-            parser = build_parser()
+            parser = build_parser(command_word(args_list))
             args = parser.parse_args(_glued_shard_values(args_list))
             # The words as given, for the run's record and its resume line: main(argv) called
             # in-process has them here, while sys.argv holds the caller's own command.

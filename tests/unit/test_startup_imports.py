@@ -6,15 +6,19 @@ and Pillow (~90 ms) are needed only to decode or stitch planes, tifffile only
 to write stacks, the emulator package only for ``harvester emulate``, and
 httpx (~17 ms) only for its TLS context on https, tenacity (~4 ms) only once
 a request has failed; a fault-free plain-http thumbnails-only harvest must not
-load any of them. Others are needed only once the first requests are out (gone
-images, pinned label ids, the index) or only by other commands and failures
-(``datetime``, ``random``): the first request must not wait for them. These tests check which
+load any of them, nor the planning of planes (``harvester.planes``) or shards. The other
+commands' modules are not imported either: a command line that starts with a command
+builds that command's parser only. Others are needed only once the first requests are out
+(gone images, pinned label ids, the index, the paths of filesets) or only by other commands
+and failures (``datetime``, ``random``): the first request must not wait for them. These
+tests check which
 modules a fresh process loaded (not how long it took), so they fail only when
 an import creeps back, whatever the machine's speed.
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
 import os
@@ -26,11 +30,25 @@ from typing import Any
 import pytest
 
 import harvester
-from harvester.cli import YOUNG_GENERATION_THRESHOLD, main
+from harvester.cli import SUBCOMMANDS_OF, YOUNG_GENERATION_THRESHOLD, build_parser, main
 from harvester.emulator import EmulatorThread
 
 #: Modules a plain-http thumbnails-only harvest never calls into.
-NOT_FOR_THUMBNAILS = ("numpy", "PIL", "tifffile", "harvester.emulator", "httpx", "tqdm", "tenacity")
+NOT_FOR_THUMBNAILS = (
+    "numpy",
+    "PIL",
+    "tifffile",
+    "harvester.emulator",
+    "httpx",
+    "tqdm",
+    "tenacity",
+    "harvester.planes",  # (renders and stacks; fetch's hints take plane_limits)
+    "harvester.shard",  # (a run given --shard, and resume lines of shards)
+)
+
+#: The other commands' modules: a harvest builds only its own command's parser, so it never
+#: imports them (``harvester --help`` and usage errors that name other commands do).
+OTHER_COMMANDS = ("harvester.cli.hpc", "harvester.cli.forget", "harvester.cli.emulate")
 
 #: Modules a harvest may load, but only after its first request has gone out (they are
 #: imported where they are used): the start-up does not wait for them.
@@ -39,6 +57,8 @@ NOT_BEFORE_FIRST_REQUEST = (
     "harvester.forgotten",
     "harvester.label_ids",
     "harvester.index",
+    "harvester.originals",
+    "harvester.plate_filesets",
     "csv",
     "calendar",
     "datetime",
@@ -94,7 +114,7 @@ def _run_cli(
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, list[Any]]]:
     """Run ``harvester ARGV`` in a fresh interpreter; (process, the wrapper's report)."""
     report = tmp_path / "loaded.json"
-    watched = ",".join(NOT_FOR_THUMBNAILS + NOT_BEFORE_FIRST_REQUEST)
+    watched = ",".join(NOT_FOR_THUMBNAILS + NOT_BEFORE_FIRST_REQUEST + OTHER_COMMANDS)
     proc = subprocess.run(
         [sys.executable, "-c", _WRAPPER, str(report), watched, *argv],
         capture_output=True,
@@ -137,6 +157,7 @@ def test_thumbnail_harvest_loads_no_image_library_nor_emulator(
     assert len(thumbnails) == 1
     assert thumbnails[0].read_bytes()[:3] == b"\xff\xd8\xff"
     assert [name for name in found["loaded"] if name in NOT_FOR_THUMBNAILS] == []
+    assert [name for name in found["loaded"] if name in OTHER_COMMANDS] == []
     # The end of the run reads DIR's gone images and writes the index, after the requests.
     assert "harvester.gone" in found["loaded"]
     assert "harvester.index" in found["loaded"]
@@ -152,7 +173,30 @@ def test_help_loads_no_image_library_nor_emulator(tmp_path: Path, argv: list[str
     proc, found = _run_cli(tmp_path, *argv)
     assert proc.returncode == 0, proc.stderr
     assert "usage: harvester" in proc.stdout
-    assert found["loaded"] == []
+    assert [name for name in found["loaded"] if name not in OTHER_COMMANDS] == []
+
+
+def _command_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The parser of ``command`` among ``parser``'s subcommands."""
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    chosen: argparse.ArgumentParser = action.choices[command]
+    return chosen
+
+
+@pytest.mark.parametrize(
+    "command", [command for commands in SUBCOMMANDS_OF.values() for command in commands]
+)
+def test_a_command_built_alone_is_the_command_of_the_full_parser(command: str) -> None:
+    """The parser built for one command (what ``main`` builds for ``harvester COMMAND ...``)
+    has that command's help and options, and sees every other command's, as the full one."""
+    alone = _command_parser(build_parser(command), command)
+    full = _command_parser(build_parser(), command)
+    assert alone.format_help() == full.format_help()
+    assert sorted(alone._option_string_actions) == sorted(full._option_string_actions)
+    assert list(getattr(alone, "commands", {})) == list(getattr(full, "commands", {}))
+    assert list(getattr(alone, "commands", {})) == [
+        name for commands in SUBCOMMANDS_OF.values() for name in commands
+    ]
 
 
 def test_emulate_help_still_lists_the_emulator_options(
