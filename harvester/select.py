@@ -2020,9 +2020,11 @@ class SelectStats:
             )
         return text
 
-    def no_longer_match_note(self, where: Sequence[Condition]) -> str:
+    def no_longer_match_note(self, where: Sequence[Condition], *, deferred: bool = False) -> str:
         """A line when images of index.csv no longer match ``where`` (their labels changed
-        on the server: ``--refresh-labels`` asked them again), else "".
+        on the server: ``--refresh-labels`` asked them again), else "". ``deferred``: this
+        run wrote no index.csv (a shard's: ``harvester index`` writes it once), so the rows
+        leave it at that write, not already (a shard's line said they had left it).
 
         Why: such an image is not selected, so no worker journals it, and its row kept the
         labels that had matched, listed as one of the selection: a training set whose
@@ -2033,9 +2035,14 @@ class SelectStats:
         if not n:
             return ""
         terms = " ".join(f"--where {shell_quote(str(cond))}" for cond in where)
+        left = (
+            f"{agree(n, 'leaves', 'leave')} index.csv when it is written (harvester index)"
+            if deferred
+            else "left index.csv"
+        )
         return (
             f"{plural(n, 'image')} no longer {agree(n, 'matches', 'match')} {terms} (labels"
-            f" changed on the server): {agree(n, 'its row', 'their rows')} left index.csv,"
+            f" changed on the server): {agree(n, 'its row', 'their rows')} {left},"
             f" {agree(n, 'its files', 'their files')} kept"
         )
 
