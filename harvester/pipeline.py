@@ -1446,7 +1446,8 @@ class Harvest:
                 # store loads its own images only). `harvester index` writes it once.
                 self.summary.index_deferred = True
             # (after the index, which no longer lists them; by a replay too: news each time)
-            note = self.select_stats.no_longer_match_note(self._selection.where)
+            deferred = self.summary.index_deferred
+            note = self.select_stats.no_longer_match_note(self._selection.where, deferred=deferred)
             if note:
                 logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
             await self._forget_if_nothing_done()

@@ -1095,7 +1095,8 @@ def _bigrams(text: str) -> set[str]:
 def _sibling_names(given: str, seen: str) -> bool:
     """Whether two near values read as two names of one series, not a typo of one: they
     differ in digits alone (``ANAPC10``/``ANAPC11``, ``s123456``/``s123457``) or, in a
-    name of no spaces, in its last character (``KIF18A``/``KIF18B``, ``SMARCA4``).
+    name of no spaces, in its last character (``KIF18A``/``KIF18B``, ``SMARCA4``); or as
+    other words, not a slip of one (:func:`_other_word`: ``decreased``).
 
     Why: a ``!=`` list run over several studies names genes one study lacks, and at the
     0.85 cutoff ``Gene Symbol!=ANAPC10`` on a study of ``ANAPC11`` was told "did you mean
@@ -1107,7 +1108,48 @@ def _sibling_names(given: str, seen: str) -> bool:
     rest_a, rest_b = a[head : len(a) - tail], b[head : len(b) - tail]
     if all(c.isdigit() for c in rest_a + rest_b):
         return True
-    return not tail and " " not in a and len(rest_a) <= 1 and len(rest_b) <= 1
+    if not tail and " " not in a and len(rest_a) <= 1 and len(rest_b) <= 1:
+        return True
+    return _other_word(rest_a, rest_b, word_start=not head or not a[head - 1].isalnum())
+
+
+def _other_word(rest_a: str, rest_b: str, *, word_start: bool) -> bool:
+    """Whether the letters two near values differ in (``rest_a``, ``rest_b``: what is left
+    of each once their common start and end are taken off) make another word of one, not
+    a slip: they lie in one word and are more than a slip apart, as ``in``/``d`` of
+    ``increased``/``decreased``, ``er``/``o`` of ``hyperactive``/``hypoactive``, or one
+    starts a word with two letters or more where the other has none (``pro`` of
+    ``prometaphase``; ``word_start``: they begin a word).
+
+    Why: a phenotype list run over several studies names classes a study lacks, and at
+    the 0.85 cutoff ``Phenotype=decreased cell size`` on a study of ``increased cell size``
+    was told "did you mean 'Phenotype=increased cell size'?": the opposite class. A slip
+    is one letter left out, doubled, changed or two swapped (``dleay``, ``centrosme``,
+    ``arest``), two changes sharing letters (``centrsme``) or an ending (``ok``/``okay``):
+    still named."""
+    if " " in rest_a + rest_b or (not rest_a and not rest_b):
+        return False
+    if not rest_a or not rest_b:
+        return word_start and len(rest_a + rest_b) >= 2
+    slips = _slips_apart(rest_a, rest_b)
+    return slips >= 3 or (slips == 2 and not set(rest_a) & set(rest_b))
+
+
+def _slips_apart(a: str, b: str) -> int:
+    """The fewest letters left out, added, changed or swapped with the next that make
+    ``a`` into ``b`` (restricted Damerau-Levenshtein; both short: what two near values
+    differ in)."""
+    before: list[int] = []
+    row = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        now = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            now[j] = min(row[j] + 1, now[j - 1] + 1, row[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                now[j] = min(now[j], before[j - 2] + 1)
+        before, row = row, now
+    return row[-1]
 
 
 #: Other spellings of a term's value whose images are counted apart (the rest together).
@@ -1400,12 +1442,12 @@ def _near_parts(text: str, values: Iterable[str], n: int = 3) -> list[str]:
     import difflib
 
     matcher = difflib.SequenceMatcher(b=text)
-    near: dict[str, tuple[float, int, str]] = {}  # folded part -> its rank: one per value
+    near: dict[str, tuple[float, int, int, str]] = {}  # folded part -> its rank: one per value
     budget = _NEAR_PARTS_BUDGET
     for value in values:
         if budget <= 0:
             break  # (a hint, not a search: long values by the thousand would take seconds)
-        best: tuple[float, int, str] | None = None
+        best: tuple[float, int, int, str] | None = None
         for size in {len(text) - 1, len(text), len(text) + 1} - {0}:
             budget -= max(1, len(value) - size + 1)
             for start in range(max(1, len(value) - size + 1)):
@@ -1416,14 +1458,24 @@ def _near_parts(text: str, values: Iterable[str], n: int = 3) -> list[str]:
                 if matcher.real_quick_ratio() < 0.75 or matcher.quick_ratio() < 0.75:
                     continue
                 # letters in common over the longer of the two, then the length of the typo:
-                # a shorter part of it (`mitoti` of `mitotik`) does not beat `mitotic`
+                # a shorter part of it (`mitoti` of `mitotik`) does not beat `mitotic`;
+                # then a part of whole words (`decreased cell` was told `creased cell s`
+                # of `increased cell size`, not `increased cell`: a word cut in two)
                 same = sum(block.size for block in matcher.get_matching_blocks())
-                rank = (-same / max(size, len(text)), abs(size - len(text)), part)
+                cut = _cuts_words(value, start, start + size)
+                rank = (-same / max(size, len(text)), abs(size - len(text)), cut, part)
                 if rank[0] <= -0.75 and (best is None or rank < best):
                     best = rank
-        if best is not None and best[2].casefold() not in near:
-            near[best[2].casefold()] = best
-    return [rank[2] for rank in sorted(near.values())[:n]]
+        if best is not None and best[3].casefold() not in near:
+            near[best[3].casefold()] = best
+    return [rank[3] for rank in sorted(near.values())[:n]]
+
+
+def _cuts_words(value: str, start: int, end: int) -> int:
+    """How many words of ``value`` its part ``value[start:end]`` cuts in two (0 to 2)."""
+    cut_start = 0 < start < len(value) and value[start - 1].isalnum() and value[start].isalnum()
+    cut_end = 0 < end < len(value) and value[end - 1].isalnum() and value[end].isalnum()
+    return int(cut_start) + int(cut_end)
 
 
 # --------------------------------------------------------------------------- selection
@@ -1968,9 +2020,11 @@ class SelectStats:
             )
         return text
 
-    def no_longer_match_note(self, where: Sequence[Condition]) -> str:
+    def no_longer_match_note(self, where: Sequence[Condition], *, deferred: bool = False) -> str:
         """A line when images of index.csv no longer match ``where`` (their labels changed
-        on the server: ``--refresh-labels`` asked them again), else "".
+        on the server: ``--refresh-labels`` asked them again), else "". ``deferred``: this
+        run wrote no index.csv (a shard's: ``harvester index`` writes it once), so the rows
+        leave it at that write, not already (a shard's line said they had left it).
 
         Why: such an image is not selected, so no worker journals it, and its row kept the
         labels that had matched, listed as one of the selection: a training set whose
@@ -1981,9 +2035,14 @@ class SelectStats:
         if not n:
             return ""
         terms = " ".join(f"--where {shell_quote(str(cond))}" for cond in where)
+        left = (
+            f"{agree(n, 'leaves', 'leave')} index.csv when it is written (harvester index)"
+            if deferred
+            else "left index.csv"
+        )
         return (
             f"{plural(n, 'image')} no longer {agree(n, 'matches', 'match')} {terms} (labels"
-            f" changed on the server): {agree(n, 'its row', 'their rows')} left index.csv,"
+            f" changed on the server): {agree(n, 'its row', 'their rows')} {left},"
             f" {agree(n, 'its files', 'their files')} kept"
         )
 

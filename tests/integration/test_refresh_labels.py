@@ -22,6 +22,7 @@ from harvester.cli import main
 from harvester.emulator import EmulatorThread, build_application
 from harvester.emulator.catalogue import DEMO_PROJECT_ID, DEMO_PROJECT_IMAGE_IDS, DEMO_SCREEN_ID
 from harvester.errors import PROBLEMS_LOGGER
+from harvester.shard import in_shard
 
 TARGETS: dict[str, Any] = {"screens": (DEMO_SCREEN_ID,), "projects": (DEMO_PROJECT_ID,)}
 OLD, NEW = "increased cell size", "increased cell volume"
@@ -239,6 +240,39 @@ def test_a_refresh_of_a_folder_of_one_run_per_class(
     assert main(["harvest", "--out", str(out), "-q", "--refresh-labels"]) == 0
     assert NO_LONGER.format(terms="--where 'Phenotype~cell size'") in _problems(caplog)
     assert _rows(out) == {image: value for image, value in before.items() if OLD not in value}
+
+
+def test_a_shard_whose_refreshed_labels_no_longer_match_says_harvester_index_drops_them(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Review of labels31: a shard writes no index.csv (harvester index writes it once), and
+    its line said the rows had left index.csv, which still listed them. It says they leave
+    it when it is written; `harvester index` then leaves out the shard's images that no
+    longer match, and keeps the other shard's, whose labels no run asked again."""
+    app = Curated()
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    argv = ["harvest", "--base-url", emu.base_url, "--rate", "none", "-q", "--out", str(out)]
+    run = [*argv, "--screen", str(DEMO_SCREEN_ID), "--project", str(DEMO_PROJECT_ID)]
+    run += ["--artifacts", "metadata", "--where", CELL_SIZE]
+    assert main(run) == 0
+    first = _rows(out)
+    moved = {image for image, value in first.items() if OLD in value}
+    assert len(moved) == 5
+
+    app.edited = True
+    caplog.clear()
+    assert main([*run, "--shard", "0/2", "--refresh-labels"]) == 0
+    mine = {image for image in moved if in_shard(int(image), 0, 2)}
+    assert 0 < len(mine) < len(moved)  # (the other shard's are asked by no run here)
+    assert [line for line in _problems(caplog) if "no longer match" in line] == [
+        f"{len(mine)} images no longer match --where 'Phenotype~cell size' (labels changed on"
+        " the server): their rows leave index.csv when it is written (harvester index), their"
+        " files kept"
+    ]
+    assert _rows(out) == first  # (not written by the shard)
+    assert main(["index", str(out)]) == 0
+    assert set(_rows(out)) == set(first) - mine
 
 
 class Unanswered(Curated):

@@ -16,7 +16,7 @@ from selection_helpers import DEMO_SCREEN, run_cli
 
 from harvester.emulator import EmulatorThread
 from harvester.models import ImageRef
-from harvester.select import KeyCensus, ValueCensus, parse_where
+from harvester.select import ContainsSlips, KeyCensus, ValueCensus, parse_where
 
 
 def dry_run(emulator: EmulatorThread, out: Path, *where: str) -> tuple[int, str, list[str]]:
@@ -380,6 +380,43 @@ def test_an_absent_exclusion_beside_a_sibling_gene_says_nothing() -> None:
     # a slip inside a name of no spaces (two letters swapped) is no series: still named
     (line,) = _exclusion_lines(["Gene Symbol!=SMARCAD1"], ["SMRACAD1", "PLK1"])
     assert line.endswith("did you mean 'Gene Symbol!=SMRACAD1'?")
+
+
+def _term_lines(where_terms: list[str], phenotypes: list[str]) -> list[str]:
+    """The warnings of '=', '!=' and '~' terms over one image per phenotype, some matched
+    (a class list run over a study that has some of its classes)."""
+    where = parse_where(where_terms)
+    keys, values, slips = KeyCensus(c.key for c in where), ValueCensus(where), ContainsSlips(where)
+    for n, phenotype in enumerate(phenotypes):
+        ref = ImageRef(n, labels=(("Phenotype", phenotype),))
+        keys.see(ref)
+        values.see(ref.labels)
+        slips.see(ref.labels)
+    return values.lines(keys, ("image", "images"), matched=1) + slips.lines(len(phenotypes))
+
+
+def test_an_absent_class_beside_its_opposite_is_no_slip() -> None:
+    """Review of mluser5: a class list run over several studies, beside a class that
+    matched, was told "did you mean 'Phenotype=increased cell size'?" for `decreased cell
+    size` (0.95 alike): the opposite class, which typed as shown puts it in the training
+    set; so for `hyperactive`/`hypoactive`, `binucleated`/`multinucleated`, a prefix
+    (`prometaphase`, `abnormal`), and for '!=' and '~' (whose suggestion was a fragment,
+    `Phenotype~creased cell s`). Slips of a letter or two are still named."""
+    seen = [
+        "mitotic arrest", "increased cell size", "hypoactive migration",
+        "multinucleated cells", "metaphase", "normal cell shape",
+    ]  # fmt: skip
+    terms = [
+        "Phenotype=mitotic arrest", "Phenotype=decreased cell size",
+        "Phenotype=hyperactive migration", "Phenotype=binucleated cells",
+        "Phenotype=prometaphase", "Phenotype!=abnormal cell shape", "Phenotype~decreased cell",
+    ]  # fmt: skip
+    assert _term_lines(terms, seen) == []
+    slips = ["Phenotype=mitotic arrest", "Phenotype=increasd cell size", "Phenotype~metpahase"]
+    assert [line.rsplit("; ", 1)[-1] for line in _term_lines(slips, seen)] == [
+        "did you mean 'Phenotype=increased cell size'?",
+        "did you mean 'Phenotype~metaphase'?",
+    ]
 
 
 def test_an_open_exclusion_keeps_a_bounded_number_of_values(
