@@ -134,6 +134,7 @@ from harvester.runlock import (
     release_run_lock,
 )
 from harvester.samefiles import RecentFiles, already_holds, link_same
+from harvester.shard import shard_pair
 from harvester.shell_words import shell_quote
 from harvester.text import and_list, plural
 
@@ -1714,8 +1715,9 @@ class Store:
         #: (proven shared): what :meth:`_one_copy_sync` makes one file of as the run ends.
         self._shared_kinds: set[str] = set()
         self._proven_shared: set[bytes] = set()
-        #: Other processes may store into DIR beside this one (a shard's run: the other
-        #: tasks of its job array), each its own copies of the shared files.
+        #: Other processes may store into DIR beside this one (a shard's run of a split
+        #: into 2 or more: the other tasks of its job array), each its own copies of the
+        #: shared files.
         self._beside_others = False
         #: Set by the run as it stops (Ctrl-C, SIGTERM): as the store closes, another run's
         #: hold of the lock of :mod:`harvester.onecopy` is not waited for.
@@ -1828,7 +1830,9 @@ class Store:
         # that a setting re-pinned by another run (prepare_out_dir) is seen or refused:
         # in a new DIR a second time, after the lock (another run may have taken DIR and
         # re-pinned it between this run's marker and its lock).
-        self._beside_others = shard is not None
+        # A shard of a split into 1 is the whole set: no other run stores beside it (a
+        # split of another count is refused while it runs), so it registers no shared file.
+        self._beside_others = shard is not None and (shard_pair(shard) or (0, 2))[1] > 1
         try:
             early = lock and read_marker(self.out_dir) is not None
         except OSError:
