@@ -902,8 +902,12 @@ async def _walk_into_plan(
                 busy = all(f.busy for f in failures)
                 # Study files alone (a plate's grid; every image listed): a harvest from the
                 # plan does not walk, so they would be missing for good all the same.
+                # Labels alone (an --image or --ids-from image's annotation request): a
+                # harvest from the plan asks none, so they would be missing for good too.
                 missed = (
-                    "their study files: a harvest from a plan does not walk"
+                    "their labels: a harvest from a plan asks none"
+                    if all(f.labels_only for f in failures)
+                    else "their study files: a harvest from a plan does not walk"
                     if walker.stats.listed_every_image()
                     else "their images"
                 )
