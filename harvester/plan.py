@@ -841,8 +841,11 @@ async def _walk_into_plan(
             on_again=lambda ref: keep_placed_first(again, ref),
         )
         if config.ids_from is not None:  # (ids of DIR's other server: harvester.ids_servers)
-            from harvester.ids_servers import other_servers_ids
+            from harvester.ids_servers import other_servers_ids, say_another_folders
 
+            await anyio.to_thread.run_sync(
+                say_another_folders, config.ids_from, out_dir, config.base_url
+            )
             kinds = [a.value for a in config.artifacts]
             walker.ids_skip = await anyio.to_thread.run_sync(
                 other_servers_ids, out_dir, store.state, config.base_url, run_id, kinds
