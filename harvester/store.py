@@ -1832,7 +1832,8 @@ class Store:
         # re-pinned it between this run's marker and its lock).
         # A shard of a split into 1 is the whole set: no other run stores beside it (a
         # split of another count is refused while it runs), so it registers no shared file.
-        self._beside_others = shard is not None and (shard_pair(shard) or (0, 2))[1] > 1
+        split = shard_pair(shard) if shard is not None else None
+        self._beside_others = split is not None and split[1] > 1
         try:
             early = lock and read_marker(self.out_dir) is not None
         except OSError:
