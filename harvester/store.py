@@ -134,7 +134,6 @@ from harvester.runlock import (
     release_run_lock,
 )
 from harvester.samefiles import RecentFiles, already_holds, link_same
-from harvester.shard import shard_pair
 from harvester.shell_words import shell_quote
 from harvester.text import and_list, plural
 
@@ -1831,9 +1830,13 @@ class Store:
         # in a new DIR a second time, after the lock (another run may have taken DIR and
         # re-pinned it between this run's marker and its lock).
         # A shard of a split into 1 is the whole set: no other run stores beside it (a
-        # split of another count is refused while it runs), so it registers no shared file.
-        split = shard_pair(shard) if shard is not None else None
-        self._beside_others = split is not None and split[1] > 1
+        # split of another count is refused while it runs), so it registers only the files
+        # it linked, as a run without --shard (it registered every file it stored).
+        if shard is not None:
+            from harvester.shard import shard_pair  # (a shard's run only: not at start-up)
+
+            split = shard_pair(shard)
+            self._beside_others = split is not None and split[1] > 1
         try:
             early = lock and read_marker(self.out_dir) is not None
         except OSError:
