@@ -23,9 +23,11 @@ from harvester.config import (
     own_server_command,
     read_run_server,
     recorded_target_sets,
+    servers_of,
 )
 from harvester.errors import redact_base_url
 from harvester.journal import JournalState
+from harvester.layout import MARKER_NAME
 from harvester.models import Artifact
 from harvester.shell_words import shell_quote
 from harvester.text import plural
@@ -152,6 +154,50 @@ def left_out_commands(
         )
         found.append((url, len(ids), f"{command}{fetch}{f'  # {note}' if note else ''}"))
     return found
+
+
+def another_folders_note(source: Path | str | None, out_dir: Path, base_url: str) -> str | None:
+    """The warning for an ``--ids-from`` file of another harvest folder (its ``index.csv``,
+    say) harvested from two or more servers, else None.
+
+    Why: its rows do not say their server (index.csv has no such column) and this run's
+    journals do not know its images, so the other server's ids were sent to ``base_url``
+    without a word: 404s, or, under ``--sample-per``, images counted as "without the key".
+    Not refused: rows kept of one server's targets are a right list, and only that
+    folder's journals could tell them apart (a load of a whole folder's records). DIR's
+    own file is :class:`OtherServersIds`'s (it leaves those ids out)."""
+    if source is None or str(source) in ("-", "/dev/stdin"):
+        return None
+    folder = Path(source).parent
+    try:
+        if folder.resolve() == out_dir.resolve() or not (folder / MARKER_NAME).is_file():
+            return None
+        servers = servers_of(recorded_target_sets(folder))
+    except (OSError, ValueError):  # (a folder that cannot be read: nothing to say of it)
+        return None
+    if len(servers) < 2:
+        return None
+    shown = [redact_base_url(url).partition("?")[0] for url in servers.values()]
+    asked = redact_base_url(base_url).partition("?")[0]
+    return (
+        f"--ids-from {source}: {folder} was harvested from {len(shown)} servers"
+        f" ({', '.join(shown)}) and its rows do not say whose each image is: the ids of"
+        f" another server's images are asked of {asked} as its own (404s, or other images of"
+        " those ids); keep the rows of that server's targets first (by their screen_id,"
+        " plate_id, project_id or dataset_id)"
+    )
+
+
+def say_another_folders(source: Path | str | None, out_dir: Path, base_url: str) -> None:
+    """:func:`another_folders_note` as one warning (``--quiet`` too), for a harvest and a
+    plan alike. Reads that folder's saved runs: call it in a worker thread."""
+    import logging
+
+    from harvester.errors import PROBLEMS_LOGGER
+
+    note = another_folders_note(source, out_dir, base_url)
+    if note is not None:
+        logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
 
 
 def say_left_out(

@@ -2310,11 +2310,15 @@ class Harvest:
     async def _other_servers_ids(self, store: Store) -> OtherServersIds | None:
         """What leaves out the ``--ids-from`` ids of images DIR has from another server
         (:mod:`harvester.ids_servers`); None without ``--ids-from``, or in a folder of one
-        server."""
+        server. Says first whether the ids are of another folder of two servers, which
+        no journal of DIR tells apart."""
         if self.cfg.ids_from is None:
             return None
-        from harvester.ids_servers import other_servers_ids
+        from harvester.ids_servers import other_servers_ids, say_another_folders
 
+        await anyio.to_thread.run_sync(
+            say_another_folders, self.cfg.ids_from, self.out, self.cfg.base_url
+        )
         kinds = [a.value for a in self.cfg.artifacts]
         return await anyio.to_thread.run_sync(
             other_servers_ids, self.out, store.state, self.cfg.base_url, self.summary.run_id, kinds

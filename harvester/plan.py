@@ -841,8 +841,11 @@ async def _walk_into_plan(
             on_again=lambda ref: keep_placed_first(again, ref),
         )
         if config.ids_from is not None:  # (ids of DIR's other server: harvester.ids_servers)
-            from harvester.ids_servers import other_servers_ids
+            from harvester.ids_servers import other_servers_ids, say_another_folders
 
+            await anyio.to_thread.run_sync(
+                say_another_folders, config.ids_from, out_dir, config.base_url
+            )
             kinds = [a.value for a in config.artifacts]
             walker.ids_skip = await anyio.to_thread.run_sync(
                 other_servers_ids, out_dir, store.state, config.base_url, run_id, kinds
@@ -902,8 +905,12 @@ async def _walk_into_plan(
                 busy = all(f.busy for f in failures)
                 # Study files alone (a plate's grid; every image listed): a harvest from the
                 # plan does not walk, so they would be missing for good all the same.
+                # Labels alone (an --image or --ids-from image's annotation request): a
+                # harvest from the plan asks none, so they would be missing for good too.
                 missed = (
-                    "their study files: a harvest from a plan does not walk"
+                    "their labels: a harvest from a plan asks none"
+                    if all(f.labels_only for f in failures)
+                    else "their study files: a harvest from a plan does not walk"
                     if walker.stats.listed_every_image()
                     else "their images"
                 )

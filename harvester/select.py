@@ -2049,9 +2049,9 @@ class SelectStats:
     def index_note(self, index_rows: int | None) -> str:
         """A line when index.csv lists more images than this (unsharded) run selected.
 
-        Why: index.csv lists every image of DIR, so a smaller ``--sample`` than last time, a
-        second ``--where`` into the same DIR, or annotations that changed on the server
-        since an earlier run leave rows this selection did not pick, and the run said only
+        Why: index.csv lists every image of DIR, so a smaller ``--sample`` than last time or
+        a second ``--where`` into the same DIR leave rows this selection did not pick, and
+        the run said only
         ``selected 5 of 72`` beside ``index: ... (10 rows)``. Empty when the rows fit (or the
         sample was withheld: then nothing of this run is in the index to compare with).
 
@@ -2064,7 +2064,14 @@ class SelectStats:
         if index_rows is None or self.withheld or index_rows <= self.selected:
             return ""
         extra = index_rows - self.selected
-        why = "earlier selections, or images whose annotations no longer match"
+        # (not "images whose annotations no longer match": a run of the terms that selected
+        # such an image takes its row out once it asks its labels again, and until then it
+        # matches as journaled, so it is selected, never one of these rows)
+        why = (
+            "earlier selections, such as a larger --sample or other --where terms; an image"
+            " whose labels changed so that it no longer matches the terms that selected it"
+            " leaves it once their run asks its labels again, --refresh-labels"
+        )
         if self.passed_over is not None and self.passed_over != extra:
             if not self.passed_over:
                 return ""  # (every other row is of targets this run did not walk)

@@ -1714,8 +1714,9 @@ class Store:
         #: (proven shared): what :meth:`_one_copy_sync` makes one file of as the run ends.
         self._shared_kinds: set[str] = set()
         self._proven_shared: set[bytes] = set()
-        #: Other processes may store into DIR beside this one (a shard's run: the other
-        #: tasks of its job array), each its own copies of the shared files.
+        #: Other processes may store into DIR beside this one (a shard's run of a split
+        #: into 2 or more: the other tasks of its job array), each its own copies of the
+        #: shared files.
         self._beside_others = False
         #: Set by the run as it stops (Ctrl-C, SIGTERM): as the store closes, another run's
         #: hold of the lock of :mod:`harvester.onecopy` is not waited for.
@@ -1828,7 +1829,14 @@ class Store:
         # that a setting re-pinned by another run (prepare_out_dir) is seen or refused:
         # in a new DIR a second time, after the lock (another run may have taken DIR and
         # re-pinned it between this run's marker and its lock).
-        self._beside_others = shard is not None
+        # A shard of a split into 1 is the whole set: no other run stores beside it (a
+        # split of another count is refused while it runs), so it registers only the files
+        # it linked, as a run without --shard (it registered every file it stored).
+        if shard is not None:
+            from harvester.shard import shard_pair  # (a shard's run only: not at start-up)
+
+            split = shard_pair(shard)
+            self._beside_others = split is not None and split[1] > 1
         try:
             early = lock and read_marker(self.out_dir) is not None
         except OSError:

@@ -27,6 +27,7 @@ __all__ = [
     "Link",
     "TargetTextError",
     "a_kind",
+    "comma_list",
     "compact_ids",
     "id_range",
     "is_link",
@@ -103,8 +104,14 @@ def several_ids(text: str) -> str | None:
     parts = text.replace(",", " ").replace(";", " ").split()
     if len(parts) < 2 or any(positive_id(part) is None for part in parts):
         return None
-    listed = ",".join(parts)
-    return listed if len(listed) <= ID_SHOWN else ",".join(parts[:3]) + ",..."
+    return comma_list(parts)
+
+
+def comma_list(items: list[str]) -> str:
+    """``items`` as one comma list, its first three and ``...`` past :data:`ID_SHOWN`
+    characters: the list a refusal of ids typed otherwise says to give."""
+    listed = ",".join(items)
+    return listed if len(listed) <= ID_SHOWN else ",".join(items[:3]) + ",..."
 
 
 def _cut(text: str) -> str:

@@ -201,6 +201,17 @@ class WalkFailure:
     #: them are not counted" of such a failure too, while all of them were.
     study_only: bool = False
 
+    @property
+    def labels_only(self) -> bool:
+        """The request that failed asked images' labels (:data:`LABELS_OF`), not a listing:
+        the images were sent without them. Why: a plan refused for it said it would miss
+        "their images", of images it held."""
+        return self.what.startswith(LABELS_OF)
+
+
+#: How a failed annotation request of images names what failed (``labels of 2 images``).
+LABELS_OF = "labels of "
+
 
 @dataclass
 class WalkStats:
@@ -1338,7 +1349,7 @@ class Walker:
             by_well = (await self._labels("well", "WellI", wells))[0] if wells else {}
             by_image = (await self._labels("image", "ImageI", images))[0] if images else {}
         except FetchError as exc:
-            self._fail(f"labels of {plural(len(refs), 'sampled image')}", exc)
+            self._fail(f"{LABELS_OF}{plural(len(refs), 'sampled image')}", exc)
             return None
         out: list[ImageRef] = []
         for ref in refs:
@@ -1848,7 +1859,7 @@ class Walker:
                 labels.update(known)
         except FetchError as exc:
             failed = True
-            self._fail(f"labels of {plural(len(asked), 'image')}", exc)
+            self._fail(f"{LABELS_OF}{plural(len(asked), 'image')}", exc)
         for image_id in todo:
             name = ""
             cached = self._prefetched.pop(("image", image_id), None) if names else None

@@ -79,6 +79,7 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
         KINDS,
         TargetTextError,
         a_kind,
+        comma_list,
         id_range,
         not_an_id,
         positive_id,
@@ -106,10 +107,17 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
             out.extend(ids)
         elif (number := positive_id(value)) is not None:
             out.append(number)
-        elif (listed := several_ids(value)) is not None:  # (`--image "1 2"`: not a name)
+        elif several_ids(value) is not None:  # (`--image "1 2"`: not a name)
+            # The list names the value's every item (`--image "1,2 3"`: 1 too; it said
+            # `--image 2,3`, so the fix it gave left out the ids before the one refused).
+            listed = [
+                part
+                for item in comma_items(text, "id")
+                for part in (item.replace(";", " ").split() if several_ids(item) else [item])
+            ]
             raise argparse.ArgumentTypeError(
                 f"{not_an_id(value, 'one id')} but several: give them as one comma list, "
-                f"{KINDS[kind][1]} {listed}"
+                f"{KINDS[kind][1]} {comma_list(listed)}"
             )
         elif named and not (value.isascii() and value.isdigit()) and not typed_like(value):
             out.append(value)  # (neither '0' nor 'Screen:0' is a name)

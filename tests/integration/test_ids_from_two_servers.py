@@ -18,9 +18,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from harvest_helpers import cli_env
 from harvest_helpers import run_cli as cli
 
+from harvester.cli import main
 from harvester.emulator import EmulatorThread
 
 
@@ -138,7 +140,9 @@ def test_a_folder_of_one_server_asks_every_id_of_another(
 
 
 def test_a_plan_of_a_two_server_index_holds_the_asked_servers_images(
-    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """`harvester plan --ids-from DIR/index.csv` for demo plans demo's 80 images alone,
     saying the 36 of fields it left out (exit 0); harvested from the plan, all 80 get
@@ -158,6 +162,20 @@ def test_a_plan_of_a_two_server_index_holds_the_asked_servers_images(
     code, err = harvest(demo, out, "--from-plan", str(out))
     assert code == 0 and "404" not in err, err
     assert len(files_of(out, ".metadata.json")) == 80
+
+    # That index.csv given to a plan (or harvest) of another folder: its journals do not
+    # know the images, so every id is asked, and one line says whose ids they may be.
+    fresh = tmp_path / "fresh"
+    assert main(["plan", "--base-url", demo.base_url, "--out", str(fresh), "--rate", "none",
+                 "--ids-from", str(index), "--artifacts", "metadata", "-q"]) == 0  # fmt: skip
+    (note,) = [r.getMessage() for r in caplog.records if r.name == "harvester.problems"]
+    assert note == (
+        f"--ids-from {index}: {out} was harvested from 2 servers"
+        f" ({demo.base_url}, {fields.base_url}) and its rows do not say whose each image is:"
+        f" the ids of another server's images are asked of {demo.base_url} as its own (404s,"
+        " or other images of those ids); keep the rows of that server's targets first (by"
+        " their screen_id, plate_id, project_id or dataset_id)"
+    )
 
 
 def test_ids_through_a_pipe_name_file_in_the_command(

@@ -285,6 +285,15 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             "'2302; 2303' is not one id but several: give them as one comma list, "
             "--screen 2302,2303",
         ),
+        (  # the list names every id of the value, those before the refused item too
+            ["--image", "1,2 3"],
+            "'2 3' is not one id but several: give them as one comma list, --image 1,2,3",
+        ),
+        (
+            ["--screen", "idr0001,Screen:5,2302 2303, 7-9"],  # (its other items as typed)
+            "'2302 2303' is not one id but several: give them as one comma list, "
+            "--screen idr0001,Screen:5,2302,2303,7-9",
+        ),
         (  # IDR's gene search leads to a mapr page: the --where term that takes its images
             ["--screen", f"https://idr.openmicroscopy.org/mapr/gene/?value=ECT2&bsession={SECRET}"],
             "'https://idr.openmicroscopy.org/mapr/gene/' is a mapr page (the images with gene "

@@ -682,3 +682,28 @@ def test_status_tells_names_of_one_file_by_the_files_not_the_marks(
     files = len({paths_file(out, i).stat().st_ino for i in images})
     assert counted() == (size * files, 8 - files, size * (8 - files))
     assert problems(out) == []
+
+
+def test_a_shard_of_a_split_into_one_registers_shared_files_only_as_a_whole_set_run(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """``--shard 0/1`` is the whole set (a split of another count is refused beside it):
+    like a run without ``--shard`` it registers in ``locks/same-files.tsv`` the plate's
+    one file it linked its names to, not the file of an image of a fileset of its own,
+    where it registered every file, as a task of a job array does."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "out"
+    lone = c.DEMO_NO_ROIS_IMAGE_ID  # (of dataset 51, a fileset of its own)
+    summary = harvest(
+        emu.base_url, out, plates=(PLATE,), images=(lone,), shard="0/1",
+        artifacts=(Artifact.PATHS,),
+    )  # fmt: skip
+    assert summary.failed == 0 and summary.done == 9
+    names = [p for p in (out / "images").rglob("*.paths.json") if p != paths_file(out, lone)]
+    assert len(names) == 8 and len({p.stat().st_ino for p in names}) == 1
+    register = [
+        line for line in (out / "locks" / "same-files.tsv").read_text().splitlines() if line
+    ]
+    plate_names = {p.relative_to(out).as_posix() for p in names}
+    assert len(register) == 1 and register[0].split("\t")[1] in plate_names  # (it was 2)
+    assert problems(out) == []

@@ -442,3 +442,37 @@ def test_the_resume_line_of_a_plan_set_says_its_labels_are_the_plans(
     said = "; given now: --rate none; labels not refreshed (its labels are its plan's)"
     assert line.endswith(said), line
     assert "--no-labels" not in line, line
+
+
+@pytest.mark.parametrize("given", ["--image", "--ids-from"])
+def test_a_plan_whose_annotation_request_fails_is_not_written(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    make_emulator: Callable[..., EmulatorThread],
+    given: str,
+) -> None:
+    """A plan takes its images' labels once, and its runs ask none: an image given by id
+    whose annotation request fails writes no plan (exit 2), the line saying the plan would
+    miss their labels (it said "their images", of an image it held); planned again once the
+    server answers, the plan holds the labels."""
+    app = Unanswered()
+    emu = make_emulator(app=app)
+    out, ids = tmp_path / "out", tmp_path / "ids.txt"
+    ids.write_text(f"{DEMO_PROJECT_IMAGE_IDS[0]}\n")
+    target = str(DEMO_PROJECT_IMAGE_IDS[0]) if given == "--image" else str(ids)
+    plan = ["plan", "--base-url", emu.base_url, given, target, "--out", str(out), "-q",
+            "--artifacts", "metadata", "--rate", "none", "--max-retries", "0"]  # fmt: skip
+    app.broken = True
+    assert main(plan) == 2
+    err = capsys.readouterr().err
+    assert (
+        "error: the walk failed for 1 listing(s), first: labels of 1 image: HTTP 500 Internal"
+        " Server Error; no plan was written (it would miss their labels: a harvest from a plan"
+        " asks none)"
+    ) in err.splitlines()
+    assert not (out / "plan").exists()
+
+    app.broken = False
+    assert main(plan) == 0
+    planned = (out / "plan" / "images.jsonl").read_text()
+    assert OLD in planned and '"Phenotype"' in planned

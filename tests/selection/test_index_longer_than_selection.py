@@ -41,8 +41,10 @@ def test_a_smaller_sample_into_the_same_folder_is_told_the_index_is_longer(
     assert (code, rows) == (0, 10)
     assert problems == [
         "WARNING harvester.problems: index.csv lists 10 images, 5 more than this run selected:"
-        " it lists every image harvested into this folder (earlier selections, or images whose"
-        " annotations no longer match); harvest each training set into a folder of its own"
+        " it lists every image harvested into this folder (earlier selections, such as a"
+        " larger --sample or other --where terms; an image whose labels changed so that it no"
+        " longer matches the terms that selected it leaves it once their run asks its labels"
+        " again, --refresh-labels); harvest each training set into a folder of its own"
         " (one run per class of a balanced set wants this union)"
     ]
     assert harvest_sample(emulator, out, 10) == (0, [], 10)  # the same selection again
@@ -59,8 +61,10 @@ def test_a_resume_given_a_smaller_sample_is_told_the_index_is_longer(
     assert result.returncode == 0, result.stderr
     assert problems == [
         "WARNING harvester.problems: index.csv lists 10 images, 5 more than this run selected:"
-        " it lists every image harvested into this folder (earlier selections, or images whose"
-        " annotations no longer match); harvest each training set into a folder of its own"
+        " it lists every image harvested into this folder (earlier selections, such as a"
+        " larger --sample or other --where terms; an image whose labels changed so that it no"
+        " longer matches the terms that selected it leaves it once their run asks its labels"
+        " again, --refresh-labels); harvest each training set into a folder of its own"
         " (one run per class of a balanced set wants this union)"
     ]
     # The run's own selection replayed: nothing new to say.
@@ -104,8 +108,10 @@ def test_a_smaller_sample_beside_another_study_counts_its_own_rows_alone(
     harvest_target(emulator, out, "--project", "51", "--sample", "4")
     assert harvest_target(emulator, out, "--project", "51", "--sample", "2") == [
         "WARNING harvester.problems: index.csv lists 8 images, 2 of them walked by this run but"
-        " not selected: it lists every image harvested into this folder (earlier selections, or"
-        " images whose annotations no longer match; the images of other targets, which this"
+        " not selected: it lists every image harvested into this folder (earlier selections,"
+        " such as a larger --sample or other --where terms; an image whose labels changed so"
+        " that it no longer matches the terms that selected it leaves it once their run asks"
+        " its labels again, --refresh-labels; the images of other targets, which this"
         " run did not walk, are not counted); harvest each training set into a folder of its"
         " own (one run per class of a balanced set wants this union)"
     ]

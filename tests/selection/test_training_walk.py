@@ -410,6 +410,8 @@ def test_the_index_note_is_said_by_the_resume_that_first_walks_the_selection(
     assert notes == [
         f"WARNING harvester.problems: index.csv lists {rows} images, {rows - 10} more than this"
         " run selected: it lists every image harvested into this folder (earlier selections,"
-        " or images whose annotations no longer match); harvest each training set into a"
+        " such as a larger --sample or other --where terms; an image whose labels changed so"
+        " that it no longer matches the terms that selected it leaves it once their run asks"
+        " its labels again, --refresh-labels); harvest each training set into a"
         " folder of its own (one run per class of a balanced set wants this union)"
     ]
