@@ -294,10 +294,12 @@ def flock_exclusive(
     Why: a harvest's index write waits in a worker thread, which no cancellation reaches;
     Ctrl-C waited out the 2 minutes that ``harvester index`` could hold the lock.
 
-    Queued, not tried again every ``poll`` seconds: a try between turns of others that each
-    hold the lock for milliseconds found it held at every look (eight processes writing
-    ``servers.json`` at once), and gave up at its deadline while they all had theirs
-    (:class:`_QueuedFlock`). A free lock costs one ``flock`` call, as before.
+    Queued: a try between turns of others that each hold the lock for milliseconds found it
+    held at every look (eight processes writing ``servers.json`` at once), and gave up at its
+    deadline while they all had theirs (:class:`_QueuedFlock`). And tried again every ``poll``
+    seconds besides: an NFS client whose server cannot call back (NFSv4.0) queues nobody,
+    and asks again itself 1, 2, 4 ... 30 s apart, 3 times in the 5 s of ``servers.json``.
+    A free lock costs one ``flock`` call, as before.
     """
     if wait is None and stop is None:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -365,6 +367,12 @@ class _QueuedFlock:
     is free, takes it and closes its duplicate: the lock goes when the caller's ``fd`` has
     been closed too, so a caller that goes on unlocked holds it for the rest of that block
     at most (as if it had had it: never a write unguarded that would have been guarded).
+    The caller also tries ``LOCK_NB`` on ``fd`` every ``poll`` seconds (:meth:`wait`): taken
+    so, the lock is the same open file's, and the thread's ``flock`` on the duplicate, once
+    it wakes, returns at once (Linux: a lock its open file holds already) and closes it as
+    always. Until then the duplicate keeps the lock: an NFS client asking again on its own
+    (see :func:`flock_exclusive`) holds it up to its next retry (30 s at most) after the
+    caller's block, the wait the caller no longer made.
     Never used for a run lock, whose probes (:func:`_probe`) must not see a waiter that
     gave up take it for an instant: :func:`_flock_polled`.
     """
@@ -417,9 +425,10 @@ class _QueuedFlock:
             self._done.set()
 
     def wait(self, wait: float | None, *, poll: float, stop: threading.Event | None) -> None:
-        """Until the thread has the lock (returns) or failed (its OSError); an OSError
-        ``EWOULDBLOCK`` after ``wait`` seconds, :class:`LockWaitStopped` once ``stop`` is
-        set (looked at every ``poll`` seconds).
+        """Until the thread, or a try of the caller's own every ``poll`` seconds
+        (:meth:`_taken_here`), has the lock (returns) or the thread failed (its OSError); an
+        OSError ``EWOULDBLOCK`` after ``wait`` seconds, :class:`LockWaitStopped` once
+        ``stop`` is set (looked at every ``poll`` seconds, after that try).
 
         Never more than ``poll`` seconds in one wait for the thread, ``stop`` or not. Why: a
         main thread blocked in that wait sees a signal only if the kernel hands it to that
@@ -435,12 +444,25 @@ class _QueuedFlock:
             look = poll if left is None else min(poll, left)
             if self._done.wait(look):
                 break
+            if self._taken_here():
+                return
             if stop is not None and stop.is_set():
                 raise LockWaitStopped(f"fd {self._fd}: the wait for its lock was stopped")
         if not self._done.is_set():
             raise BlockingIOError(errno.EWOULDBLOCK, f"fd {self._fd}: still held after {wait} s")
         if self._error is not None:
             raise self._error
+
+    def _taken_here(self) -> bool:
+        """Whether a ``LOCK_NB`` try on the caller's ``fd`` takes the lock now. Why: a lock
+        freed while the thread's ``flock`` is not woken for it (an NFS client between its own
+        retries) is taken at the next ``poll``, as the loop before the queue took it. Any
+        failure leaves it to the thread, whose ``flock`` says what it is."""
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        return True
 
 
 def _flock_polled(
@@ -472,7 +494,7 @@ def _flock_polled(
 
 #: How often a wait on another process looks again: its removal of DIR
 #: (``Store._still_there_a_while``); a wait for its lock (:func:`folder_lock`), queued, at
-#: its ``stop`` and for signals (the lock itself is not tried again: see
+#: its ``stop``, for signals and, besides the queue, at the lock itself (see
 #: :func:`flock_exclusive`).
 POLL = 0.05
 

@@ -8,7 +8,10 @@ thread's wait for that event ended, up to the whole wait (2 minutes for the inde
 later; the waiting loop it replaced looked every 50 ms. And a Ctrl-C raised inside
 ``Thread.start`` (the new thread already running) had the caller close the duplicate
 that the thread still used, then the thread close it again: by then the number of
-another file of the process, opened meanwhile.
+another file of the process, opened meanwhile. And an NFS client whose server cannot call
+back (NFSv4.0) queues nobody: its blocking ``flock`` asks again on its own, 1, 2, 4 ... 30 s
+apart, so a lock freed meanwhile went untaken for seconds (3 asks in the 5 s of
+``servers.json``, 100 for the loop before the queue): the caller tries it too at each look.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from harvester.runlock import LOCKS_DIR, flock_exclusive, folder_lock
+from harvester.runlock import LOCKS_DIR, _QueuedFlock, flock_exclusive, folder_lock
 
 LOCK = "queued.lock"
 #: Bounds every wait of these tests; the waits under test are far longer.
@@ -65,6 +68,99 @@ def held(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def free_to_others(path: Path) -> bool:
+    """Whether another open file of ``path`` (as another process) can lock it now."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def open_files() -> set[str]:
+    """The paths this process has open now (other tests' threads may open and close files
+    meanwhile: a path, not a count, tells this test's own apart)."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found.add(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:  # (closed meanwhile)
+            continue
+    return found
+
+
+def test_a_lock_is_the_open_files_whichever_descriptor_took_it(tmp_path: Path) -> None:
+    """The ``flock`` facts the waiting thread and its caller rely on (Linux): taken through
+    the caller's descriptor, a blocking ``flock`` on a duplicate returns at once, and
+    closing that duplicate keeps the lock; closing the caller's too lets it go. Taken
+    through the duplicate, a ``LOCK_NB`` try on the caller's descriptor succeeds."""
+    path = tmp_path / LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    duplicate = os.dup(fd)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    fcntl.flock(duplicate, fcntl.LOCK_EX)  # (would wait forever, were the lock another's)
+    os.close(duplicate)
+    assert not free_to_others(path)
+    os.close(fd)
+    assert free_to_others(path)
+
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    duplicate = os.dup(fd)
+    fcntl.flock(duplicate, fcntl.LOCK_EX)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.close(duplicate)
+        assert not free_to_others(path)
+    finally:
+        os.close(fd)
+    assert free_to_others(path)
+
+
+def test_a_lock_freed_while_the_queued_flock_is_not_woken_is_taken_at_the_next_look(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The waiting thread's ``flock`` not woken when the holder lets go (as an NFS client
+    between its own retries): a ``folder_lock`` wait of 10 s still gets the lock, held for
+    the block, not the block run unlocked once the 10 s are over. The lock goes once the
+    thread, woken at last, has closed its duplicate; no file of the process stays open on it."""
+    path = tmp_path / LOCKS_DIR / LOCK
+    asleep, wake = threading.Event(), threading.Event()
+    sleepers: list[threading.Thread] = []
+
+    def not_woken(self: _QueuedFlock, duplicate: int) -> None:
+        if not self._owned.acquire(blocking=False):
+            return
+        sleepers.append(threading.current_thread())
+        asleep.set()
+        wake.wait(WAIT)
+        self._ended(duplicate)  # (closes the duplicate, as the real one does)
+
+    monkeypatch.setattr(_QueuedFlock, "_take", not_woken)
+    seen: list[bool] = []
+
+    def wait_for_it() -> None:
+        with folder_lock(tmp_path, LOCK, wait=10.0) as got:
+            seen.extend([got, free_to_others(path), str(path) in open_files()])
+
+    waiter = threading.Thread(target=wait_for_it)
+    try:
+        with held(path):
+            waiter.start()
+            assert asleep.wait(WAIT)
+        waiter.join(WAIT)
+        assert not waiter.is_alive()
+        assert seen == [True, False, True]  # held, and by this wait's file alone
+    finally:
+        wake.set()
+    sleepers[0].join(WAIT)
+    assert not sleepers[0].is_alive()
+    assert free_to_others(path)
+    assert str(path) not in open_files()
 
 
 def test_ctrl_c_taken_by_another_thread_ends_a_long_wait_for_a_lock(tmp_path: Path) -> None:
