@@ -34,7 +34,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Literal
 
@@ -553,7 +553,12 @@ def folder_lock(
         held[key] = _flock_within(fd, folder / name, wait, stop)
         yield held[key]
     finally:
-        held.pop(key, None)
+        if held.pop(key, False):
+            # Released explicitly, not by the close alone: a queued wait's thread may
+            # still hold a duplicate of fd (on NFSv4.0 it sleeps between the client's
+            # retries, up to 30 s), which kept the lock past the block.
+            with suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)  # releases the flock
 
 
