@@ -1268,21 +1268,22 @@ def _walk_key(rec: Mapping[str, Any]) -> WalkKey:
     targets, shard = rec["targets"], rec.get("shard")
     if not isinstance(targets, str) or not (shard is None or isinstance(shard, str)):
         raise TypeError("walk record with targets or shard that is not a string")
-    if "!" in targets:
+    if "!" in targets or " =" in targets:
         targets = _quoted_as_now(targets)
     return targets, shard
 
 
 def _quoted_as_now(targets: str) -> str:
-    """Walk ``targets`` holding a ``!`` as this version quotes them (``--screen 'a'\\!'b'``).
+    """Walk ``targets`` holding a ``!`` or a word starting with ``=`` as this version quotes
+    them (``--screen 'a'\\!'b'``, ``--screen '=a'``).
 
     Why: a walk's key is its targets as printed flags, and 0.1.24 quotes a ``!`` outside
-    the single quotes (:mod:`harvester.shell_words`) where 0.1.23 and before wrote
-    ``--screen 'a!b'``: read as written, an unfinished walk of such a name (or ``--ids-from``
-    path) journaled before was another walk than the resume's, never cleared by it, and
-    ``status`` said it had not finished ever after. Text that is no shell words stays as
-    it is."""
-    import shlex  # (only for a key holding a `!`)
+    the single quotes and a word starting with ``=`` (:mod:`harvester.shell_words`) where
+    0.1.23 and before wrote ``--screen 'a!b'`` and ``--screen =a``: read as written, an
+    unfinished walk of such a name (or ``--ids-from`` path) journaled before was another
+    walk than the resume's, never cleared by it, and ``status`` said it had not finished
+    ever after. Text that is no shell words stays as it is."""
+    import shlex  # (only for a key holding a `!` or ` =`)
 
     from harvester.shell_words import shell_join
 

@@ -2135,8 +2135,8 @@ class Harvest:
 
     async def _relabel_passed_over(self, ref: ImageRef) -> bool:
         """Journal the labels walked of an image ``--where`` left out, where the journal
-        holds others; and where the journaled ones matched the terms, journal it as
-        unlisted (no row in index.csv): whether it was.
+        holds others that matched the terms and these labels do not, as unlisted (no row
+        in index.csv): whether it was.
 
         Why: no worker journals an image that is not selected, so an image whose labels a
         curator edited on the server (asked again by ``--refresh-labels``) so that it no
@@ -2148,7 +2148,11 @@ class Harvest:
         journaled here, that run would find them unchanged and keep a row that no longer
         matches its terms), as is one unlisted already. Only the labels change:
         the record is the journaled one (its place, its name), so a move is the
-        placing's to journal. Nothing in a dry run (no store), a run from a plan (its
+        placing's to journal; and only the labels unlist it: one that its journaled place
+        and name with these labels would match is left as it is (left out for its place
+        or name now, a term on ``image_name`` or ``plate_name``, or given by id without
+        them: it was said to no longer match, "labels changed", with labels that still
+        matched). Nothing in a dry run (no store), a run from a plan (its
         labels are the plan's, not the server's now), nor for labels the walk could not
         ask (an ``UnaskedRef`` carries the journaled ones)."""
         store = self._store
@@ -2166,7 +2170,10 @@ class Harvest:
             return False
         if not self._selection.admits(journaled):
             return False
-        await store.record_image(dataclasses.replace(journaled, labels=ref.labels), unlisted=True)
+        relabelled = dataclasses.replace(journaled, labels=ref.labels)
+        if self._selection.admits(relabelled):
+            return False  # (its labels still match: left out for its place or name now)
+        await store.record_image(relabelled, unlisted=True)
         return True
 
     async def _journal_sample(self, refs: list[ImageRef]) -> None:

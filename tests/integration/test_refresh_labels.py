@@ -220,6 +220,37 @@ def test_images_whose_refreshed_labels_no_longer_match_leave_index_csv(
     assert _rows(out) == kept | {image: first[image].replace(OLD, NEW) for image in moved}
 
 
+class Renamed(Curated):
+    """:class:`Curated` whose plate 1977's image is also renamed once ``edited`` is set."""
+
+    def handle(self, req: Any) -> Any:
+        resp = super().handle(req)
+        if self.edited:
+            return dataclasses.replace(resp, body=resp.body.replace(b"1977 [Well", b"2077 [Well"))
+        return resp
+
+
+def test_an_image_left_out_for_its_name_whose_labels_still_match_keeps_its_row(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Review lastreadI: an image renamed on the server (a term on image_name leaves it out)
+    whose labels changed but still match their term was said to 'no longer match (labels
+    changed on the server)' and lost its row; only labels that no longer match unlist it."""
+    app = Renamed()
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    argv = ["harvest", "--base-url", emu.base_url, "--rate", "none", "-q", "--out", str(out)]
+    argv += ["--screen", str(DEMO_SCREEN_ID), "--artifacts", "metadata"]
+    assert main([*argv, "--where", "Phenotype~increased", "--where", "image_name~1977"]) == 0
+    first = _rows(out)
+    assert OLD in first.values()
+    app.edited = True
+    caplog.clear()
+    assert main(["harvest", "--out", str(out), "-q", "--refresh-labels"]) == 0
+    assert not any("no longer match" in line for line in _problems(caplog))
+    assert _rows(out) == first
+
+
 def test_a_refresh_of_a_folder_of_one_run_per_class(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, make_emulator: Callable[..., EmulatorThread]
 ) -> None:

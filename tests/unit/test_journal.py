@@ -445,18 +445,30 @@ def test_walk_lost_images(walk: dict[str, Any], lost: bool) -> None:
     assert walk_lost_images(walk) is lost
 
 
-def test_a_walk_journaled_before_bang_quoting_is_the_same_walk(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "before", "quoted"),
+    [
+        ("idr!0001", "'idr!0001'", "'idr'\\!'0001'"),
+        # (review lastreadI: a word starting with `=` is quoted since 0.1.24 too)
+        ("=0001", "=0001", "'=0001'"),
+    ],
+    ids=["bang", "equals"],
+)
+def test_a_walk_journaled_before_bang_quoting_is_the_same_walk(
+    tmp_path: Path, name: str, before: str, quoted: str
+) -> None:
     """A walk of a screen named with a `!` journaled unfinished by 0.1.23 (`--screen 'a!b'`)
     is cleared by the finished walk of its resume, which quotes the `!` outside the quotes
-    (`--screen 'a'\\!'b'`): it was another walk, said unfinished by status ever after."""
+    (`--screen 'a'\\!'b'`): it was another walk, said unfinished by status ever after. So
+    is one of a name starting with `=` (`--screen =a`, now `--screen '=a'`)."""
     from harvester.config import HarvestConfig
     from harvester.status import unfinished_walks
 
     walk = {"rec": "walk", "shard": None, "failures": []}
-    now = HarvestConfig(screen_names=["idr!0001"], plates=[3]).walk_targets("r2")
-    assert now == "--plate 3 --screen 'idr'\\!'0001'"  # (as this version journals it)
+    now = HarvestConfig(screen_names=[name], plates=[3]).walk_targets("r2")
+    assert now == f"--plate 3 --screen {quoted}"  # (as this version journals it)
     with Journal(tmp_path, "old") as old:
-        old.append([walk | {"targets": "--plate 3 --screen 'idr!0001'", "run": "r1", "t": 1.0}])
+        old.append([walk | {"targets": f"--plate 3 --screen {before}", "run": "r1", "t": 1.0}])
     assert [w["run"] for w in unfinished_walks(JournalState.load(tmp_path))] == ["r1"]
     with Journal(tmp_path, "new") as new:
         new.append([walk | {"targets": now, "finished": True, "run": "r2", "t": 2.0}])
