@@ -487,6 +487,7 @@ TARGET_AS_WORD = re.compile(
     r"(?P<kind>screen|project|plate|dataset|image)s?(?::(?P<id>\S+))?", re.IGNORECASE
 )
 
+
 def _bare_id(word: str) -> bool:
     """Whether ``word`` is an id typed alone (``2`` of ``forget image 1 2``)."""
     return word.isascii() and word.isdigit()
