@@ -495,6 +495,24 @@ MAPR_KEYS = {
 }
 
 
+def _mapr_key(menu: str, value: str) -> str:
+    """The annotation key a mapr page's ``value`` is matched on (:data:`MAPR_KEYS`; ``KEY``
+    for a menu without one), or the menu's identifier key where the value is such an id:
+    a CMPO accession on a phenotype page (``CMPO_0000077``: ``Phenotype Term Accession``),
+    an Ensembl gene id on a gene page (``ENSG00000114346``: ``Gene Identifier``).
+
+    Why: omero-mapr matches a menu's value on each key its menu lists, and IDR's pages are
+    linked by those ids too; no image holds them under ``Phenotype`` or ``Gene Symbol``, so
+    the ``--where`` term named for such a link selected nothing."""
+    if menu == "phenotype" and value.startswith("CMPO_") and value[5:].isdigit():
+        return "Phenotype Term Accession"
+    head = value.rstrip("0123456789")  # (ENSG, ENSMUSG, ENSDARG...: letters, then digits)
+    ensembl = head.startswith("ENS") and head.endswith("G") and head.isalpha() and head.isupper()
+    if menu == "gene" and ensembl and head != value:
+        return "Gene Identifier"
+    return MAPR_KEYS.get(menu, "KEY")
+
+
 def _mapr_page(pages: list[str]) -> int | None:
     """Where ``mapr`` is among a link's (lower-cased) path segments when the link is one of
     omero-mapr's pages (``.../mapr/gene/?value=ECT2``: IDR's "search by gene" results),
@@ -514,14 +532,14 @@ def _mapr_link(shown_as: str, menu: str, query: str, server: str, kind: str) -> 
 
     value = next((v for name, v in parse_qsl(query) if name == "value"), "")
     value = " ".join("".join(c if c.isprintable() else " " for c in value).split())[:60]
-    key = MAPR_KEYS.get(menu, "KEY")
+    key = _mapr_key(menu, value)
     term = shell_quote(f"{key}={value or 'VALUE'}")
     what = f"{menu} {value!r}" if value else f"one {menu}"
     idr = urlsplit(server).hostname == IDR_HOST
     said = (
         f"{shown_as!r} is a mapr page (the images with {what}, across studies), not "
         f"{a_kind(kind)}: take them with --where {term} beside the study's --screen or "
-        f"--project{'' if idr else f' and --base-url {server}'}"
+        f"--project{'' if idr else f' and --base-url {shell_quote(server)}'}"
     )
     if idr:
         # (the search engine's URL is not spelt here: messages redact a URL's query)

@@ -305,6 +305,10 @@ class _Parser(argparse.ArgumentParser):
             value = target["id"]
             if value is None and at < len(given) and not given[at].startswith("-"):
                 value, at = given[at], at + 1
+            while value is not None and at < len(given) and _bare_id(given[at]):
+                # (`forget image 1 2`: one comma list, as the flag takes several ids; the
+                # words as typed, `--image 1 2`, were refused for the `2`)
+                value, at = f"{value},{given[at]}", at + 1
             if takes_targets:
                 rest += [f"--{target['kind'].casefold()}", value or "ID"]
             dropped = not takes_targets
@@ -482,6 +486,12 @@ class _Parser(argparse.ArgumentParser):
 TARGET_AS_WORD = re.compile(
     r"(?P<kind>screen|project|plate|dataset|image)s?(?::(?P<id>\S+))?", re.IGNORECASE
 )
+
+
+def _bare_id(word: str) -> bool:
+    """Whether ``word`` is an id typed alone (``2`` of ``forget image 1 2``)."""
+    return word.isascii() and word.isdigit()
+
 
 #: Target flags a new user types as words (``harvest plate 7361``): see ``_bare_target``.
 TARGET_WORDS = frozenset({"--screen", "--project", "--plate", "--dataset", "--image"})

@@ -986,6 +986,8 @@ def run_harvest_command(args: argparse.Namespace) -> int:
             lines = [note for note, _moot in notes]
             for line in lines or [f"nothing to resume: {cfg.out} has nothing failed or pending"]:
                 print(line, file=sys.stderr)
+            if not lines:
+                _warn_none_resumed_refreshed(cfg)
             return 0
         if len(replays) > 1 or notes:
             return _replay_each(args, replays, notes)
@@ -1718,6 +1720,27 @@ def _warn_nothing_refreshed(cfg: HarvestConfig, replays: Sequence[HarvestConfig]
             " labels are the plan's)"
         )
     note = f"--refresh-labels refreshed no labels of {cfg.out}: {why}"
+    logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
+
+
+def _warn_none_resumed_refreshed(cfg: HarvestConfig) -> None:
+    """One warning where a resume given ``--refresh-labels`` replays no target set (each
+    one resumed by its own command, as a set harvested in shards is by its ``--shard K/N``)
+    and nothing is left to fetch: it said only ``nothing to resume``.
+
+    Why: a nightly ``harvester harvest --out DIR -q --refresh-labels`` of a folder
+    harvested in shards (a job array's) refreshed no label, every night, and the README
+    says such a run says so."""
+    if not cfg.refresh_labels:
+        return
+    from harvester.errors import PROBLEMS_LOGGER
+
+    q = shell_quote(str(cfg.out))
+    note = (
+        f"--refresh-labels refreshed no labels of {cfg.out}: this command resumes none of its "
+        "target sets (a set harvested in shards refreshes by its own shards: harvester "
+        f"harvest --out {q} --shard K/N --refresh-labels, for each K)"
+    )
     logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
 
 

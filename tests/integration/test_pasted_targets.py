@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -444,6 +445,39 @@ def test_a_mapr_link_names_the_selection_that_harvests_its_images(
         capsys, "harvest", "--base-url", emulator.base_url, "--screen", "2302", "--where",
         "Gene Symbol=ECT2", "--artifacts", "thumbnail", "--rate", "none", "-q",
         "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    with (out / "index.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and {row["Gene Symbol"] for row in rows} == {"ECT2"}
+    assert thumbnails(out) == {int(row["image_id"]) for row in rows}
+
+
+def test_a_mapr_link_by_accession_names_the_key_its_value_is_of(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A mapr page linked by a CMPO accession or an Ensembl gene id (omero-mapr matches a
+    menu's value on each of its keys) is told the key images hold that id under, and the
+    terms as printed, pasted, harvest the images of that gene and phenotype (it named
+    `Phenotype=CMPO_...` and `Gene Symbol=ENSG...`: no image matched)."""
+    out = tmp_path / "D"
+    terms: list[str] = []
+    for menu, value, key in [
+        ("phenotype", "CMPO_0000128", "Phenotype Term Accession"),
+        ("gene", "ENSG00000114346", "Gene Identifier"),
+    ]:
+        link = f"{emulator.base_url}/mapr/{menu}/?value={value}&bsession={SECRET}"
+        code, err = run(capsys, "harvest", "--screen", link, "--out", str(out))
+        assert code == 2
+        said = err.splitlines()[0]
+        assert f"take them with --where '{key}={value}' beside" in said, err
+        words = shlex.split(said.partition("take them with ")[2].partition(" beside")[0])
+        assert words == ["--where", f"{key}={value}"]
+        terms += words
+    assert not out.exists()
+    code, err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, "--screen", "2302", *terms,
+        "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", str(out),
     )  # fmt: skip
     assert code == 0, err
     with (out / "index.csv").open(encoding="utf-8", newline="") as handle:

@@ -158,6 +158,34 @@ def test_a_quiet_refresh_of_a_folder_harvested_without_labels_says_it_refreshed_
     ]
 
 
+def test_a_quiet_refresh_of_a_folder_harvested_in_shards_says_it_refreshed_nothing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    emulator: EmulatorThread,
+) -> None:
+    """A folder harvested in shards, nothing left: the cron line resumes no set (each is
+    its shard's) and says in one warning that it refreshed nothing, with the command that
+    does (it said only "nothing to resume"); that command refreshes without the warning."""
+    out = tmp_path / "out"
+    argv = ["harvest", "--base-url", emulator.base_url, "--rate", "none", "-q", "--out", str(out)]
+    ids = ",".join(map(str, DEMO_PROJECT_IMAGE_IDS[:4]))
+    for shard in ("0/2", "1/2"):
+        assert main([*argv, "--artifacts", "metadata", "--image", ids, "--shard", shard]) == 0
+    capsys.readouterr()
+    caplog.clear()
+    assert main(["harvest", "--out", str(out), "-q", "--refresh-labels"]) == 0
+    assert _problems(caplog) == [
+        f"--refresh-labels refreshed no labels of {out}: this command resumes none of its "
+        "target sets (a set harvested in shards refreshes by its own shards: harvester "
+        f"harvest --out {out} --shard K/N --refresh-labels, for each K)"
+    ]
+    caplog.clear()
+    assert main(["harvest", "--out", str(out), "-q", "--shard", "0/2", "--refresh-labels"]) == 0
+    assert "error:" not in capsys.readouterr().err
+    assert not any("refreshed no labels" in line for line in _problems(caplog))
+
+
 def _rows(out: Path) -> dict[str, str]:
     """index.csv's image ids, each with its Phenotype."""
     with open(out / "index.csv", newline="", encoding="utf-8") as handle:

@@ -1169,6 +1169,14 @@ def test_a_target_kind_before_an_option_is_not_said_to_take_the_option(
             ["forget", "plates"],
             "forget needs the output folder first: harvester forget DIR --plate ID",
         ),
+        (  # ids typed one a word: one comma list, as the flag takes them
+            ["forget", "image", "1", "2", "3", "--force"],
+            "forget needs the output folder first: harvester forget DIR --image 1,2,3 --force",
+        ),
+        (
+            ["status", "plate", "7361", "7366"],
+            "status takes the output folder, not a target: harvester status DIR",
+        ),
         (  # typed as a flag, the folder still forgotten
             ["forget", "--screen", "3"],
             "forget needs the output folder first: harvester forget DIR --screen 3",
