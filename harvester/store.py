@@ -1953,7 +1953,13 @@ class Store:
             and self._error is None
             and self._committer_done.is_set()  # (nothing of this run is written any more)
         ):
-            self._one_copy_sync()
+            try:
+                self._one_copy_sync()
+            except Exception as exc:  # (a saving of disk space, never the run's end)
+                # The files are whole either way; what must not be lost is what follows:
+                # the journal's close and the run lock's release.
+                logger.warning("shared files of %s left as copies: %s", self.out_dir, exc)
+                logger.debug("making shared files one copy failed", exc_info=True)
         if self._journal is not None:
             self._journal.close()
             journal = self._journal

@@ -707,3 +707,26 @@ def test_a_shard_of_a_split_into_one_registers_shared_files_only_as_a_whole_set_
     plate_names = {p.relative_to(out).as_posix() for p in names}
     assert len(register) == 1 and register[0].split("\t")[1] in plate_names  # (it was 2)
     assert problems(out) == []
+
+
+def test_a_failing_one_copy_step_still_ends_the_run_whole(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected error while the ending run makes shared files one copy costs only the
+    disk space: the run's journal is closed and its lock released (a resume then finds
+    everything done and asks for nothing), and the files stay whole."""
+    import harvester.onecopy
+
+    def broken(*_args: object) -> tuple[int, int]:
+        raise RuntimeError("a bug in the one-copy step")
+
+    monkeypatch.setattr(harvester.onecopy, "one_copy", broken)
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "out"
+    summary = harvest(
+        emu.base_url, out, plates=(PLATE,), shard="0/2", artifacts=(Artifact.PATHS,)
+    )  # fmt: skip
+    assert summary.failed == 0 and summary.done > 0
+    again = harvest(emu.base_url, out, plates=(PLATE,), shard="0/2", artifacts=(Artifact.PATHS,))
+    assert again.failed == 0 and again.done == 0 and again.skipped == summary.done
+    assert problems(out) == []
