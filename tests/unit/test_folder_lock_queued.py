@@ -126,8 +126,9 @@ def test_a_lock_freed_while_the_queued_flock_is_not_woken_is_taken_at_the_next_l
 ) -> None:
     """The waiting thread's ``flock`` not woken when the holder lets go (as an NFS client
     between its own retries): a ``folder_lock`` wait of 10 s still gets the lock, held for
-    the block, not the block run unlocked once the 10 s are over. The lock goes once the
-    thread, woken at last, has closed its duplicate; no file of the process stays open on it."""
+    the block, not the block run unlocked once the 10 s are over. The lock goes at the
+    block's end, the thread still asleep with its duplicate; no file of the process stays
+    open on it once the thread, woken at last, has closed that duplicate."""
     path = tmp_path / LOCKS_DIR / LOCK
     asleep, wake = threading.Event(), threading.Event()
     sleepers: list[threading.Thread] = []
@@ -155,6 +156,9 @@ def test_a_lock_freed_while_the_queued_flock_is_not_woken_is_taken_at_the_next_l
         waiter.join(WAIT)
         assert not waiter.is_alive()
         assert seen == [True, False, True]  # held, and by this wait's file alone
+        # Let go at the block's end while the thread, not woken yet, still holds its
+        # duplicate (locks31b: the close alone kept it until the client's next retry).
+        assert free_to_others(path)
     finally:
         wake.set()
     sleepers[0].join(WAIT)
