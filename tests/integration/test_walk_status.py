@@ -54,14 +54,16 @@ FOURTH_HELD = held_after(3, GATE, "image:thumbnail")
 
 
 def walk_records(out: Path) -> list[dict[str, object]]:
-    """Every "walk" record of DIR's journals, in file order."""
+    """Every "walk" record of DIR's journals, oldest first (by the time each was written:
+    a journal's name starts with its writer's pid, which wraps, so the files' order is not
+    the runs' order; a resume's record sorted before the killed run's it follows)."""
     records = []
     for journal in sorted((out / "journals").glob("*.jsonl")):
         for line in journal.read_text().splitlines():
             rec = json.loads(line)
             if rec.get("rec") == "walk":
                 records.append(rec)
-    return records
+    return sorted(records, key=lambda rec: float(rec.get("t", 0.0)))
 
 
 def test_a_failed_listing_shows_in_status_until_a_later_walk_lists_it(
