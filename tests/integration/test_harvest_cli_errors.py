@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -307,6 +308,39 @@ def test_a_search_engine_answer_as_ids_file_says_to_take_its_ids_with_jq(
         "'.results.results[].id' | harvester ..."
     )
     assert not out.exists()
+    # `curl ... | harvester harvest --ids-from -`: the source is named "-" as typed (it
+    # was "/dev/stdin:", a path the user never gave), with the hint for a pipe.
+    with standard_input(SEARCH_ANSWER.encode()):
+        code, err = run(
+            capsys, "harvest", "--ids-from", "-", "--out", str(out),
+            "--base-url", "http://127.0.0.1:9",
+        )  # fmt: skip
+    assert code == 2
+    assert err.splitlines() == [
+        "error: -: line 1: JSON, not one image id a line (an answer of IDR's search engine?)",
+        "hint: take the image ids out of it first, one a line: ... | jq "
+        "'.results.results[].id' | harvester ...",
+    ]
+    assert not out.exists()
+
+
+@contextlib.contextmanager
+def standard_input(data: bytes) -> Iterator[None]:
+    """Descriptor 0 reads ``data`` from a pipe meanwhile (what ``--ids-from -`` reads as
+    ``/dev/stdin``, in process), then is put back."""
+    reading, writing = os.pipe()
+    saved = os.dup(0)
+    try:
+        os.write(writing, data)
+        os.close(writing)
+        writing = -1
+        os.dup2(reading, 0)
+        yield
+    finally:
+        os.dup2(saved, 0)
+        for fd in (saved, reading, writing):
+            if fd >= 0:
+                os.close(fd)
 
 
 def test_minus_zero_as_an_image_id_is_refused_as_zero_is(
