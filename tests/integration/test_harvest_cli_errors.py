@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from harvest_helpers import standard_input
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
@@ -322,25 +322,6 @@ def test_a_search_engine_answer_as_ids_file_says_to_take_its_ids_with_jq(
         "'.results.results[].id' | harvester ...",
     ]
     assert not out.exists()
-
-
-@contextlib.contextmanager
-def standard_input(data: bytes) -> Iterator[None]:
-    """Descriptor 0 reads ``data`` from a pipe meanwhile (what ``--ids-from -`` reads as
-    ``/dev/stdin``, in process), then is put back."""
-    reading, writing = os.pipe()
-    saved = os.dup(0)
-    try:
-        os.write(writing, data)
-        os.close(writing)
-        writing = -1
-        os.dup2(reading, 0)
-        yield
-    finally:
-        os.dup2(saved, 0)
-        for fd in (saved, reading, writing):
-            if fd >= 0:
-                os.close(fd)
 
 
 def test_minus_zero_as_an_image_id_is_refused_as_zero_is(
