@@ -3531,7 +3531,7 @@ def copy_of_ids_source(
     if path is None:
         return None
     if str(path) == "-":
-        return spool_ids_file(standard_input_ids(command), server)
+        return spool_ids_file(standard_input_ids(command), server, said="-")
     if path.is_file() or path.is_dir() or not path.exists():
         return None
     return spool_ids_file(path, server)

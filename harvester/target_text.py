@@ -521,33 +521,54 @@ def _mapr_page(pages: list[str]) -> int | None:
     return at if at is not None and len(pages) > at + 1 else None
 
 
-def _mapr_link(shown_as: str, menu: str, query: str, server: str, kind: str) -> TargetTextError:
+class MaprLinkError(TargetTextError):
+    """A mapr page's link refused (:func:`_mapr_link`): its message says the flags that take
+    its images; ``in_config`` says the same in a config file's keys (``where = [...]``
+    beside ``screens = [...]``), where flags are not what the user writes."""
+
+    def __init__(self, said: str, in_config: str) -> None:
+        super().__init__(said)
+        self.in_config = in_config
+
+
+def _mapr_link(shown_as: str, menu: str, query: str, server: str, kind: str) -> MaprLinkError:
     """The refusal of a mapr page's link (the images of one gene, phenotype... across
     studies), saying how to take those images: a ``--where`` term beside the study's
     target (and, of another server than IDR, its ``--base-url``: given none, a run asks
     IDR) and, on IDR, their ids from its search engine. Why: it was "not a link harvester
     reads", naming webclient links, though the page is where IDR's gene search leads. The
     query's ``value`` alone is read (what the page shows; the rest may hold a session)."""
+    import json
+
     from harvester.shell_words import shell_quote
 
     value = next((v for name, v in parse_qsl(query) if name == "value"), "")
     value = " ".join("".join(c if c.isprintable() else " " for c in value).split())[:60]
     key = _mapr_key(menu, value)
-    term = shell_quote(f"{key}={value or 'VALUE'}")
+    term = f"{key}={value or 'VALUE'}"
     what = f"{menu} {value!r}" if value else f"one {menu}"
     idr = urlsplit(server).hostname == IDR_HOST
     said = (
-        f"{shown_as!r} is a mapr page (the images with {what}, across studies), not "
-        f"{a_kind(kind)}: take them with --where {term} beside the study's --screen or "
+        f"{shown_as!r} is a mapr page (the images with {what}, across studies), not {a_kind(kind)}"
+    )
+    flags = (
+        f"{said}: take them with --where {shell_quote(term)} beside the study's --screen or "
         f"--project{'' if idr else f' and --base-url {shell_quote(server)}'}"
+    )
+    # (a TOML basic string: JSON's quoting, its escapes TOML's too)
+    keys = (
+        f"{said}: take them with where = [{json.dumps(term, ensure_ascii=False)}] beside the "
+        "study's screens = [...] or projects = [...]"
+        f"{'' if idr else f' and base_url = {json.dumps(server, ensure_ascii=False)}'}"
     )
     if idr:
         # (the search engine's URL is not spelt here: messages redact a URL's query)
-        said += (
+        search = (
             ", or every study's by id from IDR's search engine (README, Harvesting: "
             "curl ... | jq ... | harvester harvest --ids-from - --out DIR)"
         )
-    return TargetTextError(said)
+        flags, keys = flags + search, keys + search
+    return MaprLinkError(flags, keys)
 
 
 def _iviewer_images(after: list[str], query: str, shown_as: str) -> tuple[tuple[str, int], ...]:

@@ -476,7 +476,7 @@ class LinkServers:
 
 
 def read_ids_file(
-    path: Path, server: str | LinkServers | None = None
+    path: Path, server: str | LinkServers | None = None, said: str | None = None
 ) -> Generator[int, None, None]:
     """Image ids, one a line; blank lines and ``#`` comments ignored (and a UTF-8 byte
     order mark at the start, which Windows editors write).
@@ -493,22 +493,25 @@ def read_ids_file(
     picking a training set and fetching it again with other artifacts needs no ``cut``.
 
     Raises UsageError naming the first junk line (checked lazily while
-    streaming, so a 10-million-line file is never held in memory).
+    streaming, so a 10-million-line file is never held in memory). ``said``: how the
+    errors name the source, where not as ``path`` (``-`` as typed for standard input,
+    which is read as ``/dev/stdin``: a user who typed ``-`` never named that path).
     """
+    said = str(path) if said is None else said
     try:
         handle = path.open("r", encoding="utf-8-sig", errors="replace")
     except OSError as exc:
         raise UsageError(
-            f"cannot read ids file {str(path)!r}: {exc.strerror or exc}",
+            f"cannot read ids file {said!r}: {exc.strerror or exc}",
             hint="--ids-from takes a text file with one image id a line",
         ) from None
-    where = _Where(path, _link_servers(server))
+    where = _Where(said, _link_servers(server))
     with handle:
         first = True
         for number, line in enumerate(handle, start=1):
             if number == 1 and ("\x00" in line or line.startswith(_UTF16_BOM_READ)):
                 why = _NOT_TEXT if "\x00" in line else _UTF16_BOM
-                raise UsageError(f"{path} is not a text file ({why})", hint=_NOT_TEXT_HINT)
+                raise UsageError(f"{said} is not a text file ({why})", hint=_NOT_TEXT_HINT)
             text = line.split("#", 1)[0].strip()
             if not text:
                 continue
@@ -525,9 +528,9 @@ def read_ids_file(
                 first = False
                 if text.startswith(("{", "[")):
                     raise UsageError(
-                        f"{path}: line {number}: JSON, not one image id a line "
+                        f"{said}: line {number}: JSON, not one image id a line "
                         "(an answer of IDR's search engine?)",
-                        hint=_json_hint(path),
+                        hint=_json_hint(said),
                     )
                 column = _id_column(line)
                 if column is not None:
@@ -545,19 +548,19 @@ def read_ids_file(
             yield from _line_ids(text, where, number, _PLAIN_HINT)
 
 
-def _json_hint(path: Path) -> str:
+def _json_hint(said: str) -> str:
     """The hint for an ids file that is JSON: the jq filter that takes the image ids out
-    of a search engine answer, for that file or (``/dev/stdin``, ``/dev/fd/63``) in the
-    pipe. Why: the README's search engine line pipes the answer through jq; a user
+    of a search engine answer, for that file or (``-``, ``/dev/stdin``, ``/dev/fd/63``) in
+    the pipe. Why: the README's search engine line pipes the answer through jq; a user
     without jq saved (or piped) the answer itself, whose first line was called "not an
     image id" with a hint about CSV columns, which said neither."""
     from harvester.shell_words import shell_quote
 
     take = "jq '.results.results[].id'"
-    if str(path).startswith("/dev/"):
+    if said == "-" or said.startswith("/dev/"):
         return f"take the image ids out of it first, one a line: ... | {take} | harvester ..."
     return (
-        f"take the image ids out of it first, one a line: {take} {shell_quote(str(path))} "
+        f"take the image ids out of it first, one a line: {take} {shell_quote(said)} "
         "> ids.txt, then --ids-from ids.txt"
     )
 
@@ -580,9 +583,10 @@ def _link_servers(server: str | LinkServers | None) -> LinkServers | None:
 
 @dataclass(frozen=True)
 class _Where:
-    """The ids file being read, and the servers its links must be of (None: any)."""
+    """The ids file being read, as its errors name it, and the servers its links must be
+    of (None: any)."""
 
-    path: Path
+    said: str
     servers: LinkServers | None
 
 
@@ -643,7 +647,7 @@ def _csv_ids(
         if not any(field.strip() for field in row):
             continue
         if column >= len(row):
-            raise UsageError(f"{where.path}: line {number}: no image_id field", hint=hint)
+            raise UsageError(f"{where.said}: line {number}: no image_id field", hint=hint)
         yield from _line_ids(row[column].strip(), where, number, hint)
 
 
@@ -653,7 +657,7 @@ def _line_ids(text: str, where: _Where, number: int, hint: str) -> Iterable[int]
     ``number`` of the file."""
     if (image_id := positive_id(text)) is not None:
         return (image_id,)
-    path = where.path
+    path = where.said
     if text.isdigit():  # (the flags refuse these alike: "is not a numeric id")
         why = _digits_not_id(text)
         raise UsageError(f"{path}: line {number}: {why}", hint=hint)
@@ -707,7 +711,7 @@ def _link_ids(text: str, where: _Where, number: int) -> tuple[int, ...]:
     (naming the link without its query: it may hold a session key)."""
     from harvester.config import normal_base_url
 
-    line = f"{where.path}: line {number}"
+    line = f"{where.said}: line {number}"
     try:
         link = parse_link(text)
     except TargetTextError as exc:
@@ -839,7 +843,7 @@ def remove_dead_runs_copies(folder: Path) -> int:
     return removed
 
 
-def spool_ids_file(path: Path, server: str | None = None) -> Path:
+def spool_ids_file(path: Path, server: str | None = None, said: str | None = None) -> Path:
     """Read an ids source that can be read only once (a pipe, ``<(cmd)``, a device) to a
     temporary file, checking every line; returns that file, which the caller removes.
 
@@ -851,7 +855,9 @@ def spool_ids_file(path: Path, server: str | None = None) -> Path:
     before they could remove theirs (SIGKILL, the OOM killer) are removed by the next
     copy made on this machine (:func:`remove_dead_runs_copies`). ``server``: the run's, that
     of the links the source holds (:func:`read_ids_file`): the copy holds their ids alone.
+    ``said``: how errors name the source (``-`` for standard input, as typed).
     """
+    said = str(path) if said is None else said
     spooled: Path | None = None
     try:
         import tempfile  # only for --ids-from - or a pipe: not on every run's start-up
@@ -861,13 +867,13 @@ def spool_ids_file(path: Path, server: str | None = None) -> Path:
         handle, name = tempfile.mkstemp(prefix=_own_copy_prefix(), suffix=".txt")
         spooled = Path(name)
         with os.fdopen(handle, "w", encoding="ascii") as out:
-            for image_id in read_ids_file(path, server):
+            for image_id in read_ids_file(path, server, said):
                 out.write(f"{image_id}\n")
     except OSError as exc:
         if spooled is not None:
             spooled.unlink(missing_ok=True)
         raise UsageError(
-            f"cannot copy the ids of {str(path)!r} to a temporary file: {exc.strerror or exc}",
+            f"cannot copy the ids of {said!r} to a temporary file: {exc.strerror or exc}",
             hint="set TMPDIR to a folder with room, or give --ids-from a regular file",
         ) from None
     except BaseException:

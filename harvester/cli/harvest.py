@@ -979,8 +979,8 @@ def run_harvest_command(args: argparse.Namespace) -> int:
             from harvester.openfiles import fit_open_files
 
             fit_open_files(cfg.concurrency)
-        replays, notes = _resumed_configs(args, cfg)  # (flags given now on top)
-        _warn_nothing_refreshed(cfg, [replay[0] for replay in replays])
+        replays, notes, unreplayed = _resumed_configs(args, cfg)  # (flags given now on top)
+        _warn_nothing_refreshed(cfg, [replay[0] for replay in replays], unreplayed)
         if not replays:  # only sets that cannot be replayed, and nothing left to do
             # (or only forgotten sets: the line that says so)
             lines = [note for note, _moot in notes]
@@ -1690,20 +1690,41 @@ def _given_now(now: list[str], resumed: HarvestConfig) -> str:
     return text
 
 
-def _warn_nothing_refreshed(cfg: HarvestConfig, replays: Sequence[HarvestConfig]) -> None:
+def _warn_nothing_refreshed(
+    cfg: HarvestConfig, replays: Sequence[HarvestConfig], unreplayed: int = 0
+) -> None:
     """One warning where a resume is given ``--refresh-labels`` (``cfg``: the command's
     settings) and none of its target sets refreshes: each was harvested with ``--no-labels``
-    or from a plan (``replays``: their settings, the flag dropped from each: config.resolve).
+    or from a plan (``replays``: their settings, the flag dropped from each: config.resolve),
+    or, harvested with labels, could not be replayed (``unreplayed``: how many).
 
     Why a warning: each set's ``resuming`` line says ``labels not refreshed (...)``, but
     ``--quiet`` hides those lines, and a nightly ``harvester harvest --out DIR -q
-    --refresh-labels`` of such a folder refreshed nothing, every night, without a word."""
+    --refresh-labels`` of such a folder refreshed nothing, every night, without a word.
+    Why ``unreplayed`` said first: a labelled set that could not be replayed (its ids read
+    from a pipe, gone since) beside a ``--no-labels`` one was told "every target set of it
+    was harvested with --no-labels", a cause that was not it, and no way to refresh it."""
     if not (cfg.refresh_labels and replays) or any(r.refresh_labels for r in replays):
         return
     from harvester.errors import PROBLEMS_LOGGER
 
     plans = sum(resumed.from_plan is not None for resumed in replays)
-    if plans == len(replays):
+    if unreplayed:
+        q = shell_quote(str(cfg.out))
+        sets = "target set" if unreplayed == 1 else f"{unreplayed} target sets"
+        was = "was" if unreplayed == 1 else "were"
+        others = (
+            "a plan's" if plans == len(replays)
+            else "harvested with --no-labels" if not plans
+            else "harvested with --no-labels or from a plan"
+        )  # fmt: skip
+        why = (
+            f"its {sets} harvested with labels {was} not resumed (this command cannot replay "
+            f"{'it' if unreplayed == 1 else 'them'}: give the targets again, harvester harvest "
+            f"--out {q} TARGETS --refresh-labels), and "
+            f"{'the other' if len(replays) == 1 else 'every other'} was {others}"
+        )
+    elif plans == len(replays):
         why = (
             f"{'its target set is' if plans == 1 else 'every target set of it is'} a plan's,"
             " whose labels are the plan's (make the plan again, harvester plan ... --force,"
@@ -1746,7 +1767,7 @@ def _warn_none_resumed_refreshed(cfg: HarvestConfig) -> None:
 
 def _resumed_configs(
     args: argparse.Namespace, cfg: HarvestConfig
-) -> tuple[list[tuple[HarvestConfig, str, str, bool]], list[tuple[str, bool]]]:
+) -> tuple[list[tuple[HarvestConfig, str, str, bool]], list[tuple[str, bool]], int]:
     """The configurations of ``harvester harvest --out DIR`` given no target, one per target
     set of DIR's runs (:func:`harvester.config.recorded_target_sets`, newest first), each
     with the line that says it (empty with ``--quiet``) and the run whose place among DIR's
@@ -1756,7 +1777,9 @@ def _resumed_configs(
     and a ``not resumed:`` line per
     set that cannot be replayed, with whether a folder with nothing left makes it moot
     (:func:`nothing_left`; a split's only where status sees all its images:
-    :func:`_split_counted`).
+    :func:`_split_counted`); and how many of the sets not replayed were harvested with
+    labels (not from a plan): a ``--refresh-labels`` given now refreshes none of them
+    (:func:`_warn_nothing_refreshed`).
 
     Each is the saved settings of the newest run of its targets
     (:func:`harvester.config.recorded_overrides`), the config file's and the flags given
@@ -1801,7 +1824,7 @@ def _resumed_configs(
     configs = SavedConfigs()  # each run's config read once, for its set and its damage
     sets = recorded_target_sets(out, saved=configs) if out.is_dir() else []
     if not sets and (gone := _all_forgotten(out)):
-        return [], [(gone, True)]
+        return [], [(gone, True)], 0
     if not sets:
         hint = "name --screen, --project, --plate, --dataset, --image, --ids-from or --from-plan"
         again = _journaled_targets_command(out) if out.is_dir() else None
@@ -1949,7 +1972,7 @@ def _resumed_configs(
         replays.append((resumed, recorded))
     if not replays:
         if all(moot for _e, _n, moot in refused) and nothing_left(out, report, dry_run=cfg.dry_run):
-            return [], []  # every image journaled is done: nothing to resume (the caller says)
+            return [], [], 0  # every image journaled is done: nothing to resume (the caller says)
         # (a set of this server's refusal first: the others' notes say their own commands)
         refused.sort(key=lambda entry: entry[1] in other_notes)
         for _error, note, _moot in refused[1:]:
@@ -1992,7 +2015,14 @@ def _resumed_configs(
         if seed_note and line:  # under the first line said (none with --quiet), once
             said[n] = (resumed, f"{line}\n{seed_note}", origin, moves)
             break
-    return said, [(note, moot) for _error, note, moot in refused]
+    unreplayed = sum(
+        1
+        for recorded in sets
+        if all(recorded is not each for _resumed, each in replays)
+        and recorded.config.get("labels") is not False
+        and not recorded.config.get("from_plan")
+    )
+    return said, [(note, moot) for _error, note, moot in refused], unreplayed
 
 
 class _FolderTraining:

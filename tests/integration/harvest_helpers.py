@@ -253,3 +253,22 @@ def said_seconds(text: str, before: str, after: str = "") -> float:
     duration = _DURATION.fullmatch(found.group(1))
     assert duration, f"{found.group(1)!r} is not a duration"
     return 60 * int(duration["m"] or 0) + float(duration["s"])
+
+
+@contextlib.contextmanager
+def standard_input(data: bytes) -> Iterator[None]:
+    """Descriptor 0 reads ``data`` from a pipe meanwhile (what ``--ids-from -`` reads as
+    ``/dev/stdin``, in process), then is put back."""
+    reading, writing = os.pipe()
+    saved = os.dup(0)
+    try:
+        os.write(writing, data)
+        os.close(writing)
+        writing = -1
+        os.dup2(reading, 0)
+        yield
+    finally:
+        os.dup2(saved, 0)
+        for fd in (saved, reading, writing):
+            if fd >= 0:
+                os.close(fd)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from harvest_helpers import standard_input
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
@@ -306,6 +307,20 @@ def test_a_search_engine_answer_as_ids_file_says_to_take_its_ids_with_jq(
         "hint: take the image ids out of it first, one a line: ... | jq "
         "'.results.results[].id' | harvester ..."
     )
+    assert not out.exists()
+    # `curl ... | harvester harvest --ids-from -`: the source is named "-" as typed (it
+    # was "/dev/stdin:", a path the user never gave), with the hint for a pipe.
+    with standard_input(SEARCH_ANSWER.encode()):
+        code, err = run(
+            capsys, "harvest", "--ids-from", "-", "--out", str(out),
+            "--base-url", "http://127.0.0.1:9",
+        )  # fmt: skip
+    assert code == 2
+    assert err.splitlines() == [
+        "error: -: line 1: JSON, not one image id a line (an answer of IDR's search engine?)",
+        "hint: take the image ids out of it first, one a line: ... | jq "
+        "'.results.results[].id' | harvester ...",
+    ]
     assert not out.exists()
 
 

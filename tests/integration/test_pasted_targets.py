@@ -410,7 +410,8 @@ def test_a_mapr_link_names_the_selection_that_harvests_its_images(
     """A mapr page's link (the images of one gene) given to --screen is refused with the
     `--where` term that takes them and, not being IDR's, the link's server (given none, a
     run asked IDR), and that term beside the screen harvests exactly the images of that
-    gene; in a config file's target list it is the refusal's hint, and so is a link of no
+    gene; in a config file's target list it is the refusal's hint, in the file's words
+    (where = [...] beside screens = [...], as the file takes them), and so is a link of no
     target's refusal, said of "it" (it was "the link it shows no target")."""
     out = tmp_path / "D"
     link = f"{emulator.base_url}/mapr/gene/?value=ECT2&bsession={SECRET}"
@@ -430,10 +431,10 @@ def test_a_mapr_link_names_the_selection_that_harvests_its_images(
     config.write_text(f'base_url = "{emulator.base_url}"\nscreens = ["{link}"]\n')
     code, err = run(capsys, "harvest", str(config), "--out", str(out), "--rate", "none")
     assert code == 2
-    assert err.splitlines()[1] == (
+    assert err.splitlines()[1] == (  # (in the file's keys: where = [...], not --where)
         "hint: it is a mapr page (the images with gene 'ECT2', across studies), not a "
-        "screen: take them with --where 'Gene Symbol=ECT2' beside the study's --screen or "
-        f"--project and --base-url {emulator.base_url}"
+        'screen: take them with where = ["Gene Symbol=ECT2"] beside the study\'s screens = '
+        f'[...] or projects = [...] and base_url = "{emulator.base_url}"'
     )
     config.write_text(f'screens = ["{emulator.base_url}/webclient/?bsession={SECRET}"]\n')
     code, err = run(capsys, "harvest", str(config), "--out", str(out), "--rate", "none")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harvest_helpers import harvest
+from harvest_helpers import harvest, standard_input
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread, build_application
@@ -155,6 +155,34 @@ def test_a_quiet_refresh_of_a_folder_harvested_without_labels_says_it_refreshed_
     assert _problems(caplog) == [
         f"--refresh-labels refreshed no labels of {out}: every target set of it was harvested"
         " with --no-labels (harvest the targets again without it to ask labels)"
+    ]
+
+
+def test_a_refresh_whose_labelled_set_cannot_be_replayed_says_so_not_no_labels(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    emulator: EmulatorThread,
+) -> None:
+    """A labelled set whose ids came on standard input (not replayable: they are gone)
+    beside a ``--no-labels`` set: the quiet cron line refreshes nothing and its warning
+    names the labelled set not resumed and how to refresh it (it said every set was
+    harvested with --no-labels, which was not the cause); exit 0, nothing being left."""
+    out = tmp_path / "out"
+    argv = ["harvest", "--base-url", emulator.base_url, "--rate", "none", "-q", "--out", str(out)]
+    argv += ["--artifacts", "metadata"]
+    ids = "".join(f"{image_id}\n" for image_id in DEMO_PROJECT_IMAGE_IDS[:2])
+    with standard_input(ids.encode()):
+        assert main([*argv, "--ids-from", "-"]) == 0
+    assert main([*argv, "--project", str(DEMO_PROJECT_ID), "--no-labels"]) == 0
+    capsys.readouterr()
+    caplog.clear()
+    assert main(["harvest", "--out", str(out), "-q", "--refresh-labels"]) == 0
+    assert _problems(caplog) == [
+        f"--refresh-labels refreshed no labels of {out}: its target set harvested with labels"
+        " was not resumed (this command cannot replay it: give the targets again, harvester"
+        f" harvest --out {out} TARGETS --refresh-labels), and the other was harvested with"
+        " --no-labels"
     ]
 
 
