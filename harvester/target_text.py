@@ -466,19 +466,42 @@ def _study_page(segments: list[str]) -> str | None:
     return name if len(name) == 7 and name.startswith("idr") and name[3:].isdigit() else None
 
 
-def _study_link(shown_as: str, study: str, server: str, kind: str) -> TargetTextError:
+class KeyedLinkError(TargetTextError):
+    """A link refused with what to give instead (a study page's, a mapr page's): its
+    message says the flags; ``in_config`` says the same in a config file's keys
+    (``screens = ["idr0056"]``, ``where = [...]``), where flags are not what the user
+    writes and :func:`harvester.config._refuse_link` gives that wording."""
+
+    def __init__(self, said: str, in_config: str) -> None:
+        super().__init__(said)
+        self.in_config = in_config
+
+
+def _study_link(shown_as: str, study: str, server: str, kind: str) -> KeyedLinkError:
     """The refusal of a study page's link, saying to give the study by its name, which the
     screen and project flags take (a study is a screen's or a project's, and the page does
-    not say which: the flag given says it, else both are named)."""
-    base = "" if urlsplit(server).hostname == IDR_HOST else f" --base-url {server}"
+    not say which: the flag given says it, else both are named); in a config file, its
+    ``screens``/``projects`` key (it was told the flags there too)."""
+    import json
+
+    idr = urlsplit(server).hostname == IDR_HOST
+    base = "" if idr else f" --base-url {server}"
+    base_key = "" if idr else f", base_url = {json.dumps(server, ensure_ascii=False)}"
+    name = json.dumps(study)
     if kind in ("screen", "project"):
         instead = f"--{kind} {study}{base}"
+        keyed = f"{kind}s = [{name}]{base_key}"
     else:
         instead = f"--screen {study}{base} (its screens) or --project {study}{base} (its projects)"
-    return TargetTextError(
+        keyed = (
+            f"screens = [{name}]{base_key} (its screens) or projects = [{name}]{base_key} "
+            "(its projects)"
+        )
+    said = (
         f"{shown_as!r} is the page of study {study}, not of {a_kind(kind)}: give the study "
-        f"by its name, {instead}"
+        "by its name, "
     )
+    return KeyedLinkError(said + instead, said + keyed)
 
 
 #: The annotation key a mapr page's menu (``.../mapr/gene/?value=ECT2``) matches its value
@@ -521,17 +544,7 @@ def _mapr_page(pages: list[str]) -> int | None:
     return at if at is not None and len(pages) > at + 1 else None
 
 
-class MaprLinkError(TargetTextError):
-    """A mapr page's link refused (:func:`_mapr_link`): its message says the flags that take
-    its images; ``in_config`` says the same in a config file's keys (``where = [...]``
-    beside ``screens = [...]``), where flags are not what the user writes."""
-
-    def __init__(self, said: str, in_config: str) -> None:
-        super().__init__(said)
-        self.in_config = in_config
-
-
-def _mapr_link(shown_as: str, menu: str, query: str, server: str, kind: str) -> MaprLinkError:
+def _mapr_link(shown_as: str, menu: str, query: str, server: str, kind: str) -> KeyedLinkError:
     """The refusal of a mapr page's link (the images of one gene, phenotype... across
     studies), saying how to take those images: a ``--where`` term beside the study's
     target (and, of another server than IDR, its ``--base-url``: given none, a run asks
@@ -568,7 +581,7 @@ def _mapr_link(shown_as: str, menu: str, query: str, server: str, kind: str) -> 
             "curl ... | jq ... | harvester harvest --ids-from - --out DIR)"
         )
         flags, keys = flags + search, keys + search
-    return MaprLinkError(flags, keys)
+    return KeyedLinkError(flags, keys)
 
 
 def _iviewer_images(after: list[str], query: str, shown_as: str) -> tuple[tuple[str, int], ...]:

@@ -362,16 +362,33 @@ def test_a_study_page_link_names_the_flag_that_harvests_the_study(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
 ) -> None:
     """A study page's link given to --project (a server other than IDR) is refused, naming
-    the study's name and the server as flags, and that command harvests the study."""
+    the study's name and the server as flags, and that command harvests the study; in a
+    config file's target list the hint says it in the file's keys (`projects = [...]`,
+    `base_url = ...`; it said the flags)."""
     out = tmp_path / "D"
+    link = f"{emulator.base_url}/study/idr0021/"
     code, err = run(
-        capsys, "harvest", "--project", f"{emulator.base_url}/study/idr0021/",
+        capsys, "harvest", "--project", link,
         "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", str(out),
     )  # fmt: skip
     assert code == 2
     said = err.splitlines()[0]
     instead = f"--project idr0021 --base-url {emulator.base_url}"
     assert said.endswith(f"give the study by its name, {instead}"), err
+    config = tmp_path / "study.toml"
+    server = f'base_url = "{emulator.base_url}"'
+    for key, keyed in [
+        ("projects", f'projects = ["idr0021"], {server}'),
+        (
+            "images",
+            f'screens = ["idr0021"], {server} (its screens) or projects = ["idr0021"], '
+            f"{server} (its projects)",
+        ),
+    ]:
+        config.write_text(f'{key} = ["{link}"]\n')
+        code, err = run(capsys, "harvest", str(config), "--out", str(out), "--rate", "none")
+        assert code == 2
+        assert err.splitlines()[1].endswith(f"give the study by its name, {keyed}"), err
     assert not out.exists()
     code, err = run(
         capsys, "harvest", *instead.split(), "--artifacts", "thumbnail", "--rate", "none",
