@@ -518,22 +518,29 @@ MAPR_KEYS = {
 }
 
 
-def _mapr_key(menu: str, value: str) -> str:
+def _mapr_term(menu: str, value: str) -> tuple[str, str]:
     """The annotation key a mapr page's ``value`` is matched on (:data:`MAPR_KEYS`; ``KEY``
-    for a menu without one), or the menu's identifier key where the value is such an id:
-    a CMPO accession on a phenotype page (``CMPO_0000077``: ``Phenotype Term Accession``),
-    an Ensembl gene id on a gene page (``ENSG00000114346``: ``Gene Identifier``).
+    for a menu without one) and the value as images hold it under that key: the menu's
+    identifier key where the value is such an id, a CMPO accession on a phenotype page
+    (``CMPO_0000077``: ``Phenotype Term Accession``), an Ensembl gene id on a gene page
+    (``ENSG00000114346``: ``Gene Identifier``), the id upper-cased and an Ensembl id's
+    version (``.5``) dropped.
 
     Why: omero-mapr matches a menu's value on each key its menu lists, and IDR's pages are
     linked by those ids too; no image holds them under ``Phenotype`` or ``Gene Symbol``, so
-    the ``--where`` term named for such a link selected nothing."""
-    if menu == "phenotype" and value.startswith("CMPO_") and value[5:].isdigit():
-        return "Phenotype Term Accession"
-    head = value.rstrip("0123456789")  # (ENSG, ENSMUSG, ENSDARG...: letters, then digits)
-    ensembl = head.startswith("ENS") and head.endswith("G") and head.isalpha() and head.isupper()
-    if menu == "gene" and ensembl and head != value:
-        return "Gene Identifier"
-    return MAPR_KEYS.get(menu, "KEY")
+    the ``--where`` term named for such a link selected nothing; ``cmpo_0000128`` and
+    ``ENSG00000114346.5`` (as Ensembl's pages write an id) got those keys still, and ``=``
+    matches the value exactly."""
+    upper = value.upper()
+    if menu == "phenotype" and upper.startswith("CMPO_") and upper[5:].isdigit():
+        return "Phenotype Term Accession", upper
+    stable, dot, version = upper.partition(".")
+    stable = stable if not dot or (version.isascii() and version.isdigit()) else upper
+    head = stable.rstrip("0123456789")  # (ENSG, ENSMUSG, ENSDARG...: letters, then digits)
+    ensembl = head.startswith("ENS") and head.endswith("G") and head.isalpha() and head.isascii()
+    if menu == "gene" and ensembl and head != stable:
+        return "Gene Identifier", stable
+    return MAPR_KEYS.get(menu, "KEY"), value
 
 
 def _mapr_page(pages: list[str]) -> int | None:
@@ -557,8 +564,8 @@ def _mapr_link(shown_as: str, menu: str, query: str, server: str, kind: str) -> 
 
     value = next((v for name, v in parse_qsl(query) if name == "value"), "")
     value = " ".join("".join(c if c.isprintable() else " " for c in value).split())[:60]
-    key = _mapr_key(menu, value)
-    term = f"{key}={value or 'VALUE'}"
+    key, held = _mapr_term(menu, value)
+    term = f"{key}={held or 'VALUE'}"
     what = f"{menu} {value!r}" if value else f"one {menu}"
     idr = urlsplit(server).hostname == IDR_HOST
     said = (

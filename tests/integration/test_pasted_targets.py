@@ -477,22 +477,27 @@ def test_a_mapr_link_by_accession_names_the_key_its_value_is_of(
     """A mapr page linked by a CMPO accession or an Ensembl gene id (omero-mapr matches a
     menu's value on each of its keys) is told the key images hold that id under, and the
     terms as printed, pasted, harvest the images of that gene and phenotype (it named
-    `Phenotype=CMPO_...` and `Gene Symbol=ENSG...`: no image matched)."""
+    `Phenotype=CMPO_...` and `Gene Symbol=ENSG...`: no image matched); an accession in
+    lower case or an Ensembl id with its version (`.5`) is told the same term, the id as
+    images hold it (they got `Phenotype`/`Gene Symbol` still)."""
     out = tmp_path / "D"
     terms: list[str] = []
-    for menu, value, key in [
-        ("phenotype", "CMPO_0000128", "Phenotype Term Accession"),
-        ("gene", "ENSG00000114346", "Gene Identifier"),
+    for menu, value, key, held in [
+        ("phenotype", "CMPO_0000128", "Phenotype Term Accession", "CMPO_0000128"),
+        ("gene", "ENSG00000114346", "Gene Identifier", "ENSG00000114346"),
+        ("phenotype", "cmpo_0000128", "Phenotype Term Accession", "CMPO_0000128"),
+        ("gene", "ENSG00000114346.5", "Gene Identifier", "ENSG00000114346"),
     ]:
         link = f"{emulator.base_url}/mapr/{menu}/?value={value}&bsession={SECRET}"
         code, err = run(capsys, "harvest", "--screen", link, "--out", str(out))
         assert code == 2
         said = err.splitlines()[0]
-        assert f"take them with --where '{key}={value}' beside" in said, err
+        assert f"take them with --where '{key}={held}' beside" in said, err
         words = shlex.split(said.partition("take them with ")[2].partition(" beside")[0])
-        assert words == ["--where", f"{key}={value}"]
+        assert words == ["--where", f"{key}={held}"]
         terms += words
     assert not out.exists()
+    terms = terms[4:]  # (the terms told the lower-case and versioned links: they harvest)
     code, err = run(
         capsys, "harvest", "--base-url", emulator.base_url, "--screen", "2302", *terms,
         "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", str(out),
