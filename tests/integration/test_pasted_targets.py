@@ -290,6 +290,14 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             ["--image", "1,2 3"],
             "'2 3' is not one id but several: give them as one comma list, --image 1,2,3",
         ),
+        (  # an item the list would be refused for: that refusal, not the list
+            ["--image", "1,2 3,x"],
+            "'x' is not a numeric id (names are taken by --screen and --project only)",
+        ),
+        (
+            ["--plate", "7-9,2 3,Image:4"],
+            "'Image:4' is an image, not a plate: give it as --image 4",
+        ),
         (
             ["--screen", "idr0001,Screen:5,2302 2303, 7-9"],  # (its other items as typed)
             "'2302 2303' is not one id but several: give them as one comma list, "
