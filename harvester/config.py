@@ -118,7 +118,7 @@ def _refuse_link(key: str, item: object) -> None:
     the link's server becoming the base URL), the file does not; ``images = [LINK]`` was
     "not a numeric id" with the whole link, key and all, and ``screens = [LINK]`` a name
     looked up on the server, said back as not found."""
-    from harvester.target_text import MaprLinkError, is_link, link_shown, parse_link, with_login
+    from harvester.target_text import KeyedLinkError, is_link, link_shown, parse_link, with_login
 
     if not (isinstance(item, str) and is_link(item)):
         return
@@ -128,8 +128,9 @@ def _refuse_link(key: str, item: object) -> None:
     except TargetTextError as exc:
         # (a page of no target, a study's or a mapr page: the flag refuses it too, so the
         # refusal's own words say what to give, not "a link is taken by --screen LINK")
-        # (a mapr page's refusal in the file's words: where = [...], not --where)
-        said = exc.in_config if isinstance(exc, MaprLinkError) else str(exc)
+        # (a study's or a mapr page's refusal in the file's words: screens = [...],
+        # where = [...], not --screen, --where)
+        said = exc.in_config if isinstance(exc, KeyedLinkError) else str(exc)
         shown = repr(link_shown(item))
         # ("the link 'X' shows no target" as "it shows no target", not "the link it shows")
         named = f"the link {shown} " if said.startswith(f"the link {shown} ") else f"{shown} "

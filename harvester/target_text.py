@@ -466,19 +466,42 @@ def _study_page(segments: list[str]) -> str | None:
     return name if len(name) == 7 and name.startswith("idr") and name[3:].isdigit() else None
 
 
-def _study_link(shown_as: str, study: str, server: str, kind: str) -> TargetTextError:
+class KeyedLinkError(TargetTextError):
+    """A link refused with what to give instead (a study page's, a mapr page's): its
+    message says the flags; ``in_config`` says the same in a config file's keys
+    (``screens = ["idr0056"]``, ``where = [...]``), where flags are not what the user
+    writes and :func:`harvester.config._refuse_link` gives that wording."""
+
+    def __init__(self, said: str, in_config: str) -> None:
+        super().__init__(said)
+        self.in_config = in_config
+
+
+def _study_link(shown_as: str, study: str, server: str, kind: str) -> KeyedLinkError:
     """The refusal of a study page's link, saying to give the study by its name, which the
     screen and project flags take (a study is a screen's or a project's, and the page does
-    not say which: the flag given says it, else both are named)."""
-    base = "" if urlsplit(server).hostname == IDR_HOST else f" --base-url {server}"
+    not say which: the flag given says it, else both are named); in a config file, its
+    ``screens``/``projects`` key (it was told the flags there too)."""
+    import json
+
+    idr = urlsplit(server).hostname == IDR_HOST
+    base = "" if idr else f" --base-url {server}"
+    base_key = "" if idr else f", base_url = {json.dumps(server, ensure_ascii=False)}"
+    name = json.dumps(study)
     if kind in ("screen", "project"):
         instead = f"--{kind} {study}{base}"
+        keyed = f"{kind}s = [{name}]{base_key}"
     else:
         instead = f"--screen {study}{base} (its screens) or --project {study}{base} (its projects)"
-    return TargetTextError(
+        keyed = (
+            f"screens = [{name}]{base_key} (its screens) or projects = [{name}]{base_key} "
+            "(its projects)"
+        )
+    said = (
         f"{shown_as!r} is the page of study {study}, not of {a_kind(kind)}: give the study "
-        f"by its name, {instead}"
+        "by its name, "
     )
+    return KeyedLinkError(said + instead, said + keyed)
 
 
 #: The annotation key a mapr page's menu (``.../mapr/gene/?value=ECT2``) matches its value
@@ -495,22 +518,29 @@ MAPR_KEYS = {
 }
 
 
-def _mapr_key(menu: str, value: str) -> str:
+def _mapr_term(menu: str, value: str) -> tuple[str, str]:
     """The annotation key a mapr page's ``value`` is matched on (:data:`MAPR_KEYS`; ``KEY``
-    for a menu without one), or the menu's identifier key where the value is such an id:
-    a CMPO accession on a phenotype page (``CMPO_0000077``: ``Phenotype Term Accession``),
-    an Ensembl gene id on a gene page (``ENSG00000114346``: ``Gene Identifier``).
+    for a menu without one) and the value as images hold it under that key: the menu's
+    identifier key where the value is such an id, a CMPO accession on a phenotype page
+    (``CMPO_0000077``: ``Phenotype Term Accession``), an Ensembl gene id on a gene page
+    (``ENSG00000114346``: ``Gene Identifier``), the id upper-cased and an Ensembl id's
+    version (``.5``) dropped.
 
     Why: omero-mapr matches a menu's value on each key its menu lists, and IDR's pages are
     linked by those ids too; no image holds them under ``Phenotype`` or ``Gene Symbol``, so
-    the ``--where`` term named for such a link selected nothing."""
-    if menu == "phenotype" and value.startswith("CMPO_") and value[5:].isdigit():
-        return "Phenotype Term Accession"
-    head = value.rstrip("0123456789")  # (ENSG, ENSMUSG, ENSDARG...: letters, then digits)
-    ensembl = head.startswith("ENS") and head.endswith("G") and head.isalpha() and head.isupper()
-    if menu == "gene" and ensembl and head != value:
-        return "Gene Identifier"
-    return MAPR_KEYS.get(menu, "KEY")
+    the ``--where`` term named for such a link selected nothing; ``cmpo_0000128`` and
+    ``ENSG00000114346.5`` (as Ensembl's pages write an id) got those keys still, and ``=``
+    matches the value exactly."""
+    upper = value.upper()
+    if menu == "phenotype" and upper.startswith("CMPO_") and upper[5:].isdigit():
+        return "Phenotype Term Accession", upper
+    stable, dot, version = upper.partition(".")
+    stable = stable if not dot or (version.isascii() and version.isdigit()) else upper
+    head = stable.rstrip("0123456789")  # (ENSG, ENSMUSG, ENSDARG...: letters, then digits)
+    ensembl = head.startswith("ENS") and head.endswith("G") and head.isalpha() and head.isascii()
+    if menu == "gene" and ensembl and head != stable:
+        return "Gene Identifier", stable
+    return MAPR_KEYS.get(menu, "KEY"), value
 
 
 def _mapr_page(pages: list[str]) -> int | None:
@@ -521,17 +551,7 @@ def _mapr_page(pages: list[str]) -> int | None:
     return at if at is not None and len(pages) > at + 1 else None
 
 
-class MaprLinkError(TargetTextError):
-    """A mapr page's link refused (:func:`_mapr_link`): its message says the flags that take
-    its images; ``in_config`` says the same in a config file's keys (``where = [...]``
-    beside ``screens = [...]``), where flags are not what the user writes."""
-
-    def __init__(self, said: str, in_config: str) -> None:
-        super().__init__(said)
-        self.in_config = in_config
-
-
-def _mapr_link(shown_as: str, menu: str, query: str, server: str, kind: str) -> MaprLinkError:
+def _mapr_link(shown_as: str, menu: str, query: str, server: str, kind: str) -> KeyedLinkError:
     """The refusal of a mapr page's link (the images of one gene, phenotype... across
     studies), saying how to take those images: a ``--where`` term beside the study's
     target (and, of another server than IDR, its ``--base-url``: given none, a run asks
@@ -544,8 +564,8 @@ def _mapr_link(shown_as: str, menu: str, query: str, server: str, kind: str) -> 
 
     value = next((v for name, v in parse_qsl(query) if name == "value"), "")
     value = " ".join("".join(c if c.isprintable() else " " for c in value).split())[:60]
-    key = _mapr_key(menu, value)
-    term = f"{key}={value or 'VALUE'}"
+    key, held = _mapr_term(menu, value)
+    term = f"{key}={held or 'VALUE'}"
     what = f"{menu} {value!r}" if value else f"one {menu}"
     idr = urlsplit(server).hostname == IDR_HOST
     said = (
@@ -568,7 +588,7 @@ def _mapr_link(shown_as: str, menu: str, query: str, server: str, kind: str) -> 
             "curl ... | jq ... | harvester harvest --ids-from - --out DIR)"
         )
         flags, keys = flags + search, keys + search
-    return MaprLinkError(flags, keys)
+    return KeyedLinkError(flags, keys)
 
 
 def _iviewer_images(after: list[str], query: str, shown_as: str) -> tuple[tuple[str, int], ...]:

@@ -115,6 +115,9 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
                 for item in comma_items(text, "id")
                 for part in (item.replace(";", " ").split() if several_ids(item) else [item])
             ]
+            # Said only of a list the flag takes whole: `--image "1,2 3,x"` was told
+            # `--image 1,2,3,x`, refused again for the x; now it is that refusal, of the x.
+            _target_items(",".join(listed), kind, named=named)
             raise argparse.ArgumentTypeError(
                 f"{not_an_id(value, 'one id')} but several: give them as one comma list, "
                 f"{KINDS[kind][1]} {comma_list(listed)}"

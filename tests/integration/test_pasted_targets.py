@@ -290,6 +290,14 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             ["--image", "1,2 3"],
             "'2 3' is not one id but several: give them as one comma list, --image 1,2,3",
         ),
+        (  # an item the list would be refused for: that refusal, not the list
+            ["--image", "1,2 3,x"],
+            "'x' is not a numeric id (names are taken by --screen and --project only)",
+        ),
+        (
+            ["--plate", "7-9,2 3,Image:4"],
+            "'Image:4' is an image, not a plate: give it as --image 4",
+        ),
         (
             ["--screen", "idr0001,Screen:5,2302 2303, 7-9"],  # (its other items as typed)
             "'2302 2303' is not one id but several: give them as one comma list, "
@@ -362,16 +370,33 @@ def test_a_study_page_link_names_the_flag_that_harvests_the_study(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
 ) -> None:
     """A study page's link given to --project (a server other than IDR) is refused, naming
-    the study's name and the server as flags, and that command harvests the study."""
+    the study's name and the server as flags, and that command harvests the study; in a
+    config file's target list the hint says it in the file's keys (`projects = [...]`,
+    `base_url = ...`; it said the flags)."""
     out = tmp_path / "D"
+    link = f"{emulator.base_url}/study/idr0021/"
     code, err = run(
-        capsys, "harvest", "--project", f"{emulator.base_url}/study/idr0021/",
+        capsys, "harvest", "--project", link,
         "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", str(out),
     )  # fmt: skip
     assert code == 2
     said = err.splitlines()[0]
     instead = f"--project idr0021 --base-url {emulator.base_url}"
     assert said.endswith(f"give the study by its name, {instead}"), err
+    config = tmp_path / "study.toml"
+    server = f'base_url = "{emulator.base_url}"'
+    for key, keyed in [
+        ("projects", f'projects = ["idr0021"], {server}'),
+        (
+            "images",
+            f'screens = ["idr0021"], {server} (its screens) or projects = ["idr0021"], '
+            f"{server} (its projects)",
+        ),
+    ]:
+        config.write_text(f'{key} = ["{link}"]\n')
+        code, err = run(capsys, "harvest", str(config), "--out", str(out), "--rate", "none")
+        assert code == 2
+        assert err.splitlines()[1].endswith(f"give the study by its name, {keyed}"), err
     assert not out.exists()
     code, err = run(
         capsys, "harvest", *instead.split(), "--artifacts", "thumbnail", "--rate", "none",
@@ -460,22 +485,27 @@ def test_a_mapr_link_by_accession_names_the_key_its_value_is_of(
     """A mapr page linked by a CMPO accession or an Ensembl gene id (omero-mapr matches a
     menu's value on each of its keys) is told the key images hold that id under, and the
     terms as printed, pasted, harvest the images of that gene and phenotype (it named
-    `Phenotype=CMPO_...` and `Gene Symbol=ENSG...`: no image matched)."""
+    `Phenotype=CMPO_...` and `Gene Symbol=ENSG...`: no image matched); an accession in
+    lower case or an Ensembl id with its version (`.5`) is told the same term, the id as
+    images hold it (they got `Phenotype`/`Gene Symbol` still)."""
     out = tmp_path / "D"
     terms: list[str] = []
-    for menu, value, key in [
-        ("phenotype", "CMPO_0000128", "Phenotype Term Accession"),
-        ("gene", "ENSG00000114346", "Gene Identifier"),
+    for menu, value, key, held in [
+        ("phenotype", "CMPO_0000128", "Phenotype Term Accession", "CMPO_0000128"),
+        ("gene", "ENSG00000114346", "Gene Identifier", "ENSG00000114346"),
+        ("phenotype", "cmpo_0000128", "Phenotype Term Accession", "CMPO_0000128"),
+        ("gene", "ENSG00000114346.5", "Gene Identifier", "ENSG00000114346"),
     ]:
         link = f"{emulator.base_url}/mapr/{menu}/?value={value}&bsession={SECRET}"
         code, err = run(capsys, "harvest", "--screen", link, "--out", str(out))
         assert code == 2
         said = err.splitlines()[0]
-        assert f"take them with --where '{key}={value}' beside" in said, err
+        assert f"take them with --where '{key}={held}' beside" in said, err
         words = shlex.split(said.partition("take them with ")[2].partition(" beside")[0])
-        assert words == ["--where", f"{key}={value}"]
+        assert words == ["--where", f"{key}={held}"]
         terms += words
     assert not out.exists()
+    terms = terms[4:]  # (the terms told the lower-case and versioned links: they harvest)
     code, err = run(
         capsys, "harvest", "--base-url", emulator.base_url, "--screen", "2302", *terms,
         "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", str(out),
