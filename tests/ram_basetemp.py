@@ -51,9 +51,7 @@ def _usable(root: Path) -> bool:
             return False
         if _filesystem_type(root) != "tmpfs":
             return False
-        return (
-            shutil.disk_usage(root).free >= NEEDED_BYTES and _available_memory() >= NEEDED_BYTES
-        )
+        return shutil.disk_usage(root).free >= NEEDED_BYTES and _available_memory() >= NEEDED_BYTES
     except OSError:
         return False
 
