@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,6 +23,7 @@ import pytest
 from collect_gate import collection_slot
 from demo_helpers import DemoRun, run_demo
 from once_per_run import once_per_run
+from ram_basetemp import ram_basetemp
 
 from harvester.emulator import EmulatorThread
 from harvester.emulator.http import Request, Response
@@ -62,6 +64,21 @@ def _compile_once_per_run() -> None:
 
 
 _compile_once_per_run()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """The run's temporary folders go to RAM where there is room (ram_basetemp.py): the
+    harvests' fsyncs and syncfs calls no longer wait for the disk. Set before pytest's own
+    hook makes the run's temporary-folder factory from ``--basetemp``; xdist workers get
+    theirs from the controller, and a ``--basetemp`` given is kept as given."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or config.option.basetemp:
+        return
+    folder = ram_basetemp()
+    if folder is None:
+        return
+    config.option.basetemp = str(folder / "pytest")
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 @pytest.hookimpl(wrapper=True)
