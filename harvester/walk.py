@@ -557,12 +557,26 @@ def _json_hint(said: str) -> str:
     from harvester.shell_words import shell_quote
 
     take = "jq '.results.results[].id'"
-    if said == "-" or said.startswith("/dev/"):
+    if _a_pipe(said):
         return f"take the image ids out of it first, one a line: ... | {take} | harvester ..."
     return (
         f"take the image ids out of it first, one a line: {take} {shell_quote(said)} "
         "> ids.txt, then --ids-from ids.txt"
     )
+
+
+def _a_pipe(said: str) -> bool:
+    """Whether the ids source named ``said`` is a pipe (``-``, ``/dev/stdin``, ``<(...)``'s
+    ``/dev/fd/63``), by what it is, not where: a saved file under ``/dev/shm`` (a tmpfs) was
+    told the pipe's hint."""
+    import stat
+
+    if said == "-":
+        return True
+    try:
+        return not stat.S_ISREG(os.stat(said).st_mode)
+    except OSError:  # (a pipe's descriptor closed since it was read)
+        return said.startswith(("/dev/stdin", "/dev/fd/", "/proc/self/fd/"))
 
 
 #: The hint for a junk line of a plain ids file.
