@@ -3107,6 +3107,19 @@ def run_status_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runs_of_server(out: Path, report: StatusReport, wanted: str, saved: Any) -> set[str]:
+    """The runs of DIR's failures (``report.failed_runs``) that asked the server of the
+    normal URL ``wanted``, each run's saved server read once."""
+    from harvester.config import normal_base_url, read_run_server
+
+    runs = {run for image_runs in report.failed_runs.values() for run in image_runs}
+    return {
+        run
+        for run in runs
+        if (url := read_run_server(out, run, saved)) is not None and normal_base_url(url) == wanted
+    }
+
+
 def _failed_ids_to_list(out: Path, report: StatusReport, given_url: str | None) -> list[int]:
     """What ``status DIR --failed-ids [--base-url URL]`` prints: DIR's failed image ids,
     or, given ``--base-url``, those of that server's (the failures its runs recorded).
@@ -3137,7 +3150,13 @@ def _failed_ids_to_list(out: Path, report: StatusReport, given_url: str | None) 
             raise no_set_of_server(out, given_url, known, f"give one of theirs: {example}")
         if unknown:
             print(f"note: not in this list: {unknown}", file=sys.stderr)
-        mine = failing.get(normal_base_url(given_url), [])
+        wanted = normal_base_url(given_url)
+        # Also an id whose failures the fold keeps are of two servers (each its own image
+        # of it, failed in another kind): failed_by_server names one server an id's, the
+        # newest run's by run id, which within one second is by chance.
+        theirs = _runs_of_server(out, report, wanted, saved)
+        of_both = [i for i, runs in report.failed_runs.items() if runs & theirs]
+        mine = sorted({*failing.get(wanted, []), *of_both})
         hidden = _failed_before_by(out, report, given_url, set(mine), saved)
         if hidden:
             _say_failed_before(given_url, hidden)
