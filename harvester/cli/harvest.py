@@ -3107,7 +3107,7 @@ def run_status_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _runs_of_server(out: Path, report: StatusReport, wanted: str, saved: Any) -> set[str]:
+def _runs_of_server(out: Path, report: StatusReport, wanted: str, saved: SavedConfigs) -> set[str]:
     """The runs of DIR's failures (``report.failed_runs``) that asked the server of the
     normal URL ``wanted``, each run's saved server read once."""
     from harvester.config import normal_base_url, read_run_server
