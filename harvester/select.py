@@ -94,6 +94,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from harvester.errors import PROBLEMS_LOGGER, ConfigError
 from harvester.models import ImageRef, has_context
+from harvester.plurals import number_forms, number_matched, same_but_number
 from harvester.shell_words import shell_quote
 from harvester.splits import (
     SPLITS_FILE,
@@ -861,7 +862,19 @@ class ValueCensus:
         list of genes or exclusions run over several studies names genes one lacks."""
         if names_context(cond.key):
             return []
-        return [v for v in self._close(cond, cutoff=0.85) if not _sibling_names(cond.value, v)]
+        close = [v for v in self._close(cond, cutoff=0.85) if not _sibling_names(cond.value, v)]
+        return list(dict.fromkeys([*self._other_number(cond), *close]))[:3]
+
+    def _other_number(self, cond: Condition) -> list[str]:
+        """The values of the term's key that are its value with one word in the other
+        number (``nucleus`` for ``nuclei``: :mod:`harvester.plurals`), not given in another
+        term. Why: they are a slip, not another class, but only 0.77 alike, below the
+        cutoff of :meth:`_slips`, and ``large nuclei``, 0.88 alike, had its ``did you mean
+        'large nucleus'`` taken away by the check for other words (:func:`_other_word`)."""
+        given = self._given.get(_fold(cond.key), set())
+        kept = self._values.get(_fold(cond.key), {})
+        found = (kept.get(form) for form in sorted(number_forms(cond.value)))
+        return [value for value in found if value is not None and value not in given]
 
     def _sharing(self, cond: Condition) -> set[str]:
         """The kept (folded) values of the term's key that share at least half the bigrams
@@ -1101,7 +1114,21 @@ def _sibling_names(given: str, seen: str) -> bool:
     Why: a ``!=`` list run over several studies names genes one study lacks, and at the
     0.85 cutoff ``Gene Symbol!=ANAPC10`` on a study of ``ANAPC11`` was told "did you mean
     'Gene Symbol!=ANAPC11'?", another gene (a typo there cannot be told from it).
+
+    A word in the other number is no other name (``nuclei``/``nucleus``, whose endings
+    differ as ``in``/``d`` do: :mod:`harvester.plurals`), and is set aside before the
+    rest is judged: ``decreased cell sizes`` beside ``increased cell size`` differed in two
+    words, so in no one word, and was told the opposite class as its slip.
     """
+    if same_but_number(given, seen):
+        return False
+    return _series_or_other_word(given, seen) or any(
+        _series_or_other_word(form, seen) for form in number_matched(given, seen)
+    )
+
+
+def _series_or_other_word(given: str, seen: str) -> bool:
+    """:func:`_sibling_names` of two values as they are spelt (no word's number set aside)."""
     a, b = given.casefold().strip(), seen.casefold().strip()
     head = len(os.path.commonprefix([a, b]))
     tail = len(os.path.commonprefix([a[head:][::-1], b[head:][::-1]]))
@@ -1399,7 +1426,7 @@ class ContainsSlips:
         for cond in self._open:
             values = self._values.get(_fold(cond.key), {})
             text = fold_spaces(cond.value)
-            close = [
+            close = _number_parts(cond.value, values.values()) or [
                 part
                 for part in (_near_parts(text, values.values()) if values else [])
                 if difflib.SequenceMatcher(None, text, part.casefold()).ratio() >= self.CUTOFF
@@ -1413,6 +1440,27 @@ class ContainsSlips:
                     f" this term matches no image; did you mean {named}?"
                 )
         return lines
+
+
+def _number_parts(text: str, values: Iterable[str], n: int = 3) -> list[str]:
+    """Up to ``n`` parts of ``values`` that are ``text`` with one word in the other number
+    (``large nucleus`` for ``~large nuclei``: :mod:`harvester.plurals`), as the values
+    spell them. Why: a difflib part cut a word (``did you mean 'Phenotype~large nucleu'``),
+    and a one-word text (``~nuclei``) was too short to be named at all."""
+    forms = sorted(number_forms(text))
+    found: dict[str, str] = {}
+    for value in values:
+        spaced = " ".join(value.split())
+        folded = spaced.casefold()
+        for form in forms:
+            at = folded.find(form)
+            if at < 0 or len(folded) != len(spaced):  # (casefold may change a length: ß)
+                continue
+            if not _cuts_words(spaced, at, at + len(form)):
+                found.setdefault(form, spaced[at : at + len(form)])
+        if len(found) >= n:
+            break
+    return list(found.values())[:n]
 
 
 def _listed_texts(text: str, values: Iterable[str]) -> list[str]:
