@@ -143,6 +143,7 @@ from harvester.select import (
     SELECTION_KEYS,
     GoneInSample,
     KeyCensus,
+    LeftIndex,
     SampleReuse,
     Selection,
     SelectStats,
@@ -1212,6 +1213,7 @@ class Harvest:
         said: set[str] | None = None,
         script_written: float | None = None,
         spent_before: int = 0,
+        left_index: LeftIndex | None = None,
     ) -> None:
         if cfg.out is None:
             raise UsageError("no output folder", hint="add --out DIR")
@@ -1236,6 +1238,9 @@ class Harvest:
         #: Notes about DIR itself said already by this command (a damaged journal line):
         #: a resume's replays share it, so that each is said once, not once per replay.
         self._said = said if said is not None else set()
+        #: A resume of several target sets: the images its replays took out of index.csv,
+        #: said once they all ran (LeftIndex); None: this run says its own at its end.
+        self._left_index = left_index
         #: The run this one replays said its selection's notes (see _selection_told_before).
         self._told_before = False
         #: The digests of the selection's warnings (--where, --sample) that the last run of
@@ -1447,8 +1452,14 @@ class Harvest:
                 self.summary.index_deferred = True
             # (after the index, which no longer lists them; by a replay too: news each time)
             deferred = self.summary.index_deferred
-            note = self.select_stats.no_longer_match_note(self._selection.where, deferred=deferred)
-            if note:
+            if self._left_index is not None:  # (said when every set of the resume has run)
+                if self._journal_state is not None:
+                    self._left_index.relisted(self._journal_state)
+                unlisted = self.select_stats.unlisted_ids
+                self._left_index.add(self._selection.where, unlisted, deferred=deferred)
+            elif note := self.select_stats.no_longer_match_note(
+                self._selection.where, deferred=deferred
+            ):
                 logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
             await self._forget_if_nothing_done()
 
@@ -3550,6 +3561,7 @@ async def run_harvest(
     said: set[str] | None = None,
     script_written: float | None = None,
     spent_before: int = 0,
+    left_index: LeftIndex | None = None,
 ) -> RunSummary:
     """Run one harvest to the end (or to an interruption) and return its summary.
 
@@ -3564,7 +3576,9 @@ async def run_harvest(
     command (the replays of one resume share it); this run adds those it says.
     ``script_written``: a task of a ``harvester slurm`` array, whose script was written
     then (:func:`harvester.slurm.script_written`). ``spent_before``: bytes the earlier
-    replays of the same resume stored, counted against ``cfg.max_bytes``.
+    replays of the same resume stored, counted against ``cfg.max_bytes``. ``left_index``:
+    the replays of one resume of several sets share it, and their caller says what it
+    holds once they all ran (:class:`~harvester.select.LeftIndex`).
     """
     harvest = Harvest(
         cfg,
@@ -3578,5 +3592,6 @@ async def run_harvest(
         said=said,
         script_written=script_written,
         spent_before=spent_before,
+        left_index=left_index,
     )
     return await harvest.run()

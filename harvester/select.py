@@ -2017,8 +2017,10 @@ class SelectStats:
     passed_over: int | None = None
     #: Walked images journaled with labels the ``--where`` terms admitted, whose labels
     #: the server changed so that they no longer match: journaled with the labels the
-    #: server gives, as unlisted (``run_stage``'s ``relabel``): no row in index.csv.
-    no_longer_match: int = 0
+    #: server gives, as unlisted (``run_stage``'s ``relabel``): no row in index.csv. Their
+    #: ids, so that a resume of several target sets counts only those no later set of it
+    #: listed again (:class:`LeftIndex`); as rare as labels edited on the server.
+    unlisted_ids: set[int] = field(default_factory=set)
     #: The selection's warnings of this run (a ``--where`` term that matches nothing,
     #: ``--sample N`` more than there is, classes spelt otherwise), whether said now or by an
     #: earlier run; None: the walk did not end (or, for a sample, none was drawn: its lines
@@ -2079,20 +2081,7 @@ class SelectStats:
         labels said what the server no longer says, with nothing said. Its record now
         holds the labels asked, and its row left index.csv (labels.csv no longer counts
         it); its files stay, and a run that selects it again lists it again."""
-        n = self.no_longer_match
-        if not n:
-            return ""
-        terms = " ".join(f"--where {shell_quote(str(cond))}" for cond in where)
-        left = (
-            f"{agree(n, 'leaves', 'leave')} index.csv when it is written (harvester index)"
-            if deferred
-            else "left index.csv"
-        )
-        return (
-            f"{plural(n, 'image')} no longer {agree(n, 'matches', 'match')} {terms} (labels"
-            f" changed on the server): {agree(n, 'its row', 'their rows')} {left},"
-            f" {agree(n, 'its files', 'their files')} kept"
-        )
+        return no_longer_match_line(len(self.unlisted_ids), where, deferred=deferred)
 
     def index_note(self, index_rows: int | None) -> str:
         """A line when index.csv lists more images than this (unsharded) run selected.
@@ -2141,6 +2130,58 @@ class SelectStats:
         )
 
 
+def no_longer_match_line(n: int, where: Sequence[Condition], *, deferred: bool = False) -> str:
+    """:meth:`SelectStats.no_longer_match_note` of ``n`` images ("" for none)."""
+    if not n:
+        return ""
+    terms = " ".join(f"--where {shell_quote(str(cond))}" for cond in where)
+    left = (
+        f"{agree(n, 'leaves', 'leave')} index.csv when it is written (harvester index)"
+        if deferred
+        else "left index.csv"
+    )
+    return (
+        f"{plural(n, 'image')} no longer {agree(n, 'matches', 'match')} {terms} (labels"
+        f" changed on the server): {agree(n, 'its row', 'their rows')} {left},"
+        f" {agree(n, 'its files', 'their files')} kept"
+    )
+
+
+@dataclass
+class LeftIndex:
+    """The images each replay of a resume of several target sets took out of index.csv
+    (:attr:`SelectStats.unlisted_ids`), said once every replay has run (:meth:`lines`).
+
+    Why: a set replayed first unlists an image whose labels no longer match its terms, and
+    a set replayed after it, whose terms the new labels match (a folder of one run per
+    class), selects it and lists it again: the first set's line said "their rows left
+    index.csv" of a row that had not left. Each replay tells what its journal state holds
+    when it ends (:meth:`relisted`): an image of an earlier replay's line recorded as
+    listed again is no longer counted."""
+
+    #: Per replay that unlisted images: its terms, whether its index write was deferred
+    #: (a shard's), and the ids not listed again since.
+    pending: list[tuple[tuple[Condition, ...], bool, set[int]]] = field(default_factory=list)
+
+    def relisted(self, state: JournalState) -> None:
+        """Drop the ids ``state`` (a later replay's, at its end) holds as listed again: a
+        record of it, not unlisted (a shard's state holds its own images alone: others stay)."""
+        for _where, _deferred, ids in self.pending:
+            ids -= {i for i in ids if i in state.images and i not in state.unlisted}
+
+    def add(self, where: Sequence[Condition], ids: Iterable[int], *, deferred: bool) -> None:
+        """Note a replay's images taken out (none: nothing to say)."""
+        ids = set(ids)
+        if ids:
+            self.pending.append((tuple(where), deferred, ids))
+
+    def lines(self) -> list[str]:
+        """Each replay's line, of the images still out; and forget them (said once)."""
+        said = [no_longer_match_line(len(ids), where, deferred=d) for where, d, ids in self.pending]
+        self.pending.clear()
+        return [line for line in said if line]
+
+
 async def run_stage(
     selection: Selection,
     receive: ObjectReceiveStream[ImageRef],
@@ -2182,7 +2223,7 @@ async def run_stage(
     ``relabel``: given each walked image of this shard that ``where`` (or the fraction)
     leaves out and that has a row (every one, where ``in_index`` is not given): journals
     the labels walked where the journal holds others, and says whether it left index.csv
-    (its journaled labels matched: counted in :attr:`SelectStats.no_longer_match`). Why: no
+    (its journaled labels matched: noted in :attr:`SelectStats.unlisted_ids`). Why: no
     worker journals an image not selected, so its row kept labels the server no longer
     gives, listed as one of the selection.
     """
@@ -2247,7 +2288,7 @@ async def run_stage(
                     and selection.in_shard(ref.image_id)
                     and await relabel(ref)
                 ):
-                    stats.no_longer_match += 1
+                    stats.unlisted_ids.add(ref.image_id)
                 continue
             stats.matched += 1
             if per_by_id and not has_context(ref):
