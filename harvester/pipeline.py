@@ -147,6 +147,7 @@ from harvester.select import (
     SampleReuse,
     Selection,
     SelectStats,
+    parse_where,
     sample_per_token,
     selecting,
     unknown_label_keys,
@@ -1241,6 +1242,8 @@ class Harvest:
         #: A resume of several target sets: the images its replays took out of index.csv,
         #: said once they all ran (LeftIndex); None: this run says its own at its end.
         self._left_index = left_index
+        #: The ``--where`` of DIR's runs, read once when first asked (_no_selection_unlists).
+        self._run_selections: list[Selection | None] | None = None
         #: The run this one replays said its selection's notes (see _selection_told_before).
         self._told_before = False
         #: The digests of the selection's warnings (--where, --sample) that the last run of
@@ -2160,10 +2163,13 @@ class Harvest:
         matches its terms), as is one unlisted already. Only the labels change:
         the record is the journaled one (its place, its name), so a move is the
         placing's to journal; and only the labels unlist it: one that its journaled place
-        and name with these labels would match is left as it is (left out for its place
+        and name with these labels would match keeps its row (left out for its place
         or name now, a term on ``image_name`` or ``plate_name``, or given by id without
         them: it was said to no longer match, "labels changed", with labels that still
-        matched). Nothing in a dry run (no store), a run from a plan (its
+        matched), journaled with these labels, listed, where no selection of DIR would
+        unlist it for them (:meth:`_no_selection_unlists`; else left as it is, for that
+        selection's run to decide: it kept its old labels until a run selected it again).
+        Nothing in a dry run (no store), a run from a plan (its
         labels are the plan's, not the server's now), nor for labels the walk could not
         ask (an ``UnaskedRef`` carries the journaled ones)."""
         store = self._store
@@ -2183,9 +2189,48 @@ class Harvest:
             return False
         relabelled = dataclasses.replace(journaled, labels=ref.labels)
         if self._selection.admits(relabelled):
-            return False  # (its labels still match: left out for its place or name now)
+            # (its labels still match: left out for its place or name now)
+            if await self._no_selection_unlists(journaled, relabelled):
+                await store.record_image(relabelled)
+            return False
         await store.record_image(relabelled, unlisted=True)
         return True
+
+    async def _no_selection_unlists(self, journaled: ImageRef, relabelled: ImageRef) -> bool:
+        """Would no ``--where`` of DIR's runs unlist ``journaled`` for its new labels
+        (``relabelled``)? None admits the one and not the other.
+
+        Why: an image left out for its name or place whose labels changed but still match
+        kept its old labels in index.csv until a run selected it again. Journaled with its
+        new labels, it shows them; but another selection of DIR (a run per class) whose
+        terms its old labels match and its new ones do not would then find them unchanged
+        and never take it out (:meth:`_relabel_passed_over` unlists only labels that
+        changed). So they are journaled only where every selection recorded in DIR judges
+        both alike. The runs' terms are read once, in a worker thread (a saved config per
+        run), and only when such an image is met; a saved ``where`` that cannot be read
+        counts as one that would unlist it."""
+        if self._run_selections is None:
+            state = self._journal_state
+            out = self.out
+
+            def read() -> list[Selection | None]:
+                found: dict[str, Selection | None] = {}
+                for config in saved_run_configs(out, state) if state is not None else ():
+                    saved = config.get("where")
+                    if not saved or config.get("from_plan"):
+                        continue  # (no terms; a plan's run unlists nothing)
+                    try:
+                        found.setdefault(repr(saved), Selection(where=parse_where(saved)))
+                    except ConfigError:
+                        found[repr(saved)] = None
+                return list(found.values())
+
+            self._run_selections = await anyio.to_thread.run_sync(read)
+        return all(
+            selection is not None
+            and (not selection.admits(journaled) or selection.admits(relabelled))
+            for selection in (self._selection, *self._run_selections)
+        )
 
     async def _journal_sample(self, refs: list[ImageRef]) -> None:
         """Journal a chosen sample's images (this shard's) at once, then its walk as ended.
