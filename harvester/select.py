@@ -1374,7 +1374,10 @@ class WhereParts:
                     return "for any of several texts repeat the term: " + " ".join(
                         f"--where {quoted(f'{cond.key}~{text}')}" for text in listed
                     )
-                close = _near_parts(fold_spaces(cond.value), values.values())
+                # (a plural whole, not `nucleu` cut from `nucleus` for `~nuclei`)
+                close = _number_parts(cond.value, values.values()) or _near_parts(
+                    fold_spaces(cond.value), values.values()
+                )
                 if close:
                     named = " or ".join(quoted(f"{cond.key}~{part}") for part in close)
                     return f"did you mean {named}?"

@@ -16,7 +16,7 @@ from selection_helpers import DEMO_SCREEN, run_cli
 
 from harvester.emulator import EmulatorThread
 from harvester.models import ImageRef
-from harvester.select import ContainsSlips, KeyCensus, ValueCensus, parse_where
+from harvester.select import ContainsSlips, KeyCensus, ValueCensus, WhereParts, parse_where
 
 
 def dry_run(emulator: EmulatorThread, out: Path, *where: str) -> tuple[int, str, list[str]]:
@@ -441,6 +441,11 @@ def test_a_class_in_the_other_number_is_named() -> None:
     terms = ["Phenotype=decreased cell sizes", "Phenotype=hyperactive migrations",
              "Phenotype=binucleated cell", "Phenotype=mitotic arrest"]  # fmt: skip
     assert _term_lines(terms, [*opposite, "mitotic arrest"]) == []
+    # where nothing matched, '~' names the whole words too (it named `~nucleu`)
+    parts = WhereParts(parse_where(["Phenotype~nuclei"]))
+    for value in seen:
+        parts.see((("Phenotype", value),))
+    assert parts.line(len(seen)).endswith("did you mean 'Phenotype~nucleus'?")
 
 
 def test_an_open_exclusion_keeps_a_bounded_number_of_values(
