@@ -939,7 +939,10 @@ class ValueCensus:
                 if not close:
                     continue
             else:
-                close = self._close(cond) if near is None and len(parts) == 1 else []
+                # (its other number alone where there: `Mitotic Arrests` was told
+                # "'mitotic arrest' or 'mitotic delay'", another class beside the slip)
+                one = near is None and len(parts) == 1
+                close = (self._other_number(cond) or self._close(cond)) if one else []
             if joined:
                 hint = self._joined_hint(cond, joined)
             elif near is not None:

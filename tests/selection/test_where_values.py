@@ -446,6 +446,15 @@ def test_a_class_in_the_other_number_is_named() -> None:
     for value in seen:
         parts.see((("Phenotype", value),))
     assert parts.line(len(seen)).endswith("did you mean 'Phenotype~nucleus'?")
+    # nothing matched: the other number alone, not beside another near class
+    where = parse_where(["Phenotype=Mitotic Arrests"])
+    keys, values = KeyCensus(c.key for c in where), ValueCensus(where)
+    for n, phenotype in enumerate(["mitotic arrest", "mitotic delay"]):
+        ref = ImageRef(n, labels=(("Phenotype", phenotype),))
+        keys.see(ref)
+        values.see(ref.labels)
+    (line,) = values.lines(keys, ("image", "images"), matched=0)
+    assert line.endswith("did you mean 'Phenotype=mitotic arrest'?")
 
 
 def test_an_open_exclusion_keeps_a_bounded_number_of_values(
