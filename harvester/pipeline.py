@@ -1264,7 +1264,8 @@ class Harvest:
         self._store_opened = False
         # Training-data selection: when active it also applies the shard filter (after sampling).
         self._selection = Selection.from_config(cfg)
-        self.select_stats = SelectStats()
+        # (the ids of the images a resume's replay unlists: for LeftIndex alone)
+        self.select_stats = SelectStats(unlisted_ids=set() if left_index is not None else None)
         # A sample's labels asked only where needed, and an earlier sample's edge (_produce).
         self._sample_reuse: SampleReuse | None = None
         # The store's journal state, kept current by its commits: index.csv is built from it
@@ -1458,7 +1459,7 @@ class Harvest:
             if self._left_index is not None:  # (said when every set of the resume has run)
                 if self._journal_state is not None:
                     self._left_index.relisted(self._journal_state)
-                unlisted = self.select_stats.unlisted_ids
+                unlisted = self.select_stats.unlisted_ids or ()
                 self._left_index.add(self._selection.where, unlisted, deferred=deferred)
             elif note := self.select_stats.no_longer_match_note(
                 self._selection.where, deferred=deferred

@@ -2023,10 +2023,13 @@ class SelectStats:
     passed_over: int | None = None
     #: Walked images journaled with labels the ``--where`` terms admitted, whose labels
     #: the server changed so that they no longer match: journaled with the labels the
-    #: server gives, as unlisted (``run_stage``'s ``relabel``): no row in index.csv. Their
-    #: ids, so that a resume of several target sets counts only those no later set of it
-    #: listed again (:class:`LeftIndex`); as rare as labels edited on the server.
-    unlisted_ids: set[int] = field(default_factory=set)
+    #: server gives, as unlisted (``run_stage``'s ``relabel``): no row in index.csv.
+    no_longer_match: int = 0
+    #: Their ids, where the caller asks for them (a set, not None): a resume of several
+    #: target sets counts only those no later set of it listed again (:class:`LeftIndex`).
+    #: Kept there alone: a study whose phenotype a curator renamed unlists every image of
+    #: it, and a million ids are some 60 MB.
+    unlisted_ids: set[int] | None = None
     #: The selection's warnings of this run (a ``--where`` term that matches nothing,
     #: ``--sample N`` more than there is, classes spelt otherwise), whether said now or by an
     #: earlier run; None: the walk did not end (or, for a sample, none was drawn: its lines
@@ -2087,7 +2090,7 @@ class SelectStats:
         labels said what the server no longer says, with nothing said. Its record now
         holds the labels asked, and its row left index.csv (labels.csv no longer counts
         it); its files stay, and a run that selects it again lists it again."""
-        return no_longer_match_line(len(self.unlisted_ids), where, deferred=deferred)
+        return no_longer_match_line(self.no_longer_match, where, deferred=deferred)
 
     def index_note(self, index_rows: int | None) -> str:
         """A line when index.csv lists more images than this (unsharded) run selected.
@@ -2229,7 +2232,7 @@ async def run_stage(
     ``relabel``: given each walked image of this shard that ``where`` (or the fraction)
     leaves out and that has a row (every one, where ``in_index`` is not given): journals
     the labels walked where the journal holds others, and says whether it left index.csv
-    (its journaled labels matched: noted in :attr:`SelectStats.unlisted_ids`). Why: no
+    (its journaled labels matched: counted in :attr:`SelectStats.no_longer_match`). Why: no
     worker journals an image not selected, so its row kept labels the server no longer
     gives, listed as one of the selection.
     """
@@ -2294,7 +2297,9 @@ async def run_stage(
                     and selection.in_shard(ref.image_id)
                     and await relabel(ref)
                 ):
-                    stats.unlisted_ids.add(ref.image_id)
+                    stats.no_longer_match += 1
+                    if stats.unlisted_ids is not None:
+                        stats.unlisted_ids.add(ref.image_id)
                 continue
             stats.matched += 1
             if per_by_id and not has_context(ref):
