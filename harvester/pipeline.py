@@ -143,9 +143,11 @@ from harvester.select import (
     SELECTION_KEYS,
     GoneInSample,
     KeyCensus,
+    LeftIndex,
     SampleReuse,
     Selection,
     SelectStats,
+    parse_where,
     sample_per_token,
     selecting,
     unknown_label_keys,
@@ -1212,6 +1214,7 @@ class Harvest:
         said: set[str] | None = None,
         script_written: float | None = None,
         spent_before: int = 0,
+        left_index: LeftIndex | None = None,
     ) -> None:
         if cfg.out is None:
             raise UsageError("no output folder", hint="add --out DIR")
@@ -1236,6 +1239,11 @@ class Harvest:
         #: Notes about DIR itself said already by this command (a damaged journal line):
         #: a resume's replays share it, so that each is said once, not once per replay.
         self._said = said if said is not None else set()
+        #: A resume of several target sets: the images its replays took out of index.csv,
+        #: said once they all ran (LeftIndex); None: this run says its own at its end.
+        self._left_index = left_index
+        #: The ``--where`` of DIR's runs, read once when first asked (_no_selection_unlists).
+        self._run_selections: list[Selection | None] | None = None
         #: The run this one replays said its selection's notes (see _selection_told_before).
         self._told_before = False
         #: The digests of the selection's warnings (--where, --sample) that the last run of
@@ -1256,7 +1264,8 @@ class Harvest:
         self._store_opened = False
         # Training-data selection: when active it also applies the shard filter (after sampling).
         self._selection = Selection.from_config(cfg)
-        self.select_stats = SelectStats()
+        # (the ids of the images a resume's replay unlists: for LeftIndex alone)
+        self.select_stats = SelectStats(unlisted_ids=set() if left_index is not None else None)
         # A sample's labels asked only where needed, and an earlier sample's edge (_produce).
         self._sample_reuse: SampleReuse | None = None
         # The store's journal state, kept current by its commits: index.csv is built from it
@@ -1447,8 +1456,14 @@ class Harvest:
                 self.summary.index_deferred = True
             # (after the index, which no longer lists them; by a replay too: news each time)
             deferred = self.summary.index_deferred
-            note = self.select_stats.no_longer_match_note(self._selection.where, deferred=deferred)
-            if note:
+            if self._left_index is not None:  # (said when every set of the resume has run)
+                if self._journal_state is not None:
+                    self._left_index.relisted(self._journal_state)
+                unlisted = self.select_stats.unlisted_ids or ()
+                self._left_index.add(self._selection.where, unlisted, deferred=deferred)
+            elif note := self.select_stats.no_longer_match_note(
+                self._selection.where, deferred=deferred
+            ):
                 logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
             await self._forget_if_nothing_done()
 
@@ -2149,10 +2164,13 @@ class Harvest:
         matches its terms), as is one unlisted already. Only the labels change:
         the record is the journaled one (its place, its name), so a move is the
         placing's to journal; and only the labels unlist it: one that its journaled place
-        and name with these labels would match is left as it is (left out for its place
+        and name with these labels would match keeps its row (left out for its place
         or name now, a term on ``image_name`` or ``plate_name``, or given by id without
         them: it was said to no longer match, "labels changed", with labels that still
-        matched). Nothing in a dry run (no store), a run from a plan (its
+        matched), journaled with these labels, listed, where no selection of DIR would
+        unlist it for them (:meth:`_no_selection_unlists`; else left as it is, for that
+        selection's run to decide: it kept its old labels until a run selected it again).
+        Nothing in a dry run (no store), a run from a plan (its
         labels are the plan's, not the server's now), nor for labels the walk could not
         ask (an ``UnaskedRef`` carries the journaled ones)."""
         store = self._store
@@ -2172,9 +2190,48 @@ class Harvest:
             return False
         relabelled = dataclasses.replace(journaled, labels=ref.labels)
         if self._selection.admits(relabelled):
-            return False  # (its labels still match: left out for its place or name now)
+            # (its labels still match: left out for its place or name now)
+            if await self._no_selection_unlists(journaled, relabelled):
+                await store.record_image(relabelled)
+            return False
         await store.record_image(relabelled, unlisted=True)
         return True
+
+    async def _no_selection_unlists(self, journaled: ImageRef, relabelled: ImageRef) -> bool:
+        """Would no ``--where`` of DIR's runs unlist ``journaled`` for its new labels
+        (``relabelled``)? None admits the one and not the other.
+
+        Why: an image left out for its name or place whose labels changed but still match
+        kept its old labels in index.csv until a run selected it again. Journaled with its
+        new labels, it shows them; but another selection of DIR (a run per class) whose
+        terms its old labels match and its new ones do not would then find them unchanged
+        and never take it out (:meth:`_relabel_passed_over` unlists only labels that
+        changed). So they are journaled only where every selection recorded in DIR judges
+        both alike. The runs' terms are read once, in a worker thread (a saved config per
+        run), and only when such an image is met; a saved ``where`` that cannot be read
+        counts as one that would unlist it."""
+        if self._run_selections is None:
+            state = self._journal_state
+            out = self.out
+
+            def read() -> list[Selection | None]:
+                found: dict[str, Selection | None] = {}
+                for config in saved_run_configs(out, state) if state is not None else ():
+                    saved = config.get("where")
+                    if not saved or config.get("from_plan"):
+                        continue  # (no terms; a plan's run unlists nothing)
+                    try:
+                        found.setdefault(repr(saved), Selection(where=parse_where(saved)))
+                    except ConfigError:
+                        found[repr(saved)] = None
+                return list(found.values())
+
+            self._run_selections = await anyio.to_thread.run_sync(read)
+        return all(
+            selection is not None
+            and (not selection.admits(journaled) or selection.admits(relabelled))
+            for selection in (self._selection, *self._run_selections)
+        )
 
     async def _journal_sample(self, refs: list[ImageRef]) -> None:
         """Journal a chosen sample's images (this shard's) at once, then its walk as ended.
@@ -3550,6 +3607,7 @@ async def run_harvest(
     said: set[str] | None = None,
     script_written: float | None = None,
     spent_before: int = 0,
+    left_index: LeftIndex | None = None,
 ) -> RunSummary:
     """Run one harvest to the end (or to an interruption) and return its summary.
 
@@ -3564,7 +3622,9 @@ async def run_harvest(
     command (the replays of one resume share it); this run adds those it says.
     ``script_written``: a task of a ``harvester slurm`` array, whose script was written
     then (:func:`harvester.slurm.script_written`). ``spent_before``: bytes the earlier
-    replays of the same resume stored, counted against ``cfg.max_bytes``.
+    replays of the same resume stored, counted against ``cfg.max_bytes``. ``left_index``:
+    the replays of one resume of several sets share it, and their caller says what it
+    holds once they all ran (:class:`~harvester.select.LeftIndex`).
     """
     harvest = Harvest(
         cfg,
@@ -3578,5 +3638,6 @@ async def run_harvest(
         said=said,
         script_written=script_written,
         spent_before=spent_before,
+        left_index=left_index,
     )
     return await harvest.run()

@@ -94,6 +94,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from harvester.errors import PROBLEMS_LOGGER, ConfigError
 from harvester.models import ImageRef, has_context
+from harvester.plurals import number_forms, number_matched, same_but_number
 from harvester.shell_words import shell_quote
 from harvester.splits import (
     SPLITS_FILE,
@@ -861,7 +862,19 @@ class ValueCensus:
         list of genes or exclusions run over several studies names genes one lacks."""
         if names_context(cond.key):
             return []
-        return [v for v in self._close(cond, cutoff=0.85) if not _sibling_names(cond.value, v)]
+        close = [v for v in self._close(cond, cutoff=0.85) if not _sibling_names(cond.value, v)]
+        return list(dict.fromkeys([*self._other_number(cond), *close]))[:3]
+
+    def _other_number(self, cond: Condition) -> list[str]:
+        """The values of the term's key that are its value with one word in the other
+        number (``nucleus`` for ``nuclei``: :mod:`harvester.plurals`), not given in another
+        term. Why: they are a slip, not another class, but only 0.77 alike, below the
+        cutoff of :meth:`_slips`, and ``large nuclei``, 0.88 alike, had its ``did you mean
+        'large nucleus'`` taken away by the check for other words (:func:`_other_word`)."""
+        given = self._given.get(_fold(cond.key), set())
+        kept = self._values.get(_fold(cond.key), {})
+        found = (kept.get(form) for form in sorted(number_forms(cond.value)))
+        return [value for value in found if value is not None and value not in given]
 
     def _sharing(self, cond: Condition) -> set[str]:
         """The kept (folded) values of the term's key that share at least half the bigrams
@@ -926,7 +939,10 @@ class ValueCensus:
                 if not close:
                     continue
             else:
-                close = self._close(cond) if near is None and len(parts) == 1 else []
+                # (its other number alone where there: `Mitotic Arrests` was told
+                # "'mitotic arrest' or 'mitotic delay'", another class beside the slip)
+                one = near is None and len(parts) == 1
+                close = (self._other_number(cond) or self._close(cond)) if one else []
             if joined:
                 hint = self._joined_hint(cond, joined)
             elif near is not None:
@@ -1101,7 +1117,21 @@ def _sibling_names(given: str, seen: str) -> bool:
     Why: a ``!=`` list run over several studies names genes one study lacks, and at the
     0.85 cutoff ``Gene Symbol!=ANAPC10`` on a study of ``ANAPC11`` was told "did you mean
     'Gene Symbol!=ANAPC11'?", another gene (a typo there cannot be told from it).
+
+    A word in the other number is no other name (``nuclei``/``nucleus``, whose endings
+    differ as ``in``/``d`` do: :mod:`harvester.plurals`), and is set aside before the
+    rest is judged: ``decreased cell sizes`` beside ``increased cell size`` differed in two
+    words, so in no one word, and was told the opposite class as its slip.
     """
+    if same_but_number(given, seen):
+        return False
+    return _series_or_other_word(given, seen) or any(
+        _series_or_other_word(form, seen) for form in number_matched(given, seen)
+    )
+
+
+def _series_or_other_word(given: str, seen: str) -> bool:
+    """:func:`_sibling_names` of two values as they are spelt (no word's number set aside)."""
     a, b = given.casefold().strip(), seen.casefold().strip()
     head = len(os.path.commonprefix([a, b]))
     tail = len(os.path.commonprefix([a[head:][::-1], b[head:][::-1]]))
@@ -1347,7 +1377,10 @@ class WhereParts:
                     return "for any of several texts repeat the term: " + " ".join(
                         f"--where {quoted(f'{cond.key}~{text}')}" for text in listed
                     )
-                close = _near_parts(fold_spaces(cond.value), values.values())
+                # (a plural whole, not `nucleu` cut from `nucleus` for `~nuclei`)
+                close = _number_parts(cond.value, values.values()) or _near_parts(
+                    fold_spaces(cond.value), values.values()
+                )
                 if close:
                     named = " or ".join(quoted(f"{cond.key}~{part}") for part in close)
                     return f"did you mean {named}?"
@@ -1399,7 +1432,7 @@ class ContainsSlips:
         for cond in self._open:
             values = self._values.get(_fold(cond.key), {})
             text = fold_spaces(cond.value)
-            close = [
+            close = _number_parts(cond.value, values.values()) or [
                 part
                 for part in (_near_parts(text, values.values()) if values else [])
                 if difflib.SequenceMatcher(None, text, part.casefold()).ratio() >= self.CUTOFF
@@ -1413,6 +1446,27 @@ class ContainsSlips:
                     f" this term matches no image; did you mean {named}?"
                 )
         return lines
+
+
+def _number_parts(text: str, values: Iterable[str], n: int = 3) -> list[str]:
+    """Up to ``n`` parts of ``values`` that are ``text`` with one word in the other number
+    (``large nucleus`` for ``~large nuclei``: :mod:`harvester.plurals`), as the values
+    spell them. Why: a difflib part cut a word (``did you mean 'Phenotype~large nucleu'``),
+    and a one-word text (``~nuclei``) was too short to be named at all."""
+    forms = sorted(number_forms(text))
+    found: dict[str, str] = {}
+    for value in values:
+        spaced = " ".join(value.split())
+        folded = spaced.casefold()
+        for form in forms:
+            at = folded.find(form)
+            if at < 0 or len(folded) != len(spaced):  # (casefold may change a length: ß)
+                continue
+            if not _cuts_words(spaced, at, at + len(form)):
+                found.setdefault(form, spaced[at : at + len(form)])
+        if len(found) >= n:
+            break
+    return list(found.values())[:n]
 
 
 def _listed_texts(text: str, values: Iterable[str]) -> list[str]:
@@ -1971,6 +2025,11 @@ class SelectStats:
     #: the server changed so that they no longer match: journaled with the labels the
     #: server gives, as unlisted (``run_stage``'s ``relabel``): no row in index.csv.
     no_longer_match: int = 0
+    #: Their ids, where the caller asks for them (a set, not None): a resume of several
+    #: target sets counts only those no later set of it listed again (:class:`LeftIndex`).
+    #: Kept there alone: a study whose phenotype a curator renamed unlists every image of
+    #: it, and a million ids are some 60 MB.
+    unlisted_ids: set[int] | None = None
     #: The selection's warnings of this run (a ``--where`` term that matches nothing,
     #: ``--sample N`` more than there is, classes spelt otherwise), whether said now or by an
     #: earlier run; None: the walk did not end (or, for a sample, none was drawn: its lines
@@ -2031,20 +2090,7 @@ class SelectStats:
         labels said what the server no longer says, with nothing said. Its record now
         holds the labels asked, and its row left index.csv (labels.csv no longer counts
         it); its files stay, and a run that selects it again lists it again."""
-        n = self.no_longer_match
-        if not n:
-            return ""
-        terms = " ".join(f"--where {shell_quote(str(cond))}" for cond in where)
-        left = (
-            f"{agree(n, 'leaves', 'leave')} index.csv when it is written (harvester index)"
-            if deferred
-            else "left index.csv"
-        )
-        return (
-            f"{plural(n, 'image')} no longer {agree(n, 'matches', 'match')} {terms} (labels"
-            f" changed on the server): {agree(n, 'its row', 'their rows')} {left},"
-            f" {agree(n, 'its files', 'their files')} kept"
-        )
+        return no_longer_match_line(self.no_longer_match, where, deferred=deferred)
 
     def index_note(self, index_rows: int | None) -> str:
         """A line when index.csv lists more images than this (unsharded) run selected.
@@ -2091,6 +2137,58 @@ class SelectStats:
             " training set into a folder of its own (one run per class of a balanced set wants"
             " this union)"
         )
+
+
+def no_longer_match_line(n: int, where: Sequence[Condition], *, deferred: bool = False) -> str:
+    """:meth:`SelectStats.no_longer_match_note` of ``n`` images ("" for none)."""
+    if not n:
+        return ""
+    terms = " ".join(f"--where {shell_quote(str(cond))}" for cond in where)
+    left = (
+        f"{agree(n, 'leaves', 'leave')} index.csv when it is written (harvester index)"
+        if deferred
+        else "left index.csv"
+    )
+    return (
+        f"{plural(n, 'image')} no longer {agree(n, 'matches', 'match')} {terms} (labels"
+        f" changed on the server): {agree(n, 'its row', 'their rows')} {left},"
+        f" {agree(n, 'its files', 'their files')} kept"
+    )
+
+
+@dataclass
+class LeftIndex:
+    """The images each replay of a resume of several target sets took out of index.csv
+    (:attr:`SelectStats.unlisted_ids`), said once every replay has run (:meth:`lines`).
+
+    Why: a set replayed first unlists an image whose labels no longer match its terms, and
+    a set replayed after it, whose terms the new labels match (a folder of one run per
+    class), selects it and lists it again: the first set's line said "their rows left
+    index.csv" of a row that had not left. Each replay tells what its journal state holds
+    when it ends (:meth:`relisted`): an image of an earlier replay's line recorded as
+    listed again is no longer counted."""
+
+    #: Per replay that unlisted images: its terms, whether its index write was deferred
+    #: (a shard's), and the ids not listed again since.
+    pending: list[tuple[tuple[Condition, ...], bool, set[int]]] = field(default_factory=list)
+
+    def relisted(self, state: JournalState) -> None:
+        """Drop the ids ``state`` (a later replay's, at its end) holds as listed again: a
+        record of it, not unlisted (a shard's state holds its own images alone: others stay)."""
+        for _where, _deferred, ids in self.pending:
+            ids -= {i for i in ids if i in state.images and i not in state.unlisted}
+
+    def add(self, where: Sequence[Condition], ids: Iterable[int], *, deferred: bool) -> None:
+        """Note a replay's images taken out (none: nothing to say)."""
+        ids = set(ids)
+        if ids:
+            self.pending.append((tuple(where), deferred, ids))
+
+    def lines(self) -> list[str]:
+        """Each replay's line, of the images still out; and forget them (said once)."""
+        said = [no_longer_match_line(len(ids), where, deferred=d) for where, d, ids in self.pending]
+        self.pending.clear()
+        return [line for line in said if line]
 
 
 async def run_stage(
@@ -2200,6 +2298,8 @@ async def run_stage(
                     and await relabel(ref)
                 ):
                     stats.no_longer_match += 1
+                    if stats.unlisted_ids is not None:
+                        stats.unlisted_ids.add(ref.image_id)
                 continue
             stats.matched += 1
             if per_by_id and not has_context(ref):

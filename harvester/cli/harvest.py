@@ -1200,6 +1200,7 @@ def _harvest(
                     said=said,
                     script_written=_script_written(),
                     spent_before=_spent_before(args),
+                    left_index=getattr(args, "left_index", None),
                 )
             )
     except BaseException:
@@ -1327,7 +1328,35 @@ def _replay_each(
     continues them), unless DIR has nothing left to do (:func:`nothing_left`: each of them
     is complete, and the same command would end 0). One a set's run saved is that set's
     replay's own (:func:`_budget_shared`).
+    The images the replays took out of index.csv (labels no longer matching) are said
+    once they all ran, of those no later set listed again (:func:`_say_left_index`).
     """
+    from harvester.select import LeftIndex
+
+    args.left_index = LeftIndex()
+    try:
+        return _replay_sets(args, replays, notes)
+    finally:
+        _say_left_index(args)
+
+
+def _say_left_index(args: argparse.Namespace) -> None:
+    """The lines of the images a resume's replays took out of index.csv and no later
+    replay listed again (:class:`harvester.select.LeftIndex`), said once: at the end of
+    the replays, or where a stop ended them (Ctrl-C; what was done is done)."""
+    from harvester.errors import PROBLEMS_LOGGER
+
+    left = getattr(args, "left_index", None)
+    for line in left.lines() if left is not None else ():
+        logging.getLogger(PROBLEMS_LOGGER).warning("%s", line)
+
+
+def _replay_sets(
+    args: argparse.Namespace,
+    replays: list[tuple[HarvestConfig, str, str, bool]],
+    notes: list[tuple[str, bool]],
+) -> int:
+    """:func:`_replay_each`'s replays, one by one; the resume's exit code."""
     from harvester.cli import (
         EXIT_BUDGET,
         EXIT_FAILURES,
@@ -1396,6 +1425,7 @@ def _replay_each(
                 codes.append(EXIT_BUDGET)
             break
     _say_unreached(args, unreached, codes)
+    _say_left_index(args)  # (before the `not resumed:` lines, said last to be read)
     said = _notes_to_say(first, notes)
     for note in said:
         print(note, file=sys.stderr)

@@ -291,7 +291,9 @@ def test_an_image_left_out_for_its_name_whose_labels_still_match_keeps_its_row(
 ) -> None:
     """Review lastreadI: an image renamed on the server (a term on image_name leaves it out)
     whose labels changed but still match their term was said to 'no longer match (labels
-    changed on the server)' and lost its row; only labels that no longer match unlist it."""
+    changed on the server)' and lost its row; only labels that no longer match unlist it.
+    labels32: its row shows its labels now (it kept the old ones until a run selected it
+    again), and `harvester index` keeps them."""
     app = Renamed()
     emu = make_emulator(app=app)
     out = tmp_path / "out"
@@ -304,7 +306,36 @@ def test_an_image_left_out_for_its_name_whose_labels_still_match_keeps_its_row(
     caplog.clear()
     assert main(["harvest", "--out", str(out), "-q", "--refresh-labels"]) == 0
     assert not any("no longer match" in line for line in _problems(caplog))
-    assert _rows(out) == first
+    now = {image: value.replace(OLD, NEW) for image, value in first.items()}
+    assert now != first and _rows(out) == now
+    assert main(["index", str(out)]) == 0
+    assert _rows(out) == now
+
+
+def test_new_labels_left_for_a_selection_that_would_unlist_them(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """labels32: the renamed image's new labels are not journaled where another set of the
+    folder (`~cell size`, older, so replayed after) matches its old labels and not its new
+    ones: journaled so, that set would find them unchanged and never take its row out."""
+    app = Renamed()
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    argv = ["harvest", "--base-url", emu.base_url, "--rate", "none", "-q", "--out", str(out)]
+    argv += ["--screen", str(DEMO_SCREEN_ID), "--artifacts", "metadata"]
+    assert main([*argv, "--where", CELL_SIZE]) == 0
+    assert main([*argv, "--where", "Phenotype~increased", "--where", "image_name~1977"]) == 0
+    first = _rows(out)
+    app.edited = True
+    caplog.clear()
+    assert main(["harvest", "--out", str(out), "-q", "--refresh-labels"]) == 0
+    n = sum(OLD in value for value in first.values())
+    said = [line for line in _problems(caplog) if "no longer" in line]
+    assert n > 1 and said == [
+        f"{n} images no longer match --where 'Phenotype~cell size' (labels changed on the"
+        " server): their rows left index.csv, their files kept"
+    ]
+    assert _rows(out) == {image: value for image, value in first.items() if OLD not in value}
 
 
 def test_a_refresh_of_a_folder_of_one_run_per_class(
@@ -327,6 +358,41 @@ def test_a_refresh_of_a_folder_of_one_run_per_class(
     assert main(["harvest", "--out", str(out), "-q", "--refresh-labels"]) == 0
     assert NO_LONGER.format(terms="--where 'Phenotype~cell size'") in _problems(caplog)
     assert _rows(out) == {image: value for image, value in before.items() if OLD not in value}
+
+
+def test_a_row_a_later_set_of_the_resume_lists_again_is_not_said_to_have_left(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """labels32: one run per class, the newer set (replayed first) `~cell size`, the older
+    `~cell volume` of the screen alone. A refresh renames the class: the first replay takes
+    its images out, the second lists the screen's again, and the first's line said all of
+    them "left index.csv". Now one line, once both ran, counts those still out: the
+    project's, which the second set does not walk."""
+    app = Curated()
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    argv = ["harvest", "--base-url", emu.base_url, "--rate", "none", "-q", "--out", str(out)]
+    screen = ["--screen", str(DEMO_SCREEN_ID), "--artifacts", "metadata"]
+    assert main([*argv, *screen, "--where", "Phenotype~cell volume"]) == 0
+    both = [*screen, "--project", str(DEMO_PROJECT_ID)]
+    assert main([*argv, *both, "--where", CELL_SIZE]) == 0
+    before = _rows(out)
+    moved = {image for image, value in before.items() if OLD in value}
+    in_project = {image for image in moved if int(image) in DEMO_PROJECT_IMAGE_IDS}
+    assert len(moved) == 5 and 0 < len(in_project) < 5
+    app.edited = True
+    caplog.clear()
+    assert main(["harvest", "--out", str(out), "-q", "--refresh-labels"]) == 0
+    n = len(in_project)
+    assert [line for line in _problems(caplog) if "no longer" in line] == [
+        f"{n} image{'s' if n > 1 else ''} no longer {'match' if n > 1 else 'matches'}"
+        f" --where 'Phenotype~cell size' (labels changed on the server):"
+        f" {'their rows' if n > 1 else 'its row'} left index.csv,"
+        f" {'their files' if n > 1 else 'its files'} kept"
+    ]
+    assert _rows(out) == {
+        image: value.replace(OLD, NEW) for image, value in before.items() if image not in in_project
+    }
 
 
 def test_a_shard_whose_refreshed_labels_no_longer_match_says_harvester_index_drops_them(
