@@ -1707,6 +1707,7 @@ class Store:
         self._pendings: list[PendingFile] = []
         self._dir_fd: int | None = None
         self._lock_fd: int | None = None
+        self._run_lock_name = lock_name(None)  # (the run lock's, once taken: _take_run_lock)
         self._dirs_made: dict[Path, bool] = {}  # folder -> on DIR's filesystem
         #: Shared files (put_bytes(shared=True)) stored lately, which the next can link to.
         self._recent_shared = RecentFiles()
@@ -1942,6 +1943,7 @@ class Store:
         try:
             # One run per DIR and shard: a second one is refused before it writes anything.
             self._lock_fd = acquire_run_lock(self.out_dir, shard)
+            self._run_lock_name = lock_name(shard)
         except OSError as exc:
             raise storage_error(exc, f"output folder {self.out_dir}") from exc
 
@@ -2013,8 +2015,15 @@ class Store:
                 names.setdefault(digest, []).append(rel)
                 if rec.get("run") == self.run_id:
                     stored.add(rel)
+        own = self._run_lock_name if self._lock_fd is not None else None
         gone, gone_bytes = onecopy.one_copy(
-            self.out_dir, names, self._relink_sync, stored, stop=self.stop_waits
+            self.out_dir,
+            names,
+            self._relink_sync,
+            stored,
+            stop=self.stop_waits,
+            # (no run lock held: another run may store beside it unseen, never alone)
+            alone=None if own is None else lambda: not others_may_hold(self.out_dir, own),
         )
         self.stats.linked += gone
         self.stats.linked_bytes += gone_bytes

@@ -108,11 +108,11 @@ def test_the_lines_appended_since_a_first_read_are_read_from_where_it_ended(
     other = hashlib.sha256(b"other").hexdigest()
     first = f"{other}\timages/001/000/1000009.paths.json\n"
     register.write_text(first + f"{SHA.hex()}\timages/001/0")
-    found, read_to = onecopy._read_register(tmp_path, {SHA}, 0)
+    found, read_to, _file = onecopy._read_register(tmp_path, {SHA}, 0)
     assert (found, read_to) == ({}, len(first))
     with register.open("a") as f:
         f.write("00/1000001.paths.json\n")
-    assert onecopy._read_register(tmp_path, {SHA}, read_to) == (
+    assert onecopy._read_register(tmp_path, {SHA}, read_to)[:2] == (
         {SHA: "images/001/000/1000001.paths.json"},
         register.stat().st_size,
     )
