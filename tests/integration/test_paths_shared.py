@@ -11,7 +11,10 @@ multi-series files, one fileset of 3 images per file, and names each image's fil
 from __future__ import annotations
 
 import csv
+import fcntl
+import hashlib
 import io
+import os
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -729,4 +732,53 @@ def test_a_failing_one_copy_step_still_ends_the_run_whole(
     assert summary.failed == 0 and summary.done > 0
     again = harvest(emu.base_url, out, plates=(PLATE,), shard="0/2", artifacts=(Artifact.PATHS,))
     assert again.failed == 0 and again.done == 0 and again.skipped == summary.done
+    assert problems(out) == []
+
+
+def test_the_last_task_of_an_array_to_end_compacts_the_register_to_its_shared_files(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ``filesets`` plate (3 filesets of 16 images) in two shards, in a folder whose
+    register holds an earlier array's lines of single-image filesets (a line per image):
+    the task that ends while the other runs leaves the register as it is (the other may
+    end with a copy of any file); the last to end, alone in DIR, compacts it to the
+    plate's 3 files (one line each: the files its images are names of), the 200 files of
+    one name no longer read by every task that ends after. Every name stays a name of
+    one file per fileset, and verify finds nothing wrong."""
+    import harvester.onecopy as onecopy
+    from harvester.layout import image_path
+
+    monkeypatch.setattr(onecopy, "COMPACT_FROM", 1)  # (64 KiB: 600 lines of a real folder)
+    emu = make_emulator(preset="filesets")
+    out = tmp_path / "out"
+    assert main(["plan", "--base-url", emu.base_url, "--plate", str(presets.FILESETS_PLATE_ID),
+                 "--artifacts", "paths", "--rate", "none", "--out", str(out)]) == 0  # fmt: skip
+    register = out / "locks" / onecopy.REGISTER
+    singles = []
+    for n in range(200):  # (an earlier array's images of filesets of their own)
+        rel = image_path(9_000_000 + n, "paths")
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_bytes(b"single %d" % n)
+        singles.append(f"{hashlib.sha256(b'single %d' % n).hexdigest()}\t{rel}\n")
+    register.write_text("".join(singles))
+
+    fd = os.open(out / "locks" / "shard-1-of-2.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # (task 1 of the array, running as task 0 ends)
+        first = harvest(emu.base_url, out, from_plan=out, shard="0/2", artifacts=(Artifact.PATHS,))
+    finally:
+        os.close(fd)
+    assert first.failed == 0 and first.done > 0
+    lines = register.read_text().splitlines(keepends=True)
+    assert lines[:200] == singles and 3 <= len([x for x in lines[200:] if x.strip()]) <= 6
+
+    last = harvest(emu.base_url, out, from_plan=out, shard="1/2", artifacts=(Artifact.PATHS,))
+    assert last.failed == 0 and first.done + last.done == 48
+    names = list((out / "images").rglob("4*.paths.json"))
+    assert len(names) == 48 and len({p.stat().st_ino for p in names}) == 3
+    kept = register.read_text().splitlines()
+    assert kept[0].startswith("#kept\t") and len(kept) == 4
+    files = {(out / line.split("\t")[1]).stat().st_ino for line in kept[1:]}
+    assert files == {p.stat().st_ino for p in names}
+    assert {(out / line.split("\t")[1]).stat().st_nlink for line in kept[1:]} == {16}
     assert problems(out) == []
