@@ -15,6 +15,8 @@ import fcntl
 import hashlib
 import io
 import os
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -781,4 +783,41 @@ def test_the_last_task_of_an_array_to_end_compacts_the_register_to_its_shared_fi
     files = {(out / line.split("\t")[1]).stat().st_ino for line in kept[1:]}
     assert files == {p.stat().st_ino for p in names}
     assert {(out / line.split("\t")[1]).stat().st_nlink for line in kept[1:]} == {16}
+    assert problems(out) == []
+
+
+def test_a_killed_tasks_copy_is_made_one_by_its_resubmission_with_nothing_left_to_do(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A task killed before its end (its pending file left, its copy of the plate's list
+    not made one): its resubmission, with every image done, stores nothing and still makes
+    its shard's copy one with the file the other task registered (it waited for a run with
+    work left, which never came); its summary counts no byte of the killed run's."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "out"
+    assert main(["plan", "--base-url", emu.base_url, "--plate", str(PLATE), "--artifacts",
+                 "paths", "--rate", "none", "--out", str(out)]) == 0  # fmt: skip
+    for k in (0, 1):
+        harvest(emu.base_url, out, from_plan=out, shard=f"{k}/2", artifacts=(Artifact.PATHS,))
+    names = list((out / "images").rglob("*.paths.json"))
+    mine = [p for p in names if shard_of(int(p.name.split(".")[0]), 2) == 1]
+    body = mine[0].read_bytes()
+    for name in mine:  # (the killed task's copy: its names, one file of their own)
+        name.unlink()
+    mine[0].write_bytes(body)
+    for name in mine[1:]:
+        os.link(mine[0], name)
+    writer = next(r["writer"] for r in JournalState.load(out).runs if r.get("shard") == "1/2")
+    subprocess.run(  # (what a killed task leaves: its pending file, of a process gone)
+        [sys.executable, "-c", "import sys, pathlib\nfrom harvester.store import PendingFile\n"
+         "PendingFile(pathlib.Path(sys.argv[1]), sys.argv[2])\n", str(out), writer],
+        check=True, timeout=60,
+    )  # fmt: skip
+    assert len({p.stat().st_ino for p in names}) == 2
+
+    again = harvest(emu.base_url, out, from_plan=out, shard="1/2", artifacts=(Artifact.PATHS,))
+    assert again.failed == 0 and again.done == 0
+    assert (again.linked, again.linked_bytes) == (0, 0)
+    assert len({p.stat().st_ino for p in names}) == 1
+    assert names[0].stat().st_nlink == 8
     assert problems(out) == []
