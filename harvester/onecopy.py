@@ -35,18 +35,23 @@ The rules that keep it safe:
 
 The register is bounded: a run that ends while no other run holds a run lock of DIR (the
 last task of an array to end, a resubmission alone) compacts it under the lock, once it
-holds :data:`COMPACT_FROM` bytes and twice what its last compaction kept: only the last
-line of each SHA-256 whose file is still a regular file with more than one name is kept
-(a file of one name is no copy made one: a fileset of one image, the usual case of a
-dataset; nothing runs that could end with a copy of it). Written beside it, synced,
-renamed over it (a ``kill -9`` at any moment leaves the old register or the new, whole);
-a run that read it before the lock reads it again from its start when the file it read
-was replaced meanwhile. The first line, ``#kept\t<bytes>``, is skipped by every reader.
+holds :data:`COMPACT_FROM` bytes and twice what its last compaction kept. Kept: the last
+line of each SHA-256 whose file is still a regular file of more than one name, holding
+those bytes. Why: a file of one name is no copy made one (a fileset of one image, the
+usual case of a dataset), and no run is running that could end with a copy of it; one
+started later (an array run a task at a time) stores its own copy of such a file, which
+is left as a copy. Written beside it, synced, renamed over it (a ``kill -9`` at any moment
+leaves the old register or the new, whole); a run that read it before the lock reads it
+again from its start when the file it read was replaced meanwhile. The first line,
+``#kept\t<bytes>``, is skipped by every reader (0.1.24's too).
 
 What is left: a run killed (``kill -9``, out of memory) ends without this step, so its
-copies stay until a later run of its shard that stores a shared file ends (the task
-resubmitted, with work left): a run that stores none does not look. So do those of a run
-stopped (Ctrl-C, SIGTERM: a time limit) while another run held the lock: it does not wait.
+copies stay until a later run of its shard ends: one that stores a shared file, or that
+found the killed run's pending file as it opened (its resubmission, with nothing left to
+store: :meth:`harvester.store.Store.shares`). No other task may make them one (they are
+another shard's names, written under that shard's run lock), nor ``index``/``verify``
+(they hold no run lock). So do those of a run stopped (Ctrl-C, SIGTERM: a time limit)
+while another run held the lock: it does not wait.
 """
 
 from __future__ import annotations
@@ -330,7 +335,8 @@ def _compaction_due(out_dir: Path) -> bool:
 def compact(out_dir: Path) -> tuple[int, int] | None:
     """Rewrite the register with only the lines still of use (called under its lock, by a
     run that no other run of DIR runs beside): the last line of each SHA-256 whose file is
-    a regular file of more than one name. Returns its bytes before and after (None: not
+    a regular file of more than one name that still holds its bytes (read: one file a
+    fileset of several images, the rest only stat'ed). Returns its bytes before and after (None: not
     compacted: no register, an error, logged).
 
     Why those: a line is read by a run that ends with a copy of its bytes, and only a run
@@ -338,7 +344,8 @@ def compact(out_dir: Path) -> tuple[int, int] | None:
     fileset of one image (a dataset's usual case: a million lines, 100 MB, for a million
     images), or that of a fileset whose every other image is still to be stored: a later
     run that stores them stores its own copy and registers it, as if the first were none;
-    a gone file, a symlink and a line that does not read are of no use. Lines of another
+    a gone file (its image forgotten and removed, a file removed by hand), one changed
+    since, a symlink and a line that does not read are of no use. Lines of another
     SHA-256 kept in their order: the last of each, as a reader takes it."""
     from harvester.store import atomic_write_bytes  # (the store imports this module)
 
@@ -351,11 +358,15 @@ def compact(out_dir: Path) -> tuple[int, int] | None:
                 if not line.endswith(b"\n") or line[64:65] != b"\t":
                     continue
                 try:
-                    bytes.fromhex(line[:64].decode("ascii"))
+                    sha256 = bytes.fromhex(line[:64].decode("ascii"))
                 except ValueError:
                     continue
                 rel = _image_file(line)
-                if rel is not None and _shared_file(out_dir, rel):
+                if (
+                    rel is not None
+                    and _shared_file(out_dir, rel)
+                    and _holding(out_dir, rel, sha256) is not None
+                ):
                     kept.pop(line[:64], None)  # (its place: where its last line is)
                     kept[line[:64]] = line
         size = sum(map(len, kept.values()))
