@@ -111,7 +111,8 @@ def one_copy(
     tasks of an array that reach their time limit get SIGTERM at once, and SLURM kills each
     ``KillWait`` seconds later (30 by default): a wait of LOCK_WAIT ended in the kill,
     before the task's summary. ``alone``: asked under the lock, whether no other run holds
-    a run lock of DIR: then the register is compacted when due (:func:`compact`). Errors
+    a run lock of DIR: then the register is compacted when due (:func:`compact`), unless
+    the run is stopping (seconds a million lines: the next run alone does it). Errors
     are logged, never raised: the files are whole either way."""
     if not names:
         return 0, 0
@@ -129,7 +130,8 @@ def one_copy(
             else:  # (compacted meanwhile: its offsets are another file's)
                 registered = _read_register(out_dir, names.keys(), 0)[0]
             made = _under_lock(out_dir, names, relink, registered, stored)
-            if alone is not None and _compaction_due(out_dir) and alone():
+            stopping = stop is not None and stop.is_set()  # (SLURM kills it soon: no time)
+            if alone is not None and not stopping and _compaction_due(out_dir) and alone():
                 compact(out_dir)
             return made
     except (OSError, LockWaitStopped) as exc:  # (a read-only folder; a stop while waiting)
