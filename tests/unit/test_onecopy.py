@@ -195,6 +195,12 @@ def test_a_run_ending_alone_compacts_the_register_to_the_files_of_several_names(
         0,
     )  # (its line is the symlink's: no file to link to; its own registered in its place)
     assert register.read_bytes().startswith(before)  # (not compacted: another run may end)
+    stopping = threading.Event()
+    stopping.set()  # (SIGTERM: killed KillWait seconds later, no time for it)
+    assert onecopy.one_copy(
+        tmp_path, {SHA: [copy]}, _relink, stop=stopping, alone=lambda: True
+    ) == (0, 0)
+    assert register.read_bytes().startswith(before)
 
     copy2 = _write(tmp_path, 1000006)
     assert onecopy.one_copy(tmp_path, {SHA: [copy2]}, _relink, alone=lambda: True) == (
