@@ -29,14 +29,29 @@ The rules that keep it safe:
   since is not used, and one of this run's names is registered in its place).
 * No lock (a filesystem without ``flock``), no hard links: nothing is changed.
 * The register is read line by line, keeping the lines of the run's own SHA-256s (a
-  line per distinct file of a shard's run: about 100 bytes an image for a folder of
-  single-image filesets, about a second a million lines); the last line of a SHA-256
-  wins; a line not ended by a newline is not read.
+  line per distinct file of a shard's run while an array runs: about 100 bytes an image
+  for a folder of single-image filesets, about a second a million lines; then compacted,
+  below); the last line of a SHA-256 wins; a line not ended by a newline is not read.
+
+The register is bounded: a run that ends while no other run holds a run lock of DIR (the
+last task of an array to end, a resubmission alone) compacts it under the lock, once it
+holds :data:`COMPACT_FROM` bytes and twice what its last compaction kept. Kept: the last
+line of each SHA-256 whose file is still a regular file of more than one name. Why: a file
+of one name is no copy made one (a fileset of one image, the usual case of a dataset), and
+no run is running that could end with a copy of it; one started later (an array run a task
+at a time) stores its own copy of such a file, which is left as a copy. Written beside it,
+synced, renamed over it (a ``kill -9`` at any moment leaves the old register or the new,
+whole); a run that read it before the lock reads it again from its start when the file it
+read was replaced meanwhile. The first line, ``#kept\t<bytes>``, is skipped by every
+reader (0.1.24's too).
 
 What is left: a run killed (``kill -9``, out of memory) ends without this step, so its
-copies stay until a later run of its shard that stores a shared file ends (the task
-resubmitted, with work left): a run that stores none does not look. So do those of a run
-stopped (Ctrl-C, SIGTERM: a time limit) while another run held the lock: it does not wait.
+copies stay until a later run of its shard ends: one that stores a shared file, or that
+found the killed run's pending file as it opened (its resubmission, with nothing left to
+store: :meth:`harvester.store.Store.shares`). No other task may make them one (they are
+another shard's names, written under that shard's run lock), nor ``index``/``verify``
+(they hold no run lock). So do those of a run stopped (Ctrl-C, SIGTERM: a time limit)
+while another run held the lock: it does not wait.
 """
 
 from __future__ import annotations
@@ -64,6 +79,11 @@ REGISTER = "same-files.tsv"
 LOCK = "same-files.lock"
 #: How long a run waits for another ending at the same time (seconds); then nothing is done.
 LOCK_WAIT = 60.0
+#: A register of fewer bytes is never compacted (a read of it costs nothing to speak of).
+COMPACT_FROM = 64 * 1024
+#: The first line of a compacted register: ``#kept\t<bytes of its lines>``. Why: it is
+#: compacted again only once it doubled, not at every run that ends alone (each a stat a line).
+KEPT_MARK = b"#kept\t"
 
 #: ``relink(source, target, data)``: make ``target`` (a name of this run) a hard link to
 #: ``source``, which holds ``data`` (checked again through the link); whether it did.
@@ -76,6 +96,7 @@ def one_copy(
     relink: Relink,
     stored: AbstractSet[str] | None = None,
     stop: threading.Event | None = None,
+    alone: Callable[[], bool] | None = None,
 ) -> tuple[int, int]:
     """Make this run's ``names`` (SHA-256 -> its names in DIR of files with those bytes)
     names of one file per SHA-256: the registered one, else the one of its own files that
@@ -89,21 +110,30 @@ def one_copy(
     another run holds is not waited for (the copies stay, as a killed task's do). Why: the
     tasks of an array that reach their time limit get SIGTERM at once, and SLURM kills each
     ``KillWait`` seconds later (30 by default): a wait of LOCK_WAIT ended in the kill,
-    before the task's summary. Errors are logged, never raised: the files are whole either
-    way."""
+    before the task's summary. ``alone``: asked under the lock, whether no other run holds
+    a run lock of DIR: then the register is compacted when due (:func:`compact`), unless
+    the run is stopping (seconds a million lines: the next run alone does it). Errors
+    are logged, never raised: the files are whole either way."""
     if not names:
         return 0, 0
     # Most of the register read before the lock, the lines appended since under it. Why: it
     # holds a line per distinct file of every shard's run (100 MB for a million single-image
     # filesets, seconds to read): read under the lock, the tasks of an array ending together
     # queued behind each other's reads, and those still waiting after LOCK_WAIT gave up.
-    registered, read_to = _read_register(out_dir, names.keys(), 0)
+    registered, read_to, read_file = _read_register(out_dir, names.keys(), 0)
     try:
         with folder_lock(out_dir, LOCK, wait=LOCK_WAIT, stop=stop) as held:
             if not held:
                 return 0, 0
-            registered.update(_read_register(out_dir, names.keys(), read_to)[0])
-            return _under_lock(out_dir, names, relink, registered, stored)
+            if _identity(out_dir) == read_file:
+                registered.update(_read_register(out_dir, names.keys(), read_to)[0])
+            else:  # (compacted meanwhile: its offsets are another file's)
+                registered = _read_register(out_dir, names.keys(), 0)[0]
+            made = _under_lock(out_dir, names, relink, registered, stored)
+            stopping = stop is not None and stop.is_set()  # (SLURM kills it soon: no time)
+            if alone is not None and not stopping and _compaction_due(out_dir) and alone():
+                compact(out_dir)
+            return made
     except (OSError, LockWaitStopped) as exc:  # (a read-only folder; a stop while waiting)
         logger.debug("shared files not made one: %s", exc)
         return 0, 0
@@ -209,21 +239,36 @@ def read_register(out_dir: Path, wanted: AbstractSet[bytes]) -> dict[bytes, str]
     return _read_register(out_dir, wanted, 0)[0]
 
 
+#: A file as (device, inode); None: none there.
+FileId = tuple[int, int] | None
+
+
+def _identity(out_dir: Path) -> FileId:
+    """The register's (device, inode) now (None: none)."""
+    try:
+        st = os.stat(out_dir / LOCKS_DIR / REGISTER)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _read_register(
     out_dir: Path, wanted: AbstractSet[bytes], start: int
-) -> tuple[dict[bytes, str], int]:
-    """:func:`read_register` from byte ``start`` on, and the byte its last whole line ends
-    at: a line not ended yet (being written by a run that holds the lock) is read again
-    from there. Only the lines of ``wanted`` SHA-256s are decoded and checked: the rest of
-    a long register costs a set look-up a line."""
+) -> tuple[dict[bytes, str], int, FileId]:
+    """:func:`read_register` from byte ``start`` on, the byte its last whole line ends
+    at (a line not ended yet, being written by a run that holds the lock, is read again
+    from there) and the file read (a compaction renames another over it). Only the lines
+    of ``wanted`` SHA-256s are decoded and checked: the rest of a long register costs a set
+    look-up a line."""
     found: dict[bytes, str] = {}
     keys = {sha256.hex().encode("ascii"): sha256 for sha256 in wanted}
     try:
         f = (out_dir / LOCKS_DIR / REGISTER).open("rb")
     except OSError:
-        return found, start
+        return found, start, None
     read_to = start
     with f:
+        st = os.fstat(f.fileno())
         try:
             f.seek(start)
             for line in f:
@@ -233,17 +278,26 @@ def _read_register(
                 key = keys.get(line[:64])
                 if key is None or line[64:65] != b"\t":
                     continue
-                rel = line[65:-1].decode("utf-8", errors="replace")
-                # (an image's file: never one a command rewrites, nor one outside DIR)
-                if rel.startswith(f"{IMAGES_DIR}/"):
-                    try:
-                        check_relative(rel)
-                    except ValueError:
-                        continue
+                rel = _image_file(line)
+                if rel is not None:
                     found[key] = rel
         except OSError as exc:  # (what was read stands: the rest is only copies left)
             logger.debug("%s not read to its end: %s", REGISTER, exc)
-    return found, read_to
+    return found, read_to, (st.st_dev, st.st_ino)
+
+
+def _image_file(line: bytes) -> str | None:
+    """The path a register line (``<sha256 hex>\t<path>\n``, its SHA-256 read already)
+    names, when it is a safe path under images/ (an image's file: never one a command
+    rewrites, nor one outside DIR); else None."""
+    rel = line[65:-1].decode("utf-8", errors="replace")
+    if not rel.startswith(f"{IMAGES_DIR}/"):
+        return None
+    try:
+        check_relative(rel)
+    except ValueError:
+        return None
+    return rel
 
 
 def _register(out_dir: Path, new: Mapping[bytes, str]) -> None:
@@ -261,3 +315,71 @@ def _register(out_dir: Path, new: Mapping[bytes, str]) -> None:
     finally:
         with suppress(OSError):
             os.close(fd)
+
+
+def _compaction_due(out_dir: Path) -> bool:
+    """Does the register hold :data:`COMPACT_FROM` bytes, and twice what its last
+    compaction kept (its :data:`KEPT_MARK` line; none: never compacted)?"""
+    try:
+        with (out_dir / LOCKS_DIR / REGISTER).open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            first = f.readline(64)
+    except OSError:
+        return False
+    if size < COMPACT_FROM:
+        return False
+    if first.startswith(KEPT_MARK) and first.endswith(b"\n"):
+        with suppress(ValueError):
+            return size >= 2 * int(first[len(KEPT_MARK) : -1])
+    return True
+
+
+def compact(out_dir: Path) -> tuple[int, int] | None:
+    """Rewrite the register with only the lines still of use (called under its lock, by a
+    run that no other run of DIR runs beside): the last line of each SHA-256 whose file is
+    a regular file of more than one name (a stat a line, no read: 100,000 reads took 20 s
+    on a busy host; a file changed since is found so by the run that reads its line, which
+    registers its own). Returns its bytes before and after (None: not compacted: no
+    register, an error, logged).
+
+    Why those: a line is read by a run that ends with a copy of its bytes, and only a run
+    running now (none) or started later could. A file of one name is the one copy of a
+    fileset of one image (a dataset's usual case: a million lines, 100 MB, for a million
+    images), or that of a fileset whose every other image is still to be stored: a later run
+    that stores them stores its own copy and registers it, as if the first were none; a gone
+    file (removed by hand), a symlink and a line that does not read are of no use. Lines of
+    another SHA-256 kept in their order: the last of each, as a reader takes it."""
+    from harvester.store import atomic_write_bytes  # (the store imports this module)
+
+    path = out_dir / LOCKS_DIR / REGISTER
+    kept: dict[bytes, bytes] = {}
+    try:
+        with path.open("rb") as f:
+            like = os.fstat(f.fileno())
+            for line in f:
+                if not line.endswith(b"\n") or line[64:65] != b"\t":
+                    continue
+                try:
+                    bytes.fromhex(line[:64].decode("ascii"))
+                except ValueError:
+                    continue
+                rel = _image_file(line)
+                if rel is not None and _shared_file(out_dir, rel):
+                    kept.pop(line[:64], None)  # (its place: where its last line is)
+                    kept[line[:64]] = line
+        size = sum(map(len, kept.values()))
+        head = KEPT_MARK + str(size).encode("ascii") + b"\n"
+        atomic_write_bytes(out_dir, path, [head, *kept.values()], like=like)
+    except OSError as exc:  # (the register stands as it was: only a read of it costs more)
+        logger.debug("%s not compacted: %s", REGISTER, exc)
+        return None
+    return like.st_size, len(head) + size
+
+
+def _shared_file(out_dir: Path, rel: str) -> bool:
+    """Is ``rel`` a regular file (not through a symlink) of more than one name?"""
+    try:
+        st = os.lstat(resolve(out_dir, rel))
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_nlink > 1

@@ -2836,6 +2836,8 @@ class Harvest:
                 self._store_opened = self.summary.store_opened = True
                 self._store = store
                 store.stop_waits = self._stopping  # (its end's wait: see harvester.onecopy)
+                if Artifact.PATHS in cfg.artifacts:  # (stored shared: see Fetcher._put)
+                    store.shares(Artifact.PATHS.value)
                 # Beside the run lock: `harvester status` shows it while the lock is held. A
                 # run without one (no flock here) names the file by its run id: its own, which
                 # another run of the same shard running beside it neither replaces nor removes.

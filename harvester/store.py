@@ -1707,6 +1707,7 @@ class Store:
         self._pendings: list[PendingFile] = []
         self._dir_fd: int | None = None
         self._lock_fd: int | None = None
+        self._run_lock_name = lock_name(None)  # (the run lock's, once taken: _take_run_lock)
         self._dirs_made: dict[Path, bool] = {}  # folder -> on DIR's filesystem
         #: Shared files (put_bytes(shared=True)) stored lately, which the next can link to.
         self._recent_shared = RecentFiles()
@@ -1714,6 +1715,11 @@ class Store:
         #: (proven shared): what :meth:`_one_copy_sync` makes one file of as the run ends.
         self._shared_kinds: set[str] = set()
         self._proven_shared: set[bytes] = set()
+        #: The kinds the run said it stores shared (:meth:`shares`), and whether a run of DIR
+        #: ended uncleanly before this one opened (its pending file found: killed, perhaps
+        #: before its own end's step left its copies).
+        self._declared_shared: set[str] = set()
+        self._after_unclean_end = False
         #: Other processes may store into DIR beside this one (a shard's run of a split
         #: into 2 or more: the other tasks of its job array), each its own copies of the
         #: shared files.
@@ -1855,6 +1861,7 @@ class Store:
             raise
         try:
             ended = ended_writers(self.out_dir, own_writer=self.writer)
+            self._after_unclean_end = bool(ended)
             self.state = JournalState.load(self.out_dir, remember=False, images=images)
             # Claimed after the load: one whose check ended before is seen gone, and the
             # load may predate its marks (then this run checks its own images' files).
@@ -1942,13 +1949,14 @@ class Store:
         try:
             # One run per DIR and shard: a second one is refused before it writes anything.
             self._lock_fd = acquire_run_lock(self.out_dir, shard)
+            self._run_lock_name = lock_name(shard)
         except OSError as exc:
             raise storage_error(exc, f"output folder {self.out_dir}") from exc
 
     def _close_sync(self) -> None:
         self._release_claims()  # (an open that failed while it held them)
         if (
-            self._shared_kinds
+            self._one_copy_kinds()
             and self._journal is not None
             and self._error is None
             and self._committer_done.is_set()  # (nothing of this run is written any more)
@@ -1987,6 +1995,23 @@ class Store:
         release_run_lock(self._lock_fd)  # last: nothing of this run is left to write
         self._lock_fd = None
 
+    def shares(self, kind: str) -> None:
+        """Say that this run stores ``kind`` shared (``put_bytes(shared=True)``), before it
+        stores any. Why: a task killed before its end (``kill -9``, out of memory) left its
+        copies, and a later run of its shard made them one only when it stored a shared
+        file itself: a resubmission with nothing left to store left them for good. Said,
+        a shard's run that found a run ended uncleanly as it opened makes its names of
+        ``kind`` one file as it ends, whether it stored one or not."""
+        self._declared_shared.add(kind)
+
+    def _one_copy_kinds(self) -> set[str]:
+        """The kinds whose names :meth:`_one_copy_sync` makes one: those this run stored
+        shared, and in a shard's run after a run ended uncleanly, those it said it stores
+        so (:meth:`shares`): the killed run's copies are its own shard's names."""
+        if self._beside_others and self._after_unclean_end:
+            return self._shared_kinds | self._declared_shared
+        return self._shared_kinds
+
     def _one_copy_sync(self) -> None:
         """Make this run's names of shared files names of one file in DIR, where other
         processes (the tasks of a job array, running at once) stored copies of the same
@@ -2004,8 +2029,9 @@ class Store:
             return
         names: dict[bytes, list[str]] = {}
         stored: set[str] = set()  # (this run's: its summary counts their bytes)
+        kinds = self._one_copy_kinds()
         for (kind, _id), rec in self.state.done.items():
-            if kind not in self._shared_kinds:
+            if kind not in kinds:
                 continue
             digest = getattr(rec, "sha256", None)
             if type(digest) is bytes and (self._beside_others or digest in self._proven_shared):
@@ -2013,8 +2039,15 @@ class Store:
                 names.setdefault(digest, []).append(rel)
                 if rec.get("run") == self.run_id:
                     stored.add(rel)
+        own = self._run_lock_name if self._lock_fd is not None else None
         gone, gone_bytes = onecopy.one_copy(
-            self.out_dir, names, self._relink_sync, stored, stop=self.stop_waits
+            self.out_dir,
+            names,
+            self._relink_sync,
+            stored,
+            stop=self.stop_waits,
+            # (no run lock held: another run may store beside it unseen, never alone)
+            alone=None if own is None else lambda: not others_may_hold(self.out_dir, own),
         )
         self.stats.linked += gone
         self.stats.linked_bytes += gone_bytes

@@ -11,7 +11,12 @@ multi-series files, one fileset of 3 images per file, and names each image's fil
 from __future__ import annotations
 
 import csv
+import fcntl
+import hashlib
 import io
+import os
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -729,4 +734,90 @@ def test_a_failing_one_copy_step_still_ends_the_run_whole(
     assert summary.failed == 0 and summary.done > 0
     again = harvest(emu.base_url, out, plates=(PLATE,), shard="0/2", artifacts=(Artifact.PATHS,))
     assert again.failed == 0 and again.done == 0 and again.skipped == summary.done
+    assert problems(out) == []
+
+
+def test_the_last_task_of_an_array_to_end_compacts_the_register_to_its_shared_files(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ``filesets`` plate (3 filesets of 16 images) in two shards, in a folder whose
+    register holds an earlier array's lines of single-image filesets (a line per image):
+    the task that ends while the other runs leaves the register as it is (the other may
+    end with a copy of any file); the last to end, alone in DIR, compacts it to the
+    plate's 3 files (one line each: the files its images are names of), the 200 files of
+    one name no longer read by every task that ends after. Every name stays a name of
+    one file per fileset, and verify finds nothing wrong."""
+    import harvester.onecopy as onecopy
+    from harvester.layout import image_path
+
+    monkeypatch.setattr(onecopy, "COMPACT_FROM", 1)  # (64 KiB: 600 lines of a real folder)
+    emu = make_emulator(preset="filesets")
+    out = tmp_path / "out"
+    assert main(["plan", "--base-url", emu.base_url, "--plate", str(presets.FILESETS_PLATE_ID),
+                 "--artifacts", "paths", "--rate", "none", "--out", str(out)]) == 0  # fmt: skip
+    register = out / "locks" / onecopy.REGISTER
+    singles = []
+    for n in range(200):  # (an earlier array's images of filesets of their own)
+        rel = image_path(9_000_000 + n, "paths")
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_bytes(b"single %d" % n)
+        singles.append(f"{hashlib.sha256(b'single %d' % n).hexdigest()}\t{rel}\n")
+    register.write_text("".join(singles))
+
+    fd = os.open(out / "locks" / "shard-1-of-2.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # (task 1 of the array, running as task 0 ends)
+        first = harvest(emu.base_url, out, from_plan=out, shard="0/2", artifacts=(Artifact.PATHS,))
+    finally:
+        os.close(fd)
+    assert first.failed == 0 and first.done > 0
+    lines = register.read_text().splitlines(keepends=True)
+    assert lines[:200] == singles and 3 <= len([x for x in lines[200:] if x.strip()]) <= 6
+
+    last = harvest(emu.base_url, out, from_plan=out, shard="1/2", artifacts=(Artifact.PATHS,))
+    assert last.failed == 0 and first.done + last.done == 48
+    names = list((out / "images").rglob("4*.paths.json"))
+    assert len(names) == 48 and len({p.stat().st_ino for p in names}) == 3
+    kept = register.read_text().splitlines()
+    assert kept[0].startswith("#kept\t") and len(kept) == 4
+    files = {(out / line.split("\t")[1]).stat().st_ino for line in kept[1:]}
+    assert files == {p.stat().st_ino for p in names}
+    assert {(out / line.split("\t")[1]).stat().st_nlink for line in kept[1:]} == {16}
+    assert problems(out) == []
+
+
+def test_a_killed_tasks_copy_is_made_one_by_its_resubmission_with_nothing_left_to_do(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A task killed before its end (its pending file left, its copy of the plate's list
+    not made one): its resubmission, with every image done, stores nothing and still makes
+    its shard's copy one with the file the other task registered (it waited for a run with
+    work left, which never came); its summary counts no byte of the killed run's."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "out"
+    assert main(["plan", "--base-url", emu.base_url, "--plate", str(PLATE), "--artifacts",
+                 "paths", "--rate", "none", "--out", str(out)]) == 0  # fmt: skip
+    for k in (0, 1):
+        harvest(emu.base_url, out, from_plan=out, shard=f"{k}/2", artifacts=(Artifact.PATHS,))
+    names = list((out / "images").rglob("*.paths.json"))
+    mine = [p for p in names if shard_of(int(p.name.split(".")[0]), 2) == 1]
+    body = mine[0].read_bytes()
+    for name in mine:  # (the killed task's copy: its names, one file of their own)
+        name.unlink()
+    mine[0].write_bytes(body)
+    for name in mine[1:]:
+        os.link(mine[0], name)
+    writer = next(r["writer"] for r in JournalState.load(out).runs if r.get("shard") == "1/2")
+    subprocess.run(  # (what a killed task leaves: its pending file, of a process gone)
+        [sys.executable, "-c", "import sys, pathlib\nfrom harvester.store import PendingFile\n"
+         "PendingFile(pathlib.Path(sys.argv[1]), sys.argv[2])\n", str(out), writer],
+        check=True, timeout=60,
+    )  # fmt: skip
+    assert len({p.stat().st_ino for p in names}) == 2
+
+    again = harvest(emu.base_url, out, from_plan=out, shard="1/2", artifacts=(Artifact.PATHS,))
+    assert again.failed == 0 and again.done == 0
+    assert (again.linked, again.linked_bytes) == (0, 0)
+    assert len({p.stat().st_ino for p in names}) == 1
+    assert names[0].stat().st_nlink == 8
     assert problems(out) == []

@@ -6,10 +6,14 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
+from child_scripts import checked
 
 from harvester import onecopy
 from harvester.layout import image_path
@@ -108,11 +112,11 @@ def test_the_lines_appended_since_a_first_read_are_read_from_where_it_ended(
     other = hashlib.sha256(b"other").hexdigest()
     first = f"{other}\timages/001/000/1000009.paths.json\n"
     register.write_text(first + f"{SHA.hex()}\timages/001/0")
-    found, read_to = onecopy._read_register(tmp_path, {SHA}, 0)
+    found, read_to, _file = onecopy._read_register(tmp_path, {SHA}, 0)
     assert (found, read_to) == ({}, len(first))
     with register.open("a") as f:
         f.write("00/1000001.paths.json\n")
-    assert onecopy._read_register(tmp_path, {SHA}, read_to) == (
+    assert onecopy._read_register(tmp_path, {SHA}, read_to)[:2] == (
         {SHA: "images/001/000/1000001.paths.json"},
         register.stat().st_size,
     )
@@ -145,3 +149,179 @@ def test_a_stopping_run_does_not_wait_for_another_runs_hold_of_the_lock(
         os.close(fd)
     assert onecopy.one_copy(tmp_path, {SHA: [b]}, _relink, stop=stop) == (1, len(BODY))
     assert (tmp_path / b).stat().st_ino == (tmp_path / a).stat().st_ino
+
+
+def _another_name(out: Path, image_id: int, of: str) -> str:
+    """Image ``image_id``'s name for the file at ``of`` (a hard link, as a run makes)."""
+    rel = image_path(image_id, "paths")
+    (out / rel).parent.mkdir(parents=True, exist_ok=True)
+    os.link(out / of, out / rel)
+    return rel
+
+
+def _line(data: bytes, rel: str) -> str:
+    return f"{hashlib.sha256(data).hexdigest()}\t{rel}\n"
+
+
+def test_a_run_ending_alone_compacts_the_register_to_the_files_of_several_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The register of an array's runs: a line per distinct file each stored. A run that
+    ends with no other run in DIR keeps the last line of each file of more than one name
+    (later runs link their copies to it), and drops the files of one name (single-image
+    filesets: most lines of a dataset's folder), gone files, symlinks, junk and a cut
+    line; not while another run may be ending with a copy; again only once it doubled."""
+    monkeypatch.setattr(onecopy, "COMPACT_FROM", 1)
+    shared = _write(tmp_path, 1000001)
+    _another_name(tmp_path, 1000002, shared)
+    singles = [_write(tmp_path, 1000100 + n, b"single %d" % n) for n in range(50)]
+    gone = _write(tmp_path, 1000003, b"gone")
+    (tmp_path / gone).unlink()
+    link = image_path(1000004, "paths")
+    os.symlink(tmp_path / shared, tmp_path / link)
+    lines = (
+        ["junk\n", _line(BODY, gone), _line(BODY, shared), _line(b"gone", gone)]
+        + [_line(b"single %d" % n, rel) for n, rel in enumerate(singles)]
+        + [_line(BODY, link), f"{SHA.hex()}\t{shared}"]  # (a symlink, a cut line)
+    )
+    register = tmp_path / "locks" / onecopy.REGISTER
+    register.parent.mkdir()
+    register.write_text("".join(lines))
+    before = register.read_bytes()
+    copy = _write(tmp_path, 1000005)  # (a copy this run stored: made one as ever)
+
+    assert onecopy.one_copy(tmp_path, {SHA: [copy]}, _relink, alone=lambda: False) == (
+        0,
+        0,
+    )  # (its line is the symlink's: no file to link to; its own registered in its place)
+    assert register.read_bytes().startswith(before)  # (not compacted: another run may end)
+    stopping = threading.Event()
+    stopping.set()  # (SIGTERM: killed KillWait seconds later, no time for it)
+    assert onecopy.one_copy(
+        tmp_path, {SHA: [copy]}, _relink, stop=stopping, alone=lambda: True
+    ) == (0, 0)
+    assert register.read_bytes().startswith(before)
+
+    copy2 = _write(tmp_path, 1000006)
+    assert onecopy.one_copy(tmp_path, {SHA: [copy2]}, _relink, alone=lambda: True) == (
+        1,
+        len(BODY),
+    )
+    kept = register.read_text().splitlines()
+    assert kept[0] == f"#kept\t{len(_line(BODY, copy))}"
+    assert kept[1:] == [_line(BODY, copy).rstrip("\n")]  # (the last line of its SHA-256)
+    assert (tmp_path / copy2).stat().st_ino == (tmp_path / copy).stat().st_ino
+    assert onecopy.read_register(tmp_path, {SHA}) == {SHA: copy}
+
+    # Not compacted again until it doubled (a compaction stats every line): a run whose
+    # copies are one already leaves it; one that adds a line (a file of one name: its
+    # bytes of no other image) doubles it, and the line goes.
+    inode = register.stat().st_ino
+    assert onecopy.one_copy(tmp_path, {SHA: [copy2]}, _relink, alone=lambda: True) == (0, 0)
+    assert register.stat().st_ino == inode
+    other = _write(tmp_path, 1000007, b"other")
+    assert onecopy.one_copy(
+        tmp_path, {hashlib.sha256(b"other").digest(): [other]}, _relink, alone=lambda: True
+    ) == (0, 0)
+    assert register.stat().st_ino != inode
+    assert register.read_text().splitlines() == kept
+
+
+def test_a_run_that_read_the_register_before_a_compaction_reads_it_again_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run reads the register before the lock, then under it from where it stopped: when
+    another run compacted it in between (a file renamed over it, its lines at other
+    offsets), it reads the new one from its start and finds the file registered there."""
+    monkeypatch.setattr(onecopy, "COMPACT_FROM", 1)
+    (tmp_path / "locks").mkdir()
+    register = tmp_path / "locks" / onecopy.REGISTER
+    singles = [_write(tmp_path, 1000100 + n, b"single %d" % n) for n in range(100)]
+    register.write_text("".join(_line(b"single %d" % n, r) for n, r in enumerate(singles)))
+    a = _write(tmp_path, 1000001)
+    _another_name(tmp_path, 1000002, a)
+    b = _write(tmp_path, 1000003)
+    first_read = threading.Event()
+    read = onecopy._read_register
+
+    def reading(
+        out: Path, wanted: set[bytes], start: int
+    ) -> tuple[dict[bytes, str], int, onecopy.FileId]:
+        got = read(out, wanted, start)
+        first_read.set()
+        return got
+
+    monkeypatch.setattr(onecopy, "_read_register", reading)
+    got: list[tuple[int, int]] = []
+    fd = os.open(tmp_path / "locks" / onecopy.LOCK, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # (another run, ending: it compacts, then registers)
+        ending = threading.Thread(
+            target=lambda: got.append(onecopy.one_copy(tmp_path, {SHA: [b]}, _relink))
+        )
+        ending.start()
+        assert first_read.wait(60)
+        assert onecopy.compact(tmp_path) is not None
+        with register.open("a") as f:
+            f.write(_line(BODY, a))
+    finally:
+        os.close(fd)
+    ending.join(60)
+    assert got == [(1, len(BODY))]
+    assert (tmp_path / b).stat().st_ino == (tmp_path / a).stat().st_ino
+
+
+#: Compacts DIR's register (argv[1]) over and over, a line of a gone file added each time,
+#: under the lock as a run ending alone does; says "compacting" after its third.
+_COMPACTING = checked("""
+import sys
+from pathlib import Path
+from harvester import onecopy
+from harvester.runlock import folder_lock
+
+out, n = Path(sys.argv[1]), 0
+while True:
+    with folder_lock(out, onecopy.LOCK) as held:
+        assert held
+        with (out / "locks" / onecopy.REGISTER).open("a") as f:
+            f.write(f"{n:064x}\\timages/001/000/{n}.paths.json\\n")
+        onecopy.compact(out)
+    n += 1
+    if n == 3:
+        print("compacting", flush=True)
+""")
+
+
+def test_a_compaction_killed_at_any_moment_leaves_every_needed_line(tmp_path: Path) -> None:
+    """kill -9 while a run compacts the register (over and over, so that the kill lands
+    anywhere in it): the register still names every file of several names, each read
+    whole, and a later run links its copy to one as before."""
+    wanted: dict[bytes, str] = {}
+    for n in range(300):
+        data = b"shared %d" % n
+        rel = _write(tmp_path, 1000000 + n, data)
+        _another_name(tmp_path, 2000000 + n, rel)
+        wanted[hashlib.sha256(data).digest()] = rel
+    (tmp_path / "locks").mkdir()
+    register = tmp_path / "locks" / onecopy.REGISTER
+    register.write_text("".join(_line(b"shared %d" % n, r) for n, r in enumerate(wanted.values())))
+    child = subprocess.Popen(
+        [sys.executable, "-c", _COMPACTING, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "compacting"
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+        if child.stdout is not None:
+            child.stdout.close()
+    assert onecopy.read_register(tmp_path, set(wanted)) == wanted
+    assert register.read_bytes().startswith(onecopy.KEPT_MARK)
+    data = b"shared 7"
+    copy = _write(tmp_path, 3000007, data)
+    assert onecopy.one_copy(tmp_path, {hashlib.sha256(data).digest(): [copy]}, _relink) == (
+        1,
+        len(data),
+    )
+    assert (tmp_path / copy).stat().st_nlink == 3
