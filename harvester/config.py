@@ -1217,7 +1217,7 @@ def _address_as_config(address: str) -> ConfigError:
             hint = "give a server's address after --base-url: --base-url URL"
         else:
             server = address.partition("?")[0].partition("#")[0].rstrip("/")
-            hint = f"give a server's address after --base-url: --base-url {server}"
+            hint = f"give a server's address after --base-url: --base-url {shell_quote(server)}"
     else:
         base_url = ask_hint(with_login(address, link.server))  # (its login kept, REDACTED)
         hint = f"give a link after the flag of what it shows: {link.as_flags()} {base_url}"

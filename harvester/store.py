@@ -1152,7 +1152,7 @@ def _refuse_harvest_inside_harvest(out_dir: Path) -> None:
         raise UsageError(
             f"output folder {out_dir} is inside the harvest folder {shown}",
             hint=f"choose an --out folder outside {shown} (beside it, for example), or "
-            f"--out {shown} to go on with that harvest",
+            f"--out {shell_quote(str(shown))} to go on with that harvest",
         )
 
 

@@ -697,7 +697,8 @@ def _named_server(args: argparse.Namespace) -> tuple[str | None, str]:
     from harvester.errors import redact_base_url
 
     if getattr(args, "base_url", None) is not None:
-        return args.base_url, f"--base-url {redact_base_url(args.base_url).partition('?')[0]}"
+        shown = redact_base_url(args.base_url).partition("?")[0]
+        return args.base_url, f"--base-url {shell_quote(shown)}"
     config = getattr(args, "config", None)
     if config is not None and Path(config).is_file():
         value = load_toml(config).get("base_url")

@@ -1287,6 +1287,19 @@ def test_a_folder_read_as_the_config_file_is_said_to_go_with_out(
             "'https://idr.openmicroscopy.org/study/idr0056'",
             "give the study by its name: --screen idr0056 or --project idr0056",
         ),
+        (  # a server under a path a shell reads ('~', a blank): quoted, to paste as is
+            "harvest",
+            "http://127.0.0.1:8080/~lab",
+            "'http://127.0.0.1:8080/~lab'",
+            "give a server's address after --base-url: --base-url 'http://127.0.0.1:8080/~lab'",
+        ),
+        (
+            "harvest",
+            "https://alice:s3cretpw@idr.example/my lab/webclient/?show=screen-2302",
+            "'https://alice:REDACTED@idr.example/my lab/webclient/'",
+            "give a link after the flag of what it shows: --screen 2302 --base-url "
+            "'https://alice:REDACTED@idr.example/my lab', with the link's login for REDACTED",
+        ),
         (  # a server's address holding a token: not printed back in a command
             "harvest",
             "https://s3cretpw@omero.example/omero/",
