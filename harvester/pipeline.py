@@ -2973,7 +2973,10 @@ class Harvest:
         taken = self._spent + self._study_underway  # (stored, or being saved)
         unfit = limit is not None and taken > 0 and taken + nbytes > limit
         if unfit and limit is not None and not self.summary.budget_reached:
-            logger.info("study files of %s do not fit in the budget left", size_text(nbytes))
+            logger.info(
+                "study files of %s do not fit in the budget left",
+                end_lines.size_said(size_text(nbytes)),
+            )
             self._reach_budget(limit)
         if self._past_budget():
             return True

@@ -948,6 +948,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     if cfg.debug:  # `debug = true` in the config file counts like --debug
         args.debug = True
         logging.getLogger().setLevel(logging.DEBUG)
+    warn_unitless_budget(args)  # (once the value is known to be a size: resolve_config)
     if cfg.out is None:
         raise UsageError(
             "no output folder given", hint="add --out DIR (or out = ... in the config)"
@@ -1127,6 +1128,44 @@ def folder_kept_values(
     except (UsageError, OSError):  # (a damaged journal, or a value edited by hand into a
         return kept, notes  # run's config.json: said, or refused, as the run opens DIR)
     return kept, notes + lines
+
+
+def warn_unitless_budget(args: argparse.Namespace, *, stops: str = "the run stops") -> None:
+    """One warning where the command's ``--max-bytes`` (else its config file's
+    ``max_bytes``) is a number without a unit under 1 KiB (:func:`~harvester.config.
+    unitless_budget`): bytes, as documented, but most likely ``20G`` meant; the run goes on.
+    ``stops``: who the budget stops (``each task stops``: ``harvester slurm``'s).
+
+    Why: ``--max-bytes 20`` stopped a run after its first file, and its closing line said
+    "the --max-bytes budget of 20 was reached", the unit unsaid. A warning, not a refusal:
+    a tiny budget is a way to harvest one file (the tests' own), and said in bytes it is
+    one. Said with ``--quiet`` too (a nightly ``-q`` job would stop at its first file every
+    night); a resume's saved budget is not said again."""
+    from harvester.config import unitless_budget
+    from harvester.end_lines import size_said
+    from harvester.errors import PROBLEMS_LOGGER
+
+    value: object = getattr(args, "max_bytes", None)
+    config: Path | None = getattr(args, "config", None)
+    in_file = value is None and _in_config_file(args, "max_bytes")
+    if in_file and config is not None:
+        from harvester.config import written_value
+
+        value = written_value(config, "max_bytes")
+    size = unitless_budget(value)
+    if size is None:
+        return
+    text = str(value).strip()  # (digits and a point: nothing to quote)
+    if in_file:
+        shown = json.dumps(value) if isinstance(value, str) else text
+        named, fix = f"max_bytes = {shown} in {config}", f'write max_bytes = "{text}G"'
+    else:
+        named, fix = f"--max-bytes {shell_quote(str(value))}", f"give --max-bytes {text}G"
+    note = (
+        f"{named} is {size_said(str(size))} (a size without a unit is bytes), less than a "
+        f"thumbnail: {stops} after its first files; for {text} GiB, {fix}"
+    )
+    logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
 
 
 def _in_config_file(args: argparse.Namespace, key: str) -> bool:

@@ -42,7 +42,9 @@ from harvester.cli.harvest import (
     split_argv,
     split_overrides,
     target_overrides,
+    warn_unitless_budget,
 )
+from harvester.end_lines import size_said
 from harvester.errors import HarvesterError, UsageError, base_url_holds_secret
 from harvester.shell_words import shell_join, shell_quote
 from harvester.text import agree, plural, quoted
@@ -611,6 +613,7 @@ def run_slurm(args: argparse.Namespace) -> int:
     apply_target_links(args)
     overrides = _task_overrides(args)
     config = resolve(args.config, overrides)
+    warn_unitless_budget(args, stops="each task stops")  # (once it is known to be a size)
     check_out_dir(Path(args.out))  # a file, or no write access: the words `plan` uses
     out = Path(args.out).resolve()
     scrub_folder_credentials(out)  # a token saved before 0.1.13 (its server is read below)
@@ -1696,7 +1699,7 @@ def _plan_shortfall(out: Path, rows: int) -> _Shortfall | None:
             "a task still running, failed or cancelled"
             if slurm.max_bytes is None
             else f"a task still running, failed, cancelled or stopped by its --max-bytes "
-            f"budget ({slurm.max_bytes} each)"
+            f"budget ({size_said(slurm.max_bytes.strip())} each)"
         )
         return _Shortfall(
             f"{head} ({why}, or images whose every file failed); harvester status {q} gives "

@@ -21,6 +21,7 @@ from harvester.cli import build_parser, main
 from harvester.cli.harvest import overrides_from_args
 from harvester.config import HarvestConfig, resolve
 from harvester.emulator import EmulatorThread
+from harvester.errors import PROBLEMS_LOGGER
 from harvester.journal import run_config_of
 from harvester.shard import in_shard
 from harvester.slurm import SlurmJob
@@ -210,6 +211,24 @@ def test_without_the_flags_the_task_line_is_unchanged(
     for flag, _value in zip(FLAGS[0:12:2], FLAGS[1:12:2], strict=True):
         assert flag not in words
     assert "--no-labels" not in words and "--quiet" not in words
+
+
+def test_a_small_budget_without_a_unit_is_warned_of_for_each_task(
+    emulator: EmulatorThread, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``--max-bytes 20`` is each task's 20 bytes: one warning says so (most likely 20G
+    meant), the script is written as given; ``20G`` says nothing."""
+    out = tmp_path / "out"
+    assert slurm(emulator, out, "--max-bytes", "20") == 0
+    said = [r.getMessage() for r in caplog.records if r.name == PROBLEMS_LOGGER]
+    assert said == [
+        "--max-bytes 20 is 20 bytes (a size without a unit is bytes), less than a thumbnail: "
+        "each task stops after its first files; for 20 GiB, give --max-bytes 20G"
+    ]
+    assert task_words(out)[task_words(out).index("--max-bytes") + 1] == "20"
+    caplog.clear()
+    assert slurm(emulator, tmp_path / "other", "--max-bytes", "20G") == 0
+    assert [r for r in caplog.records if r.name == PROBLEMS_LOGGER] == []
 
 
 def test_burst_is_per_task_and_the_script_says_what_that_allows(
