@@ -1520,6 +1520,38 @@ def refuse_unstarted_array(out: Path, command: str) -> None:
 _NEAR_LOOK = 1000
 
 
+#: The most entries :func:`foreign_entries` counts (it stops at one more).
+FOREIGN_COUNTED = _NEAR_LOOK
+
+
+def foreign_entries(out_dir: Path, own: Iterable[Path] = ()) -> int:
+    """How many entries of folder ``out_dir`` are no harvest's, for a command about to
+    start one there: 0 where it is not there (the command makes it), or is a harvest (its
+    ``harvest.json`` or ``journals/``) or a folder ``harvester slurm`` prepared for one
+    (:func:`_harvest_note`: its tasks start there), else its entries but the hidden ones
+    (``.DS_Store``, ``.snapshot``: no files of the user's to mix with) and ``own``
+    (the command's own config and ids files, put there to harvest with). At most
+    :data:`FOREIGN_COUNTED` + 1 are counted: a look, not a search (``--out ~``).
+
+    Why: ``--out .`` in a folder of the user's own files spread the harvest's files and
+    folders among them without a word (:func:`harvester.cli.harvest.warn_foreign_folder`)."""
+    try:
+        if not out_dir.is_dir() or _harvest_note(out_dir) is not None:
+            return 0
+        skip = {os.path.realpath(path) for path in own}
+        found = 0
+        with os.scandir(out_dir) as entries:
+            for entry in entries:
+                if entry.name.startswith(".") or os.path.realpath(entry.path) in skip:
+                    continue
+                found += 1
+                if found > FOREIGN_COUNTED:
+                    break
+        return found
+    except OSError:  # (unreadable: the run that writes there says so)
+        return 0
+
+
 #: How a harvest ``harvester slurm`` prepared is named in :func:`harvests_near`'s answer.
 PREPARED_NOTE = " (prepared by harvester slurm, no task has started)"
 

@@ -1000,6 +1000,8 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         if line:
             print(line, file=sys.stderr)
         return _replay(args, cfg, origin, moves=moves)
+    if cfg.out is not None and not cfg.dry_run:  # (a dry run writes nothing: the run does)
+        warn_foreign_folder(cfg.out, args.config, cfg.ids_from, cfg.from_plan)
     return _harvest(args, cfg)
 
 
@@ -1164,6 +1166,38 @@ def warn_unitless_budget(args: argparse.Namespace, *, stops: str = "the run stop
     note = (
         f"{named} is {size_said(str(size))} (a size without a unit is bytes), less than a "
         f"thumbnail: {stops} after its first files; for {text} GiB, {fix}"
+    )
+    logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
+
+
+def warn_foreign_folder(out: Path, *own: Path | str | None) -> None:
+    """One warning where ``out``, the folder a command is about to start a harvest in, is
+    no harvest and holds other entries (:func:`~harvester.store.foreign_entries`; ``own``:
+    the command's config and ids files, which do not count): how many, and a subfolder to
+    give instead. The run goes on: rsync and rclone copy into a folder that holds other
+    files too, and nothing of the user's is touched (an ``index.csv`` there is kept aside
+    as ``index.edited-<time>.csv``). Said once: the run makes the folder a harvest, and the
+    next runs (a resume) say nothing. Said with ``--quiet`` too: the files are mixed once
+    for good.
+
+    Why: ``--out .`` in a folder of the user's own files put ``harvest.json``,
+    ``images/``, ``study/``, ``index.csv`` and more among them without a word."""
+    from harvester.errors import PROBLEMS_LOGGER
+    from harvester.store import FOREIGN_COUNTED, foreign_entries
+
+    found = foreign_entries(out, [Path(path) for path in own if path is not None])
+    if not found:
+        return
+    if found > FOREIGN_COUNTED:
+        many = f"more than {FOREIGN_COUNTED:,} entries"
+    else:
+        many = plural(found, "entry", "entries")
+    names = (f"harvest-{n}" if n > 1 else "harvest" for n in range(1, 1000))
+    subfolder = next((out / name for name in names if not (out / name).exists()), out / "harvest")
+    note = (
+        f"--out {shell_quote(str(out))} holds {many} of no harvest (no harvest.json): "
+        "harvester's files and folders (harvest.json, journals/, images/, study/, index.csv, "
+        f"...) go in among them; for a folder of its own, give --out {shell_quote(str(subfolder))}"
     )
     logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
 

@@ -42,6 +42,7 @@ from harvester.cli.harvest import (
     split_argv,
     split_overrides,
     target_overrides,
+    warn_foreign_folder,
     warn_unitless_budget,
 )
 from harvester.end_lines import size_said
@@ -398,6 +399,7 @@ def _plan(args: argparse.Namespace, config: HarvestConfig, ids_copy: Path | None
     if line and not args.quiet:  # ... and its artifact kinds
         print(line)
     out = Path(args.out)
+    warn_foreign_folder(out, args.config, config.ids_from)  # (the plan starts a harvest there)
     argv = ["plan", *getattr(args, "command_argv", sys.argv[1:])[1:]]
     # Walking a big screen at the polite default rate takes hours: the images found, and how
     # far the walk is, are shown as a bar on a terminal, as a line a minute in a log (not
@@ -615,6 +617,7 @@ def run_slurm(args: argparse.Namespace) -> int:
     config = resolve(args.config, overrides)
     warn_unitless_budget(args, stops="each task stops")  # (once it is known to be a size)
     check_out_dir(Path(args.out))  # a file, or no write access: the words `plan` uses
+    warn_foreign_folder(Path(args.out), args.config, config.ids_from, config.from_plan)
     out = Path(args.out).resolve()
     scrub_folder_credentials(out)  # a token saved before 0.1.13 (its server is read below)
     rate = parse_rate(args.rate) if args.rate is not None else config.rate

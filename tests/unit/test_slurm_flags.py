@@ -25,6 +25,7 @@ from harvester.errors import PROBLEMS_LOGGER
 from harvester.journal import run_config_of
 from harvester.shard import in_shard
 from harvester.slurm import SlurmJob
+from harvester.store import foreign_entries
 
 FLAGS = [
     "--timeout", "12", "--min-speed", "0", "--max-retries", "9", "--burst", "3",
@@ -229,6 +230,25 @@ def test_a_small_budget_without_a_unit_is_warned_of_for_each_task(
     caplog.clear()
     assert slurm(emulator, tmp_path / "other", "--max-bytes", "20G") == 0
     assert [r for r in caplog.records if r.name == PROBLEMS_LOGGER] == []
+
+
+def test_an_array_into_a_folder_of_other_files_says_so_and_its_tasks_do_not(
+    emulator: EmulatorThread, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``harvester slurm --out DIR`` into a folder holding the user's files warns once, as
+    a harvest does; the folder it prepared (its script, no harvest.json yet) counts as the
+    array's harvest, so no task warns again as it starts there."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert slurm(emulator, out) == 0
+    said = [r.getMessage() for r in caplog.records if r.name == PROBLEMS_LOGGER]
+    assert said == [
+        f"--out {out} holds 1 entry of no harvest (no harvest.json): harvester's files and "
+        "folders (harvest.json, journals/, images/, study/, index.csv, ...) go in among them; "
+        f"for a folder of its own, give --out {out / 'harvest'}"
+    ]
+    assert foreign_entries(out) == 0
 
 
 def test_burst_is_per_task_and_the_script_says_what_that_allows(
