@@ -617,7 +617,6 @@ def run_slurm(args: argparse.Namespace) -> int:
     config = resolve(args.config, overrides)
     warn_unitless_budget(args, stops="each task stops")  # (once it is known to be a size)
     check_out_dir(Path(args.out))  # a file, or no write access: the words `plan` uses
-    warn_foreign_folder(Path(args.out), args.config, config.ids_from, config.from_plan)
     out = Path(args.out).resolve()
     scrub_folder_credentials(out)  # a token saved before 0.1.13 (its server is read below)
     rate = parse_rate(args.rate) if args.rate is not None else config.rate
@@ -736,6 +735,8 @@ def run_slurm(args: argparse.Namespace) -> int:
         # their value kept: each task re-pinning at its start would find its siblings'
         # locks held and be refused.
         repin_settings(out, wanted)
+    # (once the command is known to go on: a refused one puts nothing among those entries)
+    warn_foreign_folder(Path(args.out), args.config, config.ids_from, config.from_plan)
     script, _index = write_scripts(job)
     print(f"wrote {script} ({plural(job.tasks, 'task')}, at most {job.parallel} at once)")
     if job.burst_note:
