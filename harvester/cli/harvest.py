@@ -1195,9 +1195,10 @@ def warn_foreign_folder(out: Path, *own: Path | str | None) -> None:
     names = (f"harvest-{n}" if n > 1 else "harvest" for n in range(1, 1000))
     subfolder = next((out / name for name in names if not (out / name).exists()), out / "harvest")
     note = (
-        f"--out {shell_quote(str(out))} holds {many} of no harvest (no harvest.json): "
-        "harvester's files and folders (harvest.json, journals/, images/, study/, index.csv, "
-        f"...) go in among them; for a folder of its own, give --out {shell_quote(str(subfolder))}"
+        f"--out {shell_quote(str(out))} is no harvest folder (no harvest.json) but holds "
+        f"{many}: harvester's files and folders (harvest.json, journals/, images/, study/, "
+        "index.csv, ...) go in among them; for a folder of its own, give --out "
+        f"{shell_quote(str(subfolder))}"
     )
     logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
 

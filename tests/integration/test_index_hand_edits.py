@@ -91,9 +91,10 @@ def _mixed_in(out: Path, entries: int) -> str:
     (README: Harvesting), said before the tables it keeps aside."""
     held = "1 entry" if entries == 1 else f"{entries} entries"
     return (
-        f"WARNING harvester.problems: --out {out} holds {held} of no harvest (no harvest.json):"
-        " harvester's files and folders (harvest.json, journals/, images/, study/, index.csv, "
-        f"...) go in among them; for a folder of its own, give --out {out / 'harvest'}"
+        f"WARNING harvester.problems: --out {out} is no harvest folder (no harvest.json) but "
+        f"holds {held}: harvester's files and folders (harvest.json, journals/, images/, "
+        f"study/, index.csv, ...) go in among them; for a folder of its own, give --out "
+        f"{out / 'harvest'}"
     )
 
 

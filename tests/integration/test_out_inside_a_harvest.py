@@ -105,7 +105,8 @@ def test_a_harvest_into_a_folder_of_other_files_says_so_once(
     """``--out .`` in a folder holding the user's files (hidden ones, and the command's own
     config and ids files, not counted) is one warning (``-q`` too) naming the folder, how
     many entries and a subfolder not there yet; the harvest goes on, the user's files
-    untouched; its resume, and a harvest into an empty folder, say nothing."""
+    untouched; a dry run before it, its resume, and a harvest into an empty folder say
+    nothing."""
     mine = tmp_path / "mine"
     (mine / "harvest").mkdir(parents=True)  # (taken: the subfolder named is another)
     (mine / "notes.txt").write_text("mine")
@@ -116,12 +117,14 @@ def test_a_harvest_into_a_folder_of_other_files_says_so_once(
     monkeypatch.chdir(mine)
     command = ["harvest", "my.toml", "--ids-from", "ids.txt", "--out", ".", "--rate", "none",
                "--artifacts", "thumbnail", "-q"]  # fmt: skip
+    assert main([*command, "--dry-run"]) == 0  # (it writes nothing there: nothing to say)
+    assert _problems(caplog) == []
     assert main(command) == 0
     said = _problems(caplog)
     assert said[0] == (
-        "--out . holds 3 entries of no harvest (no harvest.json): harvester's files and "
-        "folders (harvest.json, journals/, images/, study/, index.csv, ...) go in among them; "
-        "for a folder of its own, give --out harvest-2"
+        "--out . is no harvest folder (no harvest.json) but holds 3 entries: harvester's "
+        "files and folders (harvest.json, journals/, images/, study/, index.csv, ...) go in "
+        "among them; for a folder of its own, give --out harvest-2"
     )
     assert len(said) == 2 and said[1].startswith("index.csv was not written by harvester: ")
     assert list((mine / "images").rglob(f"{IMAGE}.thumbnail.jpg"))

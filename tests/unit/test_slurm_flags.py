@@ -244,9 +244,9 @@ def test_an_array_into_a_folder_of_other_files_says_so_and_its_tasks_do_not(
     assert slurm(emulator, out) == 0
     said = [r.getMessage() for r in caplog.records if r.name == PROBLEMS_LOGGER]
     assert said == [
-        f"--out {out} holds 1 entry of no harvest (no harvest.json): harvester's files and "
-        "folders (harvest.json, journals/, images/, study/, index.csv, ...) go in among them; "
-        f"for a folder of its own, give --out {out / 'harvest'}"
+        f"--out {out} is no harvest folder (no harvest.json) but holds 1 entry: harvester's "
+        "files and folders (harvest.json, journals/, images/, study/, index.csv, ...) go in "
+        f"among them; for a folder of its own, give --out {out / 'harvest'}"
     ]
     assert foreign_entries(out) == 0
 
