@@ -948,7 +948,8 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     if cfg.debug:  # `debug = true` in the config file counts like --debug
         args.debug = True
         logging.getLogger().setLevel(logging.DEBUG)
-    warn_unitless_budget(args)  # (once the value is known to be a size: resolve_config)
+    if not cfg.dry_run:  # (which ignores the budget)
+        warn_unitless_budget(args)  # (once the value is known to be a size: resolve_config)
     if cfg.out is None:
         raise UsageError(
             "no output folder given", hint="add --out DIR (or out = ... in the config)"

@@ -253,7 +253,8 @@ def test_only_a_small_budget_without_a_unit_is_warned_of(
 ) -> None:
     """A flag's or a config file's number under 1 KiB without a unit is warned of once,
     named as given (the file's with its path, and the quoted form to write there), before
-    any request; a unit (``20B`` too), 1 KiB or more, or ``none`` is not."""
+    any request; a unit (``20B`` too), 1 KiB or more, or ``none`` is not, nor a dry run's
+    budget (it ignores it)."""
     config = tmp_path / "c.toml"
     config.write_text(f"{in_file or ''}\n", encoding="utf-8")
     flags = ["--max-bytes", flag] if flag is not None else []
@@ -263,6 +264,10 @@ def test_only_a_small_budget_without_a_unit_is_warned_of(
     )  # fmt: skip
     assert code == 2  # (nothing answers there)
     assert _problems(caplog) == ([] if warning is None else [warning.format(config=config)])
+    caplog.clear()
+    _harvest(capsys, str(config), "--image", "1", "--out", str(tmp_path / "o"), "--dry-run",
+             "--base-url", "http://127.0.0.1:9", "--max-retries", "0", *flags)  # fmt: skip
+    assert _problems(caplog) == []  # (a dry run ignores the budget)
 
 
 @pytest.mark.parametrize(
