@@ -3149,7 +3149,7 @@ def _left_out_commands(out_dir: Path, state: JournalState, sets: list[_TargetKin
             skip(image_id)
         for url, count, command in left_out_commands(skip, source, out_dir, kinds):
             ids = f"{plural(count, 'id', spec=',')} of {url}"
-            about = f"the {ids} that the resume leaves out of --ids-from {source}"
+            about = f"the {ids} that the resume leaves out of --ids-from {shell_quote(source)}"
             command, _, note = command.partition("  # ")  # (one comment: the notes joined)
             lines.append(ALSO + commented(command, "; ".join(filter(None, (about, note)))))
     return lines

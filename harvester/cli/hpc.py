@@ -1040,7 +1040,8 @@ def _task_ids_file(path: Path, server: str) -> Path:
 
     if str(path) == "-" or (path.exists() and not path.is_file() and not path.is_dir()):
         raise UsageError(
-            f"--ids-from {str(path)!r}: the tasks read it later, so it must be a regular file",
+            f"--ids-from {shell_quote(str(path))}: the tasks read it later, so it must be a "
+            "regular file",
             hint="save the ids first (cmd > ids.txt) on a filesystem the nodes share",
         )
     check_ids_file(path, server)  # a missing file, a folder, a junk line: named once, here

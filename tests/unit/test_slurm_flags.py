@@ -251,6 +251,24 @@ def test_an_array_into_a_folder_of_other_files_says_so_and_its_tasks_do_not(
     assert foreign_entries(out) == 0
 
 
+def test_an_ids_file_the_tasks_cannot_read_later_is_named_as_a_shell_reads_it(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pipe given as ``--ids-from`` (the tasks read it later) is refused naming it as a
+    shell reads it back: Python's repr put a name with a quote in double quotes, where a
+    shell expands its ``$HOME``."""
+    fifo = tmp_path / "it's $HOME"
+    os.mkfifo(fifo)
+    code = main(["slurm", "--out", str(tmp_path / "out"), "--base-url", emulator.base_url,
+                 "--ids-from", str(fifo), "--tasks", "2"])  # fmt: skip
+    assert code == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"error: --ids-from '{tmp_path}/it'\"'\"'s $HOME': the tasks read it later, so it "
+        "must be a regular file"
+    )
+    assert not (tmp_path / "out" / "harvest.sbatch").exists()
+
+
 def test_burst_is_per_task_and_the_script_says_what_that_allows(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
