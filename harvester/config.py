@@ -333,6 +333,25 @@ def parse_size(value: object) -> int | None:
     return int(size)
 
 
+#: A size given without a unit (bytes) below this is taken for a unit left out
+#: (``--max-bytes 20`` for ``20G``): every file a harvest stores is larger (a thumbnail is
+#: some KiB), so such a budget stops a run after its first files.
+UNITLESS_BUDGET_WARNED = 1 << 10
+
+
+def unitless_budget(value: object) -> int | None:
+    """The budget ``value`` (``--max-bytes``'s text, a config file's ``max_bytes``) in
+    bytes where it has no unit and is below :data:`UNITLESS_BUDGET_WARNED`, else None (a
+    unit given, ``20B`` too: bytes said on purpose; a larger number; none; not a size)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    text = str(value).strip()
+    if not re.fullmatch(r"\d+(?:\.\d*)?|\.\d+", text):
+        return None
+    size = parse_size(text)  # (a number: a size, or a ConfigError for below 1 byte)
+    return size if size is not None and size < UNITLESS_BUDGET_WARNED else None
+
+
 def size_text(size: int) -> str:
     """``size`` as ``--max-bytes`` takes it, in the largest unit that holds it whole
     (``524288000`` -> ``500M``), so a printed command reads as typed."""
@@ -1217,7 +1236,7 @@ def _address_as_config(address: str) -> ConfigError:
             hint = "give a server's address after --base-url: --base-url URL"
         else:
             server = address.partition("?")[0].partition("#")[0].rstrip("/")
-            hint = f"give a server's address after --base-url: --base-url {server}"
+            hint = f"give a server's address after --base-url: --base-url {shell_quote(server)}"
     else:
         base_url = ask_hint(with_login(address, link.server))  # (its login kept, REDACTED)
         hint = f"give a link after the flag of what it shows: {link.as_flags()} {base_url}"
@@ -1235,6 +1254,22 @@ def _every_key() -> Path:
 
     examples = example_configs_dir()
     return (examples or Path("configs")) / DEFAULT_CONFIG
+
+
+def written_value(path: Path, key: str) -> object:
+    """``key``'s value in config file ``path`` as written there, before :func:`load_toml`
+    reads it (``max_bytes = "500B"``: the text, not 500), None where it has none or the
+    file no longer reads. Why: a message naming the key says it as the user wrote it."""
+    import tomllib
+
+    try:
+        with path.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    if set(raw) == {"harvest"} and isinstance(raw["harvest"], dict):
+        raw = raw["harvest"]
+    return raw.get(key)
 
 
 def load_toml(path: Path) -> dict[str, Any]:

@@ -20,8 +20,11 @@ import re
 #: own (the budget, the server down), followed by that reason.
 STOPPED = "stopped: "
 #: The reason a ``--max-bytes`` budget gives (exit 8); ``{size}`` is the budget as the user
-#: gives it (``20G``).
+#: gives it (``20G``), and in bytes said so (``20 bytes``: :func:`size_said`).
 BUDGET_REACHED = "the --max-bytes budget of {size} was reached"
+#: What follows a size without a unit in a sentence (``of 20 bytes``); a log before 0.1.25
+#: said ``of 20``.
+_BYTES = r" bytes?"
 #: The reason a server down longer than ``--outage-wait`` gives (exit 75): for how long,
 #: and what it answered.
 SERVER_STAYED_DOWN = "the server stayed down for {down} ({reason})"
@@ -39,9 +42,19 @@ AFTER_BUDGET_CREDENTIALS = "the server no longer takes the credentials"
 INTERRUPTED = "interrupted"
 
 
+def size_said(size: str) -> str:
+    """A size as ``--max-bytes`` takes it (``20G``, ``1048577``), as a sentence says it:
+    one without a unit is bytes, said so (``20 bytes``, ``1 byte``). Why: the closing line
+    said "the --max-bytes budget of 20 was reached", of 20 what left unsaid, to a user who
+    meant 20G and had stored one file."""
+    if not size.isdigit():
+        return size
+    return f"{size} byte" if size == "1" else f"{size} bytes"
+
+
 def budget_reached(size: str) -> str:
-    """:data:`BUDGET_REACHED` for a budget of ``size``."""
-    return BUDGET_REACHED.format(size=size)
+    """:data:`BUDGET_REACHED` for a budget of ``size`` (as ``--max-bytes`` takes it)."""
+    return BUDGET_REACHED.format(size=size_said(size))
 
 
 def server_stayed_down(down: str, reason: str) -> str:
@@ -61,10 +74,11 @@ def _head(template: str) -> str:
 def _budget_pattern() -> re.Pattern[str]:
     """:data:`BUDGET_REACHED` as a closing line: group 1 is the size, read only from the
     whole line (a line cut short, its disk full, names no size, or a wrong one); its words
-    up to the one before the size are enough (``stopped: the --max-bytes budget``)."""
+    up to the one before the size are enough (``stopped: the --max-bytes budget``); a size
+    in bytes is read without its word (``20``: as ``--max-bytes`` takes it)."""
     before, _, after = BUDGET_REACHED.partition("{size}")
     head, _, last = before.rstrip().rpartition(" ")
-    size = re.escape(f" {last} ") + r"(\S+)" + re.escape(after)
+    size = re.escape(f" {last} ") + rf"(\S+)(?:{_BYTES})?" + re.escape(after)
     return re.compile(re.escape(STOPPED + head) + rf"(?:{size}\b)?")
 
 

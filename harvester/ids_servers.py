@@ -114,9 +114,9 @@ def left_out_note(
         for url, count, command in left_out_commands(left, source, out_dir, kinds)
     ]
     return (
-        f"--ids-from {source}: left out {' and '.join(parts)}: {out_dir} holds those images "
-        f"from that server, and image ids are one server's (asked of {left.asked} they are "
-        "other images, or none)"
+        f"--ids-from {shell_quote(source)}: left out {' and '.join(parts)}: {out_dir} holds "
+        f"those images from that server, and image ids are one server's (asked of {left.asked} "
+        "they are other images, or none)"
     )
 
 
@@ -180,7 +180,7 @@ def another_folders_note(source: Path | str | None, out_dir: Path, base_url: str
     shown = [redact_base_url(url).partition("?")[0] for url in servers.values()]
     asked = redact_base_url(base_url).partition("?")[0]
     return (
-        f"--ids-from {source}: {folder} was harvested from {len(shown)} servers"
+        f"--ids-from {shell_quote(str(source))}: {folder} was harvested from {len(shown)} servers"
         f" ({', '.join(shown)}) and its rows do not say whose each image is: the ids of"
         f" another server's images are asked of {asked} as its own (404s, or other images of"
         " those ids); keep the rows of that server's targets first (by their screen_id,"

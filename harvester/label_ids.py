@@ -135,8 +135,10 @@ def no_label_column(path: Path | str, index: str) -> UsageError:
     """The refusal of ``--label-ids-from`` where no label key labels ``index`` (none given,
     none recorded in DIR): one wording for a harvest, ``harvester slurm`` and ``harvester
     index`` (which checks the keys it read from the folder)."""
+    from harvester.shell_words import shell_quote
+
     return UsageError(
-        f"--label-ids-from {path}: {index} has no label column to pin "
+        f"--label-ids-from {shell_quote(str(path))}: {index} has no label column to pin "
         "(no label key given, none recorded in the folder)",
         hint="add --label-key KEY (the key(s) that made the labels of that file)",
     )

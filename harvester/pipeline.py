@@ -648,7 +648,8 @@ async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick:
             where = exc.target.partition("?")[0].partition("#")[0]
             root = where.removesuffix(urls.api_root())
             keep = " (with its credentials)" if url_holds_secret(settings.base_url) else ""
-            sent = f"the server sends its API root to {where}: give --base-url {root}{keep}"
+            root_flag = f"--base-url {shell_quote(root)}{keep}"
+            sent = f"the server sends its API root to {where}: give {root_flag}"
             raise NotOmeroError(
                 f"{shown} sends its API root (api/) elsewhere: {exc.reason}",
                 hint=sent if root != where else not_omero,
@@ -958,20 +959,21 @@ def _not_omero_hint(base_url: str) -> str:
             root = origin + "".join(f"/{s}" for s in segments[:n])
             return (
                 "check --base-url: give the address OMERO.web is served under, without its "
-                f"{segment}/ page: --base-url {root}{keep}" + _link_targets(base_url)
+                f"{segment}/ page: --base-url {shell_quote(root)}{keep}" + _link_targets(base_url)
             )
     if not segments:
         return (
             "check --base-url: where OMERO.web is served under a path, give it too "
-            f"(--base-url {origin}/omero{keep}, as the browser shows it before /webclient/)"
+            f"(--base-url {shell_quote(origin + '/omero')}{keep}, as the browser shows it "
+            "before /webclient/)"
         )
     # A path that is no page (``/omero/`` on a server at its root, a path mistyped): the
     # address the browser shows before /webclient/ is the one, not "e.g. IDR".
     path = "/" + "/".join(segments) + "/"
     return (
         f"check --base-url: OMERO.web is not under {path} there: give the address the "
-        f"browser shows before /webclient/ (--base-url {origin}{keep} where it is at the "
-        "server's root)"
+        f"browser shows before /webclient/ (--base-url {shell_quote(origin)}{keep} where it "
+        "is at the server's root)"
     )
 
 
@@ -3030,7 +3032,10 @@ class Harvest:
         taken = self._spent + self._study_underway  # (stored, or being saved)
         unfit = limit is not None and taken > 0 and taken + nbytes > limit
         if unfit and limit is not None and not self.summary.budget_reached:
-            logger.info("study files of %s do not fit in the budget left", size_text(nbytes))
+            logger.info(
+                "study files of %s do not fit in the budget left",
+                end_lines.size_said(size_text(nbytes)),
+            )
             self._reach_budget(limit)
         if self._past_budget():
             return True
@@ -3544,7 +3549,7 @@ def no_ids_held(
     if given is None or path is None or first_ids(path, 1):
         return False
     stdin = str(given) in ("-", "/dev/stdin")
-    source = "standard input" if stdin else str(given)
+    source = "standard input" if stdin else shell_quote(str(given))
     piped = stdin or path != given  # (copied: readable once, so a command wrote it)
     said = (
         f"--ids-from {source} held no image id (it was empty, or only blank lines, "

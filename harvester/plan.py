@@ -360,7 +360,7 @@ def _check_plan_credentials(
     raise UsageError(
         f"the plan in {plan_path} was made with credentials that are not saved: {said} "
         f"({info.base_url})",
-        hint=f"give --base-url {info.base_url} to ask without them, or run: "
+        hint=f"give --base-url {shell_quote(info.base_url)} to ask without them, or run: "
         f"{' '.join(words)}  # {note}",
     )
 

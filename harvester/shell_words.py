@@ -10,6 +10,13 @@ in every shell, but tcsh and csh expand ``!`` history even inside single quotes 
 outside the quotes, escaped: ``'/data/run'\\!'2'``. bash, zsh and sh read ``\\!`` as ``!``
 too (an escaped ``!`` is no history event in an interactive bash or zsh either), and a
 script's ``shlex.split`` reads it back unchanged.
+
+A line break in a word stays inside its single quotes (the command then spans two lines):
+sh, bash and zsh read it back, and tcsh, which takes no line break inside quotes, refuses
+the line ("Unmatched '.") and runs nothing. No one form is read right by both: bash's,
+zsh's and tcsh's ``$'\n'`` is, to dash (Debian's sh), a ``$`` and a ``\n``, a word of
+another name (a folder made elsewhere) without a word said. Loud in tcsh beats silently
+wrong in sh.
 """
 
 from __future__ import annotations

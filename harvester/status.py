@@ -71,6 +71,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harvester import runlock
+from harvester.end_lines import size_said
 from harvester.errors import HarvesterError, UsageError, with_status
 from harvester.folder_settings import (
     DamagedLabelKeysError,
@@ -187,7 +188,7 @@ def _budget_walk_state(walk: Mapping[str, Any]) -> str:
     Why: such a walk read "stopped", as after a kill, and one whose session ended after the
     budget read as a plain budget stop, though the resume would refuse to start before a
     new login."""
-    stopped = f"stopped by its --max-bytes budget ({walk['max_bytes']})"
+    stopped = f"stopped by its --max-bytes budget ({size_said(walk['max_bytes'])})"
     ended, refused = walk.get("session_ended", ""), walk.get("credentials_refused", "")
     if ended or refused:
         said, again = _session_stop(ended, refused)
@@ -1423,7 +1424,7 @@ class StatusReport:
                 lines.append(", ".join(parts))
                 continue
             elif t.ended == "max_bytes":
-                size = f" ({t.max_bytes})" if t.max_bytes else ""
+                size = f" ({size_said(t.max_bytes)})" if t.max_bytes else ""
                 parts.append(f"stopped by its --max-bytes budget{size}{_TASK_THEN[t.after_budget]}")
             elif t.ended == "server_down":
                 parts.append("stopped: the server was down, as its log says")
@@ -3148,7 +3149,7 @@ def _left_out_commands(out_dir: Path, state: JournalState, sets: list[_TargetKin
             skip(image_id)
         for url, count, command in left_out_commands(skip, source, out_dir, kinds):
             ids = f"{plural(count, 'id', spec=',')} of {url}"
-            about = f"the {ids} that the resume leaves out of --ids-from {source}"
+            about = f"the {ids} that the resume leaves out of --ids-from {shell_quote(source)}"
             command, _, note = command.partition("  # ")  # (one comment: the notes joined)
             lines.append(ALSO + commented(command, "; ".join(filter(None, (about, note)))))
     return lines

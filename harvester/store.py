@@ -1152,7 +1152,7 @@ def _refuse_harvest_inside_harvest(out_dir: Path) -> None:
         raise UsageError(
             f"output folder {out_dir} is inside the harvest folder {shown}",
             hint=f"choose an --out folder outside {shown} (beside it, for example), or "
-            f"--out {shown} to go on with that harvest",
+            f"--out {shell_quote(str(shown))} to go on with that harvest",
         )
 
 
@@ -1518,6 +1518,38 @@ def refuse_unstarted_array(out: Path, command: str) -> None:
 #: How many entries of a folder that is no harvest are looked at for harvests in it: a
 #: look, not a search (the folder may be ``images/009`` of a big harvest, or a home).
 _NEAR_LOOK = 1000
+
+
+#: The most entries :func:`foreign_entries` counts (it stops at one more).
+FOREIGN_COUNTED = _NEAR_LOOK
+
+
+def foreign_entries(out_dir: Path, own: Iterable[Path] = ()) -> int:
+    """How many entries of folder ``out_dir`` are no harvest's, for a command about to
+    start one there: 0 where it is not there (the command makes it), or is a harvest (its
+    ``harvest.json`` or ``journals/``) or a folder ``harvester slurm`` prepared for one
+    (:func:`_harvest_note`: its tasks start there), else its entries but the hidden ones
+    (``.DS_Store``, ``.snapshot``: no files of the user's to mix with) and ``own``
+    (the command's own config and ids files, put there to harvest with). At most
+    :data:`FOREIGN_COUNTED` + 1 are counted: a look, not a search (``--out ~``).
+
+    Why: ``--out .`` in a folder of the user's own files spread the harvest's files and
+    folders among them without a word (:func:`harvester.cli.harvest.warn_foreign_folder`)."""
+    try:
+        if not out_dir.is_dir() or _harvest_note(out_dir) is not None:
+            return 0
+        skip = {os.path.realpath(path) for path in own}
+        found = 0
+        with os.scandir(out_dir) as entries:
+            for entry in entries:
+                if entry.name.startswith(".") or os.path.realpath(entry.path) in skip:
+                    continue
+                found += 1
+                if found > FOREIGN_COUNTED:
+                    break
+        return found
+    except OSError:  # (unreadable: the run that writes there says so)
+        return 0
 
 
 #: How a harvest ``harvester slurm`` prepared is named in :func:`harvests_near`'s answer.

@@ -321,10 +321,12 @@ def login_of(url: str) -> str:
 def ask_hint(base_url: str) -> str:
     """``--base-url URL`` for a hint that says to ask a link's server, its login's secret
     ``REDACTED`` and said to be put back (the link's login was dropped without a word)."""
+    from harvester.shell_words import shell_quote
+
     shown = redact_base_url(base_url)
     if shown == base_url:
-        return f"--base-url {base_url}"
-    return f"--base-url {shown}, with the link's login for REDACTED"
+        return f"--base-url {shell_quote(base_url)}"
+    return f"--base-url {shell_quote(shown)}, with the link's login for REDACTED"
 
 
 def _cut_token_shown(text: str) -> str | None:
@@ -484,8 +486,10 @@ def _study_link(shown_as: str, study: str, server: str, kind: str) -> KeyedLinkE
     ``screens``/``projects`` key (it was told the flags there too)."""
     import json
 
+    from harvester.shell_words import shell_quote
+
     idr = urlsplit(server).hostname == IDR_HOST
-    base = "" if idr else f" --base-url {server}"
+    base = "" if idr else f" --base-url {shell_quote(server)}"
     base_key = "" if idr else f", base_url = {json.dumps(server, ensure_ascii=False)}"
     name = json.dumps(study)
     if kind in ("screen", "project"):

@@ -321,7 +321,8 @@ def _check_given_server(
     links = getattr(args, "target_links", None) or []
     if links and normal_base_url(_one_link_server(links)) != normal_base_url(given):
         raise UsageError(
-            f"--base-url {redact_base_url(given)} is not the server of the link given to "
+            f"--base-url {shell_quote(redact_base_url(given))} is not the server of the link "
+            "given to "
             f"{links[0].flag}",
             hint="give one of them",
         )
@@ -330,7 +331,8 @@ def _check_given_server(
         raise UsageError(
             f"{out} has no target set {flags} harvested from {redact_base_url(given)}: it was "
             f"harvested from {' and '.join(theirs.values())}",
-            hint=f"give --base-url {' or '.join(theirs.values())}, or leave it out",
+            hint=f"give --base-url {' or '.join(map(shell_quote, theirs.values()))}, or leave "
+            "it out",
         )
 
 

@@ -697,7 +697,8 @@ def _named_server(args: argparse.Namespace) -> tuple[str | None, str]:
     from harvester.errors import redact_base_url
 
     if getattr(args, "base_url", None) is not None:
-        return args.base_url, f"--base-url {redact_base_url(args.base_url).partition('?')[0]}"
+        shown = redact_base_url(args.base_url).partition("?")[0]
+        return args.base_url, f"--base-url {shell_quote(shown)}"
     config = getattr(args, "config", None)
     if config is not None and Path(config).is_file():
         value = load_toml(config).get("base_url")
@@ -947,6 +948,8 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     if cfg.debug:  # `debug = true` in the config file counts like --debug
         args.debug = True
         logging.getLogger().setLevel(logging.DEBUG)
+    if not cfg.dry_run:  # (which ignores the budget)
+        warn_unitless_budget(args)  # (once the value is known to be a size: resolve_config)
     if cfg.out is None:
         raise UsageError(
             "no output folder given", hint="add --out DIR (or out = ... in the config)"
@@ -998,6 +1001,8 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         if line:
             print(line, file=sys.stderr)
         return _replay(args, cfg, origin, moves=moves)
+    if cfg.out is not None and not cfg.dry_run:  # (a dry run writes nothing: the run does)
+        warn_foreign_folder(cfg.out, args.config, cfg.ids_from, cfg.from_plan)
     return _harvest(args, cfg)
 
 
@@ -1126,6 +1131,77 @@ def folder_kept_values(
     except (UsageError, OSError):  # (a damaged journal, or a value edited by hand into a
         return kept, notes  # run's config.json: said, or refused, as the run opens DIR)
     return kept, notes + lines
+
+
+def warn_unitless_budget(args: argparse.Namespace, *, stops: str = "the run stops") -> None:
+    """One warning where the command's ``--max-bytes`` (else its config file's
+    ``max_bytes``) is a number without a unit under 1 KiB (:func:`~harvester.config.
+    unitless_budget`): bytes, as documented, but most likely ``20G`` meant; the run goes on.
+    ``stops``: who the budget stops (``each task stops``: ``harvester slurm``'s).
+
+    Why: ``--max-bytes 20`` stopped a run after its first file, and its closing line said
+    "the --max-bytes budget of 20 was reached", the unit unsaid. A warning, not a refusal:
+    a tiny budget is a way to harvest one file (the tests' own), and said in bytes it is
+    one. Said with ``--quiet`` too (a nightly ``-q`` job would stop at its first file every
+    night); a resume's saved budget is not said again."""
+    from harvester.config import unitless_budget
+    from harvester.end_lines import size_said
+    from harvester.errors import PROBLEMS_LOGGER
+
+    value: object = getattr(args, "max_bytes", None)
+    config: Path | None = getattr(args, "config", None)
+    in_file = value is None and _in_config_file(args, "max_bytes")
+    if in_file and config is not None:
+        from harvester.config import written_value
+
+        value = written_value(config, "max_bytes")
+    size = unitless_budget(value)
+    if size is None:
+        return
+    text = str(value).strip()  # (digits and a point: nothing to quote)
+    if in_file:
+        shown = json.dumps(value) if isinstance(value, str) else text
+        named, fix = f"max_bytes = {shown} in {config}", f'write max_bytes = "{text}G"'
+    else:
+        named, fix = f"--max-bytes {shell_quote(str(value))}", f"give --max-bytes {text}G"
+    note = (
+        f"{named} is {size_said(str(size))} (a size without a unit is bytes), less than a "
+        f"thumbnail: {stops} after its first files; for {text} GiB, {fix}"
+    )
+    logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
+
+
+def warn_foreign_folder(out: Path, *own: Path | str | None) -> None:
+    """One warning where ``out``, the folder a command is about to start a harvest in, is
+    no harvest and holds other entries (:func:`~harvester.store.foreign_entries`; ``own``:
+    the command's config and ids files, which do not count): how many, and a subfolder to
+    give instead. The run goes on: rsync and rclone copy into a folder that holds other
+    files too, and nothing of the user's is touched (an ``index.csv`` there is kept aside
+    as ``index.edited-<time>.csv``). Said once: the run makes the folder a harvest, and the
+    next runs (a resume) say nothing. Said with ``--quiet`` too: the files are mixed once
+    for good.
+
+    Why: ``--out .`` in a folder of the user's own files put ``harvest.json``,
+    ``images/``, ``study/``, ``index.csv`` and more among them without a word."""
+    from harvester.errors import PROBLEMS_LOGGER
+    from harvester.store import FOREIGN_COUNTED, foreign_entries
+
+    found = foreign_entries(out, [Path(path) for path in own if path is not None])
+    if not found:
+        return
+    if found > FOREIGN_COUNTED:
+        many = f"more than {FOREIGN_COUNTED:,} entries"
+    else:
+        many = plural(found, "entry", "entries")
+    names = (f"harvest-{n}" if n > 1 else "harvest" for n in range(1, 1000))
+    subfolder = next((out / name for name in names if not (out / name).exists()), out / "harvest")
+    note = (
+        f"--out {shell_quote(str(out))} is no harvest folder (no harvest.json) but holds "
+        f"{many}: harvester's files and folders (harvest.json, journals/, images/, study/, "
+        "index.csv, ...) go in among them; for a folder of its own, give --out "
+        f"{shell_quote(str(subfolder))}"
+    )
+    logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
 
 
 def _in_config_file(args: argparse.Namespace, key: str) -> bool:

@@ -42,7 +42,10 @@ from harvester.cli.harvest import (
     split_argv,
     split_overrides,
     target_overrides,
+    warn_foreign_folder,
+    warn_unitless_budget,
 )
+from harvester.end_lines import size_said
 from harvester.errors import HarvesterError, UsageError, base_url_holds_secret
 from harvester.shell_words import shell_join, shell_quote
 from harvester.text import agree, plural, quoted
@@ -396,6 +399,7 @@ def _plan(args: argparse.Namespace, config: HarvestConfig, ids_copy: Path | None
     if line and not args.quiet:  # ... and its artifact kinds
         print(line)
     out = Path(args.out)
+    warn_foreign_folder(out, args.config, config.ids_from)  # (the plan starts a harvest there)
     argv = ["plan", *getattr(args, "command_argv", sys.argv[1:])[1:]]
     # Walking a big screen at the polite default rate takes hours: the images found, and how
     # far the walk is, are shown as a bar on a terminal, as a line a minute in a log (not
@@ -611,6 +615,7 @@ def run_slurm(args: argparse.Namespace) -> int:
     apply_target_links(args)
     overrides = _task_overrides(args)
     config = resolve(args.config, overrides)
+    warn_unitless_budget(args, stops="each task stops")  # (once it is known to be a size)
     check_out_dir(Path(args.out))  # a file, or no write access: the words `plan` uses
     out = Path(args.out).resolve()
     scrub_folder_credentials(out)  # a token saved before 0.1.13 (its server is read below)
@@ -730,6 +735,8 @@ def run_slurm(args: argparse.Namespace) -> int:
         # their value kept: each task re-pinning at its start would find its siblings'
         # locks held and be refused.
         repin_settings(out, wanted)
+    # (once the command is known to go on: a refused one puts nothing among those entries)
+    warn_foreign_folder(Path(args.out), args.config, config.ids_from, config.from_plan)
     script, _index = write_scripts(job)
     print(f"wrote {script} ({plural(job.tasks, 'task')}, at most {job.parallel} at once)")
     if job.burst_note:
@@ -1033,7 +1040,8 @@ def _task_ids_file(path: Path, server: str) -> Path:
 
     if str(path) == "-" or (path.exists() and not path.is_file() and not path.is_dir()):
         raise UsageError(
-            f"--ids-from {str(path)!r}: the tasks read it later, so it must be a regular file",
+            f"--ids-from {shell_quote(str(path))}: the tasks read it later, so it must be a "
+            "regular file",
             hint="save the ids first (cmd > ids.txt) on a filesystem the nodes share",
         )
     check_ids_file(path, server)  # a missing file, a folder, a junk line: named once, here
@@ -1696,7 +1704,7 @@ def _plan_shortfall(out: Path, rows: int) -> _Shortfall | None:
             "a task still running, failed or cancelled"
             if slurm.max_bytes is None
             else f"a task still running, failed, cancelled or stopped by its --max-bytes "
-            f"budget ({slurm.max_bytes} each)"
+            f"budget ({size_said(slurm.max_bytes.strip())} each)"
         )
         return _Shortfall(
             f"{head} ({why}, or images whose every file failed); harvester status {q} gives "

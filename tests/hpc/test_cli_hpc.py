@@ -10,6 +10,7 @@ import pytest
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
+from harvester.errors import PROBLEMS_LOGGER
 
 
 def plan(emulator: EmulatorThread, out: Path, *extra: str) -> int:
@@ -34,6 +35,28 @@ def test_plan_writes_work_list_and_study_metadata(
     assert meta["base_url"] == emulator.base_url
     assert (out / "study" / "project-51" / "project.json").is_file()
     assert (out / "study" / "dataset-52" / "images.json").is_file()
+
+
+def test_a_plan_into_a_folder_of_other_files_says_so_once(
+    emulator: EmulatorThread, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A plan starts a harvest in DIR: into a folder holding the user's files it warns once,
+    as a harvest does (its ``--quiet`` too), and the plan is written; a plan again says
+    nothing (DIR is a harvest then)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert plan(emulator, out, "--artifacts", "thumbnail", "--rate", "none", "-q") == 0
+    said = [r.getMessage() for r in caplog.records if r.name == PROBLEMS_LOGGER]
+    assert said == [
+        f"--out {out} is no harvest folder (no harvest.json) but holds 1 entry: harvester's "
+        "files and folders (harvest.json, journals/, images/, study/, index.csv, ...) go in "
+        f"among them; for a folder of its own, give --out {out / 'harvest'}"
+    ]
+    assert (out / "plan" / "images.jsonl").is_file() and (out / "notes.txt").is_file()
+    caplog.clear()
+    assert plan(emulator, out, "--artifacts", "thumbnail", "--rate", "none", "-q", "--force") == 0
+    assert [r for r in caplog.records if r.name == PROBLEMS_LOGGER] == []
 
 
 def test_second_plan_needs_force(

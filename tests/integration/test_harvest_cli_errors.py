@@ -551,6 +551,25 @@ def test_a_base_url_of_an_omero_web_page_names_the_root_to_give(
     assert not (tmp_path / "D").exists()
 
 
+def test_a_page_url_under_a_path_a_shell_reads_names_its_root_quoted(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """The root the hint names for a browser page's URL under a path holding a ``~`` (a
+    user's folder on a web server) is in single quotes, as every printed flag value that
+    holds a character a shell may read (shell_words): it was printed bare."""
+    code, err = run(
+        capsys, "harvest", "--screen", "1", "--out", str(tmp_path / "D"), "--base-url",
+        f"{emulator.base_url}/~lab/webclient/?show=plate-7361", "--max-retries", "0",
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        f"hint: check --base-url: give the address OMERO.web is served under, without its "
+        f"webclient/ page: --base-url '{emulator.base_url}/~lab'; what the link shows: "
+        "--plate 7361"
+    )
+    assert not (tmp_path / "D").exists()
+
+
 def test_a_server_root_without_the_api_hints_at_a_path_prefix(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:

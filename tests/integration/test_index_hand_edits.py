@@ -86,6 +86,18 @@ def test_a_resume_keeps_an_index_edited_by_hand_and_writes_a_new_one(
     assert NOTE not in cli("status", str(out)).stdout
 
 
+def _mixed_in(out: Path, entries: int) -> str:
+    """The warning of a first harvest into folder ``out`` holding ``entries`` of the user's
+    (README: Harvesting), said before the tables it keeps aside."""
+    held = "1 entry" if entries == 1 else f"{entries} entries"
+    return (
+        f"WARNING harvester.problems: --out {out} is no harvest folder (no harvest.json) but "
+        f"holds {held}: harvester's files and folders (harvest.json, journals/, images/, "
+        f"study/, index.csv, ...) go in among them; for a folder of its own, give --out "
+        f"{out / 'harvest'}"
+    )
+
+
 def test_a_first_harvest_keeps_the_labels_and_splits_csv_it_found_there(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
@@ -106,10 +118,13 @@ def test_a_first_harvest_keeps_the_labels_and_splits_csv_it_found_there(
     [splits] = kept_copies(out, "splits")
     assert labels.read_text() == "cat,0\n" and splits.read_text() == "train,1\n"
     assert proc.stderr.splitlines() == [
-        f"WARNING harvester.problems: {out / name} was not written by harvester: kept it as "
-        f"{kept}; {name} is rebuilt from the journals at every harvest (keep your own files "
-        "under other names)"
-        for name, kept in (("splits.csv", splits), ("labels.csv", labels))
+        _mixed_in(out, 2),
+        *(
+            f"WARNING harvester.problems: {out / name} was not written by harvester: kept it "
+            f"as {kept}; {name} is rebuilt from the journals at every harvest (keep your own "
+            "files under other names)"
+            for name, kept in (("splits.csv", splits), ("labels.csv", labels))
+        ),
     ]
 
 
@@ -146,9 +161,10 @@ def test_a_first_harvest_into_a_folder_keeps_the_index_csv_it_found_there(
     assert kept.read_text() == mine
     assert (out / "index.csv").read_text().startswith("image_id,")
     assert proc.stderr.splitlines() == [
+        _mixed_in(out, 1),
         f"WARNING harvester.problems: {out / 'index.csv'} was not written by harvester: "
         f"kept it as {kept}; index.csv is rebuilt from the journals at every harvest "
-        "(keep your own files under other names)"
+        "(keep your own files under other names)",
     ]
     again = cli("harvest", "--out", str(out), "-q")
     assert again.returncode == 0 and again.stderr == "", again.stderr

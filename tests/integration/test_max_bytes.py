@@ -20,7 +20,7 @@ from harvest_helpers import Reference
 from harvester.cli import EXIT_BUDGET, main
 from harvester.config import HarvestConfig
 from harvester.emulator import EmulatorThread
-from harvester.errors import ConfigError
+from harvester.errors import PROBLEMS_LOGGER, ConfigError
 
 CONCURRENCY = 4
 BUDGET = "200K"
@@ -187,6 +187,87 @@ def test_a_config_files_junk_size_names_the_file(
     code, _out, err = _harvest(capsys, str(config), "--image", "1", "--out", str(tmp_path / "o"))
     assert code == 2
     assert err.startswith(f"error: {config}: max_bytes: 'plenty' is not a size\n")
+
+
+def _problems(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The problem lines logged (what ``-q`` still prints)."""
+    return [r.getMessage() for r in caplog.records if r.name == PROBLEMS_LOGGER]
+
+
+def test_a_small_budget_without_a_unit_is_said_in_bytes(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    emulator: EmulatorThread,
+) -> None:
+    """``--max-bytes 20`` is 20 bytes, as documented, but most likely 20G meant: one
+    warning says so with the flag to give (``-q`` too), the run stops after its first file
+    (exit 8), and its closing line names the unit: "of 20 bytes" (it said "of 20")."""
+    out = tmp_path / "out"
+    code, _out, err = _harvest(
+        capsys,
+        "--base-url", emulator.base_url, "--image", "1884801,1884805", "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "--concurrency", "1",
+        "--max-bytes", "20", "-q",
+    )  # fmt: skip
+    assert code == EXIT_BUDGET, err
+    assert _problems(caplog) == [
+        "--max-bytes 20 is 20 bytes (a size without a unit is bytes), less than a thumbnail: "
+        "the run stops after its first files; for 20 GiB, give --max-bytes 20G"
+    ]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("stopped: the --max-bytes budget of 20 bytes was reached; every ")
+    assert len(_files(out)) == 1
+
+
+#: The warning's words after the budget as given and its size in bytes.
+_UNITLESS = " (a size without a unit is bytes), less than a thumbnail: the run stops after its "
+
+
+@pytest.mark.parametrize(
+    ("flag", "in_file", "warning"),
+    [
+        (None, "max_bytes = 1", "max_bytes = 1 in {config} is 1 byte" + _UNITLESS
+         + 'first files; for 1 GiB, write max_bytes = "1G"'),
+        (None, 'max_bytes = "500"', 'max_bytes = "500" in {config} is 500 bytes' + _UNITLESS
+         + 'first files; for 500 GiB, write max_bytes = "500G"'),
+        ("1.5", 'max_bytes = "2"', "--max-bytes 1.5 is 1 byte" + _UNITLESS  # (the flag wins)
+         + "first files; for 1.5 GiB, give --max-bytes 1.5G"),
+        ("1023", None, "--max-bytes 1023 is 1023 bytes" + _UNITLESS
+         + "first files; for 1023 GiB, give --max-bytes 1023G"),
+        ("1024", None, None),  # (bytes meant: 1 KiB, no run's stop at its first file)
+        ("20B", None, None),  # (a unit: bytes said on purpose)
+        (None, 'max_bytes = "20B"', None),
+        ("20G", "max_bytes = 20", None),
+        ("2k", None, None),
+        ("none", "max_bytes = 20", None),
+    ],
+)  # fmt: skip
+def test_only_a_small_budget_without_a_unit_is_warned_of(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    flag: str | None,
+    in_file: str | None,
+    warning: str | None,
+) -> None:
+    """A flag's or a config file's number under 1 KiB without a unit is warned of once,
+    named as given (the file's with its path, and the quoted form to write there), before
+    any request; a unit (``20B`` too), 1 KiB or more, or ``none`` is not, nor a dry run's
+    budget (it ignores it)."""
+    config = tmp_path / "c.toml"
+    config.write_text(f"{in_file or ''}\n", encoding="utf-8")
+    flags = ["--max-bytes", flag] if flag is not None else []
+    code, _out, _err = _harvest(
+        capsys, str(config), "--base-url", "http://127.0.0.1:9", "--image", "1",
+        "--out", str(tmp_path / "o"), "--max-retries", "0", *flags,
+    )  # fmt: skip
+    assert code == 2  # (nothing answers there)
+    assert _problems(caplog) == ([] if warning is None else [warning.format(config=config)])
+    caplog.clear()
+    _harvest(capsys, str(config), "--image", "1", "--out", str(tmp_path / "o"), "--dry-run",
+             "--base-url", "http://127.0.0.1:9", "--max-retries", "0", *flags)  # fmt: skip
+    assert _problems(caplog) == []  # (a dry run ignores the budget)
 
 
 @pytest.mark.parametrize(

@@ -186,8 +186,8 @@ def test_the_server_down_after_the_budget_is_the_budgets_stop(
     assert walk["max_bytes"] == str(total) and walk["server_down"].startswith("HTTP 503 ")
     said = _status_text(capsys, out)
     assert (
-        f"has not finished: stopped by its --max-bytes budget ({total}), then, as it looked for "
-        "work left, the server went down (HTTP 503 "
+        f"has not finished: stopped by its --max-bytes budget ({total} bytes), then, as it "
+        "looked for work left, the server went down (HTTP 503 "
     ) in said
     assert "once it answers again, resume (a new budget of that size)" in said
     assert said.splitlines()[-1] == f"to resume: harvester harvest --out {out}"
@@ -402,8 +402,8 @@ def test_status_says_the_budget_then_the_session_end(
     assert (walk["max_bytes"], walk[key]) == ("1", "HTTP 403 Forbidden: Not logged in")
     text = _status_text(capsys, out)
     assert (
-        f"has not finished: stopped by its --max-bytes budget (1), then, as it looked for work "
-        f"left, {said} (HTTP 403 Forbidden: Not logged in): {again}"
+        f"has not finished: stopped by its --max-bytes budget (1 byte), then, as it looked for "
+        f"work left, {said} (HTTP 403 Forbidden: Not logged in): {again}"
     ) in text
     assert "then resume (a new budget of that size)" in text
 

@@ -2,6 +2,8 @@
 
 - ``--out DIR/study/x`` (a harvest folder inside another harvest's folder) mixed a second
   harvest's files into the first's: refused in one line, the outer harvest untouched.
+- ``--out .`` in a folder of the user's own files spread the harvest's among them without a
+  word: one warning says how many entries it holds and a subfolder to give instead.
 - ``harvester harvest "$CONFIG"`` with CONFIG unset read ``.`` as the config file.
 - ``status DIR --failed-ids`` (and ``--gone-ids``) with nothing to list printed nothing at
   all: typed by hand, that read as a fault; a note on stderr says so, stdout stays empty.
@@ -16,6 +18,7 @@ import pytest
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
+from harvester.errors import PROBLEMS_LOGGER
 
 IMAGE = 1884801  # an image of the emulator's demo screen
 
@@ -84,6 +87,54 @@ def test_the_folder_itself_resumes_and_a_sibling_starts(
     assert _harvest(emulator.base_url, outer / ".." / "outer") == 0
     assert _harvest(emulator.base_url, tmp_path / "beside") == 0
     assert list((tmp_path / "beside" / "images").rglob("*.jpg"))
+
+
+def _problems(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The problem lines logged (what ``-q`` still prints), and forget them."""
+    said = [r.getMessage() for r in caplog.records if r.name == PROBLEMS_LOGGER]
+    caplog.clear()
+    return said
+
+
+def test_a_harvest_into_a_folder_of_other_files_says_so_once(
+    tmp_path: Path,
+    emulator: EmulatorThread,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--out .`` in a folder holding the user's files (hidden ones, and the command's own
+    config and ids files, not counted) is one warning (``-q`` too) naming the folder, how
+    many entries and a subfolder not there yet; the harvest goes on, the user's files
+    untouched; a dry run before it, its resume, and a harvest into an empty folder say
+    nothing."""
+    mine = tmp_path / "mine"
+    (mine / "harvest").mkdir(parents=True)  # (taken: the subfolder named is another)
+    (mine / "notes.txt").write_text("mine")
+    (mine / "index.csv").write_text("my,own\n")
+    (mine / ".DS_Store").write_bytes(b"\0")
+    (mine / "ids.txt").write_text(f"{IMAGE}\n")
+    (mine / "my.toml").write_text(f'base_url = "{emulator.base_url}"\n')
+    monkeypatch.chdir(mine)
+    command = ["harvest", "my.toml", "--ids-from", "ids.txt", "--out", ".", "--rate", "none",
+               "--artifacts", "thumbnail", "-q"]  # fmt: skip
+    assert main([*command, "--dry-run"]) == 0  # (it writes nothing there: nothing to say)
+    assert _problems(caplog) == []
+    assert main(command) == 0
+    said = _problems(caplog)
+    assert said[0] == (
+        "--out . is no harvest folder (no harvest.json) but holds 3 entries: harvester's "
+        "files and folders (harvest.json, journals/, images/, study/, index.csv, ...) go in "
+        "among them; for a folder of its own, give --out harvest-2"
+    )
+    assert len(said) == 2 and said[1].startswith("index.csv was not written by harvester: ")
+    assert list((mine / "images").rglob(f"{IMAGE}.thumbnail.jpg"))
+    assert (mine / "notes.txt").read_text() == "mine"
+    assert [p.read_text() for p in mine.glob("index.edited-*.csv")] == ["my,own\n"]
+    assert main(command) == 0  # (a resume of that harvest: nothing to say)
+    assert _problems(caplog) == []
+    (tmp_path / "empty").mkdir()
+    assert _harvest(emulator.base_url, tmp_path / "empty") == 0
+    assert _problems(caplog) == []
 
 
 @pytest.mark.parametrize("command", ["harvest", "plan", "slurm"])

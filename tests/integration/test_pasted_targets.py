@@ -311,6 +311,12 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             "search engine (README, Harvesting: curl ... | jq ... | harvester harvest "
             "--ids-from - --out DIR)",
         ),
+        (  # another server's study page: its --base-url quoted, as a shell reads it back
+            ["--screen", "https://omero.example.org/~lab/study/idr0056/"],
+            "'https://omero.example.org/~lab/study/idr0056/' is the page of study idr0056, "
+            "not of a screen: give the study by its name, --screen idr0056 --base-url "
+            "'https://omero.example.org/~lab'",
+        ),
         (
             ["--image", "https://idr.openmicroscopy.org/study/IDR0021"],
             "'https://idr.openmicroscopy.org/study/IDR0021' is the page of study idr0021, not "

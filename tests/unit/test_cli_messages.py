@@ -1258,6 +1258,28 @@ def test_a_folder_read_as_the_config_file_is_said_to_go_with_out(
     assert [p.name for p in (tmp_path / "my folder").iterdir()] == ["kept.txt"]
 
 
+def test_a_folder_name_with_a_line_break_is_printed_as_sh_reads_it_back(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder whose name holds a line break is printed in a hint's command with the break
+    inside its single quotes (the hint spans two lines): sh reads the word back whole, the
+    folder's own name (see test_shell_words for bash, zsh and tcsh's refusal)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my\nrun").mkdir()
+    code, _out, err = run(capsys, "harvest", "my\nrun")
+    assert code == 2
+    assert err.splitlines()[1:] == [
+        "hint: 'my\\nrun' was read as the config file, a TOML file: a folder is given with"
+        " --out, e.g. --out 'my",
+        "run'",
+    ]
+    word = err.partition("e.g. --out ")[2].removesuffix("\n")
+    proc = subprocess.run(
+        ["sh", "-c", f"printf '[%s]' {word}"], capture_output=True, text=True, timeout=30
+    )
+    assert proc.stdout == "[my\nrun]"
+
+
 @pytest.mark.parametrize(
     ("command", "address", "error", "hint"),
     [
@@ -1286,6 +1308,19 @@ def test_a_folder_read_as_the_config_file_is_said_to_go_with_out(
             "https://idr.openmicroscopy.org/study/idr0056/",
             "'https://idr.openmicroscopy.org/study/idr0056'",
             "give the study by its name: --screen idr0056 or --project idr0056",
+        ),
+        (  # a server under a path a shell reads ('~', a blank): quoted, to paste as is
+            "harvest",
+            "http://127.0.0.1:8080/~lab",
+            "'http://127.0.0.1:8080/~lab'",
+            "give a server's address after --base-url: --base-url 'http://127.0.0.1:8080/~lab'",
+        ),
+        (
+            "harvest",
+            "https://alice:s3cretpw@idr.example/my lab/webclient/?show=screen-2302",
+            "'https://alice:REDACTED@idr.example/my lab/webclient/'",
+            "give a link after the flag of what it shows: --screen 2302 --base-url "
+            "'https://alice:REDACTED@idr.example/my lab', with the link's login for REDACTED",
         ),
         (  # a server's address holding a token: not printed back in a command
             "harvest",

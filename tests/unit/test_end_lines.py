@@ -20,6 +20,7 @@ from harvester.end_lines import (
     budget_reached,
     how_it_ended,
     server_stayed_down,
+    size_said,
 )
 from harvester.session import stopped_text
 
@@ -32,6 +33,10 @@ OLD_LINES = [
         ("max_bytes", "20G"),
     ),
     ("stopped: the --max-bytes budget of 1", ("max_bytes", None)),  # cut short: disk full
+    (  # (0.1.24's words for a budget in bytes: no unit said)
+        "stopped: the --max-bytes budget of 20 was reached; every finished file is kept",
+        ("max_bytes", "20"),
+    ),
     (
         "stopped: the server stayed down for 3m00s (HTTP 503 Service Unavailable); every "
         "finished file is kept and journaled, the rest is pending: run again later: harvester "
@@ -103,3 +108,29 @@ def test_the_note_before_a_budget_line_says_what_ended_the_walk_after_it(
     down or the session ended after the budget is read back as which (status's task line
     says it, and that a new login comes first); any other note is none of them."""
     assert after_budget(note) == then
+
+
+@pytest.mark.parametrize(
+    ("size", "said"),
+    [("20", "20 bytes"), ("1", "1 byte"), ("1048577", "1048577 bytes"), ("20G", "20G"),
+     ("500M", "500M"), ("1K", "1K")],
+)  # fmt: skip
+def test_a_budget_in_bytes_says_its_unit(size: str, said: str) -> None:
+    """A budget without a unit is said in bytes in the closing line ("of 20 bytes": it said
+    "of 20", 20 of what unsaid), which status reads back as ``--max-bytes`` takes it; one
+    with a unit is said as given."""
+    line = f"{STOPPED}{budget_reached(size)}; every finished file is kept and journaled"
+    assert line.startswith(f"stopped: the --max-bytes budget of {said} was reached; ")
+    assert how_it_ended(line) == ("max_bytes", size)
+    assert size_said(size) == said
+
+
+def test_status_says_a_walks_budget_in_bytes_with_its_unit() -> None:
+    """A walk its budget of 20 bytes stopped reads "(20 bytes)" on status's line; the
+    record keeps the size as ``--max-bytes`` takes it (``20``, as ``--json`` gives it)."""
+    from harvester.status import _budget_walk_state
+
+    assert _budget_walk_state({"max_bytes": "20"}) == (
+        "stopped by its --max-bytes budget (20 bytes), the rest pending: resume (a new "
+        "budget of that size)"
+    )

@@ -68,3 +68,35 @@ def test_no_module_quotes_a_command_with_shlex_itself() -> None:
         if quoting.search(line)
     ]
     assert offenders == [], "use harvester.shell_words.shell_quote/shell_join instead"
+
+
+#: Words holding a line break: alone, first, last, beside a `!`, a quote or a `$`.
+BROKEN = ["a\nb", "\n", "end\n", "\nstart", "it's\n$HOME", "a!\nb", "x\n\ny"]
+
+
+@pytest.mark.parametrize("shell", ["bash", "sh", "zsh"])
+def test_a_word_with_a_line_break_reads_back_whole_in_sh_bash_and_zsh(shell: str) -> None:
+    """A line break stays inside the word's single quotes, where sh, bash and zsh keep it
+    (the printed command spans two lines, pasted whole): the one form all three read back
+    (bash's and zsh's ``$'\\n'`` is read by sh, dash, as a ``$`` and a backslash)."""
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
+    line = "printf '[%s]\\n' " + shell_join(BROKEN)
+    proc = subprocess.run(
+        SHELLS[shell], input=f"{line}\n", capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "".join(f"[{word}]\n" for word in BROKEN), proc.stderr
+
+
+@pytest.mark.parametrize("word", BROKEN[:3])
+def test_tcsh_refuses_a_word_with_a_line_break_and_runs_nothing(word: str) -> None:
+    """tcsh reads no line break inside quotes (no form of one is read by it and by sh
+    alike): pasted, the command is refused (``Unmatched '``), exit 1, nothing run; never
+    another word, as a folder of another name would be."""
+    if shutil.which("tcsh") is None:
+        pytest.skip("tcsh is not installed")
+    line = "printf '[%s]\\n' " + shell_join(["before", word, "after"])
+    proc = subprocess.run([*SHELLS["tcsh"], line], capture_output=True, text=True, timeout=30)
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert "Unmatched '" in proc.stderr

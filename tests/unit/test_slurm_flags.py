@@ -21,9 +21,11 @@ from harvester.cli import build_parser, main
 from harvester.cli.harvest import overrides_from_args
 from harvester.config import HarvestConfig, resolve
 from harvester.emulator import EmulatorThread
+from harvester.errors import PROBLEMS_LOGGER
 from harvester.journal import run_config_of
 from harvester.shard import in_shard
 from harvester.slurm import SlurmJob
+from harvester.store import foreign_entries
 
 FLAGS = [
     "--timeout", "12", "--min-speed", "0", "--max-retries", "9", "--burst", "3",
@@ -210,6 +212,61 @@ def test_without_the_flags_the_task_line_is_unchanged(
     for flag, _value in zip(FLAGS[0:12:2], FLAGS[1:12:2], strict=True):
         assert flag not in words
     assert "--no-labels" not in words and "--quiet" not in words
+
+
+def test_a_small_budget_without_a_unit_is_warned_of_for_each_task(
+    emulator: EmulatorThread, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``--max-bytes 20`` is each task's 20 bytes: one warning says so (most likely 20G
+    meant), the script is written as given; ``20G`` says nothing."""
+    out = tmp_path / "out"
+    assert slurm(emulator, out, "--max-bytes", "20") == 0
+    said = [r.getMessage() for r in caplog.records if r.name == PROBLEMS_LOGGER]
+    assert said == [
+        "--max-bytes 20 is 20 bytes (a size without a unit is bytes), less than a thumbnail: "
+        "each task stops after its first files; for 20 GiB, give --max-bytes 20G"
+    ]
+    assert task_words(out)[task_words(out).index("--max-bytes") + 1] == "20"
+    caplog.clear()
+    assert slurm(emulator, tmp_path / "other", "--max-bytes", "20G") == 0
+    assert [r for r in caplog.records if r.name == PROBLEMS_LOGGER] == []
+
+
+def test_an_array_into_a_folder_of_other_files_says_so_and_its_tasks_do_not(
+    emulator: EmulatorThread, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``harvester slurm --out DIR`` into a folder holding the user's files warns once, as
+    a harvest does; the folder it prepared (its script, no harvest.json yet) counts as the
+    array's harvest, so no task warns again as it starts there."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert slurm(emulator, out) == 0
+    said = [r.getMessage() for r in caplog.records if r.name == PROBLEMS_LOGGER]
+    assert said == [
+        f"--out {out} is no harvest folder (no harvest.json) but holds 1 entry: harvester's "
+        "files and folders (harvest.json, journals/, images/, study/, index.csv, ...) go in "
+        f"among them; for a folder of its own, give --out {out / 'harvest'}"
+    ]
+    assert foreign_entries(out) == 0
+
+
+def test_an_ids_file_the_tasks_cannot_read_later_is_named_as_a_shell_reads_it(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pipe given as ``--ids-from`` (the tasks read it later) is refused naming it as a
+    shell reads it back: Python's repr put a name with a quote in double quotes, where a
+    shell expands its ``$HOME``."""
+    fifo = tmp_path / "it's $HOME"
+    os.mkfifo(fifo)
+    code = main(["slurm", "--out", str(tmp_path / "out"), "--base-url", emulator.base_url,
+                 "--ids-from", str(fifo), "--tasks", "2"])  # fmt: skip
+    assert code == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"error: --ids-from '{tmp_path}/it'\"'\"'s $HOME': the tasks read it later, so it "
+        "must be a regular file"
+    )
+    assert not (tmp_path / "out" / "harvest.sbatch").exists()
 
 
 def test_burst_is_per_task_and_the_script_says_what_that_allows(
