@@ -587,9 +587,12 @@ class StatusReport:
     #: ``running_progress`` (``running`` names the run): running, or killed; ``"stale":
     #: true`` when not refreshed for long (a live run refreshes it every minute): killed.
     unlocked_progress: list[dict[str, Any]] = field(default_factory=list)
-    #: This user's jobs of ``DIR/harvest.sbatch`` in the queue, pending or running
+    #: The jobs of ``DIR/harvest.sbatch`` in the queue, pending or running, every user's
     #: (:func:`harvester.slurm.script_queue`; empty without ``squeue``).
     queued: list[str] = field(default_factory=list)
+    #: Job id -> owner of the ``queued`` jobs another user submitted (a shared folder):
+    #: named beside them, as this user cannot cancel them (:attr:`Queue.owners`).
+    queued_owners: dict[str, str] = field(default_factory=dict)
     #: Why the queue could not be asked here (:func:`harvester.slurm.script_queue`: no
     #: ``squeue``, no controller answering ``scontrol ping``), None when it answered or was
     #: not asked: the job array's tasks may then still be queued or running.
@@ -718,6 +721,8 @@ class StatusReport:
                 del data["plan"]["gone"]
         if self.queued:
             data["queued"] = self.queued
+        if self.queued_owners:
+            data["queued_owners"] = self.queued_owners
         if self.queue_unknown is not None:
             data["queue_unknown"] = self.queue_unknown
         if self.staged is not None:
@@ -1030,8 +1035,11 @@ class StatusReport:
             lines += self._running_progress_lines()
         lines += self._unlocked_progress_lines()
         if self.queued:
+            from harvester.slurm import jobs_said
+
             ids = ",".join(self.queued)
-            lines.append(f"in the queue now: job {ids} (squeue -j {ids})")
+            said = jobs_said(self.queued, self.queued_owners)
+            lines.append(f"in the queue now: job {said} (squeue -j {ids})")
         lines += [f"hint: {hint}" for hint in self.hints]
         if self.forget_gone_ids is not None:  # (above the note the resume line answers)
             lines.append(f"hint: {self.forget_gone_ids}")
@@ -2789,6 +2797,8 @@ def collect_status(
         queue = script_queue(Path(slurm.script), out_dir / INDEX_SCRIPT_NAME)
         report.queue_asked = True
         report.queued = [] if isinstance(queue, str) else queue.jobs
+        if not isinstance(queue, str):
+            report.queued_owners = {j: o for j, o in queue.owners.items() if j in queue.jobs}
         report.queue_unknown = queue if isinstance(queue, str) else None
         if not isinstance(queue, str) and not isinstance(queue.tasks, str):
             report.queued_tasks = queue.tasks
