@@ -1490,7 +1490,15 @@ class StatusReport:
             # (Queued: "in the queue now: job N" says so below; else the note says not to
             # submit it. The line said "not submitted yet: sbatch ..." right after --submit,
             # inviting a second submission.)
-            lines += self._unsubmitted_lines(q(s.script))
+            # (its index job after it where DIR has that script, as --submit queues both:
+            # the array alone left index.csv unwritten, its tasks each naming the command)
+            if s.index_script:
+                from harvester.slurm import resume_line
+
+                submit = resume_line(Path(s.script).parent)
+            else:
+                submit = f"sbatch {q(s.script)}"
+            lines += self._unsubmitted_lines(submit)
         if ended:
             from harvester.slurm import resume_line
 
@@ -1516,16 +1524,17 @@ class StatusReport:
         ``harvester slurm`` in DIR) and it answered, listing no job of DIR's script."""
         return self.queue_asked and self.queue_unknown is None and not self.queued
 
-    def _unsubmitted_lines(self, script: str) -> list[str]:
+    def _unsubmitted_lines(self, submit: str) -> list[str]:
         """Under a job array no task has started and the queue does not hold: ``not
         submitted yet`` where the queue was asked, else that it could not be, and what to do
-        either way, one idea a line. Why: without a controller it said "not submitted yet:
-        sbatch ...   submitted: squeue ..." as a fact, right after a submission it never saw."""
+        either way (``submit``: the command that submits it), one idea a line. Why: without
+        a controller it said "not submitted yet: sbatch ...   submitted: squeue ..." as a
+        fact, right after a submission it never saw."""
         if self.queue_unknown is None:
-            return [f"  not submitted yet: sbatch {script}"]
+            return [f"  not submitted yet: {submit}"]
         return [
             f"  not seen in the SLURM queue: it cannot be asked here ({self.queue_unknown})",
-            f"  if not submitted yet: sbatch {script}",
+            f"  if not submitted yet: {submit}",
             "  if submitted: squeue -u $USER shows its queued tasks, where SLURM answers",
         ]
 

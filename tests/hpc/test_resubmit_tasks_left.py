@@ -446,7 +446,8 @@ def test_status_right_after_submit_does_not_say_not_submitted_yet(
     _prepare(emulator_process.base_url, out, "--job-name", JOB_NAME)
     capsys.readouterr()
     assert main(["status", str(out)]) == 0
-    assert "  not submitted yet: sbatch " in capsys.readouterr().out  # (nothing queued yet)
+    # (nothing queued yet)
+    assert "  not submitted yet: jid=$(sbatch --parsable " in capsys.readouterr().out
     held = _sbatch("--hold", str(out / "harvest.sbatch"), cwd=out)
     try:
         assert main(["status", str(out)]) == 0
