@@ -661,6 +661,13 @@ class Fetcher:
         if store:
             await self._put(image_id, Artifact.IMGDATA, fetched.body)
         parsed = fetched.json()
+        if stack and not store and isinstance(parsed, dict) and "size" in parsed:
+            # Kept at once, not when the stack's turn comes after the image's other
+            # files: a task stopped in between asked it again (keep_imgdata).
+            from harvester.stack import keep_imgdata  # (stack pending: imported for it anyway)
+
+            staging = layout.staging_dir(self.settings.out_dir, image_id)
+            await anyio.to_thread.run_sync(keep_imgdata, staging, fetched.body)
         return parsed if isinstance(parsed, dict) else {}
 
     async def _simple(

@@ -374,7 +374,7 @@ REQUEUE_REASONS = frozenset({"job requeue", "preemption", "node failure"})
 
 @dataclass(frozen=True)
 class Queue:
-    """This user's jobs of one batch script in the queue, pending or running, from one
+    """The jobs of one batch script in the queue (every user's), pending or running, from one
     ``squeue -r`` listing (:func:`script_queue`): what ``status`` asks twice of it (the
     jobs it names, the tasks a silent log is checked against) is read from one answer."""
 
@@ -390,10 +390,14 @@ class Queue:
     #: and its newest ``harvest-<job>_<K>.log`` is an earlier job's: ``status`` showed that
     #: log beside ``in the queue`` as if it were the queued task's.
     task_jobs: dict[int, str] = field(default_factory=dict)
+    #: Job id -> its owner's user name, for the jobs of :attr:`jobs` and
+    #: :attr:`index_jobs` another user submitted (a shared project folder): this user
+    #: cannot ``scancel`` them, so what is said of them names their owner.
+    owners: dict[str, str] = field(default_factory=dict)
 
 
 def script_queue(script: Path, index: Path | None = None) -> Queue | str:
-    """This user's jobs of ``script`` in the queue (:class:`Queue`), or why the queue
+    """The jobs of ``script`` in the queue (:class:`Queue`), or why the queue
     cannot be asked here (no ``squeue``, no controller answering, ``squeue`` failing).
 
     ``-r``: one line per array task, pending ones too (a pending range is otherwise one
@@ -408,7 +412,10 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     A job in a state of :data:`ENDED` (``%T``) does not count: one that has ended but that
     squeue still lists for a moment (``COMPLETING``), unless it is being requeued
     (:func:`_still_runs`)."""
-    listed = _queue_rows([script, *([index] if index is not None else [])], "%F|%K|%T", "-r")
+    owners: dict[str, str] = {}
+    listed = _queue_rows(
+        [script, *([index] if index is not None else [])], "%F|%K|%T", "-r", owners=owners
+    )
     if isinstance(listed, str):
         return listed
     logs = script.parent / LOG_DIRNAME
@@ -431,7 +438,8 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     for row in listed[1] if index is not None else []:
         if _still_runs(row) and (job := row.partition("|")[0].strip()) and job not in index_jobs:
             index_jobs.append(job)
-    return Queue(jobs, tasks, index_jobs, {} if isinstance(tasks, str) else task_jobs)
+    owners = {job: owner for job, owner in owners.items() if job in jobs or job in index_jobs}
+    return Queue(jobs, tasks, index_jobs, {} if isinstance(tasks, str) else task_jobs, owners)
 
 
 def _still_runs(row: str, logs: Path | None = None) -> bool:
@@ -461,7 +469,7 @@ def _still_runs(row: str, logs: Path | None = None) -> bool:
 
 
 def queued_index_jobs(out_dir: Path) -> list[str]:
-    """The ids of this user's jobs of DIR's index script (``index.sbatch``) in the queue,
+    """The ids of the jobs of DIR's index script (``index.sbatch``) in the queue,
     pending or running, each once: what ``verify`` says writes a missing ``index.csv``, read
     as ``status`` reads it (:attr:`Queue.index_jobs`, the same listing); [] without that
     script, or where the queue cannot be asked (no ``squeue``, no controller answering)."""
@@ -473,7 +481,7 @@ def queued_index_jobs(out_dir: Path) -> list[str]:
 
 
 def queued_jobs(script: Path) -> list[str]:
-    """The ids of this user's jobs, queued or running, whose batch script is ``script``
+    """The ids of the jobs, queued or running, whose batch script is ``script``
     (:func:`script_queue`); [] when there is no SLURM here or its controller does not
     answer, as on a machine that only writes scripts."""
     queue = script_queue(script)
@@ -481,7 +489,7 @@ def queued_jobs(script: Path) -> list[str]:
 
 
 def tasks_in_queue(script: Path) -> set[int] | str:
-    """The array tasks K of this user's jobs of ``script`` that are pending or running
+    """The array tasks K of the jobs of ``script`` that are pending or running
     (:func:`script_queue`), or why the queue cannot be asked here: ``status`` tells a task
     that ended without a word from one still running or queued again only with the
     queue's answer, and says so when there is none."""
@@ -489,30 +497,88 @@ def tasks_in_queue(script: Path) -> set[int] | str:
     return queue if isinstance(queue, str) else queue.tasks
 
 
-def _queue_rows(scripts: list[Path], fields: str, *flags: str) -> list[list[str]] | str:
-    """``fields`` (``squeue -o`` fields) of each line of this user's queue whose batch
-    script is one of ``scripts``, a list of rows per script in their order, or why the
-    queue cannot be asked here (for :func:`script_queue`). The script's path and the job's
-    working directory are asked last (``%o|%Z``): what follows the fields' own ``|`` is
-    read by :func:`_queued_script`."""
+def _queue_rows(
+    scripts: list[Path], fields: str, *flags: str, owners: dict[str, str] | None = None
+) -> list[list[str]] | str:
+    """``fields`` (``squeue -o`` fields) of each line of the queue whose batch script is
+    one of ``scripts``, a list of rows per script in their order, or why the queue cannot be
+    asked here (for :func:`script_queue`). The script's path, the job's working directory
+    and its owner's user id are asked last (``%o|%Z|%U``): what follows the fields' own
+    ``|`` is read by :func:`_queued_script`, the user id first taken off its end.
+
+    Every user's jobs, not this user's alone (``-u``): a project folder's script submitted
+    by a colleague runs the same shards, and was not seen, so ``--submit`` queued a second
+    array beside it and status offered to resubmit tasks that were still queued.
+    ``owners``, when given, gets the job id (the first field, ``%F``) and owner's name of
+    every listed job of another user. (A cluster that hides other users' jobs,
+    ``PrivateData=jobs``, lists this user's alone: as before.)"""
     squeue, scontrol = shutil.which("squeue"), shutil.which("scontrol")
     if squeue is None or scontrol is None:
         return "no squeue here"
     if not _controller_answers(scontrol):
         return "scontrol ping finds no SLURM controller"
-    # By user id, not name: getpass.getuser() raises where the id has no passwd entry (a
-    # container's user on a cluster node); squeue -u takes either.
-    proc = _quiet_run([squeue, "-h", *flags, "-u", str(os.getuid()), "-o", f"{fields}|%o|%Z"])
+    proc = _quiet_run([squeue, "-h", *flags, "-o", f"{fields}|%o|%Z|%U"])
     if proc is None or proc.returncode != 0:
         return "squeue failed"
     wanted = [os.path.realpath(script) for script in scripts]
     cut = fields.count("|") + 1
+    me = os.getuid()
     rows: list[list[str]] = [[] for _ in scripts]
     for line in proc.stdout.splitlines():
         parts = line.split("|", cut)
-        if len(parts) == cut + 1 and (path := _queued_script(parts[-1], wanted)) is not None:
-            rows[wanted.index(path)].append("|".join(parts[:-1]))
+        if len(parts) != cut + 1:
+            continue
+        said, uid = _owner_cut(parts[-1])
+        if (path := _queued_script(said, wanted)) is None:
+            continue
+        rows[wanted.index(path)].append("|".join(parts[:-1]))
+        if owners is not None and uid is not None and uid != me:
+            owners[parts[0].strip()] = user_name(uid)
     return rows
+
+
+def _owner_cut(said: str) -> tuple[str, int | None]:
+    """``%o|%Z|%U`` split into ``%o|%Z`` and the owner's user id (None where the line
+    ends in no number: then the whole is ``%o|%Z``). Why from the end: the paths before
+    it may hold a ``|`` (:func:`_queued_script`), a user id never does."""
+    head, sep, uid = said.strip().rpartition("|")
+    if sep and uid.strip().isdigit():
+        return head, int(uid)
+    return said, None
+
+
+def user_name(uid: int) -> str:
+    """The login name of user id ``uid``, or ``uid N`` where it has no passwd entry (a
+    container's user on a cluster node)."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def jobs_said(jobs: Sequence[str], owners: dict[str, str]) -> str:
+    """Job ids as status and ``harvester slurm`` name them: ``182``, ``182,190``, with
+    each other user's job's owner (``190 of user bob``; ``182,190 (190 of user bob)``).
+    Why: ``scancel`` of another user's job is refused; the owner is whom to ask."""
+    ids = ",".join(jobs)
+    theirs = [f"{job} of user {owners[job]}" for job in jobs if job in owners]
+    if not theirs:
+        return ids
+    return theirs[0] if len(jobs) == 1 else f"{ids} ({', '.join(theirs)})"
+
+
+def cancel_said(jobs: Sequence[str], owners: dict[str, str]) -> str:
+    """The ``scancel`` of ``jobs``: ``scancel 182 190``, and for other users' jobs what
+    their owner runs (``scancel 182; user bob: scancel 190``): this user's ``scancel``
+    of another's job is refused (``Access/permission denied``)."""
+    mine = [job for job in jobs if job not in owners]
+    said = [f"scancel {' '.join(mine)}"] if mine else []
+    for owner in dict.fromkeys(owners[job] for job in jobs if job in owners):
+        theirs = " ".join(job for job in jobs if owners.get(job) == owner)
+        said.append(f"user {owner}: scancel {theirs}")
+    return "; ".join(said)
 
 
 def _queued_script(said: str, wanted: list[str]) -> str | None:

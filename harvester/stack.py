@@ -45,6 +45,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import shutil
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -239,7 +240,8 @@ def prepare_staging(
         previous = json.loads(record_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         previous = None
-    if not _same_requests(previous, record) and staging.exists():
+    # (a folder holding the imgData kept as it came alone, keep_imgdata, has no planes)
+    if not _same_requests(previous, record) and staging.exists() and not _kept_alone(staging):
         logger.info("staging %s was for other requests; starting it afresh", staging)
         shutil.rmtree(staging)
     _remove_assembly_leftovers(staging)
@@ -258,6 +260,42 @@ def prepare_staging(
     except OSError as exc:
         raise StorageError(f"cannot create staging folder {staging}: {exc}") from exc
     return staged_files(staging)
+
+
+def keep_imgdata(staging: Path, body: bytes) -> None:
+    """Keep an image's imgData answer in its staging folder (:data:`STAGED_IMGDATA`) as soon
+    as it comes, before the image's other files are fetched and its stack is staged.
+
+    Why: imgData is asked first, and the stack staged it only once its turn came, after the
+    image's thumbnail and metadata: a task killed, cancelled or cut short by its time limit
+    in between lost it, and its resubmission asked the server again (an HPC walkthrough
+    counted 88 imgData answers for 80 images over one array and its resubmission). IDR's
+    proxy does not cache imgData: every one reaches OMERO.web. Best effort: a folder that
+    cannot be written is left to :func:`prepare_staging`, which says so."""
+    path = staging / layout.STAGED_IMGDATA
+    if path.exists():
+        return
+    try:
+        staging.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, body)
+    except OSError as exc:
+        logger.debug("imgData not kept in %s: %s", staging, exc)
+
+
+def drop_kept_imgdata(staging: Path) -> None:
+    """Remove an image's staging folder that holds its kept imgData alone
+    (:func:`keep_imgdata`): for a stack refused for good before any plane (no rerun
+    reads it), and nothing else of it is there to keep."""
+    if _kept_alone(staging):
+        remove_staging(staging)
+
+
+def _kept_alone(staging: Path) -> bool:
+    """Whether ``staging`` holds the imgData :func:`keep_imgdata` kept and nothing else."""
+    try:
+        return [entry.name for entry in os.scandir(staging)] == [layout.STAGED_IMGDATA]
+    except OSError:
+        return False
 
 
 def _remove_assembly_leftovers(staging: Path) -> None:
@@ -600,13 +638,16 @@ async def harvest_stack(
     fails for good (staged planes are kept for the next run), and
     :class:`~harvester.errors.StorageError` on disk trouble.
     """
+    staging = layout.staging_dir(out_dir, ref.image_id)
     try:
         geometry = Geometry.from_imgdata(imgdata)
         windows = choose_windows(imgdata, window)
     except (PlaneError, WindowError) as exc:
+        await anyio.to_thread.run_sync(drop_kept_imgdata, staging)
         raise PermanentError(str(exc)) from exc  # the failure line names the image
     # No "stack of image N:" in it: the failure line names the kind and the image.
     if (too_big := too_big_to_assemble(geometry.size_x, geometry.size_y, "stack")) is not None:
+        await anyio.to_thread.run_sync(drop_kept_imgdata, staging)
         raise PermanentError(too_big)
     if max_plane is not None:
         limits = RenderLimits(max_plane, max_tile or DEFAULT_MAX_TILE, "config")
@@ -617,7 +658,6 @@ async def harvest_stack(
     requests = plan_requests(
         geometry, windows, max_plane=limits.max_plane, max_tile=limits.max_tile
     )
-    staging = layout.staging_dir(out_dir, ref.image_id)
     record = _record(geometry, window, limits, requests)
     files = await anyio.to_thread.run_sync(prepare_staging, staging, record, imgdata)
     missing = [r for r in requests if r.stem not in files]

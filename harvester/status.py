@@ -588,9 +588,12 @@ class StatusReport:
     #: ``running_progress`` (``running`` names the run): running, or killed; ``"stale":
     #: true`` when not refreshed for long (a live run refreshes it every minute): killed.
     unlocked_progress: list[dict[str, Any]] = field(default_factory=list)
-    #: This user's jobs of ``DIR/harvest.sbatch`` in the queue, pending or running
+    #: The jobs of ``DIR/harvest.sbatch`` in the queue, pending or running, every user's
     #: (:func:`harvester.slurm.script_queue`; empty without ``squeue``).
     queued: list[str] = field(default_factory=list)
+    #: Job id -> owner of the ``queued`` jobs another user submitted (a shared folder):
+    #: named beside them, as this user cannot cancel them (:attr:`Queue.owners`).
+    queued_owners: dict[str, str] = field(default_factory=dict)
     #: Why the queue could not be asked here (:func:`harvester.slurm.script_queue`: no
     #: ``squeue``, no controller answering ``scontrol ping``), None when it answered or was
     #: not asked: the job array's tasks may then still be queued or running.
@@ -719,6 +722,8 @@ class StatusReport:
                 del data["plan"]["gone"]
         if self.queued:
             data["queued"] = self.queued
+        if self.queued_owners:
+            data["queued_owners"] = self.queued_owners
         if self.queue_unknown is not None:
             data["queue_unknown"] = self.queue_unknown
         if self.staged is not None:
@@ -1031,8 +1036,11 @@ class StatusReport:
             lines += self._running_progress_lines()
         lines += self._unlocked_progress_lines()
         if self.queued:
+            from harvester.slurm import jobs_said
+
             ids = ",".join(self.queued)
-            lines.append(f"in the queue now: job {ids} (squeue -j {ids})")
+            said = jobs_said(self.queued, self.queued_owners)
+            lines.append(f"in the queue now: job {said} (squeue -j {ids})")
         lines += [f"hint: {hint}" for hint in self.hints]
         if self.forget_gone_ids is not None:  # (above the note the resume line answers)
             lines.append(f"hint: {self.forget_gone_ids}")
@@ -1483,7 +1491,15 @@ class StatusReport:
             # (Queued: "in the queue now: job N" says so below; else the note says not to
             # submit it. The line said "not submitted yet: sbatch ..." right after --submit,
             # inviting a second submission.)
-            lines += self._unsubmitted_lines(q(s.script))
+            # (its index job after it where DIR has that script, as --submit queues both:
+            # the array alone left index.csv unwritten, its tasks each naming the command)
+            if s.index_script:
+                from harvester.slurm import resume_line
+
+                submit = resume_line(Path(s.script).parent)
+            else:
+                submit = f"sbatch {q(s.script)}"
+            lines += self._unsubmitted_lines(submit)
         if ended:
             from harvester.slurm import resume_line
 
@@ -1509,16 +1525,17 @@ class StatusReport:
         ``harvester slurm`` in DIR) and it answered, listing no job of DIR's script."""
         return self.queue_asked and self.queue_unknown is None and not self.queued
 
-    def _unsubmitted_lines(self, script: str) -> list[str]:
+    def _unsubmitted_lines(self, submit: str) -> list[str]:
         """Under a job array no task has started and the queue does not hold: ``not
         submitted yet`` where the queue was asked, else that it could not be, and what to do
-        either way, one idea a line. Why: without a controller it said "not submitted yet:
-        sbatch ...   submitted: squeue ..." as a fact, right after a submission it never saw."""
+        either way (``submit``: the command that submits it), one idea a line. Why: without
+        a controller it said "not submitted yet: sbatch ...   submitted: squeue ..." as a
+        fact, right after a submission it never saw."""
         if self.queue_unknown is None:
-            return [f"  not submitted yet: sbatch {script}"]
+            return [f"  not submitted yet: {submit}"]
         return [
             f"  not seen in the SLURM queue: it cannot be asked here ({self.queue_unknown})",
-            f"  if not submitted yet: sbatch {script}",
+            f"  if not submitted yet: {submit}",
             "  if submitted: squeue -u $USER shows its queued tasks, where SLURM answers",
         ]
 
@@ -2790,6 +2807,8 @@ def collect_status(
         queue = script_queue(Path(slurm.script), out_dir / INDEX_SCRIPT_NAME)
         report.queue_asked = True
         report.queued = [] if isinstance(queue, str) else queue.jobs
+        if not isinstance(queue, str):
+            report.queued_owners = {j: o for j, o in queue.owners.items() if j in queue.jobs}
         report.queue_unknown = queue if isinstance(queue, str) else None
         if not isinstance(queue, str) and not isinstance(queue.tasks, str):
             report.queued_tasks = queue.tasks

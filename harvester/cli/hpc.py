@@ -975,14 +975,14 @@ def _how_to_stop(out: Path, holder: str) -> str:
     ``scancel`` of DIR's array when the queue lists a job of its script and the script's
     task count is the holder's shard count; else plainly "or stop it" (a run by hand, or no
     queue to ask). Why: "(or scancel it)" left the user to find which job."""
-    from harvester.slurm import SCRIPT_NAME, queued_jobs, script_array
+    from harvester.slurm import SCRIPT_NAME, cancel_said, script_array, script_queue
 
     m = _HOLDER_SHARD_RE.match(holder)
     array = script_array(out)
     if m is not None and array is not None and array[0] == int(m.group(1)):
-        jobs = queued_jobs(out / SCRIPT_NAME)
-        if jobs:
-            return f"or cancel its job array: scancel {' '.join(jobs)}"
+        queue = script_queue(out / SCRIPT_NAME)
+        if not isinstance(queue, str) and queue.jobs:
+            return f"or cancel its job array: {cancel_said(queue.jobs, queue.owners)}"
     return "or stop it"
 
 
@@ -998,33 +998,35 @@ def _refuse_queued_array(out: Path, tasks: int, *, submit: bool) -> str | None:
     SLURM's words), and the tasks running at once, twice the M the script's share of the
     total ``--rate`` was cut for, asking the server at twice that rate (found by another).
     """
-    from harvester.slurm import SCRIPT_NAME, queued_jobs, script_array
+    from harvester.slurm import SCRIPT_NAME, cancel_said, jobs_said, script_array, script_queue
 
     array = script_array(out)
-    jobs = queued_jobs(out / SCRIPT_NAME) if array is not None else []
-    if array is None or not jobs:
+    queue = script_queue(out / SCRIPT_NAME) if array is not None else None
+    if array is None or queue is None or isinstance(queue, str) or not queue.jobs:
         return None
-    ids = ",".join(jobs)
+    # (another user's job, of a shared folder, is named with its owner, who cancels it)
+    ids, said = ",".join(queue.jobs), jobs_said(queue.jobs, queue.owners)
+    cancel = cancel_said(queue.jobs, queue.owners)
     if array[0] != tasks:
         raise UsageError(
             f"{out / SCRIPT_NAME} of {plural(array[0], 'task')} is queued or running as job "
-            f"{ids}: its tasks and those of a script of {plural(tasks, 'task')} would hold "
+            f"{said}: its tasks and those of a script of {plural(tasks, 'task')} would hold "
             "the same images, and each would be refused where they meet",
-            hint=f"wait for it to end (squeue -j {ids}) or cancel it (scancel "
-            f"{' '.join(jobs)}), then write the script again; or keep --tasks {array[0]}",
+            hint=f"wait for it to end (squeue -j {ids}) or cancel it ({cancel}), then write "
+            f"the script again; or keep --tasks {array[0]}",
         )
     if not submit:  # (the same N, written only: a rewrite is harmless, its submission not yet)
         return (
-            f"{out / SCRIPT_NAME} is queued or running as job {ids}: submit it once that has "
+            f"{out / SCRIPT_NAME} is queued or running as job {said}: submit it once that has "
             f"ended (squeue -j {ids}), not before: each shard would run twice at once"
         )
     raise UsageError(
-        f"{out / SCRIPT_NAME} is queued or running as job {ids}: a second array of it "
+        f"{out / SCRIPT_NAME} is queued or running as job {said}: a second array of it "
         "would run each shard twice at once (one of the two refused where they meet), "
         "its tasks together asking the server at up to twice the --rate",
         hint=f"wait for it to end (squeue -j {ids}): harvester status "
         f"{shell_quote(str(out))} then gives the line that resubmits the tasks with work "
-        f"left; or cancel it (scancel {' '.join(jobs)}) and submit again",
+        f"left; or cancel it ({cancel}) and submit again",
     )
 
 

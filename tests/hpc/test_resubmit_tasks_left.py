@@ -446,7 +446,8 @@ def test_status_right_after_submit_does_not_say_not_submitted_yet(
     _prepare(emulator_process.base_url, out, "--job-name", JOB_NAME)
     capsys.readouterr()
     assert main(["status", str(out)]) == 0
-    assert "  not submitted yet: sbatch " in capsys.readouterr().out  # (nothing queued yet)
+    # (nothing queued yet)
+    assert "  not submitted yet: jid=$(sbatch --parsable " in capsys.readouterr().out
     held = _sbatch("--hold", str(out / "harvest.sbatch"), cwd=out)
     try:
         assert main(["status", str(out)]) == 0
@@ -482,9 +483,11 @@ def test_no_controller_answering_costs_status_no_wait(
     assert not asked.exists()
 
 
-def test_queued_jobs_are_asked_by_user_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """squeue is asked for this user's jobs by numeric id, which needs no passwd entry (a
-    container's user on a cluster node has none: the name lookup raised there)."""
+def test_queued_jobs_need_no_passwd_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """squeue is asked for every user's jobs with their numeric owner (``%U``), this user's
+    told by id: no name lookup, which needs a passwd entry (a container's user on a cluster
+    node has none: the lookup raised there). It was asked for this user's alone (``-u``),
+    and missed a colleague's array of a shared folder's script."""
     script = tmp_path / "harvest.sbatch"
     script.write_text("#!/bin/sh\n")
     bin_dir = tmp_path / "bin"
@@ -494,14 +497,14 @@ def test_queued_jobs_are_asked_by_user_id(tmp_path: Path, monkeypatch: pytest.Mo
         bin_dir,
         (
             ("scontrol", "echo 'Slurmctld(primary) at h is UP'"),
-            ("squeue", f'echo "$@" > {asked}; echo "41|0|PENDING|{script}"'),
+            ("squeue", f'echo "$@" > {asked}; echo "41|0|PENDING|{script}|/|{os.getuid()}"'),
         ),
     )
     monkeypatch.setenv("PATH", str(bin_dir))
     for name in ("USER", "LOGNAME", "LNAME", "USERNAME"):
         monkeypatch.delenv(name, raising=False)
     assert queued_jobs(script) == ["41"]
-    assert asked.read_text().split()[:4] == ["-h", "-r", "-u", str(os.getuid())]
+    assert asked.read_text().split() == ["-h", "-r", "-o", "%F|%K|%T|%o|%Z|%U"]
 
 
 def test_a_task_whose_failures_a_rerun_cannot_fix_sends_the_hints_flags_to_slurm(

@@ -11,6 +11,8 @@ copy of the queued one), with a note to submit it once the queued array has ende
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -257,3 +259,63 @@ def _fake_sbatch(tmp_path: Path) -> Path:
     (tmp_path / "bin" / "sbatch").write_text(f'#!/bin/sh\necho "$@" >> {sbatched}\necho 4301\n')
     (tmp_path / "bin" / "sbatch").chmod(0o755)
     return sbatched
+
+
+#: A user id with no passwd entry (named ``uid N``): another user's, on any test machine.
+OTHER_UID = 4_000_000
+
+
+def test_another_users_array_of_the_script_counts_and_is_named_with_its_owner(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A shared project folder: a colleague's array of DIR/harvest.sbatch is queued. squeue
+    was asked for this user's jobs alone (-u), so --submit queued a second array of the
+    same shards beside it and status said nothing of it (found by an HPC walkthrough, the
+    held array of a second user on the test cluster). Now every user's jobs count, and
+    another's is named with its owner, whose scancel it is (this user's is refused)."""
+    out = tmp_path / "study"
+    _prepare(emulator.base_url, out)
+    script = out / "harvest.sbatch"
+    theirs = "".join(f"4300|{k}|PENDING|{script}|{out}|{OTHER_UID}\\n" for k in range(4))
+    asked = _fake_slurm(tmp_path, monkeypatch, up=True, queue=theirs)
+    sbatched = _fake_sbatch(tmp_path)
+    capsys.readouterr()
+    assert main([*_again(out), "--submit"]) == 2
+    owner = f"user uid {OTHER_UID}"
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {script} is queued or running as job 4300 of {owner}: a second array of it "
+        "would run each shard twice at once (one of the two refused where they meet), its "
+        "tasks together asking the server at up to twice the --rate",
+        f"hint: wait for it to end (squeue -j 4300): harvester status {out} then gives the "
+        f"line that resubmits the tasks with work left; or cancel it ({owner}: scancel "
+        "4300) and submit again",
+    ]
+    assert not sbatched.exists()
+    assert "-u" not in asked.read_text().split()
+
+    assert main(["status", str(out)]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert f"in the queue now: job 4300 of {owner} (squeue -j 4300)" in text, text
+    assert not [x for x in text if x.startswith("to resume: ")], text
+    assert main(["status", str(out), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["queued"], data["queued_owners"]) == (["4300"], {"4300": f"uid {OTHER_UID}"})
+
+    # This user's job beside it (squeue ending the line with this user's id): named plain,
+    # cancelled by this user; another task count is refused naming both.
+    mine = f"4302|0|RUNNING|{script}|{out}|{os.getuid()}\\n"
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=mine + theirs)
+    assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {script} of 4 tasks is queued or running as job 4302,4300 (4300 of "
+        f"{owner}): its tasks and those of a script of 2 tasks would hold the same images, "
+        "and each would be refused where they meet",
+        f"hint: wait for it to end (squeue -j 4302,4300) or cancel it (scancel 4302; {owner}: "
+        "scancel 4300), then write the script again; or keep --tasks 4",
+    ]
+    assert main(["status", str(out)]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert f"in the queue now: job 4302,4300 (4300 of {owner}) (squeue -j 4302,4300)" in text

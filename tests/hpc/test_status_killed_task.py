@@ -191,8 +191,8 @@ def test_status_names_a_task_killed_mid_run_and_the_resume_redoes_it(
          "see": [f"sacct -j {job} --format=State,ExitCode,MaxRSS"], "no_sacct": None,
          "slurm_state": None}
     ]  # fmt: skip
-    # (one task a line, pending ones too; by user id as queued_jobs asks)
-    assert f"-h -r -u {os.getuid()} -o %F|%K|%T|%o|%Z" in asked.read_text().splitlines()
+    # (one task a line, pending ones too; every user's: a shared folder's colleague's too)
+    assert "-h -r -o %F|%K|%T|%o|%Z|%U" in asked.read_text().splitlines()
 
     assert run_array_task(script, TASK, 4, JOB).returncode == 0  # appended to the same log
     text, data = _status(out, capsys)

@@ -75,7 +75,8 @@ def test_status_of_a_folder_slurm_prepared_says_no_task_has_started(
     assert lines[3:6] == [
         "  not seen in the SLURM queue: it cannot be asked here (scontrol ping finds no SLURM "
         "controller)",
-        f"  if not submitted yet: sbatch {script}",
+        f"  if not submitted yet: jid=$(sbatch --parsable {script}) && "
+        f"sbatch --dependency=afterany:${{jid%%;*}} {script.parent / 'index.sbatch'}",
         "  if submitted: squeue -u $USER shows its queued tasks, where SLURM answers",
     ]
     assert lines[6:] == ["counts appear once a task has journaled the images it walked"]
@@ -100,7 +101,8 @@ def test_status_of_a_prepared_folder_the_queue_does_not_hold_says_not_submitted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Where the SLURM queue answers and holds none of its jobs, the script is said not
-    submitted yet, with its sbatch command, on a line of its own."""
+    submitted yet, with the command that submits it and its index job after it (the array
+    alone left index.csv unwritten), on a line of its own."""
     fake_slurm(tmp_path, monkeypatch, "Slurmctld(primary) at h is UP")
     out = tmp_path / "sl4"
     assert main(["slurm", "--out", str(out), "--base-url", emulator.base_url,
@@ -108,7 +110,8 @@ def test_status_of_a_prepared_folder_the_queue_does_not_hold_says_not_submitted(
     text, data = status(out, capsys)
     lines = text.splitlines()
     assert lines[3:] == [
-        f"  not submitted yet: sbatch {out.resolve() / 'harvest.sbatch'}",
+        f"  not submitted yet: jid=$(sbatch --parsable {out.resolve() / 'harvest.sbatch'}) "
+        f"&& sbatch --dependency=afterany:${{jid%%;*}} {out.resolve() / 'index.sbatch'}",
         "counts appear once a task has journaled the images it walked",
     ]
     assert "queue_unknown" not in data

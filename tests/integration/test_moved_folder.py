@@ -150,7 +150,7 @@ def test_status_says_not_to_submit_the_slurm_script_of_a_moved_folder(
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
     in_place = cli("status", str(old))
-    assert "note:" not in in_place.stdout and "not submitted yet: sbatch" in in_place.stdout
+    assert "note:" not in in_place.stdout and "not submitted yet: jid=$(sbatch" in in_place.stdout
     assert status_json(old)["slurm"]["elsewhere"] is None
     new = tmp_path / "new"
     shutil.move(old, new)
