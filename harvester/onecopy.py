@@ -39,7 +39,9 @@ holds :data:`COMPACT_FROM` bytes and twice what its last compaction kept. Kept: 
 line of each SHA-256 whose file is still a regular file of more than one name. Why: a file
 of one name is no copy made one (a fileset of one image, the usual case of a dataset), and
 no run is running that could end with a copy of it; one started later (an array run a task
-at a time) stores its own copy of such a file, which is left as a copy. Written beside it,
+at a time) stores its own copy of such a file, which is left as a copy. Not while a killed
+run's pending file is in ``journals/`` (no run opened since): its resubmission links its
+copies to the registered files, some of one name. Written beside it,
 synced, renamed over it (a ``kill -9`` at any moment leaves the old register or the new,
 whole); a run that read it before the lock reads it again from its start when the file it
 read was replaced meanwhile. The first line, ``#kept\t<bytes>``, is skipped by every
@@ -131,7 +133,13 @@ def one_copy(
                 registered = _read_register(out_dir, names.keys(), 0)[0]
             made = _under_lock(out_dir, names, relink, registered, stored)
             stopping = stop is not None and stop.is_set()  # (SLURM kills it soon: no time)
-            if alone is not None and not stopping and _compaction_due(out_dir) and alone():
+            if (
+                alone is not None
+                and not stopping
+                and _compaction_due(out_dir)
+                and alone()
+                and not _killed_run_unresumed(out_dir)
+            ):
                 compact(out_dir)
             return made
     except (OSError, LockWaitStopped) as exc:  # (a read-only folder; a stop while waiting)
@@ -332,6 +340,24 @@ def _compaction_due(out_dir: Path) -> bool:
         with suppress(ValueError):
             return size >= 2 * int(first[len(KEPT_MARK) : -1])
     return True
+
+
+def _killed_run_unresumed(out_dir: Path) -> bool:
+    """Did a run of DIR end without its end (``kill -9``, out of memory), and no run opened
+    since (its pending file is still in ``journals/``: the next run to open removes it)?
+
+    Why not compacted then: the killed run's copies are still to be made one, by its
+    resubmission, with the registered file of their bytes. That file may have one name
+    (another shard's image of a fileset of two, one image in each shard): compacted, its
+    line went, and the resubmission registered its own copy in its place, two copies kept
+    for good. The next run ending alone compacts it (a doubt, unreadable, says no)."""
+    from harvester.store import ended_writers  # (the store imports this module)
+
+    try:
+        return bool(ended_writers(out_dir))
+    except OSError as exc:
+        logger.debug("journals not read: %s", exc)
+        return True
 
 
 def compact(out_dir: Path) -> tuple[int, int] | None:

@@ -524,12 +524,18 @@ def _queue_rows(
     cut = fields.count("|") + 1
     me = os.getuid()
     rows: list[list[str]] = [[] for _ in scripts]
+    # Each job's script resolved once, not once a line. Why: every user's jobs are listed,
+    # each array task a line (-r): a cluster's other arrays held 50,000 lines, each a few
+    # realpath()s (a stat a path component, on a shared filesystem): seconds of status.
+    resolved: dict[str, str | None] = {}
     for line in proc.stdout.splitlines():
         parts = line.split("|", cut)
         if len(parts) != cut + 1:
             continue
         said, uid = _owner_cut(parts[-1])
-        if (path := _queued_script(said, wanted)) is None:
+        if said not in resolved:
+            resolved[said] = _queued_script(said, wanted)
+        if (path := resolved[said]) is None:
             continue
         rows[wanted.index(path)].append("|".join(parts[:-1]))
         if owners is not None and uid is not None and uid != me:

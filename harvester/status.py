@@ -924,6 +924,9 @@ class StatusReport:
             and not any(k.done or k.failed for k in self.kinds.values())
         ):
             # Nothing walked, nothing planned: a table of zeros would read as "nothing to do".
+            # (A queued array named first: returned before the line below, a prepared
+            # folder's held or pending array, a colleague's too, went unsaid.)
+            lines += self._queued_lines()
             lines.append("counts appear once a task has journaled the images it walked")
             return "\n".join(lines)
         lines += self._kind_rows()
@@ -1035,12 +1038,7 @@ class StatusReport:
             lines.append(f"running now: {_first_named(self.running, counted=True)}")
             lines += self._running_progress_lines()
         lines += self._unlocked_progress_lines()
-        if self.queued:
-            from harvester.slurm import jobs_said
-
-            ids = ",".join(self.queued)
-            said = jobs_said(self.queued, self.queued_owners)
-            lines.append(f"in the queue now: job {said} (squeue -j {ids})")
+        lines += self._queued_lines()
         lines += [f"hint: {hint}" for hint in self.hints]
         if self.forget_gone_ids is not None:  # (above the note the resume line answers)
             lines.append(f"hint: {self.forget_gone_ids}")
@@ -1463,6 +1461,18 @@ class StatusReport:
                 )
             )
         return lines
+
+    def _queued_lines(self) -> list[str]:
+        """``in the queue now: job 182 (squeue -j 182)`` while DIR's array is queued or
+        running (another user's job named with its owner, :func:`harvester.slurm.jobs_said`)."""
+        if not self.queued:
+            return []
+        from harvester.slurm import jobs_said
+
+        ids = ",".join(self.queued)
+        return [
+            f"in the queue now: job {jobs_said(self.queued, self.queued_owners)} (squeue -j {ids})"
+        ]
 
     def _not_started_lines(self) -> list[str]:
         """What a folder no harvest run has started in holds, and what comes next."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -572,3 +573,39 @@ def test_a_planned_arrays_hint_flags_go_to_slurm_with_its_plan_and_task_count(
     assert last.startswith(
         f"a rerun would get the same answers for these failures: follow the hint above {said}"
     ), last
+
+
+def test_each_queued_jobs_script_is_resolved_once_not_once_a_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """squeue lists every user's jobs, each array task a line (-r): another user's array
+    of 3,000 tasks of another script, beside this folder's 2. Its script's path (and
+    working directory) is resolved once, not 3,000 times (a few stats a line, on a shared
+    filesystem: seconds of status); this folder's tasks are still found."""
+    script = tmp_path / "harvest.sbatch"
+    script.write_text("#!/bin/sh\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    theirs = tmp_path / "theirs" / "run.sbatch"
+    lines = [f"7|{k}|PENDING|{theirs}|{theirs.parent}|4000000" for k in range(3000)]
+    lines += [f"41|{k}|PENDING|{script}|{tmp_path}|{os.getuid()}" for k in range(2)]
+    listing = tmp_path / "listing"
+    listing.write_text("\n".join(lines) + "\n")
+    write_tools(
+        bin_dir,
+        (
+            ("scontrol", "echo 'Slurmctld(primary) at h is UP'"),
+            ("squeue", f"{shutil.which('cat')} {listing}"),
+        ),
+    )
+    monkeypatch.setenv("PATH", str(bin_dir))
+    resolved: list[str] = []
+    realpath = os.path.realpath
+
+    def counted(path: Any, *args: Any, **kwargs: Any) -> Any:
+        resolved.append(str(path))
+        return realpath(path, *args, **kwargs)
+
+    monkeypatch.setattr(os.path, "realpath", counted)
+    assert queued_jobs(script) == ["41"]
+    assert 0 < len(resolved) < 20, len(resolved)

@@ -117,6 +117,33 @@ def test_status_of_a_prepared_folder_the_queue_does_not_hold_says_not_submitted(
     assert "queue_unknown" not in data
 
 
+def test_status_of_a_prepared_folder_names_its_queued_array_and_its_owner(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    emulator: EmulatorThread,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No task started, no plan, a colleague's array of the script held in the queue: the
+    text names the job and its owner, as --json does (it returned before that line: the
+    text said only "no task has started yet", with no word of the queued array)."""
+    out = tmp_path / "sl4"
+    assert main(["slurm", "--out", str(out), "--base-url", emulator.base_url,
+                 "--screen", "2302", "--tasks", "2"]) == 0  # fmt: skip
+    script = out.resolve() / "harvest.sbatch"
+    queue = "".join(f"4300|{k}|PENDING|{script}|{out}|4000000\\n" for k in range(2))
+    tools = (("scontrol", "echo 'Slurmctld(primary) at h is UP'"), ("squeue", f"printf '{queue}'"))
+    bin_dir = write_tools(tmp_path / "bin", tools)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    text, data = status(out, capsys)
+    assert text.splitlines()[1:] == [
+        "no task has started yet (a task writes harvest.json as it starts)",
+        f"job array: {script} (2 tasks), written by harvester slurm",
+        "in the queue now: job 4300 of user uid 4000000 (squeue -j 4300)",
+        "counts appear once a task has journaled the images it walked",
+    ]
+    assert (data["queued"], data["queued_owners"]) == (["4300"], {"4300": "uid 4000000"})
+
+
 def test_status_takes_the_artifacts_of_the_config_file_the_tasks_read(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -325,3 +326,41 @@ def test_a_compaction_killed_at_any_moment_leaves_every_needed_line(tmp_path: Pa
         len(data),
     )
     assert (tmp_path / copy).stat().st_nlink == 3
+
+
+def test_no_compaction_while_a_killed_runs_copies_wait_for_its_resubmission(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fileset of two images, one in each shard: task 0 registered its file (one name);
+    task 1 was killed with its copy stored (its pending file left, no run opened since).
+    Task 0 ends alone: the register is not compacted, so the resubmission of task 1 links
+    its copy to task 0's file. (Compacted, the one-name file's line went, and the
+    resubmission registered its copy in its place: two copies for good.) Once its pending
+    file is gone (a run opened), the next run ending alone compacts."""
+    from harvester.processes import HOST
+
+    monkeypatch.setattr(onecopy, "COMPACT_FROM", 1)
+    mine = _write(tmp_path, 1000001)
+    assert onecopy.one_copy(tmp_path, {SHA: [mine]}, _relink) == (0, 0)  # (registered)
+    killed = _write(tmp_path, 1000002)  # (task 1's copy, its end never run)
+    journals = tmp_path / "journals"
+    journals.mkdir()
+    pending = journals / "killed-task.pending"
+    pending.write_text(json.dumps({"writer": "killed-task", "host": HOST, "pid": 0}) + "\n")
+    register = tmp_path / "locks" / onecopy.REGISTER
+    before = register.read_bytes()
+
+    assert onecopy.one_copy(tmp_path, {SHA: [mine]}, _relink, alone=lambda: True) == (0, 0)
+    assert register.read_bytes() == before  # (not compacted: the killed run's line kept)
+    assert onecopy.one_copy(tmp_path, {SHA: [killed]}, _relink) == (1, len(BODY))
+    assert (tmp_path / killed).stat().st_ino == (tmp_path / mine).stat().st_ino
+
+    pending.unlink()  # (its resubmission opened: the pending file removed)
+    other = _write(tmp_path, 1000003, b"other")
+    assert onecopy.one_copy(
+        tmp_path, {hashlib.sha256(b"other").digest(): [other]}, _relink, alone=lambda: True
+    ) == (0, 0)
+    assert register.read_text().splitlines() == [
+        f"#kept\t{len(_line(BODY, mine))}",
+        _line(BODY, mine).rstrip("\n"),
+    ]
