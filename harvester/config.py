@@ -3055,20 +3055,20 @@ def failed_ids_each_server(
     from harvester.journal import SavedConfigs
 
     saved = saved if saved is not None else SavedConfigs()
-    urls: dict[str, str | None] = {}
+    urls: dict[str, tuple[str, str] | None] = {}  # run -> (normal URL, as saved)
     servers: dict[int, list[str]] = {}
     for image_id, image_runs in runs.items():
         newest_first = sorted(image_runs, key=lambda r: (orders.get(r, 0.0), r), reverse=True)
+        found: dict[str, str] = {}
         for run in newest_first:
             if run not in urls:
                 recorded = _read_recorded(out_dir, run, saved)
-                urls[run] = recorded.base_url if recorded is not None else None
-            url = urls[run]
-            found = servers.setdefault(image_id, [])
-            if url is not None and normal_base_url(url) not in map(normal_base_url, found):
-                found.append(url)
-        if not servers[image_id]:
-            del servers[image_id]
+                url = recorded.base_url if recorded is not None else None
+                urls[run] = None if url is None else (normal_base_url(url), url)
+            if (known := urls[run]) is not None:
+                found.setdefault(*known)
+        if found:
+            servers[image_id] = list(found.values())
     return servers
 
 
