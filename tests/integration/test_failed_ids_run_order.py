@@ -97,9 +97,12 @@ def two_servers_failed(
 def test_the_plain_list_of_an_id_both_servers_failed_is_refused_whatever_the_run_ids(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
-    """GONE failed by A (thumbnail), then by B (metadata): the plain `--failed-ids` is
-    refused, exit 2, naming both servers (it printed GONE as A's, the run whose id sorts
-    last, or B's by chance), and each server's `--base-url` list has it."""
+    """GONE failed by A (thumbnail, 404), then by B (metadata, 503): the plain
+    `--failed-ids` is refused, exit 2, naming both servers (it printed GONE as A's, the
+    run whose id sorts last, or B's by chance), and each server's `--base-url` list has
+    it. Recorded gone from A alone, `status --gone-ids` lists it and status says it, for
+    the undo pipe (ordered by time, B's failure the latest, they left it out), and the
+    plain list is B's, noted so."""
     a, b, out = two_servers_failed(tmp_path, make_emulator, 503)
     plain = cli("status", str(out), "--failed-ids")
     assert (plain.returncode, plain.stdout) == (2, ""), plain.stderr
@@ -108,6 +111,15 @@ def test_the_plain_list_of_an_id_both_servers_failed_is_refused_whatever_the_run
     for emu in (a, b):
         mine = cli("status", str(out), "--failed-ids", "--base-url", emu.base_url)
         assert (mine.returncode, mine.stdout, mine.stderr) == (0, f"{GONE}\n", "")
+
+    forgot = cli("forget", str(out), "--gone-ids-from", "-", stdin=f"{GONE}\n")
+    assert forgot.returncode == 0, forgot.stderr
+    assert cli("status", str(out), "--gone-ids").stdout == f"{GONE}\n"
+    said = cli("status", str(out))
+    assert "1 image gone from the server, forgotten by harvester forget" in said.stdout
+    plain = cli("status", str(out), "--failed-ids")
+    assert plain.returncode == 0 and plain.stdout == f"{GONE}\n", plain.stderr
+    assert plain.stderr.startswith(f"note: these are failed images of {b.base_url} ("), plain.stderr
 
 
 def test_the_gone_hint_names_the_newest_runs_server_and_its_pipe_records_both(
@@ -130,21 +142,3 @@ def test_the_gone_hint_names_the_newest_runs_server_and_its_pipe_records_both(
         [(GONE, a.base_url), (GONE, b.base_url)]
     )
     assert cli("status", str(out), "--gone-ids").stdout == f"{GONE}\n"
-
-
-def test_an_id_gone_from_the_older_server_alone_is_still_listed_as_gone(
-    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
-) -> None:
-    """GONE 404 from A, then 503 from B (B's run made last): recorded gone from A alone,
-    `status --gone-ids` lists it and status says it, for the undo pipe (ordered by time,
-    B's failure the latest, they said nothing of it: by chance, as run ids sorted), and
-    the plain `--failed-ids` is B's, noted so."""
-    a, b, out = two_servers_failed(tmp_path, make_emulator, 503)
-    forgot = cli("forget", str(out), "--gone-ids-from", "-", stdin=f"{GONE}\n")
-    assert forgot.returncode == 0, forgot.stderr
-    assert cli("status", str(out), "--gone-ids").stdout == f"{GONE}\n"
-    said = cli("status", str(out))
-    assert "1 image gone from the server, forgotten by harvester forget" in said.stdout
-    plain = cli("status", str(out), "--failed-ids")
-    assert plain.returncode == 0 and plain.stdout == f"{GONE}\n", plain.stderr
-    assert plain.stderr.startswith(f"note: these are failed images of {b.base_url} ("), plain.stderr
