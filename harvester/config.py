@@ -3052,12 +3052,35 @@ def server_failed_ids_recipe(out_dir: Path, sets: Sequence[RecordedRun], server:
 
 
 def failed_ids_servers(
-    out_dir: Path, runs: Mapping[int, AbstractSet[str]], saved: SavedConfigs | None = None
+    out_dir: Path,
+    runs: Mapping[int, AbstractSet[str]],
+    orders: Mapping[str, float],
+    saved: SavedConfigs | None = None,
 ) -> dict[int, str]:
-    """The server (its URL as saved: no credentials) of each failed image of DIR, by id;
-    ``runs``: the runs whose journals recorded its failures (an image failed from two
-    servers counts as the newest's). An image whose runs saved no settings is left out
-    (a folder of an older version: one server's).
+    """The server (its URL as saved: no credentials) of each failed image of DIR, by id:
+    of the servers :func:`failed_ids_each_server` finds, the newest run's (an image failed
+    from two servers counts as the newest's)."""
+    return {
+        image_id: servers[0]
+        for image_id, servers in failed_ids_each_server(out_dir, runs, orders, saved).items()
+    }
+
+
+def failed_ids_each_server(
+    out_dir: Path,
+    runs: Mapping[int, AbstractSet[str]],
+    orders: Mapping[str, float],
+    saved: SavedConfigs | None = None,
+) -> dict[int, list[str]]:
+    """The servers (their URLs as saved: no credentials) whose runs failed each failed
+    image of DIR, by id, the newest run's first, each once; ``runs``: the runs whose
+    journals recorded its failures. An image whose runs saved no settings is left out (a
+    folder of an older version: one server's).
+
+    ``orders``: DIR's order of runs (:func:`harvester.journal.run_orders`), by which the
+    newest is found; a run it lacks is the oldest. Why not by run id: an id holds its
+    start second, then a random suffix, so the runs of one second (a quick rerun from the
+    other server) were ordered by chance, and with them whose image an id was.
 
     Why: image ids are one server's, and ``status --failed-ids`` of a folder of two
     servers printed both servers' ids as one list, which piped into ``harvest --ids-from``
@@ -3067,17 +3090,20 @@ def failed_ids_servers(
     from harvester.journal import SavedConfigs
 
     saved = saved if saved is not None else SavedConfigs()
-    urls: dict[str, str | None] = {}
-    servers: dict[int, str] = {}
-    order = {run: n for n, run in enumerate(sorted({r for rs in runs.values() for r in rs}))}
+    urls: dict[str, tuple[str, str] | None] = {}  # run -> (normal URL, as saved)
+    servers: dict[int, list[str]] = {}
     for image_id, image_runs in runs.items():
-        for run in sorted(image_runs, key=order.__getitem__, reverse=True):
+        newest_first = sorted(image_runs, key=lambda r: (orders.get(r, 0.0), r), reverse=True)
+        found: dict[str, str] = {}
+        for run in newest_first:
             if run not in urls:
                 recorded = _read_recorded(out_dir, run, saved)
-                urls[run] = recorded.base_url if recorded is not None else None
-            if urls[run] is not None:
-                servers[image_id] = str(urls[run])
-                break
+                url = recorded.base_url if recorded is not None else None
+                urls[run] = None if url is None else (normal_base_url(url), url)
+            if (known := urls[run]) is not None:
+                found.setdefault(*known)
+        if found:
+            servers[image_id] = list(found.values())
     return servers
 
 

@@ -79,7 +79,7 @@ from harvester.folder_settings import (
     read_label_keys_record,
     remembered_label_keys,
 )
-from harvester.gone import read_gone
+from harvester.gone import gone_ids, read_gone
 from harvester.journal import (
     STUDY_ONLY,
     JournalState,
@@ -88,6 +88,7 @@ from harvester.journal import (
     journal_files,
     journals_of_other_writers,
     read_journal,
+    run_orders,
     saved_run_configs,
     walk_listed_all,
     walk_lost_images,
@@ -528,9 +529,13 @@ class StatusReport:
     #: The ids of the images with at least one failed artifact, sorted (``--failed-ids``).
     failed_ids: list[int] = field(default_factory=list)
     #: image id -> the runs whose journals recorded its failed artifacts: their servers
-    #: (:func:`harvester.config.failed_ids_servers`) part ``--failed-ids`` of a folder of
-    #: two servers. Not in ``--json``.
+    #: (:func:`harvester.config.failed_ids_each_server`) part ``--failed-ids`` of a folder
+    #: of two servers. Not in ``--json``.
     failed_runs: dict[int, set[str]] = field(default_factory=dict, repr=False)
+    #: DIR's order of runs (:func:`harvester.journal.run_orders`): which of an image's
+    #: failing runs is the newest (never their run ids: those of one second sort by
+    #: chance). Not in ``--json``.
+    run_orders: dict[str, float] = field(default_factory=dict, repr=False)
     #: The run that journaled each of ``failures``, in their order: whose server failed
     #: it (``forget --gone-ids-from`` records an image gone per server). Not in ``--json``.
     failure_runs: list[str] = field(default_factory=list, repr=False)
@@ -1930,6 +1935,11 @@ class _Wanted:
             return self.unknown[0]
         return self.sets[0] if self.sets else None
 
+    def asking(self, image_id: int, ref: ImageRef | None) -> list[_TargetKinds]:
+        """The sets that may ask for a journaled image: the known sets naming it, and
+        those that cannot tell their images."""
+        return [*(self.known[n] for n in self._claimed(image_id, ref)), *self.unknown]
+
     def of_a_split(self, image_id: int, ref: ImageRef | None) -> bool:
         """Whether a split's set (run shard by shard) asks for a journaled image: one that
         names it, else, named by none, the set(s) whose kinds it gets (:meth:`holder`)."""
@@ -2799,6 +2809,7 @@ def collect_status(
     saved = SavedConfigs()
     selected, source = selected_kinds(out_dir, state, planned, saved=saved)
     report = StatusReport(out_dir=str(out_dir), selected=selected, saved_configs=saved)
+    report.run_orders = run_orders(state)
     if source == "journals":  # no run's saved config names them: say where they came from
         report.selected_from = source
     if marker_note is not None:
@@ -2920,7 +2931,7 @@ def collect_status(
     )
     recorded_sets, gone = _live_and_forgotten(out_dir, every)
     # Images `forget --gone-ids-from` recorded: no harvest asks for them (counted apart).
-    gone_images = _gone_here(out_dir, state)
+    gone_images = _gone_here(out_dir, state, report.run_orders, saved)
     failure_gone = _failure_gone(out_dir, gone_images, saved)
     report.forgotten = [entry.targets for _recorded, entry in gone]
     servers = _forgotten_servers(out_dir, every or [], gone)
@@ -2993,6 +3004,8 @@ def collect_status(
     artifact_kinds = {a.value for a in Artifact}
     # (an image's failed file counted, or gone: -> the run of the failure the fold keeps)
     weighed: dict[tuple[str, int], str] = {}
+    forgotten_runs = frozenset(run for _recorded, entry in gone for run in entry.runs)
+    of_forgotten_run = _forgotten_run_failure(out_dir, wanted, forgotten_runs, every, saved)
     for (kind, object_id), rec in sorted(state.failed.items(), key=lambda kv: kv[1]["t"]):
         run = report.runs.setdefault(str(rec.get("run")), _run_counts())
         if kind in artifact_kinds and failure_gone(object_id, rec):
@@ -3004,6 +3017,15 @@ def collect_status(
                 weighed[(kind, int(object_id))] = str(rec.get("run"))
             writer(rec).gone += 1
             run["gone"] += 1
+            continue
+        ref = state.images.get(object_id)
+        if kind in artifact_kinds and of_forgotten_run(str(rec.get("run")), kind, object_id, ref):
+            # A forgotten set's run failed it, and no set of that server asks for it again:
+            # counted apart, as a forgotten set's (another server's failure of that id,
+            # which the fold hides, is another image's: _other_servers_failed counts it).
+            weighed[(kind, int(object_id))] = str(rec.get("run"))
+            writer(rec).forgotten += 1
+            run["forgotten"] += 1
             continue
         not_asked = (
             wanted.sets
@@ -3051,7 +3073,7 @@ def collect_status(
         every,
         failure_gone,
         saved,
-        frozenset(run for _recorded, entry in gone for run in entry.runs),
+        forgotten_runs,
     )
     for (kind, _image_id), (_run, own) in report.other_servers_failed.items():
         for _url, rec in own.values():
@@ -3077,16 +3099,18 @@ def collect_status(
             kind, 0
         )
     # Those of DIR's images: an id taken for gone that DIR never had is no image of it.
+    # Every server's records (not gone_images alone, which leaves out an id whose latest
+    # failure is another server's): the undo pipe `status --gone-ids | forget --undo`
+    # took back nothing of such an id, and the line saying the gone images was missing.
     failed_images = {i for k, i in state.failed if k in artifact_kinds}
-    report.gone_ids = sorted(gone_images & (state.images.keys() | failed_images))
+    report.gone_ids = sorted(gone_ids(out_dir) & (state.images.keys() | failed_images))
     report.writers = sorted(writers.values(), key=lambda w: (w.started or 0.0, w.writer))
     report.failed_ids = sorted(
         {int(f["id"]) for f in report.failures if f["kind"] in artifact_kinds}
     )
     report.failed_servers = failing_servers(
         out_dir,
-        report.failed_ids,
-        report.failed_runs,
+        report,
         recorded_sets if recorded_sets is not None else recorded_target_sets(out_dir, saved=saved),
         saved,
     )
@@ -3229,7 +3253,8 @@ def _servers_of(out_dir: Path, report: StatusReport, ids: list[int]) -> list[str
     if not report.failed_servers:
         return []
     runs = {i: report.failed_runs[i] for i in ids if i in report.failed_runs}
-    theirs = {normal_base_url(url) for url in failed_ids_servers(out_dir, runs).values()}
+    newest = failed_ids_servers(out_dir, runs, report.run_orders, report.saved_configs)
+    theirs = {normal_base_url(url) for url in newest.values()}
     return [url for url in report.failed_servers if normal_base_url(url) in theirs]
 
 
@@ -3239,11 +3264,14 @@ def _http_status(failure: Mapping[str, Any]) -> int | None:
     return status if isinstance(status, int) else None
 
 
-def _gone_here(out_dir: Path, state: JournalState) -> frozenset[int]:
+def _gone_here(
+    out_dir: Path, state: JournalState, orders: Mapping[str, float], saved: SavedConfigs
+) -> frozenset[int]:
     """The ids of DIR's gone images (:mod:`harvester.gone`) but those whose latest failure
     came from another server than the one they are gone from: in a folder of two servers,
     the other's image of that id is another image, which its harvest asks for (and whose
-    failure status counts)."""
+    failure status counts). ``orders``: DIR's order of runs
+    (:func:`harvester.journal.run_orders`), which tells the latest."""
     from harvester.config import failed_ids_servers, normal_base_url
 
     gone = read_gone(out_dir)
@@ -3254,7 +3282,7 @@ def _gone_here(out_dir: Path, state: JournalState) -> frozenset[int]:
     for (kind, object_id), rec in state.failed.items():
         if object_id in ids and kind in _IMAGE_KINDS:
             runs.setdefault(object_id, set()).add(str(rec.get("run")))
-    failed_from = failed_ids_servers(out_dir, runs)
+    failed_from = failed_ids_servers(out_dir, runs, orders, saved)
     return frozenset(
         image_id
         for server, image_id in gone
@@ -3298,6 +3326,46 @@ def gone_undo_command(out_dir: Path) -> str:
     """The command that asks for DIR's gone images again (``forget``'s undo of them all)."""
     q = shell_quote(str(out_dir))
     return f"harvester status {q} --gone-ids | harvester forget {q} --gone-ids-from - --undo"
+
+
+def _forgotten_run_failure(
+    out_dir: Path,
+    wanted: _Wanted,
+    forgotten_runs: AbstractSet[str],
+    every: list[RecordedRun] | None,
+    saved: SavedConfigs,
+) -> Callable[[str, str, int, ImageRef | None], bool]:
+    """Is a failure (its run, kind, image id and ref) a run of a forgotten set's (of
+    ``forgotten_runs``), in a folder of two servers (``every``: DIR's target sets), whose
+    image no set of that run's server asks for again (that kind)?
+
+    Why by server: forgotten sets were matched by image id, so where the other server's
+    set (still resumed) names the same ids, the forgotten newest set's failures, which the
+    journals' fold keeps, were counted as that set's, beside the other server's own.
+    """
+    from harvester.config import normal_base_url, read_run_server, servers_of
+
+    if not forgotten_runs or every is None or len(servers_of(every)) < 2:
+        return lambda _run, _kind, _image_id, _ref: False
+    servers: dict[str, str | None] = {}  # (each run's read once)
+
+    def forgotten(run: str, kind: str, image_id: int, ref: ImageRef | None) -> bool:
+        if run not in forgotten_runs:
+            return False
+        if run not in servers:
+            url = read_run_server(out_dir, run, saved)
+            servers[run] = None if url is None else normal_base_url(url)
+        server = servers[run]
+        if server is None:
+            return False
+        return not any(
+            kind in target.kinds
+            and target.recorded is not None
+            and normal_base_url(target.recorded.base_url) == server
+            for target in wanted.asking(image_id, ref)
+        )
+
+    return forgotten
 
 
 def _gone_plan_command(
@@ -3410,43 +3478,67 @@ def other_servers_failures(
 
 def failed_by_server(
     out_dir: Path,
-    failed_ids: Iterable[int],
-    failed_runs: Mapping[int, AbstractSet[str]],
+    report: StatusReport,
     sets: list[RecordedRun],
     saved: SavedConfigs | None = None,
 ) -> tuple[dict[str, list[int]], dict[str, str]]:
-    """DIR's failed image ids (``failed_ids``, each recorded by ``failed_runs``) by server
-    (:func:`harvester.config.normal_base_url`; an image whose runs saved no settings, an
-    old folder's, under none), and every server DIR knows (its target sets' ``sets``,
-    newest first, then its failures'), each as saved. ``saved``: the configs read for
-    ``sets``, not read again."""
-    from harvester.config import failed_ids_servers, normal_base_url, servers_of
+    """DIR's failed image ids (``report.failed_ids``, each recorded by
+    ``report.failed_runs``) by server (:func:`harvester.config.normal_base_url`; an image
+    whose runs saved no settings, an old folder's, under none), and every server DIR knows
+    (its target sets' ``sets``, newest first, then its failures'), each as saved.
+    ``saved``: the configs read for ``sets``, not read again.
 
-    of = failed_ids_servers(out_dir, failed_runs, saved)
+    An id whose kept failures (other kinds) are of two servers is under each: each server
+    failed its own image of it. Why: it was under the newest run's server alone, which
+    ``--failed-ids --base-url`` of the other left out (or, ordered by run id, either one
+    by chance)."""
+    from harvester.config import failed_ids_each_server, normal_base_url, servers_of
+
+    of = failed_ids_each_server(out_dir, report.failed_runs, report.run_orders, saved)
     failing: dict[str, list[int]] = {}
-    for image_id in failed_ids:
-        if image_id in of:
-            failing.setdefault(normal_base_url(of[image_id]), []).append(image_id)
+    for image_id in report.failed_ids:
+        for url in of.get(image_id, ()):
+            failing.setdefault(normal_base_url(url), []).append(image_id)
     known = servers_of(sets)
-    for url in of.values():
-        known.setdefault(normal_base_url(url), url)
+    for urls in of.values():
+        for url in urls:
+            known.setdefault(normal_base_url(url), url)
     return failing, known
+
+
+def with_hidden_failures(
+    failing: Mapping[str, list[int]], known: dict[str, str], report: StatusReport
+) -> dict[str, list[int]]:
+    """``failing`` (:func:`failed_by_server`) with the failures the journals' fold hides
+    (``report.other_servers_failed``: another server's image of an id, failed too), each
+    id under its server, sorted; ``known`` gains their servers. Why: ``status``'s totals
+    count them, but the plain ``--failed-ids`` weighed the kept failures alone: it listed
+    one server's ids (or nothing) where two servers' images were failed."""
+    from harvester.config import normal_base_url
+
+    merged = {server: set(ids) for server, ids in failing.items()}
+    for (_kind, image_id), (_run, own) in report.other_servers_failed.items():
+        for server, (url, _rec) in own.items():
+            merged.setdefault(server, set()).add(image_id)
+            known.setdefault(normal_base_url(url), url)
+    return {server: sorted(ids) for server, ids in merged.items()}
 
 
 def failing_servers(
     out_dir: Path,
-    failed_ids: Iterable[int],
-    failed_runs: Mapping[int, AbstractSet[str]],
+    report: StatusReport,
     sets: list[RecordedRun],
     saved: SavedConfigs | None = None,
 ) -> list[str]:
-    """The servers (as saved: no credentials) of DIR's failed images when they are two or
-    more, DIR's newest set's first; else []. Why: ``status DIR --failed-ids`` refuses such
-    a folder's one list, so a message pointing at it names each server's
+    """The servers (as saved: no credentials) of DIR's failed images (those the fold
+    hides too: :func:`with_hidden_failures`) when they are two or more, DIR's newest
+    set's first; else []. Why: ``status DIR --failed-ids`` refuses such a folder's one
+    list, so a message pointing at it names each server's
     (:func:`harvester.config.failed_ids_listing`)."""
-    if not failed_runs:
+    if not report.failed_runs and not report.other_servers_failed:
         return []
-    failing, known = failed_by_server(out_dir, failed_ids, failed_runs, sets, saved)
+    failing, known = failed_by_server(out_dir, report, sets, saved)
+    failing = with_hidden_failures(failing, known, report)
     urls = [url for key, url in known.items() if key in failing]
     return urls if len(urls) > 1 else []
 

@@ -3213,19 +3213,6 @@ def run_status_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _runs_of_server(out: Path, report: StatusReport, wanted: str, saved: SavedConfigs) -> set[str]:
-    """The runs of DIR's failures (``report.failed_runs``) that asked the server of the
-    normal URL ``wanted``, each run's saved server read once."""
-    from harvester.config import normal_base_url, read_run_server
-
-    runs = {run for image_runs in report.failed_runs.values() for run in image_runs}
-    return {
-        run
-        for run in runs
-        if (url := read_run_server(out, run, saved)) is not None and normal_base_url(url) == wanted
-    }
-
-
 def _failed_ids_to_list(out: Path, report: StatusReport, given_url: str | None) -> list[int]:
     """What ``status DIR --failed-ids [--base-url URL]`` prints: DIR's failed image ids,
     or, given ``--base-url``, those of that server's (the failures its runs recorded).
@@ -3235,42 +3222,44 @@ def _failed_ids_to_list(out: Path, report: StatusReport, given_url: str | None) 
     (other images, or failures). So that is refused (exit 2) with the pipe of one server's,
     and a ``--base-url`` of none of DIR's servers is refused as a resume refuses it. Where
     DIR (its target sets and failures) knows one server, ``--base-url`` takes them all, as
-    a resume given it replays every set (a server moved)."""
+    a resume given it replays every set (a server moved). Each list has the failures the
+    journals' fold hides (another server's image of an id, failed too:
+    :func:`harvester.status.with_hidden_failures`), as ``status`` counts them."""
     from harvester.config import normal_base_url, recorded_target_sets, server_failed_ids_recipe
     from harvester.journal import SavedConfigs
-    from harvester.status import failed_by_server
+    from harvester.status import failed_by_server, with_hidden_failures
 
-    if not report.failed_runs and given_url is None:
+    if not report.failed_runs and not report.other_servers_failed and given_url is None:
         return report.failed_ids
     # Each config read once: status read them (its kinds, sets, failures' servers).
     saved = report.saved_configs or SavedConfigs()
     sets = recorded_target_sets(out, saved=saved)
-    failing, known = failed_by_server(out, report.failed_ids, report.failed_runs, sets, saved)
+    failing, known = failed_by_server(out, report, sets, saved)
+    # The fold's hidden failures too, as status counts them: the plain list of a folder
+    # whose two servers' images failed was one server's list (or empty: the fold's
+    # failure of an image gone from its server, or of a forgotten server's set).
+    every_failing = with_hidden_failures(failing, known, report)
+    listed = sorted({*report.failed_ids, *(i for ids in every_failing.values() for i in ids)})
     # (in a folder of one server, every failed image is its: none is of no known server)
     unknown = _of_no_known_server(out, report, failing) if len(known) > 1 else ""
     if given_url is not None:
         if len(known) < 2:
-            return report.failed_ids
+            return listed
         if normal_base_url(given_url) not in known:
             example = server_failed_ids_recipe(out, sets, next(iter(known.values())))
             raise no_set_of_server(out, given_url, known, f"give one of theirs: {example}")
         if unknown:
             print(f"note: not in this list: {unknown}", file=sys.stderr)
-        wanted = normal_base_url(given_url)
-        # Also an id whose failures the fold keeps are of two servers (each its own image
-        # of it, failed in another kind): failed_by_server names one server an id's, the
-        # newest run's by run id, which within one second is by chance.
-        theirs = _runs_of_server(out, report, wanted, saved)
-        of_both = [i for i, runs in report.failed_runs.items() if runs & theirs]
-        mine = sorted({*failing.get(wanted, []), *of_both})
+        # (an id whose kept failures are of two servers is under each: failed_by_server)
+        mine = failing.get(normal_base_url(given_url), [])
         hidden = _failed_before_by(out, report, given_url, set(mine), saved)
         if hidden:
             _say_failed_before(given_url, hidden)
         return sorted({*mine, *hidden})
-    urls = [url for key, url in known.items() if key in failing]
+    urls = [url for key, url in known.items() if key in every_failing]
     if len(urls) > 1:
         raise _failed_of_servers_error(
-            out, sets, {url: failing[normal_base_url(url)] for url in urls}, unknown
+            out, sets, {url: every_failing[normal_base_url(url)] for url in urls}, unknown
         )
     if urls and len(known) > 1:
         # One server's ids: a harvest of DIR given no --base-url asks DIR's newest set's
@@ -3285,7 +3274,7 @@ def _failed_ids_to_list(out: Path, report: StatusReport, given_url: str | None) 
         )
     elif unknown:
         print(f"note: in this list, {unknown}", file=sys.stderr)
-    return report.failed_ids
+    return listed
 
 
 def _failed_before_by(

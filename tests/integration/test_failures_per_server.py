@@ -61,18 +61,33 @@ def failed_total(out: Path) -> int:
     return int(failed)
 
 
-def test_each_servers_failed_ids_list_has_the_ids_both_servers_failed(
+def failed_by_both(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
-) -> None:
-    """Project 51's thumbnails failed by A, then by B: A's list has the 8 ids (it had none:
-    B's failures hid A's), with a note saying B failed them last; B's has them too. With
-    A's set forgotten, status counts B's 8 failed files alone (it counted A's too, which
-    no resume asks for again)."""
+) -> tuple[EmulatorThread, EmulatorThread, Path]:
+    """Demo servers A and B, and DIR where project 51's thumbnails failed from A, then
+    from B (the same 8 ids): (A, B, DIR)."""
     a = make_emulator(preset="demo", faults=THUMBNAILS_FAIL)
     b = make_emulator(preset="demo", faults=THUMBNAILS_FAIL, seed=7)
     out = tmp_path / "d"
     harvest(a, out, "--project", "51")
     harvest(b, out, "--project", "51")
+    return a, b, out
+
+
+def test_each_servers_failed_ids_list_has_the_ids_both_servers_failed(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Project 51's thumbnails failed by A, then by B: A's list has the 8 ids (it had none:
+    B's failures hid A's), with a note saying B failed them last; B's has them too; the
+    plain list is refused, naming both (it printed them as B's alone, while status counted
+    16 failed files). With A's set forgotten, status counts B's 8 failed files alone (it
+    counted A's too, which no resume asks for again)."""
+    a, b, out = failed_by_both(tmp_path, make_emulator)
+    assert failed_total(out) == 16
+    plain = cli("status", str(out), "--failed-ids")
+    assert (plain.returncode, plain.stdout) == (2, ""), plain.stderr
+    assert plain.stderr.startswith(f"error: the failed images of {out} are of 2 servers, ")
+    assert all(f"{e.base_url} (8 images)" in plain.stderr for e in (a, b)), plain.stderr
     ids = listed(out, b)
     assert len(ids) == 8, ids
     proc = cli("status", str(out), "--failed-ids", "--base-url", a.base_url)
@@ -85,6 +100,25 @@ def test_each_servers_failed_ids_list_has_the_ids_both_servers_failed(
     forgot = cli("forget", str(out), "--project", "51", "--base-url", a.base_url)
     assert forgot.returncode == 0, forgot.stderr
     assert failed_total(out) == 8
+
+
+def test_forgetting_the_newest_servers_set_leaves_the_others_failures_alone(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Project 51's thumbnails failed by A, then by B, and B's set forgotten: status counts
+    A's 8 failed files (it counted 16: B's failures, the journals' latest, were matched by
+    image id to A's set, still resumed), B's run counts its 8 as forgotten, and the plain
+    and A's `--failed-ids` list the 8 ids (A's list was empty)."""
+    a, b, out = failed_by_both(tmp_path, make_emulator)
+    ids = listed(out, a)
+    forgot = cli("forget", str(out), "--project", "51", "--base-url", b.base_url)
+    assert forgot.returncode == 0, forgot.stderr
+    assert failed_total(out) == 8
+    runs = json.loads(cli("status", str(out), "--json").stdout)["runs"]
+    assert sorted((run["failed"], run["forgotten"]) for run in runs.values()) == [(0, 8), (8, 0)]
+    assert listed(out, a) == ids
+    plain = cli("status", str(out), "--failed-ids")
+    assert (plain.returncode, plain.stdout.split()) == (0, ids), plain.stderr
 
 
 def test_an_id_both_servers_failed_404_is_gone_from_each_and_taken_back_per_server(
@@ -112,6 +146,9 @@ def test_an_id_both_servers_failed_404_is_gone_from_each_and_taken_back_per_serv
     assert listed(out, b, "--gone-ids") == [MISSING]
     assert failed_total(out) == 1
     assert (listed(out, a), listed(out, b)) == ([MISSING], [])
+    plain = cli("status", str(out), "--failed-ids")  # (it listed nothing: B's is gone)
+    assert (plain.returncode, plain.stdout) == (0, f"{MISSING}\n"), plain.stderr
+    assert plain.stderr.startswith(f"note: these are failed images of {a.base_url} (")
     none = cli("status", str(out), "--gone-ids", "--base-url", a.base_url)
     assert none.stderr == f"note: no image of {out} is recorded as gone from {a.base_url}\n"
     again = cli("forget", str(out), "--gone-ids-from", str(ids), "--undo", "--base-url", a.base_url)
