@@ -173,6 +173,7 @@ from harvester.splits import (
 from harvester.store import LostFiles, Store, check_settings
 from harvester.text import agree, duration_text, plural
 from harvester.walk import (
+    QueueRoom,
     SeenIds,
     Walker,
     WalkFailure,
@@ -1310,6 +1311,8 @@ class Harvest:
         #: walk's own once it starts (a plan's for --from-plan); this one places by id only.
         self._placing = Placing(Listed(), final=True, settled=SeenIds())
         self._placing_held = False  # a worker journals the places Placing can tell (_place_held)
+        #: The workers' queue as the walk and the workers count it (_run_tasks: QueueRoom).
+        self._room: QueueRoom | None = None
         #: The walk's targets once its start is journaled (None: no walk started yet).
         self._walk_started: str | None = None
         self._walk_finished = False  # its end journaled (every image it sent journaled)
@@ -2333,6 +2336,7 @@ class Harvest:
                 watch=self._watch,
                 filesets=Artifact.PATHS in cfg.artifacts,
             )
+            walker.room = self._room
             if self._store is not None:
                 self._walk_sent = walker.seen
                 self._placing = Placing(walker.listed, settled=SeenIds())
@@ -2451,7 +2455,11 @@ class Harvest:
                 self.progress.discovered(1)
 
     async def _consume(
-        self, receive: ObjectReceiveStream[ImageRef], fetcher: Fetcher, store: Store
+        self,
+        receive: ObjectReceiveStream[ImageRef],
+        fetcher: Fetcher,
+        store: Store,
+        room: QueueRoom,
     ) -> None:
         # Queued refs are taken without a checkpoint while there are any (anyio's receive()
         # checkpoints on every item, a third of a resumed run's CPU time); an empty queue is
@@ -2467,7 +2475,8 @@ class Harvest:
         # A --no-labels walk asks them too where it saves the study files (an AskedRef);
         # an image whose annotation request failed was not asked (an UnaskedRef).
         labels_asked = self.cfg.labels or self.cfg.from_plan is not None
-        async with receive:
+        took = room.took  # (told of each image taken, it wakes the walk at half: QueueRoom)
+        async with receive, room:
             while True:
                 await limiter.standby()
                 try:
@@ -2483,6 +2492,7 @@ class Harvest:
                 except anyio.EndOfStream:
                     limiter.end_standby()
                     return
+                took()
                 if ref.image_id in self._gone:  # (standby took no slot: none to give back)
                     self.summary.gone += 1
                     self.progress.image_finished(worked=False)
@@ -3221,12 +3231,13 @@ class Harvest:
         receive: MemoryObjectReceiveStream[ImageRef],
     ) -> None:
         workers = max(2, self.cfg.concurrency * 2)
+        room = self._room = QueueRoom(self.cfg.queue_size)
         async with anyio.create_task_group() as tg, send, receive:
             tg.start_soon(
                 self._produce, client, send.clone(), study, prefetched, store.state.images
             )
             for _ in range(workers):
-                tg.start_soon(self._consume, receive.clone(), fetcher, store)
+                tg.start_soon(self._consume, receive.clone(), fetcher, store, room)
             # The original ends are closed: the stream ends with the last walker.
 
     def _collect(self, fetcher: Fetcher, client: Client, study: StoreStudy | None) -> None:

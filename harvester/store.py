@@ -107,6 +107,7 @@ from harvester.layout import (
     STUDY_KINDS,
     TEMP_INFIX,
     TOOL_NAME,
+    check_relative,
     check_writer,
     ephemeral_writer,
     host_component,
@@ -300,7 +301,7 @@ def _syncfs(fd: int) -> None:
         raise OSError(code, os.strerror(code))
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_dir(path: Path | str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
@@ -1656,7 +1657,11 @@ class StoreStats:
 @dataclass
 class _Part:
     rel_path: str
-    target: Path
+    #: ``DIR/rel_path`` as a string (:meth:`Store._path`, which checked ``rel_path``): the
+    #: commit's system calls take it as it is. Why not a Path: making, joining and renaming
+    #: Path objects was a tenth of a thumbnail's CPU time in the commit (:attr:`target`
+    #: makes one for the rare shared file).
+    path: str
     data: bytes | None = None
     src: Path | None = None
     sha256: str | None = None
@@ -1673,6 +1678,11 @@ class _Part:
     #: and whether it said "linked": kept as it is if it still does (see _kept_shared).
     own: bool = False
     was_linked: bool = False
+
+    @property
+    def target(self) -> Path:
+        """:attr:`path` as a Path (for the shared files' checks and links)."""
+        return Path(self.path)
 
 
 @dataclass
@@ -1715,6 +1725,7 @@ class Store:
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
         self.out_dir = out_dir
+        self._out_str = os.fspath(out_dir)  # (see _path)
         self.run_id = run_id
         self.writer = writer
         self.sync_mode = resolve_sync_mode(sync)
@@ -1740,7 +1751,7 @@ class Store:
         self._dir_fd: int | None = None
         self._lock_fd: int | None = None
         self._run_lock_name = lock_name(None)  # (the run lock's, once taken: _take_run_lock)
-        self._dirs_made: dict[Path, bool] = {}  # folder -> on DIR's filesystem
+        self._dirs_made: dict[str, bool] = {}  # folder -> on DIR's filesystem
         #: Shared files (put_bytes(shared=True)) stored lately, which the next can link to.
         self._recent_shared = RecentFiles()
         #: The kinds this run stored shared files of, and the SHA-256s of those it linked
@@ -2172,7 +2183,7 @@ class Store:
         earlier run stored (a done record of ``kind``), this one is a hard link to it
         (:mod:`harvester.samefiles`); its done record is the same either way, with
         ``"linked": true`` added."""
-        part = _Part(rel_path, self._target(rel_path), data=bytes(data), shared=shared)
+        part = _Part(rel_path, self._path(rel_path), data=bytes(data), shared=shared)
         own = self.state.done.get((kind, object_id)) if shared else None
         if shared:
             self._shared_kinds.add(kind)
@@ -2231,7 +2242,7 @@ class Store:
         The file is moved (renamed, or copied across filesystems), so ``tmp_path`` is gone once
         it is committed. ``sha256`` saves re-reading it when the caller already knows it.
         """
-        part = _Part(rel_path, self._target(rel_path), src=Path(tmp_path), sha256=sha256)
+        part = _Part(rel_path, self._path(rel_path), src=Path(tmp_path), sha256=sha256)
         await self._queue(_Item(kind, object_id, [part]))
 
     async def put_study(self, kind: str, object_id: int, files: Mapping[str, bytes]) -> None:
@@ -2246,7 +2257,7 @@ class Store:
         parts = []
         for name, data in files.items():
             rel = f"{base}/{sanitize_component(name)}"
-            parts.append(_Part(rel, self._target(rel), data=bytes(data)))
+            parts.append(_Part(rel, self._path(rel), data=bytes(data)))
         await self._queue(_Item(kind, object_id, parts))
 
     def saved_study_file(self, kind: str, object_id: int, name: str, sha256: str) -> bytes | None:
@@ -2390,6 +2401,11 @@ class Store:
 
     def _target(self, rel_path: str) -> Path:
         return resolve(self.out_dir, rel_path)
+
+    def _path(self, rel_path: str) -> str:
+        """:meth:`_target` as a string, made without a Path (see :attr:`_Part.path`)."""
+        check_relative(rel_path)
+        return os.path.join(self._out_str, rel_path)
 
     def _copy_error(self) -> StorageError:
         assert self._error is not None
@@ -2546,7 +2562,7 @@ class Store:
 
     # ------------------------------------------------------------------ worker thread
 
-    def _ensure_dir(self, folder: Path, new_parents: set[Path]) -> bool:
+    def _ensure_dir(self, folder: str, new_parents: set[str]) -> bool:
         """Create ``folder`` if needed (its new entries' parents go to ``new_parents`` for the
         folder fsync); return whether it is on DIR's filesystem, which one syncfs covers (a
         folder symlinked elsewhere gets per-file fsyncs instead). One stat per folder, cached."""
@@ -2554,7 +2570,7 @@ class Store:
         if same_fs is not None:
             return same_fs
         missing = []
-        probe = folder
+        probe = Path(folder)
         while not probe.is_dir():
             missing.append(probe)
             probe = probe.parent
@@ -2565,7 +2581,7 @@ class Store:
         for path in reversed(missing):
             with suppress(FileExistsError):
                 path.mkdir()
-            new_parents.add(path.parent)
+            new_parents.add(os.fspath(path.parent))
         same_fs = os.stat(folder).st_dev == self._root_dev
         self._dirs_made[folder] = same_fs
         return same_fs
@@ -2590,10 +2606,12 @@ class Store:
         all_parts = [part for item in batch for part in item.parts]
         # The same target twice in one batch (an image walked twice): write it once, the last
         # bytes win, every item still gets its done record.
-        unique = {part.target: part for part in all_parts}
+        unique = {part.path: part for part in all_parts}
         parts = list(unique.values())
         tag = pending.writer  # per committer loop: two batches in flight never share a temp
-        temps: list[tuple[Path, Path]] = []
+        # (temp_path's name, as strings: a temp is its target's path with this suffix)
+        suffix = f"{TEMP_INFIX}{tag}"
+        temps: list[tuple[str, str]] = []
         firsts: dict[str, Path] = {}  # SHA-256 -> the temp file of the first shared part
         shared: list[_Part] = []  # (put_bytes(shared=True): none in most batches)
         linked = 0
@@ -2605,17 +2623,16 @@ class Store:
         what = pending.path.relative_to(self.out_dir).as_posix()
         try:
             if parts:
-                pending.begin(
-                    [temp_path(p.target, tag).relative_to(self.out_dir).as_posix() for p in parts]
-                )
-            dirs: set[Path] = set()
+                pending.begin([p.rel_path + suffix for p in parts])
+            dirs: set[str] = set()
             for part in parts:
                 what = part.rel_path
-                same_fs = self._ensure_dir(part.target.parent, dirs)
+                folder = os.path.dirname(part.path)
+                same_fs = self._ensure_dir(folder, dirs)
                 needs_fsync = self.sync_mode == "fsync" or (
                     self.sync_mode == "syncfs" and not same_fs
                 )
-                tmp = temp_path(part.target, tag)
+                tmp = part.path + suffix
                 if part.data is not None:
                     part.size = len(part.data)
                     if part.sha256 is None:  # (a shared part's was taken as it was queued)
@@ -2627,25 +2644,25 @@ class Store:
                             # Its file holds these bytes, durable: left as it is, no temp.
                             linked += part.linked
                             if kept:  # (a name no record of it says: its folder's fsync)
-                                dirs.add(part.target.parent)
+                                dirs.add(folder)
                             continue
-                        if self._link_shared(part, tmp, firsts):
+                        if self._link_shared(part, Path(tmp), firsts):
                             # Its bytes are durable already (a stored file) or with its twin's
                             # (a temp of this batch): only its name waits, for the folder fsync.
-                            temps.append((tmp, part.target))
+                            temps.append((tmp, part.path))
                             part.linked = True
                             linked += 1
                             continue
                     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-                    temps.append((tmp, part.target))
+                    temps.append((tmp, part.path))
                     fds.append(fd)
                     write_all(fd, part.data)
                     if part.shared:
-                        firsts.setdefault(part.sha256, tmp)
+                        firsts.setdefault(part.sha256, Path(tmp))
                 else:
                     assert part.src is not None
-                    self._adopt(part, tmp)
-                    temps.append((tmp, part.target))
+                    self._adopt(part, Path(tmp))
+                    temps.append((tmp, part.path))
                     if needs_fsync:
                         fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
                         fds.append(fd)
@@ -2668,12 +2685,12 @@ class Store:
             for tmp, final in temps:
                 os.replace(tmp, final)
                 renamed += 1
-                dirs.add(final.parent)
+                dirs.add(os.path.dirname(final))
             renaming = False
             if self.sync_mode != "none":
                 self._map(_fsync_dir, sorted(dirs))
             for part in all_parts:
-                winner = unique[part.target]
+                winner = unique[part.path]
                 part.size, part.sha256, part.linked = winner.size, winner.sha256, winner.linked
             records = self._records(batch)
             what = self._journal.path.relative_to(self.out_dir).as_posix()
@@ -2689,12 +2706,12 @@ class Store:
             if renaming and renamed < len(temps):
                 # Which file could not take its name (a folder in its place): said here, on
                 # the error path, rather than tracked per file on the hot one.
-                what = temps[renamed][1].relative_to(self.out_dir).as_posix()
+                what = Path(temps[renamed][1]).relative_to(self.out_dir).as_posix()
             for fd in fds:
                 os.close(fd)
             for tmp, _ in temps[renamed:]:
                 with suppress(OSError):
-                    tmp.unlink()
+                    os.unlink(tmp)
             with suppress(OSError):
                 pending.end()
             raise (self._folder_gone(exc, what) or storage_error(exc, what)) from exc

@@ -256,6 +256,64 @@ class WalkStats:
         return ", ".join(parts)
 
 
+class QueueRoom:
+    """Wakes a walk that waits on the workers' full queue once they have taken half of it,
+    rather than at every image they take.
+
+    Why: a walk that lists faster than the workers fetch (an ids file, a listing of cached
+    pages) waits on the full queue for the rest of the run, and the queue woke it for each
+    image a worker took, to send one more: two turns of its task (and of the coroutines
+    it runs in) for every image. Woken at half, it sends half a queue at once. Measured
+    (10,000 thumbnails, c=32): an eighth of the harvester's CPU time went on that.
+
+    The walk counts what it sends (:meth:`sent`), the workers what they take
+    (:meth:`took`); a worker that ends says so (:meth:`closed`): the walk then waits on the
+    queue alone, as it did, which tells it when the workers are gone.
+    """
+
+    def __init__(self, size: int) -> None:
+        #: Woken at this many images queued or fewer.
+        self.low = size // 2
+        self._queued = 0
+        self._open = True
+        self._event: anyio.Event | None = None
+
+    def sent(self) -> None:
+        """The walk queued an image."""
+        self._queued += 1
+
+    def took(self) -> None:
+        """A worker took an image off the queue."""
+        self._queued -= 1
+        event = self._event
+        if event is not None and self._queued <= self.low:
+            self._event = None
+            event.set()
+
+    def closed(self) -> None:
+        """A worker ended: the walk waits on the queue alone from now on."""
+        self._open = False
+        event, self._event = self._event, None
+        if event is not None:
+            event.set()
+
+    async def __aenter__(self) -> QueueRoom:
+        """A worker's: it ends (:meth:`closed`) when the block does, however it does."""
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.closed()
+
+    async def wait(self) -> None:
+        """Until the workers have taken the queue down to :attr:`low` (at once when they
+        have, or when one of them ended)."""
+        if not self._open or self._queued <= self.low:
+            return
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()
+
+
 class SeenIds:
     """Image ids already sent, as a growable bitmap (15 M ids = 2 MB).
 
@@ -1070,6 +1128,8 @@ class Walker:
         self._empty_labels_known = empty_labels_known
         self.send = send
         self._send_nowait = send.send_nowait if isinstance(send, MemoryObjectSendStream) else None
+        #: Told by the workers as they take images (None: the walk waits on the queue alone).
+        self.room: QueueRoom | None = None
         self.study = study
         self.keep = keep
         self.on_image = on_image
@@ -1204,13 +1264,18 @@ class Walker:
             if self.on_again is not None and has_context(ref):  # (not an id given twice)
                 self.on_again(ref)
             return
+        room = self.room
         if self._send_nowait is None:
             await self.send.send(ref)
         else:  # no checkpoint while the queue has room (anyio's send() checkpoints every item)
             try:
                 self._send_nowait(ref)
             except anyio.WouldBlock:
+                if room is not None:
+                    await room.wait()  # (until the workers took half the queue: QueueRoom)
                 await self.send.send(ref)
+        if room is not None:
+            room.sent()
         self.stats.images += 1
         if self.on_image is not None:
             self.on_image(ref)

@@ -15,10 +15,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.lowlevel
+
 from harvester.client import Client, ClientSettings, Expect
 from harvester.emulator import EmulatorThread
 from harvester.emulator.catalogue import DEMO_PROJECT_IMAGE_IDS
+from harvester.models import ImageRef
 from harvester.store import Store
+from harvester.walk import QueueRoom, Walker
 
 
 @contextmanager
@@ -79,3 +84,67 @@ async def test_queueing_a_file_in_the_store_does_not_yield(tmp_path: Path) -> No
         await store.flush()
     assert turns == 0
     assert len(list((tmp_path / "out" / "images").glob("*/thumbnail.jpg"))) == 50
+
+
+async def _walk_into_a_queue_of(
+    emulator: EmulatorThread, size: int, *, room: QueueRoom | None, take: int
+) -> tuple[int, list[int], BaseException | None]:
+    """Walk 200 ids into a queue of ``size`` that one worker empties (it yields after each
+    image, as a worker's request does), stopping after ``take`` images. Returns how often
+    the walk's task was scheduled, the ids taken, and what the walk ended with."""
+    settings = ClientSettings(base_url=emulator.base_url, concurrency=1, rate=None)
+    send, receive = anyio.create_memory_object_stream[ImageRef](size)
+    taken: list[int] = []
+    ended: list[BaseException | None] = [None]
+    turns = [0]
+
+    async def walk(walker: Walker) -> None:
+        with turns_of_this_task() as count:
+            try:
+                async with send:
+                    await walker.walk(images=list(range(1000, 1200)))
+            except anyio.BrokenResourceError as exc:  # (the worker ended: the queue closed)
+                ended[0] = exc
+        turns[0] = count[0]
+
+    async def work(worker_room: QueueRoom) -> None:
+        async with receive, worker_room:
+            async for ref in receive:
+                worker_room.took()
+                taken.append(ref.image_id)
+                if len(taken) == take:
+                    return
+                await anyio.lowlevel.checkpoint()
+
+    async with Client(settings) as client:
+        walker = Walker(client, send, labels=False)
+        walker.room = room
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(work, room if room is not None else QueueRoom(size))
+            tg.start_soon(walk, walker)
+    return turns[0], taken, ended[0]
+
+
+async def test_a_walk_waiting_on_a_full_queue_is_woken_once_per_half_of_it(
+    emulator: EmulatorThread,
+) -> None:
+    """A walk that lists faster than the workers take (an ids file) waits on the full
+    queue: told by the workers (QueueRoom), it is woken once they took half of it, not for
+    each image (it was scheduled twice an image: 360 times for these 200)."""
+    turns, taken, ended = await _walk_into_a_queue_of(emulator, 20, room=QueueRoom(20), take=200)
+    assert taken == list(range(1000, 1200)) and ended is None
+    assert turns <= 60  # (38 here: about one wake per 10 images taken)
+    without, taken, _ = await _walk_into_a_queue_of(emulator, 20, room=None, take=200)
+    assert taken == list(range(1000, 1200))
+    assert without >= 200  # (what the walk cost without it)
+
+
+async def test_a_walk_waiting_for_room_is_woken_when_the_workers_end(
+    emulator: EmulatorThread,
+) -> None:
+    """Workers that end before the walk (the run stops) wake it: it then meets the closed
+    queue, as it did before it waited for half the queue; it is not left waiting."""
+    with anyio.fail_after(30):  # (a hang guard, not a timing: the walk ends at once)
+        _, taken, ended = await _walk_into_a_queue_of(emulator, 20, room=QueueRoom(20), take=25)
+    assert taken == list(range(1000, 1025))
+    assert isinstance(ended, anyio.BrokenResourceError)

@@ -350,8 +350,8 @@ async def test_a_name_an_unjournaled_run_linked_is_kept_and_its_folder_fsynced(
     synced: list[Path] = []
     real = store_module._fsync_dir
 
-    def fsync_dir(path: Path) -> None:
-        synced.append(path)
+    def fsync_dir(path: Path | str) -> None:
+        synced.append(Path(path))
         real(path)
 
     monkeypatch.setattr(store_module, "_fsync_dir", fsync_dir)
