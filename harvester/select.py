@@ -1403,10 +1403,13 @@ class WhereParts:
                     return "for any of several texts repeat the term: " + " ".join(
                         f"--where {quoted(f'{cond.key}~{text}')}" for text in listed
                     )
-                # (a plural whole, not `nucleu` cut from `nucleus` for `~nuclei`)
-                close = _number_parts(cond.value, values.values()) or _near_parts(
-                    fold_spaces(cond.value), values.values()
-                )
+                # (a plural whole, not `nucleu` cut from `nucleus` for `~nuclei`; never the
+                # opposite class, `~increased cell` for `~decreased cell`: _another_word)
+                close = _number_parts(cond.value, values.values()) or [
+                    part
+                    for part in _near_parts(fold_spaces(cond.value), values.values())
+                    if not _another_word(cond.value, part)
+                ]
                 if close:
                     named = " or ".join(quoted(f"{cond.key}~{part}") for part in close)
                     return f"did you mean {named}?"

@@ -483,6 +483,18 @@ def test_where_nothing_matched_the_opposite_class_is_no_nearest_value() -> None:
             assert "did you mean" not in hint and "matches no image" in line, line
         else:
             assert hint == f"did you mean '{where[0].key}={named}'?", line
+    # '~' alike: `~decreased cell` was told `~increased cell`
+    said = {}
+    for term in ["Phenotype~decreased cell", "Phenotype~mitotic arest"]:
+        parts = WhereParts(parse_where([term]))
+        for value in ["increased cell size", "mitotic arrest"]:
+            parts.see((("Phenotype", value),))
+        said[term] = parts.line(2).rsplit("; ", 1)[-1]
+    assert said == {
+        "Phenotype~decreased cell": "'~' matches a part of a value in any case, '=' a whole"
+        " value exactly",
+        "Phenotype~mitotic arest": "did you mean 'Phenotype~mitotic arrest'?",
+    }
 
 
 def test_an_open_exclusion_keeps_a_bounded_number_of_values(
