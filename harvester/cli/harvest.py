@@ -934,6 +934,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     from harvester.cli import start_up
 
     args.harvest_begun = False  # an interrupt before anyio.run finds nothing written yet
+    args.foreign_note = None  # (a first harvest's, below: never a resume's replays)
     with start_up():  # the imports below are most of a harvest's start-up (anyio too)
         import harvester.progress  # noqa: F401 (for _harvest: loaded while start-up is held)
         from harvester.errors import UsageError
