@@ -1218,6 +1218,7 @@ class Harvest:
         script_written: float | None = None,
         spent_before: int = 0,
         left_index: LeftIndex | None = None,
+        out_note: str | None = None,
     ) -> None:
         if cfg.out is None:
             raise UsageError("no output folder", hint="add --out DIR")
@@ -1245,6 +1246,9 @@ class Harvest:
         #: A resume of several target sets: the images its replays took out of index.csv,
         #: said once they all ran (LeftIndex); None: this run says its own at its end.
         self._left_index = left_index
+        #: A warning about DIR itself (another's files there: warn_foreign_folder), said
+        #: as the store opens, once the run is known to write there (_store_run).
+        self._out_note = out_note
         #: The ``--where`` of DIR's runs, read once when first asked (_no_selection_unlists).
         self._run_selections: list[Selection | None] | None = None
         #: The run this one replays said its selection's notes (see _selection_told_before).
@@ -2834,6 +2838,8 @@ class Harvest:
         """The run's work in its store: its config saved, the images checked, the pipeline,
         with the progress line published while the store is open."""
         cfg = self.cfg
+        if self._out_note:  # (not before: a run refused first wrote nothing there)
+            logging.getLogger(PROBLEMS_LOGGER).warning("%s", self._out_note)
         try:
             async with Store.open(
                 self.out,
@@ -3626,6 +3632,7 @@ async def run_harvest(
     script_written: float | None = None,
     spent_before: int = 0,
     left_index: LeftIndex | None = None,
+    out_note: str | None = None,
 ) -> RunSummary:
     """Run one harvest to the end (or to an interruption) and return its summary.
 
@@ -3642,7 +3649,8 @@ async def run_harvest(
     then (:func:`harvester.slurm.script_written`). ``spent_before``: bytes the earlier
     replays of the same resume stored, counted against ``cfg.max_bytes``. ``left_index``:
     the replays of one resume of several sets share it, and their caller says what it
-    holds once they all ran (:class:`~harvester.select.LeftIndex`).
+    holds once they all ran (:class:`~harvester.select.LeftIndex`). ``out_note``: a warning
+    about DIR the command counted before anything was written, said as the store opens.
     """
     harvest = Harvest(
         cfg,
@@ -3657,5 +3665,6 @@ async def run_harvest(
         script_written=script_written,
         spent_before=spent_before,
         left_index=left_index,
+        out_note=out_note,
     )
     return await harvest.run()

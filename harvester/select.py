@@ -941,8 +941,12 @@ class ValueCensus:
             else:
                 # (its other number alone where there: `Mitotic Arrests` was told
                 # "'mitotic arrest' or 'mitotic delay'", another class beside the slip)
+                # (and never the opposite class: `decreased cell sizes`, matching nothing
+                # on a study of `increased cell size`, was told that class, a set of the
+                # other phenotype one paste away: _another_word)
                 one = near is None and len(parts) == 1
-                close = (self._other_number(cond) or self._close(cond)) if one else []
+                nearest = [v for v in self._close(cond) if not _another_word(cond.value, v)]
+                close = (self._other_number(cond) or nearest) if one else []
             if joined:
                 hint = self._joined_hint(cond, joined)
             elif near is not None:
@@ -1130,6 +1134,19 @@ def _sibling_names(given: str, seen: str) -> bool:
     )
 
 
+def _another_word(given: str, seen: str) -> bool:
+    """Do two values differ in a word that is another word, not a slip (:func:`_other_word`:
+    ``decreased``/``increased``), a word's number set aside as :func:`_sibling_names` sets
+    it aside? Why apart from it: where nothing matched, the nearest values of the key are
+    named (another gene of a series too: a user looking for the name), but never the
+    opposite class."""
+    if same_but_number(given, seen):
+        return False
+    return _differs_in_another_word(given, seen) or any(
+        _differs_in_another_word(form, seen) for form in number_matched(given, seen)
+    )
+
+
 def _series_or_other_word(given: str, seen: str) -> bool:
     """:func:`_sibling_names` of two values as they are spelt (no word's number set aside)."""
     a, b = given.casefold().strip(), seen.casefold().strip()
@@ -1140,6 +1157,15 @@ def _series_or_other_word(given: str, seen: str) -> bool:
         return True
     if not tail and " " not in a and len(rest_a) <= 1 and len(rest_b) <= 1:
         return True
+    return _other_word(rest_a, rest_b, word_start=not head or not a[head - 1].isalnum())
+
+
+def _differs_in_another_word(given: str, seen: str) -> bool:
+    """:func:`_another_word` of two values as they are spelt."""
+    a, b = given.casefold().strip(), seen.casefold().strip()
+    head = len(os.path.commonprefix([a, b]))
+    tail = len(os.path.commonprefix([a[head:][::-1], b[head:][::-1]]))
+    rest_a, rest_b = a[head : len(a) - tail], b[head : len(b) - tail]
     return _other_word(rest_a, rest_b, word_start=not head or not a[head - 1].isalnum())
 
 
@@ -1377,10 +1403,13 @@ class WhereParts:
                     return "for any of several texts repeat the term: " + " ".join(
                         f"--where {quoted(f'{cond.key}~{text}')}" for text in listed
                     )
-                # (a plural whole, not `nucleu` cut from `nucleus` for `~nuclei`)
-                close = _number_parts(cond.value, values.values()) or _near_parts(
-                    fold_spaces(cond.value), values.values()
-                )
+                # (a plural whole, not `nucleu` cut from `nucleus` for `~nuclei`; never the
+                # opposite class, `~increased cell` for `~decreased cell`: _another_word)
+                close = _number_parts(cond.value, values.values()) or [
+                    part
+                    for part in _near_parts(fold_spaces(cond.value), values.values())
+                    if not _another_word(cond.value, part)
+                ]
                 if close:
                     named = " or ".join(quoted(f"{cond.key}~{part}") for part in close)
                     return f"did you mean {named}?"

@@ -211,12 +211,15 @@ class SlurmJob:
         if self.max_bytes is None or self.tasks < 2:
             return None
         from harvester.config import size_text
+        from harvester.end_lines import size_said
 
+        # (a size in a sentence says its unit, bytes too: "about 40 bytes", not "about 40")
         each, n = size_text(self.max_bytes), self.tasks
         return (
             f"--max-bytes {each} is each task's own, not split like --rate: {n} tasks may "
-            f"store about {size_text(self.max_bytes * n)} in all per submission (for about "
-            f"{each} in all: --max-bytes {size_text(max(1, self.max_bytes // n))})"
+            f"store about {size_said(size_text(self.max_bytes * n))} in all per submission "
+            f"(for about {size_said(each)} in all: --max-bytes "
+            f"{size_text(max(1, self.max_bytes // n))})"
         )
 
     @property

@@ -934,6 +934,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     from harvester.cli import start_up
 
     args.harvest_begun = False  # an interrupt before anyio.run finds nothing written yet
+    args.foreign_note = None  # (a first harvest's, below: never a resume's replays)
     with start_up():  # the imports below are most of a harvest's start-up (anyio too)
         import harvester.progress  # noqa: F401 (for _harvest: loaded while start-up is held)
         from harvester.errors import UsageError
@@ -1002,7 +1003,8 @@ def run_harvest_command(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         return _replay(args, cfg, origin, moves=moves)
     if cfg.out is not None and not cfg.dry_run:  # (a dry run writes nothing: the run does)
-        warn_foreign_folder(cfg.out, args.config, cfg.ids_from, cfg.from_plan)
+        # (counted now, before anything is written; said as the run first writes there)
+        args.foreign_note = foreign_folder_note(cfg.out, args.config, cfg.ids_from, cfg.from_plan)
     return _harvest(args, cfg)
 
 
@@ -1173,35 +1175,47 @@ def warn_unitless_budget(args: argparse.Namespace, *, stops: str = "the run stop
 
 def warn_foreign_folder(out: Path, *own: Path | str | None) -> None:
     """One warning where ``out``, the folder a command is about to start a harvest in, is
-    no harvest and holds other entries (:func:`~harvester.store.foreign_entries`; ``own``:
-    the command's config and ids files, which do not count): how many, and a subfolder to
-    give instead. The run goes on: rsync and rclone copy into a folder that holds other
-    files too, and nothing of the user's is touched (an ``index.csv`` there is kept aside
-    as ``index.edited-<time>.csv``). Said once: the run makes the folder a harvest, and the
-    next runs (a resume) say nothing. Said with ``--quiet`` too: the files are mixed once
-    for good.
+    no harvest and holds other entries (:func:`foreign_folder_note`). The run goes on:
+    rsync and rclone copy into a folder that holds other files too, and nothing of the
+    user's is touched (an ``index.csv`` there is kept aside as ``index.edited-<time>.csv``).
+    Said once: the run makes the folder a harvest, and the next runs (a resume) say
+    nothing. Said with ``--quiet`` too: the files are mixed once for good.
 
     Why: ``--out .`` in a folder of the user's own files put ``harvest.json``,
     ``images/``, ``study/``, ``index.csv`` and more among them without a word."""
     from harvester.errors import PROBLEMS_LOGGER
+
+    note = foreign_folder_note(out, *own)
+    if note:
+        logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
+
+
+def foreign_folder_note(out: Path, *own: Path | str | None) -> str | None:
+    """:func:`warn_foreign_folder`'s line, or None: how many entries ``out`` holds that are
+    no harvest's (:func:`~harvester.store.foreign_entries`; ``own``: the command's config
+    and ids files, which do not count), and a subfolder to give instead.
+
+    Why apart: ``harvester harvest`` counts them before anything is written but says the
+    line only as its store opens (:class:`harvester.pipeline.Harvest`'s ``out_note``): a
+    run refused first (an unknown id, a server that does not answer) puts nothing among
+    those entries, and was told its files "go in among them"."""
     from harvester.store import FOREIGN_COUNTED, foreign_entries
 
     found = foreign_entries(out, [Path(path) for path in own if path is not None])
     if not found:
-        return
+        return None
     if found > FOREIGN_COUNTED:
         many = f"more than {FOREIGN_COUNTED:,} entries"
     else:
         many = plural(found, "entry", "entries")
     names = (f"harvest-{n}" if n > 1 else "harvest" for n in range(1, 1000))
     subfolder = next((out / name for name in names if not (out / name).exists()), out / "harvest")
-    note = (
+    return (
         f"--out {shell_quote(str(out))} is no harvest folder (no harvest.json) but holds "
         f"{many}: harvester's files and folders (harvest.json, journals/, images/, study/, "
         "index.csv, ...) go in among them; for a folder of its own, give --out "
         f"{shell_quote(str(subfolder))}"
     )
-    logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
 
 
 def _in_config_file(args: argparse.Namespace, key: str) -> bool:
@@ -1277,6 +1291,7 @@ def _harvest(
                     script_written=_script_written(),
                     spent_before=_spent_before(args),
                     left_index=getattr(args, "left_index", None),
+                    out_note=getattr(args, "foreign_note", None),
                 )
             )
     except BaseException:

@@ -351,6 +351,13 @@ def test_slurm_says_the_budget_is_each_tasks_and_what_the_array_may_store(
     assert main(["slurm", str(config), *flags, "--tasks", "16"]) == 0
     assert f"note: {said}" in capsys.readouterr().out.splitlines()
 
+    # a budget in bytes says its unit in the sentence (it said "about 40 in all")
+    assert main(["slurm", *flags, "--tasks", "2", "--max-bytes", "20", "-q"]) == 0
+    assert (
+        "note: --max-bytes 20 is each task's own, not split like --rate: 2 tasks may store "
+        "about 40 bytes in all per submission (for about 20 bytes in all: --max-bytes 10)"
+    ) in capsys.readouterr().out.splitlines()
+
     assert main(["slurm", *flags, "--tasks", "1", "--max-bytes", "20G"]) == 0
     assert "--max-bytes" not in capsys.readouterr().out
     assert "# Budget:" not in (out / "harvest.sbatch").read_text()

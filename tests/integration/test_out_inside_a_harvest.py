@@ -105,8 +105,8 @@ def test_a_harvest_into_a_folder_of_other_files_says_so_once(
     """``--out .`` in a folder holding the user's files (hidden ones, and the command's own
     config and ids files, not counted) is one warning (``-q`` too) naming the folder, how
     many entries and a subfolder not there yet; the harvest goes on, the user's files
-    untouched; a dry run before it, its resume, and a harvest into an empty folder say
-    nothing."""
+    untouched; a dry run before it, a run refused before it writes (an unknown id), its
+    resume, and a harvest into an empty folder say nothing."""
     mine = tmp_path / "mine"
     (mine / "harvest").mkdir(parents=True)  # (taken: the subfolder named is another)
     (mine / "notes.txt").write_text("mine")
@@ -119,6 +119,10 @@ def test_a_harvest_into_a_folder_of_other_files_says_so_once(
                "--artifacts", "thumbnail", "-q"]  # fmt: skip
     assert main([*command, "--dry-run"]) == 0  # (it writes nothing there: nothing to say)
     assert _problems(caplog) == []
+    before = sorted(p.name for p in mine.iterdir())
+    unknown = ["harvest", "my.toml", "--image", "999999999", "--out", ".", "-q"]
+    assert main(unknown) == 2  # (refused before any write: its files "go in" nowhere)
+    assert _problems(caplog) == [] and sorted(p.name for p in mine.iterdir()) == before
     assert main(command) == 0
     said = _problems(caplog)
     assert said[0] == (

@@ -457,6 +457,46 @@ def test_a_class_in_the_other_number_is_named() -> None:
     assert line.endswith("did you mean 'Phenotype=mitotic arrest'?")
 
 
+def test_where_nothing_matched_the_opposite_class_is_no_nearest_value() -> None:
+    """review32a: a term that matched nothing is named with the nearest values of its key,
+    but `decreased cell sizes` on a study of `increased cell size` was told "did you mean
+    'Phenotype=increased cell size'?" (the slips beside a matched term no longer said it):
+    the opposite class one paste away. A slip, a plural and a gene of a series are still
+    named."""
+    cases = {
+        "Phenotype=decreased cell sizes": (["increased cell size"], None),
+        "Phenotype=hyperactive migration": (["hypoactive migration"], None),
+        "Phenotype=mitotic dleay": (["mitotic delay", "mitotic arrest"], "mitotic delay"),
+        "Phenotype=nuclei": (["nucleus", "nucleolus"], "nucleus"),
+        "Gene Symbol=KIF18C": (["KIF18A"], "KIF18A"),
+    }
+    for term, (seen, named) in cases.items():
+        where = parse_where([term])
+        keys, values = KeyCensus(c.key for c in where), ValueCensus(where)
+        for n, value in enumerate(seen):
+            ref = ImageRef(n, labels=((where[0].key, value),))
+            keys.see(ref)
+            values.see(ref.labels)
+        (line,) = values.lines(keys, ("image", "images"), matched=0)
+        hint = line.rsplit("; ", 1)[-1]
+        if named is None:
+            assert "did you mean" not in hint and "matches no image" in line, line
+        else:
+            assert hint == f"did you mean '{where[0].key}={named}'?", line
+    # '~' alike: `~decreased cell` was told `~increased cell`
+    said = {}
+    for term in ["Phenotype~decreased cell", "Phenotype~mitotic arest"]:
+        parts = WhereParts(parse_where([term]))
+        for value in ["increased cell size", "mitotic arrest"]:
+            parts.see((("Phenotype", value),))
+        said[term] = parts.line(2).rsplit("; ", 1)[-1]
+    assert said == {
+        "Phenotype~decreased cell": "'~' matches a part of a value in any case, '=' a whole"
+        " value exactly",
+        "Phenotype~mitotic arest": "did you mean 'Phenotype~mitotic arrest'?",
+    }
+
+
 def test_an_open_exclusion_keeps_a_bounded_number_of_values(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
