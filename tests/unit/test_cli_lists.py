@@ -93,7 +93,10 @@ def test_repeated_artifacts_add_up() -> None:
         # 0 and -5 are numeric: "not a numeric id" puzzled (a config file's said why)
         (["--image", "0"], "error: argument --image: '0' is not a valid id (ids are positive)"),
         (["--dataset=-5"], "error: argument --dataset: '-5' is not a valid id (ids are positive)"),
-        (["--plate", "9" * 31], f"error: argument --plate: '{'9' * 31}' is not a valid id (more than 30 digits)"),
+        (
+            ["--plate", "9" * 31],
+            f"error: argument --plate: '{'9' * 31}' is not a valid id (more than 30 digits)",
+        ),
         (
             ["--sample", "10%"],
             "error: argument --sample: '10%' is a share of the images: use --sample-fraction 0.1",
