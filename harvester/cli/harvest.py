@@ -991,6 +991,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
                 print(line, file=sys.stderr)
             if not lines:
                 _warn_none_resumed_refreshed(cfg)
+                _note_index_missing(cfg.out)
             return 0
         if len(replays) > 1 or notes:
             return _replay_each(args, replays, notes)
@@ -1766,6 +1767,23 @@ def _warn_none_resumed_refreshed(cfg: HarvestConfig) -> None:
         f"harvest --out {q} --shard K/N --refresh-labels, for each K)"
     )
     logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
+
+
+def _note_index_missing(out: Path) -> None:
+    """A ``note:`` where a resume with nothing to do finds no ``index.csv`` in DIR.
+
+    Why: a folder harvested in shards by hand (``--from-plan DIR --shard K/N``, as the
+    README's cluster recipe runs its tasks), then ``harvester harvest --out DIR``, said only
+    ``nothing to resume``, and the user looked for the index in vain: a shard does not
+    write it, and a resume with nothing to do writes nothing."""
+    from harvester.layout import INDEX_NAME
+
+    if not (out / INDEX_NAME).exists():
+        print(
+            f"note: {INDEX_NAME} is missing (a shard does not write it): write it with "
+            f"harvester index {shell_quote(str(out))}",
+            file=sys.stderr,
+        )
 
 
 def _resumed_configs(
