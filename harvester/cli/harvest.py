@@ -1769,7 +1769,7 @@ def _warn_none_resumed_refreshed(cfg: HarvestConfig) -> None:
     logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
 
 
-def _note_index_missing(out: Path) -> None:
+def _note_index_missing(out: Path | None) -> None:
     """A ``note:`` where a resume with nothing to do finds no ``index.csv`` in DIR.
 
     Why: a folder harvested in shards by hand (``--from-plan DIR --shard K/N``, as the
@@ -1778,7 +1778,7 @@ def _note_index_missing(out: Path) -> None:
     write it, and a resume with nothing to do writes nothing."""
     from harvester.layout import INDEX_NAME
 
-    if not (out / INDEX_NAME).exists():
+    if out is not None and not (out / INDEX_NAME).exists():
         print(
             f"note: {INDEX_NAME} is missing (a shard does not write it): write it with "
             f"harvester index {shell_quote(str(out))}",
