@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from demo_helpers import DemoRun
 from harvest_helpers import standard_input
 
 from harvester.cli import main
@@ -738,3 +739,23 @@ def test_a_base_url_path_without_omero_web_under_it_names_the_root(
         "the server's root)"
     )
     assert not (tmp_path / "D").exists()
+
+
+def test_a_harvest_folder_given_to_ids_from_is_told_to_give_its_index(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread, demo_run: DemoRun
+) -> None:
+    """`--ids-from DIR` (a harvest folder, to fetch its images again with other kinds): one
+    error and a hint naming DIR/index.csv (it said --ids-from takes a text file), exit 2,
+    nothing made; the file the hint names is read: every one of DIR's images is found."""
+    out = tmp_path / "D"
+    argv = ["harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate", "none"]
+    code, err = run(capsys, *argv, "--ids-from", str(demo_run.out))
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: cannot read ids file {str(demo_run.out)!r}: Is a directory",
+        f"hint: {demo_run.out} is a harvest folder: give its index.csv instead, "
+        f"{demo_run.out / 'index.csv'}, whose image_id column is read",
+    ]
+    assert not out.exists()
+    assert main([*argv, "--ids-from", str(demo_run.out / "index.csv"), "--dry-run"]) == 0
+    assert "80 images found" in capsys.readouterr().out
