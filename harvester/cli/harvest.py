@@ -482,7 +482,9 @@ def register(subparsers: Any) -> None:
     ):
         report = subparsers.add_parser(name, help=help_text, description=description)
         # (folder_arg: `status "$OUT"` with OUT unset read the current folder, said as ".")
-        report.add_argument("out", type=folder_arg, metavar="DIR")
+        report.add_argument(
+            "out", type=folder_arg, metavar="DIR", help="the --out folder of a harvest"
+        )
         outputs = report.add_mutually_exclusive_group()
         outputs.add_argument(
             "--json",

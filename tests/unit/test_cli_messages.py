@@ -534,6 +534,22 @@ def test_every_subcommand_help_has_a_description(
     assert len(description.split()) >= 15, description
 
 
+def test_every_argument_of_every_subcommand_says_what_it_is() -> None:
+    """`status --help` and `verify --help` listed DIR bare, with no word of which folder:
+    every argument, positional ones too, has a help text."""
+    from harvester.cli import build_parser
+
+    actions = build_parser()._subparsers._group_actions  # type: ignore[union-attr]
+    bare = [
+        f"{name} {act.option_strings or act.metavar or act.dest}"
+        for action in actions
+        for name, sub in action.choices.items()
+        for act in sub._actions
+        if act.help is None
+    ]
+    assert bare == []
+
+
 # --------------------------------------------------------------------------- 7. counts and paths
 def test_one_row_is_one_row(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
