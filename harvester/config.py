@@ -1243,7 +1243,7 @@ def load_toml(path: Path) -> dict[str, Any]:
 
     try:
         with path.open("rb") as handle:
-            raw = tomllib.load(handle)
+            raw = tomllib.loads(_toml_text(path, handle.read()))
     except FileNotFoundError:
         if (address := _web_address(path)) is not None:
             raise _address_as_config(address) from None
@@ -1272,6 +1272,36 @@ def load_toml(path: Path) -> dict[str, Any]:
     held = ["base_url"] if isinstance(base_url, str) and url_holds_secret(base_url) else []
     _warn_if_others_read_secrets(path, held + [key for key in SECRET_KEYS if values.get(key)])
     return values
+
+
+#: The byte order marks of UTF-16 text (Windows editors' "Unicode"), little and big endian.
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+#: What a config file that is no UTF-8 text is told to do.
+_UTF8_HINT = "save it as UTF-8 (the encoding in the editor's Save As), which TOML files are"
+
+
+def _toml_text(path: Path, data: bytes) -> str:
+    """A config file's bytes as text: UTF-8, a leading byte order mark dropped (Notepad
+    writes one), else a :class:`ConfigError` naming the encoding and where it breaks.
+
+    Why: a file saved as Latin-1 (``# café``) or UTF-16 stopped the run with ``internal
+    error: UnicodeDecodeError`` (exit 1), and one with a UTF-8 byte order mark was
+    ``Invalid statement (at line 1, column 1)``, a line that looks right. No byte of the
+    file is quoted: it may hold a password."""
+    if data.startswith(_UTF16_BOMS):
+        raise ConfigError(
+            f'{path}: not valid TOML: it is UTF-16 text (Windows\' "Unicode"), not UTF-8',
+            hint=_UTF8_HINT,
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}: not valid TOML: not UTF-8 text (byte 0x{data[exc.start]:02x} on line "
+            f"{line}; Latin-1 or another encoding?)",
+            hint=_UTF8_HINT,
+        ) from None
 
 
 #: Config files already warned about in this process (a resume replaying several sets reads

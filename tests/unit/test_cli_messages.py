@@ -886,6 +886,54 @@ def test_a_config_file_that_is_not_toml_gets_a_hint_for_its_slip(
 
 
 @pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (
+            b'base_url = "https://u:s3cret@h/"\n# caf\xe9\n',
+            "not UTF-8 text (byte 0xe9 on line 2; Latin-1 or another encoding?)",
+        ),
+        (
+            'base_url = "https://u:s3cret@h/"\n'.encode("utf-16"),
+            'it is UTF-16 text (Windows\' "Unicode"), not UTF-8',
+        ),
+    ],
+)
+def test_a_config_file_in_another_encoding_than_utf8_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    data: bytes,
+    error: str,
+) -> None:
+    """A config file saved as Latin-1 or UTF-16 (Notepad's "Unicode"): one error naming the
+    encoding and the hint to save it as UTF-8, exit 2, no folder made (it was "internal
+    error: UnicodeDecodeError", exit 1); no byte of the file is shown."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.toml").write_bytes(data)
+    code, _out, err = run(capsys, "harvest", "c.toml", "--out", "x")
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: c.toml: not valid TOML: {error}",
+        "hint: save it as UTF-8 (the encoding in the editor's Save As), which TOML files are",
+    ]
+    assert "s3cret" not in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_config_file_with_a_utf8_byte_order_mark_is_read(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A UTF-8 config file that starts with a byte order mark (as Notepad saves "UTF-8 with
+    BOM") is read as without it (it was "Invalid statement (at line 1, column 1)")."""
+    config = tmp_path / "c.toml"
+    config.write_bytes(f'\ufeffbase_url = "{emulator.base_url}"\nscreens = [2302]\n'.encode())
+    argv = ["harvest", str(config), "--out", str(tmp_path / "x"), "--dry-run", "--rate", "none"]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    assert out.startswith("dry run: 80 images found, 320 artifacts to fetch")
+
+
+@pytest.mark.parametrize(
     ("config", "flags", "lines"),
     [
         (
