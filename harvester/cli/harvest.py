@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -275,7 +276,20 @@ def folder_arg(text: str) -> Path:
     """
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty folder name (an unset variable?)")
-    return Path(text)
+    path = Path(text)
+    for part in path.parts:
+        if len(os.fsencode(part)) > NAME_MAX:
+            # Why: it stopped at the first look at DIR with a bare "File name too long (...)".
+            shown = part if len(part) <= 40 else part[:37] + "..."
+            raise argparse.ArgumentTypeError(
+                f"{shown!r} is a name of {len(os.fsencode(part))} bytes: a filesystem takes "
+                f"at most {NAME_MAX} a name (folder or file)"
+            )
+    return path
+
+
+#: The longest name (one folder or file, in bytes) Linux's and macOS's filesystems take.
+NAME_MAX = 255
 
 
 def config_arg(text: str) -> Path:

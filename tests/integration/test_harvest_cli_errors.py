@@ -76,6 +76,11 @@ def assert_one_error(err: str, *needles: str) -> None:
         (["harvest", "--from-plan", "P", "--screen", "2302", "--out", "D"], "--screen"),
         (["harvest", "--from-plan", "P", "--ids-from", "i.txt", "--out", "D"], "--from-plan"),
         (["slurm", "--from-plan", "P", "--plate", "1", "--out", "D", "--tasks", "2"], "--plate"),
+        # A folder name longer than a filesystem takes: it was "File name too long (...)"
+        # with no flag named and no hint, once the run first looked at DIR.
+        (["harvest", "--image", "1", "--out", "D/" + "a" * 256], "a name of 256 bytes"),
+        (["status", "é" * 128], "a name of 256 bytes: a filesystem takes at most 255"),
+        (["plan", "--image", "1", "--out", "a" * 300], "argument --out: 'aaaa"),
     ],
 )
 def test_usage_errors(
