@@ -429,6 +429,11 @@ def _plan(args: argparse.Namespace, config: HarvestConfig, ids_copy: Path | None
                 f"already harvested in {out}: {sum(done.values()):,} of the plan's "
                 f"{plural(total, 'file', spec=',')}; {sum(left.values()):,} left"
             )
+            if info.images and not any(left.values()):
+                # Why: it went on to `next: harvester slurm ... --submit`, a job array
+                # whose every task would skip all it was given.
+                print(f"nothing left to harvest: {out} holds every file of the plan")
+                return 0
         when = request_time_line(
             sum(left.values()), config.rate, kinds=[k for k, n in left.items() if n]
         )

@@ -85,6 +85,23 @@ def test_a_plan_over_a_harvested_folder_loads_its_journals_once(
     assert loads == [Path(out)], loads
 
 
+def test_a_plan_of_files_all_harvested_says_nothing_is_left_instead_of_next_steps(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plan over a folder that holds every file it lists: it says nothing is left, and
+    no `next: harvester slurm ... --submit` (a job array of tasks that would skip all)."""
+    out = str(tmp_path / "d")
+    common = ["--base-url", emulator.base_url, "--artifacts", "thumbnail", "--out", out]
+    assert main(["harvest", *common, "--plate", "7375", "--rate", "none", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["plan", *common, "--plate", "7375", "--rate", "none"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"planned 8 images (8 thumbnail) in {Path(out) / 'plan'}",
+        f"already harvested in {out}: 8 of the plan's 8 files; 0 left",
+        f"nothing left to harvest: {out} holds every file of the plan",
+    ]
+
+
 def test_no_estimate_without_a_limit() -> None:
     """No estimate without a rate or requests; stacks and rois say "at least"; 5 days is 5d00h."""
     assert request_time_line(1000, None, kinds=()) is None
