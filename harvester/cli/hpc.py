@@ -347,7 +347,7 @@ def register(subparsers: Any) -> None:
         "DIR/originals.tsv and DIR/raw-urls.txt (folders with the paths artifact; "
         "repeatable, the first that fits wins); recorded in DIR/raw_url_map.json for later "
         "index writes, tried before the default: IDR's (uod/idr/filesets, idr/filesets, "
-        "uod/idr/incoming, nfs/bioimage/drop...=https://ftp.ebi.ac.uk/pub/databases/IDR) "
+        "uod/idr/incoming, nfs/bioimage/drop... to https://ftp.ebi.ac.uk/pub/databases/IDR) "
         "for a folder harvested from IDR, none elsewhere (paths only)",
     )
     index.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)

@@ -550,6 +550,31 @@ def test_every_argument_of_every_subcommand_says_what_it_is() -> None:
     assert bare == []
 
 
+@pytest.mark.parametrize("command", _subcommands())
+def test_no_address_in_a_help_text_is_broken_across_lines(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """At 80 columns every https:// address of a help text shows whole: `index --help`
+    wrapped `...drop...=https://ftp.ebi.ac.uk/...` as `=h` and `ttps://` on two lines."""
+    import re
+
+    from harvester.cli import build_parser
+
+    monkeypatch.setenv("COLUMNS", "80")
+    actions = build_parser()._subparsers._group_actions  # type: ignore[union-attr]
+    sub = next(action.choices[command] for action in actions if command in action.choices)
+    addresses = [
+        address.rstrip(").,;")
+        for act in sub._actions
+        for address in re.findall(r"https?://\S+", act.help or "")
+    ]
+    code, out, _err = run(capsys, command, "--help")
+    assert code == 0
+    words = out.split()
+    for address in addresses:
+        assert any(address in word for word in words), (address, out)
+
+
 # --------------------------------------------------------------------------- 7. counts and paths
 def test_one_row_is_one_row(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
