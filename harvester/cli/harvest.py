@@ -964,6 +964,13 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         args.debug = True
         logging.getLogger().setLevel(logging.DEBUG)
     if cfg.out is None:
+        if args.config is None and not cfg.has_targets and cfg.from_plan is None:
+            # `harvester harvest` alone, a first try: what a harvest needs, by example.
+            raise UsageError(
+                "nothing to harvest and no output folder given",
+                hint="name the targets and the folder, e.g. harvester harvest --screen 2302 "
+                "--out idr0056 (harvester harvest --help lists every option)",
+            )
         raise UsageError(
             "no output folder given", hint="add --out DIR (or out = ... in the config)"
         )

@@ -65,6 +65,8 @@ def assert_one_error(err: str, *needles: str) -> None:
         (["harvest", "--screen", "1", "--out", "D", "--shard", "4/2"], "shard"),
         (["harvest", "--screen", "1", "--out", "D", "--base-url", "idr.org"], "base"),
         (["harvest", "--screen", "1"], "output folder"),
+        # `harvester harvest` alone: it said only "no output folder given"
+        (["harvest"], "nothing to harvest and no output folder given"),
         (["harvest", "--out", "D"], "nothing to harvest"),
         (["harvest", "missing.toml", "--out", "D"], "not found"),
         (["status", "no-such-dir"], "no-such-dir does not exist"),
@@ -744,6 +746,22 @@ def test_a_base_url_path_without_omero_web_under_it_names_the_root(
         "the server's root)"
     )
     assert not (tmp_path / "D").exists()
+
+
+def test_harvest_alone_names_what_a_harvest_needs_by_example(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`harvester harvest` with nothing else (a first try): one error, and a hint with a
+    command that works as written and where every option is listed; exit 2, nothing made."""
+    monkeypatch.chdir(tmp_path)
+    code, err = run(capsys, "harvest")
+    assert code == 2
+    assert err.splitlines() == [
+        "error: nothing to harvest and no output folder given",
+        "hint: name the targets and the folder, e.g. harvester harvest --screen 2302 --out "
+        "idr0056 (harvester harvest --help lists every option)",
+    ]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_harvest_folder_given_to_ids_from_is_told_to_give_its_index(
