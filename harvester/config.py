@@ -268,15 +268,64 @@ def parse_artifacts(value: object) -> tuple[Artifact, ...]:
             chosen.update(Artifact)
             continue
         if name not in valid:
-            import difflib  # only on this error path: not part of every start-up
-
-            near = difflib.get_close_matches(name, valid, n=1)
-            hint = f"did you mean {near[0]!r}?" if near else f"valid: {', '.join(valid)}"
-            raise ConfigError(f"artifacts: unknown artifact {name!r}", hint=hint)
+            raise _unknown_artifact(name, valid)
         chosen.add(Artifact(name))
     if not chosen:
         raise ConfigError("artifacts: choose at least one", hint=f"valid: {', '.join(valid)}")
     return tuple(a for a in Artifact if a in chosen)
+
+
+#: Words a user may give for a kind (a format, a synonym), with the kind meant and what it
+#: is: ``tiff`` is asked for by someone who wants the n-D OME-TIFF, which is ``stack``.
+_STACK = "'stack' (every z, t and channel of an image as one OME-TIFF)"
+_RENDER = "'render' (the image's default plane, rendered as JPEG or PNG)"
+_ARTIFACT_WORDS = {
+    **dict.fromkeys(
+        ("tif", "tiff", "ome-tiff", "ome.tiff", "ometiff", "ome-tif", "ome.tif", "planes"), _STACK
+    ),
+    **dict.fromkeys(("jpeg", "jpg", "png", "plane", "image", "images"), _RENDER),
+    **dict.fromkeys(
+        ("json", "meta"),
+        "'metadata' (the JSON API's record of each image) or 'imgdata' (the viewer's JSON: "
+        "channels, windows, pixel sizes)",
+    ),
+    **dict.fromkeys(
+        ("original", "originals", "raw", "files"),
+        "'paths' (where each image's original files are, as a download list)",
+    ),
+}
+
+
+def _unknown_artifact(name: str, valid: list[str]) -> ConfigError:
+    """The refusal of ``name`` in an artifacts list: several kinds in one item (``thumbnail
+    metadata``: the comma list to give), a word for a kind (``tiff``: ``stack``), the
+    nearest kind, or the valid ones.
+
+    Why: ``--artifacts "thumbnail metadata"`` was told ``did you mean 'thumbnail'?``, which
+    drops metadata, and ``--artifacts tiff`` got the list of kinds, none saying TIFF."""
+    import difflib  # only on this error path: not part of every start-up
+
+    parts = name.replace(";", " ").split()
+    error = f"artifacts: unknown artifact {name!r}"
+    if len(parts) > 1 and all(part in valid or part == "all" for part in parts):
+        listed = ", ".join(f'"{part}"' for part in parts)
+        return ConfigError(
+            f"artifacts: {name!r} is several kinds, not one",
+            hint=f"give them as one comma list: --artifacts {','.join(parts)}",
+            file_hint=f"give each as an item of the list: artifacts = [{listed}]",
+        )
+    if name in _ARTIFACT_WORDS:
+        return ConfigError(error, hint=f"did you mean {_ARTIFACT_WORDS[name]}?")
+    if name in ("zarr", "ome-zarr", "ome.zarr", "omezarr"):
+        return ConfigError(
+            error,
+            hint="harvester writes no OME-Zarr: 'stack' is every z, t and channel of an image "
+            "as one OME-TIFF (rendered 8-bit planes); 'paths' lists where its original files are",
+        )
+    near = difflib.get_close_matches(name, valid, n=1)
+    return ConfigError(
+        error, hint=f"did you mean {near[0]!r}?" if near else f"valid: {', '.join(valid)}"
+    )
 
 
 def parse_rate(value: object) -> float | None:

@@ -175,3 +175,68 @@ def test_a_config_files_bad_id_is_worded_and_cut_as_a_flags(
     assert capsys.readouterr().err.splitlines()[0] == (
         f"error: argument --image: {shown} is not a numeric id"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "lines"),
+    [
+        (
+            "thumbnail metadata",
+            [
+                "error: --artifacts: 'thumbnail metadata' is several kinds, not one",
+                "hint: give them as one comma list: --artifacts thumbnail,metadata",
+            ],
+        ),
+        (
+            "tiff",
+            [
+                "error: --artifacts: unknown artifact 'tiff'",
+                "hint: did you mean 'stack' (every z, t and channel of an image as one OME-TIFF)?",
+            ],
+        ),
+        (
+            "JPG",
+            [
+                "error: --artifacts: unknown artifact 'jpg'",
+                "hint: did you mean 'render' (the image's default plane, rendered as JPEG or PNG)?",
+            ],
+        ),
+        (
+            "thumbnail,zarr",
+            [
+                "error: --artifacts: unknown artifact 'zarr'",
+                "hint: harvester writes no OME-Zarr: 'stack' is every z, t and channel of an "
+                "image as one OME-TIFF (rendered 8-bit planes); 'paths' lists where its "
+                "original files are",
+            ],
+        ),
+        (
+            "thumbs",
+            ["error: --artifacts: unknown artifact 'thumbs'", "hint: did you mean 'thumbnail'?"],
+        ),
+    ],
+)
+def test_an_artifact_given_as_users_say_it_is_told_the_kind_meant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, lines: list[str]
+) -> None:
+    """`--artifacts "thumbnail metadata"` was told "did you mean 'thumbnail'?" (dropping
+    metadata) and `--artifacts tiff` the list of kinds, none saying TIFF: the comma list to
+    give, and the kind a format word means; exit 2, no folder made."""
+    out = tmp_path / "D"
+    assert main(["harvest", "--out", str(out), "--image", "1", "--artifacts", value]) == 2
+    assert capsys.readouterr().err.splitlines() == lines
+    assert not out.exists()
+
+
+def test_a_config_files_artifacts_item_of_several_kinds_is_told_the_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`artifacts = ["thumbnail metadata"]` in a config file: the list to write there, not
+    the flag."""
+    config = tmp_path / "c.toml"
+    config.write_text('images = [1]\nartifacts = ["thumbnail metadata"]\n', encoding="utf-8")
+    assert main(["harvest", str(config), "--out", str(tmp_path / "D")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {config}: artifacts: 'thumbnail metadata' is several kinds, not one",
+        'hint: give each as an item of the list: artifacts = ["thumbnail", "metadata"]',
+    ]
