@@ -340,9 +340,13 @@ def parse_rate(value: object) -> float | None:
         try:
             value = float(text)
         except ValueError:
-            raise ConfigError(
-                f"rate: {value!r} is not a number", hint="use requests per second, or 'none'"
-            ) from None
+            from harvester.text import without_unit
+
+            number = without_unit(text)
+            hint = "use requests per second, or 'none'"
+            if number is not None:  # (`--rate 10/s`: the number alone is the rate)
+                hint = f"give the requests per second alone, {number}, or 'none'"
+            raise ConfigError(f"rate: {value!r} is not a number", hint=hint) from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"rate: {value!r} is not a number")
     rate = float(value)
@@ -1042,7 +1046,7 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
         return parse_size(value)
     if key in ("timeout", "render_quality", "min_speed"):
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
+            raise ConfigError(f"{key}: expected a number, got {value!r}", hint=_bare(key, value))
         return float(value)
     if key in ("base_url", "render_format", "window", "shard"):
         if value is None and key == "shard":
@@ -1087,8 +1091,17 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
     # remaining keys are integers
     if isinstance(value, bool) or not isinstance(value, int):
         _refuse_quoted_integer(key, value)
-        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        raise ConfigError(f"{key}: expected an integer, got {value!r}", hint=_bare(key, value))
     return value
+
+
+def _bare(key: str, value: object) -> str | None:
+    """The hint for a number written as text with its unit (``timeout = "30s"``): the line
+    with the number alone; None otherwise (:func:`harvester.text.without_unit`)."""
+    from harvester.text import without_unit
+
+    number = without_unit(value) if isinstance(value, str) else None
+    return None if number is None else f"write {key} = {number}, without quotes or unit"
 
 
 def _refuse_quoted_integer(key: str, value: object) -> None:

@@ -265,7 +265,16 @@ def integer_arg(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer" + _unit_said(text)) from None
+
+
+def _unit_said(text: str) -> str:
+    """``: give it without its unit, 30`` for a number typed with its unit (``30s``), else
+    "" (:func:`harvester.text.without_unit`)."""
+    from harvester.text import without_unit
+
+    number = without_unit(text)
+    return f": give it without its unit, {number}" if number is not None else ""
 
 
 def folder_arg(text: str) -> Path:
@@ -307,7 +316,7 @@ def number_arg(text: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number" + _unit_said(text)) from None
 
 
 class TypedNumber(float):

@@ -113,6 +113,11 @@ def test_no_estimate_without_a_limit() -> None:
     assert request_time_line(5 * 86400 * 10, 10.0, kinds=()) == (
         "at --rate 10/s: 5d00h of requests"
     )
+    # Under a second: it said "0s of requests", read as no time or nothing to fetch.
+    assert request_time_line(4, 10.0, kinds=()) == "at --rate 10/s: under 1s of requests"
+    assert request_time_line(1, 10.0, kinds=("stack",)) == (
+        "at --rate 10/s: at least 0.1s of requests (a stack asks one request a plane)"
+    )
 
 
 def test_a_dry_run_says_it_too_and_repeated_artifacts_add_up(

@@ -240,3 +240,62 @@ def test_a_config_files_artifacts_item_of_several_kinds_is_told_the_list(
         f"error: {config}: artifacts: 'thumbnail metadata' is several kinds, not one",
         'hint: give each as an item of the list: artifacts = ["thumbnail", "metadata"]',
     ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "lines"),
+    [
+        (
+            ["--timeout", "30s"],
+            [
+                "error: argument --timeout: '30s' is not a number: give it without its unit, 30",
+                "hint: see 'harvester harvest --help'",
+            ],
+        ),
+        (
+            ["--thumbnail-size", "96px"],
+            [
+                "error: argument --thumbnail-size: '96px' is not an integer: give it without "
+                "its unit, 96",
+                "hint: see 'harvester harvest --help'",
+            ],
+        ),
+        (
+            ["--rate", "10/s"],
+            [
+                "error: --rate: '10/s' is not a number",
+                "hint: give the requests per second alone, 10, or 'none'",
+            ],
+        ),
+        # a multiplier is no unit: 1k without it is 1, not the 1000 meant
+        (
+            ["--min-speed", "1k"],
+            [
+                "error: argument --min-speed: '1k' is not a number",
+                "hint: see 'harvester harvest --help'",
+            ],
+        ),
+    ],
+)
+def test_a_number_typed_with_its_unit_is_told_the_number_to_give(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], lines: list[str]
+) -> None:
+    """`--timeout 30s` was "'30s' is not a number" alone, as if 30 were none: the refusal
+    gives the number to type; exit 2, no folder made."""
+    out = tmp_path / "D"
+    assert main(["harvest", "--out", str(out), "--image", "1", *argv]) == 2
+    assert capsys.readouterr().err.splitlines() == lines
+    assert not out.exists()
+
+
+def test_a_config_files_number_written_with_its_unit_is_told_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`timeout = "30s"` in a config file: the line to write, without quotes or unit."""
+    config = tmp_path / "c.toml"
+    config.write_text('images = [1]\ntimeout = "30s"\n', encoding="utf-8")
+    assert main(["harvest", str(config), "--out", str(tmp_path / "D")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {config}: timeout: expected a number, got '30s'",
+        "hint: write timeout = 30, without quotes or unit",
+    ]
