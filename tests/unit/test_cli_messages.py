@@ -575,6 +575,21 @@ def test_no_address_in_a_help_text_is_broken_across_lines(
         assert any(address in word for word in words), (address, out)
 
 
+def test_plan_help_speaks_of_the_walk_and_slurm_help_of_the_tasks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`plan --help` said --rate was "for slurm the total" in a command that runs no task:
+    plan's says the walk (and the commands it prints) asks so, slurm's how tasks share it."""
+    code, out, _err = run(capsys, "plan", "--help")
+    assert code == 0
+    text = flat(out)
+    assert "slurm" not in text.split("--concurrency N", 1)[1].split("--max-retries N", 1)[0]
+    assert "(default 10; of the walk, and of the commands printed after it)" in text
+    code, out, _err = run(capsys, "slurm", "--help")
+    assert code == 0
+    assert "(default 10; the total of all tasks, split across running tasks)" in flat(out)
+
+
 # --------------------------------------------------------------------------- 7. counts and paths
 def test_one_row_is_one_row(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
