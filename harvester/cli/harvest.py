@@ -123,6 +123,8 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
                 f"{not_an_id(value, 'one id')} but several: give them as one comma list, "
                 f"{KINDS[kind][1]} {comma_list(listed)}"
             )
+        elif (said := _range_or_list_misspelt(text, value, kind, named=named)) is not None:
+            raise argparse.ArgumentTypeError(said)
         elif named and not (value.isascii() and value.isdigit()) and not typed_like(value):
             out.append(value)  # (neither '0' nor 'Screen:0' is a name)
         else:
@@ -132,6 +134,39 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
                 + (hint if value[:1].isalpha() and not named and not typed_like(value) else "")
             )
     return out
+
+
+#: What a range is written with elsewhere, between two ids: ``..`` (Rust, bash's {a..b}),
+#: ``...``, ``:`` (a slice), an en or em dash (a document or a spreadsheet pasted).
+_RANGE_MARKS = ("...", "..", ":", "\u2013", "\u2014")
+
+
+def _range_or_list_misspelt(text: str, value: str, kind: str, *, named: bool) -> str | None:
+    """The refusal of a target item that is a range or a list written otherwise than the
+    flags take them, with the spelling to give; None for any other item.
+
+    Why: ``--image 9762957..9762964`` (or ``:``, or an en dash pasted from a document) and
+    ``--image [9762957,9762958]`` (a Python list) were "is not a numeric id", which named
+    no way out."""
+    from harvester.target_text import KINDS, positive_id
+
+    flag = KINDS[kind][1]
+    # (--screen and --project take names, which may be "2019..2020": looked up as names)
+    for mark in () if named else _RANGE_MARKS:
+        first, found, last = value.partition(mark)
+        if found and positive_id(first.strip()) and positive_id(last.strip()):
+            return (
+                f"{value!r} is not a range harvester reads: give it as FIRST-LAST, "
+                f"{flag} {first.strip()}-{last.strip()}"
+            )
+    if value[:1] in "[(" or value[-1:] in "])":
+        inner = [part.strip() for part in text.strip().strip("[]()").split(",") if part.strip()]
+        if inner and all(positive_id(part) for part in inner):
+            return (
+                f"{value!r}: brackets are not part of an id: give the ids as a comma list, "
+                f"{flag} {','.join(inner)}"
+            )
+    return None
 
 
 class LinkTargets(list[int | str]):

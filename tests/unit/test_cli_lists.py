@@ -106,6 +106,27 @@ def test_repeated_artifacts_add_up() -> None:
             "error: argument --sample: '0.25' is a share of the images: use --sample-fraction 0.25",
         ),
         (["--sample", "ten"], "error: argument --sample: 'ten' is not an integer"),
+        # Ranges and lists written as elsewhere: they were "is not a numeric id"
+        (
+            ["--image", "9762957..9762964"],
+            "error: argument --image: '9762957..9762964' is not a range harvester reads: "
+            "give it as FIRST-LAST, --image 9762957-9762964",
+        ),
+        (
+            ["--plate", "7361\u20137366"],
+            "error: argument --plate: '7361\u20137366' is not a range harvester reads: "
+            "give it as FIRST-LAST, --plate 7361-7366",
+        ),
+        (
+            ["--dataset", "51:52"],
+            "error: argument --dataset: '51:52' is not a range harvester reads: "
+            "give it as FIRST-LAST, --dataset 51-52",
+        ),
+        (
+            ["--image", "[9762957, 9762958]"],
+            "error: argument --image: '[9762957': brackets are not part of an id: give the ids "
+            "as a comma list, --image 9762957,9762958",
+        ),
     ],
 )
 def test_bad_values_are_one_line(
