@@ -268,15 +268,64 @@ def parse_artifacts(value: object) -> tuple[Artifact, ...]:
             chosen.update(Artifact)
             continue
         if name not in valid:
-            import difflib  # only on this error path: not part of every start-up
-
-            near = difflib.get_close_matches(name, valid, n=1)
-            hint = f"did you mean {near[0]!r}?" if near else f"valid: {', '.join(valid)}"
-            raise ConfigError(f"artifacts: unknown artifact {name!r}", hint=hint)
+            raise _unknown_artifact(name, valid)
         chosen.add(Artifact(name))
     if not chosen:
         raise ConfigError("artifacts: choose at least one", hint=f"valid: {', '.join(valid)}")
     return tuple(a for a in Artifact if a in chosen)
+
+
+#: Words a user may give for a kind (a format, a synonym), with the kind meant and what it
+#: is: ``tiff`` is asked for by someone who wants the n-D OME-TIFF, which is ``stack``.
+_STACK = "'stack' (every z, t and channel of an image as one OME-TIFF)"
+_RENDER = "'render' (the image's default plane, rendered as JPEG or PNG)"
+_ARTIFACT_WORDS = {
+    **dict.fromkeys(
+        ("tif", "tiff", "ome-tiff", "ome.tiff", "ometiff", "ome-tif", "ome.tif", "planes"), _STACK
+    ),
+    **dict.fromkeys(("jpeg", "jpg", "png", "plane", "image", "images"), _RENDER),
+    **dict.fromkeys(
+        ("json", "meta"),
+        "'metadata' (the JSON API's record of each image) or 'imgdata' (the viewer's JSON: "
+        "channels, windows, pixel sizes)",
+    ),
+    **dict.fromkeys(
+        ("original", "originals", "raw", "files"),
+        "'paths' (where each image's original files are, as a download list)",
+    ),
+}
+
+
+def _unknown_artifact(name: str, valid: list[str]) -> ConfigError:
+    """The refusal of ``name`` in an artifacts list: several kinds in one item (``thumbnail
+    metadata``: the comma list to give), a word for a kind (``tiff``: ``stack``), the
+    nearest kind, or the valid ones.
+
+    Why: ``--artifacts "thumbnail metadata"`` was told ``did you mean 'thumbnail'?``, which
+    drops metadata, and ``--artifacts tiff`` got the list of kinds, none saying TIFF."""
+    import difflib  # only on this error path: not part of every start-up
+
+    parts = name.replace(";", " ").split()
+    error = f"artifacts: unknown artifact {name!r}"
+    if len(parts) > 1 and all(part in valid or part == "all" for part in parts):
+        listed = ", ".join(f'"{part}"' for part in parts)
+        return ConfigError(
+            f"artifacts: {name!r} is several kinds, not one",
+            hint=f"give them as one comma list: --artifacts {','.join(parts)}",
+            file_hint=f"give each as an item of the list: artifacts = [{listed}]",
+        )
+    if name in _ARTIFACT_WORDS:
+        return ConfigError(error, hint=f"did you mean {_ARTIFACT_WORDS[name]}?")
+    if name in ("zarr", "ome-zarr", "ome.zarr", "omezarr"):
+        return ConfigError(
+            error,
+            hint="harvester writes no OME-Zarr: 'stack' is every z, t and channel of an image "
+            "as one OME-TIFF (rendered 8-bit planes); 'paths' lists where its original files are",
+        )
+    near = difflib.get_close_matches(name, valid, n=1)
+    return ConfigError(
+        error, hint=f"did you mean {near[0]!r}?" if near else f"valid: {', '.join(valid)}"
+    )
 
 
 def parse_rate(value: object) -> float | None:
@@ -291,9 +340,13 @@ def parse_rate(value: object) -> float | None:
         try:
             value = float(text)
         except ValueError:
-            raise ConfigError(
-                f"rate: {value!r} is not a number", hint="use requests per second, or 'none'"
-            ) from None
+            from harvester.text import without_unit
+
+            number = without_unit(text)
+            hint = "use requests per second, or 'none'"
+            if number is not None:  # (`--rate 10/s`: the number alone is the rate)
+                hint = f"give the requests per second alone, {number}, or 'none'"
+            raise ConfigError(f"rate: {value!r} is not a number", hint=hint) from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"rate: {value!r} is not a number")
     rate = float(value)
@@ -1012,7 +1065,7 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
         return parse_size(value)
     if key in ("timeout", "render_quality", "min_speed"):
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
+            raise ConfigError(f"{key}: expected a number, got {value!r}", hint=_bare(key, value))
         return float(value)
     if key in ("base_url", "render_format", "window", "shard"):
         if value is None and key == "shard":
@@ -1057,8 +1110,17 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
     # remaining keys are integers
     if isinstance(value, bool) or not isinstance(value, int):
         _refuse_quoted_integer(key, value)
-        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        raise ConfigError(f"{key}: expected an integer, got {value!r}", hint=_bare(key, value))
     return value
+
+
+def _bare(key: str, value: object) -> str | None:
+    """The hint for a number written as text with its unit (``timeout = "30s"``): the line
+    with the number alone; None otherwise (:func:`harvester.text.without_unit`)."""
+    from harvester.text import without_unit
+
+    number = without_unit(value) if isinstance(value, str) else None
+    return None if number is None else f"write {key} = {number}, without quotes or unit"
 
 
 def _refuse_quoted_integer(key: str, value: object) -> None:
@@ -1278,7 +1340,7 @@ def load_toml(path: Path) -> dict[str, Any]:
 
     try:
         with path.open("rb") as handle:
-            raw = tomllib.load(handle)
+            raw = tomllib.loads(_toml_text(path, handle.read()))
     except FileNotFoundError:
         if (address := _web_address(path)) is not None:
             raise _address_as_config(address) from None
@@ -1307,6 +1369,36 @@ def load_toml(path: Path) -> dict[str, Any]:
     held = ["base_url"] if isinstance(base_url, str) and url_holds_secret(base_url) else []
     _warn_if_others_read_secrets(path, held + [key for key in SECRET_KEYS if values.get(key)])
     return values
+
+
+#: The byte order marks of UTF-16 text (Windows editors' "Unicode"), little and big endian.
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+#: What a config file that is no UTF-8 text is told to do.
+_UTF8_HINT = "save it as UTF-8 (the encoding in the editor's Save As), which TOML files are"
+
+
+def _toml_text(path: Path, data: bytes) -> str:
+    """A config file's bytes as text: UTF-8, a leading byte order mark dropped (Notepad
+    writes one), else a :class:`ConfigError` naming the encoding and where it breaks.
+
+    Why: a file saved as Latin-1 (``# café``) or UTF-16 stopped the run with ``internal
+    error: UnicodeDecodeError`` (exit 1), and one with a UTF-8 byte order mark was
+    ``Invalid statement (at line 1, column 1)``, a line that looks right. No byte of the
+    file is quoted: it may hold a password."""
+    if data.startswith(_UTF16_BOMS):
+        raise ConfigError(
+            f'{path}: not valid TOML: it is UTF-16 text (Windows\' "Unicode"), not UTF-8',
+            hint=_UTF8_HINT,
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}: not valid TOML: not UTF-8 text (byte 0x{data[exc.start]:02x} on line "
+            f"{line}; Latin-1 or another encoding?)",
+            hint=_UTF8_HINT,
+        ) from None
 
 
 #: Config files already warned about in this process (a resume replaying several sets reads

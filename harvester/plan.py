@@ -920,7 +920,7 @@ async def _walk_into_plan(
 
                     hint = HINT_CREDENTIALS
                 raise (ServerUnavailableError if busy else RemoteError)(
-                    f"the walk failed for {len(failures)} listing(s), first: {first.what}: "
+                    f"the walk failed for {plural(len(failures), 'listing')}, first: {first.what}: "
                     f"{first.reason}; no plan was written (it would miss {missed})",
                     hint=hint,
                 )

@@ -644,7 +644,12 @@ def request_time_line(artifacts: int, rate: float | None, *, kinds: Iterable[str
     several = [why for kind, why in _SEVERAL_REQUESTS.items() if kind in set(kinds)]
     low = "at least " if several else ""
     more = f" ({'; '.join(several)})" if several else ""
-    took = duration_text(artifacts / rate, tenths=False)
+    seconds = artifacts / rate
+    # (under a second, "0s of requests" read as no time, or as nothing to fetch)
+    if seconds >= 1:
+        took = duration_text(seconds, tenths=False)
+    else:
+        took = f"{seconds:.1f}s" if several else "under 1s"
     return f"at --rate {rate:g}/s: {low}{took} of requests{more}"
 
 

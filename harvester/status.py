@@ -1356,7 +1356,7 @@ class StatusReport:
             shards = [str(w["shard"]) for w in walks if w.get("shard")]
             what = _walk_of(targets, run_named=not shards)
             if shards:
-                where = f"in {len(shards)} shard(s) ({_first_named(shards)})"
+                where = f"in {plural(len(shards), 'shard')} ({_first_named(shards)})"
             else:
                 where = f"(run {walks[0].get('run')})"
             # No harvest holds DIR: the walk stopped (a shard's task may run on another
@@ -1395,7 +1395,8 @@ class StatusReport:
                 "are missing:"
             )
             lines.append(
-                f"{what} (run {walk.get('run')}{shard}): {len(failures)} listing(s) failed; {why}"
+                f"{what} (run {walk.get('run')}{shard}): "
+                f"{plural(len(failures), 'listing')} failed; {why}"
             )
             for f in failures[:MAX_FAILURE_SAMPLES]:
                 reason = _journaled_reason(f)

@@ -93,7 +93,20 @@ def not_an_id(item: object, what: str = "a numeric id") -> str:
     characters of the ``repr`` there, 40 of the text here; ``1.5`` was "not a numeric id"
     in one, ``true`` "not an id" in the other)."""
     cut = _cut(item if isinstance(item, str) else repr(item))
-    return f"{repr(cut) if isinstance(item, str) else cut} is not {what}"
+    shown = repr(cut) if isinstance(item, str) else cut
+    if what == "a numeric id" and isinstance(item, str) and _signed_digits(item):
+        # ``--image 0``, ``--image -5``: numeric, so "not a numeric id" puzzled; worded as
+        # a config file's ``images = [0]`` is (:func:`harvester.config._as_int_list`).
+        digits = len(item.lstrip("-"))
+        why = "ids are positive" if digits <= MAX_ID_DIGITS else f"more than {MAX_ID_DIGITS} digits"
+        return f"{shown} is not a valid id ({why})"
+    return f"{shown} is not {what}"
+
+
+def _signed_digits(text: str) -> bool:
+    """Whether ``text`` is an integer in ASCII digits, a minus allowed (``0``, ``-5``)."""
+    digits = text[1:] if text[:1] == "-" else text
+    return digits.isascii() and digits.isdigit()
 
 
 def several_ids(text: str) -> str | None:

@@ -130,3 +130,26 @@ def quoted(text: object, limit: int = SHOWN_CHARACTERS) -> str:
     text = str(text)
     head = repr(text[:limit])
     return head + (f"…({len(text):,} characters)" if len(text) > limit else "")
+
+
+#: Units typed after a number (lower case): seconds, pixels, a rate. Not multipliers (``k``,
+#: ``M``): ``1k`` without its unit is 1, not the 1000 meant.
+TYPED_UNITS = ("seconds", "second", "secs", "sec", "s", "px", "/s", "/sec", "req/s", "rps")
+
+
+def without_unit(text: str) -> str | None:
+    """The number of ``text`` typed with a unit (``30s``, ``96px``, ``10/s``), else None.
+
+    Why: ``--timeout 30s`` was refused as "'30s' is not a number", which read as if 30 were
+    not one either; the refusal now gives the number to type (the flags take plain numbers
+    in their own unit, as their help says)."""
+    lowered = text.strip().lower()
+    for unit in TYPED_UNITS:
+        if lowered.endswith(unit):
+            number = lowered[: -len(unit)].strip()
+            try:
+                float(number)
+            except ValueError:
+                continue
+            return number
+    return None

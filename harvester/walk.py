@@ -533,6 +533,21 @@ class LinkServers:
     linked: dict[int, set[str]] | None = field(default=None, hash=False, compare=False)
 
 
+def _ids_file_hint(path: Path, said: str) -> str:
+    """The hint of an ids file that cannot be opened: a harvest folder given whole
+    (``--ids-from idr0056``, to fetch its images again with other artifacts) is told to
+    give its ``index.csv``, which ``--ids-from`` reads; else what ``--ids-from`` takes."""
+    from harvester.layout import INDEX_NAME
+    from harvester.shell_words import shell_quote
+
+    if path.is_dir() and (path / INDEX_NAME).is_file():
+        return (
+            f"{said} is a harvest folder: give its {INDEX_NAME} instead, "
+            f"{shell_quote(str(Path(said) / INDEX_NAME))}, whose image_id column is read"
+        )
+    return "--ids-from takes a text file with one image id a line"
+
+
 def read_ids_file(
     path: Path, server: str | LinkServers | None = None, said: str | None = None
 ) -> Generator[int, None, None]:
@@ -560,8 +575,7 @@ def read_ids_file(
         handle = path.open("r", encoding="utf-8-sig", errors="replace")
     except OSError as exc:
         raise UsageError(
-            f"cannot read ids file {said!r}: {exc.strerror or exc}",
-            hint="--ids-from takes a text file with one image id a line",
+            f"cannot read ids file {said!r}: {exc.strerror or exc}", hint=_ids_file_hint(path, said)
         ) from None
     where = _Where(said, _link_servers(server))
     with handle:

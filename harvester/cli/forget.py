@@ -144,6 +144,8 @@ def _forget(args: argparse.Namespace) -> int:
     )
 
     out: Path = args.out
+    if args.gone_ids_from is None and args.undo and _named_set(args) is not None:
+        raise _undo_of_a_set(args, out)
     if args.gone_ids_from is None and (args.force or args.undo or args.check_server):
         flag = "--force" if args.force else "--undo" if args.undo else "--check-server"
         raise UsageError(
@@ -235,6 +237,31 @@ def _forget(args: argparse.Namespace) -> int:
         f"files, journals and index.csv rows stay; to undo, run its targets again: {again}"
     )
     return 0
+
+
+def _undo_of_a_set(args: argparse.Namespace, out: Path) -> Exception:
+    """The refusal of ``--undo`` beside a target set's targets: a forgotten set comes back
+    by a harvest given its targets, said with the command that does it where DIR has the
+    set (the one ``forget`` printed), else how to find it.
+
+    Why: a user who had forgotten a set typed the same command with ``--undo``, and was
+    told to give ``--gone-ids-from FILE``, which is about images, not sets."""
+    from harvester.config import RecordedRun, recorded_target_sets, target_set
+    from harvester.errors import UsageError
+
+    error = "--undo takes back images recorded by --gone-ids-from, not a target set"
+    named = _named_set(args)
+    found: list[RecordedRun] = []
+    if named is not None and (out / "runs").is_dir():
+        key = target_set(RecordedRun("", named))
+        with contextlib.suppress(OSError, ValueError):
+            found = [s for s in recorded_target_sets(out, forgotten=True) if target_set(s) == key]
+    back = "a forgotten target set comes back when a harvest is given its targets"
+    if found:
+        hint = f"{back}: {_again_command(out, found[0])}"
+    else:
+        hint = f"{back} (harvester status {shell_quote(str(out))} names the forgotten ones)"
+    return UsageError(error, hint=hint)
 
 
 def _newest_of_each_server(newest: RecordedRun, runs: list[RecordedRun]) -> list[RecordedRun]:

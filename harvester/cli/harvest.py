@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,6 +123,8 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
                 f"{not_an_id(value, 'one id')} but several: give them as one comma list, "
                 f"{KINDS[kind][1]} {comma_list(listed)}"
             )
+        elif (said := _range_or_list_misspelt(text, value, kind, named=named)) is not None:
+            raise argparse.ArgumentTypeError(said)
         elif named and not (value.isascii() and value.isdigit()) and not typed_like(value):
             out.append(value)  # (neither '0' nor 'Screen:0' is a name)
         else:
@@ -131,6 +134,39 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
                 + (hint if value[:1].isalpha() and not named and not typed_like(value) else "")
             )
     return out
+
+
+#: What a range is written with elsewhere, between two ids: ``..`` (Rust, bash's {a..b}),
+#: ``...``, ``:`` (a slice), an en or em dash (a document or a spreadsheet pasted).
+_RANGE_MARKS = ("...", "..", ":", "\u2013", "\u2014")
+
+
+def _range_or_list_misspelt(text: str, value: str, kind: str, *, named: bool) -> str | None:
+    """The refusal of a target item that is a range or a list written otherwise than the
+    flags take them, with the spelling to give; None for any other item.
+
+    Why: ``--image 9762957..9762964`` (or ``:``, or an en dash pasted from a document) and
+    ``--image [9762957,9762958]`` (a Python list) were "is not a numeric id", which named
+    no way out."""
+    from harvester.target_text import KINDS, positive_id
+
+    flag = KINDS[kind][1]
+    # (--screen and --project take names, which may be "2019..2020": looked up as names)
+    for mark in () if named else _RANGE_MARKS:
+        first, found, last = value.partition(mark)
+        if found and positive_id(first.strip()) and positive_id(last.strip()):
+            return (
+                f"{value!r} is not a range harvester reads: give it as FIRST-LAST, "
+                f"{flag} {first.strip()}-{last.strip()}"
+            )
+    if value[:1] in "[(" or value[-1:] in "])":
+        inner = [part.strip() for part in text.strip().strip("[]()").split(",") if part.strip()]
+        if inner and all(positive_id(part) for part in inner):
+            return (
+                f"{value!r}: brackets are not part of an id: give the ids as a comma list, "
+                f"{flag} {','.join(inner)}"
+            )
+    return None
 
 
 class LinkTargets(list[int | str]):
@@ -264,7 +300,16 @@ def integer_arg(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer" + _unit_said(text)) from None
+
+
+def _unit_said(text: str) -> str:
+    """``: give it without its unit, 30`` for a number typed with its unit (``30s``), else
+    "" (:func:`harvester.text.without_unit`)."""
+    from harvester.text import without_unit
+
+    number = without_unit(text)
+    return f": give it without its unit, {number}" if number is not None else ""
 
 
 def folder_arg(text: str) -> Path:
@@ -275,7 +320,20 @@ def folder_arg(text: str) -> Path:
     """
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty folder name (an unset variable?)")
-    return Path(text)
+    path = Path(text)
+    for part in path.parts:
+        if len(os.fsencode(part)) > NAME_MAX:
+            # Why: it stopped at the first look at DIR with a bare "File name too long (...)".
+            shown = part if len(part) <= 40 else part[:37] + "..."
+            raise argparse.ArgumentTypeError(
+                f"{shown!r} is a name of {len(os.fsencode(part))} bytes: a filesystem takes "
+                f"at most {NAME_MAX} a name (folder or file)"
+            )
+    return path
+
+
+#: The longest name (one folder or file, in bytes) Linux's and macOS's filesystems take.
+NAME_MAX = 255
 
 
 def config_arg(text: str) -> Path:
@@ -293,7 +351,7 @@ def number_arg(text: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number" + _unit_said(text)) from None
 
 
 class TypedNumber(float):
@@ -482,7 +540,9 @@ def register(subparsers: Any) -> None:
     ):
         report = subparsers.add_parser(name, help=help_text, description=description)
         # (folder_arg: `status "$OUT"` with OUT unset read the current folder, said as ".")
-        report.add_argument("out", type=folder_arg, metavar="DIR")
+        report.add_argument(
+            "out", type=folder_arg, metavar="DIR", help="the --out folder of a harvest"
+        )
         outputs = report.add_mutually_exclusive_group()
         outputs.add_argument(
             "--json",
@@ -952,6 +1012,13 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     if not cfg.dry_run:  # (which ignores the budget)
         warn_unitless_budget(args)  # (once the value is known to be a size: resolve_config)
     if cfg.out is None:
+        if args.config is None and not cfg.has_targets and cfg.from_plan is None:
+            # `harvester harvest` alone, a first try: what a harvest needs, by example.
+            raise UsageError(
+                "nothing to harvest and no output folder given",
+                hint="name the targets and the folder, e.g. harvester harvest --screen 2302 "
+                "--out idr0056 (harvester harvest --help lists every option)",
+            )
         raise UsageError(
             "no output folder given", hint="add --out DIR (or out = ... in the config)"
         )
@@ -995,6 +1062,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
                 print(line, file=sys.stderr)
             if not lines:
                 _warn_none_resumed_refreshed(cfg)
+                _note_index_missing(cfg.out)
             return 0
         if len(replays) > 1 or notes:
             return _replay_each(args, replays, notes)
@@ -1887,6 +1955,23 @@ def _warn_none_resumed_refreshed(cfg: HarvestConfig) -> None:
         f"harvest --out {q} --shard K/N --refresh-labels, for each K)"
     )
     logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
+
+
+def _note_index_missing(out: Path | None) -> None:
+    """A ``note:`` where a resume with nothing to do finds no ``index.csv`` in DIR.
+
+    Why: a folder harvested in shards by hand (``--from-plan DIR --shard K/N``, as the
+    README's cluster recipe runs its tasks), then ``harvester harvest --out DIR``, said only
+    ``nothing to resume``, and the user looked for the index in vain: a shard does not
+    write it, and a resume with nothing to do writes nothing."""
+    from harvester.layout import INDEX_NAME
+
+    if out is not None and not (out / INDEX_NAME).exists():
+        print(
+            f"note: {INDEX_NAME} is missing (a shard does not write it): write it with "
+            f"harvester index {shell_quote(str(out))}",
+            file=sys.stderr,
+        )
 
 
 def _resumed_configs(

@@ -80,7 +80,13 @@ TASK_VALUE_FLAGS = (
 )
 
 
-def _add_common(parser: argparse.ArgumentParser, *, ids_help: str) -> None:
+def _add_common(parser: argparse.ArgumentParser, *, ids_help: str, slurm: bool) -> None:
+    """The flags ``plan`` and ``slurm`` share; ``slurm``: the help of ``--concurrency``,
+    ``--rate`` and ``--burst`` says how the tasks share them, else (``plan``) that the walk
+    asks so and the commands it prints carry them.
+
+    Why apart: ``plan --help`` said "for slurm the total of all tasks", in a command that
+    runs no task, which read as if a plan's rate were a job array's."""
     parser.add_argument("config", nargs="?", type=config_arg, help="TOML config file (optional)")
     parser.add_argument(
         "--out", type=folder_arg, required=True, metavar="DIR", help="output folder DIR"
@@ -100,28 +106,34 @@ def _add_common(parser: argparse.ArgumentParser, *, ids_help: str) -> None:
         help="comma list: thumbnail,imgdata,render,metadata,stack,rois,paths (or all; repeatable; "
         "default: the kinds of DIR's newest run, else the first four)",
     )
+    whose = (
+        "the total of all tasks, split across running tasks"
+        if slurm
+        else "of the walk, and of the commands printed after it"
+    )
     parser.add_argument(
         "--concurrency",
         type=integer_arg,
         metavar="N",
-        help="concurrent requests (default 8; for slurm the total of all tasks, split across "
-        "running tasks)",
+        help=f"concurrent requests (default 8; {whose})",
     )
     parser.add_argument(
         "--rate",
         metavar="R",
-        help="requests/s, or 'none' (default 10; for slurm the total, split across running tasks)",
+        help=f"requests/s, or 'none' (default 10; {whose})",
     )
-    _add_client_flags(parser)
+    _add_client_flags(parser, slurm=slurm)
     add_selection_flags(parser)
 
 
-def _add_client_flags(parser: argparse.ArgumentParser) -> None:
+def _add_client_flags(parser: argparse.ArgumentParser, *, slurm: bool) -> None:
     """How each request is sent: ``plan`` walks the server with them, ``slurm`` tasks fetch."""
     add_request_flags(
         parser,
-        burst_help="rate burst (default 1); for slurm per task, not split like --rate: the "
-        "tasks running at once may start up to max(rate, M x B) requests in one second",
+        burst_help="rate burst (default 1); per task, not split like --rate: the tasks "
+        "running at once may start up to max(rate, M x B) requests in one second"
+        if slurm
+        else "rate burst (default 1)",
     )
 
 
@@ -236,10 +248,7 @@ def register(subparsers: Any) -> None:
         description="Walk the targets once and write DIR/plan/images.jsonl and plan.json "
         "atomically; then `harvester harvest --from-plan DIR --shard K/N` needs no walk.",
     )
-    _add_common(
-        plan,
-        ids_help=f"{IDS_FROM_HELP}; - reads standard input",
-    )
+    _add_common(plan, ids_help=f"{IDS_FROM_HELP}; - reads standard input", slurm=False)
     add_outage_flag(plan)  # its walk waits for a server down as a harvest does
     plan.add_argument("--force", action="store_true", help="replace an existing plan")
     plan.add_argument("-q", "--quiet", action="store_true", help="print only errors")
@@ -256,6 +265,7 @@ def register(subparsers: Any) -> None:
     _add_common(
         slurm,
         ids_help=f"{IDS_FROM_HELP}; a regular file the nodes can read (the tasks read it later)",
+        slurm=True,
     )
     _add_task_flags(slurm)
     slurm.add_argument(
@@ -350,7 +360,7 @@ def register(subparsers: Any) -> None:
         "DIR/originals.tsv and DIR/raw-urls.txt (folders with the paths artifact; "
         "repeatable, the first that fits wins); recorded in DIR/raw_url_map.json for later "
         "index writes, tried before the default: IDR's (uod/idr/filesets, idr/filesets, "
-        "uod/idr/incoming, nfs/bioimage/drop...=https://ftp.ebi.ac.uk/pub/databases/IDR) "
+        "uod/idr/incoming, nfs/bioimage/drop... to https://ftp.ebi.ac.uk/pub/databases/IDR) "
         "for a folder harvested from IDR, none elsewhere (paths only)",
     )
     index.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
@@ -433,6 +443,11 @@ def _plan(args: argparse.Namespace, config: HarvestConfig, ids_copy: Path | None
                 f"already harvested in {out}: {sum(done.values()):,} of the plan's "
                 f"{plural(total, 'file', spec=',')}; {sum(left.values()):,} left"
             )
+            if info.images and not any(left.values()):
+                # Why: it went on to `next: harvester slurm ... --submit`, a job array
+                # whose every task would skip all it was given.
+                print(f"nothing left to harvest: {out} holds every file of the plan")
+                return 0
         when = request_time_line(
             sum(left.values()), config.rate, kinds=[k for k, n in left.items() if n]
         )

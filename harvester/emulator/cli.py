@@ -84,7 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--migration-2026",
         action="store_true",
-        help="block renders as IDR did in 2026 (403 renders, 404 sized thumbnails)",
+        help="answer as IDR since its 2026 move to OME-Zarr: 403 renders, 404 sized "
+        "thumbnails, and imgData's 'Exception' body (as --imgdata-exception)",
     )
     parser.add_argument(
         "--basic-auth",

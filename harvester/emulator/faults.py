@@ -219,7 +219,11 @@ def parse_faults(spec: str | None) -> FaultSpec:
         name = name.strip().lower()
         value = value.strip()
         if not sep or not value:
-            raise ValueError(f"bad fault item {item!r}: expected name:value")
+            # (the known names too: "nonsense" alone said only "expected name:value")
+            raise ValueError(
+                f"bad fault item {item!r}: expected name:value, e.g. 503:5% "
+                f"(known names: {', '.join(_KNOWN)})"
+            )
         if name in RANDOM_KINDS:
             rates[name] = _rate(item, value)
         elif name in ("latency", "jitter", "trickle-delay", "hold-timeout"):

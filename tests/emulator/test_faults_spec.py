@@ -42,6 +42,9 @@ def test_full_spec_parses() -> None:
         ("503:60%,500:60%", "100%"),
         ("seed:x", "seed:x"),
         ("reset", "reset"),
+        # a bare word names the known items, as an unknown name does (it said only
+        # "expected name:value")
+        ("nonsense", "expected name:value, e.g. 503:5% (known names: 500, 502, 503"),
         ("only:|", "only:|"),
         ("first:boom", "first:boom"),
         ("first:html200*0", "first:html200*0"),

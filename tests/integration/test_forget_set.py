@@ -538,6 +538,29 @@ def test_a_forgotten_entry_with_a_damaged_time_forgets_nothing_and_says_so(
         assert f"error: plate {GONE} not found on the server" in resumed.stderr
 
 
+def test_undo_beside_a_sets_targets_names_the_harvest_that_takes_it_back(
+    tmp_path: Path, gone_template: tuple[Path, EmulatorThread]
+) -> None:
+    """``forget DIR --plate P --undo`` (a set forgotten, then "undone" as images are): one
+    error saying --undo is for --gone-ids-from's images, and a hint with the harvest that
+    takes the set back, as forget printed it (it hinted --gone-ids-from FILE); exit 2,
+    the set still forgotten."""
+    out, _demo = gone_copy(tmp_path, gone_template)
+    forgot = cli("forget", str(out), "--plate", GONE)
+    assert forgot.returncode == 0, forgot.stderr
+    printed = forgot.stdout.strip().rsplit("run its targets again: ", 1)[1]
+    undo = cli("forget", str(out), "--plate", GONE, "--undo")
+    assert undo.returncode == 2
+    assert undo.stderr.splitlines() == [
+        "error: --undo takes back images recorded by --gone-ids-from, not a target set",
+        "hint: a forgotten target set comes back when a harvest is given its targets: " + printed,
+    ]
+    assert (out / "forgotten.json").is_file()
+    unknown = cli("forget", str(out), "--plate", "9", "--undo")
+    assert unknown.returncode == 2
+    assert f"(harvester status {out} names the forgotten ones)" in unknown.stderr
+
+
 def test_the_undo_command_of_a_split_set_takes_back_the_whole_set(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:

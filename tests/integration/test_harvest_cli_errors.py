@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from demo_helpers import DemoRun
 from harvest_helpers import standard_input
 
 from harvester.cli import main
@@ -64,6 +65,8 @@ def assert_one_error(err: str, *needles: str) -> None:
         (["harvest", "--screen", "1", "--out", "D", "--shard", "4/2"], "shard"),
         (["harvest", "--screen", "1", "--out", "D", "--base-url", "idr.org"], "base"),
         (["harvest", "--screen", "1"], "output folder"),
+        # `harvester harvest` alone: it said only "no output folder given"
+        (["harvest"], "nothing to harvest and no output folder given"),
         (["harvest", "--out", "D"], "nothing to harvest"),
         (["harvest", "missing.toml", "--out", "D"], "not found"),
         (["status", "no-such-dir"], "no-such-dir does not exist"),
@@ -75,6 +78,11 @@ def assert_one_error(err: str, *needles: str) -> None:
         (["harvest", "--from-plan", "P", "--screen", "2302", "--out", "D"], "--screen"),
         (["harvest", "--from-plan", "P", "--ids-from", "i.txt", "--out", "D"], "--from-plan"),
         (["slurm", "--from-plan", "P", "--plate", "1", "--out", "D", "--tasks", "2"], "--plate"),
+        # A folder name longer than a filesystem takes: it was "File name too long (...)"
+        # with no flag named and no hint, once the run first looked at DIR.
+        (["harvest", "--image", "1", "--out", "D/" + "a" * 256], "a name of 256 bytes"),
+        (["status", "é" * 128], "a name of 256 bytes: a filesystem takes at most 255"),
+        (["plan", "--image", "1", "--out", "a" * 300], "argument --out: 'aaaa"),
     ],
 )
 def test_usage_errors(
@@ -757,3 +765,39 @@ def test_a_base_url_path_without_omero_web_under_it_names_the_root(
         "the server's root)"
     )
     assert not (tmp_path / "D").exists()
+
+
+def test_harvest_alone_names_what_a_harvest_needs_by_example(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`harvester harvest` with nothing else (a first try): one error, and a hint with a
+    command that works as written and where every option is listed; exit 2, nothing made."""
+    monkeypatch.chdir(tmp_path)
+    code, err = run(capsys, "harvest")
+    assert code == 2
+    assert err.splitlines() == [
+        "error: nothing to harvest and no output folder given",
+        "hint: name the targets and the folder, e.g. harvester harvest --screen 2302 --out "
+        "idr0056 (harvester harvest --help lists every option)",
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_harvest_folder_given_to_ids_from_is_told_to_give_its_index(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread, demo_run: DemoRun
+) -> None:
+    """`--ids-from DIR` (a harvest folder, to fetch its images again with other kinds): one
+    error and a hint naming DIR/index.csv (it said --ids-from takes a text file), exit 2,
+    nothing made; the file the hint names is read: every one of DIR's images is found."""
+    out = tmp_path / "D"
+    argv = ["harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate", "none"]
+    code, err = run(capsys, *argv, "--ids-from", str(demo_run.out))
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: cannot read ids file {str(demo_run.out)!r}: Is a directory",
+        f"hint: {demo_run.out} is a harvest folder: give its index.csv instead, "
+        f"{demo_run.out / 'index.csv'}, whose image_id column is read",
+    ]
+    assert not out.exists()
+    assert main([*argv, "--ids-from", str(demo_run.out / "index.csv"), "--dry-run"]) == 0
+    assert "80 images found" in capsys.readouterr().out

@@ -684,7 +684,7 @@ HUGE = "9" * 5000
     [
         (["--image", f"Image:{HUGE}"], f"'Image:{HUGE[:31]}...' is not a numeric id"),
         (["--image", f"1-{HUGE}"], f"'1-{HUGE[:35]}...' is not a range of ids"),
-        (["--image", HUGE], f"'{HUGE[:37]}...' is not a numeric id"),
+        (["--image", HUGE], f"'{HUGE[:37]}...' is not a valid id (more than 30 digits)"),
         (["--screen", f"Screen:{HUGE}"], f"'Screen:{HUGE[:30]}...' is not a numeric id"),
     ],
 )
@@ -720,7 +720,8 @@ def test_an_ids_file_refuses_the_digits_the_flag_refuses(
     out = tmp_path / "D"
     code, err = run(capsys, "harvest", "--out", str(out), "--image", line)
     assert code == 2
-    assert err.splitlines()[0].startswith(f"error: argument --image: {line!r} is not a numeric id")
+    flag_why = "a valid id (more than 30 digits)" if line.isascii() else "a numeric id"
+    assert err.splitlines()[0].startswith(f"error: argument --image: {line!r} is not {flag_why}")
     ids = tmp_path / "ids.txt"
     ids.write_text(f"{IMAGES[0]}\n{line}\n", encoding="utf-8")
     code, err = run(
@@ -749,7 +750,7 @@ def test_an_id_of_thousands_of_digits_in_a_file_is_no_internal_error(
         config = tmp_path / "study.toml"
         config.write_text(f'base_url = "{emulator.base_url}"\nimages = ["{HUGE}"]\n')
         argv = [str(config)]
-        error = f"error: {config}: images: '{HUGE[:37]}...' is not a numeric id"
+        error = f"error: {config}: images: '{HUGE[:37]}...' is not a valid id (more than 30 digits)"
     code, err = run(capsys, "harvest", *argv, "--out", str(out), "--rate", "none")
     assert code == 2
     assert err.splitlines()[0] == error

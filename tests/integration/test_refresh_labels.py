@@ -619,7 +619,7 @@ def test_a_plan_whose_annotation_request_fails_is_not_written(
     assert main(plan) == 2
     err = capsys.readouterr().err
     assert (
-        "error: the walk failed for 1 listing(s), first: labels of 1 image: HTTP 500 Internal"
+        "error: the walk failed for 1 listing, first: labels of 1 image: HTTP 500 Internal"
         " Server Error; no plan was written (it would miss their labels: a harvest from a plan"
         " asks none)"
     ) in err.splitlines()

@@ -100,7 +100,9 @@ def test_status_names_a_shard_that_never_walked(
 def test_a_finished_split_of_a_plan_has_nothing_to_resume(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A finished split of a plan in DIR has nothing to resume; with the plan elsewhere, refused."""
+    """A finished split of a plan in DIR has nothing to resume, and a note names the index
+    its shards did not write (it said only "nothing to resume"); with the plan elsewhere,
+    refused."""
     plan, out = tmp_path / "plan", tmp_path / "out"
     assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(plan),
                  "--artifacts", "thumbnail", "-q"]) == 0  # fmt: skip
@@ -110,7 +112,17 @@ def test_a_finished_split_of_a_plan_has_nothing_to_resume(
                          f"{k}/2", "--rate", "none", "-q"]) == 0  # fmt: skip
     capsys.readouterr()
     assert main(["harvest", "--out", str(plan)]) == 0
-    assert "nothing to resume" in capsys.readouterr().err
+    assert capsys.readouterr().err.splitlines() == [
+        f"nothing to resume: {plan} has nothing failed or pending",
+        "note: index.csv is missing (a shard does not write it): write it with "
+        f"harvester index {plan}",
+    ]
+    # The command it names writes it; then the resume says nothing more.
+    assert main(["index", str(plan)]) == 0
+    assert len((plan / "index.csv").read_text().splitlines()) == 1 + 8
+    capsys.readouterr()
+    assert main(["harvest", "--out", str(plan)]) == 0
+    assert capsys.readouterr().err == f"nothing to resume: {plan} has nothing failed or pending\n"
     # Nothing in DIR names the plan elsewhere: status cannot count its images, so the
     # split is not taken as done.
     assert main(["harvest", "--out", str(out)]) == 2

@@ -85,6 +85,23 @@ def test_a_plan_over_a_harvested_folder_loads_its_journals_once(
     assert loads == [Path(out)], loads
 
 
+def test_a_plan_of_files_all_harvested_says_nothing_is_left_instead_of_next_steps(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plan over a folder that holds every file it lists: it says nothing is left, and
+    no `next: harvester slurm ... --submit` (a job array of tasks that would skip all)."""
+    out = str(tmp_path / "d")
+    common = ["--base-url", emulator.base_url, "--artifacts", "thumbnail", "--out", out]
+    assert main(["harvest", *common, "--plate", "7375", "--rate", "none", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["plan", *common, "--plate", "7375", "--rate", "none"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"planned 8 images (8 thumbnail) in {Path(out) / 'plan'}",
+        f"already harvested in {out}: 8 of the plan's 8 files; 0 left",
+        f"nothing left to harvest: {out} holds every file of the plan",
+    ]
+
+
 def test_no_estimate_without_a_limit() -> None:
     """No estimate without a rate or requests; stacks and rois say "at least"; 5 days is 5d00h."""
     assert request_time_line(1000, None, kinds=()) is None
@@ -95,6 +112,11 @@ def test_no_estimate_without_a_limit() -> None:
     )
     assert request_time_line(5 * 86400 * 10, 10.0, kinds=()) == (
         "at --rate 10/s: 5d00h of requests"
+    )
+    # Under a second: it said "0s of requests", read as no time or nothing to fetch.
+    assert request_time_line(4, 10.0, kinds=()) == "at --rate 10/s: under 1s of requests"
+    assert request_time_line(1, 10.0, kinds=("stack",)) == (
+        "at --rate 10/s: at least 0.1s of requests (a stack asks one request a plane)"
     )
 
 

@@ -88,7 +88,7 @@ def test_a_failed_listing_shows_in_status_until_a_later_walk_lists_it(
     assert report.walks[0]["failures"][0]["what"] == f"plate {SMALL_PLATE}"
     assert report.resume == f"harvester harvest --out {out}"
     text = report.format_text()
-    assert f"walk of --plate {SMALL_PLATE} (run {first.run_id}): 1 listing(s) failed" in text
+    assert f"walk of --plate {SMALL_PLATE} (run {first.run_id}): 1 listing failed" in text
     assert f"plate {SMALL_PLATE}: HTTP 503" in text
     assert f"to resume: harvester harvest --out {out}" in text
 
@@ -128,7 +128,7 @@ def test_a_plate_whose_grid_failed_after_its_images_were_listed_lost_no_image(
     assert report.walks[0]["failures"][0]["study_only"] is True
     text = report.format_text()
     assert "not counted above" not in text
-    assert "1 listing(s) failed; every image under them was listed (counted above)" in text
+    assert "1 listing failed; every image under them was listed (counted above)" in text
     assert f"  plate {SMALL_PLATE} (study files only): HTTP 500" in text
     assert f"to resume: harvester harvest --out {out}" in text
 
@@ -308,10 +308,10 @@ def test_unfinished_walks_of_a_job_array_are_one_line() -> None:
     ).format_text()
     lines = [line for line in text.splitlines() if line.startswith("walk of")]
     assert lines == [
-        "walk of --screen 3 in 100 shard(s) (0/100, 1/100, 2/100, 3/100, 4/100, 5/100, 6/100, "
+        "walk of --screen 3 in 100 shards (0/100, 1/100, 2/100, 3/100, 4/100, 5/100, 6/100, "
         "7/100, 8/100, 9/100, ...) has not finished: still running, or stopped; the images it "
         "had not journaled yet are not counted above",
-        "walk of --screen 3 (run r100, shard 100/101): 1 listing(s) failed; the images under "
+        "walk of --screen 3 (run r100, shard 100/101): 1 listing failed; the images under "
         "them are not counted above:",
     ]
     assert "  plate 9: HTTP 503: busy u" in text.splitlines()

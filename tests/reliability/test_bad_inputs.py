@@ -187,7 +187,7 @@ CASES: dict[str, Case] = {
     "non-numeric-screen": Case(_h("--screen", "abc"), ("'abc'", "no screen")),
     "non-numeric-image": Case(_h("--image", "12x"), ("'12x'", "numeric")),
     "negative-id": Case(_h("--plate", "-5"), ("--plate",)),
-    "zero-id": Case(_h("--dataset", "0"), ("'0'", "numeric")),
+    "zero-id": Case(_h("--dataset", "0"), ("'0'", "not a valid id (ids are positive)")),
     # --- servers that cannot be used ------------------------------------------------------
     "unreachable-host": Case(_h("--project", "51", base="closed"), ("cannot reach",)),
     "not-omero-html": Case(_h("--project", "51", base="{other}/html"), ("omero",)),

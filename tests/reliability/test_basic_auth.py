@@ -221,7 +221,7 @@ def test_a_plan_whose_listing_is_refused_401_says_credentials_are_wanted(
     )
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.startswith(("error:", "hint:"))]
-    assert lines[0].startswith("error: the walk failed for 1 listing(s)") and "401" in lines[0]
+    assert lines[0].startswith("error: the walk failed for 1 listing") and "401" in lines[0]
     assert lines[1:] == [f"hint: {HINT_CREDENTIALS}"], proc.stderr
     assert not (out / "plan" / "plan.json").exists()
 

@@ -90,6 +90,13 @@ def test_repeated_artifacts_add_up() -> None:
         ),
         # str.isdigit() is true of '²', which int() refuses: it was 'invalid _ids value'
         (["--image", "²"], "error: argument --image: '²' is not a numeric id"),
+        # 0 and -5 are numeric: "not a numeric id" puzzled (a config file's said why)
+        (["--image", "0"], "error: argument --image: '0' is not a valid id (ids are positive)"),
+        (["--dataset=-5"], "error: argument --dataset: '-5' is not a valid id (ids are positive)"),
+        (
+            ["--plate", "9" * 31],
+            f"error: argument --plate: '{'9' * 31}' is not a valid id (more than 30 digits)",
+        ),
         (
             ["--sample", "10%"],
             "error: argument --sample: '10%' is a share of the images: use --sample-fraction 0.1",
@@ -99,6 +106,27 @@ def test_repeated_artifacts_add_up() -> None:
             "error: argument --sample: '0.25' is a share of the images: use --sample-fraction 0.25",
         ),
         (["--sample", "ten"], "error: argument --sample: 'ten' is not an integer"),
+        # Ranges and lists written as elsewhere: they were "is not a numeric id"
+        (
+            ["--image", "9762957..9762964"],
+            "error: argument --image: '9762957..9762964' is not a range harvester reads: "
+            "give it as FIRST-LAST, --image 9762957-9762964",
+        ),
+        (
+            ["--plate", "7361\u20137366"],
+            "error: argument --plate: '7361\u20137366' is not a range harvester reads: "
+            "give it as FIRST-LAST, --plate 7361-7366",
+        ),
+        (
+            ["--dataset", "51:52"],
+            "error: argument --dataset: '51:52' is not a range harvester reads: "
+            "give it as FIRST-LAST, --dataset 51-52",
+        ),
+        (
+            ["--image", "[9762957, 9762958]"],
+            "error: argument --image: '[9762957': brackets are not part of an id: give the ids "
+            "as a comma list, --image 9762957,9762958",
+        ),
     ],
 )
 def test_bad_values_are_one_line(
@@ -168,3 +196,127 @@ def test_a_config_files_bad_id_is_worded_and_cut_as_a_flags(
     assert capsys.readouterr().err.splitlines()[0] == (
         f"error: argument --image: {shown} is not a numeric id"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "lines"),
+    [
+        (
+            "thumbnail metadata",
+            [
+                "error: --artifacts: 'thumbnail metadata' is several kinds, not one",
+                "hint: give them as one comma list: --artifacts thumbnail,metadata",
+            ],
+        ),
+        (
+            "tiff",
+            [
+                "error: --artifacts: unknown artifact 'tiff'",
+                "hint: did you mean 'stack' (every z, t and channel of an image as one OME-TIFF)?",
+            ],
+        ),
+        (
+            "JPG",
+            [
+                "error: --artifacts: unknown artifact 'jpg'",
+                "hint: did you mean 'render' (the image's default plane, rendered as JPEG or PNG)?",
+            ],
+        ),
+        (
+            "thumbnail,zarr",
+            [
+                "error: --artifacts: unknown artifact 'zarr'",
+                "hint: harvester writes no OME-Zarr: 'stack' is every z, t and channel of an "
+                "image as one OME-TIFF (rendered 8-bit planes); 'paths' lists where its "
+                "original files are",
+            ],
+        ),
+        (
+            "thumbs",
+            ["error: --artifacts: unknown artifact 'thumbs'", "hint: did you mean 'thumbnail'?"],
+        ),
+    ],
+)
+def test_an_artifact_given_as_users_say_it_is_told_the_kind_meant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, lines: list[str]
+) -> None:
+    """`--artifacts "thumbnail metadata"` was told "did you mean 'thumbnail'?" (dropping
+    metadata) and `--artifacts tiff` the list of kinds, none saying TIFF: the comma list to
+    give, and the kind a format word means; exit 2, no folder made."""
+    out = tmp_path / "D"
+    assert main(["harvest", "--out", str(out), "--image", "1", "--artifacts", value]) == 2
+    assert capsys.readouterr().err.splitlines() == lines
+    assert not out.exists()
+
+
+def test_a_config_files_artifacts_item_of_several_kinds_is_told_the_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`artifacts = ["thumbnail metadata"]` in a config file: the list to write there, not
+    the flag."""
+    config = tmp_path / "c.toml"
+    config.write_text('images = [1]\nartifacts = ["thumbnail metadata"]\n', encoding="utf-8")
+    assert main(["harvest", str(config), "--out", str(tmp_path / "D")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {config}: artifacts: 'thumbnail metadata' is several kinds, not one",
+        'hint: give each as an item of the list: artifacts = ["thumbnail", "metadata"]',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "lines"),
+    [
+        (
+            ["--timeout", "30s"],
+            [
+                "error: argument --timeout: '30s' is not a number: give it without its unit, 30",
+                "hint: see 'harvester harvest --help'",
+            ],
+        ),
+        (
+            ["--thumbnail-size", "96px"],
+            [
+                "error: argument --thumbnail-size: '96px' is not an integer: give it without "
+                "its unit, 96",
+                "hint: see 'harvester harvest --help'",
+            ],
+        ),
+        (
+            ["--rate", "10/s"],
+            [
+                "error: --rate: '10/s' is not a number",
+                "hint: give the requests per second alone, 10, or 'none'",
+            ],
+        ),
+        # a multiplier is no unit: 1k without it is 1, not the 1000 meant
+        (
+            ["--min-speed", "1k"],
+            [
+                "error: argument --min-speed: '1k' is not a number",
+                "hint: see 'harvester harvest --help'",
+            ],
+        ),
+    ],
+)
+def test_a_number_typed_with_its_unit_is_told_the_number_to_give(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], lines: list[str]
+) -> None:
+    """`--timeout 30s` was "'30s' is not a number" alone, as if 30 were none: the refusal
+    gives the number to type; exit 2, no folder made."""
+    out = tmp_path / "D"
+    assert main(["harvest", "--out", str(out), "--image", "1", *argv]) == 2
+    assert capsys.readouterr().err.splitlines() == lines
+    assert not out.exists()
+
+
+def test_a_config_files_number_written_with_its_unit_is_told_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`timeout = "30s"` in a config file: the line to write, without quotes or unit."""
+    config = tmp_path / "c.toml"
+    config.write_text('images = [1]\ntimeout = "30s"\n', encoding="utf-8")
+    assert main(["harvest", str(config), "--out", str(tmp_path / "D")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {config}: timeout: expected a number, got '30s'",
+        "hint: write timeout = 30, without quotes or unit",
+    ]

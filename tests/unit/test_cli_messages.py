@@ -534,6 +534,62 @@ def test_every_subcommand_help_has_a_description(
     assert len(description.split()) >= 15, description
 
 
+def test_every_argument_of_every_subcommand_says_what_it_is() -> None:
+    """`status --help` and `verify --help` listed DIR bare, with no word of which folder:
+    every argument, positional ones too, has a help text."""
+    from harvester.cli import build_parser
+
+    actions = build_parser()._subparsers._group_actions  # type: ignore[union-attr]
+    bare = [
+        f"{name} {act.option_strings or act.metavar or act.dest}"
+        for action in actions
+        for name, sub in action.choices.items()
+        for act in sub._actions
+        if act.help is None
+    ]
+    assert bare == []
+
+
+@pytest.mark.parametrize("command", _subcommands())
+def test_no_address_in_a_help_text_is_broken_across_lines(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """At 80 columns every https:// address of a help text shows whole: `index --help`
+    wrapped `...drop...=https://ftp.ebi.ac.uk/...` as `=h` and `ttps://` on two lines."""
+    import re
+
+    from harvester.cli import build_parser
+
+    monkeypatch.setenv("COLUMNS", "80")
+    actions = build_parser()._subparsers._group_actions  # type: ignore[union-attr]
+    sub = next(action.choices[command] for action in actions if command in action.choices)
+    addresses = [
+        address.rstrip(").,;")
+        for act in sub._actions
+        for address in re.findall(r"https?://\S+", act.help or "")
+    ]
+    code, out, _err = run(capsys, command, "--help")
+    assert code == 0
+    words = out.split()
+    for address in addresses:
+        assert any(address in word for word in words), (address, out)
+
+
+def test_plan_help_speaks_of_the_walk_and_slurm_help_of_the_tasks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`plan --help` said --rate was "for slurm the total" in a command that runs no task:
+    plan's says the walk (and the commands it prints) asks so, slurm's how tasks share it."""
+    code, out, _err = run(capsys, "plan", "--help")
+    assert code == 0
+    text = flat(out)
+    assert "slurm" not in text.split("--concurrency N", 1)[1].split("--max-retries N", 1)[0]
+    assert "(default 10; of the walk, and of the commands printed after it)" in text
+    code, out, _err = run(capsys, "slurm", "--help")
+    assert code == 0
+    assert "(default 10; the total of all tasks, split across running tasks)" in flat(out)
+
+
 # --------------------------------------------------------------------------- 7. counts and paths
 def test_one_row_is_one_row(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
@@ -867,6 +923,54 @@ def test_a_config_file_that_is_not_toml_gets_a_hint_for_its_slip(
     ]
     assert "s3cret" not in err
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (
+            b'base_url = "https://u:s3cret@h/"\n# caf\xe9\n',
+            "not UTF-8 text (byte 0xe9 on line 2; Latin-1 or another encoding?)",
+        ),
+        (
+            'base_url = "https://u:s3cret@h/"\n'.encode("utf-16"),
+            'it is UTF-16 text (Windows\' "Unicode"), not UTF-8',
+        ),
+    ],
+)
+def test_a_config_file_in_another_encoding_than_utf8_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    data: bytes,
+    error: str,
+) -> None:
+    """A config file saved as Latin-1 or UTF-16 (Notepad's "Unicode"): one error naming the
+    encoding and the hint to save it as UTF-8, exit 2, no folder made (it was "internal
+    error: UnicodeDecodeError", exit 1); no byte of the file is shown."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.toml").write_bytes(data)
+    code, _out, err = run(capsys, "harvest", "c.toml", "--out", "x")
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: c.toml: not valid TOML: {error}",
+        "hint: save it as UTF-8 (the encoding in the editor's Save As), which TOML files are",
+    ]
+    assert "s3cret" not in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_config_file_with_a_utf8_byte_order_mark_is_read(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A UTF-8 config file that starts with a byte order mark (as Notepad saves "UTF-8 with
+    BOM") is read as without it (it was "Invalid statement (at line 1, column 1)")."""
+    config = tmp_path / "c.toml"
+    config.write_bytes(f'\ufeffbase_url = "{emulator.base_url}"\nscreens = [2302]\n'.encode())
+    argv = ["harvest", str(config), "--out", str(tmp_path / "x"), "--dry-run", "--rate", "none"]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    assert out.startswith("dry run: 80 images found, 320 artifacts to fetch")
 
 
 @pytest.mark.parametrize(
