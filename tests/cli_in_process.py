@@ -88,11 +88,13 @@ def run_cli_process(
     *args: str,
     stdin: str | None = None,
     env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
     timeout: float = CLI_TIMEOUT_S,
 ) -> subprocess.CompletedProcess[str]:
     """``python -m harvester ARGS`` as a child process (output captured, bounded in time);
-    ``stdin``: text on its standard input, else none (``/dev/null``: a terminal would wait).
-    For what only a process shows: signals, its exit path, two commands at once."""
+    ``stdin``: text on its standard input, else none (``/dev/null``: a terminal would wait);
+    ``cwd``: its working folder (else this process's). For what only a process shows:
+    signals, its exit path, two commands at once."""
     return subprocess.run(
         [sys.executable, "-m", "harvester", *args],
         input=stdin,
@@ -100,6 +102,7 @@ def run_cli_process(
         capture_output=True,
         text=True,
         env=child_env() if env is None else dict(env),
+        cwd=cwd,
         timeout=timeout,
         check=False,
     )
@@ -109,18 +112,20 @@ def run_cli_in_process(
     *args: str,
     stdin: str | None = None,
     env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
     timeout: float = CLI_TIMEOUT_S,
 ) -> subprocess.CompletedProcess[str]:
     """``harvester ARGS`` run by :func:`harvester.cli.main` in this process, kept to itself
     as a child process would be (:func:`as_own_process`); the same result as
     :func:`run_cli_process` with the same arguments. ``env``: its whole environment (else
-    this process's). A run past ``timeout`` fails the test once it ends (it cannot be cut
-    short in-process). Outside the main thread, or in a running event loop: a process."""
+    this process's); ``cwd``: its working folder. A run past ``timeout`` fails the test
+    once it ends (it cannot be cut short in-process). Outside the main thread, or in a
+    running event loop: a process."""
     if threading.current_thread() is not threading.main_thread() or _in_event_loop():
-        return run_cli_process(*args, stdin=stdin, env=env, timeout=timeout)
+        return run_cli_process(*args, stdin=stdin, env=env, cwd=cwd, timeout=timeout)
     argv = [sys.executable, "-m", "harvester", *args]
     started = time.monotonic()
-    with as_own_process(list(args), stdin=stdin, env=env) as streams:
+    with as_own_process(list(args), stdin=stdin, env=env, cwd=cwd) as streams:
         code = _exit_code_of(list(args))
     if time.monotonic() - started > timeout:
         raise subprocess.TimeoutExpired(argv, timeout, streams.stdout_text(), streams.stderr_text())
@@ -180,14 +185,18 @@ def _as_text(data: bytes) -> str:
 
 @contextlib.contextmanager
 def as_own_process(
-    args: list[str], *, stdin: str | None = None, env: Mapping[str, str] | None = None
+    args: list[str],
+    *,
+    stdin: str | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> Iterator[CapturedStreams]:
     """The block runs as the command ``harvester ARGS`` of a fresh process would: what it
     changes of the process is undone when the block ends."""
     streams = CapturedStreams()
     with contextlib.ExitStack() as stack:
         stack.enter_context(_environment(env))
-        stack.enter_context(_working_folder())
+        stack.enter_context(_working_folder(cwd))
         stack.enter_context(_arguments(args))
         stack.enter_context(_standard_input(stdin))
         stack.enter_context(_standard_streams(streams))
@@ -213,8 +222,10 @@ def _environment(env: Mapping[str, str] | None) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _working_folder() -> Iterator[None]:
+def _working_folder(cwd: Path | None) -> Iterator[None]:
     saved = os.getcwd()
+    if cwd is not None:
+        os.chdir(cwd)
     try:
         yield
     finally:
@@ -275,14 +286,17 @@ def _write_all(fd: int, data: bytes) -> None:
 
 @contextlib.contextmanager
 def _standard_streams(streams: CapturedStreams) -> Iterator[None]:
-    saved = sys.stdout, sys.stderr
+    """``sys.stdout`` and ``sys.stderr`` captured, as pipes: no terminal, whatever this
+    process's are (``sys.__stdout__`` too: argparse's width reads it, 80 columns on a pipe)."""
+    saved = sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__
     sys.stdout, sys.stderr = streams.stdout, streams.stderr
+    sys.__stdout__, sys.__stderr__ = streams.stdout, streams.stderr  # type: ignore[misc]
     try:
         yield
     finally:
         for stream in (streams.stdout, streams.stderr):
             stream.flush()
-        sys.stdout, sys.stderr = saved
+        sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__ = saved  # type: ignore[misc]
 
 
 @contextlib.contextmanager
