@@ -10,13 +10,16 @@ process, ``harvester.cli._end_process``), so a test needs no child to see what a
 What a process would keep to itself is kept to the call (:func:`as_own_process`): the
 environment, the working folder, ``sys.argv``, standard input (descriptor 0: ``--ids-from -``
 reads ``/dev/stdin``), ``sys.stdout``/``sys.stderr``, the logging handlers and levels the
-command sets, the signal handlers it installs, the warnings filters (a fresh interpreter's,
-not the suite's ``error``), the module-level state a run leaves behind for the rest of its
-process (said-once sets, remembered secrets, the journal's fold), and the worker threads it
-leaves finishing (given the process's grace to end). What needs a real process stays one:
-:func:`run_cli_process` (SIGKILL, Ctrl-C, the exit path, start-up imports, two commands at
-once). Called from a thread other than the main one, or inside a running event loop (an
-async test), the command runs as a process too: in-process it could not take its signals.
+command sets, the signal handlers it installs, its open-files limit, the warnings filters
+(a fresh interpreter's, not the suite's ``error``), the module-level state a run leaves
+behind for the rest of its process (said-once sets, remembered secrets, the journal's fold),
+and the worker threads it leaves finishing (given the process's grace to end). No progress
+bars are drawn (tqdm draws on a terminal only; these streams are none).
+
+What needs a real process stays one: :func:`run_cli_process` (SIGKILL, Ctrl-C, the exit
+path, start-up imports, two commands at once). Called from a thread other than the main
+one, or inside a running event loop (an async test), the command runs as a process too:
+in-process it could not take its signals.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import contextlib
 import io
 import logging
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -202,6 +206,7 @@ def as_own_process(
         stack.enter_context(_standard_streams(streams))
         stack.enter_context(_logging_state())
         stack.enter_context(_signal_handlers())
+        stack.enter_context(_open_files_limit())
         stack.enter_context(_fresh_warnings())
         stack.enter_context(_fresh_module_state())
         stack.enter_context(_threads_given_grace())
@@ -336,6 +341,18 @@ def _signal_handlers() -> Iterator[None]:
         for signum, handler in saved.items():
             if handler is not None:
                 signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def _open_files_limit() -> Iterator[None]:
+    """The soft limit of open files as it was: a harvest raises it for its concurrency
+    (harvester.openfiles), for the rest of its process."""
+    saved = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        yield
+    finally:
+        if resource.getrlimit(resource.RLIMIT_NOFILE) != saved:
+            resource.setrlimit(resource.RLIMIT_NOFILE, saved)
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import signal
 import sys
 import warnings
@@ -37,9 +38,9 @@ def test_in_process_gives_the_child_process_result(tmp_path: Path, words: tuple[
 def test_in_process_leaves_the_test_process_as_it_was(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Environment, working folder, streams, logging, signals, warnings filters and the state
-    a run keeps for its process are the test's again after a run (``--debug``, another
-    environment and folder, a secret in the URL, text on standard input)."""
+    """Environment, working folder, streams, logging, signals, warnings filters, the open-files
+    limit and the state a run keeps for its process are the test's again after a run
+    (``--debug``, another environment and folder, a secret in the URL, text on stdin)."""
     monkeypatch.setenv("HARVESTER_IN_PROCESS_PROBE", "kept")
     monkeypatch.setattr(harvester.errors, "_remembered", {"the-tests-own-secret"})
     monkeypatch.setattr(harvester.retry, "_testing", True)
@@ -52,6 +53,7 @@ def test_in_process_leaves_the_test_process_as_it_was(
         {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)},
         list(warnings.filters),
         (set(harvester.errors._remembered), harvester.retry.is_testing()),
+        resource.getrlimit(resource.RLIMIT_NOFILE),
     )
     done = run_cli_in_process(
         "harvest", "--ids-from", "-", "--base-url", "http://user:s3cret-word@127.0.0.1:9/",
@@ -67,5 +69,6 @@ def test_in_process_leaves_the_test_process_as_it_was(
         {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)},
         list(warnings.filters),
         (set(harvester.errors._remembered), harvester.retry.is_testing()),
+        resource.getrlimit(resource.RLIMIT_NOFILE),
     )
     assert after == before
