@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import cli_in_process
+from cli_in_process import run_cli_in_process
 
 import harvester
 from harvester.config import HarvestConfig
@@ -132,15 +134,14 @@ def cli_env() -> dict[str, str]:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """``python -m harvester ARGS`` with this very package; bounded in time."""
-    return subprocess.run(
-        [sys.executable, "-m", "harvester", *args],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=120,
-        check=False,
-    )
+    """``harvester ARGS`` with this very package; bounded in time. Run in this process, kept
+    to itself as a child would be (cli_in_process.py); a real child: :func:`run_cli_process`."""
+    return run_cli_in_process(*args)
+
+
+def run_cli_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m harvester ARGS`` as a child process; otherwise as :func:`run_cli`."""
+    return cli_in_process.run_cli_process(*args, env=cli_env())
 
 
 def start_cli(*args: str) -> subprocess.Popen[str]:
