@@ -346,6 +346,25 @@ def array_line(line: str) -> tuple[int, int | None] | None:
     return None
 
 
+_JOB_NAME_LINE_RE = re.compile(r"#SBATCH\s+(?:--job-name=|-J\s*)(\S+)\s*")
+
+
+def job_name_line(line: str) -> str | None:
+    """The job name of one script line when it is an ``#SBATCH --job-name=NAME`` line."""
+    m = _JOB_NAME_LINE_RE.fullmatch(line.strip())
+    return m.group(1) if m else None
+
+
+def queue_command(job_name: str | None) -> str:
+    """The ``squeue`` command that shows every user's tasks of a script named ``job_name``
+    (plain ``squeue`` without one), for a user to run where SLURM answers.
+
+    Why not ``squeue -u $USER``: the queue is asked for every user's jobs of DIR's script
+    (:func:`_queue_rows`), as a colleague's array of a shared project folder runs the same
+    shards; ``-u $USER`` hid that array from the one told to look before resuming."""
+    return f"squeue -n {shell_quote(job_name)}" if job_name else "squeue"
+
+
 #: The job states (``squeue %T``) of a job that has ended: SLURM's end states, and the two
 #: it shows while an ended job is cleaned up (``COMPLETING``, ``STAGE_OUT``). Why: squeue
 #: lists an array for a moment after its end, and a ``--submit`` just then was refused as
@@ -865,7 +884,8 @@ def render_script(job: SlurmJob) -> str:
         "#          journal (or another task's) already records as done. Queue the",
         "#          index job after it too, or index.csv keeps the first array's images:",
         f"#          {resume_command(job)}",
-        f"# Follow:  squeue -u $USER;  tail -F {q(str(job.log_dir))}/harvest-<jobid>_<task>.log;",
+        f"# Follow:  {queue_command(job.job_name)};  tail -F "
+        f"{q(str(job.log_dir))}/harvest-<jobid>_<task>.log;",
         f"#          {q(job.python)} -m harvester status {q(str(out))}",
         f"# Index:   {q(job.python)} -m harvester index {q(str(out))}  (safe at any time)",
         *sb,

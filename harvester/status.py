@@ -466,6 +466,9 @@ class SlurmStatus:
     #: Each task's ``--max-bytes`` budget (its flag, else its config file's ``max_bytes``),
     #: as written; None without one (or ``none``): a task may end with work left by design.
     max_bytes: str | None = None
+    #: The script's ``#SBATCH --job-name``, None without one: the ``squeue -n`` said where
+    #: the queue cannot be asked (:func:`harvester.slurm.queue_command`).
+    job_name: str | None = None
 
     def resubmit_resumes(self) -> bool:
         """:func:`harvester.slurm.resubmit_resumes`, from what was read of the script."""
@@ -483,7 +486,7 @@ class SlurmStatus:
 
 
 #: What :class:`SlurmStatus` holds for status alone: ``--json`` keeps the keys it had.
-_NOT_IN_JSON = frozenset({"parallel", "log_files", "max_bytes"})
+_NOT_IN_JSON = frozenset({"parallel", "log_files", "max_bytes", "job_name"})
 
 
 @dataclass
@@ -849,9 +852,15 @@ class StatusReport:
         tasks may still run, so neither a resume nor a new script is safe to send yet."""
         return (
             f"note: the SLURM queue cannot be asked here ({self.queue_unknown}): tasks of "
-            "the job array may still be queued or running; check with squeue -u $USER "
-            "where SLURM answers before resuming"
+            "the job array may still be queued or running, another user's too; check with "
+            f"{self._queue_command()} where SLURM answers before resuming"
         )
+
+    def _queue_command(self) -> str:
+        """The ``squeue`` that shows every user's tasks of DIR's script (its job name)."""
+        from harvester.slurm import queue_command
+
+        return queue_command(self.slurm.job_name if self.slurm is not None else None)
 
     def _once_free(self) -> str:
         """What :meth:`_held_by` says instead of the command(s) (its words, for the dropped
@@ -1536,7 +1545,8 @@ class StatusReport:
         return [
             f"  not seen in the SLURM queue: it cannot be asked here ({self.queue_unknown})",
             f"  if not submitted yet: {submit}",
-            "  if submitted: squeue -u $USER shows its queued tasks, where SLURM answers",
+            f"  if submitted: {self._queue_command()} shows its queued tasks (every user's), "
+            "where SLURM answers",
         ]
 
 
@@ -1982,6 +1992,7 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
         LOG_DIRNAME,
         SCRIPT_NAME,
         array_line,
+        job_name_line,
         out_elsewhere,
         task_args,
         task_out_dir,
@@ -1996,9 +2007,12 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
         return None
     tasks: int | None = None
     parallel: int | None = None
+    job_name: str | None = None
     for line in text.splitlines():
         if array := array_line(line):
             tasks, parallel = array
+        elif (name := job_name_line(line)) is not None:
+            job_name = name
     command = task_args(text)  # ([] for a line an edit left unreadable: the rest is known)
     if command is None and _WRITTEN_BY not in text:
         return None
@@ -2011,7 +2025,11 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
         return None
 
     status = SlurmStatus(
-        script=str(script), tasks=tasks, parallel=parallel, from_plan=value("--from-plan")
+        script=str(script),
+        tasks=tasks,
+        parallel=parallel,
+        from_plan=value("--from-plan"),
+        job_name=job_name,
     )
     status.elsewhere = out_elsewhere(out_dir, task_out_dir(command or []))
     artifacts: object = value("--artifacts")

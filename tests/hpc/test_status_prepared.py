@@ -63,9 +63,11 @@ def test_status_of_a_folder_slurm_prepared_says_no_task_has_started(
     fake_slurm(tmp_path, monkeypatch, "Slurmctld(primary) at h is DOWN")
     out = tmp_path / "sl4"
     assert main(["slurm", "--out", str(out), "--base-url", emulator.base_url,
-                 "--screen", "2302", "--tasks", "2"]) == 0  # fmt: skip
+                 "--screen", "2302", "--tasks", "2", "--job-name", "sl4_screen"]) == 0  # fmt: skip
     before = listing(out)
     assert "harvest.json" not in before and "harvest.sbatch" in before
+    # (every user's tasks of the script: a colleague's array of a shared folder too)
+    assert "# Follow:  squeue -n sl4_screen;  tail -F " in (out / "harvest.sbatch").read_text()
     text, data = status(out, capsys)
     script = out.resolve() / "harvest.sbatch"
     lines = text.splitlines()
@@ -77,7 +79,8 @@ def test_status_of_a_folder_slurm_prepared_says_no_task_has_started(
         "controller)",
         f"  if not submitted yet: jid=$(sbatch --parsable {script}) && "
         f"sbatch --dependency=afterany:${{jid%%;*}} {script.parent / 'index.sbatch'}",
-        "  if submitted: squeue -u $USER shows its queued tasks, where SLURM answers",
+        "  if submitted: squeue -n sl4_screen shows its queued tasks (every user's), where "
+        "SLURM answers",
     ]
     assert lines[6:] == ["counts appear once a task has journaled the images it walked"]
     assert not any(line.startswith("kind") for line in lines)
