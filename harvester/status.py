@@ -597,6 +597,9 @@ class StatusReport:
     #: Job id -> owner of the ``queued`` jobs another user submitted (a shared folder):
     #: named beside them, as this user cannot cancel them (:attr:`Queue.owners`).
     queued_owners: dict[str, str] = field(default_factory=dict)
+    #: Job id -> SLURM's reason (``%r``) for the ``queued`` jobs pending for one no wait
+    #: resolves (a drained node, a partition down: :data:`harvester.slurm.STUCK_REASONS`).
+    queued_reasons: dict[str, str] = field(default_factory=dict)
     #: Why the queue could not be asked here (:func:`harvester.slurm.script_queue`: no
     #: ``squeue``, no controller answering ``scontrol ping``), None when it answered or was
     #: not asked: the job array's tasks may then still be queued or running.
@@ -727,6 +730,8 @@ class StatusReport:
             data["queued"] = self.queued
         if self.queued_owners:
             data["queued_owners"] = self.queued_owners
+        if self.queued_reasons:
+            data["queued_reasons"] = self.queued_reasons
         if self.queue_unknown is not None:
             data["queue_unknown"] = self.queue_unknown
         if self.staged is not None:
@@ -854,6 +859,22 @@ class StatusReport:
             f"note: the SLURM queue cannot be asked here ({self.queue_unknown}): tasks of "
             "the job array may still be queued or running, another user's too; check with "
             f"{self._queue_command()} where SLURM answers before resuming"
+        )
+
+    def _stuck_words(self) -> str:
+        """``, pending: PartitionDown (...)`` for queued jobs SLURM holds back for a reason
+        that waiting does not resolve (:attr:`queued_reasons`); "" for none. Why: "in the
+        queue now" alone read as "wait" for an array that would never start."""
+        stuck = [job for job in self.queued if job in self.queued_reasons]
+        if not stuck:
+            return ""
+        if len(self.queued) == 1:
+            why = self.queued_reasons[stuck[0]]
+        else:
+            why = "; ".join(f"job {job}: {self.queued_reasons[job]}" for job in stuck)
+        return (
+            f", pending: {why} (SLURM's reason: it will not start until that is fixed; "
+            f"scontrol show job {stuck[0]} says more)"
         )
 
     def _queue_command(self) -> str:
@@ -1049,7 +1070,7 @@ class StatusReport:
 
             ids = ",".join(self.queued)
             said = jobs_said(self.queued, self.queued_owners)
-            lines.append(f"in the queue now: job {said} (squeue -j {ids})")
+            lines.append(f"in the queue now: job {said} (squeue -j {ids}){self._stuck_words()}")
         lines += [f"hint: {hint}" for hint in self.hints]
         if self.forget_gone_ids is not None:  # (above the note the resume line answers)
             lines.append(f"hint: {self.forget_gone_ids}")
@@ -2827,6 +2848,7 @@ def collect_status(
         report.queued = [] if isinstance(queue, str) else queue.jobs
         if not isinstance(queue, str):
             report.queued_owners = {j: o for j, o in queue.owners.items() if j in queue.jobs}
+            report.queued_reasons = dict(queue.reasons)
         report.queue_unknown = queue if isinstance(queue, str) else None
         if not isinstance(queue, str) and not isinstance(queue.tasks, str):
             report.queued_tasks = queue.tasks

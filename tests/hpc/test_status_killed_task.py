@@ -192,7 +192,7 @@ def test_status_names_a_task_killed_mid_run_and_the_resume_redoes_it(
          "slurm_state": None}
     ]  # fmt: skip
     # (one task a line, pending ones too; every user's: a shared folder's colleague's too)
-    assert "-h -r -o %F|%K|%T|%o|%Z|%U" in asked.read_text().splitlines()
+    assert "-h -r -o %F|%K|%T|%o|%Z|%U|%r" in asked.read_text().splitlines()
 
     assert run_array_task(script, TASK, 4, JOB).returncode == 0  # appended to the same log
     text, data = _status(out, capsys)

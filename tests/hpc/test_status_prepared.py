@@ -433,6 +433,22 @@ def test_a_missing_index_is_left_to_the_queued_index_job(
     notes = [line for line in text.splitlines() if line.startswith("note: index.csv")]
     assert notes == [f"note: index.csv is missing: rebuild it with harvester index {out}"], text
 
+    # squeue's full line (-o '%F|%K|%T|%o|%Z|%U|%r'): a reason no wait resolves is said, on
+    # the same line; one that only waits its turn (Resources) is not.
+    me, script = os.getuid(), f"{out}/harvest.sbatch|{out}"
+    for reason, said in (
+        ("Resources", ""),
+        (
+            "ReqNodeNotAvail, UnavailableNodes:n[01-02]",
+            ", pending: ReqNodeNotAvail, UnavailableNodes:n[01-02] (SLURM's reason: it will "
+            "not start until that is fixed; scontrol show job 4242 says more)",
+        ),
+    ):
+        queue.write_text(f"4242|1|PENDING|{script}|{me}|{reason}\n")
+        text, data = status(out, capsys)
+        assert f"in the queue now: job 4242 (squeue -j 4242){said}" in text.splitlines(), text
+        assert data.get("queued_reasons", {}) == ({"4242": reason} if said else {})
+
 
 def test_first_line_with_a_plan_and_other_targets_counts_both(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
