@@ -2599,12 +2599,15 @@ def recorded_label_keys(out_dir: Path, state: JournalState) -> tuple[str, ...]:
 
 
 def absent_label_keys_refusal(
-    out_dir: Path, keys: Sequence[str], state: JournalState
+    out_dir: Path,
+    keys: Sequence[str],
+    state: JournalState,
+    effect: str = "nothing was rewritten",
 ) -> tuple[str, list[str]] | None:
     """Why ``harvester index DIR --label-key KEY`` is refused, in one line: a given key that
     no image of DIR has (``Phenotyp``), with the keys they do have and the nearest; and
     those keys (as given). None when every key is on some image, or it cannot be told (no
-    image, or labels never fetched).
+    image, or labels never fetched). ``effect``: what the refusal spared, ending the line.
 
     Why: the index was rewritten with an empty ``label`` column and a ``labels.csv`` of no
     label (the good one kept only as ``labels.before-*``), for a typo, and exit 0.
@@ -2621,7 +2624,7 @@ def absent_label_keys_refusal(
     seen = ("image in", "images in")
     where = index_path(out_dir)
     said = [f"{quoted(key)} {census.absent(key, census.images, *seen)} {where}" for key in missing]
-    line = f"--label-key {'; '.join(said)}, so nothing was rewritten"
+    line = f"--label-key {'; '.join(said)}, so {effect}"
     near = [_nearest_key(key, census) for key in missing]
     if not census.keys or any(_fold(key) in WRITTEN_COLUMNS for key in missing):
         line += f"; {census.hint(missing[0])}"

@@ -114,3 +114,27 @@ def test_a_harvest_whose_keys_all_exist_writes_no_record(
     done = harvest(emulator, out, "--label-key", GENE)
     assert "not recorded" not in done.stderr and "dropped" not in done.stderr
     assert not (out / "label_keys.json").exists()
+
+
+def test_a_resume_given_a_key_no_image_has_is_refused(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """`harvester harvest --out DIR --label-key TYPO` over a folder whose walks listed
+    everything is refused as `harvester index` refuses it: nothing run, nothing rewritten."""
+    out = tmp_path / "resume-typo"
+    harvest(emulator, out)
+    before = {name: (out / name).read_bytes() for name in ("index.csv",)}
+    runs = sorted(p.name for p in (out / "runs").iterdir())
+    done = cli("harvest", "--out", str(out), "--label-key", "Phenotyp")
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(
+        f"error: --label-key 'Phenotyp' is on none of the 8 images in {out / 'index.csv'}, "
+        "so the resume did not start; their keys: "
+    )
+    assert line.endswith("; did you mean 'Phenotype'?")
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert sorted(p.name for p in (out / "runs").iterdir()) == runs
+
+    done = cli("harvest", "--out", str(out), "--label-key", "Phenotype")
+    assert done.returncode == 0, done.stderr
