@@ -2627,6 +2627,59 @@ def recorded_label_keys(out_dir: Path, state: JournalState) -> tuple[str, ...]:
     return remembered_label_keys(out_dir, state)
 
 
+def absent_label_keys_refusal(
+    out_dir: Path,
+    keys: Sequence[str],
+    state: JournalState,
+    effect: str = "nothing was rewritten",
+) -> tuple[str, list[str]] | None:
+    """Why ``harvester index DIR --label-key KEY`` is refused, in one line: a given key that
+    no image of DIR has (``Phenotyp``), with the keys they do have and the nearest; and
+    those keys (as given). None when every key is on some image, or it cannot be told (no
+    image, or labels never fetched). ``effect``: what the refusal spared, ending the line.
+
+    Why: the index was rewritten with an empty ``label`` column and a ``labels.csv`` of no
+    label (the good one kept only as ``labels.before-*``), for a typo, and exit 0.
+    """
+    from harvester import index
+    from harvester.layout import index_path
+
+    census = KeyCensus(keys, state.labels_unasked)
+    for ref in index.IndexRows(state).refs():
+        census.see(ref)
+    missing = census.missing()
+    if not missing or census.unasked:  # (unfetched labels may hold the key)
+        return None
+    seen = ("image in", "images in")
+    where = index_path(out_dir)
+    said = [f"{quoted(key)} {census.absent(key, census.images, *seen)} {where}" for key in missing]
+    line = f"--label-key {'; '.join(said)}, so {effect}"
+    near = [_nearest_key(key, census) for key in missing]
+    if not census.keys or any(_fold(key) in WRITTEN_COLUMNS for key in missing):
+        line += f"; {census.hint(missing[0])}"
+    else:
+        known = sorted(census.keys.values(), key=str.casefold)
+        more = len(known) - KNOWN_KEYS_SHOWN
+        line += "; their keys: " + ", ".join(quoted(k) for k in known[:KNOWN_KEYS_SHOWN])
+        line += f" and {more} more" if more > 0 else ""
+        if any(near):
+            named = [
+                quoted(n) + ("" if len(missing) == 1 else f" for {quoted(key)}")
+                for key, n in zip(missing, near, strict=True)
+                if n is not None
+            ]
+            line += f"; did you mean {', '.join(named)}?"
+    return line, missing
+
+
+def _nearest_key(key: str, census: KeyCensus) -> str | None:
+    """The key of the images seen closest to ``key`` (as they spell it), None if none is close."""
+    import difflib  # only for a refusal: not on every index write's start-up
+
+    close = difflib.get_close_matches(_fold(key), list(census.keys), n=1)
+    return census.keys[close[0]] if close else None
+
+
 def write_labelled_index(
     out_dir: Path,
     label_keys: Sequence[str] | None = None,

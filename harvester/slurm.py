@@ -349,6 +349,25 @@ def array_line(line: str) -> tuple[int, int | None] | None:
     return None
 
 
+_JOB_NAME_LINE_RE = re.compile(r"#SBATCH\s+(?:--job-name=|-J\s*)(\S+)\s*")
+
+
+def job_name_line(line: str) -> str | None:
+    """The job name of one script line when it is an ``#SBATCH --job-name=NAME`` line."""
+    m = _JOB_NAME_LINE_RE.fullmatch(line.strip())
+    return m.group(1) if m else None
+
+
+def queue_command(job_name: str | None) -> str:
+    """The ``squeue`` command that shows every user's tasks of a script named ``job_name``
+    (plain ``squeue`` without one), for a user to run where SLURM answers.
+
+    Why not ``squeue -u $USER``: the queue is asked for every user's jobs of DIR's script
+    (:func:`_queue_rows`), as a colleague's array of a shared project folder runs the same
+    shards; ``-u $USER`` hid that array from the one told to look before resuming."""
+    return f"squeue -n {shell_quote(job_name)}" if job_name else "squeue"
+
+
 #: The job states (``squeue %T``) of a job that has ended: SLURM's end states, and the two
 #: it shows while an ended job is cleaned up (``COMPLETING``, ``STAGE_OUT``). Why: squeue
 #: lists an array for a moment after its end, and a ``--submit`` just then was refused as
@@ -397,6 +416,32 @@ class Queue:
     #: :attr:`index_jobs` another user submitted (a shared project folder): this user
     #: cannot ``scancel`` them, so what is said of them names their owner.
     owners: dict[str, str] = field(default_factory=dict)
+    #: Job id -> why SLURM keeps it pending (``%r``), for the jobs of :attr:`jobs` pending
+    #: for a reason a user must act on (:data:`STUCK_REASONS`): a drained node, a partition
+    #: down. Why: status said "in the queue now" of an array that would never start.
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+#: SLURM's pending reasons (``squeue %r``, the word before any ``,``) that no wait
+#: resolves: a user (or the admins, when asked) must act. ``Resources``, ``Priority``,
+#: ``Dependency`` or an array's own ``%M`` limit only wait their turn: not said.
+STUCK_REASONS = frozenset(
+    {
+        "ReqNodeNotAvail",
+        "PartitionDown",
+        "PartitionInactive",
+        "PartitionNodeLimit",
+        "PartitionTimeLimit",
+        "NodeDown",
+        "BadConstraints",
+        "InvalidAccount",
+        "InvalidQOS",
+        "DependencyNeverSatisfied",
+        "JobHeldUser",
+        "JobHeldAdmin",
+        "launch failed requeued held",
+    }
+)
 
 
 def script_queue(script: Path, index: Path | None = None) -> Queue | str:
@@ -416,8 +461,13 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     squeue still lists for a moment (``COMPLETING``), unless it is being requeued
     (:func:`_still_runs`)."""
     owners: dict[str, str] = {}
+    reasons: dict[str, str] = {}
     listed = _queue_rows(
-        [script, *([index] if index is not None else [])], "%F|%K|%T", "-r", owners=owners
+        [script, *([index] if index is not None else [])],
+        "%F|%K|%T",
+        "-r",
+        owners=owners,
+        reasons=reasons,
     )
     if isinstance(listed, str):
         return listed
@@ -442,7 +492,9 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
         if _still_runs(row) and (job := row.partition("|")[0].strip()) and job not in index_jobs:
             index_jobs.append(job)
     owners = {job: owner for job, owner in owners.items() if job in jobs or job in index_jobs}
-    return Queue(jobs, tasks, index_jobs, {} if isinstance(tasks, str) else task_jobs, owners)
+    reasons = {job: why for job, why in reasons.items() if job in jobs}
+    task_jobs = {} if isinstance(tasks, str) else task_jobs
+    return Queue(jobs, tasks, index_jobs, task_jobs, owners, reasons)
 
 
 def _still_runs(row: str, logs: Path | None = None) -> bool:
@@ -501,7 +553,11 @@ def tasks_in_queue(script: Path) -> set[int] | str:
 
 
 def _queue_rows(
-    scripts: list[Path], fields: str, *flags: str, owners: dict[str, str] | None = None
+    scripts: list[Path],
+    fields: str,
+    *flags: str,
+    owners: dict[str, str] | None = None,
+    reasons: dict[str, str] | None = None,
 ) -> list[list[str]] | str:
     """``fields`` (``squeue -o`` fields) of each line of the queue whose batch script is
     one of ``scripts``, a list of rows per script in their order, or why the queue cannot be
@@ -514,13 +570,16 @@ def _queue_rows(
     array beside it and status offered to resubmit tasks that were still queued.
     ``owners``, when given, gets the job id (the first field, ``%F``) and owner's name of
     every listed job of another user. (A cluster that hides other users' jobs,
-    ``PrivateData=jobs``, lists this user's alone: as before.)"""
+    ``PrivateData=jobs``, lists this user's alone: as before.)
+    ``reasons``, when given, gets the job id and pending reason (``%r``, asked after all
+    else: :func:`_reason_cut`) of every listed job pending for one of :data:`STUCK_REASONS`."""
     squeue, scontrol = shutil.which("squeue"), shutil.which("scontrol")
     if squeue is None or scontrol is None:
         return "no squeue here"
     if not _controller_answers(scontrol):
         return "scontrol ping finds no SLURM controller"
-    proc = _quiet_run([squeue, "-h", *flags, "-o", f"{fields}|%o|%Z|%U"])
+    tail = "|%o|%Z|%U|%r" if reasons is not None else "|%o|%Z|%U"
+    proc = _quiet_run([squeue, "-h", *flags, "-o", f"{fields}{tail}"])
     if proc is None or proc.returncode != 0:
         return "squeue failed"
     wanted = [os.path.realpath(script) for script in scripts]
@@ -535,7 +594,8 @@ def _queue_rows(
         parts = line.split("|", cut)
         if len(parts) != cut + 1:
             continue
-        said, uid = _owner_cut(parts[-1])
+        said, why = _reason_cut(parts[-1]) if reasons is not None else (parts[-1], "")
+        said, uid = _owner_cut(said)
         if said not in resolved:
             resolved[said] = _queued_script(said, wanted)
         if (path := resolved[said]) is None:
@@ -543,7 +603,20 @@ def _queue_rows(
         rows[wanted.index(path)].append("|".join(parts[:-1]))
         if owners is not None and uid is not None and uid != me:
             owners[parts[0].strip()] = user_name(uid)
+        if reasons is not None and why.split(",")[0].strip() in STUCK_REASONS:
+            reasons.setdefault(parts[0].strip(), why)
     return rows
+
+
+def _reason_cut(said: str) -> tuple[str, str]:
+    """``%o|%Z|%U|%r`` split into ``%o|%Z|%U`` and the pending reason ("" where the line
+    ends in a user id or a path: a listing without ``%r``). Why from the end, as
+    :func:`_owner_cut`: the paths before it may hold a ``|``; a reason holds no ``/``."""
+    head, sep, why = said.strip().rpartition("|")
+    why = why.strip()
+    if sep and why and "/" not in why and not why.isdigit():
+        return head, why
+    return said, ""
 
 
 def _owner_cut(said: str) -> tuple[str, int | None]:
@@ -874,7 +947,8 @@ def render_script(job: SlurmJob) -> str:
         "#          journal (or another task's) already records as done. Queue the",
         "#          index job after it too, or index.csv keeps the first array's images:",
         f"#          {resume_command(job)}",
-        f"# Follow:  squeue -u $USER;  tail -F {q(str(job.log_dir))}/harvest-<jobid>_<task>.log;",
+        f"# Follow:  {queue_command(job.job_name)};  tail -F "
+        f"{q(str(job.log_dir))}/harvest-<jobid>_<task>.log;",
         f"#          {q(job.python)} -m harvester status {q(str(out))}",
         f"# Index:   {q(job.python)} -m harvester index {q(str(out))}  (safe at any time)",
         *sb,

@@ -467,6 +467,9 @@ class SlurmStatus:
     #: Each task's ``--max-bytes`` budget (its flag, else its config file's ``max_bytes``),
     #: as written; None without one (or ``none``): a task may end with work left by design.
     max_bytes: str | None = None
+    #: The script's ``#SBATCH --job-name``, None without one: the ``squeue -n`` said where
+    #: the queue cannot be asked (:func:`harvester.slurm.queue_command`).
+    job_name: str | None = None
 
     def resubmit_resumes(self) -> bool:
         """:func:`harvester.slurm.resubmit_resumes`, from what was read of the script."""
@@ -484,7 +487,7 @@ class SlurmStatus:
 
 
 #: What :class:`SlurmStatus` holds for status alone: ``--json`` keeps the keys it had.
-_NOT_IN_JSON = frozenset({"parallel", "log_files", "max_bytes"})
+_NOT_IN_JSON = frozenset({"parallel", "log_files", "max_bytes", "job_name"})
 
 
 @dataclass
@@ -599,6 +602,9 @@ class StatusReport:
     #: Job id -> owner of the ``queued`` jobs another user submitted (a shared folder):
     #: named beside them, as this user cannot cancel them (:attr:`Queue.owners`).
     queued_owners: dict[str, str] = field(default_factory=dict)
+    #: Job id -> SLURM's reason (``%r``) for the ``queued`` jobs pending for one no wait
+    #: resolves (a drained node, a partition down: :data:`harvester.slurm.STUCK_REASONS`).
+    queued_reasons: dict[str, str] = field(default_factory=dict)
     #: Why the queue could not be asked here (:func:`harvester.slurm.script_queue`: no
     #: ``squeue``, no controller answering ``scontrol ping``), None when it answered or was
     #: not asked: the job array's tasks may then still be queued or running.
@@ -729,6 +735,8 @@ class StatusReport:
             data["queued"] = self.queued
         if self.queued_owners:
             data["queued_owners"] = self.queued_owners
+        if self.queued_reasons:
+            data["queued_reasons"] = self.queued_reasons
         if self.queue_unknown is not None:
             data["queue_unknown"] = self.queue_unknown
         if self.staged is not None:
@@ -854,9 +862,31 @@ class StatusReport:
         tasks may still run, so neither a resume nor a new script is safe to send yet."""
         return (
             f"note: the SLURM queue cannot be asked here ({self.queue_unknown}): tasks of "
-            "the job array may still be queued or running; check with squeue -u $USER "
-            "where SLURM answers before resuming"
+            "the job array may still be queued or running, another user's too; check with "
+            f"{self._queue_command()} where SLURM answers before resuming"
         )
+
+    def _stuck_words(self) -> str:
+        """``, pending: PartitionDown (...)`` for queued jobs SLURM holds back for a reason
+        that waiting does not resolve (:attr:`queued_reasons`); "" for none. Why: "in the
+        queue now" alone read as "wait" for an array that would never start."""
+        stuck = [job for job in self.queued if job in self.queued_reasons]
+        if not stuck:
+            return ""
+        if len(self.queued) == 1:
+            why = self.queued_reasons[stuck[0]]
+        else:
+            why = "; ".join(f"job {job}: {self.queued_reasons[job]}" for job in stuck)
+        return (
+            f", pending: {why} (SLURM's reason: it will not start until that is fixed; "
+            f"scontrol show job {stuck[0]} says more)"
+        )
+
+    def _queue_command(self) -> str:
+        """The ``squeue`` that shows every user's tasks of DIR's script (its job name)."""
+        from harvester.slurm import queue_command
+
+        return queue_command(self.slurm.job_name if self.slurm is not None else None)
 
     def _once_free(self) -> str:
         """What :meth:`_held_by` says instead of the command(s) (its words, for the dropped
@@ -1477,7 +1507,8 @@ class StatusReport:
 
         ids = ",".join(self.queued)
         return [
-            f"in the queue now: job {jobs_said(self.queued, self.queued_owners)} (squeue -j {ids})"
+            f"in the queue now: job {jobs_said(self.queued, self.queued_owners)}"
+            f" (squeue -j {ids}){self._stuck_words()}"
         ]
 
     def _not_started_lines(self) -> list[str]:
@@ -1552,7 +1583,8 @@ class StatusReport:
         return [
             f"  not seen in the SLURM queue: it cannot be asked here ({self.queue_unknown})",
             f"  if not submitted yet: {submit}",
-            "  if submitted: squeue -u $USER shows its queued tasks, where SLURM answers",
+            f"  if submitted: {self._queue_command()} shows its queued tasks (every user's), "
+            "where SLURM answers",
         ]
 
 
@@ -2003,6 +2035,7 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
         LOG_DIRNAME,
         SCRIPT_NAME,
         array_line,
+        job_name_line,
         out_elsewhere,
         task_args,
         task_out_dir,
@@ -2017,9 +2050,12 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
         return None
     tasks: int | None = None
     parallel: int | None = None
+    job_name: str | None = None
     for line in text.splitlines():
         if array := array_line(line):
             tasks, parallel = array
+        elif (name := job_name_line(line)) is not None:
+            job_name = name
     command = task_args(text)  # ([] for a line an edit left unreadable: the rest is known)
     if command is None and _WRITTEN_BY not in text:
         return None
@@ -2032,7 +2068,11 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
         return None
 
     status = SlurmStatus(
-        script=str(script), tasks=tasks, parallel=parallel, from_plan=value("--from-plan")
+        script=str(script),
+        tasks=tasks,
+        parallel=parallel,
+        from_plan=value("--from-plan"),
+        job_name=job_name,
     )
     status.elsewhere = out_elsewhere(out_dir, task_out_dir(command or []))
     artifacts: object = value("--artifacts")
@@ -2831,6 +2871,7 @@ def collect_status(
         report.queued = [] if isinstance(queue, str) else queue.jobs
         if not isinstance(queue, str):
             report.queued_owners = {j: o for j, o in queue.owners.items() if j in queue.jobs}
+            report.queued_reasons = dict(queue.reasons)
         report.queue_unknown = queue if isinstance(queue, str) else None
         if not isinstance(queue, str) and not isinstance(queue.tasks, str):
             report.queued_tasks = queue.tasks

@@ -1049,6 +1049,8 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         for line in lines if not cfg.quiet else ():
             print(line, file=sys.stderr)
     if not cfg.has_targets:  # `harvester harvest --out DIR`: its runs' settings
+        if args.label_keys and cfg.out is not None and cfg.shard is None and not cfg.refresh_labels:
+            _refuse_absent_label_keys(cfg.out, cfg.label_keys)
         if args.concurrency is not None:  # refused once, not by each set's replay in turn
             from harvester.openfiles import fit_open_files
 
@@ -1074,6 +1076,29 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         # (counted now, before anything is written; said as the run first writes there)
         args.foreign_note = foreign_folder_note(cfg.out, args.config, cfg.ids_from, cfg.from_plan)
     return _harvest(args, cfg)
+
+
+def _refuse_absent_label_keys(out: Path, keys: Sequence[str]) -> None:
+    """Refuse a resume (``harvester harvest --out DIR --label-key KEY``) given a label key
+    that no image of DIR has, where every walk of DIR listed everything: the images and
+    their annotations are known, as for ``harvester index`` (the same line). Why: the
+    resume wrote an index of empty labels at its end, a warning its only word. Not for a
+    shard (it writes no index) or ``--refresh-labels`` (the annotations are asked again).
+    """
+    from harvester.errors import UsageError
+    from harvester.index import current_state
+    from harvester.layout import MARKER_NAME
+    from harvester.select import absent_label_keys_refusal
+    from harvester.status import unfinished_walks
+
+    if not keys or not (out / MARKER_NAME).is_file():
+        return
+    state = current_state(out)
+    if unfinished_walks(state):  # (images not listed yet may have the key)
+        return
+    refused = absent_label_keys_refusal(out, keys, state, "the resume did not start")
+    if refused is not None:
+        raise UsageError(refused[0])
 
 
 def split_seed_note(args: argparse.Namespace, cfg: HarvestConfig) -> str | None:

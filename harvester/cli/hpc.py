@@ -1175,6 +1175,18 @@ def _index(args: argparse.Namespace) -> int:
     scrub_saved_credentials(out, states[0].runs)  # a token saved before 0.1.13
     for line in damaged_journal_lines(states[0].damaged_lines, out, by="index"):
         print(f"note: {line}", file=sys.stderr)
+    if given:
+        from harvester.select import absent_label_keys_refusal
+
+        refused = absent_label_keys_refusal(out, given, states[0])
+        if refused is not None:  # before any table is written
+            line, missing = refused
+            if {key.strip() for key in given} <= set(missing):
+                # A stopped harvest given the same typo left its config naming it: later
+                # writes given no key would take it (_keep_label_keys records what they keep).
+                with index_lock(out):
+                    _keep_label_keys(out, JournalState(runs=states[0].runs), missing)
+            raise UsageError(line)
     # What the write will find (said by it: a damaged record once, warn=False here); without
     # keys given, the write reads them again under DIR's index lock, as it reads split.json.
     keys = given if given is not None else remembered_label_keys(out, states[0], warn=False)

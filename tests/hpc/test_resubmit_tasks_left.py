@@ -35,6 +35,15 @@ PROJECT_IMAGES = range(1884801, 1884809)
 JOB_NAME = "hv-tasks-left"
 
 
+def _held_line(job: str) -> str:
+    """status's line of a job array held in the queue (``sbatch --hold``): held, it waits
+    for a user (``scontrol release``), so SLURM's reason is said."""
+    return (
+        f"in the queue now: job {job} (squeue -j {job}), pending: JobHeldUser (SLURM's "
+        f"reason: it will not start until that is fixed; scontrol show job {job} says more)"
+    )
+
+
 def _resume(out: Path, array: str) -> str:
     return (
         f"jid=$(sbatch --parsable --array={array} {out}/harvest.sbatch) && "
@@ -364,12 +373,13 @@ def test_status_names_the_queued_array_and_says_to_resume_once_it_has_ended(
         capsys.readouterr()
         assert main(["status", str(out)]) == 0
         said = capsys.readouterr().out.splitlines()
-        assert said[-2] == f"in the queue now: job {held} (squeue -j {held})"
+        assert said[-2] == _held_line(held)
         assert said[-1] == (
             f"to resume, once the queued job array has ended: {_resume(out, '1-3')}"
         )
         assert main(["status", str(out), "--json"]) == 0
-        assert json.loads(capsys.readouterr().out)["queued"] == [held]
+        data = json.loads(capsys.readouterr().out)
+        assert data["queued"] == [held] and data["queued_reasons"] == {held: "JobHeldUser"}
     finally:
         subprocess.run(["scancel", held], timeout=30, check=False)
     _wait_gone([held])
@@ -425,7 +435,7 @@ def test_status_with_a_task_of_the_queued_array_running_says_to_resume_once_the_
         assert main(["status", str(out)]) == 0
         said = capsys.readouterr().out.splitlines()
         assert any(line.startswith("running now: shard 1/4 (pid ") for line in said), said
-        assert f"in the queue now: job {held} (squeue -j {held})" in said
+        assert _held_line(held) in said
         assert said[-1] == (
             f"to resume, once the queued job array has ended: {_resume(out, '1-3')}"
         )
@@ -458,7 +468,7 @@ def test_status_right_after_submit_does_not_say_not_submitted_yet(
     _wait_gone([held])
     assert "no task has started yet" in said
     assert "not submitted yet" not in said, said
-    assert f"in the queue now: job {held} (squeue -j {held})" in said.splitlines()
+    assert _held_line(held) in said.splitlines()
 
 
 def test_no_controller_answering_costs_status_no_wait(
@@ -505,7 +515,7 @@ def test_queued_jobs_need_no_passwd_entry(tmp_path: Path, monkeypatch: pytest.Mo
     for name in ("USER", "LOGNAME", "LNAME", "USERNAME"):
         monkeypatch.delenv(name, raising=False)
     assert queued_jobs(script) == ["41"]
-    assert asked.read_text().split() == ["-h", "-r", "-o", "%F|%K|%T|%o|%Z|%U"]
+    assert asked.read_text().split() == ["-h", "-r", "-o", "%F|%K|%T|%o|%Z|%U|%r"]
 
 
 def test_a_task_whose_failures_a_rerun_cannot_fix_sends_the_hints_flags_to_slurm(

@@ -192,7 +192,7 @@ def test_status_names_a_task_killed_mid_run_and_the_resume_redoes_it(
          "slurm_state": None}
     ]  # fmt: skip
     # (one task a line, pending ones too; every user's: a shared folder's colleague's too)
-    assert "-h -r -o %F|%K|%T|%o|%Z|%U" in asked.read_text().splitlines()
+    assert "-h -r -o %F|%K|%T|%o|%Z|%U|%r" in asked.read_text().splitlines()
 
     assert run_array_task(script, TASK, 4, JOB).returncode == 0  # appended to the same log
     text, data = _status(out, capsys)
@@ -292,8 +292,8 @@ def test_where_the_queue_cannot_be_asked_status_says_so_and_does_not_guess(
     script = killed / "harvest.sbatch"
     assert text[-2:] == [
         "note: the SLURM queue cannot be asked here (scontrol ping finds no SLURM controller): "
-        "tasks of the job array may still be queued or running; check with squeue -u $USER "
-        "where SLURM answers before resuming",
+        "tasks of the job array may still be queued or running, another user's too; check "
+        "with squeue -n harvester where SLURM answers before resuming",
         f"to resume, once no task of the job array is running: jid=$(sbatch --parsable "
         f"--array=1-3 {script}) && sbatch --dependency=afterany:${{jid%%;*}} "
         f"{killed}/index.sbatch",

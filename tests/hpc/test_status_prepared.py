@@ -63,9 +63,11 @@ def test_status_of_a_folder_slurm_prepared_says_no_task_has_started(
     fake_slurm(tmp_path, monkeypatch, "Slurmctld(primary) at h is DOWN")
     out = tmp_path / "sl4"
     assert main(["slurm", "--out", str(out), "--base-url", emulator.base_url,
-                 "--screen", "2302", "--tasks", "2"]) == 0  # fmt: skip
+                 "--screen", "2302", "--tasks", "2", "--job-name", "sl4_screen"]) == 0  # fmt: skip
     before = listing(out)
     assert "harvest.json" not in before and "harvest.sbatch" in before
+    # (every user's tasks of the script: a colleague's array of a shared folder too)
+    assert "# Follow:  squeue -n sl4_screen;  tail -F " in (out / "harvest.sbatch").read_text()
     text, data = status(out, capsys)
     script = out.resolve() / "harvest.sbatch"
     lines = text.splitlines()
@@ -77,7 +79,8 @@ def test_status_of_a_folder_slurm_prepared_says_no_task_has_started(
         "controller)",
         f"  if not submitted yet: jid=$(sbatch --parsable {script}) && "
         f"sbatch --dependency=afterany:${{jid%%;*}} {script.parent / 'index.sbatch'}",
-        "  if submitted: squeue -u $USER shows its queued tasks, where SLURM answers",
+        "  if submitted: squeue -n sl4_screen shows its queued tasks (every user's), where "
+        "SLURM answers",
     ]
     assert lines[6:] == ["counts appear once a task has journaled the images it walked"]
     assert not any(line.startswith("kind") for line in lines)
@@ -456,6 +459,22 @@ def test_a_missing_index_is_left_to_the_queued_index_job(
     text, _ = status(out, capsys)
     notes = [line for line in text.splitlines() if line.startswith("note: index.csv")]
     assert notes == [f"note: index.csv is missing: rebuild it with harvester index {out}"], text
+
+    # squeue's full line (-o '%F|%K|%T|%o|%Z|%U|%r'): a reason no wait resolves is said, on
+    # the same line; one that only waits its turn (Resources) is not.
+    me, script = os.getuid(), f"{out}/harvest.sbatch|{out}"
+    for reason, said in (
+        ("Resources", ""),
+        (
+            "ReqNodeNotAvail, UnavailableNodes:n[01-02]",
+            ", pending: ReqNodeNotAvail, UnavailableNodes:n[01-02] (SLURM's reason: it will "
+            "not start until that is fixed; scontrol show job 4242 says more)",
+        ),
+    ):
+        queue.write_text(f"4242|1|PENDING|{script}|{me}|{reason}\n")
+        text, data = status(out, capsys)
+        assert f"in the queue now: job 4242 (squeue -j 4242){said}" in text.splitlines(), text
+        assert data.get("queued_reasons", {}) == ({"4242": reason} if said else {})
 
 
 def test_first_line_with_a_plan_and_other_targets_counts_both(

@@ -2,8 +2,9 @@
 
 It warned, yet recorded the key in DIR/label_keys.json, so every later index write (a
 resumed harvest, `harvester index DIR`, the SLURM index job) kept the typo and its empty
-labels. Now only the given keys some image has are recorded; the warning says which were
-not, and what later index writes keep.
+labels; then it rewrote index.csv with empty labels all the same. Now `harvester index`
+refuses such a key before writing anything; a harvest given one records only the keys
+some image has, the warning saying which were not and what later index writes keep.
 """
 
 from __future__ import annotations
@@ -17,49 +18,57 @@ from harvester.emulator import EmulatorThread
 from harvester.folder_settings import read_label_keys_record
 
 
-def test_a_key_no_image_has_is_not_recorded(emulator: EmulatorThread, tmp_path: Path) -> None:
-    """A label key no image has is warned of, with a suggestion, and never recorded for later."""
+def test_a_key_no_image_has_is_refused(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """A label key no image has is refused, naming the keys there are and the nearest."""
     out = tmp_path / "typo"
     harvest(emulator, out)
     record = out / "label_keys.json"
 
-    # Nothing recorded before: the typo is not recorded, later writes have no labels.
-    done = index(out, "--label-key", "Gene Symbl")
-    assert problem_lines(done.stderr) == [
-        f"WARNING harvester.problems: label key 'Gene Symbl' is on none of the 8 images in "
-        f"{out / 'index.csv'}, so every label is empty; did you mean 'Gene Symbol'?",
-        f"WARNING harvester.problems: label key(s) 'Gene Symbl' not recorded in {record}, as "
-        "no image has them: later index writes keep no label columns",
-    ]
-    assert "recorded in" not in done.stdout
-    assert not record.exists()
+    # Nothing recorded before: refused, nothing written.
+    before = (out / "index.csv").read_bytes()
+    done = cli("index", str(out), "--label-key", "Phenotyp")
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr
+    assert lines[0].startswith(
+        f"error: --label-key 'Phenotyp' is on none of the 8 images in {out / 'index.csv'}, "
+        "so nothing was rewritten; their keys: "
+    )
+    assert f"'{GENE}'" in lines[0] and "'Phenotype'" in lines[0]
+    assert lines[0].endswith("; did you mean 'Phenotype'?")
+    assert (out / "index.csv").read_bytes() == before
+    assert not record.exists() and not (out / "labels.csv").exists()
 
     index(out, "--label-key", GENE)
     genes = labels(out)
     assert any(genes.values())
+    kept = {name: (out / name).read_bytes() for name in ("index.csv", "labels.csv")}
     before = record.read_bytes()
 
-    # A typo after a good key: the good key stays recorded, and the next index uses it.
-    done = index(out, "--label-key", "Gene Symbl")
-    assert problem_lines(done.stderr)[-1] == (
-        f"WARNING harvester.problems: label key(s) 'Gene Symbl' not recorded in {record}, as "
-        f"no image has them: later index writes keep the keys recorded before, '{GENE}'"
+    # A typo after a good key, or beside one: refused, the labels and the record untouched.
+    for flags in (["Gene Symbl"], ["Nope", GENE]):
+        done = cli("index", str(out), *(w for key in flags for w in ("--label-key", key)))
+        assert done.returncode == 2, done.stderr
+        assert f"'{flags[0]}' is on none of the 8 images" in done.stderr
+        assert {name: (out / name).read_bytes() for name in kept} == kept
+        assert record.read_bytes() == before
+        assert not list(out.glob("labels.before-*"))
+    assert (
+        "did you mean 'Gene Symbol'?" in cli("index", str(out), "--label-key", "Gene Symbl").stderr
     )
-    assert record.read_bytes() == before
     index(out)
     assert labels(out) == genes
 
-    # With a valid key beside it: only the valid one is recorded, the other said dropped.
-    done = index(out, "--label-key", "Nope", "--label-key", GENE)
-    assert problem_lines(done.stderr)[-1] == (
-        f"WARNING harvester.problems: label key(s) 'Nope' dropped, not recorded in {record}, "
-        "as no image has them"
-    )
-    assert f"label keys '{GENE}' recorded in {record}" in done.stdout
-    found = read_label_keys_record(out)
-    assert found is not None and found.keys == (GENE,)
-    index(out)
-    assert labels(out) == genes
+
+def test_a_key_some_images_have_is_taken(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """A key on some of DIR's images only is no typo: the index is labelled by it."""
+    out = tmp_path / "some"
+    harvest(emulator, out)
+    some = "Phenotype"  # on 5 of the plate's 8 images
+    assert 0 < sum(1 for row in rows(out) if row[some]) < len(rows(out))
+    done = index(out, "--label-key", some)
+    assert "recorded in" in done.stdout
+    assert any(labels(out).values()) and not all(labels(out).values())
 
 
 def test_a_harvest_given_a_key_no_image_has_leaves_later_indexes_alone(
@@ -105,3 +114,27 @@ def test_a_harvest_whose_keys_all_exist_writes_no_record(
     done = harvest(emulator, out, "--label-key", GENE)
     assert "not recorded" not in done.stderr and "dropped" not in done.stderr
     assert not (out / "label_keys.json").exists()
+
+
+def test_a_resume_given_a_key_no_image_has_is_refused(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """`harvester harvest --out DIR --label-key TYPO` over a folder whose walks listed
+    everything is refused as `harvester index` refuses it: nothing run, nothing rewritten."""
+    out = tmp_path / "resume-typo"
+    harvest(emulator, out)
+    before = {name: (out / name).read_bytes() for name in ("index.csv",)}
+    runs = sorted(p.name for p in (out / "runs").iterdir())
+    done = cli("harvest", "--out", str(out), "--label-key", "Phenotyp")
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(
+        f"error: --label-key 'Phenotyp' is on none of the 8 images in {out / 'index.csv'}, "
+        "so the resume did not start; their keys: "
+    )
+    assert line.endswith("; did you mean 'Phenotype'?")
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert sorted(p.name for p in (out / "runs").iterdir()) == runs
+
+    done = cli("harvest", "--out", str(out), "--label-key", "Phenotype")
+    assert done.returncode == 0, done.stderr

@@ -43,9 +43,10 @@ from harvest_helpers import (
     temp_files,
     wait_for_files,
 )
-from label_keys_helpers import GENE, labels, problem_lines
+from label_keys_helpers import GENE, labels
 
 from harvester.emulator import EmulatorThread
+from harvester.folder_settings import read_label_keys_record
 from harvester.index import INDEX_LOCK_WAIT
 
 OTHER_PLATE = 7361  # 8 images
@@ -384,8 +385,8 @@ def test_harvester_index_given_a_stopped_harvests_typo_keeps_the_keys_before_it(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
     """A harvest given a key no image has, stopped before it recorded the keys kept, then
-    ``harvester index --label-key`` with the same typo: the warning names the keys kept
-    before (the first run's), not the typo, and a later index given no keys has them."""
+    ``harvester index --label-key`` with the same typo: refused, yet the keys kept before
+    (the first run's), not the typo, are what a later index given no keys has."""
     out = tmp_path / "d"
     record = out / "label_keys.json"
     args = harvest_args(emulator.base_url, out, SMALL_PLATE, labels=True)
@@ -398,10 +399,9 @@ def test_harvester_index_given_a_stopped_harvests_typo_keeps_the_keys_before_it(
     )  # (the first: its index write)
     assert code == 130, stderr
     done = run_cli("index", str(out), "--label-key", "Gene Symbl")
-    assert done.returncode == 0, done.stderr
-    assert problem_lines(done.stderr)[-1] == (
-        f"WARNING harvester.problems: label key(s) 'Gene Symbl' not recorded in {record}, as "
-        f"no image has them: later index writes keep the keys recorded before, '{GENE}'"
-    )
+    assert done.returncode == 2, done.stderr  # refused: no image has the key
+    assert "did you mean 'Gene Symbol'?" in done.stderr
+    kept = read_label_keys_record(out)  # the keys kept recorded, not the typo
+    assert kept is not None and kept.keys == (GENE,)
     assert run_cli("index", str(out)).returncode == 0
-    assert labels(out) == genes
+    assert labels(out) == genes and record.exists()

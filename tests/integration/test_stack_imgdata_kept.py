@@ -43,7 +43,8 @@ def test_a_run_stopped_before_the_stack_began_does_not_ask_its_imgdata_again(
 ) -> None:
     """Ctrl-C while the thumbnail is held (imgData answered, no plane staged): the staging
     folder holds the imgData alone, not counted as an unfinished stack; the rerun stores the
-    thumbnail and the stack with no second imgData request, and leaves no staging."""
+    thumbnail and the stack with no second imgData request, and leaves no staging. Status,
+    verify and a run without stacks say nothing of the imgData kept, and leave it there."""
     emulator = make_emulator(preset="zstack", faults=f"only:image:thumbnail,first:hold,hold:{GATE}")
     out = tmp_path / "out"
     failure: list[str] = []
@@ -68,6 +69,22 @@ def test_a_run_stopped_before_the_stack_began_does_not_ask_its_imgdata_again(
     assert sorted(p.name for p in staging.iterdir()) == ["imgdata.json"]
     assert "staged" not in err  # (no plane: no unfinished stack to tell of)
     assert emulator.stats()["by_route"]["image:imgdata"] == {"200": 1}
+
+    # status and verify tell of no unfinished stack or stray file for the imgData kept.
+    for command in ("status", "verify"):
+        main([command, str(out)])
+        said = capsys.readouterr()
+        assert "Traceback" not in said.err
+        assert "staged" not in said.out + said.err and "staging" not in said.out + said.err
+
+    # A run without stacks leaves the kept imgData alone, without a word, for the next run
+    # that asks for the stack (which then asks no imgData: below).
+    code = main(["harvest", "--base-url", emulator.base_url, "--image", str(IMAGE), "--out",
+                 str(out), "--artifacts", "thumbnail", "--rate", "none"])  # fmt: skip
+    said = capsys.readouterr()
+    assert code == 0, said.err
+    assert "staged" not in said.out + said.err and "staging" not in said.out + said.err
+    assert sorted(p.name for p in staging.iterdir()) == ["imgdata.json"]
 
     code, err = _harvest(capsys, emulator.base_url, out)
     assert code == 0, err
