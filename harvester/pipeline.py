@@ -2340,7 +2340,10 @@ class Harvest:
                 watch=self._watch,
                 filesets=Artifact.PATHS in cfg.artifacts,
             )
-            walker.room = self._room
+            # Told by the workers only where it sends to their queue: a selection's walk
+            # sends to the selection's own, and the images it leaves out no worker takes
+            # (told, the walk waited for a half-empty queue that never came: a hang).
+            walker.room = None if self._selection.active else self._room
             if self._store is not None:
                 self._walk_sent = walker.seen
                 self._placing = Placing(walker.listed, settled=SeenIds())

@@ -268,7 +268,9 @@ class QueueRoom:
 
     The walk counts what it sends (:meth:`sent`), the workers what they take
     (:meth:`took`); a worker that ends says so (:meth:`closed`): the walk then waits on the
-    queue alone, as it did, which tells it when the workers are gone.
+    queue alone, as it did, which tells it when the workers are gone. Only for a walk that
+    sends to the workers' queue itself, every image it sends one they take: a walk into a
+    selection's queue, which leaves images out, would wait for takes that never come.
     """
 
     def __init__(self, size: int) -> None:

@@ -1349,6 +1349,7 @@ def _write_undo_ids(out: Path, ids: list[str]) -> Path:
     from harvester.store import atomic_write_bytes
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    path = out.absolute() / f"gone_images.{stamp}.txt"
-    atomic_write_bytes(out, path, "".join(f"{i}\n" for i in ids).encode())
+    folder = out.absolute()  # (DIR given relative: the temp's name is taken within it)
+    path = folder / f"gone_images.{stamp}.txt"
+    atomic_write_bytes(folder, path, "".join(f"{i}\n" for i in ids).encode())
     return path

@@ -392,11 +392,13 @@ def test_the_pipe_with_a_503_among_them_records_the_404s_and_notes_the_rest(
 
 
 def test_each_pipes_undo_takes_back_only_the_ids_it_recorded(
-    tmp_path: Path, emulator: EmulatorThread
+    tmp_path: Path, emulator: EmulatorThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two pipes, one id then 11: each undo names its own ids (11: in a file it wrote,
     removed once its undo has run), and run, takes back those alone; the other pipe's stay
-    recorded. A user's own file of ids is kept; an empty undo says nothing changed."""
+    recorded. A user's own file of ids is kept; an empty undo says nothing changed. DIR
+    given as a relative path (the 11's pipe) writes that file too (it recorded the ids,
+    then failed with an internal error naming a relative and an absolute path)."""
     out, ids = tmp_path / "d", tmp_path / "ids.txt"
     missing = list(range(99999901, 99999913))
     ids.write_text("\n".join(map(str, missing)) + "\n")
@@ -407,9 +409,11 @@ def test_each_pipes_undo_takes_back_only_the_ids_it_recorded(
     assert failed.returncode == 1, failed.stderr
     first = cli("forget", str(out), "--gone-ids-from", "-", stdin=f"{missing[0]}\n")
     assert first.returncode == 0, first.stderr
-    code, said, err = forget_failed(out)
+    monkeypatch.chdir(tmp_path)
+    code, said, err = forget_failed(Path(out.name))
+    monkeypatch.undo()
     assert (code, err) == (0, "")
-    assert said.startswith(f"{out}: recorded 11 images as gone from the server in ")
+    assert said.startswith(f"{out.name}: recorded 11 images as gone from the server in ")
     undo = undo_said(said)
     assert undo.startswith(f"harvester forget {out} --gone-ids-from {out}/gone_images.")
     assert undo.endswith(".txt --undo")

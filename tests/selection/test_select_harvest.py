@@ -23,7 +23,9 @@ from selection_helpers import (
 from harvester.config import HarvestConfig
 from harvester.emulator import EmulatorThread
 from harvester.models import ImageRef
+from harvester.pipeline import run_harvest
 from harvester.plan import plan_targets, read_plan
+from harvester.retry import zero_waits
 from harvester.select import Selection, parse_condition, select_refs, write_labelled_index
 
 Recording = tuple[EmulatorThread, RecordingApp]
@@ -260,3 +262,24 @@ def test_sample_is_fetched_when_only_a_plates_study_files_failed(
     assert [f.split(":")[0] for f in summary.walk_failures] == ["plate 7375 (study files only)"]
     assert "NOT fetched" not in summary.selection
     assert app.take() == expected(demo_refs, sample=10) == index_ids(tmp_path)
+
+
+async def test_where_leaving_most_images_out_of_a_small_queue_ends(
+    recording: Recording, demo_refs: dict[int, ImageRef], tmp_path: Path
+) -> None:
+    """A --where run whose walk fills the selection's queue ends, every matching image
+    fetched: the images the selection leaves out are taken by no worker, and a walk told
+    of the workers' queue (it waits there for half of it: walk.QueueRoom) waited for them
+    for ever. A queue of 4 fills here at once, as 1,000 does on a big study."""
+    emu, app = recording
+    want = expected(demo_refs, where=(parse_condition("Phenotype~MITOTIC"),))
+    assert len(want) < DEMO_IMAGES_IN_SCREEN - 4 * 2  # (far more left out than the queue holds)
+    cfg = HarvestConfig(
+        base_url=emu.base_url, out=tmp_path, rate=None, quiet=True, artifacts=("thumbnail",),
+        screens=(DEMO_SCREEN,), where=("Phenotype~MITOTIC",), queue_size=4,
+    )  # fmt: skip
+    with zero_waits(), anyio.fail_after(60):  # (a hang guard, not a timing: it takes ~1 s)
+        summary = await run_harvest(cfg)
+    assert summary.exit_code == 0
+    assert app.take() == want == index_ids(tmp_path)
+    assert summary.images == len(want)

@@ -313,6 +313,29 @@ async def test_silent_server_times_out_and_connection_is_dropped(raw_server: Raw
     assert not connection.reusable
 
 
+async def test_a_reused_connection_times_out_its_silent_next_request(
+    raw_server: RawServer,
+) -> None:
+    """A kept-alive connection's second request, answered with nothing, fails at the idle
+    timeout too: the timer the first request armed is kept across requests (one made per
+    request cost CPU), and where it fires during the second it looks at the second's
+    silence, arms itself again for the rest, then fails it; nor is it left unarmed."""
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    raw_server.scripts.extend([Script([answer]), Script([])])
+    connection = await open_connection("127.0.0.1", raw_server.port, connect_timeout=5)
+    try:
+        first = await connection.request(HEAD, idle_timeout=0.3)
+        assert first.body == b"ok" and connection.reusable
+        await anyio.sleep(0.15)  # (the first's timer then fires halfway through the second)
+        started = time.monotonic()
+        with anyio.fail_after(30), pytest.raises(HTTPTimeout, match="no answer within 0.3 s"):
+            await connection.request(HEAD, idle_timeout=0.3)
+        assert time.monotonic() - started >= 0.3  # (not the first request's timer: its time)
+        assert not connection.reusable and raw_server.connections == 1
+    finally:
+        connection.close()
+
+
 async def test_timeout_counts_silence_not_the_whole_answer(raw_server: RawServer) -> None:
     """A slow but steady answer (4 pieces 0.4 s apart: 1.6 s) outlives a 1-second idle
     timeout (each silence 0.6 s short of it, so that a loaded machine keeps the margin)."""
