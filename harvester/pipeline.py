@@ -2841,8 +2841,6 @@ class Harvest:
         """The run's work in its store: its config saved, the images checked, the pipeline,
         with the progress line published while the store is open."""
         cfg = self.cfg
-        if self._out_note:  # (not before: a run refused first wrote nothing there)
-            logging.getLogger(PROBLEMS_LOGGER).warning("%s", self._out_note)
         try:
             async with Store.open(
                 self.out,
@@ -2856,6 +2854,9 @@ class Harvest:
             ) as store:
                 self._store_opened = self.summary.store_opened = True
                 self._store = store
+                if self._out_note:  # (once the store opened there: a run refused first, or
+                    # one that found the disk full, put nothing among the folder's entries)
+                    logging.getLogger(PROBLEMS_LOGGER).warning("%s", self._out_note)
                 store.stop_waits = self._stopping  # (its end's wait: see harvester.onecopy)
                 if Artifact.PATHS in cfg.artifacts:  # (stored shared: see Fetcher._put)
                     store.shares(Artifact.PATHS.value)
