@@ -1110,16 +1110,19 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
     # remaining keys are integers
     if isinstance(value, bool) or not isinstance(value, int):
         _refuse_quoted_integer(key, value)
-        raise ConfigError(f"{key}: expected an integer, got {value!r}", hint=_bare(key, value))
+        raise ConfigError(
+            f"{key}: expected an integer, got {value!r}", hint=_bare(key, value, whole=True)
+        )
     return value
 
 
-def _bare(key: str, value: object) -> str | None:
+def _bare(key: str, value: object, *, whole: bool = False) -> str | None:
     """The hint for a number written as text with its unit (``timeout = "30s"``): the line
-    with the number alone; None otherwise (:func:`harvester.text.without_unit`)."""
+    with the number alone; None otherwise (:func:`harvester.text.without_unit`; ``whole``:
+    an integer key's)."""
     from harvester.text import without_unit
 
-    number = without_unit(value) if isinstance(value, str) else None
+    number = without_unit(value, whole=whole) if isinstance(value, str) else None
     return None if number is None else f"write {key} = {number}, without quotes or unit"
 
 

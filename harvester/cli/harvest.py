@@ -300,15 +300,17 @@ def integer_arg(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer" + _unit_said(text)) from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an integer" + _unit_said(text, whole=True)
+        ) from None
 
 
-def _unit_said(text: str) -> str:
+def _unit_said(text: str, *, whole: bool = False) -> str:
     """``: give it without its unit, 30`` for a number typed with its unit (``30s``), else
-    "" (:func:`harvester.text.without_unit`)."""
+    "" (:func:`harvester.text.without_unit`; ``whole``: an integer flag's)."""
     from harvester.text import without_unit
 
-    number = without_unit(text)
+    number = without_unit(text, whole=whole)
     return f": give it without its unit, {number}" if number is not None else ""
 
 

@@ -288,6 +288,21 @@ def test_a_config_files_artifacts_item_of_several_kinds_is_told_the_list(
                 "hint: give the requests per second alone, 10, or 'none'",
             ],
         ),
+        # no number the flag would refuse in turn: an integer flag's 8.5, a timeout of inf
+        (
+            ["--concurrency", "8.5s"],
+            [
+                "error: argument --concurrency: '8.5s' is not an integer",
+                "hint: see 'harvester harvest --help'",
+            ],
+        ),
+        (
+            ["--timeout", "infs"],
+            [
+                "error: argument --timeout: 'infs' is not a number",
+                "hint: see 'harvester harvest --help'",
+            ],
+        ),
         # a multiplier is no unit: 1k without it is 1, not the 1000 meant
         (
             ["--min-speed", "1k"],
@@ -319,4 +334,23 @@ def test_a_config_files_number_written_with_its_unit_is_told_the_line(
     assert capsys.readouterr().err.splitlines() == [
         f"error: {config}: timeout: expected a number, got '30s'",
         "hint: write timeout = 30, without quotes or unit",
+    ]
+
+
+def test_a_config_files_integer_with_its_unit_is_told_only_a_whole_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`concurrency = "8s"` is told the line to write; `concurrency = "8.5s"` is not told
+    `concurrency = 8.5`, which is refused in turn as no integer."""
+    config = tmp_path / "c.toml"
+    config.write_text('images = [1]\nconcurrency = "8s"\n', encoding="utf-8")
+    assert main(["harvest", str(config), "--out", str(tmp_path / "D")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {config}: concurrency: expected an integer, got '8s'",
+        "hint: write concurrency = 8, without quotes or unit",
+    ]
+    config.write_text('images = [1]\nconcurrency = "8.5s"\n', encoding="utf-8")
+    assert main(["harvest", str(config), "--out", str(tmp_path / "D")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {config}: concurrency: expected an integer, got '8.5s'"
     ]
