@@ -122,6 +122,18 @@ def test_repeated_artifacts_add_up() -> None:
             "error: argument --dataset: '51:52' is not a range harvester reads: "
             "give it as FIRST-LAST, --dataset 51-52",
         ),
+        # The whole list respelt, not the range alone (which dropped the 5), and a list the
+        # flag takes: the x is refused first
+        (
+            ["--image", "5,9762957..9762964"],
+            "error: argument --image: '9762957..9762964' is not a range harvester reads: "
+            "give it as FIRST-LAST, --image 5,9762957-9762964",
+        ),
+        (
+            ["--image", "1..2,x"],
+            "error: argument --image: 'x' is not a numeric id (names are taken by --screen and "
+            "--project only)",
+        ),
         (
             ["--image", "[9762957, 9762958]"],
             "error: argument --image: '[9762957': brackets are not part of an id: give the ids "
