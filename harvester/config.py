@@ -268,7 +268,7 @@ def parse_artifacts(value: object) -> tuple[Artifact, ...]:
             chosen.update(Artifact)
             continue
         if name not in valid:
-            raise _unknown_artifact(name, valid)
+            raise _unknown_artifact(name, valid, names)
         chosen.add(Artifact(name))
     if not chosen:
         raise ConfigError("artifacts: choose at least one", hint=f"valid: {', '.join(valid)}")
@@ -296,18 +296,32 @@ _ARTIFACT_WORDS = {
 }
 
 
-def _unknown_artifact(name: str, valid: list[str]) -> ConfigError:
-    """The refusal of ``name`` in an artifacts list: several kinds in one item (``thumbnail
-    metadata``: the comma list to give), a word for a kind (``tiff``: ``stack``), the
-    nearest kind, or the valid ones.
+def _several_kinds(name: str, valid: list[str]) -> list[str] | None:
+    """The kinds of an artifacts item that is several (``thumbnail metadata``), else None."""
+    parts = name.replace(";", " ").split()
+    if len(parts) > 1 and all(part in valid or part == "all" for part in parts):
+        return parts
+    return None
+
+
+def _unknown_artifact(name: str, valid: list[str], names: list[str]) -> ConfigError:
+    """The refusal of ``name`` of the artifacts list ``names``: several kinds in one item
+    (``thumbnail metadata``: the whole list to give, each such item split), a word for a
+    kind (``tiff``: ``stack``), the nearest kind, or the valid ones.
 
     Why: ``--artifacts "thumbnail metadata"`` was told ``did you mean 'thumbnail'?``, which
-    drops metadata, and ``--artifacts tiff`` got the list of kinds, none saying TIFF."""
+    drops metadata, and ``--artifacts tiff`` got the list of kinds, none saying TIFF. The
+    whole list: ``--artifacts "rois,thumbnail metadata"`` was told ``--artifacts
+    thumbnail,metadata``, which dropped rois; a list the hint gives holds no other unknown
+    item (that item's refusal comes first)."""
     import difflib  # only on this error path: not part of every start-up
 
-    parts = name.replace(";", " ").split()
     error = f"artifacts: unknown artifact {name!r}"
-    if len(parts) > 1 and all(part in valid or part == "all" for part in parts):
+    if _several_kinds(name, valid) is not None:
+        parts = [part for item in names for part in (_several_kinds(item, valid) or [item])]
+        other = next((part for part in parts if part not in valid and part != "all"), None)
+        if other is not None:
+            return _unknown_artifact(other, valid, parts)
         listed = ", ".join(f'"{part}"' for part in parts)
         return ConfigError(
             f"artifacts: {name!r} is several kinds, not one",

@@ -220,6 +220,22 @@ def test_a_config_files_bad_id_is_worded_and_cut_as_a_flags(
                 "hint: give them as one comma list: --artifacts thumbnail,metadata",
             ],
         ),
+        # the whole list (it said `--artifacts thumbnail,metadata`, dropping rois), and one
+        # the flag takes: another unknown item is refused first
+        (
+            "rois,thumbnail metadata",
+            [
+                "error: --artifacts: 'thumbnail metadata' is several kinds, not one",
+                "hint: give them as one comma list: --artifacts rois,thumbnail,metadata",
+            ],
+        ),
+        (
+            "thumbnail metadata,tiff",
+            [
+                "error: --artifacts: unknown artifact 'tiff'",
+                "hint: did you mean 'stack' (every z, t and channel of an image as one OME-TIFF)?",
+            ],
+        ),
         (
             "tiff",
             [
@@ -267,11 +283,13 @@ def test_a_config_files_artifacts_item_of_several_kinds_is_told_the_list(
     """`artifacts = ["thumbnail metadata"]` in a config file: the list to write there, not
     the flag."""
     config = tmp_path / "c.toml"
-    config.write_text('images = [1]\nartifacts = ["thumbnail metadata"]\n', encoding="utf-8")
+    config.write_text(
+        'images = [1]\nartifacts = ["rois", "thumbnail metadata"]\n', encoding="utf-8"
+    )
     assert main(["harvest", str(config), "--out", str(tmp_path / "D")]) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"error: {config}: artifacts: 'thumbnail metadata' is several kinds, not one",
-        'hint: give each as an item of the list: artifacts = ["thumbnail", "metadata"]',
+        'hint: give each as an item of the list: artifacts = ["rois", "thumbnail", "metadata"]',
     ]
 
 
