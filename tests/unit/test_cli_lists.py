@@ -318,7 +318,12 @@ def test_a_config_files_artifacts_item_of_several_kinds_is_told_the_list(
                 "hint: give the requests per second alone, 10, or 'none'",
             ],
         ),
-        # no number the flag would refuse in turn: an integer flag's 8.5, a timeout of inf
+        # no number the flag would refuse in turn: an integer flag's 8.5, a timeout of inf,
+        # a rate of 0
+        (
+            ["--rate", "0/s"],
+            ["error: --rate: '0/s' is not a number", "hint: use requests per second, or 'none'"],
+        ),
         (
             ["--concurrency", "8.5s"],
             [
