@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
+import locale
 import logging
 import os
 import resource
@@ -226,15 +228,24 @@ def _exit_code_of(args: list[str]) -> int:
 
 
 class CapturedStreams:
-    """The command's standard output and error, as a child's pipes would give them."""
+    """The command's standard output and error, as a child's pipes would give them (the
+    child's environment ``env``, else this process's: :func:`child_stdout_errors`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        env = os.environ if env is None else env
         self.stdout_bytes = io.BytesIO()
         self.stderr_bytes = io.BytesIO()
-        # A process's streams on pipes in a UTF-8 locale: strict output, escaped errors.
-        self.stdout = io.TextIOWrapper(self.stdout_bytes, encoding="utf-8", write_through=True)
+        # A process's streams on pipes in a UTF-8 locale: output as the locale has it,
+        # errors escaped.
+        encoding = env.get("PYTHONIOENCODING", "").partition(":")[0] or "utf-8"
+        self.stdout = io.TextIOWrapper(
+            self.stdout_bytes,
+            encoding=encoding,
+            errors=child_stdout_errors(env),
+            write_through=True,
+        )
         self.stderr = io.TextIOWrapper(
-            self.stderr_bytes, encoding="utf-8", errors="backslashreplace", write_through=True
+            self.stderr_bytes, encoding=encoding, errors="backslashreplace", write_through=True
         )
 
     def stdout_text(self) -> str:
@@ -242,6 +253,39 @@ class CapturedStreams:
 
     def stderr_text(self) -> str:
         return _as_text(self.stderr_bytes.getvalue())
+
+
+def child_stdout_errors(env: Mapping[str, str]) -> str:
+    """The error handler of standard output in a ``python`` child given ``env``, by
+    CPython's rule: PYTHONIOENCODING's when it names one; ``surrogateescape`` in UTF-8 mode
+    and in the C, POSIX and C.UTF-8 locales (a locale not installed is C); else ``strict``.
+
+    Why: a file name of bytes that are no UTF-8 (``caf\\xe9``) is printed by a child in
+    the C.UTF-8 locale as those bytes; written here strictly, the same ``status DIR`` was
+    ``internal error: UnicodeEncodeError``, exit 1, a failure no child of this suite has
+    (and the one a child in a strict locale, en_US.UTF-8, does have)."""
+    errors = env.get("PYTHONIOENCODING", "").partition(":")[2]
+    if errors:
+        return errors
+    if env.get("PYTHONUTF8") == "1":
+        return "surrogateescape"
+    name = next((env[key] for key in ("LC_ALL", "LC_CTYPE", "LANG") if env.get(key)), "C")
+    if name in ("C", "POSIX") or name.lower().replace("-", "") == "c.utf8":
+        return "surrogateescape"
+    return "strict" if _locale_installed(name) else "surrogateescape"
+
+
+@functools.cache
+def _locale_installed(name: str) -> bool:
+    """Whether ``setlocale(LC_CTYPE, name)`` succeeds (this process's set back at once)."""
+    saved = locale.setlocale(locale.LC_CTYPE)
+    try:
+        locale.setlocale(locale.LC_CTYPE, name)
+    except locale.Error:
+        return False
+    finally:
+        locale.setlocale(locale.LC_CTYPE, saved)
+    return True
 
 
 def _as_text(data: bytes) -> str:
@@ -260,7 +304,7 @@ def as_own_process(
 ) -> Iterator[CapturedStreams]:
     """The block runs as the command ``harvester ARGS`` of a fresh process would: what it
     changes of the process is undone when the block ends."""
-    streams = CapturedStreams()
+    streams = CapturedStreams(env)
     with contextlib.ExitStack() as stack:
         stack.enter_context(_environment(env))
         stack.enter_context(_working_folder(cwd))

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from cli_in_process import run_cli_in_process, run_cli_process
+from cli_in_process import CapturedStreams, run_cli_in_process, run_cli_process
 
 import harvester.errors
 import harvester.retry
@@ -113,7 +113,26 @@ def test_a_folder_lock_the_test_holds_is_another_holders_to_the_command(
     words = ("--base-url", emulator.base_url, "--plate", "7375", "--artifacts", "thumbnail")
     assert run_cli_in_process("harvest", "--out", str(out), *words, "-q").returncode == 0
     with folder_lock(out, FORGOTTEN_LOCK), pytest.raises(subprocess.TimeoutExpired):
-        run_cli_in_process("forget", str(out), "--plate", "7375", timeout=1.0)
+        run_cli_in_process("forget", str(out), "--plate", "7375", timeout=0.5)
     assert not (out / "forgotten.json").exists()
     assert run_cli_in_process("forget", str(out), "--plate", "7375").returncode == 0
     assert (out / "forgotten.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{}, {"LC_ALL": "C"}, {"PYTHONIOENCODING": "utf-8:backslashreplace"}, {"PYTHONUTF8": "1"}],
+    ids=["as-is", "C", "PYTHONIOENCODING", "PYTHONUTF8"],
+)
+def test_standard_output_takes_what_a_childs_takes(change: dict[str, str]) -> None:
+    """A name of bytes that are no UTF-8 is written to standard output as a child of the
+    same environment writes it (its error handler: as is, in the C.UTF-8 locale; refused,
+    in a strict one), not always refused."""
+    env = {**os.environ, **change}
+    child = subprocess.run(
+        [sys.executable, "-S", "-c", "import sys; print(sys.stdout.errors)"],
+        capture_output=True, text=True, env=env, check=True, timeout=60,
+    )  # fmt: skip
+    if change and "PYTHONIOENCODING" not in change and "PYTHONUTF8" not in change:
+        assert child.stdout.strip() == "surrogateescape"  # (the C locale's, everywhere)
+    assert CapturedStreams(env).stdout.errors == child.stdout.strip()
