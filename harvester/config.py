@@ -268,7 +268,7 @@ def parse_artifacts(value: object) -> tuple[Artifact, ...]:
             chosen.update(Artifact)
             continue
         if name not in valid:
-            raise _unknown_artifact(name, valid)
+            raise _unknown_artifact(name, valid, names)
         chosen.add(Artifact(name))
     if not chosen:
         raise ConfigError("artifacts: choose at least one", hint=f"valid: {', '.join(valid)}")
@@ -296,18 +296,32 @@ _ARTIFACT_WORDS = {
 }
 
 
-def _unknown_artifact(name: str, valid: list[str]) -> ConfigError:
-    """The refusal of ``name`` in an artifacts list: several kinds in one item (``thumbnail
-    metadata``: the comma list to give), a word for a kind (``tiff``: ``stack``), the
-    nearest kind, or the valid ones.
+def _several_kinds(name: str, valid: list[str]) -> list[str] | None:
+    """The kinds of an artifacts item that is several (``thumbnail metadata``), else None."""
+    parts = name.replace(";", " ").split()
+    if len(parts) > 1 and all(part in valid or part == "all" for part in parts):
+        return parts
+    return None
+
+
+def _unknown_artifact(name: str, valid: list[str], names: list[str]) -> ConfigError:
+    """The refusal of ``name`` of the artifacts list ``names``: several kinds in one item
+    (``thumbnail metadata``: the whole list to give, each such item split), a word for a
+    kind (``tiff``: ``stack``), the nearest kind, or the valid ones.
 
     Why: ``--artifacts "thumbnail metadata"`` was told ``did you mean 'thumbnail'?``, which
-    drops metadata, and ``--artifacts tiff`` got the list of kinds, none saying TIFF."""
+    drops metadata, and ``--artifacts tiff`` got the list of kinds, none saying TIFF. The
+    whole list: ``--artifacts "rois,thumbnail metadata"`` was told ``--artifacts
+    thumbnail,metadata``, which dropped rois; a list the hint gives holds no other unknown
+    item (that item's refusal comes first)."""
     import difflib  # only on this error path: not part of every start-up
 
-    parts = name.replace(";", " ").split()
     error = f"artifacts: unknown artifact {name!r}"
-    if len(parts) > 1 and all(part in valid or part == "all" for part in parts):
+    if _several_kinds(name, valid) is not None:
+        parts = [part for item in names for part in (_several_kinds(item, valid) or [item])]
+        other = next((part for part in parts if part not in valid and part != "all"), None)
+        if other is not None:
+            return _unknown_artifact(other, valid, parts)
         listed = ", ".join(f'"{part}"' for part in parts)
         return ConfigError(
             f"artifacts: {name!r} is several kinds, not one",
@@ -344,7 +358,7 @@ def parse_rate(value: object) -> float | None:
 
             number = without_unit(text)
             hint = "use requests per second, or 'none'"
-            if number is not None:  # (`--rate 10/s`: the number alone is the rate)
+            if number is not None and float(number) > 0:  # (`--rate 10/s`: the rate alone)
                 hint = f"give the requests per second alone, {number}, or 'none'"
             raise ConfigError(f"rate: {value!r} is not a number", hint=hint) from None
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -1110,16 +1124,19 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
     # remaining keys are integers
     if isinstance(value, bool) or not isinstance(value, int):
         _refuse_quoted_integer(key, value)
-        raise ConfigError(f"{key}: expected an integer, got {value!r}", hint=_bare(key, value))
+        raise ConfigError(
+            f"{key}: expected an integer, got {value!r}", hint=_bare(key, value, whole=True)
+        )
     return value
 
 
-def _bare(key: str, value: object) -> str | None:
+def _bare(key: str, value: object, *, whole: bool = False) -> str | None:
     """The hint for a number written as text with its unit (``timeout = "30s"``): the line
-    with the number alone; None otherwise (:func:`harvester.text.without_unit`)."""
+    with the number alone; None otherwise (:func:`harvester.text.without_unit`; ``whole``:
+    an integer key's)."""
     from harvester.text import without_unit
 
-    number = without_unit(value) if isinstance(value, str) else None
+    number = without_unit(value, whole=whole) if isinstance(value, str) else None
     return None if number is None else f"write {key} = {number}, without quotes or unit"
 
 

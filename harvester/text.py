@@ -137,19 +137,24 @@ def quoted(text: object, limit: int = SHOWN_CHARACTERS) -> str:
 TYPED_UNITS = ("seconds", "second", "secs", "sec", "s", "px", "/s", "/sec", "req/s", "rps")
 
 
-def without_unit(text: str) -> str | None:
-    """The number of ``text`` typed with a unit (``30s``, ``96px``, ``10/s``), else None.
+def without_unit(text: str, *, whole: bool = False) -> str | None:
+    """The number of ``text`` typed with a unit (``30s``, ``96px``, ``10/s``), else None;
+    ``whole``: only a whole number (an integer flag or key: ``8.5s`` gets no number).
 
     Why: ``--timeout 30s`` was refused as "'30s' is not a number", which read as if 30 were
     not one either; the refusal now gives the number to type (the flags take plain numbers
-    in their own unit, as their help says)."""
+    in their own unit, as their help says). Only one the flag then takes: ``--concurrency
+    8.5s`` was told to give ``8.5``, refused in turn as no integer, and ``--timeout infs``
+    ``inf``, no timeout at all."""
+    import math
+
     lowered = text.strip().lower()
     for unit in TYPED_UNITS:
         if lowered.endswith(unit):
             number = lowered[: -len(unit)].strip()
             try:
-                float(number)
+                value = int(number) if whole else float(number)
             except ValueError:
                 continue
-            return number
+            return number if math.isfinite(value) else None
     return None

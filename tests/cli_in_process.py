@@ -13,8 +13,10 @@ reads ``/dev/stdin``), ``sys.stdout``/``sys.stderr``, the logging handlers and l
 command sets, the signal handlers it installs, its open-files limit, the warnings filters
 (a fresh interpreter's, not the suite's ``error``), the module-level state a run leaves
 behind for the rest of its process (said-once sets, remembered secrets, the journal's fold),
-and the worker threads it leaves finishing (given the process's grace to end). No progress
-bars are drawn (tqdm draws on a terminal only; these streams are none).
+the main thread's own (the folder locks the test holds: the command's are its own, not
+"already held"), and the worker threads it leaves finishing (given the process's grace to
+end). No progress bars are drawn (tqdm draws on a terminal only; these streams are none).
+A command still running at its timeout is stopped by a Ctrl-C, as a child is killed then.
 
 What needs a real process stays one: :func:`run_cli_process` (SIGKILL, Ctrl-C, the exit
 path, start-up imports, two commands at once). Called from a thread other than the main
@@ -26,7 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
+import locale
 import logging
 import os
 import resource
@@ -47,8 +51,10 @@ import harvester.config
 import harvester.errors
 import harvester.forgotten
 import harvester.gone
+import harvester.index
 import harvester.journal
 import harvester.retry
+import harvester.runlock
 
 #: How long a command's own run may take before the test fails (as subprocess.run's timeout).
 CLI_TIMEOUT_S = 120.0
@@ -129,11 +135,70 @@ def run_cli_in_process(
         return run_cli_process(*args, stdin=stdin, env=env, cwd=cwd, timeout=timeout)
     argv = [sys.executable, "-m", "harvester", *args]
     started = time.monotonic()
-    with as_own_process(list(args), stdin=stdin, env=env, cwd=cwd) as streams:
-        code = _exit_code_of(list(args))
-    if time.monotonic() - started > timeout:
+    streams: CapturedStreams | None = None
+    with _interrupted_after(timeout) as watch:
+        try:
+            with as_own_process(list(args), stdin=stdin, env=env, cwd=cwd) as streams:
+                code = _exit_code_of(list(args))
+        except KeyboardInterrupt:  # (the watch's Ctrl-C, come as the command ended)
+            if not watch.fired:
+                raise
+    assert streams is not None
+    if watch.fired or time.monotonic() - started > timeout:
         raise subprocess.TimeoutExpired(argv, timeout, streams.stdout_text(), streams.stderr_text())
     return subprocess.CompletedProcess(argv, code, streams.stdout_text(), streams.stderr_text())
+
+
+class _Watch:
+    """Whether :func:`_interrupted_after` has sent its Ctrl-C."""
+
+    def __init__(self) -> None:
+        self.fired = False
+        self.running = True
+        self.guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def _interrupted_after(timeout: float) -> Iterator[_Watch]:
+    """A Ctrl-C (SIGINT to this, the main, thread) for a command still running ``timeout``
+    seconds on, as subprocess.run's timeout kills its child: the command stops as a
+    process would at a Ctrl-C and :func:`run_cli_in_process` raises TimeoutExpired.
+
+    Why: in the test process nothing else ends a command that hangs (a lock never freed, a
+    FIFO no one writes, a wait that never ends): the suite's run hung, with no test named,
+    where a child was killed at its timeout and its test failed. A real signal, not
+    ``_thread.interrupt_main``: it also ends a wait in the kernel (``flock``, ``open``).
+    A Ctrl-C sent as the command ended is taken here, never by the test after it."""
+    watch = _Watch()
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def interrupt() -> None:
+        with watch.guard:
+            if watch.running:
+                watch.fired = True
+                signal.pthread_kill(main, signal.SIGINT)
+
+    timer = threading.Timer(timeout, interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield watch
+    finally:
+        with watch.guard:
+            watch.running = False
+        timer.cancel()
+        if watch.fired:
+            _late_interrupt_taken()
+
+
+def _late_interrupt_taken() -> None:
+    """A SIGINT sent to this thread and not yet handled is handled now, by doing nothing."""
+    saved = signal.signal(signal.SIGINT, lambda _signum, _frame: None)
+    try:
+        time.sleep(0.05)  # (Python runs a pending signal's handler in the sleep, at once)
+    finally:
+        signal.signal(signal.SIGINT, saved)
 
 
 def _in_event_loop() -> bool:
@@ -163,15 +228,24 @@ def _exit_code_of(args: list[str]) -> int:
 
 
 class CapturedStreams:
-    """The command's standard output and error, as a child's pipes would give them."""
+    """The command's standard output and error, as a child's pipes would give them (the
+    child's environment ``env``, else this process's: :func:`child_stdout_errors`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        env = os.environ if env is None else env
         self.stdout_bytes = io.BytesIO()
         self.stderr_bytes = io.BytesIO()
-        # A process's streams on pipes in a UTF-8 locale: strict output, escaped errors.
-        self.stdout = io.TextIOWrapper(self.stdout_bytes, encoding="utf-8", write_through=True)
+        # A process's streams on pipes in a UTF-8 locale: output as the locale has it,
+        # errors escaped.
+        encoding = env.get("PYTHONIOENCODING", "").partition(":")[0] or "utf-8"
+        self.stdout = io.TextIOWrapper(
+            self.stdout_bytes,
+            encoding=encoding,
+            errors=child_stdout_errors(env),
+            write_through=True,
+        )
         self.stderr = io.TextIOWrapper(
-            self.stderr_bytes, encoding="utf-8", errors="backslashreplace", write_through=True
+            self.stderr_bytes, encoding=encoding, errors="backslashreplace", write_through=True
         )
 
     def stdout_text(self) -> str:
@@ -179,6 +253,39 @@ class CapturedStreams:
 
     def stderr_text(self) -> str:
         return _as_text(self.stderr_bytes.getvalue())
+
+
+def child_stdout_errors(env: Mapping[str, str]) -> str:
+    """The error handler of standard output in a ``python`` child given ``env``, by
+    CPython's rule: PYTHONIOENCODING's when it names one; ``surrogateescape`` in UTF-8 mode
+    and in the C, POSIX and C.UTF-8 locales (a locale not installed is C); else ``strict``.
+
+    Why: a file name of bytes that are no UTF-8 (``caf\\xe9``) is printed by a child in
+    the C.UTF-8 locale as those bytes; written here strictly, the same ``status DIR`` was
+    ``internal error: UnicodeEncodeError``, exit 1, a failure no child of this suite has
+    (and the one a child in a strict locale, en_US.UTF-8, does have)."""
+    errors = env.get("PYTHONIOENCODING", "").partition(":")[2]
+    if errors:
+        return errors
+    if env.get("PYTHONUTF8") == "1":
+        return "surrogateescape"
+    name = next((env[key] for key in ("LC_ALL", "LC_CTYPE", "LANG") if env.get(key)), "C")
+    if name in ("C", "POSIX") or name.lower().replace("-", "") == "c.utf8":
+        return "surrogateescape"
+    return "strict" if _locale_installed(name) else "surrogateescape"
+
+
+@functools.cache
+def _locale_installed(name: str) -> bool:
+    """Whether ``setlocale(LC_CTYPE, name)`` succeeds (this process's set back at once)."""
+    saved = locale.setlocale(locale.LC_CTYPE)
+    try:
+        locale.setlocale(locale.LC_CTYPE, name)
+    except locale.Error:
+        return False
+    finally:
+        locale.setlocale(locale.LC_CTYPE, saved)
+    return True
 
 
 def _as_text(data: bytes) -> str:
@@ -197,7 +304,7 @@ def as_own_process(
 ) -> Iterator[CapturedStreams]:
     """The block runs as the command ``harvester ARGS`` of a fresh process would: what it
     changes of the process is undone when the block ends."""
-    streams = CapturedStreams()
+    streams = CapturedStreams(env)
     with contextlib.ExitStack() as stack:
         stack.enter_context(_environment(env))
         stack.enter_context(_working_folder(cwd))
@@ -372,10 +479,17 @@ def _fresh_warnings() -> Iterator[None]:
 @contextlib.contextmanager
 def _fresh_module_state() -> Iterator[None]:
     """What a run keeps for the rest of its process, as a new process has it; the test
-    process's own back after the block."""
+    process's own back after the block.
+
+    And the main thread's: the :func:`harvester.runlock.folder_lock` blocks it is inside
+    and the index records it has open. Why: ``folder_lock`` is reentrant within a thread,
+    so a command run inside a test's ``with folder_lock(DIR, ...)`` took that lock as its
+    own and went on, where a process waits for the test to let it go."""
     sets = [(getattr(module, name), set(getattr(module, name))) for module, name in _PROCESS_SETS]
     appended = dict(harvester.journal._APPENDED)
     memo = harvester.journal._memo
+    held_locks = harvester.runlock._inside.__dict__.pop("held", None)
+    open_records = harvester.index._RECORDS.__dict__.pop("open", None)
     testing = harvester.retry.is_testing()
     flags = {name: getattr(harvester.cli, name) for name in _CLI_FLAGS}
     temp_folder = tempfile.tempdir  # (None: a process reads TMPDIR afresh)
@@ -397,6 +511,13 @@ def _fresh_module_state() -> Iterator[None]:
         harvester.journal._APPENDED.update(appended)
         harvester.journal._memo = memo
         harvester.retry.set_testing(testing)
+        for local, name, value in (
+            (harvester.runlock._inside, "held", held_locks),
+            (harvester.index._RECORDS, "open", open_records),
+        ):
+            local.__dict__.pop(name, None)
+            if value is not None:
+                local.__dict__[name] = value
         for name, value in flags.items():
             setattr(harvester.cli, name, value)
         tempfile.tempdir = temp_folder

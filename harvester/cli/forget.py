@@ -245,19 +245,34 @@ def _undo_of_a_set(args: argparse.Namespace, out: Path) -> Exception:
     set (the one ``forget`` printed), else how to find it.
 
     Why: a user who had forgotten a set typed the same command with ``--undo``, and was
-    told to give ``--gone-ids-from FILE``, which is about images, not sets."""
-    from harvester.config import RecordedRun, recorded_target_sets, target_set
+    told to give ``--gone-ids-from FILE``, which is about images, not sets. A set DIR has
+    that is not forgotten is said to be live (it was offered the harvest that takes it back,
+    as if it were forgotten)."""
+    from harvester.config import (
+        RecordedRun,
+        forgotten_entry,
+        recorded_target_sets,
+        target_flags,
+        target_set,
+    )
     from harvester.errors import UsageError
+    from harvester.forgotten import read_forgotten
 
     error = "--undo takes back images recorded by --gone-ids-from, not a target set"
     named = _named_set(args)
     found: list[RecordedRun] = []
+    live = False
     if named is not None and (out / "runs").is_dir():
         key = target_set(RecordedRun("", named))
         with contextlib.suppress(OSError, ValueError):
             found = [s for s in recorded_target_sets(out, forgotten=True) if target_set(s) == key]
+            gone = read_forgotten(out)
+            live = bool(found) and all(forgotten_entry(s, gone) is None for s in found)
     back = "a forgotten target set comes back when a harvest is given its targets"
-    if found:
+    if live:
+        targets = shell_join(target_flags(found[0]))
+        hint = f"{targets} is not forgotten in {shell_quote(str(out))}: nothing to take back"
+    elif found:
         hint = f"{back}: {_again_command(out, found[0])}"
     else:
         hint = f"{back} (harvester status {shell_quote(str(out))} names the forgotten ones)"

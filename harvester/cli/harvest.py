@@ -148,17 +148,20 @@ def _range_or_list_misspelt(text: str, value: str, kind: str, *, named: bool) ->
     Why: ``--image 9762957..9762964`` (or ``:``, or an en dash pasted from a document) and
     ``--image [9762957,9762958]`` (a Python list) were "is not a numeric id", which named
     no way out."""
-    from harvester.target_text import KINDS, positive_id
+    from harvester.target_text import KINDS, comma_list, positive_id
 
     flag = KINDS[kind][1]
     # (--screen and --project take names, which may be "2019..2020": looked up as names)
-    for mark in () if named else _RANGE_MARKS:
-        first, found, last = value.partition(mark)
-        if found and positive_id(first.strip()) and positive_id(last.strip()):
-            return (
-                f"{value!r} is not a range harvester reads: give it as FIRST-LAST, "
-                f"{flag} {first.strip()}-{last.strip()}"
-            )
+    if not named and (range_ := _range_respelt(value)) is not None:
+        # The whole list, each range respelt (`--image 5,7..9` was told `--image 7-9`,
+        # dropping the 5), and only once the list is one the flag takes (as the several
+        # ids of one item are said: `--image 7..9,x` is the refusal of the x).
+        listed = [_range_respelt(item) or item for item in comma_items(text, "id")]
+        _target_items(",".join(listed), kind, named=named)
+        return (
+            f"{value!r} is not a range harvester reads: give it as FIRST-LAST, "
+            f"{flag} {comma_list(listed) if len(listed) > 1 else range_}"
+        )
     if value[:1] in "[(" or value[-1:] in "])":
         inner = [part.strip() for part in text.strip().strip("[]()").split(",") if part.strip()]
         if inner and all(positive_id(part) for part in inner):
@@ -166,6 +169,18 @@ def _range_or_list_misspelt(text: str, value: str, kind: str, *, named: bool) ->
                 f"{value!r}: brackets are not part of an id: give the ids as a comma list, "
                 f"{flag} {','.join(inner)}"
             )
+    return None
+
+
+def _range_respelt(item: str) -> str | None:
+    """``item`` as FIRST-LAST where it is a range written otherwise (:data:`_RANGE_MARKS`,
+    between two positive ids), else None."""
+    from harvester.target_text import positive_id
+
+    for mark in _RANGE_MARKS:
+        first, found, last = item.partition(mark)
+        if found and positive_id(first.strip()) and positive_id(last.strip()):
+            return f"{first.strip()}-{last.strip()}"
     return None
 
 
@@ -300,15 +315,17 @@ def integer_arg(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer" + _unit_said(text)) from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an integer" + _unit_said(text, whole=True)
+        ) from None
 
 
-def _unit_said(text: str) -> str:
+def _unit_said(text: str, *, whole: bool = False) -> str:
     """``: give it without its unit, 30`` for a number typed with its unit (``30s``), else
-    "" (:func:`harvester.text.without_unit`)."""
+    "" (:func:`harvester.text.without_unit`; ``whole``: an integer flag's)."""
     from harvester.text import without_unit
 
-    number = without_unit(text)
+    number = without_unit(text, whole=whole)
     return f": give it without its unit, {number}" if number is not None else ""
 
 

@@ -561,6 +561,21 @@ def test_undo_beside_a_sets_targets_names_the_harvest_that_takes_it_back(
     assert f"(harvester status {out} names the forgotten ones)" in unknown.stderr
 
 
+def test_undo_beside_a_live_sets_targets_says_it_is_not_forgotten(
+    tmp_path: Path, gone_template: tuple[Path, EmulatorThread]
+) -> None:
+    """``forget DIR --plate P --undo`` for a set DIR has and never forgot: the hint says it
+    is not forgotten (it offered the harvest that "takes it back"); exit 2, nothing written."""
+    out, _demo = gone_copy(tmp_path, gone_template)
+    undo = cli("forget", str(out), "--plate", KEPT, "--undo")
+    assert undo.returncode == 2
+    assert undo.stderr.splitlines() == [
+        "error: --undo takes back images recorded by --gone-ids-from, not a target set",
+        f"hint: --plate {KEPT} is not forgotten in {out}: nothing to take back",
+    ]
+    assert not (out / "forgotten.json").exists()
+
+
 def test_the_undo_command_of_a_split_set_takes_back_the_whole_set(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:

@@ -122,6 +122,18 @@ def test_repeated_artifacts_add_up() -> None:
             "error: argument --dataset: '51:52' is not a range harvester reads: "
             "give it as FIRST-LAST, --dataset 51-52",
         ),
+        # The whole list respelt, not the range alone (which dropped the 5), and a list the
+        # flag takes: the x is refused first
+        (
+            ["--image", "5,9762957..9762964"],
+            "error: argument --image: '9762957..9762964' is not a range harvester reads: "
+            "give it as FIRST-LAST, --image 5,9762957-9762964",
+        ),
+        (
+            ["--image", "1..2,x"],
+            "error: argument --image: 'x' is not a numeric id (names are taken by --screen and "
+            "--project only)",
+        ),
         (
             ["--image", "[9762957, 9762958]"],
             "error: argument --image: '[9762957': brackets are not part of an id: give the ids "
@@ -208,6 +220,22 @@ def test_a_config_files_bad_id_is_worded_and_cut_as_a_flags(
                 "hint: give them as one comma list: --artifacts thumbnail,metadata",
             ],
         ),
+        # the whole list (it said `--artifacts thumbnail,metadata`, dropping rois), and one
+        # the flag takes: another unknown item is refused first
+        (
+            "rois,thumbnail metadata",
+            [
+                "error: --artifacts: 'thumbnail metadata' is several kinds, not one",
+                "hint: give them as one comma list: --artifacts rois,thumbnail,metadata",
+            ],
+        ),
+        (
+            "thumbnail metadata,tiff",
+            [
+                "error: --artifacts: unknown artifact 'tiff'",
+                "hint: did you mean 'stack' (every z, t and channel of an image as one OME-TIFF)?",
+            ],
+        ),
         (
             "tiff",
             [
@@ -255,11 +283,13 @@ def test_a_config_files_artifacts_item_of_several_kinds_is_told_the_list(
     """`artifacts = ["thumbnail metadata"]` in a config file: the list to write there, not
     the flag."""
     config = tmp_path / "c.toml"
-    config.write_text('images = [1]\nartifacts = ["thumbnail metadata"]\n', encoding="utf-8")
+    config.write_text(
+        'images = [1]\nartifacts = ["rois", "thumbnail metadata"]\n', encoding="utf-8"
+    )
     assert main(["harvest", str(config), "--out", str(tmp_path / "D")]) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"error: {config}: artifacts: 'thumbnail metadata' is several kinds, not one",
-        'hint: give each as an item of the list: artifacts = ["thumbnail", "metadata"]',
+        'hint: give each as an item of the list: artifacts = ["rois", "thumbnail", "metadata"]',
     ]
 
 
@@ -286,6 +316,26 @@ def test_a_config_files_artifacts_item_of_several_kinds_is_told_the_list(
             [
                 "error: --rate: '10/s' is not a number",
                 "hint: give the requests per second alone, 10, or 'none'",
+            ],
+        ),
+        # no number the flag would refuse in turn: an integer flag's 8.5, a timeout of inf,
+        # a rate of 0
+        (
+            ["--rate", "0/s"],
+            ["error: --rate: '0/s' is not a number", "hint: use requests per second, or 'none'"],
+        ),
+        (
+            ["--concurrency", "8.5s"],
+            [
+                "error: argument --concurrency: '8.5s' is not an integer",
+                "hint: see 'harvester harvest --help'",
+            ],
+        ),
+        (
+            ["--timeout", "infs"],
+            [
+                "error: argument --timeout: 'infs' is not a number",
+                "hint: see 'harvester harvest --help'",
             ],
         ),
         # a multiplier is no unit: 1k without it is 1, not the 1000 meant
@@ -319,4 +369,23 @@ def test_a_config_files_number_written_with_its_unit_is_told_the_line(
     assert capsys.readouterr().err.splitlines() == [
         f"error: {config}: timeout: expected a number, got '30s'",
         "hint: write timeout = 30, without quotes or unit",
+    ]
+
+
+def test_a_config_files_integer_with_its_unit_is_told_only_a_whole_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`concurrency = "8s"` is told the line to write; `concurrency = "8.5s"` is not told
+    `concurrency = 8.5`, which is refused in turn as no integer."""
+    config = tmp_path / "c.toml"
+    config.write_text('images = [1]\nconcurrency = "8s"\n', encoding="utf-8")
+    assert main(["harvest", str(config), "--out", str(tmp_path / "D")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {config}: concurrency: expected an integer, got '8s'",
+        "hint: write concurrency = 8, without quotes or unit",
+    ]
+    config.write_text('images = [1]\nconcurrency = "8.5s"\n', encoding="utf-8")
+    assert main(["harvest", str(config), "--out", str(tmp_path / "D")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {config}: concurrency: expected an integer, got '8.5s'"
     ]
