@@ -820,6 +820,7 @@ def main(argv: list[str] | None = None) -> int:
             _end_process(EXIT_USAGE)
         return EXIT_USAGE
     if _process_entry and sys.stdout is not None:
+        _names_as_given(sys.stdout)
         sys.stdout = cast(TextIO, _CheckedStdout(sys.stdout))
     if _process_entry and sys.stderr is not None:
         sys.stderr = cast(TextIO, _CheckedStderr(sys.stderr))
@@ -828,6 +829,20 @@ def main(argv: list[str] | None = None) -> int:
         _leave_no_thread_waiting(result)
         _end_process(result)
     return result
+
+
+def _names_as_given(stream: TextIO) -> None:
+    """Write the undecodable bytes of a name back out as they came (``surrogateescape``).
+
+    Why: a folder or file name that is not valid in the locale's encoding (``caf\\xe9``
+    made on a Latin-1 system) is read from the command line with each stray byte kept as a
+    lone surrogate. Under a strict UTF-8 locale (``en_US.UTF-8``) printing it ended
+    ``harvester status`` with ``internal error: UnicodeEncodeError``; ``ls`` and ``find``
+    print such names as their bytes, and so does harvester now."""
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None and getattr(stream, "errors", None) == "strict":
+        with contextlib.suppress(Exception):
+            reconfigure(errors="surrogateescape")
 
 
 def unsupported_platform() -> str | None:

@@ -1,0 +1,40 @@
+"""A folder whose name is no text in the locale's encoding (``caf\\xe9``, made on a Latin-1
+system) is printed as its bytes, as ``ls`` prints it, under a strict UTF-8 locale too.
+
+Why a child process: the standard output the command writes to is the process's own, and
+its error handler (strict under ``en_US.UTF-8``, set here with ``PYTHONIOENCODING``) is
+what failed: ``status`` ended ``internal error: UnicodeEncodeError``, exit 1.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from harvest_helpers import cli_env, harvest
+
+from harvester.emulator import EmulatorThread
+
+DEMO_PROJECT = 51
+
+
+def test_status_of_a_folder_named_in_latin1_prints_its_bytes(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """Exit 0, the name's own bytes on standard output, and no ``internal error``."""
+    name = os.fsdecode(b"caf\xe9")  # (a lone surrogate for the stray byte, as argv reads it)
+    out = tmp_path / name
+    summary = harvest(emulator.base_url, out, projects=[DEMO_PROJECT], artifacts=["thumbnail"])
+    assert summary.failed == 0 and summary.done > 0
+    child = subprocess.run(
+        [sys.executable, "-m", "harvester", "status", os.fsencode(out)],
+        capture_output=True,
+        env={**cli_env(), "PYTHONIOENCODING": "utf-8:strict"},
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr
+    assert b"internal error" not in child.stderr
+    assert b"caf\xe9: " in child.stdout  # (the folder's line, its byte as it is on disk)
