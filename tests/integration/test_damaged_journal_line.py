@@ -5,7 +5,8 @@ line's raw bytes on every later command, and ``status``/``verify`` said it a sec
 their note, which still said "a harvest does again what it recorded" after a harvest had.
 Each command now says it in one line: ``status``/``verify`` with the command that does the
 records again, ``harvest`` that it does so, ``index`` what index.csv lacks meanwhile. Every
-command runs as its own process against the emulator.
+command runs as ``harvester ARGS`` (in the test process, tests/cli_in_process.py) against
+the emulator.
 """
 
 from __future__ import annotations

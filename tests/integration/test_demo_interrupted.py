@@ -3,8 +3,9 @@
 The interrupted demo printed its resume line, then `files: ...` and `next: harvester status
 DIR` after it, which read as a demo that had finished; and its `images 80` (what the walk
 found) beside `status`'s `33 images known` (what was journaled) read as a contradiction.
-The CLI runs in a subprocess (its own emulator, on loopback), its standard output and error
-read as one terminal shows them.
+The demo runs in a subprocess (its own emulator, on loopback), its standard output and error
+read as one terminal shows them, for the Ctrl-C; ``status`` runs as ``harvester ARGS`` (in
+the test process, tests/cli_in_process.py).
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ KNOWN = "1884801"  # an image of the demo preset's project 51
 
 
 def plan(base_url: str, out: Path, *targets: str) -> subprocess.CompletedProcess[str]:
-    """``harvester plan`` of ``targets`` into ``out``, in a subprocess."""
+    """``harvester plan`` of ``targets`` into ``out`` (in the test process, cli_in_process.py)."""
     return run_cli("plan", "--base-url", base_url, "--out", str(out), "--rate", "none", *targets)
 
 

@@ -5,7 +5,8 @@ servers (one list would ask one server for the other's ids). The places that poi
 (status's failures list, the harvest summary's "... and N more failures", the index's note
 on a plan's refused images) said that plain command, which, pasted, met that refusal. They
 now name each server's `--failed-ids --base-url URL`; a folder of one server keeps the plain
-command. Each command runs as its own process against emulators over real sockets (demo:
+command. Each command runs as ``harvester ARGS`` (in the test process, tests/cli_in_process.py;
+the job array's task: its script run by bash) against emulators over real sockets (demo:
 plate 7375, 8 images; fields: plate 3001, 36 images).
 """
 

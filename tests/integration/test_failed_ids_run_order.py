@@ -7,7 +7,9 @@ images recorded gone from one server depended on that chance. The runs here are 
 that the older run's id sorts last, every time: its harvest runs on a "host" whose clock
 is ten minutes ahead (the later run's id then takes its second, as a run id never goes
 below DIR's newest second) with the suffix ``ffffff``, the later one with ``000000``.
-Each command runs as its own process against two emulators over real sockets.
+The harvests run as ``python -m harvester`` processes of those clocks, every other command
+as ``harvester ARGS`` (in the test process, tests/cli_in_process.py), against two emulators
+over real sockets.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ two servers of one folder each failed their own image of an id, ``status --faile
 from the newer server alone, and ``--undo`` took it back for every server. Each server's
 failures are now found in the journals, and ``--base-url`` picks one server's gone
 records (``status --gone-ids``, ``forget --gone-ids-from ... --undo``). Each command runs
-as its own process against two emulators over real sockets (demo preset, the same ids).
+as ``harvester ARGS`` (in the test process, tests/cli_in_process.py) against two emulators
+over real sockets (demo preset, the same ids).
 """
 
 from __future__ import annotations

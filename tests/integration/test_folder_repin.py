@@ -28,7 +28,8 @@ from harvester.emulator import EmulatorThread
 
 
 def harvest(base_url: str, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    """``harvester harvest`` (a child process: its stderr is what a user sees)."""
+    """``harvester harvest`` (in the test process, kept to itself as a child would be:
+    cli_in_process.py; its stderr is what a user sees)."""
     return run_cli("harvest", "--base-url", base_url, "--out", str(out), "--rate", "none",
                    "--quiet", *extra)  # fmt: skip
 

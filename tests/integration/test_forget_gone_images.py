@@ -4,7 +4,9 @@ A set some of whose images answer 404 for ever (deleted) failed every resume, ex
 ever, and ``status --failed-ids`` never emptied; forgetting the whole set was no answer
 for 2 gone images of many. Here DIR holds the demo server's plate 7375 (8 images, done)
 and an ``--ids-from`` set of one of its images and two ids the server lacks (each asked
-answers 404). Each command runs as its own process against the emulator over real sockets.
+answers 404). Each command runs as ``harvester ARGS`` (in the test process,
+tests/cli_in_process.py) against the emulator over real sockets; the undo commands forget
+prints run as printed, by a shell, and one forget runs as a process in a folder of its own.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ A set whose runs did work (its plate was there once) and whose plate is then gon
 server was kept, and every ``harvester harvest --out DIR`` was refused for it (exit 2) for
 ever, while ``status`` kept promising that resume. Here the folder's server is first the
 ``fields`` preset (plates 3001, 3002), then, on the same port, the ``demo`` preset (plate
-7375; plates 3001 and 3002 are gone), then ``fields`` again. Each command runs as its own
-process against the emulator over real sockets.
+7375; plates 3001 and 3002 are gone), then ``fields`` again. Each command runs as
+``harvester ARGS`` (in the test process, tests/cli_in_process.py) against the emulator over
+real sockets.
 """
 
 from __future__ import annotations
@@ -270,8 +271,8 @@ def test_forget_refuses_an_unknown_set_and_a_folder_that_is_no_harvest(
 def test_forget_waits_for_a_harvest_holding_the_folder(
     tmp_path: Path, gone_template: tuple[Path, EmulatorThread]
 ) -> None:
-    """While another process holds DIR's run lock (a harvest running), forget is refused
-    with exit 75 and writes nothing; once the lock is free it forgets."""
+    """While the test holds DIR's run lock (as a running harvest holds it), forget is
+    refused with exit 75 and writes nothing; once the lock is free it forgets."""
     out, _demo = gone_copy(tmp_path, gone_template)
     lock = acquire_run_lock(out, None)
     try:

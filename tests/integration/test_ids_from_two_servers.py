@@ -3,9 +3,10 @@
 index.csv names no server, so every id of it was asked of the one ``--base-url`` server:
 the other server's images answered 404, twenty in a row stopped the run, nothing was
 fetched, and no line said why. Ids DIR has from another server only are now left out,
-with one warning saying how many and the command for them. Each command runs as its own
-process against two emulators over real sockets (demo: screen 2302, 80 images; fields:
-plate 3001, 36 images).
+with one warning saying how many and the command for them. Each command runs as
+``harvester ARGS`` (in the test process, tests/cli_in_process.py; one reading ``/dev/fd/N``
+as a process, given that descriptor) against two emulators over real sockets (demo: screen
+2302, 80 images; fields: plate 3001, 36 images).
 """
 
 from __future__ import annotations

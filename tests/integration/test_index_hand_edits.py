@@ -6,8 +6,8 @@ next resume (an hourly cron job's). Now the changed copy is kept beside it as
 ``index.edited-<UTC time>.csv`` with one warning, ``status`` and ``verify`` say so
 beforehand, and an untouched file (also one copied with a new time) is rewritten as
 before. And a missing ``index.csv`` while a harvest runs is not "rebuild it": that run
-writes it at its end. Each command runs as its own process against the emulator over real
-sockets.
+writes it at its end. Each command runs as ``harvester ARGS`` (in the test process,
+tests/cli_in_process.py) against the emulator over real sockets.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ label keys: ``harvester index DIR`` held before its write, while ``harvester ind
 --label-key K`` writes and records K, reads the keys in its write (K); it wrote the keys it
 had read before.
 
-The real command line, in two processes, against a folder harvested from the emulator over
-loopback sockets; every wait bounded.
+The real command line: the held write in a process of its own, the other in a second
+process or as ``harvester ARGS`` in the test process (tests/cli_in_process.py), against a
+folder harvested from the emulator over loopback sockets; every wait bounded.
 """
 
 from __future__ import annotations

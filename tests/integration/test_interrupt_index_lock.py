@@ -11,8 +11,10 @@ The same holds for the other waits for that lock: a harvest recording ``--split`
 rerun's keys carried over a record of others), gives the record up on a stop, which the same
 command run again writes; ``harvester index`` waiting for it ends on Ctrl-C or SIGTERM too.
 
-The real command line in a subprocess, against the emulator over loopback sockets; another
-process holds the lock as ``harvester index`` would, until the test ends; every wait bounded.
+The stopped command runs in a subprocess (the real command line; the harvests before it and
+the runs again after it as ``harvester ARGS`` in the test process, tests/cli_in_process.py),
+against the emulator over loopback sockets; another process holds the lock as ``harvester
+index`` would, until the test ends; every wait bounded.
 Nothing is timed: the signal goes once the command has found the lock held (a file it
 touches then), and "within seconds" is an outcome: the command ended, exit 130, while the
 lock was still held, well before its own wait for it (``INDEX_LOCK_WAIT``) could have ended.

@@ -6,7 +6,9 @@ its pending file behind; then a journal line can outlive its file, and the resum
 skip that file for good: only ``harvester verify`` found it. Now the next run stats the
 files that run recorded and fetches the missing ones again, saying so once. A cleanly
 finished run's files are not stat'ed: a file deleted by hand there is ``verify``'s to find.
-Every command runs as its own process against an emulator over real sockets.
+The interrupted runs are processes of their own (killed mid-run, some folders copied first);
+every other command runs as ``harvester ARGS`` (in the test process, tests/cli_in_process.py).
+All against an emulator over real sockets.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ refused (exit 2, "no harvest plan in OLD" with a hint to plan there again; the i
 the folder by its absolute path too: submitted from the new place, its tasks harvested
 into the old one (a new folder there, or the original of a copy). And a folder moved while
 a run wrote to it made the run fail with "No such file or directory" and the hint to re-run
-the same command, which began the old path afresh. Every command runs as its own process
-against an emulator over real sockets.
+the same command, which began the old path afresh. The runs whose folder is moved under
+them are processes of their own; every other command runs as ``harvester ARGS`` (in the test
+process, tests/cli_in_process.py). All against an emulator over real sockets.
 """
 
 from __future__ import annotations

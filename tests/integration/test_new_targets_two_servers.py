@@ -3,8 +3,9 @@
 A run of new targets warned that its images were "mixed in" whenever its server was not
 that of DIR's newest run, even when DIR already held target sets of the server it asked
 (a folder of two servers, a new plate of the older one). It now warns only when its
-server is none of those DIR's runs asked. Each command runs as its own process against
-emulators over real sockets (demo: plate 7375 and project 51; fields: plate 3001).
+server is none of those DIR's runs asked. Each command runs as ``harvester ARGS`` (in the
+test process, tests/cli_in_process.py) against emulators over real sockets (demo: plate 7375
+and project 51; fields: plate 3001).
 """
 
 from __future__ import annotations

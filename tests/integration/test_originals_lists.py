@@ -7,7 +7,8 @@ other had no row to find it by. And the cache of what each ``paths`` file said l
 deleted file's paths from memory, silently, where a write without it said the file was
 unreadable. Plate 7375 of the demo preset is one fileset of 8 files that each of its 8
 images lists; dataset 52's images have one file each, but 1884808, which has none. Each
-command runs as its own process against the emulator over real sockets.
+command runs as ``harvester ARGS`` (in the test process, tests/cli_in_process.py) against
+the emulator over real sockets.
 """
 
 from __future__ import annotations

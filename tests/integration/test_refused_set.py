@@ -3,7 +3,8 @@
 ``--image 1`` (a typo) into a folder that is a harvest already was refused (exit 2), but its
 saved settings and journal stayed: ``harvester harvest --out DIR`` replayed that set on every
 resume and was refused again, for ever, until the user deleted ``runs/`` by hand. Each
-command runs as its own process against the emulator over real sockets.
+command runs as ``harvester ARGS`` (in the test process, tests/cli_in_process.py) against
+the emulator over real sockets.
 """
 
 from __future__ import annotations

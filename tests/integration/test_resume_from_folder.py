@@ -4,8 +4,10 @@ how to resume; ``status --failed-ids`` and ``status --json`` give every failure;
 
 A first-time user had to retype the whole first command (targets, ``--base-url``,
 artifacts, selection) to resume, and one who forgot ``--base-url`` was sent to IDR. Every
-harvest runs as its own process (``python -m harvester``) against an emulator over real
-sockets, so the lines checked are exactly what a user sees.
+command runs as ``harvester ARGS`` (in the test process, kept to itself as a process of its
+own: tests/cli_in_process.py; the one started in another folder: a ``python -m harvester``
+process there) against an emulator over real sockets, so the lines checked are exactly what
+a user sees.
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 The README's own recipe led into the trap: ``--screen 2302`` with failures, then
 ``harvester status DIR --failed-ids > retry.txt`` and ``--ids-from retry.txt`` to retry them.
 ``--out DIR`` then replayed the retry alone, exited 0, and what the screen left undone stayed
-undone while ``status`` kept printing the same resume command. Each harvest runs as its own
-process against an emulator over real sockets: the lines checked are what a user sees.
+undone while ``status`` kept printing the same resume command. Each harvest runs as
+``harvester ARGS`` (in the test process, kept to itself as a process of its own:
+tests/cli_in_process.py; one stopped mid-run: a process) against an emulator over real
+sockets: the lines checked are what a user sees.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ that server: the other server's sets asked it for their ids (failures, or its im
 written as theirs). It now replays the sets of that server alone and says, for each set of
 the other, the command that resumes it; a stop for an ended session says those lines too.
 `status --failed-ids` parts the failed images by server, and `harvester slurm --out DIR
---base-url URL` names that server's set. Each command runs as its own process against
-emulators over real sockets (demo: plate 7375; fields: plate 3001, which demo lacks).
+--base-url URL` names that server's set. Each command runs as ``harvester ARGS`` (in the test
+process, tests/cli_in_process.py) against emulators over real sockets (demo: plate 7375;
+fields: plate 3001, which demo lacks).
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ left it said only "nothing to harvest" and to name a target, and a run then give
 targets but no ``--base-url`` asked IDR and fetched the default kinds. The journals keep
 each walk's targets and each run's command line: the hint now gives the command with the
 targets, the kinds the journals hold and the server the run named. Every command runs as
-its own process against the emulator over real sockets.
+``harvester ARGS`` (in the test process, tests/cli_in_process.py; those run from a working
+folder of their own: ``python -m harvester`` processes there) against the emulator over
+real sockets.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ server's set is now replayed. A server that moved is not replayed at its dead ad
 resume given the new ``--base-url`` marks the move in the runs it saves, and a set whose
 server does not answer while DIR holds its targets from another server gets one
 ``not resumed:`` line naming ``harvester forget DIR TARGETS --base-url OLD``. Each command
-runs as its own process against emulators over real sockets (demo preset: project 51, the
-same 8 image ids on each server).
+runs as ``harvester ARGS`` (in the test process, tests/cli_in_process.py) against emulators
+over real sockets (demo preset: project 51, the same 8 image ids on each server).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ With one secrets file per server (``harvester harvest idr-secrets.toml ...``), t
 ``headers: the value of 'Authorization' holds a line break ...`` did not say which file held
 it: the check ran when the client was built, after the file's name was gone. The config
 now checks headers and cookies itself, so the error is said with the file's name, like
-every other bad value read from a file. Each command runs as its own process.
+every other bad value read from a file. Each command runs as ``harvester ARGS`` (in the test
+process, tests/cli_in_process.py).
 """
 
 from __future__ import annotations

@@ -291,8 +291,9 @@ def test_not_omero_is_its_own_error_class(emulator: EmulatorThread) -> None:
 
 
 def test_the_whole_check_from_the_command_line(emulator: EmulatorThread, tmp_path: Path) -> None:
-    """``python -m harvester slurm`` against the emulator: a typo refused, then the fixed
-    command writes the script (the name looked up and written as its id)."""
+    """``harvester slurm`` (the command line, run in the test process by cli_in_process.py)
+    against the emulator: a typo refused, then the fixed command writes the script (the name
+    looked up and written as its id)."""
     out = tmp_path / "study"
     common = ["--base-url", emulator.base_url, "--out", str(out), "--tasks", "50"]
     typo = run_cli("slurm", *common, "--screen", "2303")

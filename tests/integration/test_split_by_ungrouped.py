@@ -4,8 +4,9 @@ An image without the grouping id is a group of its own (documented): ``--ids-fro
 harvested with thumbnails alone have no dataset id, so ``--split-by dataset`` split them
 image by image without a word, and near-duplicates of one dataset could land in train and
 test alike. The index write now says so in one warning, with what gives them the id, once
-per state of the folder (every index write said it again, unchanged). The
-CLI runs in a subprocess against the emulator over real sockets.
+per state of the folder (every index write said it again, unchanged). Each command runs as
+``harvester ARGS`` (in the test process, tests/cli_in_process.py) against the emulator over
+real sockets.
 """
 
 from __future__ import annotations

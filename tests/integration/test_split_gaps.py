@@ -3,8 +3,8 @@
 A split draws whole wells (no leakage), so a small folder, or a label held by one well, puts
 every image of that label in one split: ``splits.csv`` showed it, nothing said it, and a
 model trained on one split never saw labels it was scored on (or ``val`` was empty). The
-index write now warns, once per state of the folder. The CLI runs in a subprocess against
-the emulator over real sockets.
+index write now warns, once per state of the folder. Each command runs as ``harvester
+ARGS`` (in the test process, tests/cli_in_process.py) against the emulator over real sockets.
 """
 
 from __future__ import annotations

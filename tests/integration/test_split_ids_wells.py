@@ -5,8 +5,8 @@ imgData tells it), so the default split by well drew each field on its own and p
 fields of one well in train and test, the summary's ``by image, as no image has a well``
 the only sign. The index write now warns, once, naming imgdata; and the harvest that adds
 imgdata, which moves those images to their well's split, says how many moved (an image's
-split changed without a word). The CLI runs in a subprocess against the emulator over
-real sockets.
+split changed without a word). Each command runs as ``harvester ARGS`` (in the test
+process, tests/cli_in_process.py) against the emulator over real sockets.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 In a plain folder (no ``harvester slurm`` script) whose failures no rerun fixes, status
 closes with ``...; this folder resumes with: harvester harvest --out DIR``. While a harvest
 holds DIR's run lock, that command is refused (exit 75), yet the line offered it as if DIR
-were free. The CLI runs in subprocesses against the emulator over real sockets; the lock is
-held by another process as a running harvest (or ``harvester forget``) holds it.
+were free. Each command runs as ``harvester ARGS`` (in the test process,
+tests/cli_in_process.py) against the emulator over real sockets; the lock is held by another
+process as a running harvest (or ``harvester forget``) holds it.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 In a plain folder (no ``harvester slurm`` script), a harvest running there holds DIR's run
 lock, and the ``harvester harvest --out DIR ...`` that tries dropped kinds again is refused
 by it (exit 75). Status still offered that command, in the text and under ``--json``'s
-``not_asked_commands``, as in a job array's folder before 0.1.20. The CLI runs in
-subprocesses against the emulator over real sockets; the lock is held by another process as
-a running harvest holds it.
+``not_asked_commands``, as in a job array's folder before 0.1.20. Each command runs as
+``harvester ARGS`` (in the test process, tests/cli_in_process.py) against the emulator over
+real sockets; the lock is held by another process as a running harvest holds it.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 After following the migration-2026 hint (dropping ``imgdata`` and ``render``), their old
 failures are ``not_asked``: the totals and the "failed before, not asked for any more" line
 said so, but each writer's line (and ``--json``'s ``writers`` and ``runs``) still counted them
-as failed, telling the user a run failed what no command asks for now. The CLI runs in a
-subprocess against the emulator over real sockets.
+as failed, telling the user a run failed what no command asks for now. Each command runs as
+``harvester ARGS`` (in the test process, tests/cli_in_process.py) against the emulator over
+real sockets.
 """
 
 from __future__ import annotations

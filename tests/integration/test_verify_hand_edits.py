@@ -6,8 +6,8 @@ removed, or a line of one (a hand edit, a bad merge of two folders), it said "0 
 fetched them again: now verify names them in a note. A file verify marked bad and then
 restored from a backup was listed as "awaiting refetch" with its old reason ("missing:
 file does not exist") by every verify, exit 1, and the resume fetched it again: now verify
-finds it whole and journals it done again. Every command runs as its own process against
-an emulator over real sockets.
+finds it whole and journals it done again. Every command runs as ``harvester ARGS`` (in
+the test process, tests/cli_in_process.py) against an emulator over real sockets.
 """
 
 from __future__ import annotations
