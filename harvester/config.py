@@ -175,11 +175,36 @@ def _as_int_list(key: str, value: object) -> tuple[int, ...]:
             out.extend(typed)
             continue
         else:
+            _refuse_misspelt_range(key, item)
             raise ConfigError(f"{key}: {not_an_id(item)}", hint=ID_HINT)
         if number <= 0:
             raise ConfigError(f"{key}: {number} is not a valid id (ids are positive)")
         out.append(number)
     return tuple(out)
+
+
+def _refuse_misspelt_range(key: str, item: object) -> None:
+    """A range or list of ids written otherwise than the file takes them (``"1..5"``,
+    ``"[1,2]"``): a ConfigError with the spelling to give, as the flags say it
+    (:func:`harvester.cli.harvest._range_or_list_misspelt`). Why: ``images = ["1..5"]``
+    was "not a numeric id" after ``--image 1..5`` had come to name ``1-5``."""
+    from harvester.target_text import bracketed_ids, range_respelt
+
+    if not isinstance(item, str):
+        return
+    # (screens and projects take names, which may be "2019..2020")
+    if key not in NAMED_TARGETS and (respelt := range_respelt(item)) is not None:
+        raise ConfigError(
+            f"{key}: {item!r} is not a range harvester reads",
+            hint=f'give it as FIRST-LAST, {key} = ["{respelt}"], or as a list of ids',
+            key=key,
+        )
+    if (inner := bracketed_ids(item)) is not None and item.strip()[:1] in "[(":
+        raise ConfigError(
+            f"{key}: {item!r}: brackets are not part of an id",
+            hint=f"give the ids as a list, {key} = [{', '.join(inner)}]",
+            key=key,
+        )
 
 
 def _typed_ids(key: str, text: str) -> Sequence[int] | None:
