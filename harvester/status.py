@@ -804,15 +804,17 @@ class StatusReport:
         are some: the same commands, said below them)."""
         counts = ", ".join(f"{k} {n}" for k, n in sorted(self.invalid_not_asked.items()))
         said = (
-            f"{sum(self.invalid_not_asked.values())} file(s) marked invalid (by verify or the "
-            f"next run's check of an interrupted run) of kinds not asked for any more: {counts} "
+            f"{plural(sum(self.invalid_not_asked.values()), 'file')} marked invalid (by verify or "
+            "the next run's check of an interrupted run) of kinds not asked for any more: "
+            f"{counts} "
             "(the newest run of their targets asks for other kinds; not refetched by a resume)"
         )
         commands = self.not_asked_commands
         if commands and self._held_by() is not None:
             return [f"{said}; to refetch them: {self._once_free()}"]
         if self.not_asked or not commands:
-            return [f"{said}; to refetch them: the command(s) below"] if commands else [said]
+            below = "the command below" if len(commands) == 1 else "the commands below"
+            return [f"{said}; to refetch them: {below}"] if commands else [said]
         if len(commands) == 1:
             return [f"{said}; to refetch them: {commands[0]}"]
         return [f"{said}; to refetch them, one command per target set holding them:"] + [
@@ -980,14 +982,15 @@ class StatusReport:
             )
         if self.invalid:
             lines.append(
-                f"{self.invalid} file(s) marked invalid (by verify or the next run's check of "
-                "an interrupted run), awaiting refetch by harvest"
+                f"{plural(self.invalid, 'file')} marked invalid (by verify or the next run's "
+                "check of an interrupted run), awaiting refetch by harvest"
             )
         if self.invalid_forgotten:
             lines.append(
-                f"{self.invalid_forgotten} file(s) of forgotten target sets marked invalid (by "
-                "verify or the next run's check of an interrupted run; not refetched: a resume "
-                "leaves their sets out; their targets given again take them back)"
+                f"{plural(self.invalid_forgotten, 'file')} of forgotten target sets marked "
+                "invalid (by verify or the next run's check of an interrupted run; not "
+                "refetched: a resume leaves their sets out; their targets given again take them "
+                "back)"
             )
         if self.invalid_not_asked:
             lines += self._invalid_not_asked_lines()
@@ -1554,7 +1557,7 @@ class StatusReport:
             # second sbatch failed, and the array alone is what is left to submit)
             again = resume_line(Path(self.out_dir)) if s.index_script else f"sbatch {q(s.script)}"
             lines += [
-                f"{s.task_logs} task log(s) in {s.logs} but no harvest journal: its tasks "
+                f"{plural(s.task_logs, 'task log')} in {s.logs} but no harvest journal: its tasks "
                 f"ended before their harvest began; read {s.newest_log}",
                 f"  once what it says is fixed, submit it again: {again}",
             ]
@@ -1562,7 +1565,7 @@ class StatusReport:
             # A task that ran but left no journal stopped before its harvest began (a usage
             # error, a missing module on the node): its log says why.
             lines.append(
-                f"{s.task_logs} task log(s) in {s.logs} but no harvest journal yet: a task "
+                f"{plural(s.task_logs, 'task log')} in {s.logs} but no harvest journal yet: a task "
                 f"is starting, or ended before its harvest began; read {s.newest_log}"
             )
         return lines

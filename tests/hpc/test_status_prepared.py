@@ -261,7 +261,7 @@ def test_status_points_at_the_log_of_a_task_that_ended_before_its_harvest(
     assert "cannot read ids file" in log.read_text()
     assert "no task has started yet" in text
     assert (
-        f"1 task log(s) in {out / 'logs'} but no harvest journal yet: a task is starting, "
+        f"1 task log in {out / 'logs'} but no harvest journal yet: a task is starting, "
         f"or ended before its harvest began; read {log}"
     ) in text
     assert data["slurm"]["task_logs"] == 1  # type: ignore[index]
@@ -274,7 +274,7 @@ def test_status_points_at_the_log_of_a_task_that_ended_before_its_harvest(
     assert lines[at - 1 : at + 3] == [
         "no task has begun its harvest (a task writes harvest.json as it starts)",
         f"job array: {out}/harvest.sbatch (2 tasks), written by harvester slurm",
-        f"1 task log(s) in {out / 'logs'} but no harvest journal: its tasks ended before "
+        f"1 task log in {out / 'logs'} but no harvest journal: its tasks ended before "
         f"their harvest began; read {log}",
         f"  once what it says is fixed, submit it again: jid=$(sbatch --parsable "
         f"{out}/harvest.sbatch) && sbatch --dependency=afterany:${{jid%%;*}} {out}/index.sbatch",
