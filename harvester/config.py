@@ -2543,8 +2543,17 @@ def runs_of_set(out_dir: Path, key: str) -> list[str]:
 
 
 def recorded_runs_of_set(out_dir: Path, key: str) -> list[RecordedRun]:
-    """Every run of DIR (readable saved config) of target set ``key``, oldest id first."""
-    return _runs_of_set(out_dir, key)
+    """Every run of DIR (readable saved config) of target set ``key``, oldest first in
+    DIR's order of runs (:class:`_RunOrder`: its id's second, then, where runs share it,
+    their journals' ``order``, :func:`harvester.journal.run_orders`).
+
+    Why not by id: an id holds its start second, then a random suffix, so two runs of one
+    second (a quick rerun) were ordered by chance, and ``forget`` of a two-server folder
+    took the older run of a server as its newest (its take-back command the older kinds)."""
+    runs = _runs_of_set(out_dir, key)
+    order = _RunOrder(out_dir, _runs_by_second(out_dir), order_ties=True)
+    order.prime({recorded.run for recorded in runs})
+    return sorted(runs, key=lambda recorded: order.key(recorded.run))
 
 
 def drop_refused_set(out_dir: Path, key: str) -> list[RecordedRun]:
