@@ -124,7 +124,7 @@ from harvester.shard import (
 from harvester.shell_words import shell_join, shell_quote
 from harvester.splits import SPLIT_FILE, asked_grouping, folder_split
 from harvester.store import find_stray_temps, scrub_saved_credentials
-from harvester.text import and_list, duration_text, plural, quoted, shown, shown_url
+from harvester.text import agree, and_list, duration_text, plural, quoted, shown, shown_url
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
 
 if TYPE_CHECKING:
@@ -650,6 +650,12 @@ class StatusReport:
     #: the server (:mod:`harvester.gone`): not asked for, their failures and pending kinds
     #: not counted, not in ``failed_ids``.
     gone_ids: list[int] = field(default_factory=list)
+    #: Of ``gone_ids``, those this folder treats as gone (:func:`_gone_here`): not asked
+    #: for, their failures not counted. The others are ids recorded gone from one server
+    #: whose other server's image of that id is still asked for (its failure the latest).
+    #: Why apart: the line "N images gone ... failures not counted" (and ``harvester
+    #: index``'s explanation of a short index) counted those too.
+    gone_here: list[int] = field(default_factory=list)
     #: The planes in ``DIR/staging`` of stacks not finished (a run interrupted or failed
     #: mid-stack): ``{"stacks": N, "planes": N, "bytes": N}``, kept for the rerun; None: none.
     #: With ``"assembly_bytes": N`` too when a process killed while assembling a stack left
@@ -788,6 +794,7 @@ class StatusReport:
             data["forget_gone_ids"] = self.forget_gone_ids
         if self.gone_ids:
             data["gone_ids"] = self.gone_ids
+            data["gone_here"] = self.gone_here
             data["gone_undo"] = gone_undo_command(Path(self.out_dir))
         if self.invalid_forgotten:
             data["totals"]["invalid_forgotten"] = self.invalid_forgotten
@@ -797,6 +804,29 @@ class StatusReport:
             study = self.study
             data["totals"]["study"] = {"done": study.done, "failed": study.failed}
         return data
+
+    def _gone_lines(self) -> list[str]:
+        """The images ``harvester forget --gone-ids-from`` recorded gone: those this
+        folder asks for no more, counted apart from ids recorded gone from one server whose
+        other server's image is still asked for (one line each, the undo on the last)."""
+        if not self.gone_ids:
+            return []
+        undo = gone_undo_command(Path(self.out_dir))
+        here, others = len(self.gone_here), len(self.gone_ids) - len(self.gone_here)
+        lines = []
+        if here:
+            again = f"; to ask for them again: {undo}" if not others else ""
+            lines.append(
+                f"{plural(here, 'image')} gone from the server, forgotten by harvester forget "
+                f"(not asked for, failures not counted{again})"
+            )
+        if others:
+            lines.append(
+                f"{plural(others, 'id')} recorded gone from one server by harvester forget "
+                f"{agree(others, 'names', 'name')} another server's image here too, still asked "
+                f"for (its failures counted; to take the records back: {undo})"
+            )
+        return lines
 
     def _invalid_not_asked_lines(self) -> list[str]:
         """The files marked invalid that no resume refetches, their kinds being asked no
@@ -1064,12 +1094,7 @@ class StatusReport:
                 f"{'; '.join(named)}; to take one back, give its targets to "
                 f"harvester harvest --out {q}{other}"
             )
-        if self.gone_ids:
-            lines.append(
-                f"{plural(len(self.gone_ids), 'image')} gone from the server, forgotten by "
-                "harvester forget (not asked for, failures not counted; to ask for them again: "
-                f"{gone_undo_command(Path(self.out_dir))})"
-            )
+        lines += self._gone_lines()
         lines += self._silent_lines()
         lines += self._time_limit_lines()
         if self.running:
@@ -3149,6 +3174,7 @@ def collect_status(
     # took back nothing of such an id, and the line saying the gone images was missing.
     failed_images = {i for k, i in state.failed if k in artifact_kinds}
     report.gone_ids = sorted(gone_ids(out_dir) & (state.images.keys() | failed_images))
+    report.gone_here = sorted(gone_images.intersection(report.gone_ids))
     report.writers = sorted(writers.values(), key=lambda w: (w.started or 0.0, w.writer))
     report.failed_ids = sorted(
         {int(f["id"]) for f in report.failures if f["kind"] in artifact_kinds}

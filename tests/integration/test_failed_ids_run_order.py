@@ -104,8 +104,9 @@ def test_the_plain_list_of_an_id_both_servers_failed_is_refused_whatever_the_run
     `--failed-ids` is refused, exit 2, naming both servers (it printed GONE as A's, the
     run whose id sorts last, or B's by chance), and each server's `--base-url` list has
     it. Recorded gone from A alone, `status --gone-ids` lists it and status says it, for
-    the undo pipe (ordered by time, B's failure the latest, they left it out), and the
-    plain list is B's, noted so."""
+    the undo pipe (ordered by time, B's failure the latest, they left it out), not as an
+    image gone here (B's is still asked for: it was counted so), and the plain list is
+    B's, noted so."""
     a, b, out = two_servers_failed(tmp_path, make_emulator, 503)
     plain = cli("status", str(out), "--failed-ids")
     assert (plain.returncode, plain.stdout) == (2, ""), plain.stderr
@@ -119,7 +120,15 @@ def test_the_plain_list_of_an_id_both_servers_failed_is_refused_whatever_the_run
     assert forgot.returncode == 0, forgot.stderr
     assert cli("status", str(out), "--gone-ids").stdout == f"{GONE}\n"
     said = cli("status", str(out))
-    assert "1 image gone from the server, forgotten by harvester forget" in said.stdout
+    # (B's image of that id is still asked for: not counted as gone here, said apart)
+    assert "gone from the server, forgotten" not in said.stdout, said.stdout
+    assert (
+        "1 id recorded gone from one server by harvester forget names another server's image "
+        "here too, still asked for (its failures counted; to take the records back: "
+        f"harvester status {out} --gone-ids | harvester forget {out} --gone-ids-from - --undo)"
+    ) in said.stdout.splitlines()
+    report = json.loads(cli("status", str(out), "--json").stdout)
+    assert (report["gone_ids"], report["gone_here"]) == ([GONE], [])
     plain = cli("status", str(out), "--failed-ids")
     assert plain.returncode == 0 and plain.stdout == f"{GONE}\n", plain.stderr
     assert plain.stderr.startswith(f"note: these are failed images of {b.base_url} ("), plain.stderr
