@@ -175,11 +175,36 @@ def _as_int_list(key: str, value: object) -> tuple[int, ...]:
             out.extend(typed)
             continue
         else:
+            _refuse_misspelt_range(key, item)
             raise ConfigError(f"{key}: {not_an_id(item)}", hint=ID_HINT)
         if number <= 0:
             raise ConfigError(f"{key}: {number} is not a valid id (ids are positive)")
         out.append(number)
     return tuple(out)
+
+
+def _refuse_misspelt_range(key: str, item: object) -> None:
+    """A range or list of ids written otherwise than the file takes them (``"1..5"``,
+    ``"[1,2]"``): a ConfigError with the spelling to give, as the flags say it
+    (:func:`harvester.cli.harvest._range_or_list_misspelt`). Why: ``images = ["1..5"]``
+    was "not a numeric id" after ``--image 1..5`` had come to name ``1-5``."""
+    from harvester.target_text import bracketed_ids, range_respelt
+
+    if not isinstance(item, str):
+        return
+    # (screens and projects take names, which may be "2019..2020")
+    if key not in NAMED_TARGETS and (respelt := range_respelt(item)) is not None:
+        raise ConfigError(
+            f"{key}: {item!r} is not a range harvester reads",
+            hint=f'give it as FIRST-LAST, {key} = ["{respelt}"], or as a list of ids',
+            key=key,
+        )
+    if (inner := bracketed_ids(item)) is not None and item.strip()[:1] in "[(":
+        raise ConfigError(
+            f"{key}: {item!r}: brackets are not part of an id",
+            hint=f"give the ids as a list, {key} = [{', '.join(inner)}]",
+            key=key,
+        )
 
 
 def _typed_ids(key: str, text: str) -> Sequence[int] | None:
@@ -2518,8 +2543,17 @@ def runs_of_set(out_dir: Path, key: str) -> list[str]:
 
 
 def recorded_runs_of_set(out_dir: Path, key: str) -> list[RecordedRun]:
-    """Every run of DIR (readable saved config) of target set ``key``, oldest id first."""
-    return _runs_of_set(out_dir, key)
+    """Every run of DIR (readable saved config) of target set ``key``, oldest first in
+    DIR's order of runs (:class:`_RunOrder`: its id's second, then, where runs share it,
+    their journals' ``order``, :func:`harvester.journal.run_orders`).
+
+    Why not by id: an id holds its start second, then a random suffix, so two runs of one
+    second (a quick rerun) were ordered by chance, and ``forget`` of a two-server folder
+    took the older run of a server as its newest (its take-back command the older kinds)."""
+    runs = _runs_of_set(out_dir, key)
+    order = _RunOrder(out_dir, _runs_by_second(out_dir), order_ties=True)
+    order.prime({recorded.run for recorded in runs})
+    return sorted(runs, key=lambda recorded: order.key(recorded.run))
 
 
 def drop_refused_set(out_dir: Path, key: str) -> list[RecordedRun]:

@@ -103,7 +103,7 @@ from harvester.layout import (
     sanitize_component,
 )
 from harvester.shell_words import shell_quote
-from harvester.text import quoted
+from harvester.text import agree, quoted
 
 if TYPE_CHECKING:
     import threading
@@ -1024,16 +1024,15 @@ def absent_label_keys_line(record: Path, wrong: Sequence[str], kept: tuple[str, 
     ``kept``: None when other given keys were recorded (the wrong ones were dropped), else
     the keys later index writes keep (``()``: no label columns).
     """
-    names = ", ".join(quoted(key) for key in wrong)
+    names = f"{agree(len(wrong), 'label key', 'label keys')} " + ", ".join(
+        quoted(key) for key in wrong
+    )
     if kept is None:
-        return f"label key(s) {names} dropped, not recorded in {record}, as no image has them"
+        return f"{names} dropped, not recorded in {record}, as no image has them"
     now = "no label columns"
     if kept:
         now = "the keys recorded before, " + ", ".join(quoted(key) for key in kept)
-    return (
-        f"label key(s) {names} not recorded in {record}, as no image has them: later "
-        f"index writes keep {now}"
-    )
+    return f"{names} not recorded in {record}, as no image has them: later index writes keep {now}"
 
 
 def damaged_label_keys_note(exc: DamagedLabelKeysError, out_dir: Path) -> str:

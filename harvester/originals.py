@@ -86,8 +86,10 @@ class UrlMap:
     base: str
 
     def __post_init__(self) -> None:
+        # Errors are labelled with the flag: a user's mapping comes from --raw-url-map
+        # alone (a recorded one that fails is warned of as a damaged raw_url_map.json).
         if not self.prefix.strip("/"):
-            raise ConfigError("raw_url_map: the path prefix (before '=') is empty")
+            raise ConfigError("--raw-url-map: the path prefix (before '=') is empty")
         try:
             parts = urlsplit(self.base)
             parts.port  # noqa: B018 - raises ValueError for a port out of range
@@ -98,7 +100,7 @@ class UrlMap:
         ):
             # It is written into raw-urls.txt and raw_url_map.json: no secrets there.
             raise ConfigError(
-                "raw_url_map: the URL must not hold credentials or a query",
+                "--raw-url-map: the URL must not hold credentials or a query",
                 hint="give a public base URL; pass credentials to your download tool instead",
             )
         if (
@@ -111,7 +113,7 @@ class UrlMap:
             # A '#' or a space would end each URL written after it (wget -i reads a line's
             # first word); a malformed host or port is no URL to fetch from.
             raise ConfigError(
-                f"raw_url_map: {redact_loose_url(self.base)!r} is not an http(s) or ftp URL "
+                f"--raw-url-map: {redact_loose_url(self.base)!r} is not an http(s) or ftp URL "
                 "(without spaces or '#')",
                 hint="e.g. --raw-url-map uod/idr/filesets=https://ftp.ebi.ac.uk/pub/databases/IDR",
             )
@@ -154,7 +156,7 @@ def parse_url_map(text: str) -> UrlMap:
     prefix, sep, base = text.partition("=")
     if not sep:
         raise ConfigError(  # (a URL pasted alone may hold a password: not shown)
-            f"raw_url_map: {redact_loose_url(text)!r} is not FROM=TO",
+            f"--raw-url-map: {redact_loose_url(text)!r} is not FROM=TO",
             hint="e.g. --raw-url-map uod/idr/filesets=https://ftp.ebi.ac.uk/pub/databases/IDR",
         )
     return UrlMap(prefix.strip(), base.strip())

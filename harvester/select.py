@@ -693,8 +693,9 @@ def unknown_label_keys(census: KeyCensus, seen: Seen) -> list[str]:
     if not census.images:
         if census.unasked:
             keys = ", ".join(quoted(k) for k in census.wanted.values())
+            named = agree(len(census.wanted), "label key", "label keys")
             return [
-                f"label key(s) {keys}: the labels of {the_counted(census.unasked, *seen)} were"
+                f"{named} {keys}: the labels of {the_counted(census.unasked, *seen)} were"
                 " never fetched (--no-labels), so the label column is empty until a run with"
                 " labels fetches them"
             ]
@@ -3591,7 +3592,8 @@ def separator_clash_line(clashes: Sequence[tuple[str, str]]) -> str:
     if more > 0:
         named += f" and {more} more"
     return (
-        f"{len(clashes)} label value(s) hold {VALUE_SEPARATOR!r} or {KEY_SEPARATOR!r}, which"
+        f"{plural(len(clashes), 'label value')} {agree(len(clashes), 'holds', 'hold')} "
+        f"{VALUE_SEPARATOR!r} or {KEY_SEPARATOR!r}, which"
         f" the label column puts between values and keys ({named}): such a value reads as"
         " several, and its images may share a label_id with images that have each part as a"
         " value of its own; the annotation columns of index.csv keep the values apart"

@@ -642,13 +642,20 @@ def user_name(uid: int) -> str:
 
 def jobs_said(jobs: Sequence[str], owners: dict[str, str]) -> str:
     """Job ids as status and ``harvester slurm`` name them: ``182``, ``182,190``, with
-    each other user's job's owner (``190 of user bob``; ``182,190 (190 of user bob)``).
+    each other user's job's owner (``190 of user bob``; ``182,190 (190 of user bob)``),
+    said once where one colleague owns them all (``186,185 of user bob``).
     Why: ``scancel`` of another user's job is refused; the owner is whom to ask."""
     ids = ",".join(jobs)
     theirs = [f"{job} of user {owners[job]}" for job in jobs if job in owners]
     if not theirs:
         return ids
-    return theirs[0] if len(jobs) == 1 else f"{ids} ({', '.join(theirs)})"
+    if len(jobs) == 1:
+        return theirs[0]
+    if (one := {owners.get(job) for job in jobs}) and len(one) == 1 and None not in one:
+        # (every job the same colleague's: "186,185 (186 of user bob, 185 of user bob)"
+        # said the owner once a job)
+        return f"{ids} of user {owners[jobs[0]]}"
+    return f"{ids} ({', '.join(theirs)})"
 
 
 def cancel_said(jobs: Sequence[str], owners: dict[str, str]) -> str:

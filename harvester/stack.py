@@ -87,6 +87,7 @@ from harvester.planes import (
     write_atomic,
 )
 from harvester.si import SI_PREFIXES
+from harvester.text import agree, plural
 from harvester.window import WindowError, choose_windows
 
 if TYPE_CHECKING:  # only a type: keeps this module importable on its own
@@ -585,9 +586,10 @@ async def _refetch_undecodable(
         ) from found
     refetched |= stems
     logger.warning(
-        "stack %d: %d staged plane file(s) do not decode (%s); fetching them again",
+        "stack %d: %s %s not decode (%s); fetching them again",
         geometry.image_id,
-        len(bad),
+        plural(len(bad), "staged plane file"),
+        agree(len(bad), "does", "do"),
         found,
     )
     kept = {stem: path for stem, path in files.items() if stem not in stems}

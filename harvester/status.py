@@ -124,7 +124,7 @@ from harvester.shard import (
 from harvester.shell_words import shell_join, shell_quote
 from harvester.splits import SPLIT_FILE, asked_grouping, folder_split
 from harvester.store import find_stray_temps, scrub_saved_credentials
-from harvester.text import and_list, duration_text, plural, quoted, shown, shown_url
+from harvester.text import agree, and_list, duration_text, plural, quoted, shown, shown_url
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
 
 if TYPE_CHECKING:
@@ -650,6 +650,12 @@ class StatusReport:
     #: the server (:mod:`harvester.gone`): not asked for, their failures and pending kinds
     #: not counted, not in ``failed_ids``.
     gone_ids: list[int] = field(default_factory=list)
+    #: Of ``gone_ids``, those this folder treats as gone (:func:`_gone_here`): not asked
+    #: for, their failures not counted. The others are ids recorded gone from one server
+    #: whose other server's image of that id is still asked for (its failure the latest).
+    #: Why apart: the line "N images gone ... failures not counted" (and ``harvester
+    #: index``'s explanation of a short index) counted those too.
+    gone_here: list[int] = field(default_factory=list)
     #: The planes in ``DIR/staging`` of stacks not finished (a run interrupted or failed
     #: mid-stack): ``{"stacks": N, "planes": N, "bytes": N}``, kept for the rerun; None: none.
     #: With ``"assembly_bytes": N`` too when a process killed while assembling a stack left
@@ -788,6 +794,7 @@ class StatusReport:
             data["forget_gone_ids"] = self.forget_gone_ids
         if self.gone_ids:
             data["gone_ids"] = self.gone_ids
+            data["gone_here"] = self.gone_here
             data["gone_undo"] = gone_undo_command(Path(self.out_dir))
         if self.invalid_forgotten:
             data["totals"]["invalid_forgotten"] = self.invalid_forgotten
@@ -798,21 +805,46 @@ class StatusReport:
             data["totals"]["study"] = {"done": study.done, "failed": study.failed}
         return data
 
+    def _gone_lines(self) -> list[str]:
+        """The images ``harvester forget --gone-ids-from`` recorded gone: those this
+        folder asks for no more, counted apart from ids recorded gone from one server whose
+        other server's image is still asked for (one line each, the undo on the last)."""
+        if not self.gone_ids:
+            return []
+        undo = gone_undo_command(Path(self.out_dir))
+        here, others = len(self.gone_here), len(self.gone_ids) - len(self.gone_here)
+        lines = []
+        if here:
+            again = f"; to ask for them again: {undo}" if not others else ""
+            lines.append(
+                f"{plural(here, 'image')} gone from the server, forgotten by harvester forget "
+                f"(not asked for, failures not counted{again})"
+            )
+        if others:
+            lines.append(
+                f"{plural(others, 'id')} recorded gone from one server by harvester forget "
+                f"{agree(others, 'names', 'name')} another server's image here too, still asked "
+                f"for (its failures counted; to take the records back: {undo})"
+            )
+        return lines
+
     def _invalid_not_asked_lines(self) -> list[str]:
         """The files marked invalid that no resume refetches, their kinds being asked no
         more, with the command(s) that do (those of the failures of such kinds, when there
         are some: the same commands, said below them)."""
         counts = ", ".join(f"{k} {n}" for k, n in sorted(self.invalid_not_asked.items()))
         said = (
-            f"{sum(self.invalid_not_asked.values())} file(s) marked invalid (by verify or the "
-            f"next run's check of an interrupted run) of kinds not asked for any more: {counts} "
+            f"{plural(sum(self.invalid_not_asked.values()), 'file')} marked invalid (by verify or "
+            "the next run's check of an interrupted run) of kinds not asked for any more: "
+            f"{counts} "
             "(the newest run of their targets asks for other kinds; not refetched by a resume)"
         )
         commands = self.not_asked_commands
         if commands and self._held_by() is not None:
             return [f"{said}; to refetch them: {self._once_free()}"]
         if self.not_asked or not commands:
-            return [f"{said}; to refetch them: the command(s) below"] if commands else [said]
+            below = "the command below" if len(commands) == 1 else "the commands below"
+            return [f"{said}; to refetch them: {below}"] if commands else [said]
         if len(commands) == 1:
             return [f"{said}; to refetch them: {commands[0]}"]
         return [f"{said}; to refetch them, one command per target set holding them:"] + [
@@ -980,14 +1012,15 @@ class StatusReport:
             )
         if self.invalid:
             lines.append(
-                f"{self.invalid} file(s) marked invalid (by verify or the next run's check of "
-                "an interrupted run), awaiting refetch by harvest"
+                f"{plural(self.invalid, 'file')} marked invalid (by verify or the next run's "
+                "check of an interrupted run), awaiting refetch by harvest"
             )
         if self.invalid_forgotten:
             lines.append(
-                f"{self.invalid_forgotten} file(s) of forgotten target sets marked invalid (by "
-                "verify or the next run's check of an interrupted run; not refetched: a resume "
-                "leaves their sets out; their targets given again take them back)"
+                f"{plural(self.invalid_forgotten, 'file')} of forgotten target sets marked "
+                "invalid (by verify or the next run's check of an interrupted run; not "
+                "refetched: a resume leaves their sets out; their targets given again take them "
+                "back)"
             )
         if self.invalid_not_asked:
             lines += self._invalid_not_asked_lines()
@@ -1061,12 +1094,7 @@ class StatusReport:
                 f"{'; '.join(named)}; to take one back, give its targets to "
                 f"harvester harvest --out {q}{other}"
             )
-        if self.gone_ids:
-            lines.append(
-                f"{plural(len(self.gone_ids), 'image')} gone from the server, forgotten by "
-                "harvester forget (not asked for, failures not counted; to ask for them again: "
-                f"{gone_undo_command(Path(self.out_dir))})"
-            )
+        lines += self._gone_lines()
         lines += self._silent_lines()
         lines += self._time_limit_lines()
         if self.running:
@@ -1554,7 +1582,7 @@ class StatusReport:
             # second sbatch failed, and the array alone is what is left to submit)
             again = resume_line(Path(self.out_dir)) if s.index_script else f"sbatch {q(s.script)}"
             lines += [
-                f"{s.task_logs} task log(s) in {s.logs} but no harvest journal: its tasks "
+                f"{plural(s.task_logs, 'task log')} in {s.logs} but no harvest journal: its tasks "
                 f"ended before their harvest began; read {s.newest_log}",
                 f"  once what it says is fixed, submit it again: {again}",
             ]
@@ -1562,7 +1590,7 @@ class StatusReport:
             # A task that ran but left no journal stopped before its harvest began (a usage
             # error, a missing module on the node): its log says why.
             lines.append(
-                f"{s.task_logs} task log(s) in {s.logs} but no harvest journal yet: a task "
+                f"{plural(s.task_logs, 'task log')} in {s.logs} but no harvest journal yet: a task "
                 f"is starting, or ended before its harvest began; read {s.newest_log}"
             )
         return lines
@@ -3146,6 +3174,7 @@ def collect_status(
     # took back nothing of such an id, and the line saying the gone images was missing.
     failed_images = {i for k, i in state.failed if k in artifact_kinds}
     report.gone_ids = sorted(gone_ids(out_dir) & (state.images.keys() | failed_images))
+    report.gone_here = sorted(gone_images.intersection(report.gone_ids))
     report.writers = sorted(writers.values(), key=lambda w: (w.started or 0.0, w.writer))
     report.failed_ids = sorted(
         {int(f["id"]) for f in report.failures if f["kind"] in artifact_kinds}

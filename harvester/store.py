@@ -512,7 +512,7 @@ def clean_stale_temps(
             writer.pending.unlink()
         if count:
             logger.info(
-                "removed %d temp file(s) left by dead writer %s", count, writer.pending.name
+                "removed %s left by dead writer %s", plural(count, "temp file"), writer.pending.name
             )
     return removed
 
@@ -1976,7 +1976,9 @@ class Store:
             self._journal.append(entry.invalid)
             for rec in entry.invalid:
                 self.state.apply(rec)
-            logger.info("%d file(s) of interrupted run %s not on disk", entry.files, entry.run)
+            logger.info(
+                "%s of interrupted run %s not on disk", plural(entry.files, "file"), entry.run
+            )
         self.lost = list(lost)
 
     @property

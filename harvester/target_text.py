@@ -26,7 +26,9 @@ __all__ = [
     "MAX_RANGE",
     "Link",
     "TargetTextError",
+    "RANGE_MARKS",
     "a_kind",
+    "bracketed_ids",
     "comma_list",
     "compact_ids",
     "id_range",
@@ -34,6 +36,7 @@ __all__ = [
     "link_shown",
     "parse_link",
     "positive_id",
+    "range_respelt",
     "several_ids",
     "study_page",
     "typed_id",
@@ -101,6 +104,31 @@ def not_an_id(item: object, what: str = "a numeric id") -> str:
         why = "ids are positive" if digits <= MAX_ID_DIGITS else f"more than {MAX_ID_DIGITS} digits"
         return f"{shown} is not a valid id ({why})"
     return f"{shown} is not {what}"
+
+
+#: What a range is written with elsewhere, between two ids: ``..`` (Rust, bash's {a..b}),
+#: ``...``, ``:`` (a slice), an en or em dash (a document or a spreadsheet pasted).
+RANGE_MARKS = ("...", "..", ":", "\u2013", "\u2014")
+
+
+def range_respelt(item: str) -> str | None:
+    """``item`` as ``FIRST-LAST`` where it is a range written otherwise
+    (:data:`RANGE_MARKS`, between two positive ids: ``1..5``, ``1:5``), else None.
+
+    Why here: the flags (:func:`harvester.cli.harvest._range_or_list_misspelt`) and a
+    config file's target lists (:func:`harvester.config._as_int_list`) refuse it with the
+    spelling to give; ``images = ["1..5"]`` was still "not a numeric id"."""
+    for mark in RANGE_MARKS:
+        first, found, last = item.partition(mark)
+        if found and positive_id(first.strip()) and positive_id(last.strip()):
+            return f"{first.strip()}-{last.strip()}"
+    return None
+
+
+def bracketed_ids(text: str) -> list[str] | None:
+    """The ids of ``[1,2]`` or ``(1,2)`` (a Python list pasted as one value), else None."""
+    inner = [part.strip() for part in text.strip().strip("[]()").split(",") if part.strip()]
+    return inner if inner and all(positive_id(part) for part in inner) else None
 
 
 def _signed_digits(text: str) -> bool:

@@ -817,7 +817,7 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
             report.unmarked = str(storage_error(exc, "the verify journal"))
             _unrestored(report, state)
             return report
-        logger.info("marked %d artifact(s) invalid in %s", len(invalid), report.journal)
+        logger.info("marked %s invalid in %s", plural(len(invalid), "artifact"), report.journal)
     return report
 
 

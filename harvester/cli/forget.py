@@ -280,8 +280,10 @@ def _undo_of_a_set(args: argparse.Namespace, out: Path) -> Exception:
 
 
 def _newest_of_each_server(newest: RecordedRun, runs: list[RecordedRun]) -> list[RecordedRun]:
-    """The newest run of a target set for each server its ``runs`` (oldest first) were of:
-    ``newest`` (the one resumes see) first, the others' newest by run id.
+    """The newest run of a target set for each server its ``runs`` (oldest first, in DIR's
+    order of runs: :func:`harvester.config.recorded_runs_of_set`) were of: ``newest`` (the
+    one resumes see) first, then each other server's last run in that order (by run id,
+    the runs of one second were ordered by chance).
 
     Why: a target set is named by its ids, and ids are one server's: ``--project 51`` of
     two servers harvested into one folder is two sets of images, forgotten each on its own

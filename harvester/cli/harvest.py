@@ -136,11 +136,6 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
     return out
 
 
-#: What a range is written with elsewhere, between two ids: ``..`` (Rust, bash's {a..b}),
-#: ``...``, ``:`` (a slice), an en or em dash (a document or a spreadsheet pasted).
-_RANGE_MARKS = ("...", "..", ":", "\u2013", "\u2014")
-
-
 def _range_or_list_misspelt(text: str, value: str, kind: str, *, named: bool) -> str | None:
     """The refusal of a target item that is a range or a list written otherwise than the
     flags take them, with the spelling to give; None for any other item.
@@ -148,39 +143,25 @@ def _range_or_list_misspelt(text: str, value: str, kind: str, *, named: bool) ->
     Why: ``--image 9762957..9762964`` (or ``:``, or an en dash pasted from a document) and
     ``--image [9762957,9762958]`` (a Python list) were "is not a numeric id", which named
     no way out."""
-    from harvester.target_text import KINDS, comma_list, positive_id
+    from harvester.target_text import KINDS, bracketed_ids, comma_list, range_respelt
 
     flag = KINDS[kind][1]
     # (--screen and --project take names, which may be "2019..2020": looked up as names)
-    if not named and (range_ := _range_respelt(value)) is not None:
+    if not named and (range_ := range_respelt(value)) is not None:
         # The whole list, each range respelt (`--image 5,7..9` was told `--image 7-9`,
         # dropping the 5), and only once the list is one the flag takes (as the several
         # ids of one item are said: `--image 7..9,x` is the refusal of the x).
-        listed = [_range_respelt(item) or item for item in comma_items(text, "id")]
+        listed = [range_respelt(item) or item for item in comma_items(text, "id")]
         _target_items(",".join(listed), kind, named=named)
         return (
             f"{value!r} is not a range harvester reads: give it as FIRST-LAST, "
             f"{flag} {comma_list(listed) if len(listed) > 1 else range_}"
         )
-    if value[:1] in "[(" or value[-1:] in "])":
-        inner = [part.strip() for part in text.strip().strip("[]()").split(",") if part.strip()]
-        if inner and all(positive_id(part) for part in inner):
-            return (
-                f"{value!r}: brackets are not part of an id: give the ids as a comma list, "
-                f"{flag} {','.join(inner)}"
-            )
-    return None
-
-
-def _range_respelt(item: str) -> str | None:
-    """``item`` as FIRST-LAST where it is a range written otherwise (:data:`_RANGE_MARKS`,
-    between two positive ids), else None."""
-    from harvester.target_text import positive_id
-
-    for mark in _RANGE_MARKS:
-        first, found, last = item.partition(mark)
-        if found and positive_id(first.strip()) and positive_id(last.strip()):
-            return f"{first.strip()}-{last.strip()}"
+    if (value[:1] in "[(" or value[-1:] in "])") and (inner := bracketed_ids(text)):
+        return (
+            f"{value!r}: brackets are not part of an id: give the ids as a comma list, "
+            f"{flag} {','.join(inner)}"
+        )
     return None
 
 

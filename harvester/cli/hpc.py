@@ -1768,7 +1768,7 @@ def _refused_for_good(out: Path) -> tuple[bool, list[str], int]:
         report = collect_status(out, by_files=False)
     except HarvesterError:  # (status names what is wrong with DIR)
         return False, [], 0
-    gone = len(report.gone_ids)
+    gone = len(report.gone_here)  # (not another server's image of an id, still asked for)
     refused = (
         not report.pending
         and not report.walks

@@ -147,6 +147,30 @@ def test_status_of_a_prepared_folder_names_its_queued_array_and_its_owner(
     assert (data["queued"], data["queued_owners"]) == (["4300"], {"4300": "uid 4000000"})
 
 
+def test_status_names_the_owner_of_a_colleagues_two_queued_arrays_once(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    emulator: EmulatorThread,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two arrays of the script in the queue, both one colleague's: the line names the
+    owner once (it said ``4301,4300 (4301 of user X, 4300 of user X)``)."""
+    out = tmp_path / "sl4"
+    assert main(["slurm", "--out", str(out), "--base-url", emulator.base_url,
+                 "--screen", "2302", "--tasks", "2"]) == 0  # fmt: skip
+    script = out.resolve() / "harvest.sbatch"
+    queue = "".join(f"{job}|0|PENDING|{script}|{out}|4000000\\n" for job in (4301, 4300))
+    tools = (("scontrol", "echo 'Slurmctld(primary) at h is UP'"), ("squeue", f"printf '{queue}'"))
+    bin_dir = write_tools(tmp_path / "bin", tools)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    text, data = status(out, capsys)
+    (line,) = [x for x in text.splitlines() if x.startswith("in the queue now:")]
+    assert line.startswith("in the queue now: job "), line
+    assert line.count("of user") == 1, line
+    assert " of user uid 4000000 (squeue -j " in line, line
+    assert sorted(data["queued"]) == ["4300", "4301"]
+
+
 def test_status_takes_the_artifacts_of_the_config_file_the_tasks_read(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
 ) -> None:
@@ -237,7 +261,7 @@ def test_status_points_at_the_log_of_a_task_that_ended_before_its_harvest(
     assert "cannot read ids file" in log.read_text()
     assert "no task has started yet" in text
     assert (
-        f"1 task log(s) in {out / 'logs'} but no harvest journal yet: a task is starting, "
+        f"1 task log in {out / 'logs'} but no harvest journal yet: a task is starting, "
         f"or ended before its harvest began; read {log}"
     ) in text
     assert data["slurm"]["task_logs"] == 1  # type: ignore[index]
@@ -250,7 +274,7 @@ def test_status_points_at_the_log_of_a_task_that_ended_before_its_harvest(
     assert lines[at - 1 : at + 3] == [
         "no task has begun its harvest (a task writes harvest.json as it starts)",
         f"job array: {out}/harvest.sbatch (2 tasks), written by harvester slurm",
-        f"1 task log(s) in {out / 'logs'} but no harvest journal: its tasks ended before "
+        f"1 task log in {out / 'logs'} but no harvest journal: its tasks ended before "
         f"their harvest began; read {log}",
         f"  once what it says is fixed, submit it again: jid=$(sbatch --parsable "
         f"{out}/harvest.sbatch) && sbatch --dependency=afterany:${{jid%%;*}} {out}/index.sbatch",

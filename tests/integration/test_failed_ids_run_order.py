@@ -7,6 +7,7 @@ images recorded gone from one server depended on that chance. The runs here are 
 that the older run's id sorts last, every time: its harvest runs on a "host" whose clock
 is ten minutes ahead (the later run's id then takes its second, as a run id never goes
 below DIR's newest second) with the suffix ``ffffff``, the later one with ``000000``.
+``forget`` given one server's link took that server's newest run by id too.
 The harvests run as ``python -m harvester`` processes of those clocks, every other command
 as ``harvester ARGS`` (in the test process, tests/cli_in_process.py), against two emulators
 over real sockets.
@@ -103,8 +104,9 @@ def test_the_plain_list_of_an_id_both_servers_failed_is_refused_whatever_the_run
     `--failed-ids` is refused, exit 2, naming both servers (it printed GONE as A's, the
     run whose id sorts last, or B's by chance), and each server's `--base-url` list has
     it. Recorded gone from A alone, `status --gone-ids` lists it and status says it, for
-    the undo pipe (ordered by time, B's failure the latest, they left it out), and the
-    plain list is B's, noted so."""
+    the undo pipe (ordered by time, B's failure the latest, they left it out), not as an
+    image gone here (B's is still asked for: it was counted so), and the plain list is
+    B's, noted so."""
     a, b, out = two_servers_failed(tmp_path, make_emulator, 503)
     plain = cli("status", str(out), "--failed-ids")
     assert (plain.returncode, plain.stdout) == (2, ""), plain.stderr
@@ -118,7 +120,15 @@ def test_the_plain_list_of_an_id_both_servers_failed_is_refused_whatever_the_run
     assert forgot.returncode == 0, forgot.stderr
     assert cli("status", str(out), "--gone-ids").stdout == f"{GONE}\n"
     said = cli("status", str(out))
-    assert "1 image gone from the server, forgotten by harvester forget" in said.stdout
+    # (B's image of that id is still asked for: not counted as gone here, said apart)
+    assert "gone from the server, forgotten" not in said.stdout, said.stdout
+    assert (
+        "1 id recorded gone from one server by harvester forget names another server's image "
+        "here too, still asked for (its failures counted; to take the records back: "
+        f"harvester status {out} --gone-ids | harvester forget {out} --gone-ids-from - --undo)"
+    ) in said.stdout.splitlines()
+    report = json.loads(cli("status", str(out), "--json").stdout)
+    assert (report["gone_ids"], report["gone_here"]) == ([GONE], [])
     plain = cli("status", str(out), "--failed-ids")
     assert plain.returncode == 0 and plain.stdout == f"{GONE}\n", plain.stderr
     assert plain.stderr.startswith(f"note: these are failed images of {b.base_url} ("), plain.stderr
@@ -144,3 +154,33 @@ def test_the_gone_hint_names_the_newest_runs_server_and_its_pipe_records_both(
         [(GONE, a.base_url), (GONE, b.base_url)]
     )
     assert cli("status", str(out), "--gone-ids").stdout == f"{GONE}\n"
+
+
+def test_forget_by_a_link_takes_its_servers_newest_run_not_the_one_whose_id_sorts_last(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """``--project 51`` of A (thumbnails, its id sorting last), of A again (metadata),
+    then of B: forget given A's link forgets A's set with the take-back command of A's
+    newest run, ``--artifacts metadata`` (it took A's older run, whose id sorts last by
+    chance, and printed ``--artifacts thumbnail``)."""
+    a, b = make_emulator(preset="demo"), make_emulator(preset="idclash")
+    out = tmp_path / "d"
+    for emu, kind, ahead, suffix in (
+        (a, "thumbnail", 600, "ffffff"),
+        (a, "metadata", 0, "000000"),
+        (b, "thumbnail", 0, "000001"),
+    ):
+        proc = ordered_cli(
+            ahead, suffix,
+            "harvest", "--base-url", emu.base_url, "--project", "51", "--out", str(out),
+            "--artifacts", kind, "--rate", "none", "--no-labels", "-q",
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    runs = runs_by_order(out)
+    assert [run[-6:] for run in runs] == ["ffffff", "000000", "000001"], runs
+
+    forgot = cli("forget", str(out), "--project", f"{a.base_url}/webclient/?show=project-51")
+    assert forgot.returncode == 0, forgot.stderr
+    assert forgot.stdout.startswith(f"{out}: forgot the target set --project 51 of {a.base_url}:")
+    again = forgot.stdout.partition("to undo, run its targets again: ")[2]
+    assert "--artifacts metadata" in again and "thumbnail" not in again, forgot.stdout

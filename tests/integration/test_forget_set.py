@@ -631,7 +631,7 @@ def test_status_counts_a_forgotten_sets_invalid_files_apart(
     text = cli("status", str(out)).stdout
     assert "awaiting refetch by harvest" not in text, text
     assert (
-        "1 file(s) of forgotten target sets marked invalid (by verify or the next run's check "
+        "1 file of forgotten target sets marked invalid (by verify or the next run's check "
         "of an interrupted run; not refetched: a resume leaves their sets out; their targets "
         "given again take them back)"
     ) in text.splitlines(), text
@@ -642,7 +642,7 @@ def test_status_counts_a_forgotten_sets_invalid_files_apart(
     assert cli("verify", str(out)).returncode == 1
     text = cli("status", str(out)).stdout
     assert (
-        "1 file(s) marked invalid (by verify or the next run's check of an interrupted run), "
+        "1 file marked invalid (by verify or the next run's check of an interrupted run), "
         "awaiting refetch by harvest"
     ) in text.splitlines()
     totals = json.loads(cli("status", str(out), "--json").stdout)["totals"]

@@ -84,7 +84,7 @@ def test_a_harvest_given_a_key_no_image_has_leaves_later_indexes_alone(
     # The typo alone: this run's index has it (as asked, warned), later ones do not.
     done = harvest(emulator, out, "--label-key", "Gene Symbl")
     assert problem_lines(done.stderr)[-1] == (
-        f"WARNING harvester.problems: label key(s) 'Gene Symbl' not recorded in {record}, as "
+        f"WARNING harvester.problems: label key 'Gene Symbl' not recorded in {record}, as "
         f"no image has them: later index writes keep the keys recorded before, '{GENE}'"
     )
     assert not any(labels(out).values())
@@ -97,7 +97,7 @@ def test_a_harvest_given_a_key_no_image_has_leaves_later_indexes_alone(
     # Beside a valid key: that one alone counts from then on.
     done = harvest(emulator, out, "--label-key", "Gene Symbl", "--label-key", "Phenotype")
     assert problem_lines(done.stderr)[-1] == (
-        f"WARNING harvester.problems: label key(s) 'Gene Symbl' dropped, not recorded in "
+        f"WARNING harvester.problems: label key 'Gene Symbl' dropped, not recorded in "
         f"{record}, as no image has them"
     )
     found = read_label_keys_record(out)

@@ -213,7 +213,7 @@ def test_status_counts_the_files_the_next_run_found_missing_as_awaiting_refetch(
     planned = cli("plan", *where, "--out", str(out))
     assert planned.returncode == 0, planned.stderr
     said = (
-        "2 file(s) marked invalid (by verify or the next run's check of an interrupted run), "
+        "2 files marked invalid (by verify or the next run's check of an interrupted run), "
         "awaiting refetch by harvest"
     )
     shown = cli("status", str(out))

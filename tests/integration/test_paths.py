@@ -238,7 +238,8 @@ def test_a_mapped_path_holding_a_token_gets_no_url(
 
 def test_bad_mapping_is_a_one_line_error(tmp_path: Path) -> None:
     """--raw-url-map without '=', with a non-URL target or with credentials: error + hint,
-    exit 2, and the credentials are neither echoed nor recorded."""
+    exit 2, the error labelled with the flag (it said ``raw_url_map:``), and the
+    credentials are neither echoed nor recorded."""
     out = tmp_path / "out"
     out.mkdir()
     for value in (
@@ -254,7 +255,7 @@ def test_bad_mapping_is_a_one_line_error(tmp_path: Path) -> None:
     ):
         done = run_cli("index", str(out), "--raw-url-map", value)
         assert done.returncode == 2
-        assert done.stderr.startswith("error: raw_url_map: "), done.stderr
+        assert done.stderr.startswith("error: --raw-url-map: "), done.stderr
         assert "Traceback" not in done.stderr and "hint: " in done.stderr
         assert "s3cret" not in done.stderr + done.stdout
     assert not (out / "raw_url_map.json").exists()

@@ -175,7 +175,7 @@ def test_damaged_staged_plane_is_fetched_again_by_the_rerun(
     code, said, err = run(capsys, "harvest", "--out", str(out), "--rate", "none")
     assert code == 0, err
     assert said.startswith("done 1 (stack 1), skipped 0 (already done), failed 0")
-    warning = f"stack {ZSTACK_IMAGE_ID}: 1 staged plane file(s) do not decode (staged plane "
+    warning = f"stack {ZSTACK_IMAGE_ID}: 1 staged plane file does not decode (staged plane "
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any(warning in w and w.endswith("fetching them again") for w in warned), warned
     renders = emu.stats()["by_route"]["image:render"]

@@ -57,12 +57,12 @@ def test_a_damaged_file_of_a_dropped_kind_gets_a_command_that_refetches_it(
     status = run_cli("status", str(out))
     assert status.returncode == 0, status.stderr
     assert (
-        "1 file(s) marked invalid (by verify or the next run's check of an interrupted run) of "
+        "1 file marked invalid (by verify or the next run's check of an interrupted run) of "
         "kinds not asked for any more: render 1 (the newest run of their targets asks for "
         f"other kinds; not refetched by a resume); to refetch them: {widened}"
     ) in status.stdout
     assert (
-        "1 file(s) marked invalid (by verify or the next run's check of an interrupted "
+        "1 file marked invalid (by verify or the next run's check of an interrupted "
         "run), awaiting refetch by harvest" in status.stdout
     )
     report = json.loads(run_cli("status", str(out), "--json").stdout)

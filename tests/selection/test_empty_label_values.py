@@ -107,7 +107,7 @@ def test_a_label_key_with_only_blank_values_is_warned_as_a_missing_key(
     assert said == [
         f"WARNING harvester.problems: label key 'Notes' has only blank values on the 8 images"
         f" in {out / 'index.csv'}, so every label is empty; {KEYS_WITH_VALUES}",
-        f"WARNING harvester.problems: label key(s) 'Notes' not recorded in"
+        f"WARNING harvester.problems: label key 'Notes' not recorded in"
         f" {out / 'label_keys.json'}, as no image has them: later index writes keep no label"
         " columns",
     ]

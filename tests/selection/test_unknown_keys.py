@@ -121,7 +121,7 @@ def test_misspelt_label_key_warns_on_harvest_and_on_index(
     )
     assert warnings(stderr) == [
         expected,
-        f"WARNING harvester.problems: label key(s) 'Phenotyp' not recorded in "
+        f"WARNING harvester.problems: label key 'Phenotyp' not recorded in "
         f"{out / 'label_keys.json'}, as no image has them: later index writes keep no label "
         "columns",
     ]
@@ -171,7 +171,7 @@ def test_labels_never_fetched_are_not_called_a_missing_key(
     assert code == 0, stderr
     assert "is on none" not in stderr
     assert warnings(stderr) == [
-        "WARNING harvester.problems: label key(s) 'Gene Symbol': the labels of the 2 images in "
+        "WARNING harvester.problems: label key 'Gene Symbol': the labels of the 2 images in "
         f"{out / 'index.csv'} were never fetched (--no-labels), so the label column is empty "
         "until a run with labels fetches them"
     ]

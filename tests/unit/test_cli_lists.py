@@ -389,3 +389,26 @@ def test_a_config_files_integer_with_its_unit_is_told_only_a_whole_number(
     assert capsys.readouterr().err.splitlines() == [
         f"error: {config}: concurrency: expected an integer, got '8.5s'"
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "said", "hint"),
+    [
+        ('"1..5"', "'1..5' is not a range harvester reads",
+         'hint: give it as FIRST-LAST, images = ["1-5"], or as a list of ids'),
+        ('"7361\u20137366"', "'7361\u20137366' is not a range harvester reads",
+         'hint: give it as FIRST-LAST, images = ["7361-7366"], or as a list of ids'),
+        ('"[1, 2]"', "'[1, 2]': brackets are not part of an id",
+         "hint: give the ids as a list, images = [1, 2]"),
+    ],
+)  # fmt: skip
+def test_a_config_files_range_written_otherwise_gets_the_flags_range_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, said: str, hint: str
+) -> None:
+    """``images = ["1..5"]`` is refused with the spelling to give, as ``--image 1..5`` is
+    (it was "not a numeric id"); exit 2, nothing written."""
+    config = tmp_path / "c.toml"
+    config.write_text(f'images = [{value}]\nbase_url = "http://127.0.0.1:9"\n', encoding="utf-8")
+    assert main(["harvest", str(config), "--out", str(tmp_path / "D"), "--dry-run"]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: {config}: images: {said}", hint]
+    assert not (tmp_path / "D").exists()

@@ -76,7 +76,7 @@ def test_invalid_files_of_two_sets_wait_for_the_harvests_holding_an_array_folder
     report.running = ["shard 1/2 (pid 7 on node3)"]
     report.queue_unknown = "no squeue here"
     lines = report.format_text().splitlines()
-    said = next(x for x in lines if x.startswith("2 file(s) marked invalid"))
+    said = next(x for x in lines if x.startswith("2 files marked invalid"))
     assert said.endswith(
         f"; to refetch them: harvester status {tmp_path} gives the commands (one per target "
         "set holding them) once the harvests running now (named below) have ended and no "
@@ -100,7 +100,7 @@ def test_invalid_files_of_a_plain_folder_wait_for_the_harvest_holding_it(tmp_pat
     report.not_asked_commands = commands
     report.running = ["a harvest of the whole set (pid 7 on node3)"]
     lines = report.format_text().splitlines()
-    said = next(x for x in lines if x.startswith("1 file(s) marked invalid"))
+    said = next(x for x in lines if x.startswith("1 file marked invalid"))
     assert said.endswith(
         f"; to refetch them: harvester status {tmp_path} gives the command once the harvests "
         "running now (named below) have ended"

@@ -158,7 +158,7 @@ def test_value_holding_a_separator_warns(tmp_path: Path, caplog: pytest.LogCaptu
     rows = {r["image_id"]: r for r in read(tmp_path / "index.csv")}
     assert rows["1"]["label_id"] == rows["2"]["label_id"]  # the merge the warning is about
     (line,) = problem_lines(caplog)
-    assert line.startswith("1 label value(s) hold ';' or '|'")
+    assert line.startswith("1 label value holds ';' or '|'")
     assert "Kind='x;y'" in line
 
 

@@ -102,7 +102,7 @@ def test_status_counts_invalid_marks_only_until_the_refetch(tmp_path: Path) -> N
     before = collect_status(tmp_path)
     assert before.to_dict()["totals"]["invalid"] == 1
     assert (
-        "1 file(s) marked invalid (by verify or the next run's check of an interrupted run), "
+        "1 file marked invalid (by verify or the next run's check of an interrupted run), "
         "awaiting refetch by harvest"
     ) in before.format_text().splitlines()
     assert anyio.run(harvest, tmp_path) == 1
