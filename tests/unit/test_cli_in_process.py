@@ -26,6 +26,21 @@ from harvester.runlock import folder_lock
 _COMMANDS = (("--version",), ("status", "{empty}", "--debug"), ("status", "{empty}/missing"))
 
 
+def _process_state() -> tuple[object, ...]:
+    """What a child process would own and an in-process run must leave as it found it."""
+    root = logging.getLogger()
+    return (
+        dict(os.environ),
+        os.getcwd(),
+        (sys.stdin, sys.stdout, sys.stderr, sys.argv),
+        (root.level, list(root.handlers)),
+        {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)},
+        list(warnings.filters),
+        (set(harvester.errors._remembered), harvester.retry.is_testing()),
+        resource.getrlimit(resource.RLIMIT_NOFILE),
+    )
+
+
 @pytest.mark.parametrize("words", _COMMANDS, ids=lambda words: " ".join(words))
 def test_in_process_gives_the_child_process_result(tmp_path: Path, words: tuple[str, ...]) -> None:
     """Exit code, standard output and standard error are those of ``python -m harvester``."""
@@ -49,34 +64,14 @@ def test_in_process_leaves_the_test_process_as_it_was(
     monkeypatch.setenv("HARVESTER_IN_PROCESS_PROBE", "kept")
     monkeypatch.setattr(harvester.errors, "_remembered", {"the-tests-own-secret"})
     monkeypatch.setattr(harvester.retry, "_testing", True)
-    root = logging.getLogger()
-    before = (
-        dict(os.environ),
-        os.getcwd(),
-        (sys.stdin, sys.stdout, sys.stderr, sys.argv),
-        (root.level, list(root.handlers)),
-        {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)},
-        list(warnings.filters),
-        (set(harvester.errors._remembered), harvester.retry.is_testing()),
-        resource.getrlimit(resource.RLIMIT_NOFILE),
-    )
+    before = _process_state()
     done = run_cli_in_process(
         "harvest", "--ids-from", "-", "--base-url", "http://user:s3cret-word@127.0.0.1:9/",
         "--out", str(tmp_path / "out"), "--debug",
         stdin="1\n", env={"PATH": os.environ.get("PATH", "")}, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode != 0, done.stderr
-    after = (
-        dict(os.environ),
-        os.getcwd(),
-        (sys.stdin, sys.stdout, sys.stderr, sys.argv),
-        (root.level, list(root.handlers)),
-        {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)},
-        list(warnings.filters),
-        (set(harvester.errors._remembered), harvester.retry.is_testing()),
-        resource.getrlimit(resource.RLIMIT_NOFILE),
-    )
-    assert after == before
+    assert _process_state() == before
 
 
 def test_a_command_still_running_at_its_timeout_is_stopped_and_its_test_fails(
