@@ -645,11 +645,14 @@ def request_time_line(artifacts: int, rate: float | None, *, kinds: Iterable[str
     low = "at least " if several else ""
     more = f" ({'; '.join(several)})" if several else ""
     seconds = artifacts / rate
-    # (under a second, "0s of requests" read as no time, or as nothing to fetch)
+    # (under a second, "0s of requests" read as no time, or as nothing to fetch; a lower
+    # bound to its first digit, never rounded to "0.0s": 1 stack at --rate 100 is 0.01s)
     if seconds >= 1:
         took = duration_text(seconds, tenths=False)
+    elif several:
+        took = f"{seconds:.{max(1, -math.floor(math.log10(seconds)))}f}s"
     else:
-        took = f"{seconds:.1f}s" if several else "under 1s"
+        took = "under 1s"
     return f"at --rate {rate:g}/s: {low}{took} of requests{more}"
 
 

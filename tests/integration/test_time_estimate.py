@@ -118,6 +118,10 @@ def test_no_estimate_without_a_limit() -> None:
     assert request_time_line(1, 10.0, kinds=("stack",)) == (
         "at --rate 10/s: at least 0.1s of requests (a stack asks one request a plane)"
     )
+    # (never "at least 0.0s": a tenth rounded a hundredth of a second to nothing)
+    assert request_time_line(1, 100.0, kinds=("stack",)) == (
+        "at --rate 100/s: at least 0.01s of requests (a stack asks one request a plane)"
+    )
 
 
 def test_a_dry_run_says_it_too_and_repeated_artifacts_add_up(
