@@ -364,8 +364,17 @@ def queue_command(job_name: str | None) -> str:
 
     Why not ``squeue -u $USER``: the queue is asked for every user's jobs of DIR's script
     (:func:`_queue_rows`), as a colleague's array of a shared project folder runs the same
-    shards; ``-u $USER`` hid that array from the one told to look before resuming."""
-    return f"squeue -n {shell_quote(job_name)}" if job_name else "squeue"
+    shards; ``-u $USER`` hid that array from the one told to look before resuming.
+    ``-o QUEUE_COLUMNS``: each job's owner, state and batch script. Why: every script's job
+    name is ``harvester`` unless ``--job-name`` is given, so ``squeue -n harvester`` listed
+    every user's arrays of every folder, none telling which was DIR's (its script is
+    ``DIR/harvest.sbatch``: what :func:`_queue_rows` matches)."""
+    columns = f"-o {shell_quote(QUEUE_COLUMNS)}"
+    return f"squeue -n {shell_quote(job_name)} {columns}" if job_name else f"squeue {columns}"
+
+
+#: The ``squeue -o`` columns :func:`queue_command` asks: job id, user, state, batch script.
+QUEUE_COLUMNS = "%i %u %T %o"
 
 
 #: The job states (``squeue %T``) of a job that has ended: SLURM's end states, and the two

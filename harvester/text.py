@@ -144,8 +144,9 @@ def without_unit(text: str, *, whole: bool = False) -> str | None:
     Why: ``--timeout 30s`` was refused as "'30s' is not a number", which read as if 30 were
     not one either; the refusal now gives the number to type (the flags take plain numbers
     in their own unit, as their help says). Only one the flag then takes: ``--concurrency
-    8.5s`` was told to give ``8.5``, refused in turn as no integer, and ``--timeout infs``
-    ``inf``, no timeout at all."""
+    8.5s`` was told to give ``8.5``, refused in turn as no integer, ``--timeout infs``
+    ``inf``, no timeout at all, and ``--timeout=-5s`` ``-5``, refused in turn as no
+    positive number (no flag typed with a unit takes a negative one)."""
     import math
 
     lowered = text.strip().lower()
@@ -156,5 +157,5 @@ def without_unit(text: str, *, whole: bool = False) -> str | None:
                 value = int(number) if whole else float(number)
             except ValueError:
                 continue
-            return number if math.isfinite(value) else None
+            return number if math.isfinite(value) and value >= 0 else None
     return None

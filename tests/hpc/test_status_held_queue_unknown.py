@@ -47,7 +47,7 @@ def test_a_held_lock_and_a_queue_not_asked_are_both_said_before_the_resume(
     assert text[-2:] == [
         "note: the SLURM queue cannot be asked here (scontrol ping finds no SLURM controller): "
         "tasks of the job array may still be queued or running, another user's too; check "
-        "with squeue -n harvester where SLURM answers before resuming",
+        "with squeue -n harvester -o '%i %u %T %o' where SLURM answers before resuming",
         "to resume, once the running harvests have ended and no task of the job array is "
         f"queued: {data['resume']}",
     ], text[-3:]

@@ -293,7 +293,7 @@ def test_where_the_queue_cannot_be_asked_status_says_so_and_does_not_guess(
     assert text[-2:] == [
         "note: the SLURM queue cannot be asked here (scontrol ping finds no SLURM controller): "
         "tasks of the job array may still be queued or running, another user's too; check "
-        "with squeue -n harvester where SLURM answers before resuming",
+        "with squeue -n harvester -o '%i %u %T %o' where SLURM answers before resuming",
         f"to resume, once no task of the job array is running: jid=$(sbatch --parsable "
         f"--array=1-3 {script}) && sbatch --dependency=afterany:${{jid%%;*}} "
         f"{killed}/index.sbatch",

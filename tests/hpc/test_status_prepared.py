@@ -67,7 +67,9 @@ def test_status_of_a_folder_slurm_prepared_says_no_task_has_started(
     before = listing(out)
     assert "harvest.json" not in before and "harvest.sbatch" in before
     # (every user's tasks of the script: a colleague's array of a shared folder too)
-    assert "# Follow:  squeue -n sl4_screen;  tail -F " in (out / "harvest.sbatch").read_text()
+    # (-o: each job's owner, state and script, told from other folders' arrays of that name)
+    follow = "# Follow:  squeue -n sl4_screen -o '%i %u %T %o';  tail -F "
+    assert follow in (out / "harvest.sbatch").read_text()
     text, data = status(out, capsys)
     script = out.resolve() / "harvest.sbatch"
     lines = text.splitlines()
@@ -79,8 +81,8 @@ def test_status_of_a_folder_slurm_prepared_says_no_task_has_started(
         "controller)",
         f"  if not submitted yet: jid=$(sbatch --parsable {script}) && "
         f"sbatch --dependency=afterany:${{jid%%;*}} {script.parent / 'index.sbatch'}",
-        "  if submitted: squeue -n sl4_screen shows its queued tasks (every user's), where "
-        "SLURM answers",
+        "  if submitted: squeue -n sl4_screen -o '%i %u %T %o' shows its queued tasks (every "
+        "user's), where SLURM answers",
     ]
     assert lines[6:] == ["counts appear once a task has journaled the images it walked"]
     assert not any(line.startswith("kind") for line in lines)

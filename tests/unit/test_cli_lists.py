@@ -338,6 +338,14 @@ def test_a_config_files_artifacts_item_of_several_kinds_is_told_the_list(
                 "hint: see 'harvester harvest --help'",
             ],
         ),
+        # nor a negative one: no flag typed with a unit takes it (its refusal came next)
+        (
+            ["--timeout=-5s"],
+            [
+                "error: argument --timeout: '-5s' is not a number",
+                "hint: see 'harvester harvest --help'",
+            ],
+        ),
         # a multiplier is no unit: 1k without it is 1, not the 1000 meant
         (
             ["--min-speed", "1k"],
