@@ -1290,6 +1290,13 @@ class Walker:
                 if room is not None:
                     await room.wait()  # (until the workers took half the queue: QueueRoom)
                 await self.send.send(ref)
+            except anyio.BrokenResourceError:
+                # Every receiver is gone: the run is stopping (a --max-bytes stop or a signal
+                # cancelled the workers, and a selection's stage with them). send() would meet
+                # that cancellation at its checkpoint; send_nowait() has none, so the walk
+                # ended with an internal error instead of the stop: it is taken here.
+                await anyio.lowlevel.checkpoint()
+                raise
         if room is not None:
             room.sent()
         self.stats.images += 1

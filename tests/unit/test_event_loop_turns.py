@@ -148,3 +148,23 @@ async def test_a_walk_waiting_for_room_is_woken_when_the_workers_end(
         _, taken, ended = await _walk_into_a_queue_of(emulator, 20, room=QueueRoom(20), take=25)
     assert taken == list(range(1000, 1025))
     assert isinstance(ended, anyio.BrokenResourceError)
+
+
+async def test_a_walk_meeting_the_queue_a_stopping_run_closed_ends_by_the_stop(
+    emulator: EmulatorThread,
+) -> None:
+    """A run's stop (its --max-bytes budget, a signal) cancels the workers and a selection's
+    stage, which close the queue. A walk that comes back from an answer received as the stop
+    began queues the page's images with no checkpoint between them (send_nowait): it met
+    the closed queue first and the run ended with an internal error (BrokenResourceError,
+    seen on a --where --max-bytes rerun with a queue of 1). It ends by the stop instead."""
+    settings = ClientSettings(base_url=emulator.base_url, concurrency=1, rate=None)
+    send, receive = anyio.create_memory_object_stream[ImageRef](4)
+    async with Client(settings) as client, send:
+        walker = Walker(client, send, labels=False)
+        receive.close()  # (the workers ended: the stop cancelled them)
+        with anyio.CancelScope() as stopping:
+            stopping.cancel()
+            await walker._emit(ImageRef(image_id=1000))
+    assert stopping.cancelled_caught
+    assert walker.stats.images == 0  # (not counted as queued)
