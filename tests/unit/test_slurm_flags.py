@@ -251,6 +251,21 @@ def test_an_array_into_a_folder_of_other_files_says_so_and_its_tasks_do_not(
     assert foreign_entries(out) == 0
 
 
+def test_a_refused_array_into_a_folder_of_other_files_says_no_warning(
+    emulator: EmulatorThread, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``harvester slurm`` refused for an unknown screen gives no "files go in among them"
+    warning and leaves the user's folder as it was."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    code = main(["slurm", "--out", str(out), "--base-url", emulator.base_url,
+                 "--screen", "999999", "--tasks", "4"])  # fmt: skip
+    assert code == 2
+    assert [r.getMessage() for r in caplog.records if r.name == PROBLEMS_LOGGER] == []
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
 def test_an_ids_file_the_tasks_cannot_read_later_is_named_as_a_shell_reads_it(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
