@@ -2105,6 +2105,8 @@ def _resumed_configs(
                 f"{out} does not exist, so there is no harvest to resume there: check the "
                 f"folder's name, or {hint}"
             )
+        elif (prepared := _prepared_array_hint(out)) is not None:
+            hint = prepared
         elif not (out / MARKER_NAME).exists() and not (out / JOURNALS_DIR).is_dir():
             from harvester.store import harvests_near
 
@@ -2420,6 +2422,31 @@ def _elsewhere_note(recorded: RecordedRun, out: Path, which: str) -> str:
     return (
         f"not resumed: {which} ({recorded.run}) harvested {targets} from another server, "
         f"{recorded.base_url}; run: {commented(command, needs)}"
+    )
+
+
+def _prepared_array_hint(out: Path) -> str | None:
+    """What a folder ``harvester slurm`` prepared and no task started in is, and the
+    command that submits its array (as ``harvester status`` says them); None for any other
+    folder. Why: ``harvest --out`` of such a folder said it "holds no harvest to resume",
+    as if the folder were mistyped."""
+    from harvester.layout import JOURNALS_DIR, MARKER_NAME
+    from harvester.status import read_slurm_script
+
+    if (out / MARKER_NAME).exists() or (out / JOURNALS_DIR).is_dir():
+        return None
+    slurm = read_slurm_script(out)
+    if slurm is None or slurm.elsewhere is not None:
+        return None
+    q = shell_quote(str(out))
+    here = ""
+    if slurm.from_plan:  # (its plan elsewhere: a plan in DIR was named before this)
+        here = "; or harvest its plan here: harvester harvest --from-plan "
+        here += f"{shell_quote(slurm.from_plan)} --out {q}"
+    return (
+        f"{out} holds the job array {slurm.described()}, and no task has started yet: "
+        f"if it is not submitted yet, submit it: {slurm.submit_command()} "
+        f"(harvester status {q} says whether it is queued){here}"
     )
 
 
