@@ -214,7 +214,8 @@ def id_range(
     if low <= 0 or high < low:
         raise TargetTextError(
             f"{_cut(said)!r} is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST)"
-            + _range_fix(low, high, kind)
+            # (an end of more digits than an id has: the rule alone, no range to give)
+            + ("" if max(len(first), len(last)) > MAX_ID_DIGITS else _range_fix(low, high, kind))
         )
     count = high - low + 1
     if count > most:
