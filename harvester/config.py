@@ -1161,7 +1161,9 @@ def _bare(key: str, value: object, *, whole: bool = False) -> str | None:
     an integer key's)."""
     from harvester.text import without_unit
 
-    number = without_unit(value, whole=whole) if isinstance(value, str) else None
+    # (a timeout of 0 is refused: `timeout = "0s"` gets no line to write)
+    positive = key == "timeout"
+    number = without_unit(value, whole=whole, positive=positive) if isinstance(value, str) else None
     return None if number is None else f"write {key} = {number}, without quotes or unit"
 
 

@@ -658,6 +658,7 @@ async def plan_targets(
     on_wait: Callable[[str | None, float, float | None], None] | None = None,
     ids_copy: Path | None = None,
     on_walk: Callable[[Callable[[], str] | None], None] | None = None,
+    out_note: str | None = None,
 ) -> PlanInfo:
     """Walk the targets of ``config`` once and publish the plan in ``out_dir/plan``.
 
@@ -682,6 +683,11 @@ async def plan_targets(
     plates listed, ...``: :func:`~harvester.pipeline.walk_text`), and ``on_walk(None)`` once
     it has listed everything (:meth:`harvester.progress.Progress.walking`): a plan of a big
     screen walks for hours, in which "images found" alone did not say how far it was.
+
+    ``out_note``: a warning about DIR (the user's files there:
+    :func:`harvester.cli.harvest.foreign_folder_note`), said once the store opened there,
+    as a harvest says it: a plan refused first (an unknown id, a server that does not
+    answer) puts nothing among those files, and was told its files "go in among them".
 
     The walk also saves the study-level metadata (screen, plates, wells,
     project, datasets) into DIR through the store, exactly as a single
@@ -711,7 +717,7 @@ async def plan_targets(
         no_ids_held(config, ids_copy, going_on="planning the other targets")
         await anyio.to_thread.run_sync(_prepare_out_dir, out_dir, force, check_out_dir)
         return await _plan_from(
-            config, out_dir, ids_copy, force, argv, on_image, say, on_wait, on_walk
+            config, out_dir, ids_copy, force, argv, on_image, say, on_wait, on_walk, out_note
         )
     finally:
         if own_copy is not None:
@@ -728,9 +734,11 @@ async def _plan_from(
     say: Callable[[str], None] | None,
     on_wait: Callable[[str | None, float, float | None], None] | None,
     on_walk: Callable[[Callable[[], str] | None], None] | None,
+    out_note: str | None,
 ) -> PlanInfo:
     """:func:`plan_targets` once its targets are checked and DIR is ready: the server check,
-    the names, the walk (``ids_file``: where the ``--ids-from`` ids are read, if not there)."""
+    the names, the walk (``ids_file``: where the ``--ids-from`` ids are read, if not there;
+    ``out_note``: see :func:`plan_targets`)."""
     from harvester.client import Client
     from harvester.outage import Outage
     from harvester.pipeline import client_settings, probe_server, unwrap_errors
@@ -758,6 +766,7 @@ async def _plan_from(
                     on_image=on_image,
                     ids_file=ids_file,
                     on_walk=on_walk,
+                    out_note=out_note,
                 )
             except SessionEndedError as exc:  # a lookup before the walk: said as mid-walk
                 raise _stopped_error(exc.status, exc.reason) from None
@@ -774,10 +783,11 @@ async def _walk_into_plan(
     on_image: Callable[[ImageRef], None] | None,
     ids_file: Path | None = None,
     on_walk: Callable[[Callable[[], str] | None], None] | None = None,
+    out_note: str | None = None,
 ) -> PlanInfo:
     """The walk of :func:`plan_targets`, through ``client``, into a new plan (``ids_file``:
     where the ``--ids-from`` ids are read, a copy of a source readable once; else
-    ``config.ids_from``; ``on_walk``: see :func:`plan_targets`)."""
+    ``config.ids_from``; ``on_walk``, ``out_note``: see :func:`plan_targets`)."""
     import anyio
 
     from harvester import layout
@@ -816,6 +826,10 @@ async def _walk_into_plan(
     async with Store.open(
         out_dir, run_id=run_id, writer=writer_name, argv=public_argv(argv)
     ) as store:
+        if out_note:  # (once the store opened there: see plan_targets)
+            from harvester.errors import PROBLEMS_LOGGER
+
+            logging.getLogger(PROBLEMS_LOGGER).warning("%s", out_note)
         send, receive = anyio.create_memory_object_stream[ImageRef](config.queue_size)
         # With selection flags the plan holds the selected images only (the whole
         # selection: shards of a plan-driven harvest split it, they do not re-sample).

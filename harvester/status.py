@@ -475,6 +475,22 @@ class SlurmStatus:
         """:func:`harvester.slurm.resubmit_resumes`, from what was read of the script."""
         return self.index_script is not None and self.elsewhere is None
 
+    def described(self) -> str:
+        """``DIR/harvest.sbatch (4 tasks), written by harvester slurm``: the array, as
+        status names it and as ``harvest --out`` of its folder is told of it."""
+        tasks = f" ({plural(self.tasks, 'task')})" if self.tasks is not None else ""
+        return f"{self.script}{tasks}, written by harvester slurm"
+
+    def submit_command(self) -> str:
+        """The command that submits the array, its index job after it where the folder has
+        that script (as ``--submit`` queues both: the array alone left index.csv unwritten,
+        its tasks each naming the command)."""
+        if self.index_script:
+            from harvester.slurm import resume_line
+
+            return resume_line(Path(self.script).parent)
+        return f"sbatch {shell_quote(self.script)}"
+
     @property
     def array(self) -> tuple[int, int | None] | None:
         """:func:`harvester.slurm.script_array`, from what was read of the script."""
@@ -1552,7 +1568,6 @@ class StatusReport:
                 "no harvest has started yet; next: harvester harvest --from-plan "
                 f"{out} --out {out}, or harvester slurm --from-plan {out} --out {out} --tasks N"
             ]
-        tasks = f" ({plural(s.tasks, 'task')})" if s.tasks is not None else ""
         # Task logs, and a queue that answered holding none of the script's jobs: it was
         # submitted and every task ended before its harvest began (a config file moved, a
         # module missing on the nodes). "not submitted yet: sbatch ..." said otherwise.
@@ -1560,21 +1575,13 @@ class StatusReport:
         lines = [
             ("no task has begun its harvest" if ended else "no task has started yet")
             + ("" if self.marker else f" (a task writes {MARKER_NAME} as it starts)"),
-            f"job array: {s.script}{tasks}, written by harvester slurm",
+            f"job array: {s.described()}",
         ]
         if s.elsewhere is None and not self.queued and not ended:
             # (Queued: "in the queue now: job N" says so below; else the note says not to
             # submit it. The line said "not submitted yet: sbatch ..." right after --submit,
             # inviting a second submission.)
-            # (its index job after it where DIR has that script, as --submit queues both:
-            # the array alone left index.csv unwritten, its tasks each naming the command)
-            if s.index_script:
-                from harvester.slurm import resume_line
-
-                submit = resume_line(Path(s.script).parent)
-            else:
-                submit = f"sbatch {q(s.script)}"
-            lines += self._unsubmitted_lines(submit)
+            lines += self._unsubmitted_lines(s.submit_command())
         if ended:
             from harvester.slurm import resume_line
 

@@ -34,6 +34,7 @@ __all__ = [
     "id_range",
     "is_link",
     "link_shown",
+    "marked_ends",
     "parse_link",
     "positive_id",
     "range_respelt",
@@ -118,16 +119,29 @@ def range_respelt(item: str) -> str | None:
     Why here: the flags (:func:`harvester.cli.harvest._range_or_list_misspelt`) and a
     config file's target lists (:func:`harvester.config._as_int_list`) refuse it with the
     spelling to give; ``images = ["1..5"]`` was still "not a numeric id"."""
+    ends = marked_ends(item)
+    if ends is not None and positive_id(ends[0]) and positive_id(ends[1]):
+        return "-".join(ends)
+    return None
+
+
+def marked_ends(item: str) -> tuple[str, str] | None:
+    """The two ends of a range written with one of :data:`RANGE_MARKS` between two runs of
+    ASCII digits (``1..5``, ``5..3``, ``1..0``: a backwards or empty one too), else None.
+    Why: :func:`range_respelt` takes positive ids only, so ``--image 1..0`` was "not a
+    numeric id" where it is a range that names no id (:func:`id_range` says which)."""
     for mark in RANGE_MARKS:
-        first, found, last = item.partition(mark)
-        if found and positive_id(first.strip()) and positive_id(last.strip()):
-            return f"{first.strip()}-{last.strip()}"
+        first, found, last = (part.strip() for part in item.partition(mark))
+        if found and all(p.isascii() and p.isdigit() for p in (first, last)):
+            return first, last
     return None
 
 
 def bracketed_ids(text: str) -> list[str] | None:
     """The ids of ``[1,2]`` or ``(1,2)`` (a Python list pasted as one value), else None."""
-    inner = [part.strip() for part in text.strip().strip("[]()").split(",") if part.strip()]
+    # (each item's brackets too: `--image 1,[2]` is the comma list 1,2 with a bracket in it)
+    parts = (part.strip().strip("[]()").strip() for part in text.split(","))
+    inner = [part for part in parts if part]
     return inner if inner and all(positive_id(part) for part in inner) else None
 
 
@@ -179,32 +193,50 @@ def typed_like(text: str) -> bool:
     return bool(colon) and kind.strip().lower() in KINDS
 
 
-def id_range(text: str, kind: str | None = "image", *, most: int = MAX_RANGE) -> range | None:
+def id_range(
+    text: str, kind: str | None = "image", *, most: int = MAX_RANGE, shown: str | None = None
+) -> range | None:
     """``100-120`` as the ids 100 to 120, both included; None for text that is no range.
 
     Unambiguous because an id never holds a ``-``. A range written backwards, starting at
     0, or naming more than ``most`` ids is a :class:`TargetTextError`. ``kind``: that of the
     flag given the range (more images than a range takes go in an ids file, which an
     image flag's error says); None where the caller says what to do instead (a config
-    file, an ids file's line, whose bound ``most`` is its own).
+    file, an ids file's line, whose bound ``most`` is its own). ``shown``: the text as the
+    user wrote it, for the message (``5..3``, read here as ``5-3``).
     """
     first, dash, last = text.partition("-")
     first, last = first.strip(), last.strip()
     if not dash or not all(p.isascii() and p.isdigit() for p in (first, last)):
         return None
     low, high = positive_id(first) or 0, positive_id(last) or 0
+    said = text if shown is None else shown
     if low <= 0 or high < low:
         raise TargetTextError(
-            f"{_cut(text)!r} is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST)"
+            f"{_cut(said)!r} is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST)"
+            # (an end of more digits than an id has: the rule alone, no range to give)
+            + ("" if max(len(first), len(last)) > MAX_ID_DIGITS else _range_fix(low, high, kind))
         )
     count = high - low + 1
     if count > most:
         more = f" (more images: seq {low} {high} > ids.txt, then --ids-from ids.txt)"
         raise TargetTextError(
-            f"{text!r} names {count:,} ids; a range takes {most:,} at most"
+            f"{_cut(said)!r} names {count:,} ids; a range takes {most:,} at most"
             + (more if kind == "image" else "")
         )
     return range(low, high + 1)
+
+
+def _range_fix(low: int, high: int, kind: str | None) -> str:
+    """What a refused range is (backwards, empty) and, where one is plain, the range to
+    give: ``: it runs backwards: give it as --image 10-20``. Why: ``20-10`` and ``1..0``
+    named the rule alone, and ``1..0`` not even that ("not a numeric id")."""
+    flag = f"{KINDS[kind][1]} " if kind in KINDS else ""
+    if high <= 0:
+        return ": it names no id (ids start at 1)"
+    if low <= 0:
+        return f": ids start at 1: give it as {flag}1-{high}"
+    return f": it runs backwards: give it as {flag}{high}-{low}"
 
 
 def compact_ids(ids: Iterable[int]) -> list[str]:

@@ -137,7 +137,7 @@ def quoted(text: object, limit: int = SHOWN_CHARACTERS) -> str:
 TYPED_UNITS = ("seconds", "second", "secs", "sec", "s", "px", "/s", "/sec", "req/s", "rps")
 
 
-def without_unit(text: str, *, whole: bool = False) -> str | None:
+def without_unit(text: str, *, whole: bool = False, positive: bool = False) -> str | None:
     """The number of ``text`` typed with a unit (``30s``, ``96px``, ``10/s``), else None;
     ``whole``: only a whole number (an integer flag or key: ``8.5s`` gets no number).
 
@@ -146,7 +146,8 @@ def without_unit(text: str, *, whole: bool = False) -> str | None:
     in their own unit, as their help says). Only one the flag then takes: ``--concurrency
     8.5s`` was told to give ``8.5``, refused in turn as no integer, ``--timeout infs``
     ``inf``, no timeout at all, and ``--timeout=-5s`` ``-5``, refused in turn as no
-    positive number (no flag typed with a unit takes a negative one)."""
+    positive number (no flag typed with a unit takes a negative one). ``positive``: for a
+    flag or key that refuses 0 as well (``--timeout 0s`` was told ``0``, refused in turn)."""
     import math
 
     lowered = text.strip().lower()
@@ -157,5 +158,6 @@ def without_unit(text: str, *, whole: bool = False) -> str | None:
                 value = int(number) if whole else float(number)
             except ValueError:
                 continue
-            return number if math.isfinite(value) and value >= 0 else None
+            taken = value > 0 if positive else value >= 0
+            return number if math.isfinite(value) and taken else None
     return None

@@ -143,9 +143,24 @@ def _range_or_list_misspelt(text: str, value: str, kind: str, *, named: bool) ->
     Why: ``--image 9762957..9762964`` (or ``:``, or an en dash pasted from a document) and
     ``--image [9762957,9762958]`` (a Python list) were "is not a numeric id", which named
     no way out."""
-    from harvester.target_text import KINDS, bracketed_ids, comma_list, range_respelt
+    from harvester.target_text import (
+        KINDS,
+        TargetTextError,
+        bracketed_ids,
+        comma_list,
+        id_range,
+        marked_ends,
+        range_respelt,
+    )
 
     flag = KINDS[kind][1]
+    if not named and (ends := marked_ends(value)) is not None:
+        # A backwards or empty one (`5..3`, `1..0`) is refused as its FIRST-LAST would be,
+        # quoting the text given, with the range to give where one is plain.
+        try:
+            id_range("-".join(ends), kind, shown=value)
+        except TargetTextError as exc:
+            return str(exc)
     # (--screen and --project take names, which may be "2019..2020": looked up as names)
     if not named and (range_ := range_respelt(value)) is not None:
         # The whole list, each range respelt (`--image 5,7..9` was told `--image 7-9`,
@@ -301,12 +316,13 @@ def integer_arg(text: str) -> int:
         ) from None
 
 
-def _unit_said(text: str, *, whole: bool = False) -> str:
+def _unit_said(text: str, *, whole: bool = False, positive: bool = False) -> str:
     """``: give it without its unit, 30`` for a number typed with its unit (``30s``), else
-    "" (:func:`harvester.text.without_unit`; ``whole``: an integer flag's)."""
+    "" (:func:`harvester.text.without_unit`; ``whole``: an integer flag's; ``positive``:
+    a flag that refuses 0)."""
     from harvester.text import without_unit
 
-    number = without_unit(text, whole=whole)
+    number = without_unit(text, whole=whole, positive=positive)
     return f": give it without its unit, {number}" if number is not None else ""
 
 
@@ -345,11 +361,20 @@ def config_arg(text: str) -> Path:
     return Path(text)
 
 
-def number_arg(text: str) -> float:
+def number_arg(text: str, *, positive: bool = False) -> float:
+    """A number flag; ``positive``: one that refuses 0 (``--timeout``), whose refusal of a
+    number typed with its unit offers no ``0`` (``--timeout 0s`` was told ``0``)."""
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number" + _unit_said(text)) from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number" + _unit_said(text, positive=positive)
+        ) from None
+
+
+def positive_number_arg(text: str) -> float:
+    """A number flag ``HarvestConfig`` takes above 0 only (``--timeout``)."""
+    return number_arg(text, positive=True)
 
 
 class TypedNumber(float):
@@ -396,7 +421,7 @@ def add_request_flags(parser: argparse.ArgumentParser, *, burst_help: str) -> No
     )
     parser.add_argument(
         "--timeout",
-        type=number_arg,
+        type=positive_number_arg,
         metavar="S",
         help="longest wait for an answer's next bytes (default 30)",
     )
@@ -2080,6 +2105,8 @@ def _resumed_configs(
                 f"{out} does not exist, so there is no harvest to resume there: check the "
                 f"folder's name, or {hint}"
             )
+        elif (prepared := _prepared_array_hint(out)) is not None:
+            hint = prepared
         elif not (out / MARKER_NAME).exists() and not (out / JOURNALS_DIR).is_dir():
             from harvester.store import harvests_near
 
@@ -2395,6 +2422,31 @@ def _elsewhere_note(recorded: RecordedRun, out: Path, which: str) -> str:
     return (
         f"not resumed: {which} ({recorded.run}) harvested {targets} from another server, "
         f"{recorded.base_url}; run: {commented(command, needs)}"
+    )
+
+
+def _prepared_array_hint(out: Path) -> str | None:
+    """What a folder ``harvester slurm`` prepared and no task started in is, and the
+    command that submits its array (as ``harvester status`` says them); None for any other
+    folder. Why: ``harvest --out`` of such a folder said it "holds no harvest to resume",
+    as if the folder were mistyped."""
+    from harvester.layout import JOURNALS_DIR, MARKER_NAME
+    from harvester.status import read_slurm_script
+
+    if (out / MARKER_NAME).exists() or (out / JOURNALS_DIR).is_dir():
+        return None
+    slurm = read_slurm_script(out)
+    if slurm is None or slurm.elsewhere is not None:
+        return None
+    q = shell_quote(str(out))
+    here = ""
+    if slurm.from_plan:  # (its plan elsewhere: a plan in DIR was named before this)
+        here = "; or harvest its plan here: harvester harvest --from-plan "
+        here += f"{shell_quote(slurm.from_plan)} --out {q}"
+    return (
+        f"{out} holds the job array {slurm.described()}, and no task has started yet: "
+        f"if it is not submitted yet, submit it: {slurm.submit_command()} "
+        f"(harvester status {q} says whether it is queued){here}"
     )
 
 

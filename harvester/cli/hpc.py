@@ -34,6 +34,7 @@ from harvester.cli.harvest import (
     artifacts_arg,
     config_arg,
     folder_arg,
+    foreign_folder_note,
     integer_arg,
     refuse_targets_with_plan,
     say_line,
@@ -409,7 +410,8 @@ def _plan(args: argparse.Namespace, config: HarvestConfig, ids_copy: Path | None
     if line and not args.quiet:  # ... and its artifact kinds
         print(line)
     out = Path(args.out)
-    warn_foreign_folder(out, args.config, config.ids_from)  # (the plan starts a harvest there)
+    # (the plan starts a harvest there; said once its store opened, as a harvest says it)
+    out_note = foreign_folder_note(out, args.config, config.ids_from)
     argv = ["plan", *getattr(args, "command_argv", sys.argv[1:])[1:]]
     # Walking a big screen at the polite default rate takes hours: the images found, and how
     # far the walk is, are shown as a bar on a terminal, as a line a minute in a log (not
@@ -427,6 +429,7 @@ def _plan(args: argparse.Namespace, config: HarvestConfig, ids_copy: Path | None
                 on_wait=_pause_noted(args, progress.waiting),
                 ids_copy=ids_copy,
                 on_walk=progress.walking,
+                out_note=out_note,
             )
         )
     if not args.quiet:

@@ -59,6 +59,23 @@ def test_a_plan_into_a_folder_of_other_files_says_so_once(
     assert [r for r in caplog.records if r.name == PROBLEMS_LOGGER] == []
 
 
+def test_a_refused_plan_into_a_folder_of_other_files_says_no_warning(
+    emulator: EmulatorThread, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A plan refused before it writes (an unknown project) gives no "files go in among
+    them" warning and leaves the user's folder as it was; a new folder is not made."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    code = main(["plan", "--base-url", emulator.base_url, "--project", "999999", "--out", str(out)])
+    assert code == 2
+    assert [r.getMessage() for r in caplog.records if r.name == PROBLEMS_LOGGER] == []
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    assert main(["plan", "--base-url", emulator.base_url, "--project", "999999",
+                 "--out", str(tmp_path / "new")]) == 2  # fmt: skip
+    assert not (tmp_path / "new").exists()
+
+
 def test_second_plan_needs_force(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

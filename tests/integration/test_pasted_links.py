@@ -198,7 +198,8 @@ def test_a_pipes_link_of_another_server_is_refused_by_a_harvest_run_from_python(
         ),
         (
             "20-10",
-            "'20-10' is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST)",
+            "'20-10' is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST): it "
+            "runs backwards: give it as 10-20",
             "a range line is FIRST-LAST, at most 100,000 ids (split a longer one over lines)",
         ),
         (
@@ -282,7 +283,8 @@ def test_a_config_files_ids_may_be_typed_ids_and_ranges(
         ),
         (
             'plates = ["20-10"]',
-            "plates: '20-10' is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST)",
+            "plates: '20-10' is not a range of ids (FIRST-LAST, from 1, FIRST not above "
+            "LAST): it runs backwards: give it as 10-20",
             "a range is FIRST-LAST, at most 1,000 ids",
         ),
         ("datasets = [1.5]", "datasets: 1.5 is not a numeric id", None),

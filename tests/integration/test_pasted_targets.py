@@ -167,7 +167,29 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
         (["--plate", "1-5000"], "'1-5000' names 5,000 ids; a range takes 1,000 at most"),
         (
             ["--image", "20-10"],
-            "'20-10' is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST)",
+            "'20-10' is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST): it "
+            "runs backwards: give it as --image 10-20",
+        ),
+        # a range written otherwise, backwards or naming no id: not "not a numeric id"
+        (
+            ["--image", "20..10"],
+            "'20..10' is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST): it "
+            "runs backwards: give it as --image 10-20",
+        ),
+        (
+            ["--image", "1..0"],
+            "'1..0' is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST): it "
+            "names no id (ids start at 1)",
+        ),
+        (
+            ["--plate", "0:3"],
+            "'0:3' is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST): ids "
+            "start at 1: give it as --plate 1-3",
+        ),
+        # a bracket on one item of a comma list: the list to give, whole
+        (
+            ["--image", "1,[2]"],
+            "'[2]': brackets are not part of an id: give the ids as a comma list, --image 1,2",
         ),
         (
             ["--image", f"http://127.0.0.1:9/webclient/?show=plate-{PLATE}|image-1"],

@@ -338,6 +338,14 @@ def test_a_config_files_artifacts_item_of_several_kinds_is_told_the_list(
                 "hint: see 'harvester harvest --help'",
             ],
         ),
+        # nor a timeout of 0 (`--timeout 0s` was told 0, refused in turn)
+        (
+            ["--timeout", "0s"],
+            [
+                "error: argument --timeout: '0s' is not a number",
+                "hint: see 'harvester harvest --help'",
+            ],
+        ),
         # nor a negative one: no flag typed with a unit takes it (its refusal came next)
         (
             ["--timeout=-5s"],
@@ -377,6 +385,18 @@ def test_a_config_files_number_written_with_its_unit_is_told_the_line(
     assert capsys.readouterr().err.splitlines() == [
         f"error: {config}: timeout: expected a number, got '30s'",
         "hint: write timeout = 30, without quotes or unit",
+    ]
+
+
+def test_a_config_files_timeout_of_0_with_its_unit_is_told_no_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`timeout = "0s"` is not told to write `timeout = 0`, which is refused in turn."""
+    config = tmp_path / "c.toml"
+    config.write_text('images = [1]\ntimeout = "0s"\n', encoding="utf-8")
+    assert main(["harvest", str(config), "--out", str(tmp_path / "D")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {config}: timeout: expected a number, got '0s'",
     ]
 
 

@@ -251,6 +251,55 @@ def test_an_array_into_a_folder_of_other_files_says_so_and_its_tasks_do_not(
     assert foreign_entries(out) == 0
 
 
+def test_harvest_of_a_prepared_folder_names_the_array_and_its_submit_line(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``harvest --out DIR`` of a folder ``harvester slurm`` prepared (no task started) says
+    it holds that array and the line that submits it, as status says them (it said "holds
+    no harvest to resume"); exit 2, the folder as it was."""
+    out = tmp_path / "out"
+    assert slurm(emulator, out) == 0
+    capsys.readouterr()
+    before = sorted(p.name for p in out.iterdir())
+    assert main(["harvest", "--out", str(out)]) == 2
+    script, index = out / "harvest.sbatch", out / "index.sbatch"
+    assert capsys.readouterr().err.splitlines() == [
+        "error: nothing to harvest",
+        f"hint: {out} holds the job array {script} (4 tasks), written by harvester slurm, and "
+        f"no task has started yet: if it is not submitted yet, submit it: jid=$(sbatch "
+        f"--parsable {script}) && sbatch --dependency=afterany:${{jid%%;*}} {index} "
+        f"(harvester status {out} says whether it is queued)",
+    ]
+    assert sorted(p.name for p in out.iterdir()) == before
+    # an array of a plan in another folder: that plan's harvest here is named too
+    plan_dir, other = tmp_path / "p", tmp_path / "o"
+    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--rate", "none",
+                 "--out", str(plan_dir), "-q"]) == 0  # fmt: skip
+    assert main(["slurm", "--from-plan", str(plan_dir), "--out", str(other), "--tasks", "2"]) == 0
+    capsys.readouterr()
+    assert main(["harvest", "--out", str(other)]) == 2
+    hint = capsys.readouterr().err.splitlines()[1]
+    assert hint.endswith(
+        f"is queued); or harvest its plan here: harvester harvest --from-plan {plan_dir} "
+        f"--out {other}"
+    )
+
+
+def test_a_refused_array_into_a_folder_of_other_files_says_no_warning(
+    emulator: EmulatorThread, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``harvester slurm`` refused for an unknown screen gives no "files go in among them"
+    warning and leaves the user's folder as it was."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    code = main(["slurm", "--out", str(out), "--base-url", emulator.base_url,
+                 "--screen", "999999", "--tasks", "4"])  # fmt: skip
+    assert code == 2
+    assert [r.getMessage() for r in caplog.records if r.name == PROBLEMS_LOGGER] == []
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
 def test_an_ids_file_the_tasks_cannot_read_later_is_named_as_a_shell_reads_it(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
