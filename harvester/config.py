@@ -381,9 +381,9 @@ def parse_rate(value: object) -> float | None:
         except ValueError:
             from harvester.text import without_unit
 
-            number = without_unit(text)
+            number = without_unit(text, positive=True)
             hint = "use requests per second, or 'none'"
-            if number is not None and float(number) > 0:  # (`--rate 10/s`: the rate alone)
+            if number is not None:  # (`--rate 10/s`: the rate alone)
                 hint = f"give the requests per second alone, {number}, or 'none'"
             raise ConfigError(f"rate: {value!r} is not a number", hint=hint) from None
     if isinstance(value, bool) or not isinstance(value, int | float):

@@ -64,7 +64,7 @@ import re
 import stat
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -79,7 +79,7 @@ from harvester.folder_settings import (
     read_label_keys_record,
     remembered_label_keys,
 )
-from harvester.gone import gone_ids, read_gone
+from harvester.gone import GoneKey, read_gone
 from harvester.journal import (
     STUDY_ONLY,
     JournalState,
@@ -3008,8 +3008,10 @@ def collect_status(
     )
     recorded_sets, gone = _live_and_forgotten(out_dir, every)
     # Images `forget --gone-ids-from` recorded: no harvest asks for them (counted apart).
-    gone_images = _gone_here(out_dir, state, report.run_orders, saved)
-    failure_gone = _failure_gone(out_dir, gone_images, saved)
+    # (DIR's gone file read once: the images it treats as gone, their failures, the ids)
+    recorded_gone = read_gone(out_dir)
+    gone_images = _gone_here(out_dir, recorded_gone, state, report.run_orders, saved)
+    failure_gone = _failure_gone(out_dir, recorded_gone, gone_images, saved)
     report.forgotten = [entry.targets for _recorded, entry in gone]
     servers = _forgotten_servers(out_dir, every or [], gone)
     report.forgotten_servers = [server for server, _named in servers]
@@ -3180,7 +3182,8 @@ def collect_status(
     # failure is another server's): the undo pipe `status --gone-ids | forget --undo`
     # took back nothing of such an id, and the line saying the gone images was missing.
     failed_images = {i for k, i in state.failed if k in artifact_kinds}
-    report.gone_ids = sorted(gone_ids(out_dir) & (state.images.keys() | failed_images))
+    every_gone = {image_id for _server, image_id in recorded_gone}
+    report.gone_ids = sorted(every_gone & (state.images.keys() | failed_images))
     report.gone_here = sorted(gone_images.intersection(report.gone_ids))
     report.writers = sorted(writers.values(), key=lambda w: (w.started or 0.0, w.writer))
     report.failed_ids = sorted(
@@ -3343,16 +3346,20 @@ def _http_status(failure: Mapping[str, Any]) -> int | None:
 
 
 def _gone_here(
-    out_dir: Path, state: JournalState, orders: Mapping[str, float], saved: SavedConfigs
+    out_dir: Path,
+    gone: Collection[GoneKey],
+    state: JournalState,
+    orders: Mapping[str, float],
+    saved: SavedConfigs,
 ) -> frozenset[int]:
     """The ids of DIR's gone images (:mod:`harvester.gone`) but those whose latest failure
     came from another server than the one they are gone from: in a folder of two servers,
     the other's image of that id is another image, which its harvest asks for (and whose
     failure status counts). ``orders``: DIR's order of runs
-    (:func:`harvester.journal.run_orders`), which tells the latest."""
+    (:func:`harvester.journal.run_orders`), which tells the latest. ``gone``: DIR's gone
+    records (:func:`harvester.gone.read_gone`)."""
     from harvester.config import failed_ids_servers, normal_base_url
 
-    gone = read_gone(out_dir)
     if not gone:
         return frozenset()
     ids = {image_id for _server, image_id in gone}
@@ -3369,7 +3376,10 @@ def _gone_here(
 
 
 def _failure_gone(
-    out_dir: Path, gone_images: frozenset[int], saved: SavedConfigs | None
+    out_dir: Path,
+    gone_records: Iterable[GoneKey],
+    gone_images: frozenset[int],
+    saved: SavedConfigs | None,
 ) -> Callable[[int, Mapping[str, Any]], bool]:
     """Is a failure record (image id, record) one of an image recorded gone from the
     server of the run that failed it? A run whose settings name no server (an older
@@ -3383,7 +3393,7 @@ def _failure_gone(
     from harvester.config import normal_base_url, read_run_server
 
     listed: dict[int, set[str]] = {}
-    for server, image_id in read_gone(out_dir):  # (all: gone_images leaves some out)
+    for server, image_id in gone_records:  # (all: gone_images leaves some out)
         listed.setdefault(image_id, set()).add(server)
     servers: dict[str, str | None] = {}
 
