@@ -580,11 +580,8 @@ class KeyCensus:
         close = difflib.get_close_matches(_fold(key), list(self.keys), n=3)
         if close and written is None:
             return "did you mean " + " or ".join(quoted(self.keys[k]) for k in close) + "?"
-        known = sorted(self.keys.values(), key=str.casefold)
-        some = ", ".join(quoted(k) for k in known[:KNOWN_KEYS_SHOWN])
-        more = len(known) - KNOWN_KEYS_SHOWN
         which = "keys with values" if _fold(key) in self._blank else "known keys"
-        keys = f"{which}: {some}" + (f" and {more} more" if more > 0 else "")
+        keys = f"{which}: {self.some_keys()}"
         if written is not None:
             holds, instead = written
             return (
@@ -592,6 +589,14 @@ class KeyCensus:
                 f" the selection, no annotation of the images: {instead} ({keys})"
             )
         return keys
+
+    def some_keys(self) -> str:
+        """The keys seen, as a hint names them: the first :data:`KNOWN_KEYS_SHOWN` in
+        alphabetical order (``'Gene Symbol', 'Phenotype' and 3 more``)."""
+        known = sorted(self.keys.values(), key=str.casefold)
+        some = ", ".join(quoted(k) for k in known[:KNOWN_KEYS_SHOWN])
+        more = len(known) - KNOWN_KEYS_SHOWN
+        return some + (f" and {more} more" if more > 0 else "")
 
 
 def unknown_where_keys(
@@ -2659,10 +2664,7 @@ def absent_label_keys_refusal(
     if not census.keys or any(_fold(key) in WRITTEN_COLUMNS for key in missing):
         line += f"; {census.hint(missing[0])}"
     else:
-        known = sorted(census.keys.values(), key=str.casefold)
-        more = len(known) - KNOWN_KEYS_SHOWN
-        line += "; their keys: " + ", ".join(quoted(k) for k in known[:KNOWN_KEYS_SHOWN])
-        line += f" and {more} more" if more > 0 else ""
+        line += f"; their keys: {census.some_keys()}"
         if any(near):
             named = [
                 quoted(n) + ("" if len(missing) == 1 else f" for {quoted(key)}")
