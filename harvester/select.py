@@ -1133,11 +1133,7 @@ def _sibling_names(given: str, seen: str) -> bool:
     rest is judged: ``decreased cell sizes`` beside ``increased cell size`` differed in two
     words, so in no one word, and was told the opposite class as its slip.
     """
-    if same_but_number(given, seen):
-        return False
-    return _series_or_other_word(given, seen) or any(
-        _series_or_other_word(form, seen) for form in number_matched(given, seen)
-    )
+    return _number_set_aside(_series_or_other_word, given, seen)
 
 
 def _another_word(given: str, seen: str) -> bool:
@@ -1146,11 +1142,16 @@ def _another_word(given: str, seen: str) -> bool:
     it aside? Why apart from it: where nothing matched, the nearest values of the key are
     named (another gene of a series too: a user looking for the name), but never the
     opposite class."""
+    return _number_set_aside(_differs_in_another_word, given, seen)
+
+
+def _number_set_aside(judge: Callable[[str, str], bool], given: str, seen: str) -> bool:
+    """``judge`` of two values with a word's number set aside (:mod:`harvester.plurals`):
+    False where that is all they differ in; else ``judge`` of them as spelt, or of
+    ``given`` with a word put in the number of ``seen``'s."""
     if same_but_number(given, seen):
         return False
-    return _differs_in_another_word(given, seen) or any(
-        _differs_in_another_word(form, seen) for form in number_matched(given, seen)
-    )
+    return judge(given, seen) or any(judge(form, seen) for form in number_matched(given, seen))
 
 
 def _series_or_other_word(given: str, seen: str) -> bool:
@@ -1163,7 +1164,7 @@ def _series_or_other_word(given: str, seen: str) -> bool:
         return True
     if not tail and " " not in a and len(rest_a) <= 1 and len(rest_b) <= 1:
         return True
-    return _other_word(rest_a, rest_b, word_start=not head or not a[head - 1].isalnum())
+    return _differs_in_another_word(given, seen)
 
 
 def _differs_in_another_word(given: str, seen: str) -> bool:
