@@ -68,8 +68,9 @@ def number_matched(given: str, seen: str) -> list[str]:
         return []
     matched = []
     for form in number_forms(given):
-        changed = [at for at, word in enumerate(form.split()) if word != words[at]]
-        if changed and all(form.split()[at] == theirs[at] for at in changed):
+        form_words = form.split()
+        changed = [at for at, word in enumerate(form_words) if word != words[at]]
+        if changed and all(form_words[at] == theirs[at] for at in changed):
             matched.append(form)
     return matched
 

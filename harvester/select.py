@@ -580,11 +580,8 @@ class KeyCensus:
         close = difflib.get_close_matches(_fold(key), list(self.keys), n=3)
         if close and written is None:
             return "did you mean " + " or ".join(quoted(self.keys[k]) for k in close) + "?"
-        known = sorted(self.keys.values(), key=str.casefold)
-        some = ", ".join(quoted(k) for k in known[:KNOWN_KEYS_SHOWN])
-        more = len(known) - KNOWN_KEYS_SHOWN
         which = "keys with values" if _fold(key) in self._blank else "known keys"
-        keys = f"{which}: {some}" + (f" and {more} more" if more > 0 else "")
+        keys = f"{which}: {self.some_keys()}"
         if written is not None:
             holds, instead = written
             return (
@@ -592,6 +589,14 @@ class KeyCensus:
                 f" the selection, no annotation of the images: {instead} ({keys})"
             )
         return keys
+
+    def some_keys(self) -> str:
+        """The keys seen, as a hint names them: the first :data:`KNOWN_KEYS_SHOWN` in
+        alphabetical order (``'Gene Symbol', 'Phenotype' and 3 more``)."""
+        known = sorted(self.keys.values(), key=str.casefold)
+        some = ", ".join(quoted(k) for k in known[:KNOWN_KEYS_SHOWN])
+        more = len(known) - KNOWN_KEYS_SHOWN
+        return some + (f" and {more} more" if more > 0 else "")
 
 
 def unknown_where_keys(
@@ -1128,11 +1133,7 @@ def _sibling_names(given: str, seen: str) -> bool:
     rest is judged: ``decreased cell sizes`` beside ``increased cell size`` differed in two
     words, so in no one word, and was told the opposite class as its slip.
     """
-    if same_but_number(given, seen):
-        return False
-    return _series_or_other_word(given, seen) or any(
-        _series_or_other_word(form, seen) for form in number_matched(given, seen)
-    )
+    return _number_set_aside(_series_or_other_word, given, seen)
 
 
 def _another_word(given: str, seen: str) -> bool:
@@ -1141,11 +1142,16 @@ def _another_word(given: str, seen: str) -> bool:
     it aside? Why apart from it: where nothing matched, the nearest values of the key are
     named (another gene of a series too: a user looking for the name), but never the
     opposite class."""
+    return _number_set_aside(_differs_in_another_word, given, seen)
+
+
+def _number_set_aside(judge: Callable[[str, str], bool], given: str, seen: str) -> bool:
+    """``judge`` of two values with a word's number set aside (:mod:`harvester.plurals`):
+    False where that is all they differ in; else ``judge`` of them as spelt, or of
+    ``given`` with a word put in the number of ``seen``'s."""
     if same_but_number(given, seen):
         return False
-    return _differs_in_another_word(given, seen) or any(
-        _differs_in_another_word(form, seen) for form in number_matched(given, seen)
-    )
+    return judge(given, seen) or any(judge(form, seen) for form in number_matched(given, seen))
 
 
 def _series_or_other_word(given: str, seen: str) -> bool:
@@ -1158,7 +1164,7 @@ def _series_or_other_word(given: str, seen: str) -> bool:
         return True
     if not tail and " " not in a and len(rest_a) <= 1 and len(rest_b) <= 1:
         return True
-    return _other_word(rest_a, rest_b, word_start=not head or not a[head - 1].isalnum())
+    return _differs_in_another_word(given, seen)
 
 
 def _differs_in_another_word(given: str, seen: str) -> bool:
@@ -2659,10 +2665,7 @@ def absent_label_keys_refusal(
     if not census.keys or any(_fold(key) in WRITTEN_COLUMNS for key in missing):
         line += f"; {census.hint(missing[0])}"
     else:
-        known = sorted(census.keys.values(), key=str.casefold)
-        more = len(known) - KNOWN_KEYS_SHOWN
-        line += "; their keys: " + ", ".join(quoted(k) for k in known[:KNOWN_KEYS_SHOWN])
-        line += f" and {more} more" if more > 0 else ""
+        line += f"; their keys: {census.some_keys()}"
         if any(near):
             named = [
                 quoted(n) + ("" if len(missing) == 1 else f" for {quoted(key)}")

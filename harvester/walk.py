@@ -649,8 +649,10 @@ def _a_pipe(said: str) -> bool:
         return True
     try:
         return not stat.S_ISREG(os.stat(said).st_mode)
-    except OSError:  # (a pipe's descriptor closed since it was read)
-        return said.startswith(("/dev/stdin", "/dev/fd/", "/proc/self/fd/"))
+    except OSError:  # (a pipe's descriptor closed since it was read: judged by its name)
+        from harvester.config import ids_read_once
+
+        return ids_read_once(said)
 
 
 #: The hint for a junk line of a plain ids file.
