@@ -1787,6 +1787,9 @@ class Store:
         self._batch_ready = anyio.Event()
         self._committer_done = anyio.Event()
         self._collect_scopes: set[anyio.CancelScope] = set()
+        #: Callers of :meth:`flush` waiting now: a commit loop takes what is queued at once
+        #: while there is one, never waiting out the flush interval for a fuller batch.
+        self._flushes_waiting = 0
         self._committer_scope: anyio.CancelScope | None = None
         self._loops_scope: anyio.CancelScope | None = None
 
@@ -2378,14 +2381,18 @@ class Store:
         images/...stack.ome.tif: No such file or directory" on a loaded machine).
         """
         target = self._queued
-        while self._committed_upto < target:
-            if self._error is not None:
-                raise self._copy_error()
-            if self._committer_done.is_set():
-                break
-            for scope in list(self._collect_scopes):
-                scope.cancel()
-            await self._progress.wait()
+        self._flushes_waiting += 1
+        try:
+            while self._committed_upto < target:
+                if self._error is not None:
+                    raise self._copy_error()
+                if self._committer_done.is_set():
+                    break
+                for scope in list(self._collect_scopes):
+                    scope.cancel()
+                await self._progress.wait()
+        finally:
+            self._flushes_waiting -= 1
         if self._error is not None:
             raise self._copy_error()
 
@@ -2483,7 +2490,12 @@ class Store:
                 except anyio.EndOfStream:
                     return
                 closed = self._take_ready(recv, batch)
-                if not closed and len(batch) < self._batch_size and self._flush_interval:
+                if (
+                    not closed
+                    and len(batch) < self._batch_size
+                    and self._flush_interval
+                    and not self._flushes_waiting
+                ):
                     # Wait for a full batch (signalled by _queue) or the flush interval, then
                     # take what is there: waking once per queued item would add a turn of the
                     # event loop per file to the workers' requests.

@@ -195,6 +195,25 @@ async def test_a_run_that_journaled_nothing_can_forget_its_files(tmp_path: Path)
     assert JournalState.load(tmp_path).is_done("thumbnail", 1)
 
 
+async def test_a_flush_does_not_wait_out_the_flush_interval(tmp_path: Path) -> None:
+    """A flush asked right after queueing returns once the item is committed, not after the
+    collect window: a commit loop woken by that item used to wait the whole interval for a
+    fuller batch (the walk's start record waited 50 ms in every run before any image)."""
+    run = new_run_id()
+    async with Store.open(
+        tmp_path, run_id=run, writer=make_writer(run), flush_interval=60
+    ) as store:
+        for i in range(3):
+            with anyio.fail_after(20):  # (60 s, the interval, before the fix)
+                await store.put_bytes("thumbnail", i, image_path(i, "thumbnail"), b"x")
+                await store.flush()
+            assert store.state.is_done("thumbnail", i)
+        with anyio.fail_after(20):
+            await store.record_walk("ids", None, finished=False)
+            await store.flush()
+    assert JournalState.load(tmp_path).is_done("thumbnail", 2)
+
+
 async def test_exit_commits_queued_items_when_body_raises(tmp_path: Path) -> None:
     """Files queued before an exception in the caller are still committed (Ctrl-C keeps work)."""
     run = new_run_id()
