@@ -182,6 +182,7 @@ class Outage:
         #: Set (and dropped) by the next success or pause, while a failed request waits in
         #: :meth:`held` for the next check: what it waits to hear may come before that.
         self._news: anyio.Event | None = None
+        self._hearing = 0  # the requests waiting for it
 
     @property
     def enabled(self) -> bool:
@@ -260,8 +261,14 @@ class Outage:
         news = self._news
         if news is None:
             news = self._news = anyio.Event()
-        with anyio.move_on_after(within):
-            await news.wait()
+        self._hearing += 1
+        try:
+            with anyio.move_on_after(within):
+                await news.wait()
+        finally:
+            self._hearing -= 1
+            if not self._hearing:
+                self._news = None  # (none left to tell: none made in this loop outlives it)
 
     def _tell_held(self) -> None:
         """Wake the requests waiting in :meth:`held` (a success came, or a pause began)."""
