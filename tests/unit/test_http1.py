@@ -14,6 +14,7 @@ import asyncio
 import re
 import socket
 import ssl
+import threading
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Sequence
@@ -671,6 +672,51 @@ async def test_tls_framed_body_survives_a_missing_closure_alert(test_ca: trustme
             connection.close()
     finally:
         server.close()
+
+
+async def test_closing_over_tls_sends_the_alert_and_does_not_wait_for_the_answer(
+    test_ca: trustme.CA,
+) -> None:
+    """A keep-alive TLS connection closed by the client sends its closure alert (the server
+    reads a clean end, not a cut connection) and closes its socket without waiting for the
+    server's alert in return: a server slow to answer it (a round trip away) or that never
+    does, as here, held every HTTPS run's end for that long (``within``, 60 s here)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    test_ca.issue_cert("localhost").configure_cert(context)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    seen: list[bytes | str] = []
+    read_end, done = threading.Event(), threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with context.wrap_socket(conn, server_side=True, suppress_ragged_eofs=False) as tls:
+            while not b"".join(b for b in seen if isinstance(b, bytes)).endswith(b"\r\n\r\n"):
+                seen.append(tls.recv(4096))
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            try:
+                seen.append(tls.recv(4096))  # b"": the closure alert; never answered
+            except ssl.SSLError as exc:  # (a cut connection: SSLEOFError)
+                seen.append(type(exc).__name__)
+            read_end.set()
+            done.wait(30)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        connection = await open_connection(
+            "localhost", port, connect_timeout=5, ssl_context=_client_context(test_ca)
+        )
+        assert (await connection.request(HEAD, idle_timeout=5)).body == b"ok"
+        connection.close()
+        with anyio.fail_after(20):  # (60 s, the server's alert that never comes, before)
+            await connection.wait_closed(60)
+        assert await anyio.to_thread.run_sync(read_end.wait, 20)
+        assert seen[-1] == b""
+    finally:
+        done.set()
+        thread.join(20)
+        listener.close()
 
 
 async def test_untrusted_certificate_is_a_tls_connect_failure(test_ca: trustme.CA) -> None:
