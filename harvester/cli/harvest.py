@@ -3341,7 +3341,9 @@ def run_status_command(args: argparse.Namespace) -> int:
             from harvester.errors import redact_base_url
 
             of = "" if args.base_url is None else f" from {redact_base_url(args.base_url)}"
-            print(f"note: no image of {args.out} is recorded as gone{of}", file=sys.stderr)
+            from harvester.cli import say
+
+            say(f"note: no image of {args.out} is recorded as gone{of}")
         return 0
     if args.failed_ids:
         # stdout holds the ids and nothing else (`> retry.txt`); failed study files have no
@@ -3379,7 +3381,9 @@ def run_status_command(args: argparse.Namespace) -> int:
             from harvester.errors import redact_url
 
             of = f" from {redact_url(args.base_url)}" if args.base_url else ""
-            print(f"note: no image of {args.out}{of} has a failed artifact", file=sys.stderr)
+            from harvester.cli import say
+
+            say(f"note: no image of {args.out}{of} has a failed artifact")
         return 0
     if args.json:
         print(json.dumps(_as_jsonable(report), indent=2, default=str))

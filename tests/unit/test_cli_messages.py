@@ -1593,3 +1593,25 @@ def test_a_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130(
     assert capsys.readouterr().err.splitlines() == [
         "interrupted before the command started: nothing was done"
     ]
+
+
+def test_control_characters_and_undecodable_bytes_of_given_words_are_printed_escaped(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ESC, CR or undecodable byte in a flag, a config file's name or a folder's is
+    printed escaped (``\\x1b``, ``\\r``, ``\\xe9``) in the error line, never raw (an escape
+    sequence rewrites the terminal), and the refused command writes nothing."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c\x1b.toml").write_text('images = ["1-2"]\nout = "o"\nrate = "x"\n')
+    latin1 = os.fsdecode(b"caf\xe9")
+    cases = [
+        (["harvest", "--ima\x1b[2Jge", "1"], "error: unrecognized arguments: --ima\\x1b[2Jge"),
+        (["harvest", "c\x1b.toml"], "error: c\\x1b.toml: rate: 'x' is not a number"),
+        (["status", "gone\x1b\r"], "error: gone\\x1b\\r does not exist"),
+        (["status", latin1], "error: caf\\xe9 does not exist"),
+    ]
+    for argv, error in cases:
+        code, out, err = run(capsys, *argv)
+        assert (code, out, err.splitlines()[0]) == (2, "", error), argv
+        assert "\x1b" not in err and "\r" not in err and "\\udc" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c\x1b.toml"]
