@@ -188,12 +188,34 @@ def _refuse_misspelt_range(key: str, item: object) -> None:
     ``"[1,2]"``): a ConfigError with the spelling to give, as the flags say it
     (:func:`harvester.cli.harvest._range_or_list_misspelt`). Why: ``images = ["1..5"]``
     was "not a numeric id" after ``--image 1..5`` had come to name ``1-5``."""
-    from harvester.target_text import bracketed_ids, range_respelt
+    from harvester.target_text import (
+        bracketed_ids,
+        comma_ids,
+        comma_item_refusal,
+        marked_range_refusal,
+        positive_id,
+        range_respelt,
+    )
 
     if not isinstance(item, str):
         return
-    # (screens and projects take names, which may be "2019..2020")
-    if key not in NAMED_TARGETS and (respelt := range_respelt(item)) is not None:
+    ids_only = key not in NAMED_TARGETS  # (screens and projects take names: "2019..2020")
+    # A range that names no id (`"1..0"`, `"5..3"`), alone or in a comma list (`"1,5..3"`,
+    # the item named alone): worded as the flags and an ids file's line word it.
+    refusal = marked_range_refusal(item.strip(), None)
+    if ids_only and refusal is not None:
+        raise ConfigError(f"{key}: {refusal}", hint=_range_hint(key), key=key)
+    if ids_only and (of_list := comma_item_refusal(item, None)) is not None:
+        hint = _range_hint(key) if of_list.a_range else ID_HINT
+        raise ConfigError(f"{key}: {of_list.said}", hint=hint, key=key)
+    if ids_only and (listed := comma_ids(item)) is not None:
+        written = ", ".join(each if positive_id(each) else f'"{each}"' for each in listed)
+        raise ConfigError(
+            f"{key}: {item!r} is several ids in one string",
+            hint=f"give them as a list, {key} = [{written}]",
+            key=key,
+        )
+    if ids_only and (respelt := range_respelt(item)) is not None:
         raise ConfigError(
             f"{key}: {item!r} is not a range harvester reads",
             hint=f'give it as FIRST-LAST, {key} = ["{respelt}"], or as a list of ids',
@@ -231,10 +253,13 @@ def _typed_ids(key: str, text: str) -> Sequence[int] | None:
     try:
         return id_range(text, None)
     except TargetTextError as exc:
-        more = "; more images go in an ids file (ids_from)" if key == "images" else ""
-        raise ConfigError(
-            f"{key}: {exc}", hint=f"a range is FIRST-LAST, at most {MAX_RANGE:,} ids{more}"
-        ) from None
+        raise ConfigError(f"{key}: {exc}", hint=_range_hint(key)) from None
+
+
+def _range_hint(key: str) -> str:
+    """The hint of a target key's range refused (backwards, empty, too long)."""
+    more = "; more images go in an ids file (ids_from)" if key == "images" else ""
+    return f"a range is FIRST-LAST, at most {MAX_RANGE:,} ids{more}"
 
 
 #: Targets that may be named as IDR shows them (``--screen idr0056``): kind -> names field.

@@ -145,22 +145,17 @@ def _range_or_list_misspelt(text: str, value: str, kind: str, *, named: bool) ->
     no way out."""
     from harvester.target_text import (
         KINDS,
-        TargetTextError,
         bracketed_ids,
         comma_list,
-        id_range,
-        marked_ends,
+        marked_range_refusal,
         range_respelt,
     )
 
     flag = KINDS[kind][1]
-    if not named and (ends := marked_ends(value)) is not None:
-        # A backwards or empty one (`5..3`, `1..0`) is refused as its FIRST-LAST would be,
-        # quoting the text given, with the range to give where one is plain.
-        try:
-            id_range("-".join(ends), kind, shown=value)
-        except TargetTextError as exc:
-            return str(exc)
+    # A backwards or empty one (`5..3`, `1..0`) is refused as its FIRST-LAST would be,
+    # quoting the text given, with the range to give where one is plain.
+    if not named and (refusal := marked_range_refusal(value, kind)) is not None:
+        return refusal
     # (--screen and --project take names, which may be "2019..2020": looked up as names)
     if not named and (range_ := range_respelt(value)) is not None:
         # The whole list, each range respelt (`--image 5,7..9` was told `--image 7-9`,

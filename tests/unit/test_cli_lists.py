@@ -428,6 +428,18 @@ def test_a_config_files_integer_with_its_unit_is_told_only_a_whole_number(
          'hint: give it as FIRST-LAST, images = ["7361-7366"], or as a list of ids'),
         ('"[1, 2]"', "'[1, 2]': brackets are not part of an id",
          "hint: give the ids as a list, images = [1, 2]"),
+        # a range naming no id, alone or as an item of a list: the flags' words
+        ('"1..0"', "'1..0' is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST): "
+         "it names no id (ids start at 1)",
+         "hint: a range is FIRST-LAST, at most 1,000 ids; more images go in an ids file "
+         "(ids_from)"),
+        ('"1,5..3"', "'5..3' is not a range of ids (FIRST-LAST, from 1, FIRST not above "
+         "LAST): it runs backwards: give it as 3-5",
+         "hint: a range is FIRST-LAST, at most 1,000 ids; more images go in an ids file "
+         "(ids_from)"),
+        ('"1,x"', "'x' is not a numeric id", "hint: ids are positive integers, e.g. 2302"),
+        ('"1,5..7"', "'1,5..7' is several ids in one string",
+         'hint: give them as a list, images = [1, "5-7"]'),
     ],
 )  # fmt: skip
 def test_a_config_files_range_written_otherwise_gets_the_flags_range_hint(
