@@ -410,6 +410,8 @@ def parse_rate(value: object) -> float | None:
             hint = "use requests per second, or 'none'"
             if number is not None:  # (`--rate 10/s`: the rate alone)
                 hint = f"give the requests per second alone, {number}, or 'none'"
+            elif without_unit(text) is not None:  # (`--rate 0s`: 0 is refused too)
+                hint = "give a positive number of requests per second alone, or 'none'"
             raise ConfigError(f"rate: {value!r} is not a number", hint=hint) from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"rate: {value!r} is not a number")
@@ -1180,15 +1182,33 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
     return value
 
 
+#: The number keys that refuse 0 (counts of at least 1, a timeout): their refusal of a 0
+#: typed with a unit or in quotes says so, not "write burst = 0", refused in turn.
+POSITIVE_KEYS = frozenset(
+    {"concurrency", "burst", "thumbnail_size", "queue_size", "walk_concurrency"}
+    | {"give_up_after", "timeout"}
+)
+
+
+def _positive_wanted(key: str) -> str:
+    """``a positive number``, ``an integer of at least 1``: what a key of POSITIVE_KEYS
+    takes, in the words its refusal of a 0 uses."""
+    return "a positive number" if key == "timeout" else "an integer of at least 1"
+
+
 def _bare(key: str, value: object, *, whole: bool = False) -> str | None:
     """The hint for a number written as text with its unit (``timeout = "30s"``): the line
     with the number alone; None otherwise (:func:`harvester.text.without_unit`; ``whole``:
-    an integer key's)."""
+    an integer key's). A 0 with its unit to a key that refuses 0 (``burst = "0s"``) is told
+    what the key takes: "write burst = 0" was refused next."""
     from harvester.text import without_unit
 
-    # (a timeout of 0 is refused: `timeout = "0s"` gets no line to write)
-    positive = key == "timeout"
-    number = without_unit(value, whole=whole, positive=positive) if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    positive = key in POSITIVE_KEYS
+    number = without_unit(value, whole=whole, positive=positive)
+    if number is None and positive and without_unit(value, whole=whole) is not None:
+        return f"{key} takes {_positive_wanted(key)}, written without quotes or unit"
     return None if number is None else f"write {key} = {number}, without quotes or unit"
 
 
@@ -1196,10 +1216,11 @@ def _refuse_quoted_integer(key: str, value: object) -> None:
     """A :class:`ConfigError` for a whole number written in quotes (``seed = "1"``),
     which TOML reads as text: the hint is the line without them."""
     if isinstance(value, str) and _is_number(value.strip().lstrip("-")):
-        raise ConfigError(
-            f"{key}: expected an integer, got the text {value!r}",
-            hint=f"write {key} = {value.strip()} without quotes",
-        )
+        hint = f"write {key} = {value.strip()} without quotes"
+        below_one = value.strip().startswith("-") or not value.strip().strip("0")
+        if key in POSITIVE_KEYS and below_one:  # (`burst = "0"`: not a line refused next)
+            hint = f"{key} takes {_positive_wanted(key)}, written without quotes"
+        raise ConfigError(f"{key}: expected an integer, got the text {value!r}", hint=hint)
 
 
 def _toml_kind(value: object) -> str:

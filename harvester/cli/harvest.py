@@ -298,7 +298,7 @@ def sample_count(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"{text!r} is a share of the images: use --sample-fraction {share:g}"
         )
-    return integer_arg(text)
+    return count_arg(text)
 
 
 def integer_arg(text: str) -> int:
@@ -311,14 +311,31 @@ def integer_arg(text: str) -> int:
         ) from None
 
 
+def count_arg(text: str) -> int:
+    """An integer flag ``HarvestConfig`` takes at 1 or more (``--burst``, ``--concurrency``):
+    its refusal of a 0 typed with a unit says so (``--burst 0s`` was told to give ``0``)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an integer" + _unit_said(text, whole=True, positive=True)
+        ) from None
+
+
 def _unit_said(text: str, *, whole: bool = False, positive: bool = False) -> str:
     """``: give it without its unit, 30`` for a number typed with its unit (``30s``), else
     "" (:func:`harvester.text.without_unit`; ``whole``: an integer flag's; ``positive``:
-    a flag that refuses 0)."""
+    a flag that refuses 0, whose 0 typed with a unit is told what the flag takes, as the
+    neighbouring refusal of a bare 0 words it: ``--timeout 0s`` was "not a number" alone)."""
     from harvester.text import without_unit
 
     number = without_unit(text, whole=whole, positive=positive)
-    return f": give it without its unit, {number}" if number is not None else ""
+    if number is not None:
+        return f": give it without its unit, {number}"
+    if positive and without_unit(text, whole=whole) is not None:
+        wanted = "an integer of at least 1" if whole else "a positive number"
+        return f": give {wanted}, without a unit"
+    return ""
 
 
 def folder_arg(text: str) -> Path:
@@ -406,7 +423,7 @@ def add_request_flags(parser: argparse.ArgumentParser, *, burst_help: str) -> No
     refused by ``HarvestConfig``) alike everywhere; only the burst's help differs (per task
     for ``slurm``).
     """
-    parser.add_argument("--burst", type=integer_arg, metavar="B", help=burst_help)
+    parser.add_argument("--burst", type=count_arg, metavar="B", help=burst_help)
     parser.add_argument(
         "--max-retries",
         type=integer_arg,
@@ -456,7 +473,7 @@ def add_content_flags(parser: argparse.ArgumentParser) -> None:
     """What shapes the fetched files: ``--thumbnail-size`` and the stacks' ``--window``."""
     parser.add_argument(
         "--thumbnail-size",
-        type=integer_arg,
+        type=count_arg,
         metavar="N",
         help="thumbnail size in px (default 96, or that of DIR's thumbnails)",
     )
@@ -501,7 +518,7 @@ def register(subparsers: Any) -> None:
         "repeatable; default: the kinds of DIR's newest run, else the first four)",
     )
     harvest.add_argument(
-        "--concurrency", type=integer_arg, metavar="N", help="requests in flight (default 8)"
+        "--concurrency", type=count_arg, metavar="N", help="requests in flight (default 8)"
     )
     harvest.add_argument("--rate", metavar="R", help="requests per second, or 'none' (default 10)")
     add_request_flags(harvest, burst_help="rate burst (default 1)")
