@@ -48,6 +48,7 @@ from harvester.cli.harvest import (
 )
 from harvester.end_lines import size_said
 from harvester.errors import HarvesterError, UsageError, base_url_holds_secret
+from harvester.plan import RUN_FLAGS
 from harvester.shell_words import shell_join, shell_quote
 from harvester.text import agree, plural, quoted
 
@@ -529,7 +530,7 @@ def _empty_plan_line(selected: bool, where_file: Path | None = None) -> str:
 
 #: The run settings ``plan`` and ``harvest``/``slurm`` share, as flags: how politely the
 #: server is asked (a plan holds none of them: :func:`plan_run_flags`).
-PLAN_RUN_FLAGS = (("--concurrency", "concurrency"), ("--rate", "rate"), *_ASKING_FLAGS)
+PLAN_RUN_FLAGS = tuple((flag, flag[2:].replace("-", "_")) for flag in RUN_FLAGS)
 
 
 def plan_run_flags(args: argparse.Namespace) -> list[str]:
