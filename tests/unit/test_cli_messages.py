@@ -766,6 +766,26 @@ def test_ids_the_server_refuses_are_named_once_and_not_promised_to_a_rerun(
     assert "rerun to retry" not in err
 
 
+def test_a_dry_run_of_an_ids_file_says_its_ids_are_not_checked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A dry run given --ids-from counts every id read as found, an id the server does not
+    have too: a note says so (the count read as the server's), and nothing is written."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{EXISTING_IMAGE}\n{UNKNOWN_ID}\n")
+    code, out, err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, "--ids-from", str(ids),
+        "--out", str(tmp_path / "d"), "--artifacts", "thumbnail", "--rate", "none", "--dry-run",
+    )  # fmt: skip
+    assert code == 0
+    assert out.splitlines()[0].startswith("dry run: 2 images found, 2 artifacts to fetch")
+    assert err.splitlines()[-1] == (
+        "note: a dry run does not ask the server about each id read from --ids-from: ids it "
+        "does not know count as found here (a real run reports them not found, HTTP 404)"
+    )
+    assert not (tmp_path / "d").exists()
+
+
 def test_status_repeats_that_refused_ids_get_the_same_answer(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
 ) -> None:
