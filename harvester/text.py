@@ -132,6 +132,24 @@ def terminal_text(text: str) -> str:
     return _SURROGATE_REPR.sub(r"\1\\x\2", clean) if "\\udc" in clean else clean
 
 
+#: The control characters a terminal acts on (C0 but the line break, DEL, C1), each as
+#: ``repr`` escapes it: what :func:`terminal_controls_escaped` replaces.
+_CONTROLS = {
+    code: repr(chr(code))[1:-1] for code in (*range(0x20), *range(0x7F, 0xA0)) if code != 0x0A
+}
+
+
+def terminal_controls_escaped(text: str) -> str:
+    """``text`` with its control characters escaped (``\\x1b``, ``\\r``, ``\\t``), every
+    other character as it is: what a command writes on standard output when that is a
+    terminal (``harvester.cli``'s stdout), as ``ls`` escapes a name there.
+
+    Why not :func:`terminal_text`: an undecodable byte of a name stays that byte (a script
+    or ``ls`` reads it back), only characters that drive the terminal are escaped; the
+    summary's ``index: DIR/index.csv`` named a folder whose ESC recoloured the screen."""
+    return text.translate(_CONTROLS)
+
+
 #: The longest URL a message shows whole; a longer one has the middle of its query cut.
 SHOWN_URL_CHARACTERS = 300
 #: Of a cut query, the characters kept before and after the cut.

@@ -940,6 +940,7 @@ class _CheckedStdout:
     --json`` to a full disk) said a bare ``error: No space left on device``. A write or
     flush that fails here is said once, on stderr, in one line naming standard output;
     later output goes nowhere and the command ends with exit 1 (:func:`_main_outcome`).
+    On a terminal, control characters are written escaped (a folder's ESC in a summary).
     A closed pipe (``| head -1``) still raises BrokenPipeError, as every caller expects,
     and is noted so that a write argparse swallowed still ends as SIGPIPE would (141).
     Everything else is the wrapped stream's.
@@ -951,8 +952,15 @@ class _CheckedStdout:
         self.terminal = _is_terminal(stream)
 
     def write(self, text: str) -> int:
+        shown = text
+        if self.terminal and not text.isprintable():
+            # (a name's ESC or CR quoted in a summary line would drive the terminal)
+            from harvester.text import terminal_controls_escaped
+
+            shown = terminal_controls_escaped(text)
         try:
-            return self._stream.write(text)
+            self._stream.write(shown)
+            return len(text)
         except BrokenPipeError:
             _note_stdout_closed()
             raise

@@ -38,3 +38,43 @@ def test_status_of_a_folder_named_in_latin1_prints_its_bytes(
     assert child.returncode == 0, child.stderr
     assert b"internal error" not in child.stderr
     assert b"caf\xe9: " in child.stdout  # (the folder's line, its byte as it is on disk)
+
+
+def test_a_folder_named_with_an_escape_is_printed_escaped_on_a_terminal_only(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A folder whose name holds ESC: ``status`` on a terminal prints it ``\\x1b`` (as ``ls``
+    escapes it there: the raw byte recoloured the screen), exit 0; the folder is intact."""
+    import pty
+
+    out = tmp_path / "e\x1b[31mx"
+    summary = harvest(emulator.base_url, out, projects=[DEMO_PROJECT], artifacts=["thumbnail"])
+    assert summary.failed == 0 and summary.done > 0
+    terminal, child_end = pty.openpty()
+    try:
+        child = subprocess.run(
+            [sys.executable, "-m", "harvester", "status", str(out)],
+            stdout=child_end,
+            stderr=subprocess.PIPE,
+            env=cli_env(),
+            timeout=120,
+            check=False,
+        )
+        os.close(child_end)
+        shown = b""
+        while chunk := _read_some(terminal):
+            shown += chunk
+    finally:
+        os.close(terminal)
+    assert child.returncode == 0, child.stderr
+    assert shown.startswith(f"{tmp_path}/e\\x1b[31mx: ".encode())
+    assert b"\x1b" not in shown
+    assert (out / "index.csv").is_file()
+
+
+def _read_some(fd: int) -> bytes:
+    """What a terminal's side holds still ("" once the child's side is closed and read)."""
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # (EIO: the child's side is closed, all read)
+        return b""
