@@ -133,20 +133,24 @@ def terminal_text(text: str) -> str:
 
 
 #: The control characters a terminal acts on (C0 but the line break, DEL, C1), each as
-#: ``repr`` escapes it: what :func:`terminal_controls_escaped` replaces.
+#: ``repr`` escapes it, and the undecodable bytes of a name (lone surrogates) as
+#: :func:`_escaped` shows them: what :func:`terminal_controls_escaped` replaces.
 _CONTROLS = {
-    code: repr(chr(code))[1:-1] for code in (*range(0x20), *range(0x7F, 0xA0)) if code != 0x0A
+    code: _escaped(chr(code))
+    for code in (*range(0x20), *range(0x7F, 0xA0), *range(0xDC80, 0xDD00))
+    if code != 0x0A
 }
 
 
 def terminal_controls_escaped(text: str) -> str:
-    """``text`` with its control characters escaped (``\\x1b``, ``\\r``, ``\\t``), every
-    other character as it is: what a command writes on standard output when that is a
-    terminal (``harvester.cli``'s stdout), as ``ls`` escapes a name there.
+    """``text`` with its control characters escaped (``\\x1b``, ``\\r``, ``\\t``) and a
+    name's undecodable bytes shown as ``\\xe9``, every other character as it is: what a
+    command writes on standard output when that is a terminal (``harvester.cli``'s
+    stdout), as ``ls`` escapes a name there, and as the ``error:`` lines show it.
 
-    Why not :func:`terminal_text`: an undecodable byte of a name stays that byte (a script
-    or ``ls`` reads it back), only characters that drive the terminal are escaped; the
-    summary's ``index: DIR/index.csv`` named a folder whose ESC recoloured the screen."""
+    Why not :func:`terminal_text`: other unprintable characters (a no-break space) are
+    text a terminal shows; the summary's ``index: DIR/index.csv`` named a folder whose ESC
+    recoloured the screen. Through a pipe, standard output keeps the bytes as they are."""
     return text.translate(_CONTROLS)
 
 

@@ -40,14 +40,15 @@ def test_status_of_a_folder_named_in_latin1_prints_its_bytes(
     assert b"caf\xe9: " in child.stdout  # (the folder's line, its byte as it is on disk)
 
 
-def test_a_folder_named_with_an_escape_is_printed_escaped_on_a_terminal_only(
+def test_a_folder_named_with_an_escape_is_printed_escaped_on_a_terminal(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
-    """A folder whose name holds ESC: ``status`` on a terminal prints it ``\\x1b`` (as ``ls``
-    escapes it there: the raw byte recoloured the screen), exit 0; the folder is intact."""
+    """A folder whose name holds ESC and a Latin-1 byte: ``status`` on a terminal prints
+    them ``\\x1b`` and ``\\xe9`` (as ``ls`` escapes them there, and as the error lines show
+    the byte: the raw ESC recoloured the screen), exit 0; the folder is intact."""
     import pty
 
-    out = tmp_path / "e\x1b[31mx"
+    out = tmp_path / os.fsdecode(b"e\x1b[31mx\xe9")
     summary = harvest(emulator.base_url, out, projects=[DEMO_PROJECT], artifacts=["thumbnail"])
     assert summary.failed == 0 and summary.done > 0
     terminal, child_end = pty.openpty()
@@ -67,8 +68,8 @@ def test_a_folder_named_with_an_escape_is_printed_escaped_on_a_terminal_only(
     finally:
         os.close(terminal)
     assert child.returncode == 0, child.stderr
-    assert shown.startswith(f"{tmp_path}/e\\x1b[31mx: ".encode())
-    assert b"\x1b" not in shown
+    assert shown.startswith(f"{tmp_path}/e\\x1b[31mx\\xe9: ".encode())
+    assert b"\x1b" not in shown and b"\xe9" not in shown
     assert (out / "index.csv").is_file()
 
 
