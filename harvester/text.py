@@ -128,6 +128,8 @@ def terminal_text(text: str) -> str:
     Escaping is idempotent here (what it writes is printable), so text that went through
     :func:`shown` first is unchanged. Line breaks stay: a traceback (``--debug``) has them.
     """
+    if text.isprintable() and "\\udc" not in text:  # (most lines: nothing to escape)
+        return text
     clean = "".join(ch if ch.isprintable() or ch == "\n" else _escaped(ch) for ch in text)
     return _SURROGATE_REPR.sub(r"\1\\x\2", clean) if "\\udc" in clean else clean
 
