@@ -187,7 +187,9 @@ def _refuse_misspelt_range(key: str, item: object) -> None:
     """A range or list of ids written otherwise than the file takes them (``"1..5"``,
     ``"[1,2]"``): a ConfigError with the spelling to give, as the flags say it
     (:func:`harvester.cli.harvest._range_or_list_misspelt`). Why: ``images = ["1..5"]``
-    was "not a numeric id" after ``--image 1..5`` had come to name ``1-5``."""
+    was "not a numeric id" after ``--image 1..5`` had come to name ``1-5``. A range naming
+    no id (``"1..0"``), a bad item of a comma list in one string (``"1,5..3"``: that item
+    named alone) and a string of several ids (``"1,5"``: the list to write) likewise."""
     from harvester.target_text import (
         bracketed_ids,
         comma_ids,
