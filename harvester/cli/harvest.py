@@ -235,10 +235,13 @@ def artifacts_arg(text: str) -> str:
 
 def say_line(line: str) -> None:
     """An informational line of a run on standard error (what a screen name resolved to):
-    stdout keeps the summary alone, and a closed stderr (``2>&-``) loses only this line."""
+    stdout keeps the summary alone, and a closed stderr (``2>&-``) loses only this line.
+    Its unprintable characters escaped, as ``error:`` lines are (:func:`harvester.cli.say`)."""
+    from harvester.text import terminal_text
+
     if sys.stderr is not None:
         with contextlib.suppress(OSError):
-            print(line, file=sys.stderr, flush=True)
+            print(terminal_text(line), file=sys.stderr, flush=True)
 
 
 class JoinedCommaLists(argparse.Action):
