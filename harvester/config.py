@@ -187,13 +187,37 @@ def _refuse_misspelt_range(key: str, item: object) -> None:
     """A range or list of ids written otherwise than the file takes them (``"1..5"``,
     ``"[1,2]"``): a ConfigError with the spelling to give, as the flags say it
     (:func:`harvester.cli.harvest._range_or_list_misspelt`). Why: ``images = ["1..5"]``
-    was "not a numeric id" after ``--image 1..5`` had come to name ``1-5``."""
-    from harvester.target_text import bracketed_ids, range_respelt
+    was "not a numeric id" after ``--image 1..5`` had come to name ``1-5``. A range naming
+    no id (``"1..0"``), a bad item of a comma list in one string (``"1,5..3"``: that item
+    named alone) and a string of several ids (``"1,5"``: the list to write) likewise."""
+    from harvester.target_text import (
+        bracketed_ids,
+        comma_ids,
+        comma_item_refusal,
+        marked_range_refusal,
+        positive_id,
+        range_respelt,
+    )
 
     if not isinstance(item, str):
         return
-    # (screens and projects take names, which may be "2019..2020")
-    if key not in NAMED_TARGETS and (respelt := range_respelt(item)) is not None:
+    ids_only = key not in NAMED_TARGETS  # (screens and projects take names: "2019..2020")
+    # A range that names no id (`"1..0"`, `"5..3"`), alone or in a comma list (`"1,5..3"`,
+    # the item named alone): worded as the flags and an ids file's line word it.
+    refusal = marked_range_refusal(item.strip(), None)
+    if ids_only and refusal is not None:
+        raise ConfigError(f"{key}: {refusal}", hint=_range_hint(key), key=key)
+    if ids_only and (of_list := comma_item_refusal(item, None)) is not None:
+        hint = _range_hint(key) if of_list.a_range else ID_HINT
+        raise ConfigError(f"{key}: {of_list.said}", hint=hint, key=key)
+    if ids_only and (listed := comma_ids(item)) is not None:
+        written = ", ".join(each if positive_id(each) else f'"{each}"' for each in listed)
+        raise ConfigError(
+            f"{key}: {item!r} is several ids in one string",
+            hint=f"give them as a list, {key} = [{written}]",
+            key=key,
+        )
+    if ids_only and (respelt := range_respelt(item)) is not None:
         raise ConfigError(
             f"{key}: {item!r} is not a range harvester reads",
             hint=f'give it as FIRST-LAST, {key} = ["{respelt}"], or as a list of ids',
@@ -231,10 +255,13 @@ def _typed_ids(key: str, text: str) -> Sequence[int] | None:
     try:
         return id_range(text, None)
     except TargetTextError as exc:
-        more = "; more images go in an ids file (ids_from)" if key == "images" else ""
-        raise ConfigError(
-            f"{key}: {exc}", hint=f"a range is FIRST-LAST, at most {MAX_RANGE:,} ids{more}"
-        ) from None
+        raise ConfigError(f"{key}: {exc}", hint=_range_hint(key)) from None
+
+
+def _range_hint(key: str) -> str:
+    """The hint of a target key's range refused (backwards, empty, too long)."""
+    more = "; more images go in an ids file (ids_from)" if key == "images" else ""
+    return f"a range is FIRST-LAST, at most {MAX_RANGE:,} ids{more}"
 
 
 #: Targets that may be named as IDR shows them (``--screen idr0056``): kind -> names field.
@@ -385,6 +412,8 @@ def parse_rate(value: object) -> float | None:
             hint = "use requests per second, or 'none'"
             if number is not None:  # (`--rate 10/s`: the rate alone)
                 hint = f"give the requests per second alone, {number}, or 'none'"
+            elif without_unit(text) is not None:  # (`--rate 0s`: 0 is refused too)
+                hint = "give a positive number of requests per second alone, or 'none'"
             raise ConfigError(f"rate: {value!r} is not a number", hint=hint) from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"rate: {value!r} is not a number")
@@ -1155,15 +1184,33 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
     return value
 
 
+#: The number keys that refuse 0 (counts of at least 1, a timeout): their refusal of a 0
+#: typed with a unit or in quotes says so, not "write burst = 0", refused in turn.
+POSITIVE_KEYS = frozenset(
+    {"concurrency", "burst", "thumbnail_size", "queue_size", "walk_concurrency"}
+    | {"give_up_after", "timeout"}
+)
+
+
+def _positive_wanted(key: str) -> str:
+    """``a positive number``, ``an integer of at least 1``: what a key of POSITIVE_KEYS
+    takes, in the words its refusal of a 0 uses."""
+    return "a positive number" if key == "timeout" else "an integer of at least 1"
+
+
 def _bare(key: str, value: object, *, whole: bool = False) -> str | None:
     """The hint for a number written as text with its unit (``timeout = "30s"``): the line
     with the number alone; None otherwise (:func:`harvester.text.without_unit`; ``whole``:
-    an integer key's)."""
+    an integer key's). A 0 with its unit to a key that refuses 0 (``burst = "0s"``) is told
+    what the key takes: "write burst = 0" was refused next."""
     from harvester.text import without_unit
 
-    # (a timeout of 0 is refused: `timeout = "0s"` gets no line to write)
-    positive = key == "timeout"
-    number = without_unit(value, whole=whole, positive=positive) if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    positive = key in POSITIVE_KEYS
+    number = without_unit(value, whole=whole, positive=positive)
+    if number is None and positive and without_unit(value, whole=whole) is not None:
+        return f"{key} takes {_positive_wanted(key)}, written without quotes or unit"
     return None if number is None else f"write {key} = {number}, without quotes or unit"
 
 
@@ -1171,10 +1218,11 @@ def _refuse_quoted_integer(key: str, value: object) -> None:
     """A :class:`ConfigError` for a whole number written in quotes (``seed = "1"``),
     which TOML reads as text: the hint is the line without them."""
     if isinstance(value, str) and _is_number(value.strip().lstrip("-")):
-        raise ConfigError(
-            f"{key}: expected an integer, got the text {value!r}",
-            hint=f"write {key} = {value.strip()} without quotes",
-        )
+        hint = f"write {key} = {value.strip()} without quotes"
+        below_one = value.strip().startswith("-") or not value.strip().strip("0")
+        if key in POSITIVE_KEYS and below_one:  # (`burst = "0"`: not a line refused next)
+            hint = f"{key} takes {_positive_wanted(key)}, written without quotes"
+        raise ConfigError(f"{key}: expected an integer, got the text {value!r}", hint=hint)
 
 
 def _toml_kind(value: object) -> str:

@@ -999,9 +999,15 @@ def _unreachable_hint(base_url: str, default: str) -> str:
     host = (parts.hostname or "").lower()
     if host in ("localhost", "::1") or host.startswith("127."):
         port = parts.port or (443 if parts.scheme == "https" else 80)
+        # OMERO.web under a path (`http://127.0.0.1:8080/omero`): the emulator serves it so
+        # with --prefix; the command without it answered every request 404 once started.
+        segments = [s for s in parts.path.split("/") if s]
+        pages = {"webclient", "webgateway", "iviewer", "api"}  # (a page pasted: no prefix)
+        prefix = "/" + "/".join(segments) if segments and pages.isdisjoint(segments) else ""
+        prefix_flag = f" --prefix {shell_quote(prefix)}" if prefix else ""
         return (
             f"nothing answers on this machine's port {port}: start the server there (the "
-            f"emulator: harvester emulate --port {port}), or check --base-url"
+            f"emulator: harvester emulate --port {port}{prefix_flag}), or check --base-url"
         )
     if host == urlsplit(DEFAULT_BASE_URL).hostname:
         return (

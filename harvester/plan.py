@@ -59,6 +59,38 @@ PLAN_FORMAT = 1
 #: The writer name of ``harvester plan``'s journal ends so: ``harvester status`` tells the
 #: walk that wrote the plan apart from the harvest runs by it (a plan is not a started task).
 PLAN_WRITER_SUFFIX = "-plan"
+#: The run settings ``plan`` and the harvest of its plan share, as flags: how politely the
+#: server is asked. A plan holds none of them, so the commands ``plan`` prints give those
+#: given to it again (``harvester.cli.hpc.plan_run_flags``), and so does ``status``'s
+#: "next:" line (:func:`run_flags_in`, from the plan run's command line).
+RUN_FLAGS = (
+    "--concurrency",
+    "--rate",
+    "--burst",
+    "--max-retries",
+    "--timeout",
+    "--min-speed",
+    "--outage-wait",
+)
+
+
+def run_flags_in(argv: Sequence[str]) -> list[str]:
+    """The :data:`RUN_FLAGS` of a journaled command line (``--rate 3``, ``--rate=3``), each
+    as ``[flag, value]`` in the order given (a later one overrides, as argparse reads it).
+
+    Why: ``status`` of a folder holding only a plan said ``next: harvester harvest
+    --from-plan DIR --out DIR``, without the plan's ``--rate 3``: a user copying it ran at
+    the default 10 requests/s, not the rate planned (``plan`` prints it with them)."""
+    found: dict[str, str] = {}
+    for n, word in enumerate(argv):
+        flag, eq, value = word.partition("=")
+        if flag not in RUN_FLAGS:
+            continue
+        if eq:
+            found[flag] = value
+        elif n + 1 < len(argv):
+            found[flag] = argv[n + 1]
+    return [part for flag in RUN_FLAGS if flag in found for part in (flag, found[flag])]
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,7 +104,7 @@ from harvester.layout import (
     staged_planes,
 )
 from harvester.models import DEFAULT_ARTIFACTS, Artifact, ImageRef
-from harvester.plan import PLAN_WRITER_SUFFIX, iter_plan_ids
+from harvester.plan import PLAN_WRITER_SUFFIX, iter_plan_ids, run_flags_in
 from harvester.runlock import (
     LOCKS_DIR,
     held_run_locks_named,
@@ -534,6 +534,9 @@ class StatusReport:
     invalid_not_asked: dict[str, int] = field(default_factory=dict)
     plan: PlanStatus | None = None
     plan_error: str | None = None  # DIR/plan exists but cannot be read: the journals still count
+    #: The run settings given to the newest ``harvester plan`` of DIR (``--rate 3``), for
+    #: the "next:" line of a folder no harvest has started in (:func:`harvester.plan.run_flags_in`).
+    plan_run_flags: list[str] = field(default_factory=list)
     #: A harvest run (not ``harvester plan``) has journaled its start in DIR.
     started: bool = True
     #: ``harvest.json`` exists (a folder ``harvester slurm`` prepared has none until a task starts).
@@ -1563,10 +1566,13 @@ class StatusReport:
             if self.plan is None:  # no plan either: journals removed by hand, an early stop
                 return ["no harvest run is journaled in this folder"]
             # A plan alone (``harvester plan``): it has journaled its study files, no image.
+            # The plan's --rate and other run settings given again, as `plan` printed them.
             out = q(self.out_dir)
+            flags = f" {shell_join(self.plan_run_flags)}" if self.plan_run_flags else ""
             return [
                 "no harvest has started yet; next: harvester harvest --from-plan "
-                f"{out} --out {out}, or harvester slurm --from-plan {out} --out {out} --tasks N"
+                f"{out} --out {out}{flags}, or harvester slurm --from-plan {out} --out {out}"
+                f"{flags} --tasks N"
             ]
         # Task logs, and a queue that answered holding none of the script's jobs: it was
         # submitted and every task ended before its harvest began (a config file moved, a
@@ -2569,6 +2575,12 @@ def _slurm_state_text(end: SilentEnd) -> str:
     return f"; scontrol show job says {end.slurm_state}" + (f": {words}" if words else "")
 
 
+def _run_order(run: Mapping[str, Any]) -> float:
+    """When a run record's run started (its ``order``, else ``started``): 0 for neither."""
+    when = run.get("order", run.get("started"))
+    return float(when) if isinstance(when, int | float) and not isinstance(when, bool) else 0.0
+
+
 def _split_counts(state: JournalState, slurm: SlurmStatus | None) -> frozenset[int]:
     """The shard counts N of DIR's splits (its runs' ``--shard K/N``) and of its job array:
     those a resume may name shards of."""
@@ -2951,6 +2963,15 @@ def collect_status(
         not str(run.get("_writer") or run.get("writer") or "").endswith(PLAN_WRITER_SUFFIX)
         for run in state.runs
     )
+    plan_runs = [
+        run
+        for run in state.runs
+        if str(run.get("_writer") or run.get("writer") or "").endswith(PLAN_WRITER_SUFFIX)
+    ]
+    newest = max(plan_runs, key=_run_order, default=None)  # (a plan made again: --force)
+    argv = newest.get("argv") if newest is not None else None
+    if isinstance(argv, list) and all(isinstance(word, str) for word in argv):
+        report.plan_run_flags = run_flags_in(argv)
     writers: dict[str, WriterStatus] = {}
     for run in state.runs:
         name = str(run.get("_writer") or run.get("writer"))

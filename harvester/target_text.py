@@ -25,16 +25,20 @@ __all__ = [
     "KINDS",
     "MAX_RANGE",
     "Link",
+    "ItemRefusal",
     "TargetTextError",
     "RANGE_MARKS",
     "a_kind",
     "bracketed_ids",
+    "comma_ids",
+    "comma_item_refusal",
     "comma_list",
     "compact_ids",
     "id_range",
     "is_link",
     "link_shown",
     "marked_ends",
+    "marked_range_refusal",
     "parse_link",
     "positive_id",
     "range_respelt",
@@ -135,6 +139,74 @@ def marked_ends(item: str) -> tuple[str, str] | None:
         if found and all(p.isascii() and p.isdigit() for p in (first, last)):
             return first, last
     return None
+
+
+def marked_range_refusal(item: str, kind: str | None, *, most: int = MAX_RANGE) -> str | None:
+    """The refusal of ``item`` written as a range with one of :data:`RANGE_MARKS` that names
+    no ids to take (backwards, from 0, too long: ``5..3``, ``1..0``), worded as its
+    ``FIRST-LAST`` is refused (:func:`id_range`) and quoting the text given; None for any
+    other item (a good one the caller respells, no range at all).
+
+    Why one: the flags said ``--image 1..0`` "names no id", while ``images = ["1..0"]``
+    and an ids file's line ``1..0`` were "not a numeric id" and "not an image id"."""
+    ends = marked_ends(item)
+    if ends is None:
+        return None
+    try:
+        id_range("-".join(ends), kind, most=most, shown=item)
+    except TargetTextError as exc:
+        return str(exc)
+    return None
+
+
+@dataclass(frozen=True)
+class ItemRefusal:
+    """Why an item of a comma list is no id (:func:`comma_item_refusal`): the sentence, and
+    whether the item is a range (its hint is a range's, not an id's)."""
+
+    said: str
+    a_range: bool
+
+
+def comma_item_refusal(
+    text: str, kind: str | None, *, most: int = MAX_RANGE, what: str = "a numeric id"
+) -> ItemRefusal | None:
+    """The refusal of the first item of a comma list (one config string, one ids file
+    line: ``"1,5..3"``) that is no id: a range refused (:func:`id_range`,
+    :func:`marked_range_refusal`), or any other item (:func:`not_an_id`, ``what`` as there),
+    naming that item alone as the flags do (``--image 1,5..3``: ``'5..3' is not a range of
+    ids ...``); None when every item is an id or a range, or ``text`` holds no comma."""
+    if "," not in text or bracketed_ids(text) is not None:  # (`[1,2]`: the caller's own words)
+        return None
+    for item in (part.strip() for part in text.split(",")):
+        try:
+            if not item or id_range(item, kind, most=most) is not None:
+                continue
+        except TargetTextError as exc:
+            return ItemRefusal(str(exc), a_range=True)
+        refusal = marked_range_refusal(item, kind, most=most)
+        if refusal is not None:
+            return ItemRefusal(refusal, a_range=True)
+        if positive_id(item) is None and range_respelt(item) is None and typed_id(item) is None:
+            return ItemRefusal(not_an_id(item, what), a_range=False)
+    return None
+
+
+def comma_ids(text: str) -> list[str] | None:
+    """The items of a comma list of ids and ranges (``1,5-7``, ``1,5..7``: each range as
+    ``FIRST-LAST``) given as one config string or one ids file line, else None: what the
+    refusal of such a value gives as the list to write instead."""
+    if "," not in text:
+        return None
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    out: list[str] = []
+    for item in items:
+        item = range_respelt(item) or item
+        first, dash, last = item.partition("-")
+        if positive_id(item) is None and not (dash and positive_id(first) and positive_id(last)):
+            return None
+        out.append(item)
+    return out if len(out) > 1 else None
 
 
 def bracketed_ids(text: str) -> list[str] | None:

@@ -10,6 +10,7 @@ The emulator keeps its own one-liner (it never imports the harvester's core).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 
@@ -95,8 +96,64 @@ def shown(text: object, limit: int | None = SHOWN_CHARACTERS) -> str:
     text = str(text)
     cut = limit is not None and len(text) > limit
     head = text[:limit] if cut else text
-    clean = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in head)
+    clean = "".join(ch if ch.isprintable() else _escaped(ch) for ch in head)
     return clean + (f"…({len(text):,} characters)" if cut else "")
+
+
+def _escaped(ch: str) -> str:
+    """One unprintable character as a message shows it: as ``repr`` escapes it (``\\t``,
+    ``\\x1b``), but a byte the locale could not decode (kept as a lone surrogate, Python's
+    ``surrogateescape``) as that byte, ``\\xe9``: the user's ``café`` named in Latin-1 read
+    ``caf\\udce9``, a character no tool of theirs shows."""
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"
+    return repr(ch)[1:-1]
+
+
+#: A byte kept as a lone surrogate, as ``repr`` writes it (``\\udce9``, not after an
+#: escaped backslash): :func:`quoted` and :func:`terminal_text` write the byte instead.
+_SURROGATE_REPR = re.compile(r"(?<!\\)((?:\\\\)*)\\udc([89a-f][0-9a-f])")
+
+
+def terminal_text(text: str) -> str:
+    """A whole message (its ``error:``, ``hint:`` or warning line) as it may reach the
+    terminal: every unprintable character but a line break escaped (:func:`_escaped`), and a
+    ``repr`` already made of an undecodable byte (``'caf\\udce9'``) shown as that byte.
+
+    Why a last pass where lines are printed: each message quotes the words it was given
+    through :func:`shown` or :func:`quoted`, but many took a path, a URL or argparse's own
+    words as they came: ``unrecognized arguments: --ima<ESC>ge``, a config file's name, a
+    folder's ending in CR, printed raw, and an escape sequence can rewrite the screen.
+    Escaping is idempotent here (what it writes is printable), so text that went through
+    :func:`shown` first is unchanged. Line breaks stay: a traceback (``--debug``) has them.
+    """
+    if text.isprintable() and "\\udc" not in text:  # (most lines: nothing to escape)
+        return text
+    clean = "".join(ch if ch.isprintable() or ch == "\n" else _escaped(ch) for ch in text)
+    return _SURROGATE_REPR.sub(r"\1\\x\2", clean) if "\\udc" in clean else clean
+
+
+#: The control characters a terminal acts on (C0 but the line break, DEL, C1), each as
+#: ``repr`` escapes it, and the undecodable bytes of a name (lone surrogates) as
+#: :func:`_escaped` shows them: what :func:`terminal_controls_escaped` replaces.
+_CONTROLS = {
+    code: _escaped(chr(code))
+    for code in (*range(0x20), *range(0x7F, 0xA0), *range(0xDC80, 0xDD00))
+    if code != 0x0A
+}
+
+
+def terminal_controls_escaped(text: str) -> str:
+    """``text`` with its control characters escaped (``\\x1b``, ``\\r``, ``\\t``) and a
+    name's undecodable bytes shown as ``\\xe9``, every other character as it is: what a
+    command writes on standard output when that is a terminal (``harvester.cli``'s
+    stdout), as ``ls`` escapes a name there, and as the ``error:`` lines show it.
+
+    Why not :func:`terminal_text`: other unprintable characters (a no-break space) are
+    text a terminal shows; the summary's ``index: DIR/index.csv`` named a folder whose ESC
+    recoloured the screen. Through a pipe, standard output keeps the bytes as they are."""
+    return text.translate(_CONTROLS)
 
 
 #: The longest URL a message shows whole; a longer one has the middle of its query cut.
@@ -128,7 +185,7 @@ def quoted(text: object, limit: int = SHOWN_CHARACTERS) -> str:
     """:func:`shown`, in quotes as ``repr`` quotes it: ``'mitotic arrest'``, ``'a\\x1b[31m'``,
     ``'LLLL…'…(1,000 characters)``."""
     text = str(text)
-    head = repr(text[:limit])
+    head = _SURROGATE_REPR.sub(r"\1\\x\2", repr(text[:limit]))
     return head + (f"…({len(text):,} characters)" if len(text) > limit else "")
 
 

@@ -73,11 +73,15 @@ from harvester.target_text import (
     TargetTextError,
     a_kind,
     ask_hint,
+    comma_ids,
+    comma_item_refusal,
     id_range,
     is_link,
+    marked_range_refusal,
     not_an_id,
     parse_link,
     positive_id,
+    range_respelt,
     several_ids,
     typed_id,
     with_login,
@@ -763,17 +767,35 @@ def _line_ids(text: str, where: _Where, number: int, hint: str) -> Iterable[int]
         return (object_id,)
     if is_link(text):
         return _link_ids(text, where, number)
+    range_hint = (
+        f"a range line is FIRST-LAST, at most {MAX_LINE_RANGE:,} ids (split a longer one over "
+        "lines)"
+    )
     try:
         ids = id_range(text, None, most=MAX_LINE_RANGE) if "-" in text else None
     except TargetTextError as exc:
-        raise UsageError(
-            f"{path}: line {number}: {exc}",
-            hint=f"a range line is FIRST-LAST, at most {MAX_LINE_RANGE:,} ids (split a longer "
-            "one over lines)",
-        ) from None
+        raise UsageError(f"{path}: line {number}: {exc}", hint=range_hint) from None
     if ids is not None:
         return ids
-    if several_ids(text) is not None:  # (a row of ids: a CSV hint would not say it)
+    # A range written otherwise (`1..5`), one that names no id (`1..0`), or such an item of a
+    # comma list (`1,5..3`: that item named alone), worded as the flags word them: these
+    # lines were "not an image id", as if no range were taken.
+    refusal = marked_range_refusal(text, None, most=MAX_LINE_RANGE)
+    if refusal is not None:
+        raise UsageError(f"{path}: line {number}: {refusal}", hint=range_hint)
+    if (respelt := range_respelt(text)) is not None:
+        raise UsageError(
+            f"{path}: line {number}: {text!r} is not a range harvester reads: give it as "
+            f"FIRST-LAST, {respelt}",
+            hint=range_hint,
+        )
+    # (an item that is no id at all, as `name` of `id,name`: the line is named whole, a
+    # CSV's header it may be)
+    of_list = comma_item_refusal(text, None, most=MAX_LINE_RANGE, what="an image id")
+    if of_list is not None and of_list.a_range:
+        raise UsageError(f"{path}: line {number}: {of_list.said}", hint=range_hint)
+    # (a row of ids: a CSV hint would not say it)
+    if several_ids(text) is not None or comma_ids(text) is not None:
         raise UsageError(
             f"{path}: line {number}: {not_an_id(text, 'one image id')} but several",
             hint="an ids file takes one image id a line, or a CSV or TSV whose first line "

@@ -283,7 +283,7 @@ class _Parser(argparse.ArgumentParser):
         return "out" in self._positional_dests()
 
     def _say_folder_first(self) -> NoReturn:
-        print(f"error: {self._folder_first_line()}", file=sys.stderr)
+        say(f"error: {self._folder_first_line()}")
         raise SystemExit(EXIT_USAGE)
 
     def _folder_first_line(self) -> str:
@@ -335,7 +335,7 @@ class _Parser(argparse.ArgumentParser):
             self._say_folder_first()  # (`forget --screen 3`: the folder forgotten)
         # (argparse names an unknown option with its value: `--bse-url=https://u:pw@host`
         # showed the password beside the "did you mean --base-url?" its name earned)
-        print(f"error: {redact_text(message)}", file=sys.stderr)
+        say(f"error: {redact_text(message)}")
         misplaced = self._misplaced(message)
         if misplaced is not None:
             # `harvester --debug status DIR`: the option is right, its place is not (a
@@ -346,7 +346,7 @@ class _Parser(argparse.ArgumentParser):
         advice = self._advice(message)
         near = None if advice else self._near_miss(message)
         did_you_mean = advice or (f"did you mean {near}? " if near else "")
-        print(f"hint: {did_you_mean}see '{self.prog} --help'", file=sys.stderr)
+        say(f"hint: {did_you_mean}see '{self.prog} --help'")
         raise SystemExit(EXIT_USAGE)
 
     def _unknown_flags(self, message: str) -> list[str]:
@@ -684,6 +684,25 @@ def _unavailable(
     raise SystemExit(EXIT_USAGE)
 
 
+def say(line: str) -> None:
+    """Print one message line (``error: ...``, ``hint: ...``) on stderr, every unprintable
+    character in it escaped (:func:`harvester.text.terminal_text`): the words it quotes
+    came from the user or the server, and an ESC or CR among them drove the terminal."""
+    from harvester.text import terminal_text
+
+    print(terminal_text(line), file=sys.stderr)
+
+
+class _TerminalFormatter(logging.Formatter):
+    """Warnings and errors logged during a run, unprintable characters escaped as
+    :func:`say` escapes them: a server's name or a path in a warning is as raw."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from harvester.text import terminal_text
+
+        return terminal_text(super().format(record))
+
+
 def _wants_debug(argv: Sequence[str]) -> bool:
     return "--debug" in argv
 
@@ -692,7 +711,9 @@ def _setup_logging(debug: bool, quiet: bool) -> None:
     from harvester.errors import PROBLEMS_LOGGER
 
     level = logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()  # (stderr; unused where the root logger has one)
+    handler.setFormatter(_TerminalFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     if quiet and not debug:  # "problems only": a run that cannot give what was asked is one
         logging.getLogger(PROBLEMS_LOGGER).setLevel(logging.WARNING)
 
@@ -919,6 +940,7 @@ class _CheckedStdout:
     --json`` to a full disk) said a bare ``error: No space left on device``. A write or
     flush that fails here is said once, on stderr, in one line naming standard output;
     later output goes nowhere and the command ends with exit 1 (:func:`_main_outcome`).
+    On a terminal, control characters are written escaped (a folder's ESC in a summary).
     A closed pipe (``| head -1``) still raises BrokenPipeError, as every caller expects,
     and is noted so that a write argparse swallowed still ends as SIGPIPE would (141).
     Everything else is the wrapped stream's.
@@ -930,8 +952,15 @@ class _CheckedStdout:
         self.terminal = _is_terminal(stream)
 
     def write(self, text: str) -> int:
+        shown = text
+        if self.terminal and not text.isprintable():
+            # (a name's ESC or CR quoted in a summary line would drive the terminal)
+            from harvester.text import terminal_controls_escaped
+
+            shown = terminal_controls_escaped(text)
         try:
-            return self._stream.write(text)
+            self._stream.write(shown)
+            return len(text)
         except BrokenPipeError:
             _note_stdout_closed()
             raise
@@ -1250,13 +1279,13 @@ def report_error(
     if not isinstance(exc, HarvesterError):
         filename = getattr(exc, "filename", None)
         where = f" ({filename})" if filename else ""
-        print(f"error: {getattr(exc, 'strerror', None) or exc}{where}", file=sys.stderr)
+        say(f"error: {getattr(exc, 'strerror', None) or exc}{where}")
         if getattr(exc, "errno", None) in OUT_OF_SPACE_ERRNOS:
             return EXIT_FAILURES
         return EXIT_USAGE
-    print(f"error: {exc}", file=sys.stderr)
+    say(f"error: {exc}")
     if exc.hint:
-        print(f"hint: {exc.hint}", file=sys.stderr)
+        say(f"hint: {exc.hint}")
     if isinstance(exc, StorageError) and (getattr(exc, "mid_run", False) or exc.out_of_space):
         return EXIT_FAILURES
     if isinstance(exc, ServerUnavailableError | FolderBusyError):
@@ -1289,7 +1318,7 @@ def _run_command(run: Any, args: argparse.Namespace, args_list: list[str], debug
         if debug or getattr(args, "debug", False):
             _print_traceback(args_list)
         else:
-            print(f"error: internal error: {_bug_text(exc, args_list)}", file=sys.stderr)
+            say(f"error: internal error: {_bug_text(exc, args_list)}")
             print("hint: re-run with --debug for the traceback", file=sys.stderr)
         return EXIT_FAILURES
 

@@ -145,22 +145,17 @@ def _range_or_list_misspelt(text: str, value: str, kind: str, *, named: bool) ->
     no way out."""
     from harvester.target_text import (
         KINDS,
-        TargetTextError,
         bracketed_ids,
         comma_list,
-        id_range,
-        marked_ends,
+        marked_range_refusal,
         range_respelt,
     )
 
     flag = KINDS[kind][1]
-    if not named and (ends := marked_ends(value)) is not None:
-        # A backwards or empty one (`5..3`, `1..0`) is refused as its FIRST-LAST would be,
-        # quoting the text given, with the range to give where one is plain.
-        try:
-            id_range("-".join(ends), kind, shown=value)
-        except TargetTextError as exc:
-            return str(exc)
+    # A backwards or empty one (`5..3`, `1..0`) is refused as its FIRST-LAST would be,
+    # quoting the text given, with the range to give where one is plain.
+    if not named and (refusal := marked_range_refusal(value, kind)) is not None:
+        return refusal
     # (--screen and --project take names, which may be "2019..2020": looked up as names)
     if not named and (range_ := range_respelt(value)) is not None:
         # The whole list, each range respelt (`--image 5,7..9` was told `--image 7-9`,
@@ -240,10 +235,13 @@ def artifacts_arg(text: str) -> str:
 
 def say_line(line: str) -> None:
     """An informational line of a run on standard error (what a screen name resolved to):
-    stdout keeps the summary alone, and a closed stderr (``2>&-``) loses only this line."""
+    stdout keeps the summary alone, and a closed stderr (``2>&-``) loses only this line.
+    Its unprintable characters escaped, as ``error:`` lines are (:func:`harvester.cli.say`)."""
+    from harvester.text import terminal_text
+
     if sys.stderr is not None:
         with contextlib.suppress(OSError):
-            print(line, file=sys.stderr, flush=True)
+            print(terminal_text(line), file=sys.stderr, flush=True)
 
 
 class JoinedCommaLists(argparse.Action):
@@ -303,7 +301,7 @@ def sample_count(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"{text!r} is a share of the images: use --sample-fraction {share:g}"
         )
-    return integer_arg(text)
+    return count_arg(text)
 
 
 def integer_arg(text: str) -> int:
@@ -316,14 +314,31 @@ def integer_arg(text: str) -> int:
         ) from None
 
 
+def count_arg(text: str) -> int:
+    """An integer flag ``HarvestConfig`` takes at 1 or more (``--burst``, ``--concurrency``):
+    its refusal of a 0 typed with a unit says so (``--burst 0s`` was told to give ``0``)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an integer" + _unit_said(text, whole=True, positive=True)
+        ) from None
+
+
 def _unit_said(text: str, *, whole: bool = False, positive: bool = False) -> str:
     """``: give it without its unit, 30`` for a number typed with its unit (``30s``), else
     "" (:func:`harvester.text.without_unit`; ``whole``: an integer flag's; ``positive``:
-    a flag that refuses 0)."""
+    a flag that refuses 0, whose 0 typed with a unit is told what the flag takes, as the
+    neighbouring refusal of a bare 0 words it: ``--timeout 0s`` was "not a number" alone)."""
     from harvester.text import without_unit
 
     number = without_unit(text, whole=whole, positive=positive)
-    return f": give it without its unit, {number}" if number is not None else ""
+    if number is not None:
+        return f": give it without its unit, {number}"
+    if positive and without_unit(text, whole=whole) is not None:
+        wanted = "an integer of at least 1" if whole else "a positive number"
+        return f": give {wanted}, without a unit"
+    return ""
 
 
 def folder_arg(text: str) -> Path:
@@ -411,7 +426,7 @@ def add_request_flags(parser: argparse.ArgumentParser, *, burst_help: str) -> No
     refused by ``HarvestConfig``) alike everywhere; only the burst's help differs (per task
     for ``slurm``).
     """
-    parser.add_argument("--burst", type=integer_arg, metavar="B", help=burst_help)
+    parser.add_argument("--burst", type=count_arg, metavar="B", help=burst_help)
     parser.add_argument(
         "--max-retries",
         type=integer_arg,
@@ -461,7 +476,7 @@ def add_content_flags(parser: argparse.ArgumentParser) -> None:
     """What shapes the fetched files: ``--thumbnail-size`` and the stacks' ``--window``."""
     parser.add_argument(
         "--thumbnail-size",
-        type=integer_arg,
+        type=count_arg,
         metavar="N",
         help="thumbnail size in px (default 96, or that of DIR's thumbnails)",
     )
@@ -506,7 +521,7 @@ def register(subparsers: Any) -> None:
         "repeatable; default: the kinds of DIR's newest run, else the first four)",
     )
     harvest.add_argument(
-        "--concurrency", type=integer_arg, metavar="N", help="requests in flight (default 8)"
+        "--concurrency", type=count_arg, metavar="N", help="requests in flight (default 8)"
     )
     harvest.add_argument("--rate", metavar="R", help="requests per second, or 'none' (default 10)")
     add_request_flags(harvest, burst_help="rate burst (default 1)")
@@ -1460,8 +1475,20 @@ def _harvest(
         gone_hint="" if gone else _gone_images_line(cfg, summary, said),
         stop_notes=stop_notes,
     )
+    if summary.dry_run and cfg.ids_from is not None and summary.images and not cfg.quiet:
+        print(UNCHECKED_IDS_NOTE, file=sys.stderr)
     drop_late_signals(held)
     return summary.exit_code
+
+
+#: After a dry run given ``--ids-from``: its "N images found" counts every id read. Why:
+#: ids the server does not know were counted as found, and a user took the count for the
+#: server's; asking about each id would cost the dry run a request an id (a real run's
+#: first request of each image finds out, and names them: ``the 2 images not found``).
+UNCHECKED_IDS_NOTE = (
+    "note: a dry run does not ask the server about each id read from --ids-from: ids it "
+    "does not know count as found here (a real run reports them not found, HTTP 404)"
+)
 
 
 def _budget_shared(args: argparse.Namespace) -> bool:
@@ -3341,7 +3368,9 @@ def run_status_command(args: argparse.Namespace) -> int:
             from harvester.errors import redact_base_url
 
             of = "" if args.base_url is None else f" from {redact_base_url(args.base_url)}"
-            print(f"note: no image of {args.out} is recorded as gone{of}", file=sys.stderr)
+            from harvester.cli import say
+
+            say(f"note: no image of {args.out} is recorded as gone{of}")
         return 0
     if args.failed_ids:
         # stdout holds the ids and nothing else (`> retry.txt`); failed study files have no
@@ -3379,7 +3408,9 @@ def run_status_command(args: argparse.Namespace) -> int:
             from harvester.errors import redact_url
 
             of = f" from {redact_url(args.base_url)}" if args.base_url else ""
-            print(f"note: no image of {args.out}{of} has a failed artifact", file=sys.stderr)
+            from harvester.cli import say
+
+            say(f"note: no image of {args.out}{of} has a failed artifact")
         return 0
     if args.json:
         print(json.dumps(_as_jsonable(report), indent=2, default=str))

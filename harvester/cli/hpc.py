@@ -33,9 +33,9 @@ from harvester.cli.harvest import (
     apply_target_links,
     artifacts_arg,
     config_arg,
+    count_arg,
     folder_arg,
     foreign_folder_note,
-    integer_arg,
     refuse_targets_with_plan,
     say_line,
     selection_argv,
@@ -48,6 +48,7 @@ from harvester.cli.harvest import (
 )
 from harvester.end_lines import size_said
 from harvester.errors import HarvesterError, UsageError, base_url_holds_secret
+from harvester.plan import RUN_FLAGS
 from harvester.shell_words import shell_join, shell_quote
 from harvester.text import agree, plural, quoted
 
@@ -114,7 +115,7 @@ def _add_common(parser: argparse.ArgumentParser, *, ids_help: str, slurm: bool) 
     )
     parser.add_argument(
         "--concurrency",
-        type=integer_arg,
+        type=count_arg,
         metavar="N",
         help=f"concurrent requests (default 8; {whose})",
     )
@@ -279,16 +280,16 @@ def register(subparsers: Any) -> None:
     add_split_flags(slurm)
     slurm.add_argument("--from-plan", type=folder_arg, metavar="DIR", help="use a plan (no walk)")
     slurm.add_argument(
-        "--tasks", type=integer_arg, required=True, metavar="N", help="number of shards N"
+        "--tasks", type=count_arg, required=True, metavar="N", help="number of shards N"
     )
     slurm.add_argument(
-        "--max-parallel", type=integer_arg, metavar="M", help="tasks running at once (default: all)"
+        "--max-parallel", type=count_arg, metavar="M", help="tasks running at once (default: all)"
     )
     slurm.add_argument("--partition", metavar="P", help="SLURM partition")
     slurm.add_argument(
         "--time", dest="time_limit", metavar="T", help="time limit per task, e.g. 12:00:00"
     )
-    slurm.add_argument("--cpus", type=integer_arg, metavar="C", help="CPUs per task")
+    slurm.add_argument("--cpus", type=count_arg, metavar="C", help="CPUs per task")
     slurm.add_argument("--mem", metavar="M", help="memory per task, e.g. 1G")
     slurm.add_argument(
         "--index-mem",
@@ -529,7 +530,7 @@ def _empty_plan_line(selected: bool, where_file: Path | None = None) -> str:
 
 #: The run settings ``plan`` and ``harvest``/``slurm`` share, as flags: how politely the
 #: server is asked (a plan holds none of them: :func:`plan_run_flags`).
-PLAN_RUN_FLAGS = (("--concurrency", "concurrency"), ("--rate", "rate"), *_ASKING_FLAGS)
+PLAN_RUN_FLAGS = tuple((flag, flag[2:].replace("-", "_")) for flag in RUN_FLAGS)
 
 
 def plan_run_flags(args: argparse.Namespace) -> list[str]:

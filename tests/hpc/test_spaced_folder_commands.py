@@ -131,7 +131,7 @@ def test_a_printed_command_pastes_into_bash_zsh_tcsh_and_sh(
     assert main(["status", str(out)]) == 0
     said = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("no harvest"))
     line = said.split("next: ", 1)[1].split(", or ", 1)[0]
-    words = ["harvest", "--from-plan", str(out), "--out", str(out)]
+    words = ["harvest", "--from-plan", str(out), "--out", str(out), "--rate", "none"]
     assert shlex.split(line) == ["harvester", *words], line
     assert not _bang_in_quotes(line), line
     shells = [name for name in PASTED_INTO if shutil.which(name)]

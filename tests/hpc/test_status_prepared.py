@@ -300,15 +300,17 @@ def test_status_of_a_plan_only_folder_says_what_comes_next(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`harvester plan` alone: the plan is counted (as before) and status says no harvest
-    has started, with the two commands that start one."""
+    has started, with the two commands that start one, at the plan's --rate and the other
+    run settings given to it (a user copying the line ran at the default rate)."""
     out = tmp_path / "p"
     assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
-                 str(out), "--artifacts", "thumbnail", "--quiet",
-                 "--rate", "none"]) == 0  # fmt: skip
+                 str(out), "--artifacts", "thumbnail", "--quiet", "--burst", "2",
+                 "--rate=none"]) == 0  # fmt: skip
     text, data = status(out, capsys)
     assert (
-        f"no harvest has started yet; next: harvester harvest --from-plan {out} --out {out}, "
-        f"or harvester slurm --from-plan {out} --out {out} --tasks N"
+        f"no harvest has started yet; next: harvester harvest --from-plan {out} --out {out} "
+        f"--rate none --burst 2, or harvester slurm --from-plan {out} --out {out} --rate none "
+        "--burst 2 --tasks N"
     ) in text
     assert "plan: 8 images (thumbnail): 0 reached (0 of them complete), 8 not reached" in text
     assert data["started"] is False and "slurm" not in data and "plan_path" not in data

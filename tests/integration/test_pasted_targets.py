@@ -181,6 +181,11 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             "'1..0' is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST): it "
             "names no id (ids start at 1)",
         ),
+        (  # the bad item of a list named alone (as a config string's, an ids file line's)
+            ["--image", "1,5..3"],
+            "'5..3' is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST): it "
+            "runs backwards: give it as --image 3-5",
+        ),
         (
             ["--plate", "0:3"],
             "'0:3' is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST): ids "

@@ -322,7 +322,10 @@ def test_a_config_files_artifacts_item_of_several_kinds_is_told_the_list(
         # a rate of 0
         (
             ["--rate", "0/s"],
-            ["error: --rate: '0/s' is not a number", "hint: use requests per second, or 'none'"],
+            [
+                "error: --rate: '0/s' is not a number",
+                "hint: give a positive number of requests per second alone, or 'none'",
+            ],
         ),
         (
             ["--concurrency", "8.5s"],
@@ -338,11 +341,32 @@ def test_a_config_files_artifacts_item_of_several_kinds_is_told_the_list(
                 "hint: see 'harvester harvest --help'",
             ],
         ),
-        # nor a timeout of 0 (`--timeout 0s` was told 0, refused in turn)
+        # nor a timeout of 0 (`--timeout 0s` was told 0, refused in turn): what it takes
         (
             ["--timeout", "0s"],
             [
-                "error: argument --timeout: '0s' is not a number",
+                "error: argument --timeout: '0s' is not a number: give a positive number, "
+                "without a unit",
+                "hint: see 'harvester harvest --help'",
+            ],
+        ),
+        # nor a count of 0 (`--burst 0s` was told 0; a bare 0: "must be ... at least 1")
+        *(
+            (
+                [flag, "0s"],
+                [
+                    f"error: argument {flag}: '0s' is not an integer: give an integer of at "
+                    "least 1, without a unit",
+                    "hint: see 'harvester harvest --help'",
+                ],
+            )
+            for flag in ("--burst", "--concurrency", "--thumbnail-size", "--sample")
+        ),
+        (  # (a flag that takes 0 is still told it)
+            ["--max-retries", "0s"],
+            [
+                "error: argument --max-retries: '0s' is not an integer: give it without its "
+                "unit, 0",
                 "hint: see 'harvester harvest --help'",
             ],
         ),
@@ -388,16 +412,33 @@ def test_a_config_files_number_written_with_its_unit_is_told_the_line(
     ]
 
 
-def test_a_config_files_timeout_of_0_with_its_unit_is_told_no_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("line", "error", "hint"),
+    [
+        ('timeout = "0s"', "expected a number, got '0s'",
+         "timeout takes a positive number, written without quotes or unit"),
+        ('burst = "0s"', "expected an integer, got '0s'",
+         "burst takes an integer of at least 1, written without quotes or unit"),
+        ('concurrency = "0"', "expected an integer, got the text '0'",
+         "concurrency takes an integer of at least 1, written without quotes"),
+        ('max_retries = "0s"', "expected an integer, got '0s'",
+         "write max_retries = 0, without quotes or unit"),
+    ],
+)  # fmt: skip
+def test_a_config_files_0_with_its_unit_is_told_what_the_key_takes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, error: str, hint: str
 ) -> None:
-    """`timeout = "0s"` is not told to write `timeout = 0`, which is refused in turn."""
+    """`timeout = "0s"`, `burst = "0s"` are not told to write `timeout = 0`, refused in
+    turn, but what the key takes, as a bare 0 is told; a key that takes 0 gets its line."""
     config = tmp_path / "c.toml"
-    config.write_text('images = [1]\ntimeout = "0s"\n', encoding="utf-8")
+    config.write_text(f"images = [1]\n{line}\n", encoding="utf-8")
     assert main(["harvest", str(config), "--out", str(tmp_path / "D")]) == 2
+    key = line.partition(" ")[0]
     assert capsys.readouterr().err.splitlines() == [
-        f"error: {config}: timeout: expected a number, got '0s'",
+        f"error: {config}: {key}: {error}",
+        f"hint: {hint}",
     ]
+    assert not (tmp_path / "D").exists()
 
 
 def test_a_config_files_integer_with_its_unit_is_told_only_a_whole_number(
@@ -428,6 +469,18 @@ def test_a_config_files_integer_with_its_unit_is_told_only_a_whole_number(
          'hint: give it as FIRST-LAST, images = ["7361-7366"], or as a list of ids'),
         ('"[1, 2]"', "'[1, 2]': brackets are not part of an id",
          "hint: give the ids as a list, images = [1, 2]"),
+        # a range naming no id, alone or as an item of a list: the flags' words
+        ('"1..0"', "'1..0' is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST): "
+         "it names no id (ids start at 1)",
+         "hint: a range is FIRST-LAST, at most 1,000 ids; more images go in an ids file "
+         "(ids_from)"),
+        ('"1,5..3"', "'5..3' is not a range of ids (FIRST-LAST, from 1, FIRST not above "
+         "LAST): it runs backwards: give it as 3-5",
+         "hint: a range is FIRST-LAST, at most 1,000 ids; more images go in an ids file "
+         "(ids_from)"),
+        ('"1,x"', "'x' is not a numeric id", "hint: ids are positive integers, e.g. 2302"),
+        ('"1,5..7"', "'1,5..7' is several ids in one string",
+         'hint: give them as a list, images = [1, "5-7"]'),
     ],
 )  # fmt: skip
 def test_a_config_files_range_written_otherwise_gets_the_flags_range_hint(

@@ -766,6 +766,26 @@ def test_ids_the_server_refuses_are_named_once_and_not_promised_to_a_rerun(
     assert "rerun to retry" not in err
 
 
+def test_a_dry_run_of_an_ids_file_says_its_ids_are_not_checked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A dry run given --ids-from counts every id read as found, an id the server does not
+    have too: a note says so (the count read as the server's), and nothing is written."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{EXISTING_IMAGE}\n{UNKNOWN_ID}\n")
+    code, out, err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, "--ids-from", str(ids),
+        "--out", str(tmp_path / "d"), "--artifacts", "thumbnail", "--rate", "none", "--dry-run",
+    )  # fmt: skip
+    assert code == 0
+    assert out.splitlines()[0].startswith("dry run: 2 images found, 2 artifacts to fetch")
+    assert err.splitlines()[-1] == (
+        "note: a dry run does not ask the server about each id read from --ids-from: ids it "
+        "does not know count as found here (a real run reports them not found, HTTP 404)"
+    )
+    assert not (tmp_path / "d").exists()
+
+
 def test_status_repeats_that_refused_ids_get_the_same_answer(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
 ) -> None:
@@ -1593,3 +1613,25 @@ def test_a_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130(
     assert capsys.readouterr().err.splitlines() == [
         "interrupted before the command started: nothing was done"
     ]
+
+
+def test_control_characters_and_undecodable_bytes_of_given_words_are_printed_escaped(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ESC, CR or undecodable byte in a flag, a config file's name or a folder's is
+    printed escaped (``\\x1b``, ``\\r``, ``\\xe9``) in the error line, never raw (an escape
+    sequence rewrites the terminal), and the refused command writes nothing."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c\x1b.toml").write_text('images = ["1-2"]\nout = "o"\nrate = "x"\n')
+    latin1 = os.fsdecode(b"caf\xe9")
+    cases = [
+        (["harvest", "--ima\x1b[2Jge", "1"], "error: unrecognized arguments: --ima\\x1b[2Jge"),
+        (["harvest", "c\x1b.toml"], "error: c\\x1b.toml: rate: 'x' is not a number"),
+        (["status", "gone\x1b\r"], "error: gone\\x1b\\r does not exist"),
+        (["status", latin1], "error: caf\\xe9 does not exist"),
+    ]
+    for argv, error in cases:
+        code, out, err = run(capsys, *argv)
+        assert (code, out, err.splitlines()[0]) == (2, "", error), argv
+        assert "\x1b" not in err and "\r" not in err and "\\udc" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c\x1b.toml"]

@@ -277,3 +277,38 @@ def test_utf16_text_with_a_blank_first_row_is_named_as_no_text_file(
     assert "is not an image id" not in str(caught.value)
     assert (caught.value.hint or "").startswith("save the sheet as CSV UTF-8")
     assert _verdict(check_ids_file, path) == _verdict(_walk_reading, path)
+
+
+@pytest.mark.parametrize(
+    ("line", "error", "hint"),
+    [
+        (
+            "1..0",
+            "'1..0' is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST): it names "
+            "no id (ids start at 1)",
+            "a range line is FIRST-LAST",
+        ),
+        (
+            "1,5..3",
+            "'5..3' is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST): it runs "
+            "backwards: give it as 3-5",
+            "a range line is FIRST-LAST",
+        ),
+        ("1..5", "'1..5' is not a range harvester reads: give it as FIRST-LAST, 1-5", "a range"),
+        ("1,5..7", "'1,5..7' is not one image id but several", "an ids file takes one image id"),
+    ],
+)
+def test_a_range_line_is_refused_in_the_flags_words(
+    tmp_path: Path, line: str, error: str, hint: str
+) -> None:
+    """A line ``1..0`` or ``1,5..3`` is refused as ``--image`` refuses it (the range that
+    names no id, the bad item of a list named alone), not "not an image id"; the up-front
+    check and the walk say the same, and the file is left as it was."""
+    path = tmp_path / "ids.txt"
+    path.write_text(f"9762950\n{line}\n", encoding="utf-8")
+    with pytest.raises(UsageError) as caught:
+        check_ids_file(path)
+    assert str(caught.value) == f"{path}: line 2: {error}"
+    assert (caught.value.hint or "").startswith(hint)
+    assert _verdict(check_ids_file, path) == _verdict(_walk_reading, path)
+    assert path.read_text(encoding="utf-8") == f"9762950\n{line}\n"

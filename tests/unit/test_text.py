@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from harvester.errors import redact_url
 from harvester.text import agree, and_list, on_none_of, plural, shown_url, the_counted
 
@@ -48,3 +50,16 @@ def test_a_long_url_keeps_its_path_and_the_ends_of_its_query() -> None:
     assert len(line) < 300 and "=s3" not in line
     flat = "https://idr.example/" + "a/" * 400
     assert shown_url(flat) == f"{flat[:160]}…({len(flat) - 220:,} characters cut)…{flat[-60:]}"
+
+
+def test_a_message_escapes_control_characters_and_shows_an_undecodable_byte_as_itself() -> None:
+    """ESC, CR and tab are escaped as repr escapes them, line breaks kept, and a byte the
+    locale could not decode (a lone surrogate, bare or in a repr) is shown as ``\\xe9``."""
+    from harvester.text import quoted, shown, terminal_text
+
+    latin1 = os.fsdecode(b"caf\xe9")
+    assert terminal_text("a\x1b[2J\tb\rc\nd") == "a\\x1b[2J\\tb\\rc\nd"
+    assert terminal_text(f"error: {latin1!r} and {latin1}") == "error: 'caf\\xe9' and caf\\xe9"
+    assert shown(latin1) == "caf\\xe9" and quoted(latin1) == "'caf\\xe9'"
+    assert quoted("a\\udce9") == "'a\\\\udce9'"  # (a backslash typed: its repr, unchanged)
+    assert terminal_text(terminal_text("x\x07\x9b")) == "x\\x07\\x9b"  # (escaped once)
