@@ -138,21 +138,12 @@ from harvester.runlock import (
     progress_name,
     remove_stale_progress,
 )
-from harvester.select import (
-    LABELS_FILE,
+from harvester.selection import (
     SELECTION_KEYS,
-    GoneInSample,
-    KeyCensus,
-    LeftIndex,
-    SampleReuse,
     Selection,
     SelectStats,
     parse_where,
     sample_per_token,
-    selecting,
-    unknown_label_keys,
-    warning_digest,
-    write_labelled_index,
 )
 from harvester.session import (
     CREDENTIALS_REFUSED,
@@ -163,13 +154,6 @@ from harvester.session import (
     stopped_text,
 )
 from harvester.shell_words import shell_join, shell_quote
-from harvester.splits import (
-    SplitTally,
-    read_split_record,
-    remember_split,
-    split_counts_text,
-    split_path,
-)
 from harvester.store import LostFiles, Store, check_settings
 from harvester.text import agree, duration_text, plural
 from harvester.walk import (
@@ -189,6 +173,7 @@ from harvester.walk import (
 if TYPE_CHECKING:
     from harvester.ids_servers import OtherServersIds
     from harvester.originals import OriginalsSummary
+    from harvester.select import GoneInSample, LeftIndex, SampleReuse
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -481,12 +466,13 @@ def resolve_config(
     before anything is sent or written. Without a plan, exactly ``resolve``.
     """
     from harvester.config import resolve
-    from harvester.splits import with_redraw_hint
 
     given = dict(overrides or {})
     try:
         cfg = resolve(config_file, given, typed=typed, saved=saved)
     except ConfigError as exc:  # (a --split-seed without --split: DIR's split, if any)
+        from harvester.splits import with_redraw_hint  # (a refusal's hint: not on start-up)
+
         raise with_redraw_hint(exc, given) from None
     if cfg.from_plan is None:
         return cfg
@@ -1649,6 +1635,9 @@ class Harvest:
         every later index write keep it. Nothing is recorded when neither was given."""
         if self.cfg.split is None:
             return
+        # (not at the top: only a run given --split or --no-split records one)
+        from harvester.splits import read_split_record, remember_split, split_path
+
         spec = self.cfg.split_spec
         try:
             recorded = await anyio.to_thread.run_sync(
@@ -1864,6 +1853,8 @@ class Harvest:
         lines = self.select_stats.warning_lines
         if lines is None:
             return None
+        from harvester.select import warning_digest  # (lines only under a selection)
+
         return self._sample_draw(), [warning_digest(line) for line in lines]
 
     def _sample_record_changes(self) -> bool:
@@ -1888,6 +1879,7 @@ class Harvest:
         if not self._gone or self._selection.sample is None:
             return None
         from harvester.gone import gone_since
+        from harvester.select import GoneInSample
 
         drawn, self._sample_of = self._sample_first_drawn()
         before, since = gone_since(self.out, self.cfg.base_url, drawn)
@@ -2107,6 +2099,10 @@ class Harvest:
         known: Mapping[int, ImageRef],
     ) -> None:
         if self._selection.active:
+            # (not at the top: the sample's and the terms' stage is loaded by the runs that
+            # select, after their first requests; a plain run sends them sooner without it)
+            from harvester.select import SampleReuse, selecting
+
             self.progress.selecting()  # it counts the images selected (on_selected), named so
             self._sample_reuse = await SampleReuse.for_run(
                 self.cfg, self._selection, self.out, self.summary.run_id
@@ -3297,6 +3293,10 @@ class Harvest:
         index is left to the next write (:attr:`RunSummary.index_left`). Why: Ctrl-C while
         ``harvester index`` labelled a big folder took up to 2 minutes to stop the run.
         """
+        # (not at the top: the index is written once the requests are done)
+        from harvester.select import LABELS_FILE, write_labelled_index
+        from harvester.splits import SplitTally, split_counts_text
+
         keys = self.cfg.label_keys or None  # None: keep the label keys an earlier run recorded
         absent: list[str] = []
         written: list[Path] = []
@@ -3414,6 +3414,8 @@ class Harvest:
             prefetched.update(await self._preflight_images(client, state))
             send, receive = anyio.create_memory_object_stream[ImageRef](cfg.queue_size)
             # A misspelt --label-key is worth a warning before the real run (select.KeyCensus).
+            from harvester.select import KeyCensus, unknown_label_keys
+
             wants_keys = cfg.label_keys and cfg.labels  # --no-labels walks fetch no labels
             census = KeyCensus(cfg.label_keys, state.labels_unasked) if wants_keys else None
             with unwrap_errors():
