@@ -2134,7 +2134,7 @@ class Harvest:
     def _in_index(self) -> Callable[[int], bool] | None:
         """Has an image a row in DIR's index.csv (a done artifact in the journals)? For the
         selection's ``index.csv lists N more`` note, which counts the rows of images this
-        run walked and did not select (:meth:`harvester.select.SelectStats.index_note`);
+        run walked and did not select (:meth:`harvester.selection.SelectStats.index_note`);
         None where no note is said (a shard writes no index).
 
         Asked of the live state as each image is walked: an image fetched since is one
