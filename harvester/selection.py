@@ -1,4 +1,4 @@
-"""A run's selection settings and the filter they make: what a run selects, not how.
+"""A run's selection settings, checked, and the per-image filter they make.
 
 ``--where`` terms are parsed into :class:`Condition` values and matched against an
 image's labels (:func:`matches`); ``--sample``, ``--sample-fraction``, ``--sample-per``
@@ -641,6 +641,7 @@ def no_longer_match_line(n: int, where: Sequence[Condition], *, deferred: bool =
     )
 
 
+# --------------------------------------------------------------------------- seeds
 #: The seeds of a sample (``--seed``) and of a split (``--split-seed``): the whole numbers a
 #: config file can hold (TOML's integers are 64-bit), so a seed given as a flag can always
 #: be written as ``seed = S``. Negative ones are seeds like any other: a seed is hashed as
