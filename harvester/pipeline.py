@@ -2099,8 +2099,8 @@ class Harvest:
         known: Mapping[int, ImageRef],
     ) -> None:
         if self._selection.active:
-            # (not at the top: the sample's and the terms' stage is loaded by the runs that
-            # select, after their first requests; a plain run sends them sooner without it)
+            # (not at the top: only a run that selects needs the stage, and a plain run's
+            # start-up, before its first request, loads none of it)
             from harvester.select import SampleReuse, selecting
 
             self.progress.selecting()  # it counts the images selected (on_selected), named so
