@@ -47,7 +47,7 @@ from harvester.models import DEFAULT_ARTIFACTS, Artifact
 from harvester.outage import DEFAULT_OUTAGE_WAIT as DEFAULT_OUTAGE_WAIT
 from harvester.outage import parse_duration
 from harvester.retry import DEFAULT_MAX_RETRIES as DEFAULT_MAX_RETRIES
-from harvester.select import (
+from harvester.selection import (
     Condition,
     check_fraction,
     check_sample,
@@ -62,14 +62,6 @@ from harvester.select import (
     unknown_by_id,
 )
 from harvester.shell_words import shell_join, shell_quote
-from harvester.splits import (
-    DEFAULT_SPLIT_BY,
-    NO_SPLIT,
-    SplitSpec,
-    check_split_by,
-    check_split_seed,
-    parse_split,
-)
 from harvester.target_text import (
     KINDS,
     MAX_ID_DIGITS,
@@ -90,6 +82,7 @@ if TYPE_CHECKING:
     from harvester.forgotten import ForgottenKey, ForgottenSet
     from harvester.journal import SavedConfigs
     from harvester.shard import WorkLeft
+    from harvester.splits import SplitSpec
 
 DEFAULT_BASE_URL = "https://idr.openmicroscopy.org"
 DEFAULT_RENDER_FORMAT = "jpeg"
@@ -775,6 +768,16 @@ class HarvestConfig:
 
     def _check_split(self) -> None:
         """Normalise ``split`` and refuse ``split_by``/``split_seed`` without one."""
+        if self.split is None and self.split_by is None and self.split_seed is None:
+            return  # (no split asked: nothing to check, nor harvester.splits to load)
+        from harvester.splits import (
+            NO_SPLIT,
+            SplitSpec,
+            check_split_by,
+            check_split_seed,
+            parse_split,
+        )
+
         object.__setattr__(self, "split_by", check_split_by(self.split_by))
         object.__setattr__(self, "split_seed", check_split_seed(self.split_seed))
         if self.split is not None:
@@ -806,7 +809,11 @@ class HarvestConfig:
     @property
     def split_spec(self) -> SplitSpec | None:
         """The split given (None: none given, or ``--no-split``)."""
-        if self.split is None or self.split == NO_SPLIT:
+        if self.split is None:
+            return None
+        from harvester.splits import DEFAULT_SPLIT_BY, NO_SPLIT, SplitSpec, parse_split
+
+        if self.split == NO_SPLIT:
             return None
         return SplitSpec(
             parse_split(self.split), self.split_by or DEFAULT_SPLIT_BY, self.split_seed or 0
@@ -1171,10 +1178,10 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"split: expected a string, got {value!r}", key="split")
         return value
-    if key == "split_by":
-        return check_split_by(value)
-    if key == "split_seed":
-        return check_split_seed(value)
+    if key in ("split_by", "split_seed"):
+        from harvester.splits import check_split_by, check_split_seed
+
+        return check_split_by(value) if key == "split_by" else check_split_seed(value)
     # remaining keys are integers
     if isinstance(value, bool) or not isinstance(value, int):
         _refuse_quoted_integer(key, value)

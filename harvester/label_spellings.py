@@ -22,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from harvester.select import KEY_SEPARATOR, VALUE_SEPARATOR, fold_spaces
+from harvester.select import KEY_SEPARATOR, VALUE_SEPARATOR
+from harvester.selection import fold_spaces
 from harvester.text import agree, plural, quoted
 
 __all__ = [

@@ -138,21 +138,12 @@ from harvester.runlock import (
     progress_name,
     remove_stale_progress,
 )
-from harvester.select import (
-    LABELS_FILE,
+from harvester.selection import (
     SELECTION_KEYS,
-    GoneInSample,
-    KeyCensus,
-    LeftIndex,
-    SampleReuse,
     Selection,
     SelectStats,
     parse_where,
     sample_per_token,
-    selecting,
-    unknown_label_keys,
-    warning_digest,
-    write_labelled_index,
 )
 from harvester.session import (
     CREDENTIALS_REFUSED,
@@ -163,13 +154,6 @@ from harvester.session import (
     stopped_text,
 )
 from harvester.shell_words import shell_join, shell_quote
-from harvester.splits import (
-    SplitTally,
-    read_split_record,
-    remember_split,
-    split_counts_text,
-    split_path,
-)
 from harvester.store import LostFiles, Store, check_settings
 from harvester.text import agree, duration_text, plural
 from harvester.walk import (
@@ -189,6 +173,7 @@ from harvester.walk import (
 if TYPE_CHECKING:
     from harvester.ids_servers import OtherServersIds
     from harvester.originals import OriginalsSummary
+    from harvester.select import GoneInSample, LeftIndex, SampleReuse
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -481,12 +466,13 @@ def resolve_config(
     before anything is sent or written. Without a plan, exactly ``resolve``.
     """
     from harvester.config import resolve
-    from harvester.splits import with_redraw_hint
 
     given = dict(overrides or {})
     try:
         cfg = resolve(config_file, given, typed=typed, saved=saved)
     except ConfigError as exc:  # (a --split-seed without --split: DIR's split, if any)
+        from harvester.splits import with_redraw_hint  # (a refusal's hint: not on start-up)
+
         raise with_redraw_hint(exc, given) from None
     if cfg.from_plan is None:
         return cfg
@@ -1655,6 +1641,9 @@ class Harvest:
         every later index write keep it. Nothing is recorded when neither was given."""
         if self.cfg.split is None:
             return
+        # (not at the top: only a run given --split or --no-split records one)
+        from harvester.splits import read_split_record, remember_split, split_path
+
         spec = self.cfg.split_spec
         try:
             recorded = await anyio.to_thread.run_sync(
@@ -1870,6 +1859,8 @@ class Harvest:
         lines = self.select_stats.warning_lines
         if lines is None:
             return None
+        from harvester.select import warning_digest  # (lines only under a selection)
+
         return self._sample_draw(), [warning_digest(line) for line in lines]
 
     def _sample_record_changes(self) -> bool:
@@ -1894,6 +1885,7 @@ class Harvest:
         if not self._gone or self._selection.sample is None:
             return None
         from harvester.gone import gone_since
+        from harvester.select import GoneInSample
 
         drawn, self._sample_of = self._sample_first_drawn()
         before, since = gone_since(self.out, self.cfg.base_url, drawn)
@@ -2113,6 +2105,10 @@ class Harvest:
         known: Mapping[int, ImageRef],
     ) -> None:
         if self._selection.active:
+            # (not at the top: only a run that selects needs the stage, and a plain run's
+            # start-up, before its first request, loads none of it)
+            from harvester.select import SampleReuse, selecting
+
             self.progress.selecting()  # it counts the images selected (on_selected), named so
             self._sample_reuse = await SampleReuse.for_run(
                 self.cfg, self._selection, self.out, self.summary.run_id
@@ -2144,7 +2140,7 @@ class Harvest:
     def _in_index(self) -> Callable[[int], bool] | None:
         """Has an image a row in DIR's index.csv (a done artifact in the journals)? For the
         selection's ``index.csv lists N more`` note, which counts the rows of images this
-        run walked and did not select (:meth:`harvester.select.SelectStats.index_note`);
+        run walked and did not select (:meth:`harvester.selection.SelectStats.index_note`);
         None where no note is said (a shard writes no index).
 
         Asked of the live state as each image is walked: an image fetched since is one
@@ -3303,6 +3299,10 @@ class Harvest:
         index is left to the next write (:attr:`RunSummary.index_left`). Why: Ctrl-C while
         ``harvester index`` labelled a big folder took up to 2 minutes to stop the run.
         """
+        # (not at the top: the index is written once the requests are done)
+        from harvester.select import LABELS_FILE, write_labelled_index
+        from harvester.splits import SplitTally, split_counts_text
+
         keys = self.cfg.label_keys or None  # None: keep the label keys an earlier run recorded
         absent: list[str] = []
         written: list[Path] = []
@@ -3420,6 +3420,8 @@ class Harvest:
             prefetched.update(await self._preflight_images(client, state))
             send, receive = anyio.create_memory_object_stream[ImageRef](cfg.queue_size)
             # A misspelt --label-key is worth a warning before the real run (select.KeyCensus).
+            from harvester.select import KeyCensus, unknown_label_keys
+
             wants_keys = cfg.label_keys and cfg.labels  # --no-labels walks fetch no labels
             census = KeyCensus(cfg.label_keys, state.labels_unasked) if wants_keys else None
             with unwrap_errors():

@@ -826,7 +826,8 @@ async def _walk_into_plan(
     from harvester.errors import ServerUnavailableError
     from harvester.gone import gone_ids
     from harvester.pipeline import StoreStudy, public_argv, walk_text
-    from harvester.select import GoneInSample, Selection, SelectStats, run_stage
+    from harvester.select import GoneInSample, run_stage
+    from harvester.selection import Selection, SelectStats
     from harvester.store import Store
     from harvester.walk import Walker, preflight
 

@@ -87,7 +87,7 @@ from collections.abc import (
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
@@ -95,12 +95,33 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from harvester.errors import PROBLEMS_LOGGER, ConfigError
 from harvester.models import ImageRef, has_context
 from harvester.plurals import number_forms, number_matched, same_but_number
-from harvester.shell_words import shell_quote
+from harvester.selection import (
+    CONTEXT_KEYS,
+    Condition,
+    Labels,
+    Selection,
+    SelectStats,
+    describe_where,
+    distinct_keys,
+    fold_key,
+    fold_spaces,
+    holds,
+    image_hash,
+    matches,
+    names_context,
+    no_longer_match_line,
+    parse_condition,
+    per_annotation,
+    per_by_id_column,
+    per_column,
+    sample_per_token,
+    term_can_name,
+    unknown_by_id,
+)
 from harvester.splits import (
     SPLITS_FILE,
     SplitSpec,
     SplitTally,
-    check_seed_range,
     read_split_record,
     regrouped,
     say_damaged,
@@ -120,363 +141,21 @@ logger = logging.getLogger(__name__)
 #: Misspelt keys: shown under --quiet too (errors.PROBLEMS_LOGGER).
 problems = logging.getLogger(PROBLEMS_LOGGER)
 
-Op = Literal["=", "!=", "~"]
-Labels = Sequence[tuple[str, str]]
 
 #: Separators of the ``label`` column: between keys, and between one key's values.
 KEY_SEPARATOR = "|"
 VALUE_SEPARATOR = ";"
 LABELS_FILE = "labels.csv"
-#: The settings that decide which images a run selects (as :class:`HarvestConfig` names
-#: them): two runs that saved the same values select the same images of the same walk.
-SELECTION_KEYS = ("where", "sample", "sample_fraction", "sample_per", "seed")
-_HASH_SPACE = 1 << 64
-
-
-# --------------------------------------------------------------------------- parsing
-@dataclass(frozen=True)
-class Condition:
-    """One ``--where`` term: ``key`` ``op`` ``value`` (key compared case-insensitively)."""
-
-    key: str
-    op: Op
-    value: str
-
-    def __str__(self) -> str:
-        return f"{self.key}{self.op}{self.value}"
-
-
-def parse_condition(text: object) -> Condition:
-    """``"Gene Symbol=CDK1"`` -> Condition; a one-line ConfigError for anything else."""
-    if not isinstance(text, str):
-        raise ConfigError(f"where: expected a string like 'KEY=VALUE', got {text!r}")
-    cut = min((i for i in (text.find("="), text.find("~")) if i >= 0), default=-1)
-    if cut < 0:
-        raise ConfigError(
-            f"where: {quoted(text)} is not KEY=VALUE, KEY!=VALUE or KEY~TEXT",
-            hint="e.g. --where 'Gene Symbol=CDK1'",
-            file_hint="e.g. where = ['Gene Symbol=CDK1']",
-        )
-    if text[cut] == "~" and cut > 0 and text[cut - 1] == "!":
-        raise ConfigError(
-            f"where: {quoted(text)}: '!~' (does not contain) is not supported",
-            hint="exclude exact values with KEY!=VALUE (repeatable)",
-        )
-    op: Op = "~" if text[cut] == "~" else "="
-    key_end = cut
-    if op == "=" and cut > 0 and text[cut - 1] == "!":
-        op, key_end = "!=", cut - 1
-    key, value = text[:key_end].strip(), text[cut + 1 :].strip()
-    if not key:
-        # `--where '=ECT2'` (or a key in an unset shell variable): show the whole form with
-        # the user's own operator and value, a key in front.
-        example = f"Gene Symbol{op}{value or 'ECT2'}"
-        raise ConfigError(
-            f"where: {quoted(text)} has no key before {op!r}",
-            hint=f"put the annotation key first, e.g. --where {shell_quote(example)}",
-            file_hint=f"put the annotation key first, e.g. where = [{example!r}]",
-        )
-    if not value:
-        # `--where "Gene Symbol=$GENE"` with GENE unset: the same whole-form hint as above.
-        example = f"{key}{op}VALUE"
-        raise ConfigError(
-            f"where: {quoted(text)} has no value after {op!r}",
-            hint=f"put the value after {op!r}, e.g. --where {shell_quote(example)} (an empty "
-            "value: a shell variable that is not set?)",
-            file_hint=f"put the value after {op!r}, e.g. where = [{example!r}]",
-        )
-    return Condition(key, op, value)
-
-
-def term_can_name(key: str) -> bool:
-    """Can a ``--where`` term name annotation key ``key``? Not one holding ``=`` or ``~``
-    (:func:`parse_condition` cuts the term at the first), nor one ending in ``!`` (read as
-    ``!=``), nor a blank one: a term suggested on such a key would compare another key."""
-    key = key.strip()
-    return bool(key) and "=" not in key and "~" not in key and not key.endswith("!")
-
-
-def parse_where(value: object) -> tuple[Condition, ...]:
-    """A string or a list of strings -> conditions (config key ``where``)."""
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list | tuple):
-        raise ConfigError(f"where: expected a list of 'KEY=VALUE' strings, got {value!r}")
-    return tuple(c if isinstance(c, Condition) else parse_condition(c) for c in items)
-
-
-def parse_label_keys(value: object) -> tuple[str, ...]:
-    """A string or a list of non-empty strings (config key ``label_keys``)."""
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list | tuple) or not all(isinstance(k, str) for k in items):
-        raise ConfigError(f"label_keys: expected a list of annotation keys, got {value!r}")
-    keys = tuple(k.strip() for k in items)
-    if any(not k for k in keys):
-        raise ConfigError("label_keys: an annotation key cannot be empty")
-    return distinct_keys(keys)
-
-
-def distinct_keys(keys: Iterable[str]) -> tuple[str, ...]:
-    """``keys`` without repeats, compared as the labels compare keys (case-insensitively);
-    the first spelling is kept.
-
-    Why: ``--label-key 'Gene Symbol' --label-key 'gene symbol'`` (or a config file's
-    ``label_keys``, or the keys an earlier version recorded, naming it twice) named one key
-    twice, and every label read ``ECT2|ECT2``: a class name no one asked for, and a label
-    format that differed from the folder's other runs. (Flags replace a file's keys: they
-    are not joined.)
-    """
-    seen: dict[str, str] = {}
-    for key in keys:
-        seen.setdefault(_fold(key), key)
-    return tuple(seen.values())
-
-
-def check_sample(value: object) -> int | None:
-    """``sample``: None or an integer >= 1."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(
-            f"sample: {value!r} must be an integer of at least 1",
-            hint="--sample N keeps N images; a share of them: --sample-fraction 0.1",
-            file_hint="sample = N keeps N images; a share of them: sample_fraction = 0.1",
-        )
-    return value
-
-
-def check_fraction(value: object) -> float | None:
-    """``sample_fraction``: None or a number in (0, 1]."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-        # `--sample-fraction 10` meaning 10%, or 10 images: both ways out, said.
-        raise ConfigError(
-            f"sample_fraction: {value!r} must be a number in (0, 1]{_underflow(value)}",
-            hint="a share of the images: --sample-fraction 0.1 keeps about 10%; "
-            "a number of them: --sample N",
-            file_hint="a share of the images: sample_fraction = 0.1 keeps about 10%; "
-            "a number of them: sample = N",
-        )
-    return float(value)
-
-
-def check_sample_per(value: object) -> str | None:
-    """``sample_per``: None or a non-empty annotation key or context column (stripped, as
-    keys compare; :func:`class_of`).
-
-    Why refuse an empty key: ``--sample-per "$KEY"`` with ``KEY`` unset would make every
-    image classless, and the run would fetch nothing with exit 0.
-    """
-    if value is None:
-        return None
-    if isinstance(value, list | tuple) and all(isinstance(key, str) for key in value):
-        # (`sample_per = ["Gene Symbol", "Phenotype"]` read as classes of both keys)
-        raise ConfigError(
-            f"sample_per: expected one annotation key, got {value!r}: a sample is balanced"
-            " over the classes of one key",
-            hint="give one, e.g. --sample-per 'Gene Symbol' (--label-key may name both keys"
-            " for the labels)",
-            file_hint='give one, e.g. sample_per = "Gene Symbol" (label_keys may name both'
-            " keys for the labels)",
-        )
-    if not isinstance(value, str):
-        raise ConfigError(f"sample_per: expected an annotation key, got {value!r}")
-    if not value.strip():
-        raise ConfigError(
-            "sample_per: the annotation key cannot be empty",
-            hint="e.g. --sample 50 --sample-per 'Gene Symbol' (50 images of each gene)",
-            file_hint='e.g. sample = 50 and sample_per = "Gene Symbol"',
-        )
-    return value.strip()
-
-
-def check_seed(value: object) -> int:
-    """``seed``: a whole number of :data:`harvester.splits.SEED_RANGE`, negative too (it
-    is hashed as its decimal text: ``-1`` is a seed of its own, not "random")."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"seed: {value!r} must be an integer")
-    return check_seed_range("seed", value)
-
-
-# --------------------------------------------------------------------------- matching
-def _fold(text: str) -> str:
-    return text.strip().casefold()
-
-
-def fold_spaces(text: str) -> str:
-    """A value as :class:`ValueCensus` compares it for a ``did you mean``: case and runs of
-    spaces ignored (``Mitotic  arrest`` names ``mitotic arrest``), which :func:`_fold` keeps."""
-    return " ".join(text.split()).casefold()
-
-
-def matches(labels: Labels, where: Sequence[Condition]) -> bool:
-    """Whether an image with ``labels`` satisfies every condition (see the module doc)."""
-    if not where:
-        return True
-    values: dict[str, list[str]] = {}
-    for key, value in labels:
-        values.setdefault(_fold(key), []).append(value.strip())
-    by_key: dict[str, list[Condition]] = {}
-    for cond in where:
-        by_key.setdefault(_fold(cond.key), []).append(cond)
-    for key, conds in by_key.items():
-        have = values.get(key, [])
-        positive = [c for c in conds if c.op != "!="]
-        if positive and not any(_holds(c, v) for c in positive for v in have):
-            return False
-        if any(v == c.value for c in conds if c.op == "!=" for v in have):
-            return False
-    return True
-
-
-def _holds(cond: Condition, value: str) -> bool:
-    if cond.op == "~":
-        return cond.value.casefold() in value.casefold()
-    return value == cond.value
-
-
-def describe_where(where: Sequence[Condition]) -> str:
-    """The conditions as :func:`matches` combines them: ``(A=x or A=y) and B!=z``.
-
-    Why: joining every term with "and" (as the summary did) told a user who gave two
-    values of one key that an image needed both, when either is enough.
-    """
-    groups: dict[str, list[Condition]] = {}
-    for cond in where:
-        groups.setdefault(_fold(cond.key), []).append(cond)
-    parts: list[str] = []
-    for conds in groups.values():
-        positive = [str(c) for c in conds if c.op != "!="]
-        if len(positive) > 1:
-            parts.append("(" + " or ".join(positive) + ")")
-        else:
-            parts += positive
-        parts += [str(c) for c in conds if c.op == "!="]
-    return " and ".join(parts)
-
-
-# --------------------------------------------------------------------------- context columns
-#: The context columns of index.csv (ids, names, well position, field, run), which a
-#: ``where`` key may name as well as an annotation key: ``--where field=0`` keeps the first
-#: field of every well. Why: the fields of a well are near-duplicates, and a user who wanted
-#: one per well, or one well of a plate, had no way to say so (labels are annotations only).
-CONTEXT_KEYS: tuple[str, ...] = tuple(
-    name for name in ImageRef.__dataclass_fields__ if name != "labels"
-)
 #: The values of a context column a warning lists, at most.
 CONTEXT_VALUES_SHOWN = 10
 #: The values of a context column kept for that warning while its ``=`` term matched none,
 #: at most: ``image_id`` and ``image_name`` have one per image, and a walk of 1,000,000
 #: images kept them all (some 150 MB) for a line that names 10.
 CONTEXT_VALUES_KEPT = 1000
-_CONTEXT_SET = frozenset(CONTEXT_KEYS)  # (asked per label of each image)
 #: The distinct values of an annotation key kept for a term's "did you mean", at most: a
 #: ``!=`` term whose value a study lacks (an exclusion list run over several) stays open
 #: for the whole walk, and a key of one value per image held a million of them.
 ANNOTATION_VALUES_KEPT = 100_000
-#: The prefix naming an annotation key that equals a context column (as index.csv does).
-LABEL_PREFIX = "label:"
-
-
-def names_context(key: str) -> bool:
-    """Whether a ``where`` key names a context column (``field``, ``Plate_ID``...)."""
-    return _fold(key) in _CONTEXT_SET
-
-
-#: The one context column an image given by id (``--image``, ``--ids-from``) has when it
-#: is selected: no walk placed it, and its name, well or dataset come with its imgData,
-#: after the selection.
-KNOWN_BY_ID = ("image_id",)
-
-
-def unknown_by_id(where: Sequence[Condition]) -> list[str]:
-    """The keys of ``where`` (as given, each once) on context columns that an image given
-    by id has no value in when it is selected (:data:`KNOWN_BY_ID`)."""
-    return list(
-        dict.fromkeys(
-            c.key.strip() for c in where if names_context(c.key) and _fold(c.key) not in KNOWN_BY_ID
-        )
-    )
-
-
-def per_column(key: str) -> str | None:
-    """The context column a ``sample_per`` key names (``well_id``, ``Field``), or None (an
-    annotation key). Why: ``--sample-per well_id --sample 1`` (one field per well, the fields
-    of a well being near-duplicates) warned that no image has the key, as ``--where`` did."""
-    folded = _fold(key)
-    return folded if folded in _CONTEXT_SET else None
-
-
-def per_annotation(key: str) -> str | None:
-    """The annotation key a ``sample_per`` key names (None: a context column): the key as
-    given, or KEY of ``label:KEY`` where KEY is a column's name (as in ``where``)."""
-    if per_column(key) is not None:
-        return None
-    stripped = key.strip()
-    rest = stripped[len(LABEL_PREFIX) :].strip()
-    if _fold(stripped).startswith(LABEL_PREFIX) and _fold(rest) in _CONTEXT_SET:
-        return rest
-    return stripped
-
-
-def sample_per_token(key: str) -> str:
-    """What a ``sample_per`` key samples per, as a sample's key records it: the folded
-    annotation key (``label:field`` is the annotation ``field``), or ``column:NAME``, so
-    that no record of a per-annotation sample is read for a per-column one of that name."""
-    column = per_column(key)
-    return f"column:{column}" if column is not None else _fold(per_annotation(key) or key)
-
-
-def class_of(ref: ImageRef, key: str) -> str:
-    """``ref``'s class in a sample per ``key``: its column's value as index.csv shows it, or
-    its label for the annotation key (:func:`label_of`); empty where it has none."""
-    column = per_column(key)
-    if column is None:
-        return label_of(ref.labels, (per_annotation(key) or key,))
-    value = getattr(ref, column)
-    return "" if value is None or value == "" else str(value)
-
-
-def names_annotations(where: Sequence[Condition]) -> bool:
-    """Whether any term of ``where`` is on an annotation key (so that labels are needed)."""
-    return any(not names_context(c.key) for c in where)
-
-
-def context_view(where: Sequence[Condition]) -> Callable[[ImageRef], Labels] | None:
-    """What ``where`` compares for an image, when it names context columns (else None:
-    the image's labels alone, the fast path).
-
-    The view is the image's labels, an annotation key that equals a context column renamed
-    ``label:KEY`` (its column in index.csv), then the named columns' values as index.csv
-    shows them (whole numbers in decimal, 0-based well row, column and field); an empty
-    cell (a project image's field, a plate's name for a dataset image) is no pair at all,
-    so ``=`` and ``~`` do not hold and ``!=`` does.
-    """
-    folded = {_fold(c.key) for c in where}
-    columns = tuple(k for k in CONTEXT_KEYS if k in folded)
-    renamed = any(k.removeprefix(LABEL_PREFIX) in CONTEXT_KEYS for k in folded)
-    if not columns and not renamed:
-        return None
-
-    def view(ref: ImageRef) -> Labels:
-        labels = tuple(
-            (LABEL_PREFIX + k.strip() if _fold(k) in _CONTEXT_SET else k, v) for k, v in ref.labels
-        )
-        cells = ((k, getattr(ref, k)) for k in columns)
-        return labels + tuple((k, str(v)) for k, v in cells if v is not None and v != "")
-
-    return view
-
-
-def image_hash(seed: int, image_id: int) -> int:
-    """A stable 64-bit hash of (seed, image id): the same on every machine and run."""
-    digest = hashlib.blake2b(f"{seed}:{image_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
-
-
-def in_fraction(seed: int, image_id: int, fraction: float) -> bool:
-    """``hash / 2**64 < fraction`` (fraction 1 keeps everything)."""
-    return fraction >= 1 or image_hash(seed, image_id) < fraction * _HASH_SPACE
 
 
 # --------------------------------------------------------------------------- unknown keys
@@ -499,11 +178,11 @@ Seen = tuple[str, str]
 class KeyCensus:
     """Which of the ``wanted`` keys the images seen have, and which keys they have at all.
 
-    Keys are compared as the selection compares them (:func:`_fold`: stripped,
-    case-insensitive). Cheap on the hot path: an image sharing the previous
-    image's labels tuple (the fields of a well do) is only counted, and once
-    every wanted key was seen no key is looked at any more (the key list is
-    needed only for the suggestions of a warning).
+    Keys are compared as the selection compares them
+    (:func:`~harvester.selection.fold_key`: stripped, case-insensitive). Cheap on the hot
+    path: an image sharing the previous image's labels tuple (the fields of a well do) is
+    only counted, and once every wanted key was seen no key is looked at any more (the key
+    list is needed only for the suggestions of a warning).
 
     ``unasked``: ids of images whose labels were never fetched (``--no-labels``,
     :attr:`JournalState.labels_unasked`); such an image without labels says
@@ -519,7 +198,7 @@ class KeyCensus:
     def __init__(self, wanted: Iterable[str], unasked: Container[int] = ()) -> None:
         self.wanted: dict[str, str] = {}  # folded -> the spelling asked for (first one)
         for key in wanted:
-            self.wanted.setdefault(_fold(key), key.strip())
+            self.wanted.setdefault(fold_key(key), key.strip())
         self._missing = set(self.wanted)
         self._unasked = unasked
         self.keys: dict[str, str] = {}  # folded -> first spelling seen (with a value)
@@ -540,7 +219,7 @@ class KeyCensus:
         self._last = labels
         keys = self.keys
         for key, value in labels:
-            folded = _fold(key)
+            folded = fold_key(key)
             if folded in keys:
                 continue
             if not value.strip():  # (no label: see the class docstring)
@@ -564,7 +243,7 @@ class KeyCensus:
     def absent(self, key: str, n: int, noun: str, many: str | None = None) -> str:
         """How a missing ``key`` is absent from the ``n`` images seen, as a warning says it:
         ``is on none of the 8 images``, or ``has only blank values on the 8 images``."""
-        if _fold(key) in self._blank:
+        if fold_key(key) in self._blank:
             return f"has only blank values on {the_counted(n, noun, many)}"
         return on_none_of(n, noun, many)
 
@@ -576,11 +255,11 @@ class KeyCensus:
             return "these images have no annotations at all"
         import difflib  # only when a key is missing: not on every run's start-up
 
-        written = WRITTEN_COLUMNS.get(_fold(key))
-        close = difflib.get_close_matches(_fold(key), list(self.keys), n=3)
+        written = WRITTEN_COLUMNS.get(fold_key(key))
+        close = difflib.get_close_matches(fold_key(key), list(self.keys), n=3)
         if close and written is None:
             return "did you mean " + " or ".join(quoted(self.keys[k]) for k in close) + "?"
-        which = "keys with values" if _fold(key) in self._blank else "known keys"
+        which = "keys with values" if fold_key(key) in self._blank else "known keys"
         keys = f"{which}: {self.some_keys()}"
         if written is not None:
             holds, instead = written
@@ -609,11 +288,11 @@ def unknown_where_keys(
     columns of images given by id alone: no typo, and their annotation keys no help).
     """
     lines = []
-    told = {_fold(key) for key in said}
+    told = {fold_key(key) for key in said}
     for key in census.missing():
-        if _fold(key) in told:
+        if fold_key(key) in told:
             continue
-        conds = [c for c in where if _fold(c.key) == _fold(key)]
+        conds = [c for c in where if fold_key(c.key) == fold_key(key)]
         effect = (
             "no image matches it" if any(c.op != "!=" for c in conds) else "it excludes no image"
         )
@@ -638,8 +317,8 @@ def _near_column(key: str, census: KeyCensus) -> str | None:
     the column meant."""
     import difflib  # only when a key is missing: not on every run's start-up
 
-    close = difflib.get_close_matches(_fold(key), CONTEXT_KEYS, n=1, cutoff=0.8)
-    if not close or difflib.get_close_matches(_fold(key), list(census.keys), n=1):
+    close = difflib.get_close_matches(fold_key(key), CONTEXT_KEYS, n=1, cutoff=0.8)
+    if not close or difflib.get_close_matches(fold_key(key), list(census.keys), n=1):
         return None
     return close[0]
 
@@ -679,7 +358,7 @@ def _term_per_hint(key: str, census: KeyCensus) -> str | None:
         cond = parse_condition(key)
     except ConfigError:
         return None
-    known = census.keys.get(_fold(cond.key))
+    known = census.keys.get(fold_key(cond.key))
     if known is None:
         return None
     return (
@@ -745,7 +424,7 @@ class ValueCensus:
         # one dict lookup per label)
         self._open: dict[str, dict[str, list[Condition]]] = {}
         for cond in self._terms:
-            by_value = self._open.setdefault(_fold(cond.key), {})
+            by_value = self._open.setdefault(fold_key(cond.key), {})
             by_value.setdefault(fold_spaces(cond.value), []).append(cond)
         # folded key -> folded value -> a spelling seen: the values of the keys of open terms,
         # for a "did you mean" when a term matched nothing (``ECT3`` -> ``ECT2``).
@@ -756,7 +435,7 @@ class ValueCensus:
         self._given: dict[str, set[str]] = {}
         for cond in where:
             if cond.op != "~":
-                self._given.setdefault(_fold(cond.key), set()).add(cond.value)
+                self._given.setdefault(fold_key(cond.key), set()).add(cond.value)
         # folded key -> bigram -> the kept values holding it (:meth:`_sharing`, at the end)
         self._bigram_index: dict[str, dict[str, list[str]]] = {}
         # The terms whose value reads as a label of several keys (``mitotic arrest|ECT2``,
@@ -775,11 +454,11 @@ class ValueCensus:
         if self._label_terms:
             self._see_label_terms(labels)
         for key, value in labels:
-            by_value = self._open.get(_fold(key))
+            by_value = self._open.get(fold_key(key))
             if by_value is None:
                 continue
-            kept = self._values.setdefault(_fold(key), {})
-            cap = CONTEXT_VALUES_KEPT if _fold(key) in _CONTEXT_SET else ANNOTATION_VALUES_KEPT
+            kept = self._values.setdefault(fold_key(key), {})
+            cap = CONTEXT_VALUES_KEPT if names_context(key) else ANNOTATION_VALUES_KEPT
             if len(kept) < cap:
                 kept.setdefault(fold_spaces(value), value.strip())
             conds = by_value.get(fold_spaces(value))
@@ -795,7 +474,7 @@ class ValueCensus:
             if not conds:
                 del by_value[fold_spaces(value)]
                 if not by_value:
-                    del self._open[_fold(key)]
+                    del self._open[fold_key(key)]
 
     def _see_label_terms(self, labels: Labels) -> None:
         """Note which key of this image holds each part of the terms of
@@ -827,16 +506,16 @@ class ValueCensus:
             values = [v.strip() for v in part.split(VALUE_SEPARATOR)]
             if not all(values):
                 return []
-            used = {_fold(k) for k, _ in pairs}
+            used = {fold_key(k) for k, _ in pairs}
             keys = [
                 k
                 for k in dict.fromkeys(keys_of.get(values[0], ()))
-                if _fold(k) not in used
-                and all(_fold(k) in map(_fold, keys_of.get(v, ())) for v in values)
+                if fold_key(k) not in used
+                and all(fold_key(k) in map(fold_key, keys_of.get(v, ())) for v in values)
             ]
             if not keys:
                 return []
-            mine = [k for k in keys if _fold(k) == _fold(cond.key)]
+            mine = [k for k in keys if fold_key(k) == fold_key(cond.key)]
             pairs += [((mine or keys)[0], value) for value in values]
         return pairs
 
@@ -852,8 +531,8 @@ class ValueCensus:
         on a study of 20,000 genes took 17 s of difflib at the end of the walk."""
         import difflib  # only when a term matched nothing: not on every run's start-up
 
-        given = self._given.get(_fold(cond.key), set())
-        kept = self._values.get(_fold(cond.key), {})
+        given = self._given.get(fold_key(cond.key), set())
+        kept = self._values.get(fold_key(cond.key), {})
         if cutoff > 0.8:
             kept = {folded: kept[folded] for folded in self._sharing(cond)}
         values = {folded: value for folded, value in kept.items() if value not in given}
@@ -877,8 +556,8 @@ class ValueCensus:
         term. Why: they are a slip, not another class, but only 0.77 alike, below the
         cutoff of :meth:`_slips`, and ``large nuclei``, 0.88 alike, had its ``did you mean
         'large nucleus'`` taken away by the check for other words (:func:`_other_word`)."""
-        given = self._given.get(_fold(cond.key), set())
-        kept = self._values.get(_fold(cond.key), {})
+        given = self._given.get(fold_key(cond.key), set())
+        kept = self._values.get(fold_key(cond.key), {})
         found = (kept.get(form) for form in sorted(number_forms(cond.value)))
         return [value for value in found if value is not None and value not in given]
 
@@ -886,7 +565,7 @@ class ValueCensus:
         """The kept (folded) values of the term's key that share at least half the bigrams
         of its value: a spelling ``difflib`` rates 0.85 alike shares more (each slip breaks
         two at most). The key's bigram index is built once, when first asked."""
-        key = _fold(cond.key)
+        key = fold_key(cond.key)
         index = self._bigram_index.get(key)
         if index is None:
             index = self._bigram_index[key] = {}
@@ -902,7 +581,7 @@ class ValueCensus:
         """A context column's values seen (``0, 1, 2``: a field or well row out of range is
         no typo that a near spelling would name), numbers in order, at most 10."""
         values = sorted(
-            self._values.get(_fold(cond.key), {}).values(),
+            self._values.get(fold_key(cond.key), {}).values(),
             # (ASCII digits alone: a name such as "²" is a digit to isdigit, not to int)
             key=lambda v: (0, int(v), v) if v.isascii() and v.isdigit() else (1, 0, v),
         )
@@ -921,13 +600,13 @@ class ValueCensus:
         """
         if not census.images:
             return []
-        missing = {_fold(k) for k in census.missing()}  # those have their own warning
+        missing = {fold_key(k) for k in census.missing()}  # those have their own warning
         lines = []
         for cond in self._terms:
-            if cond in self._hit or _fold(cond.key) in missing:
+            if cond in self._hit or fold_key(cond.key) in missing:
                 continue
             near = self._near.get(cond)
-            if near in self._given.get(_fold(cond.key), ()):
+            if near in self._given.get(fold_key(cond.key), ()):
                 near = None  # given in another term already: no news, as an absent value
             # (a value there but for case is that value misspelt, not values joined)
             joined = self._joined(cond) if near is None else []
@@ -989,7 +668,7 @@ class ValueCensus:
         if separator is None or names_context(cond.key):  # (a context cell is one value)
             return []
         parts = [v.strip() for v in cond.value.split(separator)]
-        known = set(self._values.get(_fold(cond.key), {}).values())
+        known = set(self._values.get(fold_key(cond.key), {}).values())
         # (all, and not blank: a blank value seen made `a;` two values, and its terms held
         # `--where 'Phenotype!='`, which the command line refuses)
         if all(parts) and all(p in known for p in parts):
@@ -1045,7 +724,7 @@ class ValueCensus:
         of = ", ".join(f"{quoted(value)} of {quoted(key)}" for key, value in pairs)
         first: dict[str, tuple[str, str]] = {}
         for key, value in pairs:
-            first.setdefault(_fold(key), (key, value))
+            first.setdefault(fold_key(key), (key, value))
         if cond.op == "=":
             terms = " ".join(f"--where {quoted(f'{key}={value}')}" for key, value in first.values())
             if len(first) == len(pairs):
@@ -1086,7 +765,7 @@ class ValueCensus:
         # (a close cutoff: an exclusion list run over several studies names absent genes,
         # and `PLK1` is as near `PLK4`, another gene, as a typo: no line for those)
         close = [] if joined else self._slips(cond)
-        known = set(self._values.get(_fold(cond.key), {}).values())
+        known = set(self._values.get(fold_key(cond.key), {}).values())
         listed = [v.strip() for v in cond.value.split(",")]
         if joined:
             hint = self._joined_hint(cond, joined)
@@ -1110,7 +789,7 @@ class ValueCensus:
 
 def _several_keys(cond: Condition, pairs: Sequence[tuple[str, str]]) -> bool:
     """Do the (key, value) pairs a term's value reads as hold a key other than its own?"""
-    return any(_fold(key) != _fold(cond.key) for key, _ in pairs)
+    return any(fold_key(key) != fold_key(cond.key) for key, _ in pairs)
 
 
 def _bigrams(text: str) -> set[str]:
@@ -1242,9 +921,9 @@ class OtherSpellings:
         for cond in where:
             if cond.op == "~" or names_context(cond.key):
                 continue
-            by_value = self._watch.setdefault(_fold(cond.key), {})
+            by_value = self._watch.setdefault(fold_key(cond.key), {})
             by_value.setdefault(fold_spaces(cond.value), []).append(cond)
-            self._given.add((_fold(cond.key), cond.value))
+            self._given.add((fold_key(cond.key), cond.value))
         self._where = tuple(where)
         self._others: dict[Condition, dict[str, None]] = {}
         # term -> other spelling -> the images holding it (past _HELD_KEPT spellings, under
@@ -1265,12 +944,12 @@ class OtherSpellings:
         self._last = labels
         self._last_held = []
         for key, value in labels:
-            by_value = self._watch.get(_fold(key))
+            by_value = self._watch.get(fold_key(key))
             conds = by_value.get(fold_spaces(value)) if by_value is not None else None
             if not conds:
                 continue
             value = value.strip()
-            if (_fold(key), value) in self._given:  # (a spelling a term gives: no news)
+            if (fold_key(key), value) in self._given:  # (a spelling a term gives: no news)
                 continue
             for cond in conds:
                 self._hold(cond, value)
@@ -1300,7 +979,7 @@ class OtherSpellings:
         ``key`` were spelt as ``cond`` spells it: the spelling alone left it out (``=``) or
         kept it (``!=``), not another term. (Asked of other spellings only: rare.)"""
         spelt = tuple(
-            (k, cond.value) if _fold(k) == _fold(key) and v.strip() == value else (k, v)
+            (k, cond.value) if fold_key(k) == fold_key(key) and v.strip() == value else (k, v)
             for k, v in labels
         )
         return matches(labels, self._where) != matches(spelt, self._where)
@@ -1352,7 +1031,7 @@ class WhereParts:
     def __init__(self, where: Sequence[Condition]) -> None:
         self._groups: dict[str, list[Condition]] = {}
         for cond in where:
-            self._groups.setdefault(_fold(cond.key), []).append(cond)
+            self._groups.setdefault(fold_key(cond.key), []).append(cond)
         self._counts = dict.fromkeys(self._groups, 0)
         # folded key of a '~' term -> folded value -> a spelling seen
         self._values: dict[str, dict[str, str]] = {
@@ -1368,7 +1047,7 @@ class WhereParts:
             if len(self._groups) > 1:  # (one key's count is the selection's: 0 when asked)
                 self._hits = tuple(k for k, conds in self._groups.items() if matches(labels, conds))
             for key, value in labels:
-                known = self._values.get(_fold(key))
+                known = self._values.get(fold_key(key))
                 if known is not None and len(known) < self.VALUES_KEPT and value.strip():
                     known.setdefault(fold_spaces(value), value.strip())
         for key in self._hits:
@@ -1441,7 +1120,7 @@ class ContainsSlips:
     def __init__(self, where: Sequence[Condition]) -> None:
         self._open = [c for c in where if c.op == "~" and not names_context(c.key)]
         # folded key -> folded value -> a spelling seen (bounded as WhereParts keeps them)
-        self._values: dict[str, dict[str, str]] = {_fold(c.key): {} for c in self._open}
+        self._values: dict[str, dict[str, str]] = {fold_key(c.key): {} for c in self._open}
         self._last: object = None
 
     def see(self, labels: Labels) -> None:
@@ -1450,13 +1129,13 @@ class ContainsSlips:
             return
         self._last = labels
         for key, value in labels:
-            kept = self._values.get(_fold(key))
+            kept = self._values.get(fold_key(key))
             if kept is None or not value.strip():
                 continue
             if len(kept) < WhereParts.VALUES_KEPT:
                 kept.setdefault(fold_spaces(value), value.strip())
             self._open = [
-                c for c in self._open if not (_fold(c.key) == _fold(key) and _holds(c, value))
+                c for c in self._open if not (fold_key(c.key) == fold_key(key) and holds(c, value))
             ]
 
     def lines(self, walked: int) -> list[str]:
@@ -1466,7 +1145,7 @@ class ContainsSlips:
 
         lines = []
         for cond in self._open:
-            values = self._values.get(_fold(cond.key), {})
+            values = self._values.get(fold_key(cond.key), {})
             text = fold_spaces(cond.value)
             close = _number_parts(cond.value, values.values()) or [
                 part
@@ -1566,95 +1245,6 @@ def _cuts_words(value: str, start: int, end: int) -> int:
     cut_start = 0 < start < len(value) and value[start - 1].isalnum() and value[start].isalnum()
     cut_end = 0 < end < len(value) and value[end - 1].isalnum() and value[end].isalnum()
     return int(cut_start) + int(cut_end)
-
-
-# --------------------------------------------------------------------------- selection
-@dataclass(frozen=True)
-class Selection:
-    """The selection settings of one run; ``active`` is False when nothing is filtered."""
-
-    where: tuple[Condition, ...] = ()
-    sample: int | None = None
-    fraction: float | None = None
-    seed: int = 0
-    shard: tuple[int, int] | None = None
-    #: ``sample`` images of each class of this annotation key (None: of all images).
-    sample_per: str | None = None
-
-    def __post_init__(self) -> None:
-        # (once per run: admits() runs once per walked image)
-        object.__setattr__(self, "_view", context_view(self.where))
-
-    def where_labels(self, ref: ImageRef) -> Labels:
-        """What ``where`` compares for ``ref``: its labels, with the context columns the
-        terms name (:func:`context_view`)."""
-        view: Callable[[ImageRef], Labels] | None = self.__dict__["_view"]
-        return ref.labels if view is None else view(ref)
-
-    @classmethod
-    def from_config(cls, cfg: Any) -> Selection:
-        """From a HarvestConfig (where, sample, sample_fraction, seed, shard, sample_per)."""
-        return cls(
-            where=tuple(cfg.where),
-            sample=cfg.sample,
-            fraction=cfg.sample_fraction,
-            seed=cfg.seed,
-            shard=cfg.shard_spec,
-            sample_per=cfg.sample_per,
-        )
-
-    @property
-    def active(self) -> bool:
-        return bool(self.where) or self.sample is not None or self.fraction is not None
-
-    def admits(self, ref: ImageRef) -> bool:
-        """The per-image filters (where, fraction): streaming, no state."""
-        if self.where and not matches(self.where_labels(ref), self.where):
-            return False
-        return self.fraction is None or in_fraction(self.seed, ref.image_id, self.fraction)
-
-    def in_shard(self, image_id: int) -> bool:
-        if self.shard is None:
-            return True
-        from harvester.shard import in_shard
-
-        return in_shard(image_id, *self.shard)
-
-    def labels_needed(self, edge: SampleEdge | None = None) -> Callable[[int], bool] | None:
-        """Which walked images this run may fetch, so that their labels matter (None: all).
-
-        Without ``where`` the labels do not decide the selection, so an image outside
-        the shard, the fraction or (with ``edge``, a complete earlier sample's) the
-        sample's edge needs none. With ``where`` or ``sample_per`` every image's labels
-        decide: None.
-        """
-        if self.where or self.sample_per or not self.active:
-            return None
-        seed, fraction, shard = self.seed, self.fraction, self.shard
-        use_edge = edge if self.sample is not None else None
-
-        def needed(image_id: int) -> bool:
-            if shard is not None and not self.in_shard(image_id):
-                return False
-            if fraction is not None and not in_fraction(seed, image_id, fraction):
-                return False
-            return use_edge is None or use_edge.covers(seed, image_id)
-
-        return needed
-
-    def describe(self) -> str:
-        """One line for the run summary, e.g. ``where Phenotype~mitotic, sample 10 (seed 0)``."""
-        parts = []
-        if self.where:
-            parts.append("where " + describe_where(self.where))
-        if self.fraction is not None:
-            parts.append(f"fraction {self.fraction:g}")
-        if self.sample is not None:
-            per = f" per {self.sample_per}" if self.sample_per else ""
-            parts.append(f"sample {self.sample}{per}")
-        if self.sample is not None or self.fraction is not None:
-            parts.append(f"seed {self.seed}")
-        return ", ".join(parts)
 
 
 class BottomN:
@@ -2003,18 +1593,6 @@ def select_refs(refs: Iterable[ImageRef], selection: Selection) -> list[ImageRef
     return [ref for ref in kept if selection.in_shard(ref.image_id)]
 
 
-def _underflow(value: object) -> str:
-    """`` (too small to tell from 0)`` for a value typed as a non-zero number that reads as 0.
-
-    Why: ``--sample-fraction 1e-400`` is in (0, 1] as typed, and a refusal saying it must be
-    in (0, 1] alone read as a contradiction. (The CLI's value shows as typed: its ``repr``.)
-    """
-    digits = repr(value).lower().split("e")[0]
-    if value == 0 and any(digit in "123456789" for digit in digits):
-        return " (too small to tell from 0)"
-    return ""
-
-
 @dataclass(frozen=True)
 class GoneInSample:
     """DIR's images recorded as gone from this run's server (``forget --gone-ids-from``),
@@ -2029,167 +1607,6 @@ class GoneInSample:
 
     left_out: frozenset[int] = frozenset()
     kept: frozenset[int] = frozenset()
-
-
-@dataclass
-class SelectStats:
-    """What the selection stage saw and let through (for the run summary)."""
-
-    walked: int = 0
-    matched: int = 0
-    selected: int = 0
-    out_of_shard: int = 0
-    withheld: int = 0
-    description: str = ""
-    #: A per-class sample's key, its classes and the matching images without the key.
-    per_key: str = ""
-    classes: int = 0
-    unclassed: int = 0
-    #: A sample waits for the end of the walk: True while the walk runs, so a run stopped
-    #: before it ended does not say "selected 0 of 64 walked images" of a sample never drawn.
-    sampling: bool = False
-    #: Matching images recorded as gone from the server before the sample was first drawn:
-    #: left out of the draw (the next-ranked take their places). See ``run_stage``.
-    gone_left_out: int = 0
-    #: Sampled images (this shard's) recorded as gone after the sample was first drawn:
-    #: they keep their places, so a resume fetches the sample it journaled, not another.
-    gone_kept: int = 0
-    #: How many walked images had a row in index.csv and were not selected by this run
-    #: (None: the stage was not told the rows): the rows :meth:`index_note` is about.
-    passed_over: int | None = None
-    #: Walked images journaled with labels the ``--where`` terms admitted, whose labels
-    #: the server changed so that they no longer match: journaled with the labels the
-    #: server gives, as unlisted (``run_stage``'s ``relabel``): no row in index.csv.
-    no_longer_match: int = 0
-    #: Their ids, where the caller asks for them (a set, not None): a resume of several
-    #: target sets counts only those no later set of it listed again (:class:`LeftIndex`).
-    #: Kept there alone: a study whose phenotype a curator renamed unlists every image of
-    #: it, and a million ids are some 60 MB.
-    unlisted_ids: set[int] | None = None
-    #: The selection's warnings of this run (a ``--where`` term that matches nothing,
-    #: ``--sample N`` more than there is, classes spelt otherwise), whether said now or by an
-    #: earlier run; None: the walk did not end (or, for a sample, none was drawn: its lines
-    #: are left out). Their digests go into the walk's record (``sample_said``), for the
-    #: next run to compare.
-    warning_lines: tuple[str, ...] | None = None
-
-    def summary(self, failed: str = "") -> str:
-        """The summary's selection line. ``failed``: why a run that stopped during its walk
-        stopped, when it was not interrupted (the server stayed down, the session ended):
-        such a walk said "the walk was interrupted", as if someone had pressed Ctrl-C."""
-        walked = plural(self.walked, "walked image")
-        if self.sampling:
-            what = f"{walked} ({shown(self.description, None)})"
-            how = (
-                f"failed after {what}: {failed};"
-                if failed
-                else f"was interrupted after {what}, and"
-            )
-            return (
-                f"nothing selected yet: the walk {how} a sample is drawn only when the walk has"
-                " ended"
-            )
-        text = f"selected {self.selected} of {walked} ({shown(self.description, None)})"
-        if self.per_key:
-            text += f"; {plural(self.classes, 'class', 'classes')} of {quoted(self.per_key)}"
-            if self.unclassed:
-                text += f", {plural(self.unclassed, 'image')} without it not sampled"
-        if self.gone_left_out:
-            text += (
-                f"; {plural(self.gone_left_out, 'image')} recorded as gone from the server left out"
-            )
-        if self.gone_kept:
-            text += (
-                f"; {plural(self.gone_kept, 'sampled image')} recorded as gone from the server"
-                f" after the sample was drawn {agree(self.gone_kept, 'keeps its', 'keep their')}"
-                f" {agree(self.gone_kept, 'place', 'places')} (a new --sample or --seed draws"
-                " without them)"
-            )
-        if self.out_of_shard:
-            belong = agree(self.out_of_shard, "belongs to another shard", "belong to other shards")
-            text += f"; {plural(self.out_of_shard, 'selected image')} {belong}"
-        if self.withheld:
-            text += (
-                f"; sample of {self.withheld} NOT fetched: the walk was incomplete, and a sample"
-                " of part of the walk is not the sample (rerun when the listings answer)"
-            )
-        return text
-
-    def no_longer_match_note(self, where: Sequence[Condition], *, deferred: bool = False) -> str:
-        """A line when images of index.csv no longer match ``where`` (their labels changed
-        on the server: ``--refresh-labels`` asked them again), else "". ``deferred``: this
-        run wrote no index.csv (a shard's: ``harvester index`` writes it once), so the rows
-        leave it at that write, not already (a shard's line said they had left it).
-
-        Why: such an image is not selected, so no worker journals it, and its row kept the
-        labels that had matched, listed as one of the selection: a training set whose
-        labels said what the server no longer says, with nothing said. Its record now
-        holds the labels asked, and its row left index.csv (labels.csv no longer counts
-        it); its files stay, and a run that selects it again lists it again."""
-        return no_longer_match_line(self.no_longer_match, where, deferred=deferred)
-
-    def index_note(self, index_rows: int | None) -> str:
-        """A line when index.csv lists more images than this (unsharded) run selected.
-
-        Why: index.csv lists every image of DIR, so a smaller ``--sample`` than last time or
-        a second ``--where`` into the same DIR leave rows this selection did not pick, and
-        the run said only
-        ``selected 5 of 72`` beside ``index: ... (10 rows)``. Empty when the rows fit (or the
-        sample was withheld: then nothing of this run is in the index to compare with).
-
-        Only rows of images this run walked count (:attr:`passed_over`, where the stage was
-        told the rows): a second study added to a folder on purpose (``--project 51`` into a
-        folder of a screen's sample) has rows this run never walked, and each such run was
-        told its index lists "N more", a false alarm. Where some rows are other targets', the
-        line counts this run's alone and says the others are not counted.
-        """
-        if index_rows is None or self.withheld or index_rows <= self.selected:
-            return ""
-        extra = index_rows - self.selected
-        # (not "images whose annotations no longer match": a run of the terms that selected
-        # such an image takes its row out once it asks its labels again, and until then it
-        # matches as journaled, so it is selected, never one of these rows)
-        why = (
-            "earlier selections, such as a larger --sample or other --where terms; an image"
-            " whose labels changed so that it no longer matches the terms that selected it"
-            " leaves it once their run asks its labels again, --refresh-labels"
-        )
-        if self.passed_over is not None and self.passed_over != extra:
-            if not self.passed_over:
-                return ""  # (every other row is of targets this run did not walk)
-            extra = self.passed_over
-            head = (
-                f"index.csv lists {plural(index_rows, 'image')}, {extra} of them walked by this"
-                " run but not selected"
-            )
-            why += "; the images of other targets, which this run did not walk, are not counted"
-        else:
-            head = (
-                f"index.csv lists {plural(index_rows, 'image')}, {extra} more than this run"
-                " selected"
-            )
-        return (
-            f"{head}: it lists every image harvested into this folder ({why}); harvest each"
-            " training set into a folder of its own (one run per class of a balanced set wants"
-            " this union)"
-        )
-
-
-def no_longer_match_line(n: int, where: Sequence[Condition], *, deferred: bool = False) -> str:
-    """:meth:`SelectStats.no_longer_match_note` of ``n`` images ("" for none)."""
-    if not n:
-        return ""
-    terms = " ".join(f"--where {shell_quote(str(cond))}" for cond in where)
-    left = (
-        f"{agree(n, 'leaves', 'leave')} index.csv when it is written (harvester index)"
-        if deferred
-        else "left index.csv"
-    )
-    return (
-        f"{plural(n, 'image')} no longer {agree(n, 'matches', 'match')} {terms} (labels"
-        f" changed on the server): {agree(n, 'its row', 'their rows')} {left},"
-        f" {agree(n, 'its files', 'their files')} kept"
-    )
 
 
 @dataclass
@@ -2477,15 +1894,6 @@ def unclassed_line(
     )
 
 
-def per_by_id_column(per: str | None) -> str:
-    """The ``sample_per`` key ``per`` (stripped), where it names a context column that an
-    image given by id has no value in when it is selected (:data:`KNOWN_BY_ID`); else "".
-    The one test of it: a run of such images alone is refused for it
-    (:class:`harvester.config.HarvestConfig`), and beside a walk they are counted."""
-    column = per_column(per) if per else None
-    return per.strip() if per and column is not None and column not in KNOWN_BY_ID else ""
-
-
 def unplaced_per_line(key: str, count: int) -> str:
     """The warning for the matching images given by id that ``--sample-per`` on the column
     ``key`` finds without it (no walk placed them): in no class, so none is sampled (as
@@ -2592,6 +2000,16 @@ async def selecting(
 
 
 # --------------------------------------------------------------------------- labelled index
+def class_of(ref: ImageRef, key: str) -> str:
+    """``ref``'s class in a sample per ``key``: its column's value as index.csv shows it, or
+    its label for the annotation key (:func:`label_of`); empty where it has none."""
+    column = per_column(key)
+    if column is None:
+        return label_of(ref.labels, (per_annotation(key) or key,))
+    value = getattr(ref, column)
+    return "" if value is None or value == "" else str(value)
+
+
 def label_of(labels: Labels, keys: Sequence[str]) -> str:
     """The ``label`` cell: per key its distinct values, sorted (``;``), keys joined by ``|``.
 
@@ -2605,13 +2023,13 @@ def label_of(labels: Labels, keys: Sequence[str]) -> str:
         return ""
     values: dict[str, list[str]] = {}
     for key, value in labels:
-        bucket = values.setdefault(_fold(key), [])
+        bucket = values.setdefault(fold_key(key), [])
         value = value.strip()
         # An empty value (a blank cell of the study's sheet) is no value: beside a real one
         # it made a class of its own (`;mitotic arrest`), alone it already made no label.
         if value and value not in bucket:
             bucket.append(value)
-    parts = [VALUE_SEPARATOR.join(sorted(values.get(_fold(k), ()))) for k in keys]
+    parts = [VALUE_SEPARATOR.join(sorted(values.get(fold_key(k), ()))) for k in keys]
     if not any(parts):
         return ""
     label = KEY_SEPARATOR.join(parts)
@@ -2662,7 +2080,7 @@ def absent_label_keys_refusal(
     said = [f"{quoted(key)} {census.absent(key, census.images, *seen)} {where}" for key in missing]
     line = f"--label-key {'; '.join(said)}, so {effect}"
     near = [_nearest_key(key, census) for key in missing]
-    if not census.keys or any(_fold(key) in WRITTEN_COLUMNS for key in missing):
+    if not census.keys or any(fold_key(key) in WRITTEN_COLUMNS for key in missing):
         line += f"; {census.hint(missing[0])}"
     else:
         line += f"; their keys: {census.some_keys()}"
@@ -2680,7 +2098,7 @@ def _nearest_key(key: str, census: KeyCensus) -> str | None:
     """The key of the images seen closest to ``key`` (as they spell it), None if none is close."""
     import difflib  # only for a refusal: not on every index write's start-up
 
-    close = difflib.get_close_matches(_fold(key), list(census.keys), n=1)
+    close = difflib.get_close_matches(fold_key(key), list(census.keys), n=1)
     return census.keys[close[0]] if close else None
 
 
@@ -3564,14 +2982,14 @@ def _labels_of(
     """
     last: object = None
     label = ""
-    wanted = {_fold(k) for k in keys}
+    wanted = {fold_key(k) for k in keys}
     for ref in refs:
         if ref.labels is not last:
             last = ref.labels
             label = label_of(ref.labels, keys)
             if clashes is not None and (VALUE_SEPARATOR in label or KEY_SEPARATOR in label):
                 for key, value in ref.labels:
-                    if _fold(key) in wanted and (
+                    if fold_key(key) in wanted and (
                         VALUE_SEPARATOR in value or KEY_SEPARATOR in value
                     ):
                         clashes.setdefault((key.strip(), value.strip()), None)

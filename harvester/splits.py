@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from harvester.errors import PROBLEMS_LOGGER, ConfigError
 from harvester.models import ImageRef
+from harvester.selection import check_seed_range
 from harvester.shell_words import shell_join, shell_quote
 from harvester.text import agree, plural, quoted
 
@@ -288,42 +289,13 @@ def check_split_by(value: object) -> str | None:
 
 
 def check_split_seed(value: object) -> int | None:
-    """A ``split_seed`` (None: not given): a whole number of :data:`SEED_RANGE`."""
+    """A ``split_seed`` (None: not given): a whole number of
+    :data:`~harvester.selection.SEED_RANGE`."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"split_seed: expected an integer, got {value!r}", key="split_seed")
     return check_seed_range("split_seed", value)
-
-
-#: The seeds of a sample (``--seed``) and of a split (``--split-seed``): the whole numbers a
-#: config file can hold (TOML's integers are 64-bit), so a seed given as a flag can always
-#: be written as ``seed = S``. Negative ones are seeds like any other: a seed is hashed as
-#: its decimal text (``blake2b("-1:<id>")``), no random generator takes it, and ``-1``
-#: means no "random seed" (every sample and split is reproducible).
-SEED_RANGE = (-(1 << 63), (1 << 63) - 1)
-
-
-def check_seed_range(key: str, value: int) -> int:
-    """``value``, a seed of ``key`` (``seed``, ``split_seed``), when it is in
-    :data:`SEED_RANGE`; else a one-line :class:`ConfigError` naming the range.
-
-    Why: any Python integer was taken, a 40-digit one too, which no config file can hold
-    (a folder's settings copied into one failed to load) and which a note repeated whole.
-    """
-    low, high = SEED_RANGE
-    if low <= value <= high:
-        return value
-    text = str(value)
-    shown = text if len(text) <= 40 else f"{text[:20]}... ({len(text)} digits)"
-    flag = "--" + key.replace("_", "-")
-    raise ConfigError(
-        f"{key}: {shown} is out of range: a seed is a whole number from {low} to {high}",
-        hint=f"any seed in that range, negative too, picks its own reproducible draw: "
-        f"e.g. {flag} 7",
-        key=key,
-        file_hint=f"e.g. {key} = 7",
-    )
 
 
 # --------------------------------------------------------------------------- the record

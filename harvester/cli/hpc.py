@@ -480,7 +480,7 @@ def _plan_selected_line(info: PlanInfo) -> str:
     """The harvest summary's ``selected ...`` line for a plan's selection: with a per-class
     sample, its classes and the images without the key too (the plan said neither, so the
     balance of an array's training set was known only once it had run)."""
-    from harvester.select import SelectStats
+    from harvester.selection import SelectStats
 
     extra = info.extra
     stats = SelectStats(
@@ -933,7 +933,7 @@ def _reselection_note(plan: Path, config: HarvestConfig) -> str | None:
     plan's own (the config file it was made with): its tasks harvest the plan whole, as
     they do given none (:meth:`harvester.pipeline.Harvest._check_plan`)."""
     from harvester.plan import read_plan_info, reselection_note
-    from harvester.select import Selection
+    from harvester.selection import Selection
 
     selection = Selection.from_config(config)
     if not selection.active:
@@ -1637,7 +1637,7 @@ def _given_label_keys(out: Path, args: argparse.Namespace) -> tuple[str, ...] | 
     ``KEY`` unset would otherwise drop the labels of DIR for good, as a typo.
     """
     from harvester.errors import ConfigError
-    from harvester.select import parse_label_keys
+    from harvester.selection import parse_label_keys
 
     if args.no_label_key:
         return ()

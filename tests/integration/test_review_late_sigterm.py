@@ -38,7 +38,7 @@ _CHILD = checked(
     import gc, os, signal, sys
     import harvester.cli as cli
     import harvester.cli.harvest as harvest_cli
-    import harvester.pipeline as pipeline
+    import harvester.select as select
 
     def terminate(moment):
         with open(os.environ["SENT_LOG"], "a") as sent:
@@ -65,7 +65,7 @@ _CHILD = checked(
 
         cli._run_command, cli.gc = run_command, Gc()
     else:
-        real_index, real_summary = pipeline.write_labelled_index, harvest_cli.print_summary
+        real_index, real_summary = select.write_labelled_index, harvest_cli.print_summary
 
         def write_labelled_index(*args, **kwargs):
             terminate("index")
@@ -82,7 +82,7 @@ _CHILD = checked(
             terminate("report")
             return real_summary(*args, **kwargs)
 
-        pipeline.write_labelled_index = write_labelled_index
+        select.write_labelled_index = write_labelled_index
         harvest_cli.print_summary = print_summary
     sys.argv[0] = "harvester"
     sys.exit(cli.main())

@@ -33,16 +33,16 @@ _TERMINATED_AT_THE_INDEX = checked(
     textwrap.dedent(
         """
     import os, signal, sys
-    import harvester.pipeline as pipeline
+    import harvester.select as select
     from harvester.cli import main
 
-    real = pipeline.write_labelled_index
+    real = select.write_labelled_index
 
     def terminated_meanwhile(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGTERM)
         return real(*args, **kwargs)
 
-    pipeline.write_labelled_index = terminated_meanwhile
+    select.write_labelled_index = terminated_meanwhile
     sys.argv[0] = "harvester"
     sys.exit(main())
     """

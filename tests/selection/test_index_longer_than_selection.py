@@ -17,7 +17,8 @@ from selection_helpers import DEMO_SCREEN, index_rows, run_cli
 
 from harvester.emulator import EmulatorThread
 from harvester.models import ImageRef
-from harvester.select import Selection, SelectStats, run_stage
+from harvester.select import run_stage
+from harvester.selection import Selection, SelectStats
 
 
 def harvest_sample(emulator: EmulatorThread, out: Path, n: int) -> tuple[int, list[str], int]:

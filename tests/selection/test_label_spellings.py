@@ -20,7 +20,8 @@ from selection_helpers import index_ids, run_cli
 from harvester.emulator import EmulatorThread
 from harvester.emulator.catalogue import SPELLINGS_FIRST_IMAGE_ID, SPELLINGS_SCREEN_ID
 from harvester.label_spellings import spelling_groups, warn_spellings
-from harvester.select import OtherSpellings, label_of, parse_condition
+from harvester.select import OtherSpellings, label_of
+from harvester.selection import parse_condition
 
 GENE = "Gene Symbol"
 SAID = "WARNING harvester.problems: "

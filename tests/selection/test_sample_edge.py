@@ -19,10 +19,6 @@ from harvester.models import ImageRef
 from harvester.select import (
     SampleEdge,
     SampleReuse,
-    Selection,
-    SelectStats,
-    image_hash,
-    parse_condition,
     read_sample_edge,
     run_stage,
     sample_key,
@@ -30,6 +26,7 @@ from harvester.select import (
     select_refs,
     write_sample_edge,
 )
+from harvester.selection import Selection, SelectStats, image_hash, parse_condition
 from harvester.shard import in_shard
 
 KEY = sample_key(Selection(sample=5, seed=7), {"projects": [51], "screens": []})

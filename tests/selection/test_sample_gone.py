@@ -21,7 +21,8 @@ from harvester.emulator.http import Request, Response
 from harvester.journal import JournalState
 from harvester.models import ImageRef
 from harvester.plan import read_plan
-from harvester.select import SelectStats, image_hash, short_sample_line
+from harvester.select import short_sample_line
+from harvester.selection import SelectStats, image_hash
 
 KEY = "Phenotype"
 

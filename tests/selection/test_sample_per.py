@@ -37,13 +37,8 @@ from harvester.errors import ConfigError
 from harvester.journal import JournalState
 from harvester.models import ImageRef
 from harvester.plan import plan_targets, read_plan
-from harvester.select import (
-    Selection,
-    image_hash,
-    sample_key,
-    sample_record_path,
-    short_classes_line,
-)
+from harvester.select import sample_key, sample_record_path, short_classes_line
+from harvester.selection import Selection, image_hash
 
 Recording = tuple[EmulatorThread, RecordingApp]
 KEY = "Phenotype"

@@ -17,13 +17,8 @@ from selection_helpers import thumbnail_requests
 
 from harvester.emulator import EmulatorThread
 from harvester.models import ImageRef
-from harvester.select import (
-    BottomNPerClass,
-    Selection,
-    image_hash,
-    sample_key,
-    select_refs,
-)
+from harvester.select import BottomNPerClass, sample_key, select_refs
+from harvester.selection import Selection, image_hash
 
 #: The ``fields`` preset: plates 3001/3002 of screen 1101, 12 imaged wells x 3 fields each.
 PLATE = "3001"

@@ -274,7 +274,7 @@ def test_a_negative_seed_is_a_seed_of_its_own(emulator: EmulatorThread, tmp_path
     """``--seed -1`` is no "random seed": it takes the images with the smallest
     blake2b("-1:<id>"), the same in every folder, not seed 1's."""
     from harvester.emulator.catalogue import Catalogue
-    from harvester.select import image_hash
+    from harvester.selection import image_hash
 
     catalogue = Catalogue("demo")
     ids = [

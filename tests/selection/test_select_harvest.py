@@ -26,7 +26,8 @@ from harvester.models import ImageRef
 from harvester.pipeline import run_harvest
 from harvester.plan import plan_targets, read_plan
 from harvester.retry import zero_waits
-from harvester.select import Selection, parse_condition, select_refs, write_labelled_index
+from harvester.select import select_refs, write_labelled_index
+from harvester.selection import Selection, parse_condition
 
 Recording = tuple[EmulatorThread, RecordingApp]
 

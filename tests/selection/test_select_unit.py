@@ -8,15 +8,8 @@ import pytest
 
 from harvester.errors import ConfigError
 from harvester.models import ImageRef
-from harvester.select import (
-    Condition,
-    Selection,
-    image_hash,
-    label_of,
-    matches,
-    parse_condition,
-    select_refs,
-)
+from harvester.select import label_of, select_refs
+from harvester.selection import Condition, Selection, image_hash, matches, parse_condition
 
 LABELS = (("Gene Symbol", "CDK1"), ("Phenotype", "Mitotic arrest"), ("Phenotype", "misshapen DNA"))
 

@@ -16,7 +16,8 @@ from selection_helpers import DEMO_IMAGES_IN_SCREEN, DEMO_SCREEN, index_rows, ru
 
 from harvester.emulator import EmulatorThread
 from harvester.models import ImageRef
-from harvester.select import KeyCensus, parse_condition, unknown_label_keys, unknown_where_keys
+from harvester.select import KeyCensus, unknown_label_keys, unknown_where_keys
+from harvester.selection import parse_condition
 
 #: Two images of the demo screen (screen images carry their well's labels here too).
 SOME_IMAGES = ("9762885", "9762886")

@@ -17,7 +17,8 @@ from selection_helpers import thumbnail_ids as thumbnails
 
 from harvester.emulator import EmulatorThread
 from harvester.models import ImageRef
-from harvester.select import KeyCensus, Selection, ValueCensus, parse_where
+from harvester.select import KeyCensus, ValueCensus
+from harvester.selection import Selection, parse_where
 
 #: The ``fields`` preset: screen 1101, plates 3001/3002, 12 imaged wells x 3 fields each.
 SCREEN = "1101"

@@ -21,7 +21,8 @@ from harvester.emulator import EmulatorThread
 from harvester.emulator.app import build_app
 from harvester.emulator.catalogue import MapAnn
 from harvester.models import ImageRef
-from harvester.select import KeyCensus, ValueCensus, parse_where
+from harvester.select import KeyCensus, ValueCensus
+from harvester.selection import parse_where
 
 JOINED = "increased DNA area;mitotic delay"
 PROJECT = 51

@@ -16,7 +16,8 @@ from selection_helpers import DEMO_SCREEN, run_cli
 
 from harvester.emulator import EmulatorThread
 from harvester.models import ImageRef
-from harvester.select import ContainsSlips, KeyCensus, ValueCensus, WhereParts, parse_where
+from harvester.select import ContainsSlips, KeyCensus, ValueCensus, WhereParts
+from harvester.selection import parse_where
 
 
 def dry_run(emulator: EmulatorThread, out: Path, *where: str) -> tuple[int, str, list[str]]:

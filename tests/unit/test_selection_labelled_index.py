@@ -25,14 +25,8 @@ from harvester.index import INDEX_LOCK, _record_written
 from harvester.layout import image_path, make_writer, new_run_id
 from harvester.models import ImageRef
 from harvester.runlock import folder_lock
-from harvester.select import (
-    LABELS_FILE,
-    Selection,
-    SelectStats,
-    parse_condition,
-    parse_where,
-    write_labelled_index,
-)
+from harvester.select import LABELS_FILE, write_labelled_index
+from harvester.selection import Selection, SelectStats, parse_condition, parse_where
 from harvester.store import Store, atomic_write_bytes
 
 Labels = tuple[tuple[str, str], ...]

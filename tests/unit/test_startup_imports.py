@@ -9,11 +9,11 @@ a request has failed; a fault-free plain-http thumbnails-only harvest must not
 load any of them, nor the planning of planes (``harvester.planes``) or shards. The other
 commands' modules are not imported either: a command line that starts with a command
 builds that command's parser only. Others are needed only once the first requests are out
-(gone images, pinned label ids, the index, the paths of filesets) or only by other commands
-and failures (``datetime``, ``random``): the first request must not wait for them. These
-tests check which
-modules a fresh process loaded (not how long it took), so they fail only when
-an import creeps back, whatever the machine's speed.
+(gone images, pinned label ids, the index, the paths of filesets, the selection's stage
+and the splits, which a plain run meets only when it writes its index) or only by other
+commands and failures (``datetime``, ``random``): the first request must not wait for
+them. These tests check which modules a fresh process loaded (not how long it took), so
+they fail only when an import creeps back, whatever the machine's speed.
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ NOT_BEFORE_FIRST_REQUEST = (
     "harvester.index",
     "harvester.originals",
     "harvester.plate_filesets",
+    "harvester.select",  # (the sample's stage, censuses, labelled index: --where, --sample)
+    "harvester.splits",  # (--split; the index write reads DIR's split record)
     "csv",
     "calendar",
     "datetime",
