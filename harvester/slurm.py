@@ -187,18 +187,30 @@ class SlurmJob:
 
     @property
     def parallel_note(self) -> str | None:
-        """The split of the total rate when ``--max-parallel`` was not given, or None.
+        """The split of the total rate (with ``--rate none``, of the total concurrency) when
+        ``--max-parallel`` was not given, or None.
 
         Without it the rate is split as if every task ran at once; a cluster that runs
         fewer at a time (a small partition, a per-user limit) then harvests at a fraction
-        of the rate the user chose, with nothing saying why.
+        of the rate the user chose, with nothing saying why. So is the concurrency: 16 tasks
+        of ``--rate none`` each asked one request at a time (8 // 16, at least 1), unsaid,
+        4 of them at once on a cluster of 4 free cores, half the total 8.
         """
-        if self.max_parallel is not None or self.tasks < 2 or self.task_rate is None:
+        if self.max_parallel is not None or self.tasks < 2:
+            return None
+        fix = "if the cluster runs fewer at a time, give --max-parallel with that number"
+        if self.task_rate is not None:
+            return (
+                f"without --max-parallel the total --rate {format_rate(self.rate)} is split as "
+                f"if all {self.tasks} tasks ran at once ({format_rate(self.task_rate)}/s each); "
+                + fix
+            )
+        if self.concurrency is None or self.task_concurrency is None:
             return None
         return (
-            f"without --max-parallel the total --rate {format_rate(self.rate)} is split as "
-            f"if all {self.tasks} tasks ran at once ({format_rate(self.task_rate)}/s each); "
-            "if the cluster runs fewer at a time, give --max-parallel with that number"
+            f"without --max-parallel the total --concurrency {self.concurrency} is split as "
+            f"if all {self.tasks} tasks ran at once ({plural(self.task_concurrency, 'request')}"
+            f" at a time each); {fix}"
         )
 
     @property
