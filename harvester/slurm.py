@@ -463,6 +463,19 @@ STUCK_REASONS = frozenset(
         "launch failed requeued held",
     }
 )
+#: How squeue's ``%r`` words a pending task's drained or down nodes once the scheduler has
+#: described them (``Nodes required for job are DOWN, DRAINED or reserved for jobs in higher
+#: priority partitions``, SLURM 22.05): its description replaces the code
+#: (``ReqNodeNotAvail``), which an array's tasks show for their first seconds alone. Why:
+#: status said "in the queue now" of an array on a drained node, the reason unsaid.
+NODES_UNAVAILABLE = "Nodes required for job are DOWN, DRAINED"
+
+
+def stuck_reason(why: str) -> bool:
+    """Whether a pending reason (``squeue %r``) is one no wait resolves: one of
+    :data:`STUCK_REASONS` (the word before any ``,``) or SLURM's description of the nodes
+    a job needs being down or drained (:data:`NODES_UNAVAILABLE`)."""
+    return why.split(",")[0].strip() in STUCK_REASONS or why.startswith(NODES_UNAVAILABLE)
 
 
 def script_queue(script: Path, index: Path | None = None) -> Queue | str:
@@ -593,7 +606,8 @@ def _queue_rows(
     every listed job of another user. (A cluster that hides other users' jobs,
     ``PrivateData=jobs``, lists this user's alone: as before.)
     ``reasons``, when given, gets the job id and pending reason (``%r``, asked after all
-    else: :func:`_reason_cut`) of every listed job pending for one of :data:`STUCK_REASONS`."""
+    else: :func:`_reason_cut`) of every listed job pending for a reason no wait resolves
+    (:func:`stuck_reason`)."""
     squeue, scontrol = shutil.which("squeue"), shutil.which("scontrol")
     if squeue is None or scontrol is None:
         return "no squeue here"
@@ -624,7 +638,7 @@ def _queue_rows(
         rows[wanted.index(path)].append("|".join(parts[:-1]))
         if owners is not None and uid is not None and uid != me:
             owners[parts[0].strip()] = user_name(uid)
-        if reasons is not None and why.split(",")[0].strip() in STUCK_REASONS:
+        if reasons is not None and stuck_reason(why):
             reasons.setdefault(parts[0].strip(), why)
     return rows
 
