@@ -1112,6 +1112,29 @@ def _sbatch(args: list[str], cwd: Path) -> str:
     return job_id
 
 
+def _refused_hint(job: SlurmJob, refusal: str) -> str:
+    """What to do about the array ``sbatch`` refused (``refusal``: its words), the scripts
+    written: fix the cause, then the command that submits both. A ``--partition`` SLURM
+    does not know (one renamed or retired since the last array: ``Invalid partition name
+    specified``) is named, with where to find the cluster's and the two places it is
+    written. Why: the hint said "edit the #SBATCH lines if need be" alone, which line and
+    which partition exists unsaid."""
+    submit_line = f"then submit with: {resume_line(job.out_dir)}"
+    if job.partition is None or "invalid partition" not in refusal.lower():
+        return (
+            "the scripts are written; fix the cause (edit the #SBATCH lines if need be), "
+            + submit_line
+        )
+    scripts = " and ".join(
+        shell_quote(str(job.out_dir / name)) for name in (SCRIPT_NAME, INDEX_SCRIPT_NAME)
+    )
+    return (
+        f"the scripts are written; SLURM knows no partition {shell_quote(job.partition)} "
+        f"(sinfo -s lists this cluster's): edit #SBATCH --partition in {scripts}, "
+        f"{submit_line}; or run harvester slurm again with the right --partition"
+    )
+
+
 @dataclass(frozen=True)
 class Submitted:
     """Job ids of a submission: the array and the index job that follows it."""
@@ -1132,10 +1155,7 @@ def submit(job: SlurmJob, *, index_job: bool = True) -> Submitted:
         array_id = _sbatch([str(job.script_path)], cwd=job.out_dir)
     except HarvesterError as exc:
         if exc.hint is None:
-            exc.hint = (
-                "the scripts are written; fix the cause (edit the #SBATCH lines if need be), "
-                f"then submit with: {resume_line(job.out_dir)}"
-            )
+            exc.hint = _refused_hint(job, str(exc))
         raise
     index_id: str | None = None
     if index_job:
