@@ -468,14 +468,14 @@ STUCK_REASONS = frozenset(
 #: priority partitions``, SLURM 22.05): its description replaces the code
 #: (``ReqNodeNotAvail``), which an array's tasks show for their first seconds alone. Why:
 #: status said "in the queue now" of an array on a drained node, the reason unsaid.
-NODES_UNAVAILABLE = "Nodes required for job are DOWN, DRAINED"
+_NODES_UNAVAILABLE = "Nodes required for job are DOWN, DRAINED"
 
 
-def stuck_reason(why: str) -> bool:
+def _stuck_reason(why: str) -> bool:
     """Whether a pending reason (``squeue %r``) is one no wait resolves: one of
     :data:`STUCK_REASONS` (the word before any ``,``) or SLURM's description of the nodes
-    a job needs being down or drained (:data:`NODES_UNAVAILABLE`)."""
-    return why.split(",")[0].strip() in STUCK_REASONS or why.startswith(NODES_UNAVAILABLE)
+    a job needs being down or drained (:data:`_NODES_UNAVAILABLE`)."""
+    return why.split(",")[0].strip() in STUCK_REASONS or why.startswith(_NODES_UNAVAILABLE)
 
 
 def script_queue(script: Path, index: Path | None = None) -> Queue | str:
@@ -607,7 +607,7 @@ def _queue_rows(
     ``PrivateData=jobs``, lists this user's alone: as before.)
     ``reasons``, when given, gets the job id and pending reason (``%r``, asked after all
     else: :func:`_reason_cut`) of every listed job pending for a reason no wait resolves
-    (:func:`stuck_reason`)."""
+    (:func:`_stuck_reason`)."""
     squeue, scontrol = shutil.which("squeue"), shutil.which("scontrol")
     if squeue is None or scontrol is None:
         return "no squeue here"
@@ -638,7 +638,7 @@ def _queue_rows(
         rows[wanted.index(path)].append("|".join(parts[:-1]))
         if owners is not None and uid is not None and uid != me:
             owners[parts[0].strip()] = user_name(uid)
-        if reasons is not None and stuck_reason(why):
+        if reasons is not None and _stuck_reason(why):
             reasons.setdefault(parts[0].strip(), why)
     return rows
 
