@@ -187,18 +187,30 @@ class SlurmJob:
 
     @property
     def parallel_note(self) -> str | None:
-        """The split of the total rate when ``--max-parallel`` was not given, or None.
+        """The split of the total rate (with ``--rate none``, of the total concurrency) when
+        ``--max-parallel`` was not given, or None.
 
         Without it the rate is split as if every task ran at once; a cluster that runs
         fewer at a time (a small partition, a per-user limit) then harvests at a fraction
-        of the rate the user chose, with nothing saying why.
+        of the rate the user chose, with nothing saying why. So is the concurrency: 16 tasks
+        of ``--rate none`` each asked one request at a time (8 // 16, at least 1), unsaid,
+        4 of them at once on a cluster of 4 free cores, half the total 8.
         """
-        if self.max_parallel is not None or self.tasks < 2 or self.task_rate is None:
+        if self.max_parallel is not None or self.tasks < 2:
+            return None
+        fix = "if the cluster runs fewer at a time, give --max-parallel with that number"
+        if self.task_rate is not None:
+            return (
+                f"without --max-parallel the total --rate {format_rate(self.rate)} is split as "
+                f"if all {self.tasks} tasks ran at once ({format_rate(self.task_rate)}/s each); "
+                + fix
+            )
+        if self.concurrency is None or self.task_concurrency is None:
             return None
         return (
-            f"without --max-parallel the total --rate {format_rate(self.rate)} is split as "
-            f"if all {self.tasks} tasks ran at once ({format_rate(self.task_rate)}/s each); "
-            "if the cluster runs fewer at a time, give --max-parallel with that number"
+            f"without --max-parallel the total --concurrency {self.concurrency} is split as "
+            f"if all {self.tasks} tasks ran at once ({plural(self.task_concurrency, 'request')}"
+            f" at a time each); {fix}"
         )
 
     @property
@@ -451,6 +463,19 @@ STUCK_REASONS = frozenset(
         "launch failed requeued held",
     }
 )
+#: How squeue's ``%r`` words a pending task's drained or down nodes once the scheduler has
+#: described them (``Nodes required for job are DOWN, DRAINED or reserved for jobs in higher
+#: priority partitions``, SLURM 22.05): its description replaces the code
+#: (``ReqNodeNotAvail``), which an array's tasks show for their first seconds alone. Why:
+#: status said "in the queue now" of an array on a drained node, the reason unsaid.
+_NODES_UNAVAILABLE = "Nodes required for job are DOWN, DRAINED"
+
+
+def _stuck_reason(why: str) -> bool:
+    """Whether a pending reason (``squeue %r``) is one no wait resolves: one of
+    :data:`STUCK_REASONS` (the word before any ``,``) or SLURM's description of the nodes
+    a job needs being down or drained (:data:`_NODES_UNAVAILABLE`)."""
+    return why.split(",")[0].strip() in STUCK_REASONS or why.startswith(_NODES_UNAVAILABLE)
 
 
 def script_queue(script: Path, index: Path | None = None) -> Queue | str:
@@ -581,7 +606,8 @@ def _queue_rows(
     every listed job of another user. (A cluster that hides other users' jobs,
     ``PrivateData=jobs``, lists this user's alone: as before.)
     ``reasons``, when given, gets the job id and pending reason (``%r``, asked after all
-    else: :func:`_reason_cut`) of every listed job pending for one of :data:`STUCK_REASONS`."""
+    else: :func:`_reason_cut`) of every listed job pending for a reason no wait resolves
+    (:func:`_stuck_reason`)."""
     squeue, scontrol = shutil.which("squeue"), shutil.which("scontrol")
     if squeue is None or scontrol is None:
         return "no squeue here"
@@ -612,7 +638,7 @@ def _queue_rows(
         rows[wanted.index(path)].append("|".join(parts[:-1]))
         if owners is not None and uid is not None and uid != me:
             owners[parts[0].strip()] = user_name(uid)
-        if reasons is not None and why.split(",")[0].strip() in STUCK_REASONS:
+        if reasons is not None and _stuck_reason(why):
             reasons.setdefault(parts[0].strip(), why)
     return rows
 
@@ -1086,6 +1112,29 @@ def _sbatch(args: list[str], cwd: Path) -> str:
     return job_id
 
 
+def _refused_hint(job: SlurmJob, refusal: str) -> str:
+    """What to do about the array ``sbatch`` refused (``refusal``: its words), the scripts
+    written: fix the cause, then the command that submits both. A ``--partition`` SLURM
+    does not know (one renamed or retired since the last array: ``Invalid partition name
+    specified``) is named, with where to find the cluster's and the two places it is
+    written. Why: the hint said "edit the #SBATCH lines if need be" alone, which line and
+    which partition exists unsaid."""
+    submit_line = f"then submit with: {resume_line(job.out_dir)}"
+    if job.partition is None or "invalid partition" not in refusal.lower():
+        return (
+            "the scripts are written; fix the cause (edit the #SBATCH lines if need be), "
+            + submit_line
+        )
+    scripts = " and ".join(
+        shell_quote(str(job.out_dir / name)) for name in (SCRIPT_NAME, INDEX_SCRIPT_NAME)
+    )
+    return (
+        f"the scripts are written; SLURM knows no partition {shell_quote(job.partition)} "
+        f"(sinfo -s lists this cluster's): edit #SBATCH --partition in {scripts}, "
+        f"{submit_line}; or run harvester slurm again with the right --partition"
+    )
+
+
 @dataclass(frozen=True)
 class Submitted:
     """Job ids of a submission: the array and the index job that follows it."""
@@ -1106,10 +1155,7 @@ def submit(job: SlurmJob, *, index_job: bool = True) -> Submitted:
         array_id = _sbatch([str(job.script_path)], cwd=job.out_dir)
     except HarvesterError as exc:
         if exc.hint is None:
-            exc.hint = (
-                "the scripts are written; fix the cause (edit the #SBATCH lines if need be), "
-                f"then submit with: {resume_line(job.out_dir)}"
-            )
+            exc.hint = _refused_hint(job, str(exc))
         raise
     index_id: str | None = None
     if index_job:

@@ -385,6 +385,13 @@ class TaskProgress:
     #: ``"session_ended"`` or ``"credentials_refused"`` (a new login, or new credentials,
     #: before it is resubmitted); None where nothing did.
     after_budget: str | None = None
+    #: What its newest log says stopped its job script before harvester began
+    #: (:func:`_failed_start`): the shell's or Python's words, ``/opt/venv/bin/python: No
+    #: such file or directory``; None where harvester began (or the log was not read).
+    #: Why: a node that cannot run the script's Python fails every task at once, and status
+    #: listed each with its work left and nothing more, offering the resubmission that
+    #: fails the same way.
+    not_started: str | None = None
     #: ``<job>_<K>``, the task the queue lists (pending or running) as it, where status
     #: asked the queue; None where it lists none. Why: a resubmitted array reuses its task
     #: numbers, so ``log`` (the newest) may be an earlier job's: its line says so.
@@ -1512,6 +1519,8 @@ class StatusReport:
                 parts.append("in the queue" + _queued_task_log(t))
                 lines.append(", ".join(parts))
                 continue
+            elif t.not_started is not None:
+                parts.append(f"harvester did not start: {t.not_started}")
             elif t.ended == "max_bytes":
                 size = f" ({size_said(t.max_bytes)})" if t.max_bytes else ""
                 parts.append(f"stopped by its --max-bytes budget{size}{_TASK_THEN[t.after_budget]}")
@@ -1531,6 +1540,7 @@ class StatusReport:
             lines.append(", ".join(parts) + (f" (log: {shell_quote(t.log)})" if t.log else ""))
         if len(left) > MAX_TASK_LINES:
             lines.append(f"  ... and {len(left) - MAX_TASK_LINES} more tasks (--json)")
+        lines.extend(self._not_started_advice(left, running))
         spent = [t for t in left if _budget_spent(t, running, self.queued_tasks)]
         if spent:
             # SLURM lists such a task as FAILED (exit code 8): read as a failure to look into.
@@ -1544,6 +1554,26 @@ class StatusReport:
                 )
             )
         return lines
+
+    def _not_started_advice(self, left: list[TaskProgress], running: AbstractSet[int]) -> list[str]:
+        """What to fix before resubmitting the tasks whose job script failed before harvester
+        began (:attr:`TaskProgress.not_started`), where one is neither running nor queued:
+        resubmitted as it is, the script fails the same way on the same nodes."""
+        failed = [
+            t
+            for t in left
+            if t.not_started is not None and t.task not in running | self.queued_tasks
+        ]
+        if not failed:
+            return []
+        script = shell_quote(self.slurm.script) if self.slurm is not None else "the script"
+        them = plural(len(failed), "task")
+        return [
+            f"  harvester did not start in {them}: the compute nodes must run the Python of the "
+            f"exec line in {script} with harvester installed (see Install in README.md), or "
+            "write the script again with harvester slurm from a Python they run; resubmitted as "
+            "it is, the script fails the same way"
+        ]
 
     def _queued_lines(self) -> list[str]:
         """``in the queue now: job 182 (squeue -j 182)`` while DIR's array is queued or
@@ -2265,6 +2295,8 @@ class _LogEnd:
     start_unread: bool = False
     #: What ended its walk after the budget, as its note says (:attr:`TaskProgress.after_budget`).
     after_budget: str | None = None
+    #: What stopped the job script before harvester began (:attr:`TaskProgress.not_started`).
+    not_started: str | None = None
 
 
 #: slurmstepd's line for a cancelled job: ``*** JOB 171 ON node01 CANCELLED AT <time> ***``,
@@ -2311,6 +2343,8 @@ def _ended_silently(log: Path, shard: str, cap: int = _LOG_MAX_BYTES) -> _LogEnd
         return _LogEnd()
     after = [line.strip() for line in lines[starts[-1][0] + 1 :] if line.strip()]
     if not all(_tick(line) for line in after):
+        if (failed := _failed_start(after)) is not None:
+            return _LogEnd(cancelled=_cancelled_by(after), not_started=failed)
         # The harvest spoke (SIGTERM: "interrupted"), but SLURM's line still says why.
         ended, budget, then = _harvest_end(after)
         return _LogEnd(
@@ -2318,6 +2352,32 @@ def _ended_silently(log: Path, shard: str, cap: int = _LOG_MAX_BYTES) -> _LogEnd
         )
     oom = any("oom" in line.lower() for line in after if _SLURMSTEPD.match(line))
     return _LogEnd(True, oom, _cancelled_by(after))
+
+
+#: A job script's words before harvester began, in a task log after its start line: bash's
+#: error naming the script's line (``/var/spool/slurmd/job182/slurm_script: line 44:
+#: /opt/venv/bin/python: No such file or directory``, ``...: Permission denied``: its
+#: ``exec`` failed), group 1 what follows ``line N:``; or Python's on a node where harvester
+#: is not installed (``/usr/bin/python3: No module named harvester``), group 2 the whole of
+#: it. Not harvester's own lines, which may name a file's line too (``error: ...``).
+_SCRIPT_FAILED = re.compile(
+    r"(?!(?:error|warning|note|hint): )(?:.+?: line \d+: (.+)|(.+: No module named harvester))"
+)
+
+
+def _failed_start(after: list[str]) -> str | None:
+    """What stopped a task's job script before harvester began, from its log's lines after
+    its last start line (stripped): the first of the task's own lines (not
+    :func:`_tick`'s: SLURM's, blank) when it is the shell's or Python's failure
+    (:data:`_SCRIPT_FAILED`), else None.
+    Why: a task whose Python the node cannot run (a venv on a file system the compute
+    nodes do not mount, a module not loaded, another user's folder) ends at once, exit 126
+    or 127 (1 without harvester), and status named it as a task with work left and nothing
+    more: its resubmission failed the same way."""
+    said = next((line for line in after if not _tick(line)), None)
+    if said is None or (m := _SCRIPT_FAILED.fullmatch(said)) is None:
+        return None
+    return m.group(1) or m.group(2)
 
 
 def _harvest_end(after: list[str]) -> tuple[str | None, str | None, str | None]:
@@ -2482,6 +2542,7 @@ def _task_ends(
             share.ended, share.max_bytes = said.ended, said.max_bytes
             share.start_unread = said.start_unread
             share.after_budget = said.after_budget
+            share.not_started = said.not_started
         job = f"{m.group(1)}_{task}"
         if said.silent:
             ends.append(

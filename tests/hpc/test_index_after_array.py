@@ -167,7 +167,9 @@ def test_resume_lines_queue_the_index_job_again(tmp_path: Path) -> None:
 def test_slurm_says_how_the_rate_is_split_without_max_parallel(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], refused_url: str
 ) -> None:
-    """slurm without --max-parallel says how the total --rate is split among the tasks."""
+    """slurm without --max-parallel says how the total --rate is split among the tasks;
+    with --rate none, how the total --concurrency is (16 tasks each asked one request at a
+    time, unsaid, where the cluster ran 4 of them at once)."""
     args = ["slurm", "--out", str(tmp_path / "a"), "--base-url", refused_url,
             "--screen", "1", "--tasks", "16", "--rate", "10"]  # fmt: skip
     assert main(args) == 0
@@ -178,6 +180,17 @@ def test_slurm_says_how_the_rate_is_split_without_max_parallel(
     ) in capsys.readouterr().out.splitlines()
     assert main([*args, "--max-parallel", "2"]) == 0
     assert "without --max-parallel" not in capsys.readouterr().out
+    assert main([*args, "--rate", "none"]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert (
+        "note: without --max-parallel the total --concurrency 8 is split as if all 16 tasks "
+        "ran at once (1 request at a time each); if the cluster runs fewer at a time, give "
+        "--max-parallel with that number"
+    ) in said, said
+    assert "--concurrency 1 --shard" in (tmp_path / "a" / "harvest.sbatch").read_text()
+    assert main([*args, "--rate", "none", "--max-parallel", "4"]) == 0
+    assert "without --max-parallel" not in capsys.readouterr().out
+    assert "--concurrency 2 --shard" in (tmp_path / "a" / "harvest.sbatch").read_text()
 
 
 def test_slurm_refuses_another_split_while_a_run_holds_the_folder(

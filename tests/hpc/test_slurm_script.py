@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from hpc_helpers import write_tools
 
 from harvester.errors import HarvesterError, UsageError
 from harvester.slurm import (
@@ -316,12 +317,40 @@ def test_sbatch_failure_reports_its_message(
     with pytest.raises(HarvesterError, match="invalid partition") as err:
         submit(j)
     # the scripts stay, and the hint is the command that submits both jobs once fixed
-    assert err.value.hint == (
-        "the scripts are written; fix the cause (edit the #SBATCH lines if need be), then "
+    submit_line = (
         f"submit with: jid=$(sbatch --parsable {shlex.quote(str(j.script_path))}) && sbatch "
         f"--dependency=afterany:${{jid%%;*}} {shlex.quote(str(j.out_dir / 'index.sbatch'))}"
     )
+    assert err.value.hint == (
+        "the scripts are written; fix the cause (edit the #SBATCH lines if need be), then "
+        + submit_line
+    )
     assert j.script_path.is_file()
+
+    # Given a --partition SLURM does not know (renamed or retired since the last array,
+    # refused in SLURM 22.05's words), the hint names it, where to find the cluster's, and
+    # the two lines that hold it.
+    write_tools(
+        tmp_path / "bin",
+        (
+            (
+                "sbatch",
+                "echo 'sbatch: error: invalid partition specified: gone' >&2\n"
+                "echo 'sbatch: error: Batch job submission failed: Invalid partition name "
+                "specified' >&2; exit 1",
+            ),
+        ),
+    )
+    j = job(tmp_path, partition="gone")
+    write_scripts(j)
+    with pytest.raises(HarvesterError, match="Invalid partition name specified") as err:
+        submit(j)
+    scripts = [shlex.quote(str(j.out_dir / name)) for name in ("harvest.sbatch", "index.sbatch")]
+    assert err.value.hint == (
+        "the scripts are written; SLURM knows no partition gone (sinfo -s lists this "
+        f"cluster's): edit #SBATCH --partition in {scripts[0]} and {scripts[1]}, then "
+        f"{submit_line}; or run harvester slurm again with the right --partition"
+    )
 
 
 def test_an_index_job_refused_after_the_array_names_the_queued_array(

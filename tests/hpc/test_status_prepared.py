@@ -489,14 +489,24 @@ def test_a_missing_index_is_left_to_the_queued_index_job(
     assert notes == [f"note: index.csv is missing: rebuild it with harvester index {out}"], text
 
     # squeue's full line (-o '%F|%K|%T|%o|%Z|%U|%r'): a reason no wait resolves is said, on
-    # the same line; one that only waits its turn (Resources) is not.
+    # the same line; one that only waits its turn (Resources) is not. A drained node's, as
+    # SLURM 22.05 words it for an array's tasks after their first seconds, is said too.
     me, script = os.getuid(), f"{out}/harvest.sbatch|{out}"
+    drained = (
+        "Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority "
+        "partitions"
+    )
     for reason, said in (
         ("Resources", ""),
         (
             "ReqNodeNotAvail, UnavailableNodes:n[01-02]",
             ", pending: ReqNodeNotAvail, UnavailableNodes:n[01-02] (SLURM's reason: it will "
             "not start until that is fixed; scontrol show job 4242 says more)",
+        ),
+        (
+            drained,
+            f", pending: {drained} (SLURM's reason: it will not start until that is fixed; "
+            "scontrol show job 4242 says more)",
         ),
     ):
         queue.write_text(f"4242|1|PENDING|{script}|{me}|{reason}\n")
