@@ -75,22 +75,42 @@ RUN_FLAGS = (
 
 
 def run_flags_in(argv: Sequence[str]) -> list[str]:
-    """The :data:`RUN_FLAGS` of a journaled command line (``--rate 3``, ``--rate=3``), each
-    as ``[flag, value]`` in the order given (a later one overrides, as argparse reads it).
+    """The :data:`RUN_FLAGS` of a journaled command line (``--rate 3``, ``--rate=3``, ``--rat
+    3``), each as ``[flag, value]`` in :data:`RUN_FLAGS`' order (a later one overrides, as
+    argparse reads it).
 
     Why: ``status`` of a folder holding only a plan said ``next: harvester harvest
     --from-plan DIR --out DIR``, without the plan's ``--rate 3``: a user copying it ran at
     the default 10 requests/s, not the rate planned (``plan`` prints it with them)."""
     found: dict[str, str] = {}
     for n, word in enumerate(argv):
-        flag, eq, value = word.partition("=")
-        if flag not in RUN_FLAGS:
+        given, eq, value = word.partition("=")
+        flag = _run_flag_named(given)
+        if flag is None:
             continue
         if eq:
             found[flag] = value
         elif n + 1 < len(argv):
             found[flag] = argv[n + 1]
     return [part for flag in RUN_FLAGS if flag in found for part in (flag, found[flag])]
+
+
+#: ``plan``'s flags that are the first letters of a run flag (``--out``, of
+#: ``--outage-wait``): argparse reads each as itself, never as that flag shortened.
+WHOLE_FLAGS = ("--out",)
+
+
+def _run_flag_named(given: str) -> str | None:
+    """The :data:`RUN_FLAGS` flag that ``given`` (a word before any ``=``) names as argparse
+    read ``plan``'s command line: the flag, or its first letters (four characters at least,
+    as :func:`harvester.pipeline.names_flag` reads them: ``--rat 3`` was the plan's rate,
+    and status's "next:" line left it out). None for any other word."""
+    if given in RUN_FLAGS:
+        return given
+    if len(given) < 4 or given in WHOLE_FLAGS:
+        return None
+    named = [flag for flag in RUN_FLAGS if flag.startswith(given)]
+    return named[0] if len(named) == 1 else None
 
 
 @dataclass(frozen=True, slots=True)
