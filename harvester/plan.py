@@ -113,6 +113,22 @@ def _run_flag_named(given: str) -> str | None:
     return named[0] if len(named) == 1 else None
 
 
+#: The key of ``plan.json`` naming the config file given to ``plan`` (absolute).
+CONFIG_KEY = "config"
+
+
+def plan_config_file(info: PlanInfo) -> str | None:
+    """The config file given to the ``plan`` that wrote ``info``, absolute; None for none
+    (or a plan written before it was recorded).
+
+    Why: ``status`` of a folder holding only a plan gave ``next: harvester harvest
+    --from-plan DIR --out DIR`` without it, while ``plan`` had printed ``harvester harvest
+    demo.toml --out DIR ...``: a user copying status's line ran without the file's rate,
+    headers or cookies."""
+    path = info.extra.get(CONFIG_KEY)
+    return path if isinstance(path, str) and path else None
+
+
 @dataclass(frozen=True, slots=True)
 class PlanInfo:
     """The contents of ``plan.json``: what was planned, from where, and how much."""
@@ -711,8 +727,10 @@ async def plan_targets(
     ids_copy: Path | None = None,
     on_walk: Callable[[Callable[[], str] | None], None] | None = None,
     out_note: str | None = None,
+    config_file: Path | None = None,
 ) -> PlanInfo:
-    """Walk the targets of ``config`` once and publish the plan in ``out_dir/plan``.
+    """Walk the targets of ``config`` once and publish the plan in ``out_dir/plan``
+    (``config_file``: the config file given, absolute, recorded for :func:`plan_config_file`).
 
     ``ids_copy``: the caller's copy of a ``--ids-from`` source readable once (standard
     input, a pipe: :func:`~harvester.pipeline.copy_of_ids_source`, which the caller removes),
@@ -769,8 +787,9 @@ async def plan_targets(
         no_ids_held(config, ids_copy, going_on="planning the other targets")
         await anyio.to_thread.run_sync(_prepare_out_dir, out_dir, force, check_out_dir)
         return await _plan_from(
-            config, out_dir, ids_copy, force, argv, on_image, say, on_wait, on_walk, out_note
-        )
+            config, out_dir, ids_copy, force, argv, on_image, say, on_wait, on_walk, out_note,
+            config_file,
+        )  # fmt: skip
     finally:
         if own_copy is not None:
             own_copy.unlink(missing_ok=True)
@@ -787,6 +806,7 @@ async def _plan_from(
     on_wait: Callable[[str | None, float, float | None], None] | None,
     on_walk: Callable[[Callable[[], str] | None], None] | None,
     out_note: str | None,
+    config_file: Path | None = None,
 ) -> PlanInfo:
     """:func:`plan_targets` once its targets are checked and DIR is ready: the server check,
     the names, the walk (``ids_file``: where the ``--ids-from`` ids are read, if not there;
@@ -819,6 +839,7 @@ async def _plan_from(
                     ids_file=ids_file,
                     on_walk=on_walk,
                     out_note=out_note,
+                    config_file=config_file,
                 )
             except SessionEndedError as exc:  # a lookup before the walk: said as mid-walk
                 raise _stopped_error(exc.status, exc.reason) from None
@@ -836,6 +857,7 @@ async def _walk_into_plan(
     ids_file: Path | None = None,
     on_walk: Callable[[Callable[[], str] | None], None] | None = None,
     out_note: str | None = None,
+    config_file: Path | None = None,
 ) -> PlanInfo:
     """The walk of :func:`plan_targets`, through ``client``, into a new plan (``ids_file``:
     where the ``--ids-from`` ids are read, a copy of a source readable once; else
@@ -859,6 +881,8 @@ async def _walk_into_plan(
         extra["ids_from"] = str(config.ids_from.absolute())
     if config.withheld:  # which credentials its runs must be given again (never their values)
         extra["withheld"] = config.withheld
+    if config_file is not None:  # (absolute, as ids_from: one file from any folder)
+        extra[CONFIG_KEY] = str(config_file)
     run_id = layout.new_run_id(out_dir)
     writer_name = layout.check_writer(layout.make_writer(run_id) + PLAN_WRITER_SUFFIX)
     stop = _PlanStop()
