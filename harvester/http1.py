@@ -41,6 +41,8 @@ import re
 import ssl
 from collections.abc import Callable, Iterator
 
+from harvester.text import shown
+
 __all__ = [
     "MAX_HEAD_BYTES",
     "Answer",
@@ -104,6 +106,7 @@ class BadAnswer(TransferError):
 
 class Answer:
     """One complete answer: status, reason, headers (lower-case names), body as received.
+    The reason phrase is as a message shows it (:func:`harvester.text.shown`: escaped, cut).
 
     Repeated headers are combined with ``", "`` (RFC 9110 5.3) except
     Set-Cookie, whose lines are kept apart in ``set_cookie``. ``body`` is the
@@ -547,7 +550,10 @@ class HTTP1Connection(asyncio.Protocol):
             self._window_bytes = 0
             return True  # an interim answer (100 Continue, 103 Early Hints): the real one follows
         self._status = status
-        self._reason = reason.decode("latin-1") if reason else ""
+        # Escaped as every message escapes the server's words (the phrase is only ever
+        # quoted): an ESC or BEL in it reached the terminal raw, in the summary's "failed:"
+        # lines and the progress bar of a pause ("HTTP 503 <ESC>[2J...").
+        self._reason = shown(reason.decode("latin-1")) if reason else ""
         self._headers = headers
         self._set_cookie = set_cookie
         self._chunks = []

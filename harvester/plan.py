@@ -75,22 +75,58 @@ RUN_FLAGS = (
 
 
 def run_flags_in(argv: Sequence[str]) -> list[str]:
-    """The :data:`RUN_FLAGS` of a journaled command line (``--rate 3``, ``--rate=3``), each
-    as ``[flag, value]`` in the order given (a later one overrides, as argparse reads it).
+    """The :data:`RUN_FLAGS` of a journaled command line (``--rate 3``, ``--rate=3``, ``--rat
+    3``), each as ``[flag, value]`` in :data:`RUN_FLAGS`' order (a later one overrides, as
+    argparse reads it).
 
     Why: ``status`` of a folder holding only a plan said ``next: harvester harvest
     --from-plan DIR --out DIR``, without the plan's ``--rate 3``: a user copying it ran at
     the default 10 requests/s, not the rate planned (``plan`` prints it with them)."""
     found: dict[str, str] = {}
     for n, word in enumerate(argv):
-        flag, eq, value = word.partition("=")
-        if flag not in RUN_FLAGS:
+        given, eq, value = word.partition("=")
+        flag = _run_flag_named(given)
+        if flag is None:
             continue
         if eq:
             found[flag] = value
         elif n + 1 < len(argv):
             found[flag] = argv[n + 1]
     return [part for flag in RUN_FLAGS if flag in found for part in (flag, found[flag])]
+
+
+#: ``plan``'s flags that are the first letters of a run flag (``--out``, of
+#: ``--outage-wait``): argparse reads each as itself, never as that flag shortened.
+WHOLE_FLAGS = ("--out",)
+
+
+def _run_flag_named(given: str) -> str | None:
+    """The :data:`RUN_FLAGS` flag that ``given`` (a word before any ``=``) names as argparse
+    read ``plan``'s command line: the flag, or its first letters (four characters at least,
+    as :func:`harvester.pipeline.names_flag` reads them: ``--rat 3`` was the plan's rate,
+    and status's "next:" line left it out). None for any other word."""
+    if given in RUN_FLAGS:
+        return given
+    if len(given) < 4 or given in WHOLE_FLAGS:
+        return None
+    named = [flag for flag in RUN_FLAGS if flag.startswith(given)]
+    return named[0] if len(named) == 1 else None
+
+
+#: The key of ``plan.json`` naming the config file given to ``plan`` (absolute).
+CONFIG_KEY = "config"
+
+
+def plan_config_file(info: PlanInfo) -> str | None:
+    """The config file given to the ``plan`` that wrote ``info``, absolute; None for none
+    (or a plan written before it was recorded).
+
+    Why: ``status`` of a folder holding only a plan gave ``next: harvester harvest
+    --from-plan DIR --out DIR`` without it, while ``plan`` had printed ``harvester harvest
+    demo.toml --out DIR ...``: a user copying status's line ran without the file's rate,
+    headers or cookies."""
+    path = info.extra.get(CONFIG_KEY)
+    return path if isinstance(path, str) and path else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -691,8 +727,10 @@ async def plan_targets(
     ids_copy: Path | None = None,
     on_walk: Callable[[Callable[[], str] | None], None] | None = None,
     out_note: str | None = None,
+    config_file: Path | None = None,
 ) -> PlanInfo:
-    """Walk the targets of ``config`` once and publish the plan in ``out_dir/plan``.
+    """Walk the targets of ``config`` once and publish the plan in ``out_dir/plan``
+    (``config_file``: the config file given, absolute, recorded for :func:`plan_config_file`).
 
     ``ids_copy``: the caller's copy of a ``--ids-from`` source readable once (standard
     input, a pipe: :func:`~harvester.pipeline.copy_of_ids_source`, which the caller removes),
@@ -749,8 +787,9 @@ async def plan_targets(
         no_ids_held(config, ids_copy, going_on="planning the other targets")
         await anyio.to_thread.run_sync(_prepare_out_dir, out_dir, force, check_out_dir)
         return await _plan_from(
-            config, out_dir, ids_copy, force, argv, on_image, say, on_wait, on_walk, out_note
-        )
+            config, out_dir, ids_copy, force, argv, on_image, say, on_wait, on_walk, out_note,
+            config_file,
+        )  # fmt: skip
     finally:
         if own_copy is not None:
             own_copy.unlink(missing_ok=True)
@@ -767,6 +806,7 @@ async def _plan_from(
     on_wait: Callable[[str | None, float, float | None], None] | None,
     on_walk: Callable[[Callable[[], str] | None], None] | None,
     out_note: str | None,
+    config_file: Path | None = None,
 ) -> PlanInfo:
     """:func:`plan_targets` once its targets are checked and DIR is ready: the server check,
     the names, the walk (``ids_file``: where the ``--ids-from`` ids are read, if not there;
@@ -799,6 +839,7 @@ async def _plan_from(
                     ids_file=ids_file,
                     on_walk=on_walk,
                     out_note=out_note,
+                    config_file=config_file,
                 )
             except SessionEndedError as exc:  # a lookup before the walk: said as mid-walk
                 raise _stopped_error(exc.status, exc.reason) from None
@@ -816,6 +857,7 @@ async def _walk_into_plan(
     ids_file: Path | None = None,
     on_walk: Callable[[Callable[[], str] | None], None] | None = None,
     out_note: str | None = None,
+    config_file: Path | None = None,
 ) -> PlanInfo:
     """The walk of :func:`plan_targets`, through ``client``, into a new plan (``ids_file``:
     where the ``--ids-from`` ids are read, a copy of a source readable once; else
@@ -839,6 +881,8 @@ async def _walk_into_plan(
         extra["ids_from"] = str(config.ids_from.absolute())
     if config.withheld:  # which credentials its runs must be given again (never their values)
         extra["withheld"] = config.withheld
+    if config_file is not None:  # (absolute, as ids_from: one file from any folder)
+        extra[CONFIG_KEY] = str(config_file)
     run_id = layout.new_run_id(out_dir)
     writer_name = layout.check_writer(layout.make_writer(run_id) + PLAN_WRITER_SUFFIX)
     stop = _PlanStop()

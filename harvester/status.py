@@ -104,7 +104,7 @@ from harvester.layout import (
     staged_planes,
 )
 from harvester.models import DEFAULT_ARTIFACTS, Artifact, ImageRef
-from harvester.plan import PLAN_WRITER_SUFFIX, iter_plan_ids, run_flags_in
+from harvester.plan import PLAN_WRITER_SUFFIX, iter_plan_ids, plan_config_file, run_flags_in
 from harvester.runlock import (
     LOCKS_DIR,
     held_run_locks_named,
@@ -544,6 +544,9 @@ class StatusReport:
     #: The run settings given to the newest ``harvester plan`` of DIR (``--rate 3``), for
     #: the "next:" line of a folder no harvest has started in (:func:`harvester.plan.run_flags_in`).
     plan_run_flags: list[str] = field(default_factory=list)
+    #: The config file given to that plan, absolute (:func:`harvester.plan.plan_config_file`),
+    #: named by the same "next:" line as ``plan`` named it; None for none.
+    plan_config: str | None = None
     #: A harvest run (not ``harvester plan``) has journaled its start in DIR.
     started: bool = True
     #: ``harvest.json`` exists (a folder ``harvester slurm`` prepared has none until a task starts).
@@ -1599,10 +1602,11 @@ class StatusReport:
             # The plan's --rate and other run settings given again, as `plan` printed them.
             out = q(self.out_dir)
             flags = f" {shell_join(self.plan_run_flags)}" if self.plan_run_flags else ""
+            conf = f"{shell_quote(self.plan_config)} " if self.plan_config else ""
             return [
-                "no harvest has started yet; next: harvester harvest --from-plan "
-                f"{out} --out {out}{flags}, or harvester slurm --from-plan {out} --out {out}"
-                f"{flags} --tasks N"
+                f"no harvest has started yet; next: harvester harvest {conf}--from-plan "
+                f"{out} --out {out}{flags}, or harvester slurm {conf}--from-plan {out} --out "
+                f"{out}{flags} --tasks N"
             ]
         # Task logs, and a queue that answered holding none of the script's jobs: it was
         # submitted and every task ended before its harvest began (a config file moved, a
@@ -3033,6 +3037,8 @@ def collect_status(
     argv = newest.get("argv") if newest is not None else None
     if isinstance(argv, list) and all(isinstance(word, str) for word in argv):
         report.plan_run_flags = run_flags_in(argv)
+    if info is not None:
+        report.plan_config = plan_config_file(info)
     writers: dict[str, WriterStatus] = {}
     for run in state.runs:
         name = str(run.get("_writer") or run.get("writer"))

@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from harvester.end_lines import AFTER_BUDGET, INTERRUPTED, STOPPED
 from harvester.shell_words import shell_join, shell_quote
@@ -2777,6 +2777,33 @@ def dry_run_interrupted_line(again: str, paused: str | None = None) -> str:
     return f"{INTERRUPTED}{waiting}: the counts are short, nothing was written; run again: {again}"
 
 
+class _SummaryStderr:
+    """Standard error for the summary's lines: on a terminal, their control characters
+    escaped as standard output escapes them there (:func:`harvester.text.
+    terminal_controls_escaped`); through a pipe or into a log, written as they are.
+
+    Why: the closing command quotes the ``--out`` folder (``rerun to retry the failures:
+    ... --out 'a<ESC>[31m'``), and a folder so named recoloured the terminal from that line
+    while the ``index:`` line above it, on standard output, showed ``\\x1b``."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        try:
+            self._terminal = bool(stream.isatty())
+        except (AttributeError, OSError, ValueError):
+            self._terminal = False
+
+    def write(self, text: str) -> int:
+        if self._terminal and not text.isprintable():
+            from harvester.text import terminal_controls_escaped
+
+            return self._stream.write(terminal_controls_escaped(text))
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
 def print_summary(
     summary: RunSummary,
     *,
@@ -2809,7 +2836,7 @@ def print_summary(
     """
     from harvester.progress import human_bytes
 
-    out = sys.stdout
+    out, err = sys.stdout, _SummaryStderr(sys.stderr)
     if summary.dry_run:
         if totals:
             print(
@@ -2825,16 +2852,16 @@ def print_summary(
             if estimate:
                 print(estimate, file=out)
         for line in summary.walk_failures:
-            print(f"walk failed: {line}", file=sys.stderr)
+            print(f"walk failed: {line}", file=err)
         if summary.server_down:
-            print(f"{STOPPED}{summary.server_down}: the counts are short", file=sys.stderr)
+            print(f"{STOPPED}{summary.server_down}: the counts are short", file=err)
         elif summary.session_ended or summary.credentials_refused:
             _print_credentials_stop(
                 summary, f"run it again: {resume}", kept="the counts are short", notes=stop_notes
             )
         elif summary.interrupted:
             # Its counts read as the answer (exit 130 alone said otherwise).
-            print(dry_run_interrupted_line(resume, summary.paused_when_stopped), file=sys.stderr)
+            print(dry_run_interrupted_line(resume, summary.paused_when_stopped), file=err)
         return
     if totals and (not quiet or not summary.ok or summary.interrupted):
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(summary.done_by_kind.items()))
@@ -2902,14 +2929,14 @@ def print_summary(
             )
     for kind, why in sorted(summary.given_up.items()):
         skipped = summary.not_requested.get(kind, 0)
-        print(f"stopped requesting {kind}: {why}; {skipped} not requested", file=sys.stderr)
+        print(f"stopped requesting {kind}: {why}; {skipped} not requested", file=err)
     for line in summary.walk_failures[:MAX_LISTED_FAILURES]:
-        print(f"walk failed: {line}", file=sys.stderr)
+        print(f"walk failed: {line}", file=err)
     for failure in summary.failures[:MAX_LISTED_FAILURES]:
         print(
             f"failed: {failure.kind} of image {failure.image_id}: {_failure_text(failure)}"
             + (f" <{shown_url(failure.url)}>" if failure.url else ""),
-            file=sys.stderr,
+            file=err,
         )
     hidden = summary.failed - min(summary.failed, MAX_LISTED_FAILURES)
     if hidden > 0:
@@ -2917,7 +2944,7 @@ def print_summary(
         print(
             f"... and {plural(hidden, 'more failure')} (all: harvester status {q} --json; "
             f"their image ids{_failed_ids_listing(summary)})",
-            file=sys.stderr,
+            file=err,
         )
     if (summary.session_ended or summary.credentials_refused) and (not summary.store_opened):
         # Stopped by a lookup before the walk (the targets' check): nothing was harvested.
@@ -2929,27 +2956,27 @@ def print_summary(
     elif summary.server_down and not summary.store_opened:
         print(
             f"{STOPPED}{summary.server_down}; nothing harvested yet: run again later: {resume}",
-            file=sys.stderr,
+            file=err,
         )
     elif summary.server_down:
         print(
             f"{STOPPED}{summary.server_down}; every finished file is kept and journaled, "
             f"the rest is pending: run again later: {resume}",
-            file=sys.stderr,
+            file=err,
         )
     elif summary.budget_reached and not summary.signalled:
         if after := summary.after_budget:
             # (the walk that went on to learn whether work was left: the stop is the budget's)
-            print(f"{AFTER_BUDGET}{after}", file=sys.stderr)
+            print(f"{AFTER_BUDGET}{after}", file=err)
         print(
             f"{STOPPED}{summary.budget_reached}; every finished file is kept and journaled, "
             f"the rest is pending: continue (with a new budget) with: {resume}",
-            file=sys.stderr,
+            file=err,
         )
     elif summary.interrupted and time_limited is not None:
         # (before the outage's line: a task the limit ended while it waited for the server
         # would be resubmitted as it was, and meet the same limit)
-        print(_time_limit_line(summary, time_limited, resume), file=sys.stderr)
+        print(_time_limit_line(summary, time_limited, resume), file=err)
     elif summary.interrupted and (paused := summary.paused_when_stopped):
         # Stopped while waiting for a server that is down: say so, and that the command
         # is for later (the line said "interrupted before any file was harvested" alone).
@@ -2961,17 +2988,18 @@ def print_summary(
         print(
             f"{INTERRUPTED} while waiting for the server, down for {paused}; {done}: run "
             f"again later: {resume}",
-            file=sys.stderr,
+            file=err,
         )
     elif summary.interrupted and not summary.store_opened:
-        print(f"{INTERRUPTED} before any file was harvested; run: {resume}", file=sys.stderr)
+        print(f"{INTERRUPTED} before any file was harvested; run: {resume}", file=err)
     elif summary.interrupted:
         print(
             f"{INTERRUPTED}: every finished file is kept and journaled; resume with: {resume}",
-            file=sys.stderr,
+            file=err,
         )
     elif not summary.ok:
         from harvester.fetch import failure_advice
+        from harvester.text import terminal_text
 
         # A failed listing's status counts for the hints (a 401 wants credentials wherever
         # it came), not for a rerun said useless: the rerun walks it again.
@@ -2982,15 +3010,15 @@ def print_summary(
             done_by_kind=summary.done_by_kind,
         )
         for hint in advice.hints:
-            print(f"hint: {hint}", file=sys.stderr)
+            print(terminal_text(f"hint: {hint}"), file=err)
         if gone_hint:  # (before the note, which the closing command answers)
-            print(gone_hint, file=sys.stderr)
+            print(gone_hint, file=err)
         closing = advice.closing(resume, array, plan)
         if advice.rerun_helps and _refused_for_good(summary):
             from harvester.fetch import REFUSED_CLOSING, REFUSED_NOTE, SESSION_ENDED_NOTE
 
             ended = summary.session_sent and any(f.status == 403 for f in summary.failures)
-            print(f"note: {SESSION_ENDED_NOTE if ended else REFUSED_NOTE}", file=sys.stderr)
+            print(f"note: {SESSION_ENDED_NOTE if ended else REFUSED_NOTE}", file=err)
             # Not "rerun to retry the failures" right below "gets the same answer again".
             closing = f"{REFUSED_CLOSING}: {resume}"
         elif busy := _busy_throughout(summary):
@@ -2998,11 +3026,11 @@ def print_summary(
                 f"note: every failure was an {busy} answer{_tries_said(summary)}: the server "
                 "was busy or down for maintenance, the images are not at fault; the command "
                 "below fetches them once it is back",
-                file=sys.stderr,
+                file=err,
             )
-        print(closing, file=sys.stderr)
+        print(closing, file=err)
         if gone:
-            print(gone, file=sys.stderr)
+            print(gone, file=err)
 
 
 def _print_credentials_stop(
@@ -3019,18 +3047,20 @@ def _print_credentials_stop(
     ``not resumed:`` lines of the other target sets of a resume this stop ends, said first
     (their commands were lost: the resume said them after its last replay)."""
     from harvester.session import CREDENTIALS_REFUSED, SESSION_ENDED, again_hint, stopped_text
+    from harvester.text import terminal_text
 
+    err = _SummaryStderr(sys.stderr)
     status, reason = (
         (SESSION_ENDED, summary.session_ended)
         if summary.session_ended
         else (CREDENTIALS_REFUSED, summary.credentials_refused)
     )
     for note in notes:
-        print(note, file=sys.stderr)
-    print(
-        f"error: {stopped_text(status, reason)}: stopped asking for more; {kept}", file=sys.stderr
-    )
-    print(f"hint: {again_hint(status)}, then {then}", file=sys.stderr)
+        print(note, file=err)
+    # (an error: and a hint: line, escaped as every one is, harvester.cli.say)
+    said = f"error: {stopped_text(status, reason)}: stopped asking for more; {kept}"
+    print(terminal_text(said), file=err)
+    print(terminal_text(f"hint: {again_hint(status)}, then {then}"), file=err)
 
 
 def _linked_text(summary: RunSummary) -> str:

@@ -431,6 +431,7 @@ def _plan(args: argparse.Namespace, config: HarvestConfig, ids_copy: Path | None
                 ids_copy=ids_copy,
                 on_walk=progress.walking,
                 out_note=out_note,
+                config_file=Path(args.config).absolute() if args.config else None,
             )
         )
     if not args.quiet:

@@ -297,23 +297,57 @@ def test_status_points_at_the_log_of_a_task_that_ended_before_its_harvest(
 
 
 def test_status_of_a_plan_only_folder_says_what_comes_next(
-    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`harvester plan` alone: the plan is counted (as before) and status says no harvest
     has started, with the two commands that start one, at the plan's --rate and the other
-    run settings given to it (a user copying the line ran at the default rate)."""
+    run settings given to it (a user copying the line ran at the default rate), shortened
+    as argparse takes them too (`--bur 2`, `--conc=3`: they were left out), and with the
+    config file given to it, by its absolute path (status runs from any folder; the file's
+    settings were left out, as `plan`'s own next: line names it)."""
     out = tmp_path / "p"
-    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
-                 str(out), "--artifacts", "thumbnail", "--quiet", "--burst", "2",
-                 "--rate=none"]) == 0  # fmt: skip
+    (tmp_path / "my conf.toml").write_text("timeout = 40\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["plan", "my conf.toml", "--base-url", emulator.base_url, "--project", "51",
+                 "--out", str(out), "--artifacts", "thumbnail", "--quiet", "--bur", "2",
+                 "--rate=none", "--conc=3"]) == 0  # fmt: skip
+    monkeypatch.chdir(out)
     text, data = status(out, capsys)
+    conf = f"'{tmp_path / 'my conf.toml'}'"
+    flags = "--concurrency 3 --rate none --burst 2"
     assert (
-        f"no harvest has started yet; next: harvester harvest --from-plan {out} --out {out} "
-        f"--rate none --burst 2, or harvester slurm --from-plan {out} --out {out} --rate none "
-        "--burst 2 --tasks N"
+        f"no harvest has started yet; next: harvester harvest {conf} --from-plan {out} --out "
+        f"{out} {flags}, or harvester slurm {conf} --from-plan {out} --out {out} {flags} "
+        "--tasks N"
     ) in text
     assert "plan: 8 images (thumbnail): 0 reached (0 of them complete), 8 not reached" in text
     assert data["started"] is False and "slurm" not in data and "plan_path" not in data
+
+
+def test_every_plan_flag_a_run_flag_starts_with_is_read_whole() -> None:
+    """A `plan` flag that is a run flag's first letters (`--out`, of `--outage-wait`) is
+    read by argparse as itself: status's "next:" line must not take it for that run flag
+    shortened (`--out DIR` as `--outage-wait DIR`), so harvester.plan lists each one."""
+    import argparse
+
+    from harvester.cli import build_parser
+    from harvester.plan import RUN_FLAGS, WHOLE_FLAGS
+
+    (plan,) = (
+        action.choices["plan"]
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    plan.format_help()  # (adds the options a command defers until asked)
+    shadowing = {
+        option
+        for option in plan._option_string_actions
+        if option not in RUN_FLAGS and any(flag.startswith(option) for flag in RUN_FLAGS)
+    }
+    assert shadowing == set(WHOLE_FLAGS)
 
 
 @pytest.mark.parametrize(

@@ -67,6 +67,7 @@ class Reply:
     reset: bool = False
     content_length: int | None = None
     close: bool = False
+    reason: str | None = None  # the status line's reason phrase (None: the usual one)
 
 
 Handler = Callable[[Req], Reply]
@@ -212,7 +213,8 @@ class ScriptServer:
             writer.transport.abort()
             return False
         length = len(reply.body) if reply.content_length is None else reply.content_length
-        lines = [f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, 'Whatever')}"]
+        reason = _REASONS.get(reply.status, "Whatever") if reply.reason is None else reply.reason
+        lines = [f"HTTP/1.1 {reply.status} {reason}"]
         if reply.content_type is not None:
             lines.append(f"Content-Type: {reply.content_type}")
         lines.append(f"Content-Length: {length}")

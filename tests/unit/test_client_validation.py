@@ -159,6 +159,17 @@ async def test_status_maps_to_error_class(server: Any, status: int, kind: type) 
     assert f"HTTP {status}" in str(error)
 
 
+async def test_a_reason_phrase_with_control_characters_is_quoted_escaped(server: Any) -> None:
+    """A status line's reason phrase holding ESC, BEL or a C1 control is written escaped in
+    the error (what the summary's ``failed:`` lines, the journal and a pause's progress bar
+    quote): it reached the terminal raw (``HTTP 500 Bad<ESC>[31mRed``), recolouring it."""
+    reply = server.Reply(status=500, body=b"no", reason="Bad\x1b[31mRed\x07\x9b caf\xe9")
+    error = await fails(server, reply, Expect.ANY)
+    assert error.status == 500
+    assert error.reason == "HTTP 500 Bad\\x1b[31mRed\\x07\\x9b café"
+    assert str(error).isprintable()
+
+
 async def test_json_error_message_from_server_is_in_reason(server: Any) -> None:
     """A JSON API error's "message" is quoted in the reason."""
     body = json.dumps({"message": "Image 123 not found", "stacktrace": "Traceback..."}).encode()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import sys
 from pathlib import Path
 
 import pytest
 
 from harvester.cli.harvest import print_summary
+from harvester.fetch import Failure
 from harvester.layout import STAGING_DIR
 from harvester.pipeline import RunSummary
+from harvester.shell_words import shell_quote
 from harvester.status import staged_text
 
 
@@ -100,3 +104,33 @@ def test_the_staged_planes_and_originals_lines_are_read_from_the_summary(
     staged = staged_text(1, 12, 3_000_000, 0, staging=tmp_path / STAGING_DIR, running=True)
     assert staged in printed and "in progress or kept for the rerun" in staged
     assert "originals: 2 files listed in originals.tsv" in printed
+
+
+class _Terminal(io.StringIO):
+    """Standard error as a terminal (what a pty answers ``isatty``)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "pipe"])
+def test_the_closing_command_of_a_folder_named_with_esc_is_escaped_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, terminal: bool
+) -> None:
+    """A folder named with ESC and a tab, quoted by the summary's lines on standard error
+    (``rerun to retry the failures: ... --out '...'``), is shown escaped on a terminal, as
+    standard output shows it there; a no-break space and an é stay as they are. Through a
+    pipe the command keeps the name's characters (a log, a script reading it)."""
+    err = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    out = tmp_path / "a\x1b[31m\tb\xa0caf\xe9"
+    failure = Failure("thumbnail", 7, "http://h/webgateway/render_thumbnail/7/", 500, "HTTP 500")
+    summary = RunSummary(out_dir=out, images=1, failed=1, failures=[failure])
+    print_summary(summary, resume=f"harvester harvest --out {shell_quote(str(out))}")
+    lines = err.getvalue().splitlines()
+    assert lines[0].startswith("failed: thumbnail of image 7: HTTP 500")
+    name = "a\\x1b[31m\\tb\xa0caf\xe9" if terminal else "a\x1b[31m\tb\xa0caf\xe9"
+    assert lines[-1] == (
+        f"rerun to retry the failures: harvester harvest --out '{tmp_path}/{name}'"
+    )
