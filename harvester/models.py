@@ -79,13 +79,20 @@ class ImageRef:
         (an older or hand-written record) takes the slower path that leaves them at defaults.
         ``shared``: a dict through which refs with equal labels share one labels tuple (the
         fields of a well, the images of a gene): for 100,000 images of a study that is some
-        700,000 fewer objects to keep and for the garbage collector to walk.
+        700,000 fewer objects to keep and for the garbage collector to walk. Labels tuples
+        met for the first time share their pairs through it too (a study's keys, a gene's
+        pairs), and refs share the values of their study context (screen, plate, project,
+        dataset: ids and names) where they are equal, each ~30-60 bytes an image otherwise.
         """
         labels = data.get("labels")
         pairs = tuple(map(tuple, labels)) if labels else ()
         if shared is not None and pairs:
-            try:  # noqa: SIM105 - once per image: a try costs less than contextlib.suppress
-                pairs = shared.setdefault(pairs, pairs)
+            try:
+                found = shared.setdefault(pairs, pairs)
+                if found is pairs:  # new: its pairs may still be those of other labels
+                    pairs = shared[pairs] = tuple([shared.setdefault(p, p) for p in pairs])
+                else:
+                    pairs = found
             except TypeError:  # a value that is not a string (not written by to_json)
                 pass
         try:
@@ -94,6 +101,8 @@ class ImageRef:
             known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
             known["labels"] = pairs
             return cls(**known)
+        if shared is not None:
+            scalars = _shared_context(scalars, shared)
         make: Any = cls  # positional, in field order: mypy cannot count a starred tuple
         return make(*scalars, pairs)  # type: ignore[no-any-return]
 
@@ -101,6 +110,28 @@ class ImageRef:
 # Every field of ImageRef but the last (labels), in declaration order, read from a JSON dict.
 _SCALARS_OF = itemgetter(*tuple(ImageRef.__dataclass_fields__)[:-1])
 assert tuple(ImageRef.__dataclass_fields__)[-1] == "labels"
+assert tuple(ImageRef.__dataclass_fields__)[:5] == (
+    "image_id", "image_name", "screen_id", "plate_id", "plate_name"
+) and tuple(ImageRef.__dataclass_fields__)[10:13] == (
+    "project_id", "dataset_id", "dataset_name"
+)  # fmt: skip
+
+
+def _shared_context(scalars: tuple[Any, ...], shared: dict[Any, Any]) -> tuple[Any, ...]:
+    """``scalars`` (:data:`_SCALARS_OF`) with their screen, plate, project and dataset ids and
+    names taken from ``shared`` where an equal value is there already (else put there).
+
+    Ints and strings only: a bool or a float equal to an int (``True == 1``) would come back
+    as that int, of another type than it was written."""
+    (image_id, name, screen, plate, plate_name, well, row, column, field_, run, project,
+     dataset, dataset_name) = scalars  # fmt: skip
+    context = []
+    for value in (screen, plate, plate_name, project, dataset, dataset_name):
+        kind = type(value)
+        context.append(shared.setdefault(value, value) if kind is int or kind is str else value)
+    screen, plate, plate_name, project, dataset, dataset_name = context
+    return (image_id, name, screen, plate, plate_name, well, row, column, field_, run, project,
+            dataset, dataset_name)  # fmt: skip
 
 
 class FilesetRef(ImageRef):
