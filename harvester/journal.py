@@ -653,6 +653,10 @@ class _AtLayout:
     def __repr__(self) -> str:
         return "<the layout's path>"
 
+    def __reduce__(self) -> str:
+        """One instance: copies and pickles of a record get :data:`_AT_LAYOUT` itself."""
+        return "_AT_LAYOUT"
+
 
 _AT_LAYOUT = _AtLayout()
 
