@@ -93,7 +93,7 @@ from typing import Any, TypeVar
 
 from harvester.layout import (
     ARTIFACT_FILES,
-    image_path,
+    default_image_path,
     journal_path,
     journals_dir,
     run_config_path,
@@ -671,7 +671,7 @@ def _path_slot(kind: Any, object_id: Any, path: Any) -> Any:
         and object_id >= 0
         and type(kind) is str
         and kind in ARTIFACT_FILES
-        and path == image_path(object_id, kind)
+        and path == default_image_path(object_id, kind)
     ):
         return _AT_LAYOUT
     return path
@@ -746,7 +746,7 @@ class DoneRecord(Mapping[str, Any]):
             except AttributeError:
                 raise KeyError(key) from None
             if value is _AT_LAYOUT:
-                return image_path(self.id, self.kind)
+                return default_image_path(self.id, self.kind)
             return value.hex() if key == "sha256" and type(value) is bytes else value
         if key == "rec":
             return "done"

@@ -122,14 +122,23 @@ def _shared_context(scalars: tuple[Any, ...], shared: dict[Any, Any]) -> tuple[A
     names taken from ``shared`` where an equal value is there already (else put there).
 
     Ints and strings only: a bool or a float equal to an int (``True == 1``) would come back
-    as that int, of another type than it was written."""
+    as that int, of another type than it was written. Once per image of every load: no
+    loop, no call but the dict's."""
     (image_id, name, screen, plate, plate_name, well, row, column, field_, run, project,
      dataset, dataset_name) = scalars  # fmt: skip
-    context = []
-    for value in (screen, plate, plate_name, project, dataset, dataset_name):
-        kind = type(value)
-        context.append(shared.setdefault(value, value) if kind is int or kind is str else value)
-    screen, plate, plate_name, project, dataset, dataset_name = context
+    share = shared.setdefault
+    if type(screen) is int:
+        screen = share(screen, screen)
+    if type(plate) is int:
+        plate = share(plate, plate)
+    if type(plate_name) is str and plate_name:
+        plate_name = share(plate_name, plate_name)
+    if type(project) is int:
+        project = share(project, project)
+    if type(dataset) is int:
+        dataset = share(dataset, dataset)
+    if type(dataset_name) is str and dataset_name:
+        dataset_name = share(dataset_name, dataset_name)
     return (image_id, name, screen, plate, plate_name, well, row, column, field_, run, project,
             dataset, dataset_name)  # fmt: skip
 

@@ -5,15 +5,16 @@ Usage::
 
     python tests/benchmarks/state_memory.py [--images 100000] [--work DIR] [--keep]
 
-Builds, against one ``harvester emulate --preset huge`` subprocess, two completed harvests of
+Builds, against one ``harvester emulate --preset huge`` subprocess, a completed harvest of
 ``--images`` thumbnails (100 datasets of the huge project, whose images carry map-annotation
-labels): one with labels, one with ``--no-labels``. Then each command below runs once in a
-fresh child process, whose peak RSS (``ru_maxrss`` of ``os.wait4``: that child alone) is
-reported:
+labels, journaled with each image), and a copy of it whose journals hold no labels (the
+image records' labels emptied, the files hard links: ``--no-labels`` would not do, the labels
+come with the datasets' listings). Then each command below runs once in a fresh child
+process, whose peak RSS (``ru_maxrss`` of ``os.wait4``: that child alone) is reported:
 
 - ``baseline``: ``harvester status`` of an empty folder (interpreter, imports, buffers);
 - ``rerun``: the same ``harvester harvest`` again (everything is done: the state is loaded,
-  the walk lists the datasets again, nothing is fetched);
+  the walk lists the datasets again, nothing is fetched), with ``--no-labels`` in the copy;
 - ``status``, ``index`` and ``verify`` of the folder.
 
 Bytes per image are (peak - baseline) / images: what a million-image folder adds per image
@@ -25,6 +26,8 @@ one; it makes no pass/fail decision.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import sys
 import tempfile
@@ -65,12 +68,21 @@ def ok(run: ChildRun, what: str, codes: tuple[int, ...] = (0,)) -> ChildRun:
     return run
 
 
+def without_labels(folder: Path, copy: Path) -> None:
+    """``copy``: ``folder`` with every image record's labels emptied, its files hard links."""
+    shutil.copytree(folder, copy, copy_function=os.link, ignore=shutil.ignore_patterns("*.jsonl"))
+    for path in (folder / "journals").glob("*.jsonl"):
+        with open(path, "rb") as src, open(copy / "journals" / path.name, "wb") as dst:
+            for line in src:
+                rec = json.loads(line)
+                if rec.get("rec") == "image":
+                    rec["ref"]["labels"] = []
+                dst.write(json.dumps(rec, separators=(",", ":")).encode() + b"\n")
+
+
 def measure(emu: Emulator, folder: Path, images: int, *extra: str) -> list[tuple[str, ChildRun]]:
     """Peak RSS of a rerun, status, index and verify of a completed ``folder``."""
     argv = harvest_argv(emu, folder, images, *extra)
-    if not (folder / "index.csv").is_file():
-        built = ok(run_child(argv), f"building {folder}")
-        print(f"  built {folder} in {built.wall:.1f} s")
     return [
         ("rerun", ok(run_child(argv), "rerun")),
         ("status", ok(run_child(command("status", str(folder))), "status")),
@@ -94,9 +106,17 @@ def main(argv: list[str] | None = None) -> int:
         empty = work / "empty"
         empty.mkdir(exist_ok=True)
         baseline = ok(run_child(command("status", str(empty))), "baseline", (0, 1, 2))
+        labelled, bare = work / "labels", work / "no-labels"
+        if not (labelled / "index.csv").is_file():
+            built = ok(run_child(harvest_argv(emu, labelled, args.images)), "building")
+            print(f"  built {labelled} in {built.wall:.1f} s")
+        if not bare.is_dir():
+            without_labels(labelled, bare)
         rows: list[tuple[str, str, ChildRun]] = []
-        for name, extra in (("labels", ()), ("no labels", ("--no-labels",))):
-            folder = work / name.replace(" ", "-")
+        for name, folder, extra in (
+            ("labels", labelled, ()),
+            ("no labels", bare, ("--no-labels",)),
+        ):
             for what, run in measure(emu, folder, args.images, *extra):
                 rows.append((name, what, run))
                 print(f"  {name:9s} {what:6s} {run.wall:7.1f} s  peak RSS {run.max_rss_mb:.0f} MB")
