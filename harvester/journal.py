@@ -770,6 +770,12 @@ class DoneRecord(Mapping[str, Any]):
     def __repr__(self) -> str:
         return f"DoneRecord({dict(self)!r})"
 
+    @property
+    def at_layout(self) -> bool:
+        """Is ``path`` where the layout puts this kind and id (:func:`_path_slot`)? Then a
+        file found there can be told this record's by the kind and id its name holds."""
+        return getattr(self, "path", None) is _AT_LAYOUT
+
 
 @dataclass
 class JournalState:

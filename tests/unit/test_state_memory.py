@@ -145,3 +145,30 @@ def test_ties_in_t_go_to_the_later_journal_in_every_order_of_reading(
     assert caught.done == fresh.done and caught.images == fresh.images
     assert fresh.done[("thumbnail", 5)]["path"] == ("from-b" if first == "a" else "again-b")
     assert fresh.images[5].image_name == "from b"
+
+
+def test_verify_finds_the_files_no_record_names(tmp_path: Path) -> None:
+    """verify's look for unrecorded files of ``images/`` tells a record's file by the kind
+    and id its name holds, and still finds the files at another's place or left over."""
+    from harvester.verify import unrecorded_files
+
+    moved = "images/000/000/8.thumbnail.jpg"  # record 9's file, at image 8's place
+    records = [
+        done(7, image_path(7, "thumbnail")),
+        done(7, image_path(7, "stack"), kind="stack"),
+        done(9, moved),
+        {**done(10, image_path(10, "render")), "kind": "render"},
+    ]
+    state = JournalState.from_records(records)
+    strays = [
+        image_path(9, "thumbnail"),  # record 9's layout place, but it names another path
+        image_path(10, "render").replace(".jpg", ".png"),  # another extension
+        "images/001/000/7.thumbnail.jpg",  # another bucket
+        "images/000/000/07.thumbnail.jpg",
+        "images/000/000/11.thumbnail.jpg",  # no record
+        "images/000/000/notes.txt",
+    ]
+    for rel in [r["path"] for r in records] + strays:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    assert unrecorded_files(tmp_path, state) == sorted(strays)
