@@ -87,12 +87,8 @@ class ImageRef:
         labels = data.get("labels")
         pairs = tuple(map(tuple, labels)) if labels else ()
         if shared is not None and pairs:
-            try:
-                found = shared.setdefault(pairs, pairs)
-                if found is pairs:  # new: its pairs may still be those of other labels
-                    pairs = shared[pairs] = tuple([shared.setdefault(p, p) for p in pairs])
-                else:
-                    pairs = found
+            try:  # noqa: SIM105 - once per image: a try costs less than contextlib.suppress
+                pairs = _shared_labels(pairs, shared)
             except TypeError:  # a value that is not a string (not written by to_json)
                 pass
         try:
@@ -115,6 +111,28 @@ assert tuple(ImageRef.__dataclass_fields__)[:5] == (
 ) and tuple(ImageRef.__dataclass_fields__)[10:13] == (
     "project_id", "dataset_id", "dataset_name"
 )  # fmt: skip
+
+
+def _shared_labels(pairs: tuple[Any, ...], shared: dict[Any, Any]) -> tuple[Any, ...]:
+    """The labels tuple equal to ``pairs`` kept in ``shared``; where there is none yet, one
+    made of the pairs kept there (and of the keys and values kept there, each pair new
+    to it), kept for the next (TypeError: a part that is not hashable)."""
+    found = shared.get(pairs)
+    if found is None:
+        found = tuple([shared.get(pair) or _shared_pair(pair, shared) for pair in pairs])
+        shared[found] = found
+    return found
+
+
+def _shared_pair(pair: tuple[Any, ...], shared: dict[Any, Any]) -> tuple[Any, ...]:
+    """``pair`` made of the strings kept in ``shared`` (else its own), and kept there; a
+    pair of anything but two strings is its own (``(True, "a") == (1, "a")``)."""
+    if len(pair) != 2 or type(pair[0]) is not str or type(pair[1]) is not str:
+        return pair
+    key, value = pair
+    pair = (shared.setdefault(key, key), shared.setdefault(value, value))
+    shared[pair] = pair
+    return pair
 
 
 def _shared_context(scalars: tuple[Any, ...], shared: dict[Any, Any]) -> tuple[Any, ...]:

@@ -98,6 +98,9 @@ def test_refs_share_context_and_pairs_and_keep_types() -> None:
     b = ref(2, project_id=1801, dataset_id=40001, dataset_name="dataset-0001", labels=labels[:1])
     assert a.dataset_name is b.dataset_name and a.dataset_id is b.dataset_id
     assert a.labels[0] is b.labels[0]  # a pair of labels met before, in other labels
+    c = ref(5, labels=[["Gene Symbol", "BUB1B"], [True, "big"]])
+    assert c.labels[0][0] is a.labels[0][0]  # a key met before, in another pair
+    assert c.labels[1] == (True, "big") and type(c.labels[1][0]) is bool
     odd = ref(3, project_id=True, dataset_id=40001.0, plate_id=1, plate_name="1")
     assert json.dumps(odd.to_json()) == json.dumps(
         {**ImageRef(3).to_json(), "plate_id": 1, "plate_name": "1", "project_id": True}
