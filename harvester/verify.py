@@ -672,7 +672,7 @@ class _Recorded:
         self._done = state.done
         others: set[str] = set()
         for rec in state.done.values():
-            if not rec.at_layout:
+            if not getattr(rec, "at_layout", False):  # (a record that is a plain dict)
                 others.add(str(rec["path"]))
             if "files" in rec:
                 others.update(str(f.get("path")) for f in rec["files"] if isinstance(f, dict))
@@ -690,7 +690,7 @@ class _Recorded:
         if not (number.isdigit() and number.isascii() and kind in ARTIFACT_FILES):
             return False
         rec = self._done.get((kind, int(number)))
-        return rec is not None and rec.at_layout and rec["path"] == rel
+        return rec is not None and getattr(rec, "at_layout", False) and rec["path"] == rel
 
 
 def _check_unrecorded(out_dir: Path, state: JournalState, report: VerifyReport) -> None:
