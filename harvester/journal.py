@@ -91,7 +91,13 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
-from harvester.layout import ARTIFACT_FILES, journal_path, journals_dir, run_config_path
+from harvester.layout import (
+    ARTIFACT_FILES,
+    default_image_path,
+    journal_path,
+    journals_dir,
+    run_config_path,
+)
 from harvester.models import ImageRef
 
 logger = logging.getLogger(__name__)
@@ -639,13 +645,46 @@ def _packed_sha256(value: Any) -> Any:
     return raw if len(raw) == 32 else value
 
 
+class _AtLayout:
+    """The ``path`` of a done record whose file is where the layout puts its kind and id."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<the layout's path>"
+
+    def __reduce__(self) -> str:
+        """One instance: copies and pickles of a record get :data:`_AT_LAYOUT` itself."""
+        return "_AT_LAYOUT"
+
+
+_AT_LAYOUT = _AtLayout()
+
+
+def _path_slot(kind: Any, object_id: Any, path: Any) -> Any:
+    """What a :class:`DoneRecord` keeps of ``path``: :data:`_AT_LAYOUT` where it is the
+    layout's path of that kind and id (:func:`harvester.layout.image_path`, given back
+    when read), else ``path`` as written. Why: a path of ~40 characters is ~90 bytes per
+    artifact kept for the whole run, and nearly every record has the layout's."""
+    if (
+        type(object_id) is int
+        and object_id >= 0
+        and type(kind) is str
+        and kind in ARTIFACT_FILES
+        and path == default_image_path(object_id, kind)
+    ):
+        return _AT_LAYOUT
+    return path
+
+
 class DoneRecord(Mapping[str, Any]):
     """One "done" record, read-only, in much less memory than the dict it was parsed from.
 
     A harvest holds one per stored artifact for the whole run, and every task of a SLURM
     array folds the whole folder's journals: for a million-image screen with three artifacts,
     three million of them. Here the values sit in slots (a dict of eight keys alone is 272
-    bytes) and the SHA-256 is 32 bytes instead of 64 hex characters. It reads like the dict
+    bytes), the SHA-256 is 32 bytes instead of 64 hex characters and a path where the layout
+    puts the file is not kept (:func:`_path_slot`). It reads like the dict
     (``rec["path"]``, ``rec.get("files")``, ``dict(rec)``, equality with dicts) and gives the
     same keys; keys beyond the usual ones (``files`` of a multi-file record) are kept in a
     small dict. An unset slot is a key the record did not have. Keys come in the order the
@@ -659,7 +698,7 @@ class DoneRecord(Mapping[str, Any]):
     __slots__ = ("kind", "id", "path", "size", "sha256", "t", "run", "_extra")
     kind: str
     id: int
-    path: str
+    path: Any  # a str, or _AT_LAYOUT
     size: int
     sha256: Any
     t: float
@@ -667,13 +706,19 @@ class DoneRecord(Mapping[str, Any]):
     _extra: dict[str, Any] | None
 
     @classmethod
-    def from_json(cls, rec: Mapping[str, Any]) -> DoneRecord:
-        """From a parsed journal line (or any mapping with ``"rec": "done"``)."""
+    def from_json(cls, rec: Mapping[str, Any], shared: dict[Any, Any] | None = None) -> DoneRecord:
+        """From a parsed journal line (or any mapping with ``"rec": "done"``).
+
+        ``shared``: a dict through which records with equal extra keys and values (all
+        strings) share one dict of them: ``status`` tags every record with its writer,
+        which was a dict of ~200 bytes per record (records never change theirs). Strings
+        only: ``True == 1``, and a shared ``{"linked": true}`` would stand for a 1."""
         obj = cls.__new__(cls)
         if len(rec) == 8 and rec.get("rec") == "done":
             # The usual record, exactly the keys the store writes (journal loading's hot path).
             try:
-                obj.kind, obj.id, obj.path = rec["kind"], rec["id"], rec["path"]
+                kind, object_id = obj.kind, obj.id = rec["kind"], rec["id"]
+                obj.path = _path_slot(kind, object_id, rec["path"])
                 obj.size, obj.sha256 = rec["size"], _packed_sha256(rec["sha256"])
                 obj.t, obj.run, obj._extra = rec["t"], rec["run"], None
                 return obj
@@ -687,7 +732,11 @@ class DoneRecord(Mapping[str, Any]):
                 if extra is None:
                     extra = {}
                 extra[key] = value
+        if extra is not None and shared is not None and all(type(v) is str for v in extra.values()):
+            extra = shared.setdefault(tuple(extra.items()), extra)
         obj._extra = extra
+        if hasattr(obj, "path") and hasattr(obj, "kind") and hasattr(obj, "id"):
+            obj.path = _path_slot(obj.kind, obj.id, obj.path)
         return obj
 
     def __getitem__(self, key: str) -> Any:
@@ -696,6 +745,8 @@ class DoneRecord(Mapping[str, Any]):
                 value = getattr(self, key)
             except AttributeError:
                 raise KeyError(key) from None
+            if value is _AT_LAYOUT:
+                return default_image_path(self.id, self.kind)
             return value.hex() if key == "sha256" and type(value) is bytes else value
         if key == "rec":
             return "done"
@@ -718,6 +769,12 @@ class DoneRecord(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"DoneRecord({dict(self)!r})"
+
+    @property
+    def at_layout(self) -> bool:
+        """Is ``path`` where the layout puts this kind and id (:func:`_path_slot`)? Then a
+        file found there can be told this record's by the kind and id its name holds."""
+        return getattr(self, "path", None) is _AT_LAYOUT
 
 
 @dataclass
@@ -757,7 +814,8 @@ class JournalState:
     images_t: float = field(default=0.0, repr=False, compare=False)
     # Set by load(): where the journals were read up to, for catch_up().
     _origin: _Origin | None = field(default=None, init=False, repr=False, compare=False)
-    # Equal labels tuples shared by the refs (ImageRef.from_json), those apply() adds too.
+    # Equal labels tuples (and pairs, context values) shared by the refs (ImageRef.from_json),
+    # those apply() adds too.
     _labels: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     # The image filter a load kept (see load()); caught-up states keep saying so.
     _images: ImageFilter | None = field(default=None, init=False, repr=False, compare=False)
@@ -804,15 +862,18 @@ class JournalState:
                 mark = memo.marks.setdefault(path.name, _Mark())
                 memo.fold.add(_read_from(path, mark), path.name)
                 memo.digests[path.name] = _edge_digest(path, mark.offset)
-            state = memo.fold.state()
-            if images is None:
-                _memo = memo if remember else None
+            kept = images is None and remember
+            # (run_sources first: a state made with last=True may take the fold's containers)
+            run_sources = memo.fold.run_sources()
+            state = memo.fold.state(last=not kept)
+            if kept:
+                _memo = memo
             state._origin = _Origin(
                 out_dir=Path(out_dir),
                 marks={name: _Mark(m.offset, m.lines, m.damaged) for name, m in memo.marks.items()},
                 samples=dict(memo.digests),
                 appended={path.name: _appended_to(path) for path in paths},
-                run_sources=memo.fold.run_sources(),
+                run_sources=run_sources,
                 images=images,
             )
             state._images = images
@@ -907,7 +968,7 @@ class JournalState:
         fold = _Fold()
         with paused_gc():
             fold.add(records)
-            return fold.state()
+            return fold.state(last=True)
 
     def newest_t(self) -> float:
         """The latest ``t`` of the records this state holds (0.0: none), for a store to date
@@ -999,15 +1060,21 @@ class _Fold:
         self.image_t: dict[int, Any] = {}
         self.unasked: set[int] = set()  # see JournalState.labels_unasked
         self.unlisted: set[int] = set()  # see JournalState.unlisted
-        # Journal name of each kept record, by record type ("d", "i", "f", "v") and key.
+        # Journal name of each kept record, by record type ("d", "i", "f", "v") and key. Done
+        # and image records from the first journal folded (``main``) are not entered: the
+        # records of a folder are mostly in one journal, and an entry per image is ~50 bytes.
         self.source: dict[str, dict[Any, str]] = {
             "d": {}, "i": {}, "f": {}, "v": {}, "w": {}, "s": {}
         }  # fmt: skip
+        self.main: str | None = None
         self.walks: dict[WalkKey, dict[str, Any]] = {}
         self.sample_walks: dict[SaidKey, dict[str, Any]] = {}
         self.runs: dict[str, list[dict[str, Any]]] = {}  # journal name -> its run records
+        # One object per distinct kind, run and extra keys of done records (DoneRecord.from_json).
         self.kinds: dict[Any, Any] = {}
-        self.labels: dict[Any, Any] = {}  # one tuple per distinct labels (ImageRef.from_json)
+        # One object per distinct labels tuple, label pair and study context value, shared by
+        # the refs (ImageRef.from_json).
+        self.labels: dict[Any, Any] = {}
 
     def add(self, records: Iterable[dict[str, Any]], source: str = "") -> None:
         """Fold ``records`` of journal ``source`` in (a tie in ``t`` goes to the later one)."""
@@ -1019,6 +1086,9 @@ class _Fold:
         walks, sample_walks, src_s = self.walks, self.sample_walks, self.source["s"]
         runs = self.runs.setdefault(source, [])
         keep = self.keep
+        if self.main is None:
+            self.main = source
+        main = self.main
         for rec in records:
             kind = rec.get("rec")
             try:
@@ -1030,21 +1100,30 @@ class _Fold:
                     kind = rec["kind"] = kinds.setdefault(rec["kind"], rec["kind"])
                     run = rec.get("run")
                     rec["run"] = kinds.setdefault(run, run)
-                    key = (kind, rec["id"])
+                    object_id = rec["id"]
+                    if type(object_id) is int and (of := images.get(object_id)) is not None:
+                        object_id = rec["id"] = of.image_id  # one int object, not two
+                    key = (kind, object_id)
                     kept = done.get(key)
                     t = rec["t"]
-                    if kept is None or _newer(t, source, kept["t"], src_d, key):
-                        done[key] = DoneRecord.from_json(rec)
-                        src_d[key] = source
+                    if kept is None or _newer(t, source, kept["t"], src_d, key, main):
+                        done[key] = DoneRecord.from_json(rec, kinds)
+                        if source != main:
+                            src_d[key] = source
+                        elif kept is not None:
+                            src_d.pop(key, None)
                 elif kind == "image":
                     ref = rec["ref"]
                     image_id = ref["image_id"]
                     t = rec.get("t", 0.0)
                     old = image_t.get(image_id)
-                    if old is None or _newer(t, source, old, src_i, image_id):
+                    if old is None or _newer(t, source, old, src_i, image_id, main):
                         images[image_id] = ImageRef.from_json(ref, labels)
                         image_t[image_id] = t
-                        src_i[image_id] = source
+                        if source != main:
+                            src_i[image_id] = source
+                        elif old is not None:
+                            src_i.pop(image_id, None)
                         if rec.get("labels_asked") is False:
                             unasked.add(image_id)
                         else:
@@ -1098,9 +1177,13 @@ class _Fold:
         """The journal name of each run record, in the order :meth:`state` lists them."""
         return [name for name in sorted(self.runs) for _ in self.runs[name]]
 
-    def state(self) -> JournalState:
-        """The folded state: done minus what a later invalid record voids; failures not done."""
-        done = dict(self.done)
+    def state(self, *, last: bool = False) -> JournalState:
+        """The folded state: done minus what a later invalid record voids; failures not done.
+
+        ``last``: this fold is dropped once the state is made, so the state takes its dicts
+        of done records and images instead of copies (two dicts of an entry per image, ~10 MB
+        per 100,000 images, at the peak of a load); the fold is not to be used again."""
+        done = self.done if last else dict(self.done)
         voided: dict[Key, DoneRecord] = {}
         for key, inv in self.invalid.items():
             rec_done = done.get(key)
@@ -1110,11 +1193,11 @@ class _Fold:
         state = JournalState(
             done=done,
             failed=failed,
-            images=dict(self.images),
+            images=self.images if last else dict(self.images),
             invalid=dict(self.invalid),
             runs=[dict(run) for name in sorted(self.runs) for run in self.runs[name]],
-            labels_unasked=set(self.unasked),
-            unlisted=set(self.unlisted),
+            labels_unasked=self.unasked if last else set(self.unasked),
+            unlisted=self.unlisted if last else set(self.unlisted),
             walks=dict(self.walks),
             sample_walks=dict(self.sample_walks),
             voided=voided,
@@ -1156,11 +1239,15 @@ def _kept(rec: Mapping[str, Any], keep: ImageFilter) -> bool:
     return type(image_id) is int and bool(keep(image_id))
 
 
-def _newer(t: Any, source: str, prev_t: Any, sources: dict[Any, str], key: Any) -> bool:
-    """Does a record (t, source) replace the kept one? Ties in t: the later journal name wins."""
+def _newer(
+    t: Any, source: str, prev_t: Any, sources: dict[Any, str], key: Any, main: str = ""
+) -> bool:
+    """Does a record (t, source) replace the kept one? Ties in t: the later journal name wins.
+
+    ``main``: the journal of a kept record that ``sources`` has no entry for."""
     if t != prev_t:
         return bool(t > prev_t)
-    return source >= sources.get(key, "")
+    return source >= sources.get(key, main)
 
 
 @dataclass

@@ -112,6 +112,13 @@ def image_path(image_id: int, kind: str, ext: str | None = None) -> str:
     return f"{image_dir(image_id)}/{image_id}.{kind}.{suffix}"
 
 
+def default_image_path(image_id: int, kind: str) -> str:
+    """:func:`image_path` of a kind in :data:`ARTIFACT_FILES` and a non-negative int id,
+    unchecked (the caller checked both): the journal's load asks it once per done record."""
+    top, leaf = _bucket(image_id)
+    return f"{IMAGES_DIR}/{top}/{leaf}/{image_id}.{kind}.{ARTIFACT_FILES[kind]}"
+
+
 def study_dir(kind: str, object_id: int) -> str:
     """Relative folder of one study object, e.g. ``study/plate-4101``."""
     if kind not in STUDY_KINDS:

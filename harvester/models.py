@@ -79,13 +79,16 @@ class ImageRef:
         (an older or hand-written record) takes the slower path that leaves them at defaults.
         ``shared``: a dict through which refs with equal labels share one labels tuple (the
         fields of a well, the images of a gene): for 100,000 images of a study that is some
-        700,000 fewer objects to keep and for the garbage collector to walk.
+        700,000 fewer objects to keep and for the garbage collector to walk. Labels tuples
+        met for the first time share their pairs through it too (a study's keys, a gene's
+        pairs), and refs share the values of their study context (screen, plate, project,
+        dataset: ids and names) where they are equal, each ~30-60 bytes an image otherwise.
         """
         labels = data.get("labels")
         pairs = tuple(map(tuple, labels)) if labels else ()
         if shared is not None and pairs:
             try:  # noqa: SIM105 - once per image: a try costs less than contextlib.suppress
-                pairs = shared.setdefault(pairs, pairs)
+                pairs = _shared_labels(pairs, shared)
             except TypeError:  # a value that is not a string (not written by to_json)
                 pass
         try:
@@ -94,6 +97,8 @@ class ImageRef:
             known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
             known["labels"] = pairs
             return cls(**known)
+        if shared is not None:
+            scalars = _shared_context(scalars, shared)
         make: Any = cls  # positional, in field order: mypy cannot count a starred tuple
         return make(*scalars, pairs)  # type: ignore[no-any-return]
 
@@ -101,6 +106,59 @@ class ImageRef:
 # Every field of ImageRef but the last (labels), in declaration order, read from a JSON dict.
 _SCALARS_OF = itemgetter(*tuple(ImageRef.__dataclass_fields__)[:-1])
 assert tuple(ImageRef.__dataclass_fields__)[-1] == "labels"
+assert tuple(ImageRef.__dataclass_fields__)[:5] == (
+    "image_id", "image_name", "screen_id", "plate_id", "plate_name"
+) and tuple(ImageRef.__dataclass_fields__)[10:13] == (
+    "project_id", "dataset_id", "dataset_name"
+)  # fmt: skip
+
+
+def _shared_labels(pairs: tuple[Any, ...], shared: dict[Any, Any]) -> tuple[Any, ...]:
+    """The labels tuple equal to ``pairs`` kept in ``shared``; where there is none yet, one
+    made of the pairs kept there (and of the keys and values kept there, each pair new
+    to it), kept for the next (TypeError: a part that is not hashable)."""
+    found = shared.get(pairs)
+    if found is None:
+        found = tuple([shared.get(pair) or _shared_pair(pair, shared) for pair in pairs])
+        shared[found] = found
+    return found
+
+
+def _shared_pair(pair: tuple[Any, ...], shared: dict[Any, Any]) -> tuple[Any, ...]:
+    """``pair`` made of the strings kept in ``shared`` (else its own), and kept there; a
+    pair of anything but two strings is its own (``(True, "a") == (1, "a")``)."""
+    if len(pair) != 2 or type(pair[0]) is not str or type(pair[1]) is not str:
+        return pair
+    key, value = pair
+    pair = (shared.setdefault(key, key), shared.setdefault(value, value))
+    shared[pair] = pair
+    return pair
+
+
+def _shared_context(scalars: tuple[Any, ...], shared: dict[Any, Any]) -> tuple[Any, ...]:
+    """``scalars`` (:data:`_SCALARS_OF`) with their screen, plate, project and dataset ids and
+    names taken from ``shared`` where an equal value is there already (else put there).
+
+    Ints and strings only: a bool or a float equal to an int (``True == 1``) would come back
+    as that int, of another type than it was written. Once per image of every load: no
+    loop, no call but the dict's."""
+    (image_id, name, screen, plate, plate_name, well, row, column, field_, run, project,
+     dataset, dataset_name) = scalars  # fmt: skip
+    share = shared.setdefault
+    if type(screen) is int:
+        screen = share(screen, screen)
+    if type(plate) is int:
+        plate = share(plate, plate)
+    if type(plate_name) is str and plate_name:
+        plate_name = share(plate_name, plate_name)
+    if type(project) is int:
+        project = share(project, project)
+    if type(dataset) is int:
+        dataset = share(dataset, dataset)
+    if type(dataset_name) is str and dataset_name:
+        dataset_name = share(dataset_name, dataset_name)
+    return (image_id, name, screen, plate, plate_name, well, row, column, field_, run, project,
+            dataset, dataset_name)  # fmt: skip
 
 
 class FilesetRef(ImageRef):

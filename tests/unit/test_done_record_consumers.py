@@ -157,7 +157,7 @@ def test_status_verify_and_index_are_identical_to_dict_records(
     compact = outputs(out)
     monkeypatch.setattr(journal, "_memo", None)
 
-    def as_dict(cls: type[DoneRecord], rec: Mapping[str, Any]) -> Any:
+    def as_dict(cls: type[DoneRecord], rec: Mapping[str, Any], shared: Any = None) -> Any:
         return {key: rec[key] for key in rec}
 
     monkeypatch.setattr(DoneRecord, "from_json", classmethod(as_dict))
