@@ -146,6 +146,29 @@ def test_slurm_writes_script_from_plan_without_submitting(
     assert f"--from-plan {out.resolve()}" in script
 
 
+def test_slurm_refuses_a_memory_no_task_can_run_in(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--mem 1` (1G meant) is 1 MB to SLURM, which would kill every task: refused, exit 2,
+    no script written, the unit suggested; `--mem 0` (the node's whole memory) is taken."""
+    out = tmp_path / "out"
+    assert plan(emulator, out, "--artifacts", "thumbnail", "--rate", "none", "-q") == 0
+    capsys.readouterr()
+    slurm = ["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2", "-q"]
+    for flag, value, meant in (
+        ("--mem", "1", "did you mean --mem 1G?"),
+        ("--index-mem", "50M", "e.g. --index-mem 1G"),
+    ):
+        assert main([*slurm, flag, value]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {flag} {value} is "), err
+        assert "too little for a harvester task" in err and f"hint: {meant}" in err, err
+        assert not (out / "harvest.sbatch").exists() and not (out / "index.sbatch").exists()
+    assert main([*slurm, "--mem", "0", "--index-mem", "4G"]) == 0
+    assert "#SBATCH --mem=0" in (out / "harvest.sbatch").read_text()
+    assert "#SBATCH --mem=4G" in (out / "index.sbatch").read_text()
+
+
 def test_slurm_refuses_a_plan_of_another_server(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
