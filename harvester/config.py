@@ -1254,8 +1254,8 @@ _UNCLOSED = "a text value's opening quote has no closing one on its line"
 _TOML_FIXES = (
     (
         "Invalid value",
-        'a text value goes in double quotes (base_url = "https://host/", label_keys = '
-        '["Gene Symbol"]); numbers, true and false do not',
+        'a text value goes in double quotes (base_url = "https://host/", rate = "none", '
+        'label_keys = ["Gene Symbol"]); numbers, true and false do not',
     ),
     ("Cannot overwrite a value", "a key is given twice, or a table twice: keep one of them"),
     ("Expected '=' after a key", "each setting is KEY = VALUE on a line of its own"),

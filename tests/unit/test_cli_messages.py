@@ -884,8 +884,14 @@ def test_an_unknown_key_with_no_near_one_names_the_example_listing_every_key(
         (
             "base_url = https://alice:s3cret@omero.example.org/\n",
             "Invalid value (at line 1, column 12)",
-            'a text value goes in double quotes (base_url = "https://host/", label_keys = '
-            '["Gene Symbol"]); numbers, true and false do not; ',
+            'a text value goes in double quotes (base_url = "https://host/", rate = "none", '
+            'label_keys = ["Gene Symbol"]); numbers, true and false do not; ',
+        ),
+        (  # `none` typed bare: the same slip, the same hint, which names it
+            "rate = none\n",
+            "Invalid value (at line 1, column 8)",
+            'a text value goes in double quotes (base_url = "https://host/", rate = "none", '
+            'label_keys = ["Gene Symbol"]); numbers, true and false do not; ',
         ),
         (
             "rate = 5\nrate = 6\n",
