@@ -2919,6 +2919,24 @@ def _held_by_links_alone(
 def collect_status(
     out_dir: Path, *, ask_queue: bool = False, scrub: bool = True, by_files: bool = True
 ) -> StatusReport:
+    """:func:`_collect_status`, read once more where a run that held a lock of DIR as the
+    journals were read ended before the report was made.
+
+    Why: such a run's last records (its walk "finished") come after status read them, and
+    its lock is free when status looks for the runs going on: status said of a run ending
+    as it read "walk ... has not finished: stopped" and "to resume: ...", which was true
+    neither then nor after. Read again once the run has ended, the folder is as it left it.
+    """
+    held = {name for name, _text in held_run_locks_named(Path(out_dir))}
+    report = _collect_status(out_dir, ask_queue=ask_queue, scrub=scrub, by_files=by_files)
+    if held and not held <= {name for name, _text in held_run_locks_named(Path(out_dir))}:
+        report = _collect_status(out_dir, ask_queue=ask_queue, scrub=scrub, by_files=by_files)
+    return report
+
+
+def _collect_status(
+    out_dir: Path, *, ask_queue: bool = False, scrub: bool = True, by_files: bool = True
+) -> StatusReport:
     """Aggregate every journal of DIR (all shards and runs) into a :class:`StatusReport`.
 
     ``by_files``: tell the names of one file by the files (:func:`_names_of_one_file`: a
