@@ -211,18 +211,14 @@ def _link_items(text: str, kind: str) -> list[int | str]:
     """A webclient link given to the ``kind`` flag: its ids, all of ``kind`` (another kind
     shown is refused with the flag and ids to give: a link is one kind's in the webclient,
     and a flag that silently took another kind's targets would hide a slip)."""
-    from harvester.target_text import KINDS, TargetTextError, a_kind, parse_link
+    from harvester.target_text import KINDS, TargetTextError, parse_link
 
     try:
         link = parse_link(text, kind)
     except TargetTextError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    for other in dict.fromkeys(each for each, _id in link.shown if each != kind):
-        theirs = ",".join(map(str, link.ids_of(other)))
-        raise argparse.ArgumentTypeError(
-            f"the link shows {other} {theirs}, not {a_kind(kind)}: give it as "
-            f"{KINDS[other][1]} {theirs}"
-        )
+    if (refused := link.other_kinds(kind)) is not None:
+        raise argparse.ArgumentTypeError(refused)
     ids: list[int | str] = list(link.ids_of(kind))
     return LinkTargets(ids, server=link.server, given=text, flag=KINDS[kind][1])
 
