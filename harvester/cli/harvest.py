@@ -452,7 +452,7 @@ def add_outage_flag(parser: argparse.ArgumentParser) -> None:
         metavar="TIME",
         help="while the server is down as a whole (at the start too: busy, not refusing "
         "connections), pause this long at most, then stop (exit 75); pauses less than 10m "
-        "apart count together: seconds or 90s, 30m, 2h; 0: no pause (default 1h)",
+        "apart count together: seconds or 90s, 30m, 2h, 1h30m; 0: no pause (default 1h)",
     )
 
 
