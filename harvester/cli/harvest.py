@@ -415,6 +415,25 @@ def typed_number_arg(text: str) -> float:
     return TypedNumber(text.strip())
 
 
+def fraction_arg(text: str) -> float:
+    """``--sample-fraction F``; a percentage (``10%``) is told the fraction it means.
+
+    Why: ``--sample-fraction 10%`` was refused as "'10%' is not a number", naming no fix,
+    where ``--sample 10%`` (the same slip, the other flag) was told ``--sample-fraction 0.1``.
+    """
+    value = text.strip()
+    if value.endswith("%"):
+        try:
+            share = float(value[:-1]) / 100
+        except ValueError:
+            share = None
+        if share is not None and 0 < share <= 1:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is a percentage: give it as a fraction, --sample-fraction {share:g}"
+            )
+    return typed_number_arg(text)
+
+
 def add_request_flags(parser: argparse.ArgumentParser, *, burst_help: str) -> None:
     """How each request is sent: ``--burst``, ``--max-retries``, ``--timeout``, ``--min-speed``.
 
@@ -859,7 +878,7 @@ def add_selection_flags(parser: argparse.ArgumentParser) -> argparse._ArgumentGr
     )
     group.add_argument(
         "--sample-fraction",
-        type=typed_number_arg,
+        type=fraction_arg,
         metavar="F",
         help="keep each image with probability F (stable hash, streaming)",
     )

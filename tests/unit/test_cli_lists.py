@@ -106,6 +106,15 @@ def test_repeated_artifacts_add_up() -> None:
             "error: argument --sample: '0.25' is a share of the images: use --sample-fraction 0.25",
         ),
         (["--sample", "ten"], "error: argument --sample: 'ten' is not an integer"),
+        (  # the other flag's slip: it was "'10%' is not a number", naming no fix
+            ["--sample-fraction", "10%"],
+            "error: argument --sample-fraction: '10%' is a percentage: give it as a fraction, "
+            "--sample-fraction 0.1",
+        ),
+        (
+            ["--sample-fraction", "150%"],
+            "error: argument --sample-fraction: '150%' is not a number",
+        ),
         # Ranges and lists written as elsewhere: they were "is not a numeric id"
         (
             ["--image", "9762957..9762964"],
