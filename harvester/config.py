@@ -439,12 +439,19 @@ def parse_size(value: object) -> int | None:
     text = str(value).strip()
     if text.lower() in ("none", "off", "unlimited"):
         return None
-    match = re.fullmatch(_SIZE, text, re.IGNORECASE)
-    size = float(match[1]) * _SIZE_UNITS[match[2].upper()] if match else math.nan
-    if not math.isfinite(size) or size < 1:
-        said = f"{text!r} is not a size" if not match else f"{text!r} must be at least 1 byte"
+    size = bytes_of(text)
+    if size is None or not math.isfinite(size) or size < 1:
+        said = f"{text!r} is not a size" if size is None else f"{text!r} must be at least 1 byte"
         raise ConfigError(f"max_bytes: {said}", hint=_SIZE_HINT, key="max_bytes")
     return int(size)
+
+
+def bytes_of(text: str) -> float | None:
+    """``text`` as a number of bytes (``500M``, ``1.5T``, ``1K``, ``2048``; ``KiB`` and
+    ``MB`` spellings too, all binary), None where it is no size: ``--max-bytes``'s
+    and ``--min-speed``'s reading of a size."""
+    match = re.fullmatch(_SIZE, text.strip(), re.IGNORECASE)
+    return float(match[1]) * _SIZE_UNITS[match[2].upper()] if match else None
 
 
 #: A size given without a unit (bytes) below this is taken for a unit left out

@@ -383,6 +383,25 @@ def number_arg(text: str, *, positive: bool = False) -> float:
         ) from None
 
 
+def speed_arg(text: str) -> float:
+    """``--min-speed B``: bytes per second, as a number or with a unit (``1K``, ``10K``).
+
+    Why a unit: its default is 1024, 1K; ``--min-speed 10K`` was refused as "not a number".
+    """
+    from harvester.config import bytes_of
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    speed = bytes_of(text)
+    if speed is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of bytes per second (e.g. 1024, or 1K, 10K)"
+        )
+    return speed
+
+
 def positive_number_arg(text: str) -> float:
     """A number flag ``HarvestConfig`` takes above 0 only (``--timeout``)."""
     return number_arg(text, positive=True)
@@ -457,9 +476,10 @@ def add_request_flags(parser: argparse.ArgumentParser, *, burst_help: str) -> No
     )
     parser.add_argument(
         "--min-speed",
-        type=number_arg,
+        type=speed_arg,
         metavar="B",
-        help="bytes/s an answer must average over each --timeout window; 0: none (default 1024)",
+        help="bytes/s an answer must average over each --timeout window (or 1K, 10K: "
+        "binary units); 0: none (default 1024)",
     )
 
 

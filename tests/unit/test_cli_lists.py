@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from harvester.cli import build_parser, main
+from harvester.emulator import EmulatorThread
 
 
 def parse(*argv: str) -> object:
@@ -387,11 +389,13 @@ def test_a_config_files_artifacts_item_of_several_kinds_is_told_the_list(
                 "hint: see 'harvester harvest --help'",
             ],
         ),
-        # a multiplier is no unit: 1k without it is 1, not the 1000 meant
+        # a multiplier is no unit: 1k without it is 1, not the 1000 meant (1k is taken now,
+        # as 1024 bytes/s: see test_a_min_speed_with_a_unit_is_taken); a rate is not
         (
-            ["--min-speed", "1k"],
+            ["--min-speed", "1k/s"],
             [
-                "error: argument --min-speed: '1k' is not a number",
+                "error: argument --min-speed: '1k/s' is not a number of bytes per second "
+                "(e.g. 1024, or 1K, 10K)",
                 "hint: see 'harvester harvest --help'",
             ],
         ),
@@ -406,6 +410,21 @@ def test_a_number_typed_with_its_unit_is_told_the_number_to_give(
     assert main(["harvest", "--out", str(out), "--image", "1", *argv]) == 2
     assert capsys.readouterr().err.splitlines() == lines
     assert not out.exists()
+
+
+def test_a_min_speed_with_a_unit_is_taken(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
+) -> None:
+    """`--min-speed 10K` (its default is 1024, 1K) was "'10K' is not a number": it is
+    10240 bytes/s, binary as --max-bytes's units, and the run harvests with it."""
+    out = tmp_path / "D"
+    code = main(["harvest", "--base-url", emulator.base_url, "--image", "9762957", "--out",
+                 str(out), "--artifacts", "thumbnail", "--rate", "none", "-q",
+                 "--min-speed", "10K"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 1
+    (saved,) = (out / "runs").glob("*/config.json")
+    assert json.loads(saved.read_text())["config"]["min_speed"] == 10240.0
 
 
 def test_a_config_files_number_written_with_its_unit_is_told_the_line(
