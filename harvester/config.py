@@ -1145,6 +1145,8 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
         return parse_outage_wait(value)
     if key == "max_bytes":
         return parse_size(value)
+    if key == "min_speed" and isinstance(value, str) and (speed := bytes_of(value)) is not None:
+        return speed  # ("10K", as --min-speed 10K: a size's units)
     if key in ("timeout", "render_quality", "min_speed"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{key}: expected a number, got {value!r}", hint=_bare(key, value))

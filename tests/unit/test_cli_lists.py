@@ -425,6 +425,12 @@ def test_a_min_speed_with_a_unit_is_taken(
     assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 1
     (saved,) = (out / "runs").glob("*/config.json")
     assert json.loads(saved.read_text())["config"]["min_speed"] == 10240.0
+    config = tmp_path / "c.toml"  # a config file's min_speed alike
+    config.write_text('images = [9762958]\nmin_speed = "2K"\nartifacts = ["thumbnail"]\n')
+    assert main(["harvest", str(config), "--out", str(out), "--rate", "none", "-q"]) == 0
+    saved_runs = [json.loads(p.read_text())["config"] for p in out.glob("runs/*/config.json")]
+    speeds = [run["min_speed"] for run in saved_runs]
+    assert sorted(speeds) == [2048.0, 10240.0]
 
 
 def test_a_config_files_number_written_with_its_unit_is_told_the_line(
