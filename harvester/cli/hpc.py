@@ -290,7 +290,9 @@ def register(subparsers: Any) -> None:
         "--time", dest="time_limit", metavar="T", help="time limit per task, e.g. 12:00:00"
     )
     slurm.add_argument("--cpus", type=count_arg, metavar="C", help="CPUs per task")
-    slurm.add_argument("--mem", metavar="M", help="memory per task, e.g. 1G")
+    slurm.add_argument(
+        "--mem", metavar="M", help="memory per task, e.g. 1G (a number alone is MB, SLURM's unit)"
+    )
     slurm.add_argument(
         "--index-mem",
         metavar="M",
