@@ -546,7 +546,12 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help=f"{IDS_FROM_HELP}; - reads standard input",
     )
-    harvest.add_argument("--out", type=folder_arg, metavar="DIR", help="output folder")
+    harvest.add_argument(
+        "--out",
+        type=folder_arg,
+        metavar="DIR",
+        help="output folder, made if missing (given alone, without targets: resumes its harvest)",
+    )
     harvest.add_argument(
         "--artifacts",
         metavar="LIST",

@@ -319,7 +319,7 @@ def register(subparsers: Any) -> None:
         "overwritten. --label-key and --label-ids-from are recorded in DIR for later "
         "index writes.",
     )
-    index.add_argument("out", type=folder_arg, metavar="DIR", help="output folder")
+    index.add_argument("out", type=folder_arg, metavar="DIR", help="the --out folder of a harvest")
     keys = index.add_mutually_exclusive_group()
     keys.add_argument(
         "--label-key",
