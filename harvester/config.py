@@ -1086,6 +1086,9 @@ def _missing_hint(path: Path) -> str | None:
             " (--label-key 'Gene Symbol'), and give several artifacts as one comma list"
             " (--artifacts thumbnail,stack)"
         )
+    near = _near_config(path)
+    if near is not None:
+        return f"did you mean {shell_quote(str(near))}?"
     hint = f"a relative path is read from the current folder, {Path.cwd()}"
     if path.parts[:1] == ("configs",):
         from harvester.example_configs import example_configs_dir  # (an error's path only)
@@ -1099,6 +1102,34 @@ def _missing_hint(path: Path) -> str | None:
         else:
             hint += f"; this harvester's example configs are in {examples}/: copy one from there"
     return hint
+
+
+#: At most so many names of a folder are looked at for a config file's near name: a look,
+#: not a search (a config given in a folder of a million images).
+_NEAR_LOOK = 1000
+
+
+def _near_config(path: Path) -> Path | None:
+    """A TOML file whose name is near ``path``'s in its folder (``configs/demo.tml``,
+    ``configs/dmeo.toml``: ``configs/demo.toml``), or the example config of that name
+    where ``path`` is a bare name and the current folder has it in ``configs/`` (a
+    checkout's: ``demo.toml``); None for none. Why: the hint said where relative paths
+    are read and where the examples are, to a user who had typed one letter wrong."""
+    import difflib  # (an error's path only)
+
+    example = Path("configs") / path.name
+    if len(path.parts) == 1 and example.is_file():
+        return example
+    folder = path.parent
+    names: list[str] = []
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.lower().endswith(".toml"):
+                names.append(entry.name)
+            if len(names) >= _NEAR_LOOK:
+                break
+    near = difflib.get_close_matches(path.name, names, n=1, cutoff=0.75)
+    return folder / near[0] if near and (folder / near[0]).is_file() else None
 
 
 #: Not settings of their own: names are given in ``screens``/``projects`` (the file's keys
