@@ -401,10 +401,11 @@ def _plan(args: argparse.Namespace, config: HarvestConfig, ids_copy: Path | None
 
     from harvester.cli.harvest import artifacts_given, base_url_given, waited_text
     from harvester.config import NewestRun, folder_artifacts, folder_server
-    from harvester.plan import check_plan_targets, plan_targets
+    from harvester.plan import check_plan_targets, plan_targets, refuse_existing_plan
     from harvester.progress import Progress, request_time_line
 
     check_plan_targets(config)  # (before the folder's server and kinds are said)
+    refuse_existing_plan(Path(args.out), args.force)  # (so too)
     newest = NewestRun(config.out)  # (looked up once, for both)
     config, line = folder_server(config, given=base_url_given(args, config), newest=newest)
     if line and not args.quiet:  # a plan in a harvested folder: that folder's server

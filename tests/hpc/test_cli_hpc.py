@@ -79,12 +79,18 @@ def test_a_refused_plan_into_a_folder_of_other_files_says_no_warning(
 def test_second_plan_needs_force(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A plan is not silently replaced: exit 2 with a --force hint; --force replaces it."""
+    """A plan is not silently replaced: exit 2 with a --force hint, said first (the line
+    naming the folder's server came before it, as if the plan were under way); --force
+    replaces it."""
     out = tmp_path / "out"
+    assert main(["harvest", "--base-url", emulator.base_url, "--project", "51", "--out",
+                 str(out), "--artifacts", "thumbnail", "--rate", "none", "-q"]) == 0  # fmt: skip
     assert plan(emulator, out, "--quiet") == 0
-    assert plan(emulator, out) == 2
-    err = capsys.readouterr().err
-    assert "already holds a plan" in err and "--force" in err
+    capsys.readouterr()
+    assert main(["plan", "--project", "51", "--out", str(out)]) == 2  # (the folder's server)
+    said = capsys.readouterr()
+    assert said.out == "", said.out
+    assert "already holds a plan" in said.err and "--force" in said.err
     assert plan(emulator, out, "--force", "--quiet") == 0
 
 
