@@ -439,12 +439,19 @@ def parse_size(value: object) -> int | None:
     text = str(value).strip()
     if text.lower() in ("none", "off", "unlimited"):
         return None
-    match = re.fullmatch(_SIZE, text, re.IGNORECASE)
-    size = float(match[1]) * _SIZE_UNITS[match[2].upper()] if match else math.nan
-    if not math.isfinite(size) or size < 1:
-        said = f"{text!r} is not a size" if not match else f"{text!r} must be at least 1 byte"
+    size = bytes_of(text)
+    if size is None or not math.isfinite(size) or size < 1:
+        said = f"{text!r} is not a size" if size is None else f"{text!r} must be at least 1 byte"
         raise ConfigError(f"max_bytes: {said}", hint=_SIZE_HINT, key="max_bytes")
     return int(size)
+
+
+def bytes_of(text: str) -> float | None:
+    """``text`` as a number of bytes (``500M``, ``1.5T``, ``1K``, ``2048``; ``KiB`` and
+    ``MB`` spellings too, all binary), None where it is no size: ``--max-bytes``'s
+    and ``--min-speed``'s reading of a size."""
+    match = re.fullmatch(_SIZE, text.strip(), re.IGNORECASE)
+    return float(match[1]) * _SIZE_UNITS[match[2].upper()] if match else None
 
 
 #: A size given without a unit (bytes) below this is taken for a unit left out
@@ -1079,6 +1086,9 @@ def _missing_hint(path: Path) -> str | None:
             " (--label-key 'Gene Symbol'), and give several artifacts as one comma list"
             " (--artifacts thumbnail,stack)"
         )
+    near = _near_config(path)
+    if near is not None:
+        return f"did you mean {shell_quote(str(near))}?"
     hint = f"a relative path is read from the current folder, {Path.cwd()}"
     if path.parts[:1] == ("configs",):
         from harvester.example_configs import example_configs_dir  # (an error's path only)
@@ -1092,6 +1102,34 @@ def _missing_hint(path: Path) -> str | None:
         else:
             hint += f"; this harvester's example configs are in {examples}/: copy one from there"
     return hint
+
+
+#: At most so many names of a folder are looked at for a config file's near name: a look,
+#: not a search (a config given in a folder of a million images).
+_NEAR_LOOK = 1000
+
+
+def _near_config(path: Path) -> Path | None:
+    """A TOML file whose name is near ``path``'s in its folder (``configs/demo.tml``,
+    ``configs/dmeo.toml``: ``configs/demo.toml``), or the example config of that name
+    where ``path`` is a bare name and the current folder has it in ``configs/`` (a
+    checkout's: ``demo.toml``); None for none. Why: the hint said where relative paths
+    are read and where the examples are, to a user who had typed one letter wrong."""
+    import difflib  # (an error's path only)
+
+    example = Path("configs") / path.name
+    if len(path.parts) == 1 and example.is_file():
+        return example
+    folder = path.parent
+    names: list[str] = []
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.lower().endswith(".toml"):
+                names.append(entry.name)
+            if len(names) >= _NEAR_LOOK:
+                break
+    near = difflib.get_close_matches(path.name, names, n=1, cutoff=0.75)
+    return folder / near[0] if near and (folder / near[0]).is_file() else None
 
 
 #: Not settings of their own: names are given in ``screens``/``projects`` (the file's keys
@@ -1138,6 +1176,8 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
         return parse_outage_wait(value)
     if key == "max_bytes":
         return parse_size(value)
+    if key == "min_speed" and isinstance(value, str) and (speed := bytes_of(value)) is not None:
+        return speed  # ("10K", as --min-speed 10K: a size's units)
     if key in ("timeout", "render_quality", "min_speed"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{key}: expected a number, got {value!r}", hint=_bare(key, value))
@@ -1254,8 +1294,8 @@ _UNCLOSED = "a text value's opening quote has no closing one on its line"
 _TOML_FIXES = (
     (
         "Invalid value",
-        'a text value goes in double quotes (base_url = "https://host/", label_keys = '
-        '["Gene Symbol"]); numbers, true and false do not',
+        'a text value goes in double quotes (base_url = "https://host/", rate = "none", '
+        'label_keys = ["Gene Symbol"]); numbers, true and false do not',
     ),
     ("Cannot overwrite a value", "a key is given twice, or a table twice: keep one of them"),
     ("Expected '=' after a key", "each setting is KEY = VALUE on a line of its own"),

@@ -1048,9 +1048,11 @@ HINT_NOT_RENDERED = (
     "this server does not render these images (IDR since its move to OME-Zarr): "
     "--artifacts thumbnail,metadata,rois still work; pixels: IDR's OME-Zarr or the original files"
 )
+#: (Said only where no thumbnail of the size asked came, so the folder holds none of it,
+#: and the same --out takes 96 px: it said "in another --out", a folder made for nothing.)
 HINT_THUMBNAIL_96 = (
     "this server serves 96 px thumbnails only: use --thumbnail-size 96 "
-    "(in another --out: a folder keeps one size)"
+    "(the same --out takes it while it holds no thumbnail of another size)"
 )
 HINT_PNG_IGNORED = (
     f'{PNG_IGNORED} (classic OMERO.web): set render_format = "jpeg" in the config, '

@@ -564,10 +564,18 @@ class SavedConfigs:
         self._values: dict[Path, Any] = {}
 
     def read(self, path: Path) -> Any:
-        """The JSON value saved at ``path``; None when it cannot be read or parsed."""
+        """The JSON value saved at ``path``; None when it cannot be read or parsed.
+
+        A file not there yet is not remembered as None: a run starting while ``status``
+        reads saves its config (in one rename) between two asks, and the second one, whether
+        the file is damaged (:func:`harvester.config.damaged_run_configs`), then took the
+        first's None for a file that is there: "config.json is damaged ... remove runs/<run>/"
+        of a live run."""
         if path not in self._values:
             try:
                 self._values[path] = json.loads(path.read_bytes())
+            except FileNotFoundError:
+                return None
             except (OSError, ValueError):
                 self._values[path] = None
         return self._values[path]

@@ -42,6 +42,7 @@ images not done still pending); without it, the held requests raise
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -461,9 +462,20 @@ class Outage:
         changed.set()
 
 
-def parse_duration(value: object) -> float:
-    """``--outage-wait``'s value in seconds: a number of seconds, or ``90s``, ``30m``, ``2h``.
+#: Seconds per unit of a duration (``90s``, ``30m``, ``2h``, ``1d``).
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+#: A duration of several units, as harvester's own messages say one (``1h00m``, ``4m10s``,
+#: ``2d04h``: :func:`harvester.text.duration_text`), spaces allowed between them.
+_COMPOUND_DURATION = re.compile(r"(?:\d+(?:\.\d+)?\s*[smhd]\s*){2,}")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 
+
+def parse_duration(value: object) -> float:
+    """``--outage-wait``'s value in seconds: a number of seconds, or ``90s``, ``30m``, ``2h``,
+    or several units together, ``1h30m``.
+
+    Why several: "stopped: the server stayed down for 1h00m" said a length that, given back
+    to ``--outage-wait``, was refused as "not a duration".
     Raises ValueError with a message for anything else (negative, not finite, unknown unit).
     """
     if isinstance(value, bool):
@@ -472,15 +484,19 @@ def parse_duration(value: object) -> float:
         seconds = float(value)
     elif isinstance(value, str):
         text = value.strip().lower()
-        units = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-        scale = units.get(text[-1:])
+        scale = _DURATION_UNITS.get(text[-1:])
         number = text[:-1] if scale is not None else text
         try:
             seconds = float(number) * (scale or 1.0)
         except ValueError:
-            raise ValueError(
-                f"{value!r} is not a duration (seconds, or a number with s, m, h or d)"
-            ) from None
+            if not _COMPOUND_DURATION.fullmatch(text):
+                raise ValueError(
+                    f"{value!r} is not a duration (seconds, or a number with s, m, h or d)"
+                ) from None
+            seconds = sum(
+                float(number) * _DURATION_UNITS[unit]
+                for number, unit in _DURATION_PART.findall(text)
+            )
     else:
         raise ValueError(f"{value!r} is not a duration")
     if not 0 <= seconds < float("inf"):

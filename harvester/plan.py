@@ -1087,14 +1087,23 @@ def _prepare_out_dir(out_dir: Path, force: bool, check: Callable[[Path], None]) 
     unusable DIR. DIR is not made here: the store makes it once the server has answered
     and every target was found, so a plan that fails before (nothing answers, an unknown
     ``--image``) leaves no new folder behind, as a harvest does."""
+    refuse_existing_plan(out_dir, force)
     if (out_dir / PLAN_DIRNAME / META_FILE).exists():
-        if not force:
-            raise UsageError(
-                f"{out_dir / PLAN_DIRNAME} already holds a plan",
-                hint="pass --force to replace it (only while no shard is reading it)",
-            )
         refuse_while_harvests_run(out_dir)
     check(out_dir)
+
+
+def refuse_existing_plan(out_dir: Path, force: bool) -> None:
+    """A :class:`UsageError` where DIR holds a plan and ``force`` is not given.
+
+    Why apart: ``harvester plan`` says it before the lines that name the folder's server
+    and kinds ("fetching --artifacts ..."), which came first, as if the plan were under way
+    (and again once the server has answered: a plan written meanwhile)."""
+    if not force and (out_dir / PLAN_DIRNAME / META_FILE).exists():
+        raise UsageError(
+            f"{out_dir / PLAN_DIRNAME} already holds a plan",
+            hint="pass --force to replace it (only while no shard is reading it)",
+        )
 
 
 def refuse_while_harvests_run(out_dir: Path) -> None:

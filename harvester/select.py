@@ -1057,12 +1057,11 @@ class WhereParts:
         """The warning when none of ``walked`` images matched every term ("" without terms)."""
         if not self._groups or not walked:
             return ""
-        images = the_counted(walked, "walked image")
         none = [key for key, count in self._counts.items() if not count]
         if none:
             terms = " and ".join(quoted(describe_where(self._groups[key])) for key in none)
             return (
-                f"--where {terms} {agree(len(none), 'matches', 'match')} none of {images}, so"
+                f"--where {terms} {_match_none(len(none), walked)}, so"
                 f" no image is selected; {self._hint(none)}"
             )
         where = [c for conds in self._groups.values() for c in conds]
@@ -1071,7 +1070,7 @@ class WhereParts:
             for key, conds in self._groups.items()
         )
         return (
-            f"--where {quoted(describe_where(where))} matches none of {images}, so no image is"
+            f"--where {quoted(describe_where(where))} {_match_none(1, walked)}, so no image is"
             f" selected: the terms of each key match some on their own ({counts}), but no"
             " image matches them all (terms on different keys must all hold)"
         )
@@ -3019,3 +3018,12 @@ def separator_clash_line(clashes: Sequence[tuple[str, str]]) -> str:
         " several, and its images may share a label_id with images that have each part as a"
         " value of its own; the annotation columns of index.csv keep the values apart"
     )
+
+
+def _match_none(terms: int, walked: int) -> str:
+    """``matches none of the 80 walked images``; ``does not match the only walked image``
+    for one (it said "matches none of the only walked image"); ``terms``: how many terms
+    the verb agrees with."""
+    if walked == 1:
+        return f"{agree(terms, 'does', 'do')} not match {the_counted(1, 'walked image')}"
+    return f"{agree(terms, 'matches', 'match')} none of {the_counted(walked, 'walked image')}"

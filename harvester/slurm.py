@@ -57,6 +57,38 @@ LOG_DIRNAME = "logs"
 _TIME_RE = re.compile(r"\d+(-\d+(:\d+(:\d+)?)?)?|\d+:\d+(:\d+)?|\d+-\d+")
 _MEM_RE = re.compile(r"\d+[KMGT]?", re.IGNORECASE)
 _NAME_RE = re.compile(r"[A-Za-z0-9_.+-]+")
+#: Megabytes per unit of ``#SBATCH --mem`` (no unit: megabytes, SLURM's default).
+_MEM_UNIT_MB = {"": 1.0, "K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0**2}
+#: Less than this cannot hold a harvester task: its Python and libraries alone take about
+#: 40 MB, a stack's planes about 90 MB (measured, 0.1.26).
+_LEAST_TASK_MB = 100
+
+
+def _check_memory(flag: str, value: str | None) -> None:
+    """Refuse a ``--mem`` SLURM would not take, or one too small for any task.
+
+    Why: ``--mem 1`` (meant as 1G) passed, and SLURM, which reads a number without a
+    unit as megabytes, then killed every task for want of memory, each a log line
+    `OUT_OF_MEMORY` later. 0 stays allowed: SLURM reads it as the node's whole memory.
+    """
+    if value is None:
+        return
+    if not _MEM_RE.fullmatch(value):
+        raise UsageError(f"invalid {flag} {value!r}", hint="e.g. 4G or 4000M")
+    number, unit = value.rstrip("KMGTkmgt"), value[len(value.rstrip("KMGTkmgt")) :].upper()
+    megabytes = int(number) * _MEM_UNIT_MB[unit]
+    if megabytes == 0 or megabytes >= _LEAST_TASK_MB:
+        return
+    said = (
+        f"{number} MB (SLURM reads a number without a unit as megabytes)"
+        if not unit
+        else f"under {_LEAST_TASK_MB} MB"
+    )
+    raise UsageError(
+        f"{flag} {value} is {said}: too little for a harvester task, whose Python alone "
+        "takes about 40 MB",
+        hint=f"did you mean {flag} {number}G?" if not unit else f"e.g. {flag} 1G",
+    )
 
 
 @dataclass(frozen=True)
@@ -108,10 +140,8 @@ class SlurmJob:
                 f"invalid --time {self.time_limit!r}",
                 hint="SLURM forms: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS (e.g. 12:00:00)",
             )
-        if self.mem is not None and not _MEM_RE.fullmatch(self.mem):
-            raise UsageError(f"invalid --mem {self.mem!r}", hint="e.g. 4G or 4000M")
-        if self.index_mem is not None and not _MEM_RE.fullmatch(self.index_mem):
-            raise UsageError(f"invalid --index-mem {self.index_mem!r}", hint="e.g. 4G or 4000M")
+        _check_memory("--mem", self.mem)
+        _check_memory("--index-mem", self.index_mem)
         if self.partition is not None and not _NAME_RE.fullmatch(self.partition):
             raise UsageError(
                 f"invalid --partition {self.partition!r}",

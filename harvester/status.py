@@ -583,6 +583,9 @@ class StatusReport:
     #: ``--failed-ids`` is then one server's at a time, each with ``--base-url``. Not in
     #: ``--json``.
     failed_servers: list[str] = field(default_factory=list, repr=False)
+    #: A ``harvester plan`` journaled its start in DIR and no plan is there: one stopped
+    #: (Ctrl-C, a server down) before it wrote its plan. Not in ``--json``.
+    plan_stopped: bool = field(default=False, repr=False)
     #: DIR's saved configs as status read them, for a caller that asks more of them
     #: (``--failed-ids``: the failures' servers), rather than read them again. Not in ``--json``.
     saved_configs: SavedConfigs | None = field(default=None, repr=False, compare=False)
@@ -1023,7 +1026,8 @@ class StatusReport:
             # (A queued array named first: returned before the line below, a prepared
             # folder's held or pending array, a colleague's too, went unsaid.)
             lines += self._queued_lines()
-            lines.append("counts appear once a task has journaled the images it walked")
+            runs = "a task" if self.slurm is not None else "a harvest"
+            lines.append(f"counts appear once {runs} has journaled the images it walked")
             return "\n".join(lines)
         lines += self._kind_rows()
         if self.staged is not None:
@@ -1596,6 +1600,14 @@ class StatusReport:
         q = shell_quote
         s = self.slurm
         if s is None:
+            if self.plan is None and self.plan_stopped:
+                # (it said "no harvest run is journaled in this folder" and "counts appear
+                # once a task has journaled ...": no word of the plan the user had begun)
+                return [
+                    "no harvest run is journaled in this folder: a harvester plan began here "
+                    "and stopped before it wrote its plan (interrupted, or it failed); run "
+                    "that harvester plan again, or harvest its targets"
+                ]
             if self.plan is None:  # no plan either: journals removed by hand, an early stop
                 return ["no harvest run is journaled in this folder"]
             # A plan alone (``harvester plan``): it has journaled its study files, no image.
@@ -2919,6 +2931,24 @@ def _held_by_links_alone(
 def collect_status(
     out_dir: Path, *, ask_queue: bool = False, scrub: bool = True, by_files: bool = True
 ) -> StatusReport:
+    """:func:`_collect_status`, read once more where a run that held a lock of DIR as the
+    journals were read ended before the report was made.
+
+    Why: such a run's last records (its walk "finished") come after status read them, and
+    its lock is free when status looks for the runs going on: status said of a run ending
+    as it read "walk ... has not finished: stopped" and "to resume: ...", which was true
+    neither then nor after. Read again once the run has ended, the folder is as it left it.
+    """
+    held = {name for name, _text in held_run_locks_named(Path(out_dir))}
+    report = _collect_status(out_dir, ask_queue=ask_queue, scrub=scrub, by_files=by_files)
+    if held and not held <= {name for name, _text in held_run_locks_named(Path(out_dir))}:
+        report = _collect_status(out_dir, ask_queue=ask_queue, scrub=scrub, by_files=by_files)
+    return report
+
+
+def _collect_status(
+    out_dir: Path, *, ask_queue: bool = False, scrub: bool = True, by_files: bool = True
+) -> StatusReport:
     """Aggregate every journal of DIR (all shards and runs) into a :class:`StatusReport`.
 
     ``by_files``: tell the names of one file by the files (:func:`_names_of_one_file`: a
@@ -3039,6 +3069,7 @@ def collect_status(
         report.plan_run_flags = run_flags_in(argv)
     if info is not None:
         report.plan_config = plan_config_file(info)
+    report.plan_stopped = info is None and plan_error is None and bool(plan_runs)
     writers: dict[str, WriterStatus] = {}
     for run in state.runs:
         name = str(run.get("_writer") or run.get("writer"))

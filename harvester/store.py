@@ -1150,11 +1150,40 @@ def _refuse_harvest_inside_harvest(out_dir: Path) -> None:
     """
     shown = harvest_folder_above(out_dir)
     if shown is not None:
+        undo = ""
+        if _below_a_folder_of_its_own(out_dir, shown):
+            undo = (
+                f"; if {shown} became a harvest folder by mistake (an --out given a folder of "
+                f"your own files), its {MARKER_NAME} makes it one: remove it, and what "
+                f"that harvest wrote there ({JOURNALS_DIR}/, {RUNS_DIR}/, {IMAGES_DIR}/, "
+                f"{STUDY_DIR}/, index.csv, ...)"
+            )
         raise UsageError(
             f"output folder {out_dir} is inside the harvest folder {shown}",
             hint=f"choose an --out folder outside {shown} (beside it, for example), or "
-            f"--out {shell_quote(str(shown))} to go on with that harvest",
+            f"--out {shell_quote(str(shown))} to go on with that harvest{undo}",
         )
+
+
+#: The folders a harvest makes in DIR: an --out below one of them is a path completed one
+#: level too deep (``DIR/study``), not a folder of the user's beside the harvest's files.
+_HARVEST_SUBFOLDERS = frozenset(
+    {IMAGES_DIR, STUDY_DIR, RUNS_DIR, JOURNALS_DIR, "staging", "locks", "plan", "logs", "samples"}
+)
+
+
+def _below_a_folder_of_its_own(out_dir: Path, harvest: Path) -> bool:
+    """Is ``out_dir`` below a folder of harvest folder ``harvest`` that no harvest makes
+    (``DIR/mydata/x``, ``DIR/new``), rather than below one it does (``DIR/images/x``)?
+
+    Why: after ``--out .`` in a folder of the user's files (said in a warning, and done),
+    every later ``--out NEW`` there was refused as inside that harvest, with no word of how
+    to undo it."""
+    try:
+        inner = Path(os.path.relpath(os.path.realpath(out_dir), os.path.realpath(harvest)))
+    except ValueError:
+        return False
+    return bool(inner.parts) and inner.parts[0] not in _HARVEST_SUBFOLDERS
 
 
 def harvest_folder_above(out_dir: Path) -> Path | None:

@@ -359,6 +359,19 @@ class Link:
         said = [a_kind(kind) if n == 1 else f"{n} {kind}s" for kind, n in counts.items()]
         return "a link to " + " and ".join(said)
 
+    def other_kinds(self, kind: str) -> str | None:
+        """Why a link given to ``kind``'s flag is refused, with the flags to give (``the link
+        shows plate 7361, not an image: give it as --plate 7361``); None when it shows
+        ``kind`` alone. Why every kind shown is named: a link of two kinds (the webclient's
+        ``?show=project-51|dataset-51``, two objects selected) was told one of them, so
+        ``--dataset`` was told to give ``--project 51``, and ``--project`` ``--dataset 51``."""
+        kinds = list(dict.fromkeys(each for each, _id in self.shown))
+        if kinds == [kind]:
+            return None
+        shown = " and ".join(f"{each} {','.join(map(str, self.ids_of(each)))}" for each in kinds)
+        wanted = f"{KINDS[kind][0]} alone" if kind in kinds else a_kind(kind)
+        return f"the link shows {shown}, not {wanted}: give it as {self.as_flags()}"
+
     def as_flags(self) -> str:
         """The target flags that name what the link shows (``--plate 7361 --image 1,2``)."""
         kinds = dict.fromkeys(kind for kind, _id in self.shown)

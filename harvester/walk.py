@@ -830,12 +830,9 @@ def _link_ids(text: str, where: _Where, number: int) -> tuple[int, ...]:
         raise UsageError(
             f"{line}: {exc}", hint="an ids file holds image ids, one a line (or image links)"
         ) from None
-    for other in dict.fromkeys(kind for kind, _id in link.shown if kind != "image"):
-        theirs = ",".join(map(str, link.ids_of(other)))
+    if (refused := link.other_kinds("image")) is not None:
         raise UsageError(
-            f"{line}: the link shows {other} {theirs}, not an image: give it as "
-            f"{KINDS[other][1]} {theirs}",
-            hint="an ids file holds image ids, one a line (or image links)",
+            f"{line}: {refused}", hint="an ids file holds image ids, one a line (or image links)"
         )
     servers = where.servers
     if servers is not None and normal_base_url(link.server) not in {

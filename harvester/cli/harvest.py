@@ -211,18 +211,14 @@ def _link_items(text: str, kind: str) -> list[int | str]:
     """A webclient link given to the ``kind`` flag: its ids, all of ``kind`` (another kind
     shown is refused with the flag and ids to give: a link is one kind's in the webclient,
     and a flag that silently took another kind's targets would hide a slip)."""
-    from harvester.target_text import KINDS, TargetTextError, a_kind, parse_link
+    from harvester.target_text import KINDS, TargetTextError, parse_link
 
     try:
         link = parse_link(text, kind)
     except TargetTextError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    for other in dict.fromkeys(each for each, _id in link.shown if each != kind):
-        theirs = ",".join(map(str, link.ids_of(other)))
-        raise argparse.ArgumentTypeError(
-            f"the link shows {other} {theirs}, not {a_kind(kind)}: give it as "
-            f"{KINDS[other][1]} {theirs}"
-        )
+    if (refused := link.other_kinds(kind)) is not None:
+        raise argparse.ArgumentTypeError(refused)
     ids: list[int | str] = list(link.ids_of(kind))
     return LinkTargets(ids, server=link.server, given=text, flag=KINDS[kind][1])
 
@@ -387,6 +383,25 @@ def number_arg(text: str, *, positive: bool = False) -> float:
         ) from None
 
 
+def speed_arg(text: str) -> float:
+    """``--min-speed B``: bytes per second, as a number or with a unit (``1K``, ``10K``).
+
+    Why a unit: its default is 1024, 1K; ``--min-speed 10K`` was refused as "not a number".
+    """
+    from harvester.config import bytes_of
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    speed = bytes_of(text)
+    if speed is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of bytes per second (e.g. 1024, or 1K, 10K)"
+        )
+    return speed
+
+
 def positive_number_arg(text: str) -> float:
     """A number flag ``HarvestConfig`` takes above 0 only (``--timeout``)."""
     return number_arg(text, positive=True)
@@ -419,6 +434,25 @@ def typed_number_arg(text: str) -> float:
     return TypedNumber(text.strip())
 
 
+def fraction_arg(text: str) -> float:
+    """``--sample-fraction F``; a percentage (``10%``) is told the fraction it means.
+
+    Why: ``--sample-fraction 10%`` was refused as "'10%' is not a number", naming no fix,
+    where ``--sample 10%`` (the same slip, the other flag) was told ``--sample-fraction 0.1``.
+    """
+    value = text.strip()
+    if value.endswith("%"):
+        try:
+            share = float(value[:-1]) / 100
+        except ValueError:
+            share = None
+        if share is not None and 0 < share <= 1:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is a percentage: give it as a fraction, --sample-fraction {share:g}"
+            )
+    return typed_number_arg(text)
+
+
 def add_request_flags(parser: argparse.ArgumentParser, *, burst_help: str) -> None:
     """How each request is sent: ``--burst``, ``--max-retries``, ``--timeout``, ``--min-speed``.
 
@@ -442,9 +476,10 @@ def add_request_flags(parser: argparse.ArgumentParser, *, burst_help: str) -> No
     )
     parser.add_argument(
         "--min-speed",
-        type=number_arg,
+        type=speed_arg,
         metavar="B",
-        help="bytes/s an answer must average over each --timeout window; 0: none (default 1024)",
+        help="bytes/s an answer must average over each --timeout window (or 1K, 10K: "
+        "binary units); 0: none (default 1024)",
     )
 
 
@@ -456,7 +491,7 @@ def add_outage_flag(parser: argparse.ArgumentParser) -> None:
         metavar="TIME",
         help="while the server is down as a whole (at the start too: busy, not refusing "
         "connections), pause this long at most, then stop (exit 75); pauses less than 10m "
-        "apart count together: seconds or 90s, 30m, 2h; 0: no pause (default 1h)",
+        "apart count together: seconds or 90s, 30m, 2h, 1h30m; 0: no pause (default 1h)",
     )
 
 
@@ -511,7 +546,12 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help=f"{IDS_FROM_HELP}; - reads standard input",
     )
-    harvest.add_argument("--out", type=folder_arg, metavar="DIR", help="output folder")
+    harvest.add_argument(
+        "--out",
+        type=folder_arg,
+        metavar="DIR",
+        help="output folder, made if missing (given alone, without targets: resumes its harvest)",
+    )
     harvest.add_argument(
         "--artifacts",
         metavar="LIST",
@@ -863,7 +903,7 @@ def add_selection_flags(parser: argparse.ArgumentParser) -> argparse._ArgumentGr
     )
     group.add_argument(
         "--sample-fraction",
-        type=typed_number_arg,
+        type=fraction_arg,
         metavar="F",
         help="keep each image with probability F (stable hash, streaming)",
     )

@@ -290,7 +290,9 @@ def register(subparsers: Any) -> None:
         "--time", dest="time_limit", metavar="T", help="time limit per task, e.g. 12:00:00"
     )
     slurm.add_argument("--cpus", type=count_arg, metavar="C", help="CPUs per task")
-    slurm.add_argument("--mem", metavar="M", help="memory per task, e.g. 1G")
+    slurm.add_argument(
+        "--mem", metavar="M", help="memory per task, e.g. 1G (a number alone is MB, SLURM's unit)"
+    )
     slurm.add_argument(
         "--index-mem",
         metavar="M",
@@ -317,7 +319,7 @@ def register(subparsers: Any) -> None:
         "overwritten. --label-key and --label-ids-from are recorded in DIR for later "
         "index writes.",
     )
-    index.add_argument("out", type=folder_arg, metavar="DIR", help="output folder")
+    index.add_argument("out", type=folder_arg, metavar="DIR", help="the --out folder of a harvest")
     keys = index.add_mutually_exclusive_group()
     keys.add_argument(
         "--label-key",
@@ -399,10 +401,11 @@ def _plan(args: argparse.Namespace, config: HarvestConfig, ids_copy: Path | None
 
     from harvester.cli.harvest import artifacts_given, base_url_given, waited_text
     from harvester.config import NewestRun, folder_artifacts, folder_server
-    from harvester.plan import check_plan_targets, plan_targets
+    from harvester.plan import check_plan_targets, plan_targets, refuse_existing_plan
     from harvester.progress import Progress, request_time_line
 
     check_plan_targets(config)  # (before the folder's server and kinds are said)
+    refuse_existing_plan(Path(args.out), args.force)  # (so too)
     newest = NewestRun(config.out)  # (looked up once, for both)
     config, line = folder_server(config, given=base_url_given(args, config), newest=newest)
     if line and not args.quiet:  # a plan in a harvested folder: that folder's server

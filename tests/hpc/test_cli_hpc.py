@@ -79,12 +79,18 @@ def test_a_refused_plan_into_a_folder_of_other_files_says_no_warning(
 def test_second_plan_needs_force(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A plan is not silently replaced: exit 2 with a --force hint; --force replaces it."""
+    """A plan is not silently replaced: exit 2 with a --force hint, said first (the line
+    naming the folder's server came before it, as if the plan were under way); --force
+    replaces it."""
     out = tmp_path / "out"
+    assert main(["harvest", "--base-url", emulator.base_url, "--project", "51", "--out",
+                 str(out), "--artifacts", "thumbnail", "--rate", "none", "-q"]) == 0  # fmt: skip
     assert plan(emulator, out, "--quiet") == 0
-    assert plan(emulator, out) == 2
-    err = capsys.readouterr().err
-    assert "already holds a plan" in err and "--force" in err
+    capsys.readouterr()
+    assert main(["plan", "--project", "51", "--out", str(out)]) == 2  # (the folder's server)
+    said = capsys.readouterr()
+    assert said.out == "", said.out
+    assert "already holds a plan" in said.err and "--force" in said.err
     assert plan(emulator, out, "--force", "--quiet") == 0
 
 
@@ -144,6 +150,29 @@ def test_slurm_writes_script_from_plan_without_submitting(
     assert "--artifacts thumbnail,imgdata" in script
     assert "--rate 2 " in script
     assert f"--from-plan {out.resolve()}" in script
+
+
+def test_slurm_refuses_a_memory_no_task_can_run_in(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--mem 1` (1G meant) is 1 MB to SLURM, which would kill every task: refused, exit 2,
+    no script written, the unit suggested; `--mem 0` (the node's whole memory) is taken."""
+    out = tmp_path / "out"
+    assert plan(emulator, out, "--artifacts", "thumbnail", "--rate", "none", "-q") == 0
+    capsys.readouterr()
+    slurm = ["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2", "-q"]
+    for flag, value, meant in (
+        ("--mem", "1", "did you mean --mem 1G?"),
+        ("--index-mem", "50M", "e.g. --index-mem 1G"),
+    ):
+        assert main([*slurm, flag, value]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {flag} {value} is "), err
+        assert "too little for a harvester task" in err and f"hint: {meant}" in err, err
+        assert not (out / "harvest.sbatch").exists() and not (out / "index.sbatch").exists()
+    assert main([*slurm, "--mem", "0", "--index-mem", "4G"]) == 0
+    assert "#SBATCH --mem=0" in (out / "harvest.sbatch").read_text()
+    assert "#SBATCH --mem=4G" in (out / "index.sbatch").read_text()
 
 
 def test_slurm_refuses_a_plan_of_another_server(

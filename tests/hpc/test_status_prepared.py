@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -625,3 +626,26 @@ def test_verify_leaves_a_missing_index_to_the_queued_index_job(
     asked.unlink()
     assert index_notes() == []
     assert not asked.exists()  # nothing missing: the queue is not asked
+
+
+def test_a_plan_stopped_before_writing_its_plan_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A `harvester plan` that stopped before writing its plan (a listing refused, Ctrl-C)
+    leaves harvest.json and its journal: status said "no harvest run is journaled" and
+    "counts appear once a task has journaled ...", no word of the plan begun."""
+    emu = make_emulator(preset="demo", faults="503:100%,only:/webclient/api/plates/")
+    out = tmp_path / "d"
+    refused = ["--rate", "none", "--max-retries", "0", "--outage-wait", "0", "-q"]
+    planned = main(["plan", "--base-url", emu.base_url, "--screen", "2302", "--out", str(out),
+                    *refused])  # fmt: skip
+    assert planned == 75
+    assert (out / "harvest.json").is_file() and not (out / "plan").exists()
+    text, data = status(out, capsys)
+    assert text.splitlines()[1:] == [
+        "no harvest run is journaled in this folder: a harvester plan began here and stopped "
+        "before it wrote its plan (interrupted, or it failed); run that harvester plan again, "
+        "or harvest its targets",
+        "counts appear once a harvest has journaled the images it walked",
+    ]
+    assert data["started"] is False

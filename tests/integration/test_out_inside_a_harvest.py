@@ -58,6 +58,8 @@ def test_a_harvest_inside_another_harvests_folder_is_refused(
         f"error: output folder {outer / inner} is inside the harvest folder {outer}"
     )
     assert f"--out {outer} to go on with that harvest" in err
+    # beside the harvest's own folders: how to undo a harvest made there by mistake
+    assert ("became a harvest folder by mistake" in err) == (inner == "fresh"), err
     assert "Traceback" not in err
     assert not (outer / inner).exists()
     assert _tree(outer) == before
@@ -101,6 +103,7 @@ def test_a_harvest_into_a_folder_of_other_files_says_so_once(
     emulator: EmulatorThread,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """``--out .`` in a folder holding the user's files (hidden ones, and the command's own
     config and ids files, not counted) is one warning (``-q`` too) naming the folder, how
@@ -136,6 +139,16 @@ def test_a_harvest_into_a_folder_of_other_files_says_so_once(
     assert [p.read_text() for p in mine.glob("index.edited-*.csv")] == ["my,own\n"]
     assert main(command) == 0  # (a resume of that harvest: nothing to say)
     assert _problems(caplog) == []
+    # a folder of its own given next, inside that harvest: refused, saying how to undo it
+    capsys.readouterr()
+    own_folder = [*command[:4], "--out", "new", *command[6:]]
+    assert main(own_folder) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == f"error: output folder new is inside the harvest folder {mine}"
+    assert "became a harvest folder by mistake (an --out given a folder of your own files), " \
+        "its harvest.json makes it one: remove it" in err, err  # fmt: skip
+    (mine / "harvest.json").unlink()  # the hint followed
+    assert main(own_folder) == 0 and list((mine / "new" / "images").rglob("*.jpg"))
     (tmp_path / "empty").mkdir()
     assert _harvest(emulator.base_url, tmp_path / "empty") == 0
     assert _problems(caplog) == []

@@ -190,6 +190,12 @@ def test_a_pipes_link_of_another_server_is_refused_by_a_harvest_run_from_python(
             f"the link shows plate {PLATE}, not an image: give it as --plate {PLATE}",
             "an ids file holds image ids, one a line (or image links)",
         ),
+        (  # an image selected beside its dataset: both named, with both flags
+            f"http://127.0.0.1:9/webclient/?show=image-7|dataset-51&bsession={SECRET}",
+            "the link shows image 7 and dataset 51, not images alone: give it as --image 7 "
+            "--dataset 51",
+            "an ids file holds image ids, one a line (or image links)",
+        ),
         (
             f"http://127.0.0.1:9/iviewer/?dataset=51&bsession={SECRET}",
             "the link 'http://127.0.0.1:9/iviewer/' shows no image: give one with ?images=ID "

@@ -196,9 +196,20 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             ["--image", "1,[2]"],
             "'[2]': brackets are not part of an id: give the ids as a comma list, --image 1,2",
         ),
-        (
+        (  # two kinds selected: both named, with both flags (it named the plate alone)
             ["--image", f"http://127.0.0.1:9/webclient/?show=plate-{PLATE}|image-1"],
-            f"the link shows plate {PLATE}, not an image: give it as --plate {PLATE}",
+            f"the link shows plate {PLATE} and image 1, not images alone: give it as "
+            f"--plate {PLATE} --image 1",
+        ),
+        (  # ... to the flag of either kind: --plate was told to give --image 1 alone
+            ["--plate", f"http://127.0.0.1:9/webclient/?show=plate-{PLATE}|image-1"],
+            f"the link shows plate {PLATE} and image 1, not plates alone: give it as "
+            f"--plate {PLATE} --image 1",
+        ),
+        (  # ... or of neither: every kind shown
+            ["--screen", "http://127.0.0.1:9/webclient/?show=project-51|dataset-52|dataset-53"],
+            "the link shows project 51 and dataset 52,53, not a screen: give it as "
+            "--project 51 --dataset 52,53",
         ),
         (
             ["--plate", f"http://127.0.0.1:9/webclient/?show=well-5&bsession={SECRET}"],

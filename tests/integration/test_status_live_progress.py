@@ -6,9 +6,12 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from harvest_helpers import reaped, run_cli, run_lock_held, start_cli
 
+from harvester import status
 from harvester.emulator import EmulatorThread
 
 
@@ -66,3 +69,37 @@ def test_status_does_not_show_the_line_of_the_run_before(
     assert status.returncode == 0, status.stderr
     assert "running now: " in status.stdout
     assert "latest progress line" not in status.stdout, status.stdout
+
+
+def test_status_read_as_a_run_ends_is_not_told_that_run_stopped(
+    tmp_path: Path, emulator: EmulatorThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that ends while status reads DIR journals its walk "finished" after status read
+    the journals, and lets its lock go before status looks for the runs going on: status
+    said "walk ... has not finished: stopped" and "to resume: ...", of a folder complete.
+    Read again once the run has ended, it says the folder as the run left it."""
+    out = tmp_path / "d"
+    done = run_cli("harvest", "--base-url", emulator.base_url, "--plate", "7375", "--out",
+                   str(out), "--artifacts", "thumbnail", "--rate", "none", "-q")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (journal,) = (out / "journals").glob("*.jsonl")
+    lines = journal.read_text().splitlines(keepends=True)
+    (last_walk,) = [line for line in lines if '"rec":"walk"' in line and '"finished":true' in line]
+    journal.write_text("".join(line for line in lines if line != last_walk))  # as mid-run
+    read_journals = status._load_tagged
+    with run_lock_held(out, None) as run:
+
+        def run_ends_as_status_reads(out_dir: Path) -> Any:
+            tagged = read_journals(out_dir)
+            if run.poll() is None:  # the run's last record, then its end
+                with journal.open("a") as end:
+                    end.write(last_walk)
+                run.kill()
+                run.communicate(timeout=30)
+            return tagged
+
+        monkeypatch.setattr(status, "_load_tagged", run_ends_as_status_reads)
+        report = status.collect_status(out)
+    said = report.format_text()
+    assert report.walks == [] and report.running == [], said
+    assert "has not finished" not in said and "to resume" not in said, said

@@ -20,7 +20,7 @@ from harvester.emulator import EmulatorThread
 
 HINT = (
     "hint: this server serves 96 px thumbnails only: use --thumbnail-size 96 "
-    "(in another --out: a folder keeps one size)"
+    "(the same --out takes it while it holds no thumbnail of another size)"
 )
 SAME = "a rerun would get the same answers for these failures: follow the hint above; "
 

@@ -19,7 +19,7 @@ NOT_RENDERED = (
 )
 THUMBNAIL_96 = (
     "hint: this server serves 96 px thumbnails only: use --thumbnail-size 96 "
-    "(in another --out: a folder keeps one size)"
+    "(the same --out takes it while it holds no thumbnail of another size)"
 )
 PNG = (
     "hint: this server ignores format=png and answers JPEG (classic OMERO.web): "
@@ -78,6 +78,11 @@ def test_sized_thumbnails_and_png_renders_get_their_own_hints(
         "a rerun would get the same answers for these failures: follow the hint above; "
         f"this folder resumes with: harvester harvest --out {tmp_path / 't'}"
     )
+    # the hint followed in the same folder: it takes 96 px (it holds no 400 px thumbnail)
+    followed = cli("harvest", "--out", str(tmp_path / "t"), "--thumbnail-size", "96", "-q")
+    assert followed.returncode == 0, followed.stderr
+    assert len(list((tmp_path / "t" / "images").rglob("*.thumbnail.jpg"))) == 8
+    assert cli("status", str(tmp_path / "t"), "--failed-ids").stdout == ""
 
     classic = make_emulator(preset="demo", mode="omeroweb")
     config = tmp_path / "png.toml"

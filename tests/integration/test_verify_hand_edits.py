@@ -18,8 +18,9 @@ from pathlib import Path
 from harvest_helpers import run_cli as cli
 from harvest_helpers import run_lock_held, status_json
 
+from harvester.config import damaged_run_configs
 from harvester.emulator import EmulatorThread
-from harvester.journal import JournalState
+from harvester.journal import JournalState, SavedConfigs
 from harvester.verify import VerifyReport, _check_unrecorded
 
 #: Plate 7375 of the demo preset: 8 images.
@@ -177,6 +178,26 @@ def test_a_file_restored_wrong_stays_awaiting_refetch(
     thumbnails = [c for r, c in emulator.stats()["by_route"].items() if "thumbnail" in r]
     assert sum(sum(c.values()) for c in thumbnails) == 1, thumbnails
     assert cli("verify", str(out)).returncode == 0
+
+
+def test_a_run_config_saved_while_status_reads_is_not_called_damaged(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A run starting while ``status`` reads DIR saves its config.json between two of
+    status's asks: the first finds no file, the second (is it damaged?) finds it whole.
+    That file was said to be damaged, with the advice to remove the live run's folder."""
+    out = tmp_path / "out"
+    harvested(out, emulator)
+    (config,) = (out / "runs").glob("*/config.json")
+    saved = SavedConfigs()
+    aside = config.with_name("aside")
+    config.rename(aside)
+    assert saved.read(config) is None  # not saved yet
+    aside.rename(config)  # saved now, whole (a run writes it in one rename)
+    assert damaged_run_configs(out, saved) == []
+    assert isinstance(saved.read(config), dict)
+    said = cli("status", str(out))
+    assert said.returncode == 0 and "damaged" not in said.stdout + said.stderr, said.stderr
 
 
 def test_a_damaged_run_config_is_said_with_the_command_that_resumes_its_targets(

@@ -46,6 +46,21 @@ def test_a_misspelt_contains_text_is_named_with_the_text_meant(
     assert len(index_rows(fixed)) == 23
 
 
+def test_one_image_walked_is_said_as_one(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """One image walked, the term on none: "does not match the only walked image" (it said
+    "matches none of the only walked image")."""
+    result = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--out", str(tmp_path / "one"), "--rate",
+        "none", "--artifacts", "thumbnail", "--image", "9762957", "-q", "--where", "Phenotype~zzz",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("WARNING")] == [
+        "WARNING harvester.problems: --where 'Phenotype~zzz' does not match the only walked"
+        " image, so no image is selected; '~' matches a part of a value in any case, '=' a"
+        " whole value exactly"
+    ]
+
+
 def test_terms_no_image_holds_together_are_counted(
     emulator: EmulatorThread, tmp_path: Path
 ) -> None:

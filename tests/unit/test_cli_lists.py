@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from harvester.cli import build_parser, main
+from harvester.emulator import EmulatorThread
 
 
 def parse(*argv: str) -> object:
@@ -106,6 +108,15 @@ def test_repeated_artifacts_add_up() -> None:
             "error: argument --sample: '0.25' is a share of the images: use --sample-fraction 0.25",
         ),
         (["--sample", "ten"], "error: argument --sample: 'ten' is not an integer"),
+        (  # the other flag's slip: it was "'10%' is not a number", naming no fix
+            ["--sample-fraction", "10%"],
+            "error: argument --sample-fraction: '10%' is a percentage: give it as a fraction, "
+            "--sample-fraction 0.1",
+        ),
+        (
+            ["--sample-fraction", "150%"],
+            "error: argument --sample-fraction: '150%' is not a number",
+        ),
         # Ranges and lists written as elsewhere: they were "is not a numeric id"
         (
             ["--image", "9762957..9762964"],
@@ -378,11 +389,13 @@ def test_a_config_files_artifacts_item_of_several_kinds_is_told_the_list(
                 "hint: see 'harvester harvest --help'",
             ],
         ),
-        # a multiplier is no unit: 1k without it is 1, not the 1000 meant
+        # a multiplier is no unit: 1k without it is 1, not the 1000 meant (1k is taken now,
+        # as 1024 bytes/s: see test_a_min_speed_with_a_unit_is_taken); a rate is not
         (
-            ["--min-speed", "1k"],
+            ["--min-speed", "1k/s"],
             [
-                "error: argument --min-speed: '1k' is not a number",
+                "error: argument --min-speed: '1k/s' is not a number of bytes per second "
+                "(e.g. 1024, or 1K, 10K)",
                 "hint: see 'harvester harvest --help'",
             ],
         ),
@@ -397,6 +410,27 @@ def test_a_number_typed_with_its_unit_is_told_the_number_to_give(
     assert main(["harvest", "--out", str(out), "--image", "1", *argv]) == 2
     assert capsys.readouterr().err.splitlines() == lines
     assert not out.exists()
+
+
+def test_a_min_speed_with_a_unit_is_taken(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
+) -> None:
+    """`--min-speed 10K` (its default is 1024, 1K) was "'10K' is not a number": it is
+    10240 bytes/s, binary as --max-bytes's units, and the run harvests with it."""
+    out = tmp_path / "D"
+    code = main(["harvest", "--base-url", emulator.base_url, "--image", "9762957", "--out",
+                 str(out), "--artifacts", "thumbnail", "--rate", "none", "-q",
+                 "--min-speed", "10K"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 1
+    (saved,) = (out / "runs").glob("*/config.json")
+    assert json.loads(saved.read_text())["config"]["min_speed"] == 10240.0
+    config = tmp_path / "c.toml"  # a config file's min_speed alike
+    config.write_text('images = [9762958]\nmin_speed = "2K"\nartifacts = ["thumbnail"]\n')
+    assert main(["harvest", str(config), "--out", str(out), "--rate", "none", "-q"]) == 0
+    saved_runs = [json.loads(p.read_text())["config"] for p in out.glob("runs/*/config.json")]
+    speeds = [run["min_speed"] for run in saved_runs]
+    assert sorted(speeds) == [2048.0, 10240.0]
 
 
 def test_a_config_files_number_written_with_its_unit_is_told_the_line(

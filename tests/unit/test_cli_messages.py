@@ -879,13 +879,50 @@ def test_an_unknown_key_with_no_near_one_names_the_example_listing_every_key(
 
 
 @pytest.mark.parametrize(
+    ("given", "meant"),
+    [
+        ("configs/demo.tml", "configs/demo.toml"),  # a letter left out
+        ("configs/dmeo.toml", "configs/demo.toml"),  # two swapped
+        ("demo.toml", "configs/demo.toml"),  # in a checkout: the example of that name
+        ("my.tml", "my.toml"),
+    ],
+)
+def test_a_config_file_typed_one_slip_wrong_is_told_the_file_meant(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    given: str,
+    meant: str,
+) -> None:
+    """A config path one slip from a file there was told where relative paths are read and
+    where the examples are: the hint names the file meant; exit 2, no folder made."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "demo.toml").write_text("screens = [2302]\n")
+    (tmp_path / "my.toml").write_text("screens = [2302]\n")
+    code, _out, err = run(capsys, "harvest", given, "--out", "x")
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: config file {given!r} not found",
+        f"hint: did you mean {meant}?",
+    ]
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
     ("text", "error", "fix"),
     [
         (
             "base_url = https://alice:s3cret@omero.example.org/\n",
             "Invalid value (at line 1, column 12)",
-            'a text value goes in double quotes (base_url = "https://host/", label_keys = '
-            '["Gene Symbol"]); numbers, true and false do not; ',
+            'a text value goes in double quotes (base_url = "https://host/", rate = "none", '
+            'label_keys = ["Gene Symbol"]); numbers, true and false do not; ',
+        ),
+        (  # `none` typed bare: the same slip, the same hint, which names it
+            "rate = none\n",
+            "Invalid value (at line 1, column 8)",
+            'a text value goes in double quotes (base_url = "https://host/", rate = "none", '
+            'label_keys = ["Gene Symbol"]); numbers, true and false do not; ',
         ),
         (
             "rate = 5\nrate = 6\n",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from harvester.cli import main
 from harvester.config import HarvestConfig
+from harvester.emulator import EmulatorThread
 from harvester.outage import DEFAULT_OUTAGE_WAIT, parse_duration
 from harvester.text import duration_text
 
@@ -22,7 +24,29 @@ def test_durations_in_seconds_or_units(given: object, seconds: float) -> None:
     assert parse_duration(given) == seconds
 
 
-@pytest.mark.parametrize("given", ["5x", "", "m", "-3", "-1m", "nan", "inf", True, None])
+def test_a_length_as_harvester_says_one_is_taken(
+    capsys: pytest.CaptureFixture[str], emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """``stopped: the server stayed down for 1h00m``: a length of several units, as the
+    messages say one (``duration_text``), given back to --outage-wait, is taken (it was
+    "not a duration", exit 2): the run harvests and records its wait in seconds."""
+    assert [parse_duration(duration_text(s)) for s in (250, 3600, 7500, 187200)] == [
+        250.0, 3600.0, 7500.0, 187200.0
+    ]  # fmt: skip
+    assert parse_duration("1h 30m") == 5400.0
+    out = tmp_path / "d"
+    code = main(["harvest", "--base-url", emulator.base_url, "--image", "9762957", "--out",
+                 str(out), "--artifacts", "thumbnail", "--rate", "none", "-q",
+                 "--outage-wait", "1h30m"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 1
+    (saved,) = (out / "runs").glob("*/config.json")
+    assert json.loads(saved.read_text())["config"]["outage_wait"] == 5400.0
+
+
+@pytest.mark.parametrize(
+    "given", ["5x", "", "m", "-3", "-1m", "nan", "inf", True, None, "1h30", "h30m", "1h-30m"]
+)
 def test_bad_durations_are_refused(given: object) -> None:
     """Negative, unknown units, not finite, not a number: refused."""
     with pytest.raises(ValueError):

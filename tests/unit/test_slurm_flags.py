@@ -133,7 +133,7 @@ def test_a_task_runs_with_the_flags_against_the_emulator(
         # harvest's own messages (its parsers, then HarvestConfig), not "unrecognized arguments"
         (["--timeout", "-1"], "error: --timeout: -1.0 must be a positive number"),
         (["--timeout", "nan"], "error: --timeout: nan must be a positive number"),
-        (["--min-speed", "x"], "error: argument --min-speed: 'x' is not a number"),
+        (["--min-speed", "x"], "error: argument --min-speed: 'x' is not a number of bytes"),
         (["--min-speed", "inf"], "error: --min-speed: inf must be 0"),
         (["--window", "bogus"], "error: argument --window: invalid choice: 'bogus'"),
         (["--max-retries", "-1"], "error: --max-retries: -1 must be an integer >= 0"),
