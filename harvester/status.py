@@ -2946,8 +2946,8 @@ def _held_by_links_alone(
 
 
 def _planner_hosts(hosts: list[str]) -> str:
-    """`` (on host n2; may have stopped there)`` for the planners of other hosts than this
-    one, whose process status cannot see ("" for this host's alone)."""
+    """`` (on host n2, as its plan.tmp-* folder says; ...)`` for the planners of other
+    hosts than this one, whose process status cannot see ("" for this host's alone)."""
     import socket
 
     others = [host for host in hosts if host != socket.gethostname()]
