@@ -490,8 +490,28 @@ def parse_outage_wait(value: object) -> float:
         return parse_duration(value)
     except ValueError as exc:
         raise ConfigError(
-            f"outage_wait: {exc}", hint="e.g. 30m, 2h, 90s, or 0", key="outage_wait"
+            f"outage_wait: {exc}", hint=_duration_hint(value), key="outage_wait"
         ) from None
+
+
+#: A duration whose last number has no unit, one smaller than the one before (``1h30``).
+_UNIT_LEFT_OUT = re.compile(r"((?:\d+\s*[dhm]\s*)+?)(\d+)", re.IGNORECASE)
+#: The unit a number after each unit means (``1h30``: minutes; ``2d4``: hours).
+_NEXT_UNIT = {"d": "h", "h": "m", "m": "s"}
+
+
+def _duration_hint(value: object) -> str:
+    """``outage_wait``'s hint: the duration meant where the last unit was left out
+    (``1h30``: ``did you mean 1h30m?``), else examples, several units among them.
+
+    Why: ``1h30`` reads as an hour and a half, and was told "e.g. 30m, 2h, 90s, or 0",
+    which named no way to say it (``1h30m`` is taken since 0.1.26)."""
+    text = str(value).strip()
+    match = _UNIT_LEFT_OUT.fullmatch(text)
+    if match is not None:
+        unit = _NEXT_UNIT[match[1].rstrip()[-1].lower()]
+        return f"did you mean {text}{unit}?"
+    return "e.g. 30m, 2h, 1h30m, 90s, or 0"
 
 
 def parse_shard(value: object) -> tuple[int, int] | None:

@@ -461,23 +461,45 @@ def clean_stale_plan_temps(out_dir: Path) -> int:
     host whose process is gone are removed (another host's planner may still
     be writing on a shared filesystem). Returns how many were removed.
     """
-    host = socket.gethostname()
     removed = 0
+    for entry, host, live in _plan_temps(out_dir, (f"{PLAN_DIRNAME}.tmp-", f"{PLAN_DIRNAME}.old-")):
+        if host == socket.gethostname() and not live:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def planners_running(out_dir: Path) -> list[str]:
+    """The hosts of the ``harvester plan`` runs that may be writing DIR's plan now: this
+    host's whose process lives (their ``plan.tmp-*`` folder), and every other host's that
+    left one (another host's process cannot be told alive from here).
+
+    Why: ``status`` of a folder whose plan is being made (its journal and study files
+    written, its plan not yet) said the plan "stopped before it wrote its plan" and asked
+    for it to be run again, of a plan running then."""
+    hosts = [host for _entry, host, live in _plan_temps(out_dir, (f"{PLAN_DIRNAME}.tmp-",)) if live]
+    return sorted(set(hosts), key=lambda host: (host != socket.gethostname(), host))
+
+
+def _plan_temps(
+    out_dir: Path, prefixes: tuple[str, ...]
+) -> Iterator[tuple[os.DirEntry[str], str, bool]]:
+    """DIR's folders named ``<prefix><host>-<pid>-<random>``, each with its host and
+    whether its planner may be running (another host's: True, not ours to tell)."""
+    here = socket.gethostname()
     try:
         entries = list(os.scandir(out_dir))
     except OSError:
-        return 0
+        return
     for entry in entries:
-        for prefix in (f"{PLAN_DIRNAME}.tmp-", f"{PLAN_DIRNAME}.old-"):
+        for prefix in prefixes:
             if not entry.name.startswith(prefix) or not entry.is_dir(follow_symlinks=False):
                 continue
             parts = entry.name[len(prefix) :].rsplit("-", 2)
-            if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+            if len(parts) != 3 or not parts[1].isdigit():
                 continue
-            if int(parts[1]) != os.getpid() and not _pid_alive(int(parts[1])):
-                shutil.rmtree(entry.path, ignore_errors=True)
-                removed += 1
-    return removed
+            host, pid = parts[0], int(parts[1])
+            yield entry, host, host != here or pid == os.getpid() or _pid_alive(pid)
 
 
 #: How :meth:`PlanWriter.add` begins each line (ImageRef.to_json's first key).

@@ -74,7 +74,9 @@ def _check_memory(flag: str, value: str | None) -> None:
     if value is None:
         return
     if not _MEM_RE.fullmatch(value):
-        raise UsageError(f"invalid {flag} {value!r}", hint="e.g. 4G or 4000M")
+        meant = _memory_meant(value)
+        hint = f"did you mean {flag} {meant}? (SLURM's form: a whole number, K, M, G or T)"
+        raise UsageError(f"invalid {flag} {value!r}", hint=hint if meant else "e.g. 4G or 4000M")
     number, unit = value.rstrip("KMGTkmgt"), value[len(value.rstrip("KMGTkmgt")) :].upper()
     megabytes = int(number) * _MEM_UNIT_MB[unit]
     if megabytes == 0 or megabytes >= _LEAST_TASK_MB:
@@ -89,6 +91,24 @@ def _check_memory(flag: str, value: str | None) -> None:
         "takes about 40 MB",
         hint=f"did you mean {flag} {number}G?" if not unit else f"e.g. {flag} 1G",
     )
+
+
+#: A memory SLURM does not take but that says one it does: ``1.5G``, ``2 GB``, ``4GiB``.
+_MEM_SAID_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([KMGT])(?:i?B)?", re.IGNORECASE)
+
+
+def _memory_meant(value: str) -> str | None:
+    """The ``--mem`` SLURM takes for ``value`` where it says one (``1.5G``: ``1536M``,
+    ``2 GB``: ``2G``), None where it does not. Why: ``--mem 1.5G`` was told "e.g. 4G or
+    4000M", not that SLURM takes whole numbers only, nor the whole number it means."""
+    match = _MEM_SAID_RE.fullmatch(value.strip())
+    if match is None:
+        return None
+    number, unit = float(match[1]), match[2].upper()
+    units = "KMGT"
+    while number != int(number) and unit not in "KM":  # (a fraction: the next smaller unit)
+        number, unit = number * 1024, units[units.index(unit) - 1]
+    return f"{round(number)}{unit}" if round(number) > 0 else None
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,14 @@ from harvester.layout import (
     staged_planes,
 )
 from harvester.models import DEFAULT_ARTIFACTS, Artifact, ImageRef
-from harvester.plan import PLAN_WRITER_SUFFIX, iter_plan_ids, plan_config_file, run_flags_in
+from harvester.plan import (
+    PLAN_DIRNAME,
+    PLAN_WRITER_SUFFIX,
+    iter_plan_ids,
+    plan_config_file,
+    planners_running,
+    run_flags_in,
+)
 from harvester.runlock import (
     LOCKS_DIR,
     held_run_locks_named,
@@ -586,6 +593,10 @@ class StatusReport:
     #: A ``harvester plan`` journaled its start in DIR and no plan is there: one stopped
     #: (Ctrl-C, a server down) before it wrote its plan. Not in ``--json``.
     plan_stopped: bool = field(default=False, repr=False)
+    #: A ``harvester plan`` journaled its start in DIR, no plan is there yet, and its
+    #: ``plan.tmp-*`` folder says it may be writing one now: the hosts of such planners
+    #: (:func:`harvester.plan.planners_running`). Not in ``--json``.
+    plan_making: list[str] = field(default_factory=list, repr=False)
     #: DIR's saved configs as status read them, for a caller that asks more of them
     #: (``--failed-ids``: the failures' servers), rather than read them again. Not in ``--json``.
     saved_configs: SavedConfigs | None = field(default=None, repr=False, compare=False)
@@ -1600,6 +1611,12 @@ class StatusReport:
         q = shell_quote
         s = self.slurm
         if s is None:
+            if self.plan is None and self.plan_making:
+                return [
+                    "no harvest run is journaled in this folder: a harvester plan is being "
+                    f"made here{_planner_hosts(self.plan_making)} and has not written its plan "
+                    "yet; once it has, status names the next step"
+                ]
             if self.plan is None and self.plan_stopped:
                 # (it said "no harvest run is journaled in this folder" and "counts appear
                 # once a task has journaled ...": no word of the plan the user had begun)
@@ -2928,6 +2945,20 @@ def _held_by_links_alone(
     return left
 
 
+def _planner_hosts(hosts: list[str]) -> str:
+    """`` (on host n2, as its plan.tmp-* folder says; ...)`` for the planners of other
+    hosts than this one, whose process status cannot see ("" for this host's alone)."""
+    import socket
+
+    others = [host for host in hosts if host != socket.gethostname()]
+    if not others:
+        return ""
+    return (
+        f" (on host {', '.join(others)}, as its {PLAN_DIRNAME}.tmp-* folder says; if it "
+        "stopped there, a plan made again on that host clears that folder)"
+    )
+
+
 def collect_status(
     out_dir: Path, *, ask_queue: bool = False, scrub: bool = True, by_files: bool = True
 ) -> StatusReport:
@@ -3069,7 +3100,9 @@ def _collect_status(
         report.plan_run_flags = run_flags_in(argv)
     if info is not None:
         report.plan_config = plan_config_file(info)
-    report.plan_stopped = info is None and plan_error is None and bool(plan_runs)
+    if info is None and plan_error is None and plan_runs:
+        report.plan_making = planners_running(out_dir)
+        report.plan_stopped = not report.plan_making
     writers: dict[str, WriterStatus] = {}
     for run in state.runs:
         name = str(run.get("_writer") or run.get("writer"))

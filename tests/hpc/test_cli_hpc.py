@@ -170,6 +170,14 @@ def test_slurm_refuses_a_memory_no_task_can_run_in(
         assert err.startswith(f"error: {flag} {value} is "), err
         assert "too little for a harvester task" in err and f"hint: {meant}" in err, err
         assert not (out / "harvest.sbatch").exists() and not (out / "index.sbatch").exists()
+    # A fraction or a spelling SLURM does not take: told the whole number it means.
+    for value, meant in (("1.5G", "1536M"), ("4GB", "4G")):
+        assert main([*slurm, "--mem", value]) == 2
+        assert capsys.readouterr().err.splitlines() == [
+            f"error: invalid --mem '{value}'",
+            f"hint: did you mean --mem {meant}? (SLURM's form: a whole number, K, M, G or T)",
+        ]
+        assert not (out / "harvest.sbatch").exists()
     assert main([*slurm, "--mem", "0", "--index-mem", "4G"]) == 0
     assert "#SBATCH --mem=0" in (out / "harvest.sbatch").read_text()
     assert "#SBATCH --mem=4G" in (out / "index.sbatch").read_text()

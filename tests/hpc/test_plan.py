@@ -209,3 +209,24 @@ def test_public_url_drops_credentials_and_keeps_ipv6_brackets() -> None:
         "http://example.org:8080/idr/"
     )
     assert public_url("http://[::1]:8080/idr/") == "http://[::1]:8080/idr/"
+
+
+def test_stale_plan_temps_are_cleared_and_live_ones_told_running(tmp_path: Path) -> None:
+    """A dead planner's temporary folder of this host is removed; a live one's and another
+    host's stay, and are the planners ``status`` says may be writing DIR's plan."""
+    import socket
+
+    from harvester.plan import clean_stale_plan_temps, planners_running
+
+    host = socket.gethostname()
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # (its pid: no process now)
+    dead = tmp_path / f"plan.tmp-{host}-{ended.pid}-0123abcd"
+    old = tmp_path / f"plan.old-{host}-{ended.pid}-0123abcd"
+    live = tmp_path / f"plan.tmp-{host}-{os.getpid()}-0123abcd"
+    other = tmp_path / "plan.tmp-node-b07-1-0123abcd"
+    for folder in (dead, old, live, other):
+        folder.mkdir()
+    assert sorted(planners_running(tmp_path)) == sorted([host, "node-b07"])
+    assert clean_stale_plan_temps(tmp_path) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name])

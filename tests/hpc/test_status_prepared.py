@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -649,3 +650,17 @@ def test_a_plan_stopped_before_writing_its_plan_is_named(
         "counts appear once a harvest has journaled the images it walked",
     ]
     assert data["started"] is False
+    # A plan being made now (its temporary folder, of a live process here): not "stopped".
+    making = out / f"plan.tmp-{socket.gethostname()}-{os.getpid()}-0123abcd"
+    making.mkdir()
+    text, _data = status(out, capsys)
+    assert text.splitlines()[1] == (
+        "no harvest run is journaled in this folder: a harvester plan is being made here and "
+        "has not written its plan yet; once it has, status names the next step"
+    )
+    making.rename(out / "plan.tmp-node-b07-12-0123abcd")  # another host's: it may be running
+    text, _data = status(out, capsys)
+    assert text.splitlines()[1].startswith(
+        "no harvest run is journaled in this folder: a harvester plan is being made here (on "
+        "host node-b07, as its plan.tmp-* folder says; if it stopped there, "
+    ), text

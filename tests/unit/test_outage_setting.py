@@ -69,8 +69,14 @@ def test_a_bad_value_is_one_error_line(capsys: pytest.CaptureFixture[str], tmp_p
     assert code == 2
     assert err.splitlines() == [
         "error: --outage-wait: '5x' is not a duration (seconds, or a number with s, m, h or d)",
-        "hint: e.g. 30m, 2h, 90s, or 0",
+        "hint: e.g. 30m, 2h, 1h30m, 90s, or 0",
     ]
+    assert not out.exists()
+    # An hour and a half with its last unit left out: told the duration it reads as.
+    assert main(["harvest", "--image", "1", "--out", str(out), "--outage-wait", "1h30"]) == 2
+    assert capsys.readouterr().err.splitlines()[1:] == ["hint: did you mean 1h30m?"]
+    assert main(["harvest", "--image", "1", "--out", str(out), "--outage-wait", "2m 5"]) == 2
+    assert capsys.readouterr().err.splitlines()[1:] == ["hint: did you mean 2m 5s?"]
     assert not out.exists()
 
 
