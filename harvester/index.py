@@ -839,6 +839,11 @@ def own_split_column(out_dir: Path, header: Sequence[str]) -> int | None:
     return header.index("split") if "split" in header else None
 
 
+def written_record(out_dir: Path) -> Mapping[str, Any]:
+    """``DIR/written.json`` as an index write sees it (:func:`_written`), not to be changed."""
+    return _written(out_dir)
+
+
 def _written(out_dir: Path) -> dict[str, Any]:
     """``DIR/written.json`` (empty when missing or unreadable: nothing is taken as edited):
     the record of the index write this thread holds open (:func:`_one_record`), else read.
