@@ -42,9 +42,8 @@ from typing import Any, Literal
 
 from harvester.errors import PROBLEMS_LOGGER, UsageError
 from harvester.journal import JournalState, paused_gc
-from harvester.layout import ARTIFACT_FILES, index_path
+from harvester.layout import ARTIFACT_FILES, ORIGINALS_NAME, RAW_URLS_NAME, index_path
 from harvester.models import ImageRef
-from harvester.originals import ORIGINALS_NAME, RAW_URLS_NAME
 from harvester.runlock import folder_lock
 from harvester.store import atomic_write_bytes, read_marker, sha256_of, storage_error
 

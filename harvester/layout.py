@@ -70,6 +70,10 @@ INDEX_NAME = "index.csv"
 LABELS_NAME = "labels.csv"
 SPLITS_NAME = "splits.csv"
 SPLIT_RECORD_NAME = "split.json"
+#: The lists of originals an index write makes in a folder with ``paths`` files
+#: (:mod:`harvester.originals`), named here for the index's record of the tables it wrote.
+ORIGINALS_NAME = "originals.tsv"
+RAW_URLS_NAME = "raw-urls.txt"
 TEMP_INFIX = ".tmp-"
 
 MAX_COMPONENT_BYTES = 100

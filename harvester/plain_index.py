@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harvester.folder_settings import label_keys_path, remembered_label_keys
 from harvester.index import (
@@ -27,9 +28,17 @@ from harvester.index import (
     written_record,
 )
 from harvester.journal import JournalState
-from harvester.layout import LABELS_NAME, SPLIT_RECORD_NAME, SPLITS_NAME, index_path
-from harvester.originals import ORIGINALS_NAME, OriginalsSummary, folder_maps, write_originals
+from harvester.layout import (
+    LABELS_NAME,
+    ORIGINALS_NAME,
+    SPLIT_RECORD_NAME,
+    SPLITS_NAME,
+    index_path,
+)
 from harvester.store import storage_error
+
+if TYPE_CHECKING:
+    from harvester.originals import OriginalsSummary
 
 
 def write_plain_index(
@@ -89,6 +98,8 @@ def write_originals_of(
     """``originals.tsv`` and ``raw-urls.txt`` from the folder's ``paths`` files (the caller
     knows it has some: :attr:`harvester.index.IndexRows.paths`); what was written is added
     to ``summaries``."""
+    from harvester.originals import folder_maps, write_originals  # (paths files only)
+
     try:
         summary = write_originals(out_dir, state.done, folder_maps(out_dir))
     except OSError as exc:
