@@ -256,19 +256,26 @@ class IndexRows:
 
     def __iter__(self) -> Iterator[list[str]]:
         # Written for speed (it runs at the end of every harvest, over every image of DIR): no
-        # call per cell; the label cells of one labels tuple are made once and reused while
-        # it is in a small cache (images of a well or a gene share one tuple), by one
-        # itemgetter per distinct key sequence (see _label_cells).
-        done = self._state.done
+        # call per cell, and no generator between the ids and the rows (refs() inlined); the
+        # file cells of a folder of one kind (thumbnails) in one lookup and one list; the
+        # label cells of one labels tuple are made once and reused while it is in a small
+        # cache (images of a well or a gene share one tuple), by one itemgetter per distinct
+        # key sequence (see _label_cells).
+        done_get = self._state.done.get
+        image_of = self._state.images.get
         kinds = self._kinds
         cells_of = self._cells_of
         empty = self._empty
         blank = [""] * len(PATH_KINDS)
+        # One kind only: its cell's place among the path columns, and the blanks around it.
+        (at, one), *more = kinds or ((0, ""),)
+        before, after = blank[:at], blank[at + 1 :]
+        several = bool(more)
         rois = self.rois
         paths_kind = self.paths
         cache: dict[int, tuple[tuple[tuple[str, str], ...], list[str]]] = {}
-        for ref in self.refs():
-            image_id = ref.image_id
+        for image_id in self._ids:
+            ref = image_of(image_id) or ImageRef(image_id)
             screen_id, plate_id, well_id = ref.screen_id, ref.plate_id, ref.well_id
             well_row, well_column, field = ref.well_row, ref.well_column, ref.field
             run_id, project_id, dataset_id = ref.run_id, ref.project_id, ref.dataset_id
@@ -287,21 +294,27 @@ class IndexRows:
                 "" if dataset_id is None else str(dataset_id),
                 ref.dataset_name,
             ]
-            paths = blank.copy()
-            for n, kind in kinds:
-                rec = done.get((kind, image_id))
-                if rec is not None:
-                    paths[n] = rec["path"]
-            row += paths
+            if several:
+                paths = blank.copy()
+                for n, kind in kinds:
+                    rec = done_get((kind, image_id))
+                    if rec is not None:
+                        paths[n] = rec["path"]
+                row += paths
+            else:
+                rec = done_get((one, image_id))
+                row += before
+                row.append("" if rec is None else rec["path"])
+                row += after
             if rois:
-                rec = done.get(("rois", image_id))
+                rec = done_get(("rois", image_id))
                 if rec is None:
                     row += ("", "")
                 else:
                     count = rec.get("roi_count")
                     row += (rec["path"], "" if count is None else str(count))
             if paths_kind:
-                rec = done.get(("paths", image_id))
+                rec = done_get(("paths", image_id))
                 if rec is None:
                     row += ("", "")
                 else:
