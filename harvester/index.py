@@ -18,7 +18,9 @@ Rows are made while the file is written, a piece at a time (:class:`IndexRows`,
 
 At the end of a harvest the rows come from the state the run's store kept (see
 :func:`current_state`): only the lines other writers appended meanwhile are read, so writing the
-index of 10,000 images takes about 20 ms instead of re-reading every journal (about 140 ms).
+index of 10,000 images takes about 15-20 ms instead of re-reading every journal (about 140 ms).
+A folder without label keys or a split has it written by :mod:`harvester.plain_index`, which
+loads neither :mod:`harvester.select` nor :mod:`harvester.splits`.
 """
 
 from __future__ import annotations
@@ -42,9 +44,14 @@ from typing import Any, Literal
 
 from harvester.errors import PROBLEMS_LOGGER, UsageError
 from harvester.journal import JournalState, paused_gc
-from harvester.layout import ARTIFACT_FILES, index_path
+from harvester.layout import (
+    ARTIFACT_FILES,
+    ORIGINALS_NAME,
+    RAW_URLS_NAME,
+    image_dir,
+    index_path,
+)
 from harvester.models import ImageRef
-from harvester.originals import ORIGINALS_NAME, RAW_URLS_NAME
 from harvester.runlock import folder_lock
 from harvester.store import atomic_write_bytes, read_marker, sha256_of, storage_error
 
@@ -201,12 +208,9 @@ class IndexRows:
     def __init__(self, state: JournalState) -> None:
         self._state = state
         with paused_gc():
-            kinds: set[str] = set()
-            ids: set[int] = set()
-            for kind, object_id in state.done:
-                if kind in ARTIFACT_FILES:
-                    kinds.add(kind)
-                    ids.add(object_id)
+            # (two comprehensions: no method call per record, as a loop adding to both had)
+            kinds = set(map(_KEY, state.done)) & ARTIFACT_FILES.keys()
+            ids = {object_id for kind, object_id in state.done if kind in ARTIFACT_FILES}
             # (images that no longer match the --where that selected them: files kept)
             ids -= state.unlisted
             self._ids = sorted(ids)
@@ -257,24 +261,41 @@ class IndexRows:
 
     def __iter__(self) -> Iterator[list[str]]:
         # Written for speed (it runs at the end of every harvest, over every image of DIR): no
-        # call per cell; the label cells of one labels tuple are made once and reused while
-        # it is in a small cache (images of a well or a gene share one tuple), by one
-        # itemgetter per distinct key sequence (see _label_cells).
-        done = self._state.done
+        # call per cell, and no generator between the ids and the rows (refs() inlined); the
+        # file cells of a folder of one kind (thumbnails) in one lookup and one list; the
+        # label cells of one labels tuple are made once and reused while it is in a small
+        # cache (images of a well or a gene share one tuple), by one itemgetter per distinct
+        # key sequence (see _label_cells).
+        done_get = self._state.done.get
+        image_of = self._state.images.get
         kinds = self._kinds
         cells_of = self._cells_of
         empty = self._empty
         blank = [""] * len(PATH_KINDS)
+        # One kind only: its cell's place among the path columns, and the blanks around it.
+        (at, one), *more = kinds or ((0, ""),)
+        before, after = blank[:at], blank[at + 1 :]
+        several = bool(more)
+        # A file where the layout puts it (nearly all; a non-negative int id then): its path
+        # from the image's folder, made once per 1,000 ids (rows go by id), its id's cell
+        # and the kind's ending, as layout.image_path makes it. Why: its done record keeps
+        # no path (DoneRecord.at_layout) and rec["path"] made it anew, two calls and two
+        # f-strings a row: ~1 us, the biggest cost of a thumbnails index's row.
+        ending = {kind: f".{kind}.{ARTIFACT_FILES[kind]}" for kind in PATH_KINDS}
+        one_ending = ending.get(one, "")
+        folder_of = -1
+        folder = ""
         rois = self.rois
         paths_kind = self.paths
         cache: dict[int, tuple[tuple[tuple[str, str], ...], list[str]]] = {}
-        for ref in self.refs():
-            image_id = ref.image_id
+        for image_id in self._ids:
+            ref = image_of(image_id) or ImageRef(image_id)
             screen_id, plate_id, well_id = ref.screen_id, ref.plate_id, ref.well_id
             well_row, well_column, field = ref.well_row, ref.well_column, ref.field
             run_id, project_id, dataset_id = ref.run_id, ref.project_id, ref.dataset_id
+            id_cell = str(image_id)
             row = [
-                str(image_id),
+                id_cell,
                 ref.image_name,
                 "" if screen_id is None else str(screen_id),
                 "" if plate_id is None else str(plate_id),
@@ -288,21 +309,40 @@ class IndexRows:
                 "" if dataset_id is None else str(dataset_id),
                 ref.dataset_name,
             ]
-            paths = blank.copy()
-            for n, kind in kinds:
-                rec = done.get((kind, image_id))
-                if rec is not None:
-                    paths[n] = rec["path"]
-            row += paths
+            if several:
+                paths = blank.copy()
+                for n, kind in kinds:
+                    rec = done_get((kind, image_id))
+                    if rec is None:
+                        continue
+                    if getattr(rec, "at_layout", False):  # (then a valid id: see above)
+                        if image_id // 1000 != folder_of:
+                            folder_of, folder = image_id // 1000, image_dir(image_id) + "/"
+                        paths[n] = folder + id_cell + ending[kind]
+                    else:
+                        paths[n] = rec["path"]
+                row += paths
+            else:
+                rec = done_get((one, image_id))
+                row += before
+                if rec is None:
+                    row.append("")
+                elif getattr(rec, "at_layout", False):
+                    if image_id // 1000 != folder_of:
+                        folder_of, folder = image_id // 1000, image_dir(image_id) + "/"
+                    row.append(folder + id_cell + one_ending)
+                else:
+                    row.append(rec["path"])
+                row += after
             if rois:
-                rec = done.get(("rois", image_id))
+                rec = done_get(("rois", image_id))
                 if rec is None:
                     row += ("", "")
                 else:
                     count = rec.get("roi_count")
                     row += (rec["path"], "" if count is None else str(count))
             if paths_kind:
-                rec = done.get(("paths", image_id))
+                rec = done_get(("paths", image_id))
                 if rec is None:
                     row += ("", "")
                 else:
@@ -419,17 +459,18 @@ def _plain_csv(header: list[str] | None, rows: list[list[str]]) -> str | None:
     quote or carriage return. Joining is several times faster than the csv module.
     ``header`` None: rows only (a later piece of :func:`csv_pieces`).
     """
-    lines = [] if header is None else [header]
-    if not lines and not rows:
+    every = rows if header is None else [header, *rows]
+    if not every:
         return ""
     try:
-        text = "\n".join(map(",".join, lines + rows)) + "\n"
+        text = "\n".join(map(",".join, every)) + "\n"
     except TypeError:  # a cell that is not a string: leave it to the csv module
         return None
-    commas = sum(map(len, lines)) + sum(map(len, rows)) - len(lines) - len(rows)
-    if '"' in text or "\r" in text or text.count("\n") != len(lines) + len(rows):
+    widths = list(map(len, every))
+    commas = sum(widths) - len(every)
+    if '"' in text or "\r" in text or text.count("\n") != len(every):
         return None
-    if text.count(",") != commas or min(map(len, lines + rows)) < 2:
+    if text.count(",") != commas or min(widths) < 2:
         return None  # (a row of one empty cell is written as "" by the csv module)
     return text
 
@@ -837,6 +878,11 @@ def own_split_column(out_dir: Path, header: Sequence[str]) -> int | None:
         if isinstance(at, int) and 0 <= at < len(header) and header[at] == "split":
             return at
     return header.index("split") if "split" in header else None
+
+
+def written_record(out_dir: Path) -> Mapping[str, Any]:
+    """``DIR/written.json`` as an index write sees it (:func:`_written`), not to be changed."""
+    return _written(out_dir)
 
 
 def _written(out_dir: Path) -> dict[str, Any]:

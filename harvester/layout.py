@@ -63,6 +63,17 @@ ASSEMBLY_LEVELS = ASSEMBLY_NAME + ".levels"
 #: asking the server again; imgData is the one image request IDR's proxy never caches.
 STAGED_IMGDATA = "imgdata.json"
 INDEX_NAME = "index.csv"
+#: The tables an index write adds beside ``index.csv`` with label keys (``labels.csv``)
+#: or a split (``splits.csv``), and the split's record: named here, the layout's module,
+#: so that the plain index write (:mod:`harvester.plain_index`) tells a folder without
+#: them from a stat, without importing :mod:`harvester.select` or :mod:`harvester.splits`.
+LABELS_NAME = "labels.csv"
+SPLITS_NAME = "splits.csv"
+SPLIT_RECORD_NAME = "split.json"
+#: The lists of originals an index write makes in a folder with ``paths`` files
+#: (:mod:`harvester.originals`), named here for the index's record of the tables it wrote.
+ORIGINALS_NAME = "originals.tsv"
+RAW_URLS_NAME = "raw-urls.txt"
 TEMP_INFIX = ".tmp-"
 
 MAX_COMPONENT_BYTES = 100

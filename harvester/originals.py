@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from harvester import layout
 from harvester.errors import ConfigError, redact_loose_url, redact_url
 from harvester.shell_words import shell_quote
 
@@ -63,9 +64,9 @@ logger = logging.getLogger(__name__)
 #: The artifact kind (``--artifacts paths``).
 PATHS_KIND = "paths"
 #: ``DIR/originals.tsv``: one row per distinct original file.
-ORIGINALS_NAME = "originals.tsv"
+ORIGINALS_NAME = layout.ORIGINALS_NAME
 #: ``DIR/raw-urls.txt``: the distinct public URLs, one a line.
-RAW_URLS_NAME = "raw-urls.txt"
+RAW_URLS_NAME = layout.RAW_URLS_NAME
 #: ``DIR/raw_url_map.json``: the mappings ``harvester index --raw-url-map`` recorded.
 URL_MAP_NAME = "raw_url_map.json"
 #: ``DIR/originals-read.jsonl``: what each ``paths`` file read for the list said, by image id

@@ -174,6 +174,7 @@ if TYPE_CHECKING:
     from harvester.ids_servers import OtherServersIds
     from harvester.originals import OriginalsSummary
     from harvester.select import GoneInSample, LeftIndex, SampleReuse
+    from harvester.splits import SplitTally
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -3299,17 +3300,57 @@ class Harvest:
         index is left to the next write (:attr:`RunSummary.index_left`). Why: Ctrl-C while
         ``harvester index`` labelled a big folder took up to 2 minutes to stop the run.
         """
-        # (not at the top: the index is written once the requests are done)
-        from harvester.select import LABELS_FILE, write_labelled_index
-        from harvester.splits import SplitTally, split_counts_text
+        # (not at the top: the index is written once the requests are done; the labelled
+        # writer's modules only for a folder with labels or a split: see plain_index)
+        from harvester.plain_index import write_plain_index
 
         keys = self.cfg.label_keys or None  # None: keep the label keys an earlier run recorded
         absent: list[str] = []
         written: list[Path] = []
         pin_note: list[str] | None = [] if self._pin_recorded else None
-        splits = SplitTally()
+        splits: SplitTally | None = None
         originals: list[OriginalsSummary] = []
         label_rows: list[int] = []
+        try:
+            self.summary.index_rows = await anyio.to_thread.run_sync(
+                functools.partial(
+                    write_plain_index,
+                    self.out,
+                    keys,
+                    self._journal_state,
+                    written=written,
+                    originals=originals,
+                    stop=self._stopping,
+                )
+            )
+        except LockWaitStopped:
+            logger.info("stopped while another process held DIR's index lock: index.csv left")
+            self.summary.index_left = True
+            return
+        if self.summary.index_rows is None:
+            splits = await self._write_labelled_index(
+                keys, absent, written, pin_note, originals, label_rows
+            )
+            if splits is None:
+                return
+        await self._index_written(keys, absent, written, pin_note, splits, originals, label_rows)
+
+    async def _write_labelled_index(
+        self,
+        keys: Sequence[str] | None,
+        absent: list[str],
+        written: list[Path],
+        pin_note: list[str] | None,
+        originals: list[OriginalsSummary],
+        label_rows: list[int],
+    ) -> SplitTally | None:
+        """:meth:`_write_index` for a folder with label keys or a split
+        (:func:`harvester.select.write_labelled_index`); the split written (None: the index
+        left, the wait for another writer's lock stopped)."""
+        from harvester.select import write_labelled_index
+        from harvester.splits import SplitTally
+
+        splits = SplitTally()
         try:
             self.summary.index_rows = await anyio.to_thread.run_sync(
                 functools.partial(
@@ -3330,12 +3371,27 @@ class Harvest:
         except LockWaitStopped:
             logger.info("stopped while another process held DIR's index lock: index.csv left")
             self.summary.index_left = True
-            return
+            return None
+        return splits
+
+    async def _index_written(
+        self,
+        keys: Sequence[str] | None,
+        absent: list[str],
+        written: list[Path],
+        pin_note: list[str] | None,
+        splits: SplitTally | None,
+        originals: list[OriginalsSummary],
+        label_rows: list[int],
+    ) -> None:
+        """What :meth:`_write_index` says once the tables are written."""
         for made in originals:
             from harvester.originals import originals_line
 
             self.summary.originals_line = originals_line(self.out, made)
-        if splits.spec is not None:
+        if splits is not None and splits.spec is not None:
+            from harvester.splits import split_counts_text
+
             self.summary.split_counts = splits.counts
             self.summary.split_line = split_counts_text(splits.spec, splits.counts, splits.alone)
         for line in pin_note or ():
@@ -3344,7 +3400,7 @@ class Harvest:
         if keys and absent:
             await self._record_label_keys_but_absent(keys, absent)
         s = self.summary
-        labels = self.out / LABELS_FILE
+        labels = self.out / layout.LABELS_NAME
         if labels in written:  # (with label keys: the summary names it beside index.csv)
             s.labels_file = labels
             s.labels_listed = sum(label_rows)

@@ -93,6 +93,7 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from harvester.errors import PROBLEMS_LOGGER, ConfigError
+from harvester.layout import LABELS_NAME
 from harvester.models import ImageRef, has_context
 from harvester.plurals import number_forms, number_matched, same_but_number
 from harvester.selection import (
@@ -145,7 +146,7 @@ problems = logging.getLogger(PROBLEMS_LOGGER)
 #: Separators of the ``label`` column: between keys, and between one key's values.
 KEY_SEPARATOR = "|"
 VALUE_SEPARATOR = ";"
-LABELS_FILE = "labels.csv"
+LABELS_FILE = LABELS_NAME
 #: The values of a context column a warning lists, at most.
 CONTEXT_VALUES_SHOWN = 10
 #: The values of a context column kept for that warning while its ``=`` term matched none,
@@ -2206,7 +2207,9 @@ def _write_labelled_index(
     # lists of originals are made only where paths are, without a scan of their own).
     rows = index.IndexRows(state)
     if rows.paths:
-        _write_originals(out_dir, state, originals)
+        from harvester.plain_index import write_originals_of
+
+        write_originals_of(out_dir, state, originals)
     keys = distinct_keys(
         label_keys if label_keys is not None else recorded_label_keys(out_dir, state)
     )
@@ -2297,22 +2300,6 @@ def _write_labelled_index(
             logger.info("label_ids follow %s%s", LABEL_IDS_FILE, kept)
     logger.info("wrote %s (%d images, %d labels)", index_path(out_dir), len(rows), len(ids))
     return len(rows)
-
-
-def _write_originals(
-    out_dir: Path, state: JournalState, summaries: list[OriginalsSummary] | None
-) -> None:
-    """``originals.tsv`` and ``raw-urls.txt`` from the folder's ``paths`` files (the caller
-    knows it has some: :attr:`harvester.index.IndexRows.paths`)."""
-    from harvester.originals import ORIGINALS_NAME, folder_maps, write_originals
-    from harvester.store import storage_error
-
-    try:
-        summary = write_originals(out_dir, state.done, folder_maps(out_dir))
-    except OSError as exc:
-        raise storage_error(exc, str(out_dir / ORIGINALS_NAME)) from exc
-    if summary is not None and summaries is not None:
-        summaries.append(summary)
 
 
 def _write_split_only(

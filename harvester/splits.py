@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harvester import layout
 from harvester.errors import PROBLEMS_LOGGER, ConfigError
 from harvester.models import ImageRef
 from harvester.selection import check_seed_range
@@ -71,8 +72,8 @@ SPLIT_BY = ("image", "well", "plate", "dataset")
 DEFAULT_SPLIT_BY = "well"
 #: The ``split`` value (``--no-split``) that drops the column and the record's split.
 NO_SPLIT = "none"
-SPLIT_FILE = "split.json"
-SPLITS_FILE = "splits.csv"
+SPLIT_FILE = layout.SPLIT_RECORD_NAME
+SPLITS_FILE = layout.SPLITS_NAME
 #: How far from 1 the fractions may sum (they are typed as decimals: 0.7+0.2+0.1 != 1.0).
 SUM_TOLERANCE = 1e-9
 #: How a gaps line (:func:`split_gaps_line`) says to get more groups of each kind.

@@ -288,3 +288,38 @@ def test_labelled_index_columns_never_share_a_name(tmp_path: Path) -> None:
     assert row["label"] == "TP53" and row["label_id"] == "0"
     assert row["label:label"] == "y" and row["label:label:label"] == "x"
     assert row["label:label_id"] == "z" and row["Gene"] == "TP53"
+
+
+@pytest.mark.parametrize("kinds", [("thumbnail",), ("thumbnail", "render")])
+def test_path_cells_are_the_layouts_across_image_folders(kinds: tuple[str, ...]) -> None:
+    """Each file cell is its done record's path, a layout's path across 1,000-id folders as
+    one written elsewhere (a folder of one file kind and of several alike)."""
+    from harvester.index import build_rows
+    from harvester.journal import JournalState
+
+    ids = [5, 999, 1000, 1999, 2000, 999_999, 1_000_000, 12_345_678]
+    moved = 1999  # its thumbnail written where the layout does not put it
+    written = {
+        (kind, image_id): (
+            "images/elsewhere/1999.jpg"
+            if (kind, image_id) == ("thumbnail", moved)
+            else image_path(image_id, kind)
+        )
+        for image_id in ids
+        for kind in kinds
+    }
+    records = [
+        {"rec": "done", "kind": kind, "id": image_id, "path": path, "size": 1, "sha256": "0" * 64}
+        | {"t": 1.0, "run": "r1"}
+        for (kind, image_id), path in written.items()
+    ]
+    header, rows = build_rows(JournalState.from_records(records))
+    assert [row[0] for row in rows] == [str(image_id) for image_id in ids]
+    for row in rows:
+        cells = dict(zip(header, row, strict=True))
+        for kind in PATH_KINDS:
+            expected = written.get((kind, int(row[0])), "")
+            assert cells[f"{kind}_path"] == expected
+    assert rows[ids.index(1_000_000)][header.index("thumbnail_path")] == (
+        "images/001/000/1000000.thumbnail.jpg"
+    )

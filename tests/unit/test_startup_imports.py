@@ -10,9 +10,9 @@ load any of them, nor the planning of planes (``harvester.planes``) or shards. T
 commands' modules are not imported either: a command line that starts with a command
 builds that command's parser only. Others are needed only once the first requests are out
 (gone images, pinned label ids, the index, the paths of filesets, the selection's stage
-and the splits, which a plain run meets only when it writes its index) or only by other
-commands and failures (``datetime``, ``random``): the first request must not wait for
-them. These tests check which modules a fresh process loaded (not how long it took), so
+and the splits, which a plain run does not load at all: its index is written without them)
+or only by other commands and failures (``datetime``, ``random``): the first request must
+not wait for them. These tests check which modules a fresh process loaded (not how long it took), so
 they fail only when an import creeps back, whatever the machine's speed.
 """
 
@@ -163,6 +163,12 @@ def test_thumbnail_harvest_loads_no_image_library_nor_emulator(
     # The end of the run reads DIR's gone images and writes the index, after the requests.
     assert "harvester.gone" in found["loaded"]
     assert "harvester.index" in found["loaded"]
+    assert (out / "index.csv").read_text().splitlines()[1].startswith("9762957,")
+    # A folder without label keys, split or paths files: its index is written without the
+    # labelled writer's modules (harvester.plain_index), nor the lists of originals'.
+    assert "harvester.select" not in found["loaded"]
+    assert "harvester.splits" not in found["loaded"]
+    assert "harvester.originals" not in found["loaded"]
     assert found["loaded_at_connect"] == []
     assert found["gc_at_connect"] == [True]
     # The run collects its young objects less often than CPython's default 700.
