@@ -297,17 +297,17 @@ class WriterStatus:
     forgotten: int = 0
     not_asked: int = 0
 
-    def count(self, kind: str, *, failed: bool = False) -> None:
-        """Count one journaled file or study object of ``kind`` (done, or ``failed``)."""
+    def count(self, kind: str, *, failed: bool = False, times: int = 1) -> None:
+        """Count ``times`` journaled files or study objects of ``kind`` (done, or ``failed``)."""
         study = kind in STUDY_KINDS
         if failed and study:
-            self.study_failed += 1
+            self.study_failed += times
         elif failed:
-            self.failed += 1
+            self.failed += times
         elif study:
-            self.study_done += 1
+            self.study_done += times
         else:
-            self.done += 1
+            self.done += times
 
     def text(self) -> str:
         """Its line of ``status``'s ``writers:`` list."""
@@ -2849,17 +2849,34 @@ def _run_counts() -> dict[str, int]:
 
 
 def _count_done(
-    report: StatusReport, w: WriterStatus, kind: str, done_rec: Mapping[str, Any], size: int
+    report: StatusReport,
+    w: WriterStatus,
+    kind: str,
+    done_rec: Mapping[str, Any],
+    size: int,
+    times: int = 1,
 ) -> None:
-    """One done record in the table's row, its writer's line and its run's counts."""
+    """``times`` done records of one writer, run and kind (``done_rec`` the first of them,
+    ``size`` their bytes) in the table's row, its writer's line and its run's counts.
+    Counted by such groups, not record by record: a folder has a few groups and may hold
+    millions of records."""
     ks = report.kinds.setdefault(kind, KindStatus())
-    ks.done += 1
+    ks.done += times
     ks.bytes += size
-    w.count(kind)
+    w.count(kind, times=times)
     w.bytes += size
     run = report.runs.setdefault(str(done_rec.get("run")), _run_counts())
-    run["study_done" if kind in STUDY_KINDS else "done"] += 1
+    run["study_done" if kind in STUDY_KINDS else "done"] += times
     run["bytes"] += size
+
+
+@dataclass(slots=True)
+class _Tally:
+    """Done records of one writer, run and kind: the first, how many, their bytes."""
+
+    first: Mapping[str, Any]
+    times: int
+    size: int
 
 
 def _names_of_one_file(
@@ -3110,6 +3127,8 @@ def collect_status(
     # below, where no name stored as a file of its own holds them.
     linked: dict[Any, Mapping[str, Any]] = {}
     one_file, others = _names_of_one_file(out_dir, state) if by_files else (set(), set())
+    # (writer, run, kind) -> the done records of that group: counted once a group, below
+    tallies: dict[tuple[str, str, str], _Tally] = {}
     for key, done_rec in state.done.items():
         kind = key[0]
         size = int(done_rec.get("size") or 0) + sum(
@@ -3126,9 +3145,16 @@ def collect_status(
             report.linked += 1
             report.linked_bytes += size
             size = 0
-        _count_done(
-            report, writer(done_rec, tagged.done_writer(key, done_rec)), kind, done_rec, size
-        )
+        group = (tagged.done_writer(key, done_rec), str(done_rec.get("run")), kind)
+        tally = tallies.get(group)
+        if tally is None:
+            tallies[group] = _Tally(done_rec, 1, size)
+        else:
+            tally.times += 1
+            tally.size += size
+    # (groups in the order of their first record: the table's rows, writers and runs too)
+    for (name, _run, kind), tally in tallies.items():
+        _count_done(report, writer(tally.first, name), kind, tally.first, tally.size, tally.times)
     for alone in _held_by_links_alone(state, linked, one_file, others).values():
         size = int(alone.get("size") or 0)
         report.linked_bytes -= size
