@@ -3460,12 +3460,14 @@ def _gone_images_hint(out_dir: Path, report: StatusReport) -> str | None:
     with ``--check-server``): ``status --failed-ids`` piped into it, one server's at a time
     in a folder of two (``--base-url``: its one list is refused there). None for none.
     Why: their every resume failed again, and the pipe was in the README alone."""
+    images = [f for f in report.failures if f["kind"] in _IMAGE_KINDS]
+    if not images:  # (nothing to name: and harvester.fetch, ~0.1 s to import, is not loaded)
+        return None
     from harvester.config import failed_ids_command
     from harvester.fetch import known_cause
     from harvester.gone import gone_among, gone_images_hint, imgdata_refused_among
 
     done = {kind: ks.done for kind, ks in report.kinds.items()}
-    images = [f for f in report.failures if f["kind"] in _IMAGE_KINDS]
     gone = gone_among(
         # (a 404 a hint explains, a thumbnail size this server lacks, is no image gone)
         (int(f["id"]), None if known_cause(f, done) else _http_status(f))
