@@ -37,7 +37,7 @@ from collections.abc import (
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from harvester.errors import RemoteError, SessionEndedError, UsageError
 from harvester.journal import flush_drive
@@ -252,18 +252,27 @@ def iter_plan_ids(path: Path) -> Iterator[int]:
     A line written by :class:`PlanWriter` starts with ``{"image_id":<id>,`` (the first key
     of :meth:`ImageRef.to_json`), read without parsing the rest of the line; any other
     line is parsed whole. Same checks as :func:`iter_plan_records` (the line count
-    against ``plan.json`` included), at a fraction of the cost for millions of images.
+    against ``plan.json`` included), at a fraction of the cost for millions of images:
+    its own loop over the file, as :func:`_plan_lines` does, without a generator, a strip
+    or a tuple per line in between (``status`` reads every line of the plan every time).
     """
     prefix = '{"image_id":'
     start = len(prefix)
-    for lineno, line in _plan_lines(path):
-        if line.startswith(prefix):
-            end = line.find(",", start)
-            text = line[start:end] if end > 0 else ""
-            if text.isdigit():
-                yield int(text)
-                continue
-        yield int(_plan_record(path, lineno, line)["image_id"])
+    info, images, fh = _open_plan(path)
+    count = 0
+    with fh:
+        for lineno, line in enumerate(fh, start=1):
+            if line.startswith(prefix):
+                end = line.find(",", start)
+                text = line[start:end] if end > 0 else ""
+                if text.isdigit():
+                    count += 1
+                    yield int(text)
+                    continue
+            if line.strip():
+                count += 1
+                yield int(_plan_record(path, lineno, line)["image_id"])
+    _check_count(images, count, info)
 
 
 def _plan_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -271,18 +280,29 @@ def _plan_lines(path: Path) -> Iterator[tuple[int, str]]:
 
     After the last line, their count must be the one ``plan.json`` gives (UsageError).
     """
-    info = read_plan_info(path)
-    images = plan_dir(path) / IMAGES_FILE
+    info, images, fh = _open_plan(path)
     count = 0
-    try:
-        fh = images.open("r", encoding="utf-8")
-    except FileNotFoundError:
-        raise _plan_error(f"harvest plan {images} is missing", Path(path)) from None
     with fh:
         for lineno, line in enumerate(fh, start=1):
             if line.strip():
                 count += 1
                 yield lineno, line
+    _check_count(images, count, info)
+
+
+def _open_plan(path: Path) -> tuple[PlanInfo, Path, TextIO]:
+    """The plan's ``plan.json``, the path of its ``images.jsonl`` and that file, open."""
+    info = read_plan_info(path)
+    images = plan_dir(path) / IMAGES_FILE
+    try:
+        fh = images.open("r", encoding="utf-8")
+    except FileNotFoundError:
+        raise _plan_error(f"harvest plan {images} is missing", Path(path)) from None
+    return info, images, fh
+
+
+def _check_count(images: Path, count: int, info: PlanInfo) -> None:
+    """UsageError unless ``images.jsonl`` held the ``count`` lines ``plan.json`` gives."""
     if count != info.images:
         raise UsageError(
             f"harvest plan {images} has {plural(count, 'image')} but plan.json says {info.images}: "

@@ -64,7 +64,7 @@ import re
 import stat
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -125,7 +125,7 @@ from harvester.shard import (
     finer_parts,
     holders,
     shard_commands,
-    shard_of,
+    shard_hash,
     shard_pair,
 )
 from harvester.shell_words import shell_join, shell_quote
@@ -304,17 +304,17 @@ class WriterStatus:
     forgotten: int = 0
     not_asked: int = 0
 
-    def count(self, kind: str, *, failed: bool = False) -> None:
-        """Count one journaled file or study object of ``kind`` (done, or ``failed``)."""
+    def count(self, kind: str, *, failed: bool = False, times: int = 1) -> None:
+        """Count ``times`` journaled files or study objects of ``kind`` (done, or ``failed``)."""
         study = kind in STUDY_KINDS
         if failed and study:
-            self.study_failed += 1
+            self.study_failed += times
         elif failed:
-            self.failed += 1
+            self.failed += times
         elif study:
-            self.study_done += 1
+            self.study_done += times
         else:
-            self.done += 1
+            self.done += times
 
     def text(self) -> str:
         """Its line of ``status``'s ``writers:`` list."""
@@ -1932,6 +1932,8 @@ def plan_forgotten(out_dir: Path, plan_at: Path) -> bool:
 
 #: The artifact kinds of an image (journaled by image id).
 _IMAGE_KINDS = frozenset(a.value for a in Artifact)
+#: The kinds of an image no set asks anything of: one object, not a new empty set per image.
+_NO_KINDS: frozenset[str] = frozenset()
 
 
 def _dropped_kinds(
@@ -2049,11 +2051,15 @@ class _Wanted:
     def claimed_kinds(self, image_id: int) -> frozenset[str]:
         """The kinds asked of an image no run has journaled, by the sets that name it by
         id (``--image``, an ids file); none when no set does."""
-        naming = self._naming.get("image_id", {}).get(image_id, ())
+        naming = self._naming.get("image_id", {}).get(image_id)
+        if not naming:  # (most images of a plan: asked once per image, no set built)
+            return _NO_KINDS
         return frozenset().union(*(self.known[n].kinds for n in naming))
 
     def _claimed(self, image_id: int, ref: ImageRef | None) -> tuple[int, ...]:
         """The known sets naming a journaled image (their indices, newest set first)."""
+        if not self._naming:  # (no set names images: a plan's harvest, asked per image)
+            return ()
         naming: set[int] = set()
         for name, index in self._naming.items():
             value = image_id if name == "image_id" else getattr(ref, name, None)
@@ -2721,9 +2727,12 @@ def _count_plan(
     # (an N whose every shard is named needs no more hashing; the array's is counted whole)
     open_ns = set(split_ns) - {len(tasks)}
     done, failed, images = state.done, state.failed, state.images
+    # plan_kinds less the kinds the journals' pass counted, by the latter (a few distinct sets)
+    uncounted: dict[frozenset[str], frozenset[str]] = {}
     for image_id in iter_plan_ids(out_dir):
         ref = images.get(image_id)
         reached = ref is not None
+        place: int | None = None  # (its shard_hash, hashed once for every N)
         if reached:
             wanted.in_harvested_plan(image_id)
         plan.reached += reached
@@ -2743,8 +2752,9 @@ def _count_plan(
         if open_ns and (not reached or pending):
             # Work no journal names as such: not reached, or reached and cut short
             # mid-image (a task killed or cancelled as it fetched a stack's planes).
+            place = shard_hash(image_id)
             for n in list(open_ns):
-                unreached[n].add(shard_of(image_id, n))
+                unreached[n].add(place % n)
                 if len(unreached[n]) == n:
                     open_ns.discard(n)
         plan.done += finished
@@ -2754,7 +2764,9 @@ def _count_plan(
         plan.complete += settled
         plan.gone += finished < len(planned) and image_id in gone
         if tasks:
-            task = tasks[shard_of(image_id, len(tasks))]
+            if place is None:
+                place = shard_hash(image_id)
+            task = tasks[place % len(tasks)]
             task.images += 1
             task.reached += reached
             task.complete += settled
@@ -2762,11 +2774,18 @@ def _count_plan(
             task.partial += reached and not settled and not failures
         # Reached: the journals' pass counted wanted.kinds already; unreached: what the
         # sets naming the image by id ask, and the plan's kinds.
-        counted = wanted.kinds(image_id, ref) if reached else frozenset()
-        more = plan_kinds | wanted.claimed_kinds(image_id) if not reached else plan_kinds
-        for kind in more - counted:
+        if reached:
+            counted = wanted.kinds(image_id, ref)
+            more = uncounted.get(counted)
+            if more is None:
+                more = uncounted[counted] = plan_kinds - counted
+        else:
+            more = plan_kinds | wanted.claimed_kinds(image_id)
+        if image_id in gone:
+            continue
+        for kind in more:
             key = (kind, image_id)
-            if key not in done and key not in failed and image_id not in gone:
+            if key not in done and key not in failed:
                 extra[kind] = extra.get(kind, 0) + 1
     plan.tasks = tasks
     left = {(k, n) for n, ks in unreached.items() for k in ks}
@@ -2783,6 +2802,22 @@ class _Tagged:
     damaged_lines: dict[str, int]
     #: journal file name -> the writer its records belong to, when that is not its own name
     misnamed: dict[str, str]
+    #: the journal name whose record of a done key the state kept
+    done_source: Callable[[tuple[str, int]], str]
+    #: the journals some of whose done records are tagged with another writer than theirs
+    retagged: set[str]
+    #: journal file name -> its own writer (:func:`harvester.journal.writer_of`)
+    owners: dict[str, str]
+
+    def done_writer(self, key: tuple[str, int], rec: Mapping[str, Any]) -> str:
+        """The writer a kept done record is counted for: its tag where it has one (read
+        after its journal's run record named another writer), else its journal's own."""
+        source = self.done_source(key)
+        if source in self.retagged:
+            tag = rec.get("_writer")
+            if tag is not None:
+                return str(tag)
+        return self.owners[source]
 
 
 def _load_tagged(out_dir: Path) -> _Tagged:
@@ -2791,28 +2826,39 @@ def _load_tagged(out_dir: Path) -> _Tagged:
     A journal whose run record names another writer (a copy, ``foo-copy.jsonl``) tags its
     records with that writer: they count once, as that writer's, instead of making a phantom
     writer with the same run and counts.
+
+    A done record is tagged only where that differs from its journal's own writer (after
+    such a run record): the others are told by their journal (:meth:`_Tagged.done_writer`),
+    so that nearly all of a big folder's records stay on the fold's fast path.
     """
     damaged: dict[str, int] = {}
     runs: list[tuple[str, dict[str, Any]]] = []
+    retagged: set[str] = set()
+    owners: dict[str, str] = {}
 
-    def records() -> Any:
-        for path in journal_files(out_dir):
-            writer = writer_of(path)
-            mark = ReadMark()
-            for rec in read_journal(path, mark):
-                if rec.get("rec") == "run":
-                    runs.append((path.name, rec))
-                    named = rec.get("writer")
-                    if writer == writer_of(path) and isinstance(named, str) and named:
-                        writer = named  # the first run record says whose records these are
+    def records(path: Path) -> Iterator[dict[str, Any]]:
+        own = writer = owners[path.name] = writer_of(path)
+        mark = ReadMark()
+        for rec in read_journal(path, mark):
+            if rec.get("rec") == "run":
+                runs.append((path.name, rec))
+                named = rec.get("writer")
+                if writer == own and isinstance(named, str) and named:
+                    writer = named  # the first run record says whose records these are
+            if writer != own:
                 rec["_writer"] = writer
-                yield rec
-            if mark.damaged:
-                damaged[path.name] = mark.damaged
+                retagged.add(path.name)
+            elif rec.get("rec") != "done":
+                rec["_writer"] = writer
+            yield rec
+        if mark.damaged:
+            damaged[path.name] = mark.damaged
 
-    state = JournalState.from_records(records())
+    state, done_source = JournalState.from_journals(
+        (path.name, records(path)) for path in journal_files(out_dir)
+    )
     misnamed = journals_of_other_writers(runs)
-    return _Tagged(state, damaged, misnamed)
+    return _Tagged(state, damaged, misnamed, done_source, retagged, owners)
 
 
 def _run_counts() -> dict[str, int]:
@@ -2832,17 +2878,34 @@ def _run_counts() -> dict[str, int]:
 
 
 def _count_done(
-    report: StatusReport, w: WriterStatus, kind: str, done_rec: Mapping[str, Any], size: int
+    report: StatusReport,
+    w: WriterStatus,
+    kind: str,
+    done_rec: Mapping[str, Any],
+    size: int,
+    times: int = 1,
 ) -> None:
-    """One done record in the table's row, its writer's line and its run's counts."""
+    """``times`` done records of one writer, run and kind (``done_rec`` the first of them,
+    ``size`` their bytes) in the table's row, its writer's line and its run's counts.
+    Counted by such groups, not record by record: a folder has a few groups and may hold
+    millions of records."""
     ks = report.kinds.setdefault(kind, KindStatus())
-    ks.done += 1
+    ks.done += times
     ks.bytes += size
-    w.count(kind)
+    w.count(kind, times=times)
     w.bytes += size
     run = report.runs.setdefault(str(done_rec.get("run")), _run_counts())
-    run["study_done" if kind in STUDY_KINDS else "done"] += 1
+    run["study_done" if kind in STUDY_KINDS else "done"] += times
     run["bytes"] += size
+
+
+@dataclass(slots=True)
+class _Tally:
+    """Done records of one writer, run and kind: the first, how many, their bytes."""
+
+    first: Mapping[str, Any]
+    times: int
+    size: int
 
 
 def _names_of_one_file(
@@ -3115,8 +3178,9 @@ def _collect_status(
     # the writer of the run that made it: verify's journal holds no run of its own.
     run_writers = {str(w.run): name for name, w in writers.items() if w.run is not None}
 
-    def writer(rec: Mapping[str, Any]) -> WriterStatus:
-        name = str(rec.get("_writer"))
+    def writer(rec: Mapping[str, Any], tag: str | None = None) -> WriterStatus:
+        """The line of a record's writer (``tag``: a done record's, else its own tag)."""
+        name = str(rec.get("_writer")) if tag is None else tag
         if name not in writers and str(rec.get("run")) in run_writers:
             name = run_writers[str(rec.get("run"))]
         if name not in writers:
@@ -3127,6 +3191,8 @@ def _collect_status(
     # below, where no name stored as a file of its own holds them.
     linked: dict[Any, Mapping[str, Any]] = {}
     one_file, others = _names_of_one_file(out_dir, state) if by_files else (set(), set())
+    # (writer, run, kind) -> the done records of that group: counted once a group, below
+    tallies: dict[tuple[str, str, str], _Tally] = {}
     for key, done_rec in state.done.items():
         kind = key[0]
         size = int(done_rec.get("size") or 0) + sum(
@@ -3143,12 +3209,22 @@ def _collect_status(
             report.linked += 1
             report.linked_bytes += size
             size = 0
-        _count_done(report, writer(done_rec), kind, done_rec, size)
+        group = (tagged.done_writer(key, done_rec), str(done_rec.get("run")), kind)
+        tally = tallies.get(group)
+        if tally is None:
+            tallies[group] = _Tally(done_rec, 1, size)
+        else:
+            tally.times += 1
+            tally.size += size
+    # (groups in the order of their first record: the table's rows, writers and runs too)
+    for (name, _run, kind), tally in tallies.items():
+        _count_done(report, writer(tally.first, name), kind, tally.first, tally.size, tally.times)
     for alone in _held_by_links_alone(state, linked, one_file, others).values():
         size = int(alone.get("size") or 0)
         report.linked_bytes -= size
         report.kinds[Artifact.PATHS.value].bytes += size
-        writer(alone).bytes += size
+        alone_key = (alone["kind"], alone["id"])
+        writer(alone, tagged.done_writer(alone_key, alone)).bytes += size
         report.runs[str(alone.get("run"))]["bytes"] += size
     # What the suggested resume fetches, set by set (not every image by the newest run's
     # kinds): pending and failed count that, so that status and the resume agree.
@@ -3448,12 +3524,14 @@ def _gone_images_hint(out_dir: Path, report: StatusReport) -> str | None:
     with ``--check-server``): ``status --failed-ids`` piped into it, one server's at a time
     in a folder of two (``--base-url``: its one list is refused there). None for none.
     Why: their every resume failed again, and the pipe was in the README alone."""
+    images = [f for f in report.failures if f["kind"] in _IMAGE_KINDS]
+    if not images:  # (nothing to name: and harvester.fetch, ~0.1 s to import, is not loaded)
+        return None
     from harvester.config import failed_ids_command
     from harvester.fetch import known_cause
     from harvester.gone import gone_among, gone_images_hint, imgdata_refused_among
 
     done = {kind: ks.done for kind, ks in report.kinds.items()}
-    images = [f for f in report.failures if f["kind"] in _IMAGE_KINDS]
     gone = gone_among(
         # (a 404 a hint explains, a thumbnail size this server lacks, is no image gone)
         (int(f["id"]), None if known_cause(f, done) else _http_status(f))

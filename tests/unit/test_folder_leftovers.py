@@ -172,27 +172,30 @@ def test_damaged_lines_are_counted_once_per_journal(tmp_path: Path) -> None:
     assert note.startswith(f"journals/{writer}.jsonl: 3 damaged lines skipped")
 
 
+# (a copy named before its writer's journal, and after it: then its records are the ones
+# kept, tied in time, and count by their tag, not by their journal's own name)
+@pytest.mark.parametrize("copy", ["foo-copy", "zzz-copy"])
 def test_a_copied_journal_is_not_a_phantom_writer(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], copy: str
 ) -> None:
     """A copied journal counts once, as its writer's, with a note, not as another writer."""
     out = tmp_path / "out"
     writer = store_harvest(out)
     before = collect_status(out).to_dict()
-    shutil.copy(out / "journals" / f"{writer}.jsonl", out / "journals" / "foo-copy.jsonl")
+    shutil.copy(out / "journals" / f"{writer}.jsonl", out / "journals" / f"{copy}.jsonl")
 
     report = collect_status(out).to_dict()
     assert [w["writer"] for w in report["writers"]] == [writer]
     assert report["writers"] == before["writers"]
     assert report["totals"] == before["totals"]
     note = (
-        f"journals/foo-copy.jsonl is not a writer's own journal: it holds the records of writer "
+        f"journals/{copy}.jsonl is not a writer's own journal: it holds the records of writer "
         f"{writer} (a copy, or renamed?); they count once, as {writer}'s"
     )
     assert note in report["notes"]
     code, text = cli(["status", str(out)], capsys)
     assert code == 0 and f"note: {note}" in text
-    assert "foo-copy (run" not in text
+    assert f"{copy} (run" not in text
     assert note in verify(out, mark_invalid=False).notes
 
 
