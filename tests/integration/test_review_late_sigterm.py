@@ -38,6 +38,7 @@ _CHILD = checked(
     import gc, os, signal, sys
     import harvester.cli as cli
     import harvester.cli.harvest as harvest_cli
+    import harvester.plain_index as plain_index
     import harvester.select as select
 
     def terminate(moment):
@@ -65,24 +66,30 @@ _CHILD = checked(
 
         cli._run_command, cli.gc = run_command, Gc()
     else:
-        real_index, real_summary = select.write_labelled_index, harvest_cli.print_summary
+        real_summary = harvest_cli.print_summary
 
-        def write_labelled_index(*args, **kwargs):
-            terminate("index")
-            # This runs in a worker thread: the index is written only once the event loop
-            # took the signal, which sets the run's stop (the one given here) as it cancels
-            # the run. (A fixed half-second let a loaded machine write it first: the run
-            # ended with its summary, exit 0.) Bounded: a stop never set is said below.
-            if not kwargs["stop"].wait(30):
-                with open(os.environ["SENT_LOG"], "a") as sent:
-                    sent.write("never-taken\\n")
-            return real_index(*args, **kwargs)
+        def terminated_before(real_index):
+            def write_index(*args, **kwargs):
+                terminate("index")
+                # This runs in a worker thread: the index is written only once the event
+                # loop took the signal, which sets the run's stop (the one given here) as it
+                # cancels the run. (A fixed half-second let a loaded machine write it first:
+                # the run ended with its summary, exit 0.) Bounded: a stop never set is said
+                # below.
+                if not kwargs["stop"].wait(30):
+                    with open(os.environ["SENT_LOG"], "a") as sent:
+                        sent.write("never-taken\\n")
+                return real_index(*args, **kwargs)
+
+            return write_index
 
         def print_summary(*args, **kwargs):
             terminate("report")
             return real_summary(*args, **kwargs)
 
-        select.write_labelled_index = write_labelled_index
+        # (a folder without labels or a split is written by plain_index's writer)
+        plain_index.write_plain_index = terminated_before(plain_index.write_plain_index)
+        select.write_labelled_index = terminated_before(select.write_labelled_index)
         harvest_cli.print_summary = print_summary
     sys.argv[0] = "harvester"
     sys.exit(cli.main())

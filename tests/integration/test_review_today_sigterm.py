@@ -33,16 +33,20 @@ _TERMINATED_AT_THE_INDEX = checked(
     textwrap.dedent(
         """
     import os, signal, sys
+    import harvester.plain_index as plain_index
     import harvester.select as select
     from harvester.cli import main
 
-    real = select.write_labelled_index
+    def terminated_meanwhile(real):
+        def write_index(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGTERM)
+            return real(*args, **kwargs)
 
-    def terminated_meanwhile(*args, **kwargs):
-        os.kill(os.getpid(), signal.SIGTERM)
-        return real(*args, **kwargs)
+        return write_index
 
-    select.write_labelled_index = terminated_meanwhile
+    # (a folder without labels or a split is written by plain_index's writer)
+    plain_index.write_plain_index = terminated_meanwhile(plain_index.write_plain_index)
+    select.write_labelled_index = terminated_meanwhile(select.write_labelled_index)
     sys.argv[0] = "harvester"
     sys.exit(main())
     """
