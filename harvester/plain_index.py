@@ -13,7 +13,7 @@ the same bytes either way: both make the rows with :class:`harvester.index.Index
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,27 +49,32 @@ def write_plain_index(
     written: list[Path] | None = None,
     originals: list[OriginalsSummary] | None = None,
     stop: threading.Event | None = None,
+    otherwise: Callable[[], int] | None = None,
 ) -> int | None:
     """Rebuild ``DIR/index.csv`` when DIR has no label keys (none given now, none
-    recorded) and no split; return its rows. None, with nothing written, where the
-    labelled writer is needed: label keys, a split record, a ``labels.csv`` or
-    ``splits.csv`` to remove, or a warning recorded as said in ``written.json`` (which
-    that writer drops once its cause is gone). Arguments as
+    recorded) and no split; return its rows. Where the labelled writer is needed (label
+    keys, a split record, a ``labels.csv`` or ``splits.csv`` to remove, or a warning
+    recorded as said in ``written.json``, which that writer drops once its cause is gone):
+    ``otherwise()``, that writer's call, made under the same hold of DIR's index lock and
+    its rows returned; without it None, nothing written. Arguments as
     :func:`harvester.select.write_labelled_index`'s (``stop``: the wait for DIR's index
     lock given up, :class:`~harvester.runlock.LockWaitStopped`).
 
     Under DIR's index lock from the first look to the last table, as that writer works:
-    a folder labelled or split meanwhile by another process is seen as such.
+    a folder labelled or split meanwhile by another process is seen as such. Why
+    ``otherwise`` inside: that writer, called after this one let the lock go, waited for
+    it again; with another process holding it past :data:`~harvester.index.INDEX_LOCK_WAIT`
+    (2 minutes), a labelled folder's harvest waited twice that long to end.
     """
     out_dir = Path(out_dir)
     if label_keys:
-        return None
+        return None if otherwise is None else otherwise()
     with index_lock(out_dir, stop=stop):
         if not _without_labels_or_split(out_dir):
-            return None
+            return None if otherwise is None else otherwise()
         state = current_state(out_dir, state)
         if remembered_label_keys(out_dir, state):  # (keys of a run: no record to warn of)
-            return None
+            return None if otherwise is None else otherwise()
         rows = IndexRows(state)
         if rows.paths:
             write_originals_of(out_dir, state, originals)
