@@ -4,9 +4,10 @@ Why a module of its own: the labelled index (``label``/``label_id``, ``labels.cs
 split (``split``, ``splits.csv``) live in :mod:`harvester.select` and :mod:`harvester.splits`,
 some 3,700 lines whose import (with the modules they load) took ~10 ms of CPU at the end of
 every plain harvest (the benchmark's "last answer -> exit"), for a folder that has neither.
-:func:`write_plain_index` writes such a folder's index without them, and steps aside (None,
-nothing written) where the folder has, or had, anything of theirs: then
-:func:`harvester.select.write_labelled_index` writes it, as it always did. The tables are
+:func:`write_plain_index` writes such a folder's index without them, and steps aside where
+the folder has, or had, anything of theirs: then :func:`harvester.select.write_labelled_index`
+(the caller's ``otherwise``, under the same hold of DIR's index lock) writes it, as it always
+did. The tables are
 the same bytes either way: both make the rows with :class:`harvester.index.IndexRows`.
 """
 
