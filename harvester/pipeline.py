@@ -3308,9 +3308,19 @@ class Harvest:
         absent: list[str] = []
         written: list[Path] = []
         pin_note: list[str] | None = [] if self._pin_recorded else None
-        splits: SplitTally | None = None
         originals: list[OriginalsSummary] = []
         label_rows: list[int] = []
+        splits: list[SplitTally] = []  # (the split the labelled writer wrote, if it ran)
+        labelled = functools.partial(
+            self._write_labelled_index,
+            keys,
+            absent,
+            written,
+            pin_note,
+            originals,
+            label_rows,
+            splits,
+        )
         try:
             self.summary.index_rows = await anyio.to_thread.run_sync(
                 functools.partial(
@@ -3321,21 +3331,18 @@ class Harvest:
                     written=written,
                     originals=originals,
                     stop=self._stopping,
+                    otherwise=labelled,
                 )
             )
         except LockWaitStopped:
             logger.info("stopped while another process held DIR's index lock: index.csv left")
             self.summary.index_left = True
             return
-        if self.summary.index_rows is None:
-            splits = await self._write_labelled_index(
-                keys, absent, written, pin_note, originals, label_rows
-            )
-            if splits is None:
-                return
-        await self._index_written(keys, absent, written, pin_note, splits, originals, label_rows)
+        await self._index_written(
+            keys, absent, written, pin_note, splits[0] if splits else None, originals, label_rows
+        )
 
-    async def _write_labelled_index(
+    def _write_labelled_index(
         self,
         keys: Sequence[str] | None,
         absent: list[str],
@@ -3343,36 +3350,30 @@ class Harvest:
         pin_note: list[str] | None,
         originals: list[OriginalsSummary],
         label_rows: list[int],
-    ) -> SplitTally | None:
+        splits: list[SplitTally],
+    ) -> int:
         """:meth:`_write_index` for a folder with label keys or a split
-        (:func:`harvester.select.write_labelled_index`); the split written (None: the index
-        left, the wait for another writer's lock stopped)."""
+        (:func:`harvester.select.write_labelled_index`), in the worker thread of the plain
+        writer, which holds DIR's index lock meanwhile; the split written is added to
+        ``splits``."""
         from harvester.select import write_labelled_index
         from harvester.splits import SplitTally
 
-        splits = SplitTally()
-        try:
-            self.summary.index_rows = await anyio.to_thread.run_sync(
-                functools.partial(
-                    write_labelled_index,
-                    self.out,
-                    keys,
-                    self._journal_state,
-                    absent=absent,
-                    written=written,
-                    pin_note=pin_note,
-                    partial=self.summary.interrupted,
-                    splits=splits,
-                    stop=self._stopping,
-                    originals=originals,
-                    label_rows=label_rows,
-                )
-            )
-        except LockWaitStopped:
-            logger.info("stopped while another process held DIR's index lock: index.csv left")
-            self.summary.index_left = True
-            return None
-        return splits
+        tally = SplitTally()
+        splits.append(tally)
+        return write_labelled_index(
+            self.out,
+            keys,
+            self._journal_state,
+            absent=absent,
+            written=written,
+            pin_note=pin_note,
+            partial=self.summary.interrupted,
+            splits=tally,
+            stop=self._stopping,
+            originals=originals,
+            label_rows=label_rows,
+        )
 
     async def _index_written(
         self,

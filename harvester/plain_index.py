@@ -4,16 +4,17 @@ Why a module of its own: the labelled index (``label``/``label_id``, ``labels.cs
 split (``split``, ``splits.csv``) live in :mod:`harvester.select` and :mod:`harvester.splits`,
 some 3,700 lines whose import (with the modules they load) took ~10 ms of CPU at the end of
 every plain harvest (the benchmark's "last answer -> exit"), for a folder that has neither.
-:func:`write_plain_index` writes such a folder's index without them, and steps aside (None,
-nothing written) where the folder has, or had, anything of theirs: then
-:func:`harvester.select.write_labelled_index` writes it, as it always did. The tables are
+:func:`write_plain_index` writes such a folder's index without them, and steps aside where
+the folder has, or had, anything of theirs: then :func:`harvester.select.write_labelled_index`
+(the caller's ``otherwise``, under the same hold of DIR's index lock) writes it, as it always
+did. The tables are
 the same bytes either way: both make the rows with :class:`harvester.index.IndexRows`.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,27 +50,32 @@ def write_plain_index(
     written: list[Path] | None = None,
     originals: list[OriginalsSummary] | None = None,
     stop: threading.Event | None = None,
+    otherwise: Callable[[], int] | None = None,
 ) -> int | None:
     """Rebuild ``DIR/index.csv`` when DIR has no label keys (none given now, none
-    recorded) and no split; return its rows. None, with nothing written, where the
-    labelled writer is needed: label keys, a split record, a ``labels.csv`` or
-    ``splits.csv`` to remove, or a warning recorded as said in ``written.json`` (which
-    that writer drops once its cause is gone). Arguments as
+    recorded) and no split; return its rows. Where the labelled writer is needed (label
+    keys, a split record, a ``labels.csv`` or ``splits.csv`` to remove, or a warning
+    recorded as said in ``written.json``, which that writer drops once its cause is gone):
+    ``otherwise()``, that writer's call, made under the same hold of DIR's index lock and
+    its rows returned; without it None, nothing written. Arguments as
     :func:`harvester.select.write_labelled_index`'s (``stop``: the wait for DIR's index
     lock given up, :class:`~harvester.runlock.LockWaitStopped`).
 
     Under DIR's index lock from the first look to the last table, as that writer works:
-    a folder labelled or split meanwhile by another process is seen as such.
+    a folder labelled or split meanwhile by another process is seen as such. Why
+    ``otherwise`` inside: that writer, called after this one let the lock go, waited for
+    it again; with another process holding it past :data:`~harvester.index.INDEX_LOCK_WAIT`
+    (2 minutes), a labelled folder's harvest waited twice that long to end.
     """
     out_dir = Path(out_dir)
     if label_keys:
-        return None
+        return None if otherwise is None else otherwise()
     with index_lock(out_dir, stop=stop):
         if not _without_labels_or_split(out_dir):
-            return None
+            return None if otherwise is None else otherwise()
         state = current_state(out_dir, state)
         if remembered_label_keys(out_dir, state):  # (keys of a run: no record to warn of)
-            return None
+            return None if otherwise is None else otherwise()
         rows = IndexRows(state)
         if rows.paths:
             write_originals_of(out_dir, state, originals)

@@ -267,6 +267,43 @@ def test_an_index_write_waits_for_a_stuck_writer_only_so_long(
     assert (out / "index.csv").read_bytes().startswith(b"image_id,")
 
 
+@pytest.mark.parametrize(
+    "flags", [["--label-key", "Gene Symbol"], ["--split", "a=0.5,b=0.5"]], ids=["labels", "split"]
+)
+def test_a_labelled_or_split_harvest_waits_for_a_stuck_index_lock_once(
+    tmp_path: Path, emulator: EmulatorThread, monkeypatch: pytest.MonkeyPatch, flags: list[str]
+) -> None:
+    """A resume of a folder with label keys or a split, its end finding DIR's index lock
+    held by a stuck writer: one bounded wait for it, then the tables are written. (The
+    plain index writer let the lock go on finding the keys or the split, and the labelled
+    one waited for it again: two waits of 2 minutes each.)"""
+    from harvester import runlock
+
+    out = tmp_path / "d"
+    harvested(emulator, out, *flags)
+    (out / "index.csv").unlink()
+    monkeypatch.setattr(index, "INDEX_LOCK_WAIT", 0.3)
+    waits_run_out: list[Path] = []
+    real_within = runlock._flock_within
+
+    def within(fd: int, path: Path, *args: object, **kwargs: object) -> bool:
+        held = real_within(fd, path, *args, **kwargs)  # type: ignore[arg-type]
+        if path.name == index.INDEX_LOCK and not held:
+            waits_run_out.append(path)
+        return held
+
+    monkeypatch.setattr(runlock, "_flock_within", within)
+    fd = os.open(out / "locks" / index.INDEX_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        harvested(emulator, out)  # (the keys or the split as the folder records them)
+    finally:
+        os.close(fd)
+    assert len(waits_run_out) == 1
+    header = (out / "index.csv").read_text().splitlines()[0].split(",")
+    assert ("label" if flags[0] == "--label-key" else "split") in header
+
+
 def test_an_index_lock_file_of_another_user_does_not_stop_the_index_write(
     tmp_path: Path, emulator: EmulatorThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -40,6 +40,10 @@ _TERMINATED_AT_THE_INDEX = checked(
     def terminated_meanwhile(real):
         def write_index(*args, **kwargs):
             os.kill(os.getpid(), signal.SIGTERM)
+            # (in a worker thread: the write goes on once the event loop took the signal,
+            # which sets the run's stop; the plain writer, quick, often ended the run first,
+            # exit 0. Bounded: a stop never set fails the exit code below.)
+            kwargs["stop"].wait(30)
             return real(*args, **kwargs)
 
         return write_index
