@@ -285,19 +285,27 @@ class OneSampleKey(argparse.Action):
 def sample_count(text: str) -> int:
     """``--sample N``; a share (``10%``, ``0.1``) is ``--sample-fraction``'s, and said so."""
     value = text.strip()
-    share: float | None = None
-    try:
-        if value.endswith("%"):
-            share = float(value[:-1]) / 100
-        elif "." in value:
+    share = _percent(value)
+    if share is None and "." in value:
+        try:
             share = float(value)
-    except ValueError:
-        share = None
+        except ValueError:
+            share = None
     if share is not None and 0 < share <= 1:
         raise argparse.ArgumentTypeError(
             f"{text!r} is a share of the images: use --sample-fraction {share:g}"
         )
     return count_arg(text)
+
+
+def _percent(value: str) -> float | None:
+    """``10%`` as the fraction it means (0.1); None for anything else."""
+    if not value.endswith("%"):
+        return None
+    try:
+        return float(value[:-1]) / 100
+    except ValueError:
+        return None
 
 
 def integer_arg(text: str) -> int:
@@ -440,16 +448,11 @@ def fraction_arg(text: str) -> float:
     Why: ``--sample-fraction 10%`` was refused as "'10%' is not a number", naming no fix,
     where ``--sample 10%`` (the same slip, the other flag) was told ``--sample-fraction 0.1``.
     """
-    value = text.strip()
-    if value.endswith("%"):
-        try:
-            share = float(value[:-1]) / 100
-        except ValueError:
-            share = None
-        if share is not None and 0 < share <= 1:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is a percentage: give it as a fraction, --sample-fraction {share:g}"
-            )
+    share = _percent(text.strip())
+    if share is not None and 0 < share <= 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is a percentage: give it as a fraction, --sample-fraction {share:g}"
+        )
     return typed_number_arg(text)
 
 
