@@ -6,4 +6,4 @@ Fast (async, concurrent), polite (rate-limited, adaptive) and resumable
 
 from __future__ import annotations
 
-__version__ = "0.1.26"
+__version__ = "0.1.27"
