@@ -16,6 +16,7 @@ from collections.abc import Callable
 import anyio
 import pytest
 
+import harvester.outage
 from harvester import urls
 from harvester.client import Client, ClientSettings, Expect
 from harvester.emulator import EmulatorThread
@@ -54,3 +55,34 @@ async def test_an_answer_after_a_busy_one_decides_without_a_check(
             assert not await outage.held(busy, last_try)
     assert not outage.paused and outage.stats.checks == checks
     assert emu.stats()["by_route"].get("api_versions", {}) == ({"200": 1} if checks else {})
+
+
+async def test_a_busy_answer_waiting_for_the_next_check_ends_with_an_answer_meanwhile(
+    make_emulator: Callable[..., EmulatorThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request failed for good on a busy answer just after a check answered waits for the
+    next check (:data:`harvester.outage.FIRST_CHECK` after it), unless a request sent after
+    its last try is answered: it then fails on its own at that answer, not at the check
+    (each render refused beside answered thumbnails held its worker for up to 5 s, idle)."""
+    monkeypatch.setattr(harvester.outage, "FIRST_CHECK", 60.0)
+    emu = make_emulator(preset="demo", faults="hold:G,only:/webgateway/render_thumbnail/")
+    outage = Outage(3600.0)
+    settings = ClientSettings(emu.base_url, rate=None, max_retries=0)
+    busy = OverloadError("HTTP 503 Service Unavailable", url=emu.base_url, status=503)
+    decided: list[bool] = []
+    with anyio.fail_after(20):  # (60 s, the next check, before the fix)
+        async with Client(settings, outage=outage) as client:
+            assert not await outage.held(busy, time.monotonic())  # the check: answered
+            last_try = time.monotonic()
+
+            async def busy_one() -> None:
+                decided.append(await outage.held(busy, last_try))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(busy_one)
+                tg.start_soon(client.get, urls.thumbnail(IMAGE), Expect.JPEG)
+                await anyio.to_thread.run_sync(emu.wait_held, "G", 1, 10.0)
+                emu.release("G")
+    assert decided == [False]
+    assert not outage.paused and outage.stats.checks == 1
+    assert emu.stats()["by_route"]["api_versions"] == {"200": 1}
