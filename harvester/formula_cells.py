@@ -66,10 +66,11 @@ _NAME_COLUMNS = ("image_name", "plate_name", "dataset_name")
 
 
 def maybe_formula_cells(rows: IndexRows, images: Collection[ImageRef]) -> bool:
-    """Whether any of ``images`` (every image of DIR's journals) has a name, or an
-    annotation value of ``rows`` (noted as they were made), beginning with a character of
-    :data:`FORMULA_STARTS` (a number among them too): False rules :func:`formula_cells`
-    out without its pass over the rows.
+    """Whether any of ``images`` (every image of DIR's journals) has a name beginning
+    with a character of :data:`FORMULA_STARTS` (a number among them too), or an annotation
+    value of ``rows`` (noted as they were made, once per distinct labels) is one
+    :func:`runs_as_formula`: False rules :func:`formula_cells` out without its pass over
+    the rows (annotations of negative numbers, ``-2.5``, do not ask for it).
 
     Why: it runs at every index write, over every image of DIR, and nearly always finds
     nothing. Each name's first character is taken by C-level ``map``/``filter`` calls,

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harvester.errors import PROBLEMS_LOGGER, UsageError
-from harvester.formula_cells import FORMULA_STARTS
+from harvester.formula_cells import FORMULA_STARTS, runs_as_formula
 from harvester.journal import JournalState, paused_gc
 from harvester.layout import (
     ARTIFACT_FILES,
@@ -251,9 +251,11 @@ class IndexRows:
             last = pairs
             sequences[tuple(map(_KEY, pairs))] = None
             if not formula:  # (once per distinct labels, in this pass: no pass of its own)
-                formula = any(value[:1] in FORMULA_STARTS for _, value in pairs)
-        #: Whether some row's annotation value begins as a formula may
-        #: (:func:`harvester.formula_cells.maybe_formula_cells`; numbers among them).
+                formula = any(
+                    value[:1] in FORMULA_STARTS and runs_as_formula(value) for _, value in pairs
+                )
+        #: Whether some row's annotation value is one a spreadsheet may run as a formula
+        #: (:func:`harvester.formula_cells.maybe_formula_cells`).
         self.formula_values = formula
         return sequences
 
