@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harvester.errors import PROBLEMS_LOGGER, UsageError
+from harvester.formula_cells import FORMULA_STARTS, runs_as_formula
 from harvester.journal import JournalState, paused_gc
 from harvester.layout import (
     ARTIFACT_FILES,
@@ -239,6 +240,7 @@ class IndexRows:
         images = self._state.images
         sequences: dict[tuple[str, ...], None] = {}
         last: object = None
+        formula = False
         for image_id in self._ids:
             ref = images.get(image_id)
             if ref is None:
@@ -248,6 +250,13 @@ class IndexRows:
                 continue
             last = pairs
             sequences[tuple(map(_KEY, pairs))] = None
+            if not formula:  # (once per distinct labels, in this pass: no pass of its own)
+                formula = any(
+                    value[:1] in FORMULA_STARTS and runs_as_formula(value) for _, value in pairs
+                )
+        #: Whether some row's annotation value is one a spreadsheet may run as a formula
+        #: (:func:`harvester.formula_cells.maybe_formula_cells`).
+        self.formula_values = formula
         return sequences
 
     def __len__(self) -> int:

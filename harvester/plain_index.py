@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harvester.folder_settings import label_keys_path, remembered_label_keys
+from harvester.formula_cells import warn_formula_cells
 from harvester.index import (
     SAID_KEY,
     UNPLACED_KEY,
@@ -80,6 +81,7 @@ def write_plain_index(
         if rows.paths:
             write_originals_of(out_dir, state, originals)
         count = write_index_of(out_dir, state, rows)
+        warn_formula_cells(out_dir, rows, state.images.values(), index_path(out_dir))
         if written is not None:
             written.append(index_path(out_dir))
         return count

@@ -2196,6 +2196,7 @@ def _write_labelled_index(
 ) -> int:
     """:func:`write_labelled_index`'s work (the caller holds DIR's index lock)."""
     from harvester import index
+    from harvester.formula_cells import warn_formula_cells
     from harvester.journal import paused_gc
     from harvester.label_ids import LABEL_IDS_FILE, assign_ids, folder_pin, pin_line
     from harvester.label_spellings import warn_spellings
@@ -2223,6 +2224,7 @@ def _write_labelled_index(
     if split is None and _remove_stale_file(out_dir / SPLITS_FILE):
         logger.info("removed %s: no split recorded now", out_dir / SPLITS_FILE)
     moves = _SplitMoves.of(out_dir, record.replaced, split)
+    warn_formula_cells(out_dir, rows, state.images.values(), index_path(out_dir))
     if not keys:
         if split is not None:
             rows_written = _write_split_only(out_dir, state, rows, split, moves, written, splits)
