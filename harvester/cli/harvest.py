@@ -446,12 +446,19 @@ def fraction_arg(text: str) -> float:
     """``--sample-fraction F``; a percentage (``10%``) is told the fraction it means.
 
     Why: ``--sample-fraction 10%`` was refused as "'10%' is not a number", naming no fix,
-    where ``--sample 10%`` (the same slip, the other flag) was told ``--sample-fraction 0.1``.
+    where ``--sample 10%`` (the same slip, the other flag) was told ``--sample-fraction 0.1``;
+    and ``150%`` or ``-10%``, numbers both, were "not a number" too, where what is wrong is
+    their size.
     """
     share = _percent(text.strip())
     if share is not None and 0 < share <= 1:
         raise argparse.ArgumentTypeError(
             f"{text!r} is a percentage: give it as a fraction, --sample-fraction {share:g}"
+        )
+    if share is not None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a share of the images: a percentage must be more than 0% and "
+            "at most 100%, given as a fraction (--sample-fraction 0.1 keeps about 10%)"
         )
     return typed_number_arg(text)
 
