@@ -1525,20 +1525,29 @@ def _harvest(
         gone_hint="" if gone else _gone_images_line(cfg, summary, said),
         stop_notes=stop_notes,
     )
-    if summary.dry_run and cfg.ids_from is not None and summary.images and not cfg.quiet:
-        print(UNCHECKED_IDS_NOTE, file=sys.stderr)
+    if summary.dry_run and summary.unchecked_ids and not cfg.quiet:
+        print(unchecked_ids_note(summary.unchecked_ids, bool(cfg.images)), file=sys.stderr)
     drop_late_signals(held)
     return summary.exit_code
 
 
-#: After a dry run given ``--ids-from``: its "N images found" counts every id read. Why:
-#: ids the server does not know were counted as found, and a user took the count for the
-#: server's; asking about each id would cost the dry run a request an id (a real run's
-#: first request of each image finds out, and names them: ``the 2 images not found``).
-UNCHECKED_IDS_NOTE = (
-    "note: a dry run does not ask the server about each id read from --ids-from: ids it "
-    "does not know count as found here (a real run reports them not found, HTTP 404)"
-)
+def unchecked_ids_note(unchecked: int, images_given: bool) -> str:
+    """After a dry run given ``--ids-from``: its "N images found" counts every id it took
+    from the source (``unchecked``), unknown ones too; ``images_given``: ``--image`` ids,
+    which it did check, were given as well.
+
+    Why: ids the server does not know were counted as found, and a user took the count for
+    the server's; asking about each id would cost the dry run a request an id (a real run's
+    first request of each image finds out, and names them: ``the 2 images not found``). Why
+    the count and ``--image``: said for any dry run given both, an empty ids file's too,
+    the note cast doubt on ``--image`` ids the dry run had checked one by one.
+    """
+    checked = "; the --image ids were checked" if images_given else ""
+    return (
+        f"note: a dry run does not ask the server about the {plural(unchecked, 'id')} it took "
+        "from --ids-from: ids it does not know count as found here (a real run reports them "
+        f"not found, HTTP 404){checked}"
+    )
 
 
 def _budget_shared(args: argparse.Namespace) -> bool:

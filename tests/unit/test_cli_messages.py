@@ -780,9 +780,37 @@ def test_a_dry_run_of_an_ids_file_says_its_ids_are_not_checked(
     assert code == 0
     assert out.splitlines()[0].startswith("dry run: 2 images found, 2 artifacts to fetch")
     assert err.splitlines()[-1] == (
-        "note: a dry run does not ask the server about each id read from --ids-from: ids it "
-        "does not know count as found here (a real run reports them not found, HTTP 404)"
+        "note: a dry run does not ask the server about the 2 ids it took from --ids-from: ids "
+        "it does not know count as found here (a real run reports them not found, HTTP 404)"
     )
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_dry_run_says_its_image_ids_were_checked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """--image ids are asked of the server one by one: with an ids file too, the note counts
+    the file's ids alone and says the --image ids were checked; with an empty ids file (or
+    one whose only id is an --image id) no note cast doubt on the checked count."""
+    ids = tmp_path / "ids.txt"
+    argv = ["harvest", "--base-url", emulator.base_url, "--image", str(EXISTING_IMAGE),
+            "--ids-from", str(ids), "--out", str(tmp_path / "d"), "--artifacts", "thumbnail",
+            "--rate", "none", "--dry-run"]  # fmt: skip
+    ids.write_text(f"{EXISTING_IMAGE}\n{UNKNOWN_ID}\n")
+    code, out, err = run(capsys, *argv)
+    assert code == 0
+    assert out.splitlines()[0].startswith("dry run: 2 images found, 2 artifacts to fetch")
+    assert err.splitlines()[-1] == (
+        "note: a dry run does not ask the server about the 1 id it took from --ids-from: ids "
+        "it does not know count as found here (a real run reports them not found, HTTP 404); "
+        "the --image ids were checked"
+    )
+    for held in ("", f"{EXISTING_IMAGE}\n"):
+        ids.write_text(held)
+        code, out, err = run(capsys, *argv)
+        assert code == 0
+        assert out.splitlines()[0].startswith("dry run: 1 image found, 1 artifact to fetch")
+        assert "note: a dry run" not in err
     assert not (tmp_path / "d").exists()
 
 
