@@ -10,6 +10,7 @@ count that is wrong.
 from __future__ import annotations
 
 import importlib.abc
+import io
 import os
 import subprocess
 import sys
@@ -1700,3 +1701,40 @@ def test_control_characters_and_undecodable_bytes_of_given_words_are_printed_esc
         assert (code, out, err.splitlines()[0]) == (2, "", error), argv
         assert "\x1b" not in err and "\r" not in err and "\\udc" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c\x1b.toml"]
+
+
+class _Terminal(io.StringIO):
+    """Standard error as a terminal (what a pty answers ``isatty``)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_notes_naming_a_folder_with_esc_show_it_escaped_on_a_terminal(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: EmulatorThread,
+) -> None:
+    """A folder named with ESC[2J, quoted by a command's own stderr lines (a resume's
+    "nothing to resume: DIR ...", index's note of a damaged harvest.json naming DIR), is
+    shown escaped on a terminal, as error lines and the summary show it: it cleared the
+    screen. Through a pipe the line keeps the name as it is (a log, a script)."""
+    out = tmp_path / "a\x1b[2Jb"
+    # (a shard's set, done: DIR alone has nothing to resume)
+    assert main(["harvest", "--base-url", emulator.base_url, "--image", str(EXISTING_IMAGE),
+                 "--out", str(out), "--artifacts", "thumbnail", "--rate", "none", "-q",
+                 "--shard", "0/1"]) == 0  # fmt: skip
+    shown = f"{tmp_path}/a\\x1b[2Jb"
+    for terminal in (True, False):
+        err = _Terminal() if terminal else io.StringIO()
+        monkeypatch.setattr(sys, "stderr", err)
+        name = shown if terminal else str(out)
+        assert main(["harvest", "--out", str(out)]) == 0
+        assert err.getvalue() == f"nothing to resume: {name} has nothing failed or pending\n"
+    (out / "harvest.json").write_text("{oops", encoding="utf-8")
+    err = _Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["index", str(out)]) == 0
+    assert err.getvalue().startswith(f"note: {shown}/harvest.json is damaged"), err.getvalue()
+    assert "\x1b" not in err.getvalue()
