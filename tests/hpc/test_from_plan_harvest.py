@@ -248,6 +248,7 @@ def test_harvest_of_a_missing_plan_writes_nothing(
         (lambda line: line.replace("1884808", '"abc"'), 'line 8: image_id "abc" is not an'),
         (lambda line: line.replace("1884808", "1.5"), "line 8: image_id 1.5 is not an image id"),
     ],
+    ids=["cut-mid-number", "cut-after-id", "negative", "zero", "text", "fraction"],
 )  # fmt: skip
 def test_a_damaged_last_plan_line_is_refused_naming_it(
     emulator: EmulatorThread,
