@@ -413,6 +413,9 @@ class RunSummary:
     #: The run's only target, a replayed ``--ids-from`` source, held no id: nothing was
     #: done, and one warning said so (a summary of zeros under it said nothing more).
     no_ids: bool = False
+    #: Of the images a dry run found, those read from ``--ids-from`` alone, which it did not
+    #: ask the server about (``--image`` ids it checked): its note counts them.
+    unchecked_ids: int = 0
     #: Images found that ``harvester forget --gone-ids-from`` recorded as gone from the
     #: server (:mod:`harvester.gone`): nothing asked for them, no failure counted.
     gone: int = 0
@@ -3511,6 +3514,7 @@ class Harvest:
         self.summary.pending = pending
         if self.walk_stats is not None:
             self.summary.images = self.walk_stats.images
+            self.summary.unchecked_ids = self.walk_stats.unchecked
             self.summary.walk_failures = walk_failure_lines(self.walk_stats.failures)
         if self._selection.active:
             self.summary.images = self.select_stats.selected

@@ -43,7 +43,7 @@ from harvester.errors import RemoteError, SessionEndedError, UsageError
 from harvester.journal import flush_drive
 from harvester.models import Artifact, ImageRef, keep_placed_first, placed_before
 from harvester.shell_words import shell_quote
-from harvester.text import plural
+from harvester.text import plural, shown
 
 if TYPE_CHECKING:
     from harvester.client import Client
@@ -255,23 +255,32 @@ def iter_plan_ids(path: Path) -> Iterator[int]:
     against ``plan.json`` included), at a fraction of the cost for millions of images:
     its own loop over the file, as :func:`_plan_lines` does, without a generator, a strip
     or a tuple per line in between (``status`` reads every line of the plan every time).
+
+    The quick read takes an id of ASCII digits not led by 0 (``0``, ``-5`` and ``²``, a
+    digit to ``str.isdigit`` that ``int`` refuses, go to the whole parse, which refuses
+    them naming the line); a last line without its line break is parsed whole after the
+    loop, so a line cut after its id (``{"image_id":12,"da``) is refused as cut short, not
+    taken as a whole record.
     """
     prefix = '{"image_id":'
     start = len(prefix)
     info, images, fh = _open_plan(path)
     count = 0
+    lineno, line = 0, "\n"
     with fh:
         for lineno, line in enumerate(fh, start=1):
             if line.startswith(prefix):
                 end = line.find(",", start)
                 text = line[start:end] if end > 0 else ""
-                if text.isdigit():
+                if text.isdigit() and text[0] != "0" and text.isascii():
                     count += 1
                     yield int(text)
                     continue
             if line.strip():
                 count += 1
-                yield int(_plan_record(path, lineno, line)["image_id"])
+                yield int(_plan_record(path, lineno, line)["image_id"])  # (checked there)
+    if not line.endswith("\n"):  # (the quick read took its id: the line must be whole)
+        _plan_record(path, lineno, line)
     _check_count(images, count, info)
 
 
@@ -290,6 +299,10 @@ def _plan_lines(path: Path) -> Iterator[tuple[int, str]]:
     _check_count(images, count, info)
 
 
+#: What a message about a damaged plan ends with: the way out (a plan is never repaired).
+_REMAKE = "write it again with `harvester plan ... --force`"
+
+
 def _open_plan(path: Path) -> tuple[PlanInfo, Path, TextIO]:
     """The plan's ``plan.json``, the path of its ``images.jsonl`` and that file, open."""
     info = read_plan_info(path)
@@ -306,20 +319,54 @@ def _check_count(images: Path, count: int, info: PlanInfo) -> None:
     if count != info.images:
         raise UsageError(
             f"harvest plan {images} has {plural(count, 'image')} but plan.json says {info.images}: "
-            "the plan is damaged; write it again with `harvester plan ... --force`"
+            f"the plan is damaged; {_REMAKE}"
         )
 
 
 def _plan_record(path: Path, lineno: int, line: str) -> dict[str, Any]:
-    """One line of ``images.jsonl`` parsed; UsageError naming the line when it is not one."""
+    """One line of ``images.jsonl`` parsed, its ``image_id`` a valid id; UsageError naming
+    the line when it is not one.
+
+    Why a last line without its line break is said apart: :class:`PlanWriter` ends every
+    line with one, so such a line was cut short (a copy of the plan stopped, a disk that
+    filled), and "is not JSON" told nothing of what happened nor what to do.
+    """
     images = plan_dir(path) / IMAGES_FILE
     try:
         record = json.loads(line)
     except ValueError:
-        raise UsageError(f"harvest plan {images} line {lineno} is not JSON") from None
+        if not line.endswith("\n"):
+            raise UsageError(
+                f"harvest plan {images} line {lineno} is cut short (the file ends inside "
+                f"it): the plan is incomplete; {_REMAKE}"
+            ) from None
+        raise UsageError(
+            f"harvest plan {images} line {lineno} is not JSON: the plan is damaged; {_REMAKE}"
+        ) from None
     if not isinstance(record, dict) or "image_id" not in record:
-        raise UsageError(f"harvest plan {images} line {lineno} has no image_id")
+        raise UsageError(
+            f"harvest plan {images} line {lineno} has no image_id: the plan is damaged; "
+            f"{_REMAKE}"
+        )
+    _plan_id(images, lineno, record)
     return record
+
+
+def _plan_id(images: Path, lineno: int, record: dict[str, Any]) -> int:
+    """The ``image_id`` of a parsed plan line: a whole number of at least 1, or UsageError
+    naming the file and line.
+
+    Why: ``-5`` and ``0`` were taken as images to fetch (asked of the server, counted by
+    ``status``), ``1.5`` and ``true`` as images 1, and ``"abc"`` ended ``status`` with an
+    internal error.
+    """
+    image_id = record["image_id"]
+    if isinstance(image_id, bool) or not isinstance(image_id, int) or image_id < 1:
+        raise UsageError(
+            f"harvest plan {images} line {lineno}: image_id {shown(json.dumps(image_id))} is "
+            f"not an image id (ids are whole numbers from 1): the plan is damaged; {_REMAKE}"
+        )
+    return image_id
 
 
 def read_plan(path: Path) -> Iterator[ImageRef]:

@@ -59,9 +59,13 @@ _MEM_RE = re.compile(r"\d+[KMGT]?", re.IGNORECASE)
 _NAME_RE = re.compile(r"[A-Za-z0-9_.+-]+")
 #: Megabytes per unit of ``#SBATCH --mem`` (no unit: megabytes, SLURM's default).
 _MEM_UNIT_MB = {"": 1.0, "K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0**2}
-#: Less than this cannot hold a harvester task: its Python and libraries alone take about
-#: 40 MB, a stack's planes about 90 MB (measured, 0.1.26).
+#: Less than this cannot hold a harvester task: its Python and modules alone take about
+#: 30 MB (the README's "Memory per task" says the same), a task fetching stacks peaks near
+#: 60 MB (measured, 0.1.27: the ``zstack`` preset's stacks; a thumbnail harvest 36 MB).
 _LEAST_TASK_MB = 100
+#: What the interpreter and harvester's modules take before any work (``status`` of an
+#: empty folder, 0.1.27): said in the refusal, so it and the README give one number.
+_PYTHON_MB = 30
 
 
 def _check_memory(flag: str, value: str | None) -> None:
@@ -87,8 +91,8 @@ def _check_memory(flag: str, value: str | None) -> None:
         else f"under {_LEAST_TASK_MB} MB"
     )
     raise UsageError(
-        f"{flag} {value} is {said}: too little for a harvester task, whose Python alone "
-        "takes about 40 MB",
+        f"{flag} {value} is {said}: too little for a harvester task, which needs at least "
+        f"{_LEAST_TASK_MB} MB (its Python and modules alone take about {_PYTHON_MB} MB)",
         hint=f"did you mean {flag} {number}G?" if not unit else f"e.g. {flag} 1G",
     )
 

@@ -222,6 +222,9 @@ class WalkStats:
     """What the walk found; read by the pipeline for progress and the summary."""
 
     images: int = 0
+    #: Of ``images``, those taken from an ids file alone: the walk asked the server nothing
+    #: of them (``--image`` ids are checked first; a dry run's note counts these).
+    unchecked: int = 0
     duplicates: int = 0
     out_of_shard: int = 0
     plates: int = 0
@@ -1967,7 +1970,8 @@ class Walker:
     # ------------------------------------------------------------ single images
     async def walk_images(self, image_ids: Sequence[int], *, names: bool = True) -> None:
         """Single images: labels from their own map annotations; names from the
-        preflight check when it fetched them (``--image``), else left empty."""
+        preflight check when it fetched them (``--image``), else left empty.
+        ``names=False``: an ids file's batch, whose ids nothing checked (``stats.unchecked``)."""
         todo = list(image_ids)
         if not todo:
             return
@@ -2000,7 +2004,10 @@ class Walker:
             if failed and image_id not in fetched and image_id not in labels:
                 make = UnaskedRef  # (journaled as not asked: the next run asks again)
             kept = self._labels_kept(image_id, labels, fetched)
+            found = self.stats.images
             await self._emit(make(image_id=image_id, image_name=name, labels=kept))
+            if not names and self.stats.images > found:  # (an ids file's, new: not checked)
+                self.stats.unchecked += 1
         self._listed()  # (a batch of an ids file: once per 200 ids, not once an image)
 
 

@@ -1308,7 +1308,9 @@ def _run_command(run: Any, args: argparse.Namespace, args_list: list[str], debug
         # Interrupted before the harvest's own handler took over (probe, early
         # walk): nothing is lost either, so say how to resume all the same.
         _outcome_decided()
-        print(_interrupted_line(args, args_list), file=sys.stderr)
+        from harvester.cli.harvest import say_note  # (its command quotes DIR: escaped)
+
+        say_note(_interrupted_line(args, args_list))
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         raise  # our output was closed: main() ends quietly

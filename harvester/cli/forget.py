@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harvester.cli.harvest import add_target_flags, folder_arg, target_overrides
+from harvester.cli.harvest import add_target_flags, folder_arg, say_note, target_overrides
 from harvester.shell_words import shell_join, shell_quote
 
 if TYPE_CHECKING:
@@ -628,8 +628,6 @@ def _forget_gone_images(
     """``forget DIR --gone-ids-from FILE [--force | --check-server | --undo]``: record
     (take back) images gone from the server; 0 done (some may be left, said on a
     ``note:`` line), 2 refused (nothing recorded), 75 a harvest runs."""
-    import sys
-
     from harvester.gone import GONE_NAME
     from harvester.runlock import release_run_lock
     from harvester.store import storage_error
@@ -657,7 +655,7 @@ def _forget_gone_images(
         release_run_lock(lock)
     print(line)
     if note:
-        print(note, file=sys.stderr)
+        say_note(note)
     return 0
 
 

@@ -240,6 +240,18 @@ def say_line(line: str) -> None:
             print(terminal_text(line), file=sys.stderr, flush=True)
 
 
+def say_note(line: str) -> None:
+    """A command's own line on standard error (``note: ...``, ``not resumed: ...``, a
+    replay's ``resuming ...``): on a terminal, its control characters escaped as the
+    summary's lines are (:class:`_SummaryStderr`); through a pipe, as it is.
+
+    Why: these lines quote folders and files, in words or in a command to copy (``write it
+    with harvester index DIR``), and a folder named with ``ESC[2J`` cleared the screen
+    from one of them, where ``error:`` lines, warnings and the summary showed it escaped.
+    """
+    print(line, file=_SummaryStderr(sys.stderr))
+
+
 class JoinedCommaLists(argparse.Action):
     """``--artifacts thumbnail --artifacts metadata`` means both (the last one alone won)."""
 
@@ -446,12 +458,19 @@ def fraction_arg(text: str) -> float:
     """``--sample-fraction F``; a percentage (``10%``) is told the fraction it means.
 
     Why: ``--sample-fraction 10%`` was refused as "'10%' is not a number", naming no fix,
-    where ``--sample 10%`` (the same slip, the other flag) was told ``--sample-fraction 0.1``.
+    where ``--sample 10%`` (the same slip, the other flag) was told ``--sample-fraction 0.1``;
+    and ``150%`` or ``-10%``, numbers both, were "not a number" too, where what is wrong is
+    their size.
     """
     share = _percent(text.strip())
     if share is not None and 0 < share <= 1:
         raise argparse.ArgumentTypeError(
             f"{text!r} is a percentage: give it as a fraction, --sample-fraction {share:g}"
+        )
+    if share is not None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a share of the images: a percentage must be more than 0% and "
+            "at most 100%, given as a fraction (--sample-fraction 0.1 keeps about 10%)"
         )
     return typed_number_arg(text)
 
@@ -1105,7 +1124,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         )
     note = split_seed_note(args, cfg)
     if note and not cfg.quiet:
-        print(note, file=sys.stderr)
+        say_note(note)
     from harvester.config import NewestRun
 
     newest = NewestRun(cfg.out)  # (looked up once, for each of the notes below)
@@ -1115,20 +1134,20 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         all_given = "all" in artifacts_words(["--artifacts", args.artifacts or ""])
         note = all_grew_note(cfg, all_given=all_given, newest=newest)
         if note:
-            print(note, file=sys.stderr)
+            say_note(note)
     if cfg.has_targets and cfg.from_plan is None:  # (a plan names its server and kinds)
         from harvester.config import folder_artifacts, folder_server
 
         cfg, line = folder_server(cfg, given=base_url_given(args, cfg), newest=newest)
         if line and not cfg.quiet:
-            print(line, file=sys.stderr)
+            say_note(line)
         cfg, line = folder_artifacts(cfg, given=artifacts_given(args, cfg), newest=newest)
         if line and not cfg.quiet:
-            print(line, file=sys.stderr)
+            say_note(line)
     if cfg.has_targets or cfg.from_plan is not None:  # (a resume replays its own values)
         cfg, lines = folder_kept_values(args, cfg)
         for line in lines if not cfg.quiet else ():
-            print(line, file=sys.stderr)
+            say_note(line)
     if not cfg.has_targets:  # `harvester harvest --out DIR`: its runs' settings
         if args.label_keys and cfg.out is not None and cfg.shard is None and not cfg.refresh_labels:
             _refuse_absent_label_keys(cfg.out, cfg.label_keys)
@@ -1142,7 +1161,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
             # (or only forgotten sets: the line that says so)
             lines = [note for note, _moot in notes]
             for line in lines or [f"nothing to resume: {cfg.out} has nothing failed or pending"]:
-                print(line, file=sys.stderr)
+                say_note(line)
             if not lines:
                 _warn_none_resumed_refreshed(cfg)
                 _note_index_missing(cfg.out)
@@ -1151,7 +1170,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
             return _replay_each(args, replays, notes)
         cfg, line, origin, moves = replays[0]
         if line:
-            print(line, file=sys.stderr)
+            say_note(line)
         return _replay(args, cfg, origin, moves=moves)
     if cfg.out is not None and not cfg.dry_run:  # (a dry run writes nothing: the run does)
         # (counted now, before anything is written; said as the run first writes there)
@@ -1518,20 +1537,29 @@ def _harvest(
         gone_hint="" if gone else _gone_images_line(cfg, summary, said),
         stop_notes=stop_notes,
     )
-    if summary.dry_run and cfg.ids_from is not None and summary.images and not cfg.quiet:
-        print(UNCHECKED_IDS_NOTE, file=sys.stderr)
+    if summary.dry_run and summary.unchecked_ids and not cfg.quiet:
+        say_note(unchecked_ids_note(summary.unchecked_ids, bool(cfg.images)))
     drop_late_signals(held)
     return summary.exit_code
 
 
-#: After a dry run given ``--ids-from``: its "N images found" counts every id read. Why:
-#: ids the server does not know were counted as found, and a user took the count for the
-#: server's; asking about each id would cost the dry run a request an id (a real run's
-#: first request of each image finds out, and names them: ``the 2 images not found``).
-UNCHECKED_IDS_NOTE = (
-    "note: a dry run does not ask the server about each id read from --ids-from: ids it "
-    "does not know count as found here (a real run reports them not found, HTTP 404)"
-)
+def unchecked_ids_note(unchecked: int, images_given: bool) -> str:
+    """After a dry run given ``--ids-from``: its "N images found" counts every id it took
+    from the source (``unchecked``), unknown ones too; ``images_given``: ``--image`` ids,
+    which it did check, were given as well.
+
+    Why: ids the server does not know were counted as found, and a user took the count for
+    the server's; asking about each id would cost the dry run a request an id (a real run's
+    first request of each image finds out, and names them: ``the 2 images not found``). Why
+    the count and ``--image``: said for any dry run given both, an empty ids file's too,
+    the note cast doubt on ``--image`` ids the dry run had checked one by one.
+    """
+    checked = "; the --image ids were checked" if images_given else ""
+    return (
+        f"note: a dry run does not ask the server about the {plural(unchecked, 'id')} it took "
+        "from --ids-from: ids it does not know count as found here (a real run reports them "
+        f"not found, HTTP 404){checked}"
+    )
 
 
 def _budget_shared(args: argparse.Namespace) -> bool:
@@ -1661,7 +1689,7 @@ def _replay_sets(
         if n:
             _outcome_open_again()  # the last summary ignored SIGTERM: this harvest stops on it
         if line:
-            print(line, file=sys.stderr)
+            say_note(line)
         try:
             code = _replay(args, cfg, origin, moves=moves)
         except BrokenPipeError:
@@ -1705,7 +1733,7 @@ def _replay_sets(
     _say_left_index(args)  # (before the `not resumed:` lines, said last to be read)
     said = _notes_to_say(first, notes)
     for note in said:
-        print(note, file=sys.stderr)
+        say_note(note)
     if said:
         codes.append(EXIT_FAILURES)
     return worst_exit(codes)
@@ -1732,7 +1760,7 @@ def _say_unreached(
         if moved is None:
             codes[at] = report_error(exc, args)
         else:
-            print(moved, file=sys.stderr)
+            say_note(moved)
 
 
 def _maybe_moved_line(
@@ -1784,10 +1812,9 @@ def _say_budget_stop(left: int) -> None:
     each would stop at its first file, a summary apiece for nothing done."""
     if left:
         sets = plural(left, "other target set")
-        print(
+        say_note(
             f"not replayed: {sets} of this resume (the --max-bytes budget is spent); the "
             f"same command continues {'it' if left == 1 else 'them'}",
-            file=sys.stderr,
         )
 
 
@@ -1833,7 +1860,7 @@ def _stop_on_busy_folder(
     from harvester.runlock import NOTHING_LEFT
 
     for note in _notes_to_say(first, notes):
-        print(note, file=sys.stderr)
+        say_note(note)
     if left:
         others = plural(left, "other target set")
         tried = "was" if left == 1 else "were"
@@ -1882,7 +1909,7 @@ def _replay(
         if note is None:
             exc.hint = _forget_hint(cfg, exc.hint)
             raise
-        print(note, file=sys.stderr)
+        say_note(note)
         return EXIT_OK
 
 
@@ -2085,10 +2112,9 @@ def _note_index_missing(out: Path | None) -> None:
     from harvester.layout import INDEX_NAME
 
     if out is not None and not (out / INDEX_NAME).exists():
-        print(
+        say_note(
             f"note: {INDEX_NAME} is missing (a shard does not write it): write it with "
             f"harvester index {shell_quote(str(out))}",
-            file=sys.stderr,
         )
 
 
@@ -2305,7 +2331,7 @@ def _resumed_configs(
         # (a set of this server's refusal first: the others' notes say their own commands)
         refused.sort(key=lambda entry: entry[1] in other_notes)
         for _error, note, _moot in refused[1:]:
-            print(note, file=sys.stderr)
+            say_note(note)
         raise refused[0][0]
     now = [str(args.config)] if args.config is not None else []
     for key, value in given.items():
@@ -3454,9 +3480,8 @@ def run_status_command(args: argparse.Namespace) -> int:
         study = sum(1 for f in report.failures if f["kind"] not in kinds)
         if study:
             retry = f"to retry them: {report.resume}" if report.resume else "a harvest retries them"
-            print(
+            say_note(
                 f"note: {plural(study, 'study file')} failed too (no image id); {retry}",
-                file=sys.stderr,
             )
         from harvester.journal import walk_lost_images
 
@@ -3471,10 +3496,9 @@ def run_status_command(args: argparse.Namespace) -> int:
                 if report.resume
                 else "a harvest walks them again"
             )
-            print(
+            say_note(
                 f"note: {plural(len(lost), 'walk')} did not list everything (harvester "
                 f"status {q} names them): the images under them have no id here; {again}",
-                file=sys.stderr,
             )
         if not ids and not study and not lost:
             # stdout stays empty (`> retry.txt`); typed by hand, nothing at all read as a fault.
@@ -3528,7 +3552,7 @@ def _failed_ids_to_list(out: Path, report: StatusReport, given_url: str | None) 
             example = server_failed_ids_recipe(out, sets, next(iter(known.values())))
             raise no_set_of_server(out, given_url, known, f"give one of theirs: {example}")
         if unknown:
-            print(f"note: not in this list: {unknown}", file=sys.stderr)
+            say_note(f"note: not in this list: {unknown}")
         # (an id whose kept failures are of two servers is under each: failed_by_server)
         mine = failing.get(normal_base_url(given_url), [])
         hidden = _failed_before_by(out, report, given_url, set(mine), saved)
@@ -3545,14 +3569,13 @@ def _failed_ids_to_list(out: Path, report: StatusReport, given_url: str | None) 
         # server, maybe the other one; said on stderr (stdout holds the ids alone).
         these = "these are" if not unknown else "the others are"
         also = f"; in this list, {unknown}" if unknown else ""
-        print(
+        say_note(
             f"note: {these} failed images of {urls[0]} ({shell_quote(str(out))} holds "
             f"target sets of {len(known)} servers): {server_failed_ids_recipe(out, sets, urls[0])}"
             f"{also}",
-            file=sys.stderr,
         )
     elif unknown:
-        print(f"note: in this list, {unknown}", file=sys.stderr)
+        say_note(f"note: in this list, {unknown}")
     return listed
 
 
@@ -3591,12 +3614,11 @@ def _say_failed_before(server: str, hidden: dict[int, str]) -> None:
     named = ", ".join(map(str, sorted(hidden)[:UNKNOWN_IDS_NAMED]))
     if len(hidden) > UNKNOWN_IDS_NAMED:
         named += f" and {len(hidden) - UNKNOWN_IDS_NAMED} more"
-    print(
+    say_note(
         f"note: listed for {redact_url(server)} too: {plural(len(hidden), 'failed image')} "
         f"({named}) whose latest failure is {' and '.join(others)}'s: a run of "
         f"{redact_url(server)} failed its own image of each id first (image ids are one "
         "server's: each server's list has them)",
-        file=sys.stderr,
     )
 
 

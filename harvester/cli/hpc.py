@@ -38,6 +38,7 @@ from harvester.cli.harvest import (
     foreign_folder_note,
     refuse_targets_with_plan,
     say_line,
+    say_note,
     selection_argv,
     selection_overrides,
     split_argv,
@@ -1168,7 +1169,7 @@ def _index(args: argparse.Namespace) -> int:
     # with journals is a note, not a refusal (the index comes from the journals alone).
     note = damaged_marker(out)
     if note is not None:
-        print(f"note: {note}", file=sys.stderr)
+        say_note(f"note: {note}")
     labels = out / LABELS_FILE
     if given is not None and label_keys_path(out).is_dir():
         # Said before the index is written, not after (the keys could not be recorded).
@@ -1182,7 +1183,7 @@ def _index(args: argparse.Namespace) -> int:
     states = [current_state(out)]
     scrub_saved_credentials(out, states[0].runs)  # a token saved before 0.1.13
     for line in damaged_journal_lines(states[0].damaged_lines, out, by="index"):
-        print(f"note: {line}", file=sys.stderr)
+        say_note(f"note: {line}")
     if given:
         from harvester.select import absent_label_keys_refusal
 
@@ -1435,13 +1436,12 @@ def _sets_of_server(out: Path, given_url: str) -> list[RecordedRun] | None:
         if normal_base_url(recorded.base_url) == wanted:
             continue
         if recorded.ids_read_once is not None:
-            print(_read_once_elsewhere(out, recorded, replay_which(n)), file=sys.stderr)
+            say_note(_read_once_elsewhere(out, recorded, replay_which(n)))
             continue
         targets = shell_join(target_flags(recorded)) or "its targets"
-        print(
+        say_note(
             f"not resumed: {replay_which(n)} ({recorded.run}) harvested {targets} from another "
             f"server, {recorded.base_url}; run: {_set_command(out, recorded)}",
-            file=sys.stderr,
         )
     return [r for r in sets if normal_base_url(r.base_url) == wanted]
 

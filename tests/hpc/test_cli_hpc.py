@@ -170,6 +170,12 @@ def test_slurm_refuses_a_memory_no_task_can_run_in(
         assert err.startswith(f"error: {flag} {value} is "), err
         assert "too little for a harvester task" in err and f"hint: {meant}" in err, err
         assert not (out / "harvest.sbatch").exists() and not (out / "index.sbatch").exists()
+    # The least taken and its reason, the README's numbers (it said 40 MB, the README 30).
+    assert main([*slurm, "--mem", "99M"]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "error: --mem 99M is under 100 MB: too little for a harvester task, which needs at "
+        "least 100 MB (its Python and modules alone take about 30 MB)"
+    )
     # A fraction or a spelling SLURM does not take: told the whole number it means.
     for value, meant in (("1.5G", "1536M"), ("4GB", "4G")):
         assert main([*slurm, "--mem", value]) == 2
@@ -181,6 +187,8 @@ def test_slurm_refuses_a_memory_no_task_can_run_in(
     assert main([*slurm, "--mem", "0", "--index-mem", "4G"]) == 0
     assert "#SBATCH --mem=0" in (out / "harvest.sbatch").read_text()
     assert "#SBATCH --mem=4G" in (out / "index.sbatch").read_text()
+    assert main([*slurm, "--mem", "100M"]) == 0
+    assert "#SBATCH --mem=100M" in (out / "harvest.sbatch").read_text()
 
 
 def test_slurm_refuses_a_plan_of_another_server(

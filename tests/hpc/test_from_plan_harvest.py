@@ -234,6 +234,48 @@ def test_harvest_of_a_missing_plan_writes_nothing(
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        # cut mid-number, and cut after its id (the quick read took the id whole)
+        (lambda line: line[: len('{"image_id":18')], "line 8 is cut short (the file ends "
+         "inside it): the plan is incomplete; write it again with `harvester plan ... --force`"),
+        (lambda line: line[:30], "line 8 is cut short"),
+        (lambda line: line.replace("1884808", "-5"), "line 8: image_id -5 is not an image id "
+         "(ids are whole numbers from 1): the plan is damaged; write it again with "
+         "`harvester plan ... --force`"),
+        (lambda line: line.replace("1884808", "0"), "line 8: image_id 0 is not an image id"),
+        (lambda line: line.replace("1884808", '"abc"'), 'line 8: image_id "abc" is not an'),
+        (lambda line: line.replace("1884808", "1.5"), "line 8: image_id 1.5 is not an image id"),
+    ],
+    ids=["cut-mid-number", "cut-after-id", "negative", "zero", "text", "fraction"],
+)  # fmt: skip
+def test_a_damaged_last_plan_line_is_refused_naming_it(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    damage: Callable[[str], str],
+    said: str,
+) -> None:
+    """A plan whose last line is cut short or holds no valid id (0, -5, 1.5, "abc"): status
+    and a harvest of it say the file and line, where a wrong id was used (or status ended
+    in an internal error); the harvest fetches nothing."""
+    out = tmp_path / "study"
+    assert make_plan(emulator, out, "thumbnail") == 0
+    images = out / "plan" / "images.jsonl"
+    lines = images.read_text(encoding="utf-8").splitlines(keepends=True)
+    assert lines[-1].startswith('{"image_id":1884808,')
+    images.write_text("".join(lines[:-1]) + damage(lines[-1]), encoding="utf-8")
+    where = f"harvest plan {images} "
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    assert f"plan: cannot be read ({where}{said}" in capsys.readouterr().out
+    assert main(["harvest", "--out", str(out), "--from-plan", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {where}{said}") and "internal error" not in err, err
+    assert not (out / "images").exists()
+
+
 # --------------------------------------------------------------------------- status
 def status_json(out: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
     capsys.readouterr()

@@ -113,10 +113,20 @@ def test_repeated_artifacts_add_up() -> None:
             "error: argument --sample-fraction: '10%' is a percentage: give it as a fraction, "
             "--sample-fraction 0.1",
         ),
+        # Numbers both, out of range: they were "is not a number"
         (
             ["--sample-fraction", "150%"],
-            "error: argument --sample-fraction: '150%' is not a number",
+            "error: argument --sample-fraction: '150%' is not a share of the images: a "
+            "percentage must be more than 0% and at most 100%, given as a fraction "
+            "(--sample-fraction 0.1 keeps about 10%)",
         ),
+        (
+            ["--sample-fraction=-10%"],
+            "error: argument --sample-fraction: '-10%' is not a share of the images: a "
+            "percentage must be more than 0% and at most 100%, given as a fraction "
+            "(--sample-fraction 0.1 keeps about 10%)",
+        ),
+        (["--sample-fraction", "abc"], "error: argument --sample-fraction: 'abc' is not a number"),
         # Ranges and lists written as elsewhere: they were "is not a numeric id"
         (
             ["--image", "9762957..9762964"],

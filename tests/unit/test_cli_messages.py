@@ -10,6 +10,7 @@ count that is wrong.
 from __future__ import annotations
 
 import importlib.abc
+import io
 import os
 import subprocess
 import sys
@@ -780,9 +781,37 @@ def test_a_dry_run_of_an_ids_file_says_its_ids_are_not_checked(
     assert code == 0
     assert out.splitlines()[0].startswith("dry run: 2 images found, 2 artifacts to fetch")
     assert err.splitlines()[-1] == (
-        "note: a dry run does not ask the server about each id read from --ids-from: ids it "
-        "does not know count as found here (a real run reports them not found, HTTP 404)"
+        "note: a dry run does not ask the server about the 2 ids it took from --ids-from: ids "
+        "it does not know count as found here (a real run reports them not found, HTTP 404)"
     )
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_dry_run_says_its_image_ids_were_checked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """--image ids are asked of the server one by one: with an ids file too, the note counts
+    the file's ids alone and says the --image ids were checked; with an empty ids file (or
+    one whose only id is an --image id) no note cast doubt on the checked count."""
+    ids = tmp_path / "ids.txt"
+    argv = ["harvest", "--base-url", emulator.base_url, "--image", str(EXISTING_IMAGE),
+            "--ids-from", str(ids), "--out", str(tmp_path / "d"), "--artifacts", "thumbnail",
+            "--rate", "none", "--dry-run"]  # fmt: skip
+    ids.write_text(f"{EXISTING_IMAGE}\n{UNKNOWN_ID}\n")
+    code, out, err = run(capsys, *argv)
+    assert code == 0
+    assert out.splitlines()[0].startswith("dry run: 2 images found, 2 artifacts to fetch")
+    assert err.splitlines()[-1] == (
+        "note: a dry run does not ask the server about the 1 id it took from --ids-from: ids "
+        "it does not know count as found here (a real run reports them not found, HTTP 404); "
+        "the --image ids were checked"
+    )
+    for held in ("", f"{EXISTING_IMAGE}\n"):
+        ids.write_text(held)
+        code, out, err = run(capsys, *argv)
+        assert code == 0
+        assert out.splitlines()[0].startswith("dry run: 1 image found, 1 artifact to fetch")
+        assert "note: a dry run" not in err
     assert not (tmp_path / "d").exists()
 
 
@@ -1672,3 +1701,40 @@ def test_control_characters_and_undecodable_bytes_of_given_words_are_printed_esc
         assert (code, out, err.splitlines()[0]) == (2, "", error), argv
         assert "\x1b" not in err and "\r" not in err and "\\udc" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c\x1b.toml"]
+
+
+class _Terminal(io.StringIO):
+    """Standard error as a terminal (what a pty answers ``isatty``)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_notes_naming_a_folder_with_esc_show_it_escaped_on_a_terminal(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: EmulatorThread,
+) -> None:
+    """A folder named with ESC[2J, quoted by a command's own stderr lines (a resume's
+    "nothing to resume: DIR ...", index's note of a damaged harvest.json naming DIR), is
+    shown escaped on a terminal, as error lines and the summary show it: it cleared the
+    screen. Through a pipe the line keeps the name as it is (a log, a script)."""
+    out = tmp_path / "a\x1b[2Jb"
+    # (a shard's set, done: DIR alone has nothing to resume)
+    assert main(["harvest", "--base-url", emulator.base_url, "--image", str(EXISTING_IMAGE),
+                 "--out", str(out), "--artifacts", "thumbnail", "--rate", "none", "-q",
+                 "--shard", "0/1"]) == 0  # fmt: skip
+    shown = f"{tmp_path}/a\\x1b[2Jb"
+    for terminal in (True, False):
+        err = _Terminal() if terminal else io.StringIO()
+        monkeypatch.setattr(sys, "stderr", err)
+        name = shown if terminal else str(out)
+        assert main(["harvest", "--out", str(out)]) == 0
+        assert err.getvalue() == f"nothing to resume: {name} has nothing failed or pending\n"
+    (out / "harvest.json").write_text("{oops", encoding="utf-8")
+    err = _Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["index", str(out)]) == 0
+    assert err.getvalue().startswith(f"note: {shown}/harvest.json is damaged"), err.getvalue()
+    assert "\x1b" not in err.getvalue()
