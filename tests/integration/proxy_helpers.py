@@ -69,6 +69,10 @@ class ForwardingProxy:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._main, name="test-proxy", daemon=True)
         self._error: BaseException | None = None
+        # Every stream the proxy opened or accepted, closed and awaited as it stops: closed
+        # by the handlers' cancellation alone, some were still open when the loop ended
+        # (ResourceWarnings that failed the test under load).
+        self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def url(self) -> str:
@@ -109,9 +113,18 @@ class ForwardingProxy:
         async with server:
             await self._stop.wait()
             server.close()
+            writers = list(self._writers)
+            for writer in writers:
+                writer.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*(w.wait_closed() for w in writers), return_exceptions=True),
+                    5,
+                )
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.log.connections += 1
+        self._writers.add(writer)
         upstream: dict[str, tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
         try:
             while True:
@@ -163,6 +176,7 @@ class ForwardingProxy:
         authority = parts.netloc
         if authority not in upstream:
             upstream[authority] = await asyncio.open_connection(parts.hostname, parts.port or 80)
+            self._writers.add(upstream[authority][1])
         up_reader, up_writer = upstream[authority]
         path = parts.path or "/"
         if parts.query:
@@ -229,6 +243,7 @@ class ForwardingProxy:
             return
         host, _, port = target.rpartition(":")
         up_reader, up_writer = await asyncio.open_connection(host.strip("[]"), int(port))
+        self._writers.add(up_writer)
         self.log.tunnels += 1
         writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
         await writer.drain()
