@@ -118,9 +118,7 @@ def test_a_render_whose_imgdata_broke_is_fetched_with_it_at_the_end(
     )  # fmt: skip
     emu = make_emulator(faults="first:exception*6,only:image:imgdata")
     out = tmp_path / "out"
-    summary = harvest(
-        emu.base_url, out, images=(DEMO_IMAGE_ID,), artifacts=("imgdata", "render")
-    )
+    summary = harvest(emu.base_url, out, images=(DEMO_IMAGE_ID,), artifacts=("imgdata", "render"))
     assert summary.exit_code == 0, summary.failures
     assert emu.stats()["faults"] == {"exception": 6}
     assert (summary.asked_again, summary.done_again, summary.failed) == (2, 2, 0)
