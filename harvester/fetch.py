@@ -43,6 +43,11 @@ Give-up rule: when one artifact kind fails for good with the same answer
 (status and reason, digits ignored) for ``give_up_after`` images in a row, that
 kind is not requested again in this run (IDR answers 403 to every server-side
 render of images it has not converted); the summary says so.
+
+Second chance: a file whose last try failed with a :class:`~harvester.errors.TransientError`
+(busy, 5xx, broken off, a bad body) is kept aside, pending, not journaled failed; once the
+run's queue has ended the consumers fetch its image again (``fetch_image(again=True)``),
+those files only, and only a failure then is journaled (:mod:`harvester.second_chance`).
 """
 
 from __future__ import annotations
