@@ -232,3 +232,31 @@ def test_a_stop_before_the_second_chance_leaves_the_file_pending(
     assert again.exit_code == 0, again.failures
     assert again.done == 1 and again.asked_again == 0
     assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 1
+
+
+def test_a_stack_whose_plane_broke_is_finished_at_the_end(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A stack's first plane damaged on all its tries: the stack is asked again at the end,
+    and stored byte for byte as a clean run stores it (no plane asked twice once whole)."""
+    from harvester.emulator.catalogue import ZSTACK_SIZE_Z
+
+    zstack_image, planes, retries = 1_300_001, ZSTACK_SIZE_Z * 2, 2
+    settings: dict[str, Any] = {
+        "images": (zstack_image,), "artifacts": ("stack",), "max_retries": retries,
+    }  # fmt: skip
+    emu = make_emulator(
+        preset="zstack",
+        mode="microservice",
+        faults=f"first:corrupt*{1 + retries},only:image:render",
+    )
+    summary = harvest(emu.base_url, tmp_path / "d", **settings)
+    assert summary.exit_code == 0, summary.failures
+    assert (summary.asked_again, summary.done_again) == (1, 1)
+    assert _asked(emu, "image:render") == 1 + retries + planes
+    clean = harvest(emu.base_url, tmp_path / "c", **settings)
+    assert clean.exit_code == 0 and clean.asked_again == 0
+    name = f"{zstack_image}.stack.ome.tif"
+    (stored,) = (tmp_path / "d" / "images").rglob(name)
+    (reference,) = (tmp_path / "c" / "images").rglob(name)
+    assert stored.read_bytes() == reference.read_bytes()
