@@ -43,6 +43,11 @@ Give-up rule: when one artifact kind fails for good with the same answer
 (status and reason, digits ignored) for ``give_up_after`` images in a row, that
 kind is not requested again in this run (IDR answers 403 to every server-side
 render of images it has not converted); the summary says so.
+
+Second chance: a file whose last try failed with a :class:`~harvester.errors.TransientError`
+(busy, 5xx, broken off, a bad body) is kept aside, pending, not journaled failed; once the
+run's queue has ended the consumers fetch its image again (``fetch_image(again=True)``),
+those files only, and only a failure then is journaled (:mod:`harvester.second_chance`).
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ from harvester.errors import (
     FetchError,
     InvalidBodyError,
     PermanentError,
+    TransientError,
     UnrenderableError,
     with_status,
 )
@@ -80,6 +86,7 @@ from harvester.plane_limits import (
     canvas_gib,
     refused_size,
 )
+from harvester.second_chance import SecondChance
 from harvester.session import SESSION_AGAIN
 from harvester.shell_words import shell_quote
 from harvester.store import Store
@@ -139,6 +146,9 @@ class FetchSettings:
     window: str = "rendering"
     max_plane: int | None = None
     give_up_after: int = 20
+    #: Files that failed on busy or broken answers are asked again once the run's queue has
+    #: ended (:mod:`harvester.second_chance`); False for ``--max-retries 0``.
+    second_chance: bool = True
 
 
 @dataclass(frozen=True)
@@ -433,6 +443,8 @@ class Fetcher:
         self.settings = settings
         self.stats = FetchStats()
         self.give_up = GiveUp(settings.give_up_after)
+        #: Files whose last try failed on a busy or broken answer, asked again at the end.
+        self.later = SecondChance(settings.second_chance)
         self.on_done = on_done
         self.on_failed = on_failed
         #: Told of every plane (or region) of a stack staged: the run's progress.
@@ -469,13 +481,20 @@ class Fetcher:
         self,
         ref: ImageRef,
         journal: Callable[[Mapping[str, Any] | None], Awaitable[None]] | None = None,
+        *,
+        again: bool = False,
     ) -> int:
         """Fetch every pending artifact of one image (imgData first): see :meth:`_fetch_image`.
 
-        Then a plate's image lets go of what the fileset checks held for it, whether it
-        asked its ``paths`` or not (:meth:`PlateFilesets.finished`)."""
+        ``again``: the image's second chance (:mod:`harvester.second_chance`): only its
+        files kept aside after a transient failure are asked, and the image is not counted
+        again (found, skipped). Then a plate's image lets go of what the fileset checks
+        held for it, whether it asked its ``paths`` or not (:meth:`PlateFilesets.finished`)."""
         try:
-            return await self._fetch_image(ref, journal)
+            pending = await self._fetch_image(ref, journal, again)
+            if not again:
+                self.later.hold(ref)
+            return pending
         finally:
             if type(ref.plate_id) is int:
                 self.plates.finished(ref.plate_id, ref.image_id)
@@ -484,6 +503,7 @@ class Fetcher:
         self,
         ref: ImageRef,
         journal: Callable[[Mapping[str, Any] | None], Awaitable[None]] | None = None,
+        again: bool = False,
     ) -> int:
         """Fetch every pending artifact of one image (imgData first).
 
@@ -500,9 +520,13 @@ class Fetcher:
         records of one image in either order, and the later ``t`` wins).
         """
         todo = self.pending(ref.image_id)
+        if again:  # (counted by its first fetch; a kind that failed for good is not asked)
+            kept = self.later.kinds(ref.image_id)
+            todo = [a for a in todo if a.value in kept]
         pending = len(todo)
-        self.stats.images += 1
-        self.stats.skipped += len(self.settings.artifacts) - pending
+        if not again:
+            self.stats.images += 1
+            self.stats.skipped += len(self.settings.artifacts) - pending
         if not todo:
             self.stats.images_untouched += 1
             if journal is not None:
@@ -512,7 +536,7 @@ class Fetcher:
             # Without imgData neither render nor stack can be built: skip them all.
             dependent = (Artifact.IMGDATA, Artifact.RENDER, Artifact.STACK)
             for artifact in todo:
-                if artifact in dependent:
+                if artifact in dependent and not again:  # (again: asked once already)
                     kind = artifact.value
                     self.stats.not_requested[kind] = self.stats.not_requested.get(kind, 0) + 1
             todo = [a for a in todo if a not in dependent]
@@ -524,6 +548,8 @@ class Fetcher:
             for a in (Artifact.RENDER, Artifact.STACK)
         )
         if needs_imgdata:
+            if again and Artifact.IMGDATA in todo:
+                self.later.asking(ref.image_id, Artifact.IMGDATA.value)
             try:
                 imgdata = await self._imgdata(
                     ref.image_id, store=Artifact.IMGDATA in todo, stack=Artifact.STACK in todo
@@ -550,11 +576,14 @@ class Fetcher:
                 continue
             kind = artifact.value
             if kind in self.give_up.stopped:
-                self.stats.not_requested[kind] = self.stats.not_requested.get(kind, 0) + 1
+                if not again:  # (again: asked once already, journaled with that failure)
+                    self.stats.not_requested[kind] = self.stats.not_requested.get(kind, 0) + 1
                 if artifact is Artifact.METADATA:
                     # The JSON API image fails for every image: the stack does not ask it.
                     known_time = KnownTime(None)
                 continue
+            if again:
+                self.later.asking(ref.image_id, kind)
             try:
                 request = id_only_request(ref.image_id, artifact, self.settings)
                 if artifact is Artifact.METADATA and deferred is not None and request is not None:
@@ -592,7 +621,14 @@ class Fetcher:
                 elif artifact is Artifact.ROIS:
                     await self._rois(ref.image_id)
             except FetchError as exc:
-                await self._failed(ref.image_id, kind, exc.url, exc.status, exc.reason)
+                await self._failed(
+                    ref.image_id,
+                    kind,
+                    exc.url,
+                    exc.status,
+                    exc.reason,
+                    transient=isinstance(exc, TransientError),
+                )
         if deferred is not None:  # the metadata step was skipped (given up on meanwhile)
             await deferred(None)
         return pending
@@ -600,7 +636,12 @@ class Fetcher:
     async def _needs_imgdata(self, image_id: int, kind: str, error: FetchError | None) -> None:
         reason = f"needs imgData, which failed: {error.reason}" if error else "needs imgData"
         await self._failed(
-            image_id, kind, error.url if error else "", error.status if error else None, reason
+            image_id,
+            kind,
+            error.url if error else "",
+            error.status if error else None,
+            reason,
+            transient=isinstance(error, TransientError),  # imgData is asked again with it
         )
 
     async def stored_meta(self, image_id: int) -> Mapping[str, Any] | None:
@@ -655,7 +696,12 @@ class Fetcher:
         except FetchError as exc:
             if store:
                 await self._failed(
-                    image_id, Artifact.IMGDATA.value, exc.url, exc.status, exc.reason
+                    image_id,
+                    Artifact.IMGDATA.value,
+                    exc.url,
+                    exc.status,
+                    exc.reason,
+                    transient=isinstance(exc, TransientError),
                 )
             raise
         if store:
@@ -1009,6 +1055,8 @@ class Fetcher:
 
     def _count_done(self, kind: str, nbytes: int) -> None:
         self.give_up.success(kind)
+        if self.later.started:  # (the second chance asks only files kept aside)
+            self.later.done += 1
         if self.watch is not None:
             self.watch.answered()
         self.stats.done += 1
@@ -1018,18 +1066,45 @@ class Fetcher:
             self.on_done(kind, nbytes)
 
     async def _failed(
-        self, image_id: int, kind: str, url: str, status: int | None, reason: str
+        self,
+        image_id: int,
+        kind: str,
+        url: str,
+        status: int | None,
+        reason: str,
+        *,
+        transient: bool = False,
     ) -> None:
-        await self.store.record_failure(kind, image_id, url, status, reason)
-        self.stats.failed += 1
-        if len(self.stats.failures) < self.stats.max_failures_kept:
-            self.stats.failures.append(Failure(kind, image_id, url, status, reason))
+        """A file failed through its retries: journaled failed, or, ``transient`` (a busy or
+        broken answer) before the second chance, kept aside for it (pending meanwhile). The
+        give-up rule counts it either way: a server that answers every render 503 is given
+        up on after so many images in a row, not asked twice for each."""
+        failure = Failure(kind, image_id, url, status, reason)
+        if transient and self.later.defers():
+            self.later.keep(failure)
+        else:
+            await self._journal_failure(failure)
         self.give_up.failure(kind, status, reason)
         self.stats.given_up = dict(self.give_up.stopped)
-        if self.on_failed is not None:
-            self.on_failed(kind)
         if self.watch is not None:
             await self.watch.failed(status, urls.image_metadata(image_id))
+
+    async def _journal_failure(self, failure: Failure) -> None:
+        """Journal ``failure`` and count it (once a run: never for a file kept aside too)."""
+        f = failure
+        await self.store.record_failure(f.kind, f.image_id, f.url, f.status, f.reason)
+        self.stats.failed += 1
+        if len(self.stats.failures) < self.stats.max_failures_kept:
+            self.stats.failures.append(failure)
+        if self.on_failed is not None:
+            self.on_failed(f.kind)
+
+    async def journal_left(self) -> None:
+        """Once the second chance is over (the run not stopped): journal the files kept
+        aside that it did not ask again (their kind given up on), with their first failure.
+        A run stopped before leaves them pending, for the next run to fetch."""
+        for failure in self.later.left():
+            await self._journal_failure(failure)
 
 
 def _paths_record(answer: Any) -> dict[str, Any] | None:

@@ -419,6 +419,10 @@ class RunSummary:
     #: Images found that ``harvester forget --gone-ids-from`` recorded as gone from the
     #: server (:mod:`harvester.gone`): nothing asked for them, no failure counted.
     gone: int = 0
+    #: Files asked again at the end of the run after failing on busy or broken answers
+    #: (:mod:`harvester.second_chance`), and how many of them were done then.
+    asked_again: int = 0
+    done_again: int = 0
 
     @property
     def rate(self) -> float:
@@ -2027,6 +2031,7 @@ class Harvest:
             window=cfg.window,
             max_plane=cfg.max_plane,
             give_up_after=cfg.give_up_after,
+            second_chance=cfg.max_retries > 0,  # (--max-retries 0: fail fast)
         )
 
     def _keep(self) -> Callable[[int], bool] | None:
@@ -2559,9 +2564,12 @@ class Harvest:
         fetcher: Fetcher,
         ref: ImageRef,
         record: Callable[[Mapping[str, Any] | None], Awaitable[None]] | None,
+        *,
+        again: bool = False,
     ) -> int | None:
         """:meth:`Fetcher.fetch_image` in a scope of its own that reaching the budget
-        cancels (:meth:`_spend`); None where it did: the image was cut short.
+        cancels (:meth:`_spend`); None where it did: the image was cut short. ``again``:
+        its second chance (:meth:`_second_chance`).
 
         An image with nothing to fetch gets no scope: one costs ~15 us, which a resume of
         a million done images would pay for nothing (a run without a budget asks none).
@@ -2578,14 +2586,14 @@ class Harvest:
         complete image was counted cut short (exit 8, and its context never journaled).
         It is one journal record, not a byte against the budget."""
         if not fetcher.pending(ref.image_id):
-            return await fetcher.fetch_image(ref, record)
+            return await fetcher.fetch_image(ref, record, again=again)
         journal = None if record is None else _shielded(record)
         with anyio.CancelScope() as scope:
             if self.summary.budget_reached:
                 scope.cancel()  # (cut before its first request: pending, nothing stored)
             self._fetching.add(scope)
             try:
-                return await fetcher.fetch_image(ref, journal)
+                return await fetcher.fetch_image(ref, journal, again=again)
             finally:
                 self._fetching.discard(scope)
         return None  # (reached only once the scope caught its cancellation)
@@ -3178,6 +3186,60 @@ class Harvest:
         with unwrap_errors():
             await self._run_tasks(client, store, fetcher, study, prefetched, send, receive)
         await self._after_workers(store)
+        await self._second_chance(fetcher, store)
+
+    async def _second_chance(self, fetcher: Fetcher, store: Store) -> None:
+        """Once the queue has ended (the walk done, every worker's images fetched): the
+        images with files kept aside after a busy or broken answer
+        (:mod:`harvester.second_chance`) are fetched again by the workers, those files only,
+        each with a fresh retry budget, through the same limits, gate and budget as before;
+        then the files it did not ask (their kind given up on) are journaled failed.
+
+        After :meth:`_after_workers`: the walk is journaled finished, as it is (a kill now
+        leaves only files pending, which ``status`` counts so). A stop (Ctrl-C, the budget,
+        the server down) cancels this whole step: the files not asked again stay pending,
+        not failed, for the next run."""
+        refs = fetcher.later.start()
+        if refs:
+            files = fetcher.later.files()
+            logger.warning(
+                "asking again at the end: %s that failed on busy or broken answers",
+                plural(files, "file"),
+            )
+            await store.flush()  # (their images' other files journaled: not asked again)
+            send, receive = anyio.create_memory_object_stream[ImageRef](len(refs))
+            with send:
+                for ref in refs:
+                    send.send_nowait(ref)
+            workers = min(len(refs), max(2, self.cfg.concurrency * 2))
+            with unwrap_errors():
+                async with anyio.create_task_group() as tg, receive:
+                    for _ in range(workers):
+                        tg.start_soon(self._consume_again, receive.clone(), fetcher)
+        await fetcher.journal_left()
+
+    async def _consume_again(
+        self, receive: MemoryObjectReceiveStream[ImageRef], fetcher: Fetcher
+    ) -> None:
+        """A worker of the second chance (:meth:`_second_chance`): as :meth:`_consume`, but
+        every image is queued already, journaled and counted by its first fetch."""
+        limiter = fetcher.client.limiter
+        async with receive:
+            while True:
+                await limiter.standby()
+                try:
+                    ref = receive.receive_nowait()
+                except (anyio.WouldBlock, anyio.EndOfStream):
+                    limiter.end_standby()
+                    return
+                if self.summary.budget_reached and fetcher.pending(ref.image_id):
+                    self._stop()  # (work left past the budget: the rest stays pending)
+                    return
+                if self.cfg.max_bytes is None:
+                    await fetcher.fetch_image(ref, again=True)
+                elif await self._fetch_within_budget(fetcher, ref, None, again=True) is None:
+                    self._stop()
+                    return
 
     async def _after_workers(self, store: Store) -> None:
         """Once the workers are over: every held place journaled, then the walk as finished."""
@@ -3267,6 +3329,7 @@ class Harvest:
         s.bytes = fs.bytes + (study.bytes if study is not None else 0)
         s.failures = list(fs.failures)
         s.given_up = dict(fetcher.give_up.stopped)
+        s.asked_again, s.done_again = fetcher.later.asked, fetcher.later.done
         s.not_requested = dict(fs.not_requested)
         s.done_by_kind = dict(fs.done_by_kind)
         s.requests = client.stats.requests

@@ -488,7 +488,8 @@ def add_request_flags(parser: argparse.ArgumentParser, *, burst_help: str) -> No
         type=integer_arg,
         metavar="N",
         help="times a failed request is asked again (a busy server, a timeout, an answer cut "
-        "short) before its file counts as failed (default 5)",
+        "short) before its file counts as failed (default 5); a file that failed so is asked "
+        "once more, with as many retries, at the end of the run (0: no retries, no second try)",
     )
     parser.add_argument(
         "--timeout",
@@ -2949,6 +2950,8 @@ def print_summary(
             + waited_text(summary),
             file=out,
         )
+        if summary.asked_again:
+            print(second_chance_line(summary.asked_again, summary.done_again), file=out)
         if (staged := summary.staged) and staged[1]:
             from harvester.layout import STAGING_DIR
             from harvester.status import staged_text
@@ -3357,6 +3360,15 @@ def _journaled_targets_command(out: Path) -> str | None:
         # server its settings named is not there to read.
         return commented(command, "and --base-url with its server, unless it was IDR's")
     return None
+
+
+def second_chance_line(asked: int, done: int) -> str:
+    """The summary's line for the files asked again at the end of the run
+    (:mod:`harvester.second_chance`): said only where some were."""
+    return (
+        f"asked again at the end: {plural(asked, 'file')} that failed on busy or broken "
+        f"answers, {done} done"
+    )
 
 
 def _tries_said(summary: RunSummary) -> str:

@@ -255,10 +255,11 @@ def test_outage_wait_0_fails_each_request_as_before(
     their retries (exit 1) and the note says every failure was a busy answer."""
     # The outage by request count, not by the clock: a window 0.7 s after the start also
     # caught the walk's listings on a loaded machine ("walk failed", no note). The probe
-    # and 8 images answered, then 40 answers 503, the API root's too: more than the
-    # requests in flight, so that a check would be answered 503 and pause the run, as
-    # without --outage-wait 0 (this test then fails on "looks down").
-    faults = "first:ok*17|503*40,only:image*|api_versions"
+    # and 8 images answered, then every answer 503, the API root's too, so that a check
+    # would be answered 503 and pause the run, as without --outage-wait 0 (this test then
+    # fails on "looks down"); to the end, past the second chance of the files that failed
+    # (40 answers 503, then none: they were fetched then, exit 0).
+    faults = "first:ok*17,503:100%,only:image*|api_versions"
     emu = make_emulator(preset="demo", latency_ms=30, faults=faults)
     code, summary, err = harvest(capsys, emu.base_url, tmp_path / "d", "--outage-wait", "0")
     assert code == 1, err

@@ -19,7 +19,8 @@ from harvester.emulator import EmulatorThread
 def test_a_region_damaged_every_time_fails_the_render_in_one_line(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
-    """Damaged on every try: 1 + max_retries requests, a one-line failure, the run goes on."""
+    """Damaged on every try: 1 + max_retries requests, as many again at the run's end (its
+    second chance), a one-line failure, the run goes on."""
     from harvester.emulator.catalogue import TILED_SMALL_IMAGE_ID
 
     emu = make_emulator(
@@ -43,7 +44,7 @@ def test_a_region_damaged_every_time_fails_the_render_in_one_line(
     assert len(list((out / "images").rglob("*.imgdata.json"))) == 1
     routes = emu.stats()["by_route"]
     # The first region (asked alone) on each of its tries; no other region was asked.
-    assert sum(sum(v.values()) for k, v in routes.items() if "region" in k) == 1 + 2
+    assert sum(sum(v.values()) for k, v in routes.items() if "region" in k) == 2 * (1 + 2)
 
 
 def _render_from_regions(emu: EmulatorThread, out: Path) -> tuple[bytes, int]:
@@ -82,7 +83,8 @@ def test_a_jpeg_region_damaged_every_time_costs_one_retry_budget(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """A JPEG region that never decodes costs 1 + max_retries requests in all, each retry
-    counted as one (the run's policy asked it again), then one clean failure line."""
+    counted as one (the run's policy asked it again), as many again at the run's end (its
+    second chance), then one clean failure line."""
     from harvester.emulator.catalogue import TILED_SMALL_IMAGE_ID
 
     emu = make_emulator(preset="tiled", faults="corrupt:100%,only:image:render_region")
@@ -100,8 +102,8 @@ def test_a_jpeg_region_damaged_every_time_costs_one_retry_budget(
     assert failure.kind == "render" and failure.status == 200
     # (its markers show the damage before any decode: Pillow decodes some such regions)
     assert failure.reason.startswith("JPEG is damaged: ") and "\n" not in failure.reason
-    assert _region_requests(emu) == 1 + 3
-    assert summary.retries == 3
+    assert _region_requests(emu) == 2 * (1 + 3)
+    assert summary.retries == 2 * 3
     assert list((out / "images").rglob("*.render.*")) == []
 
 
@@ -109,7 +111,8 @@ def test_decode_and_network_retries_share_one_budget(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """Answers cut short, then damaged: the region's requests stop at 1 + max_retries in all
-    (they were (1 + max_retries) per decode attempt, up to (1 + max_retries)²)."""
+    (they were (1 + max_retries) per decode attempt, up to (1 + max_retries)²), and so do
+    its second chance's at the run's end."""
     from harvester.emulator.catalogue import TILED_SMALL_IMAGE_ID
 
     emu = make_emulator(
@@ -126,8 +129,8 @@ def test_decode_and_network_retries_share_one_budget(
     assert summary.exit_code != 0
     (failure,) = summary.failures
     assert failure.reason.startswith("JPEG is damaged: "), failure.reason
-    assert emu.stats()["faults"] == {"truncate": 2, "corrupt": 2}
-    assert _region_requests(emu) == 1 + 3
+    assert emu.stats()["faults"] == {"truncate": 2, "corrupt": 2 + 4}
+    assert _region_requests(emu) == 2 * (1 + 3)
 
 
 def test_a_region_damaged_then_whole_within_the_budget_makes_the_clean_render(
