@@ -258,6 +258,25 @@ def typed_id(text: str) -> tuple[str, int] | None:
     return None if value is None else (kind, value)
 
 
+def well_refusal(well_id: int, plate: int | str = "PLATE") -> str:
+    """``not a target harvester takes: ...``: why a well (its link, ``Well:ID``, its id
+    given as a plate's) is refused, and the flags that take its fields instead."""
+    return (
+        "not a target harvester takes: a well's images are its plate's, selected by "
+        f"--where: --plate {plate} --where well_id={well_id}"
+    )
+
+
+def typed_well(text: str) -> int | None:
+    """``Well:1474512`` (any case, as the omero CLI writes a well) as its id; None for
+    any other text. Why: it was "not a numeric id (names are taken by --screen and
+    --project only)", which the well's link was told better."""
+    kind, colon, number = text.partition(":")
+    if not colon or kind.strip().lower() != "well":
+        return None
+    return positive_id(number.strip())
+
+
 def typed_like(text: str) -> bool:
     """Whether ``text`` is written as a typed id (``Image:``, ``Screen:`` and anything): a
     name never is, so ``Screen:0`` is a bad id, not a name to look up."""
@@ -790,10 +809,7 @@ def _shown_item(item: str) -> tuple[str, int]:
     if kind.lower() == "well" and value is not None:
         # (what the webclient's link says once a well of a plate is clicked: its fields
         # are the plate's images, selected by index.csv's well_id column)
-        raise TargetTextError(
-            f"the link shows well {value}, not a target harvester takes: a well's images "
-            f"are its plate's, selected by --where: --plate PLATE --where well_id={value}"
-        )
+        raise TargetTextError(f"the link shows well {value}, {well_refusal(value)}")
     if kind.lower() not in KINDS or value is None:
         raise TargetTextError(
             f"the link shows {item[:40]!r}, not a target harvester takes "

@@ -84,6 +84,7 @@ from harvester.target_text import (
     range_respelt,
     several_ids,
     typed_id,
+    well_refusal,
     with_login,
 )
 from harvester.text import and_list, plural
@@ -2019,12 +2020,15 @@ _SEPARATE_IDS = {
 #: found (a plate's id given as ``--screen``, found by a first-time user's walkthrough;
 #: a plate's or dataset's id given as ``--image`` to get its images, or an image's id
 #: given as ``--plate``, found by a later one: images are asked last, as the rarer slip).
+#: A well's id, which the webclient shows beside a plate's fields, given as ``--plate``
+#: or ``--image``, is asked after them: no flag takes a well, and "not found" was all
+#: the hint said of one.
 _OTHER_KINDS: dict[str, tuple[str, ...]] = {
     "screen": ("plate", "project", "image"),
     "project": ("dataset", "screen", "image"),
-    "plate": ("screen", "dataset", "image"),
+    "plate": ("screen", "dataset", "image", "well"),
     "dataset": ("project", "plate", "image"),
-    "image": ("plate", "dataset", "screen", "project"),
+    "image": ("plate", "dataset", "screen", "project", "well"),
 }
 
 
@@ -2073,17 +2077,36 @@ async def _other_kind_hint(client: Client, kind: str, object_id: int, server: st
         "plate": urls.plate,
         "dataset": urls.dataset,
         "image": urls.image_metadata,
+        "well": urls.well_plates,
     }
     for other in _OTHER_KINDS.get(kind, ()):
         try:
-            await client.get(paths[other](object_id), Expect.JSON)
+            fetched = await client.get(paths[other](object_id), Expect.JSON)
         except FetchError:
             continue
+        if other == "well":
+            return _well_hint(fetched, object_id, server)
         return (
             f"; {server} has {a_kind(other)} {object_id}: --{other} {object_id} "
             "if that is the one meant"
         )
     return ""
+
+
+def _well_hint(fetched: Fetched, well_id: int, server: str) -> str:
+    """``"; URL has a well 1474512 (of plate 7361), not a target harvester takes: ..."``
+    from the well's plates listing; "" where it lists none (OMERO.web answers an unknown
+    well's listing with an empty one, not a 404) or the answer is no such listing."""
+    try:
+        body = fetched.json()
+    except ValueError:
+        return ""
+    plates = [p.get("@id") for p in _items(body if isinstance(body, dict) else {}, "data")]
+    if len(plates) != 1 or not isinstance(plates[0], int):
+        return ""
+    return f"; {server} has a well {well_id} (of plate {plates[0]}), " + well_refusal(
+        well_id, plates[0]
+    )
 
 
 #: OMERO.web's JSON API answer to a login-required view without a session (403): a

@@ -87,11 +87,15 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
         several_ids,
         typed_id,
         typed_like,
+        typed_well,
+        well_refusal,
     )
 
     out: list[int | str] = []
     for value in comma_items(text, "id or name" if named else "id"):
         typed = typed_id(value)
+        if (well := typed_well(value)) is not None:
+            raise argparse.ArgumentTypeError(f"{value!r} is a well, {well_refusal(well)}")
         if typed is not None:
             if typed[0] != kind:
                 raise argparse.ArgumentTypeError(

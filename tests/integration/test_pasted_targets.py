@@ -473,6 +473,38 @@ def test_a_well_link_names_the_selection_that_harvests_the_well(
     assert thumbnails(out) == {9762885}
 
 
+@pytest.mark.parametrize("flag", ["--plate", "--image"])
+def test_a_well_id_given_as_a_plate_or_image_names_its_plate_and_selection(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread, flag: str
+) -> None:
+    """A well's id (the webclient shows it beside a plate's fields) given as a plate's or an
+    image's is told the well's plate and the --where term, as typed Well:ID is, where
+    "not found" named neither; the command told harvests the well's one field."""
+    out = tmp_path / "D"
+    well = 1474512  # well A1 of plate 7361 (its one field: image 9762885)
+    base = ["--base-url", emulator.base_url, "--artifacts", "thumbnail", "--rate", "none"]
+    code, err = run(capsys, "harvest", *base, flag, str(well), "-q", "--out", str(out))
+    assert code == 2
+    error, hint = err.splitlines()
+    assert error == f"error: {flag[2:]} {well} not found on the server", err
+    told = f"--plate 7361 --where well_id={well}"
+    assert hint.endswith(
+        f"has a well {well} (of plate 7361), not a target harvester takes: "
+        f"a well's images are its plate's, selected by --where: {told}"
+    ), err
+    code, err = run(capsys, "harvest", *base, flag, f"Well:{well}", "--out", str(out))
+    assert code == 2
+    assert err.splitlines()[0].endswith(
+        f"'Well:{well}' is a well, not a target harvester "
+        f"takes: a well's images are its plate's, selected by "
+        f"--where: --plate PLATE --where well_id={well}"
+    ), err
+    assert not out.exists()
+    code, err = run(capsys, "harvest", *base, *shlex.split(told), "-q", "--out", str(out))
+    assert code == 0, err
+    assert thumbnails(out) == {9762885}
+
+
 def test_a_mapr_link_names_the_selection_that_harvests_its_images(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
 ) -> None:
