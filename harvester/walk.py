@@ -53,6 +53,7 @@ from harvester import urls
 from harvester.client import Client, Expect, Fetched
 from harvester.early import EarlyAnswers
 from harvester.errors import (
+    PROBLEMS_LOGGER,
     FetchError,
     InvalidBodyError,
     PermanentError,
@@ -218,6 +219,10 @@ class WalkFailure:
 LABELS_OF = "labels of "
 
 
+#: The kind of the children a screen's and a project's walk lists.
+_CHILD_KIND = {"screen": "plate", "project": "dataset"}
+
+
 @dataclass
 class WalkStats:
     """What the walk found; read by the pipeline for progress and the summary."""
@@ -235,6 +240,30 @@ class WalkStats:
     plates_listed: int = 0
     datasets_known: int = 0
     datasets_listed: int = 0
+    #: The images each plate (dataset) listed whole holds on the server, before any shard
+    #: or selection, and the children each screen (project) listed: what tells a target
+    #: that holds no image (:meth:`empty_targets`). One entry a plate or dataset.
+    images_listed: dict[tuple[str, int], int] = field(default_factory=dict)
+    children_listed: dict[tuple[str, int], tuple[int, ...]] = field(default_factory=dict)
+
+    def empty_targets(self, targets: Mapping[str, Iterable[int]]) -> list[tuple[str, int]]:
+        """The (kind, id) of each of ``targets`` (kind -> the ids given) that the walk
+        listed whole and found no image in: a plate or dataset whose listing is empty, a
+        screen or project whose every plate or dataset is (or that has none). A target
+        whose listing failed is none of them: its images are unknown, not none."""
+        child_kind = _CHILD_KIND
+        empty: list[tuple[str, int]] = []
+        for kind, ids in targets.items():
+            for object_id in ids:
+                if kind in child_kind:
+                    children = self.children_listed.get((kind, object_id))
+                    if children is not None and all(
+                        self.images_listed.get((child_kind[kind], c)) == 0 for c in children
+                    ):
+                        empty.append((kind, object_id))
+                elif self.images_listed.get((kind, object_id)) == 0:
+                    empty.append((kind, object_id))
+        return empty
 
     def listed_every_image(self) -> bool:
         """No failure lost an image (none, or only ``study_only`` ones): the images found
@@ -1549,7 +1578,9 @@ class Walker:
         images: Iterable[int] = (),
         ids_file: Path | None = None,
     ) -> WalkStats:
-        """Walk every target; returns when every found image has been sent."""
+        """Walk every target; returns when every found image has been sent, having said
+        which targets hold no image (:meth:`say_empty_targets`)."""
+        screens, projects = tuple(screens), tuple(projects)
         plates, datasets = list(plates), list(datasets)
         self.stats.plates_known += len(plates)
         self.stats.datasets_known += len(datasets)
@@ -1567,6 +1598,9 @@ class Walker:
             await self.walk_images(list(images))
             if ids_file is not None:
                 await self.walk_ids_file(ids_file)
+            await self.say_empty_targets(
+                {"screen": screens, "project": projects, "plate": plates, "dataset": datasets}
+            )
         finally:
             self._walking = False
             self._release(final=True)  # (also when stopped: its failures said or dropped)
@@ -1646,6 +1680,40 @@ class Walker:
         async with self._limiter:
             await func(object_id, parent_id, name)
 
+    async def say_empty_targets(self, targets: Mapping[str, Iterable[int]]) -> None:
+        """One warning (``--quiet`` too) per target of ``targets`` (kind -> ids given) the
+        walk listed whole and found no image in (:meth:`WalkStats.empty_targets`), with
+        the other kind of that id where the server has one (:func:`_other_kind_hint`).
+
+        Why: a dataset the server lists empty (its images deleted, or not shown to this
+        user), or a dataset's id meant as its project's, ended in ``0 images found`` and
+        exit 0, as if nothing were wrong: a first-time user could not tell a wrong id
+        from an empty one."""
+        server = redact_url(self.client.settings.base_url.partition("?")[0])
+        for kind, object_id in self.stats.empty_targets(targets):
+            holds = "lists no image"
+            if kind in _CHILD_KIND:
+                children = len(self.stats.children_listed[(kind, object_id)])
+                child = _CHILD_KIND[kind]
+                holds = "holds no image " + (
+                    f"(it has no {child})"
+                    if not children
+                    else f"(its {plural(children, child)} list none)"
+                    if children > 1
+                    else f"(its one {child} lists none)"
+                )
+            logging.getLogger(PROBLEMS_LOGGER).warning(
+                "%s %d %s on %s: nothing to harvest from it (empty, or its images are not "
+                "shown to this user); check that it is the %s meant%s%s",
+                KINDS[kind][1],
+                object_id,
+                holds,
+                server,
+                kind,
+                _SEPARATE_IDS.get(kind, ""),
+                await _other_kind_hint(self.client, kind, object_id, server),
+            )
+
     # ------------------------------------------------------------ screens and plates
     async def walk_screen(self, screen_id: int, tg: anyio.abc.TaskGroup) -> None:
         """Screen -> plates (paged) -> one plate walk each, ``walk_concurrency`` at once."""
@@ -1705,6 +1773,9 @@ class Walker:
         self.listed.children(
             kind, object_id, frozenset(c["id"] for c in items if isinstance(c.get("id"), int))
         )
+        self.stats.children_listed[(kind, object_id)] = tuple(
+            c["id"] for c in items if isinstance(c.get("id"), int)
+        )
         if kind == "screen":
             self.stats.plates_known += children_ids
         else:
@@ -1731,6 +1802,7 @@ class Walker:
             well_annotations: list[Any] = []
             max_fields = 0
             run_fields: dict[int, int] = {}  # run id -> fields per well (the most seen)
+            found = 0  # images the plate holds (every shard's)
             offset = 0
             while True:
                 body = await self._json(urls.plate_wells(plate_id, offset))
@@ -1773,6 +1845,7 @@ class Walker:
                         image = (sample or {}).get("Image") or {}
                         if not isinstance(image.get("@id"), int):
                             continue
+                        found += 1
                         run = (sample.get("PlateAcquisition") or {}).get("@id")
                         # OMERO: within a run, a field counts from the run's first WellSample.
                         field_index = index
@@ -1801,6 +1874,7 @@ class Walker:
                     break
             listed = True
             self.listed.images("plate", screen_id, plate_id)
+            self.stats.images_listed[("plate", plate_id)] = found
             if save:
                 runs = await self._json(urls.plate_runs(plate_id))
                 files = {
@@ -1858,6 +1932,7 @@ class Walker:
                 if self.study is not None and not save
                 else None
             )
+            found = 0  # images the dataset holds (every shard's)
             page = 1
             while True:
                 body = await self._json(urls.dataset_images(dataset_id, page))
@@ -1865,6 +1940,7 @@ class Walker:
                 if listing is not None:
                     listing.add(chunk)
                 ids = [i["id"] for i in chunk if isinstance(i.get("id"), int)]
+                found += len(ids)
                 known = None if save else self._known_labels(ids)
                 raw: list[Any] = []
                 make: type[ImageRef] = ImageRef
@@ -1899,6 +1975,7 @@ class Walker:
                     break
                 page += 1
             self.listed.images("dataset", project_id, dataset_id)
+            self.stats.images_listed[("dataset", dataset_id)] = found
             listed = True
             if listing is not None and await self._outdated(
                 "dataset", dataset_id, "images", listing
