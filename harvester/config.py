@@ -1173,14 +1173,19 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
         if value is None:
             return None
         if not isinstance(value, str | Path):
-            raise ConfigError(f"{key}: expected a path, got {value!r}")
+            raise ConfigError(f"{key}: expected a path, got {_toml_shown(value)}")
         path = Path(value).expanduser()
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path
         return path
     if key in _BOOL_KEYS:
         if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+            meant = {"true": "true", "yes": "true", "on": "true", "false": "false", "no": "false"}
+            said = meant.get(value.strip().lower()) if isinstance(value, str) else None
+            raise ConfigError(
+                f"{key}: expected true or false, got {_toml_shown(value)}",
+                hint=None if said is None else f"write {key} = {said}, without quotes",
+            )
         return value
     if key in _MAPPING_KEYS:
         if not isinstance(value, Mapping) or not all(

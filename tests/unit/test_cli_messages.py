@@ -1115,6 +1115,15 @@ def test_a_config_file_with_a_utf8_byte_order_mark_is_read(
             ],
         ),
         ("concurrency = 8.5\n", (), ["error: FILE: concurrency: expected an integer, got 8.5"]),
+        ("out = true\n", (), ["error: FILE: out: expected a path, got true"]),
+        (
+            'labels = "no"\n',
+            (),
+            [
+                "error: FILE: labels: expected true or false, got 'no'",
+                "hint: write labels = false, without quotes",
+            ],
+        ),
         (
             "thumbnail_size = [96]\n",
             (),
