@@ -267,6 +267,15 @@ def well_refusal(well_id: int, plate: int | str = "PLATE") -> str:
     )
 
 
+def run_refusal(run_id: int) -> str:
+    """Why a plate's run (a PlateAcquisition: the webclient's ``?show=run-ID`` link) is
+    refused, and the flags that take its images instead: index.csv's ``run_id`` column."""
+    return (
+        "not a target harvester takes: a run's images are its plate's, selected by "
+        f"--where: --plate PLATE --where run_id={run_id}"
+    )
+
+
 def typed_well(text: str) -> int | None:
     """``Well:1474512`` (any case, as the omero CLI writes a well) as its id; None for
     any other text. Why: it was "not a numeric id (names are taken by --screen and
@@ -810,6 +819,12 @@ def _shown_item(item: str) -> tuple[str, int]:
         # (what the webclient's link says once a well of a plate is clicked: its fields
         # are the plate's images, selected by index.csv's well_id column)
         raise TargetTextError(f"the link shows well {value}, {well_refusal(value)}")
+    if kind.lower() in ("run", "acquisition") and value is not None:
+        # (a plate of several acquisitions shows them in the tree: the link of one is
+        # ?show=run-ID, as IDR's webclient/?show=run-5403; "not a target" named no way)
+        raise TargetTextError(
+            f"the link shows run {value} (a plate's acquisition), {run_refusal(value)}"
+        )
     if kind.lower() not in KINDS or value is None:
         raise TargetTextError(
             f"the link shows {item[:40]!r}, not a target harvester takes "
