@@ -64,8 +64,10 @@ from harvester.selection import (
 from harvester.shell_words import shell_join, shell_quote
 from harvester.target_text import (
     KINDS,
+    MAX_ID,
     MAX_ID_DIGITS,
     MAX_RANGE,
+    OVER_MAX_ID,
     TargetTextError,
     a_kind,
     compact_ids,
@@ -172,6 +174,8 @@ def _as_int_list(key: str, value: object) -> tuple[int, ...]:
             raise ConfigError(f"{key}: {not_an_id(item)}", hint=ID_HINT)
         if number <= 0:
             raise ConfigError(f"{key}: {number} is not a valid id (ids are positive)")
+        if number > MAX_ID:
+            raise ConfigError(f"{key}: {number} is not a valid id ({OVER_MAX_ID})")
         out.append(number)
     return tuple(out)
 

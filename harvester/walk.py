@@ -70,7 +70,9 @@ from harvester.placing import Listed
 from harvester.processes import HOST, host_may_be_shared, process_alive, process_start
 from harvester.target_text import (
     KINDS,
+    MAX_ID,
     MAX_ID_DIGITS,
+    OVER_MAX_ID,
     TargetTextError,
     a_kind,
     ask_hint,
@@ -628,7 +630,7 @@ def read_ids_file(
             # them: int() reads "١٢٣" and "１２３" as 123, and a line of 34 digits is no id.
             if text.isdigit() and text.isascii() and len(text) <= MAX_ID_DIGITS:
                 image_id = int(text)
-                if image_id > 0:
+                if 0 < image_id <= MAX_ID:
                     first = False
                     yield image_id
                     continue
@@ -844,6 +846,8 @@ def _digits_not_id(text: str) -> str:
         return f"{said} (digits other than 0-9)"
     if len(text) > MAX_ID_DIGITS:
         return f"{said} (more than {MAX_ID_DIGITS} digits)"
+    if int(text) > MAX_ID:
+        return f"{said} ({OVER_MAX_ID})"
     return said
 
 
@@ -1042,10 +1046,10 @@ def check_ids_file(path: Path, server: str | LinkServers | None = None) -> None:
 def _plain_ids_file(path: Path) -> bool:
     """True if ``path`` is a plain ids file (False: not necessarily bad, look closer).
 
-    A line of more than :data:`~harvester.target_text.MAX_ID_DIGITS` digits is left to
-    :func:`read_ids_file`, which names it: digits alone do not make an id there (the
-    flags refuse it; a line of 4,300 or more made ``int()`` fail). Checking that also
-    stops a huge line from being carried from block to block.
+    A line of as many digits as :data:`~harvester.target_text.MAX_ID` or more is left to
+    :func:`read_ids_file`, which names it if it is over that id (the flags refuse it; a
+    line of 4,300 digits or more made ``int()`` fail). Checking that also stops a huge line
+    from being carried from block to block.
     """
     try:
         with path.open("rb") as handle:
@@ -1062,15 +1066,16 @@ def _plain_ids_file(path: Path) -> bool:
 
 
 #: Every ASCII digit as ``0`` (the rest as they are): a run of :data:`_LONG_ID` in a block
-#: so translated is a line of more digits than an id has. One translation and one search
-#: a block (a loop of finds per line window took four times the rest of the check).
+#: so translated is a line of as many digits as OMERO's largest id or more, which only
+#: :func:`read_ids_file` tells from an id (no id of IDR has half as many). One translation
+#: and one search a block (a loop of finds per line window took four times the rest).
 _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
-_LONG_ID = b"0" * (MAX_ID_DIGITS + 1)
+_LONG_ID = b"0" * len(str(MAX_ID))
 
 
 def _plain_id_lines(lines: bytes) -> bool:
-    """Whole lines of digits only, none starting with 0 (so none is 0) nor longer than an
-    id (:data:`~harvester.target_text.MAX_ID_DIGITS`), CR only before LF."""
+    """Whole lines of digits only, none starting with 0 (so none is 0) nor as long as
+    OMERO's largest id (:data:`_LONG_ID`), CR only before LF."""
     return (
         not lines.translate(None, _PLAIN_ID_BYTES)
         and not lines.startswith(b"0")
