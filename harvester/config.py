@@ -64,8 +64,10 @@ from harvester.selection import (
 from harvester.shell_words import shell_join, shell_quote
 from harvester.target_text import (
     KINDS,
+    MAX_ID,
     MAX_ID_DIGITS,
     MAX_RANGE,
+    OVER_MAX_ID,
     TargetTextError,
     a_kind,
     compact_ids,
@@ -172,6 +174,8 @@ def _as_int_list(key: str, value: object) -> tuple[int, ...]:
             raise ConfigError(f"{key}: {not_an_id(item)}", hint=ID_HINT)
         if number <= 0:
             raise ConfigError(f"{key}: {number} is not a valid id (ids are positive)")
+        if number > MAX_ID:
+            raise ConfigError(f"{key}: {number} is not a valid id ({OVER_MAX_ID})")
         out.append(number)
     return tuple(out)
 
@@ -1173,14 +1177,19 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
         if value is None:
             return None
         if not isinstance(value, str | Path):
-            raise ConfigError(f"{key}: expected a path, got {value!r}")
+            raise ConfigError(f"{key}: expected a path, got {_toml_shown(value)}")
         path = Path(value).expanduser()
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path
         return path
     if key in _BOOL_KEYS:
         if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+            meant = {"true": "true", "yes": "true", "on": "true", "false": "false", "no": "false"}
+            said = meant.get(value.strip().lower()) if isinstance(value, str) else None
+            raise ConfigError(
+                f"{key}: expected true or false, got {_toml_shown(value)}",
+                hint=None if said is None else f"write {key} = {said}, without quotes",
+            )
         return value
     if key in _MAPPING_KEYS:
         if not isinstance(value, Mapping) or not all(
@@ -1200,14 +1209,17 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
         return speed  # ("10K", as --min-speed 10K: a size's units)
     if key in ("timeout", "render_quality", "min_speed"):
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{key}: expected a number, got {value!r}", hint=_bare(key, value))
+            raise ConfigError(
+                f"{key}: expected a number, got {_toml_shown(value)}",
+                hint=_bare(key, value) or _number_meant(key, value),
+            )
         return float(value)
     if key in ("base_url", "render_format", "window", "shard"):
         if value is None and key == "shard":
             return None
         if not isinstance(value, str):
             # A base URL given as a table or an array may hold its session key or password.
-            got = _toml_kind(value) if key == "base_url" else repr(value)
+            got = _toml_kind(value) if key == "base_url" else _toml_shown(value)
             raise ConfigError(f"{key}: expected a string, got {got}")
         return value.strip()
     if key == "max_plane" and (value is None or value == 0):
@@ -1236,7 +1248,7 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
                 key="split",
             )
         if not isinstance(value, str):
-            raise ConfigError(f"split: expected a string, got {value!r}", key="split")
+            raise ConfigError(f"split: expected a string, got {_toml_shown(value)}", key="split")
         return value
     if key in ("split_by", "split_seed"):
         from harvester.splits import check_split_by, check_split_seed
@@ -1246,7 +1258,8 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
     if isinstance(value, bool) or not isinstance(value, int):
         _refuse_quoted_integer(key, value)
         raise ConfigError(
-            f"{key}: expected an integer, got {value!r}", hint=_bare(key, value, whole=True)
+            f"{key}: expected an integer, got {_toml_shown(value)}",
+            hint=_bare(key, value, whole=True) or _number_meant(key, value, whole=True),
         )
     return value
 
@@ -1290,6 +1303,36 @@ def _refuse_quoted_integer(key: str, value: object) -> None:
         if key in POSITIVE_KEYS and below_one:  # (`burst = "0"`: not a line refused next)
             hint = f"{key} takes {_positive_wanted(key)}, written without quotes"
         raise ConfigError(f"{key}: expected an integer, got the text {value!r}", hint=hint)
+
+
+def _toml_shown(value: object) -> str:
+    """``value`` as a refusal shows it: a text or number as it is (``'8s'``, ``8.5``), any
+    other value as TOML writes it (``true``) or by its TOML type (``a date or time``).
+
+    Why: the refusals showed Python's spelling, ``got True``, ``got datetime.date(2026, 1,
+    1)`` or ``got {'n': 8}``, of a value the user wrote as ``true``, ``2026-01-01``..."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return repr(value)
+    return _toml_kind(value)
+
+
+def _number_meant(key: str, value: object, *, whole: bool = False) -> str | None:
+    """The line to write for a number written otherwise than a number key takes it: in a
+    list of one (``thumbnail_size = [96]``), or as a whole float to an integer key
+    (``concurrency = 8.0``; ``whole``: the key's); None for any other value."""
+    listed = isinstance(value, list) and len(value) == 1
+    number = value[0] if isinstance(value, list) and listed else value
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        return None
+    if whole:
+        if not float(number).is_integer():
+            return None
+        number = int(number)
+    if listed:
+        return f"write {key} = {number}, a number, not a list"
+    return f"write {key} = {number}, a whole number" if whole else None
 
 
 def _toml_kind(value: object) -> str:

@@ -87,6 +87,7 @@ from harvester.planes import (
     write_atomic,
 )
 from harvester.si import SI_PREFIXES
+from harvester.store import storage_error
 from harvester.text import agree, plural
 from harvester.window import WindowError, choose_windows
 
@@ -259,7 +260,7 @@ def prepare_staging(
         if imgdata is not None and not imgdata_path.exists():
             write_atomic(imgdata_path, json.dumps(imgdata).encode())
     except OSError as exc:
-        raise StorageError(f"cannot create staging folder {staging}: {exc}") from exc
+        raise storage_error(exc, f"the staging folder {staging}") from exc
     return staged_files(staging)
 
 
@@ -390,7 +391,7 @@ async def fetch_missing(
         try:
             await anyio.to_thread.run_sync(write_atomic, target, fetched.body)
         except OSError as exc:
-            raise StorageError(f"cannot stage plane in {staging}: {exc}") from exc
+            raise storage_error(exc, f"a plane staged in {staging}") from exc
         if on_staged is not None:
             on_staged()
 
@@ -737,7 +738,10 @@ async def harvest_stack(
             # (a plane fetched again may come in the other format: the OME-XML says which)
             meta = dataclasses.replace(meta, source_format=source_format(files))
         except OSError as exc:
-            raise StorageError(f"cannot write stack of image {ref.image_id}: {exc}") from exc
+            # (a full disk, a quota, a file-size limit: said as every other file's, with
+            # what to do; it was "cannot write stack of image N: [Errno 28] No space left
+            # on device", no hint, where stacks are a folder's largest files)
+            raise storage_error(exc, f"the stack of image {ref.image_id}") from exc
         except PlaneError as exc:
             # Not a staged file's (those are StagedPlaneError above): drop the staging
             # so the next run refetches, and report it.

@@ -78,14 +78,31 @@ def a_kind(kind: str) -> str:
 #: internal error, and a flag's as argparse's "invalid value" with the text whole.
 MAX_ID_DIGITS = 30
 
+#: OMERO's largest id: its ids are Java longs (64-bit, signed), so a larger number names no
+#: object on any OMERO server. Why refused: such a target was asked of the server (through
+#: its retries where the server failed on the number) and told "not found" at best.
+MAX_ID = 2**63 - 1
+
+
+def _over_max_id(text: str) -> bool:
+    """Whether ``text`` is ASCII digits naming a number over :data:`MAX_ID` (and of at
+    most :data:`MAX_ID_DIGITS` digits, which are said otherwise)."""
+    text = text.strip()
+    return text.isascii() and text.isdigit() and len(text) <= MAX_ID_DIGITS and int(text) > MAX_ID
+
 
 def positive_id(text: str) -> int | None:
     """A positive id written in ASCII digits, else None (``str.isdigit`` takes ``²``; a
-    run of more than :data:`MAX_ID_DIGITS` digits is no id either)."""
+    run of more than :data:`MAX_ID_DIGITS` digits, or a number over :data:`MAX_ID`, is no
+    id either)."""
     if not (text.isascii() and text.isdigit()) or len(text) > MAX_ID_DIGITS:
         return None
     value = int(text)
-    return value if value > 0 else None
+    return value if 0 < value <= MAX_ID else None
+
+
+#: Why a number over :data:`MAX_ID` is no id, as the refusals of one say it.
+OVER_MAX_ID = f"over {MAX_ID}, the largest id OMERO has"
 
 
 #: The most characters of a bad id a message shows (a longer one is cut, ``...`` after).
@@ -105,9 +122,15 @@ def not_an_id(item: object, what: str = "a numeric id") -> str:
     if what == "a numeric id" and isinstance(item, str) and _signed_digits(item):
         # ``--image 0``, ``--image -5``: numeric, so "not a numeric id" puzzled; worded as
         # a config file's ``images = [0]`` is (:func:`harvester.config._as_int_list`).
-        digits = len(item.lstrip("-"))
-        why = "ids are positive" if digits <= MAX_ID_DIGITS else f"more than {MAX_ID_DIGITS} digits"
+        digits = item.lstrip("-")
+        why = "ids are positive"
+        if len(digits) > MAX_ID_DIGITS:
+            why = f"more than {MAX_ID_DIGITS} digits"
+        elif item[:1] != "-" and int(digits) > MAX_ID:
+            why = OVER_MAX_ID
         return f"{shown} is not a valid id ({why})"
+    if isinstance(item, str) and typed_like(item) and _over_max_id(item.partition(":")[2]):
+        return f"{shown} is not a valid id ({OVER_MAX_ID})"  # (`Image:9223372036854775808`)
     return f"{shown} is not {what}"
 
 
@@ -258,6 +281,34 @@ def typed_id(text: str) -> tuple[str, int] | None:
     return None if value is None else (kind, value)
 
 
+def well_refusal(well_id: int, plate: int | str = "PLATE") -> str:
+    """``not a target harvester takes: ...``: why a well (its link, ``Well:ID``, its id
+    given as a plate's) is refused, and the flags that take its fields instead."""
+    return (
+        "not a target harvester takes: a well's images are its plate's, selected by "
+        f"--where: --plate {plate} --where well_id={well_id}"
+    )
+
+
+def run_refusal(run_id: int) -> str:
+    """Why a plate's run (a PlateAcquisition: the webclient's ``?show=run-ID`` link) is
+    refused, and the flags that take its images instead: index.csv's ``run_id`` column."""
+    return (
+        "not a target harvester takes: a run's images are its plate's, selected by "
+        f"--where: --plate PLATE --where run_id={run_id}"
+    )
+
+
+def typed_well(text: str) -> int | None:
+    """``Well:1474512`` (any case, as the omero CLI writes a well) as its id; None for
+    any other text. Why: it was "not a numeric id (names are taken by --screen and
+    --project only)", which the well's link was told better."""
+    kind, colon, number = text.partition(":")
+    if not colon or kind.strip().lower() != "well":
+        return None
+    return positive_id(number.strip())
+
+
 def typed_like(text: str) -> bool:
     """Whether ``text`` is written as a typed id (``Image:``, ``Screen:`` and anything): a
     name never is, so ``Screen:0`` is a bad id, not a name to look up."""
@@ -283,6 +334,9 @@ def id_range(
         return None
     low, high = positive_id(first) or 0, positive_id(last) or 0
     said = text if shown is None else shown
+    over = [end for end in (first, last) if len(end) <= MAX_ID_DIGITS and int(end) > MAX_ID]
+    if over:
+        raise TargetTextError(f"{_cut(said)!r} is not a range of ids: {over[-1]} is {OVER_MAX_ID}")
     if low <= 0 or high < low:
         raise TargetTextError(
             f"{_cut(said)!r} is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST)"
@@ -787,12 +841,17 @@ def _shown_item(item: str) -> tuple[str, int]:
     """One ``kind-id`` of a link's ``show=`` as (kind, id)."""
     kind, _dash, number = item.partition("-")
     value = positive_id(number)
+    if value is None and _over_max_id(number):
+        raise TargetTextError(f"the link shows {item[:60]!r}, whose id is {OVER_MAX_ID}")
     if kind.lower() == "well" and value is not None:
         # (what the webclient's link says once a well of a plate is clicked: its fields
         # are the plate's images, selected by index.csv's well_id column)
+        raise TargetTextError(f"the link shows well {value}, {well_refusal(value)}")
+    if kind.lower() in ("run", "acquisition") and value is not None:
+        # (a plate of several acquisitions shows them in the tree: the link of one is
+        # ?show=run-ID, as IDR's webclient/?show=run-5403; "not a target" named no way)
         raise TargetTextError(
-            f"the link shows well {value}, not a target harvester takes: a well's images "
-            f"are its plate's, selected by --where: --plate PLATE --where well_id={value}"
+            f"the link shows run {value} (a plate's acquisition), {run_refusal(value)}"
         )
     if kind.lower() not in KINDS or value is None:
         raise TargetTextError(

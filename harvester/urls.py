@@ -100,6 +100,12 @@ def dataset_projects(dataset_id: int) -> str:
     return f"api/v0/m/datasets/{dataset_id}/projects/"
 
 
+def well_plates(well_id: int) -> str:
+    """The plate a well belongs to (an empty list for an unknown well): asked only where a
+    target's id was not found, to tell a well's id given as a plate's or an image's."""
+    return f"api/v0/m/wells/{well_id}/plates/"
+
+
 def image_metadata(image_id: int) -> str:
     """The ``metadata`` artifact: the JSON API image, with pixels and channels."""
     return f"api/v0/m/images/{image_id}/"

@@ -53,6 +53,7 @@ from harvester import urls
 from harvester.client import Client, Expect, Fetched
 from harvester.early import EarlyAnswers
 from harvester.errors import (
+    PROBLEMS_LOGGER,
     FetchError,
     InvalidBodyError,
     PermanentError,
@@ -69,7 +70,9 @@ from harvester.placing import Listed
 from harvester.processes import HOST, host_may_be_shared, process_alive, process_start
 from harvester.target_text import (
     KINDS,
+    MAX_ID,
     MAX_ID_DIGITS,
+    OVER_MAX_ID,
     TargetTextError,
     a_kind,
     ask_hint,
@@ -84,6 +87,7 @@ from harvester.target_text import (
     range_respelt,
     several_ids,
     typed_id,
+    well_refusal,
     with_login,
 )
 from harvester.text import and_list, plural
@@ -217,6 +221,10 @@ class WalkFailure:
 LABELS_OF = "labels of "
 
 
+#: The kind of the children a screen's and a project's walk lists.
+_CHILD_KIND = {"screen": "plate", "project": "dataset"}
+
+
 @dataclass
 class WalkStats:
     """What the walk found; read by the pipeline for progress and the summary."""
@@ -237,6 +245,30 @@ class WalkStats:
     plates_listed: int = 0
     datasets_known: int = 0
     datasets_listed: int = 0
+    #: The images each plate (dataset) listed whole holds on the server, before any shard
+    #: or selection, and the children each screen (project) listed: what tells a target
+    #: that holds no image (:meth:`empty_targets`). One entry a plate or dataset.
+    images_listed: dict[tuple[str, int], int] = field(default_factory=dict)
+    children_listed: dict[tuple[str, int], tuple[int, ...]] = field(default_factory=dict)
+
+    def empty_targets(self, targets: Mapping[str, Iterable[int]]) -> list[tuple[str, int]]:
+        """The (kind, id) of each of ``targets`` (kind -> the ids given) that the walk
+        listed whole and found no image in: a plate or dataset whose listing is empty, a
+        screen or project whose every plate or dataset is (or that has none). A target
+        whose listing failed is none of them: its images are unknown, not none."""
+        child_kind = _CHILD_KIND
+        empty: list[tuple[str, int]] = []
+        for kind, ids in targets.items():
+            for object_id in ids:
+                if kind in child_kind:
+                    children = self.children_listed.get((kind, object_id))
+                    if children is not None and all(
+                        self.images_listed.get((child_kind[kind], c)) == 0 for c in children
+                    ):
+                        empty.append((kind, object_id))
+                elif self.images_listed.get((kind, object_id)) == 0:
+                    empty.append((kind, object_id))
+        return empty
 
     def listed_every_image(self) -> bool:
         """No failure lost an image (none, or only ``study_only`` ones): the images found
@@ -601,7 +633,7 @@ def read_ids_file(
             # them: int() reads "١٢٣" and "１２３" as 123, and a line of 34 digits is no id.
             if text.isdigit() and text.isascii() and len(text) <= MAX_ID_DIGITS:
                 image_id = int(text)
-                if image_id > 0:
+                if 0 < image_id <= MAX_ID:
                     first = False
                     yield image_id
                     continue
@@ -817,6 +849,8 @@ def _digits_not_id(text: str) -> str:
         return f"{said} (digits other than 0-9)"
     if len(text) > MAX_ID_DIGITS:
         return f"{said} (more than {MAX_ID_DIGITS} digits)"
+    if int(text) > MAX_ID:
+        return f"{said} ({OVER_MAX_ID})"
     return said
 
 
@@ -1015,10 +1049,10 @@ def check_ids_file(path: Path, server: str | LinkServers | None = None) -> None:
 def _plain_ids_file(path: Path) -> bool:
     """True if ``path`` is a plain ids file (False: not necessarily bad, look closer).
 
-    A line of more than :data:`~harvester.target_text.MAX_ID_DIGITS` digits is left to
-    :func:`read_ids_file`, which names it: digits alone do not make an id there (the
-    flags refuse it; a line of 4,300 or more made ``int()`` fail). Checking that also
-    stops a huge line from being carried from block to block.
+    A line of as many digits as :data:`~harvester.target_text.MAX_ID` or more is left to
+    :func:`read_ids_file`, which names it if it is over that id (the flags refuse it; a
+    line of 4,300 digits or more made ``int()`` fail). Checking that also stops a huge line
+    from being carried from block to block.
     """
     try:
         with path.open("rb") as handle:
@@ -1035,15 +1069,16 @@ def _plain_ids_file(path: Path) -> bool:
 
 
 #: Every ASCII digit as ``0`` (the rest as they are): a run of :data:`_LONG_ID` in a block
-#: so translated is a line of more digits than an id has. One translation and one search
-#: a block (a loop of finds per line window took four times the rest of the check).
+#: so translated is a line of as many digits as OMERO's largest id or more, which only
+#: :func:`read_ids_file` tells from an id (no id of IDR has half as many). One translation
+#: and one search a block (a loop of finds per line window took four times the rest).
 _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
-_LONG_ID = b"0" * (MAX_ID_DIGITS + 1)
+_LONG_ID = b"0" * len(str(MAX_ID))
 
 
 def _plain_id_lines(lines: bytes) -> bool:
-    """Whole lines of digits only, none starting with 0 (so none is 0) nor longer than an
-    id (:data:`~harvester.target_text.MAX_ID_DIGITS`), CR only before LF."""
+    """Whole lines of digits only, none starting with 0 (so none is 0) nor as long as
+    OMERO's largest id (:data:`_LONG_ID`), CR only before LF."""
     return (
         not lines.translate(None, _PLAIN_ID_BYTES)
         and not lines.startswith(b"0")
@@ -1551,7 +1586,9 @@ class Walker:
         images: Iterable[int] = (),
         ids_file: Path | None = None,
     ) -> WalkStats:
-        """Walk every target; returns when every found image has been sent."""
+        """Walk every target; returns when every found image has been sent, having said
+        which targets hold no image (:meth:`say_empty_targets`)."""
+        screens, projects = tuple(screens), tuple(projects)
         plates, datasets = list(plates), list(datasets)
         self.stats.plates_known += len(plates)
         self.stats.datasets_known += len(datasets)
@@ -1569,6 +1606,9 @@ class Walker:
             await self.walk_images(list(images))
             if ids_file is not None:
                 await self.walk_ids_file(ids_file)
+            await self.say_empty_targets(
+                {"screen": screens, "project": projects, "plate": plates, "dataset": datasets}
+            )
         finally:
             self._walking = False
             self._release(final=True)  # (also when stopped: its failures said or dropped)
@@ -1648,6 +1688,40 @@ class Walker:
         async with self._limiter:
             await func(object_id, parent_id, name)
 
+    async def say_empty_targets(self, targets: Mapping[str, Iterable[int]]) -> None:
+        """One warning (``--quiet`` too) per target of ``targets`` (kind -> ids given) the
+        walk listed whole and found no image in (:meth:`WalkStats.empty_targets`), with
+        the other kind of that id where the server has one (:func:`_other_kind_hint`).
+
+        Why: a dataset the server lists empty (its images deleted, or not shown to this
+        user), or a dataset's id meant as its project's, ended in ``0 images found`` and
+        exit 0, as if nothing were wrong: a first-time user could not tell a wrong id
+        from an empty one."""
+        server = redact_url(self.client.settings.base_url.partition("?")[0])
+        for kind, object_id in self.stats.empty_targets(targets):
+            holds = "lists no image"
+            if kind in _CHILD_KIND:
+                children = len(self.stats.children_listed[(kind, object_id)])
+                child = _CHILD_KIND[kind]
+                holds = "holds no image " + (
+                    f"(it has no {child})"
+                    if not children
+                    else f"(its {plural(children, child)} list none)"
+                    if children > 1
+                    else f"(its one {child} lists none)"
+                )
+            logging.getLogger(PROBLEMS_LOGGER).warning(
+                "%s %d %s on %s: nothing to harvest from it (empty, or its images are not "
+                "shown to this user); check that it is the %s meant%s%s",
+                KINDS[kind][1],
+                object_id,
+                holds,
+                server,
+                kind,
+                _SEPARATE_IDS.get(kind, ""),
+                await _other_kind_hint(self.client, kind, object_id, server),
+            )
+
     # ------------------------------------------------------------ screens and plates
     async def walk_screen(self, screen_id: int, tg: anyio.abc.TaskGroup) -> None:
         """Screen -> plates (paged) -> one plate walk each, ``walk_concurrency`` at once."""
@@ -1707,6 +1781,9 @@ class Walker:
         self.listed.children(
             kind, object_id, frozenset(c["id"] for c in items if isinstance(c.get("id"), int))
         )
+        self.stats.children_listed[(kind, object_id)] = tuple(
+            c["id"] for c in items if isinstance(c.get("id"), int)
+        )
         if kind == "screen":
             self.stats.plates_known += children_ids
         else:
@@ -1733,6 +1810,7 @@ class Walker:
             well_annotations: list[Any] = []
             max_fields = 0
             run_fields: dict[int, int] = {}  # run id -> fields per well (the most seen)
+            found = 0  # images the plate holds (every shard's)
             offset = 0
             while True:
                 body = await self._json(urls.plate_wells(plate_id, offset))
@@ -1775,6 +1853,7 @@ class Walker:
                         image = (sample or {}).get("Image") or {}
                         if not isinstance(image.get("@id"), int):
                             continue
+                        found += 1
                         run = (sample.get("PlateAcquisition") or {}).get("@id")
                         # OMERO: within a run, a field counts from the run's first WellSample.
                         field_index = index
@@ -1803,6 +1882,7 @@ class Walker:
                     break
             listed = True
             self.listed.images("plate", screen_id, plate_id)
+            self.stats.images_listed[("plate", plate_id)] = found
             if save:
                 runs = await self._json(urls.plate_runs(plate_id))
                 files = {
@@ -1860,6 +1940,7 @@ class Walker:
                 if self.study is not None and not save
                 else None
             )
+            found = 0  # images the dataset holds (every shard's)
             page = 1
             while True:
                 body = await self._json(urls.dataset_images(dataset_id, page))
@@ -1867,6 +1948,7 @@ class Walker:
                 if listing is not None:
                     listing.add(chunk)
                 ids = [i["id"] for i in chunk if isinstance(i.get("id"), int)]
+                found += len(ids)
                 known = None if save else self._known_labels(ids)
                 raw: list[Any] = []
                 make: type[ImageRef] = ImageRef
@@ -1901,6 +1983,7 @@ class Walker:
                     break
                 page += 1
             self.listed.images("dataset", project_id, dataset_id)
+            self.stats.images_listed[("dataset", dataset_id)] = found
             listed = True
             if listing is not None and await self._outdated(
                 "dataset", dataset_id, "images", listing
@@ -2026,12 +2109,15 @@ _SEPARATE_IDS = {
 #: found (a plate's id given as ``--screen``, found by a first-time user's walkthrough;
 #: a plate's or dataset's id given as ``--image`` to get its images, or an image's id
 #: given as ``--plate``, found by a later one: images are asked last, as the rarer slip).
+#: A well's id, which the webclient shows beside a plate's fields, given as ``--plate``
+#: or ``--image``, is asked after them: no flag takes a well, and "not found" was all
+#: the hint said of one.
 _OTHER_KINDS: dict[str, tuple[str, ...]] = {
     "screen": ("plate", "project", "image"),
     "project": ("dataset", "screen", "image"),
-    "plate": ("screen", "dataset", "image"),
+    "plate": ("screen", "dataset", "image", "well"),
     "dataset": ("project", "plate", "image"),
-    "image": ("plate", "dataset", "screen", "project"),
+    "image": ("plate", "dataset", "screen", "project", "well"),
 }
 
 
@@ -2080,17 +2166,36 @@ async def _other_kind_hint(client: Client, kind: str, object_id: int, server: st
         "plate": urls.plate,
         "dataset": urls.dataset,
         "image": urls.image_metadata,
+        "well": urls.well_plates,
     }
     for other in _OTHER_KINDS.get(kind, ()):
         try:
-            await client.get(paths[other](object_id), Expect.JSON)
+            fetched = await client.get(paths[other](object_id), Expect.JSON)
         except FetchError:
             continue
+        if other == "well":
+            return _well_hint(fetched, object_id, server)
         return (
             f"; {server} has {a_kind(other)} {object_id}: --{other} {object_id} "
             "if that is the one meant"
         )
     return ""
+
+
+def _well_hint(fetched: Fetched, well_id: int, server: str) -> str:
+    """``"; URL has a well 1474512 (of plate 7361), not a target harvester takes: ..."``
+    from the well's plates listing; "" where it lists none (OMERO.web answers an unknown
+    well's listing with an empty one, not a 404) or the answer is no such listing."""
+    try:
+        body = fetched.json()
+    except ValueError:
+        return ""
+    plates = [p.get("@id") for p in _items(body if isinstance(body, dict) else {}, "data")]
+    if len(plates) != 1 or not isinstance(plates[0], int):
+        return ""
+    return f"; {server} has a well {well_id} (of plate {plates[0]}), " + well_refusal(
+        well_id, plates[0]
+    )
 
 
 #: OMERO.web's JSON API answer to a login-required view without a session (403): a

@@ -87,11 +87,15 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
         several_ids,
         typed_id,
         typed_like,
+        typed_well,
+        well_refusal,
     )
 
     out: list[int | str] = []
     for value in comma_items(text, "id or name" if named else "id"):
         typed = typed_id(value)
+        if (well := typed_well(value)) is not None:
+            raise argparse.ArgumentTypeError(f"{value!r} is a well, {well_refusal(well)}")
         if typed is not None:
             if typed[0] != kind:
                 raise argparse.ArgumentTypeError(
@@ -2028,6 +2032,34 @@ def _given_now(now: list[str], resumed: HarvestConfig) -> str:
     return text
 
 
+def _kinds_replaced(recorded: RecordedRun, resumed: HarvestConfig) -> str:
+    """``; from now on this set fetches stack alone, not thumbnail,metadata (...)``: the
+    end of a resume's line given ``--artifacts`` that leaves out kinds the set fetched
+    (``recorded``: its newest run; ``resumed``: its replay), "" where it leaves none out.
+
+    Why: the kinds given become the set's (a resume's replay is its newest run), so a user
+    adding stacks to a mirror with ``harvester harvest --out DIR --artifacts stack`` had
+    every later resume fetch stacks alone for the images new on the server, with no
+    thumbnail or metadata, and was told nothing (the README said so, far from the command).
+    """
+    from harvester.models import Artifact
+
+    before = recorded.config.get("artifacts")
+    if not isinstance(before, list):
+        return ""
+    now = {kind.value for kind in resumed.artifacts}
+    dropped = [kind.value for kind in Artifact if kind.value in before and kind.value not in now]
+    if not dropped:
+        return ""
+    kinds = ",".join(kind.value for kind in Artifact if kind.value in now)
+    both = ",".join(kind.value for kind in Artifact if kind.value in now or kind.value in before)
+    return (
+        f"; from now on this set fetches {kinds} alone, not {','.join(dropped)} (their files "
+        f"stay; an image new on the server gets {kinds} only): to fetch {kinds} beside "
+        f"them, --artifacts {both}"
+    )
+
+
 def _warn_nothing_refreshed(
     cfg: HarvestConfig, replays: Sequence[HarvestConfig], unreplayed: int = 0
 ) -> None:
@@ -2365,6 +2397,8 @@ def _resumed_configs(
             flags += f"{' ' if flags else ''}({', '.join(from_file)})"
         line += (f": {flags}" if flags else " (all defaults)") + training.said(resumed)
         line += _given_now(now, resumed)
+        if "artifacts" in given:
+            line += _kinds_replaced(recorded, resumed)
         said.append((resumed, line, origin, moves))
     seed_note = training.seed_note(given.get("seed"))
     for n, (resumed, line, origin, moves) in enumerate(said):

@@ -801,3 +801,44 @@ def test_a_harvest_folder_given_to_ids_from_is_told_to_give_its_index(
     assert not out.exists()
     assert main([*argv, "--ids-from", str(demo_run.out / "index.csv"), "--dry-run"]) == 0
     assert "80 images found" in capsys.readouterr().out
+
+
+#: One over OMERO's largest id (its ids are Java longs).
+OVER = "9223372036854775808"
+
+
+@pytest.mark.parametrize(
+    ("targets", "files"),
+    [
+        (["--image", OVER], {}),
+        (["--plate", f"Plate:{OVER}"], {}),
+        (["--image", f"9223372036854775806-{OVER}"], {}),
+        (["--dataset", f"{{url}}/webclient/?show=dataset-{OVER}"], {}),
+        (["--ids-from", "ids.txt"], {"ids.txt": f"9762957\n{OVER}\n"}),
+        (["c.toml"], {"c.toml": f"images = [{OVER}]\n"}),
+    ],
+    ids=["flag", "typed", "range", "link", "ids-file", "config"],
+)
+def test_an_id_over_omeros_largest_is_refused_before_any_request(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: EmulatorThread,
+    targets: list[str],
+    files: dict[str, str],
+) -> None:
+    """An id over 9223372036854775807 names nothing on any OMERO server: it is refused as
+    it is read (flag, typed id, range, link, ids file, config file), saying so, exit 2,
+    no request and no folder; it was asked of the server as any id."""
+    monkeypatch.chdir(tmp_path)
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    targets = [t.replace("{url}", emulator.base_url) for t in targets]
+    code, err = run(
+        capsys, "harvest", *targets, "--base-url", emulator.base_url, "--rate", "none",
+        "--out", "D",
+    )  # fmt: skip
+    assert code == 2
+    assert_one_error(err, OVER, "over 9223372036854775807, the largest id OMERO has")
+    assert emulator.stats()["requests"] == 0
+    assert not (tmp_path / "D").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -469,6 +470,70 @@ def test_a_well_link_names_the_selection_that_harvests_the_well(
         capsys, "harvest", "--base-url", emulator.base_url, "--plate", "7361", "--where",
         f"well_id={well}", "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", str(out),
     )  # fmt: skip
+    assert code == 0, err
+    assert thumbnails(out) == {9762885}
+
+
+def test_a_run_link_names_the_selection_that_harvests_the_run(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A webclient link of a plate's run (`?show=run-ID`: a PlateAcquisition, as IDR's
+    webclient/?show=run-5403) is refused with `--where run_id=ID`, where it was "not a
+    target harvester takes" with no way; that term beside its plate takes the run alone."""
+    emu = make_emulator(preset="runs")  # plate 3101: runs 103101 and 103102, 12 images each
+    out = tmp_path / "D"
+    code, err = run(
+        capsys, "harvest", "--plate", f"{emu.base_url}/webclient/?show=run-103102",
+        "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", str(out),
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines()[0].endswith(
+        "the link shows run 103102 (a plate's acquisition), not a target harvester takes: a "
+        "run's images are its plate's, selected by --where: --plate PLATE --where run_id=103102"
+    ), err
+    assert not out.exists()
+    code, err = run(
+        capsys, "harvest", "--base-url", emu.base_url, "--plate", "3101", "--where",
+        "run_id=103102", "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    with (out / "index.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 12
+    assert {r["run_id"] for r in rows} == {"103102"}
+    assert len(thumbnails(out)) == 12
+
+
+@pytest.mark.parametrize("flag", ["--plate", "--image"])
+def test_a_well_id_given_as_a_plate_or_image_names_its_plate_and_selection(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread, flag: str
+) -> None:
+    """A well's id (the webclient shows it beside a plate's fields) given as a plate's or an
+    image's is told the well's plate and the --where term, as typed Well:ID is, where
+    "not found" named neither; the command told harvests the well's one field."""
+    out = tmp_path / "D"
+    well = 1474512  # well A1 of plate 7361 (its one field: image 9762885)
+    base = ["--base-url", emulator.base_url, "--artifacts", "thumbnail", "--rate", "none"]
+    code, err = run(capsys, "harvest", *base, flag, str(well), "-q", "--out", str(out))
+    assert code == 2
+    error, hint = err.splitlines()
+    assert error == f"error: {flag[2:]} {well} not found on the server", err
+    told = f"--plate 7361 --where well_id={well}"
+    assert hint.endswith(
+        f"has a well {well} (of plate 7361), not a target harvester takes: "
+        f"a well's images are its plate's, selected by --where: {told}"
+    ), err
+    code, err = run(capsys, "harvest", *base, flag, f"Well:{well}", "--out", str(out))
+    assert code == 2
+    assert err.splitlines()[0].endswith(
+        f"'Well:{well}' is a well, not a target harvester "
+        f"takes: a well's images are its plate's, selected by "
+        f"--where: --plate PLATE --where well_id={well}"
+    ), err
+    assert not out.exists()
+    code, err = run(capsys, "harvest", *base, *shlex.split(told), "-q", "--out", str(out))
     assert code == 0, err
     assert thumbnails(out) == {9762885}
 

@@ -101,6 +101,32 @@ def test_flags_given_now_override_the_recorded_ones(
     assert emulator.stats()["image_requests"] == 0  # now the newest run asked for renders too
 
 
+def test_artifacts_given_now_that_drop_kinds_say_so_with_the_list_that_keeps_them(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A resume given `--artifacts` that leaves out kinds of the set says that they become
+    its kinds from now on, with the list that adds them instead; so it is (a thumbnail
+    lost is not fetched again), and that list, given, fetches every kind again."""
+    out = tmp_path / "d"
+    first_run(emulator, out)
+    proc = cli("harvest", "--out", str(out), "--artifacts", "render")
+    assert proc.returncode == 0, proc.stderr
+    told = "--artifacts thumbnail,render,metadata"
+    assert proc.stderr.splitlines()[0].endswith(
+        "; given now: --artifacts render; from now on this set fetches render alone, not "
+        "thumbnail,metadata (their files stay; an image new on the server gets render "
+        f"only): to fetch render beside them, {told}"
+    ), proc.stderr
+    assert len(files(out, "render")) == 8
+    one_to_refetch(out)
+    assert cli("harvest", "--out", str(out), "-q").returncode == 0
+    assert len(files(out, "thumbnail")) == 7  # the set's kinds are render's alone now
+    proc = cli("harvest", "--out", str(out), *shlex.split(told))
+    assert proc.returncode == 0, proc.stderr
+    assert "from now on" not in proc.stderr
+    assert len(files(out, "thumbnail")) == 8
+
+
 def test_no_recorded_settings(tmp_path: Path, emulator: EmulatorThread) -> None:
     """No run's settings to resume: the old error, and a hint saying why and giving the
     command the journals name (the walk's targets, the kinds journaled, the run's server);

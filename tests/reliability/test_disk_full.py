@@ -144,6 +144,32 @@ def test_file_size_limit_clear_error_then_rerun(
     assert temp_files(out) == []
 
 
+def test_a_stack_over_the_file_size_limit_says_what_to_do_and_the_rerun_asks_no_plane(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A stack over RLIMIT_FSIZE (its planes, each smaller, staged): the limit is named with
+    what to do, as for every other file, where it said "cannot write stack of image N:
+    [Errno 27] File too large" with no hint; the same command without the limit writes the
+    stack from the staged planes, asking for none again."""
+    out = tmp_path / "harvest"
+    argv = harvest_args(emulator.base_url, out, "--image", "9762885", rate="none")
+    argv += ["--artifacts", "stack"]
+    limited = run_under_file_size_limit(argv, 500_000)  # 4 planes ~230 KB; the stack ~960 KB
+    assert limited.returncode == 1, limited.stderr
+    assert assert_one_line_error(limited.stderr) == (
+        "error: file too large for this filesystem or process limit while writing the stack "
+        "of image 9762885"
+    )
+    assert "hint: raise the file-size limit (ulimit -f, or the batch system's)" in limited.stderr
+    assert len(list((out / "staging" / "9762885").glob("*.jpg"))) == 4
+    emulator.reset_stats()
+    rerun = cli(*argv)
+    assert rerun.returncode == 0, rerun.stderr
+    assert emulator.stats()["by_route"].get("image:render") is None  # no plane asked again
+    assert len(list((out / "images").rglob("9762885.stack.ome.tif"))) == 1
+    assert temp_files(out) == []
+
+
 def _fill(disk: Path) -> Path:
     """Fill ``disk`` to its last byte with one file (unbuffered writes until ENOSPC)."""
     filler = disk / "filler"

@@ -53,7 +53,8 @@ async def test_disk_full_while_assembling_keeps_planes_and_leaves_no_temp(
             imgdata = (
                 await client.get(f"webgateway/imgData/{ZSTACK_IMAGE_ID}/", Expect.JSON)
             ).json()
-            with pytest.raises(StorageError, match=f"stack of image {ZSTACK_IMAGE_ID}.*No space"):
+            full = f"^disk full while writing the stack of image {ZSTACK_IMAGE_ID}$"
+            with pytest.raises(StorageError, match=full) as raised:
                 await harvest_stack(
                     client,
                     store,
@@ -62,6 +63,7 @@ async def test_disk_full_while_assembling_keeps_planes_and_leaves_no_temp(
                     window="rendering",
                     out_dir=out,
                 )
+    assert raised.value.hint is not None and raised.value.hint.startswith("free some space")
     assert store.done == []
     assert not (staging / ASSEMBLY_NAME).exists()
     assert len(list(staging.glob("*.png"))) == ZSTACK_SIZE_Z * 2

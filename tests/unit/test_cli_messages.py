@@ -1118,6 +1118,49 @@ def test_a_config_file_with_a_utf8_byte_order_mark_is_read(
                 "hint: use --rate none to lift the limit",
             ],
         ),
+        # A value of another TOML type is shown as the file wrote it, not in Python's
+        # spelling (`got True`, `got datetime.date(2026, 1, 1)`, `got {'n': 8}`: a first
+        # day's walkthrough), and a number in a list of one or a whole float gets the line
+        # to write.
+        ("concurrency = true\n", (), ["error: FILE: concurrency: expected an integer, got true"]),
+        ("timeout = false\n", (), ["error: FILE: timeout: expected a number, got false"]),
+        ("window = true\n", (), ["error: FILE: window: expected a string, got true"]),
+        (
+            "concurrency = 2026-01-01\n",
+            (),
+            ["error: FILE: concurrency: expected an integer, got a date or time"],
+        ),
+        (
+            "concurrency = {n = 8}\n",
+            (),
+            ["error: FILE: concurrency: expected an integer, got a table"],
+        ),
+        (
+            "concurrency = 8.0\n",
+            (),
+            [
+                "error: FILE: concurrency: expected an integer, got 8.0",
+                "hint: write concurrency = 8, a whole number",
+            ],
+        ),
+        ("concurrency = 8.5\n", (), ["error: FILE: concurrency: expected an integer, got 8.5"]),
+        ("out = true\n", (), ["error: FILE: out: expected a path, got true"]),
+        (
+            'labels = "no"\n',
+            (),
+            [
+                "error: FILE: labels: expected true or false, got 'no'",
+                "hint: write labels = false, without quotes",
+            ],
+        ),
+        (
+            "thumbnail_size = [96]\n",
+            (),
+            [
+                "error: FILE: thumbnail_size: expected an integer, got an array",
+                "hint: write thumbnail_size = 96, a number, not a list",
+            ],
+        ),
         # A value the file set is said with the file's name, as an unknown key is; the same
         # value given by a flag is the flag's (the file's own value is then not in play).
         ("concurrency = 0\n", (), ["error: FILE: concurrency: 0 must be an integer of at least 1"]),

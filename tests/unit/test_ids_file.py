@@ -130,12 +130,14 @@ def test_ids_int_cannot_read_are_junk_lines(tmp_path: Path, text: str, shown: st
         ("\uff11\uff12\uff13", "digits other than 0-9"),  # fullwidth 123
         ("1" * 31, "more than 30 digits"),
         ("9" * 34, "more than 30 digits"),
+        ("9223372036854775808", "over 9223372036854775807, the largest id OMERO has"),
+        ("1" * 30, "over 9223372036854775807, the largest id OMERO has"),
     ],
 )
 def test_digits_the_flags_refuse_are_refused_by_line(tmp_path: Path, line: str, why: str) -> None:
-    """A line in other digits than 0-9 (int() read '١٢٣' as 123) or of more than 30 digits
-    is refused, named by its line, by the up-front check and the walk alike, as --image
-    refuses it; 30 digits are still an id."""
+    """A line in other digits than 0-9 (int() read '١٢٣' as 123), of more than 30 digits or
+    over OMERO's largest id is refused, named by its line, by the up-front check and the
+    walk alike, as --image refuses it; that largest id is still an id."""
     path = tmp_path / "ids.txt"
     path.write_text(f"5\n{line}\n7\n", encoding="utf-8")
     with pytest.raises(UsageError) as checked:
@@ -144,9 +146,9 @@ def test_digits_the_flags_refuse_are_refused_by_line(tmp_path: Path, line: str, 
     with pytest.raises(UsageError) as walked:
         _walk_reading(path)
     assert str(walked.value) == str(checked.value)
-    path.write_text(f"5\n{'1' * 30}\n", encoding="utf-8")
+    path.write_text("5\n9223372036854775807\n", encoding="utf-8")
     check_ids_file(path)
-    assert list(read_ids_file(path)) == [5, int("1" * 30)]
+    assert list(read_ids_file(path)) == [5, 9223372036854775807]
 
 
 def test_a_folder_or_a_missing_file_is_named(tmp_path: Path) -> None:

@@ -197,3 +197,31 @@ def test_the_cluster_recipe(
     assert "job array: 4 of 4 tasks complete" in shown and "4 of 4 tasks complete" in text
     assert_tree_exists(text, folder)
     assert len(index_rows(folder)) == 80
+
+
+def test_the_well_snippet_finds_the_well_it_names(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The README's lines that find well B3's fields (index.csv, then the plate's grid) run
+    as written in a folder harvested with the flags the README gives for that well alone,
+    and print what their comments say."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index("A well's fields, by the well's name")
+    snippet = re.search(r"```python\n(.*?)```", text[start:], re.S)
+    assert snippet is not None
+    told = re.search(r"To harvest that well alone: `(--plate [^`]+)`", text[start:])
+    assert told is not None
+    monkeypatch.chdir(tmp_path)
+    run(
+        ["harvest", "--base-url", emulator.base_url, "--rate", "none", "-q", "--out", "idr0056"]
+        + ["--artifacts", "thumbnail,stack", *shlex.split(told.group(1))],
+        capsys,
+    )
+    exec(compile(snippet.group(1), "README.md", "exec"), {})  # (the README's own lines)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == ["0 9762891 images/009/762/9762891.stack.ome.tif", "9762891"]
+    assert f"# {printed[0]}" in snippet.group(1)  # (its comments say what it prints)
+    assert f"# field 0's image id: {printed[1]}" in snippet.group(1)
