@@ -80,6 +80,7 @@ from harvester.errors import (
     HarvesterError,
     InvalidBodyError,
     NotOmeroError,
+    OverloadError,
     PermanentError,
     RedirectRefused,
     RemoteError,
@@ -819,16 +820,20 @@ class _Looks:
             # Django erring under load, which passes) or a 408 (it gave up waiting for the
             # request, under the same load): worth the run's whole retry budget, as any
             # request gets, Retry-After honoured, before giving up.
-            if isinstance(exc, ServerStatusError) and path == urls.api_root():
+            # A busy answer (a maintenance page's 503) is said too: a task started inside a
+            # maintenance window waited through the budget with nothing in its log but the
+            # limiter's "server overloaded" line, and status had no word of why.
+            if isinstance(exc, (ServerStatusError, OverloadError)) and path == urls.api_root():
                 self._say_retrying(client, exc)
             return await self._again(
                 client, path, check, after=exc, max_retries=self.cfg.max_retries
             )
 
-    def _say_retrying(self, client: Client, exc: ServerStatusError) -> None:
-        """Say, before the wait, that a failing API root is asked again and for how long:
-        a wrong --base-url whose api/ answers 500 spends the whole budget (up to 17 s by
-        default) before its error, a silence that looked like a hang."""
+    def _say_retrying(self, client: Client, exc: ServerStatusError | OverloadError) -> None:
+        """Say, before the wait, that a failing or busy API root is asked again and for how
+        long: a wrong --base-url whose api/ answers 500 spends the whole budget (up to 17 s by
+        default) before its error, a silence that looked like a hang; so does a server in
+        maintenance (503), and a SLURM task's log then held no word of why it waited."""
         if not self.shown:
             return
         retries = self.cfg.max_retries

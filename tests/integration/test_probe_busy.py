@@ -332,3 +332,31 @@ def test_a_bad_gateway_at_start_says_it_is_waited_for_not_given_up(
         "for up to 17s (--max-retries 5) before waiting for it as for a server down "
         "(--outage-wait)"
     ]
+
+
+def test_a_maintenance_page_at_start_says_it_is_waited_for(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """The API root answers 503 three times (a maintenance window as the run, or a SLURM
+    task, starts), then 200: the line before the budget says the API root is asked again and
+    that past the budget the server is waited for (it was said for a 500 or 502 alone: a task
+    log held nothing but the limiter's "server overloaded" line while it waited), and the run
+    goes on, everything harvested."""
+    emu = make_emulator(preset="demo", faults="first:503*3|ok,only:api_versions")
+    with zero_waits():
+        code = main(
+            ["harvest", "--base-url", emu.base_url, "--project", PROJECT, "--out",
+             str(tmp_path / "d"), "--artifacts", "thumbnail", "--rate", "none"]
+        )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert len(list((tmp_path / "d" / "images").rglob("*.thumbnail.jpg"))) == 8
+    early = [m for m in caplog.messages if "asking again" in m]
+    assert early == [
+        f"{emu.base_url}/ answered its API root (api/) with HTTP 503 Service Unavailable: "
+        "asking again for up to 17s (--max-retries 5) before waiting for it as for a server "
+        "down (--outage-wait)"
+    ]
