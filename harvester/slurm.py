@@ -491,6 +491,11 @@ class Queue:
     #: for a reason a user must act on (:data:`STUCK_REASONS`): a drained node, a partition
     #: down. Why: status said "in the queue now" of an array that would never start.
     reasons: dict[str, str] = field(default_factory=dict)
+    #: The tasks K of :attr:`tasks` that SLURM runs now (``%T`` ``RUNNING``). Why: a task
+    #: runs before it journals anything (its server check, which waits out a maintenance
+    #: window; its read of DIR's journals), and status said "no task has started yet" of
+    #: an array whose every task squeue listed as running.
+    running: set[int] = field(default_factory=set)
 
 
 #: SLURM's pending reasons (``squeue %r``, the word before any ``,``) that no wait
@@ -560,8 +565,9 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     jobs: list[str] = []
     tasks: set[int] | str = set()
     task_jobs: dict[int, str] = {}
+    running: set[int] = set()
     for row in rows:
-        job, task, _ = (part.strip() for part in row.split("|"))
+        job, task, state = (part.strip() for part in row.split("|"))
         if job and job not in jobs:
             jobs.append(job)
         if isinstance(tasks, str):
@@ -569,6 +575,8 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
         if task.isdigit():
             tasks.add(int(task))
             task_jobs[int(task)] = job
+            if state == "RUNNING":
+                running.add(int(task))
         else:  # (not one task a line: which ones is unknown)
             tasks = f"squeue names its tasks {task!r}"
     index_jobs: list[str] = []
@@ -578,7 +586,7 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     owners = {job: owner for job, owner in owners.items() if job in jobs or job in index_jobs}
     reasons = {job: why for job, why in reasons.items() if job in jobs}
     task_jobs = {} if isinstance(tasks, str) else task_jobs
-    return Queue(jobs, tasks, index_jobs, task_jobs, owners, reasons)
+    return Queue(jobs, tasks, index_jobs, task_jobs, owners, reasons, running)
 
 
 def _still_runs(row: str, logs: Path | None = None) -> bool:
