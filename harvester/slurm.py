@@ -683,6 +683,17 @@ def _queue_rows(
     # each array task a line (-r): a cluster's other arrays held 50,000 lines, each a few
     # realpath()s (a stat a path component, on a shared filesystem): seconds of status.
     resolved: dict[str, str | None] = {}
+    # Lines whose script is a relative path that the job's working directory does not
+    # resolve to one of ``scripts`` (``sbatch -D /elsewhere study/harvest.sbatch``).
+    unplaced: list[tuple[list[str], int | None, str]] = []
+
+    def place(path: str, parts: list[str], uid: int | None, why: str) -> None:
+        rows[wanted.index(path)].append("|".join(parts[:-1]))
+        if owners is not None and uid is not None and uid != me:
+            owners[parts[0].strip()] = user_name(uid)
+        if reasons is not None and _stuck_reason(why):
+            reasons.setdefault(parts[0].strip(), why)
+
     for line in proc.stdout.splitlines():
         parts = line.split("|", cut)
         if len(parts) != cut + 1:
@@ -691,14 +702,61 @@ def _queue_rows(
         said, uid = _owner_cut(said)
         if said not in resolved:
             resolved[said] = _queued_script(said, wanted)
-        if (path := resolved[said]) is None:
-            continue
-        rows[wanted.index(path)].append("|".join(parts[:-1]))
-        if owners is not None and uid is not None and uid != me:
-            owners[parts[0].strip()] = user_name(uid)
-        if reasons is not None and _stuck_reason(why):
-            reasons.setdefault(parts[0].strip(), why)
+        if (path := resolved[said]) is not None:
+            place(path, parts, uid, why)
+        elif not said.strip().startswith("/"):
+            unplaced.append((parts, uid, why))
+    if unplaced:
+        by_job = _scripts_by_output(squeue, {parts[0].strip() for parts, _, _ in unplaced}, wanted)
+        for parts, uid, why in unplaced:
+            if (path := by_job.get(parts[0].strip())) is not None:
+                place(path, parts, uid, why)
     return rows
+
+
+def _scripts_by_output(squeue: str, jobs: set[str], wanted: list[str]) -> dict[str, str]:
+    """Job id -> the one of ``wanted`` (real paths of scripts) whose ``#SBATCH --output``
+    path is the job's (``squeue -O STDOUT``, as the script names it, ``%A_%a`` and all), for
+    ``jobs``: those listed by a relative script path their working directory does not
+    resolve (:func:`_queued_script`).
+
+    Why: ``sbatch --chdir=/scratch study/harvest.sbatch`` is listed as ``study/harvest.sbatch``
+    in ``/scratch``, relative to where sbatch ran, which SLURM does not keep: such an array
+    was not seen, so status said nothing of it and a second ``--submit`` went through. A
+    harvester script's output path names DIR by its real path: the job's own is proof."""
+    outputs: dict[str, str] = {}
+    for path in wanted:
+        if (output := _script_output(Path(path))) is not None:
+            outputs.setdefault(output, path)
+    if not outputs:
+        return {}
+    fields = "ArrayJobID:|,STDOUT:|"  # (a field with a suffix and no size is never cut)
+    proc = _quiet_run([squeue, "-h", "-j", ",".join(sorted(jobs)), "-O", fields])
+    if proc is None or proc.returncode != 0:
+        return {}
+    found: dict[str, str] = {}
+    for line in proc.stdout.splitlines():
+        job, sep, output = line.strip().partition("|")
+        output = output.removesuffix("|")
+        if sep and (script := outputs.get(output)) is not None:
+            found.setdefault(job.strip(), script)
+    return found
+
+
+def _script_output(script: Path) -> str | None:
+    """The path of ``script``'s ``#SBATCH --output`` line as SLURM keeps it (its quotes
+    off), or None where the script has none or cannot be read."""
+    try:
+        text = script.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("#SBATCH --output="):
+            value = line.removeprefix("#SBATCH --output=").strip()
+            if len(value) > 1 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            return value or None
+    return None
 
 
 def _reason_cut(said: str) -> tuple[str, str]:
@@ -771,7 +829,7 @@ def _queued_script(said: str, wanted: list[str]) -> str | None:
     that relative path, which was resolved against status's own directory: an array so
     submitted was not seen, and a second ``harvester slurm --submit`` of it went through.
     It is resolved against the job's working directory, where it was submitted (an
-    ``sbatch -D`` elsewhere is not: it may be missed, never mistaken)."""
+    ``sbatch -D`` elsewhere is not: :func:`_scripts_by_output` tells those)."""
     said = said.strip()
     splits = [(said, "")] + [
         (said[:at], said[at + 1 :]) for at, char in enumerate(said) if char == "|"

@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hpc_helpers import EmulatorProcess
+from hpc_helpers import EmulatorProcess, write_tools
 from test_resubmit_tasks_left import _prepare
 from test_slurm import _wait_gone, require_slurm_cluster
 from test_slurm_resume_index import _sbatch
@@ -226,6 +226,49 @@ def test_an_array_submitted_by_a_relative_path_is_found_by_its_working_directory
     other = tmp_path / "other"
     other.mkdir()
     _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|1|PENDING|./harvest.sbatch|{other}\\n")
+    assert main([*_again(out), "--submit"]) == 0
+    assert "submitted job array 4301" in capsys.readouterr().out
+
+
+def test_an_array_submitted_from_elsewhere_with_chdir_is_found_by_its_output(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`sbatch --chdir=/ study/harvest.sbatch` from DIR's parent: squeue lists the script
+    as `study/harvest.sbatch` in `/`, relative to a directory SLURM does not keep; it was
+    not seen (status had no word of it, a second --submit went through). The job's output
+    path (`squeue -O STDOUT`), DIR's own `#SBATCH --output`, tells it; another folder's
+    output does not, and a second look at the queue is made only for such a line."""
+    out = tmp_path / "study"
+    _prepare(emulator.base_url, out)
+    bin_dir = tmp_path / "bin"
+    asked = tmp_path / "squeue-args"
+
+    def fake_queue(output: Path) -> None:
+        listing = "4300|1|PENDING|study/harvest.sbatch|/|0"
+        outputs = f"4300|{output}/logs/harvest-%A_%a.log|"
+        squeue = (
+            f'echo "$@" >> {asked}; case "$*" in *-O*) printf "%s\\n" "{outputs}" ;; '
+            f'*) printf "%s\\n" "{listing}" ;; esac'
+        )
+        ping = "echo 'Slurmctld(primary) at h is UP'"
+        write_tools(bin_dir, (("scontrol", ping), ("squeue", squeue)))
+        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+    fake_queue(out.resolve())
+    sbatched = _fake_sbatch(tmp_path)
+    capsys.readouterr()
+    assert main([*_again(out), "--submit"]) == 2
+    assert capsys.readouterr().err.splitlines() == _refused(out, "4300")
+    assert not sbatched.exists()
+    assert main(["status", str(out)]) == 0
+    assert "in the queue now: job 4300 (squeue -j 4300)" in capsys.readouterr().out
+    assert "-j 4300 -O ArrayJobID:|,STDOUT:|" in asked.read_text()
+
+    other = tmp_path / "other"
+    fake_queue(other)
     assert main([*_again(out), "--submit"]) == 0
     assert "submitted job array 4301" in capsys.readouterr().out
 
