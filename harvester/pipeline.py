@@ -747,6 +747,11 @@ MORE_LOOKS = 3
 QUICK_MORE_LOOKS = 2
 
 
+#: A busy API root's wait before the next try that the server check says as it begins
+#: (seconds): a maintenance page's Retry-After, not a first retry's usual second at most.
+SAY_BUSY_WAIT = 2.0
+
+
 @dataclass
 class _Looks:
     """How the server check asks one path, and the answers it got that were not it.
@@ -775,10 +780,30 @@ class _Looks:
     #: line says so, not "before giving up".
     waited_out: bool = False
 
+    #: Whether a busy API root's long wait (:data:`SAY_BUSY_WAIT`) was said: once a check.
+    said_wait: bool = False
+
     def seen(self, event: RetryEvent) -> None:
-        """The clients' retry hook: note a wrong answer before it is asked again."""
+        """The clients' retry hook: note a wrong answer before it is asked again, and say a
+        busy answer's long wait (a maintenance page's Retry-After) before it begins."""
         if isinstance(event.error, InvalidBodyError):
             self.wrong.append(event.error.reason)
+        elif (
+            isinstance(event.error, OverloadError)
+            and event.wait >= SAY_BUSY_WAIT
+            and not self.said_wait
+            and self.shown
+        ):
+            # A maintenance page's Retry-After (up to a minute) is waited within the first
+            # tries: a SLURM task started in the window sat through it with nothing in its
+            # log but the limiter's "server overloaded" line.
+            self.said_wait = True
+            logger.warning(
+                "%s: asking again in %s%s",
+                _answered(self.shown, self.proxy, event.error.reason),
+                duration_text(math.ceil(event.wait), tenths=False),
+                ", as its Retry-After asks" if event.error.retry_after is not None else "",
+            )
 
     async def ask(
         self, client: Client, path: str, check: Callable[[Fetched], None] | None = None
