@@ -279,18 +279,27 @@ def test_on_a_cluster_an_array_submitted_from_its_folder_is_refused_a_second_tim
 ) -> None:
     """A real array held in the queue, submitted as `sbatch ./harvest.sbatch` from DIR:
     the queue's listing (status's too) finds it, and `harvester slurm --submit` again is
-    refused."""
+    refused. So is one submitted from DIR's parent as `sbatch --chdir=/ study/harvest.sbatch`,
+    told by its output path (`squeue -O STDOUT`, as this SLURM prints it)."""
     require_slurm_cluster()
     out = tmp_path / "study"
     _prepare(emulator_process.base_url, out, "--job-name", "hv-submit-relative")
     held = _sbatch("--hold", "./harvest.sbatch", cwd=out)
+    jobs = [held]
     try:
         assert queued_jobs(out / "harvest.sbatch") == [held]
         capsys.readouterr()
         assert main([*_again(out), "--submit"]) == 2
         assert capsys.readouterr().err.splitlines() == _refused(out, held)
+        subprocess.run(["scancel", held], timeout=30, check=False)
+        _wait_gone([held])
+        elsewhere = _sbatch("--hold", "--chdir=/", "study/harvest.sbatch", cwd=tmp_path)
+        jobs.append(elsewhere)
+        assert queued_jobs(out / "harvest.sbatch") == [elsewhere]
+        assert main([*_again(out), "--submit"]) == 2
+        assert capsys.readouterr().err.splitlines() == _refused(out, elsewhere)
     finally:
-        jobs = [held, *queued_jobs(out / "harvest.sbatch")]
+        jobs += queued_jobs(out / "harvest.sbatch")
         subprocess.run(["scancel", *jobs], timeout=30, check=False)
     _wait_gone(jobs)
 
