@@ -1538,6 +1538,10 @@ class StatusReport:
                 parts.append(f"{t.images - t.reached} not reached")
             if t.task in running:
                 parts.append("running")
+            elif t.task in self.running_tasks:
+                # SLURM runs it, its run lock not taken yet: its server check (waiting out a
+                # maintenance window) or its read of DIR. It said "in the queue".
+                parts.append("running (squeue), its harvest not begun yet: checking the server")
             elif t.task in self.queued_tasks:
                 parts.append("in the queue" + _queued_task_log(t))
                 lines.append(", ".join(parts))
