@@ -683,9 +683,11 @@ def _queue_rows(
     # each array task a line (-r): a cluster's other arrays held 50,000 lines, each a few
     # realpath()s (a stat a path component, on a shared filesystem): seconds of status.
     resolved: dict[str, str | None] = {}
-    # Lines whose script is a relative path that the job's working directory does not
-    # resolve to one of ``scripts`` (``sbatch -D /elsewhere study/harvest.sbatch``).
+    # Lines whose script may be one of ``scripts`` submitted by a relative path from
+    # elsewhere (``sbatch -D /elsewhere study/harvest.sbatch``: :func:`_submitted_elsewhere`).
     unplaced: list[tuple[list[str], int | None, str]] = []
+    names = {os.path.basename(path) for path in wanted}
+    elsewhere: dict[str, bool] = {}
 
     def place(path: str, parts: list[str], uid: int | None, why: str) -> None:
         rows[wanted.index(path)].append("|".join(parts[:-1]))
@@ -704,7 +706,10 @@ def _queue_rows(
             resolved[said] = _queued_script(said, wanted)
         if (path := resolved[said]) is not None:
             place(path, parts, uid, why)
-        elif not said.strip().startswith("/"):
+            continue
+        if said not in elsewhere:
+            elsewhere[said] = _submitted_elsewhere(said, names)
+        if elsewhere[said]:
             unplaced.append((parts, uid, why))
     if unplaced:
         by_job = _scripts_by_output(squeue, {parts[0].strip() for parts, _, _ in unplaced}, wanted)
@@ -712,6 +717,19 @@ def _queue_rows(
             if (path := by_job.get(parts[0].strip())) is not None:
                 place(path, parts, uid, why)
     return rows
+
+
+def _submitted_elsewhere(said: str, names: set[str]) -> bool:
+    """Whether a job's ``%o|%Z`` may name one of the scripts called ``names`` submitted by
+    a relative path from another directory than its working directory: a relative path of
+    that name which does not exist there. Why so narrow: a cluster's other jobs are mostly
+    submitted by a relative path (``sbatch job.sh``), each found in its own working
+    directory; asking the queue about them too cost every status a second ``squeue``."""
+    script, _, workdir = said.strip().partition("|")
+    script, workdir = script.strip(), workdir.strip()
+    if not script or os.path.isabs(script) or os.path.basename(script) not in names:
+        return False
+    return not os.path.exists(os.path.join(workdir, script))
 
 
 def _scripts_by_output(squeue: str, jobs: set[str], wanted: list[str]) -> dict[str, str]:

@@ -246,8 +246,7 @@ def test_an_array_submitted_from_elsewhere_with_chdir_is_found_by_its_output(
     bin_dir = tmp_path / "bin"
     asked = tmp_path / "squeue-args"
 
-    def fake_queue(output: Path) -> None:
-        listing = "4300|1|PENDING|study/harvest.sbatch|/|0"
+    def fake_queue(output: Path, listing: str = "4300|1|PENDING|study/harvest.sbatch|/|0") -> None:
         outputs = f"4300|{output}/logs/harvest-%A_%a.log|"
         squeue = (
             f'echo "$@" >> {asked}; case "$*" in *-O*) printf "%s\\n" "{outputs}" ;; '
@@ -271,6 +270,16 @@ def test_an_array_submitted_from_elsewhere_with_chdir_is_found_by_its_output(
     fake_queue(other)
     assert main([*_again(out), "--submit"]) == 0
     assert "submitted job array 4301" in capsys.readouterr().out
+
+    # Other jobs submitted by a relative path (found where they ran, or of another name)
+    # cost no second look at the queue.
+    asked.unlink()
+    fake_queue(
+        out.resolve(), f"4302|0|RUNNING|job.sh|{tmp_path}|0\n4303|0|RUNNING|study/job.sh|/|0"
+    )
+    assert main(["status", str(out)]) == 0
+    assert "in the queue now" not in capsys.readouterr().out
+    assert "-O" not in asked.read_text()
 
 
 @pytest.mark.slurm
