@@ -1610,10 +1610,19 @@ class StatusReport:
         from harvester.slurm import jobs_said
 
         ids = ",".join(self.queued)
-        return [
+        lines = [
             f"in the queue now: job {jobs_said(self.queued, self.queued_owners)}"
             f" (squeue -j {ids}){self._stuck_words()}"
         ]
+        pending = self.queued_tasks - self.running_tasks.keys()
+        if self.slurm is not None and self.slurm.config is not None and pending:
+            # Each task reads the config file as it starts (the script names it): an edit
+            # made for the next array reached the tasks of this one still waiting, unsaid.
+            lines.append(
+                f"  its tasks read {shell_quote(self.slurm.config)} as they start: an edit "
+                f"there reaches the {plural(len(pending), 'task')} not started yet"
+            )
+        return lines
 
     def _not_started_lines(self) -> list[str]:
         """What a folder no harvest run has started in holds, and what comes next."""

@@ -176,9 +176,14 @@ def test_status_names_the_owner_of_a_colleagues_two_queued_arrays_once(
 
 
 def test_status_takes_the_artifacts_of_the_config_file_the_tasks_read(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    emulator: EmulatorThread,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The script passes the config file by name: its artifacts are what the tasks ask for."""
+    """The script passes the config file by name: its artifacts are what the tasks ask for;
+    while tasks wait in the queue, status says they read it as they start (an edit made for
+    the next array reached them, unsaid)."""
     toml = tmp_path / "c.toml"
     toml.write_text(
         'artifacts = ["metadata", "thumbnail"]\nscreens = [2302]\n'
@@ -191,6 +196,22 @@ def test_status_takes_the_artifacts_of_the_config_file_the_tasks_read(
     assert data["selected"] == ["thumbnail", "metadata"]
     assert data["slurm"]["config"] == str(toml.resolve())  # type: ignore[index]
     assert data["slurm"]["tasks"] == 3  # type: ignore[index]
+    assert "its tasks read" not in text  # (nothing queued)
+
+    # Queued, task 0 running: the two waiting read the file as they start, edits and all.
+    from test_status_killed_task import _fake_slurm
+
+    script = out.resolve() / "harvest.sbatch"
+    rows = [f"4300|{k}|{state}|{script}|{out}" for k, state in enumerate(["RUNNING", "PENDING"])]
+    queue = "".join(f"{row}\\n" for row in [*rows, f"4300|2|PENDING|{script}|{out}"])
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=queue)
+    text, _data = status(out, capsys)
+    lines = text.splitlines()
+    at = lines.index("in the queue now: job 4300 (squeue -j 4300)")
+    assert lines[at + 1] == (
+        f"  its tasks read {toml.resolve()} as they start: an edit there reaches the 2 tasks "
+        "not started yet"
+    ), lines
 
 
 def test_status_counts_the_plan_the_job_array_names_before_and_after_a_task(
