@@ -71,6 +71,26 @@ def test_a_second_submission_is_refused_while_the_array_is_queued(
     ) in said, said
     assert not sbatched.exists()
 
+    # Written over with another rate: the same work, the same note. With other artifacts:
+    # the queued array's work left is resumed by no line of status's from now on, as the
+    # note says.
+    note = (
+        f"note: {out}/harvest.sbatch is queued or running as job 4300: submit it once that has "
+        "ended (squeue -j 4300), not before: each shard would run twice at once"
+    )
+    assert main([*_again(out)[:-1], "2"]) == 0
+    assert note in capsys.readouterr().out.splitlines()
+    assert main([*_again(out), "--artifacts", "thumbnail,metadata"]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert (
+        f"{note}; that array runs the script this one replaced, whose tasks harvest something "
+        "else (other targets, artifacts or selection): status's resume lines now resubmit this "
+        "one, which may not do what that array leaves undone: for that, write its script "
+        "again (the harvester slurm command that wrote it) before this one is submitted"
+    ) in said, said
+    assert main(_again(out)) == 0  # (the first script again, for what follows)
+    capsys.readouterr()
+
     _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
     assert main([*_again(out), "--submit"]) == 0
     assert "submitted job array 4301" in capsys.readouterr().out
