@@ -3624,10 +3624,19 @@ def said_once(problems: list[ReplayProblem]) -> list[str]:
     cookies printed ``harvester harvest SECRETS.toml --out DIR`` twice, as if it had to be
     run twice, when one run of it resumes both. Only where what it needs is the same too:
     ``--base-url URL`` for two sets of two servers is two commands (each ``URL`` its own
-    server's), which one line said as one, with two meanings of ``URL`` in its note."""
+    server's), which one line said as one, with two meanings of ``URL`` in its note.
+    A line that says it all (:attr:`ReplayProblem.plain`, a resubmission) is said once."""
     groups: dict[tuple[str, str], list[ReplayProblem]] = {}
     order: list[ReplayProblem | tuple[str, str]] = []
+    plain_said: set[str] = set()
     for problem in problems:
+        if problem.plain and problem.line in plain_said:
+            # The same resubmission of DIR's job array for two sets split alike (two
+            # arrays of different targets into one folder): it printed "to resume: CMD" and
+            # "also: CMD", one array resubmitted twice, each shard run twice at once.
+            continue
+        if problem.plain:
+            plain_said.add(problem.line)
         if not problem.resumes_all:
             order.append(problem)
             continue

@@ -80,6 +80,7 @@ from harvester.errors import (
     HarvesterError,
     InvalidBodyError,
     NotOmeroError,
+    OverloadError,
     PermanentError,
     RedirectRefused,
     RemoteError,
@@ -753,6 +754,11 @@ MORE_LOOKS = 3
 QUICK_MORE_LOOKS = 2
 
 
+#: A busy API root's wait before the next try that the server check says as it begins
+#: (seconds): a maintenance page's Retry-After, not a first retry's usual second at most.
+SAY_BUSY_WAIT = 2.0
+
+
 @dataclass
 class _Looks:
     """How the server check asks one path, and the answers it got that were not it.
@@ -781,10 +787,30 @@ class _Looks:
     #: line says so, not "before giving up".
     waited_out: bool = False
 
+    #: Whether a busy API root's long wait (:data:`SAY_BUSY_WAIT`) was said: once a check.
+    said_wait: bool = False
+
     def seen(self, event: RetryEvent) -> None:
-        """The clients' retry hook: note a wrong answer before it is asked again."""
+        """The clients' retry hook: note a wrong answer before it is asked again, and say a
+        busy answer's long wait (a maintenance page's Retry-After) before it begins."""
         if isinstance(event.error, InvalidBodyError):
             self.wrong.append(event.error.reason)
+        elif (
+            isinstance(event.error, OverloadError)
+            and event.wait >= SAY_BUSY_WAIT
+            and not self.said_wait
+            and self.shown
+        ):
+            # A maintenance page's Retry-After (up to a minute) is waited within the first
+            # tries: a SLURM task started in the window sat through it with nothing in its
+            # log but the limiter's "server overloaded" line.
+            self.said_wait = True
+            logger.warning(
+                "%s: asking again in %s%s",
+                _answered(self.shown, self.proxy, event.error.reason),
+                duration_text(math.ceil(event.wait), tenths=False),
+                ", as its Retry-After asks" if event.error.retry_after is not None else "",
+            )
 
     async def ask(
         self, client: Client, path: str, check: Callable[[Fetched], None] | None = None
@@ -826,16 +852,20 @@ class _Looks:
             # Django erring under load, which passes) or a 408 (it gave up waiting for the
             # request, under the same load): worth the run's whole retry budget, as any
             # request gets, Retry-After honoured, before giving up.
-            if isinstance(exc, ServerStatusError) and path == urls.api_root():
+            # A busy answer (a maintenance page's 503) is said too: a task started inside a
+            # maintenance window waited through the budget with nothing in its log but the
+            # limiter's "server overloaded" line, and status had no word of why.
+            if isinstance(exc, (ServerStatusError, OverloadError)) and path == urls.api_root():
                 self._say_retrying(client, exc)
             return await self._again(
                 client, path, check, after=exc, max_retries=self.cfg.max_retries
             )
 
-    def _say_retrying(self, client: Client, exc: ServerStatusError) -> None:
-        """Say, before the wait, that a failing API root is asked again and for how long:
-        a wrong --base-url whose api/ answers 500 spends the whole budget (up to 17 s by
-        default) before its error, a silence that looked like a hang."""
+    def _say_retrying(self, client: Client, exc: ServerStatusError | OverloadError) -> None:
+        """Say, before the wait, that a failing or busy API root is asked again and for how
+        long: a wrong --base-url whose api/ answers 500 spends the whole budget (up to 17 s by
+        default) before its error, a silence that looked like a hang; so does a server in
+        maintenance (503), and a SLURM task's log then held no word of why it waited."""
         if not self.shown:
             return
         retries = self.cfg.max_retries

@@ -495,6 +495,11 @@ class Queue:
     #: for a reason a user must act on (:data:`STUCK_REASONS`): a drained node, a partition
     #: down. Why: status said "in the queue now" of an array that would never start.
     reasons: dict[str, str] = field(default_factory=dict)
+    #: The tasks K of :attr:`tasks` that SLURM runs now (``%T`` ``RUNNING``). Why: a task
+    #: runs before it journals anything (its server check, which waits out a maintenance
+    #: window; its read of DIR's journals), and status said "no task has started yet" of
+    #: an array whose every task squeue listed as running.
+    running: set[int] = field(default_factory=set)
 
 
 #: SLURM's pending reasons (``squeue %r``, the word before any ``,``) that no wait
@@ -564,8 +569,9 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     jobs: list[str] = []
     tasks: set[int] | str = set()
     task_jobs: dict[int, str] = {}
+    running: set[int] = set()
     for row in rows:
-        job, task, _ = (part.strip() for part in row.split("|"))
+        job, task, state = (part.strip() for part in row.split("|"))
         if job and job not in jobs:
             jobs.append(job)
         if isinstance(tasks, str):
@@ -573,6 +579,8 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
         if task.isdigit():
             tasks.add(int(task))
             task_jobs[int(task)] = job
+            if state == "RUNNING":
+                running.add(int(task))
         else:  # (not one task a line: which ones is unknown)
             tasks = f"squeue names its tasks {task!r}"
     index_jobs: list[str] = []
@@ -582,7 +590,7 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     owners = {job: owner for job, owner in owners.items() if job in jobs or job in index_jobs}
     reasons = {job: why for job, why in reasons.items() if job in jobs}
     task_jobs = {} if isinstance(tasks, str) else task_jobs
-    return Queue(jobs, tasks, index_jobs, task_jobs, owners, reasons)
+    return Queue(jobs, tasks, index_jobs, task_jobs, owners, reasons, running)
 
 
 def _still_runs(row: str, logs: Path | None = None) -> bool:
@@ -679,6 +687,19 @@ def _queue_rows(
     # each array task a line (-r): a cluster's other arrays held 50,000 lines, each a few
     # realpath()s (a stat a path component, on a shared filesystem): seconds of status.
     resolved: dict[str, str | None] = {}
+    # Lines whose script may be one of ``scripts`` submitted by a relative path from
+    # elsewhere (``sbatch -D /elsewhere study/harvest.sbatch``: :func:`_submitted_elsewhere`).
+    unplaced: list[tuple[list[str], int | None, str]] = []
+    names = {os.path.basename(path) for path in wanted}
+    elsewhere: dict[str, bool] = {}
+
+    def place(path: str, parts: list[str], uid: int | None, why: str) -> None:
+        rows[wanted.index(path)].append("|".join(parts[:-1]))
+        if owners is not None and uid is not None and uid != me:
+            owners[parts[0].strip()] = user_name(uid)
+        if reasons is not None and _stuck_reason(why):
+            reasons.setdefault(parts[0].strip(), why)
+
     for line in proc.stdout.splitlines():
         parts = line.split("|", cut)
         if len(parts) != cut + 1:
@@ -687,14 +708,77 @@ def _queue_rows(
         said, uid = _owner_cut(said)
         if said not in resolved:
             resolved[said] = _queued_script(said, wanted)
-        if (path := resolved[said]) is None:
+        if (path := resolved[said]) is not None:
+            place(path, parts, uid, why)
             continue
-        rows[wanted.index(path)].append("|".join(parts[:-1]))
-        if owners is not None and uid is not None and uid != me:
-            owners[parts[0].strip()] = user_name(uid)
-        if reasons is not None and _stuck_reason(why):
-            reasons.setdefault(parts[0].strip(), why)
+        if said not in elsewhere:
+            elsewhere[said] = _submitted_elsewhere(said, names)
+        if elsewhere[said]:
+            unplaced.append((parts, uid, why))
+    if unplaced:
+        by_job = _scripts_by_output(squeue, {parts[0].strip() for parts, _, _ in unplaced}, wanted)
+        for parts, uid, why in unplaced:
+            if (path := by_job.get(parts[0].strip())) is not None:
+                place(path, parts, uid, why)
     return rows
+
+
+def _submitted_elsewhere(said: str, names: set[str]) -> bool:
+    """Whether a job's ``%o|%Z`` may name one of the scripts called ``names`` submitted by
+    a relative path from another directory than its working directory: a relative path of
+    that name which does not exist there. Why so narrow: a cluster's other jobs are mostly
+    submitted by a relative path (``sbatch job.sh``), each found in its own working
+    directory; asking the queue about them too cost every status a second ``squeue``."""
+    script, _, workdir = said.strip().partition("|")
+    script, workdir = script.strip(), workdir.strip()
+    if not script or os.path.isabs(script) or os.path.basename(script) not in names:
+        return False
+    return not os.path.exists(os.path.join(workdir, script))
+
+
+def _scripts_by_output(squeue: str, jobs: set[str], wanted: list[str]) -> dict[str, str]:
+    """Job id -> the one of ``wanted`` (real paths of scripts) whose ``#SBATCH --output``
+    path is the job's (``squeue -O STDOUT``, as the script names it, ``%A_%a`` and all), for
+    ``jobs``: those listed by a relative script path their working directory does not
+    resolve (:func:`_queued_script`).
+
+    Why: ``sbatch --chdir=/scratch study/harvest.sbatch`` is listed as ``study/harvest.sbatch``
+    in ``/scratch``, relative to where sbatch ran, which SLURM does not keep: such an array
+    was not seen, so status said nothing of it and a second ``--submit`` went through. A
+    harvester script's output path names DIR by its real path: the job's own is proof."""
+    outputs: dict[str, str] = {}
+    for path in wanted:
+        if (output := _script_output(Path(path))) is not None:
+            outputs.setdefault(output, path)
+    if not outputs:
+        return {}
+    fields = "ArrayJobID:|,STDOUT:|"  # (a field with a suffix and no size is never cut)
+    proc = _quiet_run([squeue, "-h", "-j", ",".join(sorted(jobs)), "-O", fields])
+    if proc is None or proc.returncode != 0:
+        return {}
+    found: dict[str, str] = {}
+    for line in proc.stdout.splitlines():
+        job, sep, output = line.strip().partition("|")
+        output = output.removesuffix("|")
+        if sep and (script := outputs.get(output)) is not None:
+            found.setdefault(job.strip(), script)
+    return found
+
+
+def _script_output(script: Path) -> str | None:
+    """The path of ``script``'s ``#SBATCH --output`` line as SLURM keeps it (its quotes
+    off), or None where the script has none or cannot be read."""
+    try:
+        text = script.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("#SBATCH --output="):
+            value = line.removeprefix("#SBATCH --output=").strip()
+            if len(value) > 1 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            return value or None
+    return None
 
 
 def _reason_cut(said: str) -> tuple[str, str]:
@@ -767,7 +851,7 @@ def _queued_script(said: str, wanted: list[str]) -> str | None:
     that relative path, which was resolved against status's own directory: an array so
     submitted was not seen, and a second ``harvester slurm --submit`` of it went through.
     It is resolved against the job's working directory, where it was submitted (an
-    ``sbatch -D`` elsewhere is not: it may be missed, never mistaken)."""
+    ``sbatch -D`` elsewhere is not: :func:`_scripts_by_output` tells those)."""
     said = said.strip()
     splits = [(said, "")] + [
         (said[:at], said[at + 1 :]) for at, char in enumerate(said) if char == "|"

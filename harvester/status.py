@@ -656,6 +656,9 @@ class StatusReport:
     #: listing as ``queued``: their task lines say so (a task waiting its turn read as one
     #: that never ran). Empty where the queue did not say.
     queued_tasks: set[int] = field(default_factory=set, repr=False)
+    #: Those of ``queued_tasks`` SLURM runs now (:attr:`harvester.slurm.Queue.running`),
+    #: each with the job it runs as (``4300``: its log is ``logs/harvest-4300_K.log``).
+    running_tasks: dict[int, str] = field(default_factory=dict, repr=False)
     #: Whether status asked the queue (``queued``, ``queue_unknown`` say what it answered).
     queue_asked: bool = field(default=False, repr=False)
     #: Where a split still has work (set with ``resume``): the shards its resume names.
@@ -786,6 +789,8 @@ class StatusReport:
             data["queued_owners"] = self.queued_owners
         if self.queued_reasons:
             data["queued_reasons"] = self.queued_reasons
+        if self.running_tasks and not self.started:  # (running, none journaled yet)
+            data["running_tasks"] = sorted(self.running_tasks)
         if self.queue_unknown is not None:
             data["queue_unknown"] = self.queue_unknown
         if self.staged is not None:
@@ -1533,6 +1538,10 @@ class StatusReport:
                 parts.append(f"{t.images - t.reached} not reached")
             if t.task in running:
                 parts.append("running")
+            elif t.task in self.running_tasks:
+                # SLURM runs it, its run lock not taken yet: its server check (waiting out a
+                # maintenance window) or its read of DIR. It said "in the queue".
+                parts.append("running (squeue), its harvest not begun yet: checking the server")
             elif t.task in self.queued_tasks:
                 parts.append("in the queue" + _queued_task_log(t))
                 lines.append(", ".join(parts))
@@ -1601,10 +1610,19 @@ class StatusReport:
         from harvester.slurm import jobs_said
 
         ids = ",".join(self.queued)
-        return [
+        lines = [
             f"in the queue now: job {jobs_said(self.queued, self.queued_owners)}"
             f" (squeue -j {ids}){self._stuck_words()}"
         ]
+        pending = self.queued_tasks - self.running_tasks.keys()
+        if self.slurm is not None and self.slurm.config is not None and pending:
+            # Each task reads the config file as it starts (the script names it): an edit
+            # made for the next array reached the tasks of this one still waiting, unsaid.
+            lines.append(
+                f"  its tasks read {shell_quote(self.slurm.config)} as they start: an edit "
+                f"there reaches the {plural(len(pending), 'task')} not started yet"
+            )
+        return lines
 
     def _not_started_lines(self) -> list[str]:
         """What a folder no harvest run has started in holds, and what comes next."""
@@ -1641,6 +1659,24 @@ class StatusReport:
         # submitted and every task ended before its harvest began (a config file moved, a
         # module missing on the nodes). "not submitted yet: sbatch ..." said otherwise.
         ended = bool(s.task_logs) and s.elsewhere is None and self._queue_answered_empty()
+        if self.running_tasks and not ended:
+            # Running, not journaled yet: each task checks the server first (a maintenance
+            # window is waited out there) and reads DIR's journals. It said "no task has
+            # started yet" of an array squeue listed as running, its log unnamed.
+            running = sorted(self.running_tasks)
+            if len(running) == 1:
+                k = running[0]
+                said = f"task {k} is running (squeue), checking"
+                job_log = os.path.join(s.logs or "", f"harvest-{self.running_tasks[k]}_{k}.log")
+                log = f"its log {job_log} says"
+            else:
+                said = f"{len(running)} tasks are running (squeue), each checking"
+                log = f"their logs in {s.logs} say"
+            return [
+                f"no task has begun its harvest yet: {said} the server and reading DIR first "
+                f"(a server down or in maintenance is waited for there, as {log})",
+                f"job array: {s.described()}",
+            ]
         lines = [
             ("no task has begun its harvest" if ended else "no task has started yet")
             + ("" if self.marker else f" (a task writes {MARKER_NAME} as it starts)"),
@@ -3111,6 +3147,7 @@ def _collect_status(
         report.queue_unknown = queue if isinstance(queue, str) else None
         if not isinstance(queue, str) and not isinstance(queue.tasks, str):
             report.queued_tasks = queue.tasks
+            report.running_tasks = {k: queue.task_jobs[k] for k in queue.running}
     unjournaled = has_unjournaled_files(out_dir, state)
     report.notes += folder_notes(
         out_dir,

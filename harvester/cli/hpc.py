@@ -761,7 +761,10 @@ def run_slurm(args: argparse.Namespace) -> int:
         repin_settings(out, wanted)
     # (once the command is known to go on: a refused one puts nothing among those entries)
     warn_foreign_folder(Path(args.out), args.config, config.ids_from, config.from_plan)
+    replaced = _queued_task_args(out) if queued_note is not None else None
     script, _index = write_scripts(job)
+    if queued_note is not None and replaced is not None and replaced != _queued_task_args(out):
+        queued_note += f"; {_REPLACED_QUEUED}"
     print(f"wrote {script} ({plural(job.tasks, 'task')}, at most {job.parallel} at once)")
     if job.burst_note:
         print(f"note: {job.burst_note}")
@@ -1008,6 +1011,45 @@ def _how_to_stop(out: Path, holder: str) -> str:
         if not isinstance(queue, str) and queue.jobs:
             return f"or cancel its job array: {cancel_said(queue.jobs, queue.owners)}"
     return "or stop it"
+
+
+#: Said after the note of a script written over the one an array in the queue runs, when
+#: the two harvest otherwise (other targets, artifacts or selection: not only another
+#: --rate). Why: status's resume line resubmits DIR's script as it is now, so the work that
+#: array leaves (a task cancelled, failed) was offered to this script's tasks, which
+#: harvest something else, again and again.
+_REPLACED_QUEUED = (
+    "that array runs the script this one replaced, whose tasks harvest something else (other "
+    "targets, artifacts or selection): status's resume lines now resubmit this one, which "
+    "may not do what that array leaves undone: for that, write its script again (the "
+    "harvester slurm command that wrote it) before this one is submitted"
+)
+
+
+def _queued_task_args(out: Path) -> list[str] | None:
+    """The task command's arguments in DIR's script (:func:`harvester.slurm.task_args`)
+    but how politely the server is asked (:data:`harvester.plan.RUN_FLAGS`, which change no
+    file), None where there is no script or no such line."""
+    from harvester.plan import RUN_FLAGS
+    from harvester.slurm import SCRIPT_NAME, task_args
+
+    try:
+        text = (out / SCRIPT_NAME).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    args = task_args(text)
+    if args is None:
+        return None
+    kept: list[str] = []
+    skip = False
+    for word in args:
+        if skip:
+            skip = False
+        elif word in RUN_FLAGS:
+            skip = True
+        elif word.partition("=")[0] not in RUN_FLAGS:
+            kept.append(word)
+    return kept
 
 
 def _refuse_queued_array(out: Path, tasks: int, *, submit: bool) -> str | None:

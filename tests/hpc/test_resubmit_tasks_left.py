@@ -123,6 +123,64 @@ def test_status_resubmits_only_the_tasks_that_never_ran(
     assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == len(PROJECT_IMAGES)
 
 
+def test_one_resubmission_is_said_once_for_two_target_sets_of_one_folder(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two arrays of different targets, each of 2 tasks, into one folder: a plan's array ran
+    whole, then the script was written anew for a plate and its task 1 never ran. The resume
+    line resubmits task 1 once: it said it a second time, as an `also:` line, for the plan's
+    set (split alike), and a user pasting both ran shard 1 twice at once."""
+    out = tmp_path / "study"
+    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(out),
+                 "--artifacts", "thumbnail", "--quiet", "--rate", "none"]) == 0  # fmt: skip
+    assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2",
+                 "--rate", "none"]) == 0  # fmt: skip
+    for task in (0, 1):
+        assert run_array_task(out / "harvest.sbatch", task, 2).returncode == 0
+    assert main(["slurm", "--out", str(out), "--base-url", emulator.base_url, "--plate", "7361",
+                 "--tasks", "2", "--rate", "none", "--artifacts", "thumbnail"]) == 0  # fmt: skip
+    assert run_array_task(out / "harvest.sbatch", 0, 2, job_id="4243").returncode == 0
+    _queue_empty(tmp_path, monkeypatch)
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[-1] == f"to resume: {_resume(out, '1')}", said
+    assert not any(line.startswith("  also: ") for line in said), said
+
+
+def test_a_resubmitted_task_running_before_its_harvest_is_said_to_run(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Tasks 1 and 3 resubmitted: squeue lists task 1 RUNNING, its run lock not taken yet
+    (its server check waits out a maintenance window), task 3 PENDING. Task 1's line says it
+    runs, its harvest not begun (it said "in the queue", as of task 3)."""
+    out = tmp_path / "study"
+    _prepare(emulator.base_url, out)
+    for task in (0, 2):
+        assert run_array_task(out / "harvest.sbatch", task, 4).returncode == 0
+    script = out.resolve() / "harvest.sbatch"
+    log = out / "logs" / "harvest-4300_1.log"
+    log.write_text("harvester shard 1/4: job 4300_1 on n1 at Sun Nov 29 02:38:51 UTC 2026\n")
+    queue = f"4300|1|RUNNING|{script}|{out}|0\n4300|3|PENDING|{script}|{out}|0\n"
+    bin_dir = write_tools(
+        tmp_path / "fake-slurm",
+        (("scontrol", "echo 'Slurmctld(primary) at h is UP'"), ("squeue", f"printf '{queue}'")),
+    )
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    tasks = _status(out, capsys)[:-1]
+    assert tasks[1] == (
+        "  task 1: 0 of 1 image complete, 1 not reached, running (squeue), its harvest not "
+        f"begun yet: checking the server (log: {log})"
+    ), tasks
+    assert tasks[2].startswith("  task 3: 0 of 2 images complete, 2 not reached, in the queue")
+
+
 _touched: list[tuple[str, str]] | None = None
 
 

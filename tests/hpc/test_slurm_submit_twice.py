@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hpc_helpers import EmulatorProcess
+from hpc_helpers import EmulatorProcess, write_tools
 from test_resubmit_tasks_left import _prepare
 from test_slurm import _wait_gone, require_slurm_cluster
 from test_slurm_resume_index import _sbatch
@@ -70,6 +70,26 @@ def test_a_second_submission_is_refused_while_the_array_is_queued(
         "ended (squeue -j 4300), not before: each shard would run twice at once"
     ) in said, said
     assert not sbatched.exists()
+
+    # Written over with another rate: the same work, the same note. With other artifacts:
+    # the queued array's work left is resumed by no line of status's from now on, as the
+    # note says.
+    note = (
+        f"note: {out}/harvest.sbatch is queued or running as job 4300: submit it once that has "
+        "ended (squeue -j 4300), not before: each shard would run twice at once"
+    )
+    assert main([*_again(out)[:-1], "2"]) == 0
+    assert note in capsys.readouterr().out.splitlines()
+    assert main([*_again(out), "--artifacts", "thumbnail,metadata"]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert (
+        f"{note}; that array runs the script this one replaced, whose tasks harvest something "
+        "else (other targets, artifacts or selection): status's resume lines now resubmit this "
+        "one, which may not do what that array leaves undone: for that, write its script "
+        "again (the harvester slurm command that wrote it) before this one is submitted"
+    ) in said, said
+    assert main(_again(out)) == 0  # (the first script again, for what follows)
+    capsys.readouterr()
 
     _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
     assert main([*_again(out), "--submit"]) == 0
@@ -230,24 +250,85 @@ def test_an_array_submitted_by_a_relative_path_is_found_by_its_working_directory
     assert "submitted job array 4301" in capsys.readouterr().out
 
 
+def test_an_array_submitted_from_elsewhere_with_chdir_is_found_by_its_output(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`sbatch --chdir=/ study/harvest.sbatch` from DIR's parent: squeue lists the script
+    as `study/harvest.sbatch` in `/`, relative to a directory SLURM does not keep; it was
+    not seen (status had no word of it, a second --submit went through). The job's output
+    path (`squeue -O STDOUT`), DIR's own `#SBATCH --output`, tells it; another folder's
+    output does not, and a second look at the queue is made only for such a line."""
+    out = tmp_path / "study"
+    _prepare(emulator.base_url, out)
+    bin_dir = tmp_path / "bin"
+    asked = tmp_path / "squeue-args"
+
+    def fake_queue(output: Path, listing: str = "4300|1|PENDING|study/harvest.sbatch|/|0") -> None:
+        outputs = f"4300|{output}/logs/harvest-%A_%a.log|"
+        squeue = (
+            f'echo "$@" >> {asked}; case "$*" in *-O*) printf "%s\\n" "{outputs}" ;; '
+            f'*) printf "%s\\n" "{listing}" ;; esac'
+        )
+        ping = "echo 'Slurmctld(primary) at h is UP'"
+        write_tools(bin_dir, (("scontrol", ping), ("squeue", squeue)))
+        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+    fake_queue(out.resolve())
+    sbatched = _fake_sbatch(tmp_path)
+    capsys.readouterr()
+    assert main([*_again(out), "--submit"]) == 2
+    assert capsys.readouterr().err.splitlines() == _refused(out, "4300")
+    assert not sbatched.exists()
+    assert main(["status", str(out)]) == 0
+    assert "in the queue now: job 4300 (squeue -j 4300)" in capsys.readouterr().out
+    assert "-j 4300 -O ArrayJobID:|,STDOUT:|" in asked.read_text()
+
+    other = tmp_path / "other"
+    fake_queue(other)
+    assert main([*_again(out), "--submit"]) == 0
+    assert "submitted job array 4301" in capsys.readouterr().out
+
+    # Other jobs submitted by a relative path (found where they ran, or of another name)
+    # cost no second look at the queue.
+    asked.unlink()
+    fake_queue(
+        out.resolve(), f"4302|0|RUNNING|job.sh|{tmp_path}|0\n4303|0|RUNNING|study/job.sh|/|0"
+    )
+    assert main(["status", str(out)]) == 0
+    assert "in the queue now" not in capsys.readouterr().out
+    assert "-O" not in asked.read_text()
+
+
 @pytest.mark.slurm
 def test_on_a_cluster_an_array_submitted_from_its_folder_is_refused_a_second_time(
     tmp_path: Path, emulator_process: EmulatorProcess, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A real array held in the queue, submitted as `sbatch ./harvest.sbatch` from DIR:
     the queue's listing (status's too) finds it, and `harvester slurm --submit` again is
-    refused."""
+    refused. So is one submitted from DIR's parent as `sbatch --chdir=/ study/harvest.sbatch`,
+    told by its output path (`squeue -O STDOUT`, as this SLURM prints it)."""
     require_slurm_cluster()
     out = tmp_path / "study"
     _prepare(emulator_process.base_url, out, "--job-name", "hv-submit-relative")
     held = _sbatch("--hold", "./harvest.sbatch", cwd=out)
+    jobs = [held]
     try:
         assert queued_jobs(out / "harvest.sbatch") == [held]
         capsys.readouterr()
         assert main([*_again(out), "--submit"]) == 2
         assert capsys.readouterr().err.splitlines() == _refused(out, held)
+        subprocess.run(["scancel", held], timeout=30, check=False)
+        _wait_gone([held])
+        elsewhere = _sbatch("--hold", "--chdir=/", "study/harvest.sbatch", cwd=tmp_path)
+        jobs.append(elsewhere)
+        assert queued_jobs(out / "harvest.sbatch") == [elsewhere]
+        assert main([*_again(out), "--submit"]) == 2
+        assert capsys.readouterr().err.splitlines() == _refused(out, elsewhere)
     finally:
-        jobs = [held, *queued_jobs(out / "harvest.sbatch")]
+        jobs += queued_jobs(out / "harvest.sbatch")
         subprocess.run(["scancel", *jobs], timeout=30, check=False)
     _wait_gone(jobs)
 

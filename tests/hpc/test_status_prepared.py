@@ -176,9 +176,14 @@ def test_status_names_the_owner_of_a_colleagues_two_queued_arrays_once(
 
 
 def test_status_takes_the_artifacts_of_the_config_file_the_tasks_read(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    emulator: EmulatorThread,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The script passes the config file by name: its artifacts are what the tasks ask for."""
+    """The script passes the config file by name: its artifacts are what the tasks ask for;
+    while tasks wait in the queue, status says they read it as they start (an edit made for
+    the next array reached them, unsaid)."""
     toml = tmp_path / "c.toml"
     toml.write_text(
         'artifacts = ["metadata", "thumbnail"]\nscreens = [2302]\n'
@@ -191,6 +196,22 @@ def test_status_takes_the_artifacts_of_the_config_file_the_tasks_read(
     assert data["selected"] == ["thumbnail", "metadata"]
     assert data["slurm"]["config"] == str(toml.resolve())  # type: ignore[index]
     assert data["slurm"]["tasks"] == 3  # type: ignore[index]
+    assert "its tasks read" not in text  # (nothing queued)
+
+    # Queued, task 0 running: the two waiting read the file as they start, edits and all.
+    from test_status_killed_task import _fake_slurm
+
+    script = out.resolve() / "harvest.sbatch"
+    rows = [f"4300|{k}|{state}|{script}|{out}" for k, state in enumerate(["RUNNING", "PENDING"])]
+    queue = "".join(f"{row}\\n" for row in [*rows, f"4300|2|PENDING|{script}|{out}"])
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=queue)
+    text, _data = status(out, capsys)
+    lines = text.splitlines()
+    at = lines.index("in the queue now: job 4300 (squeue -j 4300)")
+    assert lines[at + 1] == (
+        f"  its tasks read {toml.resolve()} as they start: an edit there reaches the 2 tasks "
+        "not started yet"
+    ), lines
 
 
 def test_status_counts_the_plan_the_job_array_names_before_and_after_a_task(
@@ -296,6 +317,56 @@ def test_status_points_at_the_log_of_a_task_that_ended_before_its_harvest(
     text, _data = status(out, capsys)
     assert "a task is starting, or ended before its harvest began" in text
     assert "submit it again" not in text
+
+
+def test_status_of_tasks_running_before_their_harvest_says_they_run(
+    emulator: EmulatorThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Task 0 runs (squeue: RUNNING) but has journaled nothing yet (its server check waits
+    out a maintenance window), task 1 waits its turn: status says a task runs, what it does
+    before its harvest and which log says why it waits (it said "no task has started yet",
+    the log named as that of a task that may have ended); --json lists it."""
+    from test_status_killed_task import _fake_slurm
+
+    out = tmp_path / "sl"
+    assert main(["slurm", "--base-url", emulator.base_url, "--project", "51", "--out",
+                 str(out), "--tasks", "2"]) == 0  # fmt: skip
+    (out / "logs").mkdir(exist_ok=True)
+    log = out / "logs" / "harvest-4300_0.log"
+    log.write_text("harvester shard 0/2: job 4300_0 on n1 at Sun Nov 29 02:38:51 UTC 2026\n")
+    # An earlier array's log, written last: the newest, but not the running task's.
+    (out / "logs" / "harvest-4200_1.log").write_text("harvester shard 1/2: job 4200_1 ...\n")
+    script = out.resolve() / "harvest.sbatch"
+    queue = f"4300|0|RUNNING|{script}|{out}\\n4300|1|PENDING|{script}|{out}\\n"
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=queue)
+    text, data = status(out, capsys)
+    assert text.splitlines()[1:4] == [
+        "no task has begun its harvest yet: task 0 is running (squeue), checking the server "
+        "and reading DIR first (a server down or in maintenance is waited for there, as its "
+        f"log {log} says)",
+        f"job array: {script} (2 tasks), written by harvester slurm",
+        "in the queue now: job 4300 (squeue -j 4300)",
+    ], text
+    assert "no task has started yet" not in text and "not submitted yet" not in text
+    assert data["started"] is False and data["running_tasks"] == [0]
+
+    # Both running: their logs' folder.
+    queue = f"4300|0|RUNNING|{script}|{out}\\n4300|1|RUNNING|{script}|{out}\\n"
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=queue)
+    text, data = status(out, capsys)
+    assert text.splitlines()[1] == (
+        "no task has begun its harvest yet: 2 tasks are running (squeue), each checking the "
+        "server and reading DIR first (a server down or in maintenance is waited for there, "
+        f"as their logs in {out / 'logs'} say)"
+    ), text
+    assert data["running_tasks"] == [0, 1]
+
+    # Once no task runs (both pending again): as before.
+    queue = f"4300|0|PENDING|{script}|{out}\\n4300|1|PENDING|{script}|{out}\\n"
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=queue)
+    text, data = status(out, capsys)
+    assert "no task has started yet" in text and "running_tasks" not in data
 
 
 def test_status_of_a_plan_only_folder_says_what_comes_next(
