@@ -123,7 +123,9 @@ def test_a_render_whose_imgdata_broke_is_fetched_with_it_at_the_end(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """imgData answered with an Exception through its retries: it and the render built
-    from it are kept aside, then both fetched at the end, as a clean run stores them."""
+    from it are kept aside, then both fetched at the end, as a clean run stores them; the
+    image, given by id, gets the context imgData tells (its well) in index.csv, as in a
+    clean run (a rerun, with nothing left to fetch, would never complete it)."""
     clean = harvest(
         make_emulator().base_url, tmp_path / "clean", images=(DEMO_IMAGE_ID,),
         artifacts=("imgdata", "render"),
@@ -138,6 +140,8 @@ def test_a_render_whose_imgdata_broke_is_fetched_with_it_at_the_end(
     assert _stored(out, "imgdata.json") == _stored(tmp_path / "clean", "imgdata.json")
     assert _failed(out, "imgdata") == _failed(out, "render") == []
     assert (summary.done, summary.images) == (2, clean.images)
+    index = (out / "index.csv").read_text(encoding="utf-8")
+    assert index == (tmp_path / "clean" / "index.csv").read_text(encoding="utf-8")
 
 
 def test_a_render_alone_waits_for_its_imgdata_at_the_end(
