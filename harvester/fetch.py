@@ -1099,6 +1099,14 @@ class Fetcher:
         if self.on_failed is not None:
             self.on_failed(f.kind)
 
+    def kept_to_ask(self) -> int:
+        """The files kept aside that the second chance will ask: not those of a kind given up
+        on, nor a render or stack once imgData is (neither is built without it)."""
+        stopped = set(self.give_up.stopped)
+        if Artifact.IMGDATA.value in stopped:
+            stopped |= {Artifact.RENDER.value, Artifact.STACK.value}
+        return self.later.files(stopped)
+
     async def journal_left(self) -> None:
         """Once the second chance is over (the run not stopped): journal the files kept
         aside that it did not ask again (their kind given up on), with their first failure.

@@ -3200,8 +3200,8 @@ class Harvest:
         the server down) cancels this whole step: the files not asked again stay pending,
         not failed, for the next run."""
         refs = fetcher.later.start()
-        if refs:
-            files = fetcher.later.files()
+        files = fetcher.kept_to_ask()  # (a kind given up on meanwhile: none of its files)
+        if refs and files:
             logger.warning(
                 "asking again at the end: %s that failed on busy or broken answers",
                 plural(files, "file"),

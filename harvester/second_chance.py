@@ -20,6 +20,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Container
+
     from harvester.fetch import Failure
     from harvester.models import ImageRef
 
@@ -58,9 +60,10 @@ class SecondChance:
         """The kinds of ``image_id`` kept aside and not asked again yet."""
         return frozenset(self._failures.get(image_id, ()))
 
-    def files(self) -> int:
-        """Files kept aside and not asked again yet."""
-        return sum(len(kinds) for kinds in self._failures.values())
+    def files(self, stopped: Container[str] = ()) -> int:
+        """Files kept aside and not asked again yet, but those of a kind in ``stopped``
+        (given up on: never asked again, journaled with their first failure by :meth:`left`)."""
+        return sum(kind not in stopped for kinds in self._failures.values() for kind in kinds)
 
     def start(self) -> list[ImageRef]:
         """Begin the second chance: the images to fetch again, in the order first met."""

@@ -194,11 +194,12 @@ def test_no_second_chance_without_retries(
 
 
 def test_a_kind_given_up_on_is_not_asked_again(
-    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Every thumbnail answered 500: the give-up rule stops them after two images in a row,
     as without a second chance (not one more request each at the end); the files it kept
-    aside are journaled failed with their first failure, once each."""
+    aside are journaled failed with their first failure, once each, and no line says they
+    are asked again (it said "asking again at the end: 8 files", and none was)."""
     emu = make_emulator(faults="500:100%,only:image:thumbnail")
     out = tmp_path / "out"
     summary = harvest(
@@ -213,6 +214,7 @@ def test_a_kind_given_up_on_is_not_asked_again(
     assert _asked(emu, "image:thumbnail") == 2 * len(failed)  # each asked through 1 retry, once
     assert summary.failed + summary.not_requested.get("thumbnail", 0) == 8
     assert summary.asked_again == 0
+    assert "asking again" not in caplog.text
 
 
 def test_a_stop_before_the_second_chance_leaves_the_file_pending(
