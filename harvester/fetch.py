@@ -1056,7 +1056,7 @@ class Fetcher:
     def _count_done(self, kind: str, nbytes: int) -> None:
         self.give_up.success(kind)
         if self.later.started:  # (the second chance asks only files kept aside)
-            self.later.done += 1
+            self.later.ended(done=True)
         if self.watch is not None:
             self.watch.answered()
         self.stats.done += 1
@@ -1084,6 +1084,8 @@ class Fetcher:
             self.later.keep(failure)
         else:
             await self._journal_failure(failure)
+            if self.later.started:  # (a file asked again: journal_left's were not)
+                self.later.ended(done=False)
         self.give_up.failure(kind, status, reason)
         self.stats.given_up = dict(self.give_up.stopped)
         if self.watch is not None:

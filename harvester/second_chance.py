@@ -36,7 +36,8 @@ class SecondChance:
         self.enabled = enabled
         #: The second chance began: failures from now on are journaled at once.
         self.started = False
-        #: Files asked again, and of them, done (the summary's line).
+        #: Files asked again whose second chance ended, done or failed, and of them, done
+        #: (the summary's line; a file a stop cut short is neither: it stays pending).
         self.asked = 0
         self.done = 0
         # image id -> kind -> its first failure (dicts keep the order they were met in)
@@ -71,12 +72,16 @@ class SecondChance:
         return [ref for image_id, ref in self._refs.items() if image_id in self._failures]
 
     def asking(self, image_id: int, kind: str) -> None:
-        """``kind`` of ``image_id`` is asked again: its outcome is the fetch's to journal."""
+        """``kind`` of ``image_id`` is asked again: its outcome is the fetch's to journal
+        (and to count: :meth:`ended`)."""
         kinds = self._failures.get(image_id)
-        if kinds is not None and kinds.pop(kind, None) is not None:
-            self.asked += 1
-            if not kinds:
-                del self._failures[image_id]
+        if kinds is not None and kinds.pop(kind, None) is not None and not kinds:
+            del self._failures[image_id]
+
+    def ended(self, done: bool) -> None:
+        """A file asked again is done, or failed (journaled): counted for the summary."""
+        self.asked += 1
+        self.done += done
 
     def left(self) -> list[Failure]:
         """The failures never asked again (their kind given up on meanwhile), now to

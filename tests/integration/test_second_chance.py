@@ -8,11 +8,15 @@ ended "failed" on it, for a rerun that fetched it at once.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from gate_helpers import DEADLINE_S
 from harvest_helpers import DEMO_PROJECT, harvest, run_cli
 
 from harvester.cli import main
@@ -238,6 +242,42 @@ def test_a_stop_before_the_second_chance_leaves_the_file_pending(
     assert again.exit_code == 0, again.failures
     assert again.done == 1 and again.asked_again == 0
     assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 1
+
+
+def test_ctrl_c_during_the_second_chance_leaves_its_file_pending(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C while the thumbnail kept aside is asked again (its answer held): exit 130 and
+    the interrupted line, no traceback, the file pending, not failed (status), and the
+    summary counts no file asked again: its second chance did not end (it said "asked again
+    at the end: 1 file ..., 0 done", read as failed again)."""
+    emu = make_emulator(faults="first:500*6|hold,hold:again,only:image:thumbnail")
+    out = tmp_path / "out"
+
+    def ctrl_c() -> None:
+        emu.wait_held("again", 1, DEADLINE_S)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=ctrl_c, name="ctrl-c", daemon=True)
+    thread.start()
+    try:
+        with zero_waits():
+            code = main(
+                ["harvest", "--base-url", emu.base_url, "--image", str(DEMO_IMAGE_ID),
+                 "--out", str(out), "--artifacts", "thumbnail", "--rate", "none"]
+            )  # fmt: skip
+    finally:
+        thread.join(DEADLINE_S)
+        emu.release("again")
+    printed = capsys.readouterr()
+    assert code == 130, printed.err
+    assert "Traceback" not in printed.err
+    last = printed.err.strip().splitlines()[-1]
+    assert last.startswith("interrupted: every finished file is kept and journaled; resume with:")
+    assert "asked again at the end" not in printed.out, printed.out
+    assert _failed(out, "thumbnail") == []
+    totals = json.loads(run_cli("status", str(out), "--json").stdout)["totals"]
+    assert (totals["pending"], totals["failed"]) == (1, 0), totals
 
 
 def test_a_stack_whose_plane_broke_is_finished_at_the_end(
