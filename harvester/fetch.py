@@ -1056,7 +1056,7 @@ class Fetcher:
     def _count_done(self, kind: str, nbytes: int) -> None:
         self.give_up.success(kind)
         if self.later.started:  # (the second chance asks only files kept aside)
-            self.later.done += 1
+            self.later.ended(done=True)
         if self.watch is not None:
             self.watch.answered()
         self.stats.done += 1
@@ -1084,6 +1084,8 @@ class Fetcher:
             self.later.keep(failure)
         else:
             await self._journal_failure(failure)
+            if self.later.started:  # (a file asked again: journal_left's were not)
+                self.later.ended(done=False)
         self.give_up.failure(kind, status, reason)
         self.stats.given_up = dict(self.give_up.stopped)
         if self.watch is not None:
@@ -1098,6 +1100,14 @@ class Fetcher:
             self.stats.failures.append(failure)
         if self.on_failed is not None:
             self.on_failed(f.kind)
+
+    def kept_to_ask(self) -> int:
+        """The files kept aside that the second chance will ask: not those of a kind given up
+        on, nor a render or stack once imgData is (neither is built without it)."""
+        stopped = set(self.give_up.stopped)
+        if Artifact.IMGDATA.value in stopped:
+            stopped |= {Artifact.RENDER.value, Artifact.STACK.value}
+        return self.later.files(stopped)
 
     async def journal_left(self) -> None:
         """Once the second chance is over (the run not stopped): journal the files kept

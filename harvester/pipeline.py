@@ -3230,8 +3230,8 @@ class Harvest:
         the server down) cancels this whole step: the files not asked again stay pending,
         not failed, for the next run."""
         refs = fetcher.later.start()
-        if refs:
-            files = fetcher.later.files()
+        files = fetcher.kept_to_ask()  # (a kind given up on meanwhile: none of its files)
+        if refs and files:
             logger.warning(
                 "asking again at the end: %s that failed on busy or broken answers",
                 plural(files, "file"),
@@ -3265,11 +3265,37 @@ class Harvest:
                 if self.summary.budget_reached and fetcher.pending(ref.image_id):
                     self._stop()  # (work left past the budget: the rest stays pending)
                     return
+                record = self._completing_record(fetcher.store, ref)
                 if self.cfg.max_bytes is None:
-                    await fetcher.fetch_image(ref, again=True)
-                elif await self._fetch_within_budget(fetcher, ref, None, again=True) is None:
+                    await fetcher.fetch_image(ref, record, again=True)
+                elif await self._fetch_within_budget(fetcher, ref, record, again=True) is None:
                     self._stop()
                     return
+
+    def _completing_record(
+        self, store: Store, ref: ImageRef
+    ) -> Callable[[Mapping[str, Any] | None], Awaitable[None]] | None:
+        """For the second chance of an image given by id (:meth:`_consume_again`): the
+        record that journals it again completed from the imgData ``meta`` (or the name the
+        JSON API image gives) fetched now, as :meth:`_consume` does on a first fetch; None
+        for an image a walk placed, or one its journal places already.
+
+        Why: where its first fetch had no imgData (kept aside), the image was journaled
+        without its well, dataset or project; done at the end, it kept that index.csv row,
+        and a rerun, with nothing left to fetch, never asked imgData to complete it."""
+        journaled = store.state.images.get(ref.image_id)
+        if has_context(ref) or (journaled is not None and has_context(journaled)):
+            return None
+        state = store.state
+        labels_asked = self.cfg.labels or self.cfg.from_plan is not None
+        return functools.partial(
+            _record,
+            store,
+            ref if journaled is None else journaled,
+            journaled,
+            ref.image_id in state.labels_unasked,
+            labels_were_asked(ref, labels_asked),
+        )
 
     async def _after_workers(self, store: Store) -> None:
         """Once the workers are over: every held place journaled, then the walk as finished."""

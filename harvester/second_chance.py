@@ -20,6 +20,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Container
+
     from harvester.fetch import Failure
     from harvester.models import ImageRef
 
@@ -34,7 +36,8 @@ class SecondChance:
         self.enabled = enabled
         #: The second chance began: failures from now on are journaled at once.
         self.started = False
-        #: Files asked again, and of them, done (the summary's line).
+        #: Files asked again whose second chance ended, done or failed, and of them, done
+        #: (the summary's line; a file a stop cut short is neither: it stays pending).
         self.asked = 0
         self.done = 0
         # image id -> kind -> its first failure (dicts keep the order they were met in)
@@ -58,9 +61,10 @@ class SecondChance:
         """The kinds of ``image_id`` kept aside and not asked again yet."""
         return frozenset(self._failures.get(image_id, ()))
 
-    def files(self) -> int:
-        """Files kept aside and not asked again yet."""
-        return sum(len(kinds) for kinds in self._failures.values())
+    def files(self, stopped: Container[str] = ()) -> int:
+        """Files kept aside and not asked again yet, but those of a kind in ``stopped``
+        (given up on: never asked again, journaled with their first failure by :meth:`left`)."""
+        return sum(kind not in stopped for kinds in self._failures.values() for kind in kinds)
 
     def start(self) -> list[ImageRef]:
         """Begin the second chance: the images to fetch again, in the order first met."""
@@ -68,12 +72,16 @@ class SecondChance:
         return [ref for image_id, ref in self._refs.items() if image_id in self._failures]
 
     def asking(self, image_id: int, kind: str) -> None:
-        """``kind`` of ``image_id`` is asked again: its outcome is the fetch's to journal."""
+        """``kind`` of ``image_id`` is asked again: its outcome is the fetch's to journal
+        (and to count: :meth:`ended`)."""
         kinds = self._failures.get(image_id)
-        if kinds is not None and kinds.pop(kind, None) is not None:
-            self.asked += 1
-            if not kinds:
-                del self._failures[image_id]
+        if kinds is not None and kinds.pop(kind, None) is not None and not kinds:
+            del self._failures[image_id]
+
+    def ended(self, done: bool) -> None:
+        """A file asked again is done, or failed (journaled): counted for the summary."""
+        self.asked += 1
+        self.done += done
 
     def left(self) -> list[Failure]:
         """The failures never asked again (their kind given up on meanwhile), now to

@@ -2224,8 +2224,8 @@ def _write_labelled_index(
     if split is None and _remove_stale_file(out_dir / SPLITS_FILE):
         logger.info("removed %s: no split recorded now", out_dir / SPLITS_FILE)
     moves = _SplitMoves.of(out_dir, record.replaced, split)
-    warn_formula_cells(out_dir, rows, state.images.values(), index_path(out_dir))
     if not keys:
+        warn_formula_cells(out_dir, rows, state.images.values(), index_path(out_dir))
         if split is not None:
             rows_written = _write_split_only(out_dir, state, rows, split, moves, written, splits)
         else:
@@ -2240,6 +2240,7 @@ def _write_labelled_index(
     with paused_gc():
         labels = _labels_of(census.watch(rows.refs()), keys, clashes)
         counts = Counter(label for label in labels if label)
+    warn_formula_cells(out_dir, rows, state.images.values(), index_path(out_dir), counts)
     for line in unknown_label_keys(
         census, (f"image in {index_path(out_dir)}", f"images in {index_path(out_dir)}")
     ):

@@ -120,3 +120,43 @@ def test_an_unlabelled_index_names_a_formula_cell_too(
     rows = read_rows(out / "index.csv")
     assert rows and {row["Phenotype"] for row in rows} == {FORMULA}  # kept, not altered
     assert f"'Phenotype' on {len(rows)} images" in line
+
+
+class _SpacedFormula(_HostilePhenotypes):
+    """The demo emulator, one phenotype a formula behind a space (a cell that is text as the
+    server holds it, a formula once the label trims it) and one annotation key a formula."""
+
+    def handle(self, req: Request) -> Response:
+        resp = self.inner.handle(req)
+        if "json" in resp.content_type:
+            for old, new in ((SPACED_OLD, " " + FORMULA), ("Gene Symbol", FORMULA_KEY)):
+                resp.body = resp.body.replace(json.dumps(old).encode(), json.dumps(new).encode())
+        return resp
+
+
+SPACED_OLD = "increased cell size"
+FORMULA_KEY = "=cmd|' /C calc'!A0"
+
+
+def test_a_label_trimmed_into_a_formula_and_a_formula_key_are_named(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The ``label`` column (index.csv, labels.csv) holds the value trimmed, a formula where
+    the annotation cell (led by a space) is none, and a key is a column's name in the
+    header: the warning names both, and the files keep them as the server has them."""
+    emu = make_emulator(app=_SpacedFormula())
+    out = tmp_path / "set"
+    result = run_cli(
+        "harvest", "--base-url", emu.base_url, "--screen", str(DEMO_SCREEN), "--rate", "none",
+        "--out", str(out), "--artifacts", "thumbnail", "--where", f"Phenotype={FORMULA}",
+        "--label-key", "Phenotype",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = read_rows(out / "index.csv")
+    assert rows and {row["Phenotype"] for row in rows} == {" " + FORMULA}
+    assert {row["label"] for row in rows} == {FORMULA}
+    assert FORMULA_KEY in rows[0]
+    assert [row["label"] for row in read_rows(out / "labels.csv")] == [FORMULA]
+    (line,) = formula_lines(result.stderr)
+    assert f"'label' on {len(rows)} images (e.g. '{FORMULA}')" in line
+    assert f"the column named {FORMULA_KEY!r}" in line

@@ -8,11 +8,15 @@ ended "failed" on it, for a rerun that fetched it at once.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from gate_helpers import DEADLINE_S
 from harvest_helpers import DEMO_PROJECT, harvest, run_cli
 
 from harvester.cli import main
@@ -123,7 +127,9 @@ def test_a_render_whose_imgdata_broke_is_fetched_with_it_at_the_end(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """imgData answered with an Exception through its retries: it and the render built
-    from it are kept aside, then both fetched at the end, as a clean run stores them."""
+    from it are kept aside, then both fetched at the end, as a clean run stores them; the
+    image, given by id, gets the context imgData tells (its well) in index.csv, as in a
+    clean run (a rerun, with nothing left to fetch, would never complete it)."""
     clean = harvest(
         make_emulator().base_url, tmp_path / "clean", images=(DEMO_IMAGE_ID,),
         artifacts=("imgdata", "render"),
@@ -138,6 +144,8 @@ def test_a_render_whose_imgdata_broke_is_fetched_with_it_at_the_end(
     assert _stored(out, "imgdata.json") == _stored(tmp_path / "clean", "imgdata.json")
     assert _failed(out, "imgdata") == _failed(out, "render") == []
     assert (summary.done, summary.images) == (2, clean.images)
+    index = (out / "index.csv").read_text(encoding="utf-8")
+    assert index == (tmp_path / "clean" / "index.csv").read_text(encoding="utf-8")
 
 
 def test_a_render_alone_waits_for_its_imgdata_at_the_end(
@@ -190,11 +198,12 @@ def test_no_second_chance_without_retries(
 
 
 def test_a_kind_given_up_on_is_not_asked_again(
-    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Every thumbnail answered 500: the give-up rule stops them after two images in a row,
     as without a second chance (not one more request each at the end); the files it kept
-    aside are journaled failed with their first failure, once each."""
+    aside are journaled failed with their first failure, once each, and no line says they
+    are asked again (it said "asking again at the end: 8 files", and none was)."""
     emu = make_emulator(faults="500:100%,only:image:thumbnail")
     out = tmp_path / "out"
     summary = harvest(
@@ -209,6 +218,7 @@ def test_a_kind_given_up_on_is_not_asked_again(
     assert _asked(emu, "image:thumbnail") == 2 * len(failed)  # each asked through 1 retry, once
     assert summary.failed + summary.not_requested.get("thumbnail", 0) == 8
     assert summary.asked_again == 0
+    assert "asking again" not in caplog.text
 
 
 def test_a_stop_before_the_second_chance_leaves_the_file_pending(
@@ -232,6 +242,42 @@ def test_a_stop_before_the_second_chance_leaves_the_file_pending(
     assert again.exit_code == 0, again.failures
     assert again.done == 1 and again.asked_again == 0
     assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 1
+
+
+def test_ctrl_c_during_the_second_chance_leaves_its_file_pending(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C while the thumbnail kept aside is asked again (its answer held): exit 130 and
+    the interrupted line, no traceback, the file pending, not failed (status), and the
+    summary counts no file asked again: its second chance did not end (it said "asked again
+    at the end: 1 file ..., 0 done", read as failed again)."""
+    emu = make_emulator(faults="first:500*6|hold,hold:again,only:image:thumbnail")
+    out = tmp_path / "out"
+
+    def ctrl_c() -> None:
+        emu.wait_held("again", 1, DEADLINE_S)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=ctrl_c, name="ctrl-c", daemon=True)
+    thread.start()
+    try:
+        with zero_waits():
+            code = main(
+                ["harvest", "--base-url", emu.base_url, "--image", str(DEMO_IMAGE_ID),
+                 "--out", str(out), "--artifacts", "thumbnail", "--rate", "none"]
+            )  # fmt: skip
+    finally:
+        thread.join(DEADLINE_S)
+        emu.release("again")
+    printed = capsys.readouterr()
+    assert code == 130, printed.err
+    assert "Traceback" not in printed.err
+    last = printed.err.strip().splitlines()[-1]
+    assert last.startswith("interrupted: every finished file is kept and journaled; resume with:")
+    assert "asked again at the end" not in printed.out, printed.out
+    assert _failed(out, "thumbnail") == []
+    totals = json.loads(run_cli("status", str(out), "--json").stdout)["totals"]
+    assert (totals["pending"], totals["failed"]) == (1, 0), totals
 
 
 def test_a_stack_whose_plane_broke_is_finished_at_the_end(
