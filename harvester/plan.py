@@ -345,8 +345,7 @@ def _plan_record(path: Path, lineno: int, line: str) -> dict[str, Any]:
         ) from None
     if not isinstance(record, dict) or "image_id" not in record:
         raise UsageError(
-            f"harvest plan {images} line {lineno} has no image_id: the plan is damaged; "
-            f"{_REMAKE}"
+            f"harvest plan {images} line {lineno} has no image_id: the plan is damaged; {_REMAKE}"
         )
     _plan_id(images, lineno, record)
     return record
