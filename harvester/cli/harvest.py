@@ -311,17 +311,21 @@ def sample_count(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"{text!r} is a share of the images: use --sample-fraction {share:g}"
         )
+    if share is not None and value.endswith("%"):  # (`150%`: it was "not an integer")
+        from harvester.selection import PERCENT_RANGE
+
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of images, nor a share of them: {PERCENT_RANGE}"
+            " (--sample-fraction 0.1 keeps about 10%)"
+        )
     return count_arg(text)
 
 
 def _percent(value: str) -> float | None:
     """``10%`` as the fraction it means (0.1); None for anything else."""
-    if not value.endswith("%"):
-        return None
-    try:
-        return float(value[:-1]) / 100
-    except ValueError:
-        return None
+    from harvester.selection import percent_share  # (only for a value that may be one)
+
+    return percent_share(value) if value.strip().endswith("%") else None
 
 
 def integer_arg(text: str) -> int:
@@ -472,9 +476,11 @@ def fraction_arg(text: str) -> float:
             f"{text!r} is a percentage: give it as a fraction, --sample-fraction {share:g}"
         )
     if share is not None:
+        from harvester.selection import PERCENT_RANGE
+
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a share of the images: a percentage must be more than 0% and "
-            "at most 100%, given as a fraction (--sample-fraction 0.1 keeps about 10%)"
+            f"{text!r} is not a share of the images: {PERCENT_RANGE}"
+            " (--sample-fraction 0.1 keeps about 10%)"
         )
     return typed_number_arg(text)
 
