@@ -15,6 +15,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -203,7 +204,23 @@ def _task_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
-def _pin_argv(args: argparse.Namespace, config: HarvestConfig) -> list[str]:
+def _paths_with_variables(config_file: Path | None) -> set[str]:
+    """The path keys of ``config_file`` whose value names an environment variable
+    (``ids_from = "$SCRATCH/ids.txt"``), which config.load_toml expanded for this command.
+    Why: the tasks read the file on their nodes, in an environment that may differ from
+    (or lack) the login node's; such a path goes on their command line expanded."""
+    if config_file is None:
+        return set()
+    from harvester.config import PATH_KEYS, written_value
+    from harvester.path_vars import names_variable
+
+    written = {key: written_value(config_file, key) for key in PATH_KEYS}
+    return {key for key, text in written.items() if isinstance(text, str) and names_variable(text)}
+
+
+def _pin_argv(
+    args: argparse.Namespace, config: HarvestConfig, expanded: AbstractSet[str] = frozenset()
+) -> list[str]:
     """``--label-ids-from FILE`` for every task (by its absolute path: a task starts in the
     folder sbatch ran from), FILE read and checked now as each task would (a config file's
     ``label_ids_from`` too), not refused N times in the queue. Each task records the pin in
@@ -215,9 +232,9 @@ def _pin_argv(args: argparse.Namespace, config: HarvestConfig) -> list[str]:
     if path is None:
         return []
     read_labels_file_for_run(path, Path(args.out), config.label_keys)
-    if args.label_ids_from is None:  # (the config file, which every task reads, names it)
-        return []
-    return ["--label-ids-from", str(Path(args.label_ids_from).resolve())]
+    if args.label_ids_from is None and "label_ids_from" not in expanded:
+        return []  # (the config file, which every task reads, names it)
+    return ["--label-ids-from", str(Path(args.label_ids_from or path).resolve())]
 
 
 def _arg_text(value: object) -> str:
@@ -676,8 +693,13 @@ def run_slurm(args: argparse.Namespace) -> int:
         if line:  # every task fetches those kinds, named on its command line
             print(line)
             artifacts = ",".join(a.value for a in config.artifacts)
+    # A config file's path naming a variable ($SCRATCH/ids.txt), expanded here, goes on
+    # every task's command line: a task must not read it in its node's environment.
+    expanded = _paths_with_variables(args.config)
     if args.ids_from:
         harvest_args += ["--ids-from", str(_task_ids_file(Path(args.ids_from), config.base_url))]
+    elif config.ids_from is not None and "ids_from" in expanded:
+        harvest_args += ["--ids-from", str(_task_ids_file(config.ids_from, config.base_url))]
     plan = args.from_plan or config.from_plan  # the flag, or from_plan in the config file
     if plan and config.refresh_labels:
         raise _refresh_with_plan(args)
@@ -686,6 +708,8 @@ def run_slurm(args: argparse.Namespace) -> int:
         base_url, artifacts = _check_plan(plan, config, args.config, overrides)
         if args.from_plan:  # a config file's from_plan reaches the tasks through that file
             harvest_args += ["--from-plan", str(Path(args.from_plan).resolve())]
+        elif "from_plan" in expanded:  # (unless it names a variable: see above)
+            harvest_args += ["--from-plan", str(Path(plan).resolve())]
     # (after the plan's kinds are known: a plan's tasks take the folder's values as others do)
     from dataclasses import replace
 
@@ -695,7 +719,7 @@ def run_slurm(args: argparse.Namespace) -> int:
     config = _folder_kept_for_tasks(args, config, kinds)
     harvest_args += selection_argv(args)
     harvest_args += split_argv(args)
-    harvest_args += _pin_argv(args, config)
+    harvest_args += _pin_argv(args, config, expanded)
     harvest_args += task_flags_argv(args)
     if base_url:
         if base_url_holds_secret(base_url):
