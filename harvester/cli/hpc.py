@@ -768,7 +768,8 @@ def run_slurm(args: argparse.Namespace) -> int:
         max_bytes=config.max_bytes,
     )
     _refuse_other_split(out, job.tasks)
-    queued_note = _refuse_queued_array(out, job.tasks, submit=args.submit)
+    queued = _refuse_queued_array(out, job.tasks)
+    queued_note = queued.note() if queued is not None and not args.submit else None
     # The server last, once everything local is known to be right: the targets the tasks
     # get (flags and config file alike) checked once now, not in every task, and the
     # names given as flags written as the ids they select.
@@ -777,6 +778,12 @@ def run_slurm(args: argparse.Namespace) -> int:
     job = replace(
         job, harvest_args=[*harvest_args[:targets_at], *targets, *harvest_args[targets_at:]]
     )
+    if queued is not None and args.submit:  # (refused before anything is written)
+        from harvester.slurm import render_script
+
+        queued_work = _queued_task_args(out)
+        other_work = queued_work is not None and queued_work != _work_args(render_script(job))
+        raise queued.refusal(other_work)
     if repins:
         # A setting no file was made with, and no run of DIR now: re-pinned here, once, as
         # the script is written (a refused command changes nothing), so that the tasks find
@@ -1054,14 +1061,21 @@ def _queued_task_args(out: Path) -> list[str] | None:
     """The task command's arguments in DIR's script (:func:`harvester.slurm.task_args`)
     but how politely the server is asked (:data:`harvester.plan.RUN_FLAGS`, which change no
     file), None where there is no script or no such line."""
-    from harvester.plan import RUN_FLAGS
-    from harvester.slurm import SCRIPT_NAME, task_args
+    from harvester.slurm import SCRIPT_NAME
 
     try:
         text = (out / SCRIPT_NAME).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
-    args = task_args(text)
+    return _work_args(text)
+
+
+def _work_args(script_text: str) -> list[str] | None:
+    """The arguments of a script's task command that say what its tasks harvest (all but
+    :data:`harvester.plan.RUN_FLAGS`), None where it has no such line."""
+    from harvester.slurm import task_args
+
+    args = task_args(script_text)
     if args is None:
         return None
     kept: list[str] = []
@@ -1076,10 +1090,60 @@ def _queued_task_args(out: Path) -> list[str] | None:
     return kept
 
 
-def _refuse_queued_array(out: Path, tasks: int, *, submit: bool) -> str | None:
-    """Refuse a script of N shards while DIR's array of another N waits in the queue, and
-    a second submission (``--submit``) while one of the same N does; without ``--submit``,
-    the note that says to submit the rewritten script once that one has ended (else None).
+@dataclass(frozen=True)
+class _QueuedArray:
+    """DIR's array of as many tasks as the script being written, queued or running: its
+    jobs as :func:`_refuse_queued_array` found them, named for a note or a refusal."""
+
+    out: Path
+    ids: str  # (for squeue -j)
+    said: str  # (the jobs, another user's with its owner)
+    cancel: str  # (how to cancel them)
+
+    def note(self) -> str:
+        """What a script written without ``--submit`` is told: submit it once that ended."""
+        from harvester.slurm import SCRIPT_NAME
+
+        return (
+            f"{self.out / SCRIPT_NAME} is queued or running as job {self.said}: submit it once"
+            f" that has ended (squeue -j {self.ids}), not before: each shard would run twice at"
+            " once"
+        )
+
+    def refusal(self, other_work: bool) -> UsageError:
+        """The refusal of ``--submit`` beside it; ``other_work``: the script written now
+        harvests something else than the queued one (other targets, artifacts or selection).
+
+        Why apart: the refusal said "a second array of it" and "each shard twice" of an array
+        that would harvest another selection, which read as if the new one repeated it."""
+        from harvester.slurm import SCRIPT_NAME
+
+        script, quoted_out = self.out / SCRIPT_NAME, shell_quote(str(self.out))
+        if other_work:
+            return UsageError(
+                f"{script} is queued or running as job {self.said}, whose tasks harvest"
+                " something else (other targets, artifacts or selection): an array of this"
+                " script beside it would have each shard's task refused while that array's"
+                " runs (DIR takes one run of a shard at a time), the two asking the server at"
+                " up to twice the --rate",
+                hint=f"wait for it to end (squeue -j {self.ids}), then run this command again;"
+                f" or cancel it ({self.cancel}) and run it again (harvester status {quoted_out}"
+                " says what that array left undone)",
+            )
+        return UsageError(
+            f"{script} is queued or running as job {self.said}: a second array of it "
+            "would run each shard twice at once (one of the two refused where they meet), "
+            "its tasks together asking the server at up to twice the --rate",
+            hint=f"wait for it to end (squeue -j {self.ids}): harvester status "
+            f"{quoted_out} then gives the line that resubmits the tasks with work "
+            f"left; or cancel it ({self.cancel}) and submit again",
+        )
+
+
+def _refuse_queued_array(out: Path, tasks: int) -> _QueuedArray | None:
+    """Refuse a script of N shards while DIR's array of another N waits in the queue; one
+    of the same N is returned (None: there is none), for the note of a script written
+    without ``--submit`` or the refusal of ``--submit`` (:class:`_QueuedArray`).
 
     No run lock is held by a queued task, so :func:`_refuse_other_split` let it through:
     both arrays then ran, and each task meeting a task of the other split was refused by
@@ -1105,19 +1169,7 @@ def _refuse_queued_array(out: Path, tasks: int, *, submit: bool) -> str | None:
             hint=f"wait for it to end (squeue -j {ids}) or cancel it ({cancel}), then write "
             f"the script again; or keep --tasks {array[0]}",
         )
-    if not submit:  # (the same N, written only: a rewrite is harmless, its submission not yet)
-        return (
-            f"{out / SCRIPT_NAME} is queued or running as job {said}: submit it once that has "
-            f"ended (squeue -j {ids}), not before: each shard would run twice at once"
-        )
-    raise UsageError(
-        f"{out / SCRIPT_NAME} is queued or running as job {said}: a second array of it "
-        "would run each shard twice at once (one of the two refused where they meet), "
-        "its tasks together asking the server at up to twice the --rate",
-        hint=f"wait for it to end (squeue -j {ids}): harvester status "
-        f"{shell_quote(str(out))} then gives the line that resubmits the tasks with work "
-        f"left; or cancel it ({cancel}) and submit again",
-    )
+    return _QueuedArray(out, ids, said, cancel)
 
 
 def _task_ids_file(path: Path, server: str) -> Path:
