@@ -7,8 +7,8 @@ Why: on a cluster a path is written ``$SCRATCH/mirror``; a config file's ``out =
 config file's paths are expanded once, where the file is read (:func:`expand_variables`),
 so that what a run records, a plan keeps and a SLURM script passes on is the path itself,
 not one that a task on another node would read in its own environment. On the command line
-the shell expands; a folder left holding a set variable's name is refused
-(:func:`literal_variables`).
+the shell expands; a new folder that begins with a set variable's name is refused
+(:func:`leading_variable`).
 """
 
 from __future__ import annotations
@@ -61,10 +61,17 @@ def expand_variables(key: str, text: str, environ: Mapping[str, str] | None = No
     return _VARIABLE.sub(value_of, text)
 
 
-def literal_variables(text: str, environ: Mapping[str, str] | None = None) -> list[str]:
-    """The variables named in ``text`` (``$NAME``, ``${NAME}``) that are set, non-empty, in
-    the environment: in a folder typed on the command line, ones the shell did not expand
-    (single quotes, or a path pasted from a config file)."""
+def leading_variable(text: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The variable a path typed on the command line begins with (``$SCRATCH/mirror``,
+    ``${SCRATCH}``) where it is set, non-empty, in the environment: one the shell did not
+    expand (single quotes, or a path pasted from a config file); else None. Only at the
+    start: a name that holds a ``$`` further on (``it's $HOME! run``) is most likely meant."""
     env = os.environ if environ is None else environ
-    names = (m["name"] or m["braced"] for m in _VARIABLE.finditer(text))
-    return list(dict.fromkeys(n for n in names if _NAME.fullmatch(n) and env.get(n)))
+    text = text.strip()
+    match = _VARIABLE.match(text)
+    if match is None:
+        return None
+    name, rest = match["name"] or match["braced"], text[match.end() :]
+    if not _NAME.fullmatch(name) or rest[:1] not in ("", "/"):
+        return None
+    return name if env.get(name) else None

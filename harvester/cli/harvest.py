@@ -374,8 +374,8 @@ def folder_arg(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty folder name (an unset variable?)")
     path = Path(text)
-    if "$" in text and not path.exists():
-        _refuse_literal_variables(text)
+    if text.lstrip().startswith("$") and not path.exists():
+        _refuse_literal_variable(text)
     for part in path.parts:
         if len(os.fsencode(part)) > NAME_MAX:
             # Why: it stopped at the first look at DIR with a bare "File name too long (...)".
@@ -387,21 +387,20 @@ def folder_arg(text: str) -> Path:
     return path
 
 
-def _refuse_literal_variables(text: str) -> None:
-    """Refuse a new folder named with a variable the shell left unexpanded
+def _refuse_literal_variable(text: str) -> None:
+    """Refuse a new folder that begins with a variable the shell left unexpanded
     (``--out '$SCRATCH/mirror'``, single-quoted, or pasted from a config file, whose
     paths harvester expands): it made a folder literally named ``$SCRATCH`` in the current
     one. Only a variable set in the environment counts, and only for a folder that does
     not exist yet (one made so by an earlier run is still found)."""
-    from harvester.path_vars import literal_variables
+    from harvester.path_vars import leading_variable
 
-    names = literal_variables(text)
-    if names:
-        said = " and ".join(f"${name}" for name in names)
+    name = leading_variable(text)
+    if name is not None:
         raise argparse.ArgumentTypeError(
-            f"{text!r} holds {said}, which the shell did not expand (single quotes?), and no"
-            f" folder has that name yet: write it in double quotes (\"{text}\") or as the path"
-            " itself"
+            f"{text!r} begins with ${name}, which the shell did not expand (single quotes?),"
+            f" and no folder has that name yet: write it in double quotes (\"{text}\") or as"
+            " the path itself"
         )
 
 

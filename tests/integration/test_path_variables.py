@@ -78,7 +78,7 @@ def test_an_unset_variable_in_a_config_path_is_refused(
     assert [p.name for p in tmp_path.iterdir()] == ["c.toml"]
 
 
-def test_a_folder_flag_holding_a_set_variable_literally_is_refused(
+def test_a_folder_flag_beginning_with_a_set_variable_literally_is_refused(
     emulator: EmulatorThread,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -91,9 +91,9 @@ def test_a_folder_flag_holding_a_set_variable_literally_is_refused(
     flags = ["--base-url", emulator.base_url, "--image", str(IMAGE), "--artifacts", "thumbnail"]
     assert main(["harvest", *flags, "--out", "$SCR/m"]) == 2
     assert capsys.readouterr().err.splitlines()[0] == (
-        "error: argument --out: '$SCR/m' holds $SCR, which the shell did not expand (single"
-        ' quotes?), and no folder has that name yet: write it in double quotes ("$SCR/m") or'
-        " as the path itself"
+        "error: argument --out: '$SCR/m' begins with $SCR, which the shell did not expand"
+        ' (single quotes?), and no folder has that name yet: write it in double quotes'
+        ' ("$SCR/m") or as the path itself'
     )
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "$SCR" / "m").mkdir(parents=True)
