@@ -225,7 +225,9 @@ def _pin_argv(
     folder sbatch ran from), FILE read and checked now as each task would (a config file's
     ``label_ids_from`` too), not refused N times in the queue. Each task records the pin in
     ``DIR/label_ids.json`` before its first file, so the index job keeps it (unless a record
-    made after the script was written says otherwise: :func:`harvester.slurm.script_written`)."""
+    made after the script was written says otherwise: :func:`harvester.slurm.script_written`).
+    A config file's ``label_ids_from`` goes on the command line only where it names a
+    variable (in ``expanded``, :func:`_paths_with_variables`); else the file names it."""
     from harvester.label_ids import read_labels_file_for_run
 
     path = config.label_ids_from
