@@ -107,21 +107,31 @@ def test_slurm_and_plan_pass_on_a_config_files_paths_expanded(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """A file's ids_from = "$SCR/ids.txt" goes on every task's command line expanded (a
-    task must not read it in its node's environment), and a plan records it expanded; the
-    file's out = "$GONE/x", which --out replaces, is not refused for GONE being unset."""
+    """A file's ids_from = "$SCR/ids.txt" (and label_ids_from) goes on every task's command
+    line expanded (a task must not read it in its node's environment), and a plan records
+    it expanded; the file's out = "$GONE/x", which --out replaces, is not refused for GONE
+    being unset."""
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     (scratch / "ids.txt").write_text(f"{IMAGE}\n", encoding="utf-8")
+    (scratch / "labels.csv").write_text("label,label_id\nECT2,0\n", encoding="utf-8")
     monkeypatch.setenv("SCR", str(scratch))
     monkeypatch.delenv("GONE", raising=False)
-    cfg = config(tmp_path, emulator, 'ids_from = "$SCR/ids.txt"', 'out = "$GONE/x"')
+    cfg = config(
+        tmp_path,
+        emulator,
+        'ids_from = "$SCR/ids.txt"',
+        'out = "$GONE/x"',
+        'label_keys = ["Gene Symbol"]',
+        'label_ids_from = "${SCR}/labels.csv"',
+    )
     out = tmp_path / "out"
     assert main(["slurm", str(cfg), "--out", str(out), "--tasks", "2"]) == 0, (
         capsys.readouterr().err
     )
     script = (out / "harvest.sbatch").read_text()
     assert f"--ids-from {scratch / 'ids.txt'}" in script
+    assert f"--label-ids-from {scratch / 'labels.csv'}" in script
     assert "$SCR" not in script and "$GONE" not in script
     planned = tmp_path / "planned"
     assert main(["plan", str(cfg), "--out", str(planned), "-q"]) == 0, capsys.readouterr().err
