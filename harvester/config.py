@@ -1178,6 +1178,10 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
             return None
         if not isinstance(value, str | Path):
             raise ConfigError(f"{key}: expected a path, got {_toml_shown(value)}")
+        if base_dir is not None and isinstance(value, str):  # (a file's: see path_vars)
+            from harvester.path_vars import expand_variables
+
+            value = expand_variables(key, value)
         path = Path(value).expanduser()
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path
@@ -1536,8 +1540,20 @@ def written_value(path: Path, key: str) -> object:
     return raw.get(key)
 
 
-def load_toml(path: Path) -> dict[str, Any]:
-    """Read a config file; relative paths inside it are relative to the file."""
+#: The config keys that hold a path: ``$NAME`` in a file's is expanded (path_vars).
+PATH_KEYS = frozenset(_PATH_KEYS)
+
+
+def load_toml(path: Path, *, replaced: AbstractSet[str] = PATH_KEYS) -> dict[str, Any]:
+    """Read a config file; relative paths inside it are relative to the file, ``$NAME``
+    and ``~`` in them expanded.
+
+    ``replaced``: the keys whose value is not used (a flag replaces it, or the caller asks
+    which keys the file has): a path of theirs naming a variable that is not set is kept as
+    written, not refused. Every key by default; :func:`resolve` passes the flags given, so
+    that a task of ``harvester slurm`` (given ``--out``) is not refused for a file's ``out
+    = "$SCRATCH/x"`` where its node has no SCRATCH.
+    """
     import tomllib  # only with a config file: a flags-only run does not load the parser
 
     try:
@@ -1566,6 +1582,9 @@ def load_toml(path: Path) -> dict[str, Any]:
         try:
             values[key] = _coerce(key, value, path.parent)
         except ConfigError as error:
+            if key in replaced and key in PATH_KEYS and isinstance(value, str):
+                values[key] = Path(value)  # (not used: see the docstring)
+                continue
             raise in_file(path, error) from None
     base_url = values.get("base_url")
     held = ["base_url"] if isinstance(base_url, str) and url_holds_secret(base_url) else []
@@ -1762,9 +1781,9 @@ def resolve(
     ``saved``: the overrides a resume's replay took from the folder's saved settings, the
     others typed now; a refusal names each as saved (:func:`saved_named`), not as typed.
     """
-    values: dict[str, Any] = load_toml(config_file) if config_file is not None else {}
-    from_file = set(values)
     given = {key for key, value in (overrides or {}).items() if value is not None}
+    values: dict[str, Any] = {} if config_file is None else load_toml(config_file, replaced=given)
+    from_file = set(values)
     from_folder = {
         key: saved_named(key, value)
         for key, value in (overrides or {}).items()

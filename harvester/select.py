@@ -92,6 +92,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
+from harvester.column_words import per_word_hint, where_word_hint
 from harvester.errors import PROBLEMS_LOGGER, ConfigError
 from harvester.layout import LABELS_NAME
 from harvester.models import ImageRef, has_context
@@ -299,7 +300,7 @@ def unknown_where_keys(
         )
         terms = ", ".join(shown(c) for c in conds)
         column = _near_column(key, census)
-        hint = (
+        hint = where_word_hint(key, conds) or (
             f"did you mean {quoted(column)}, a column of index.csv's context?"
             if column is not None
             else census.hint(key)
@@ -344,9 +345,18 @@ def unknown_per_key(census: KeyCensus, seen: Seen) -> list[str]:
     image is then without a class, and the sample is empty."""
     return [
         f"--sample-per key {quoted(key)} {census.absent(key, census.images, *seen)}, so no image"
-        f" has a class and none is sampled; {_term_per_hint(key, census) or census.hint(key)}"
+        f" has a class and none is sampled; {_per_hint(key, census)}"
         for key in census.missing()
     ]
+
+
+def _per_hint(key: str, census: KeyCensus) -> str:
+    """The hint of :func:`unknown_per_key` for ``key``: the context column it names in a
+    plain word (``well``: ``well_id``) or is a slip of, the term it is written as, or the
+    keys there. Why: ``--sample-per well`` (one image per well) listed annotation keys."""
+    column = _near_column(key, census)
+    near = f"did you mean {quoted(column)}, a column of index.csv's context?" if column else None
+    return per_word_hint(key) or near or _term_per_hint(key, census) or census.hint(key)
 
 
 def _term_per_hint(key: str, census: KeyCensus) -> str | None:

@@ -136,10 +136,47 @@ def distinct_keys(keys: Iterable[str]) -> tuple[str, ...]:
     return tuple(seen.values())
 
 
+#: What a percentage given for a share is told, on the command line and in a file alike.
+PERCENT_RANGE = "a percentage must be more than 0% and at most 100%, given as a fraction"
+_SHARE_HINT = (
+    "a share of the images: --sample-fraction 0.1 keeps about 10%; a number of them: --sample N"
+)
+_SHARE_FILE_HINT = (
+    "a share of the images: sample_fraction = 0.1 keeps about 10%; a number of them: sample = N"
+)
+
+
+def percent_share(text: str) -> float | None:
+    """``10%`` as the fraction it means (0.1); None for anything else."""
+    text = text.strip()
+    if not text.endswith("%"):
+        return None
+    try:
+        return float(text[:-1]) / 100
+    except ValueError:
+        return None
+
+
 def check_sample(value: object) -> int | None:
-    """``sample``: None or an integer >= 1."""
+    """``sample``: None or an integer >= 1; a share (``"10%"``, ``0.5``) is
+    ``sample_fraction``'s, and said so, as ``--sample`` says it."""
     if value is None:
         return None
+    share = percent_share(value) if isinstance(value, str) else None
+    if isinstance(value, float) and 0 < value < 1:
+        share = value
+    if share is not None and 0 < share <= 1:
+        raise ConfigError(
+            f"sample: {value!r} is a share of the images, not a number of them",
+            hint=f"use --sample-fraction {share:g}",
+            file_hint=f"use sample_fraction = {share:g}",
+        )
+    if share is not None:
+        raise ConfigError(
+            f"sample: {value!r} is not a number of images, nor a share of them: {PERCENT_RANGE}",
+            hint=_SHARE_HINT,
+            file_hint=_SHARE_FILE_HINT,
+        )
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(
             f"sample: {value!r} must be an integer of at least 1",
@@ -150,19 +187,54 @@ def check_sample(value: object) -> int | None:
 
 
 def check_fraction(value: object) -> float | None:
-    """``sample_fraction``: None or a number in (0, 1]."""
+    """``sample_fraction``: None or a number in (0, 1]; a percentage in a file's text
+    (``"10%"``, ``"150%"``) is told what ``--sample-fraction`` tells it.
+
+    Why: a file's ``"150%"`` and ``1.5`` were told "must be a number in (0, 1]", where the
+    flag said what a share of the images is; ``"10%"`` the same, naming no fix."""
     if value is None:
         return None
+    if isinstance(value, str):
+        _refuse_fraction_text(value)
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
         # `--sample-fraction 10` meaning 10%, or 10 images: both ways out, said.
         raise ConfigError(
-            f"sample_fraction: {value!r} must be a number in (0, 1]{_underflow(value)}",
-            hint="a share of the images: --sample-fraction 0.1 keeps about 10%; "
-            "a number of them: --sample N",
-            file_hint="a share of the images: sample_fraction = 0.1 keeps about 10%; "
-            "a number of them: sample = N",
+            f"sample_fraction: {value!r} is not a share of the images: a fraction must be more"
+            f" than 0 and at most 1{_underflow(value)}",
+            hint=_SHARE_HINT,
+            file_hint=_SHARE_FILE_HINT,
         )
     return float(value)
+
+
+def _refuse_fraction_text(value: str) -> None:
+    """The refusal of a ``sample_fraction`` written as text: a percentage, told its
+    fraction or its range; a number in quotes, told the line without them."""
+    share = percent_share(value)
+    if share is not None and 0 < share <= 1:
+        raise ConfigError(
+            f"sample_fraction: {value!r} is a percentage: give it as a fraction",
+            hint=f"--sample-fraction {share:g}",
+            file_hint=f"write sample_fraction = {share:g}",
+        )
+    if share is not None:
+        raise ConfigError(
+            f"sample_fraction: {value!r} is not a share of the images: {PERCENT_RANGE}",
+            hint=_SHARE_HINT,
+            file_hint=_SHARE_FILE_HINT,
+        )
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    quoted_number = number is not None and 0 < number <= 1
+    raise ConfigError(
+        f"sample_fraction: expected a number, got the text {value!r}",
+        hint=_SHARE_HINT,
+        file_hint=f"write sample_fraction = {value.strip()} without quotes"
+        if quoted_number
+        else _SHARE_FILE_HINT,
+    )
 
 
 def check_sample_per(value: object) -> str | None:

@@ -311,17 +311,21 @@ def sample_count(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"{text!r} is a share of the images: use --sample-fraction {share:g}"
         )
+    if share is not None and value.endswith("%"):  # (`150%`: it was "not an integer")
+        from harvester.selection import PERCENT_RANGE
+
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of images, nor a share of them: {PERCENT_RANGE}"
+            " (--sample-fraction 0.1 keeps about 10%)"
+        )
     return count_arg(text)
 
 
 def _percent(value: str) -> float | None:
     """``10%`` as the fraction it means (0.1); None for anything else."""
-    if not value.endswith("%"):
-        return None
-    try:
-        return float(value[:-1]) / 100
-    except ValueError:
-        return None
+    from harvester.selection import percent_share  # (only for a value that may be one)
+
+    return percent_share(value) if value.strip().endswith("%") else None
 
 
 def integer_arg(text: str) -> int:
@@ -370,6 +374,8 @@ def folder_arg(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty folder name (an unset variable?)")
     path = Path(text)
+    if text.lstrip().startswith("$") and not path.exists():
+        _refuse_literal_variable(text)
     for part in path.parts:
         if len(os.fsencode(part)) > NAME_MAX:
             # Why: it stopped at the first look at DIR with a bare "File name too long (...)".
@@ -379,6 +385,23 @@ def folder_arg(text: str) -> Path:
                 f"at most {NAME_MAX} a name (folder or file)"
             )
     return path
+
+
+def _refuse_literal_variable(text: str) -> None:
+    """Refuse a new folder that begins with a variable the shell left unexpanded
+    (``--out '$SCRATCH/mirror'``, single-quoted, or pasted from a config file, whose
+    paths harvester expands): it made a folder literally named ``$SCRATCH`` in the current
+    one. Only a variable set in the environment counts, and only for a folder that does
+    not exist yet (one made so by an earlier run is still found)."""
+    from harvester.path_vars import leading_variable
+
+    name = leading_variable(text)
+    if name is not None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} begins with ${name}, which the shell did not expand (single quotes?),"
+            f" and no folder has that name yet: write it in double quotes (\"{text}\") or as"
+            " the path itself"
+        )
 
 
 #: The longest name (one folder or file, in bytes) Linux's and macOS's filesystems take.
@@ -472,9 +495,11 @@ def fraction_arg(text: str) -> float:
             f"{text!r} is a percentage: give it as a fraction, --sample-fraction {share:g}"
         )
     if share is not None:
+        from harvester.selection import PERCENT_RANGE
+
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a share of the images: a percentage must be more than 0% and "
-            "at most 100%, given as a fraction (--sample-fraction 0.1 keeps about 10%)"
+            f"{text!r} is not a share of the images: {PERCENT_RANGE}"
+            " (--sample-fraction 0.1 keeps about 10%)"
         )
     return typed_number_arg(text)
 

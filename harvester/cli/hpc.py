@@ -15,6 +15,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -203,21 +204,39 @@ def _task_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
-def _pin_argv(args: argparse.Namespace, config: HarvestConfig) -> list[str]:
+def _paths_with_variables(config_file: Path | None) -> set[str]:
+    """The path keys of ``config_file`` whose value names an environment variable
+    (``ids_from = "$SCRATCH/ids.txt"``), which config.load_toml expanded for this command.
+    Why: the tasks read the file on their nodes, in an environment that may differ from
+    (or lack) the login node's; such a path goes on their command line expanded."""
+    if config_file is None:
+        return set()
+    from harvester.config import PATH_KEYS, written_value
+    from harvester.path_vars import names_variable
+
+    written = {key: written_value(config_file, key) for key in PATH_KEYS}
+    return {key for key, text in written.items() if isinstance(text, str) and names_variable(text)}
+
+
+def _pin_argv(
+    args: argparse.Namespace, config: HarvestConfig, expanded: AbstractSet[str] = frozenset()
+) -> list[str]:
     """``--label-ids-from FILE`` for every task (by its absolute path: a task starts in the
     folder sbatch ran from), FILE read and checked now as each task would (a config file's
     ``label_ids_from`` too), not refused N times in the queue. Each task records the pin in
     ``DIR/label_ids.json`` before its first file, so the index job keeps it (unless a record
-    made after the script was written says otherwise: :func:`harvester.slurm.script_written`)."""
+    made after the script was written says otherwise: :func:`harvester.slurm.script_written`).
+    A config file's ``label_ids_from`` goes on the command line only where it names a
+    variable (in ``expanded``, :func:`_paths_with_variables`); else the file names it."""
     from harvester.label_ids import read_labels_file_for_run
 
     path = config.label_ids_from
     if path is None:
         return []
     read_labels_file_for_run(path, Path(args.out), config.label_keys)
-    if args.label_ids_from is None:  # (the config file, which every task reads, names it)
-        return []
-    return ["--label-ids-from", str(Path(args.label_ids_from).resolve())]
+    if args.label_ids_from is None and "label_ids_from" not in expanded:
+        return []  # (the config file, which every task reads, names it)
+    return ["--label-ids-from", str(Path(args.label_ids_from or path).resolve())]
 
 
 def _arg_text(value: object) -> str:
@@ -676,8 +695,13 @@ def run_slurm(args: argparse.Namespace) -> int:
         if line:  # every task fetches those kinds, named on its command line
             print(line)
             artifacts = ",".join(a.value for a in config.artifacts)
+    # A config file's path naming a variable ($SCRATCH/ids.txt), expanded here, goes on
+    # every task's command line: a task must not read it in its node's environment.
+    expanded = _paths_with_variables(args.config)
     if args.ids_from:
         harvest_args += ["--ids-from", str(_task_ids_file(Path(args.ids_from), config.base_url))]
+    elif config.ids_from is not None and "ids_from" in expanded:
+        harvest_args += ["--ids-from", str(_task_ids_file(config.ids_from, config.base_url))]
     plan = args.from_plan or config.from_plan  # the flag, or from_plan in the config file
     if plan and config.refresh_labels:
         raise _refresh_with_plan(args)
@@ -686,6 +710,8 @@ def run_slurm(args: argparse.Namespace) -> int:
         base_url, artifacts = _check_plan(plan, config, args.config, overrides)
         if args.from_plan:  # a config file's from_plan reaches the tasks through that file
             harvest_args += ["--from-plan", str(Path(args.from_plan).resolve())]
+        elif "from_plan" in expanded:  # (unless it names a variable: see above)
+            harvest_args += ["--from-plan", str(Path(plan).resolve())]
     # (after the plan's kinds are known: a plan's tasks take the folder's values as others do)
     from dataclasses import replace
 
@@ -695,7 +721,7 @@ def run_slurm(args: argparse.Namespace) -> int:
     config = _folder_kept_for_tasks(args, config, kinds)
     harvest_args += selection_argv(args)
     harvest_args += split_argv(args)
-    harvest_args += _pin_argv(args, config)
+    harvest_args += _pin_argv(args, config, expanded)
     harvest_args += task_flags_argv(args)
     if base_url:
         if base_url_holds_secret(base_url):
@@ -744,7 +770,8 @@ def run_slurm(args: argparse.Namespace) -> int:
         max_bytes=config.max_bytes,
     )
     _refuse_other_split(out, job.tasks)
-    queued_note = _refuse_queued_array(out, job.tasks, submit=args.submit)
+    queued = _refuse_queued_array(out, job.tasks)
+    queued_note = queued.note() if queued is not None and not args.submit else None
     # The server last, once everything local is known to be right: the targets the tasks
     # get (flags and config file alike) checked once now, not in every task, and the
     # names given as flags written as the ids they select.
@@ -753,6 +780,12 @@ def run_slurm(args: argparse.Namespace) -> int:
     job = replace(
         job, harvest_args=[*harvest_args[:targets_at], *targets, *harvest_args[targets_at:]]
     )
+    if queued is not None and args.submit:  # (refused before anything is written)
+        from harvester.slurm import render_script
+
+        queued_work = _queued_task_args(out)
+        other_work = queued_work is not None and queued_work != _work_args(render_script(job))
+        raise queued.refusal(other_work)
     if repins:
         # A setting no file was made with, and no run of DIR now: re-pinned here, once, as
         # the script is written (a refused command changes nothing), so that the tasks find
@@ -1030,14 +1063,21 @@ def _queued_task_args(out: Path) -> list[str] | None:
     """The task command's arguments in DIR's script (:func:`harvester.slurm.task_args`)
     but how politely the server is asked (:data:`harvester.plan.RUN_FLAGS`, which change no
     file), None where there is no script or no such line."""
-    from harvester.plan import RUN_FLAGS
-    from harvester.slurm import SCRIPT_NAME, task_args
+    from harvester.slurm import SCRIPT_NAME
 
     try:
         text = (out / SCRIPT_NAME).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
-    args = task_args(text)
+    return _work_args(text)
+
+
+def _work_args(script_text: str) -> list[str] | None:
+    """The arguments of a script's task command that say what its tasks harvest (all but
+    :data:`harvester.plan.RUN_FLAGS`), None where it has no such line."""
+    from harvester.slurm import task_args
+
+    args = task_args(script_text)
     if args is None:
         return None
     kept: list[str] = []
@@ -1052,10 +1092,60 @@ def _queued_task_args(out: Path) -> list[str] | None:
     return kept
 
 
-def _refuse_queued_array(out: Path, tasks: int, *, submit: bool) -> str | None:
-    """Refuse a script of N shards while DIR's array of another N waits in the queue, and
-    a second submission (``--submit``) while one of the same N does; without ``--submit``,
-    the note that says to submit the rewritten script once that one has ended (else None).
+@dataclass(frozen=True)
+class _QueuedArray:
+    """DIR's array of as many tasks as the script being written, queued or running: its
+    jobs as :func:`_refuse_queued_array` found them, named for a note or a refusal."""
+
+    out: Path
+    ids: str  # (for squeue -j)
+    said: str  # (the jobs, another user's with its owner)
+    cancel: str  # (how to cancel them)
+
+    def note(self) -> str:
+        """What a script written without ``--submit`` is told: submit it once that ended."""
+        from harvester.slurm import SCRIPT_NAME
+
+        return (
+            f"{self.out / SCRIPT_NAME} is queued or running as job {self.said}: submit it once"
+            f" that has ended (squeue -j {self.ids}), not before: each shard would run twice at"
+            " once"
+        )
+
+    def refusal(self, other_work: bool) -> UsageError:
+        """The refusal of ``--submit`` beside it; ``other_work``: the script written now
+        harvests something else than the queued one (other targets, artifacts or selection).
+
+        Why apart: the refusal said "a second array of it" and "each shard twice" of an array
+        that would harvest another selection, which read as if the new one repeated it."""
+        from harvester.slurm import SCRIPT_NAME
+
+        script, quoted_out = self.out / SCRIPT_NAME, shell_quote(str(self.out))
+        if other_work:
+            return UsageError(
+                f"{script} is queued or running as job {self.said}, whose tasks harvest"
+                " something else (other targets, artifacts or selection): an array of this"
+                " script beside it would have each shard's task refused while that array's"
+                " runs (DIR takes one run of a shard at a time), the two asking the server at"
+                " up to twice the --rate",
+                hint=f"wait for it to end (squeue -j {self.ids}), then run this command again;"
+                f" or cancel it ({self.cancel}) and run it again (harvester status {quoted_out}"
+                " says what that array left undone)",
+            )
+        return UsageError(
+            f"{script} is queued or running as job {self.said}: a second array of it "
+            "would run each shard twice at once (one of the two refused where they meet), "
+            "its tasks together asking the server at up to twice the --rate",
+            hint=f"wait for it to end (squeue -j {self.ids}): harvester status "
+            f"{quoted_out} then gives the line that resubmits the tasks with work "
+            f"left; or cancel it ({self.cancel}) and submit again",
+        )
+
+
+def _refuse_queued_array(out: Path, tasks: int) -> _QueuedArray | None:
+    """Refuse a script of N shards while DIR's array of another N waits in the queue; one
+    of the same N is returned (None: there is none), for the note of a script written
+    without ``--submit`` or the refusal of ``--submit`` (:class:`_QueuedArray`).
 
     No run lock is held by a queued task, so :func:`_refuse_other_split` let it through:
     both arrays then ran, and each task meeting a task of the other split was refused by
@@ -1081,19 +1171,7 @@ def _refuse_queued_array(out: Path, tasks: int, *, submit: bool) -> str | None:
             hint=f"wait for it to end (squeue -j {ids}) or cancel it ({cancel}), then write "
             f"the script again; or keep --tasks {array[0]}",
         )
-    if not submit:  # (the same N, written only: a rewrite is harmless, its submission not yet)
-        return (
-            f"{out / SCRIPT_NAME} is queued or running as job {said}: submit it once that has "
-            f"ended (squeue -j {ids}), not before: each shard would run twice at once"
-        )
-    raise UsageError(
-        f"{out / SCRIPT_NAME} is queued or running as job {said}: a second array of it "
-        "would run each shard twice at once (one of the two refused where they meet), "
-        "its tasks together asking the server at up to twice the --rate",
-        hint=f"wait for it to end (squeue -j {ids}): harvester status "
-        f"{shell_quote(str(out))} then gives the line that resubmits the tasks with work "
-        f"left; or cancel it ({cancel}) and submit again",
-    )
+    return _QueuedArray(out, ids, said, cancel)
 
 
 def _task_ids_file(path: Path, server: str) -> Path:

@@ -50,8 +50,9 @@ def test_a_second_submission_is_refused_while_the_array_is_queued(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """squeue lists a task of DIR's script: --submit is refused (exit 2, the script as it
-    was, sbatch never run); without --submit the script is written, with the note; with the
-    queue empty, --submit goes on to sbatch."""
+    was, sbatch never run), in other words for a script of other work; without --submit
+    the script is written, with the note; with the queue empty, --submit goes on to
+    sbatch."""
     out = tmp_path / "study"
     _prepare(emulator.base_url, out)
     script = (out / "harvest.sbatch").read_bytes()
@@ -59,6 +60,22 @@ def test_a_second_submission_is_refused_while_the_array_is_queued(
     sbatched = _fake_sbatch(tmp_path)
     capsys.readouterr()
     assert main([*_again(out), "--submit"]) == 2
+    assert capsys.readouterr().err.splitlines() == _refused(out, "4300")
+    assert (out / "harvest.sbatch").read_bytes() == script
+    assert not sbatched.exists()
+    # Of other work (other artifacts; a selection alike): refused, not as "a second array of
+    # it" (it read as if the new array repeated the queued one); another rate is the same work.
+    assert main([*_again(out), "--artifacts", "thumbnail,metadata", "--submit"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {out}/harvest.sbatch is queued or running as job 4300, whose tasks harvest"
+        " something else (other targets, artifacts or selection): an array of this script"
+        " beside it would have each shard's task refused while that array's runs (DIR takes"
+        " one run of a shard at a time), the two asking the server at up to twice the --rate",
+        "hint: wait for it to end (squeue -j 4300), then run this command again; or cancel it"
+        f" (scancel 4300) and run it again (harvester status {out} says what that array left"
+        " undone)",
+    ]
+    assert main([*_again(out)[:-1], "2", "--submit"]) == 2
     assert capsys.readouterr().err.splitlines() == _refused(out, "4300")
     assert (out / "harvest.sbatch").read_bytes() == script
     assert not sbatched.exists()

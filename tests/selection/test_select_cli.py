@@ -75,8 +75,19 @@ def test_config_file_keys(tmp_path: Path) -> None:
         ("where = 3", "where: expected a list"),
         ("sample = 0", "sample: 0 must be an integer of at least 1"),
         ("sample = 2.5", "sample: 2.5 must be an integer"),
-        ("sample_fraction = 0", "sample_fraction: 0 must be a number in (0, 1]"),
-        ("sample_fraction = 1.5", "sample_fraction: 1.5 must be a number in (0, 1]"),
+        ("sample = 0.5", "sample: 0.5 is a share of the images, not a number of them"),
+        ('sample = "150%"', "sample: '150%' is not a number of images, nor a share of them: a "
+                            "percentage must be more than 0% and at most 100%, given as a "
+                            "fraction"),
+        ("sample_fraction = 0", "sample_fraction: 0 is not a share of the images: a fraction "
+                                "must be more than 0 and at most 1"),
+        ("sample_fraction = 1.5", "sample_fraction: 1.5 is not a share of the images: a "
+                                  "fraction must be more than 0 and at most 1"),
+        ('sample_fraction = "150%"', "sample_fraction: '150%' is not a share of the images: a "
+                                     "percentage must be more than 0% and at most 100%, given "
+                                     "as a fraction"),
+        ('sample_fraction = "10%"', "sample_fraction: '10%' is a percentage: give it as a "
+                                    "fraction"),
         ('seed = "x"', "seed: expected an integer"),
         ("seed = 9223372036854775808", "seed: 9223372036854775808 is out of range: a seed is a "
                                        "whole number from -9223372036854775808 to "
@@ -100,9 +111,10 @@ def test_config_errors(tmp_path: Path, toml: str, message: str) -> None:
     [
         (["--where", "nonsense"], "error: --where: 'nonsense' is not KEY=VALUE"),
         (["--sample", "0"], "error: --sample: 0 must be an integer of at least 1"),
-        (["--sample-fraction", "2"], "error: --sample-fraction: 2 must be a number in (0, 1]"),
-        (["--sample-fraction", "1e-400"], "error: --sample-fraction: 1e-400 must be a number in "
-         "(0, 1] (too small to tell from 0)"),
+        (["--sample-fraction", "2"], "error: --sample-fraction: 2 is not a share of the images: "
+         "a fraction must be more than 0 and at most 1"),
+        (["--sample-fraction", "1e-400"], "error: --sample-fraction: 1e-400 is not a share of the "
+         "images: a fraction must be more than 0 and at most 1 (too small to tell from 0)"),
         (["--sample-per", " "], "error: --sample-per: the annotation key cannot be empty"),
         (["--where", "a=b", "--no-labels"], "error: --where: selecting by annotation needs labels"),
         (["--split", "a=0.5"], "error: --split: the fractions of a=0.5 sum to 0.5, not 1"),

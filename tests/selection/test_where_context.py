@@ -111,6 +111,45 @@ def test_a_misspelt_column_is_named_as_the_column_meant(
     assert {r["well_column"] for r in rows(tmp_path / "y")} == {"1"}
 
 
+def test_plain_words_for_columns_are_told_the_terms_meant(
+    make_emulator: Callable[..., EmulatorThread], tmp_path: Path
+) -> None:
+    """--where well=B3, row=B, column=3, plate=3001 and --sample-per well are each told the
+    column terms they mean (they listed annotation keys); the terms told for well A2 are
+    those test_one_well_of_a_plate selects its fields with."""
+    emu = make_emulator(preset="fields")
+    told = {}
+    for term in ("well=A2", "row=B", "column=3", "plate=3001", "well!=B3"):
+        flags = ("--plate", PLATE, "--where", term, "--dry-run")
+        code, _out, err = harvest(emu, tmp_path / "x", *flags)
+        assert code == 0, err
+        told[term] = [line.split("; ", 1)[1] for line in err.splitlines() if "WARNING" in line]
+    assert told == {
+        "well=A2": [
+            "did you mean 'well_row=0' and 'well_column=1' (well A2; index.csv's well_row and"
+            " well_column count from 0)?"
+        ],
+        "row=B": ["did you mean 'well_row=1' (row B; index.csv's well_row counts from 0)?"],
+        "column=3": [
+            "did you mean 'well_column=2' (a plate's column 3; index.csv's well_column counts"
+            " from 0)?"
+        ],
+        "plate=3001": ["did you mean 'plate_id=3001', a column of index.csv's context?"],
+        "well!=B3": [
+            "did you mean 'well_id!=ID' with well B3's id in index.csv ('well_row=1' and"
+            " 'well_column=2' there: two '!=' terms on those would leave out its whole row and"
+            " its whole column)?"
+        ],
+    }
+    code, _out, err = harvest(
+        emu, tmp_path / "x", "--plate", PLATE, "--sample-per", "well", "--sample", "1", "--dry-run"
+    )
+    assert code == 0, err
+    assert err.splitlines()[-1].endswith(
+        "none is sampled; did you mean 'well_id', a column of index.csv's context?"
+    )
+
+
 def test_context_terms_need_no_labels(
     make_emulator: Callable[..., EmulatorThread], tmp_path: Path
 ) -> None:

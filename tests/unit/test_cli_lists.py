@@ -108,6 +108,12 @@ def test_repeated_artifacts_add_up() -> None:
             "error: argument --sample: '0.25' is a share of the images: use --sample-fraction 0.25",
         ),
         (["--sample", "ten"], "error: argument --sample: 'ten' is not an integer"),
+        (  # it was "is not an integer", naming no range
+            ["--sample", "150%"],
+            "error: argument --sample: '150%' is not a number of images, nor a share of them: a"
+            " percentage must be more than 0% and at most 100%, given as a fraction"
+            " (--sample-fraction 0.1 keeps about 10%)",
+        ),
         (  # the other flag's slip: it was "'10%' is not a number", naming no fix
             ["--sample-fraction", "10%"],
             "error: argument --sample-fraction: '10%' is a percentage: give it as a fraction, "

@@ -1219,9 +1219,28 @@ def test_a_config_file_with_a_utf8_byte_order_mark_is_read(
             "sample_fraction = 10\n",
             (),
             [
-                "error: FILE: sample_fraction: 10 must be a number in (0, 1]",
+                "error: FILE: sample_fraction: 10 is not a share of the images: a fraction must"
+                " be more than 0 and at most 1",
                 "hint: a share of the images: sample_fraction = 0.1 keeps about 10%; a number"
                 " of them: sample = N",
+            ],
+        ),
+        (  # as --sample-fraction 150% says it (it was "must be a number in (0, 1]")
+            'sample_fraction = "150%"\n',
+            (),
+            [
+                "error: FILE: sample_fraction: '150%' is not a share of the images: a percentage"
+                " must be more than 0% and at most 100%, given as a fraction",
+                "hint: a share of the images: sample_fraction = 0.1 keeps about 10%; a number"
+                " of them: sample = N",
+            ],
+        ),
+        (
+            'sample_fraction = "0.1"\n',
+            (),
+            [
+                "error: FILE: sample_fraction: expected a number, got the text '0.1'",
+                "hint: write sample_fraction = 0.1 without quotes",
             ],
         ),
         (

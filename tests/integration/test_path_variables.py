@@ -1,0 +1,139 @@
+"""Environment variables in paths: a config file's ``$SCRATCH/mirror`` is expanded where the
+file is read, and a folder typed with a variable the shell left literal is refused.
+
+Why: ``out = "$SCRATCH/mirror"``, the way a cluster's paths are written, made a folder
+literally named ``$SCRATCH`` in the current one, and so did ``--out '$SCRATCH/mirror'``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
+
+IMAGE = 9762957  # (the demo preset's screen 2302)
+
+
+def config(tmp_path: Path, emulator: EmulatorThread, *lines: str) -> Path:
+    path = tmp_path / "c.toml"
+    head = [f'base_url = "{emulator.base_url}"', 'artifacts = ["thumbnail"]']
+    path.write_text("\n".join([*head, *lines, ""]), encoding="utf-8")
+    return path
+
+
+def test_a_config_files_paths_expand_variables(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """out = "$SCR/mirror" and ids_from = "${SCR}/ids.txt" harvest into SCR's folder, and the
+    run's config.json records the paths expanded; no folder named '$SCR' is made."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "ids.txt").write_text(f"{IMAGE}\n", encoding="utf-8")
+    monkeypatch.setenv("SCR", str(scratch))
+    monkeypatch.chdir(tmp_path)
+    cfg = config(tmp_path, emulator, 'out = "$SCR/mirror"', 'ids_from = "${SCR}/ids.txt"')
+    assert main(["harvest", str(cfg), "-q"]) == 0, capsys.readouterr().err
+    assert (scratch / "mirror" / "index.csv").read_text().splitlines()[1].startswith(f"{IMAGE},")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml", "scratch"]
+    (record,) = (scratch / "mirror" / "runs").glob("*/config.json")
+    saved = json.loads(record.read_text())["config"]
+    assert (saved["out"], saved["ids_from"]) == (
+        str(scratch / "mirror"), str(scratch / "ids.txt")
+    )  # fmt: skip
+
+
+def test_an_unset_variable_in_a_config_path_is_refused(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """out = "$SCR/mirror" with SCR unset (or empty) is one line naming the key and the
+    variable, exit 2, nothing written; ${SCR:-x} is refused, not kept as a name."""
+    monkeypatch.delenv("SCR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    cfg = config(tmp_path, emulator, f"images = [{IMAGE}]", 'out = "$SCR/mirror"')
+    assert main(["harvest", str(cfg)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {cfg}: out: the environment variable SCR in '$SCR/mirror' is not set",
+        "hint: set SCR before running harvester (export SCR=...), or write the path itself"
+        " in out",
+    ]
+    monkeypatch.setenv("SCR", "")
+    assert main(["harvest", str(cfg)]) == 2
+    assert "SCR in '$SCR/mirror' is empty" in capsys.readouterr().err
+    cfg = config(tmp_path, emulator, f"images = [{IMAGE}]", 'out = "${SCR:-/tmp}/mirror"')
+    assert main(["harvest", str(cfg)]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"error: {cfg}: out: '${{SCR:-/tmp}}' in '${{SCR:-/tmp}}/mirror' is not a variable"
+        " harvester expands: only $NAME and ${NAME} are"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["c.toml"]
+
+
+def test_a_folder_flag_beginning_with_a_set_variable_literally_is_refused(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--out '$SCR/m' (single-quoted: the shell left it) with SCR set is refused, exit 2,
+    nothing made; a folder that already has that literal name is still found."""
+    monkeypatch.setenv("SCR", str(tmp_path / "scratch"))
+    monkeypatch.chdir(tmp_path)
+    flags = ["--base-url", emulator.base_url, "--image", str(IMAGE), "--artifacts", "thumbnail"]
+    assert main(["harvest", *flags, "--out", "$SCR/m"]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "error: argument --out: '$SCR/m' begins with $SCR, which the shell did not expand"
+        ' (single quotes?), and no folder has that name yet: write it in double quotes'
+        ' ("$SCR/m") or as the path itself'
+    )
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "$SCR" / "m").mkdir(parents=True)
+    assert main(["harvest", *flags, "--out", "$SCR/m", "-q"]) == 0
+    assert (tmp_path / "$SCR" / "m" / "index.csv").is_file()
+
+
+def test_slurm_and_plan_pass_on_a_config_files_paths_expanded(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A file's ids_from = "$SCR/ids.txt" (and label_ids_from) goes on every task's command
+    line expanded (a task must not read it in its node's environment), and a plan records
+    it expanded; the file's out = "$GONE/x", which --out replaces, is not refused for GONE
+    being unset."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "ids.txt").write_text(f"{IMAGE}\n", encoding="utf-8")
+    (scratch / "labels.csv").write_text("label,label_id\nECT2,0\n", encoding="utf-8")
+    monkeypatch.setenv("SCR", str(scratch))
+    monkeypatch.delenv("GONE", raising=False)
+    cfg = config(
+        tmp_path,
+        emulator,
+        'ids_from = "$SCR/ids.txt"',
+        'out = "$GONE/x"',
+        'label_keys = ["Gene Symbol"]',
+        'label_ids_from = "${SCR}/labels.csv"',
+    )
+    out = tmp_path / "out"
+    assert main(["slurm", str(cfg), "--out", str(out), "--tasks", "2"]) == 0, (
+        capsys.readouterr().err
+    )
+    script = (out / "harvest.sbatch").read_text()
+    assert f"--ids-from {scratch / 'ids.txt'}" in script
+    assert f"--label-ids-from {scratch / 'labels.csv'}" in script
+    assert "$SCR" not in script and "$GONE" not in script
+    planned = tmp_path / "planned"
+    assert main(["plan", str(cfg), "--out", str(planned), "-q"]) == 0, capsys.readouterr().err
+    info = json.loads((planned / "plan" / "plan.json").read_text())
+    assert info["ids_from"] == str(scratch / "ids.txt")
