@@ -399,7 +399,7 @@ def _refuse_literal_variable(text: str) -> None:
     if name is not None:
         raise argparse.ArgumentTypeError(
             f"{text!r} begins with ${name}, which the shell did not expand (single quotes?),"
-            f" and no folder has that name yet: write it in double quotes (\"{text}\") or as"
+            f' and no folder has that name yet: write it in double quotes ("{text}") or as'
             " the path itself"
         )
 

@@ -63,8 +63,7 @@ def test_an_unset_variable_in_a_config_path_is_refused(
     assert main(["harvest", str(cfg)]) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"error: {cfg}: out: the environment variable SCR in '$SCR/mirror' is not set",
-        "hint: set SCR before running harvester (export SCR=...), or write the path itself"
-        " in out",
+        "hint: set SCR before running harvester (export SCR=...), or write the path itself in out",
     ]
     monkeypatch.setenv("SCR", "")
     assert main(["harvest", str(cfg)]) == 2
@@ -92,7 +91,7 @@ def test_a_folder_flag_beginning_with_a_set_variable_literally_is_refused(
     assert main(["harvest", *flags, "--out", "$SCR/m"]) == 2
     assert capsys.readouterr().err.splitlines()[0] == (
         "error: argument --out: '$SCR/m' begins with $SCR, which the shell did not expand"
-        ' (single quotes?), and no folder has that name yet: write it in double quotes'
+        " (single quotes?), and no folder has that name yet: write it in double quotes"
         ' ("$SCR/m") or as the path itself'
     )
     assert list(tmp_path.iterdir()) == []
