@@ -94,7 +94,11 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
     out: list[int | str] = []
     for value in comma_items(text, "id or name" if named else "id"):
         typed = typed_id(value)
-        if (well := typed_well(value)) is not None:
+        try:
+            well = typed_well(value)
+        except TargetTextError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if well is not None:
             raise argparse.ArgumentTypeError(f"{value!r} is a well, {well_refusal(well)}")
         if typed is not None:
             if typed[0] != kind:
