@@ -2057,9 +2057,11 @@ def _kinds_replaced(recorded: RecordedRun, resumed: HarvestConfig) -> str:
         return ""
     kinds = ",".join(kind.value for kind in Artifact if kind.value in now)
     both = ",".join(kind.value for kind in Artifact if kind.value in now or kind.value in before)
+    # (a plan's set takes no image new on the server: its images not harvested yet it does)
+    which = "of its plan not harvested yet" if resumed.from_plan else "new on the server"
     return (
         f"; from now on this set fetches {kinds} alone, not {','.join(dropped)} (their files "
-        f"stay; an image new on the server gets {kinds} only): to fetch {kinds} beside "
+        f"stay; an image {which} gets {kinds} only): to fetch {kinds} beside "
         f"them, --artifacts {both}"
     )
 
