@@ -75,6 +75,7 @@ from harvester.target_text import (
     not_an_id,
     typed_id,
     typed_like,
+    typed_well,
 )
 from harvester.urls import DEFAULT_THUMBNAIL_SIZE as DEFAULT_THUMBNAIL_SIZE
 from harvester.window import DEFAULT_WINDOW as DEFAULT_WINDOW
@@ -236,6 +237,17 @@ def _typed_ids(key: str, text: str) -> Sequence[int] | None:
     (the caller says what it is not); a typed id of another kind or a bad range is a
     ConfigError naming the key to give it to."""
     kind = next(k for k, (each, _flag) in KINDS.items() if each == key)
+    try:
+        well = typed_well(text)
+    except TargetTextError as exc:
+        raise ConfigError(f"{key}: {exc}", hint=ID_HINT) from None
+    if well is not None:
+        # (it was "not a numeric id", as ``--plate Well:ID`` was before it named the way)
+        raise ConfigError(
+            f"{key}: {text!r} is a well, not a target harvester takes: a well's images are "
+            "its plate's, selected by where",
+            hint=f'plates = [PLATE] and where = ["well_id={well}"]',
+        )
     if typed_like(text):
         typed = typed_id(text)
         if typed is None:  # ("Screen:0" is no name either)

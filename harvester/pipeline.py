@@ -787,16 +787,22 @@ class _Looks:
     #: line says so, not "before giving up".
     waited_out: bool = False
 
-    #: Whether a busy API root's long wait (:data:`SAY_BUSY_WAIT`) was said: once a check.
+    #: Whether the check's waits were said: a busy API root's long wait
+    #: (:data:`SAY_BUSY_WAIT`), or the budget's line (:meth:`_say_retrying`). Once a check.
     said_wait: bool = False
 
     def seen(self, event: RetryEvent) -> None:
         """The clients' retry hook: note a wrong answer before it is asked again, and say a
-        busy answer's long wait (a maintenance page's Retry-After) before it begins."""
+        busy answer's long wait (a maintenance page's Retry-After) before it begins.
+
+        Only a wait the answer asked for (a backoff's, 6 s between the budget's tries, was
+        said too, after the line that gave the whole budget's), and not once that line
+        said the check's waits."""
         if isinstance(event.error, InvalidBodyError):
             self.wrong.append(event.error.reason)
         elif (
             isinstance(event.error, OverloadError)
+            and event.error.retry_after is not None
             and event.wait >= SAY_BUSY_WAIT
             and not self.said_wait
             and self.shown
@@ -809,7 +815,7 @@ class _Looks:
                 "%s: asking again in %s%s",
                 _answered(self.shown, self.proxy, event.error.reason),
                 duration_text(math.ceil(event.wait), tenths=False),
-                ", as its Retry-After asks" if event.error.retry_after is not None else "",
+                ", as its Retry-After asks",
             )
 
     async def ask(
@@ -868,6 +874,7 @@ class _Looks:
         maintenance (503), and a SLURM task's log then held no word of why it waited."""
         if not self.shown:
             return
+        self.said_wait = True  # (each wait after it is one of those it says)
         retries = self.cfg.max_retries
         if exc.retry_after is None:
             # The waits' ceilings: the one before the budget's first try, then each retry's.

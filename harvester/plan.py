@@ -43,6 +43,7 @@ from harvester.errors import RemoteError, SessionEndedError, UsageError
 from harvester.journal import flush_drive
 from harvester.models import Artifact, ImageRef, keep_placed_first, placed_before
 from harvester.shell_words import shell_quote
+from harvester.target_text import MAX_ID, OVER_MAX_ID
 from harvester.text import plural, shown
 
 if TYPE_CHECKING:
@@ -256,11 +257,13 @@ def iter_plan_ids(path: Path) -> Iterator[int]:
     its own loop over the file, as :func:`_plan_lines` does, without a generator, a strip
     or a tuple per line in between (``status`` reads every line of the plan every time).
 
-    The quick read takes an id of ASCII digits not led by 0 (``0``, ``-5`` and ``²``, a
-    digit to ``str.isdigit`` that ``int`` refuses, go to the whole parse, which refuses
-    them naming the line); a last line without its line break is parsed whole after the
-    loop, so a line cut after its id (``{"image_id":12,"da``) is refused as cut short, not
-    taken as a whole record.
+    The quick read takes an id of ASCII digits not led by 0 and shorter than
+    :data:`~harvester.target_text.MAX_ID` (``0``, ``-5``, ``²``, a digit to ``str.isdigit``
+    that ``int`` refuses, and a number as long as OMERO's largest id or longer go to the
+    whole parse, which refuses them naming the line: 5,000 digits ended ``status`` in an
+    internal error, int() reading at most 4,300); a last line without its line break is
+    parsed whole after the loop, so a line cut after its id (``{"image_id":12,"da``) is
+    refused as cut short, not taken as a whole record.
     """
     prefix = '{"image_id":'
     start = len(prefix)
@@ -272,7 +275,7 @@ def iter_plan_ids(path: Path) -> Iterator[int]:
             if line.startswith(prefix):
                 end = line.find(",", start)
                 text = line[start:end] if end > 0 else ""
-                if text.isdigit() and text[0] != "0" and text.isascii():
+                if text.isdigit() and text[0] != "0" and text.isascii() and len(text) < _ID_DIGITS:
                     count += 1
                     yield int(text)
                     continue
@@ -298,6 +301,9 @@ def _plan_lines(path: Path) -> Iterator[tuple[int, str]]:
                 yield lineno, line
     _check_count(images, count, info)
 
+
+#: The digits of OMERO's largest id: an id as long is read by the whole parse of its line.
+_ID_DIGITS = len(str(MAX_ID))
 
 #: What a message about a damaged plan ends with: the way out (a plan is never repaired).
 _REMAKE = "write it again with `harvester plan ... --force`"
@@ -360,6 +366,12 @@ def _plan_id(images: Path, lineno: int, record: dict[str, Any]) -> int:
     internal error.
     """
     image_id = record["image_id"]
+    if isinstance(image_id, int) and not isinstance(image_id, bool) and image_id > MAX_ID:
+        # (no OMERO has such an id: it was asked of the server, "not found" at best)
+        raise UsageError(
+            f"harvest plan {images} line {lineno}: image_id {image_id} is not an image id "
+            f"({OVER_MAX_ID}): the plan is damaged; {_REMAKE}"
+        )
     if isinstance(image_id, bool) or not isinstance(image_id, int) or image_id < 1:
         raise UsageError(
             f"harvest plan {images} line {lineno}: image_id {shown(json.dumps(image_id))} is "

@@ -495,11 +495,13 @@ class Queue:
     #: for a reason a user must act on (:data:`STUCK_REASONS`): a drained node, a partition
     #: down. Why: status said "in the queue now" of an array that would never start.
     reasons: dict[str, str] = field(default_factory=dict)
-    #: The tasks K of :attr:`tasks` that SLURM runs now (``%T`` ``RUNNING``). Why: a task
-    #: runs before it journals anything (its server check, which waits out a maintenance
-    #: window; its read of DIR's journals), and status said "no task has started yet" of
-    #: an array whose every task squeue listed as running.
-    running: set[int] = field(default_factory=set)
+    #: The tasks K of :attr:`tasks` that SLURM runs now (``%T`` ``RUNNING``), each with the
+    #: job it runs as (not :attr:`task_jobs`', which may be a resubmission's, queued after
+    #: it: its log is not written yet). Why: a task runs before it journals anything (its
+    #: server check, which waits out a maintenance window; its read of DIR's journals), and
+    #: status said "no task has started yet" of an array whose every task squeue listed as
+    #: running.
+    running: dict[int, str] = field(default_factory=dict)
 
 
 #: SLURM's pending reasons (``squeue %r``, the word before any ``,``) that no wait
@@ -569,7 +571,7 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     jobs: list[str] = []
     tasks: set[int] | str = set()
     task_jobs: dict[int, str] = {}
-    running: set[int] = set()
+    running: dict[int, str] = {}
     for row in rows:
         job, task, state = (part.strip() for part in row.split("|"))
         if job and job not in jobs:
@@ -580,7 +582,7 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
             tasks.add(int(task))
             task_jobs[int(task)] = job
             if state == "RUNNING":
-                running.add(int(task))
+                running[int(task)] = job
         else:  # (not one task a line: which ones is unknown)
             tasks = f"squeue names its tasks {task!r}"
     index_jobs: list[str] = []

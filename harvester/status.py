@@ -3147,7 +3147,7 @@ def _collect_status(
         report.queue_unknown = queue if isinstance(queue, str) else None
         if not isinstance(queue, str) and not isinstance(queue.tasks, str):
             report.queued_tasks = queue.tasks
-            report.running_tasks = {k: queue.task_jobs[k] for k in queue.running}
+            report.running_tasks = dict(queue.running)
     unjournaled = has_unjournaled_files(out_dir, state)
     report.notes += folder_notes(
         out_dir,

@@ -84,6 +84,16 @@ MAX_ID_DIGITS = 30
 MAX_ID = 2**63 - 1
 
 
+def _link_id(text: str, kind: str = "image") -> int | None:
+    """:func:`positive_id` of an id read from a link's path or query; TargetTextError for
+    one over :data:`MAX_ID`. Why: such an image link was refused as "not a link harvester
+    reads", "shows no target" or "not an image id", whereas ``?show=image-ID`` said why."""
+    value = positive_id(text)
+    if value is None and _over_max_id(text):
+        raise TargetTextError(f"the link shows {kind} {text[:40]}, whose id is {OVER_MAX_ID}")
+    return value
+
+
 def _over_max_id(text: str) -> bool:
     """Whether ``text`` is ASCII digits naming a number over :data:`MAX_ID` (and of at
     most :data:`MAX_ID_DIGITS` digits, which are said otherwise)."""
@@ -301,11 +311,14 @@ def run_refusal(run_id: int) -> str:
 
 def typed_well(text: str) -> int | None:
     """``Well:1474512`` (any case, as the omero CLI writes a well) as its id; None for
-    any other text. Why: it was "not a numeric id (names are taken by --screen and
-    --project only)", which the well's link was told better."""
+    any other text; TargetTextError for a well's id over :data:`MAX_ID`. Why: it was "not
+    a numeric id (names are taken by --screen and --project only)", which the well's link
+    was told better."""
     kind, colon, number = text.partition(":")
     if not colon or kind.strip().lower() != "well":
         return None
+    if _over_max_id(number):  # (it was "not a numeric id (names are taken by ...)")
+        raise TargetTextError(f"{_cut(text)!r} is not a valid id ({OVER_MAX_ID})")
     return positive_id(number.strip())
 
 
@@ -612,7 +625,7 @@ def parse_link(text: str, kind: str = "image") -> Link:
     page, after = pages[at], segments[at + 1 :]
     if page == "iviewer":
         return Link(server, _iviewer_images(after, parts.query, shown_as))
-    if len(after) == 2 and after[0].lower() == "img_detail" and (image := positive_id(after[1])):
+    if len(after) == 2 and after[0].lower() == "img_detail" and (image := _link_id(after[1])):
         return Link(server, (("image", image),))
     if page != "webclient":  # (the webclient's pages all take ?show=: userdata/ too)
         raise _not_read(shown_as, kind)
@@ -651,12 +664,13 @@ def _image_address(
         sized = (
             pages[at + 1] in SIZED_THUMBNAILS and pages[at + 2] == "size" and len(segments) > at + 4
         )
-        image = positive_id(segments[at + 4 if sized else at + 2])
-        if pages[at + 1] in IMAGE_ADDRESSES and image:
+        if pages[at + 1] in IMAGE_ADDRESSES and (
+            image := _link_id(segments[at + 4 if sized else at + 2])
+        ):
             return at, ("image", image)
     for n in range(len(pages) - 4):
         if pages[n : n + 4] == ["api", "v0", "m", "images"]:
-            image = positive_id(segments[n + 4])
+            image = _link_id(segments[n + 4])
             return (n, ("image", image)) if image else None
     return None
 
@@ -830,7 +844,7 @@ def _iviewer_images(after: list[str], query: str, shown_as: str) -> tuple[tuple[
         )
     shown: list[tuple[str, int]] = []
     for item in given:
-        image = positive_id(item)
+        image = _link_id(item)
         if image is None:
             raise TargetTextError(f"the link shows image {item[:40]!r}, not an image id")
         shown.append(("image", image))

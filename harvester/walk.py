@@ -87,6 +87,7 @@ from harvester.target_text import (
     range_respelt,
     several_ids,
     typed_id,
+    typed_well,
     well_refusal,
     with_login,
 )
@@ -800,6 +801,15 @@ def _line_ids(text: str, where: _Where, number: int, hint: str) -> Iterable[int]
                 hint="an ids file holds image ids, one a line",
             )
         return (object_id,)
+    try:
+        well = typed_well(text) if ":" in text else None
+    except TargetTextError as exc:  # (an id over OMERO's largest)
+        raise UsageError(f"{path}: line {number}: {exc}", hint=hint) from None
+    if well is not None:  # (as ``--image Well:ID`` and a well's link; "not an image id")
+        raise UsageError(
+            f"{path}: line {number}: {text!r} is a well, {well_refusal(well)}",
+            hint="an ids file holds image ids, one a line",
+        )
     if is_link(text):
         return _link_ids(text, where, number)
     range_hint = (

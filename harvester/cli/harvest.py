@@ -94,7 +94,11 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
     out: list[int | str] = []
     for value in comma_items(text, "id or name" if named else "id"):
         typed = typed_id(value)
-        if (well := typed_well(value)) is not None:
+        try:
+            well = typed_well(value)
+        except TargetTextError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if well is not None:
             raise argparse.ArgumentTypeError(f"{value!r} is a well, {well_refusal(well)}")
         if typed is not None:
             if typed[0] != kind:
@@ -2078,9 +2082,11 @@ def _kinds_replaced(recorded: RecordedRun, resumed: HarvestConfig) -> str:
         return ""
     kinds = ",".join(kind.value for kind in Artifact if kind.value in now)
     both = ",".join(kind.value for kind in Artifact if kind.value in now or kind.value in before)
+    # (a plan's set takes no image new on the server: its images not harvested yet it does)
+    which = "of its plan not harvested yet" if resumed.from_plan else "new on the server"
     return (
         f"; from now on this set fetches {kinds} alone, not {','.join(dropped)} (their files "
-        f"stay; an image new on the server gets {kinds} only): to fetch {kinds} beside "
+        f"stay; an image {which} gets {kinds} only): to fetch {kinds} beside "
         f"them, --artifacts {both}"
     )
 

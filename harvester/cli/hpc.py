@@ -1059,10 +1059,17 @@ _REPLACED_QUEUED = (
 )
 
 
+#: Task command words that change no file, as :data:`harvester.plan.RUN_FLAGS` do not:
+#: how much the tasks' logs say. Why: a script written again with ``--quiet`` was said to
+#: harvest something else than the queued array of the same work.
+_LOG_ONLY_WORDS = ("--quiet",)
+
+
 def _queued_task_args(out: Path) -> list[str] | None:
     """The task command's arguments in DIR's script (:func:`harvester.slurm.task_args`)
-    but how politely the server is asked (:data:`harvester.plan.RUN_FLAGS`, which change no
-    file), None where there is no script or no such line."""
+    but how politely the server is asked (:data:`harvester.plan.RUN_FLAGS`) and how much the
+    tasks' logs say (:data:`_LOG_ONLY_WORDS`), which change no file; None where there is no
+    script or no such line."""
     from harvester.slurm import SCRIPT_NAME
 
     try:
@@ -1074,7 +1081,8 @@ def _queued_task_args(out: Path) -> list[str] | None:
 
 def _work_args(script_text: str) -> list[str] | None:
     """The arguments of a script's task command that say what its tasks harvest (all but
-    :data:`harvester.plan.RUN_FLAGS`), None where it has no such line."""
+    :data:`harvester.plan.RUN_FLAGS` and :data:`_LOG_ONLY_WORDS`), None where it has no such
+    line."""
     from harvester.slurm import task_args
 
     args = task_args(script_text)
@@ -1087,7 +1095,7 @@ def _work_args(script_text: str) -> list[str] | None:
             skip = False
         elif word in RUN_FLAGS:
             skip = True
-        elif word.partition("=")[0] not in RUN_FLAGS:
+        elif word.partition("=")[0] not in RUN_FLAGS and word not in _LOG_ONLY_WORDS:
             kept.append(word)
     return kept
 

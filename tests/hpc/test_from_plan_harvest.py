@@ -247,8 +247,18 @@ def test_harvest_of_a_missing_plan_writes_nothing(
         (lambda line: line.replace("1884808", "0"), "line 8: image_id 0 is not an image id"),
         (lambda line: line.replace("1884808", '"abc"'), 'line 8: image_id "abc" is not an'),
         (lambda line: line.replace("1884808", "1.5"), "line 8: image_id 1.5 is not an image id"),
+        # (an id no OMERO has was asked of the server; 5,000 digits ended status in an
+        # internal error: int() reads at most 4,300)
+        (lambda line: line.replace("1884808", "9223372036854775808"), "line 8: image_id "
+         "9223372036854775808 is not an image id (over 9223372036854775807, the largest id "
+         "OMERO has): the plan is damaged"),
+        (lambda line: line.replace("1884808", "9" * 5000), "line 8 is not JSON: the plan is "
+         "damaged"),
     ],
-    ids=["cut-mid-number", "cut-after-id", "negative", "zero", "text", "fraction"],
+    ids=[
+        "cut-mid-number", "cut-after-id", "negative", "zero", "text", "fraction", "over-max",
+        "huge",
+    ],
 )  # fmt: skip
 def test_a_damaged_last_plan_line_is_refused_naming_it(
     emulator: EmulatorThread,
@@ -257,9 +267,9 @@ def test_a_damaged_last_plan_line_is_refused_naming_it(
     damage: Callable[[str], str],
     said: str,
 ) -> None:
-    """A plan whose last line is cut short or holds no valid id (0, -5, 1.5, "abc"): status
-    and a harvest of it say the file and line, where a wrong id was used (or status ended
-    in an internal error); the harvest fetches nothing."""
+    """A plan whose last line is cut short or holds no valid id (0, -5, 1.5, "abc", over
+    2^63-1): status and a harvest of it say the file and line, where a wrong id was used
+    (or status ended in an internal error); the harvest fetches nothing."""
     out = tmp_path / "study"
     assert make_plan(emulator, out, "thumbnail") == 0
     images = out / "plan" / "images.jsonl"

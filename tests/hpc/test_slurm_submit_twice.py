@@ -97,6 +97,10 @@ def test_a_second_submission_is_refused_while_the_array_is_queued(
     )
     assert main([*_again(out)[:-1], "2"]) == 0
     assert note in capsys.readouterr().out.splitlines()
+    # (nor with other run settings, nor --quiet, which only hushes the tasks' logs: it said
+    # their array harvests something else)
+    assert main([*_again(out), "--concurrency", "2", "--max-retries", "2", "--quiet"]) == 0
+    assert note in capsys.readouterr().out.splitlines()
     assert main([*_again(out), "--artifacts", "thumbnail,metadata"]) == 0
     said = capsys.readouterr().out.splitlines()
     assert (

@@ -351,6 +351,16 @@ def test_status_of_tasks_running_before_their_harvest_says_they_run(
     assert "no task has started yet" not in text and "not submitted yet" not in text
     assert data["started"] is False and data["running_tasks"] == [0]
 
+    # Task 0 queued again as job 4301 (sbatch by hand), listed after the job that runs it:
+    # the log named is the running job's (it was 4301's, a log not written yet).
+    queue = (
+        f"4300|0|RUNNING|{script}|{out}\\n4301|0|PENDING|{script}|{out}\\n"
+        f"4300|1|PENDING|{script}|{out}\\n"
+    )
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=queue)
+    text, data = status(out, capsys)
+    assert f"as its log {log} says)" in text.splitlines()[1], text
+
     # Both running: their logs' folder.
     queue = f"4300|0|RUNNING|{script}|{out}\\n4300|1|RUNNING|{script}|{out}\\n"
     _fake_slurm(tmp_path, monkeypatch, up=True, queue=queue)

@@ -814,10 +814,21 @@ OVER = "9223372036854775808"
         (["--plate", f"Plate:{OVER}"], {}),
         (["--image", f"9223372036854775806-{OVER}"], {}),
         (["--dataset", f"{{url}}/webclient/?show=dataset-{OVER}"], {}),
+        # (the image links but ?show= said "shows no target", "not a link harvester reads"
+        # or "not an image id", and Well:ID "not a numeric id")
+        (["--image", f"{{url}}/webclient/img_detail/{OVER}/"], {}),
+        (["--image", f"{{url}}/webgateway/render_thumbnail/{OVER}/"], {}),
+        (["--image", f"{{url}}/api/v0/m/images/{OVER}/"], {}),
+        (["--image", f"{{url}}/iviewer/?images=1,{OVER}"], {}),
+        (["--plate", f"Well:{OVER}"], {}),
         (["--ids-from", "ids.txt"], {"ids.txt": f"9762957\n{OVER}\n"}),
+        (["--ids-from", "ids.txt"], {"ids.txt": f"{{url}}/webclient/img_detail/{OVER}/\n"}),
         (["c.toml"], {"c.toml": f"images = [{OVER}]\n"}),
     ],
-    ids=["flag", "typed", "range", "link", "ids-file", "config"],
+    ids=[
+        *("flag", "typed", "range", "link", "img_detail", "render", "api", "iviewer", "well"),
+        *("ids-file", "ids-file-link", "config"),
+    ],
 )
 def test_an_id_over_omeros_largest_is_refused_before_any_request(
     capsys: pytest.CaptureFixture[str],
@@ -832,7 +843,7 @@ def test_an_id_over_omeros_largest_is_refused_before_any_request(
     no request and no folder; it was asked of the server as any id."""
     monkeypatch.chdir(tmp_path)
     for name, text in files.items():
-        (tmp_path / name).write_text(text, encoding="utf-8")
+        (tmp_path / name).write_text(text.replace("{url}", emulator.base_url), encoding="utf-8")
     targets = [t.replace("{url}", emulator.base_url) for t in targets]
     code, err = run(
         capsys, "harvest", *targets, "--base-url", emulator.base_url, "--rate", "none",

@@ -146,6 +146,20 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
         "hint: an ids file holds image ids, one a line",
     ]
     assert not thumbnails(out)
+    # A typed well, as its link and --image Well:ID are told (it was "not an image id").
+    ids.write_text(f"Image:{IMAGES[0]}\nWell:1474512\n", encoding="utf-8")
+    code, err = run(
+        capsys, "harvest", "--ids-from", str(ids), "--base-url", emulator.base_url,
+        "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", str(out),
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: {ids}: line 2: 'Well:1474512' is a well, not a target harvester takes: a "
+        "well's images are its plate's, selected by --where: --plate PLATE --where "
+        "well_id=1474512",
+        "hint: an ids file holds image ids, one a line",
+    ]
+    assert not thumbnails(out)
 
 
 @pytest.mark.parametrize(

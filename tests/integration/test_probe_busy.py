@@ -403,3 +403,43 @@ def test_a_maintenance_pages_retry_after_at_start_is_said_before_its_wait(
         f"{emu.base_url}/ answered its API root (api/) with HTTP 503 Service Unavailable: "
         "asking again in 2s, as its Retry-After asks"
     ]
+
+
+def test_a_busy_wait_is_said_for_a_retry_after_once_and_not_after_the_budgets_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The check's retry hook says a busy answer's wait as it begins where the answer asked
+    for it (Retry-After: a maintenance page) and no line said the check's waits yet. A
+    backoff of 6 s between the budget's tries (503s without Retry-After: the waits' ceiling
+    doubles) was said as `asking again in 6s`, a second line after the one that gave the
+    whole budget (found by review, with real waits: too slow to test through the server)."""
+    from harvester.client import Client
+    from harvester.config import HarvestConfig
+    from harvester.errors import OverloadError
+    from harvester.pipeline import _Looks, client_settings
+    from harvester.retry import RetryEvent
+
+    cfg = HarvestConfig(base_url="https://idr.example.org")
+    busy = OverloadError("HTTP 503 Service Unavailable", status=503)
+    asked = OverloadError("HTTP 503 Service Unavailable", status=503, retry_after=30)
+
+    def said() -> list[str]:
+        lines = [m for m in caplog.messages if "asking again" in m]
+        caplog.clear()
+        return lines
+
+    looks = _Looks(cfg, None, quick=False, shown="https://idr.example.org/")
+    looks.seen(RetryEvent(attempt=3, wait=6.0, error=busy))  # (a backoff's: not said)
+    assert said() == []
+    looks.seen(RetryEvent(attempt=1, wait=30.0, error=asked))
+    looks.seen(RetryEvent(attempt=2, wait=30.0, error=asked))  # (once a check)
+    assert said() == [
+        "https://idr.example.org/ answered its API root (api/) with HTTP 503 Service "
+        "Unavailable: asking again in 30s, as its Retry-After asks"
+    ]
+
+    looks = _Looks(cfg, None, quick=False, shown="https://idr.example.org/")
+    looks._say_retrying(Client(client_settings(cfg)), asked)  # the budget's line
+    assert len(said()) == 1
+    looks.seen(RetryEvent(attempt=1, wait=30.0, error=asked))  # (said by that line)
+    assert said() == []

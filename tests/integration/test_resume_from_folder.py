@@ -127,6 +127,28 @@ def test_artifacts_given_now_that_drop_kinds_say_so_with_the_list_that_keeps_the
     assert len(files(out, "thumbnail")) == 8
 
 
+def test_artifacts_given_now_that_drop_kinds_of_a_plans_set_name_its_images_not_new_ones(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """The same line for a set harvested from a plan speaks of the plan's images not
+    harvested yet, which get the kinds given alone: it said "an image new on the server",
+    which a plan never takes."""
+    out = tmp_path / "d"
+    base = ["--rate", "none", "-q"]
+    assert cli("plan", "--base-url", emulator.base_url, "--dataset", "51", "--artifacts",
+               "thumbnail,metadata", "--out", str(out), *base).returncode == 0  # fmt: skip
+    proc = cli("harvest", "--from-plan", str(out), "--out", str(out), *base)
+    assert proc.returncode == 0, proc.stderr
+    proc = cli("harvest", "--out", str(out), "--artifacts", "thumbnail", "--rate", "none")
+    assert proc.returncode == 0, proc.stderr
+    line = proc.stderr.splitlines()[0]
+    assert line.endswith(
+        "from now on this set fetches thumbnail alone, not metadata (their files stay; an "
+        "image of its plan not harvested yet gets thumbnail only): to fetch thumbnail beside "
+        "them, --artifacts thumbnail,metadata"
+    ), proc.stderr
+
+
 def test_no_recorded_settings(tmp_path: Path, emulator: EmulatorThread) -> None:
     """No run's settings to resume: the old error, and a hint saying why and giving the
     command the journals name (the walk's targets, the kinds journaled, the run's server);

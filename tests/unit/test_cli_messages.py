@@ -1243,6 +1243,20 @@ def test_a_config_file_with_a_utf8_byte_order_mark_is_read(
                 "hint: write sample_fraction = 0.1 without quotes",
             ],
         ),
+        # A well typed as the omero CLI writes it, told as the flags tell it (it was "not a
+        # numeric id"); in a screen's list too, where it was looked up as a name.
+        *(
+            (
+                f'{key} = ["Well:1474512"]\n',
+                (),
+                [
+                    f"error: FILE: {key}: 'Well:1474512' is a well, not a target harvester "
+                    "takes: a well's images are its plate's, selected by where",
+                    'hint: plates = [PLATE] and where = ["well_id=1474512"]',
+                ],
+            )
+            for key in ("plates", "screens")
+        ),
         (
             'where = ["Gene Symbol"]\n',
             (),
