@@ -28,6 +28,7 @@ from harvester.emulator.catalogue_presets import (
 )
 from harvester.emulator.routes_common import django_404
 from harvester.models import ImageRef
+from harvester.plan import read_plan
 from harvester.retry import zero_waits
 from harvester.walk import Walker
 
@@ -139,9 +140,7 @@ def test_a_plates_study_files_are_fetched_again(
     """The plate's runs (plate acquisitions) broke through their retries once its images were
     listed and sent: walked again, the runs are saved with its other study files, once, and
     its images are neither counted nor journaled twice."""
-    emu = make_emulator(
-        preset="demo", faults="first:500*6,only:/webclient/api/plate_acquisitions/"
-    )
+    emu = make_emulator(preset="demo", faults="first:500*6,only:/webclient/api/plate_acquisitions/")
     out = tmp_path / "out"
     summary = harvest(emu.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
     assert summary.exit_code == 0, summary.walk_failures
@@ -222,3 +221,21 @@ def test_no_second_chance_without_retries(
     assert _asked(emu, "api_plate_wells") == 1
     assert f"walk failed: plate {SMALL_PLATE}: HTTP 500" in printed.err
     assert "walked again" not in printed.out + printed.err
+
+
+def test_a_plans_walk_has_the_second_chance_too(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """``harvester plan`` walks as a harvest does: the plate listed again holds its 8 images in
+    the plan, each once, and the plan is made (exit 0)."""
+    emu = make_emulator(preset="demo", faults=f"first:500*6,only:{WELLS}")
+    out = tmp_path / "out"
+    with zero_waits():
+        code = main(
+            ["plan", "--base-url", emu.base_url, "--plate", str(SMALL_PLATE), "--out", str(out),
+             "--artifacts", "thumbnail", "--quiet", "--rate", "none"]
+        )  # fmt: skip
+    assert code == 0
+    assert _asked(emu, "api_plate_wells") == 7
+    planned = [ref.image_id for ref in read_plan(out)]
+    assert len(planned) == len(set(planned)) == 8
