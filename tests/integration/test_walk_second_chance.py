@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
-from harvest_helpers import SMALL_PLATE, harvest
+from harvest_helpers import DEMO_PROJECT, DEMO_SCREEN, SMALL_PLATE, harvest
 
 from harvester.cli import main
 from harvester.client import Client, ClientSettings
@@ -152,6 +152,37 @@ def test_a_plates_study_files_are_fetched_again(
     assert (summary.images, summary.done) == (8, 8)
     ids = [r["ref"]["image_id"] for r in _image_records(out)]
     assert len(ids) == len(set(ids)) == 8
+
+
+def test_a_screens_plates_listing_is_walked_again_with_its_plates(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A screen's plates listing broke through its retries: listed again at the end, its 10
+    plates are walked then (a dry run: every image found, each plate listed once)."""
+    emu = make_emulator(preset="demo", faults="first:500*6,only:/webclient/api/plates/")
+    summary = harvest(emu.base_url, tmp_path / "out", screens=(DEMO_SCREEN,), dry_run=True)
+    assert summary.exit_code == 0, summary.walk_failures
+    assert (summary.walked_again, summary.walked_again_done) == (1, 1)
+    assert summary.images == 80
+    assert _asked(emu, "api_plate_wells") == 10
+
+
+def test_a_projects_study_files_walked_again_walk_no_dataset_twice(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The project's own annotations broke through their retries once its datasets were
+    listed: its datasets are walked at once, and only the project's listing and files are
+    asked again at the end (its datasets not walked twice), then saved."""
+    emu = make_emulator(preset="demo", faults="first:500*6,only:/webclient/api/annotations/")
+    out = tmp_path / "out"
+    summary = harvest(emu.base_url, out, projects=(DEMO_PROJECT,), artifacts=("thumbnail",))
+    assert summary.exit_code == 0, summary.walk_failures
+    assert (summary.walked_again, summary.walked_again_done) == (1, 1)
+    assert _asked(emu, "webclient_api_datasets") == 2
+    assert _asked(emu, "webclient_api_images") == 2  # (one page for each of its 2 datasets)
+    saved = json.loads((out / "study" / f"project-{DEMO_PROJECT}" / "annotations.json").read_text())
+    assert isinstance(saved.get("annotations"), list)
+    assert (summary.images, summary.done) == (8, 8)
 
 
 @pytest.mark.parametrize("given", ["image", "ids-from"])
