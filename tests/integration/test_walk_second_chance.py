@@ -105,26 +105,22 @@ def test_a_plate_listing_failing_both_times_is_said_once(
     assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 8
 
 
-def test_a_dataset_page_failing_midway_is_walked_again_without_duplicates() -> None:
+async def test_a_dataset_page_failing_midway_is_walked_again_without_duplicates(
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
     """Page 2 of a dataset's 3 (500 + 500 + an empty one) broke through its retries: the
     dataset is walked again, and the 500 images its first walk sent are neither sent nor
     counted again (found, duplicates), the other 500 sent once."""
-    sent: list[ImageRef] = []
-
-    async def walk(emu: EmulatorThread) -> Walker:
-        settings = ClientSettings(base_url=emu.base_url, concurrency=2, rate=None)
-        send, receive = anyio.create_memory_object_stream[ImageRef](2000)
+    emu = make_emulator(preset="huge", faults="first:ok|500*6,only:/webclient/api/images/")
+    settings = ClientSettings(base_url=emu.base_url, concurrency=2, rate=None)
+    send, receive = anyio.create_memory_object_stream[ImageRef](2 * HUGE_IMAGES_PER_DATASET)
+    with zero_waits(), anyio.fail_after(60):
         async with Client(settings) as client:
             walker = Walker(client, send, labels=False, second_chance=True)
             with send:
                 await walker.walk(datasets=[HUGE_FIRST_DATASET_ID])
             async with receive:
-                sent.extend([ref async for ref in receive])
-        return walker
-
-    emu = EmulatorThread(preset="huge", faults="first:ok|500*6,only:/webclient/api/images/")
-    with emu.start(), zero_waits():
-        walker = anyio.run(walk, emu)
+                sent = [ref async for ref in receive]
     stats = walker.stats
     assert _asked(emu, "webclient_api_images") == 1 + 6 + 3  # (then pages 1, 2 and 3)
     assert len(sent) == len({ref.image_id for ref in sent}) == HUGE_IMAGES_PER_DATASET
