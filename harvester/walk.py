@@ -29,6 +29,11 @@ annotations) goes to a :class:`StudySink` when one is given (not in dry runs,
 and only by shard 0 of a sharded run): once, and again where a rerun's complete
 listing of a saved dataset, project or screen holds other children than its saved
 listing (:meth:`Walker._outdated`: an image moved to another dataset).
+
+A step that fails through its retries on a busy or broken answer (a plate, a dataset, a
+screen's or project's listing, a batch of ids) is kept aside and walked once more at the
+end of the walk, with a fresh retry budget (:class:`WalkAgain`); only a failure then is a
+:class:`WalkFailure`.
 """
 
 from __future__ import annotations
