@@ -266,3 +266,33 @@ def test_a_plans_walk_has_the_second_chance_too(
     assert _asked(emu, "api_plate_wells") == 7
     planned = [ref.image_id for ref in read_plan(out)]
     assert len(planned) == len(set(planned)) == 8
+
+
+async def test_a_walk_stopped_before_its_second_chance_ends_says_no_failure(
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """Stopped (cancelled, as Ctrl-C or the budget stops it) while the plate is walked again:
+    the step kept aside is neither said failed nor counted done, and the walk does not end
+    (the pipeline then journals it unfinished, for the resume to list the plate)."""
+    emu = make_emulator(preset="demo", faults=f"first:500*6|hold,hold:again,only:{WELLS}")
+    settings = ClientSettings(base_url=emu.base_url, concurrency=2, rate=None)
+    send, receive = anyio.create_memory_object_stream[ImageRef](100)
+    ended: list[bool] = []
+    with zero_waits(), anyio.fail_after(60), send, receive:
+        async with Client(settings) as client:
+            walker = Walker(client, send, labels=False, second_chance=True)
+
+            async def walk() -> None:
+                await walker.walk(plates=[SMALL_PLATE])
+                ended.append(True)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(walk)
+                await anyio.to_thread.run_sync(emu.wait_held, "again", 1, 30.0)
+                tg.cancel_scope.cancel()
+        emu.release("again")
+    assert _asked(emu, "api_plate_wells") == 6  # (and the 7th held: counted once answered)
+    assert ended == []
+    stats = walker.stats
+    assert (stats.failures, stats.walked_again, stats.walked_again_done) == ([], 1, 0)
+    assert stats.images == 0
