@@ -1157,7 +1157,6 @@ class WalkAgain:
     children were walked then)."""
 
     what: str
-    error: FetchError
     study_only: bool
     redo: Callable[[WalkAgain, anyio.abc.TaskGroup], Awaitable[None]]
     met: int = 0
@@ -1341,7 +1340,7 @@ class Walker:
             again.failed = True
         elif redo is not None and self.second_chance and isinstance(exc, TransientError):
             logger.debug("walk of %s failed, walked again at the end: %s", what, exc)
-            self._later.append(WalkAgain(what, exc, study_only, redo, met))
+            self._later.append(WalkAgain(what, study_only, redo, met))
             return True
         watch = self.watch
         if self._walking and watch is not None and watch.watches(exc.status):
