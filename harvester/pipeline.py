@@ -424,6 +424,10 @@ class RunSummary:
     #: (:mod:`harvester.second_chance`), and how many of them were done then.
     asked_again: int = 0
     done_again: int = 0
+    #: Walk steps (listings) walked again at the end after failing on busy or broken
+    #: answers (:class:`~harvester.walk.WalkAgain`), and how many of them were done then.
+    walked_again: int = 0
+    walked_again_done: int = 0
 
     @property
     def rate(self) -> float:
@@ -2387,6 +2391,7 @@ class Harvest:
                 said_in_summary=True,
                 watch=self._watch,
                 filesets=Artifact.PATHS in cfg.artifacts,
+                second_chance=cfg.max_retries > 0,  # (--max-retries 0: fail fast)
             )
             # Told by the workers only where it sends to their queue: a selection's walk
             # sends to the selection's own, and the images it leaves out no worker takes
@@ -3399,6 +3404,8 @@ class Harvest:
         s.retries = client.stats.retries
         s.slowdowns = client.limiter.slowdowns  # the probe shares it: its slowdowns count too
         if self.walk_stats is not None:
+            s.walked_again = self.walk_stats.walked_again
+            s.walked_again_done = self.walk_stats.walked_again_done
             s.walk_failures = walk_failure_lines(self.walk_stats.failures)
             s.walk_statuses = [f.status for f in self.walk_stats.failures]
 
@@ -3641,6 +3648,8 @@ class Harvest:
         if self.walk_stats is not None:
             self.summary.images = self.walk_stats.images
             self.summary.unchecked_ids = self.walk_stats.unchecked
+            self.summary.walked_again = self.walk_stats.walked_again
+            self.summary.walked_again_done = self.walk_stats.walked_again_done
             self.summary.walk_failures = walk_failure_lines(self.walk_stats.failures)
         if self._selection.active:
             self.summary.images = self.select_stats.selected

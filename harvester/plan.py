@@ -1030,6 +1030,7 @@ async def _walk_into_plan(
             prefetched=prefetched,
             watch=watch,
             on_again=lambda ref: keep_placed_first(again, ref),
+            second_chance=config.max_retries > 0,  # (as a harvest's walk: --max-retries 0 none)
         )
         if config.ids_from is not None:  # (ids of DIR's other server: harvester.ids_servers)
             from harvester.ids_servers import other_servers_ids, say_another_folders

@@ -29,6 +29,11 @@ annotations) goes to a :class:`StudySink` when one is given (not in dry runs,
 and only by shard 0 of a sharded run): once, and again where a rerun's complete
 listing of a saved dataset, project or screen holds other children than its saved
 listing (:meth:`Walker._outdated`: an image moved to another dataset).
+
+A step that fails through its retries on a busy or broken answer (a plate, a dataset, a
+screen's or project's listing, a batch of ids) is kept aside and walked once more at the
+end of the walk, with a fresh retry budget (:class:`WalkAgain`); only a failure then is a
+:class:`WalkFailure`.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ from harvester.errors import (
     InvalidBodyError,
     PermanentError,
     TargetNotFoundError,
+    TransientError,
     UsageError,
     redact_base_url,
     redact_url,
@@ -251,6 +257,10 @@ class WalkStats:
     #: that holds no image (:meth:`empty_targets`). One entry a plate or dataset.
     images_listed: dict[tuple[str, int], int] = field(default_factory=dict)
     children_listed: dict[tuple[str, int], tuple[int, ...]] = field(default_factory=dict)
+    #: Walk steps walked again at the end after failing on busy or broken answers
+    #: (:class:`WalkAgain`), and of them, those that did not fail then (the summary's line).
+    walked_again: int = 0
+    walked_again_done: int = 0
 
     def empty_targets(self, targets: Mapping[str, Iterable[int]]) -> list[tuple[str, int]]:
         """The (kind, id) of each of ``targets`` (kind -> the ids given) that the walk
@@ -1135,6 +1145,35 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
         yield items[start : start + size]
 
 
+@dataclass(eq=False)
+class WalkAgain:
+    """A walk step that failed through its retries on a busy or broken answer
+    (:class:`~harvester.errors.TransientError`), kept aside to be walked once more at the end
+    of the walk, the queue still open, with a fresh retry budget (:meth:`Walker.walk`).
+
+    Why: on a flaky server a listing now and then meets a fault on every try, and one
+    listing lost many images (a plate's 8 of 80, a dataset's, a batch of 200 ids, or a
+    plate's study files) until a rerun, which listed it at once. The files have such a
+    second chance (:mod:`harvester.second_chance`); one listing costs more than a file.
+
+    A step is what the walk asks as one: a plate, a dataset, a screen's or a project's
+    listing, a batch of given ids (their labels). ``redo`` walks it again, given this
+    record (a failure then is said as any: :attr:`failed`) and the task group a screen's or
+    project's plates or datasets are walked in. ``met``: the images its first walk went
+    through, in the listing's order (sent, or met as another shard's or as sent under
+    another parent): the second walk passes over those it finds sent or met already, so
+    that none is counted, queued or journaled twice. ``study_only``: every image under it
+    was sent by the first walk (only its study files failed; a screen's or project's
+    children were walked then)."""
+
+    what: str
+    study_only: bool
+    redo: Callable[[WalkAgain, anyio.abc.TaskGroup], Awaitable[None]]
+    met: int = 0
+    #: The second walk failed too (said as a failed listing).
+    failed: bool = False
+
+
 class Walker:
     """Expands targets into ImageRefs on ``send``; one instance per run.
 
@@ -1146,6 +1185,8 @@ class Walker:
     again under another parent (OMERO's links are many-to-many: an image in two datasets,
     a dataset in two projects): it is queued once, under the parent reached first, and
     the caller picks the context to index (:func:`~harvester.models.placed_before`).
+    ``second_chance``: a step failed on a busy or broken answer is walked again at the end
+    (:class:`WalkAgain`; False: said at once, as for ``--max-retries 0``).
     """
 
     def __init__(
@@ -1168,8 +1209,12 @@ class Walker:
         watch: SessionWatch | None = None,
         on_again: Callable[[ImageRef], None] | None = None,
         filesets: bool = False,
+        second_chance: bool = False,
     ) -> None:
         self.client = client
+        self.second_chance = second_chance
+        #: The steps kept aside for the end of the walk (:class:`WalkAgain`).
+        self._later: list[WalkAgain] = []
         self.on_again = on_again
         #: Keep the fileset a dataset's listing names on its images' refs (:class:`FilesetRef`):
         #: the ``paths`` artifact then asks once per fileset. Only when it is fetched: such a
@@ -1284,11 +1329,29 @@ class Walker:
         if self.on_listed is not None:
             self.on_listed()
 
-    def _fail(self, what: str, exc: FetchError, *, study_only: bool = False) -> None:
-        """A listing failed for good. A refusal the watch counts is held until the watch
+    def _fail(
+        self,
+        what: str,
+        exc: FetchError,
+        *,
+        study_only: bool = False,
+        again: WalkAgain | None = None,
+        redo: Callable[[WalkAgain, anyio.abc.TaskGroup], Awaitable[None]] | None = None,
+        met: int = 0,
+    ) -> bool:
+        """A listing failed through its retries; True where it is kept aside to be walked
+        again at the end (``redo``, on a busy or broken answer: :class:`WalkAgain`, ``met``
+        its images met so far), not said. ``again``: the step's second walk, whose failure
+        is said. A refusal the watch counts is held until the watch
         has said what it was (:meth:`_release`): once the session has ended, every
         listing in flight is refused, and each said ``walk of dataset N failed`` (about
         six) before the run's one error said why."""
+        if again is not None:
+            again.failed = True
+        elif redo is not None and self.second_chance and isinstance(exc, TransientError):
+            logger.debug("walk of %s failed, walked again at the end: %s", what, exc)
+            self._later.append(WalkAgain(what, study_only, redo, met))
+            return True
         watch = self.watch
         if self._walking and watch is not None and watch.watches(exc.status):
             assert exc.status is not None  # (watched: 401 or 403)
@@ -1297,8 +1360,9 @@ class Walker:
                 streak = watch.streak(exc.status)
             self._held.append((exc.status, streak, what, exc, study_only))
             self._release()
-            return
+            return False
         self._failed(what, exc, study_only)
+        return False
 
     def _release(self, *, final: bool = False) -> None:
         """Say the held refusals the watch has judged: their own (a private folder), as
@@ -1335,6 +1399,12 @@ class Walker:
         else:
             self.stats.duplicates += 1
         return True
+
+    def _met_before(self, image_id: int) -> bool:
+        """Did this walk meet ``image_id`` already (sent it, or counted it as another
+        shard's)? A step walked again passes over such an image among those its first walk
+        met (:attr:`WalkAgain.met`): counted then, not again."""
+        return image_id in self.seen or image_id in self._others_seen
 
     def _own(self, image_ids: Sequence[int]) -> list[int]:
         """The ids of ``image_ids`` this walk keeps (all of them without a shard filter)."""
@@ -1616,6 +1686,7 @@ class Walker:
             await self.walk_images(list(images))
             if ids_file is not None:
                 await self.walk_ids_file(ids_file)
+            await self._walk_again()
             await self.say_empty_targets(
                 {"screen": screens, "project": projects, "plate": plates, "dataset": datasets}
             )
@@ -1623,6 +1694,28 @@ class Walker:
             self._walking = False
             self._release(final=True)  # (also when stopped: its failures said or dropped)
         return self.stats
+
+    async def _walk_again(self) -> None:
+        """The steps kept aside (:class:`WalkAgain`) walked once more, ``walk_concurrency``
+        at once, while the queue is still open (their images reach the workers, and the
+        files' own second chance). In rounds until none is left: a screen walked again
+        lists plates walked for the first time, each with a second chance of its own.
+        A stop before (Ctrl-C, the budget) cancels this: the walk is left unfinished."""
+        while self._later:
+            later, self._later = self._later, []
+            logger.warning(
+                "walking again at the end: %s that failed on busy or broken answers",
+                plural(len(later), "listing"),
+            )
+            self.stats.walked_again += len(later)
+            async with anyio.create_task_group() as tg:
+                for again in later:
+                    tg.start_soon(self._redo, again, tg)
+            self.stats.walked_again_done += sum(not again.failed for again in later)
+
+    async def _redo(self, again: WalkAgain, tg: anyio.abc.TaskGroup) -> None:
+        async with self._limiter:
+            await again.redo(again, tg)
 
     async def _walk_target_plate(
         self, plate_id: int, screen_id: int | None, name: str | None
@@ -1756,21 +1849,28 @@ class Walker:
         children_page: Callable[[int], str],
         walk_child: Callable[[int, int | None, str | None], Awaitable[None]],
         tg: anyio.abc.TaskGroup,
+        again: WalkAgain | None = None,
     ) -> None:
         """A screen or project: list its ``children`` (paged); save the object, its
         annotations and that list if wanted; then one ``walk_child`` each (limited).
+        ``again``: its second walk (:class:`WalkAgain`); where the first listed the
+        children (only the study files failed), they are not walked again.
 
         Once the children are listed, a failure of the study files (the object's map
         annotations, say) loses no image: the children are walked all the same, and the
         failure is ``study_only``. It used to end the walk of the whole screen or project
         there, every image under it unlisted for a file about the study."""
         items: list[Any] | None = None
+        resaving = False  # (its claim on the re-save: given back if walked again)
+        walked = again is not None and again.study_only  # (its children: by the first walk)
         try:
             items = await self._paged_webclient(children_page, children)
-            if self._wants(kind, object_id) or (
-                self.study is not None  # (else nothing to compare: no digest)
-                and await self._outdated(kind, object_id, children, _digest(children, items))
-            ):
+            save = self._wants(kind, object_id)
+            if not save and self.study is not None:  # (else nothing to compare: no digest)
+                save = resaving = await self._outdated(
+                    kind, object_id, children, _digest(children, items)
+                )
+            if save:
                 obj = await self._object(kind, object_id, object_path)
                 _, annotations = await self._labels(kind, ann_class, [object_id])
                 await self._save(
@@ -1783,10 +1883,23 @@ class Walker:
                     },
                 )
         except FetchError as exc:
-            self._fail(f"{kind} {object_id}", exc, study_only=items is not None)
+            args = (kind, object_id, ann_class, object_path, children, children_page, walk_child)
+            kept = self._fail(
+                f"{kind} {object_id}",
+                exc,
+                study_only=items is not None or walked,
+                again=again,
+                redo=lambda again, tg: self._walk_parent(*args, tg, again),
+            )
+            if kept and resaving:
+                self._saving.discard((kind, object_id))
             if items is None:
-                self._listed()
+                if not kept:
+                    self._listed()
                 return
+        if walked:
+            self._listed()
+            return
         children_ids = sum(1 for child in items if isinstance(child.get("id"), int))
         self.listed.children(
             kind, object_id, frozenset(c["id"] for c in items if isinstance(c.get("id"), int))
@@ -1809,18 +1922,27 @@ class Walker:
                     str(child.get("name", "")),
                 )
 
-    async def walk_plate(self, plate_id: int, screen_id: int | None, name: str | None) -> None:
-        """Every field of every well of one plate, from the JSON API wells."""
-        self.stats.plates += 1
+    async def walk_plate(
+        self,
+        plate_id: int,
+        screen_id: int | None,
+        name: str | None,
+        again: WalkAgain | None = None,
+    ) -> None:
+        """Every field of every well of one plate, from the JSON API wells. ``again``: its
+        second walk (:class:`WalkAgain`), past the images its first one met."""
+        if again is None:
+            self.stats.plates += 1
+        skip = 0 if again is None else again.met
         save = self._wants("plate", plate_id)
         listed = False  # every image of the plate emitted: a later failure loses none
+        found = 0  # images the plate holds (every shard's), in the order met
         try:
             plate_obj, name = await self._named("plate", plate_id, urls.plate(plate_id), save, name)
             wells_all: list[Any] = []
             well_annotations: list[Any] = []
             max_fields = 0
             run_fields: dict[int, int] = {}  # run id -> fields per well (the most seen)
-            found = 0  # images the plate holds (every shard's)
             offset = 0
             while True:
                 body = await self._json(urls.plate_wells(plate_id, offset))
@@ -1870,6 +1992,8 @@ class Walker:
                         if isinstance(run, int):
                             field_index = index - run_first.setdefault(run, index)
                             run_fields[run] = max(run_fields.get(run, 0), field_index + 1)
+                        if found <= skip and self._met_before(image["@id"]):
+                            continue  # (met by its first walk: WalkAgain)
                         await self._emit(
                             make(
                                 image_id=image["@id"],
@@ -1914,7 +2038,15 @@ class Walker:
                         files[f"grid-{field_index}.json"] = json_bytes(grid)
                 await self._save("plate", plate_id, files)
         except FetchError as exc:
-            self._fail(f"plate {plate_id}", exc, study_only=listed)
+            if self._fail(
+                f"plate {plate_id}",
+                exc,
+                study_only=listed or (again is not None and again.study_only),
+                again=again,
+                redo=lambda again, _tg: self.walk_plate(plate_id, screen_id, name, again),
+                met=found,
+            ):
+                return  # (listed once walked again)
         self.stats.plates_listed += 1
         self._listed()
 
@@ -1932,11 +2064,22 @@ class Walker:
             tg,
         )
 
-    async def walk_dataset(self, dataset_id: int, project_id: int | None, name: str | None) -> None:
-        """Dataset -> images (paged by 500), labels from the images' map annotations."""
-        self.stats.datasets += 1
+    async def walk_dataset(
+        self,
+        dataset_id: int,
+        project_id: int | None,
+        name: str | None,
+        again: WalkAgain | None = None,
+    ) -> None:
+        """Dataset -> images (paged by 500), labels from the images' map annotations.
+        ``again``: its second walk (:class:`WalkAgain`), past the images its first one met."""
+        if again is None:
+            self.stats.datasets += 1
+        skip = 0 if again is None else again.met
         save = self._wants("dataset", dataset_id)
         listed = False  # every image of the dataset emitted: a later failure loses none
+        met = 0  # images sent or passed over, in the listing's order
+        resaving = False  # (its claim on the re-save: given back if walked again)
         try:
             dataset_obj, name = await self._named(
                 "dataset", dataset_id, urls.dataset(dataset_id), save, name
@@ -1977,6 +2120,9 @@ class Walker:
                 for item in chunk:
                     if not isinstance(item.get("id"), int):
                         continue
+                    met += 1
+                    if met <= skip and self._met_before(item["id"]):
+                        continue  # (met by its first walk: WalkAgain)
                     ref = make(
                         image_id=item["id"],
                         image_name=str(item.get("name", "")),
@@ -1998,6 +2144,7 @@ class Walker:
             if listing is not None and await self._outdated(
                 "dataset", dataset_id, "images", listing
             ):
+                resaving = True
                 await self._save(
                     "dataset",
                     dataset_id,
@@ -2014,7 +2161,17 @@ class Walker:
                     },
                 )
         except FetchError as exc:
-            self._fail(f"dataset {dataset_id}", exc, study_only=listed)
+            if self._fail(
+                f"dataset {dataset_id}",
+                exc,
+                study_only=listed or (again is not None and again.study_only),
+                again=again,
+                redo=lambda again, _tg: self.walk_dataset(dataset_id, project_id, name, again),
+                met=met,
+            ):
+                if resaving:
+                    self._saving.discard(("dataset", dataset_id))
+                return  # (listed once walked again)
         self.stats.datasets_listed += 1
         self._listed()
 
@@ -2061,10 +2218,14 @@ class Walker:
         return annotations
 
     # ------------------------------------------------------------ single images
-    async def walk_images(self, image_ids: Sequence[int], *, names: bool = True) -> None:
+    async def walk_images(
+        self, image_ids: Sequence[int], *, names: bool = True, again: WalkAgain | None = None
+    ) -> None:
         """Single images: labels from their own map annotations; names from the
         preflight check when it fetched them (``--image``), else left empty.
-        ``names=False``: an ids file's batch, whose ids nothing checked (``stats.unchecked``)."""
+        ``names=False``: an ids file's batch, whose ids nothing checked (``stats.unchecked``).
+        Where their labels failed on a busy or broken answer, the images are sent once
+        walked again at the end (``again``: that walk, :class:`WalkAgain`), with them."""
         todo = list(image_ids)
         if not todo:
             return
@@ -2085,7 +2246,13 @@ class Walker:
                 labels.update(known)
         except FetchError as exc:
             failed = True
-            self._fail(f"{LABELS_OF}{plural(len(asked), 'image')}", exc)
+            if self._fail(
+                f"{LABELS_OF}{plural(len(asked), 'image')}",
+                exc,
+                again=again,
+                redo=lambda again, _tg: self.walk_images(todo, names=names, again=again),
+            ):
+                return  # (sent once walked again)
         for image_id in todo:
             name = ""
             cached = self._prefetched.pop(("image", image_id), None) if names else None

@@ -2982,6 +2982,8 @@ def print_summary(
                 + waited_text(summary),
                 file=out,
             )
+            if summary.walked_again:
+                print(walked_again_line(summary), file=out)
             if summary.selection:
                 print(summary.selection, file=out)
             if estimate:
@@ -3015,6 +3017,8 @@ def print_summary(
             + waited_text(summary),
             file=out,
         )
+        if summary.walked_again:
+            print(walked_again_line(summary), file=out)
         if summary.asked_again:
             print(second_chance_line(summary.asked_again, summary.done_again), file=out)
         if (staged := summary.staged) and staged[1]:
@@ -3433,6 +3437,16 @@ def second_chance_line(asked: int, done: int) -> str:
     return (
         f"asked again at the end: {plural(asked, 'file')} that failed on busy or broken "
         f"answers, {done} done"
+    )
+
+
+def walked_again_line(summary: RunSummary) -> str:
+    """The summary's line for the walk's listings walked again at the end of the walk
+    (:class:`~harvester.walk.WalkAgain`), beside :func:`second_chance_line`: said only
+    where some were."""
+    return (
+        f"walked again at the end: {plural(summary.walked_again, 'listing')} that failed on "
+        f"busy or broken answers, {summary.walked_again_done} done"
     )
 
 
