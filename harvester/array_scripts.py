@@ -1,7 +1,7 @@
 """One job-array script per selection of a folder: ``harvest.sbatch``, ``harvest-2.sbatch`` ...
 
 Why: ``harvester slurm`` wrote every selection into ``DIR/harvest.sbatch``. A second
-selection (other targets, artifacts or ``--where``) written while the first array still had
+selection (other targets or ``--where``) written while the first array still had
 work left (tasks failed, cancelled, timed out) took its place: ``status``'s resubmit line
 then named a script that harvests something else, and nothing could finish the first array
 but writing its script again by hand. So a script is rewritten only by the same selection;
@@ -33,21 +33,31 @@ _MORE_RE = re.compile(r"harvest-([1-9][0-9]{0,5})\.sbatch")
 _MAX_SCRIPT_BYTES = 1 << 20
 
 
-def _selection_flags() -> frozenset[str]:
-    """The task flags that decide what a task harvests: its targets and selection
-    (:data:`harvester.slurm.IMAGE_KEYS`), kinds and server. Not ``--rate`` and the other
-    run settings, nor ``--out`` (one folder), nor how its files are labelled or split."""
-    from harvester.config import FLAGS
-    from harvester.slurm import IMAGE_KEYS
+#: What makes a target set of DIR (:func:`harvester.config.server_set`): its targets, an
+#: ids file or plan, its ``--where`` terms and ``--sample-per`` key, its server.
+_SET_KEYS = (
+    "screens", "projects", "plates", "datasets", "images", "ids_from", "from_plan",
+    "where", "sample_per", "base_url",
+)  # fmt: skip
 
-    return frozenset({FLAGS[key] for key in IMAGE_KEYS} | {"--artifacts", "--base-url"})
+
+def _selection_flags() -> frozenset[str]:
+    """The task flags that decide which target set of DIR a task harvests, as a resume
+    tells sets apart (:func:`harvester.config.server_set`). Not ``--artifacts``, ``--sample``
+    or ``--seed``: a set's newest run decides those (the kinds it drops are said apart, with
+    the command that asks for them again), so a script of other kinds for the same set is
+    that set's script rewritten, as before. Nor ``--rate`` and the other run settings, nor
+    ``--out`` (one folder), nor how its files are labelled or split."""
+    from harvester.config import FLAGS
+
+    return frozenset(FLAGS[key] for key in _SET_KEYS)
 
 
 def selection_words(args: Sequence[str]) -> tuple[str, ...]:
     """What of a task command's arguments (:func:`harvester.slurm.task_args`, or a run's
-    journaled ``argv`` after ``harvest``) decides its images and kinds: the config file (the
-    first word, where it is no flag), then each selection flag with its value, sorted (the
-    order of the flags changes no image). Two scripts of the same words are one selection."""
+    journaled ``argv`` after ``harvest``) decides its target set: the config file (the
+    first word, where it is no flag), then each such flag with its value, sorted (the order
+    of the flags changes no image). Two scripts of the same words are one selection."""
     wanted = _selection_flags()
     config = [args[0]] if args and not args[0].startswith("-") else []
     pairs: list[str] = []

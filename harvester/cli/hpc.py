@@ -797,10 +797,13 @@ def run_slurm(args: argparse.Namespace) -> int:
         repin_settings(out, wanted)
     # (once the command is known to go on: a refused one puts nothing among those entries)
     warn_foreign_folder(Path(args.out), args.config, config.ids_from, config.from_plan)
+    replaced = _queued_task_args(out) if queued_note is not None else None
     script, _index = write_scripts(job)
     if queued_note is not None and job.script_name != SCRIPT_NAME:
         # (its own script, not harvest.sbatch: "submit it" named the queued one)
         queued_note = queued_note.replace(": submit it once", f": submit {script.name} once", 1)
+    elif queued_note is not None and replaced is not None and replaced != _queued_task_args(out):
+        queued_note += f"; {_REPLACED_QUEUED}"
     print(f"wrote {script} ({plural(job.tasks, 'task')}, at most {job.parallel} at once)")
     if job.script_name != SCRIPT_NAME:
         print(f"note: {_another_selection_note(out, script)}")
@@ -833,7 +836,7 @@ def _another_selection_note(out: Path, script: Path) -> str:
     others = [shell_quote(str(s)) for s in folder_scripts(out) if s != script]
     kept = ", ".join(others) if others else "the other selections' scripts"
     return (
-        f"{kept} harvest another selection (targets, artifacts or --where) and stay as they "
+        f"{kept} harvest another selection (other targets or --where) and stay as they "
         f"are, for what their arrays leave; this selection's script is {script.name}; "
         f"harvester status {shell_quote(str(out))} names each script with its command"
     )

@@ -73,7 +73,7 @@ def test_a_second_selection_gets_its_own_script_and_status_resubmits_each_its_ow
     said = capsys.readouterr().out.splitlines()
     assert f"wrote {out}/harvest-2.sbatch (2 tasks, at most 2 at once)" in said, said
     assert (
-        f"note: {out}/harvest.sbatch harvest another selection (targets, artifacts or --where) "
+        f"note: {out}/harvest.sbatch harvest another selection (other targets or --where) "
         "and stay as they are, for what their arrays leave; this selection's script is "
         f"harvest-2.sbatch; harvester status {out} names each script with its command"
     ) in said, said
@@ -89,9 +89,9 @@ def test_a_second_selection_gets_its_own_script_and_status_resubmits_each_its_ow
     _queue_empty(tmp_path, monkeypatch)
     said = _status(out, capsys)
     assert _scripts_said(said, out) == [
-        f"  {out}/harvest.sbatch (2 tasks; --artifacts thumbnail --project 51): its array has "
+        f"  {out}/harvest.sbatch (2 tasks; --project 51): its array has "
         "run (its line under 'to resume' where it has work left)",
-        f"  {out}/harvest-2.sbatch (2 tasks; --artifacts thumbnail --plate 7361): written, "
+        f"  {out}/harvest-2.sbatch (2 tasks; --plate 7361): written, "
         f"never submitted; to submit: {_submit(out, 'harvest-2.sbatch')}",
     ]
     assert said[-1] == f"to resume: {_submit(out, 'harvest.sbatch', '1')}", said
@@ -100,7 +100,7 @@ def test_a_second_selection_gets_its_own_script_and_status_resubmits_each_its_ow
         assert run_array_task(out / "harvest-2.sbatch", task, 2, job_id="4243").returncode == 0
     said = _status(out, capsys)
     assert _scripts_said(said, out)[1] == (
-        f"  {out}/harvest-2.sbatch (2 tasks; --artifacts thumbnail --plate 7361): its array "
+        f"  {out}/harvest-2.sbatch (2 tasks; --plate 7361): its array "
         "has run (its line under 'to resume' where it has work left)"
     )
     # (the plate's array is complete: not resubmitted, nor harvest.sbatch's for its shards)
@@ -110,6 +110,6 @@ def test_a_second_selection_gets_its_own_script_and_status_resubmits_each_its_ow
     _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4301|0|PENDING|{out}/harvest-2.sbatch\\n")
     said = _status(out, capsys)
     assert _scripts_said(said, out)[1] == (
-        f"  {out}/harvest-2.sbatch (2 tasks; --artifacts thumbnail --plate 7361): queued or "
+        f"  {out}/harvest-2.sbatch (2 tasks; --plate 7361): queued or "
         "running as job 4301"
     )
