@@ -69,7 +69,7 @@ def test_a_second_selection_gets_its_own_script_and_status_resubmits_each_its_ow
     assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 0
 
     capsys.readouterr()
-    assert main(_slurm(url, out, "--plate", "7361")) == 0
+    assert main(_slurm(url, out, "--plate", "7375")) == 0
     said = capsys.readouterr().out.splitlines()
     assert f"wrote {out}/harvest-2.sbatch (2 tasks, at most 2 at once)" in said, said
     assert (
@@ -79,8 +79,9 @@ def test_a_second_selection_gets_its_own_script_and_status_resubmits_each_its_ow
     ) in said, said
     assert f"both at once: {_submit(out, 'harvest-2.sbatch')}" in said, said
     assert (out / "harvest.sbatch").read_bytes() == first
-    # The same selection again (another rate): its own script rewritten, no third.
-    assert main([*_slurm(url, out, "--plate", "7361")[:-4], "--rate", "4"]) == 0
+    # The same selection again (other run settings): its own script rewritten, no third.
+    assert main([*_slurm(url, out, "--plate", "7375"), "--max-parallel", "1"]) == 0
+    assert "#SBATCH --array=0-1%1" in (out / "harvest-2.sbatch").read_text()
     assert sorted(p.name for p in out.glob("*.sbatch")) == [
         "harvest-2.sbatch", "harvest.sbatch", "index.sbatch",
     ]  # fmt: skip
@@ -91,7 +92,7 @@ def test_a_second_selection_gets_its_own_script_and_status_resubmits_each_its_ow
     assert _scripts_said(said, out) == [
         f"  {out}/harvest.sbatch (2 tasks; --project 51): its array has "
         "run (its line under 'to resume' where it has work left)",
-        f"  {out}/harvest-2.sbatch (2 tasks; --plate 7361): written, "
+        f"  {out}/harvest-2.sbatch (2 tasks; --plate 7375): written, "
         f"never submitted; to submit: {_submit(out, 'harvest-2.sbatch')}",
     ]
     assert said[-1] == f"to resume: {_submit(out, 'harvest.sbatch', '1')}", said
@@ -100,7 +101,7 @@ def test_a_second_selection_gets_its_own_script_and_status_resubmits_each_its_ow
         assert run_array_task(out / "harvest-2.sbatch", task, 2, job_id="4243").returncode == 0
     said = _status(out, capsys)
     assert _scripts_said(said, out)[1] == (
-        f"  {out}/harvest-2.sbatch (2 tasks; --plate 7361): its array "
+        f"  {out}/harvest-2.sbatch (2 tasks; --plate 7375): its array "
         "has run (its line under 'to resume' where it has work left)"
     )
     # (the plate's array is complete: not resubmitted, nor harvest.sbatch's for its shards)
@@ -110,6 +111,6 @@ def test_a_second_selection_gets_its_own_script_and_status_resubmits_each_its_ow
     _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4301|0|PENDING|{out}/harvest-2.sbatch\\n")
     said = _status(out, capsys)
     assert _scripts_said(said, out)[1] == (
-        f"  {out}/harvest-2.sbatch (2 tasks; --plate 7361): queued or "
+        f"  {out}/harvest-2.sbatch (2 tasks; --plate 7375): queued or "
         "running as job 4301"
     )
