@@ -111,6 +111,5 @@ def test_a_second_selection_gets_its_own_script_and_status_resubmits_each_its_ow
     _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4301|0|PENDING|{out}/harvest-2.sbatch\\n")
     said = _status(out, capsys)
     assert _scripts_said(said, out)[1] == (
-        f"  {out}/harvest-2.sbatch (2 tasks; --plate 7375): queued or "
-        "running as job 4301"
+        f"  {out}/harvest-2.sbatch (2 tasks; --plate 7375): queued or running as job 4301"
     )
