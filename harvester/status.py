@@ -1191,7 +1191,9 @@ class StatusReport:
                     len(self.hints), self.resume, self.out_dir if slurm else None, plan, until=until
                 )
             )
-        elif self.resume is not None and self.queued:
+        elif self.resume is not None and (
+            self.queued or any(script.state == "queued" for script in self.array_scripts)
+        ):
             # Its tasks still to start do the work left: resubmitted now, twice queued. Before
             # the running harvests' line: those are mostly the array's own tasks, and "once
             # the running harvests have ended" read as a go once they had, its next tasks

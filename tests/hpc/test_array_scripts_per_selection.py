@@ -113,3 +113,7 @@ def test_a_second_selection_gets_its_own_script_and_status_resubmits_each_its_ow
     assert _scripts_said(said, out)[1] == (
         f"  {out}/harvest-2.sbatch (2 tasks; --plate 7375): queued or running as job 4301"
     )
+    # (its array queued: no resubmission before it has ended, harvest.sbatch's neither)
+    assert said[-1] == (
+        f"to resume, once the queued job array has ended: {_submit(out, 'harvest.sbatch', '1')}"
+    ), said
