@@ -3750,7 +3750,9 @@ def resume_command(
         r.run: by_set[r.run] if by_set is not None and r.run in by_set else work_left for r in sets
     }
     said_for = [
-        (n, r) for n, r in enumerate(sets) if r.shard is None or _has_work(own[r.run])
+        (n, r)
+        for n, r in enumerate(sets)
+        if by_set is None or r.shard is None or _has_work(own[r.run])
     ] or list(enumerate(sets))  # (none told apart: every set, as before)
     problems = [
         replay_problem(
