@@ -834,11 +834,10 @@ def _another_selection_note(out: Path, script: Path) -> str:
     from harvester.array_scripts import folder_scripts
 
     others = [shell_quote(str(s)) for s in folder_scripts(out) if s != script]
-    kept = ", ".join(others) if others else "the other selections' scripts"
     return (
-        f"{kept} harvest another selection (other targets or --where) and stay as they "
-        f"are, for what their arrays leave; this selection's script is {script.name}; "
-        f"harvester status {shell_quote(str(out))} names each script with its command"
+        f"this selection's script is {script.name}: {', '.join(others)} (another selection: "
+        "other targets or --where) is kept as it is, for what its array leaves; harvester "
+        f"status {shell_quote(str(out))} names each script with its command"
     )
 
 

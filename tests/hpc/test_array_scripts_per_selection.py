@@ -73,9 +73,9 @@ def test_a_second_selection_gets_its_own_script_and_status_resubmits_each_its_ow
     said = capsys.readouterr().out.splitlines()
     assert f"wrote {out}/harvest-2.sbatch (2 tasks, at most 2 at once)" in said, said
     assert (
-        f"note: {out}/harvest.sbatch harvest another selection (other targets or --where) "
-        "and stay as they are, for what their arrays leave; this selection's script is "
-        f"harvest-2.sbatch; harvester status {out} names each script with its command"
+        f"note: this selection's script is harvest-2.sbatch: {out}/harvest.sbatch (another "
+        "selection: other targets or --where) is kept as it is, for what its array leaves; "
+        f"harvester status {out} names each script with its command"
     ) in said, said
     assert f"both at once: {_submit(out, 'harvest-2.sbatch')}" in said, said
     assert (out / "harvest.sbatch").read_bytes() == first
