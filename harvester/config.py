@@ -3506,19 +3506,27 @@ def replay_problem(
     shard = recorded.shard
     if shard is not None and not shard_given:
         n = split_count(shard)
-        from harvester.slurm import resubmit_resumes, resume_line
+        from harvester.slurm import SCRIPT_NAME, resubmit_resumes, resume_line, script_array
 
         # (a plan's images are in no journal until reached: status counts the plan for them)
         known = work_left is not None and (
             work_left.covers_plan or not recorded.config.get("from_plan")
         )
         shards = work_left.shards(n) if work_left is not None and known and n else None
+        from harvester.array_scripts import set_script
+
+        # A folder of several selections: each set's own script (None: no script runs it).
+        script = set_script(out_dir, recorded)
+        if script is None:
+            resubmits = False
+        elif script.name != SCRIPT_NAME:
+            resubmits, array = resubmit_resumes(out_dir, script), script_array(out_dir, script)
         if resubmits is None:
             resubmits = resubmit_resumes(out_dir)  # (a moved script writes the old folder)
         needs = ""
         if resubmits:  # (the script names the config file that holds the credentials)
-            tasks = _array_tasks(out_dir, work_left if known else None, array)
-            command = resume_line(out_dir, tasks)
+            tasks = _array_tasks(out_dir, work_left if known else None, array, script)
+            command = resume_line(out_dir, tasks, script)
         else:
             head, needs = _secrets_again(recorded, q)
             command = shard_commands(lambda s: f"{head} --shard {s}", shard, shards or [])
@@ -3572,6 +3580,13 @@ def replay_problem(
     return None
 
 
+def _has_work(work_left: WorkLeft | None) -> bool:
+    """Whether a set's work left (:class:`WorkLeft`) names anything: unknown (None) counts."""
+    if work_left is None:
+        return True
+    return bool(work_left.walks or work_left.ids or work_left.unreached)
+
+
 def _credentials_again(
     recorded: RecordedRun, flags: list[str], config_file: Path | None
 ) -> tuple[str, list[str], str]:
@@ -3609,20 +3624,24 @@ def _secrets_again(recorded: RecordedRun, quoted_out: str) -> tuple[str, str]:
 
 
 def _array_tasks(
-    out_dir: Path, work_left: WorkLeft | None, array: tuple[int, int | None] | None
+    out_dir: Path,
+    work_left: WorkLeft | None,
+    array: tuple[int, int | None] | None,
+    script: Path | None = None,
 ) -> str | None:
     """``--array`` for the tasks of ``DIR/harvest.sbatch`` with work left (``1,3``, with
     the script's ``%M`` when more than M), so that a resubmission starts only those; None
     (the whole array) when that is every task, or when the work left is not known by the
     script's shards (a walk of another split that did not list everything). ``array``: the
-    script's array line as the caller read it; None: read here."""
+    script's array line as the caller read it; None: read here (from ``script``, where it
+    is not ``harvest.sbatch``)."""
     from harvester.shard import shard_pair
     from harvester.slurm import array_spec, script_array
 
     if work_left is None:
         return None
     if array is None:
-        array = script_array(out_dir)
+        array = script_array(out_dir, script)
     if array is None:
         return None
     tasks, parallel = array
@@ -3700,6 +3719,7 @@ def resume_command(
     sets: list[RecordedRun] | None = None,
     resubmits: bool | None = None,
     array: tuple[int, int | None] | None = None,
+    by_set: Mapping[str, WorkLeft] | None = None,
 ) -> str:
     """The shortest command that resumes DIR, as ``status`` and ``verify`` print it:
     ``harvester harvest --out DIR`` when the settings of one of its target sets can be
@@ -3710,7 +3730,9 @@ def resume_command(
     ``sets``: DIR's :func:`recorded_target_sets` when the caller read them already (every
     saved config of DIR: ``status`` read each twice); None: read here. ``resubmits`` and
     ``array``: as :func:`replay_problem` takes them, ``resubmits`` asked here once for every
-    split set when None."""
+    split set when None. ``by_set``: each set's own work left (run of its newest run ->
+    :class:`WorkLeft`), where ``status`` told it (a folder of several selections' job-array
+    scripts): a split set with none is left out, the others resubmit their own shards."""
 
     if sets is None:
         sets = recorded_target_sets(out_dir)
@@ -3724,17 +3746,25 @@ def resume_command(
 
         resubmits = resubmit_resumes(out_dir)
     mixed = len(servers_of(sets)) > 1
+    own = {
+        r.run: by_set[r.run] if by_set is not None and r.run in by_set else work_left for r in sets
+    }
+    said_for = [
+        (n, r)
+        for n, r in enumerate(sets)
+        if by_set is None or r.shard is None or _has_work(own[r.run])
+    ] or list(enumerate(sets))  # (none told apart: every set, as before)
     problems = [
         replay_problem(
             r,
             out_dir,
             which=replay_which(n),
-            work_left=work_left,
+            work_left=own[r.run],
             resubmits=resubmits,
             array=array,
             mixed=mixed,
         )
-        for n, r in enumerate(sets)
+        for n, r in said_for
     ]
     said = said_once([p for p in problems if p is not None])
     more = len(said) - MAX_RESUME_COMMANDS

@@ -53,6 +53,9 @@ INDEX_SCRIPT_NAME = "index.sbatch"
 #: :func:`script_written`).
 SCRIPT_WRITTEN_ENV = "HARVESTER_SCRIPT_WRITTEN"
 LOG_DIRNAME = "logs"
+#: Set by each array script for its tasks: its own path (``DIR/harvest-2.sbatch`` of a
+#: further selection), which a task's log names in the line that resubmits it.
+SCRIPT_PATH_ENV = "HARVESTER_ARRAY_SCRIPT"
 
 _TIME_RE = re.compile(r"\d+(-\d+(:\d+(:\d+)?)?)?|\d+:\d+(:\d+)?|\d+-\d+")
 _MEM_RE = re.compile(r"\d+[KMGT]?", re.IGNORECASE)
@@ -145,6 +148,9 @@ class SlurmJob:
     #: Each task's ``--max-bytes`` budget in bytes (flag or config file), None for none:
     #: used here only to say what it means for the array as a whole (it is not split).
     max_bytes: int | None = None
+    #: The script's file name in DIR: ``harvest.sbatch``, or ``harvest-2.sbatch`` ... for
+    #: a further selection of the same folder (:func:`script_for`).
+    script_name: str = SCRIPT_NAME
 
     def __post_init__(self) -> None:
         # Worded as a harvest words its own (`--burst: 0 must be ...`): one form for all.
@@ -290,7 +296,7 @@ class SlurmJob:
 
     @property
     def script_path(self) -> Path:
-        return self.out_dir / SCRIPT_NAME
+        return self.out_dir / self.script_name
 
     @property
     def log_dir(self) -> Path:
@@ -331,14 +337,16 @@ def resume_command(job: SlurmJob) -> str:
     ``sbatch harvest.sbatch`` alone resumes the harvest but leaves index.csv as the first
     array's index job wrote it (short by every image the resumed tasks add).
     """
-    return resume_line(job.out_dir)
+    return resume_line(job.out_dir, script=job.script_path)
 
 
-def resume_line(out_dir: Path, tasks: str | None = None) -> str:
+def resume_line(out_dir: Path, tasks: str | None = None, script: Path | None = None) -> str:
     """:func:`resume_command` for the scripts in ``out_dir``; ``tasks``: only these array
-    tasks (``--array=3``: what an interrupted task's own log says to run again)."""
+    tasks (``--array=3``: what an interrupted task's own log says to run again); ``script``:
+    the array's script when not ``DIR/harvest.sbatch`` (a further selection's)."""
     q = shell_quote
-    array, index = q(str(out_dir / SCRIPT_NAME)), q(str(out_dir / INDEX_SCRIPT_NAME))
+    script = script if script is not None else out_dir / SCRIPT_NAME
+    array, index = q(str(script)), q(str(out_dir / INDEX_SCRIPT_NAME))
     only = f" --array={q(tasks)}" if tasks else ""
     return (
         f"jid=$(sbatch --parsable{only} {array}) && "
@@ -393,11 +401,13 @@ def new_script_command(
 _ARRAY_LINE_RE = re.compile(r"#SBATCH\s+--array=0-(\d+)(?:%(\d+))?\s*")
 
 
-def script_array(out_dir: Path) -> tuple[int, int | None] | None:
+def script_array(out_dir: Path, script: Path | None = None) -> tuple[int, int | None] | None:
     """(tasks, at most this many at once) of ``DIR/harvest.sbatch``'s ``#SBATCH --array``
-    line; None when DIR has no such script or its array line was edited into another form."""
+    line (``script``'s, given one); None when DIR has no such script or its array line was
+    edited into another form."""
     try:
-        text = (out_dir / SCRIPT_NAME).read_text(encoding="utf-8", errors="replace")[: 1 << 20]
+        path = script if script is not None else out_dir / SCRIPT_NAME
+        text = path.read_text(encoding="utf-8", errors="replace")[: 1 << 20]
     except OSError:
         return None
     for line in text.splitlines():
@@ -631,6 +641,22 @@ def queued_index_jobs(out_dir: Path) -> list[str]:
         return []
     queue = script_queue(out_dir / SCRIPT_NAME, index)
     return [] if isinstance(queue, str) else queue.index_jobs
+
+
+def jobs_of_scripts(scripts: list[Path]) -> list[list[str]] | str:
+    """The ids of the jobs (every user's), pending or running, of each of ``scripts``, a list
+    per script in their order, from one listing of the queue; or why the queue cannot be
+    asked here. For ``status`` of a folder of several selections' scripts
+    (:mod:`harvester.array_scripts`): which of them an array runs now."""
+    listed = _queue_rows(scripts, "%F|%K|%T", "-r")  # (as script_queue asks: one form)
+    if isinstance(listed, str):
+        return listed
+    jobs: list[list[str]] = []
+    for script, rows in zip(scripts, listed, strict=True):
+        logs = script.parent / LOG_DIRNAME
+        ids = [row.partition("|")[0].strip() for row in rows if _still_runs(row, logs)]
+        jobs.append(list(dict.fromkeys(job for job in ids if job)))
+    return jobs
 
 
 def queued_jobs(script: Path) -> list[str]:
@@ -1017,7 +1043,7 @@ def task_out_dir(args: list[str]) -> str | None:
     return None
 
 
-def harvests_elsewhere(out_dir: Path) -> str | None:
+def harvests_elsewhere(out_dir: Path, script: Path | None = None) -> str | None:
     """The folder ``DIR/harvest.sbatch``'s tasks harvest into when it is not DIR itself; None
     when it is DIR, or DIR has no such script.
 
@@ -1025,8 +1051,9 @@ def harvests_elsewhere(out_dir: Path) -> str | None:
     ``--out``), so after ``mv DIR NEW`` (or ``cp -a``, ``rsync -a`` to a cluster) submitting
     ``NEW/harvest.sbatch`` harvested into the old path: a new folder there, or for a copy,
     the original. What resubmits it must say so instead (see :func:`moved_script_note`).
+    ``script``: another of DIR's scripts than ``harvest.sbatch`` (:func:`folder_scripts`).
     """
-    script = out_dir / SCRIPT_NAME
+    script = script if script is not None else out_dir / SCRIPT_NAME
     try:
         if not script.is_file() or script.stat().st_size > 1 << 20:
             return None
@@ -1049,13 +1076,15 @@ def out_elsewhere(out_dir: Path, named: str | None) -> str | None:
     return named
 
 
-def resubmit_resumes(out_dir: Path) -> bool:
+def resubmit_resumes(out_dir: Path, script: Path | None = None) -> bool:
     """Whether resubmitting DIR's job array (:func:`resume_line`) resumes DIR: both of its
-    scripts are there, and harvest into DIR itself (a moved script writes the old folder)."""
+    scripts are there, and harvest into DIR itself (a moved script writes the old folder).
+    ``script``: another of DIR's array scripts than ``harvest.sbatch``."""
+    script = script if script is not None else out_dir / SCRIPT_NAME
     return (
-        (out_dir / SCRIPT_NAME).is_file()
+        script.is_file()
         and (out_dir / INDEX_SCRIPT_NAME).is_file()
-        and harvests_elsewhere(out_dir) is None
+        and harvests_elsewhere(out_dir, script) is None
     )
 
 
@@ -1158,6 +1187,9 @@ def render_script(job: SlurmJob) -> str:
         "# A hand edit of this script keeps this time: to record another split or pin over",
         "# such a record, use `harvester index DIR --split ...` or write the script anew.",
         f"export {SCRIPT_WRITTEN_ENV}={now:.3f}",
+        "# This script, for the line a task's log says resubmits it (a folder may hold one",
+        "# script per selection: harvest.sbatch, harvest-2.sbatch ...).",
+        f"export {SCRIPT_PATH_ENV}={q(str(job.script_path))}",
         "",
         f'exec {cmd} --shard "$K/$N"',
         "",
@@ -1259,14 +1291,14 @@ def _refused_hint(job: SlurmJob, refusal: str) -> str:
     specified``) is named, with where to find the cluster's and the two places it is
     written. Why: the hint said "edit the #SBATCH lines if need be" alone, which line and
     which partition exists unsaid."""
-    submit_line = f"then submit with: {resume_line(job.out_dir)}"
+    submit_line = f"then submit with: {resume_command(job)}"
     if job.partition is None or "invalid partition" not in refusal.lower():
         return (
             "the scripts are written; fix the cause (edit the #SBATCH lines if need be), "
             + submit_line
         )
     scripts = " and ".join(
-        shell_quote(str(job.out_dir / name)) for name in (SCRIPT_NAME, INDEX_SCRIPT_NAME)
+        shell_quote(str(path)) for path in (job.script_path, job.out_dir / INDEX_SCRIPT_NAME)
     )
     return (
         f"the scripts are written; SLURM knows no partition {shell_quote(job.partition)} "

@@ -135,6 +135,7 @@ from harvester.text import agree, and_list, duration_text, plural, quoted, shown
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
 
 if TYPE_CHECKING:
+    from harvester.array_scripts import ArrayScript
     from harvester.config import RecordedRun
     from harvester.forgotten import ForgottenSet
     from harvester.plan import PlanInfo
@@ -661,6 +662,9 @@ class StatusReport:
     running_tasks: dict[int, str] = field(default_factory=dict, repr=False)
     #: Whether status asked the queue (``queued``, ``queue_unknown`` say what it answered).
     queue_asked: bool = field(default=False, repr=False)
+    #: DIR's job-array scripts where it holds one per selection, two or more
+    #: (:func:`harvester.array_scripts.array_scripts`); empty otherwise.
+    array_scripts: list[ArrayScript] = field(default_factory=list)
     #: Where a split still has work (set with ``resume``): the shards its resume names.
     work_left: WorkLeft | None = field(default=None, repr=False)
     #: The job-array tasks with work left that ended without a word (:class:`SilentEnd`);
@@ -810,6 +814,8 @@ class StatusReport:
             data["notes"] = self.notes
         if self.slurm is not None:
             data["slurm"] = self.slurm.to_dict()
+        if self.array_scripts:
+            data["array_scripts"] = [asdict(script) for script in self.array_scripts]
         if self.resume is not None:
             data["resume"] = self.resume
         if self.hints:
@@ -1042,6 +1048,7 @@ class StatusReport:
             # (A queued array named first: returned before the line below, a prepared
             # folder's held or pending array, a colleague's too, went unsaid.)
             lines += self._queued_lines()
+            lines += self._array_scripts_lines()
             runs = "a task" if self.slurm is not None else "a harvest"
             lines.append(f"counts appear once {runs} has journaled the images it walked")
             return "\n".join(lines)
@@ -1151,6 +1158,7 @@ class StatusReport:
             lines += self._running_progress_lines()
         lines += self._unlocked_progress_lines()
         lines += self._queued_lines()
+        lines += self._array_scripts_lines()
         lines += [f"hint: {hint}" for hint in self.hints]
         if self.forget_gone_ids is not None:  # (above the note the resume line answers)
             lines.append(f"hint: {self.forget_gone_ids}")
@@ -1183,7 +1191,9 @@ class StatusReport:
                     len(self.hints), self.resume, self.out_dir if slurm else None, plan, until=until
                 )
             )
-        elif self.resume is not None and self.queued:
+        elif self.resume is not None and (
+            self.queued or any(script.state == "queued" for script in self.array_scripts)
+        ):
             # Its tasks still to start do the work left: resubmitted now, twice queued. Before
             # the running harvests' line: those are mostly the array's own tasks, and "once
             # the running harvests have ended" read as a go once they had, its next tasks
@@ -1623,6 +1633,14 @@ class StatusReport:
                 f"there reaches the {plural(len(pending), 'task')} not started yet"
             )
         return lines
+
+    def _array_scripts_lines(self) -> list[str]:
+        """Each of DIR's scripts, one per selection, where it holds two or more."""
+        if not self.array_scripts:
+            return []
+        from harvester.array_scripts import array_scripts_lines
+
+        return array_scripts_lines(self.array_scripts, self.out_dir)
 
     def _not_started_lines(self) -> list[str]:
         """What a folder no harvest run has started in holds, and what comes next."""
@@ -3148,6 +3166,10 @@ def _collect_status(
         if not isinstance(queue, str) and not isinstance(queue.tasks, str):
             report.queued_tasks = queue.tasks
             report.running_tasks = dict(queue.running)
+    if slurm is not None:  # (a folder of several selections: each script's state)
+        from harvester.array_scripts import array_scripts
+
+        report.array_scripts = array_scripts(out_dir, state.runs, ask_queue=ask_queue)
     unjournaled = has_unjournaled_files(out_dir, state)
     report.notes += folder_notes(
         out_dir,
@@ -3509,6 +3531,11 @@ def _collect_status(
             # (None: harvest.sbatch is not harvester slurm's, or not there: looked at then)
             resubmits=slurm.resubmit_resumes() if slurm is not None else None,
             array=slurm.array if slurm is not None else None,
+            by_set=(
+                _work_by_set(report.work_left, sets, wanted, work_ids, state.images, report.walks)
+                if report.array_scripts
+                else None
+            ),
         )
         report.resume += "".join(_left_out_commands(out_dir, state, sets))
         report.forget_gone = _gone_plan_command(out_dir, report, sets, plan_failed)
@@ -3517,6 +3544,68 @@ def _collect_status(
         if queue is not None and slurm is not None:
             report.silent_ends, report.time_limited = _task_ends(report, slurm, queue)
     return report
+
+
+def _work_by_set(
+    work_left: WorkLeft,
+    sets: list[_TargetKinds],
+    wanted: _Wanted,
+    work_ids: AbstractSet[int],
+    images: Mapping[int, ImageRef],
+    walks: list[dict[str, Any]],
+) -> dict[str, WorkLeft]:
+    """Each target set's own work left (by its newest run), for a folder of several
+    selections' job-array scripts: the images with work that the set asks for, the walks
+    of its targets that did not list everything (a walk of targets no set walks is every
+    set's), and a plan's unreached shards for the plan's set alone.
+
+    Why: the work left was the folder's, so each selection's script was said with every
+    other's shards, and a selection whose array had finished was resubmitted too."""
+    from dataclasses import replace
+
+    ids: dict[str, set[int]] = {}
+    for image_id in work_ids:
+        for held in wanted.asking(image_id, images.get(image_id)):
+            if held.recorded is not None:
+                ids.setdefault(held.recorded.run, set()).add(image_id)
+    walked = {held.recorded.run: _walk_targets(held.recorded) for held in sets if held.recorded}
+    shards = [(str(w["targets"]), str(w["shard"])) for w in walks if w.get("shard")]
+    anyone = [shard for targets, shard in shards if targets not in walked.values()]
+    own: dict[str, WorkLeft] = {}
+    for held in sets:
+        if held.recorded is None:
+            continue
+        run = held.recorded.run
+        own[run] = replace(
+            work_left,
+            walks=(*anyone, *(shard for targets, shard in shards if targets == walked[run])),
+            ids=frozenset(ids.get(run, ())),
+            unreached=work_left.unreached if held.plan else frozenset(),
+        )
+    return own
+
+
+def _walk_targets(recorded: RecordedRun) -> str:
+    """The key of the walk records of ``recorded``'s targets, as the run wrote them
+    (:meth:`harvester.config.HarvestConfig.walk_targets`): its ids of each kind sorted, then
+    an ``--ids-from`` file's path."""
+    from harvester.config import FLAGS
+    from harvester.shell_words import shell_join
+
+    words: list[str] = []
+    for key in ("screens", "projects", "plates", "datasets", "images"):
+        values = recorded.config.get(key)
+        ids = (
+            sorted({int(v) for v in values if isinstance(v, int)})
+            if isinstance(values, list)
+            else []
+        )
+        for object_id in ids:
+            words += [FLAGS[key], str(object_id)]
+    ids_from = recorded.config.get("ids_from")
+    if isinstance(ids_from, str) and ids_from:
+        words += ["--ids-from", ids_from]
+    return shell_join(words)
 
 
 def _left_out_commands(out_dir: Path, state: JournalState, sets: list[_TargetKinds]) -> list[str]:
@@ -4080,25 +4169,27 @@ def _resume_line(
     recorded_sets: list[RecordedRun] | None = None,
     resubmits: bool | None = None,
     array: tuple[int, int | None] | None = None,
+    by_set: Mapping[str, WorkLeft] | None = None,
 ) -> str:
     """The command(s) that fetch what status counts as left: ``resume_command`` (DIR's
     target sets replayed, ``recorded_sets`` when status read them), and, for DIR's plan
     that no run has harvested yet (``plan_unharvested``: ``harvester plan`` into a
     harvested folder), the plan's own command, which ``harvester harvest --out DIR`` does
     not run; alone when the target sets have nothing left (``sets_left``). ``resubmits``
-    and ``array``: from the script status read (see :func:`harvester.config.resume_command`)."""
+    and ``array``: from the script status read; ``by_set``: each set's own work left, in a
+    folder of several selections' scripts (see :func:`harvester.config.resume_command`)."""
     from harvester.config import ALSO, commented, resume_command
 
     if not plan_unharvested:
         return resume_command(
-            out_dir, work_left, sets=recorded_sets, resubmits=resubmits, array=array
+            out_dir, work_left, sets=recorded_sets, resubmits=resubmits, array=array, by_set=by_set
         )
     q = shell_quote(str(out_dir))
     plan_command = f"harvester harvest --out {q} --from-plan {q}"
     if not sets_left:
         return plan_command
     resume = resume_command(
-        out_dir, work_left, sets=recorded_sets, resubmits=resubmits, array=array
+        out_dir, work_left, sets=recorded_sets, resubmits=resubmits, array=array, by_set=by_set
     )
     return f"{resume}{ALSO}{commented(plan_command, 'its plan, not harvested yet')}"
 

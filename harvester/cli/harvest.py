@@ -2741,12 +2741,27 @@ def _slurm_task_resume(argv: list[str], out: Path | None) -> str | None:
         return None
     # Only now: every run's summary passes here, and importing the module takes ~2 ms.
     from harvester.config import commented
-    from harvester.slurm import INDEX_SCRIPT_NAME, SCRIPT_NAME, resume_line
+    from harvester.slurm import INDEX_SCRIPT_NAME, resume_line
 
-    if not ((out / SCRIPT_NAME).is_file() and (out / INDEX_SCRIPT_NAME).is_file()):
+    script = _own_script(out)
+    if not (script.is_file() and (out / INDEX_SCRIPT_NAME).is_file()):
         return None
     others = f"this task only; every task with work left: harvester status {shell_quote(str(out))}"
-    return commented(resume_line(out, task), others)
+    return commented(resume_line(out, task, script), others)
+
+
+def _own_script(out: Path) -> Path:
+    """The script this task of a job array runs (its ``HARVESTER_ARRAY_SCRIPT``: a folder
+    may hold one per selection, ``harvest-2.sbatch`` ...) where it is DIR's; else
+    ``DIR/harvest.sbatch`` (a script written before 0.1.27 sets none)."""
+    import os
+
+    from harvester.slurm import SCRIPT_NAME, SCRIPT_PATH_ENV
+
+    named = Path(os.environ.get(SCRIPT_PATH_ENV, ""))
+    if named.name and named.parent == out and named.name.endswith(".sbatch"):
+        return named
+    return out / SCRIPT_NAME
 
 
 def _time_limited_task(argv: list[str], out: Path) -> str | None:
@@ -2767,13 +2782,13 @@ def _time_limited_task(argv: list[str], out: Path) -> str | None:
     )  # fmt: skip
     if not (job and task and shard):
         return None
-    from harvester.slurm import LOG_DIRNAME, SCRIPT_NAME
+    from harvester.slurm import LOG_DIRNAME
     from harvester.status import task_cancelled_by
 
     log = out / LOG_DIRNAME / f"harvest-{job}_{task}.log"
     if task_cancelled_by(log, shard) != "time limit":
         return None
-    return shell_quote(str(out / SCRIPT_NAME))
+    return shell_quote(str(_own_script(out)))
 
 
 def _array_plan(cfg: HarvestConfig) -> tuple[str, int] | None:

@@ -650,7 +650,7 @@ def run_slurm(args: argparse.Namespace) -> int:
     """``harvester slurm``: write the array script, optionally submit it."""
     from harvester.config import parse_rate, resolve
     from harvester.pipeline import check_out_dir
-    from harvester.slurm import SlurmJob, follow_text, submit, write_scripts
+    from harvester.slurm import SCRIPT_NAME, SlurmJob, follow_text, submit, write_scripts
     from harvester.store import scrub_folder_credentials
 
     # Validate everything the tasks will see, now rather than N times in the queue.
@@ -786,6 +786,9 @@ def run_slurm(args: argparse.Namespace) -> int:
         queued_work = _queued_task_args(out)
         other_work = queued_work is not None and queued_work != _work_args(render_script(job))
         raise queued.refusal(other_work)
+    from harvester.array_scripts import script_for
+
+    job = replace(job, script_name=script_for(out, job.harvest_args).name)
     if repins:
         # A setting no file was made with, and no run of DIR now: re-pinned here, once, as
         # the script is written (a refused command changes nothing), so that the tasks find
@@ -796,9 +799,14 @@ def run_slurm(args: argparse.Namespace) -> int:
     warn_foreign_folder(Path(args.out), args.config, config.ids_from, config.from_plan)
     replaced = _queued_task_args(out) if queued_note is not None else None
     script, _index = write_scripts(job)
-    if queued_note is not None and replaced is not None and replaced != _queued_task_args(out):
+    if queued_note is not None and job.script_name != SCRIPT_NAME:
+        # (its own script, not harvest.sbatch: "submit it" named the queued one)
+        queued_note = queued_note.replace(": submit it once", f": submit {script.name} once", 1)
+    elif queued_note is not None and replaced is not None and replaced != _queued_task_args(out):
         queued_note += f"; {_REPLACED_QUEUED}"
     print(f"wrote {script} ({plural(job.tasks, 'task')}, at most {job.parallel} at once)")
+    if job.script_name != SCRIPT_NAME:
+        print(f"note: {_another_selection_note(out, script)}")
     if job.burst_note:
         print(f"note: {job.burst_note}")
     if job.parallel_note:
@@ -818,6 +826,19 @@ def run_slurm(args: argparse.Namespace) -> int:
     submitted = submit(job)
     print(follow_text(job, submitted))
     return 0
+
+
+def _another_selection_note(out: Path, script: Path) -> str:
+    """Said as ``harvester slurm`` writes a further selection's script (``harvest-2.sbatch``):
+    the scripts of DIR's other selections are kept, each resubmitted for its own work left."""
+    from harvester.array_scripts import folder_scripts
+
+    others = [shell_quote(str(s)) for s in folder_scripts(out) if s != script]
+    return (
+        f"this selection's script is {script.name}: {', '.join(others)} (another selection: "
+        "other targets or --where) is kept as it is, for what its array leaves; harvester "
+        f"status {shell_quote(str(out))} names each script with its command"
+    )
 
 
 def _target_argv(args: argparse.Namespace, named: dict[str, dict[str, list[int]]]) -> list[str]:

@@ -270,6 +270,18 @@ def test_a_task_with_failures_says_to_resubmit_itself_not_to_run_its_command(
         f" && sbatch --dependency=afterany:${{jid%%;*}} {out}/index.sbatch  # this task only; "
         f"every task with work left: harvester status {out}"
     ], log
+    # A second selection's script (harvest-2.sbatch): its task names its own script.
+    assert main(["slurm", "--base-url", emu.base_url, "--plate", "7361", "--out", str(out),
+                 "--tasks", "2", "--rate", "none", "--artifacts", "thumbnail",
+                 "--max-retries", "0", "--outage-wait", "0"]) == 0  # fmt: skip
+    assert run_array_task(out / "harvest-2.sbatch", 1, 2, "78").returncode == 1
+    log = (out / "logs" / "harvest-78_1.log").read_text()
+    rerun = [line for line in log.splitlines() if line.startswith("rerun to retry")]
+    assert rerun == [
+        f"rerun to retry the failures: jid=$(sbatch --parsable --array=1 {out}/harvest-2.sbatch)"
+        f" && sbatch --dependency=afterany:${{jid%%;*}} {out}/index.sbatch  # this task only; "
+        f"every task with work left: harvester status {out}"
+    ], log
 
 
 def test_slurm_refuses_a_line_break_in_what_the_script_would_carry(

@@ -130,9 +130,10 @@ def test_one_resubmission_is_said_once_for_two_target_sets_of_one_folder(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Two arrays of different targets, each of 2 tasks, into one folder: a plan's array ran
-    whole, then the script was written anew for a plate and its task 1 never ran. The resume
-    line resubmits task 1 once: it said it a second time, as an `also:` line, for the plan's
-    set (split alike), and a user pasting both ran shard 1 twice at once."""
+    whole, then a script was written for a plate (harvest-2.sbatch: the plan's is kept) and
+    its task 1 never ran. The resume line resubmits the plate's task 1 once: it said it a
+    second time, as an `also:` line, for the plan's set (split alike), and a user pasting
+    both ran shard 1 twice at once; the plan's set, complete, is not resubmitted."""
     out = tmp_path / "study"
     assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(out),
                  "--artifacts", "thumbnail", "--quiet", "--rate", "none"]) == 0  # fmt: skip
@@ -142,12 +143,13 @@ def test_one_resubmission_is_said_once_for_two_target_sets_of_one_folder(
         assert run_array_task(out / "harvest.sbatch", task, 2).returncode == 0
     assert main(["slurm", "--out", str(out), "--base-url", emulator.base_url, "--plate", "7361",
                  "--tasks", "2", "--rate", "none", "--artifacts", "thumbnail"]) == 0  # fmt: skip
-    assert run_array_task(out / "harvest.sbatch", 0, 2, job_id="4243").returncode == 0
+    assert run_array_task(out / "harvest-2.sbatch", 0, 2, job_id="4243").returncode == 0
     _queue_empty(tmp_path, monkeypatch)
     capsys.readouterr()
     assert main(["status", str(out)]) == 0
     said = capsys.readouterr().out.splitlines()
-    assert said[-1] == f"to resume: {_resume(out, '1')}", said
+    plate = _resume(out, "1").replace("/harvest.sbatch", "/harvest-2.sbatch")
+    assert said[-1] == f"to resume: {plate}", said
     assert not any(line.startswith("  also: ") for line in said), said
 
 
