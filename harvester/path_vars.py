@@ -20,8 +20,12 @@ from collections.abc import Mapping
 from harvester.errors import ConfigError
 from harvester.text import quoted
 
-#: ``$NAME`` or ``${...}`` (checked to hold a name alone: no shell ``${NAME:-default}``).
-_VARIABLE = re.compile(r"\$(?:\{(?P<braced>[^}]*)\}|(?P<name>[A-Za-z_][A-Za-z0-9_]*))")
+#: ``$NAME`` or ``${...}`` (checked to hold a name alone: no shell ``${NAME:-default}``),
+#: or ``$$``, a ``$`` of the name itself (``$$RECYCLE.BIN``): matched first, so that the
+#: ``$NAME`` after it is no variable.
+_VARIABLE = re.compile(
+    r"\$(?:(?P<dollar>\$)|\{(?P<braced>[^}]*)\}|(?P<name>[A-Za-z_][A-Za-z0-9_]*))"
+)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -37,10 +41,15 @@ def expand_variables(key: str, text: str, environ: Mapping[str, str] | None = No
     variable where one is not set or is empty (``$SCRATCH`` unset made ``/mirror`` of
     ``$SCRATCH/mirror``, at the top of the filesystem), or ``${...}`` holds more than a
     name (a shell's ``${SCRATCH:-/tmp}``, which would have been kept as a folder's name).
-    A ``$`` before no name stays as written."""
+    A ``$`` before no name stays as written; ``$$`` is one ``$``, so that a folder whose
+    name holds ``$NAME`` (``$RECYCLE.BIN``, or a ``$SCRATCH`` made literally before paths
+    were expanded) can be written (it was refused as a variable not set, and
+    ``$$SCRATCH`` was ``$`` and SCRATCH's value)."""
     env = os.environ if environ is None else environ
 
     def value_of(match: re.Match[str]) -> str:
+        if match["dollar"]:
+            return "$"
         name = match["name"] or match["braced"]
         if not _NAME.fullmatch(name):
             raise ConfigError(
@@ -54,7 +63,7 @@ def expand_variables(key: str, text: str, environ: Mapping[str, str] | None = No
             raise ConfigError(
                 f"{key}: the environment variable {name} in {quoted(text)} {state}",
                 hint=f"set {name} before running harvester (export {name}=...), or write the"
-                f" path itself in {key}",
+                f" path itself in {key} (${match[0]} for a name that holds {match[0]})",
             )
         return value
 
@@ -71,7 +80,7 @@ def leading_variable(text: str, environ: Mapping[str, str] | None = None) -> str
     match = _VARIABLE.match(text)
     if match is None:
         return None
-    name, rest = match["name"] or match["braced"], text[match.end() :]
-    if not _NAME.fullmatch(name) or rest[:1] not in ("", "/"):
+    name, rest = match["name"] or match["braced"] or "", text[match.end() :]
+    if not _NAME.fullmatch(name) or rest[:1] not in ("", "/"):  # (``$$``: no variable)
         return None
     return name if env.get(name) else None

@@ -63,7 +63,8 @@ def test_an_unset_variable_in_a_config_path_is_refused(
     assert main(["harvest", str(cfg)]) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"error: {cfg}: out: the environment variable SCR in '$SCR/mirror' is not set",
-        "hint: set SCR before running harvester (export SCR=...), or write the path itself in out",
+        "hint: set SCR before running harvester (export SCR=...), or write the path itself in out"
+        " ($$SCR for a name that holds $SCR)",
     ]
     monkeypatch.setenv("SCR", "")
     assert main(["harvest", str(cfg)]) == 2
@@ -75,6 +76,30 @@ def test_an_unset_variable_in_a_config_path_is_refused(
         " harvester expands: only $NAME and ${NAME} are"
     )
     assert [p.name for p in tmp_path.iterdir()] == ["c.toml"]
+
+
+def test_a_doubled_dollar_is_a_dollar_of_the_name(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """out = "$$SCR/m" names the folder literally called '$SCR' beside the file (one an
+    earlier version made of "$SCR/m"), SCR set or not: it was refused as SCR not set, or
+    was '$' followed by SCR's value. The run records the name as it is, and the resume by
+    --out replays it as it is, not expanded again."""
+    monkeypatch.setenv("SCR", str(tmp_path / "scratch"))
+    monkeypatch.chdir(tmp_path)
+    cfg = config(tmp_path, emulator, f"images = [{IMAGE}]", 'out = "$$SCR/m"')
+    assert main(["harvest", str(cfg), "-q"]) == 0, capsys.readouterr().err
+    folder = tmp_path / "$SCR" / "m"
+    assert (folder / "index.csv").read_text().splitlines()[1].startswith(f"{IMAGE},")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["$SCR", "c.toml"]
+    (record,) = (folder / "runs").glob("*/config.json")
+    assert json.loads(record.read_text())["config"]["out"] == str(folder)
+    monkeypatch.delenv("SCR")  # (expanded again, the recorded '.../$SCR/m' is refused)
+    assert main(["harvest", "--out", str(folder), "-q"]) == 0, capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["$SCR", "c.toml"]
 
 
 def test_a_folder_flag_beginning_with_a_set_variable_literally_is_refused(
