@@ -161,3 +161,26 @@ def test_slurm_and_plan_pass_on_a_config_files_paths_expanded(
     assert main(["plan", str(cfg), "--out", str(planned), "-q"]) == 0, capsys.readouterr().err
     info = json.loads((planned / "plan" / "plan.json").read_text())
     assert info["ids_from"] == str(scratch / "ids.txt")
+
+
+def test_slurm_passes_on_the_expanded_path_of_a_file_saved_with_a_byte_order_mark(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A file Notepad saved (a UTF-8 byte order mark, which the file's reading drops): its
+    ids_from = "$SCR/ids.txt" goes on the tasks' command line expanded as any file's does
+    (the look at the file as written did not read it: the tasks read the path on their
+    nodes, in their own environment)."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "ids.txt").write_text(f"{IMAGE}\n", encoding="utf-8")
+    monkeypatch.setenv("SCR", str(scratch))
+    cfg = config(tmp_path, emulator, 'ids_from = "$SCR/ids.txt"')
+    cfg.write_bytes(b"\xef\xbb\xbf" + cfg.read_bytes())
+    out = tmp_path / "out"
+    assert main(["slurm", str(cfg), "--out", str(out), "--tasks", "2"]) == 0, (
+        capsys.readouterr().err
+    )
+    assert f"--ids-from {scratch / 'ids.txt'}" in (out / "harvest.sbatch").read_text()
