@@ -120,6 +120,12 @@ def test_a_folder_flag_beginning_with_a_set_variable_literally_is_refused(
         ' ("$SCR/m") or as the path itself'
     )
     assert list(tmp_path.iterdir()) == []
+    long_name = "$" + "a" * 300  # (was a traceback: File name too long)
+    assert main(["status", long_name]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"error: argument DIR: {long_name[:37] + '...'!r} is a name of 301 bytes: a filesystem"
+        " takes at most 255 a name (folder or file)"
+    )
     (tmp_path / "$SCR" / "m").mkdir(parents=True)
     assert main(["harvest", *flags, "--out", "$SCR/m", "-q"]) == 0
     assert (tmp_path / "$SCR" / "m" / "index.csv").is_file()
