@@ -75,6 +75,11 @@ def test_an_unset_variable_in_a_config_path_is_refused(
         f"error: {cfg}: out: '${{SCR:-/tmp}}' in '${{SCR:-/tmp}}/mirror' is not a variable"
         " harvester expands: only $NAME and ${NAME} are"
     )
+    cfg = config(tmp_path, emulator, f"images = [{IMAGE}]", 'out = "${SCR/mirror"')
+    assert main(["harvest", str(cfg)]) == 2  # (a brace left open: it made a folder '${SCR')
+    assert capsys.readouterr().err.startswith(
+        f"error: {cfg}: out: '${{SCR/mirror' in '${{SCR/mirror' is not a variable harvester expands"
+    )
     assert [p.name for p in tmp_path.iterdir()] == ["c.toml"]
 
 
