@@ -1539,13 +1539,16 @@ def _every_key() -> Path:
 def written_value(path: Path, key: str) -> object:
     """``key``'s value in config file ``path`` as written there, before :func:`load_toml`
     reads it (``max_bytes = "500B"``: the text, not 500), None where it has none or the
-    file no longer reads. Why: a message naming the key says it as the user wrote it."""
+    file no longer reads. Why: a message naming the key says it as the user wrote it. Read
+    as load_toml reads it (:func:`_toml_text`): a file with a byte order mark, which that
+    reads, was None here, and its ``ids_from = "$SCRATCH/ids.txt"`` went unseen by
+    ``harvester slurm`` (hpc._paths_with_variables), its tasks reading it on their nodes."""
     import tomllib
 
     try:
         with path.open("rb") as handle:
-            raw = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError):
+            raw = tomllib.loads(_toml_text(path, handle.read()))
+    except (OSError, tomllib.TOMLDecodeError, ConfigError):
         return None
     if set(raw) == {"harvest"} and isinstance(raw["harvest"], dict):
         raw = raw["harvest"]

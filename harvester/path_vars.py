@@ -20,15 +20,28 @@ from collections.abc import Mapping
 from harvester.errors import ConfigError
 from harvester.text import quoted
 
-#: ``$NAME`` or ``${...}`` (checked to hold a name alone: no shell ``${NAME:-default}``).
-_VARIABLE = re.compile(r"\$(?:\{(?P<braced>[^}]*)\}|(?P<name>[A-Za-z_][A-Za-z0-9_]*))")
+#: ``$NAME`` or ``${...}`` (checked to hold a name alone: no shell ``${NAME:-default}``),
+#: or ``$$``, a ``$`` of the name itself (``$$RECYCLE.BIN``): matched first, so that the
+#: ``$NAME`` after it is no variable.
+_VARIABLE = re.compile(
+    r"\$(?:(?P<dollar>\$)|\{(?P<braced>[^}]*)(?P<close>\}?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*))"
+)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def names_variable(text: str) -> bool:
     """Whether ``text`` holds a ``$NAME`` or ``${NAME}`` that :func:`expand_variables`
     would replace."""
-    return any(_NAME.fullmatch(m["name"] or m["braced"] or "") for m in _VARIABLE.finditer(text))
+    return any(_expands(m) for m in _VARIABLE.finditer(text))
+
+
+def _expands(match: re.Match[str]) -> bool:
+    """Whether a match of :data:`_VARIABLE` is a variable expanded: ``$NAME``, or
+    ``${NAME}`` closed (``${SCRATCH/mirror``, a brace left open, is none: it was kept as a
+    folder named ``${SCRATCH``, where a shell says "bad substitution")."""
+    if match["braced"] is not None and not match["close"]:
+        return False
+    return _NAME.fullmatch(match["name"] or match["braced"] or "") is not None
 
 
 def expand_variables(key: str, text: str, environ: Mapping[str, str] | None = None) -> str:
@@ -36,13 +49,19 @@ def expand_variables(key: str, text: str, environ: Mapping[str, str] | None = No
     config-file key ``key``; a one-line :class:`ConfigError` naming the key and the
     variable where one is not set or is empty (``$SCRATCH`` unset made ``/mirror`` of
     ``$SCRATCH/mirror``, at the top of the filesystem), or ``${...}`` holds more than a
-    name (a shell's ``${SCRATCH:-/tmp}``, which would have been kept as a folder's name).
-    A ``$`` before no name stays as written."""
+    name or is not closed (a shell's ``${SCRATCH:-/tmp}``, ``${SCRATCH/mirror``, which
+    would have been kept as a folder's name).
+    A ``$`` before no name stays as written; ``$$`` is one ``$``, so that a folder whose
+    name holds ``$NAME`` (``$RECYCLE.BIN``, or a ``$SCRATCH`` made literally before paths
+    were expanded) can be written (it was refused as a variable not set, and
+    ``$$SCRATCH`` was ``$`` and SCRATCH's value)."""
     env = os.environ if environ is None else environ
 
     def value_of(match: re.Match[str]) -> str:
+        if match["dollar"]:
+            return "$"
         name = match["name"] or match["braced"]
-        if not _NAME.fullmatch(name):
+        if not _expands(match):
             raise ConfigError(
                 f"{key}: {quoted(match[0])} in {quoted(text)} is not a variable harvester"
                 " expands: only $NAME and ${NAME} are",
@@ -54,7 +73,7 @@ def expand_variables(key: str, text: str, environ: Mapping[str, str] | None = No
             raise ConfigError(
                 f"{key}: the environment variable {name} in {quoted(text)} {state}",
                 hint=f"set {name} before running harvester (export {name}=...), or write the"
-                f" path itself in {key}",
+                f" path itself in {key} (${match[0]} for a name that holds {match[0]})",
             )
         return value
 
@@ -71,7 +90,7 @@ def leading_variable(text: str, environ: Mapping[str, str] | None = None) -> str
     match = _VARIABLE.match(text)
     if match is None:
         return None
-    name, rest = match["name"] or match["braced"], text[match.end() :]
-    if not _NAME.fullmatch(name) or rest[:1] not in ("", "/"):
+    name, rest = match["name"] or match["braced"] or "", text[match.end() :]
+    if not _expands(match) or rest[:1] not in ("", "/"):  # (``$$``: no variable)
         return None
     return name if env.get(name) else None

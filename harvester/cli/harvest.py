@@ -378,8 +378,6 @@ def folder_arg(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty folder name (an unset variable?)")
     path = Path(text)
-    if text.lstrip().startswith("$") and not path.exists():
-        _refuse_literal_variable(text)
     for part in path.parts:
         if len(os.fsencode(part)) > NAME_MAX:
             # Why: it stopped at the first look at DIR with a bare "File name too long (...)".
@@ -388,6 +386,10 @@ def folder_arg(text: str) -> Path:
                 f"{shown!r} is a name of {len(os.fsencode(part))} bytes: a filesystem takes "
                 f"at most {NAME_MAX} a name (folder or file)"
             )
+    # (after the names' length, and os.path's look, which raises nothing: Path.exists() of a
+    # name over NAME_MAX ended `status '$aaa...'` in a traceback)
+    if text.lstrip().startswith("$") and not os.path.exists(path):
+        _refuse_literal_variable(text)
     return path
 
 

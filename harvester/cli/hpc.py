@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from harvester.originals import OriginalsSummary, UrlMap
     from harvester.plan import PlanInfo
     from harvester.session import SessionWatch
+    from harvester.slurm import SlurmJob
     from harvester.splits import SplitSpec, SplitTally
 
 #: How a run asks the server, beside its total ``--rate`` and ``--concurrency``: passed on
@@ -772,20 +773,21 @@ def run_slurm(args: argparse.Namespace) -> int:
     _refuse_other_split(out, job.tasks)
     queued = _refuse_queued_array(out, job.tasks)
     queued_note = queued.note() if queued is not None and not args.submit else None
+
+    def with_targets(named: dict[str, dict[str, list[int]]]) -> SlurmJob:
+        targets = _target_argv(args, named)
+        return replace(
+            job, harvest_args=[*harvest_args[:targets_at], *targets, *harvest_args[targets_at:]]
+        )
+
+    if queued is not None and args.submit and _same_work(out, with_targets({})):
+        raise queued.refusal(other_work=False)  # (the targets as typed: no server asked)
     # The server last, once everything local is known to be right: the targets the tasks
     # get (flags and config file alike) checked once now, not in every task, and the
     # names given as flags written as the ids they select.
-    named = {} if plan or args.no_check else _check_targets_now(config)
-    targets = _target_argv(args, named)
-    job = replace(
-        job, harvest_args=[*harvest_args[:targets_at], *targets, *harvest_args[targets_at:]]
-    )
+    job = with_targets({} if plan or args.no_check else _check_targets_now(config))
     if queued is not None and args.submit:  # (refused before anything is written)
-        from harvester.slurm import render_script
-
-        queued_work = _queued_task_args(out)
-        other_work = queued_work is not None and queued_work != _work_args(render_script(job))
-        raise queued.refusal(other_work)
+        raise queued.refusal(other_work=not _same_work(out, job))
     from harvester.array_scripts import script_for
 
     job = replace(job, script_name=script_for(out, job.harvest_args).name)
@@ -1098,6 +1100,19 @@ def _queued_task_args(out: Path) -> list[str] | None:
     except OSError:
         return None
     return _work_args(text)
+
+
+def _same_work(out: Path, job: SlurmJob) -> bool:
+    """Whether ``job``'s tasks harvest what those of DIR's script do (:func:`_work_args`);
+    True where that script has no task line to compare.
+
+    Why apart: ``--submit`` beside a queued array of the same command is refused before the
+    server is asked (the targets as typed are those of the queued script); it was refused
+    only once the targets had been checked there, a server down giving its error instead."""
+    from harvester.slurm import render_script
+
+    queued_work = _queued_task_args(out)
+    return queued_work is None or queued_work == _work_args(render_script(job))
 
 
 def _work_args(script_text: str) -> list[str] | None:

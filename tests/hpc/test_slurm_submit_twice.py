@@ -118,6 +118,32 @@ def test_a_second_submission_is_refused_while_the_array_is_queued(
     assert sbatched.read_text().count(str(out / "harvest.sbatch")) == 1
 
 
+def test_a_second_submission_of_the_same_targets_is_refused_before_the_server(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A script of targets (no plan) queued: --submit of the same command is refused without
+    a request to the server (it checked the targets there first: a server down gave its
+    error, not the refusal); of other targets, checked there, it is told so."""
+    out = tmp_path / "ids"
+    flags = ["slurm", "--base-url", emulator.base_url, "--image", "9762957", "--out", str(out),
+             "--tasks", "2", "--artifacts", "thumbnail", "--rate", "none"]  # fmt: skip
+    assert main(flags) == 0, capsys.readouterr().err
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|1|PENDING|{out}/harvest.sbatch\\n")
+    sbatched = _fake_sbatch(tmp_path)
+    emulator.reset_stats()
+    capsys.readouterr()
+    assert main([*flags, "--submit"]) == 2
+    assert capsys.readouterr().err.splitlines() == _refused(out, "4300")
+    assert emulator.stats()["requests"] == 0
+    assert main([*flags, "--image", "9762958", "--submit"]) == 2
+    assert "whose tasks harvest something else" in capsys.readouterr().err
+    assert emulator.stats()["requests"] > 0
+    assert not sbatched.exists()
+
+
 def test_an_array_squeue_lists_only_as_ending_does_not_refuse_a_submission(
     emulator: EmulatorThread,
     tmp_path: Path,

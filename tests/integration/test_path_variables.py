@@ -63,7 +63,8 @@ def test_an_unset_variable_in_a_config_path_is_refused(
     assert main(["harvest", str(cfg)]) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"error: {cfg}: out: the environment variable SCR in '$SCR/mirror' is not set",
-        "hint: set SCR before running harvester (export SCR=...), or write the path itself in out",
+        "hint: set SCR before running harvester (export SCR=...), or write the path itself in out"
+        " ($$SCR for a name that holds $SCR)",
     ]
     monkeypatch.setenv("SCR", "")
     assert main(["harvest", str(cfg)]) == 2
@@ -74,7 +75,36 @@ def test_an_unset_variable_in_a_config_path_is_refused(
         f"error: {cfg}: out: '${{SCR:-/tmp}}' in '${{SCR:-/tmp}}/mirror' is not a variable"
         " harvester expands: only $NAME and ${NAME} are"
     )
+    cfg = config(tmp_path, emulator, f"images = [{IMAGE}]", 'out = "${SCR/mirror"')
+    assert main(["harvest", str(cfg)]) == 2  # (a brace left open: it made a folder '${SCR')
+    assert capsys.readouterr().err.startswith(
+        f"error: {cfg}: out: '${{SCR/mirror' in '${{SCR/mirror' is not a variable harvester expands"
+    )
     assert [p.name for p in tmp_path.iterdir()] == ["c.toml"]
+
+
+def test_a_doubled_dollar_is_a_dollar_of_the_name(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """out = "$$SCR/m" names the folder literally called '$SCR' beside the file (one an
+    earlier version made of "$SCR/m"), SCR set or not: it was refused as SCR not set, or
+    was '$' followed by SCR's value. The run records the name as it is, and the resume by
+    --out replays it as it is, not expanded again."""
+    monkeypatch.setenv("SCR", str(tmp_path / "scratch"))
+    monkeypatch.chdir(tmp_path)
+    cfg = config(tmp_path, emulator, f"images = [{IMAGE}]", 'out = "$$SCR/m"')
+    assert main(["harvest", str(cfg), "-q"]) == 0, capsys.readouterr().err
+    folder = tmp_path / "$SCR" / "m"
+    assert (folder / "index.csv").read_text().splitlines()[1].startswith(f"{IMAGE},")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["$SCR", "c.toml"]
+    (record,) = (folder / "runs").glob("*/config.json")
+    assert json.loads(record.read_text())["config"]["out"] == str(folder)
+    monkeypatch.delenv("SCR")  # (expanded again, the recorded '.../$SCR/m' is refused)
+    assert main(["harvest", "--out", str(folder), "-q"]) == 0, capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["$SCR", "c.toml"]
 
 
 def test_a_folder_flag_beginning_with_a_set_variable_literally_is_refused(
@@ -95,6 +125,12 @@ def test_a_folder_flag_beginning_with_a_set_variable_literally_is_refused(
         ' ("$SCR/m") or as the path itself'
     )
     assert list(tmp_path.iterdir()) == []
+    long_name = "$" + "a" * 300  # (was a traceback: File name too long)
+    assert main(["status", long_name]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"error: argument DIR: {long_name[:37] + '...'!r} is a name of 301 bytes: a filesystem"
+        " takes at most 255 a name (folder or file)"
+    )
     (tmp_path / "$SCR" / "m").mkdir(parents=True)
     assert main(["harvest", *flags, "--out", "$SCR/m", "-q"]) == 0
     assert (tmp_path / "$SCR" / "m" / "index.csv").is_file()
@@ -136,3 +172,26 @@ def test_slurm_and_plan_pass_on_a_config_files_paths_expanded(
     assert main(["plan", str(cfg), "--out", str(planned), "-q"]) == 0, capsys.readouterr().err
     info = json.loads((planned / "plan" / "plan.json").read_text())
     assert info["ids_from"] == str(scratch / "ids.txt")
+
+
+def test_slurm_passes_on_the_expanded_path_of_a_file_saved_with_a_byte_order_mark(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A file Notepad saved (a UTF-8 byte order mark, which the file's reading drops): its
+    ids_from = "$SCR/ids.txt" goes on the tasks' command line expanded as any file's does
+    (the look at the file as written did not read it: the tasks read the path on their
+    nodes, in their own environment)."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "ids.txt").write_text(f"{IMAGE}\n", encoding="utf-8")
+    monkeypatch.setenv("SCR", str(scratch))
+    cfg = config(tmp_path, emulator, 'ids_from = "$SCR/ids.txt"')
+    cfg.write_bytes(b"\xef\xbb\xbf" + cfg.read_bytes())
+    out = tmp_path / "out"
+    assert main(["slurm", str(cfg), "--out", str(out), "--tasks", "2"]) == 0, (
+        capsys.readouterr().err
+    )
+    assert f"--ids-from {scratch / 'ids.txt'}" in (out / "harvest.sbatch").read_text()
