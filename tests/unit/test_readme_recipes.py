@@ -148,7 +148,7 @@ def assert_cron_line_logs(text: str, where: Path) -> None:
     wrapper.parent.mkdir()
     root = Path(harvester.__file__).resolve().parents[1]
     wrapper.write_text(
-        f'#!/bin/sh\nPYTHONPATH={shlex.quote(str(root))} exec {shlex.quote(sys.executable)} '
+        f"#!/bin/sh\nPYTHONPATH={shlex.quote(str(root))} exec {shlex.quote(sys.executable)} "
         '-m harvester "$@"\n'
     )
     wrapper.chmod(0o755)
