@@ -3198,10 +3198,11 @@ class Harvest:
         logger.info("the walk had listed everything before the stop: journaled as finished")
 
     async def _record_stop(self, store: Store) -> None:
-        """After a stop because the session ended, the credentials were refused or the
-        ``--max-bytes`` budget was reached (and what then ended the walk that looked for
-        work left: the server down, the session ended): the walk, unfinished, says so in
-        the journal, for ``status`` to say why it stopped and how to go on.
+        """After a stop because the session ended, the credentials were refused, the server
+        stayed down longer than ``--outage-wait`` or the ``--max-bytes`` budget was reached
+        (and what then ended the walk that looked for work left: the server down, the
+        session ended): the walk, unfinished, says so in the journal, for ``status`` to say
+        why it stopped and how to go on.
 
         Why the budget too: ``status`` said such a walk had "stopped", as after a kill, and
         one the session's end cut short after the budget as a plain budget stop, when the
@@ -3216,7 +3217,10 @@ class Harvest:
         then = {cause[0]: cause[1]} if cause is not None else {}
         ended = summary.session_ended or then.get("session_ended", "")
         refused = summary.credentials_refused or then.get("credentials_refused", "")
-        if ended or refused or budget:
+        # Stopped because the server stayed down past --outage-wait (exit 75): status said
+        # "stopped", as of a run killed, though the same command goes on once it answers.
+        down = then.get("server_down", "") or (summary.server_down if not budget else "")
+        if ended or refused or budget or down:
             await store.record_walk(
                 targets,
                 self.cfg.shard,
@@ -3224,7 +3228,7 @@ class Harvest:
                 session_ended=ended,
                 credentials_refused=refused,
                 max_bytes=budget,
-                server_down=then.get("server_down", ""),
+                server_down=down,
                 sample_of=self._sample_of,
             )
 

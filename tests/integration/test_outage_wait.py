@@ -237,6 +237,15 @@ def test_a_longer_outage_stops_the_run_with_the_images_pending(
     assert kinds["thumbnail"]["failed"] == 0 and kinds["imgdata"]["failed"] == 0, kinds
     # (Which kinds are left depends on the order the workers asked for the 16 files.)
     assert kinds["thumbnail"]["pending"] + kinds["imgdata"]["pending"] > 0, kinds
+    # status says why the walk did not finish, as the run did (it said "stopped", as of a
+    # run killed, which a nightly job's morning reader could not tell from a crash)
+    assert main(["status", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert re.search(
+        r"has not finished: stopped, as the server stayed down for \d+\.\ds \(HTTP 503 "
+        r"Service Unavailable\), the rest pending: resume once it answers again;",
+        said,
+    ), said
     # The window is over (ended now rather than waited out: the same server, well again).
     emu.server.faults = FaultInjector(FaultSpec().with_latency(30, None))
     code, summary, err = harvest(capsys, emu.base_url, out, "--outage-wait", "1s")
