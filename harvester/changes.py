@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from harvester.models import ImageRef
 from harvester.placing import IdSet
@@ -92,3 +93,13 @@ def no_longer_listed(
         for image_id, ref in images.items()
         if image_id not in sent and image_id not in skip and listed_whole(ref)
     )
+
+
+def one_server(out_dir: Path, base_url: str, run_id: str) -> bool:
+    """Are DIR's target sets all of ``base_url``'s server? Image ids are one server's: in a
+    folder of two, an image journaled from the other in a dataset of the same id is no
+    image this walk could have met. Reads every run's saved settings: call it in a thread."""
+    from harvester.config import normal_base_url, recorded_target_sets
+
+    sets = recorded_target_sets(out_dir, besides=run_id)
+    return {normal_base_url(s.base_url) for s in sets} <= {normal_base_url(base_url)}

@@ -3318,28 +3318,32 @@ class Harvest:
 
         The images no longer listed are looked for only where this walk sent every image
         it met: not in a shard (it sends its own), a selection (it sends those matching)
-        or a plan's run (no walk), whose images not sent may well be listed."""
+        or a plan's run (no walk), whose images not sent may well be listed; nor in a
+        folder of two servers, whose other server's images this walk could not meet."""
         changes = self._changes
         sent = self._walk_sent
-        if (
+        looks = (
             sent is not None
             and self._walk_ended is not None
             and not self.summary.signalled
             and not self._selection.active
             and self.cfg.shard is None
-        ):
-            from harvester.changes import no_longer_listed
+        )
+        if looks and sent is not None:
+            from harvester.changes import no_longer_listed, one_server
 
-            await store.flush()
-            # (read in a thread: the workers are over, nothing journals an image meanwhile)
-            look = functools.partial(
-                no_longer_listed,
-                store.state.images,
-                sent,
-                self._placing.listed.holds_place,
-                self._gone,
-            )
-            changes.unlisted = await anyio.to_thread.run_sync(look)
+            one = functools.partial(one_server, self.out, self.cfg.base_url, self.summary.run_id)
+            if await anyio.to_thread.run_sync(one):  # (ids are one server's)
+                await store.flush()
+                # (read in a thread: the workers are over, nothing journals an image meanwhile)
+                look = functools.partial(
+                    no_longer_listed,
+                    store.state.images,
+                    sent,
+                    self._placing.listed.holds_place,
+                    self._gone,
+                )
+                changes.unlisted = await anyio.to_thread.run_sync(look)
         self.summary.unlisted_ids = changes.unlisted
         self.summary.changes_line = changes.line()
         if changes.unlisted:

@@ -120,3 +120,22 @@ def test_each_night_says_what_changed_and_fetches_only_the_new(
     assert code == 0
     assert "changes on the server" not in stdout
     assert emu.stats()["image_requests"] == 0  # (both nights)
+
+
+def test_another_servers_images_are_not_said_gone(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A folder of two servers (the same project of each): an image of the first that the
+    second does not list is no image gone from the second (ids are one server's): no line."""
+    first = make_emulator(preset="demo")
+    app = HidingApp()
+    app.hidden = {REMOVED}
+    second = make_emulator(app=app)
+    out = tmp_path / "two"
+    for emu in (first, second):
+        done = run_cli(
+            "harvest", "--base-url", emu.base_url, "--project", "51", "--rate", "none",
+            "--artifacts", "thumbnail", "--out", str(out),
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    assert "no longer listed" not in done.stdout, done.stdout
