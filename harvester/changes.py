@@ -23,6 +23,7 @@ from pathlib import Path
 from harvester.models import ImageRef
 from harvester.placing import IdSet
 from harvester.text import plural
+from harvester.walk import SeenIds
 
 #: How many ids of images no longer listed the line names before "and N more".
 SHOWN_IDS = 10
@@ -43,13 +44,20 @@ class Changes:
     relabelled: int = 0
     renamed: int = 0
     unlisted: list[int] = field(default_factory=list)
+    #: The images this run journaled: a second record of one (its place decided once the
+    #: walk met it under another parent) is this run's own doing, no change on the server.
+    recorded: SeenIds = field(default_factory=SeenIds)
 
-    def saw(self, journaled: ImageRef | None, ref: ImageRef) -> None:
-        """Count the record of ``ref`` written over ``journaled`` (None: no record yet)."""
+    def saw(self, journaled: ImageRef | None, ref: ImageRef, *, unasked: bool = False) -> None:
+        """Count the record of ``ref`` written over ``journaled`` (None: no record yet);
+        ``unasked``: ``journaled``'s labels were never asked (a ``--no-labels`` run's), so
+        labels found now are no edit."""
+        if not self.recorded.add(ref.image_id):
+            return
         if journaled is None:
             self.new += 1
             return
-        if journaled.labels != ref.labels:
+        if journaled.labels != ref.labels and not unasked:
             self.relabelled += 1
         if any(getattr(journaled, f) != getattr(ref, f) for f in _PLACE_FIELDS):
             self.renamed += 1
@@ -69,7 +77,7 @@ class Changes:
 
 
 def unlisted_text(image_ids: list[int]) -> str:
-    """``2 images no longer listed by the server (kept, with their index rows): 5, 7``."""
+    """``2 images no longer listed by the server (files and index rows kept): 5, 7``."""
     shown = ", ".join(str(i) for i in image_ids[:SHOWN_IDS])
     more = len(image_ids) - SHOWN_IDS
     rest = f" and {more} more" if more > 0 else ""

@@ -3741,7 +3741,7 @@ async def _record(
         asked = asked_now or bool(ref.labels) or (journaled is not None and not unasked)
         await store.record_image(ref, labels_asked=asked, unlisted=unlisted and not selected)
         if changes is not None and journaled != ref:
-            changes.saw(journaled, ref)
+            changes.saw(journaled, ref, unasked=unasked)
 
 
 def _stopping_signals() -> tuple[signal.Signals, ...]:

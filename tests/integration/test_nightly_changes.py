@@ -139,3 +139,26 @@ def test_another_servers_images_are_not_said_gone(
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
     assert "no longer listed" not in done.stdout, done.stdout
+
+
+def test_labels_asked_for_the_first_time_are_no_change(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An image a --no-labels run journaled (its labels never asked) gets its labels from
+    the next run with labels: no "labels changed" (nothing was edited on the server)."""
+    app = HidingApp()
+    app.hidden = {NEW}
+    emu = make_emulator(app=app)
+    out = tmp_path / "labels"
+    said = []
+    for flags in ([], ["--no-labels"], []):
+        done = run_cli(
+            "harvest", "--base-url", emu.base_url, "--project", "51", "--rate", "none",
+            "--artifacts", "thumbnail", "--out", str(out), *flags,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        said.append(done.stdout)
+        app.hidden = set()  # published after the first night, harvested without labels
+    assert "changes on the server since the last run: 1 image new to the folder\n" in said[1]
+    assert "changes on the server" not in said[2], said[2]
+    assert rows(out)[str(NEW)]["Gene Symbol"]  # asked, and in the index now
