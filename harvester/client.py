@@ -47,6 +47,8 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, quote, unquote, urljoin, urlsplit
 
+import anyio
+
 from harvester import __version__, urls
 from harvester.errors import (
     REDACTED,
@@ -955,14 +957,25 @@ class Client:
             )
             return await self._verified(fetched, verify)
 
+        retries = _retry_flags()
+        # A Retry-After longer than a retry waits: the outage decides first (RetryPolicy.call)
+        hasty, tried = True, 0
         while True:
-            retries = _retry_flags()  # (asked again after a pause: a fresh retry budget)
             try:
-                return await self.retry.call(attempt_unless_paused)
+                return await self.retry.call(attempt_unless_paused, hasty=hasty, tried=tried)
             except TransientError as error:
-                if not await outage.held(error, last_try):
+                if await outage.held(error, last_try):
+                    # The server was down and is back: asked again, with a fresh retry budget.
+                    retries, tried = _retry_flags(), 0
+                    continue
+                policy = self.retry
+                if not (hasty and policy.max_retries and policy.asks_too_long(error, hasty=True)):
                     raise
-                # The server was down and is back: asked again, with a fresh retry budget.
+                # Up for the other requests (or its API root): this one's long Retry-After is
+                # its own, so it is retried as any busy answer is, after the longest wait, its
+                # one try counted in its budget.
+                hasty, tried = False, 1
+                await anyio.sleep(policy.wait_for(1, error))
 
     async def _verified(
         self, fetched: Fetched, verify: Callable[[Fetched], Awaitable[None]] | None

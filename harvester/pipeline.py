@@ -51,6 +51,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from harvester import __version__, end_lines, layout, runlock, urls
+from harvester.changes import Changes
 from harvester.client import (
     REFUSED_CAUSES,
     Client,
@@ -333,6 +334,12 @@ class RunSummary:
     retries: int = 0
     elapsed: float = 0.0
     failures: list[Failure] = field(default_factory=list)
+    #: What changed on the server since DIR's earlier runs, as this run saw it (the
+    #: summary's ``changes on the server ...`` line; "": nothing, or a first run).
+    changes_line: str = ""
+    #: Ids of the images journaled in a dataset or plate this walk listed whole but met
+    #: nowhere (:func:`harvester.changes.no_longer_listed`): their files stay.
+    unlisted_ids: list[int] = field(default_factory=list)
     walk_failures: list[str] = field(default_factory=list)
     #: The HTTP status of each of ``walk_failures`` (None: no answer), for the report's hints.
     walk_statuses: list[int | None] = field(default_factory=list)
@@ -1355,6 +1362,8 @@ class Harvest:
         #: parent, or whose journaled place it has not listed yet, until it can tell. The
         #: walk's own once it starts (a plan's for --from-plan); this one places by id only.
         self._placing = Placing(Listed(), final=True, settled=SeenIds())
+        #: What the records this run journals change (harvester.changes), for the summary.
+        self._changes = Changes()
         self._placing_held = False  # a worker journals the places Placing can tell (_place_held)
         #: The workers' queue as the walk and the workers count it (_run_tasks: QueueRoom).
         self._room: QueueRoom | None = None
@@ -2323,7 +2332,7 @@ class Harvest:
             unasked = ref.image_id in state.labels_unasked
             # Placed as its worker will, marking nothing: the worker places it (Placing.peek).
             placed = self._placing.peek(ref, journaled)
-            await _record(store, placed, journaled, unasked, asked_now)
+            await _record(store, placed, journaled, unasked, asked_now, changes=self._changes)
         if whole:
             # (the images first: a kill between leaves it "not finished")
             await self._record_walk_finished(store, targets)
@@ -2574,14 +2583,29 @@ class Harvest:
                 if has_context(ref):
                     # (no call on a rerun; an unlisted image selected again: listed again)
                     if journaled != ref or (asked_now and unasked) or ref.image_id in unlisted:
-                        await _record(store, ref, journaled, unasked, asked_now, placing=placing)
+                        await _record(
+                            store,
+                            ref,
+                            journaled,
+                            unasked,
+                            asked_now,
+                            placing=placing,
+                            changes=self._changes,
+                        )
                     else:
                         placing.settled(ref.image_id)
                 else:
                     # Given by id, its context unknown yet: journaled once the imgData step
                     # has told its meta (if this run asks for imgData), before the other files.
                     record = functools.partial(
-                        _record, store, ref, journaled, unasked, asked_now, placing=placing
+                        _record,
+                        store,
+                        ref,
+                        journaled,
+                        unasked,
+                        asked_now,
+                        placing=placing,
+                        changes=self._changes,
                     )
                 if self.cfg.max_bytes is None:
                     todo: int | None = await fetcher.fetch_image(ref, record)
@@ -2910,6 +2934,7 @@ class Harvest:
             ) as store:
                 self._store_opened = self.summary.store_opened = True
                 self._store = store
+                self._changes.had_images = bool(store.state.images)
                 if self._out_note:  # (once the store opened there: a run refused first, or
                     # one that found the disk full, put nothing among the folder's entries)
                     logging.getLogger(PROBLEMS_LOGGER).warning("%s", self._out_note)
@@ -3185,10 +3210,11 @@ class Harvest:
         logger.info("the walk had listed everything before the stop: journaled as finished")
 
     async def _record_stop(self, store: Store) -> None:
-        """After a stop because the session ended, the credentials were refused or the
-        ``--max-bytes`` budget was reached (and what then ended the walk that looked for
-        work left: the server down, the session ended): the walk, unfinished, says so in
-        the journal, for ``status`` to say why it stopped and how to go on.
+        """After a stop because the session ended, the credentials were refused, the server
+        stayed down longer than ``--outage-wait`` or the ``--max-bytes`` budget was reached
+        (and what then ended the walk that looked for work left: the server down, the
+        session ended): the walk, unfinished, says so in the journal, for ``status`` to say
+        why it stopped and how to go on.
 
         Why the budget too: ``status`` said such a walk had "stopped", as after a kill, and
         one the session's end cut short after the budget as a plain budget stop, when the
@@ -3203,7 +3229,10 @@ class Harvest:
         then = {cause[0]: cause[1]} if cause is not None else {}
         ended = summary.session_ended or then.get("session_ended", "")
         refused = summary.credentials_refused or then.get("credentials_refused", "")
-        if ended or refused or budget:
+        # Stopped because the server stayed down past --outage-wait (exit 75): status said
+        # "stopped", as of a run killed, though the same command goes on once it answers.
+        down = then.get("server_down", "") or (summary.server_down if not budget else "")
+        if ended or refused or budget or down:
             await store.record_walk(
                 targets,
                 self.cfg.shard,
@@ -3211,7 +3240,7 @@ class Harvest:
                 session_ended=ended,
                 credentials_refused=refused,
                 max_bytes=budget,
-                server_down=then.get("server_down", ""),
+                server_down=down,
                 sample_of=self._sample_of,
             )
 
@@ -3312,12 +3341,51 @@ class Harvest:
     async def _after_workers(self, store: Store) -> None:
         """Once the workers are over: every held place journaled, then the walk as finished."""
         await self._place_held(store, last=True)
+        await self._tell_changes(store)
         if self._walk_ended is not None and not self._walk_finished:
             # After the workers, and after what they queued is journaled (the store commits
             # batches side by side, so queue order alone is no journal order): a run killed
             # before this record leaves the walk "not finished" (images the walk sent but no
             # worker took yet are in no journal: status cannot count them).
             await self._record_walk_finished(store, self._walk_ended)
+
+    async def _tell_changes(self, store: Store) -> None:
+        """What changed on the server since DIR's earlier runs into the summary (its
+        ``changes on the server ...`` line), once the walk listed all it could and every
+        image it sent is journaled.
+
+        The images no longer listed are looked for only where this walk sent every image
+        it met: not in a shard (it sends its own), a selection (it sends those matching)
+        or a plan's run (no walk), whose images not sent may well be listed; nor in a
+        folder of two servers, whose other server's images this walk could not meet."""
+        changes = self._changes
+        sent = self._walk_sent
+        looks = (
+            sent is not None
+            and self._walk_ended is not None
+            and not self.summary.signalled
+            and not self._selection.active
+            and self.cfg.shard is None
+        )
+        if looks and sent is not None:
+            from harvester.changes import no_longer_listed, one_server
+
+            one = functools.partial(one_server, self.out, self.cfg.base_url, self.summary.run_id)
+            if await anyio.to_thread.run_sync(one):  # (ids are one server's)
+                await store.flush()
+                # (read in a thread: the workers are over, nothing journals an image meanwhile)
+                look = functools.partial(
+                    no_longer_listed,
+                    store.state.images,
+                    sent,
+                    self._placing.listed.holds_place,
+                    self._gone,
+                )
+                changes.unlisted = await anyio.to_thread.run_sync(look)
+        self.summary.unlisted_ids = changes.unlisted
+        self.summary.changes_line = changes.line()
+        if changes.unlisted:
+            logger.info("images no longer listed by the server: %s", changes.unlisted)
 
     async def _record_walk_finished(self, store: Store, targets: str) -> None:
         """Journal the walk of ``targets`` as finished, after everything queued before it
@@ -3362,7 +3430,15 @@ class Harvest:
                 asked_now = labels_were_asked(placed, self.cfg.labels)
                 # (an image held here was selected, and its worker listed it again, or not
                 # selected: an unlisted one stays so)
-                await _record(store, placed, journaled, unasked, asked_now, selected=False)
+                await _record(
+                    store,
+                    placed,
+                    journaled,
+                    unasked,
+                    asked_now,
+                    selected=False,
+                    changes=self._changes,
+                )
         finally:
             self._placing_held = False
 
@@ -3680,6 +3756,7 @@ async def _record(
     *,
     placing: Placing | None = None,
     selected: bool = True,
+    changes: Changes | None = None,
 ) -> None:
     """Journal ``ref`` unless the journal has it already (``journaled``, its record's
     ``unasked`` mark): a finished rerun writes no image record.
@@ -3693,6 +3770,7 @@ async def _record(
     ``selected``: this run selected it, so an image journaled as unlisted (it no longer
     matched the ``--where`` that selected it) is journaled again, listed; False (the
     placing's record of an image met under two parents): its mark is kept as it is.
+    ``changes``: the run's count of what its records change (new, relabelled, moved).
     """
     if meta is not None:
         ref = with_meta(ref, meta)
@@ -3704,6 +3782,8 @@ async def _record(
         # (Walker._known_labels): those of an unmarked image were asked.
         asked = asked_now or bool(ref.labels) or (journaled is not None and not unasked)
         await store.record_image(ref, labels_asked=asked, unlisted=unlisted and not selected)
+        if changes is not None and journaled != ref:
+            changes.saw(journaled, ref, unasked=unasked)
 
 
 def _stopping_signals() -> tuple[signal.Signals, ...]:

@@ -58,6 +58,14 @@ class Listed:
         """Every child of project or screen (``kind``) ``object_id`` was listed."""
         self._children[kind][object_id] = child_ids
 
+    def holds_place(self, journaled: ImageRef) -> bool:
+        """Did this walk list every image of ``journaled``'s dataset or plate? Then an
+        image it did not meet anywhere is no longer listed by the server
+        (:func:`harvester.changes.no_longer_listed`)."""
+        return (
+            journaled.dataset_id is not None and journaled.dataset_id in self._containers["dataset"]
+        ) or (journaled.plate_id is not None and journaled.plate_id in self._containers["plate"])
+
     def left(self, journaled: ImageRef, found: ImageRef) -> bool:
         """Did this walk list ``journaled``'s place whole, and so would have met the image
         there? Asked only where ``journaled`` ranks before ``found`` (this walk's first

@@ -186,10 +186,14 @@ class RetryPolicy:
         waited for that long only)."""
         return self._max_retry_after
 
-    def asks_too_long(self, error: BaseException) -> bool:
-        """Does ``error`` carry a Retry-After longer than :attr:`longest_retry_after`?"""
+    def asks_too_long(self, error: BaseException, *, hasty: bool = False) -> bool:
+        """Does ``error`` carry a Retry-After longer than :attr:`longest_retry_after`? With
+        ``hasty``, longer than a retry waits (:attr:`max_retry_after`) will do too."""
         retry_after = getattr(error, "retry_after", None)
         limit = self.longest_retry_after
+        if hasty:
+            cap = self._max_retry_after
+            limit = cap if limit is None else min(limit, cap)
         return limit is not None and retry_after is not None and retry_after > limit
 
     def wait_for(self, attempt: int, error: BaseException | None) -> float:
@@ -208,12 +212,24 @@ class RetryPolicy:
         a message may promise as "up to" (the jitter waits less)."""
         return min(self.backoff_cap, self.backoff_base * 2.0 ** (attempt - 1))
 
-    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
-        """``await fn()``, retrying transient failures; re-raises the last error."""
+    async def call(
+        self, fn: Callable[[], Awaitable[T]], *, hasty: bool = False, tried: int = 0
+    ) -> T:
+        """``await fn()``, retrying transient failures; re-raises the last error.
+
+        ``hasty``: a failure whose Retry-After is longer than a retry waits is raised at
+        once, for a caller that can tell a server down as a whole (a maintenance page
+        asking for an hour) from one request's bad luck (the client's outage): sat
+        through here, each request spent its whole budget, 60 s a retry, before the run
+        could pause for the outage, and a run whose ``--outage-wait`` was minutes went on
+        for more than that. ``tried``: tries of the same request already made (a hasty
+        call's), which its budget counts: ``fn`` is then a retry, and is tried at most
+        ``max_retries + 1 - tried`` times."""
+        attempts = self.max_retries + 1 - tried
         try:
             return await fn()
         except TransientError as error:
-            if self.max_retries == 0 or self.asks_too_long(error):
+            if attempts <= 1 or self.asks_too_long(error, hasty=hasty):
                 raise
             first: TransientError | None = error
         # Slow path: hand over to tenacity, replaying the first failure. tenacity is imported
@@ -229,10 +245,12 @@ class RetryPolicy:
 
         retrying = AsyncRetrying(
             sleep=anyio.sleep,
-            stop=stop_after_attempt(self.max_retries + 1),
+            stop=stop_after_attempt(attempts),
             wait=self._tenacity_wait,
             retry=retry_if_exception(
-                lambda exc: isinstance(exc, TransientError) and not self.asks_too_long(exc)
+                lambda exc: (
+                    isinstance(exc, TransientError) and not self.asks_too_long(exc, hasty=hasty)
+                )
             ),
             before_sleep=self._before_sleep,
             reraise=True,

@@ -1489,10 +1489,14 @@ class StatusReport:
                 (w["credentials_refused"] for w in walks if w.get("credentials_refused")), ""
             )
             budget = next((w for w in walks if w.get("max_bytes")), None)
+            down = next((w["server_down"] for w in walks if w.get("server_down")), "")
             if budget is not None:
                 state = _budget_walk_state(budget)
             elif ended or refused:
                 state = _stopped_walk_state(ended, refused)
+            elif down and state == "stopped":
+                # (not "stopped" as after a kill: the same command goes on once it answers)
+                state = f"stopped, as {down}, the rest pending: resume once it answers again"
             lines.append(
                 f"{what} {where} has not finished: {state}; the images "
                 "it had not journaled yet are not counted above"

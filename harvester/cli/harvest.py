@@ -3085,6 +3085,10 @@ def print_summary(
                 f"`harvester index {shell_quote(str(summary.out_dir))}`) brings it up to date",
                 file=out,
             )
+    if totals and summary.changes_line and (not quiet or summary.unlisted_ids):
+        # (--quiet too where the server no longer lists images DIR has: a mirror that
+        # now holds more than the server is news to a nightly job's log)
+        print(summary.changes_line, file=out)
     for kind, why in sorted(summary.given_up.items()):
         skipped = summary.not_requested.get(kind, 0)
         print(f"stopped requesting {kind}: {why}; {skipped} not requested", file=err)

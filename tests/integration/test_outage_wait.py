@@ -237,12 +237,71 @@ def test_a_longer_outage_stops_the_run_with_the_images_pending(
     assert kinds["thumbnail"]["failed"] == 0 and kinds["imgdata"]["failed"] == 0, kinds
     # (Which kinds are left depends on the order the workers asked for the 16 files.)
     assert kinds["thumbnail"]["pending"] + kinds["imgdata"]["pending"] > 0, kinds
+    # status says why the walk did not finish, as the run did (it said "stopped", as of a
+    # run killed, which a nightly job's morning reader could not tell from a crash)
+    assert main(["status", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert re.search(
+        r"has not finished: stopped, as the server stayed down for \d+\.\ds \(HTTP 503 "
+        r"Service Unavailable\), the rest pending: resume once it answers again;",
+        said,
+    ), said
     # The window is over (ended now rather than waited out: the same server, well again).
     emu.server.faults = FaultInjector(FaultSpec().with_latency(30, None))
     code, summary, err = harvest(capsys, emu.base_url, out, "--outage-wait", "1s")
     assert code == 0, err
     assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == IMAGES
     assert len(list((out / "images").rglob("*.imgdata.json"))) == IMAGES
+
+
+def test_a_maintenance_page_asking_for_an_hour_pauses_without_retrying(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A maintenance page whose Retry-After asks for an hour (longer than a retry waits,
+    60 s) mid-run, with --max-retries 5: each request it answers goes to the outage's check
+    at once, and the run stops at its --outage-wait, exit 75, nothing failed. It sat
+    through its 5 retries first, 60 s each (retry waits are zeroed here: 6 tries a task),
+    so a nightly run with --outage-wait 1s went on for over 5 minutes."""
+    app = _DownAfterFiles(files=16, window="maintenance:1h@0s")
+    emu = app.emu = make_emulator(app=app, latency_ms=30)
+    code, summary, err = harvest(
+        capsys, emu.base_url, tmp_path / "d", "--outage-wait", "1s", "--max-retries", "5"
+    )
+    assert code == 75, err
+    assert "failed 0" in summary
+    assert "the server looks down (HTTP 503 Service Unavailable" in caplog.text
+    # One try a task (each image worker, each plate walk), the check that paused the run,
+    # and the pause's checks: not six tries a task.
+    tasks = 2 * CONCURRENCY + WALKS
+    most = tasks + 1 + math.ceil(1.0 / FIRST_CHECK) + 1
+    assert emu.stats()["faults"]["maintenance"] <= most, (most, emu.stats())
+
+
+def test_one_long_retry_after_among_successes_is_retried(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """One thumbnail answered 429 asking for 90 s while the server serves the rest: no
+    pause, and it is retried in its turn as any busy answer is (its retry answered: nothing
+    failed), not failed for its long wait."""
+    faults = "first:ok*3|429,retry-after:90s,only:/webgateway/render_thumbnail/"
+    emu = make_emulator(preset="demo", faults=faults)
+    with zero_waits():
+        code = main(
+            ["harvest", "--base-url", emu.base_url, "--plate", PLATE, "--out", str(tmp_path),
+             "--artifacts", "thumbnail", "--rate", "none", "--max-retries", "1"]
+        )  # fmt: skip
+    summary = capsys.readouterr().out
+    assert code == 0, summary
+    assert "failed 0;" in summary and "looks down" not in caplog.text
+    # Retried in its turn, not failed and left to the end's second chance.
+    assert "1 retry," in summary and "asked again at the end" not in summary
+    assert emu.stats()["faults"] == {"429": 1}
 
 
 def test_outage_wait_0_fails_each_request_as_before(

@@ -13,10 +13,13 @@ from __future__ import annotations
 import csv
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+import harvester
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
 
@@ -50,7 +53,10 @@ def commands(text: str) -> list[list[str]]:
             if not starts:
                 continue
             argv = words[starts[0] + 1 :]
-            stops = [i for i, word in enumerate(argv) if word in SHELL_STOPS]
+            stops = [i for i, word in enumerate(argv) if word in SHELL_STOPS or word[-1:] == ";"]
+            if stops and argv[stops[0]] not in SHELL_STOPS:  # `... --refresh-labels; echo`
+                argv[stops[0]] = argv[stops[0]][:-1]
+                stops[0] += 1
             found.append(argv[: stops[0]] if stops else argv)
     return found
 
@@ -128,6 +134,32 @@ def test_the_mirror_and_resume_recipes(
     for argv in resume:
         run(on_the_emulator(argv, emulator.base_url), capsys)
     assert len(index_rows(folder)) == 80
+    assert_cron_line_logs(recipe("Resume, refresh, re-check"), tmp_path)
+
+
+def assert_cron_line_logs(text: str, where: Path) -> None:
+    """The recipe's crontab line, run by sh as cron runs it (its schedule left out, its
+    `cd /data` and harvester's path made this test's), leaves in its log the date, no
+    problem and `exit 0`: the lines a sysadmin reads to tell one night from another."""
+    line = next(ln for ln in text.splitlines() if ln.startswith("0 2 * * * "))
+    command = line.removeprefix("0 2 * * * ")
+    assert command.startswith("cd /data && ") and "/home/me/.venv/bin/harvester " in command
+    wrapper = where / "bin" / "harvester"
+    wrapper.parent.mkdir()
+    root = Path(harvester.__file__).resolve().parents[1]
+    wrapper.write_text(
+        f"#!/bin/sh\nPYTHONPATH={shlex.quote(str(root))} exec {shlex.quote(sys.executable)} "
+        '-m harvester "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    command = command.replace("cd /data", f"cd {shlex.quote(str(where))}")
+    command = command.replace("/home/me/.venv/bin/harvester", shlex.quote(str(wrapper)))
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    log = (where / "idr0056.log").read_text().splitlines()
+    assert len(log) == 2, log  # the date, and, the night going well under -q, its exit code
+    assert re.search(r"\bUTC \d{4}$", log[0]), log
+    assert log[1] == "exit 0"
 
 
 def test_the_training_data_recipe(

@@ -1,0 +1,164 @@
+"""A folder mirrored night after night says what changed on the server (README: Resume,
+refresh, re-check; Rerunning into a folder).
+
+A cron job resuming ``harvester harvest --out DIR --refresh-labels`` every night printed
+``done 1 ..., N images found``: an image gone from the study's listing, a curator's edited
+label, a renamed dataset all passed without a word, and an image removed kept its row in
+index.csv with nothing to tell it from the others. Each night's summary now has one line
+``changes on the server since the last run: ...``, the images no longer listed named by id
+(under ``--quiet`` too: the mirror holds more than the server), and nothing is fetched again.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harvest_helpers import run_cli
+from hiding_app import HidingApp
+
+from harvester.emulator import EmulatorThread
+from harvester.emulator.catalogue import MapAnn
+
+NEW, REMOVED, RELABELLED = 1884804, 1884802, 1884803  # the demo's dataset 51: 1884801-1884804
+RENAMED_DATASET = 51
+
+
+class NightlyApp(HidingApp):
+    """The demo with images hidden from the listings (:class:`HidingApp`), dataset
+    ``RENAMED_DATASET`` named ``renamed`` once set, and ``labels`` replacing an image's
+    ``Gene Symbol``: a study as a curator edits it between two nights."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.renamed = ""
+        self.labels: dict[int, str] = {}
+        catalogue = self.inner.site.catalogue
+        dataset, annotations = catalogue._dataset, catalogue.image_annotations
+
+        def named(spec: Any, index: int) -> Any:
+            found = dataset(spec, index)
+            if self.renamed and found.id == RENAMED_DATASET:
+                return dataclasses.replace(found, name=self.renamed)
+            return found
+
+        def edited(image_id: int) -> list[MapAnn]:
+            gene = self.labels.get(image_id)
+            return [
+                dataclasses.replace(
+                    ann, values=tuple((k, gene if k == "Gene Symbol" else v) for k, v in ann.values)
+                )
+                for ann in annotations(image_id)
+            ] if gene else annotations(image_id)  # fmt: skip
+
+        catalogue._dataset = named
+        catalogue.image_annotations = edited
+
+
+def night(out: Path, *flags: str) -> tuple[int, str, str]:
+    """The nightly resume of README's cron line: exit code, stdout, stderr."""
+    result = run_cli("harvest", "--out", str(out), "--refresh-labels", *flags)
+    assert "Traceback" not in result.stderr
+    return result.returncode, result.stdout, result.stderr
+
+
+def rows(out: Path) -> dict[str, dict[str, str]]:
+    with (out / "index.csv").open(newline="", encoding="utf-8") as f:
+        return {row["image_id"]: row for row in csv.DictReader(f)}
+
+
+def test_each_night_says_what_changed_and_fetches_only_the_new(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """New, gone, relabelled, renamed: one line says each; nothing unchanged is fetched."""
+    app = NightlyApp()
+    app.hidden = {NEW}  # published later
+    emu = make_emulator(app=app)
+    out = tmp_path / "mirror"
+    first = run_cli(
+        "harvest", "--base-url", emu.base_url, "--project", "51", "--rate", "none",
+        "--artifacts", "thumbnail", "-q", "--out", str(out),
+    )  # fmt: skip
+    assert (first.returncode, first.stdout) == (0, "")  # a first run has no news: all is new
+
+    app.hidden = {REMOVED}
+    app.renamed = "CDK5RAP2-C v2"
+    app.labels[RELABELLED] = "NEWGENE"
+    emu.reset_stats()
+    code, stdout, _ = night(out)
+    assert code == 0
+    assert (
+        "changes on the server since the last run: 1 image new to the folder; 1 image no "
+        f"longer listed by the server (files and index rows kept): {REMOVED}; labels changed "
+        "on 1 image; 2 images renamed or moved\n"
+    ) in stdout
+    assert emu.stats()["image_requests"] == 1  # the new image's thumbnail, nothing else
+    index = rows(out)
+    assert index[str(RELABELLED)]["Gene Symbol"] == "NEWGENE"
+    assert index[str(RELABELLED)]["dataset_name"] == "CDK5RAP2-C v2"
+    assert index[str(REMOVED)]["thumbnail_path"]  # kept, as the line says
+    assert (out / index[str(REMOVED)]["thumbnail_path"]).is_file()
+
+    # The next night, quiet as cron runs it: the image still gone is said again, alone.
+    code, stdout, _ = night(out, "-q")
+    assert code == 0
+    assert stdout == (
+        "changes on the server since the last run: 1 image no longer listed by the server "
+        f"(files and index rows kept): {REMOVED}\n"
+    )
+
+    app.hidden = set()  # listed again, in its dataset renamed meanwhile: its row follows
+    emu.reset_stats()
+    code, stdout, _ = night(out)
+    assert code == 0
+    assert "changes on the server since the last run: 1 image renamed or moved\n" in stdout
+    assert rows(out)[str(REMOVED)]["dataset_name"] == "CDK5RAP2-C v2"
+    code, stdout, _ = night(out)  # a night of no change: no line
+    assert code == 0
+    assert "changes on the server" not in stdout
+    assert emu.stats()["image_requests"] == 0  # (both nights)
+
+
+def test_another_servers_images_are_not_said_gone(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A folder of two servers (the same project of each): an image of the first that the
+    second does not list is no image gone from the second (ids are one server's): no line."""
+    first = make_emulator(preset="demo")
+    app = HidingApp()
+    app.hidden = {REMOVED}
+    second = make_emulator(app=app)
+    out = tmp_path / "two"
+    for emu in (first, second):
+        done = run_cli(
+            "harvest", "--base-url", emu.base_url, "--project", "51", "--rate", "none",
+            "--artifacts", "thumbnail", "--out", str(out),
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    assert "no longer listed" not in done.stdout, done.stdout
+
+
+def test_labels_asked_for_the_first_time_are_no_change(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An image a --no-labels run journaled (its labels never asked) gets its labels from
+    the next run with labels: no "labels changed" (nothing was edited on the server)."""
+    app = HidingApp()
+    app.hidden = {NEW}
+    emu = make_emulator(app=app)
+    out = tmp_path / "labels"
+    said = []
+    for flags in ([], ["--no-labels"], []):
+        done = run_cli(
+            "harvest", "--base-url", emu.base_url, "--project", "51", "--rate", "none",
+            "--artifacts", "thumbnail", "--out", str(out), *flags,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        said.append(done.stdout)
+        app.hidden = set()  # published after the first night, harvested without labels
+    assert "changes on the server since the last run: 1 image new to the folder\n" in said[1]
+    assert "changes on the server" not in said[2], said[2]
+    assert rows(out)[str(NEW)]["Gene Symbol"]  # asked, and in the index now
