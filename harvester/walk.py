@@ -2255,7 +2255,11 @@ class Walker:
                 return  # (sent once walked again)
         for image_id in todo:
             name = ""
-            cached = self._prefetched.pop(("image", image_id), None) if names else None
+            # An ids file's id may hold the check's answer too: given as ``--image`` as
+            # well, whose batch was kept aside to be walked again (:class:`WalkAgain`), it
+            # is sent here first, named as that walk would have (it was sent nameless, and
+            # counted as unchecked).
+            cached = self._prefetched.pop(("image", image_id), None)
             if isinstance(cached, dict):
                 name = str((cached.get("data") or {}).get("Name", ""))
             elif image_id in self._known:
@@ -2266,7 +2270,8 @@ class Walker:
             kept = self._labels_kept(image_id, labels, fetched)
             found = self.stats.images
             await self._emit(make(image_id=image_id, image_name=name, labels=kept))
-            if not names and self.stats.images > found:  # (an ids file's, new: not checked)
+            if not names and cached is None and self.stats.images > found:
+                # (an ids file's, new: not checked)
                 self.stats.unchecked += 1
         self._listed()  # (a batch of an ids file: once per 200 ids, not once an image)
 

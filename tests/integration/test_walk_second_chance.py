@@ -207,6 +207,28 @@ def test_a_batch_of_ids_whose_labels_broke_is_walked_again(
     assert summary.done == 3
 
 
+def test_an_image_id_also_in_the_ids_file_keeps_its_name_when_walked_again(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """``--image`` 1884801, in the ``--ids-from`` file too: its labels broke through their
+    retries, so the ids file's batch sent it first; it keeps the name the check at start
+    gave it (index.csv's image_name was empty), and is not counted as an id nothing checked."""
+    emu = make_emulator(preset="demo", faults="first:500*6,only:/webclient/api/annotations/")
+    ids = DEMO_PROJECT_IMAGE_IDS[:3]
+    listed = tmp_path / "ids.txt"
+    listed.write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
+    out = tmp_path / "out"
+    summary = harvest(emu.base_url, out, artifacts=("thumbnail",), images=ids[:1], ids_from=listed)
+    assert summary.exit_code == 0, summary.walk_failures
+    assert (summary.walked_again, summary.walked_again_done) == (1, 1)
+    names = {r["ref"]["image_id"]: r["ref"]["image_name"] for r in _image_records(out)}
+    assert sorted(names) == list(ids)
+    assert names[ids[0]] == "CDK5RAP2-C_0001.tif"
+    emu = make_emulator(preset="demo", faults="first:500*6,only:/webclient/api/annotations/")
+    summary = harvest(emu.base_url, tmp_path / "dry", images=ids[:1], ids_from=listed, dry_run=True)
+    assert (summary.images, summary.unchecked_ids) == (3, 2)  # (the dry run's note: 2 ids)
+
+
 class _GoneWells:
     """The demo server, with the small plate's wells listing answered 404."""
 
