@@ -294,7 +294,8 @@ async def test_a_walk_stopped_before_its_second_chance_ends_says_no_failure(
     make_emulator: Callable[..., EmulatorThread],
 ) -> None:
     """Stopped (cancelled, as Ctrl-C or the budget stops it) while the plate is walked again:
-    the step kept aside is neither said failed nor counted done, and the walk does not end
+    the step kept aside is neither said failed nor counted walked again (the summary said
+    "walked again ..., 0 done", as if it had failed again), and the walk does not end
     (the pipeline then journals it unfinished, for the resume to list the plate)."""
     emu = make_emulator(preset="demo", faults=f"first:500*6|hold,hold:again,only:{WELLS}")
     settings = ClientSettings(base_url=emu.base_url, concurrency=2, rate=None)
@@ -312,9 +313,12 @@ async def test_a_walk_stopped_before_its_second_chance_ends_says_no_failure(
                 tg.start_soon(walk)
                 await anyio.to_thread.run_sync(emu.wait_held, "again", 1, 30.0)
                 tg.cancel_scope.cancel()
+        # (read before the release: the 7th, held, is counted once answered, which the
+        # release races with; read after it, the count was 6 or 7)
+        asked = _asked(emu, "api_plate_wells")
         emu.release("again")
-    assert _asked(emu, "api_plate_wells") == 6  # (and the 7th held: counted once answered)
+    assert asked == 6
     assert ended == []
     stats = walker.stats
-    assert (stats.failures, stats.walked_again, stats.walked_again_done) == ([], 1, 0)
+    assert (stats.failures, stats.walked_again, stats.walked_again_done) == ([], 0, 0)
     assert stats.images == 0
