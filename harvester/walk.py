@@ -258,7 +258,8 @@ class WalkStats:
     images_listed: dict[tuple[str, int], int] = field(default_factory=dict)
     children_listed: dict[tuple[str, int], tuple[int, ...]] = field(default_factory=dict)
     #: Walk steps walked again at the end after failing on busy or broken answers
-    #: (:class:`WalkAgain`), and of them, those that did not fail then (the summary's line).
+    #: (:class:`WalkAgain`), that walk ended (not cut short by a stop), and of them, those
+    #: that did not fail then (the summary's line).
     walked_again: int = 0
     walked_again_done: int = 0
 
@@ -1707,15 +1708,20 @@ class Walker:
                 "walking again at the end: %s that failed on busy or broken answers",
                 plural(len(later), "listing"),
             )
-            self.stats.walked_again += len(later)
             async with anyio.create_task_group() as tg:
                 for again in later:
                     tg.start_soon(self._redo, again, tg)
-            self.stats.walked_again_done += sum(not again.failed for again in later)
 
     async def _redo(self, again: WalkAgain, tg: anyio.abc.TaskGroup) -> None:
+        """Walk ``again`` once more; counted for the summary once that walk ended, done or
+        failed. Why not when it began: a run stopped meanwhile (Ctrl-C, the budget) said
+        ``walked again at the end: 1 listing ..., 0 done`` beside no failure, as if it had
+        failed again, of a step left for the resume (a file a stop cuts short in its own
+        second chance is not counted either)."""
         async with self._limiter:
             await again.redo(again, tg)
+        self.stats.walked_again += 1
+        self.stats.walked_again_done += not again.failed
 
     async def _walk_target_plate(
         self, plate_id: int, screen_id: int | None, name: str | None
@@ -2255,7 +2261,11 @@ class Walker:
                 return  # (sent once walked again)
         for image_id in todo:
             name = ""
-            cached = self._prefetched.pop(("image", image_id), None) if names else None
+            # An ids file's id may hold the check's answer too: given as ``--image`` as
+            # well, whose batch was kept aside to be walked again (:class:`WalkAgain`), it
+            # is sent here first, named as that walk would have (it was sent nameless, and
+            # counted as unchecked).
+            cached = self._prefetched.pop(("image", image_id), None)
             if isinstance(cached, dict):
                 name = str((cached.get("data") or {}).get("Name", ""))
             elif image_id in self._known:
@@ -2266,7 +2276,8 @@ class Walker:
             kept = self._labels_kept(image_id, labels, fetched)
             found = self.stats.images
             await self._emit(make(image_id=image_id, image_name=name, labels=kept))
-            if not names and self.stats.images > found:  # (an ids file's, new: not checked)
+            if not names and cached is None and self.stats.images > found:
+                # (an ids file's, new: not checked)
                 self.stats.unchecked += 1
         self._listed()  # (a batch of an ids file: once per 200 ids, not once an image)
 
