@@ -1681,6 +1681,10 @@ class StatusReport:
         # submitted and every task ended before its harvest began (a config file moved, a
         # module missing on the nodes). "not submitted yet: sbatch ..." said otherwise.
         ended = bool(s.task_logs) and s.elsewhere is None and self._queue_answered_empty()
+        # A folder of several selections' scripts: the list below (:meth:`_array_scripts_lines`)
+        # says each, submitted or not; harvest.sbatch's own line said it twice, in two forms.
+        one_script = not self.array_scripts
+        described = [f"job array: {s.described()}"] if one_script else []
         if self.running_tasks and not ended:
             # Running, not journaled yet: each task checks the server first (a maintenance
             # window is waited out there) and reads DIR's journals. It said "no task has
@@ -1697,14 +1701,14 @@ class StatusReport:
             return [
                 f"no task has begun its harvest yet: {said} the server and reading DIR first "
                 f"(a server down or in maintenance is waited for there, as {log})",
-                f"job array: {s.described()}",
+                *described,
             ]
         lines = [
             ("no task has begun its harvest" if ended else "no task has started yet")
             + ("" if self.marker else f" (a task writes {MARKER_NAME} as it starts)"),
-            f"job array: {s.described()}",
+            *described,
         ]
-        if s.elsewhere is None and not self.queued and not ended:
+        if s.elsewhere is None and not self.queued and not ended and one_script:
             # (Queued: "in the queue now: job N" says so below; else the note says not to
             # submit it. The line said "not submitted yet: sbatch ..." right after --submit,
             # inviting a second submission.)

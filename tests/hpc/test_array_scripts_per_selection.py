@@ -187,3 +187,29 @@ def test_a_queued_array_of_either_selection_is_checked_as_its_script_is_written(
         " job 4300, whose tasks harvest something else"
     ), refused
     assert not sbatched.exists()
+
+
+def test_a_folder_of_two_scripts_no_task_has_started_in_says_each_once(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two selections' scripts written, neither submitted: status said harvest.sbatch's
+    "job array: ..." and "not submitted yet: ..." lines above the list of both scripts,
+    which says the same of it (found by review). Now the list alone says each."""
+    out = (tmp_path / "shared").resolve()
+    assert main(_slurm(emulator.base_url, out, "--project", "51")) == 0
+    assert main(_slurm(emulator.base_url, out, "--plate", "7375")) == 0
+    _queue_empty(tmp_path, monkeypatch)
+    said = _status(out, capsys)
+    assert said[1:] == [
+        "no task has started yet (a task writes harvest.json as it starts)",
+        f"job array scripts, one per selection ({out}/index.sbatch rebuilds index.csv after "
+        "any of them):",
+        f"  {out}/harvest.sbatch (2 tasks; --project 51): written, never submitted; to "
+        f"submit: {_submit(out, 'harvest.sbatch')}",
+        f"  {out}/harvest-2.sbatch (2 tasks; --plate 7375): written, never submitted; to "
+        f"submit: {_submit(out, 'harvest-2.sbatch')}",
+        "counts appear once a task has journaled the images it walked",
+    ], said
