@@ -3564,11 +3564,13 @@ def _work_by_set(
 ) -> dict[str, WorkLeft]:
     """Each target set's own work left (by its newest run), for a folder of several
     selections' job-array scripts: the images with work that the set asks for, the walks
-    of its targets that did not list everything (a walk of targets no set walks is every
-    set's), and a plan's unreached shards for the plan's set alone.
+    of its targets that did not list everything, and a plan's unreached shards for the
+    plan's set alone.
 
     Why: the work left was the folder's, so each selection's script was said with every
-    other's shards, and a selection whose array had finished was resubmitted too."""
+    other's shards, and a selection whose array had finished was resubmitted too. A walk of
+    targets no set walks (ids read once from a pipe, a set forgotten) is no set's: it was
+    every set's, and each finished array was resubmitted for its shard (found by review)."""
     from dataclasses import replace
 
     ids: dict[str, set[int]] = {}
@@ -3578,7 +3580,6 @@ def _work_by_set(
                 ids.setdefault(held.recorded.run, set()).add(image_id)
     walked = {held.recorded.run: _walk_targets(held.recorded) for held in sets if held.recorded}
     shards = [(str(w["targets"]), str(w["shard"])) for w in walks if w.get("shard")]
-    anyone = [shard for targets, shard in shards if targets not in walked.values()]
     own: dict[str, WorkLeft] = {}
     for held in sets:
         if held.recorded is None:
@@ -3586,7 +3587,7 @@ def _work_by_set(
         run = held.recorded.run
         own[run] = replace(
             work_left,
-            walks=(*anyone, *(shard for targets, shard in shards if targets == walked[run])),
+            walks=tuple(shard for targets, shard in shards if targets == walked[run]),
             ids=frozenset(ids.get(run, ())),
             unreached=work_left.unreached if held.plan else frozenset(),
         )
@@ -3595,10 +3596,10 @@ def _work_by_set(
 
 def _walk_targets(recorded: RecordedRun) -> str:
     """The key of the walk records of ``recorded``'s targets, as the run wrote them
-    (:meth:`harvester.config.HarvestConfig.walk_targets`): its ids of each kind sorted, then
-    an ``--ids-from`` file's path."""
-    from harvester.config import FLAGS
-    from harvester.shell_words import shell_join
+    (:meth:`harvester.config.HarvestConfig.walk_targets`): its ids of each kind sorted, its
+    names given as such, then an ``--ids-from`` file's path, or a pipe's with the run that
+    read it (its walks are that run's alone)."""
+    from harvester.config import FLAGS, NAMED_TARGETS, ids_read_once
 
     words: list[str] = []
     for key in ("screens", "projects", "plates", "datasets", "images"):
@@ -3610,9 +3611,15 @@ def _walk_targets(recorded: RecordedRun) -> str:
         )
         for object_id in ids:
             words += [FLAGS[key], str(object_id)]
+    for key, names_key in NAMED_TARGETS.items():
+        names = recorded.config.get(names_key)
+        for name in sorted({str(n) for n in names}) if isinstance(names, list) else []:
+            words += [FLAGS[key], name]
     ids_from = recorded.config.get("ids_from")
-    if isinstance(ids_from, str) and ids_from:
-        words += ["--ids-from", ids_from]
+    if isinstance(ids_from, str) and ids_from and ids_read_once(ids_from):
+        words += ["--ids-from", ids_from, f"(run {recorded.run})"]
+    elif isinstance(ids_from, str) and ids_from:
+        words += ["--ids-from", str(Path(ids_from).absolute())]
     return shell_join(words)
 
 

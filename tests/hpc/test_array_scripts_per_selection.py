@@ -10,6 +10,8 @@ with its state and the exact line that submits or resubmits it.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,6 +120,20 @@ def test_a_second_selection_gets_its_own_script_and_status_resubmits_each_its_ow
     assert said[-1] == (
         f"to resume, once the queued job array has ended: {_submit(out, 'harvest.sbatch', '1')}"
     ), said
+
+    # A split run by hand of ids read from a pipe: its shard 1/2, never walked, is its own
+    # work (a walk of targets no script's set walks), not each finished array's task 1.
+    piped = subprocess.run(
+        [sys.executable, "-m", "harvester", "harvest", "--out", str(out), "--base-url", url,
+         "--ids-from", "-", "--shard", "0/2", "--rate", "none", "--artifacts", "thumbnail",
+         "--quiet"],
+        input="1001\n", capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert piped.returncode in (0, 1), piped.stderr
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
+    said = _status(out, capsys)
+    resubmits = [line for line in said if "sbatch --parsable" in line and "submit:" not in line]
+    assert resubmits == [f"  also: {_submit(out, 'harvest.sbatch', '1')}"], said
 
 
 def test_a_queued_array_of_either_selection_is_checked_as_its_script_is_written(
