@@ -2334,6 +2334,32 @@ def _queued_task_log(task: TaskProgress) -> str:
     return f" as job {task.queued_as} (log of the earlier job {written}: {shell_quote(task.log)})"
 
 
+#: How much of a task log's start is read for the script its start line names.
+_LOG_HEAD_BYTES = 8 * 1024
+
+
+def _own_script_logs(log_files: list[tuple[float, str]], script: str) -> list[tuple[float, str]]:
+    """Of the task logs (``SlurmStatus.log_files``), those of ``script``'s jobs, by the
+    name its start line ends with (:func:`harvester.slurm.log_script`: a log without one is
+    harvest.sbatch's). Why: every script of a folder of several selections logs to
+    ``logs/harvest-%A_%a.log``, and task K's newest log, another selection's job, was read
+    as harvest.sbatch's task K (killed, silent, cut by its time limit)."""
+    from harvester.slurm import log_script, task_start_pattern
+
+    start = task_start_pattern()
+    own: list[tuple[float, str]] = []
+    for seen in log_files:
+        try:
+            with open(seen[1], "rb") as handle:
+                head = handle.read(_LOG_HEAD_BYTES).decode("utf-8", errors="replace")
+        except OSError:
+            continue
+        line = next((line for line in head.splitlines() if start.match(line)), "")
+        if log_script(line) == script:
+            own.append(seen)
+    return own
+
+
 def _newest_task_logs(
     log_files: list[tuple[float, str]], tasks: AbstractSet[int]
 ) -> dict[int, str]:
@@ -3178,6 +3204,8 @@ def _collect_status(
         from harvester.array_scripts import array_scripts
 
         report.array_scripts = array_scripts(out_dir, state.runs, ask_queue=ask_queue)
+        if report.array_scripts:  # (its tasks' lines from its own jobs' logs alone)
+            slurm.log_files = _own_script_logs(slurm.log_files, Path(slurm.script).name)
     unjournaled = has_unjournaled_files(out_dir, state)
     report.notes += folder_notes(
         out_dir,

@@ -229,3 +229,30 @@ def test_a_folder_of_two_scripts_no_task_has_started_in_says_each_once(
         f"submit: {_submit(out, 'harvest-2.sbatch')}",
         "counts appear once a task has journaled the images it walked",
     ], said
+
+
+def test_a_tasks_lines_come_from_its_own_scripts_logs(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every script of a folder logs to logs/harvest-%A_%a.log: harvest.sbatch's task 1,
+    never run, had harvest-2.sbatch's quiet task 1 (job 4243, a log of its start line
+    alone) for its newest log, and status called it killed as job 4243_1 (found by
+    review). Each start line now names its script, and a task's lines come from its own
+    script's logs: none for a task that never ran."""
+    out = (tmp_path / "shared").resolve()
+    url = emulator.base_url
+    assert main(_slurm(url, out, "--project", "51")) == 0
+    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 0
+    assert main([*_slurm(url, out, "--plate", "7375"), "--quiet"]) == 0
+    for task in (0, 1):
+        assert run_array_task(out / "harvest-2.sbatch", task, 2, job_id="4243").returncode == 0
+    start = (out / "logs" / "harvest-4243_1.log").read_text().splitlines()[0]
+    assert start.startswith("harvester shard 1/2: job 4243_1 on "), start
+    assert start.endswith(" (by harvest-2.sbatch)"), start
+    _queue_empty(tmp_path, monkeypatch)
+    said = _status(out, capsys)
+    assert not any("4243" in line for line in said), said
+    assert said[-1] == f"to resume: {_submit(out, 'harvest.sbatch', '1')}", said
