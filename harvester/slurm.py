@@ -1102,6 +1102,20 @@ def moved_script_note(out_dir: Path, elsewhere: str) -> str:
 #: (:func:`render_script` fills it in for the shell): ``status`` finds a task's start, and
 #: its shard, by it (:func:`task_start_pattern`), so both are made from this one text.
 TASK_START = "harvester shard {shard}: job {job} on {host}"
+#: What follows the start line's date (:data:`TASK_START`): the script the task runs, by
+#: its name in DIR. Why: every script of a folder (one per selection: harvest.sbatch,
+#: harvest-2.sbatch ...) logs to ``logs/harvest-%A_%a.log``, so task K's newest log may be
+#: another script's job; status reads this to take each task's lines from its own jobs'
+#: logs. A log without it is harvest.sbatch's (written before 0.1.27, one script a folder).
+LOG_SCRIPT_MARK = " (by {script})"
+_LOG_SCRIPT_RE = re.compile(r" \(by (harvest(?:-[1-9][0-9]*)?\.sbatch)\)\s*$")
+
+
+def log_script(start_line: str) -> str:
+    """The script a task log's start line says its task ran (:data:`LOG_SCRIPT_MARK`);
+    ``harvest.sbatch`` where it says none (a script written before 0.1.27)."""
+    m = _LOG_SCRIPT_RE.search(start_line)
+    return m.group(1) if m is not None else SCRIPT_NAME
 
 
 @functools.cache
@@ -1181,7 +1195,7 @@ def render_script(job: SlurmJob) -> str:
         '  echo "a resubmission of $RESUBMITTED $TASKS of the array: task $K is shard $K/$N, '
         'as written" >&2',
         "fi",
-        f'echo "{start} at $(date)"',
+        f'echo "{start} at $(date){LOG_SCRIPT_MARK.format(script=job.script_name)}"',
         "# When this script was written: a task records its split and label-id pin only in a",
         "# folder whose record is older (a later `harvester index --no-split` or pin stays).",
         "# A hand edit of this script keeps this time: to record another split or pin over",

@@ -1681,6 +1681,10 @@ class StatusReport:
         # submitted and every task ended before its harvest began (a config file moved, a
         # module missing on the nodes). "not submitted yet: sbatch ..." said otherwise.
         ended = bool(s.task_logs) and s.elsewhere is None and self._queue_answered_empty()
+        # A folder of several selections' scripts: the list below (:meth:`_array_scripts_lines`)
+        # says each, submitted or not; harvest.sbatch's own line said it twice, in two forms.
+        one_script = not self.array_scripts
+        described = [f"job array: {s.described()}"] if one_script else []
         if self.running_tasks and not ended:
             # Running, not journaled yet: each task checks the server first (a maintenance
             # window is waited out there) and reads DIR's journals. It said "no task has
@@ -1697,14 +1701,14 @@ class StatusReport:
             return [
                 f"no task has begun its harvest yet: {said} the server and reading DIR first "
                 f"(a server down or in maintenance is waited for there, as {log})",
-                f"job array: {s.described()}",
+                *described,
             ]
         lines = [
             ("no task has begun its harvest" if ended else "no task has started yet")
             + ("" if self.marker else f" (a task writes {MARKER_NAME} as it starts)"),
-            f"job array: {s.described()}",
+            *described,
         ]
-        if s.elsewhere is None and not self.queued and not ended:
+        if s.elsewhere is None and not self.queued and not ended and one_script:
             # (Queued: "in the queue now: job N" says so below; else the note says not to
             # submit it. The line said "not submitted yet: sbatch ..." right after --submit,
             # inviting a second submission.)
@@ -2328,6 +2332,32 @@ def _queued_task_log(task: TaskProgress) -> str:
     if task.queued_as is None or written is None or written == task.queued_as:
         return f" (log: {shell_quote(task.log)})"
     return f" as job {task.queued_as} (log of the earlier job {written}: {shell_quote(task.log)})"
+
+
+#: How much of a task log's start is read for the script its start line names.
+_LOG_HEAD_BYTES = 8 * 1024
+
+
+def _own_script_logs(log_files: list[tuple[float, str]], script: str) -> list[tuple[float, str]]:
+    """Of the task logs (``SlurmStatus.log_files``), those of ``script``'s jobs, by the
+    name its start line ends with (:func:`harvester.slurm.log_script`: a log without one is
+    harvest.sbatch's). Why: every script of a folder of several selections logs to
+    ``logs/harvest-%A_%a.log``, and task K's newest log, another selection's job, was read
+    as harvest.sbatch's task K (killed, silent, cut by its time limit)."""
+    from harvester.slurm import log_script, task_start_pattern
+
+    start = task_start_pattern()
+    own: list[tuple[float, str]] = []
+    for seen in log_files:
+        try:
+            with open(seen[1], "rb") as handle:
+                head = handle.read(_LOG_HEAD_BYTES).decode("utf-8", errors="replace")
+        except OSError:
+            continue
+        line = next((line for line in head.splitlines() if start.match(line)), "")
+        if log_script(line) == script:
+            own.append(seen)
+    return own
 
 
 def _newest_task_logs(
@@ -3174,6 +3204,8 @@ def _collect_status(
         from harvester.array_scripts import array_scripts
 
         report.array_scripts = array_scripts(out_dir, state.runs, ask_queue=ask_queue)
+        if report.array_scripts:  # (its tasks' lines from its own jobs' logs alone)
+            slurm.log_files = _own_script_logs(slurm.log_files, Path(slurm.script).name)
     unjournaled = has_unjournaled_files(out_dir, state)
     report.notes += folder_notes(
         out_dir,
@@ -3560,11 +3592,13 @@ def _work_by_set(
 ) -> dict[str, WorkLeft]:
     """Each target set's own work left (by its newest run), for a folder of several
     selections' job-array scripts: the images with work that the set asks for, the walks
-    of its targets that did not list everything (a walk of targets no set walks is every
-    set's), and a plan's unreached shards for the plan's set alone.
+    of its targets that did not list everything, and a plan's unreached shards for the
+    plan's set alone.
 
     Why: the work left was the folder's, so each selection's script was said with every
-    other's shards, and a selection whose array had finished was resubmitted too."""
+    other's shards, and a selection whose array had finished was resubmitted too. A walk of
+    targets no set walks (ids read once from a pipe, a set forgotten) is no set's: it was
+    every set's, and each finished array was resubmitted for its shard (found by review)."""
     from dataclasses import replace
 
     ids: dict[str, set[int]] = {}
@@ -3574,7 +3608,6 @@ def _work_by_set(
                 ids.setdefault(held.recorded.run, set()).add(image_id)
     walked = {held.recorded.run: _walk_targets(held.recorded) for held in sets if held.recorded}
     shards = [(str(w["targets"]), str(w["shard"])) for w in walks if w.get("shard")]
-    anyone = [shard for targets, shard in shards if targets not in walked.values()]
     own: dict[str, WorkLeft] = {}
     for held in sets:
         if held.recorded is None:
@@ -3582,7 +3615,7 @@ def _work_by_set(
         run = held.recorded.run
         own[run] = replace(
             work_left,
-            walks=(*anyone, *(shard for targets, shard in shards if targets == walked[run])),
+            walks=tuple(shard for targets, shard in shards if targets == walked[run]),
             ids=frozenset(ids.get(run, ())),
             unreached=work_left.unreached if held.plan else frozenset(),
         )
@@ -3591,10 +3624,10 @@ def _work_by_set(
 
 def _walk_targets(recorded: RecordedRun) -> str:
     """The key of the walk records of ``recorded``'s targets, as the run wrote them
-    (:meth:`harvester.config.HarvestConfig.walk_targets`): its ids of each kind sorted, then
-    an ``--ids-from`` file's path."""
-    from harvester.config import FLAGS
-    from harvester.shell_words import shell_join
+    (:meth:`harvester.config.HarvestConfig.walk_targets`): its ids of each kind sorted, its
+    names given as such, then an ``--ids-from`` file's path, or a pipe's with the run that
+    read it (its walks are that run's alone)."""
+    from harvester.config import FLAGS, NAMED_TARGETS, ids_read_once
 
     words: list[str] = []
     for key in ("screens", "projects", "plates", "datasets", "images"):
@@ -3606,9 +3639,15 @@ def _walk_targets(recorded: RecordedRun) -> str:
         )
         for object_id in ids:
             words += [FLAGS[key], str(object_id)]
+    for key, names_key in NAMED_TARGETS.items():
+        names = recorded.config.get(names_key)
+        for name in sorted({str(n) for n in names}) if isinstance(names, list) else []:
+            words += [FLAGS[key], name]
     ids_from = recorded.config.get("ids_from")
-    if isinstance(ids_from, str) and ids_from:
-        words += ["--ids-from", ids_from]
+    if isinstance(ids_from, str) and ids_from and ids_read_once(ids_from):
+        words += ["--ids-from", ids_from, f"(run {recorded.run})"]
+    elif isinstance(ids_from, str) and ids_from:
+        words += ["--ids-from", str(Path(ids_from).absolute())]
     return shell_join(words)
 
 

@@ -771,26 +771,32 @@ def run_slurm(args: argparse.Namespace) -> int:
         max_bytes=config.max_bytes,
     )
     _refuse_other_split(out, job.tasks)
-    queued = _refuse_queued_array(out, job.tasks)
-    queued_note = queued.note() if queued is not None and not args.submit else None
+    from harvester.array_scripts import script_for
 
     def with_targets(named: dict[str, dict[str, list[int]]]) -> SlurmJob:
+        """The job of the targets (names given as the ids ``named`` holds), in the script
+        of its selection: its own, or the next free name (:func:`script_for`)."""
         targets = _target_argv(args, named)
-        return replace(
+        made = replace(
             job, harvest_args=[*harvest_args[:targets_at], *targets, *harvest_args[targets_at:]]
         )
+        return replace(made, script_name=script_for(out, made.harvest_args).name)
 
-    if queued is not None and args.submit and _same_work(out, with_targets({})):
-        raise queued.refusal(other_work=False)  # (the targets as typed: no server asked)
+    typed = with_targets({})  # (the targets as typed: no server asked)
+    queued = _refuse_queued_array(out, typed.script_path, typed.tasks)
+    own = [array for array in queued if not array.other_selection]
+    if own and args.submit and _same_work(own[0].script, typed):
+        raise own[0].refusal(False, typed.script_path)  # (the same command: no server asked)
     # The server last, once everything local is known to be right: the targets the tasks
     # get (flags and config file alike) checked once now, not in every task, and the
     # names given as flags written as the ids they select.
     job = with_targets({} if plan or args.no_check else _check_targets_now(config))
-    if queued is not None and args.submit:  # (refused before anything is written)
-        raise queued.refusal(other_work=not _same_work(out, job))
-    from harvester.array_scripts import script_for
-
-    job = replace(job, script_name=script_for(out, job.harvest_args).name)
+    if job.script_name != typed.script_name:  # (a name was another selection's ids)
+        queued = _refuse_queued_array(out, job.script_path, job.tasks)
+    if queued and args.submit:  # (refused before anything is written)
+        first = queued[0]
+        other_work = first.other_selection or not _same_work(first.script, job)
+        raise first.refusal(other_work, job.script_path)
     if repins:
         # A setting no file was made with, and no run of DIR now: re-pinned here, once, as
         # the script is written (a refused command changes nothing), so that the tasks find
@@ -799,13 +805,12 @@ def run_slurm(args: argparse.Namespace) -> int:
         repin_settings(out, wanted)
     # (once the command is known to go on: a refused one puts nothing among those entries)
     warn_foreign_folder(Path(args.out), args.config, config.ids_from, config.from_plan)
-    replaced = _queued_task_args(out) if queued_note is not None else None
+    queued_notes = [array.note(job.script_path) for array in queued]
+    own_queued = any(not array.other_selection for array in queued)
+    replaced = _queued_task_args(job.script_path) if own_queued else None
     script, _index = write_scripts(job)
-    if queued_note is not None and job.script_name != SCRIPT_NAME:
-        # (its own script, not harvest.sbatch: "submit it" named the queued one)
-        queued_note = queued_note.replace(": submit it once", f": submit {script.name} once", 1)
-    elif queued_note is not None and replaced is not None and replaced != _queued_task_args(out):
-        queued_note += f"; {_REPLACED_QUEUED}"
+    if own_queued and replaced is not None and replaced != _queued_task_args(script):
+        queued_notes[0] += f"; {_REPLACED_QUEUED}"
     print(f"wrote {script} ({plural(job.tasks, 'task')}, at most {job.parallel} at once)")
     if job.script_name != SCRIPT_NAME:
         print(f"note: {_another_selection_note(out, script)}")
@@ -820,8 +825,8 @@ def run_slurm(args: argparse.Namespace) -> int:
     elif plan and (idle := _idle_tasks_note(plan, job.tasks)):
         print(f"note: {idle}")
     if not args.submit:
-        if queued_note is not None:
-            print(f"note: {queued_note}")
+        for note in queued_notes:
+            print(f"note: {note}")
         for line in _submit_lines(script, _index):
             print(line)
         return 0
@@ -1088,30 +1093,29 @@ _REPLACED_QUEUED = (
 _LOG_ONLY_WORDS = ("--quiet",)
 
 
-def _queued_task_args(out: Path) -> list[str] | None:
-    """The task command's arguments in DIR's script (:func:`harvester.slurm.task_args`)
-    but how politely the server is asked (:data:`harvester.plan.RUN_FLAGS`) and how much the
-    tasks' logs say (:data:`_LOG_ONLY_WORDS`), which change no file; None where there is no
-    script or no such line."""
-    from harvester.slurm import SCRIPT_NAME
-
+def _queued_task_args(script: Path) -> list[str] | None:
+    """The task command's arguments in one of DIR's scripts
+    (:func:`harvester.slurm.task_args`) but how politely the server is asked
+    (:data:`harvester.plan.RUN_FLAGS`) and how much the tasks' logs say
+    (:data:`_LOG_ONLY_WORDS`), which change no file; None where there is no script or no
+    such line."""
     try:
-        text = (out / SCRIPT_NAME).read_text(encoding="utf-8", errors="replace")
+        text = script.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
     return _work_args(text)
 
 
-def _same_work(out: Path, job: SlurmJob) -> bool:
-    """Whether ``job``'s tasks harvest what those of DIR's script do (:func:`_work_args`);
-    True where that script has no task line to compare.
+def _same_work(script: Path, job: SlurmJob) -> bool:
+    """Whether ``job``'s tasks harvest what those of ``script`` (one of DIR's) do
+    (:func:`_work_args`); True where that script has no task line to compare.
 
     Why apart: ``--submit`` beside a queued array of the same command is refused before the
     server is asked (the targets as typed are those of the queued script); it was refused
     only once the targets had been checked there, a server down giving its error instead."""
     from harvester.slurm import render_script
 
-    queued_work = _queued_task_args(out)
+    queued_work = _queued_task_args(script)
     return queued_work is None or queued_work == _work_args(render_script(job))
 
 
@@ -1138,46 +1142,58 @@ def _work_args(script_text: str) -> list[str] | None:
 
 @dataclass(frozen=True)
 class _QueuedArray:
-    """DIR's array of as many tasks as the script being written, queued or running: its
-    jobs as :func:`_refuse_queued_array` found them, named for a note or a refusal."""
+    """One of DIR's arrays queued or running (:func:`_refuse_queued_array`): of the script
+    being written, of as many tasks, or of another selection's script (``harvest-2.sbatch``
+    ...: :mod:`harvester.array_scripts`); its jobs named for a note or a refusal."""
 
-    out: Path
+    script: Path
     ids: str  # (for squeue -j)
     said: str  # (the jobs, another user's with its owner)
     cancel: str  # (how to cancel them)
+    #: Its script is another selection's than the one being written. Why said apart: its
+    #: tasks harvest other images, yet take the same shard locks of DIR (one run of a shard,
+    #: one split, at a time), so an array beside it has tasks refused all the same.
+    other_selection: bool = False
 
-    def note(self) -> str:
-        """What a script written without ``--submit`` is told: submit it once that ended."""
-        from harvester.slurm import SCRIPT_NAME
+    def _head(self) -> str:
+        other = " (another selection's script)" if self.other_selection else ""
+        return f"{self.script}{other} is queued or running as job {self.said}"
 
+    def note(self, written: Path) -> str:
+        """What a script written without ``--submit`` (``written``) is told: submit it once
+        that array has ended."""
+        if not self.other_selection:
+            return (
+                f"{self._head()}: submit it once that has ended (squeue -j {self.ids}), not"
+                " before: each shard would run twice at once"
+            )
         return (
-            f"{self.out / SCRIPT_NAME} is queued or running as job {self.said}: submit it once"
-            f" that has ended (squeue -j {self.ids}), not before: each shard would run twice at"
-            " once"
+            f"{self._head()}: submit {written.name} once that has ended (squeue -j"
+            f" {self.ids}), not before: DIR takes one run of a shard at a time, so the tasks"
+            " of the two arrays would be refused where they meet"
         )
 
-    def refusal(self, other_work: bool) -> UsageError:
-        """The refusal of ``--submit`` beside it; ``other_work``: the script written now
-        harvests something else than the queued one (other targets, artifacts or selection).
+    def refusal(self, other_work: bool, written: Path) -> UsageError:
+        """The refusal of ``--submit`` of ``written`` beside it; ``other_work``: the script
+        written now harvests something else than the queued one (other targets, artifacts or
+        selection).
 
         Why apart: the refusal said "a second array of it" and "each shard twice" of an array
         that would harvest another selection, which read as if the new one repeated it."""
-        from harvester.slurm import SCRIPT_NAME
-
-        script, quoted_out = self.out / SCRIPT_NAME, shell_quote(str(self.out))
+        quoted_out = shell_quote(str(self.script.parent))
+        this = written.name if self.other_selection else "this script"
         if other_work:
             return UsageError(
-                f"{script} is queued or running as job {self.said}, whose tasks harvest"
-                " something else (other targets, artifacts or selection): an array of this"
-                " script beside it would have each shard's task refused while that array's"
-                " runs (DIR takes one run of a shard at a time), the two asking the server at"
-                " up to twice the --rate",
+                f"{self._head()}, whose tasks harvest something else (other targets, artifacts"
+                f" or selection): an array of {this} beside it would have each shard's"
+                " task refused while that array's runs (DIR takes one run of a shard at a"
+                " time), the two asking the server at up to twice the --rate",
                 hint=f"wait for it to end (squeue -j {self.ids}), then run this command again;"
                 f" or cancel it ({self.cancel}) and run it again (harvester status {quoted_out}"
                 " says what that array left undone)",
             )
         return UsageError(
-            f"{script} is queued or running as job {self.said}: a second array of it "
+            f"{self._head()}: a second array of it "
             "would run each shard twice at once (one of the two refused where they meet), "
             "its tasks together asking the server at up to twice the --rate",
             hint=f"wait for it to end (squeue -j {self.ids}): harvester status "
@@ -1186,10 +1202,12 @@ class _QueuedArray:
         )
 
 
-def _refuse_queued_array(out: Path, tasks: int) -> _QueuedArray | None:
-    """Refuse a script of N shards while DIR's array of another N waits in the queue; one
-    of the same N is returned (None: there is none), for the note of a script written
-    without ``--submit`` or the refusal of ``--submit`` (:class:`_QueuedArray`).
+def _refuse_queued_array(out: Path, written: Path, tasks: int) -> list[_QueuedArray]:
+    """Refuse a script of N shards while its own array (``written``: the script of this
+    selection) of another N waits in the queue; return DIR's arrays queued otherwise, its
+    own first, then other selections' (:func:`harvester.array_scripts.folder_scripts`),
+    for the note of a script written without ``--submit`` or the refusal of ``--submit``
+    (:class:`_QueuedArray`).
 
     No run lock is held by a queued task, so :func:`_refuse_other_split` let it through:
     both arrays then ran, and each task meeting a task of the other split was refused by
@@ -1197,25 +1215,35 @@ def _refuse_queued_array(out: Path, tasks: int) -> _QueuedArray | None:
     Of the same N, both arrays ran too: each shard's second task refused (FAILED in
     SLURM's words), and the tasks running at once, twice the M the script's share of the
     total ``--rate`` was cut for, asking the server at twice that rate (found by another).
+    Another selection's array takes the same locks (one per shard of DIR): only
+    ``harvest.sbatch``'s queue was asked, so ``harvest-2.sbatch``'s array let ``--submit``
+    of harvest.sbatch through, and the reverse (found by review). Another selection's
+    script of another N is no reason to refuse writing this one: it is said, and
+    ``--submit`` refused, as for one of the same N.
     """
-    from harvester.slurm import SCRIPT_NAME, cancel_said, jobs_said, script_array, script_queue
+    from harvester.array_scripts import folder_scripts
+    from harvester.slurm import cancel_said, jobs_said, script_array, script_queue
 
-    array = script_array(out)
-    queue = script_queue(out / SCRIPT_NAME) if array is not None else None
-    if array is None or queue is None or isinstance(queue, str) or not queue.jobs:
-        return None
-    # (another user's job, of a shared folder, is named with its owner, who cancels it)
-    ids, said = ",".join(queue.jobs), jobs_said(queue.jobs, queue.owners)
-    cancel = cancel_said(queue.jobs, queue.owners)
-    if array[0] != tasks:
-        raise UsageError(
-            f"{out / SCRIPT_NAME} of {plural(array[0], 'task')} is queued or running as job "
-            f"{said}: its tasks and those of a script of {plural(tasks, 'task')} would hold "
-            "the same images, and each would be refused where they meet",
-            hint=f"wait for it to end (squeue -j {ids}) or cancel it ({cancel}), then write "
-            f"the script again; or keep --tasks {array[0]}",
-        )
-    return _QueuedArray(out, ids, said, cancel)
+    scripts = [written, *(s for s in folder_scripts(out) if s != written)]
+    found: list[_QueuedArray] = []
+    for script in scripts:
+        array = script_array(out, script)
+        queue = script_queue(script) if array is not None else None
+        if array is None or queue is None or isinstance(queue, str) or not queue.jobs:
+            continue
+        # (another user's job, of a shared folder, is named with its owner, who cancels it)
+        ids, said = ",".join(queue.jobs), jobs_said(queue.jobs, queue.owners)
+        cancel = cancel_said(queue.jobs, queue.owners)
+        if script == written and array[0] != tasks:
+            raise UsageError(
+                f"{script} of {plural(array[0], 'task')} is queued or running as job "
+                f"{said}: its tasks and those of a script of {plural(tasks, 'task')} would "
+                "hold the same images, and each would be refused where they meet",
+                hint=f"wait for it to end (squeue -j {ids}) or cancel it ({cancel}), then "
+                f"write the script again; or keep --tasks {array[0]}",
+            )
+        found.append(_QueuedArray(script, ids, said, cancel, other_selection=script != written))
+    return found
 
 
 def _task_ids_file(path: Path, server: str) -> Path:

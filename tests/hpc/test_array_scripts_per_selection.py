@@ -10,11 +10,14 @@ with its state and the exact line that submits or resubmits it.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from hpc_helpers import run_array_task
 from test_resubmit_tasks_left import _queue_empty
+from test_slurm_submit_twice import _fake_sbatch
 from test_status_killed_task import _fake_slurm
 
 from harvester.cli import main
@@ -117,3 +120,139 @@ def test_a_second_selection_gets_its_own_script_and_status_resubmits_each_its_ow
     assert said[-1] == (
         f"to resume, once the queued job array has ended: {_submit(out, 'harvest.sbatch', '1')}"
     ), said
+
+    # A split run by hand of ids read from a pipe: its shard 1/2, never walked, is its own
+    # work (a walk of targets no script's set walks), not each finished array's task 1.
+    piped = subprocess.run(
+        [sys.executable, "-m", "harvester", "harvest", "--out", str(out), "--base-url", url,
+         "--ids-from", "-", "--shard", "0/2", "--rate", "none", "--artifacts", "thumbnail",
+         "--quiet"],
+        input="1001\n", capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert piped.returncode in (0, 1), piped.stderr
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
+    said = _status(out, capsys)
+    resubmits = [line for line in said if "sbatch --parsable" in line and "submit:" not in line]
+    assert resubmits == [f"  also: {_submit(out, 'harvest.sbatch', '1')}"], said
+
+
+def test_a_queued_array_of_either_selection_is_checked_as_its_script_is_written(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The queued-array checks asked harvest.sbatch's queue alone (found by review): with
+    harvest-2.sbatch's array queued, --submit of harvest.sbatch went to sbatch (the two
+    arrays' tasks take the same shard locks of DIR) and harvest-2.sbatch was rewritten for
+    another task count under its queued array; with harvest.sbatch's queued, writing
+    harvest-2.sbatch for another count was refused as if the two held the same images.
+    Now the script written is checked against its own array, and another selection's
+    queued array is named: --submit refused beside it, writing alone told when to submit."""
+    out = (tmp_path / "shared").resolve()
+    url = emulator.base_url
+    project, plate = _slurm(url, out, "--project", "51"), _slurm(url, out, "--plate", "7375")
+    assert main(project) == 0
+    assert main(plate) == 0
+    first, second = (out / "harvest.sbatch").read_bytes(), (out / "harvest-2.sbatch").read_bytes()
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4301|0|PENDING|{out}/harvest-2.sbatch\\n")
+    sbatched = _fake_sbatch(tmp_path)
+    capsys.readouterr()
+    assert main([*project, "--submit", "--no-check"]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"error: {out}/harvest-2.sbatch (another selection's script) is queued or running as"
+        " job 4301, whose tasks harvest something else (other targets, artifacts or"
+        " selection): an array of harvest.sbatch beside it would have each shard's task"
+        " refused while that array's runs (DIR takes one run of a shard at a time), the two"
+        " asking the server at up to twice the --rate"
+    )
+    assert not sbatched.exists()
+    assert (out / "harvest.sbatch").read_bytes() == first
+    # Its own array of 2 tasks queued: another count for harvest-2.sbatch is refused.
+    assert main([*plate, "--tasks", "3", "--no-check"]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"error: {out}/harvest-2.sbatch of 2 tasks is queued or running as job 4301: its"
+        " tasks and those of a script of 3 tasks would hold the same images, and each would"
+        " be refused where they meet"
+    )
+    assert (out / "harvest-2.sbatch").read_bytes() == second
+    # Written alone (another selection's count is its own): told to wait for that array.
+    assert main([*project, "--tasks", "3", "--no-check"]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert (
+        f"note: {out}/harvest-2.sbatch (another selection's script) is queued or running as"
+        " job 4301: submit harvest.sbatch once that has ended (squeue -j 4301), not before:"
+        " DIR takes one run of a shard at a time, so the tasks of the two arrays would be"
+        " refused where they meet"
+    ) in said, said
+    assert "#SBATCH --array=0-2%3" in (out / "harvest.sbatch").read_text()
+
+    # The reverse: harvest.sbatch's array (now 3 tasks) queued, harvest-2.sbatch written.
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|0|RUNNING|{out}/harvest.sbatch\\n")
+    assert main([*plate, "--tasks", "4", "--no-check"]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert f"wrote {out}/harvest-2.sbatch (4 tasks, at most 4 at once)" in said, said
+    assert any(
+        line.startswith(f"note: {out}/harvest.sbatch (another selection's script) is queued")
+        for line in said
+    ), said
+    assert main([*plate, "--submit", "--no-check"]) == 2
+    refused = capsys.readouterr().err.splitlines()[0]
+    assert refused.startswith(
+        f"error: {out}/harvest.sbatch (another selection's script) is queued or running as"
+        " job 4300, whose tasks harvest something else"
+    ), refused
+    assert not sbatched.exists()
+
+
+def test_a_folder_of_two_scripts_no_task_has_started_in_says_each_once(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two selections' scripts written, neither submitted: status said harvest.sbatch's
+    "job array: ..." and "not submitted yet: ..." lines above the list of both scripts,
+    which says the same of it (found by review). Now the list alone says each."""
+    out = (tmp_path / "shared").resolve()
+    assert main(_slurm(emulator.base_url, out, "--project", "51")) == 0
+    assert main(_slurm(emulator.base_url, out, "--plate", "7375")) == 0
+    _queue_empty(tmp_path, monkeypatch)
+    said = _status(out, capsys)
+    assert said[1:] == [
+        "no task has started yet (a task writes harvest.json as it starts)",
+        f"job array scripts, one per selection ({out}/index.sbatch rebuilds index.csv after "
+        "any of them):",
+        f"  {out}/harvest.sbatch (2 tasks; --project 51): written, never submitted; to "
+        f"submit: {_submit(out, 'harvest.sbatch')}",
+        f"  {out}/harvest-2.sbatch (2 tasks; --plate 7375): written, never submitted; to "
+        f"submit: {_submit(out, 'harvest-2.sbatch')}",
+        "counts appear once a task has journaled the images it walked",
+    ], said
+
+
+def test_a_tasks_lines_come_from_its_own_scripts_logs(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every script of a folder logs to logs/harvest-%A_%a.log: harvest.sbatch's task 1,
+    never run, had harvest-2.sbatch's quiet task 1 (job 4243, a log of its start line
+    alone) for its newest log, and status called it killed as job 4243_1 (found by
+    review). Each start line now names its script, and a task's lines come from its own
+    script's logs: none for a task that never ran."""
+    out = (tmp_path / "shared").resolve()
+    url = emulator.base_url
+    assert main(_slurm(url, out, "--project", "51")) == 0
+    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 0
+    assert main([*_slurm(url, out, "--plate", "7375"), "--quiet"]) == 0
+    for task in (0, 1):
+        assert run_array_task(out / "harvest-2.sbatch", task, 2, job_id="4243").returncode == 0
+    start = (out / "logs" / "harvest-4243_1.log").read_text().splitlines()[0]
+    assert start.startswith("harvester shard 1/2: job 4243_1 on "), start
+    assert start.endswith(" (by harvest-2.sbatch)"), start
+    _queue_empty(tmp_path, monkeypatch)
+    said = _status(out, capsys)
+    assert not any("4243" in line for line in said), said
+    assert said[-1] == f"to resume: {_submit(out, 'harvest.sbatch', '1')}", said
