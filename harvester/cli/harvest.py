@@ -523,8 +523,9 @@ def add_request_flags(parser: argparse.ArgumentParser, *, burst_help: str) -> No
         type=integer_arg,
         metavar="N",
         help="times a failed request is asked again (a busy server, a timeout, an answer cut "
-        "short) before its file counts as failed (default 5); a file that failed so is asked "
-        "once more, with as many retries, at the end of the run (0: no retries, no second try)",
+        "short) before its file or listing fails (default 5); one that failed so is asked "
+        "once more, with as many retries, at the end of the run (a listing: of the walk), and "
+        "counts as failed only then (0: no retries, no second try)",
     )
     parser.add_argument(
         "--timeout",

@@ -283,7 +283,9 @@ def register(subparsers: Any) -> None:
         help="write (and with --submit, submit) a SLURM job array running the harvest in shards",
         description="Write DIR/harvest.sbatch, a job array whose task K of N runs "
         "`harvester harvest ... --shard K/N`; the total --rate is split across the tasks "
-        "that run at once. Submitting the same script again resumes.",
+        "that run at once. Submitting the same script again resumes. Another selection "
+        "(other targets, --where, ...) into the same DIR gets a script of its own, "
+        "DIR/harvest-2.sbatch (then -3, ...), and the first is kept.",
     )
     _add_common(
         slurm,

@@ -1683,7 +1683,9 @@ def test_help_says_what_max_retries_counts(capsys: pytest.CaptureFixture[str]) -
         assert code == 0
         assert (
             "times a failed request is asked again (a busy server, a timeout, an answer cut "
-            "short) before its file counts as failed (default 5)"
+            "short) before its file or listing fails (default 5); one that failed so is asked "
+            "once more, with as many retries, at the end of the run (a listing: of the walk), "
+            "and counts as failed only then"
         ) in flat(out), command
         assert "--base-url URL" in out and "BASE_URL" not in out, command
         assert "--artifacts LIST" in out and "ARTIFACTS" not in out, command
