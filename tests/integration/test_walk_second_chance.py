@@ -410,3 +410,43 @@ async def test_sampled_images_labels_asked_after_the_walk_have_a_second_chance(
         else:
             assert got is None
             assert [f.what for f in stats.failures] == ["labels of 3 sampled images"]
+
+
+@pytest.mark.parametrize("where", [WELLS, PARENTS["plate"][1]])
+def test_a_dry_runs_walk_has_the_second_chance_and_counts_its_requests(
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    capsys: pytest.CaptureFixture[str],
+    where: str,
+) -> None:
+    """A dry run's walk (the plate's wells, or its screen) walked again: every image found,
+    and its counts line's listing requests are every request the server answered, the
+    second walk's and the retries included, the retries said as a run's summary says them."""
+    emu = make_emulator(preset="demo", faults=f"first:503*6,only:{where}")
+    code = _harvest(emu, tmp_path / "out", "--plate", str(SMALL_PLATE), "--dry-run")
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    asked = emu.stats()["requests"]
+    assert printed.out.startswith(
+        f"dry run: 8 images found, 8 artifacts to fetch ({asked} listing requests, 5 retries)\n"
+        f"{WALKED_AGAIN}, 1 done\n"
+    ), printed.out
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_plans_walk_asks_a_lone_plates_screen_again(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """``harvester plan``'s walk: the plate's screen, busy through its retries, asked again at
+    the end; each of the plan's 8 images has it."""
+    emu = make_emulator(preset="demo", faults=f"first:503*6,only:{PARENTS['plate'][1]}")
+    out = tmp_path / "out"
+    with zero_waits():
+        code = main(
+            ["plan", "--base-url", emu.base_url, "--plate", str(SMALL_PLATE), "--out", str(out),
+             "--artifacts", "thumbnail", "--quiet", "--rate", "none"]
+        )  # fmt: skip
+    assert code == 0
+    assert _asked(emu, "api_plate_screens") == 7
+    planned = list(read_plan(out))
+    assert len(planned) == 8 and {ref.screen_id for ref in planned} == {DEMO_SCREEN}
