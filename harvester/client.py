@@ -944,29 +944,36 @@ class Client:
                 return await self._verified(fetched, verify)
 
             return await self.retry.call(attempt)
-        last_try = 0.0
 
-        def leaving(sent: float) -> None:
-            nonlocal last_try
-            last_try = sent
-
-        async def attempt_unless_paused() -> Fetched:
+        async def attempt_unless_paused(tries: _Tries) -> Fetched:
             await outage.gate()  # no request leaves while the server is down
             fetched = await self._attempt(
-                url, expect, check, retry=next(retries), leaving=leaving, hold=outage
+                url, expect, check, retry=tries.next_is_retry(), leaving=tries.leaving, hold=outage
             )
             return await self._verified(fetched, verify)
 
-        retries = _retry_flags()
-        # A Retry-After longer than a retry waits: the outage decides first (RetryPolicy.call)
+        return await self._through_outage(outage, attempt_unless_paused)
+
+    async def _through_outage(
+        self, outage: Outage, attempt: Callable[[_Tries], Awaitable[Fetched]]
+    ) -> Fetched:
+        """``attempt`` with retries, a run's outage deciding first: a request whose retries a
+        server down as a whole used up waits for it (:meth:`~harvester.outage.Outage.held`)
+        and is asked again with a fresh retry budget. A Retry-After longer than a retry waits
+        (a maintenance page asking for an hour) goes to the outage's check at once
+        (``hasty``, :meth:`RetryPolicy.call`); the server up for the others, it is retried as
+        any busy answer is, after the longest wait, its one try counted in its budget.
+        One loop for GET and the OPTIONS probe: the probe sat through 5 retries of 60 s
+        where a GET had the run pause at once."""
+        tries = _Tries()
         hasty, tried = True, 0
         while True:
             try:
-                return await self.retry.call(attempt_unless_paused, hasty=hasty, tried=tried)
+                return await self.retry.call(lambda: attempt(tries), hasty=hasty, tried=tried)
             except TransientError as error:
-                if await outage.held(error, last_try):
+                if await outage.held(error, tries.last_try):
                     # The server was down and is back: asked again, with a fresh retry budget.
-                    retries, tried = _retry_flags(), 0
+                    tries.flags, tried = _retry_flags(), 0
                     continue
                 policy = self.retry
                 if not (hasty and policy.max_retries and policy.asks_too_long(error, hasty=True)):
@@ -1032,31 +1039,28 @@ class Client:
         whole run. The rate limit, the concurrency cap and the outage's pause
         apply as for every request: a probe whose retries a server down as a
         whole used up waits for it (:meth:`~harvester.outage.Outage.held`) and
-        is asked again, rather than giving the defaults to the whole run.
+        is asked again, rather than giving the defaults to the whole run; a
+        Retry-After longer than a retry waits (a maintenance page asking for an
+        hour) goes to the outage's check at once, as a GET's does
+        (:meth:`_through_outage`): the probe sat through 5 retries of 60 s.
         """
         url = self._resolve(path)
         outage = self.outage
-        last_try = 0.0
 
-        def leaving(sent: float) -> None:
-            nonlocal last_try
-            last_try = sent
-
-        async def attempt() -> Fetched:
+        async def attempt(tries: _Tries) -> Fetched:
             try:
-                return await self._options_once(url, retry=next(retries), leaving=leaving)
+                return await self._options_once(
+                    url, retry=tries.next_is_retry(), leaving=tries.leaving
+                )
             except (OverloadError, TransportError):
                 raise
             except TransientError as error:  # not the server's busy answer: no limits here
                 raise PermanentError(error.reason, url=error.url, status=error.status) from error
 
-        while True:
-            retries = _retry_flags()  # (asked again after a pause: a fresh retry budget)
-            try:
-                return await self.retry.call(attempt)
-            except TransientError as error:
-                if outage is None or not await outage.held(error, last_try):
-                    raise
+        if outage is None:
+            tries = _Tries()
+            return await self.retry.call(lambda: attempt(tries))
+        return await self._through_outage(outage, attempt)
 
     async def _options_once(
         self, url: str, *, retry: bool = False, leaving: Callable[[float], None] | None = None
@@ -1406,6 +1410,22 @@ class Client:
 def _retry_flags() -> Iterator[bool]:
     """Whether each call of one request's attempt is a retry: the first is not, the rest are."""
     return itertools.chain((False,), itertools.repeat(True))
+
+
+@dataclass
+class _Tries:
+    """One request's tries: whether the next is a retry (counted as one when sent), and when
+    the last one left (what :meth:`~harvester.outage.Outage.held` compares with the others'
+    answers)."""
+
+    flags: Iterator[bool] = field(default_factory=_retry_flags)
+    last_try: float = 0.0
+
+    def next_is_retry(self) -> bool:
+        return next(self.flags)
+
+    def leaving(self, sent: float) -> None:
+        self.last_try = sent
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

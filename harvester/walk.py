@@ -1589,16 +1589,29 @@ class Walker:
         """``refs`` with the labels of their well (or image), asked now; None if that failed.
 
         For sampled images whose labels the walk did not ask (select.SampleReuse): a
-        failure is recorded as the walk's, so the run ends with exit 1.
+        failure is recorded as the walk's, so the run ends with exit 1. Asked after the
+        walk, they have its second chance all the same (:class:`WalkAgain`), at once: one
+        busy moment withheld the whole sample.
         """
+        what = f"{LABELS_OF}{plural(len(refs), 'sampled image')}"
+        asked: list[list[ImageRef]] = []
+
+        async def ask(again: WalkAgain | None) -> None:
+            try:
+                asked.append(await self._labelled(refs))
+            except FetchError as exc:
+                self._fail(what, exc, again=again, redo=lambda again, _tg: ask(again))
+
+        await ask(None)
+        await self._walk_again()  # (this one, where it was kept aside)
+        return asked[0] if asked else None
+
+    async def _labelled(self, refs: Sequence[ImageRef]) -> list[ImageRef]:
+        """``refs`` with the labels of their well (or image), asked now (:meth:`labels_of`)."""
         wells = sorted({r.well_id for r in refs if r.well_id is not None})
         images = sorted({r.image_id for r in refs if r.well_id is None})
-        try:
-            by_well = (await self._labels("well", "WellI", wells))[0] if wells else {}
-            by_image = (await self._labels("image", "ImageI", images))[0] if images else {}
-        except FetchError as exc:
-            self._fail(f"{LABELS_OF}{plural(len(refs), 'sampled image')}", exc)
-            return None
+        by_well = (await self._labels("well", "WellI", wells))[0] if wells else {}
+        by_image = (await self._labels("image", "ImageI", images))[0] if images else {}
         out: list[ImageRef] = []
         for ref in refs:
             pairs = by_well.get(ref.well_id, []) if ref.well_id is not None else None
@@ -1724,37 +1737,79 @@ class Walker:
         self.stats.walked_again_done += not again.failed
 
     async def _walk_target_plate(
-        self, plate_id: int, screen_id: int | None, name: str | None
+        self,
+        plate_id: int,
+        screen_id: int | None,
+        name: str | None,
+        again: WalkAgain | None = None,
     ) -> None:
-        """A ``--plate`` target: its screen is asked first, for index.csv's ``screen_id``."""
+        """A ``--plate`` target: its screen is asked first, for index.csv's ``screen_id``
+        (:meth:`_parent_id`; ``again``: the target's second walk, :class:`WalkAgain`)."""
         if screen_id is None:
-            screen_id = await self._parent_id(urls.plate_screens(plate_id))
-        await self.walk_plate(plate_id, screen_id, name)
+            later, screen_id = await self._parent_id(
+                urls.plate_screens(plate_id),
+                f"the screen of plate {plate_id}",
+                again,
+                lambda again, _tg: self._walk_target_plate(plate_id, None, name, again),
+            )
+            if later:
+                return
+        await self.walk_plate(plate_id, screen_id, name)  # (its listing's own second chance)
 
     async def _walk_target_dataset(
-        self, dataset_id: int, project_id: int | None, name: str | None
+        self,
+        dataset_id: int,
+        project_id: int | None,
+        name: str | None,
+        again: WalkAgain | None = None,
     ) -> None:
-        """A ``--dataset`` target: its project is asked first, for index.csv's ``project_id``."""
+        """A ``--dataset`` target: its project is asked first, for index.csv's ``project_id``
+        (:meth:`_parent_id`; ``again``: the target's second walk, :class:`WalkAgain`)."""
         if project_id is None:
-            project_id = await self._parent_id(urls.dataset_projects(dataset_id))
-        await self.walk_dataset(dataset_id, project_id, name)
+            later, project_id = await self._parent_id(
+                urls.dataset_projects(dataset_id),
+                f"the project of dataset {dataset_id}",
+                again,
+                lambda again, _tg: self._walk_target_dataset(dataset_id, None, name, again),
+            )
+            if later:
+                return
+        await self.walk_dataset(dataset_id, project_id, name)  # (its own second chance)
 
-    async def _parent_id(self, path: str) -> int | None:
-        """The id of the one parent listed at ``path``, else None.
+    async def _parent_id(
+        self,
+        path: str,
+        what: str,
+        again: WalkAgain | None,
+        redo: Callable[[WalkAgain, anyio.abc.TaskGroup], Awaitable[None]],
+    ) -> tuple[bool, int | None]:
+        """The id of the one parent listed at ``path``, else None; first True where the
+        request failed on a busy or broken answer and the target is kept aside to be walked
+        again at the end, this asked first (``redo``: :class:`WalkAgain`).
 
         Why: a walk from a screen or project gives its images the parent's id in
         ``index.csv``; a plate or dataset given alone left it empty, so two harvests of one
         screen's plates could not be told apart or merged by screen. One small request per
         target. None when the server lists no parent or several (an object can be linked to
-        more than one), or when the request fails: the images are harvested all the same.
+        more than one), or when the request fails for good: the images are harvested all
+        the same. Why the second chance: one busy moment left the parent's id empty for
+        good (the images are journaled with it), though every image was found.
         """
         try:
             body = await self._json(path)
         except FetchError as exc:
-            logger.info("no parent id for %s: %s", path, exc)
-            return None
+            if again is not None:
+                again.failed = True  # (said: the images go on without it)
+                logger.warning("%s is left empty in index.csv, asked twice: %s", what, exc)
+            elif self.second_chance and isinstance(exc, TransientError):
+                logger.debug("%s failed, walked again at the end: %s", what, exc)
+                self._later.append(WalkAgain(what, False, redo))
+                return True, None
+            else:
+                logger.info("no parent id for %s: %s", path, exc)
+            return False, None
         ids = [o.get("@id") for o in _items(body, "data") if isinstance(o, dict)]
-        return ids[0] if len(ids) == 1 and isinstance(ids[0], int) else None
+        return False, ids[0] if len(ids) == 1 and isinstance(ids[0], int) else None
 
     async def walk_ids_file(self, path: Path) -> None:
         """Ids from a file, in batches of 200 whose labels are fetched

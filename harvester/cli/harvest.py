@@ -2995,7 +2995,9 @@ def print_summary(
             print(
                 f"dry run: {plural(summary.images, 'image')} found, "
                 f"{plural(summary.pending, 'artifact')} to fetch "
-                f"({plural(summary.requests, 'listing request')})"
+                f"({plural(summary.requests, 'listing request')}"
+                # (as a run's summary says them: a second walk's retries are among them)
+                + (f", {plural(summary.retries, 'retry', 'retries')})" if summary.retries else ")")
                 + _gone_text(summary)
                 + waited_text(summary),
                 file=out,

@@ -20,8 +20,9 @@ import harvester.outage
 from harvester import urls
 from harvester.client import Client, ClientSettings, Expect
 from harvester.emulator import EmulatorThread
-from harvester.errors import FetchError, OverloadError
+from harvester.errors import FetchError, OverloadError, ServerUnavailableError
 from harvester.outage import Outage
+from harvester.retry import zero_waits
 
 IMAGE = 9762885  # the demo preset's first image
 MISSING = 1  # no image has this id
@@ -86,3 +87,22 @@ async def test_a_busy_answer_waiting_for_the_next_check_ends_with_an_answer_mean
     assert decided == [False]
     assert not outage.paused and outage.stats.checks == 1
     assert emu.stats()["by_route"]["api_versions"] == {"200": 1}
+
+
+async def test_the_render_limits_probe_takes_a_long_retry_after_to_the_outage_at_once(
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A maintenance page asking for an hour answers the OPTIONS probe of the render limits
+    (a stack's first request), retries allowed (5): asked once, then the outage's check
+    decides (down: the run pauses, and stops at its limit), as a GET is. It sat through its
+    5 retries first (60 s each: 5 minutes before a run with ``--outage-wait 1s`` stopped;
+    retry waits are zeroed here: 6 tries)."""
+    emu = make_emulator(preset="demo", mode="microservice", faults="maintenance:1h@0s")
+    outage = Outage(0.1)
+    settings = ClientSettings(emu.base_url, rate=None, max_retries=5)
+    with zero_waits(), anyio.fail_after(20):
+        async with Client(settings, outage=outage) as client:
+            with pytest.raises(ServerUnavailableError, match="HTTP 503"):
+                await client.options(f"webgateway/render_image/{IMAGE}/0/0/")
+    assert emu.stats()["by_route"]["options"] == {"503": 1}
+    assert outage.stats.checks >= 1 and client.stats.retries == 0

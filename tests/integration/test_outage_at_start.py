@@ -157,7 +157,8 @@ def test_a_dry_run_stopped_by_an_outage_counts_what_it_asked(
     assert code == 75, err
     line = summary.strip().splitlines()[0]
     found = re.fullmatch(
-        r"dry run: (\d+) images? found, \d+ artifacts? to fetch \((\d+) listing requests?\), "
+        r"dry run: (\d+) images? found, \d+ artifacts? to fetch \((\d+) listing requests?"
+        r"(?:, \d+ retr(?:y|ies))?\), "
         r"waited 1\.\ds for the server",
         line,
     )

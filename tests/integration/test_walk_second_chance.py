@@ -9,6 +9,7 @@ listed it at once. The files had such a second chance; the walk had none.
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ from harvest_helpers import DEMO_PROJECT, DEMO_SCREEN, SMALL_PLATE, harvest
 from harvester.cli import main
 from harvester.client import Client, ClientSettings
 from harvester.emulator import EmulatorThread, build_application
-from harvester.emulator.catalogue import DEMO_PROJECT_IMAGE_IDS
+from harvester.emulator.catalogue import DEMO_DATASET_IDS, DEMO_PROJECT_IMAGE_IDS
 from harvester.emulator.catalogue_presets import (
     HUGE_FIRST_DATASET_ID,
     HUGE_IMAGES_PER_DATASET,
@@ -322,3 +323,130 @@ async def test_a_walk_stopped_before_its_second_chance_ends_says_no_failure(
     stats = walker.stats
     assert (stats.failures, stats.walked_again, stats.walked_again_done) == ([], 0, 0)
     assert stats.images == 0
+
+
+#: A lone target's parent, asked for index.csv (kind: target, its parent's path, column, id).
+PARENTS = {
+    "plate": (SMALL_PLATE, f"/api/v0/m/plates/{SMALL_PLATE}/screens/", "screen_id", DEMO_SCREEN),
+    "dataset": (
+        DEMO_DATASET_IDS[0],
+        f"/api/v0/m/datasets/{DEMO_DATASET_IDS[0]}/projects/",
+        "project_id",
+        DEMO_PROJECT,
+    ),
+}
+
+
+def _index_rows(out: Path) -> list[dict[str, str]]:
+    with (out / "index.csv").open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize("kind", ["plate", "dataset"])
+def test_a_lone_targets_parent_busy_through_its_retries_is_asked_again(
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+) -> None:
+    """The screen of a ``--plate`` (the project of a ``--dataset``), asked for index.csv,
+    answered 503 through its retries: the target is walked again at the end, its parent
+    asked first, and every row has it (it was left empty in every row for good: the images
+    were journaled without it). Each image once, exit 0."""
+    target, path, column, parent = PARENTS[kind]
+    emu = make_emulator(preset="demo", faults=f"first:503*6,only:{path}")
+    out = tmp_path / "out"
+    code = _harvest(emu, out, f"--{kind}", str(target))
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert f"\n{WALKED_AGAIN}, 1 done\n" in printed.out
+    rows = _index_rows(out)
+    assert rows and {row[column] for row in rows} == {str(parent)}
+    ids = [r["ref"]["image_id"] for r in _image_records(out)]
+    assert len(ids) == len(set(ids)) == len(rows)
+
+
+def test_a_plates_screen_failing_both_times_leaves_it_empty_and_says_so(
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The plate's screen answered 500 through both walks: the plate's images are harvested
+    all the same (exit 0, no ``walk failed``), index.csv's screen_id left empty, and a
+    warning says so; the second chance's line says none done."""
+    emu = make_emulator(preset="demo", faults=f"first:500*12,only:{PARENTS['plate'][1]}")
+    out = tmp_path / "out"
+    assert _harvest(emu, out, "--plate", str(SMALL_PLATE)) == 0
+    printed = capsys.readouterr()
+    assert "walk failed" not in printed.err
+    assert f"\n{WALKED_AGAIN}, 0 done\n" in printed.out
+    assert f"the screen of plate {SMALL_PLATE} is left empty in index.csv" in caplog.text
+    rows = _index_rows(out)
+    assert len(rows) == 8 and {row["screen_id"] for row in rows} == {""}
+
+
+async def test_sampled_images_labels_asked_after_the_walk_have_a_second_chance(
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """The labels of sampled images asked after the walk (``Walker.labels_of``: a sample
+    past its recorded edge) broke through their retries: asked once more at once, the
+    images get their labels, counted walked again; failing both times, no labels (the
+    sample withheld), said as a failed listing once."""
+    refs = [ImageRef(image_id=i, image_name="") for i in DEMO_PROJECT_IMAGE_IDS[:3]]
+    for faults, done in (("first:500*6", True), ("first:500*12", False)):
+        emu = make_emulator(preset="demo", faults=f"{faults},only:/webclient/api/annotations/")
+        settings = ClientSettings(base_url=emu.base_url, concurrency=2, rate=None)
+        send, receive = anyio.create_memory_object_stream[ImageRef](10)
+        with zero_waits(), anyio.fail_after(60), send, receive:
+            async with Client(settings) as client:
+                walker = Walker(client, send, second_chance=True)
+                got = await walker.labels_of(refs)
+        stats = walker.stats
+        assert (stats.walked_again, stats.walked_again_done) == (1, int(done))
+        if done:
+            assert got is not None and [r.image_id for r in got] == [r.image_id for r in refs]
+            assert all(r.labels for r in got) and stats.failures == []
+        else:
+            assert got is None
+            assert [f.what for f in stats.failures] == ["labels of 3 sampled images"]
+
+
+@pytest.mark.parametrize("where", [WELLS, PARENTS["plate"][1]])
+def test_a_dry_runs_walk_has_the_second_chance_and_counts_its_requests(
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    capsys: pytest.CaptureFixture[str],
+    where: str,
+) -> None:
+    """A dry run's walk (the plate's wells, or its screen) walked again: every image found,
+    and its counts line's listing requests are every request the server answered, the
+    second walk's and the retries included, the retries said as a run's summary says them."""
+    emu = make_emulator(preset="demo", faults=f"first:503*6,only:{where}")
+    code = _harvest(emu, tmp_path / "out", "--plate", str(SMALL_PLATE), "--dry-run")
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    asked = emu.stats()["requests"]
+    assert printed.out.startswith(
+        f"dry run: 8 images found, 8 artifacts to fetch ({asked} listing requests, 5 retries)\n"
+        f"{WALKED_AGAIN}, 1 done\n"
+    ), printed.out
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_plans_walk_asks_a_lone_plates_screen_again(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """``harvester plan``'s walk: the plate's screen, busy through its retries, asked again at
+    the end; each of the plan's 8 images has it."""
+    emu = make_emulator(preset="demo", faults=f"first:503*6,only:{PARENTS['plate'][1]}")
+    out = tmp_path / "out"
+    with zero_waits():
+        code = main(
+            ["plan", "--base-url", emu.base_url, "--plate", str(SMALL_PLATE), "--out", str(out),
+             "--artifacts", "thumbnail", "--quiet", "--rate", "none"]
+        )  # fmt: skip
+    assert code == 0
+    assert _asked(emu, "api_plate_screens") == 7
+    planned = list(read_plan(out))
+    assert len(planned) == 8 and {ref.screen_id for ref in planned} == {DEMO_SCREEN}
