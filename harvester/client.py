@@ -945,37 +945,46 @@ class Client:
 
             return await self.retry.call(attempt)
         last_try = 0.0
+        # A Retry-After longer than a retry waits: the outage decides first (RetryPolicy.call).
+        # ``tried``: the tries sent of this budget (a hasty failure may come on any of them,
+        # after a 503 without Retry-After: counted as one, its budget had a try too many).
+        hasty, tried = True, 0
 
         def leaving(sent: float) -> None:
             nonlocal last_try
             last_try = sent
 
         async def attempt_unless_paused() -> Fetched:
+            nonlocal tried
             await outage.gate()  # no request leaves while the server is down
+            tried += 1
             fetched = await self._attempt(
                 url, expect, check, retry=next(retries), leaving=leaving, hold=outage
             )
             return await self._verified(fetched, verify)
 
         retries = _retry_flags()
-        # A Retry-After longer than a retry waits: the outage decides first (RetryPolicy.call)
-        hasty, tried = True, 0
         while True:
             try:
                 return await self.retry.call(attempt_unless_paused, hasty=hasty, tried=tried)
             except TransientError as error:
                 if await outage.held(error, last_try):
-                    # The server was down and is back: asked again, with a fresh retry budget.
-                    retries, tried = _retry_flags(), 0
+                    # The server was down and is back: asked again, with a fresh retry budget
+                    # (hasty again: a long Retry-After in it goes to the outage first too).
+                    retries, hasty, tried = _retry_flags(), True, 0
                     continue
                 policy = self.retry
-                if not (hasty and policy.max_retries and policy.asks_too_long(error, hasty=True)):
+                if not (
+                    hasty
+                    and tried <= policy.max_retries
+                    and policy.asks_too_long(error, hasty=True)
+                ):
                     raise
                 # Up for the other requests (or its API root): this one's long Retry-After is
-                # its own, so it is retried as any busy answer is, after the longest wait, its
-                # one try counted in its budget.
-                hasty, tried = False, 1
-                await anyio.sleep(policy.wait_for(1, error))
+                # its own, so it is retried as any busy answer is, after the longest wait, the
+                # rest of its budget only.
+                hasty = False
+                await anyio.sleep(policy.wait_for(tried, error))
 
     async def _verified(
         self, fetched: Fetched, verify: Callable[[Fetched], Awaitable[None]] | None
