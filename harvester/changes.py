@@ -37,8 +37,9 @@ class Changes:
     """Counts of the changes a run journaled (:meth:`saw`) and the images it found
     no longer listed (:attr:`unlisted`)."""
 
-    #: DIR journaled images before this run: only then is "new" news (a first run's every
-    #: image is new).
+    #: DIR journaled images before this run, and the last walk of these targets (and
+    #: selection) listed everything: only then is "new" news (a first run's every image is
+    #: new; a resume's after a walk cut short, or of another --where, is no server change).
     had_images: bool = False
     new: int = 0
     relabelled: int = 0

@@ -17,11 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from harvest_helpers import run_cli
 from hiding_app import HidingApp
 
+from harvester.cli import main
 from harvester.emulator import EmulatorThread
 from harvester.emulator.catalogue import MapAnn
+from harvester.emulator.faults import FaultInjector, parse_faults
+from harvester.retry import zero_waits
 
 NEW, REMOVED, RELABELLED = 1884804, 1884802, 1884803  # the demo's dataset 51: 1884801-1884804
 RENAMED_DATASET = 51
@@ -162,3 +166,51 @@ def test_labels_asked_for_the_first_time_are_no_change(
     assert "changes on the server since the last run: 1 image new to the folder\n" in said[1]
     assert "changes on the server" not in said[2], said[2]
     assert rows(out)[str(NEW)]["Gene Symbol"]  # asked, and in the index now
+
+
+def harvest(capsys: pytest.CaptureFixture[str], base_url: str, out: Path, *flags: str) -> str:
+    """One in-process harvest of project 51's thumbnails into ``out``: what it printed."""
+    with zero_waits():
+        main(
+            ["harvest", "--base-url", base_url, "--project", "51", "--rate", "none",
+             "--artifacts", "thumbnail", "--out", str(out), *flags]
+        )  # fmt: skip
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return captured.out + captured.err
+
+
+def test_images_an_unfinished_walk_never_journaled_are_not_new_on_the_server(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A night whose listing of a dataset failed (or a walk killed, or stopped) journaled
+    none of its images: the next night journals them, which the server listed all along,
+    not "4 images new to the folder". Once a walk has listed everything, a new image is
+    news again."""
+    app = HidingApp()
+    app.hidden = {NEW}
+    emu = make_emulator(app=app, faults="first:500,only:/webclient/api/images/")
+    out = tmp_path / "mirror"
+    assert "walk failed" in harvest(capsys, emu.base_url, out, "--max-retries", "0")
+    emu.server.faults = FaultInjector(parse_faults(""))
+    said = harvest(capsys, emu.base_url, out)
+    assert "skipped 4 " in said and "changes on the server" not in said, said
+    app.hidden = set()
+    said = harvest(capsys, emu.base_url, out)
+    assert "changes on the server since the last run: 1 image new to the folder\n" in said
+
+
+def test_images_another_selection_left_out_are_not_new_on_the_server(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A run of one --where, then the targets without it: the images the first left out
+    are journaled now, but the server did not add them: no "new to the folder"."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "mirror"
+    harvest(capsys, emu.base_url, out, "--where", f"image_id={REMOVED}")
+    said = harvest(capsys, emu.base_url, out)
+    assert "done 7 " in said and "changes on the server" not in said, said
