@@ -60,7 +60,7 @@ class Changes:
             return
         if journaled.labels != ref.labels and not unasked:
             self.relabelled += 1
-        if any(getattr(journaled, f) != getattr(ref, f) for f in _PLACE_FIELDS):
+        if any(_changed(getattr(journaled, f), getattr(ref, f)) for f in _PLACE_FIELDS):
             self.renamed += 1
 
     def line(self) -> str:
@@ -75,6 +75,15 @@ class Changes:
         if self.renamed:
             parts.append(f"{plural(self.renamed, 'image')} renamed or moved")
         return f"changes on the server since the last run: {'; '.join(parts)}" if parts else ""
+
+
+def _changed(before: object, now: object) -> bool:
+    """Did a name or place field change on the server? Only where both records knew it: an
+    image given by id (``--image``) is journaled by id alone until its imgData or a walk
+    tells its name and place, and learning them is no rename (it said "1 image renamed or
+    moved" of an image nobody touched); a run that knows less (no imgData) neither."""
+    unknown = (None, "")
+    return before not in unknown and now not in unknown and before != now
 
 
 def unlisted_text(image_ids: list[int]) -> str:

@@ -169,12 +169,12 @@ def test_labels_asked_for_the_first_time_are_no_change(
 
 
 def harvest(capsys: pytest.CaptureFixture[str], base_url: str, out: Path, *flags: str) -> str:
-    """One in-process harvest of project 51's thumbnails into ``out``: what it printed."""
+    """One in-process harvest into ``out`` (project 51's thumbnails unless ``flags`` say
+    other targets and kinds): what it printed."""
+    if not any(flag.startswith("--image") for flag in flags):
+        flags = ("--project", "51", "--artifacts", "thumbnail", *flags)
     with zero_waits():
-        main(
-            ["harvest", "--base-url", base_url, "--project", "51", "--rate", "none",
-             "--artifacts", "thumbnail", "--out", str(out), *flags]
-        )  # fmt: skip
+        main(["harvest", "--base-url", base_url, "--rate", "none", "--out", str(out), *flags])
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
     return captured.out + captured.err
@@ -214,3 +214,21 @@ def test_images_another_selection_left_out_are_not_new_on_the_server(
     harvest(capsys, emu.base_url, out, "--where", f"image_id={REMOVED}")
     said = harvest(capsys, emu.base_url, out)
     assert "done 7 " in said and "changes on the server" not in said, said
+
+
+def test_an_image_given_by_id_whose_place_is_learnt_later_is_not_renamed(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """An image harvested by id without imgData is journaled by its id alone; its name and
+    dataset, told later by its imgData or by a walk of its project, were said to be "1
+    image renamed or moved", though nothing changed on the server."""
+    emu = make_emulator(preset="demo")
+    for first, then in (("thumbnail", "imgdata"), ("thumbnail", "")):
+        out = tmp_path / f"{first}-{then}"
+        harvest(capsys, emu.base_url, out, "--image", str(REMOVED), "--artifacts", first)
+        flags = ("--image", str(REMOVED), "--artifacts", then) if then else ()
+        said = harvest(capsys, emu.base_url, out, *flags)
+        assert "failed 0" in said and "changes on the server" not in said, said
+        assert rows(out)[str(REMOVED)]["dataset_name"]  # learnt, and in the index
