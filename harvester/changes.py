@@ -20,7 +20,7 @@ from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harvester.models import ImageRef
+from harvester.models import ImageRef, placed_before
 from harvester.placing import IdSet
 from harvester.text import plural
 from harvester.walk import SeenIds
@@ -44,6 +44,11 @@ class Changes:
     new: int = 0
     relabelled: int = 0
     renamed: int = 0
+    #: Images placed now under a parent that ranks before their journaled one
+    #: (:func:`~harvester.models.placed_before`: an image in two datasets, a dataset in two
+    #: projects): news (linked there since) only where "new" is (:attr:`had_images`); a
+    #: walk of other targets meets parents the last one did not, which changed nothing.
+    replaced: int = 0
     unlisted: list[int] = field(default_factory=list)
     #: The images this run journaled: a second record of one (its place decided once the
     #: walk met it under another parent) is this run's own doing, no change on the server.
@@ -61,7 +66,10 @@ class Changes:
         if journaled.labels != ref.labels and not unasked:
             self.relabelled += 1
         if any(_changed(getattr(journaled, f), getattr(ref, f)) for f in _PLACE_FIELDS):
-            self.renamed += 1
+            if placed_before(ref, journaled):
+                self.replaced += 1
+            else:  # renamed in its place, or moved away (the walk found its place without it)
+                self.renamed += 1
 
     def line(self) -> str:
         """The summary's line, or "" when nothing changed (or on a first run)."""
@@ -72,8 +80,9 @@ class Changes:
             parts.append(unlisted_text(self.unlisted))
         if self.relabelled:
             parts.append(f"labels changed on {plural(self.relabelled, 'image')}")
-        if self.renamed:
-            parts.append(f"{plural(self.renamed, 'image')} renamed or moved")
+        renamed = self.renamed + (self.replaced if self.had_images else 0)
+        if renamed:
+            parts.append(f"{plural(renamed, 'image')} renamed or moved")
         return f"changes on the server since the last run: {'; '.join(parts)}" if parts else ""
 
 

@@ -24,6 +24,7 @@ from hiding_app import HidingApp
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
 from harvester.emulator.catalogue import MapAnn
+from harvester.emulator.catalogue_presets import LINKS_PROJECT_ID, LINKS_SECOND_PROJECT_ID
 from harvester.emulator.faults import FaultInjector, parse_faults
 from harvester.retry import zero_waits
 
@@ -171,7 +172,7 @@ def test_labels_asked_for_the_first_time_are_no_change(
 def harvest(capsys: pytest.CaptureFixture[str], base_url: str, out: Path, *flags: str) -> str:
     """One in-process harvest into ``out`` (project 51's thumbnails unless ``flags`` say
     other targets and kinds): what it printed."""
-    if not any(flag.startswith("--image") for flag in flags):
+    if not {"--image", "--project"} & set(flags):
         flags = ("--project", "51", "--artifacts", "thumbnail", *flags)
     with zero_waits():
         main(["harvest", "--base-url", base_url, "--rate", "none", "--out", str(out), *flags])
@@ -232,3 +233,21 @@ def test_an_image_given_by_id_whose_place_is_learnt_later_is_not_renamed(
         said = harvest(capsys, emu.base_url, out, *flags)
         assert "failed 0" in said and "changes on the server" not in said, said
         assert rows(out)[str(REMOVED)]["dataset_name"]  # learnt, and in the index
+
+
+def test_an_image_in_two_parents_placed_by_a_wider_walk_is_not_moved(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """The links preset: dataset 62002 (4 images, one linked in from 62001) is in projects
+    2001 and 2002. A walk of 2002, then one of 2001, places 62002's images under 2001 and
+    the linked one in 62001 (the lowest ids: README, index.csv), which the server did not
+    change: it said "4 images renamed or moved"."""
+    emu = make_emulator(preset="links")
+    out = tmp_path / "links"
+    for project in (LINKS_SECOND_PROJECT_ID, LINKS_PROJECT_ID, LINKS_PROJECT_ID):
+        said = harvest(
+            capsys, emu.base_url, out, "--project", str(project), "--artifacts", "thumbnail"
+        )
+        assert "failed 0" in said and "changes on the server" not in said, said
