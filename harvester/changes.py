@@ -20,7 +20,7 @@ from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harvester.models import ImageRef
+from harvester.models import ImageRef, placed_before
 from harvester.placing import IdSet
 from harvester.text import plural
 from harvester.walk import SeenIds
@@ -37,12 +37,18 @@ class Changes:
     """Counts of the changes a run journaled (:meth:`saw`) and the images it found
     no longer listed (:attr:`unlisted`)."""
 
-    #: DIR journaled images before this run: only then is "new" news (a first run's every
-    #: image is new).
+    #: DIR journaled images before this run, and the last walk of these targets (and
+    #: selection) listed everything: only then is "new" news (a first run's every image is
+    #: new; a resume's after a walk cut short, or of another --where, is no server change).
     had_images: bool = False
     new: int = 0
     relabelled: int = 0
     renamed: int = 0
+    #: Images placed now under a parent that ranks before their journaled one
+    #: (:func:`~harvester.models.placed_before`: an image in two datasets, a dataset in two
+    #: projects): news (linked there since) only where "new" is (:attr:`had_images`); a
+    #: walk of other targets meets parents the last one did not, which changed nothing.
+    replaced: int = 0
     unlisted: list[int] = field(default_factory=list)
     #: The images this run journaled: a second record of one (its place decided once the
     #: walk met it under another parent) is this run's own doing, no change on the server.
@@ -59,8 +65,11 @@ class Changes:
             return
         if journaled.labels != ref.labels and not unasked:
             self.relabelled += 1
-        if any(getattr(journaled, f) != getattr(ref, f) for f in _PLACE_FIELDS):
-            self.renamed += 1
+        if any(_changed(getattr(journaled, f), getattr(ref, f)) for f in _PLACE_FIELDS):
+            if placed_before(ref, journaled):
+                self.replaced += 1
+            else:  # renamed in its place, or moved away (the walk found its place without it)
+                self.renamed += 1
 
     def line(self) -> str:
         """The summary's line, or "" when nothing changed (or on a first run)."""
@@ -71,9 +80,19 @@ class Changes:
             parts.append(unlisted_text(self.unlisted))
         if self.relabelled:
             parts.append(f"labels changed on {plural(self.relabelled, 'image')}")
-        if self.renamed:
-            parts.append(f"{plural(self.renamed, 'image')} renamed or moved")
+        renamed = self.renamed + (self.replaced if self.had_images else 0)
+        if renamed:
+            parts.append(f"{plural(renamed, 'image')} renamed or moved")
         return f"changes on the server since the last run: {'; '.join(parts)}" if parts else ""
+
+
+def _changed(before: object, now: object) -> bool:
+    """Did a name or place field change on the server? Only where both records knew it: an
+    image given by id (``--image``) is journaled by id alone until its imgData or a walk
+    tells its name and place, and learning them is no rename (it said "1 image renamed or
+    moved" of an image nobody touched); a run that knows less (no imgData) neither."""
+    unknown = (None, "")
+    return before not in unknown and now not in unknown and before != now
 
 
 def unlisted_text(image_ids: list[int]) -> str:

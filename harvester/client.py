@@ -962,27 +962,40 @@ class Client:
         and is asked again with a fresh retry budget. A Retry-After longer than a retry waits
         (a maintenance page asking for an hour) goes to the outage's check at once
         (``hasty``, :meth:`RetryPolicy.call`); the server up for the others, it is retried as
-        any busy answer is, after the longest wait, its one try counted in its budget.
-        One loop for GET and the OPTIONS probe: the probe sat through 5 retries of 60 s
-        where a GET had the run pause at once."""
+        any busy answer is, after the longest wait, with the rest of its budget (the tries it
+        sent counted). One loop for GET and the OPTIONS probe: the probe sat through 5
+        retries of 60 s where a GET had the run pause at once."""
         tries = _Tries()
+        # ``tried``: the tries sent of this budget (a hasty failure may come on any of them,
+        # after a 503 without Retry-After: counted as one, its budget had a try too many).
         hasty, tried = True, 0
+
+        async def counted() -> Fetched:
+            nonlocal tried
+            tried += 1
+            return await attempt(tries)
+
         while True:
             try:
-                return await self.retry.call(lambda: attempt(tries), hasty=hasty, tried=tried)
+                return await self.retry.call(counted, hasty=hasty, tried=tried)
             except TransientError as error:
                 if await outage.held(error, tries.last_try):
-                    # The server was down and is back: asked again, with a fresh retry budget.
-                    tries.flags, tried = _retry_flags(), 0
+                    # The server was down and is back: asked again, with a fresh retry budget
+                    # (hasty again: a long Retry-After in it goes to the outage first too).
+                    tries.flags, hasty, tried = _retry_flags(), True, 0
                     continue
                 policy = self.retry
-                if not (hasty and policy.max_retries and policy.asks_too_long(error, hasty=True)):
+                if not (
+                    hasty
+                    and tried <= policy.max_retries
+                    and policy.asks_too_long(error, hasty=True)
+                ):
                     raise
                 # Up for the other requests (or its API root): this one's long Retry-After is
-                # its own, so it is retried as any busy answer is, after the longest wait, its
-                # one try counted in its budget.
-                hasty, tried = False, 1
-                await anyio.sleep(policy.wait_for(1, error))
+                # its own, so it is retried as any busy answer is, after the longest wait, the
+                # rest of its budget only.
+                hasty = False
+                await anyio.sleep(policy.wait_for(tried, error))
 
     async def _verified(
         self, fetched: Fetched, verify: Callable[[Fetched], Awaitable[None]] | None

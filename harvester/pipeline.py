@@ -3359,6 +3359,7 @@ class Harvest:
         or a plan's run (no walk), whose images not sent may well be listed; nor in a
         folder of two servers, whose other server's images this walk could not meet."""
         changes = self._changes
+        changes.had_images = changes.had_images and self._walked_whole_before()
         sent = self._walk_sent
         looks = (
             sent is not None
@@ -3386,6 +3387,19 @@ class Harvest:
         self.summary.changes_line = changes.line()
         if changes.unlisted:
             logger.info("images no longer listed by the server: %s", changes.unlisted)
+
+    def _walked_whole_before(self) -> bool:
+        """Did the last walk of these targets (and shard) list everything, under this run's
+        selection (or none, as now)? Only then is an image journaled for the first time
+        news from the server ("new to the folder"): after a walk killed, stopped or whose
+        listing failed, or of another ``--where``, the rerun journals images the server
+        listed all along (a dataset's listing failing one night: its images "new" the next).
+        """
+        before = self._walk_before
+        if before is None or not walk_listed_all(before):
+            return False
+        draw = self._sample_draw() if self._selection.active else None
+        return before.get("sample_draw") == draw
 
     async def _record_walk_finished(self, store: Store, targets: str) -> None:
         """Journal the walk of ``targets`` as finished, after everything queued before it

@@ -17,11 +17,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from harvest_helpers import run_cli
 from hiding_app import HidingApp
 
+from harvester.cli import main
 from harvester.emulator import EmulatorThread
 from harvester.emulator.catalogue import MapAnn
+from harvester.emulator.catalogue_presets import LINKS_PROJECT_ID, LINKS_SECOND_PROJECT_ID
+from harvester.emulator.faults import FaultInjector, parse_faults
+from harvester.retry import zero_waits
 
 NEW, REMOVED, RELABELLED = 1884804, 1884802, 1884803  # the demo's dataset 51: 1884801-1884804
 RENAMED_DATASET = 51
@@ -162,3 +167,89 @@ def test_labels_asked_for_the_first_time_are_no_change(
     assert "changes on the server since the last run: 1 image new to the folder\n" in said[1]
     assert "changes on the server" not in said[2], said[2]
     assert rows(out)[str(NEW)]["Gene Symbol"]  # asked, and in the index now
+
+
+def harvest(capsys: pytest.CaptureFixture[str], base_url: str, out: Path, *flags: str) -> str:
+    """One in-process harvest into ``out`` (project 51's thumbnails unless ``flags`` say
+    other targets and kinds): what it printed."""
+    if not {"--image", "--project"} & set(flags):
+        flags = ("--project", "51", "--artifacts", "thumbnail", *flags)
+    with zero_waits():
+        main(["harvest", "--base-url", base_url, "--rate", "none", "--out", str(out), *flags])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return captured.out + captured.err
+
+
+def test_images_an_unfinished_walk_never_journaled_are_not_new_on_the_server(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A night whose listing of a dataset failed (or a walk killed, or stopped) journaled
+    none of its images: the next night journals them, which the server listed all along,
+    not "4 images new to the folder". Once a walk has listed everything, a new image is
+    news again."""
+    app = HidingApp()
+    app.hidden = {NEW}
+    emu = make_emulator(app=app, faults="first:500,only:/webclient/api/images/")
+    out = tmp_path / "mirror"
+    assert "walk failed" in harvest(capsys, emu.base_url, out, "--max-retries", "0")
+    emu.server.faults = FaultInjector(parse_faults(""))
+    said = harvest(capsys, emu.base_url, out)
+    # (either dataset's listing may have failed: the walk lists both at once)
+    assert "failed 0" in said and "walk failed" not in said, said
+    assert "changes on the server" not in said, said
+    app.hidden = set()
+    said = harvest(capsys, emu.base_url, out)
+    assert "changes on the server since the last run: 1 image new to the folder\n" in said
+
+
+def test_images_another_selection_left_out_are_not_new_on_the_server(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A run of one --where, then the targets without it: the images the first left out
+    are journaled now, but the server did not add them: no "new to the folder"."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "mirror"
+    harvest(capsys, emu.base_url, out, "--where", f"image_id={REMOVED}")
+    said = harvest(capsys, emu.base_url, out)
+    assert "done 7 " in said and "changes on the server" not in said, said
+
+
+def test_an_image_given_by_id_whose_place_is_learnt_later_is_not_renamed(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """An image harvested by id without imgData is journaled by its id alone; its name and
+    dataset, told later by its imgData or by a walk of its project, were said to be "1
+    image renamed or moved", though nothing changed on the server."""
+    emu = make_emulator(preset="demo")
+    for first, then in (("thumbnail", "imgdata"), ("thumbnail", "")):
+        out = tmp_path / f"{first}-{then}"
+        harvest(capsys, emu.base_url, out, "--image", str(REMOVED), "--artifacts", first)
+        flags = ("--image", str(REMOVED), "--artifacts", then) if then else ()
+        said = harvest(capsys, emu.base_url, out, *flags)
+        assert "failed 0" in said and "changes on the server" not in said, said
+        assert rows(out)[str(REMOVED)]["dataset_name"]  # learnt, and in the index
+
+
+def test_an_image_in_two_parents_placed_by_a_wider_walk_is_not_moved(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """The links preset: dataset 62002 (4 images, one linked in from 62001) is in projects
+    2001 and 2002. A walk of 2002, then one of 2001, places 62002's images under 2001 and
+    the linked one in 62001 (the lowest ids: README, index.csv), which the server did not
+    change: it said "4 images renamed or moved"."""
+    emu = make_emulator(preset="links")
+    out = tmp_path / "links"
+    for project in (LINKS_SECOND_PROJECT_ID, LINKS_PROJECT_ID, LINKS_PROJECT_ID):
+        said = harvest(
+            capsys, emu.base_url, out, "--project", str(project), "--artifacts", "thumbnail"
+        )
+        assert "failed 0" in said and "changes on the server" not in said, said

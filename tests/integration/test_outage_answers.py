@@ -106,3 +106,41 @@ async def test_the_render_limits_probe_takes_a_long_retry_after_to_the_outage_at
                 await client.options(f"webgateway/render_image/{IMAGE}/0/0/")
     assert emu.stats()["by_route"]["options"] == {"503": 1}
     assert outage.stats.checks >= 1 and client.stats.retries == 0
+
+
+@pytest.mark.parametrize(
+    ("faults", "max_retries", "tries"),
+    [
+        # every try asks for 90 s (longer than a retry waits): 1 + 3 retries
+        ("first:429*9,retry-after:90s", 3, 4),
+        # the same in HTTP-date form
+        ("first:429*9,retry-after:date", 3, 4),
+        # a busy answer without Retry-After first, then the long ones: still 4 in all
+        ("first:503|429*9,retry-after:90s", 3, 4),
+        ("first:503*2|429*9,retry-after:90s", 3, 4),
+        # --max-retries 0: one try
+        ("first:429*9,retry-after:90s", 0, 1),
+    ],
+)
+async def test_a_long_retry_after_on_one_url_counts_every_try_in_its_budget(
+    make_emulator: Callable[..., EmulatorThread],
+    monkeypatch: pytest.MonkeyPatch,
+    faults: str,
+    max_retries: int,
+    tries: int,
+) -> None:
+    """A thumbnail answered 429 asking for longer than a retry waits, the server up for the
+    rest: the outage's check answers (no pause) and the request is retried in its budget,
+    exactly ``max_retries + 1`` tries in all. A long Retry-After met on a retry (after a
+    503 without one) was counted as the first try: a fifth try of a budget of four."""
+    monkeypatch.setattr(harvester.outage, "FIRST_CHECK", 0.1)  # (its last failure's check)
+    emu = make_emulator(preset="demo", faults=f"{faults},only:/webgateway/render_thumbnail/")
+    outage = Outage(60.0)
+    settings = ClientSettings(emu.base_url, rate=None, max_retries=max_retries)
+    with anyio.fail_after(20), zero_waits():
+        async with Client(settings, outage=outage) as client:
+            with pytest.raises(OverloadError):
+                await client.get(urls.thumbnail(IMAGE), Expect.JPEG)
+    assert not outage.paused
+    faults_seen = emu.stats()["faults"]
+    assert sum(faults_seen.values()) == tries, faults_seen
