@@ -26,6 +26,7 @@ from harvester.text import plural
 
 if TYPE_CHECKING:
     from harvester.config import RecordedRun
+    from harvester.slurm import Queue
 
 #: A further selection's script: ``harvest-2.sbatch``, ``harvest-3.sbatch`` ...
 _MORE_RE = re.compile(r"harvest-([1-9][0-9]{0,5})\.sbatch")
@@ -185,30 +186,33 @@ class ArrayScript:
 
 
 def array_scripts(
-    out_dir: Path, runs: Iterable[Mapping[str, Any]], *, ask_queue: bool
+    out_dir: Path,
+    scripts: Sequence[Path],
+    runs: Iterable[Mapping[str, Any]],
+    queues: Sequence[Queue] | str,
 ) -> list[ArrayScript]:
-    """Each of DIR's job-array scripts (:func:`folder_scripts`), where DIR holds two or more
-    ([] otherwise: the one script is the folder's, as status has always said it). ``runs``:
-    DIR's journaled run records (their ``argv`` tells which script's tasks ran);
-    ``ask_queue``: ask SLURM which scripts' arrays are queued (``harvester status``)."""
-    from harvester.slurm import jobs_of_scripts, resume_line, script_array
+    """Each of DIR's job-array scripts (``scripts``: :func:`folder_scripts`), where DIR
+    holds two or more ([] otherwise: the one script is the folder's, as status has always
+    said it). ``runs``: DIR's journaled run records (their ``argv`` tells which script's
+    tasks ran); ``queues``: each script's jobs in the queue, in their order
+    (:func:`harvester.slurm.scripts_queues`, asked once by ``harvester status`` for them all),
+    or why it was not asked."""
+    from harvester.slurm import resume_line, script_array
 
-    scripts = folder_scripts(out_dir)
     if len(scripts) < 2:
         return []
     ran = {words for run in runs if (words := run_words(_argv(run))) is not None}
-    queue = jobs_of_scripts(scripts) if ask_queue else "not asked"
     out: list[ArrayScript] = []
     for n, script in enumerate(scripts):
         words = script_selection(script)
         array = script_array(out_dir, script)
-        jobs = queue[n] if not isinstance(queue, str) else []
+        jobs = list(queues[n].jobs) if not isinstance(queues, str) else []
         if jobs:
             state = "queued"
         elif words is not None and words in ran:
             state = "ran"
         else:
-            state = "not_submitted" if not isinstance(queue, str) else "not_run"
+            state = "not_submitted" if not isinstance(queues, str) else "not_run"
         out.append(
             ArrayScript(
                 script=str(script),

@@ -3186,11 +3186,20 @@ def _collect_status(
     # One listing of the queue (scontrol ping, squeue -r) for the jobs queued, the index
     # job (a missing index.csv's note) and, below, the tasks a silent log is checked
     # against: each call may take seconds on a login node.
+    # A folder of several selections' scripts: the one listing holds each script's jobs.
+    from harvester.array_scripts import folder_scripts
+
+    array_files = folder_scripts(out_dir) if slurm is not None else []
+    several = len(array_files) >= 2
+    queues: list[Queue] | str = "not asked"
+    if ask_queue and slurm is not None and (several or slurm.elsewhere is None):
+        from harvester.slurm import INDEX_SCRIPT_NAME, scripts_queues
+
+        listed = array_files if several else [Path(slurm.script)]
+        queues = scripts_queues(listed, out_dir / INDEX_SCRIPT_NAME)
     queue: Queue | str | None = None
     if ask_queue and slurm is not None and slurm.elsewhere is None:
-        from harvester.slurm import INDEX_SCRIPT_NAME, script_queue
-
-        queue = script_queue(Path(slurm.script), out_dir / INDEX_SCRIPT_NAME)
+        queue = queues if isinstance(queues, str) else queues[0]
         report.queue_asked = True
         report.queued = [] if isinstance(queue, str) else queue.jobs
         if not isinstance(queue, str):
@@ -3203,7 +3212,7 @@ def _collect_status(
     if slurm is not None:  # (a folder of several selections: each script's state)
         from harvester.array_scripts import array_scripts
 
-        report.array_scripts = array_scripts(out_dir, state.runs, ask_queue=ask_queue)
+        report.array_scripts = array_scripts(out_dir, array_files, state.runs, queues)
         if report.array_scripts:  # (its tasks' lines from its own jobs' logs alone)
             slurm.log_files = _own_script_logs(slurm.log_files, Path(slurm.script).name)
     unjournaled = has_unjournaled_files(out_dir, state)

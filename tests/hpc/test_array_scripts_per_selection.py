@@ -111,11 +111,15 @@ def test_a_second_selection_gets_its_own_script_and_status_resubmits_each_its_ow
     assert said[-1] == f"to resume: {_submit(out, 'harvest.sbatch', '1')}", said
     assert not any(line.startswith("  also: ") for line in said), said
 
-    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4301|0|PENDING|{out}/harvest-2.sbatch\\n")
+    asked = _fake_slurm(
+        tmp_path, monkeypatch, up=True, queue=f"4301|0|PENDING|{out}/harvest-2.sbatch\\n"
+    )
     said = _status(out, capsys)
     assert _scripts_said(said, out)[1] == (
         f"  {out}/harvest-2.sbatch (2 tasks; --plate 7375): queued or running as job 4301"
     )
+    # One listing of the queue for both scripts (it was one for harvest.sbatch, one for all).
+    assert len(asked.read_text().splitlines()) == 1, asked.read_text()
     # (its array queued: no resubmission before it has ended, harvest.sbatch's neither)
     assert said[-1] == (
         f"to resume, once the queued job array has ended: {_submit(out, 'harvest.sbatch', '1')}"
