@@ -260,3 +260,35 @@ def test_a_tasks_lines_come_from_its_own_scripts_logs(
     said = _status(out, capsys)
     assert not any("4243" in line for line in said), said
     assert said[-1] == f"to resume: {_submit(out, 'harvest.sbatch', '1')}", said
+
+
+def test_a_task_of_another_selections_array_holding_dir_is_named_with_its_job(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Task 1 of harvest-2.sbatch's array of 4 runs (job 4301, queued): harvest.sbatch
+    written again for 3 tasks is refused, and its hint said "or stop it", as for a run by
+    hand, since only harvest.sbatch's queue (an array of 2) was asked (found by review).
+    Now the queued array of the holder's shard count is named, whichever script it runs."""
+    from harvester.runlock import acquire_run_lock, release_run_lock
+
+    out = (tmp_path / "shared").resolve()
+    url = emulator.base_url
+    assert main(_slurm(url, out, "--project", "51")) == 0
+    assert main([*_slurm(url, out, "--plate", "7375"), "--tasks", "4"]) == 0
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4301|1|RUNNING|{out}/harvest-2.sbatch\\n")
+    fd = acquire_run_lock(out, "1/4")  # (as task 1 of harvest-2.sbatch's array holds it)
+    try:
+        capsys.readouterr()
+        assert main([*_slurm(url, out, "--project", "51"), "--tasks", "3", "--no-check"]) == 2
+        err = capsys.readouterr().err.splitlines()
+    finally:
+        release_run_lock(fd)
+    held = f"error: {out} is being harvested by another process as shard 1/4"
+    assert err[0].startswith(held), err
+    assert err[1] == (
+        "hint: wait for that run to end (or cancel its job array: scancel 4301), then write "
+        "the script again; a resubmitted array of the same --tasks resumes its work"
+    ), err
