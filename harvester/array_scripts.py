@@ -161,8 +161,10 @@ class ArrayScript:
     #: Its targets and selection as status names them (:func:`short_selection`).
     selection: str
     #: ``"queued"`` (pending or running: ``jobs``), ``"ran"`` (a task of it journaled a
-    #: run), ``"not_submitted"`` (neither, the queue asked) or ``"not_run"`` (neither, and
-    #: the queue could not be asked: it may be waiting there).
+    #: run), ``"forgotten"`` (it ran, and ``harvester forget`` took its selection out of
+    #: DIR's resumes: :func:`mark_forgotten`), ``"not_submitted"`` (none of these, the queue
+    #: asked) or ``"not_run"`` (none, and the queue could not be asked: it may be waiting
+    #: there).
     state: str
     jobs: list[str] = field(default_factory=list)
     #: The line that submits it with the index job after it (states ``not_submitted`` and
@@ -177,6 +179,11 @@ class ArrayScript:
             return head + f"queued or running as job {','.join(self.jobs)}"
         if self.state == "ran":
             return head + "its array has run (its line under 'to resume' where it has work left)"
+        if self.state == "forgotten":
+            return (
+                head
+                + "its array has run; its selection is forgotten (harvester forget): not resumed"
+            )
         if self.state == "not_submitted":
             return head + f"written, never submitted; to submit: {self.submit}"
         return head + (
@@ -224,6 +231,20 @@ def array_scripts(
             )
         )
     return out
+
+
+def mark_forgotten(scripts: list[ArrayScript], forgotten: Iterable[RecordedRun]) -> None:
+    """Say ``forgotten`` of each script of ``scripts`` (:func:`array_scripts`) whose array
+    has run and whose selection is that of one of the ``forgotten`` target sets' newest
+    runs (``harvester forget`` took them out of DIR's resumes). Why: status said "its array
+    has run (its line under 'to resume' where it has work left)" of a selection no resume
+    line will ever name, while its work left was not counted at all."""
+    words = {said for recorded in forgotten if (said := run_words(recorded.argv)) is not None}
+    if not words:
+        return
+    for script in scripts:
+        if script.state == "ran" and script_selection(Path(script.script)) in words:
+            script.state = "forgotten"
 
 
 def _argv(run: Mapping[str, Any]) -> list[str]:

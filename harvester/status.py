@@ -3345,6 +3345,10 @@ def _collect_status(
     gone_images = _gone_here(out_dir, recorded_gone, state, report.run_orders, saved)
     failure_gone = _failure_gone(out_dir, recorded_gone, gone_images, saved)
     report.forgotten = [entry.targets for _recorded, entry in gone]
+    if report.array_scripts and gone:  # (a selection's script whose set is forgotten)
+        from harvester.array_scripts import mark_forgotten
+
+        mark_forgotten(report.array_scripts, (recorded for recorded, _entry in gone))
     servers = _forgotten_servers(out_dir, every or [], gone)
     report.forgotten_servers = [server for server, _named in servers]
     report.forgotten_named = [named for _server, named in servers]

@@ -10,6 +10,7 @@ with its state and the exact line that submits or resubmits it.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -292,3 +293,36 @@ def test_a_task_of_another_selections_array_holding_dir_is_named_with_its_job(
         "hint: wait for that run to end (or cancel its job array: scancel 4301), then write "
         "the script again; a resubmitted array of the same --tasks resumes its work"
     ), err
+
+
+def test_a_script_whose_selection_is_forgotten_is_said_forgotten(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The project's array ran task 0 alone, then `harvester forget DIR --project 51`: the
+    list said "its array has run (its line under 'to resume' where it has work left)" of a
+    selection no resume names any more (found by review). Now it is said forgotten, and
+    nothing resubmits it."""
+    out = (tmp_path / "shared").resolve()
+    url = emulator.base_url
+    assert main(_slurm(url, out, "--project", "51")) == 0
+    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 0
+    assert main(_slurm(url, out, "--plate", "7375")) == 0
+    for task in (0, 1):
+        assert run_array_task(out / "harvest-2.sbatch", task, 2, job_id="4243").returncode == 0
+    assert main(["forget", str(out), "--project", "51"]) == 0
+    _queue_empty(tmp_path, monkeypatch)
+    said = _status(out, capsys)
+    assert _scripts_said(said, out) == [
+        f"  {out}/harvest.sbatch (2 tasks; --project 51): its array has run; its selection "
+        "is forgotten (harvester forget): not resumed",
+        f"  {out}/harvest-2.sbatch (2 tasks; --plate 7375): its array has run (its line "
+        "under 'to resume' where it has work left)",
+    ]
+    assert not any("sbatch --parsable" in line for line in said), said
+    capsys.readouterr()
+    assert main(["status", str(out), "--json"]) == 0
+    states = [s["state"] for s in json.loads(capsys.readouterr().out)["array_scripts"]]
+    assert states == ["forgotten", "ran"]
