@@ -137,6 +137,29 @@ def set_script(out_dir: Path, recorded: RecordedRun) -> Path | None:
     return next((s for s in scripts if words is not None and script_selection(s) == words), None)
 
 
+def plan_script(scripts: Sequence[Path], plan_at: Path) -> int | None:
+    """Which of ``scripts`` (:func:`folder_scripts`, by index) harvests the plan of
+    ``plan_at`` (its task command's ``--from-plan`` names that plan), the first such;
+    None where none does. Why: status counted a plan's share of each task by
+    harvest.sbatch's task count, though harvest-2.sbatch's array harvests the plan."""
+    from harvester.plan import plan_dir
+
+    here = plan_dir(plan_at).resolve()
+    for n, script in enumerate(scripts):
+        try:
+            if script.stat().st_size > _MAX_SCRIPT_BYTES:
+                continue
+            args = task_args(script.read_text(encoding="utf-8", errors="replace")) or []
+        except OSError:
+            continue
+        named = [
+            value for flag, value in zip(args, args[1:], strict=False) if flag == "--from-plan"
+        ]
+        if named and plan_dir(Path(named[-1])).resolve() == here:
+            return n
+    return None
+
+
 def short_selection(words: tuple[str, ...]) -> str:
     """A script's selection as status names it: its flags (``--screen 3 --artifacts
     thumbnail``), the config file by its name, the server left out (one per folder, mostly)."""

@@ -662,6 +662,14 @@ class StatusReport:
     running_tasks: dict[int, str] = field(default_factory=dict, repr=False)
     #: Whether status asked the queue (``queued``, ``queue_unknown`` say what it answered).
     queue_asked: bool = field(default=False, repr=False)
+    #: The script whose array the plan's per-task lines count (``plan.tasks``) where it is
+    #: not harvest.sbatch (a folder of several selections' scripts, the plan's
+    #: ``--from-plan`` script another: :func:`harvester.array_scripts.plan_script`), with
+    #: the tasks of it the queue lists and runs (as ``queued_tasks``, ``running_tasks``
+    #: are harvest.sbatch's); None: harvest.sbatch's, as ever.
+    plan_script: str | None = None
+    plan_queued_tasks: set[int] = field(default_factory=set, repr=False)
+    plan_running_tasks: dict[int, str] = field(default_factory=dict, repr=False)
     #: DIR's job-array scripts where it holds one per selection, two or more
     #: (:func:`harvester.array_scripts.array_scripts`); empty otherwise.
     array_scripts: list[ArrayScript] = field(default_factory=list)
@@ -1540,7 +1548,13 @@ class StatusReport:
         # (named below, with how to tell what ended it: its line pointed nowhere)
         silent = {e.task for e in self.silent_ends if e.killed is not None}
         timed = {t.task for t in self.time_limited}
-        head = f"job array: {n - len(left)} of {plural(n, 'task')} complete"
+        queued_tasks, running_tasks = self.queued_tasks, self.running_tasks
+        array = "job array"
+        if self.plan_script is not None:  # (another script's array: its own queue's tasks)
+            queued_tasks, running_tasks = self.plan_queued_tasks, self.plan_running_tasks
+            silent, timed = set(), set()  # (harvest.sbatch's tasks, not these)
+            array = f"job array of {shell_quote(self.plan_script)}"
+        head = f"{array}: {n - len(left)} of {plural(n, 'task')} complete"
         lines = [head + (", work left in:" if left else "")]
         for t in left[:MAX_TASK_LINES]:
             parts = [f"  task {t.task}: {t.complete} of {plural(t.images, 'image')} complete"]
@@ -1552,11 +1566,11 @@ class StatusReport:
                 parts.append(f"{t.images - t.reached} not reached")
             if t.task in running:
                 parts.append("running")
-            elif t.task in self.running_tasks:
+            elif t.task in running_tasks:
                 # SLURM runs it, its run lock not taken yet: its server check (waiting out a
                 # maintenance window) or its read of DIR. It said "in the queue".
                 parts.append("running (squeue), its harvest not begun yet: checking the server")
-            elif t.task in self.queued_tasks:
+            elif t.task in queued_tasks:
                 parts.append("in the queue" + _queued_task_log(t))
                 lines.append(", ".join(parts))
                 continue
@@ -2656,7 +2670,9 @@ def _task_ends(
     ends: list[SilentEnd] = []
     timed: list[TimeLimited] = []
     candidates = set(range(n)) - running
-    shares = {t.task: t for t in report.plan.tasks} if report.plan is not None else {}
+    # (the plan's share of each task, where it is this script's: not another script's array)
+    own = report.plan is not None and report.plan_script is None
+    shares = {t.task: t for t in report.plan.tasks} if own and report.plan is not None else {}
     # (a task queued again: its newest log is an earlier job's, whose end is not its own)
     waiting = set() if isinstance(queue, str) or isinstance(queue.tasks, str) else queue.tasks
     for task, log in sorted(_newest_task_logs(slurm.log_files, candidates).items()):
@@ -3214,7 +3230,8 @@ def _collect_status(
 
         report.array_scripts = array_scripts(out_dir, array_files, state.runs, queues)
         if report.array_scripts:  # (its tasks' lines from its own jobs' logs alone)
-            slurm.log_files = _own_script_logs(slurm.log_files, Path(slurm.script).name)
+            every_log = slurm.log_files
+            slurm.log_files = _own_script_logs(every_log, Path(slurm.script).name)
     unjournaled = has_unjournaled_files(out_dir, state)
     report.notes += folder_notes(
         out_dir,
@@ -3394,6 +3411,23 @@ def _collect_status(
     if info is not None and not harvested:
         plan_kinds = frozenset(info.artifacts)
     if info is not None and plan_at is not None:
+        array_tasks = slurm.tasks if slurm is not None and slurm.elsewhere is None else None
+        task_logs = slurm.log_files if slurm is not None else []
+        task_queue = queue
+        if report.array_scripts:  # (several scripts: the plan's is the one of its --from-plan)
+            from harvester.array_scripts import plan_script
+            from harvester.slurm import script_array
+
+            at = plan_script(array_files, plan_at)
+            if at not in (None, 0):  # (0: harvest.sbatch's own, counted as ever)
+                array = script_array(out_dir, array_files[at])
+                array_tasks = array[0] if array is not None else None
+                task_logs = _own_script_logs(every_log, array_files[at].name)
+                task_queue = queues if isinstance(queues, str) else queues[at]
+                report.plan_script = str(array_files[at])
+                if not isinstance(task_queue, str) and not isinstance(task_queue.tasks, str):
+                    report.plan_queued_tasks = task_queue.tasks
+                    report.plan_running_tasks = dict(task_queue.running)
         try:
             report.plan, extra, plan_failed, plan_unreached = _count_plan(
                 plan_at,
@@ -3402,13 +3436,13 @@ def _collect_status(
                 wanted,
                 plan_kinds,
                 _split_counts(state, slurm),
-                slurm.tasks if slurm is not None and slurm.elsewhere is None else None,
+                array_tasks,
                 gone_images,
             )
             _name_task_logs(
                 report.plan.tasks,
-                slurm.log_files if slurm is not None else [],
-                None if queue is None or isinstance(queue, str) else queue.task_jobs,
+                task_logs,
+                None if task_queue is None or isinstance(task_queue, str) else task_queue.task_jobs,
             )
         except UsageError as exc:  # found as images.jsonl is read (its line count, last)
             report.plan_error = str(exc)

@@ -326,3 +326,36 @@ def test_a_script_whose_selection_is_forgotten_is_said_forgotten(
     assert main(["status", str(out), "--json"]) == 0
     states = [s["state"] for s in json.loads(capsys.readouterr().out)["array_scripts"]]
     assert states == ["forgotten", "ran"]
+
+
+def test_a_plans_tasks_are_counted_by_the_script_that_harvests_the_plan(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """harvest.sbatch is a plate's array of 2 tasks, harvest-2.sbatch the plan's of 4: the
+    plan's share of each task was counted by harvest.sbatch's 2 (found by review). Now by
+    its own script's 4, each task's queue state that array's."""
+    out = (tmp_path / "shared").resolve()
+    url = emulator.base_url
+    assert main(_slurm(url, out, "--plate", "7375")) == 0
+    assert main(["plan", "--base-url", url, "--project", "51", "--out", str(out),
+                 "--artifacts", "thumbnail", "--quiet", "--rate", "none"]) == 0  # fmt: skip
+    assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "4",
+                 "--rate", "none", "--artifacts", "thumbnail"]) == 0  # fmt: skip
+    assert (out / "harvest-2.sbatch").is_file()
+    assert run_array_task(out / "harvest-2.sbatch", 0, 4, job_id="4243").returncode == 0
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4301|2|PENDING|{out}/harvest-2.sbatch\\n")
+    said = _status(out, capsys)
+    head = [line for line in said if line.startswith("job array of")]
+    assert head == [f"job array of {out}/harvest-2.sbatch: 1 of 4 tasks complete, work left in:"]
+    tasks = [line for line in said if line.startswith("  task ")]
+    assert len(tasks) == 3, said
+    assert [line.partition(":")[0] for line in tasks] == ["  task 1", "  task 2", "  task 3"]
+    assert tasks[1].endswith(", in the queue"), tasks
+    capsys.readouterr()
+    assert main(["status", str(out), "--json"]) == 0
+    shares = json.loads(capsys.readouterr().out)["array_tasks"]
+    assert [share["task"] for share in shares] == [0, 1, 2, 3]
+    assert sum(share["images"] for share in shares) == 8
