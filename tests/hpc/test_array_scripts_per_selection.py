@@ -359,3 +359,41 @@ def test_a_plans_tasks_are_counted_by_the_script_that_harvests_the_plan(
     shares = json.loads(capsys.readouterr().out)["array_tasks"]
     assert [share["task"] for share in shares] == [0, 1, 2, 3]
     assert sum(share["images"] for share in shares) == 8
+
+
+def test_a_task_of_another_selections_array_killed_is_named_with_its_script(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """harvest-2.sbatch's task 1 was cut off by a node crash (its log: its start line and
+    SLURM's line, no summary), out of the queue: status named harvest.sbatch's killed
+    tasks alone, and said nothing of it (found by review). Now it is named with its
+    script and job; harvest.sbatch's task 1, never run, still gets no line."""
+    out = (tmp_path / "shared").resolve()
+    url = emulator.base_url
+    assert main(_slurm(url, out, "--project", "51")) == 0
+    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 0
+    assert main([*_slurm(url, out, "--plate", "7375"), "--quiet"]) == 0
+    assert run_array_task(out / "harvest-2.sbatch", 0, 2, job_id="4243").returncode == 0
+    start = (out / "logs" / "harvest-4243_0.log").read_text().splitlines()[0]
+    crashed = start.replace("shard 0/2: job 4243_0", "shard 1/2: job 4243_1")
+    assert crashed != start
+    (out / "logs" / "harvest-4243_1.log").write_text(
+        f"{crashed}\nslurmstepd: error: *** JOB 4243 ON n01 CANCELLED AT 2026-11-29T03:00:00 "
+        "DUE TO NODE FAILURE, SEE SLURMCTLD LOG FOR DETAILS ***\n"
+    )
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
+    said = _status(out, capsys)
+    named = [line for line in said if line.startswith("task ")]
+    assert named == [
+        f"task 1 of {out}/harvest-2.sbatch (job 4243_1): ended without its summary (cancelled "
+        "(node failure), as SLURM's line in its log says); see sacct -j 4243_1 "
+        "--format=State,ExitCode,MaxRSS"
+    ], said
+    assert any(line.startswith("  the resume line below runs it again") for line in said), said
+    capsys.readouterr()
+    assert main(["status", str(out), "--json"]) == 0
+    [end] = json.loads(capsys.readouterr().out)["ended_without_summary"]
+    assert (end["task"], end["job"], end["script"]) == (1, "4243_1", f"{out}/harvest-2.sbatch")
