@@ -1233,14 +1233,17 @@ def _refuse_queued_array(out: Path, written: Path, tasks: int) -> list[_QueuedAr
     ``--submit`` refused, as for one of the same N.
     """
     from harvester.array_scripts import folder_scripts
-    from harvester.slurm import cancel_said, jobs_said, script_array, script_queue
+    from harvester.slurm import cancel_said, jobs_said, script_array, scripts_queues
 
     scripts = [written, *(s for s in folder_scripts(out) if s != written)]
+    arrays = [(script, array) for script in scripts if (array := script_array(out, script))]
+    # (one listing of the queue for every script: each squeue may take seconds on a login node)
+    queues = scripts_queues([script for script, _array in arrays]) if arrays else []
     found: list[_QueuedArray] = []
-    for script in scripts:
-        array = script_array(out, script)
-        queue = script_queue(script) if array is not None else None
-        if array is None or queue is None or isinstance(queue, str) or not queue.jobs:
+    if isinstance(queues, str):  # (no queue to ask here: nothing queued is known)
+        return found
+    for (script, array), queue in zip(arrays, queues, strict=True):
+        if not queue.jobs:
             continue
         # (another user's job, of a shared folder, is named with its owner, who cancels it)
         ids, said = ",".join(queue.jobs), jobs_said(queue.jobs, queue.owners)
