@@ -1624,8 +1624,8 @@ class StatusReport:
             lines.append(", ".join(parts) + (f" (log: {shell_quote(t.log)})" if t.log else ""))
         if len(left) > MAX_TASK_LINES:
             lines.append(f"  ... and {len(left) - MAX_TASK_LINES} more tasks (--json)")
-        lines.extend(self._not_started_advice(left, running))
-        spent = [t for t in left if _budget_spent(t, running, self.queued_tasks)]
+        lines.extend(self._not_started_advice(left, running, queued_tasks))
+        spent = [t for t in left if _budget_spent(t, running, queued_tasks)]
         if spent:
             # SLURM lists such a task as FAILED (exit code 8): read as a failure to look into.
             lines.append(
@@ -1639,18 +1639,18 @@ class StatusReport:
             )
         return lines
 
-    def _not_started_advice(self, left: list[TaskProgress], running: AbstractSet[int]) -> list[str]:
+    def _not_started_advice(
+        self, left: list[TaskProgress], running: AbstractSet[int], queued: AbstractSet[int]
+    ) -> list[str]:
         """What to fix before resubmitting the tasks whose job script failed before harvester
         began (:attr:`TaskProgress.not_started`), where one is neither running nor queued:
         resubmitted as it is, the script fails the same way on the same nodes."""
-        failed = [
-            t
-            for t in left
-            if t.not_started is not None and t.task not in running | self.queued_tasks
-        ]
+        failed = [t for t in left if t.not_started is not None and t.task not in running | queued]
         if not failed:
             return []
-        script = shell_quote(self.slurm.script) if self.slurm is not None else "the script"
+        # (the array counted: harvest.sbatch's, or the plan's script's, plan_script)
+        named = self.plan_script or (self.slurm.script if self.slurm is not None else None)
+        script = shell_quote(named) if named is not None else "the script"
         them = plural(len(failed), "task")
         return [
             f"  harvester did not start in {them}: the compute nodes must run the Python of the "
