@@ -26,6 +26,7 @@ from harvester.text import plural
 
 if TYPE_CHECKING:
     from harvester.config import RecordedRun
+    from harvester.slurm import Queue
 
 #: A further selection's script: ``harvest-2.sbatch``, ``harvest-3.sbatch`` ...
 _MORE_RE = re.compile(r"harvest-([1-9][0-9]{0,5})\.sbatch")
@@ -136,6 +137,29 @@ def set_script(out_dir: Path, recorded: RecordedRun) -> Path | None:
     return next((s for s in scripts if words is not None and script_selection(s) == words), None)
 
 
+def plan_script(scripts: Sequence[Path], plan_at: Path) -> int | None:
+    """Which of ``scripts`` (:func:`folder_scripts`, by index) harvests the plan of
+    ``plan_at`` (its task command's ``--from-plan`` names that plan), the first such;
+    None where none does. Why: status counted a plan's share of each task by
+    harvest.sbatch's task count, though harvest-2.sbatch's array harvests the plan."""
+    from harvester.plan import plan_dir
+
+    here = plan_dir(plan_at).resolve()
+    for n, script in enumerate(scripts):
+        try:
+            if script.stat().st_size > _MAX_SCRIPT_BYTES:
+                continue
+            args = task_args(script.read_text(encoding="utf-8", errors="replace")) or []
+        except OSError:
+            continue
+        named = [
+            value for flag, value in zip(args, args[1:], strict=False) if flag == "--from-plan"
+        ]
+        if named and plan_dir(Path(named[-1])).resolve() == here:
+            return n
+    return None
+
+
 def short_selection(words: tuple[str, ...]) -> str:
     """A script's selection as status names it: its flags (``--screen 3 --artifacts
     thumbnail``), the config file by its name, the server left out (one per folder, mostly)."""
@@ -160,8 +184,10 @@ class ArrayScript:
     #: Its targets and selection as status names them (:func:`short_selection`).
     selection: str
     #: ``"queued"`` (pending or running: ``jobs``), ``"ran"`` (a task of it journaled a
-    #: run), ``"not_submitted"`` (neither, the queue asked) or ``"not_run"`` (neither, and
-    #: the queue could not be asked: it may be waiting there).
+    #: run), ``"forgotten"`` (it ran, and ``harvester forget`` took its selection out of
+    #: DIR's resumes: :func:`mark_forgotten`), ``"not_submitted"`` (none of these, the queue
+    #: asked) or ``"not_run"`` (none, and the queue could not be asked: it may be waiting
+    #: there).
     state: str
     jobs: list[str] = field(default_factory=list)
     #: The line that submits it with the index job after it (states ``not_submitted`` and
@@ -176,6 +202,11 @@ class ArrayScript:
             return head + f"queued or running as job {','.join(self.jobs)}"
         if self.state == "ran":
             return head + "its array has run (its line under 'to resume' where it has work left)"
+        if self.state == "forgotten":
+            return (
+                head
+                + "its array has run; its selection is forgotten (harvester forget): not resumed"
+            )
         if self.state == "not_submitted":
             return head + f"written, never submitted; to submit: {self.submit}"
         return head + (
@@ -185,30 +216,33 @@ class ArrayScript:
 
 
 def array_scripts(
-    out_dir: Path, runs: Iterable[Mapping[str, Any]], *, ask_queue: bool
+    out_dir: Path,
+    scripts: Sequence[Path],
+    runs: Iterable[Mapping[str, Any]],
+    queues: Sequence[Queue] | str,
 ) -> list[ArrayScript]:
-    """Each of DIR's job-array scripts (:func:`folder_scripts`), where DIR holds two or more
-    ([] otherwise: the one script is the folder's, as status has always said it). ``runs``:
-    DIR's journaled run records (their ``argv`` tells which script's tasks ran);
-    ``ask_queue``: ask SLURM which scripts' arrays are queued (``harvester status``)."""
-    from harvester.slurm import jobs_of_scripts, resume_line, script_array
+    """Each of DIR's job-array scripts (``scripts``: :func:`folder_scripts`), where DIR
+    holds two or more ([] otherwise: the one script is the folder's, as status has always
+    said it). ``runs``: DIR's journaled run records (their ``argv`` tells which script's
+    tasks ran); ``queues``: each script's jobs in the queue, in their order
+    (:func:`harvester.slurm.scripts_queues`, asked once by ``harvester status`` for them all),
+    or why it was not asked."""
+    from harvester.slurm import resume_line, script_array
 
-    scripts = folder_scripts(out_dir)
     if len(scripts) < 2:
         return []
     ran = {words for run in runs if (words := run_words(_argv(run))) is not None}
-    queue = jobs_of_scripts(scripts) if ask_queue else "not asked"
     out: list[ArrayScript] = []
     for n, script in enumerate(scripts):
         words = script_selection(script)
         array = script_array(out_dir, script)
-        jobs = queue[n] if not isinstance(queue, str) else []
+        jobs = list(queues[n].jobs) if not isinstance(queues, str) else []
         if jobs:
             state = "queued"
         elif words is not None and words in ran:
             state = "ran"
         else:
-            state = "not_submitted" if not isinstance(queue, str) else "not_run"
+            state = "not_submitted" if not isinstance(queues, str) else "not_run"
         out.append(
             ArrayScript(
                 script=str(script),
@@ -220,6 +254,20 @@ def array_scripts(
             )
         )
     return out
+
+
+def mark_forgotten(scripts: list[ArrayScript], forgotten: Iterable[RecordedRun]) -> None:
+    """Say ``forgotten`` of each script of ``scripts`` (:func:`array_scripts`) whose array
+    has run and whose selection is that of one of the ``forgotten`` target sets' newest
+    runs (``harvester forget`` took them out of DIR's resumes). Why: status said "its array
+    has run (its line under 'to resume' where it has work left)" of a selection no resume
+    line will ever name, while its work left was not counted at all."""
+    words = {said for recorded in forgotten if (said := run_words(recorded.argv)) is not None}
+    if not words:
+        return
+    for script in scripts:
+        if script.state == "ran" and script_selection(Path(script.script)) in words:
+            script.state = "forgotten"
 
 
 def _argv(run: Mapping[str, Any]) -> list[str]:

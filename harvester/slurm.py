@@ -551,7 +551,16 @@ def _stuck_reason(why: str) -> bool:
 
 def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     """The jobs of ``script`` in the queue (:class:`Queue`), or why the queue
-    cannot be asked here (no ``squeue``, no controller answering, ``squeue`` failing).
+    cannot be asked here (no ``squeue``, no controller answering, ``squeue`` failing):
+    :func:`scripts_queues` of that script alone."""
+    queues = scripts_queues([script], index)
+    return queues if isinstance(queues, str) else queues[0]
+
+
+def scripts_queues(scripts: list[Path], index: Path | None = None) -> list[Queue] | str:
+    """The jobs of each of ``scripts`` in the queue (a :class:`Queue` per script, in their
+    order), from one listing; or why the queue cannot be asked here (no ``squeue``, no
+    controller answering, ``squeue`` failing).
 
     ``-r``: one line per array task, pending ones too (a pending range is otherwise one
     line, ``1-3%2``). ``scontrol ping`` first: it fails at once where the controller is
@@ -559,8 +568,10 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     folder with a script would wait that long on a machine with the SLURM client and no
     cluster).
 
-    ``index``: DIR's index script, whose jobs (:attr:`Queue.index_jobs`) are read from the
-    same listing: no second ``squeue`` on a login node.
+    ``index``: DIR's index script, whose jobs (:attr:`Queue.index_jobs`, on each queue) are
+    read from the same listing: no second ``squeue`` on a login node. Why several scripts
+    at once: a folder of several selections' scripts (:mod:`harvester.array_scripts`) had
+    ``status`` ask ``squeue`` once for harvest.sbatch and again for them all.
 
     A job in a state of :data:`ENDED` (``%T``) does not count: one that has ended but that
     squeue still lists for a moment (``COMPLETING``), unless it is being requeued
@@ -568,7 +579,7 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     owners: dict[str, str] = {}
     reasons: dict[str, str] = {}
     listed = _queue_rows(
-        [script, *([index] if index is not None else [])],
+        [*scripts, *([index] if index is not None else [])],
         "%F|%K|%T",
         "-r",
         owners=owners,
@@ -576,8 +587,26 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     )
     if isinstance(listed, str):
         return listed
-    logs = script.parent / LOG_DIRNAME
-    rows = [row for row in listed[0] if _still_runs(row, logs)]
+    index_jobs: list[str] = []
+    for row in listed[len(scripts)] if index is not None else []:
+        if _still_runs(row) and (job := row.partition("|")[0].strip()) and job not in index_jobs:
+            index_jobs.append(job)
+    return [
+        _queue_of(rows, script.parent / LOG_DIRNAME, index_jobs, owners, reasons)
+        for script, rows in zip(scripts, listed, strict=False)
+    ]
+
+
+def _queue_of(
+    listed: list[str],
+    logs: Path,
+    index_jobs: list[str],
+    owners: dict[str, str],
+    reasons: dict[str, str],
+) -> Queue:
+    """The :class:`Queue` of one script's ``%F|%K|%T`` rows (:func:`scripts_queues`);
+    ``logs``: DIR's task logs (a ``COMPLETING`` task's requeue is read there)."""
+    rows = [row for row in listed if _still_runs(row, logs)]
     jobs: list[str] = []
     tasks: set[int] | str = set()
     task_jobs: dict[int, str] = {}
@@ -595,14 +624,10 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
                 running[int(task)] = job
         else:  # (not one task a line: which ones is unknown)
             tasks = f"squeue names its tasks {task!r}"
-    index_jobs: list[str] = []
-    for row in listed[1] if index is not None else []:
-        if _still_runs(row) and (job := row.partition("|")[0].strip()) and job not in index_jobs:
-            index_jobs.append(job)
     owners = {job: owner for job, owner in owners.items() if job in jobs or job in index_jobs}
     reasons = {job: why for job, why in reasons.items() if job in jobs}
     task_jobs = {} if isinstance(tasks, str) else task_jobs
-    return Queue(jobs, tasks, index_jobs, task_jobs, owners, reasons, running)
+    return Queue(jobs, tasks, list(index_jobs), task_jobs, owners, reasons, running)
 
 
 def _still_runs(row: str, logs: Path | None = None) -> bool:
@@ -641,22 +666,6 @@ def queued_index_jobs(out_dir: Path) -> list[str]:
         return []
     queue = script_queue(out_dir / SCRIPT_NAME, index)
     return [] if isinstance(queue, str) else queue.index_jobs
-
-
-def jobs_of_scripts(scripts: list[Path]) -> list[list[str]] | str:
-    """The ids of the jobs (every user's), pending or running, of each of ``scripts``, a list
-    per script in their order, from one listing of the queue; or why the queue cannot be
-    asked here. For ``status`` of a folder of several selections' scripts
-    (:mod:`harvester.array_scripts`): which of them an array runs now."""
-    listed = _queue_rows(scripts, "%F|%K|%T", "-r")  # (as script_queue asks: one form)
-    if isinstance(listed, str):
-        return listed
-    jobs: list[list[str]] = []
-    for script, rows in zip(scripts, listed, strict=True):
-        logs = script.parent / LOG_DIRNAME
-        ids = [row.partition("|")[0].strip() for row in rows if _still_runs(row, logs)]
-        jobs.append(list(dict.fromkeys(job for job in ids if job)))
-    return jobs
 
 
 def queued_jobs(script: Path) -> list[str]:

@@ -439,6 +439,9 @@ class SilentEnd:
     #: Its end as ``scontrol show job`` says it, where status asked it (no ``sacct``):
     #: ``FAILED (JobLaunchFailure)``; None where it was not asked or lists no such task.
     slurm_state: str | None = None
+    #: The script whose array it is of, where not harvest.sbatch (a folder of several
+    #: selections' scripts: ``harvest-2.sbatch`` ...); None: harvest.sbatch's.
+    script: str | None = None
 
 
 @dataclass
@@ -452,6 +455,24 @@ class TimeLimited:
     #: ``<array job>_<K>`` (from the log's name).
     job: str
     log: str
+    #: As :attr:`SilentEnd.script`: None for harvest.sbatch's task.
+    script: str | None = None
+
+
+def _ends_json(ends: Iterable[SilentEnd | TimeLimited]) -> list[dict[str, Any]]:
+    """``--json``'s entries of tasks that ended so: ``script`` only where it is another
+    script than harvest.sbatch (the shape of a folder of one script kept)."""
+    return [
+        {key: value for key, value in asdict(end).items() if key != "script" or value is not None}
+        for end in ends
+    ]
+
+
+def _task_named(task: int, job: str, script: str | None) -> str:
+    """``task 1 (job 4242_1)``, or ``task 1 of DIR/harvest-2.sbatch (job 4243_1)`` for
+    another script's array than harvest.sbatch's."""
+    of = f" of {shell_quote(script)}" if script is not None else ""
+    return f"task {task}{of} (job {job})"
 
 
 @dataclass
@@ -662,6 +683,14 @@ class StatusReport:
     running_tasks: dict[int, str] = field(default_factory=dict, repr=False)
     #: Whether status asked the queue (``queued``, ``queue_unknown`` say what it answered).
     queue_asked: bool = field(default=False, repr=False)
+    #: The script whose array the plan's per-task lines count (``plan.tasks``) where it is
+    #: not harvest.sbatch (a folder of several selections' scripts, the plan's
+    #: ``--from-plan`` script another: :func:`harvester.array_scripts.plan_script`), with
+    #: the tasks of it the queue lists and runs (as ``queued_tasks``, ``running_tasks``
+    #: are harvest.sbatch's); None: harvest.sbatch's, as ever.
+    plan_script: str | None = None
+    plan_queued_tasks: set[int] = field(default_factory=set, repr=False)
+    plan_running_tasks: dict[int, str] = field(default_factory=dict, repr=False)
     #: DIR's job-array scripts where it holds one per selection, two or more
     #: (:func:`harvester.array_scripts.array_scripts`); empty otherwise.
     array_scripts: list[ArrayScript] = field(default_factory=list)
@@ -800,9 +829,9 @@ class StatusReport:
         if self.staged is not None:
             data["staged"] = self.staged
         if self.silent_ends:
-            data["ended_without_summary"] = [asdict(e) for e in self.silent_ends]
+            data["ended_without_summary"] = _ends_json(self.silent_ends)
         if self.time_limited:
-            data["time_limited"] = [asdict(t) for t in self.time_limited]
+            data["time_limited"] = _ends_json(self.time_limited)
         if self.plan_error is not None:
             data["plan_error"] = self.plan_error
         if self.plan_path is not None:
@@ -1383,8 +1412,9 @@ class StatusReport:
                     if end.no_sacct is None and end.see
                     else f"{squeue} tells where SLURM answers; its log: {end.log} ({end.no_sacct})"
                 )
+                named = _task_named(end.task, end.job, end.script)
                 lines.append(
-                    f"task {end.task} (job {end.job}): no summary in its log, and the queue "
+                    f"{named}: no summary in its log, and the queue "
                     f"cannot be asked here ({end.queue_error}): still running on another "
                     f"node, or killed (out of memory, kill -9 or node failure?); {tell}"
                 )
@@ -1396,13 +1426,13 @@ class StatusReport:
             else:
                 why = "killed: out of memory, kill -9 or node failure?"
             lines.append(
-                f"task {end.task} (job {end.job}): ended without its summary ({why}); "
+                f"{_task_named(end.task, end.job, end.script)}: ended without its summary ({why}); "
                 f"see {_what_tells(end)}{_slurm_state_text(end)}"
             )
         if len(ends) > MAX_TASK_LINES:
             lines.append(f"  ... and {len(ends) - MAX_TASK_LINES} more tasks (--json)")
         if self.resume is not None and any(e.killed for e in ends):
-            script = shell_quote(self.slurm.script) if self.slurm is not None else "the script"
+            script = self._scripts_of(e for e in ends if e.killed)
             them = "them" if sum(1 for e in ends if e.killed) > 1 else "it"
             when = (
                 "if sacct says OUT_OF_MEMORY"
@@ -1424,6 +1454,12 @@ class StatusReport:
                 )
         return lines
 
+    def _scripts_of(self, ends: Iterable[SilentEnd | TimeLimited]) -> str:
+        """The scripts whose arrays ``ends`` are of, quoted, for advice to edit them."""
+        main = self.slurm.script if self.slurm is not None else "the script"
+        scripts = dict.fromkeys(end.script or main for end in ends)
+        return and_list([shell_quote(script) for script in scripts])
+
     def _time_limit_lines(self) -> list[str]:
         """A line per task its time limit cut short though it said ``interrupted`` (the
         first :data:`MAX_TASK_LINES`), and the advice against the next one: its log's
@@ -1432,15 +1468,15 @@ class StatusReport:
         if not timed:
             return []
         lines = [
-            f"task {t.task} (job {t.job}): cancelled (time limit), as SLURM's line in its log "
-            f"says (log: {shell_quote(t.log)})"
+            f"{_task_named(t.task, t.job, t.script)}: cancelled (time limit), as SLURM's line "
+            f"in its log says (log: {shell_quote(t.log)})"
             for t in timed[:MAX_TASK_LINES]
         ]
         if len(timed) > MAX_TASK_LINES:
             lines.append(f"  ... and {len(timed) - MAX_TASK_LINES} more tasks (--json)")
         if any(e.killed and e.cancelled == "time limit" for e in self.silent_ends):
             return lines  # (the advice is under the silent tasks' lines already)
-        script = shell_quote(self.slurm.script) if self.slurm is not None else "the script"
+        script = self._scripts_of(timed)
         them = "them" if len(timed) > 1 else "it"
         lines.append(
             f"  a time limit may cancel {them} again: raise #SBATCH --time in {script},"
@@ -1538,9 +1574,16 @@ class StatusReport:
         n = len(tasks)
         running = _running_tasks(self.running, n)
         # (named below, with how to tell what ended it: its line pointed nowhere)
-        silent = {e.task for e in self.silent_ends if e.killed is not None}
-        timed = {t.task for t in self.time_limited}
-        head = f"job array: {n - len(left)} of {plural(n, 'task')} complete"
+        # (of the array counted: harvest.sbatch's, or another script's, plan_script)
+        of = self.plan_script
+        silent = {e.task for e in self.silent_ends if e.killed is not None and e.script == of}
+        timed = {t.task for t in self.time_limited if t.script == of}
+        queued_tasks, running_tasks = self.queued_tasks, self.running_tasks
+        array = "job array"
+        if of is not None:  # (another script's array: its own queue's tasks)
+            queued_tasks, running_tasks = self.plan_queued_tasks, self.plan_running_tasks
+            array = f"job array of {shell_quote(of)}"
+        head = f"{array}: {n - len(left)} of {plural(n, 'task')} complete"
         lines = [head + (", work left in:" if left else "")]
         for t in left[:MAX_TASK_LINES]:
             parts = [f"  task {t.task}: {t.complete} of {plural(t.images, 'image')} complete"]
@@ -1552,11 +1595,11 @@ class StatusReport:
                 parts.append(f"{t.images - t.reached} not reached")
             if t.task in running:
                 parts.append("running")
-            elif t.task in self.running_tasks:
+            elif t.task in running_tasks:
                 # SLURM runs it, its run lock not taken yet: its server check (waiting out a
                 # maintenance window) or its read of DIR. It said "in the queue".
                 parts.append("running (squeue), its harvest not begun yet: checking the server")
-            elif t.task in self.queued_tasks:
+            elif t.task in queued_tasks:
                 parts.append("in the queue" + _queued_task_log(t))
                 lines.append(", ".join(parts))
                 continue
@@ -1581,8 +1624,8 @@ class StatusReport:
             lines.append(", ".join(parts) + (f" (log: {shell_quote(t.log)})" if t.log else ""))
         if len(left) > MAX_TASK_LINES:
             lines.append(f"  ... and {len(left) - MAX_TASK_LINES} more tasks (--json)")
-        lines.extend(self._not_started_advice(left, running))
-        spent = [t for t in left if _budget_spent(t, running, self.queued_tasks)]
+        lines.extend(self._not_started_advice(left, running, queued_tasks))
+        spent = [t for t in left if _budget_spent(t, running, queued_tasks)]
         if spent:
             # SLURM lists such a task as FAILED (exit code 8): read as a failure to look into.
             lines.append(
@@ -1596,18 +1639,18 @@ class StatusReport:
             )
         return lines
 
-    def _not_started_advice(self, left: list[TaskProgress], running: AbstractSet[int]) -> list[str]:
+    def _not_started_advice(
+        self, left: list[TaskProgress], running: AbstractSet[int], queued: AbstractSet[int]
+    ) -> list[str]:
         """What to fix before resubmitting the tasks whose job script failed before harvester
         began (:attr:`TaskProgress.not_started`), where one is neither running nor queued:
         resubmitted as it is, the script fails the same way on the same nodes."""
-        failed = [
-            t
-            for t in left
-            if t.not_started is not None and t.task not in running | self.queued_tasks
-        ]
+        failed = [t for t in left if t.not_started is not None and t.task not in running | queued]
         if not failed:
             return []
-        script = shell_quote(self.slurm.script) if self.slurm is not None else "the script"
+        # (the array counted: harvest.sbatch's, or the plan's script's, plan_script)
+        named = self.plan_script or (self.slurm.script if self.slurm is not None else None)
+        script = shell_quote(named) if named is not None else "the script"
         them = plural(len(failed), "task")
         return [
             f"  harvester did not start in {them}: the compute nodes must run the Python of the "
@@ -2642,24 +2685,74 @@ def _running_tasks(running: list[str], n: int) -> set[int]:
 
 
 def _task_ends(
-    report: StatusReport, slurm: SlurmStatus, queue: Queue | str
+    report: StatusReport, slurm: SlurmStatus, queue: Queue | str, work: WorkLeft | None = None
 ) -> tuple[list[SilentEnd], list[TimeLimited]]:
-    """The tasks of DIR's job array with work left (those its resume names), not running
-    here (run lock), whose newest log ends without a word (:func:`_ended_silently`), and
-    which ``queue`` (:func:`harvester.slurm.script_queue`, asked once by status) does not
-    hold again: see :class:`SilentEnd`; and those of them whose log says their time limit
-    cancelled them though the harvest spoke after it (:class:`TimeLimited`)."""
-    n, work = slurm.tasks, report.work_left
-    if n is None or slurm.logs is None or work is None:
+    """The tasks of DIR's job array (harvest.sbatch's) with work left (those its resume
+    names), not running here (run lock), whose newest log ends without a word
+    (:func:`_ended_silently`), and which ``queue`` (:func:`harvester.slurm.script_queue`,
+    asked once by status) does not hold again: see :class:`SilentEnd`; and those of them
+    whose log says their time limit cancelled them though the harvest spoke after it
+    (:class:`TimeLimited`). ``work``: its selection's own work left, in a folder of several
+    selections' scripts (:func:`_work_by_script`); else the folder's (``report.work_left``)."""
+    if slurm.logs is None:
+        return [], []
+    if report.array_scripts and work is None:  # (its selection has none: nothing to name)
+        return [], []
+    return _array_task_ends(report, slurm.tasks, slurm.log_files, queue, None, work)
+
+
+def _more_scripts_task_ends(
+    report: StatusReport,
+    out_dir: Path,
+    scripts: list[Path],
+    every_log: list[tuple[float, str]],
+    queues: list[Queue] | str,
+    work: Mapping[str, WorkLeft],
+) -> None:
+    """:func:`_task_ends` of each script of a folder of several selections' but
+    harvest.sbatch (``scripts[1:]``), from its own jobs' logs and queue, added to the
+    report's. Why: a task of harvest-2.sbatch's array killed (a node crash, its time
+    limit) got no line: only harvest.sbatch's were looked at (found by review). ``work``:
+    each script's selection's own work left (:func:`_work_by_script`)."""
+    from harvester.slurm import script_array
+
+    for at, script in enumerate(scripts[1:], 1):
+        array = script_array(out_dir, script)
+        if array is None or script.name not in work:
+            continue
+        queue = queues if isinstance(queues, str) else queues[at]
+        logs = _own_script_logs(every_log, script.name)
+        ends, timed = _array_task_ends(
+            report, array[0], logs, queue, str(script), work[script.name]
+        )
+        report.silent_ends += ends
+        report.time_limited += timed
+
+
+def _array_task_ends(
+    report: StatusReport,
+    n: int | None,
+    log_files: list[tuple[float, str]],
+    queue: Queue | str,
+    script: str | None,
+    work: WorkLeft | None = None,
+) -> tuple[list[SilentEnd], list[TimeLimited]]:
+    """:func:`_task_ends` of one script's array of ``n`` tasks, from its own jobs' logs
+    (``log_files``) and queue: ``script`` None for harvest.sbatch, else its path (said
+    on its tasks' lines); ``work``: its selection's work left (else the folder's)."""
+    work = work if work is not None else report.work_left
+    if n is None or work is None:
         return [], []
     running = _running_tasks(report.running, n)
     ends: list[SilentEnd] = []
     timed: list[TimeLimited] = []
     candidates = set(range(n)) - running
-    shares = {t.task: t for t in report.plan.tasks} if report.plan is not None else {}
+    # (the plan's share of each task, where the plan is this script's array's)
+    own = report.plan is not None and report.plan_script == script
+    shares = {t.task: t for t in report.plan.tasks} if own and report.plan is not None else {}
     # (a task queued again: its newest log is an earlier job's, whose end is not its own)
     waiting = set() if isinstance(queue, str) or isinstance(queue.tasks, str) else queue.tasks
-    for task, log in sorted(_newest_task_logs(slurm.log_files, candidates).items()):
+    for task, log in sorted(_newest_task_logs(log_files, candidates).items()):
         said = _ended_silently(Path(log), f"{task}/{n}")
         m = _TASK_LOG.fullmatch(Path(log).name)
         if m is None:
@@ -2674,11 +2767,16 @@ def _task_ends(
         if said.silent:
             ends.append(
                 SilentEnd(
-                    task, job, log, out_of_memory=said.out_of_memory, cancelled=said.cancelled
+                    task,
+                    job,
+                    log,
+                    out_of_memory=said.out_of_memory,
+                    cancelled=said.cancelled,
+                    script=script,
                 )
             )
         elif said.cancelled == "time limit":
-            timed.append(TimeLimited(task, job, log))
+            timed.append(TimeLimited(task, job, log, script))
     if ends or timed:  # (only then: the shards with work may take a pass over every pending image)
         left = {p[0] for s in work.shards(n) if (p := shard_pair(s)) is not None and p[1] == n}
         ends = [e for e in ends if e.task in left]  # a quiet task that finished says nothing
@@ -3186,11 +3284,20 @@ def _collect_status(
     # One listing of the queue (scontrol ping, squeue -r) for the jobs queued, the index
     # job (a missing index.csv's note) and, below, the tasks a silent log is checked
     # against: each call may take seconds on a login node.
+    # A folder of several selections' scripts: the one listing holds each script's jobs.
+    from harvester.array_scripts import folder_scripts
+
+    array_files = folder_scripts(out_dir) if slurm is not None else []
+    several = len(array_files) >= 2
+    queues: list[Queue] | str = "not asked"
+    if ask_queue and slurm is not None and (several or slurm.elsewhere is None):
+        from harvester.slurm import INDEX_SCRIPT_NAME, scripts_queues
+
+        listed = array_files if several else [Path(slurm.script)]
+        queues = scripts_queues(listed, out_dir / INDEX_SCRIPT_NAME)
     queue: Queue | str | None = None
     if ask_queue and slurm is not None and slurm.elsewhere is None:
-        from harvester.slurm import INDEX_SCRIPT_NAME, script_queue
-
-        queue = script_queue(Path(slurm.script), out_dir / INDEX_SCRIPT_NAME)
+        queue = queues if isinstance(queues, str) else queues[0]
         report.queue_asked = True
         report.queued = [] if isinstance(queue, str) else queue.jobs
         if not isinstance(queue, str):
@@ -3203,9 +3310,10 @@ def _collect_status(
     if slurm is not None:  # (a folder of several selections: each script's state)
         from harvester.array_scripts import array_scripts
 
-        report.array_scripts = array_scripts(out_dir, state.runs, ask_queue=ask_queue)
+        report.array_scripts = array_scripts(out_dir, array_files, state.runs, queues)
         if report.array_scripts:  # (its tasks' lines from its own jobs' logs alone)
-            slurm.log_files = _own_script_logs(slurm.log_files, Path(slurm.script).name)
+            every_log = slurm.log_files
+            slurm.log_files = _own_script_logs(every_log, Path(slurm.script).name)
     unjournaled = has_unjournaled_files(out_dir, state)
     report.notes += folder_notes(
         out_dir,
@@ -3336,6 +3444,10 @@ def _collect_status(
     gone_images = _gone_here(out_dir, recorded_gone, state, report.run_orders, saved)
     failure_gone = _failure_gone(out_dir, recorded_gone, gone_images, saved)
     report.forgotten = [entry.targets for _recorded, entry in gone]
+    if report.array_scripts and gone:  # (a selection's script whose set is forgotten)
+        from harvester.array_scripts import mark_forgotten
+
+        mark_forgotten(report.array_scripts, (recorded for recorded, _entry in gone))
     servers = _forgotten_servers(out_dir, every or [], gone)
     report.forgotten_servers = [server for server, _named in servers]
     report.forgotten_named = [named for _server, named in servers]
@@ -3381,6 +3493,23 @@ def _collect_status(
     if info is not None and not harvested:
         plan_kinds = frozenset(info.artifacts)
     if info is not None and plan_at is not None:
+        array_tasks = slurm.tasks if slurm is not None and slurm.elsewhere is None else None
+        task_logs = slurm.log_files if slurm is not None else []
+        task_queue = queue
+        if report.array_scripts:  # (several scripts: the plan's is the one of its --from-plan)
+            from harvester.array_scripts import plan_script
+            from harvester.slurm import script_array
+
+            at = plan_script(array_files, plan_at)
+            if at not in (None, 0):  # (0: harvest.sbatch's own, counted as ever)
+                array = script_array(out_dir, array_files[at])
+                array_tasks = array[0] if array is not None else None
+                task_logs = _own_script_logs(every_log, array_files[at].name)
+                task_queue = queues if isinstance(queues, str) else queues[at]
+                report.plan_script = str(array_files[at])
+                if not isinstance(task_queue, str) and not isinstance(task_queue.tasks, str):
+                    report.plan_queued_tasks = task_queue.tasks
+                    report.plan_running_tasks = dict(task_queue.running)
         try:
             report.plan, extra, plan_failed, plan_unreached = _count_plan(
                 plan_at,
@@ -3389,13 +3518,13 @@ def _collect_status(
                 wanted,
                 plan_kinds,
                 _split_counts(state, slurm),
-                slurm.tasks if slurm is not None and slurm.elsewhere is None else None,
+                array_tasks,
                 gone_images,
             )
             _name_task_logs(
                 report.plan.tasks,
-                slurm.log_files if slurm is not None else [],
-                None if queue is None or isinstance(queue, str) else queue.task_jobs,
+                task_logs,
+                None if task_queue is None or isinstance(task_queue, str) else task_queue.task_jobs,
             )
         except UsageError as exc:  # found as images.jsonl is read (its line count, last)
             report.plan_error = str(exc)
@@ -3537,6 +3666,8 @@ def _collect_status(
     report.running_progress = _running_progress(out_dir, held)
     report.unlocked_progress = _unlocked_progress(out_dir)
     _mark_running_walks(report.walks, report.running_progress)
+    # (a folder of several selections' scripts: each script's own work left, by name)
+    script_work: dict[str, WorkLeft] = {}
     if report.started and (report.failed or report.pending or report.walks):
         plan_unharvested = (
             bool(sets)
@@ -3558,6 +3689,13 @@ def _collect_status(
         )
         if recorded_sets is None:  # (no set's kinds were read: for the resume line alone)
             recorded_sets = recorded_target_sets(out_dir, saved=saved)
+        by_set = (
+            _work_by_set(report.work_left, sets, wanted, work_ids, state.images, report.walks)
+            if report.array_scripts
+            else None
+        )
+        if by_set is not None:
+            script_work = _work_by_script(out_dir, recorded_sets, by_set)
         report.resume = _resume_line(
             out_dir,
             plan_unharvested=plan_unharvested,
@@ -3567,18 +3705,18 @@ def _collect_status(
             # (None: harvest.sbatch is not harvester slurm's, or not there: looked at then)
             resubmits=slurm.resubmit_resumes() if slurm is not None else None,
             array=slurm.array if slurm is not None else None,
-            by_set=(
-                _work_by_set(report.work_left, sets, wanted, work_ids, state.images, report.walks)
-                if report.array_scripts
-                else None
-            ),
+            by_set=by_set,
         )
         report.resume += "".join(_left_out_commands(out_dir, state, sets))
         report.forget_gone = _gone_plan_command(out_dir, report, sets, plan_failed)
     if report.forget_gone is None:
         report.forget_gone_ids = _gone_images_hint(out_dir, report)
         if queue is not None and slurm is not None:
-            report.silent_ends, report.time_limited = _task_ends(report, slurm, queue)
+            report.silent_ends, report.time_limited = _task_ends(
+                report, slurm, queue, script_work.get(Path(slurm.script).name)
+            )
+        if ask_queue and report.array_scripts and slurm is not None and slurm.logs is not None:
+            _more_scripts_task_ends(report, out_dir, array_files, every_log, queues, script_work)
     return report
 
 
@@ -3620,6 +3758,25 @@ def _work_by_set(
             unreached=work_left.unreached if held.plan else frozenset(),
         )
     return own
+
+
+def _work_by_script(
+    out_dir: Path, recorded_sets: list[RecordedRun], by_set: Mapping[str, WorkLeft]
+) -> dict[str, WorkLeft]:
+    """A script's name (``harvest-2.sbatch``) -> its selection's own work left
+    (:func:`_work_by_set`, by the script its newest run's task command is:
+    :func:`harvester.array_scripts.set_script`). A script of no live set (forgotten, never
+    run) has none. Why: a task's end was checked against the folder's work left, so a
+    finished quiet task of harvest-2.sbatch was named killed for harvest.sbatch's task of
+    the same number, which has work left."""
+    from harvester.array_scripts import set_script
+
+    out: dict[str, WorkLeft] = {}
+    for recorded in recorded_sets:
+        script = set_script(out_dir, recorded)
+        if script is not None and recorded.run in by_set:
+            out.setdefault(script.name, by_set[recorded.run])
+    return out
 
 
 def _walk_targets(recorded: RecordedRun) -> str:

@@ -1062,17 +1062,28 @@ _HOLDER_SHARD_RE = re.compile(r"as shard \d+/(\d+)\b")
 
 def _how_to_stop(out: Path, holder: str) -> str:
     """How to stop the run ``holder`` names (:func:`other_split_holding`'s words): the
-    ``scancel`` of DIR's array when the queue lists a job of its script and the script's
-    task count is the holder's shard count; else plainly "or stop it" (a run by hand, or no
-    queue to ask). Why: "(or scancel it)" left the user to find which job."""
-    from harvester.slurm import SCRIPT_NAME, cancel_said, script_array, script_queue
+    ``scancel`` of the array the queue lists of DIR's one script (of its scripts, one a
+    selection: :func:`harvester.array_scripts.folder_scripts`) whose task count is the
+    holder's shard count; else plainly "or stop it" (a run by hand, no queue to ask, or two
+    such arrays queued: which one it is is unknown). Why: "(or scancel it)" left the user
+    to find which job; and only harvest.sbatch's queue was asked, so a task of
+    harvest-2.sbatch's array was "a run to stop" (found by review)."""
+    from harvester.array_scripts import folder_scripts
+    from harvester.slurm import cancel_said, script_array, scripts_queues
 
     m = _HOLDER_SHARD_RE.match(holder)
-    array = script_array(out)
-    if m is not None and array is not None and array[0] == int(m.group(1)):
-        queue = script_queue(out / SCRIPT_NAME)
-        if not isinstance(queue, str) and queue.jobs:
-            return f"or cancel its job array: {cancel_said(queue.jobs, queue.owners)}"
+    if m is None:
+        return "or stop it"
+    shards = int(m.group(1))
+    scripts = [
+        script
+        for script in folder_scripts(out)
+        if (array := script_array(out, script)) is not None and array[0] == shards
+    ]
+    queues = scripts_queues(scripts) if scripts else "no script of that count"
+    queued = [] if isinstance(queues, str) else [queue for queue in queues if queue.jobs]
+    if len(queued) == 1:
+        return f"or cancel its job array: {cancel_said(queued[0].jobs, queued[0].owners)}"
     return "or stop it"
 
 
@@ -1224,14 +1235,17 @@ def _refuse_queued_array(out: Path, written: Path, tasks: int) -> list[_QueuedAr
     ``--submit`` refused, as for one of the same N.
     """
     from harvester.array_scripts import folder_scripts
-    from harvester.slurm import cancel_said, jobs_said, script_array, script_queue
+    from harvester.slurm import cancel_said, jobs_said, script_array, scripts_queues
 
     scripts = [written, *(s for s in folder_scripts(out) if s != written)]
+    arrays = [(script, array) for script in scripts if (array := script_array(out, script))]
+    # (one listing of the queue for every script: each squeue may take seconds on a login node)
+    queues = scripts_queues([script for script, _array in arrays]) if arrays else []
     found: list[_QueuedArray] = []
-    for script in scripts:
-        array = script_array(out, script)
-        queue = script_queue(script) if array is not None else None
-        if array is None or queue is None or isinstance(queue, str) or not queue.jobs:
+    if isinstance(queues, str):  # (no queue to ask here: nothing queued is known)
+        return found
+    for (script, array), queue in zip(arrays, queues, strict=True):
+        if not queue.jobs:
             continue
         # (another user's job, of a shared folder, is named with its owner, who cancels it)
         ids, said = ",".join(queue.jobs), jobs_said(queue.jobs, queue.owners)

@@ -10,6 +10,7 @@ with its state and the exact line that submits or resubmits it.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -111,11 +112,15 @@ def test_a_second_selection_gets_its_own_script_and_status_resubmits_each_its_ow
     assert said[-1] == f"to resume: {_submit(out, 'harvest.sbatch', '1')}", said
     assert not any(line.startswith("  also: ") for line in said), said
 
-    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4301|0|PENDING|{out}/harvest-2.sbatch\\n")
+    asked = _fake_slurm(
+        tmp_path, monkeypatch, up=True, queue=f"4301|0|PENDING|{out}/harvest-2.sbatch\\n"
+    )
     said = _status(out, capsys)
     assert _scripts_said(said, out)[1] == (
         f"  {out}/harvest-2.sbatch (2 tasks; --plate 7375): queued or running as job 4301"
     )
+    # One listing of the queue for both scripts (it was one for harvest.sbatch, one for all).
+    assert len(asked.read_text().splitlines()) == 1, asked.read_text()
     # (its array queued: no resubmission before it has ended, harvest.sbatch's neither)
     assert said[-1] == (
         f"to resume, once the queued job array has ended: {_submit(out, 'harvest.sbatch', '1')}"
@@ -256,3 +261,139 @@ def test_a_tasks_lines_come_from_its_own_scripts_logs(
     said = _status(out, capsys)
     assert not any("4243" in line for line in said), said
     assert said[-1] == f"to resume: {_submit(out, 'harvest.sbatch', '1')}", said
+
+
+def test_a_task_of_another_selections_array_holding_dir_is_named_with_its_job(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Task 1 of harvest-2.sbatch's array of 4 runs (job 4301, queued): harvest.sbatch
+    written again for 3 tasks is refused, and its hint said "or stop it", as for a run by
+    hand, since only harvest.sbatch's queue (an array of 2) was asked (found by review).
+    Now the queued array of the holder's shard count is named, whichever script it runs."""
+    from harvester.runlock import acquire_run_lock, release_run_lock
+
+    out = (tmp_path / "shared").resolve()
+    url = emulator.base_url
+    assert main(_slurm(url, out, "--project", "51")) == 0
+    assert main([*_slurm(url, out, "--plate", "7375"), "--tasks", "4"]) == 0
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4301|1|RUNNING|{out}/harvest-2.sbatch\\n")
+    fd = acquire_run_lock(out, "1/4")  # (as task 1 of harvest-2.sbatch's array holds it)
+    try:
+        capsys.readouterr()
+        assert main([*_slurm(url, out, "--project", "51"), "--tasks", "3", "--no-check"]) == 2
+        err = capsys.readouterr().err.splitlines()
+    finally:
+        release_run_lock(fd)
+    held = f"error: {out} is being harvested by another process as shard 1/4"
+    assert err[0].startswith(held), err
+    assert err[1] == (
+        "hint: wait for that run to end (or cancel its job array: scancel 4301), then write "
+        "the script again; a resubmitted array of the same --tasks resumes its work"
+    ), err
+
+
+def test_a_script_whose_selection_is_forgotten_is_said_forgotten(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The project's array ran task 0 alone, then `harvester forget DIR --project 51`: the
+    list said "its array has run (its line under 'to resume' where it has work left)" of a
+    selection no resume names any more (found by review). Now it is said forgotten, and
+    nothing resubmits it."""
+    out = (tmp_path / "shared").resolve()
+    url = emulator.base_url
+    assert main(_slurm(url, out, "--project", "51")) == 0
+    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 0
+    assert main(_slurm(url, out, "--plate", "7375")) == 0
+    for task in (0, 1):
+        assert run_array_task(out / "harvest-2.sbatch", task, 2, job_id="4243").returncode == 0
+    assert main(["forget", str(out), "--project", "51"]) == 0
+    _queue_empty(tmp_path, monkeypatch)
+    said = _status(out, capsys)
+    assert _scripts_said(said, out) == [
+        f"  {out}/harvest.sbatch (2 tasks; --project 51): its array has run; its selection "
+        "is forgotten (harvester forget): not resumed",
+        f"  {out}/harvest-2.sbatch (2 tasks; --plate 7375): its array has run (its line "
+        "under 'to resume' where it has work left)",
+    ]
+    assert not any("sbatch --parsable" in line for line in said), said
+    capsys.readouterr()
+    assert main(["status", str(out), "--json"]) == 0
+    states = [s["state"] for s in json.loads(capsys.readouterr().out)["array_scripts"]]
+    assert states == ["forgotten", "ran"]
+
+
+def test_a_plans_tasks_are_counted_by_the_script_that_harvests_the_plan(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """harvest.sbatch is a plate's array of 2 tasks, harvest-2.sbatch the plan's of 4: the
+    plan's share of each task was counted by harvest.sbatch's 2 (found by review). Now by
+    its own script's 4, each task's queue state that array's."""
+    out = (tmp_path / "shared").resolve()
+    url = emulator.base_url
+    assert main(_slurm(url, out, "--plate", "7375")) == 0
+    assert main(["plan", "--base-url", url, "--project", "51", "--out", str(out),
+                 "--artifacts", "thumbnail", "--quiet", "--rate", "none"]) == 0  # fmt: skip
+    assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "4",
+                 "--rate", "none", "--artifacts", "thumbnail"]) == 0  # fmt: skip
+    assert (out / "harvest-2.sbatch").is_file()
+    assert run_array_task(out / "harvest-2.sbatch", 0, 4, job_id="4243").returncode == 0
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4301|2|PENDING|{out}/harvest-2.sbatch\\n")
+    said = _status(out, capsys)
+    head = [line for line in said if line.startswith("job array of")]
+    assert head == [f"job array of {out}/harvest-2.sbatch: 1 of 4 tasks complete, work left in:"]
+    tasks = [line for line in said if line.startswith("  task ")]
+    assert len(tasks) == 3, said
+    assert [line.partition(":")[0] for line in tasks] == ["  task 1", "  task 2", "  task 3"]
+    assert tasks[1].endswith(", in the queue"), tasks
+    capsys.readouterr()
+    assert main(["status", str(out), "--json"]) == 0
+    shares = json.loads(capsys.readouterr().out)["array_tasks"]
+    assert [share["task"] for share in shares] == [0, 1, 2, 3]
+    assert sum(share["images"] for share in shares) == 8
+
+
+def test_a_task_of_another_selections_array_killed_is_named_with_its_script(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """harvest-2.sbatch's task 1 was cut off by a node crash (its log: its start line and
+    SLURM's line, no summary), out of the queue: status named harvest.sbatch's killed
+    tasks alone, and said nothing of it (found by review). Now it is named with its
+    script and job; harvest.sbatch's task 1, never run, still gets no line."""
+    out = (tmp_path / "shared").resolve()
+    url = emulator.base_url
+    assert main(_slurm(url, out, "--project", "51")) == 0
+    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 0
+    assert main([*_slurm(url, out, "--plate", "7375"), "--quiet"]) == 0
+    assert run_array_task(out / "harvest-2.sbatch", 0, 2, job_id="4243").returncode == 0
+    start = (out / "logs" / "harvest-4243_0.log").read_text().splitlines()[0]
+    crashed = start.replace("shard 0/2: job 4243_0", "shard 1/2: job 4243_1")
+    assert crashed != start
+    (out / "logs" / "harvest-4243_1.log").write_text(
+        f"{crashed}\nslurmstepd: error: *** JOB 4243 ON n01 CANCELLED AT 2026-11-29T03:00:00 "
+        "DUE TO NODE FAILURE, SEE SLURMCTLD LOG FOR DETAILS ***\n"
+    )
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
+    said = _status(out, capsys)
+    named = [line for line in said if line.startswith("task ")]
+    assert named == [
+        f"task 1 of {out}/harvest-2.sbatch (job 4243_1): ended without its summary (cancelled "
+        "(node failure), as SLURM's line in its log says); see sacct -j 4243_1 "
+        "--format=State,ExitCode,MaxRSS"
+    ], said
+    assert any(line.startswith("  the resume line below runs it again") for line in said), said
+    capsys.readouterr()
+    assert main(["status", str(out), "--json"]) == 0
+    [end] = json.loads(capsys.readouterr().out)["ended_without_summary"]
+    assert (end["task"], end["job"], end["script"]) == (1, "4243_1", f"{out}/harvest-2.sbatch")
