@@ -3475,11 +3475,18 @@ def walked_again_line(summary: RunSummary) -> str:
 
 
 def _tries_said(summary: RunSummary) -> str:
-    """How often the busy failures were asked: through all retries, or, for a run of
-    ``--max-retries 0``, once (the note said "through all retries" of a run that made none)."""
+    """How often the busy failures were asked: through all retries and, where the run's
+    second chance (:mod:`harvester.second_chance`) asked them again, a second try at the
+    end; or, for a run of ``--max-retries 0``, once (the note said "through all retries" of
+    a run that made none, and said nothing of the second chance they also failed)."""
     if summary.max_retries == 0:
         return " to its only try (--max-retries 0)"
-    return ", through all retries"
+    failed_again = summary.asked_again - summary.done_again
+    if failed_again <= 0:
+        return ", through all retries"
+    if failed_again >= summary.failed:
+        return ", through all retries and a second try at the end"
+    return f", through all retries ({failed_again} of them also a second try at the end)"
 
 
 def _busy_throughout(summary: RunSummary) -> str:
