@@ -398,15 +398,18 @@ def _refuse_literal_variable(text: str) -> None:
     (``--out '$SCRATCH/mirror'``, single-quoted, or pasted from a config file, whose
     paths harvester expands): it made a folder literally named ``$SCRATCH`` in the current
     one. Only a variable set in the environment counts, and only for a folder that does
-    not exist yet (one made so by an earlier run is still found)."""
+    not exist yet (one made so by an earlier run is still found). The message says how to
+    make such a folder on purpose: ``./`` before it (a path that does not begin with ``$``
+    is taken as typed)."""
     from harvester.path_vars import leading_variable
 
     name = leading_variable(text)
     if name is not None:
+        on_purpose = shell_quote("./" + text.lstrip())
         raise argparse.ArgumentTypeError(
             f"{text!r} begins with ${name}, which the shell did not expand (single quotes?),"
             f' and no folder has that name yet: write it in double quotes ("{text}") or as'
-            " the path itself"
+            f" the path itself; for a folder of that very name, {on_purpose}"
         )
 
 
