@@ -51,7 +51,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from harvester import __version__, end_lines, layout, runlock, urls
-from harvester.changes import Changes
+from harvester.changes import Changes, unlisted_text
 from harvester.client import (
     REFUSED_CAUSES,
     Client,
@@ -3386,7 +3386,9 @@ class Harvest:
         self.summary.unlisted_ids = changes.unlisted
         self.summary.changes_line = changes.line()
         if changes.unlisted:
-            logger.info("images no longer listed by the server: %s", changes.unlisted)
+            # Capped as the summary's line is: every id of a dataset of a million images
+            # removed from the server was about 8 MB of log.
+            logger.info("%s", unlisted_text(changes.unlisted))
 
     def _walked_whole_before(self) -> bool:
         """Did the last walk of these targets (and shard) list everything, under this run's

@@ -398,15 +398,18 @@ def _refuse_literal_variable(text: str) -> None:
     (``--out '$SCRATCH/mirror'``, single-quoted, or pasted from a config file, whose
     paths harvester expands): it made a folder literally named ``$SCRATCH`` in the current
     one. Only a variable set in the environment counts, and only for a folder that does
-    not exist yet (one made so by an earlier run is still found)."""
+    not exist yet (one made so by an earlier run is still found). The message says how to
+    make such a folder on purpose: ``./`` before it (a path that does not begin with ``$``
+    is taken as typed)."""
     from harvester.path_vars import leading_variable
 
     name = leading_variable(text)
     if name is not None:
+        on_purpose = shell_quote("./" + text.lstrip())
         raise argparse.ArgumentTypeError(
             f"{text!r} begins with ${name}, which the shell did not expand (single quotes?),"
             f' and no folder has that name yet: write it in double quotes ("{text}") or as'
-            " the path itself"
+            f" the path itself; for a folder of that very name, {on_purpose}"
         )
 
 
@@ -3475,11 +3478,18 @@ def walked_again_line(summary: RunSummary) -> str:
 
 
 def _tries_said(summary: RunSummary) -> str:
-    """How often the busy failures were asked: through all retries, or, for a run of
-    ``--max-retries 0``, once (the note said "through all retries" of a run that made none)."""
+    """How often the busy failures were asked: through all retries and, where the run's
+    second chance (:mod:`harvester.second_chance`) asked them again, a second try at the
+    end; or, for a run of ``--max-retries 0``, once (the note said "through all retries" of
+    a run that made none, and said nothing of the second chance they also failed)."""
     if summary.max_retries == 0:
         return " to its only try (--max-retries 0)"
-    return ", through all retries"
+    failed_again = summary.asked_again - summary.done_again
+    if failed_again <= 0:
+        return ", through all retries"
+    if failed_again >= summary.failed:
+        return ", through all retries and a second try at the end"
+    return f", through all retries ({failed_again} of them also a second try at the end)"
 
 
 def _busy_throughout(summary: RunSummary) -> str:

@@ -14,7 +14,7 @@ import argparse
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
@@ -1116,7 +1116,7 @@ def _queued_task_args(script: Path) -> list[str] | None:
         text = script.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
-    return _work_args(text)
+    return _work_args(text, _folder_kept(script.parent))
 
 
 def _same_work(script: Path, job: SlurmJob) -> bool:
@@ -1129,19 +1129,93 @@ def _same_work(script: Path, job: SlurmJob) -> bool:
     from harvester.slurm import render_script
 
     queued_work = _queued_task_args(script)
-    return queued_work is None or queued_work == _work_args(render_script(job))
+    if queued_work is None:
+        return True
+    return queued_work == _work_args(render_script(job), _folder_kept(script.parent))
 
 
-def _work_args(script_text: str) -> list[str] | None:
+def _folder_kept(out: Path) -> dict[str, Any]:
+    """The settings DIR keeps (``--thumbnail-size``, ``--window``: its marker's), {} where
+    it keeps none or its marker cannot be read (the tasks' own checks say so)."""
+    from harvester.folder_settings import recorded_settings
+    from harvester.store import read_marker
+
+    try:
+        return recorded_settings(read_marker(out))
+    except (HarvesterError, OSError):
+        return {}
+
+
+#: The flags of a sample: ``--seed`` changes nothing without one of them.
+_SAMPLE_FLAGS = frozenset({"--sample", "--sample-per", "--sample-fraction"})
+
+
+def _valued_flags(args: list[str], flags: AbstractSet[str]) -> dict[str, list[tuple[int, int]]]:
+    """Where each of ``flags`` is among ``args`` (``--flag VALUE`` or ``--flag=VALUE``):
+    flag -> its (first word, value's word) of each time, in order."""
+    found: dict[str, list[tuple[int, int]]] = {}
+    for n, word in enumerate(args):
+        flag, eq, _value = word.partition("=")
+        if flag in flags and (eq or n + 1 < len(args)):
+            found.setdefault(flag, []).append((n, n if eq else n + 1))
+    return found
+
+
+def _value_at(args: list[str], at: tuple[int, int]) -> str:
+    start, value = at
+    return args[value].partition("=")[2] if start == value else args[value]
+
+
+def _idle_flags_dropped(args: list[str], kept: Mapping[str, Any]) -> list[str]:
+    """``args`` (a task command's) without the flags that change nothing its tasks do:
+    ``--seed`` without a sample flag, or of the default 0; ``--thumbnail-size`` or
+    ``--window`` of a kind the tasks do not fetch (their ``--artifacts``), or of the value
+    the tasks take without it (DIR's, ``kept``, else the default). A script naming a
+    config file keeps those words but the kinds' (the file may set a sample or a size
+    the flag overrides).
+
+    Why: ``harvester slurm`` said a script written again with ``--seed 0``, or with
+    ``--thumbnail-size`` of DIR's thumbnails, harvests something else than its queued
+    array, which harvests the same files."""
+    from harvester.config import parse_artifacts
+    from harvester.folder_settings import PINNED
+
+    pinned = {pin.flag: pin for pin in PINNED if pin.flag.startswith("--")}
+    found = _valued_flags(args, {"--seed", "--artifacts", *_SAMPLE_FLAGS, *pinned})
+    last = {flag: _value_at(args, spots[-1]) for flag, spots in found.items()}
+    config_file = bool(args) and not args[0].startswith("-")
+    kinds: set[str] | None = None
+    if "--artifacts" in last:
+        try:
+            kinds = {kind.value for kind in parse_artifacts(last["--artifacts"])}
+        except HarvesterError:  # (a hand-edited script: its words are compared as they are)
+            kinds = None
+    unsampled = not _SAMPLE_FLAGS & last.keys()
+    idle = {"--seed"} if not config_file and (unsampled or last.get("--seed") == "0") else set()
+    for flag, pin in pinned.items():
+        unfetched = kinds is not None and pin.kind not in kinds
+        as_without = not config_file and last.get(flag) == _arg_text(
+            kept.get(pin.name, pin.default)
+        )
+        if unfetched or as_without:
+            idle.add(flag)
+    idle &= last.keys()
+    dropped = {n for flag in idle for spot in found[flag] for n in range(spot[0], spot[1] + 1)}
+    return [word for n, word in enumerate(args) if n not in dropped]
+
+
+def _work_args(script_text: str, kept: Mapping[str, Any]) -> list[str] | None:
     """The arguments of a script's task command that say what its tasks harvest (all but
-    :data:`harvester.plan.RUN_FLAGS` and :data:`_LOG_ONLY_WORDS`), None where it has no such
+    :data:`harvester.plan.RUN_FLAGS`, :data:`_LOG_ONLY_WORDS` and the flags that change
+    nothing: :func:`_idle_flags_dropped`, DIR keeping ``kept``), None where it has no such
     line."""
     from harvester.slurm import task_args
 
     args = task_args(script_text)
     if args is None:
         return None
-    kept: list[str] = []
+    args = _idle_flags_dropped(args, kept)
+    kept_words: list[str] = []
     skip = False
     for word in args:
         if skip:
@@ -1149,8 +1223,8 @@ def _work_args(script_text: str) -> list[str] | None:
         elif word in RUN_FLAGS:
             skip = True
         elif word.partition("=")[0] not in RUN_FLAGS and word not in _LOG_ONLY_WORDS:
-            kept.append(word)
-    return kept
+            kept_words.append(word)
+    return kept_words
 
 
 @dataclass(frozen=True)

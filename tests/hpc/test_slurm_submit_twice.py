@@ -101,6 +101,12 @@ def test_a_second_submission_is_refused_while_the_array_is_queued(
     # their array harvests something else)
     assert main([*_again(out), "--concurrency", "2", "--max-retries", "2", "--quiet"]) == 0
     assert note in capsys.readouterr().out.splitlines()
+    # Nor with flags that change nothing the tasks do: a seed without a sample, the size of
+    # DIR's thumbnails (it said "harvest something else" of the words alone).
+    assert main([*_again(out), "--seed", "0", "--thumbnail-size", "96"]) == 0
+    assert note in capsys.readouterr().out.splitlines()
+    assert main([*_again(out), "--seed", "3", "--thumbnail-size=96"]) == 0
+    assert note in capsys.readouterr().out.splitlines()
     assert main([*_again(out), "--artifacts", "thumbnail,metadata"]) == 0
     said = capsys.readouterr().out.splitlines()
     assert (
@@ -136,6 +142,11 @@ def test_a_second_submission_of_the_same_targets_is_refused_before_the_server(
     emulator.reset_stats()
     capsys.readouterr()
     assert main([*flags, "--submit"]) == 2
+    assert capsys.readouterr().err.splitlines() == _refused(out, "4300")
+    assert emulator.stats()["requests"] == 0
+    # A --window of stacks these tasks do not make, an explicit --seed without a sample:
+    # the same command still, refused as such (not "whose tasks harvest something else").
+    assert main([*flags, "--window", "minmax", "--seed", "0", "--submit"]) == 2
     assert capsys.readouterr().err.splitlines() == _refused(out, "4300")
     assert emulator.stats()["requests"] == 0
     assert main([*flags, "--image", "9762958", "--submit"]) == 2

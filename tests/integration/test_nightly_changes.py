@@ -253,3 +253,33 @@ def test_an_image_in_two_parents_placed_by_a_wider_walk_is_not_moved(
             capsys, emu.base_url, out, "--project", str(project), "--artifacts", "thumbnail"
         )
         assert "failed 0" in said and "changes on the server" not in said, said
+
+
+def test_many_images_gone_are_logged_capped_as_the_summary_says_them(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A screen's images all but one removed from the server: the log line of the images no
+    longer listed names 10 ids and "and N more", as the summary line does (it named every
+    id: about 8 MB of log for a dataset of a million images)."""
+    app = HidingApp()
+    emu = make_emulator(app=app)
+    out = tmp_path / "screen"
+    first = run_cli(
+        "harvest", "--base-url", emu.base_url, "--screen", "2302", "--rate", "none",
+        "--artifacts", "metadata", "--out", str(out),
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    ids = sorted(int(i) for i in rows(out))[:-1]  # (one left: the screen holds an image)
+    assert len(ids) > 12
+    app.hidden = set(ids)
+    code, stdout, stderr = night(out, "--debug")  # (the line is logged at INFO)
+    assert code == 0
+    shown = ", ".join(str(i) for i in ids[:10])
+    said = (
+        f"{len(ids)} images no longer listed by the server (files and index rows kept): "
+        f"{shown} and {len(ids) - 10} more"
+    )
+    assert said in stdout
+    logged = [line for line in stderr.splitlines() if "no longer listed" in line]
+    assert logged and all(line.endswith(said) for line in logged), stderr
+    assert str(ids[10]) not in stderr

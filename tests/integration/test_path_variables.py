@@ -114,7 +114,8 @@ def test_a_folder_flag_beginning_with_a_set_variable_literally_is_refused(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """--out '$SCR/m' (single-quoted: the shell left it) with SCR set is refused, exit 2,
-    nothing made; a folder that already has that literal name is still found."""
+    nothing made, the message saying how to make that folder on purpose ('./$SCR/m'), which
+    works; a folder that already has that literal name is then found."""
     monkeypatch.setenv("SCR", str(tmp_path / "scratch"))
     monkeypatch.chdir(tmp_path)
     flags = ["--base-url", emulator.base_url, "--image", str(IMAGE), "--artifacts", "thumbnail"]
@@ -122,7 +123,7 @@ def test_a_folder_flag_beginning_with_a_set_variable_literally_is_refused(
     assert capsys.readouterr().err.splitlines()[0] == (
         "error: argument --out: '$SCR/m' begins with $SCR, which the shell did not expand"
         " (single quotes?), and no folder has that name yet: write it in double quotes"
-        ' ("$SCR/m") or as the path itself'
+        " (\"$SCR/m\") or as the path itself; for a folder of that very name, './$SCR/m'"
     )
     assert list(tmp_path.iterdir()) == []
     long_name = "$" + "a" * 300  # (was a traceback: File name too long)
@@ -131,9 +132,10 @@ def test_a_folder_flag_beginning_with_a_set_variable_literally_is_refused(
         f"error: argument DIR: {long_name[:37] + '...'!r} is a name of 301 bytes: a filesystem"
         " takes at most 255 a name (folder or file)"
     )
-    (tmp_path / "$SCR" / "m").mkdir(parents=True)
-    assert main(["harvest", *flags, "--out", "$SCR/m", "-q"]) == 0
+    # As the message says, './$SCR/m' makes that folder on purpose; then '$SCR/m' finds it.
+    assert main(["harvest", *flags, "--out", "./$SCR/m", "-q"]) == 0
     assert (tmp_path / "$SCR" / "m" / "index.csv").is_file()
+    assert main(["harvest", *flags, "--out", "$SCR/m", "-q"]) == 0
 
 
 def test_slurm_and_plan_pass_on_a_config_files_paths_expanded(

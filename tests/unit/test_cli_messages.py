@@ -23,6 +23,7 @@ from demo_helpers import DemoRun
 import harvester
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
+from harvester.retry import zero_waits
 
 EXISTING_IMAGE = 1884801  # an image of the emulator's demo screen
 UNKNOWN_ID = 999_999_999
@@ -844,7 +845,8 @@ def test_failures_that_were_all_the_server_busy_say_so(
     """Every thumbnail answered 503 to its only try (--max-retries 0, as through a maintenance
     window longer than the retries): after the failures a note says the server was busy or
     down, not the images, without "through all retries" (there were none), and the rerun line
-    follows; a 500 (a server error, not busy) gets no such note."""
+    follows; with a retry, the note also says the second try at the end failed; a 500 (a
+    server error, not busy) gets no such note."""
     emu = make_emulator(preset="demo", faults="503:100%,only:image:thumbnail")
     code, _out, err = run(
         capsys, "harvest", "--base-url", emu.base_url, "--plate", "7375", "--out",
@@ -861,6 +863,18 @@ def test_failures_that_were_all_the_server_busy_say_so(
     assert rerun.startswith("rerun to retry the failures: ")
     code, text, _err = run(capsys, "status", str(tmp_path / "d"))
     assert code == 0 and "refused" not in text  # (a 503 is not a refusal: a rerun may pass)
+    # With a retry, the files failed again when asked at the end (the second chance): said.
+    with zero_waits():
+        code, out, err = run(
+            capsys, "harvest", "--base-url", emu.base_url, "--image", "9762964", "--out",
+            str(tmp_path / "r"), "--artifacts", "thumbnail", "--rate", "none",
+            "--max-retries", "1", "--outage-wait", "0",
+        )  # fmt: skip
+    assert code == 1 and "asked again at the end: 1 file " in out
+    assert (
+        "note: every failure was an HTTP 503 answer, through all retries and a second try "
+        "at the end: the server was busy"
+    ) in err
     mixed = make_emulator(preset="demo", faults="500:100%,only:image:thumbnail")
     code, _out, err = run(
         capsys, "harvest", "--base-url", mixed.base_url, "--plate", "7375", "--out",
